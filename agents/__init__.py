@@ -1,0 +1,1 @@
+"""Learners and policies: tabular policies, batched Q-learning, PPO."""

@@ -1,0 +1,164 @@
+"""The tabular model of a layout: the one source of truth for the dynamics (SPEC §2).
+
+The exact solver reads these tables and the environments step by them; nothing else derives moves.
+
+Joint states are pairs ``(h, a)`` of cell indices, ordered H-major (all states with H on cell 0 first,
+then A's cell ascending). Under ``crash`` and ``bounce`` the pairs with ``h == a`` do not exist.
+Joint actions are pairs ``(action_H, action_A)``. A transition that crashes leads to the sentinel
+``model.terminal_state == model.n_states``: an absorbing state of value zero, so a value vector padded
+with one trailing zero can be indexed by ``next_state`` directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from envs.layouts import N_ACTIONS, Layout, LayoutLike, load_layout
+
+COLLISIONS = ("none", "crash", "bounce")
+AGENTS = ("H", "A")
+
+
+def check_collision(collision: str) -> str:
+    if collision not in COLLISIONS:
+        raise ValueError(f"collision must be one of {COLLISIONS}, got {collision!r}")
+    return collision
+
+
+@dataclass(frozen=True, eq=False)
+class SingleAgentModel:
+    """One agent alone in a layout.
+
+    Attributes:
+        next_cell: ``(n_cells, N_ACTIONS)`` cell reached by each action (unavailable moves stay).
+        action_mask: ``(n_cells, N_ACTIONS)`` available actions.
+    """
+
+    layout: Layout
+    next_cell: np.ndarray = field(init=False)
+    action_mask: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "next_cell", self.layout.move_table())
+        object.__setattr__(self, "action_mask", self.layout.action_mask())
+
+    @property
+    def n_states(self) -> int:
+        return self.layout.n_cells
+
+    def state_labels(self) -> np.ndarray:
+        """``(n_states, 2)`` ``(row, col)`` of each state."""
+        return self.layout.cells.copy()
+
+
+@dataclass(frozen=True, eq=False)
+class JointModel:
+    """Two agents, H and A, acting at once in one layout.
+
+    Attributes:
+        layout: The layout.
+        collision: ``"none"``, ``"crash"`` or ``"bounce"`` (SPEC §2).
+        joint_cells: ``(n_states, 2)`` the cells ``(h, a)`` of each joint state.
+        state_index: ``(n_cells, n_cells)`` joint state of ``(h, a)``, ``-1`` where it does not exist.
+        next_state: ``(n_states, N_ACTIONS, N_ACTIONS)`` next joint state for ``(action_H, action_A)``;
+            ``terminal_state`` where the move crashes.
+        action_mask_H, action_mask_A: ``(n_states, N_ACTIONS)`` available actions of each agent.
+    """
+
+    layout: Layout
+    collision: str = "none"
+    joint_cells: np.ndarray = field(init=False)
+    state_index: np.ndarray = field(init=False)
+    next_state: np.ndarray = field(init=False)
+    action_mask_H: np.ndarray = field(init=False)
+    action_mask_A: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        check_collision(self.collision)
+        n = self.layout.n_cells
+        h, a = np.divmod(np.arange(n * n), n)
+        if self.collision != "none":
+            h, a = h[h != a], a[h != a]
+        state_index = np.full((n, n), -1, dtype=np.int64)
+        state_index[h, a] = np.arange(len(h))
+        moves, mask = self.layout.move_table(), self.layout.action_mask()
+        h_next, a_next = self._resolve(h, a, moves[h][:, :, None], moves[a][:, None, :])
+        next_state = state_index[h_next, a_next]
+        if self.collision == "crash":
+            next_state = np.where(h_next == a_next, len(h), next_state)
+        for name, value in (
+            ("joint_cells", np.stack([h, a], axis=1)),
+            ("state_index", state_index),
+            ("next_state", next_state),
+            ("action_mask_H", mask[h]),
+            ("action_mask_A", mask[a]),
+        ):
+            object.__setattr__(self, name, value)
+
+    def _resolve(self, h, a, h_target, a_target):
+        """Apply the collision rule to targets broadcast as ``(S, N_ACTIONS, N_ACTIONS)``."""
+        h = np.broadcast_to(h[:, None, None], (len(h), N_ACTIONS, N_ACTIONS))
+        a = np.broadcast_to(a[:, None, None], h.shape)
+        h_next, a_next = np.broadcast_to(h_target, h.shape), np.broadcast_to(a_target, h.shape)
+        if self.collision != "bounce":
+            return h_next, a_next
+        swap = (h_next == a) & (a_next == h)
+        clash = h_next == a_next
+        failed = swap | clash
+        h_next, a_next = np.where(failed, h, h_next), np.where(failed, a, a_next)
+        # A failed move leaves its agent in place, which can block the other agent following into it.
+        h_next = np.where(h_next == a_next, h, h_next)
+        a_next = np.where(h_next == a_next, a, a_next)
+        return h_next, a_next
+
+    @property
+    def n_cells(self) -> int:
+        return self.layout.n_cells
+
+    @property
+    def n_states(self) -> int:
+        return len(self.joint_cells)
+
+    @property
+    def terminal_state(self) -> int:
+        return self.n_states
+
+    @property
+    def terminal(self) -> np.ndarray:
+        """``(n_states, N_ACTIONS, N_ACTIONS)`` True where the joint move ends the episode (crash)."""
+        return self.next_state == self.terminal_state
+
+    def action_mask(self, agent: str) -> np.ndarray:
+        return {"H": self.action_mask_H, "A": self.action_mask_A}[check_agent(agent)]
+
+    def joint_state(self, h_cell: int, a_cell: int) -> int:
+        """Joint-state index of cells ``(h_cell, a_cell)``; ``ValueError`` if it does not exist."""
+        n = self.n_cells
+        if not (0 <= h_cell < n and 0 <= a_cell < n) or self.state_index[h_cell, a_cell] < 0:
+            raise ValueError(
+                f"joint state (h={h_cell}, a={a_cell}) does not exist under collision={self.collision!r} "
+                f"with {n} cells"
+            )
+        return int(self.state_index[h_cell, a_cell])
+
+    def state_labels(self) -> np.ndarray:
+        """``(n_states, 4)`` ``(h_row, h_col, a_row, a_col)`` of each joint state."""
+        cells = self.layout.cells
+        return np.concatenate([cells[self.joint_cells[:, 0]], cells[self.joint_cells[:, 1]]], axis=1)
+
+
+def check_agent(agent: str) -> str:
+    if agent not in AGENTS:
+        raise ValueError(f"agent must be one of {AGENTS}, got {agent!r}")
+    return agent
+
+
+def joint_model(layout: LayoutLike, collision: str = "none") -> JointModel:
+    """Build the :class:`JointModel` of a layout (a Layout, built-in name, file path or text)."""
+    return JointModel(load_layout(layout), check_collision(collision))
+
+
+def single_agent_model(layout: LayoutLike) -> SingleAgentModel:
+    return SingleAgentModel(load_layout(layout))

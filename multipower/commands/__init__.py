@@ -1,0 +1,1 @@
+"""Subcommands of the ``multipower`` command line (see ``multipower.cli``)."""
