@@ -1,0 +1,139 @@
+"""POWER results: per-state arrays with state labels, configuration and timings; saved as CSV + JSON.
+
+One :class:`PowerResult` type serves the exact solver, the learned estimator and the plots, so any saved
+result can be reloaded and drawn. A directory holds ``power.csv`` (one row per state) and
+``summary.json`` (kind, configuration, scalar statistics such as ``alpha``, timings).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from envs.layouts import Layout, parse_layout
+
+JOINT_LABELS = ("h_row", "h_col", "a_row", "a_col")
+SINGLE_LABELS = ("row", "col")
+
+
+@dataclass
+class PowerResult:
+    """POWER per state.
+
+    Attributes:
+        kind: ``"joint"`` (labels ``h_row, h_col, a_row, a_col``) or ``"single"`` (``row, col``).
+        labels: ``(n_states, 4)`` or ``(n_states, 2)`` integer cell coordinates of each state.
+        arrays: Column name to ``(n_states,)`` values, in CSV column order (e.g. ``power_H``,
+            ``power_H_se``, ``power_A``, ``power_A_se``; ``power``, ``power_se`` for single-agent).
+        config: The full configuration, including ``layout_text`` so the world can be rebuilt.
+        stats: Scalar results, e.g. ``alpha``.
+        timings: Seconds per stage.
+    """
+
+    kind: str
+    labels: np.ndarray
+    arrays: dict
+    config: dict
+    stats: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("joint", "single"):
+            raise ValueError(f"kind must be 'joint' or 'single', got {self.kind!r}")
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        n_labels = len(self.label_names)
+        if self.labels.ndim != 2 or self.labels.shape[1] != n_labels:
+            raise ValueError(f"labels of a {self.kind} result must have shape (n_states, {n_labels})")
+        self.arrays = {name: np.asarray(values, dtype=np.float64) for name, values in self.arrays.items()}
+        for name, values in self.arrays.items():
+            if values.shape != (self.n_states,):
+                raise ValueError(f"array {name!r} must have shape ({self.n_states},), got {values.shape}")
+
+    @property
+    def label_names(self) -> tuple:
+        return JOINT_LABELS if self.kind == "joint" else SINGLE_LABELS
+
+    @property
+    def n_states(self) -> int:
+        return len(self.labels)
+
+    @property
+    def layout(self) -> Layout:
+        return parse_layout(self.config["layout_text"], name=self.config.get("layout", "custom"))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.arrays[name]
+
+    def __getattr__(self, name: str):
+        arrays = self.__dict__.get("arrays", {})
+        if name in arrays:
+            return arrays[name]
+        raise AttributeError(name)
+
+    def value_at(self, name: str, *cells: tuple) -> float:
+        """Value of column ``name`` at the state whose cells are ``cells``, e.g. ``((0, 3), (0, 2))``."""
+        key = np.concatenate([np.asarray(c) for c in cells])
+        match = np.flatnonzero((self.labels == key).all(axis=1))
+        if len(match) != 1:
+            raise ValueError(f"no state with cells {cells} in this result")
+        return float(self.arrays[name][match[0]])
+
+    def save(self, directory: Union[str, Path]) -> Path:
+        """Write ``power.csv`` and ``summary.json`` to ``directory`` (created if needed)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / "power.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow([*self.label_names, *self.arrays])
+            columns = [self.labels[:, i] for i in range(self.labels.shape[1])] + list(self.arrays.values())
+            for row in zip(*columns):
+                writer.writerow([int(v) for v in row[: len(self.label_names)]] + [repr(float(v)) for v in row[len(self.label_names) :]])
+        summary = {"kind": self.kind, "config": self.config, **self.stats, "timings": self.timings}
+        (directory / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
+        return directory
+
+    @classmethod
+    def load(cls, directory: Union[str, Path]) -> "PowerResult":
+        directory = Path(directory)
+        summary = json.loads((directory / "summary.json").read_text())
+        kind = summary.pop("kind")
+        config, timings = summary.pop("config"), summary.pop("timings", {})
+        with open(directory / "power.csv", newline="") as f:
+            rows = list(csv.reader(f))
+        header, body = rows[0], np.array(rows[1:], dtype=np.float64).reshape(len(rows) - 1, len(rows[0]))
+        n_labels = len(JOINT_LABELS if kind == "joint" else SINGLE_LABELS)
+        arrays = {name: body[:, i] for i, name in enumerate(header) if i >= n_labels}
+        return cls(kind, body[:, :n_labels], arrays, config, summary, timings)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def standard_error(samples: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Standard error of the mean along ``axis`` (zero for a single sample)."""
+    n = samples.shape[axis]
+    if n < 2:
+        return np.zeros(np.delete(samples.shape, axis))
+    return samples.std(axis=axis, ddof=1) / np.sqrt(n)
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson correlation; ``nan`` when either input is constant."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    dx, dy = x - x.mean(), y - y.mean()
+    denominator = np.sqrt((dx * dx).sum() * (dy * dy).sum())
+    return float((dx * dy).sum() / denominator) if denominator > 0 else float("nan")
