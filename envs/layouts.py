@@ -129,7 +129,8 @@ def load_layout(layout: LayoutLike) -> Layout:
     """A :class:`Layout` from a Layout, a built-in name, a file path, or layout text."""
     if isinstance(layout, Layout):
         return layout
-    if isinstance(layout, Path) or (isinstance(layout, str) and "\n" not in layout):
+    looks_like_text = isinstance(layout, str) and ("\n" in layout or set(layout) <= {OPEN, WALL})
+    if isinstance(layout, Path) or (isinstance(layout, str) and not looks_like_text):
         text_name = str(layout)
         if text_name in BUILTIN_LAYOUTS:
             text = resources.files("envs").joinpath("layouts", f"{text_name}.txt").read_text()

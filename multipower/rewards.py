@@ -148,8 +148,14 @@ class RewardSampler:
         return r_h, r_a
 
     def _block(self, block: int) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng([self.seed, block])
-        shape = (BLOCK, self.n_states)
+        return self.draw(np.random.default_rng([self.seed, block]), BLOCK)
+
+    def draw(self, rng: np.random.Generator, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """``R_H, R_A`` ``(n_samples, n_states)`` drawn from ``rng`` (not indexed by sample; ``pairs`` is).
+
+        The same scheme as :meth:`pairs` without drawing a whole block: for one reward pair of a big world.
+        """
+        shape = (int(n_samples), self.n_states)
         r_h = self._draw(rng, shape)
         fresh = self._draw(rng, shape)
         tied = rng.random(shape) < abs(self.correlation)

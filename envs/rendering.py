@@ -1,0 +1,67 @@
+"""Drawing a layout with agents on it: text (``"ansi"``) and images (``"rgb_array"``).
+
+Shared by the joint maze (:mod:`envs.maze_v0`) and the single-agent maze (:mod:`envs.single_maze`).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from envs.layouts import OPEN, WALL, Layout
+
+#: Colours (RGB) of the image renderer.
+WALL_COLOUR = np.array([40, 40, 48], dtype=np.uint8)
+FLOOR_COLOUR = np.array([235, 235, 228], dtype=np.uint8)
+AGENT_COLOURS = {
+    "H": np.array([40, 110, 230], dtype=np.uint8),  # blue
+    "A": np.array([225, 60, 45], dtype=np.uint8),  # red
+}
+OVERLAP_CHAR = "X"
+DEFAULT_CELL_PX = 8
+
+
+def render_ansi(layout: Layout, cells: Mapping[str, int]) -> str:
+    """Text grid: ``#`` walls, ``.`` open cells, each agent's name on its cell, ``X`` where agents overlap.
+
+    Args:
+        layout: The layout.
+        cells: Agent name (one character) -> cell index.
+    """
+    grid = [[OPEN if c else WALL for c in row] for row in layout.grid]
+    seen: dict[int, str] = {}
+    for name, cell in cells.items():
+        row, col = layout.cells[cell]
+        grid[row][col] = OVERLAP_CHAR if cell in seen else name
+        seen[cell] = name
+    return "\n".join("".join(row) for row in grid)
+
+
+def render_rgb(layout: Layout, cells: Mapping[str, int], cell_px: int = DEFAULT_CELL_PX) -> np.ndarray:
+    """``(rows * cell_px, cols * cell_px, 3)`` uint8 image: walls dark, floor light, agents as coloured squares.
+
+    Overlapping agents share their cell: the first drawn fills the left half of the square, the next the right.
+
+    Args:
+        layout: The layout.
+        cells: Agent name -> cell index; a name in :data:`AGENT_COLOURS` gets its colour, others grey.
+        cell_px: Pixels per cell side (at least 3).
+    """
+    if cell_px < 3:
+        raise ValueError(f"cell_px must be at least 3, got {cell_px}")
+    tiles = np.where(layout.grid[..., None], FLOOR_COLOUR, WALL_COLOUR)
+    image = np.repeat(np.repeat(tiles, cell_px, axis=0), cell_px, axis=1)
+    margin = max(1, cell_px // 6)
+    by_cell: dict[int, list[str]] = {}
+    for name, cell in cells.items():
+        by_cell.setdefault(int(cell), []).append(name)
+    for cell, names in by_cell.items():
+        row, col = layout.cells[cell]
+        top, left = row * cell_px + margin, col * cell_px + margin
+        size = cell_px - 2 * margin
+        edges = np.linspace(0, size, len(names) + 1).round().astype(int)
+        for name, start, stop in zip(names, edges[:-1], edges[1:]):
+            colour = AGENT_COLOURS.get(name, np.array([128, 128, 128], dtype=np.uint8))
+            image[top : top + size, left + start : left + stop] = colour
+    return image

@@ -1,0 +1,157 @@
+"""One agent of the joint maze as a Gymnasium environment, the other agent following a fixed policy.
+
+This is how a single-agent learner (tabular Q-learning, stable-baselines3 PPO, sb3-contrib MaskablePPO)
+trains one agent of the two-stage scheme (SPEC §4): H against the seed policy of A, then A against frozen H::
+
+    from envs import maze_v0
+    from envs.single_agent import SingleAgentView
+    view = SingleAgentView(maze_v0.parallel_env(layout="grid3x3"), agent="H")   # A uniform random
+    obs, info = view.reset(seed=0)
+    obs, reward, terminated, truncated, info = view.step(view.action_space.sample(info["action_mask"]))
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Union
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from agents.policies import TabularPolicy, check_policy, uniform_policy
+from envs.maze_v0 import MazeParallelEnv, check_action, parallel_env
+from envs.model import AGENTS, check_agent
+
+#: ``policy(joint_state, rng) -> action``.
+PolicyFn = Callable[[int, np.random.Generator], int]
+OtherPolicy = Union[None, PolicyFn, TabularPolicy, np.ndarray]
+
+
+def as_policy(policy: OtherPolicy, action_mask: np.ndarray, name: str = "other_policy") -> PolicyFn:
+    """Turn any accepted policy form into a callable ``policy(joint_state, rng) -> action``.
+
+    Args:
+        policy: ``None`` (uniform over the available actions of ``action_mask``), a
+            :class:`~agents.policies.TabularPolicy`, a ``(n_states, 5)`` probability table, or any callable
+            ``policy(joint_state, rng) -> action``.
+        action_mask: ``(n_states, 5)`` availability of the agent that follows the policy.
+        name: Parameter name for error messages.
+    """
+    n_states = action_mask.shape[0]
+    if policy is None:
+        return TabularPolicy(uniform_policy(action_mask))
+    if isinstance(policy, TabularPolicy):
+        if policy.n_states != n_states:
+            raise ValueError(f"{name} covers {policy.n_states} states, the environment has {n_states}")
+        check_policy(policy.probs, action_mask, name=name)
+        return policy
+    if isinstance(policy, (np.ndarray, list, tuple)):
+        probs = np.asarray(policy, dtype=np.float64)
+        if probs.shape != action_mask.shape:
+            raise ValueError(f"{name} as a table must have shape {action_mask.shape}, got {probs.shape}")
+        return TabularPolicy(check_policy(probs, action_mask, name=name))
+    if callable(policy):
+        return policy
+    raise ValueError(
+        f"{name} must be None, a TabularPolicy, a ({n_states}, 5) probability table or a callable "
+        f"policy(joint_state, rng) -> action; got {type(policy).__name__}"
+    )
+
+
+class SingleAgentView(gymnasium.Env):
+    """A Gymnasium env for ``agent`` of a :class:`~envs.maze_v0.MazeParallelEnv`; the other agent follows a policy.
+
+    The other agent acts at the same time as the learner, on the same joint state, and its action is drawn
+    from ``other_policy`` with this view's generator (seeded by ``reset(seed=...)``), so a seeded episode is
+    reproducible. Observations, rewards (the learner's ``R(s')``), terminations (a crash) and truncations
+    (``max_cycles``) are the parallel env's for ``agent``.
+
+    Args:
+        parallel_env: The two-agent environment (its layout, collision rule, observation type, rewards and
+            episode length apply).
+        agent: ``"H"`` or ``"A"``: the agent this view controls.
+        other_policy: How the other agent acts:
+
+            * ``None`` (default): uniform over its available actions (the seed policy of SPEC §4);
+            * a :class:`~agents.policies.TabularPolicy` over the joint states (e.g. a frozen learned policy);
+            * a ``(n_states, 5)`` array of action probabilities (rows sum to 1, no mass on unavailable moves);
+            * any callable ``policy(joint_state, rng) -> action`` (``rng`` is a ``numpy.random.Generator``).
+
+            Swap it later with :meth:`set_other_policy`.
+
+    The current action mask is in ``info["action_mask"]`` and from :meth:`action_masks` (the method
+    sb3-contrib's ``MaskablePPO`` calls); ``info["other_action"]`` is the other agent's action.
+
+    To train on given reward tables, give ``rewards=`` to the parallel env, call
+    ``view.par_env.set_rewards({"H": R_H, "A": R_A})``, or reset with ``options={"rewards": {...}}``; the
+    tables then stay until changed. ``reset(options=...)`` also takes ``joint_state`` / ``cells`` to place
+    the agents (by default every episode starts from a uniformly random joint state).
+    """
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+
+    def __init__(self, parallel_env: MazeParallelEnv, agent: str = "H", other_policy: OtherPolicy = None) -> None:
+        if not isinstance(parallel_env, MazeParallelEnv):
+            raise ValueError(f"parallel_env must be a maze_v0 MazeParallelEnv, got {type(parallel_env).__name__}")
+        self.par_env = parallel_env
+        self.agent = check_agent(agent)
+        self.other = AGENTS[1 - AGENTS.index(self.agent)]
+        self.observation_space = parallel_env.observation_space(self.agent)
+        self.action_space = spaces.Discrete(parallel_env.action_space(self.agent).n)
+        self.render_mode = parallel_env.render_mode
+        self._mask = np.ones(self.action_space.n, dtype=np.int8)
+        self._done = True
+        self.set_other_policy(other_policy)
+
+    @property
+    def model(self):
+        """The :class:`~envs.model.JointModel` the environment steps by."""
+        return self.par_env.model
+
+    @property
+    def joint_state(self) -> int:
+        return self.par_env.joint_state
+
+    def set_other_policy(self, other_policy: OtherPolicy) -> None:
+        """Use ``other_policy`` (any form accepted by the constructor) for the other agent from now on."""
+        self.other_policy = as_policy(other_policy, self.par_env.model.action_mask(self.other))
+
+    def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None) -> tuple[Any, dict]:
+        """Reset the parallel env (``options`` are passed to it: ``joint_state``, ``cells``, ``rewards``)."""
+        super().reset(seed=seed)
+        par_seed = None if seed is None else int(self.np_random.integers(2**31))
+        observations, infos = self.par_env.reset(seed=par_seed, options=options)
+        self._other_info = infos[self.other]
+        self._mask = infos[self.agent]["action_mask"]
+        self._done = False
+        return observations[self.agent], infos[self.agent]
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        if self._done:
+            raise RuntimeError("the episode is over (or never started): call reset() before step()")
+        action = check_action(action, "action")
+        other_action = check_action(self.other_policy(self.par_env.joint_state, self.np_random), "other_policy's action")
+        observations, rewards, terminations, truncations, infos = self.par_env.step(
+            {self.agent: action, self.other: other_action}
+        )
+        info = infos[self.agent]
+        info["other_action"] = other_action
+        self._mask = info["action_mask"]
+        terminated, truncated = terminations[self.agent], truncations[self.agent]
+        self._done = terminated or truncated
+        return observations[self.agent], rewards[self.agent], terminated, truncated, info
+
+    def action_masks(self) -> np.ndarray:
+        """Boolean mask of the available actions now (read by sb3-contrib's ``MaskablePPO``)."""
+        return self._mask.astype(bool)
+
+    def render(self):
+        return self.par_env.render()
+
+    def close(self) -> None:
+        self.par_env.close()
+
+
+def joint_maze_view(agent: str = "H", other_policy: OtherPolicy = None, **kwargs) -> SingleAgentView:
+    """A :class:`SingleAgentView` of a new ``maze_v0.parallel_env(**kwargs)`` (the Gymnasium registration entry)."""
+    return SingleAgentView(parallel_env(**kwargs), agent=agent, other_policy=other_policy)
