@@ -1,0 +1,176 @@
+"""Exact references for learned agents, accuracy metrics, and TensorBoard logging.
+
+The learners are judged against the truth the model knows. For one agent ("me") facing a fixed policy of the
+other agent, :func:`optimal_response_q` computes the optimal action values by value iteration on the joint model,
+batched over reward samples. It uses the environment's convention (reward of the state arrived at)::
+
+    Q_env(s, a) = E_{a_other ~ π_other(s)} [ R(s') + γ max_b Q_env(s', b) ],   s' = next_state[s, a, a_other],
+
+with ``R = 0`` and no bootstrap after a crash. The solver's convention (SPEC §4, ``V(s) = R(s) + γ E V(s')``)
+is ``Q(s, a) = R(s) + γ Q_env(s, a)``: the same argmax, so "greedy action optimal" is the same in both.
+
+**Which optimum A is measured against.** A learns against the *learned*, frozen H (that is the problem A
+faces), so A's accuracy is measured against A's optimal response to that learned H, not to the exact
+``π_H``: otherwise H's learning errors would be charged to A. The solver's ``q_A`` (response to the exact
+``π_H``) is the right reference only for the end-to-end pipeline comparison that the POWER estimators make.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from envs.layouts import N_ACTIONS
+from envs.model import JointModel, check_agent
+
+#: Tolerance on exact action values within which actions count as tied for the maximum.
+OPTIMAL_ATOL = 1e-6
+
+
+def _other_policy_batch(policy: np.ndarray, n_samples: int, n_states: int) -> np.ndarray:
+    policy = np.asarray(policy, dtype=np.float64)
+    if policy.shape == (n_states, N_ACTIONS):
+        return np.broadcast_to(policy, (n_samples, n_states, N_ACTIONS))
+    if policy.shape != (n_samples, n_states, N_ACTIONS):
+        raise ValueError(
+            f"other_policy must have shape ({n_states}, {N_ACTIONS}) or ({n_samples}, {n_states}, {N_ACTIONS}), "
+            f"got {policy.shape}"
+        )
+    return policy
+
+
+def optimal_response_q(
+    model: JointModel,
+    rewards: np.ndarray,
+    gamma: float,
+    agent: str,
+    other_policy: np.ndarray,
+    tol: float = 1e-10,
+    max_iterations: int = 100_000,
+) -> np.ndarray:
+    """Optimal ``Q_env`` ``(K, S, 5)`` of ``agent`` for ``rewards`` ``(K, S)`` against a fixed ``other_policy``.
+
+    Args:
+        model: The joint model.
+        rewards: ``(K, S)`` reward of each state for ``agent``.
+        gamma: Discount in ``(0, 1)``.
+        agent: ``"H"`` or ``"A"``: whose actions are optimised.
+        other_policy: ``(S, 5)`` or ``(K, S, 5)`` policy of the other agent.
+        tol: Stop when no value changes by more than ``tol``.
+        max_iterations: Safety cap on value-iteration sweeps.
+
+    Returns:
+        ``Q_env`` in the environment's convention, ``-inf`` on unavailable actions.
+    """
+    agent = check_agent(agent)
+    rewards = np.atleast_2d(np.asarray(rewards, dtype=np.float64))
+    n_samples, n_states = rewards.shape
+    if n_states != model.n_states:
+        raise ValueError(f"rewards must have shape (K, {model.n_states}), got {rewards.shape}")
+    other = _other_policy_batch(other_policy, n_samples, n_states)
+    chunk = max(1, (1 << 22) // (n_states * N_ACTIONS * N_ACTIONS))
+    if n_samples > chunk:
+        return np.concatenate(
+            [
+                optimal_response_q(model, rewards[i : i + chunk], gamma, agent, other[i : i + chunk], tol, max_iterations)
+                for i in range(0, n_samples, chunk)
+            ]
+        )
+    # Transitions as (S, mine, other) -> s'.
+    next_state = model.next_state if agent == "H" else model.next_state.transpose(0, 2, 1)
+    mask = model.action_mask(agent)
+    r_pad = np.concatenate([rewards, np.zeros((n_samples, 1))], axis=1)
+    value = np.zeros((n_samples, n_states + 1))
+    q = np.zeros((n_samples, n_states, N_ACTIONS))
+    for _ in range(max_iterations):
+        backup = r_pad + gamma * value  # (K, S+1), terminal column stays 0
+        q = np.einsum("ksab,ksb->ksa", backup[:, next_state], other, optimize=True)
+        q = np.where(mask, q, -np.inf)
+        new = q.max(axis=-1)
+        change = np.abs(new - value[:, :n_states]).max()
+        value[:, :n_states] = new
+        if change <= tol:
+            break
+    return q
+
+
+def solver_convention(q_env: np.ndarray, rewards: np.ndarray, gamma: float) -> np.ndarray:
+    """``R(s) + γ Q_env(s, a)``: action values in the exact solver's convention (same argmax)."""
+    return np.asarray(rewards)[..., None] + gamma * np.asarray(q_env)
+
+
+def greedy_optimal_fraction(
+    q_learned: np.ndarray, q_exact: np.ndarray, mask: np.ndarray, atol: float = OPTIMAL_ATOL
+) -> float:
+    """Fraction of ``(sample, state)`` pairs whose learned greedy action is an exact optimal action.
+
+    The learned greedy action is the available argmax of ``q_learned``; it is optimal when its exact value is
+    within ``atol`` of the exact maximum (exact ties all count as optimal).
+    """
+    return float(optimal_mask(q_learned, q_exact, mask, atol).mean())
+
+
+def optimal_mask(q_learned: np.ndarray, q_exact: np.ndarray, mask: np.ndarray, atol: float = OPTIMAL_ATOL) -> np.ndarray:
+    """``(K, S)`` True where the learned greedy action is among the exact optimal actions."""
+    greedy = np.where(mask, q_learned, -np.inf).argmax(axis=-1)
+    exact = np.where(mask, q_exact, -np.inf)
+    chosen = np.take_along_axis(exact, greedy[..., None], axis=-1)[..., 0]
+    return chosen >= exact.max(axis=-1) - atol
+
+
+def policy_optimal_fraction(policy: np.ndarray, q_exact: np.ndarray, mask: np.ndarray, atol: float = OPTIMAL_ATOL) -> float:
+    """Fraction of ``(sample, state)`` pairs where ``policy`` puts all its mass on exact optimal actions."""
+    exact = np.where(mask, q_exact, -np.inf)
+    optimal = exact >= exact.max(axis=-1, keepdims=True) - atol
+    return float((np.where(optimal, 0.0, policy).sum(axis=-1) < 1e-9).mean())
+
+
+def value_gap(q_learned: np.ndarray, q_exact: np.ndarray, mask: np.ndarray) -> float:
+    """Mean over ``(sample, state)`` of ``|max Q_learned - max Q_exact|`` (environment convention)."""
+    learned = np.where(mask, q_learned, -np.inf).max(axis=-1)
+    exact = np.where(mask, q_exact, -np.inf).max(axis=-1)
+    return float(np.abs(learned - exact).mean())
+
+
+class TrainingLogger:
+    """A thin wrapper of ``torch.utils.tensorboard.SummaryWriter`` that does nothing without a directory.
+
+    Args:
+        log_dir: TensorBoard directory, or ``None`` to log nothing.
+    """
+
+    def __init__(self, log_dir: Optional[str] = None) -> None:
+        self.log_dir = log_dir
+        self._writer = None
+        if log_dir is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(log_dir=str(log_dir))
+
+    @property
+    def enabled(self) -> bool:
+        return self._writer is not None
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        if self._writer is not None:
+            self._writer.add_scalar(tag, float(value), int(step))
+
+    def scalars(self, prefix: str, values: dict, step: int) -> None:
+        for key, value in values.items():
+            self.scalar(f"{prefix}/{key}", value, step)
+
+    def text(self, tag: str, text: str) -> None:
+        if self._writer is not None:
+            self._writer.add_text(tag, text)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def __enter__(self) -> "TrainingLogger":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,357 @@
+"""PPO agents (sb3-contrib ``MaskablePPO``) trained with the two-stage scheme, one model per reward sample.
+
+Stage 1: H learns with PPO in a :class:`envs.single_agent.SingleAgentView` in which A follows the seed policy.
+Its policy is then *read off the model* by querying it at every joint state (:func:`policy_table`) and frozen
+as a :class:`agents.policies.TabularPolicy`. Stage 2: A learns with PPO against that frozen H. Observations are
+``obs_type="vector"`` (one-hot cells of both agents); action masks come from the view's ``action_masks()``;
+the network is a small MLP on CPU. Episodes start at uniformly random joint states (the env's default) and
+are truncated after ``max_cycles`` steps (SB3 bootstraps truncated episodes from the value of the final
+observation; crashes terminate).
+
+The frozen policy is the *greedy* (most probable available) action of the trained policy at every state, so
+it is deterministic like the Q-learning policies and comparable with the exact optimum.
+
+Several reward samples train in parallel in worker processes (``n_jobs``), each with one torch thread.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from agents.logging import greedy_optimal_fraction, optimal_response_q, value_gap
+from agents.policies import TabularPolicy, uniform_policy
+from envs.layouts import N_ACTIONS
+from envs.model import JointModel, check_agent
+
+
+@dataclass
+class PPOConfig:
+    """Hyperparameters of one MaskablePPO learner (SB3 names).
+
+    Attributes:
+        total_timesteps: Environment steps per agent per reward sample.
+        n_envs: Parallel environments per model (``DummyVecEnv``).
+        n_steps: Rollout length per environment.
+        batch_size, n_epochs, learning_rate, ent_coef, gae_lambda, clip_range: PPO's usual parameters.
+        net_arch: Hidden layer sizes of the policy and value MLPs.
+        max_cycles: Episode length (truncation).
+        eval_every: Steps between accuracy evaluations logged to TensorBoard (0: never).
+    """
+
+    total_timesteps: int = 60_000
+    n_envs: int = 4
+    n_steps: int = 128
+    batch_size: int = 128
+    n_epochs: int = 10
+    learning_rate: float = 1e-3
+    ent_coef: float = 0.01
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    net_arch: list = field(default_factory=lambda: [64, 64])
+    max_cycles: int = 20
+    eval_every: int = 5_000
+
+    def __post_init__(self) -> None:
+        for name in ("total_timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "max_cycles"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if self.eval_every < 0:
+            raise ValueError(f"eval_every must be >= 0, got {self.eval_every!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def state_observations(model: JointModel) -> np.ndarray:
+    """``(S, 2·n_cells)`` float32 ``"vector"`` observation of every joint state (one-hot H cell, one-hot A cell)."""
+    n = model.n_cells
+    obs = np.zeros((model.n_states, 2 * n), dtype=np.float32)
+    rows = np.arange(model.n_states)
+    obs[rows, model.joint_cells[:, 0]] = 1.0
+    obs[rows, n + model.joint_cells[:, 1]] = 1.0
+    return obs
+
+
+def action_probabilities(ppo_model, model: JointModel, agent: str) -> np.ndarray:
+    """``(S, 5)`` the masked action probabilities of a trained (Maskable)PPO model at every joint state."""
+    import torch
+
+    agent = check_agent(agent)
+    mask = model.action_mask(agent)
+    obs = torch.as_tensor(state_observations(model), device=ppo_model.device)
+    with torch.no_grad():
+        try:
+            dist = ppo_model.policy.get_distribution(obs, action_masks=mask)
+        except TypeError:  # a plain (non-maskable) SB3 policy
+            dist = ppo_model.policy.get_distribution(obs)
+        probs = dist.distribution.probs.cpu().numpy().astype(np.float64)
+    probs = np.where(mask, probs, 0.0)
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def policy_values(ppo_model, model: JointModel) -> np.ndarray:
+    """``(S,)`` the critic's value at every joint state (environment convention: return after ``s``)."""
+    import torch
+
+    obs = torch.as_tensor(state_observations(model), device=ppo_model.device)
+    with torch.no_grad():
+        return ppo_model.policy.predict_values(obs).cpu().numpy()[:, 0].astype(np.float64)
+
+
+def policy_table(ppo_model, model: JointModel, agent: str) -> np.ndarray:
+    """``(S, 5)`` frozen greedy policy read off a trained model: one-hot on the most probable available action."""
+    probs = action_probabilities(ppo_model, model, agent)
+    table = np.zeros_like(probs)
+    table[np.arange(len(probs)), probs.argmax(axis=1)] = 1.0
+    return table
+
+
+def frozen_policy(ppo_model, model: JointModel, agent: str) -> TabularPolicy:
+    """:func:`policy_table` as a :class:`TabularPolicy` (plugs into ``SingleAgentView(other_policy=...)``)."""
+    return TabularPolicy(policy_table(ppo_model, model, agent), model.action_mask(agent))
+
+
+def _make_vec_env(model: JointModel, rewards: dict, agent: str, other_policy, config: PPOConfig, seed: int):
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from envs import maze_v0
+    from envs.single_agent import SingleAgentView
+
+    def make(i: int):
+        def thunk():
+            env = maze_v0.parallel_env(model=model, obs_type="vector", rewards=rewards, max_cycles=config.max_cycles)
+            return SingleAgentView(env, agent=agent, other_policy=other_policy)
+
+        return thunk
+
+    vec = DummyVecEnv([make(i) for i in range(config.n_envs)])
+    vec.seed(seed)
+    return vec
+
+
+def _accuracy_callback(model: JointModel, agent: str, exact_q: np.ndarray, every: int):
+    """An SB3 callback recording the greedy-optimal fraction and value gap against ``exact_q`` ``(S, 5)``."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    mask = model.action_mask(agent)
+
+    class AccuracyCallback(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self._next = 0
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps >= self._next:
+                self._next = self.num_timesteps + every
+                probs = action_probabilities(self.model, model, agent)
+                learned = np.where(mask, np.log(np.maximum(probs, 1e-30)), -np.inf)[None]
+                self.logger.record("accuracy/greedy_optimal_fraction", greedy_optimal_fraction(learned, exact_q[None], mask))
+                values = policy_values(self.model, model)
+                exact_v = np.where(mask, exact_q, -np.inf).max(axis=1)
+                self.logger.record("accuracy/value_gap", float(np.abs(values - exact_v).mean()))
+            return True
+
+    return AccuracyCallback()
+
+
+def train_ppo(
+    model: JointModel,
+    R_H: np.ndarray,
+    R_A: np.ndarray,
+    gamma: float,
+    agent: str = "H",
+    other_policy=None,
+    config: Optional[PPOConfig] = None,
+    seed: int = 0,
+    tensorboard_log: Optional[str] = None,
+    exact_q: Optional[np.ndarray] = None,
+    run_name: Optional[str] = None,
+):
+    """Train one MaskablePPO agent for one reward pair; returns the SB3 model.
+
+    Args:
+        model: Joint model.
+        R_H, R_A: ``(S,)`` reward tables of this sample (both go to the env; ``agent``'s is learned).
+        gamma: Discount of ``agent``.
+        agent: ``"H"`` or ``"A"``.
+        other_policy: The other agent's policy (``None``: uniform seed; a TabularPolicy / ``(S, 5)`` table).
+        config: Hyperparameters.
+        seed: Fixes the network initialisation, the env and the other agent's draws.
+        tensorboard_log: SB3 TensorBoard directory (``None``: no logging).
+        exact_q: ``(S, 5)`` exact ``Q_env`` to log accuracy as training proceeds.
+        run_name: TensorBoard run name.
+    """
+    import torch
+    from sb3_contrib import MaskablePPO
+
+    config = config or PPOConfig()
+    agent = check_agent(agent)
+    rewards = {"H": np.asarray(R_H, dtype=np.float64), "A": np.asarray(R_A, dtype=np.float64)}
+    vec = _make_vec_env(model, rewards, agent, other_policy, config, seed)
+    ppo = MaskablePPO(
+        "MlpPolicy",
+        vec,
+        learning_rate=config.learning_rate,
+        n_steps=config.n_steps,
+        batch_size=config.batch_size,
+        n_epochs=config.n_epochs,
+        gamma=gamma,
+        gae_lambda=config.gae_lambda,
+        clip_range=config.clip_range,
+        ent_coef=config.ent_coef,
+        policy_kwargs={"net_arch": list(config.net_arch), "activation_fn": torch.nn.Tanh},
+        tensorboard_log=tensorboard_log,
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+    callback = None
+    if tensorboard_log is not None and exact_q is not None and config.eval_every > 0:
+        callback = _accuracy_callback(model, agent, exact_q, config.eval_every)
+    ppo.learn(total_timesteps=config.total_timesteps, callback=callback, tb_log_name=run_name or f"ppo_{agent}")
+    vec.close()
+    return ppo
+
+
+def _train_sample(args) -> tuple[int, np.ndarray, np.ndarray, float, float]:
+    """Worker: both stages for reward sample ``k``; returns ``(k, policy_H, policy_A, seconds_H, seconds_A)``."""
+    import torch
+
+    (k, layout_text, layout_name, collision, r_h, r_a, gamma_H, gamma_A, config, seed, tensorboard) = args
+    torch.set_num_threads(1)
+    from envs.layouts import parse_layout
+    from envs.model import JointModel as _JointModel
+
+    model = _JointModel(_layout_named(parse_layout, layout_text, layout_name), collision)
+    seed_policy = uniform_policy(model.action_mask_A)
+    exact_H = optimal_response_q(model, r_h[None], gamma_H, "H", seed_policy)[0] if tensorboard else None
+    start = time.perf_counter()
+    ppo_H = train_ppo(model, r_h, r_a, gamma_H, "H", None, config, seed, tensorboard, exact_H, f"sample{k}_H")
+    policy_H = policy_table(ppo_H, model, "H")
+    seconds_H = time.perf_counter() - start
+    exact_A = optimal_response_q(model, r_a[None], gamma_A, "A", policy_H)[0] if tensorboard else None
+    start = time.perf_counter()
+    frozen_H = TabularPolicy(policy_H, model.action_mask_H)
+    ppo_A = train_ppo(model, r_h, r_a, gamma_A, "A", frozen_H, config, seed + 1, tensorboard, exact_A, f"sample{k}_A")
+    policy_A = policy_table(ppo_A, model, "A")
+    return k, policy_H, policy_A, seconds_H, time.perf_counter() - start
+
+
+def _layout_named(parse_layout, text: str, name: str):
+    try:
+        return parse_layout(text, name=name)
+    except TypeError:
+        return parse_layout(text)
+
+
+def learn_ppo(
+    layout,
+    gamma: float,
+    gamma_A: Optional[float] = None,
+    samples: int = 16,
+    collision: str = "none",
+    correlation: float = 0.0,
+    distribution=None,
+    seed: int = 0,
+    config: Optional[PPOConfig] = None,
+    tensorboard: Optional[str] = None,
+    n_jobs: Optional[int] = None,
+    evaluate: bool = True,
+    progress: Optional[Callable[[int], None]] = None,
+):
+    """Train H then A with MaskablePPO for ``samples`` reward pairs of ``RewardSampler(seed)``.
+
+    Samples run in ``n_jobs`` worker processes (default: the CPU count). Ctrl-C stops the pool; the samples
+    finished so far are returned (``config["samples"]`` says how many).
+
+    Returns:
+        :class:`agents.storage.TrainedAgents` with ``config`` (hyperparameters, timings, metrics: greedy
+        optimal fractions as in :func:`agents.qlearning.learned_metrics`).
+    """
+    from agents.qlearning import _check_gamma, _layout_text
+    from agents.storage import TrainedAgents
+    from envs.model import joint_model
+    from multipower.rewards import RewardSampler
+
+    config = config or PPOConfig()
+    model = joint_model(layout, collision)
+    gamma_H = _check_gamma(gamma, "gamma")
+    gamma_A = gamma_H if gamma_A is None else _check_gamma(gamma_A, "gamma_A")
+    if int(samples) < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    sampler = RewardSampler(model.n_states, distribution, correlation, seed)
+    R_H, R_A = sampler.pairs(0, int(samples))
+    text = _layout_text(model)
+    jobs = [
+        (k, text, model.layout.name, collision, R_H[k], R_A[k], gamma_H, gamma_A, config, int(seed) * 100_003 + 2 * k, tensorboard)
+        for k in range(int(samples))
+    ]
+    n_jobs = max(1, min(int(n_jobs or os.cpu_count() or 1), len(jobs)))
+    done: dict[int, tuple] = {}
+    start = time.perf_counter()
+    try:
+        if n_jobs == 1:
+            for job in jobs:
+                k, *rest = _train_sample(job)
+                done[k] = tuple(rest)
+                if progress:
+                    progress(1)
+        else:
+            with ProcessPoolExecutor(n_jobs) as pool:
+                for k, *rest in pool.map(_train_sample, jobs):
+                    done[k] = tuple(rest)
+                    if progress:
+                        progress(1)
+    except KeyboardInterrupt:
+        if not done:
+            raise
+    finished = sorted(done)
+    # Keep the finished prefix only, so that sample k is still RewardSampler's sample k.
+    prefix = next((i for i, k in enumerate(finished) if i != k), len(finished))
+    ks = list(range(prefix))
+    policy_H = np.stack([done[k][0] for k in ks])
+    policy_A = np.stack([done[k][1] for k in ks])
+    R_H, R_A = R_H[: len(ks)], R_A[: len(ks)]
+    metrics = {}
+    if evaluate:
+        seed_policy = uniform_policy(model.action_mask_A)
+        exact_H = optimal_response_q(model, R_H, gamma_H, "H", seed_policy)
+        exact_A = optimal_response_q(model, R_A, gamma_A, "A", policy_H)
+        from agents.logging import policy_optimal_fraction
+
+        metrics = {
+            "greedy_optimal_H": policy_optimal_fraction(policy_H, exact_H, model.action_mask_H),
+            "greedy_optimal_A": policy_optimal_fraction(policy_A, exact_A, model.action_mask_A),
+        }
+    config_out = {
+        "algo": "ppo",
+        "layout": model.layout.name,
+        "layout_text": text,
+        "gamma_H": gamma_H,
+        "gamma_A": gamma_A,
+        "collision": collision,
+        "correlation": sampler.correlation,
+        "distribution": sampler.distribution.to_config(),
+        "seed": int(seed),
+        "samples": len(ks),
+        "samples_requested": int(samples),
+        "seed_policy": "uniform",
+        "observation": "vector",
+        "hyperparameters": config.to_dict(),
+        "n_jobs": n_jobs,
+        "timings": {
+            "wall_seconds": time.perf_counter() - start,
+            "H_seconds_per_sample": float(np.mean([done[k][2] for k in ks])) if ks else 0.0,
+            "A_seconds_per_sample": float(np.mean([done[k][3] for k in ks])) if ks else 0.0,
+        },
+        "metrics": metrics,
+    }
+    return TrainedAgents(policy_H, policy_A, R_H, R_A, config_out)

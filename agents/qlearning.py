@@ -1,0 +1,708 @@
+"""Batched tabular Q-learning: many reward samples trained at once, in lockstep (SPEC §4).
+
+Every reward sample ``k`` has its own copy of the world and its own Q-table; each copy runs ``W`` walkers.
+All ``K × W`` walkers step together with numpy: the learner's action is ε-greedy on its Q-table, the other
+agent's action is *sampled* from its fixed policy (the seed policy in stage 1, frozen greedy H in stage 2), and
+the next joint state is looked up in ``model.next_state``, the very table the environments step by. The update
+is ordinary sample-based Q-learning on the sampled transition ``(s, a, r, s')``::
+
+    Q(s, a) += α_n(s, a) · (r + γ max_b Q(s', b) - Q(s, a)),     r = R(s')   (reward of the state arrived at)
+
+with no bootstrap after a crash (``r = 0``, absorbing zero-value terminal) and a bootstrap at truncation
+(the time limit is not part of the task). These are the environment's action values ``Q_env``; the solver's
+convention is ``R(s) + γ Q_env`` (same argmax), see :mod:`agents.logging`.
+
+**All-action updates** (default, ``all_actions=True``). Moves are simultaneous, so the other agent's sampled
+action at ``s`` is a valid sample for *every* action of the learner there: each walker step updates all of the
+learner's available actions at ``s``, each with its own sampled transition ``s' = next_state[s, a, a_other]``
+(Q-learning with a generative model; no expectation over the other agent is ever taken). ``all_actions=False``
+is textbook Q-learning (only the action taken is updated).
+
+**Exploration.** Exploring starts: every episode begins at a uniformly random joint state and is truncated after
+``episode_length`` steps. ε-greedy, ε decaying linearly from ``epsilon_start`` to ``epsilon_end`` over the first
+``epsilon_decay`` fraction of the step budget (Q-learning is off-policy, so a fairly high ε costs nothing in
+accuracy and keeps the runner-up actions sampled). Q-tables start at tiny random values to break ties.
+
+**Learning rate.** ``α_n = (1 + c·n)^(-ω)``, ``n`` the visits of ``(s, a)`` so far. ``ω = 1`` with ``c = 1 - γ``
+(default) is the "rescaled linear" step size of Wainwright (2019): unlike ``1/n`` (whose bias decays only like
+``n^-(1-γ)``) it forgets the initial bootstrap targets quickly, and its noise is close to that of a sample mean,
+which the stochastic seed agent needs. ``ω ∈ (0.5, 1)`` gives the classic polynomial rates. When ``m`` walkers
+update one entry in the same step, their TD errors are averaged and applied with weight ``1 - (1 - α)^m``
+(``α`` at the middle of the ``m`` visits), which equals ``m`` sequential updates to first order.
+
+**Stopping rule.** Every ``check_every`` steps a chunk of samples stops when (a) every available ``(s, a)``
+of every sample has at least ``min_visits`` visits (this bounds the statistical error of each estimate: with
+target noise σ ≈ 0.25 its standard error is about σ/√(n(1-γ))), and (b) the greedy policy changed at no more
+than a fraction ``policy_tol`` of ``(sample, state)`` pairs since the previous check; or at ``max_steps``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Optional
+
+import numpy as np
+
+from agents.logging import (
+    TrainingLogger,
+    greedy_optimal_fraction,
+    optimal_response_q,
+    solver_convention,
+    value_gap,
+)
+from agents.policies import greedy_policy, uniform_policy
+from envs.layouts import N_ACTIONS
+from envs.model import JointModel, check_agent
+
+#: Walkers stepped at once (all samples of a chunk together); bounds memory to ~100 MB of temporaries.
+MAX_WALKERS = 1 << 18
+#: Stored value of unavailable actions: finite (TD errors masked to exactly 0), far below any real value.
+UNAVAILABLE = -1e30
+
+
+@dataclass
+class QLearningConfig:
+    """Hyperparameters of batched Q-learning; :func:`default_config` picks them per ``γ``.
+
+    Attributes:
+        episode_length: Truncation (steps per episode; bootstrapped, not terminal).
+        epsilon_start, epsilon_end: ε-greedy schedule end points.
+        epsilon_decay: Fraction of ``max_steps`` over which ε decays linearly.
+        lr_omega: Exponent ``ω`` of ``α = (1 + c·n)^-ω``, in ``(0.5, 1]``.
+        lr_scale: ``c``; ``None`` means ``1 - γ``.
+        walkers: Walkers per reward sample; ``None``: half the number of ``(s, a)`` entries, at least 16.
+        min_visits: Visits every available ``(s, a)`` needs before stopping.
+        max_steps: Hard cap on steps (per walker).
+        check_every: Steps between checks of the stopping rule (and logging).
+        policy_tol: Largest fraction of greedy actions that may change between checks at stopping.
+        chunk_size: Reward samples trained together; ``None``: as many as fit ``MAX_WALKERS``.
+        dtype: ``"float32"`` or ``"float64"`` Q-tables.
+    """
+
+    episode_length: int = 5
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.8
+    epsilon_decay: float = 0.5
+    lr_omega: float = 1.0
+    lr_scale: Optional[float] = None
+    walkers: Optional[int] = None
+    min_visits: int = 2000
+    max_steps: int = 200_000
+    check_every: int = 200
+    policy_tol: float = 1e-3
+    chunk_size: Optional[int] = None
+    dtype: str = "float64"
+    all_actions: bool = True
+
+    def __post_init__(self) -> None:
+        checks = {
+            "episode_length": self.episode_length >= 1,
+            "epsilon_start": 0.0 <= self.epsilon_start <= 1.0,
+            "epsilon_end": 0.0 <= self.epsilon_end <= 1.0,
+            "epsilon_decay": 0.0 <= self.epsilon_decay <= 1.0,
+            "lr_omega": 0.5 < self.lr_omega <= 1.0,
+            "lr_scale": self.lr_scale is None or self.lr_scale > 0,
+            "walkers": self.walkers is None or self.walkers >= 1,
+            "min_visits": self.min_visits >= 0,
+            "max_steps": self.max_steps >= 1,
+            "check_every": self.check_every >= 1,
+            "policy_tol": 0.0 <= self.policy_tol <= 1.0,
+            "chunk_size": self.chunk_size is None or self.chunk_size >= 1,
+            "dtype": self.dtype in ("float32", "float64"),
+        }
+        allowed = {
+            "episode_length": ">= 1",
+            "epsilon_start": "in [0, 1]",
+            "epsilon_end": "in [0, 1]",
+            "epsilon_decay": "in [0, 1]",
+            "lr_omega": "in (0.5, 1]",
+            "lr_scale": "> 0 or None",
+            "walkers": ">= 1 or None",
+            "min_visits": ">= 0",
+            "max_steps": ">= 1",
+            "check_every": ">= 1",
+            "policy_tol": "in [0, 1]",
+            "chunk_size": ">= 1 or None",
+            "dtype": "'float32' or 'float64'",
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"{name} must be {allowed[name]}, got {getattr(self, name)!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def default_config(gamma: float, deterministic_other: bool = False, **overrides) -> QLearningConfig:
+    """Sensible defaults for discount ``γ``.
+
+    Against a stochastic other agent (the seed) the visits needed grow with the target noise and with the
+    effective horizon ``1/(1-γ)``; against a deterministic one (greedy frozen H) transitions are deterministic
+    and far fewer visits settle the values.
+    """
+    gamma = _check_gamma(gamma)
+    horizon = 1.0 / (1.0 - gamma)
+    episode_length = 5
+    if deterministic_other:
+        min_visits = int(math.ceil(30 * horizon))
+    else:
+        min_visits = int(math.ceil(3000 * math.sqrt(horizon)))
+    config = QLearningConfig(episode_length=episode_length, min_visits=min_visits)
+    return replace(config, **overrides)
+
+
+def _check_gamma(gamma: float, name: str = "gamma") -> float:
+    try:
+        value = float(gamma)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in (0, 1), got {gamma!r}") from None
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {gamma!r}")
+    return value
+
+
+@dataclass
+class QLearningResult:
+    """Learned action values of one agent for a batch of reward samples.
+
+    Attributes:
+        q: ``(K, S, 5)`` learned ``Q_env`` (environment convention; ``-inf`` on unavailable actions).
+        visits: ``(K, S, 5)`` update counts.
+        steps: ``(K,)`` steps per walker each sample trained for.
+        transitions: Total sampled transitions (all walkers).
+        seconds: Wall time.
+        stopped: ``(K,)`` True where the stopping rule (not ``max_steps``) ended training.
+    """
+
+    q: np.ndarray
+    visits: np.ndarray
+    steps: np.ndarray
+    transitions: int
+    seconds: float
+    stopped: np.ndarray
+
+    def greedy(self, mask: np.ndarray) -> np.ndarray:
+        """Greedy policy ``(K, S, 5)``, uniform over exact ties of the learned values."""
+        return greedy_policy(self.q, mask)
+
+
+class _OtherSampler:
+    """Samples the other agent's actions for walkers ``(k, s)`` from a fixed policy (vectorised)."""
+
+    def __init__(self, policy: np.ndarray, n_samples: int, n_states: int) -> None:
+        policy = np.asarray(policy, dtype=np.float64)
+        if policy.shape not in ((n_states, N_ACTIONS), (n_samples, n_states, N_ACTIONS)):
+            raise ValueError(
+                f"other_policy must have shape ({n_states}, {N_ACTIONS}) or ({n_samples}, {n_states}, {N_ACTIONS}), "
+                f"got {policy.shape}"
+            )
+        self.shared = policy.ndim == 2
+        table = policy.reshape(-1, N_ACTIONS)
+        self.deterministic = bool((table.max(axis=1) > 1 - 1e-12).all())
+        self.n_states = n_states
+        if self.deterministic:
+            self.action = table.argmax(axis=1)
+        else:
+            cumulative = np.cumsum(table, axis=1)
+            last = N_ACTIONS - 1 - np.argmax(table[:, ::-1] > 0, axis=1)
+            cumulative[np.arange(N_ACTIONS)[None, :] >= last[:, None]] = np.inf
+            self.cumulative = cumulative
+
+    def __call__(self, k: np.ndarray, s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        row = s if self.shared else k * self.n_states + s
+        if self.deterministic:
+            return self.action[row]
+        u = rng.random(len(s))
+        return (u[:, None] >= self.cumulative[row]).sum(axis=1)
+
+
+def _available_table(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(S, 5)`` available actions packed left, and ``(S,)`` their count."""
+    order = np.argsort(~mask, axis=1, kind="stable")
+    return order, mask.sum(axis=1)
+
+
+def train_q(
+    model: JointModel,
+    rewards: np.ndarray,
+    gamma: float,
+    agent: str = "H",
+    other_policy: Optional[np.ndarray] = None,
+    config: Optional[QLearningConfig] = None,
+    seed: int = 0,
+    logger: Optional[TrainingLogger] = None,
+    exact_q: Optional[np.ndarray] = None,
+    log_prefix: Optional[str] = None,
+    progress: Optional[Callable[[int], None]] = None,
+    n_jobs: int = 1,
+) -> QLearningResult:
+    """Train ``agent``'s Q-tables for every reward function in ``rewards`` against a fixed other policy.
+
+    Args:
+        model: Joint model (its ``next_state`` and masks drive every transition).
+        rewards: ``(K, S)`` rewards of ``agent``.
+        gamma: Discount in ``(0, 1)``.
+        agent: ``"H"`` or ``"A"``, the learner.
+        other_policy: ``(S, 5)`` or ``(K, S, 5)`` fixed policy of the other agent; default uniform seed.
+        config: Hyperparameters; default :func:`default_config` for ``γ``.
+        seed: Fixes every random draw.
+        logger: Optional TensorBoard logger.
+        exact_q: Optional ``(K, S, 5)`` exact ``Q_env`` for logging the optimal fraction and value gap.
+        log_prefix: Tag prefix (default ``"qlearning/<agent>"``).
+        progress: Called with the number of samples finished after each chunk.
+        n_jobs: Worker processes; samples are split into at least ``n_jobs`` chunks. Results depend on the
+            chunking (``n_jobs``, ``chunk_size``), never on scheduling. TensorBoard logs the first chunk.
+
+    Returns:
+        A :class:`QLearningResult`.
+    """
+    agent = check_agent(agent)
+    gamma = _check_gamma(gamma)
+    rewards = np.atleast_2d(np.asarray(rewards, dtype=np.float64))
+    n_samples, n_states = rewards.shape
+    if n_states != model.n_states:
+        raise ValueError(f"rewards must have shape (K, {model.n_states}), got {rewards.shape}")
+    other_mask = model.action_mask("A" if agent == "H" else "H")
+    if other_policy is None:
+        other_policy = uniform_policy(other_mask)
+    other_policy = np.asarray(other_policy, dtype=np.float64)
+    if config is None:
+        config = default_config(gamma, deterministic_other=_OtherSampler(other_policy, n_samples, n_states).deterministic)
+    if exact_q is not None and np.shape(exact_q) != (n_samples, n_states, N_ACTIONS):
+        raise ValueError(f"exact_q must have shape ({n_samples}, {n_states}, {N_ACTIONS}), got {np.shape(exact_q)}")
+    logger = logger or TrainingLogger(None)
+    prefix = log_prefix or f"qlearning/{agent}"
+
+    walkers = config.walkers or max(16, 2 * n_states)
+    chunk = config.chunk_size or max(1, MAX_WALKERS // walkers)
+    n_jobs = max(1, int(n_jobs))
+    if n_jobs > 1:
+        chunk = min(chunk, -(-n_samples // n_jobs))
+    starts = list(range(0, n_samples, chunk))
+    seeds = np.random.SeedSequence([int(seed), 0 if agent == "H" else 1]).spawn(len(starts))
+    jobs = []
+    for c, lo in enumerate(starts):
+        hi = min(n_samples, lo + chunk)
+        jobs.append(
+            (
+                model, rewards[lo:hi], gamma, agent, other_policy if other_policy.ndim == 2 else other_policy[lo:hi],
+                config, walkers, seeds[c], exact_q[lo:hi] if exact_q is not None else None, prefix,
+            )
+        )
+    q_all = np.empty((n_samples, n_states, N_ACTIONS))
+    visits_all = np.zeros((n_samples, n_states, N_ACTIONS), dtype=np.int64)
+    steps_all = np.zeros(n_samples, dtype=np.int64)
+    stopped_all = np.zeros(n_samples, dtype=bool)
+    transitions = 0
+    start_time = time.perf_counter()
+    if n_jobs == 1 or len(jobs) == 1:
+        results = (_train_chunk(*job, logger if c == 0 else None) for c, job in enumerate(jobs))
+        pool = None
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(min(n_jobs, len(jobs)))
+        log_dir = logger.log_dir if logger.enabled else None
+        results = pool.map(_train_chunk_in_process, [(job, log_dir if c == 0 else None) for c, job in enumerate(jobs)])
+    try:
+        for lo, (q, visits, steps, done, n_transitions) in zip(starts, results):
+            hi = lo + len(q)
+            q_all[lo:hi], visits_all[lo:hi], steps_all[lo:hi], stopped_all[lo:hi] = q, visits, steps, done
+            transitions += n_transitions
+            if progress is not None:
+                progress(hi - lo)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return QLearningResult(
+        q=q_all,
+        visits=visits_all,
+        steps=steps_all,
+        transitions=int(transitions),
+        seconds=time.perf_counter() - start_time,
+        stopped=stopped_all,
+    )
+
+
+def _train_chunk(model, rewards, gamma, agent, other, config, walkers, seed_seq, log_q, prefix, logger=None):
+    """Train one chunk of samples to the stopping rule; returns ``(q, visits, steps, stopped, transitions)``."""
+    learner = _ChunkLearner(model, rewards, gamma, agent, other, config, walkers, seed_seq)
+    mask = model.action_mask(agent)
+    while True:
+        learner.run(min(config.check_every, config.max_steps - learner.step))
+        done = learner.check()
+        if logger is not None and logger.enabled:
+            info = learner.stats()
+            if log_q is not None:
+                q = learner.q_table()
+                info["greedy_optimal_fraction"] = greedy_optimal_fraction(q, log_q, mask)
+                info["value_gap"] = value_gap(q, log_q, mask)
+            logger.scalars(prefix, info, learner.step)
+        if done or learner.step >= config.max_steps:
+            break
+    return learner.q_table(), learner.visit_table(), learner.step, done, learner.step * learner.n_walkers
+
+
+def _train_chunk_in_process(args):
+    job, log_dir = args
+    logger = TrainingLogger(log_dir)
+    try:
+        return _train_chunk(*job, logger)
+    finally:
+        logger.close()
+
+
+class _ChunkLearner:
+    """The lockstep state of one chunk of reward samples: Q-tables, visit counts and walkers.
+
+    Storage is flat: entry ``((k·(S+1)) + s)·5 + a``; row ``S`` of each sample is the absorbing terminal.
+    ``backup[k, s'] = R(s') + γ max_b Q(s', b)`` (0 at the terminal) is kept in step with ``Q`` so that a
+    target is one lookup; it is refreshed for every row an update touches.
+    """
+
+    def __init__(
+        self,
+        model: JointModel,
+        rewards: np.ndarray,
+        gamma: float,
+        agent: str,
+        other_policy: np.ndarray,
+        config: QLearningConfig,
+        walkers: int,
+        seed_seq: np.random.SeedSequence,
+    ) -> None:
+        self.config = config
+        self.gamma = gamma
+        self.rng = np.random.default_rng(seed_seq)
+        dtype = np.dtype(config.dtype)
+        K, S = rewards.shape
+        self.K, self.S = K, S
+        self.mask = model.action_mask(agent)
+        self.avail, self.n_avail = _available_table(self.mask)
+        # Transition rows (S, other, mine) -> s' so that one (s, other) row holds s' for all own actions.
+        table = model.next_state.transpose(0, 2, 1) if agent == "H" else model.next_state
+        self.next_rows = np.ascontiguousarray(table).reshape(S * N_ACTIONS, N_ACTIONS)
+        self.other = _OtherSampler(other_policy, K, S)
+        mask_pad = np.concatenate([self.mask, np.zeros((1, N_ACTIONS), bool)])
+        self.mask_f = mask_pad.astype(dtype)
+        self.r_flat = np.concatenate([rewards, np.zeros((K, 1))], axis=1).astype(dtype).reshape(-1)
+        q = self.rng.uniform(0.0, 1e-6, (K, S + 1, N_ACTIONS))  # tiny random values break initial ties
+        q = np.where(mask_pad, q, UNAVAILABLE)  # finite, so masked TD errors are exactly 0, never NaN
+        self.q = q.astype(dtype).reshape(-1)
+        value = np.concatenate([q[:, :S].max(axis=-1), np.zeros((K, 1))], axis=1).reshape(-1)
+        self.backup = (self.r_flat + gamma * value).astype(dtype)
+        self.backup[S :: S + 1] = 0.0
+        self.counts = np.zeros(K * (S + 1) * N_ACTIONS, dtype=dtype)
+        self.n_walkers = K * walkers
+        self.k = np.repeat(np.arange(K), walkers)
+        self.k_row = self.k * (S + 1)
+        self.state = self.rng.integers(0, S, self.n_walkers)
+        self.t = np.zeros(self.n_walkers, dtype=np.int64)
+        self.step = 0
+        self.lr_scale = config.lr_scale if config.lr_scale is not None else 1.0 - gamma
+        self._arange5 = np.arange(N_ACTIONS)
+        self._prev_greedy: Optional[np.ndarray] = None
+        self._walker_ids = np.arange(self.n_walkers)
+        self.last_td = 0.0
+        self.episode_returns: list[float] = []
+        self._returns = np.zeros(self.n_walkers)
+        self._discount = np.ones(self.n_walkers)
+        self.policy_change = 1.0
+        self.min_visits = 0
+
+    @property
+    def epsilon(self) -> float:
+        c = self.config
+        horizon = c.epsilon_decay * c.max_steps
+        frac = 1.0 if horizon <= 0 else min(1.0, self.step / horizon)
+        return c.epsilon_start + frac * (c.epsilon_end - c.epsilon_start)
+
+    def run(self, n_steps: int) -> None:
+        rng, S, n, gamma = self.rng, self.S, self.n_walkers, self.gamma
+        arange5, k_row = self._arange5, self.k_row
+        td_sum = 0.0
+        for _ in range(n_steps):
+            s = self.state
+            rows = k_row + s
+            other = self.other(self.k, s, rng)  # sampled action of the other agent
+            next_states = self.next_rows[s * N_ACTIONS + other]  # (n, 5): s' for each own action
+            q = self.q.take(rows[:, None] * N_ACTIONS + arange5)
+            explore = rng.random(n) < self.epsilon
+            random_action = self.avail[s, (rng.random(n) * self.n_avail[s]).astype(np.int64)]
+            action = np.where(explore, random_action, q.argmax(axis=1))
+            target = self.backup.take(k_row[:, None] + next_states)  # R(s') + γ max Q(s'), 0 after a crash
+            if self.config.all_actions:
+                delta = (target - q) * self.mask_f.take(s, axis=0)
+                td_sum += float(np.abs(delta).sum())
+                self._update_rows(rows, delta)
+            else:
+                taken = np.arange(n), action
+                delta = target[taken] - q[taken]
+                td_sum += float(np.abs(delta).sum())
+                self._update_entries(rows * N_ACTIONS + action, delta)
+            s2 = next_states[self._walker_ids, action]
+            r = self.r_flat.take(k_row + s2)
+            # Episode bookkeeping: a crash terminates (no bootstrap), the time limit truncates (bootstrapped).
+            self._returns += self._discount * r
+            self._discount *= gamma
+            self.t += 1
+            done = (s2 == S) | (self.t >= self.config.episode_length)
+            self.state = s2
+            if done.any():
+                self.episode_returns.append(float(self._returns[done].mean()))
+                self._returns[done] = 0.0
+                self._discount[done] = 1.0
+                self.t[done] = 0
+                self.state[done] = rng.integers(0, S, int(done.sum()))
+            self.step += 1
+        self.last_td = td_sum / max(n * n_steps, 1)
+
+    def _weight(self, counts: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """Weight of the mean TD error of ``m`` simultaneous updates: ``1 - (1 - α)^m``, ``α`` at the mid visit."""
+        alpha = 1.0 + self.lr_scale * (counts + 0.5 * (m - 1.0))
+        alpha = 1.0 / alpha if self.config.lr_omega == 1.0 else alpha ** (-self.config.lr_omega)
+        return np.where(m == 1.0, alpha, -np.expm1(m * np.log1p(-np.minimum(alpha, 1.0 - 1e-6))))
+
+    def _update_rows(self, rows: np.ndarray, delta: np.ndarray) -> None:
+        """All-action update: ``delta`` ``(n, 5)`` TD errors (0 on unavailable actions) of walkers at ``rows``."""
+        size = len(self.backup)
+        m = np.bincount(rows, minlength=size)
+        touched = np.flatnonzero(m)
+        m = m[touched].astype(self.q.dtype)[:, None]
+        sums = np.stack([np.bincount(rows, weights=delta[:, a], minlength=size)[touched] for a in range(N_ACTIONS)], 1)
+        entries = touched[:, None] * N_ACTIONS + self._arange5
+        mask = self.mask_f.take(touched % (self.S + 1), axis=0)
+        counts = self.counts.take(entries)
+        q = self.q.take(entries) + self._weight(counts, m) * sums / m
+        self.q[entries] = q
+        self.counts[entries] = counts + m * mask
+        self._refresh(touched, q)
+
+    def _update_entries(self, entries: np.ndarray, delta: np.ndarray) -> None:
+        """Single-action update: TD errors ``delta`` ``(n,)`` of the flat ``entries`` the walkers took."""
+        m = np.bincount(entries, minlength=len(self.q))
+        touched = np.flatnonzero(m)
+        m = m[touched].astype(self.q.dtype)
+        sums = np.bincount(entries, weights=delta, minlength=len(self.q))[touched]
+        counts = self.counts[touched]
+        self.q[touched] += self._weight(counts, m) * sums / m
+        self.counts[touched] = counts + m
+        rows = np.unique(touched // N_ACTIONS)
+        self._refresh(rows, self.q.take(rows[:, None] * N_ACTIONS + self._arange5))
+
+    def _refresh(self, rows: np.ndarray, q: np.ndarray) -> None:
+        value = np.maximum(np.maximum(np.maximum(q[:, 0], q[:, 1]), np.maximum(q[:, 2], q[:, 3])), q[:, 4])
+        self.backup[rows] = self.r_flat.take(rows) + self.gamma * value
+
+    def q_table(self) -> np.ndarray:
+        q = self.q.reshape(self.K, self.S + 1, N_ACTIONS)[:, : self.S].astype(np.float64)
+        return np.where(self.mask, q, -np.inf)
+
+    def visit_table(self) -> np.ndarray:
+        return self.counts.reshape(self.K, self.S + 1, N_ACTIONS)[:, : self.S].astype(np.int64)
+
+    def check(self) -> bool:
+        """Apply the stopping rule (see the module docstring)."""
+        greedy = self.q_table().argmax(axis=-1)
+        if self._prev_greedy is not None:
+            self.policy_change = float((greedy != self._prev_greedy).mean())
+        self._prev_greedy = greedy
+        visits = np.where(self.mask, self.visit_table(), np.iinfo(np.int64).max)
+        self.min_visits = int(visits.min())
+        return self.min_visits >= self.config.min_visits and self.policy_change <= self.config.policy_tol
+
+    def stats(self) -> dict:
+        returns = self.episode_returns[-50:]
+        return {
+            "epsilon": self.epsilon,
+            "td_error_abs": self.last_td,
+            "episode_return": float(np.mean(returns)) if returns else 0.0,
+            "min_visits": float(self.min_visits),
+            "policy_change": self.policy_change,
+        }
+
+
+@dataclass
+class TwoStageResult:
+    """Both stages of the two-stage scheme for a batch of reward samples (SPEC §4).
+
+    Attributes:
+        H, A: The :class:`QLearningResult` of each stage (``Q_env`` values).
+        policy_H, policy_A: ``(K, S, 5)`` frozen greedy policies (uniform over ties of the learned values).
+        metrics: Accuracy against the exact optimum, when computed (see :func:`learned_metrics`).
+    """
+
+    H: QLearningResult
+    A: QLearningResult
+    policy_H: np.ndarray
+    policy_A: np.ndarray
+    metrics: dict = field(default_factory=dict)
+
+
+def learned_metrics(
+    model: JointModel,
+    R_H: np.ndarray,
+    R_A: np.ndarray,
+    gamma_H: float,
+    gamma_A: float,
+    q_H: np.ndarray,
+    q_A: np.ndarray,
+    policy_H: np.ndarray,
+    seed_policy: Optional[np.ndarray] = None,
+) -> dict:
+    """Greedy-optimal fractions and value gaps of learned ``Q_env`` tables against the exact optimum.
+
+    H is measured against its exact optimal response to the seed policy; A against its exact optimal response
+    to the *learned* frozen ``policy_H`` it trained against (see :mod:`agents.logging`).
+    """
+    seed_policy = uniform_policy(model.action_mask_A) if seed_policy is None else seed_policy
+    exact_H = optimal_response_q(model, R_H, gamma_H, "H", seed_policy)
+    exact_A = optimal_response_q(model, R_A, gamma_A, "A", policy_H)
+    return {
+        "greedy_optimal_H": greedy_optimal_fraction(q_H, exact_H, model.action_mask_H),
+        "greedy_optimal_A": greedy_optimal_fraction(q_A, exact_A, model.action_mask_A),
+        "value_gap_H": value_gap(q_H, exact_H, model.action_mask_H),
+        "value_gap_A": value_gap(q_A, exact_A, model.action_mask_A),
+    }
+
+
+def train_two_stage(
+    model: JointModel,
+    R_H: np.ndarray,
+    R_A: np.ndarray,
+    gamma_H: float,
+    gamma_A: Optional[float] = None,
+    seed_policy: Optional[np.ndarray] = None,
+    config_H: Optional[QLearningConfig] = None,
+    config_A: Optional[QLearningConfig] = None,
+    seed: int = 0,
+    logger: Optional[TrainingLogger] = None,
+    evaluate: bool = True,
+    progress: Optional[Callable[[int], None]] = None,
+    n_jobs: int = 1,
+) -> TwoStageResult:
+    """H learns against the seed policy; then A learns against frozen greedy H. One Q-table per sample.
+
+    Args:
+        model: Joint model.
+        R_H, R_A: ``(K, S)`` reward functions (from ``RewardSampler.pairs``).
+        gamma_H, gamma_A: Discounts (``gamma_A`` defaults to ``gamma_H``).
+        seed_policy: ``(S, 5)`` seed policy of A in stage 1 (default uniform over available actions).
+        config_H, config_A: Hyperparameters (defaults per γ; stage 2 uses the deterministic-opponent defaults
+            when frozen H is deterministic).
+        seed: Fixes every random draw of both stages.
+        logger: Optional TensorBoard logger; with ``evaluate`` it also logs accuracy against the exact optimum
+            on the first chunk of samples as training proceeds.
+        evaluate: Compute :func:`learned_metrics` at the end (and feed exact values to the logger).
+        progress: Called with the number of samples finished (per stage).
+        n_jobs: Worker processes (see :func:`train_q`).
+    """
+    gamma_H = _check_gamma(gamma_H, "gamma_H")
+    gamma_A = gamma_H if gamma_A is None else _check_gamma(gamma_A, "gamma_A")
+    R_H = np.atleast_2d(np.asarray(R_H, dtype=np.float64))
+    R_A = np.atleast_2d(np.asarray(R_A, dtype=np.float64))
+    if seed_policy is None:
+        seed_policy = uniform_policy(model.action_mask_A)
+    exact_H = optimal_response_q(model, R_H, gamma_H, "H", seed_policy) if evaluate and logger and logger.enabled else None
+    result_H = train_q(model, R_H, gamma_H, "H", seed_policy, config_H, seed, logger, exact_H, progress=progress, n_jobs=n_jobs)
+    policy_H = result_H.greedy(model.action_mask_H)
+    exact_A = optimal_response_q(model, R_A, gamma_A, "A", policy_H) if evaluate and logger and logger.enabled else None
+    result_A = train_q(model, R_A, gamma_A, "A", policy_H, config_A, seed, logger, exact_A, progress=progress, n_jobs=n_jobs)
+    policy_A = result_A.greedy(model.action_mask_A)
+    metrics = {}
+    if evaluate:
+        metrics = learned_metrics(model, R_H, R_A, gamma_H, gamma_A, result_H.q, result_A.q, policy_H, seed_policy)
+    return TwoStageResult(result_H, result_A, policy_H, policy_A, metrics)
+
+
+def learn_qlearning(
+    layout,
+    gamma: float,
+    gamma_A: Optional[float] = None,
+    samples: int = 100,
+    collision: str = "none",
+    correlation: float = 0.0,
+    distribution=None,
+    seed: int = 0,
+    config_H: Optional[QLearningConfig] = None,
+    config_A: Optional[QLearningConfig] = None,
+    tensorboard: Optional[str] = None,
+    evaluate: bool = True,
+    progress: Optional[Callable[[int], None]] = None,
+    sample_range: Optional[tuple[int, int]] = None,
+    n_jobs: int = 1,
+):
+    """Train both agents with batched Q-learning on the reward functions of ``RewardSampler(seed)``.
+
+    ``sample_range=(start, stop)`` trains samples ``start .. stop-1`` only (training draws seeded by
+    ``(seed, start)``), so a long run can be done, and kept, in chunks.
+
+    Returns a :class:`agents.storage.TrainedAgents` (``q_H``/``q_A`` in the solver's convention) whose
+    ``config`` holds everything needed to reproduce the run, timings and metrics; save it with
+    :func:`agents.storage.save_agents`.
+    """
+    from agents.storage import TrainedAgents
+    from envs.model import joint_model
+    from multipower.rewards import RewardSampler
+
+    model = joint_model(layout, collision)
+    gamma_H = _check_gamma(gamma, "gamma")
+    gamma_A = gamma_H if gamma_A is None else _check_gamma(gamma_A, "gamma_A")
+    if int(samples) < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    start, stop = sample_range if sample_range is not None else (0, int(samples))
+    sampler = RewardSampler(model.n_states, distribution, correlation, seed)
+    R_H, R_A = sampler.pairs(int(start), int(stop))
+    train_seed = int(seed) if start == 0 else int(np.random.SeedSequence([int(seed), int(start)]).generate_state(1)[0])
+    logger = TrainingLogger(tensorboard)
+    try:
+        run = train_two_stage(
+            model, R_H, R_A, gamma_H, gamma_A, None, config_H, config_A, train_seed, logger, evaluate, progress, n_jobs
+        )
+        if logger.enabled and run.metrics:
+            logger.scalars("qlearning/final", run.metrics, 0)
+    finally:
+        logger.close()
+    config = {
+        "algo": "qlearning",
+        "layout": model.layout.name,
+        "layout_text": _layout_text(model),
+        "gamma_H": gamma_H,
+        "gamma_A": gamma_A,
+        "collision": collision,
+        "correlation": sampler.correlation,
+        "distribution": sampler.distribution.to_config(),
+        "seed": int(seed),
+        "samples": int(stop - start),
+        "sample_start": int(start),
+        "seed_policy": "uniform",
+        "q_convention": "solver: R(s) + gamma * Q_env(s, a)",
+        "hyperparameters": {
+            "H": (config_H or default_config(gamma_H)).to_dict(),
+            "A": (config_A or default_config(gamma_A, deterministic_other=_is_deterministic(run.policy_H))).to_dict(),
+        },
+        "timings": {"H_seconds": run.H.seconds, "A_seconds": run.A.seconds},
+        "n_jobs": int(n_jobs),
+        "transitions": {"H": run.H.transitions, "A": run.A.transitions},
+        "metrics": run.metrics,
+    }
+    return TrainedAgents(
+        run.policy_H,
+        run.policy_A,
+        R_H,
+        R_A,
+        config,
+        solver_convention(run.H.q, R_H, gamma_H),
+        solver_convention(run.A.q, R_A, gamma_A),
+    )
+
+
+def _is_deterministic(policy: np.ndarray) -> bool:
+    return bool((np.asarray(policy).max(axis=-1) > 1 - 1e-12).all())
+
+
+def _layout_text(model: JointModel) -> str:
+    grid = model.layout.grid
+    return "\n".join("".join("." if cell else "#" for cell in row) for row in grid)

@@ -1,0 +1,147 @@
+"""Saving and loading trained agents: policies, Q-tables, reward functions and the full configuration.
+
+A saved run is a directory with
+
+* ``agents.npz``: ``policy_H`` ``(K, S, 5)``, ``policy_A`` ``(K, S, 5)``, ``R_H`` ``(K, S)``, ``R_A`` ``(K, S)``,
+  and optionally ``q_H``, ``q_A`` ``(K, S, 5)`` (the exact solver's convention ``R(s) + γ Q_env(s, a)``;
+  ``-inf`` on unavailable actions);
+* ``config.json``: the configuration (algo, layout, layout_text, gamma_H, gamma_A, collision, correlation,
+  distribution, seed, samples, hyperparameters, timings, metrics, ...).
+
+The reward functions are those of ``multipower.rewards.RewardSampler(n_states, distribution, correlation,
+seed).pairs(0, K)``, so the exact solver run with the same seed sees the same reward functions; they are
+saved too, so a later evaluation needs nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from envs.layouts import N_ACTIONS
+
+AGENTS_FILE = "agents.npz"
+CONFIG_FILE = "config.json"
+REQUIRED_CONFIG = ("algo", "layout", "layout_text", "gamma_H", "gamma_A", "collision", "seed", "samples")
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass
+class TrainedAgents:
+    """Frozen learned policies of a batch of reward samples, with what produced them.
+
+    Attributes:
+        policy_H, policy_A: ``(K, S, 5)`` action probabilities.
+        R_H, R_A: ``(K, S)`` reward functions.
+        config: The configuration (see the module docstring).
+        q_H, q_A: Optional ``(K, S, 5)`` learned action values (solver convention).
+    """
+
+    policy_H: np.ndarray
+    policy_A: np.ndarray
+    R_H: np.ndarray
+    R_A: np.ndarray
+    config: dict = field(default_factory=dict)
+    q_H: Optional[np.ndarray] = None
+    q_A: Optional[np.ndarray] = None
+
+    def __post_init__(self) -> None:
+        self.R_H = np.atleast_2d(np.asarray(self.R_H, dtype=np.float64))
+        self.R_A = np.atleast_2d(np.asarray(self.R_A, dtype=np.float64))
+        n_samples, n_states = self.R_H.shape
+        if self.R_A.shape != (n_samples, n_states):
+            raise ValueError(f"R_A must have shape {self.R_H.shape} like R_H, got {self.R_A.shape}")
+        for name in ("policy_H", "policy_A", "q_H", "q_A"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            value = np.asarray(value, dtype=np.float64)
+            if value.shape != (n_samples, n_states, N_ACTIONS):
+                raise ValueError(f"{name} must have shape ({n_samples}, {n_states}, {N_ACTIONS}), got {value.shape}")
+            setattr(self, name, value)
+
+    @property
+    def n_samples(self) -> int:
+        return self.R_H.shape[0]
+
+    @property
+    def n_states(self) -> int:
+        return self.R_H.shape[1]
+
+
+def save_agents(
+    directory: PathLike,
+    policy_H: "np.ndarray | TrainedAgents",
+    policy_A: Optional[np.ndarray] = None,
+    R_H: Optional[np.ndarray] = None,
+    R_A: Optional[np.ndarray] = None,
+    config: Optional[dict] = None,
+    q_H: Optional[np.ndarray] = None,
+    q_A: Optional[np.ndarray] = None,
+) -> Path:
+    """Save trained agents to ``directory`` (created if needed); returns its path.
+
+    Pass either a :class:`TrainedAgents` as the second argument, or the arrays and ``config``.
+    """
+    if isinstance(policy_H, TrainedAgents):
+        agents = policy_H
+    else:
+        if policy_A is None or R_H is None or R_A is None:
+            raise ValueError("save_agents needs policy_H, policy_A, R_H and R_A (or one TrainedAgents)")
+        agents = TrainedAgents(policy_H, policy_A, R_H, R_A, dict(config or {}), q_H, q_A)
+    missing = [key for key in REQUIRED_CONFIG if key not in agents.config]
+    if missing:
+        raise ValueError(f"config is missing {missing}; required keys: {list(REQUIRED_CONFIG)}")
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    arrays = {"policy_H": agents.policy_H, "policy_A": agents.policy_A, "R_H": agents.R_H, "R_A": agents.R_A}
+    if agents.q_H is not None:
+        arrays["q_H"] = agents.q_H
+    if agents.q_A is not None:
+        arrays["q_A"] = agents.q_A
+    tmp = path / (AGENTS_FILE + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path / AGENTS_FILE)
+    config = dict(agents.config)
+    config.setdefault("samples", agents.n_samples)
+    (path / CONFIG_FILE).write_text(json.dumps(_jsonable(config), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def load_agents(directory: PathLike) -> TrainedAgents:
+    """Load what :func:`save_agents` wrote."""
+    path = Path(directory)
+    if not (path / AGENTS_FILE).is_file() or not (path / CONFIG_FILE).is_file():
+        raise ValueError(f"{path} is not a saved-agents directory (needs {AGENTS_FILE} and {CONFIG_FILE})")
+    with np.load(path / AGENTS_FILE) as data:
+        arrays = {key: data[key] for key in data.files}
+    config = json.loads((path / CONFIG_FILE).read_text())
+    return TrainedAgents(
+        arrays["policy_H"],
+        arrays["policy_A"],
+        arrays["R_H"],
+        arrays["R_A"],
+        config,
+        arrays.get("q_H"),
+        arrays.get("q_A"),
+    )
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    return value

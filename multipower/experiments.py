@@ -1,0 +1,733 @@
+"""Reproductions and sweeps: run one experiment config, save its data and figures, compare with the posts.
+
+A **config** (YAML, shipped in ``multipower/configs/NAME.yaml``) describes one published figure set or one
+experiment beyond the posts:
+
+.. code-block:: yaml
+
+    name: part3-fig2-4            # must equal the file name
+    title: "Part 3, Figs 2-4: ..."  # one line
+    source: "Part 3 §3.1, Figs 2, 3, 4"
+    description: "..."            # free text, e.g. how a published state was read off the post
+    kind: joint                   # joint | single | sweep
+    layout: maze7x7               # built-in name or layout file
+    gamma: 0.1                    # γ_H (and γ_A unless gamma_A is given)
+    gamma_A: null
+    n_samples: 10000              # reward samples (the published count)
+    collision: none               # none | crash | bounce            (joint, sweep)
+    correlation: 0.0              # β in [-1, 1]                      (joint, sweep)
+    distribution: uniform         # name or {name: pareto, alpha: 2.0, ...}
+    seed_policy: uniform          # uniform | stay                    (joint, sweep)
+    seed: 0
+    sweep:                        # kind sweep only
+      parameter: correlation      # correlation | gamma | seed
+      values: {start: 0.0, stop: 1.0, step: 0.05}   # or an explicit list
+    analysis:                     # optional, kind sweep: A's POWER with H in these cells
+      corridor: [[0, 4], [0, 5], [0, 6]]
+    published:                    # the numbers of SPEC §6 this config reproduces
+      - {quantity: alpha, value: -0.54, tolerance: 0.1}
+      - {quantity: power_H, state: {H: [0, 3], A: [0, 2]}, value: 0.680, label: s1}
+      - {quantity: alpha, compare: "<", value: 0}
+      - {quantity: power_H, extreme: max, expect: {H: [[1, 1]], A: [[0, 0], [2, 2]]}}
+      - {quantity: power, cells: junctions, value: 0.800}          # single: mean over a class of cells
+      - {quantity: alpha, at: 1.0, value: 1.0, tolerance: 1.0e-6}  # sweep: at one swept value
+
+Published entries: ``quantity`` is ``alpha`` or a result column (``power_H``, ``power_A``, ``power``).
+A value entry agrees when it is within ``tolerance`` (for α) or within 3 standard errors (per-state POWER).
+``compare`` (``<``, ``>``) checks a sign; ``extreme`` (``max``/``min``, with optional ``top: k``) checks
+where the k largest/smallest values lie; ``cells`` (``dead_ends``, ``corridors``, ``junctions`` or a list)
+averages a single-agent column over cells.
+
+:func:`run_experiment` writes ``OUT/config.yaml`` (resolved), ``OUT/exact/`` (a saved
+:class:`~multipower.results.PowerResult`), or for a sweep ``OUT/points/<parameter>=<value>/`` (one per
+point, saved as it finishes; a rerun skips points already done), ``OUT/figures/*.png``, and
+``OUT/report.json`` + ``OUT/report.md`` (published next to reproduced, with runtimes).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import yaml
+
+from envs.layouts import load_layout
+from envs.model import COLLISIONS
+from multipower.results import PowerResult, _jsonable, pearson
+
+KINDS = ("joint", "single", "sweep")
+SWEEP_PARAMETERS = ("correlation", "gamma", "seed")
+SEED_POLICIES = ("uniform", "stay")
+CELL_CLASSES = {"dead_ends": (1, 1), "corridors": (2, 2), "junctions": (3, 4)}
+ALLOWED_KEYS = (
+    "name", "title", "source", "description", "kind", "layout", "gamma", "gamma_A", "n_samples", "collision",
+    "correlation", "distribution", "seed_policy", "seed", "redraw_constant", "sweep", "analysis", "published",
+    "learned",
+)
+REQUIRED_KEYS = ("name", "title", "kind", "layout", "gamma", "n_samples")
+#: Keys of a run's parameters that must match for a saved result to be reused.
+RUN_KEYS = ("layout", "gamma", "gamma_A", "n_samples", "collision", "correlation", "distribution", "seed_policy", "seed")
+ENTRY_KEYS = ("quantity", "value", "label", "state", "tolerance", "compare", "extreme", "top", "expect", "cells", "at", "note")
+SIGMA = 3.0  # a per-state POWER agrees with the published value within this many standard errors
+
+PathLike = Union[str, Path]
+#: ``solver(run, progress) -> PowerResult``: ``run`` is a dict of RUN_KEYS plus ``kind`` ("joint"/"single").
+Solver = Callable[[dict, bool], PowerResult]
+
+
+class ConfigError(ValueError):
+    """A config that does not validate; the message names the config and the key."""
+
+
+# --------------------------------------------------------------------------------------------- configs
+def config_dir() -> Path:
+    """Where the shipped configs live (``multipower/configs``)."""
+    return Path(str(resources.files("multipower").joinpath("configs")))
+
+
+def list_configs() -> list:
+    """``(name, title)`` of every shipped config, sorted by name."""
+    out = []
+    for path in sorted(config_dir().glob("*.yaml")):
+        data = yaml.safe_load(path.read_text()) or {}
+        out.append((path.stem, data.get("title", "")))
+    return out
+
+
+def load_config(name_or_path: PathLike, overrides: Optional[Mapping] = None) -> dict:
+    """Load and validate a config by shipped name or YAML path; ``overrides`` replace top-level keys."""
+    path = Path(name_or_path)
+    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
+        path = config_dir() / f"{name_or_path}.yaml"
+        if not path.is_file():
+            names = ", ".join(n for n, _ in list_configs())
+            raise ConfigError(f"no config named {str(name_or_path)!r}; shipped configs: {names}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config {path.name}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path.name}: must be a mapping of keys to values")
+    data = {**data, **(overrides or {})}
+    return validate_config(data, source=path.name)
+
+
+def validate_config(config: Mapping, source: str = "config") -> dict:
+    """Check every key of a config; return it with defaults filled in. Raises :class:`ConfigError`."""
+    cfg = dict(config)
+    where = f"config {cfg.get('name', source)!r}"
+    unknown = sorted(set(cfg) - set(ALLOWED_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(ALLOWED_KEYS)}")
+    for key in REQUIRED_KEYS:
+        if key not in cfg or cfg[key] is None:
+            raise ConfigError(f"{where}: missing required key {key!r}")
+    if cfg["kind"] not in KINDS:
+        raise ConfigError(f"{where}: key 'kind' must be one of {KINDS}, got {cfg['kind']!r}")
+    try:
+        load_layout(cfg["layout"])
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"{where}: key 'layout': {error}") from None
+    cfg["gamma"] = _unit_interval(cfg["gamma"], "gamma", where)
+    cfg["gamma_A"] = None if cfg.get("gamma_A") is None else _unit_interval(cfg["gamma_A"], "gamma_A", where)
+    cfg["n_samples"] = _positive_int(cfg["n_samples"], "n_samples", where)
+    cfg.setdefault("collision", "none")
+    if cfg["collision"] not in COLLISIONS:
+        raise ConfigError(f"{where}: key 'collision' must be one of {COLLISIONS}, got {cfg['collision']!r}")
+    cfg["correlation"] = _number(cfg.get("correlation", 0.0), "correlation", where)
+    if not -1.0 <= cfg["correlation"] <= 1.0:
+        raise ConfigError(f"{where}: key 'correlation' must be in [-1, 1], got {cfg['correlation']}")
+    cfg.setdefault("distribution", "uniform")
+    try:
+        from multipower.rewards import make_distribution
+
+        make_distribution(cfg["distribution"])
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"{where}: key 'distribution': {error}") from None
+    cfg.setdefault("seed_policy", "uniform")
+    if cfg["seed_policy"] not in SEED_POLICIES:
+        raise ConfigError(f"{where}: key 'seed_policy' must be one of {SEED_POLICIES}, got {cfg['seed_policy']!r}")
+    cfg["seed"] = _nonnegative_int(cfg.get("seed", 0), "seed", where)
+    cfg["redraw_constant"] = bool(cfg.get("redraw_constant", False))
+    for key in ("title", "source", "description"):
+        if key in cfg and not isinstance(cfg[key], str):
+            raise ConfigError(f"{where}: key {key!r} must be text")
+    if cfg["kind"] == "sweep":
+        cfg["sweep"] = _validate_sweep(cfg.get("sweep"), where)
+    elif cfg.get("sweep") is not None:
+        raise ConfigError(f"{where}: key 'sweep' is only for kind 'sweep' (kind is {cfg['kind']!r})")
+    analysis = cfg.get("analysis") or {}
+    if not isinstance(analysis, dict) or set(analysis) - {"corridor"}:
+        raise ConfigError(f"{where}: key 'analysis' may only hold 'corridor' (a list of [row, col] cells)")
+    if "corridor" in analysis:
+        analysis["corridor"] = _cells(analysis["corridor"], "analysis.corridor", where, cfg["layout"])
+    cfg["analysis"] = analysis
+    cfg["published"] = [_validate_entry(e, i, cfg, where) for i, e in enumerate(cfg.get("published") or [])]
+    return cfg
+
+
+def _number(value, key: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}: key {key!r} must be a number, got {value!r}")
+    return float(value)
+
+
+def _unit_interval(value, key: str, where: str) -> float:
+    value = _number(value, key, where)
+    if not 0.0 < value < 1.0:
+        raise ConfigError(f"{where}: key {key!r} must be in (0, 1), got {value}")
+    return value
+
+
+def _positive_int(value, key: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where}: key {key!r} must be a positive integer, got {value!r}")
+    return value
+
+
+def _nonnegative_int(value, key: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{where}: key {key!r} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _cells(value, key: str, where: str, layout) -> list:
+    grid = load_layout(layout)
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where}: key {key!r} must be a non-empty list of [row, col] cells")
+    cells = []
+    for cell in value:
+        if not (isinstance(cell, list) and len(cell) == 2 and all(isinstance(v, int) for v in cell)):
+            raise ConfigError(f"{where}: key {key!r}: {cell!r} is not a [row, col] cell")
+        try:
+            grid.cell_index(*cell)
+        except ValueError as error:
+            raise ConfigError(f"{where}: key {key!r}: {error}") from None
+        cells.append([int(cell[0]), int(cell[1])])
+    return cells
+
+
+def sweep_values(spec) -> list:
+    """The swept values of ``{start, stop, step}`` (inclusive of ``stop``) or an explicit list."""
+    if isinstance(spec, dict):
+        start, stop, step = float(spec["start"]), float(spec["stop"]), float(spec["step"])
+        count = int(round((stop - start) / step)) + 1
+        return [round(start + i * step, 10) for i in range(count)]
+    return list(spec)
+
+
+def _validate_sweep(sweep, where: str) -> dict:
+    if not isinstance(sweep, dict):
+        raise ConfigError(f"{where}: kind 'sweep' needs key 'sweep' with 'parameter' and 'values'")
+    unknown = sorted(set(sweep) - {"parameter", "values"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key 'sweep.{unknown[0]}'; allowed: parameter, values")
+    parameter = sweep.get("parameter")
+    if parameter not in SWEEP_PARAMETERS:
+        raise ConfigError(f"{where}: key 'sweep.parameter' must be one of {SWEEP_PARAMETERS}, got {parameter!r}")
+    spec = sweep.get("values")
+    if isinstance(spec, dict):
+        missing = [k for k in ("start", "stop", "step") if not isinstance(spec.get(k), (int, float))]
+        if missing or spec["step"] <= 0 or spec["stop"] < spec["start"]:
+            raise ConfigError(f"{where}: key 'sweep.values' needs numbers start <= stop and step > 0")
+    elif not isinstance(spec, list) or not spec:
+        raise ConfigError(f"{where}: key 'sweep.values' must be a non-empty list or {{start, stop, step}}")
+    values = sweep_values(spec)
+    for value in values:
+        if parameter == "seed":
+            _nonnegative_int(value, "sweep.values", where)
+        elif parameter == "gamma":
+            _unit_interval(value, "sweep.values", where)
+        elif not -1.0 <= _number(value, "sweep.values", where) <= 1.0:
+            raise ConfigError(f"{where}: key 'sweep.values' must lie in [-1, 1] for correlation, got {value}")
+    if len(set(values)) != len(values):
+        raise ConfigError(f"{where}: key 'sweep.values' has repeated values")
+    return {"parameter": parameter, "values": values}
+
+
+def _validate_entry(entry, i: int, cfg: dict, where: str) -> dict:
+    key = f"published[{i}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: key {key!r} must be a mapping")
+    unknown = sorted(set(entry) - set(ENTRY_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key '{key}.{unknown[0]}'; allowed: {', '.join(ENTRY_KEYS)}")
+    quantity = entry.get("quantity")
+    single = cfg["kind"] == "single"
+    allowed = ("power",) if single else ("alpha", "power_H", "power_A", "power_H_seed", "power_A_seed")
+    if quantity not in allowed:
+        raise ConfigError(f"{where}: key '{key}.quantity' must be one of {allowed}, got {quantity!r}")
+    out = dict(entry)
+    modes = [m for m in ("value", "extreme") if m in entry]
+    if len(modes) != 1:
+        raise ConfigError(f"{where}: key {key!r} needs exactly one of 'value' or 'extreme'")
+    if "value" in entry:
+        out["value"] = _number(entry["value"], f"{key}.value", where)
+    if "compare" in entry and entry["compare"] not in ("<", ">"):
+        raise ConfigError(f"{where}: key '{key}.compare' must be '<' or '>', got {entry['compare']!r}")
+    if "tolerance" in entry:
+        out["tolerance"] = _number(entry["tolerance"], f"{key}.tolerance", where)
+    if "extreme" in entry:
+        if entry["extreme"] not in ("max", "min"):
+            raise ConfigError(f"{where}: key '{key}.extreme' must be 'max' or 'min', got {entry['extreme']!r}")
+        expect = entry.get("expect")
+        if not isinstance(expect, dict) or not expect or set(expect) - {"H", "A"}:
+            raise ConfigError(f"{where}: key '{key}.expect' must map 'H' and/or 'A' to lists of cells")
+        out["expect"] = {agent: _cells(cells, f"{key}.expect.{agent}", where, cfg["layout"]) for agent, cells in expect.items()}
+        out["top"] = _positive_int(entry.get("top", 1), f"{key}.top", where)
+    if "state" in entry:
+        state = entry["state"]
+        agents = ("H", "A")
+        if not isinstance(state, dict) or set(state) != set(agents):
+            raise ConfigError(f"{where}: key '{key}.state' must be {{H: [row, col], A: [row, col]}}")
+        out["state"] = {a: _cells([state[a]], f"{key}.state.{a}", where, cfg["layout"])[0] for a in agents}
+    if "cells" in entry:
+        cells = entry["cells"]
+        if isinstance(cells, str):
+            if cells not in CELL_CLASSES:
+                raise ConfigError(f"{where}: key '{key}.cells' must be one of {tuple(CELL_CLASSES)} or a list of cells")
+        else:
+            out["cells"] = _cells(cells, f"{key}.cells", where, cfg["layout"])
+    if quantity != "alpha" and "value" in entry and not ("state" in entry or "cells" in entry):
+        raise ConfigError(f"{where}: key {key!r}: a POWER value needs 'state' (joint) or 'cells' (single)")
+    if "at" in entry:
+        if cfg["kind"] != "sweep":
+            raise ConfigError(f"{where}: key '{key}.at' is only for sweeps")
+        if entry["at"] not in cfg["sweep"]["values"]:
+            raise ConfigError(f"{where}: key '{key}.at' = {entry['at']!r} is not one of the swept values")
+    elif cfg["kind"] == "sweep":
+        raise ConfigError(f"{where}: key '{key}.at' (the swept value it refers to) is required in a sweep")
+    return out
+
+
+def dump_config(config: Mapping) -> str:
+    return yaml.safe_dump(_jsonable(dict(config)), sort_keys=False, allow_unicode=True)
+
+
+# --------------------------------------------------------------------------------------------- solving
+def run_parameters(config: Mapping, **changes) -> dict:
+    """The parameters of one solver run (``RUN_KEYS`` plus ``kind``) from a config, with ``changes``."""
+    run = {key: config.get(key) for key in RUN_KEYS}
+    run["kind"] = "single" if config["kind"] == "single" else "joint"
+    run["redraw_constant"] = bool(config.get("redraw_constant", False))
+    run.update(changes)
+    return run
+
+
+def exact_solver(run: Mapping, progress: bool = True) -> PowerResult:
+    """Solve one run with :mod:`multipower.exact` (the default solver)."""
+    from multipower import exact
+
+    if run["kind"] == "single":
+        return exact.single_agent_power(
+            run["layout"], run["gamma"], n_samples=run["n_samples"], distribution=run["distribution"],
+            seed=run["seed"], device=run.get("device", "cpu"), progress=progress,
+        )
+    return exact.exact_power(
+        run["layout"], run["gamma"], gamma_A=run.get("gamma_A"), n_samples=run["n_samples"],
+        collision=run["collision"], correlation=run["correlation"], distribution=run["distribution"],
+        seed_policy=run["seed_policy"], seed=run["seed"], redraw_constant=run.get("redraw_constant", False),
+        device=run.get("device", "cpu"), progress=progress,
+    )
+
+
+def _matches(saved: Mapping, run: Mapping) -> bool:
+    """True when a saved result's config was made with the same parameters as ``run``."""
+    from multipower.rewards import make_distribution
+
+    checks = {
+        "layout_text": load_layout(run["layout"]).to_text(),
+        "n_samples": run["n_samples"],
+        "seed": run["seed"],
+        "distribution": make_distribution(run["distribution"]).to_config(),
+    }
+    if saved.get("interrupted") or int(saved.get("samples_done", saved.get("n_samples", -1))) != run["n_samples"]:
+        return False
+    gamma_H = saved.get("gamma_H", saved.get("gamma"))
+    if gamma_H is None or not math.isclose(float(gamma_H), run["gamma"]):
+        return False
+    if run["kind"] == "joint":
+        checks.update(collision=run["collision"], seed_policy=run["seed_policy"])
+        if not math.isclose(float(saved.get("correlation", math.nan)), run["correlation"]):
+            return False
+        gamma_A = run.get("gamma_A") or run["gamma"]
+        if not math.isclose(float(saved.get("gamma_A") or gamma_H), gamma_A):
+            return False
+    return all(_jsonable(saved.get(k)) == _jsonable(v) for k, v in checks.items())
+
+
+def solve_cached(run: Mapping, directory: PathLike, solver: Optional[Solver] = None, progress: bool = True,
+                 force: bool = False) -> tuple:
+    """Load the result saved in ``directory`` if it was made with ``run``'s parameters, else solve and save.
+
+    Returns ``(result, computed)``; ``computed`` is False when the saved result was reused.
+    """
+    directory = Path(directory)
+    if not force and (directory / "summary.json").is_file():
+        saved = PowerResult.load(directory)
+        if _matches(saved.config, run):
+            return saved, False
+    start = time.perf_counter()
+    result = (solver or exact_solver)(dict(run), progress)
+    result.timings.setdefault("total", time.perf_counter() - start)
+    result.save(directory)
+    return result, True
+
+
+# --------------------------------------------------------------------------------------------- published numbers
+@dataclass
+class Check:
+    """One published number next to its reproduction."""
+
+    label: str
+    published: str
+    reproduced: str
+    verdict: str
+    value: Optional[float] = None
+    se: Optional[float] = None
+
+    def row(self) -> list:
+        return [self.label, self.published, self.reproduced, self.verdict]
+
+
+def cell_class(layout, name: str) -> list:
+    """Cells ``[row, col]`` of a class: ``dead_ends`` (1 move), ``corridors`` (2), ``junctions`` (3+)."""
+    grid = load_layout(layout)
+    moves = grid.action_mask()[:, 1:].sum(axis=1)
+    lo, hi = CELL_CLASSES[name]
+    return grid.cells[(moves >= lo) & (moves <= hi)].tolist()
+
+
+def _state_mask(result: PowerResult, agent: str, cells: Sequence) -> np.ndarray:
+    columns = slice(0, 2) if agent == "H" or result.kind == "single" else slice(2, 4)
+    return (result.labels[:, None, columns] == np.asarray(cells)[None, :, :]).all(axis=2).any(axis=1)
+
+
+def _cell_text(labels: np.ndarray) -> str:
+    if len(labels) == 4:
+        return f"H ({labels[0]},{labels[1]}), A ({labels[2]},{labels[3]})"
+    return f"({labels[0]},{labels[1]})"
+
+
+def evaluate_entry(entry: Mapping, result: PowerResult) -> Check:
+    """Compare one published entry with a result."""
+    quantity = entry["quantity"]
+    label = entry.get("label") or quantity
+    if quantity == "alpha":
+        alpha = pearson(result["power_H"], result["power_A"])
+        return _check_value(entry, f"α_HA{_at(entry)}", alpha, None)
+    if "extreme" in entry:
+        values = result[quantity]
+        order = np.argsort(values)
+        top = order[::-1][: entry["top"]] if entry["extreme"] == "max" else order[: entry["top"]]
+        ok = np.ones(len(top), bool)
+        for agent, cells in entry["expect"].items():
+            ok &= _state_mask(result, agent, cells)[top]
+        where = "; ".join(f"{_cell_text(result.labels[i])}: {values[i]:.4f}" for i in top[:3])
+        more = f" (+{len(top) - 3} more)" if len(top) > 3 else ""
+        expect = ", ".join(f"{a} in {[tuple(c) for c in cells]}" for a, cells in entry["expect"].items())
+        kind = "largest" if entry["extreme"] == "max" else "smallest"
+        name = f"{quantity}: {'the ' + str(entry['top']) + ' ' + kind if entry['top'] > 1 else kind}"
+        return Check(entry.get("label") or name + _at(entry), expect, where + more,
+                     "agrees" if ok.all() else f"differs ({int(ok.sum())}/{len(top)} as published)")
+    if "cells" in entry:
+        cells = cell_class(result.layout, entry["cells"]) if isinstance(entry["cells"], str) else entry["cells"]
+        chosen = _state_mask(result, "H", cells)
+        values, ses = result[quantity][chosen], result[f"{quantity}_se"][chosen]
+        name = entry["cells"] if isinstance(entry["cells"], str) else f"{len(cells)} cells"
+        check = _check_value(entry, f"{quantity}, {name}", float(values.mean()), float(ses.max()))
+        check.reproduced += f" (range {values.min():.4f}–{values.max():.4f})"
+        return check
+    index = np.flatnonzero(_state_mask(result, "H", [entry["state"]["H"]]) & _state_mask(result, "A", [entry["state"]["A"]]))
+    if len(index) != 1:
+        raise ValueError(f"published state {entry['state']} does not exist in this result")
+    i = int(index[0])
+    se_column = f"{quantity}_se"
+    se = float(result[se_column][i]) if se_column in result.arrays else None
+    name = f"{quantity} at {_cell_text(result.labels[i])}" + (f" ({label})" if entry.get("label") else "")
+    return _check_value(entry, name, float(result[quantity][i]), se)
+
+
+def _at(entry: Mapping) -> str:
+    return f" at {entry['at']}" if "at" in entry else ""
+
+
+def _check_value(entry: Mapping, name: str, value: float, se: Optional[float]) -> Check:
+    reproduced = f"{value:.4f}" + (f" ± {se:.4f}" if se is not None else "")
+    if "compare" in entry:
+        ok = value < entry["value"] if entry["compare"] == "<" else value > entry["value"]
+        return Check(name, f"{entry['compare']} {entry['value']:g}", reproduced, "agrees" if ok else "differs", value, se)
+    target = entry["value"]
+    published = f"{target:g}" if "tolerance" not in entry else f"{target:g} (tol. {entry['tolerance']:g})"
+    if "tolerance" in entry:
+        ok = abs(value - target) <= entry["tolerance"]
+        verdict = f"{'agrees' if ok else 'differs'} (Δ = {value - target:+.4f})"
+    elif se is not None and se > 0:
+        z = (value - target) / se
+        verdict = f"{'agrees' if abs(z) <= SIGMA else 'differs'} ({z:+.1f} SE)"
+    else:
+        ok = abs(value - target) <= 5e-4
+        verdict = f"{'agrees' if ok else 'differs'} (Δ = {value - target:+.4f})"
+    return Check(name, published, reproduced, verdict, value, se)
+
+
+# --------------------------------------------------------------------------------------------- running
+@dataclass
+class ExperimentOutcome:
+    """What :func:`run_experiment` made: its folder, results, checks, figures and runtime."""
+
+    name: str
+    out_dir: Path
+    config: dict
+    results: dict  # swept value (or None) -> PowerResult
+    checks: list
+    figures: list
+    seconds: float
+    computed: list = field(default_factory=list)  # swept values (or None) that were solved, not reused
+    extra: dict = field(default_factory=dict)
+
+    def table(self) -> str:
+        """Published next to reproduced, as a fixed-width text table."""
+        rows = [["quantity", "published", "reproduced", "verdict"]] + [c.row() for c in self.checks]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+
+def run_experiment(
+    config: Union[Mapping, str, Path],
+    out_dir: Optional[PathLike] = None,
+    n_samples: Optional[int] = None,
+    solver: Optional[Solver] = None,
+    progress: bool = True,
+    force: bool = False,
+    on_point: Optional[Callable[[object, PowerResult], None]] = None,
+    figures: bool = True,
+    learned: Optional[str] = None,
+    learned_samples: Optional[int] = None,
+    device: str = "cpu",
+) -> ExperimentOutcome:
+    """Run one config: solve (or reuse saved results), draw the figures, compare with the published numbers.
+
+    Args:
+        config: A validated config dict, or a shipped name / YAML path (see :func:`load_config`).
+        out_dir: Results folder (default ``results/<name>``).
+        n_samples: Override the config's sample count (quick runs).
+        solver: ``solver(run, progress) -> PowerResult``; default :func:`exact_solver`.
+        progress: Show progress bars.
+        force: Recompute even where a matching saved result exists.
+        on_point: Called as ``on_point(value, result)`` after each sweep point is saved (or the single run).
+        figures: Draw the figures.
+        learned: ``"qlearning"`` or ``"ppo"``: also run the learned estimator on the same experiment and
+            compare it with the exact result (joint configs; via :mod:`multipower.compare`).
+        learned_samples: Reward samples for the learned run (default: ``min(n_samples, 200)``).
+        device: Torch device of the exact solver (``"cpu"`` or ``"cuda"``).
+    """
+    if not isinstance(config, Mapping):
+        config = load_config(config)
+    config = dict(config)
+    if n_samples is not None:
+        config["n_samples"] = n_samples
+    config = validate_config(config)
+    out_dir = Path(out_dir) if out_dir is not None else Path("results") / config["name"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(dump_config(config))
+    start = time.perf_counter()
+    if config["kind"] == "sweep":
+        outcome = _run_sweep(config, out_dir, solver, progress, force, on_point, device)
+    else:
+        run = run_parameters(config, device=device)
+        result, computed = solve_cached(run, out_dir / "exact", solver, progress, force)
+        if on_point is not None:
+            on_point(None, result)
+        checks = [evaluate_entry(entry, result) for entry in config["published"]]
+        if result.kind == "joint" and not any(e["quantity"] == "alpha" for e in config["published"]):
+            checks.append(Check("α_HA", "–", f"{pearson(result['power_H'], result['power_A']):.4f}", "measured"))
+        outcome = ExperimentOutcome(config["name"], out_dir, config, {None: result}, checks, [], 0.0,
+                                    [None] if computed else [])
+    outcome.seconds = time.perf_counter() - start
+    if learned is not None:
+        outcome.extra["learned"] = _run_learned(config, out_dir, learned, learned_samples, progress)
+    if figures:
+        outcome.figures = draw_figures(outcome)
+        if learned is not None:
+            outcome.figures += outcome.extra["learned"].get("figures", [])
+    write_report(outcome)
+    return outcome
+
+
+def _point_dir(out_dir: Path, parameter: str, value) -> Path:
+    text = str(int(value)) if parameter == "seed" else f"{float(value):g}"
+    return out_dir / "points" / f"{parameter}={text}"
+
+
+def _run_sweep(config: dict, out_dir: Path, solver, progress: bool, force: bool, on_point, device: str = "cpu") -> ExperimentOutcome:
+    from tqdm.auto import tqdm
+
+    parameter, values = config["sweep"]["parameter"], config["sweep"]["values"]
+    results, computed = {}, []
+    bar = tqdm(values, desc=f"{config['name']}: {parameter}", unit="point", disable=not progress)
+    for value in bar:
+        bar.set_postfix_str(f"{parameter}={value:g}")
+        run = run_parameters(config, device=device, **{parameter: value})
+        result, was_computed = solve_cached(run, _point_dir(out_dir, parameter, value), solver, progress, force)
+        results[value] = result
+        if was_computed:
+            computed.append(value)
+        if on_point is not None:
+            on_point(value, result)
+    bar.close()
+    summary = sweep_summary(config, results)
+    (out_dir / "sweep.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
+    checks = [evaluate_entry(entry, results[entry["at"]]) for entry in config["published"]]
+    if parameter != "seed":
+        crossing = summary.get("alpha_zero_crossing")
+        checks.append(Check(f"{_symbol(parameter)} where α_HA crosses 0", "–",
+                            "none in range" if crossing is None else f"{crossing:.3f}", "measured"))
+    else:
+        checks.append(Check("α_HA across seeds", "–", f"mean {summary['alpha_mean']:.4f}, s.d. {summary['alpha_sd']:.4f}",
+                            "measured"))
+    if "blocking" in summary:
+        onset = summary["blocking"].get("onset")
+        checks.append(Check("γ where corridor blocking appears", "above ≈ 0.9 (Part 3 §4)",
+                            "none in range" if onset is None else f"{onset:g}", "measured"))
+    return ExperimentOutcome(config["name"], out_dir, config, results, checks, [], 0.0, computed, {"sweep": summary})
+
+
+def _symbol(parameter: str) -> str:
+    return {"correlation": "β", "gamma": "γ"}.get(parameter, parameter)
+
+
+def sweep_summary(config: Mapping, results: Mapping) -> dict:
+    """α_HA per swept value (and the corridor-blocking analysis when the config asks for it)."""
+    from multipower.plotting import zero_crossing
+
+    parameter = config["sweep"]["parameter"]
+    values = list(results)
+    alphas = [pearson(r["power_H"], r["power_A"]) for r in results.values()]
+    summary = {
+        "name": config["name"], "parameter": parameter, "values": values, "alpha": alphas,
+        "points": [str(_point_dir(Path("."), parameter, v)) for v in values],
+    }
+    if parameter == "seed":
+        summary["alpha_mean"] = float(np.mean(alphas))
+        summary["alpha_sd"] = float(np.std(alphas, ddof=1)) if len(alphas) > 1 else 0.0
+    else:
+        summary["alpha_zero_crossing"] = zero_crossing(np.asarray(values, float), np.asarray(alphas))
+    corridor = (config.get("analysis") or {}).get("corridor")
+    if corridor:
+        summary["blocking"] = blocking_analysis(results, corridor)
+    return summary
+
+
+def blocking_excess(result: PowerResult, corridor: Sequence) -> dict:
+    """How much A's POWER rises when H is in ``corridor`` cells, relative to A's POWER at the same A cell.
+
+    For each A cell, ``excess(h, a) = POWER_A(h, a) - mean_h' POWER_A(h', a)``; returns the largest excess
+    over states with H in the corridor, the state where it occurs, its standard error, the median excess
+    of states with H elsewhere (the background), and whether A's global POWER maximum has H in the corridor.
+    """
+    labels, power_A, se_A = result.labels, result["power_A"], result["power_A_se"]
+    a_key = labels[:, 2] * 1000 + labels[:, 3]
+    groups, inverse = np.unique(a_key, return_inverse=True)
+    means = np.bincount(inverse, power_A) / np.bincount(inverse)
+    excess = power_A - means[inverse]
+    in_corridor = _state_mask(result, "H", corridor)
+    i = int(np.flatnonzero(in_corridor)[np.argmax(excess[in_corridor])])
+    top = int(np.argmax(power_A))
+    return {
+        "excess": float(excess[i]), "excess_se": float(se_A[i]), "state": labels[i].tolist(),
+        "background": float(np.max(np.abs(excess[~in_corridor]))),
+        "argmax_A_state": labels[top].tolist(), "argmax_A_in_corridor": bool(in_corridor[top]),
+    }
+
+
+def blocking_analysis(results: Mapping, corridor: Sequence) -> dict:
+    """:func:`blocking_excess` per swept value; ``onset``: the first value from which A's POWER maximum has
+    H in the corridor at every larger value."""
+    per_value = {value: blocking_excess(result, corridor) for value, result in results.items()}
+    values = sorted(per_value)
+    onset = None
+    for value in reversed(values):
+        if not per_value[value]["argmax_A_in_corridor"]:
+            break
+        onset = value
+    return {"corridor": [list(c) for c in corridor], "per_value": {str(v): per_value[v] for v in values}, "onset": onset}
+
+
+# --------------------------------------------------------------------------------------------- learned estimator
+def _run_learned(config: Mapping, out_dir: Path, algo: str, n_samples: Optional[int], progress: bool) -> dict:
+    """Run the learned estimator beside the exact solver (via :mod:`multipower.compare`): trains ``algo`` on
+    the first ``n_samples`` reward pairs of the config's seed and saves the comparison to ``OUT/learned_<algo>``."""
+    if config["kind"] == "single":
+        raise ValueError("learned=... needs a joint config (the learned estimator is two-agent)")
+    try:
+        from multipower import compare
+    except ImportError as error:  # pragma: no cover - depends on the package state
+        raise RuntimeError(f"the learned estimator needs multipower.compare: {error}") from None
+    if config["kind"] == "sweep":
+        raise ValueError("learned=... is supported for joint configs, not sweeps")
+    samples = int(n_samples or min(config["n_samples"], 200))
+    directory = out_dir / f"learned_{algo}"
+    comparison = compare.compare(
+        config["layout"], config["gamma"], algo=algo, gamma_A=config.get("gamma_A"), n_samples=samples,
+        collision=config["collision"], correlation=config["correlation"], distribution=config["distribution"],
+        seed_policy=config["seed_policy"], seed=config["seed"],
+    )
+    comparison.save(directory)
+    figures = []
+    from multipower.plotting import plot_comparison_dir
+
+    figures += plot_comparison_dir(directory, out_dir / "figures", prefix=f"learned_{algo}_")
+    return {"dir": str(directory), "metrics": _jsonable(getattr(comparison, "metrics", {})),
+            "figures": figures, "timings": _jsonable(comparison.timings)}
+
+
+# --------------------------------------------------------------------------------------------- figures & report
+def draw_figures(outcome: ExperimentOutcome) -> list:
+    """Draw the figures of an outcome into ``OUT/figures``."""
+    from multipower import plotting
+
+    config, fig_dir = outcome.config, outcome.out_dir / "figures"
+    if config["kind"] != "sweep":
+        result = outcome.results[None]
+        return plotting.plot_result(result, fig_dir, highlight=plotting.highlight_states(config["published"]),
+                                    diagnostics=True)
+    return plotting.plot_sweep(outcome.extra["sweep"], outcome.results, config, fig_dir)
+
+
+def write_report(outcome: ExperimentOutcome) -> None:
+    """``report.json`` and ``report.md``: published next to reproduced, runtime, figures."""
+    report = {
+        "name": outcome.name, "title": outcome.config.get("title", ""), "n_samples": outcome.config["n_samples"],
+        "seconds": outcome.seconds, "computed": [str(v) for v in outcome.computed],
+        "checks": [c.__dict__ for c in outcome.checks],
+        "figures": [str(Path(p).relative_to(outcome.out_dir)) for p in outcome.figures],
+    }
+    if "learned" in outcome.extra:
+        learned = outcome.extra["learned"]
+        report["learned"] = {**learned, "figures": [str(Path(p).relative_to(outcome.out_dir)) for p in learned["figures"]]}
+    (outcome.out_dir / "report.json").write_text(json.dumps(_jsonable(report), indent=2) + "\n")
+    lines = [f"# {outcome.config.get('title', outcome.name)}", "", f"{outcome.config.get('source', '')}", "",
+             f"Samples: {outcome.config['n_samples']:,}. Runtime: {outcome.seconds:.1f} s "
+             f"({'all reused from saved results' if not outcome.computed else 'computed'}).", "",
+             "| quantity | published | reproduced | verdict |", "|---|---|---|---|"]
+    lines += [f"| {' | '.join(c.row())} |" for c in outcome.checks]
+    lines += ["", *[f"![{Path(p).stem}]({Path(p).relative_to(outcome.out_dir)})" for p in outcome.figures]]
+    (outcome.out_dir / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def load_sweep(directory: PathLike) -> tuple:
+    """``(summary, results)`` of a saved sweep folder (``sweep.json`` + ``points/*``)."""
+    directory = Path(directory)
+    summary = json.loads((directory / "sweep.json").read_text())
+    results = {v: PowerResult.load(directory / p) for v, p in zip(summary["values"], summary["points"])}
+    return summary, results
+

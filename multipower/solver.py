@@ -1,0 +1,683 @@
+"""Exact dynamic-programming kernels on the tabular model, batched over reward samples (SPEC §4).
+
+Numpy in, numpy out; the work runs in torch (``device="cpu"`` or ``"cuda"``) in float64.
+
+Conventions
+-----------
+* Values: ``V(s) = R(s) + γ E[V(s')]`` (reward of the state the agent is in; a crash leads to an
+  absorbing terminal of value 0). Action values: ``Q(s, a) = R(s) + γ E[V(s') | a]``, the expectation over
+  the other agent's action. ``Q`` is ``-inf`` on unavailable actions.
+* An optimal policy is uniform over the available actions that tie for the maximum of ``Q``.
+
+Accuracy guarantee
+------------------
+Every fixed point (optimal values and policy evaluation) is computed by value iteration with the
+MacQueen/Porteus bounds. After a sweep ``V_{k+1} = T V_k`` with ``Δ = V_{k+1} - V_k`` (and, under
+``crash``, the terminal's ``Δ = 0`` included), for each reward sample::
+
+    V* ∈ [V_{k+1} + c·min Δ, V_{k+1} + c·max Δ],   c = γ / (1 - γ)
+
+elementwise, for any ``V_k``. The midpoint of this interval is the value returned, so the
+value error is at most ``c·span(Δ)/2`` and the POWER error ``(1-γ)/γ`` times that, i.e. ``span(Δ)/2``.
+A sample stops when ``span(Δ)/2 <= power_tol`` (default ``1e-5``, a tenth of the required ``1e-4``),
+whatever ``γ`` is: the stopping rule is on the POWER error itself, not on ``|ΔV|``. Each sweep also
+re-centres the iterate on that midpoint (harmless without crashes, where it leaves ``span(Δ)`` unchanged;
+under crash it is switched off for a sample as soon as its span stops shrinking, after which plain value
+iteration contracts ``max|Δ|`` by ``γ`` per sweep). Where the policies are deterministic, stage 2 is
+warm-started by policy iteration with exact evaluation by pointer doubling, and stage 3 by exact
+evaluation; the bounds above then certify the warm start in a sweep or two.
+
+Optimal policies must be the right ones, not just near-optimal: the same bounds give
+``|gap_est(a) - gap*(a)| <= e_Q = c·span(Δ)`` for the gap ``max_b Q(b) - Q(a)`` of every action. A sample also
+needs, at every state, either exactly one action with ``gap_est <= e_Q`` (that action is then provably
+the unique optimum) or ``e_Q <= tie_tol / 2``, in which case the actions with ``gap_est <= tie_tol`` are
+taken as tied: this set contains every optimal action, and any other action in it is within
+``1.5·tie_tol`` of optimal. ``tie_tol = TIE_RTOL · max|R| / (1 - γ)`` per sample (``TIE_RTOL = 1e-9``,
+a thousand times above float64 rounding after thousands of sweeps). A sample is frozen at the first
+sweep at which it qualifies, so results do not depend on how the samples are chunked.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import numpy as np
+import torch
+
+from agents.policies import check_policy, stay_policy, uniform_policy
+from envs.layouts import N_ACTIONS
+from envs.model import JointModel, SingleAgentModel
+
+#: Default bound on the POWER error caused by stopping iteration, per sample (guarantee: < 1e-4).
+POWER_TOL = 1e-5
+#: Relative tie tolerance: actions within ``TIE_RTOL · max|R| / (1 - γ)`` of the best count as tied.
+TIE_RTOL = 1e-9
+#: Discounts from which the exact warm starts of stages 2 and 3 pay off (below, a few sweeps suffice).
+WARM_START_GAMMA = 0.7
+#: Safety cap on sweeps; reaching it raises (it means γ is extremely close to 1).
+MAX_SWEEPS = 1_000_000
+
+#: Torch CPU threads used by the kernels. One thread: on a shared 2-core machine two threads ran the
+#: small per-sweep operations ~10x slower (threads spin waiting for each other); raise it on a quiet
+#: many-core machine (``multipower.solver.CPU_THREADS = 4``).
+CPU_THREADS = 1
+
+SEED_POLICIES = ("uniform", "stay")
+SeedPolicy = Union[str, np.ndarray]
+DTYPE = torch.float64
+
+
+# --------------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class SolvedPairs:
+    """The two-stage solution for ``K`` reward pairs on a joint model (arrays ``(K, S)`` or ``(K, S, 5)``).
+
+    Attributes:
+        q_H: H's optimal action values against the seed policy (``-inf`` on unavailable actions).
+        policy_H: H's optimal policy against the seed (uniform over tied maxima).
+        q_A: A's optimal action values against frozen ``policy_H``.
+        policy_A: A's optimal policy against frozen ``policy_H``.
+        V_H: value of ``policy_H`` for ``R_H`` while A follows ``policy_A`` (discount ``gamma_H``).
+        V_A: value of ``policy_A`` for ``R_A`` while H follows ``policy_H`` (discount ``gamma_A``).
+        V_H_seed: H's optimal value against the seed (stage 1).
+        V_A_seed: value for ``R_A`` when A follows the seed and H follows ``policy_H``.
+        sweeps: Bellman sweeps per stage (max over the batch).
+    """
+
+    q_H: np.ndarray
+    policy_H: np.ndarray
+    q_A: np.ndarray
+    policy_A: np.ndarray
+    V_H: np.ndarray
+    V_A: np.ndarray
+    V_H_seed: np.ndarray
+    V_A_seed: np.ndarray
+    sweeps: dict
+
+
+@dataclass
+class SolvedSingle:
+    """Single-agent solution for ``K`` reward functions: ``q`` and ``policy`` ``(K, n, 5)``, ``V`` ``(K, n)``."""
+
+    q: np.ndarray
+    policy: np.ndarray
+    V: np.ndarray
+    sweeps: int
+
+
+# --------------------------------------------------------------------------------------------------
+# Bellman operators: expected next value per (sample, state, own action)
+
+
+class _GatherOperator:
+    """``E[V(s') | a] = Σ_j w[b, s, a, j] · Vp[k, idx[b, s, a, j]]`` with ``Vp`` the values padded by the
+    terminal's 0.
+
+    ``B`` is 1 (shared by all samples) or ``K`` (one table per sample); ``a`` ranges over the optimising
+    agent's actions (5) or is a single slot for policy evaluation; ``j`` over the supported actions of
+    the other agent(s). ``w`` is None when every weight is one (deterministic, ``J == 1``).
+    """
+
+    def __init__(self, idx: torch.Tensor, w: Optional[torch.Tensor]) -> None:
+        if w is not None and idx.shape[-1] == 1 and bool((w == 1).all()):
+            w = None
+        self.idx, self.w = idx, w
+        self._flat = idx.reshape(idx.shape[0], -1)
+
+    def expect(self, Vp: torch.Tensor) -> torch.Tensor:
+        K = Vp.shape[0]
+        B, S, A, J = self.idx.shape
+        if B == 1:
+            G = Vp.index_select(1, self._flat[0]).view(K, S, A, J)
+        else:
+            G = Vp.gather(1, self._flat).view(K, S, A, J)
+        if self.w is None:
+            return G.view(K, S, A)
+        return (G * self.w).sum(-1)
+
+    def subset(self, keep: torch.Tensor) -> "_GatherOperator":
+        if self.idx.shape[0] == 1:
+            return self
+        w = None if self.w is None else (self.w[keep] if self.w.shape[0] > 1 else self.w)
+        out = _GatherOperator.__new__(_GatherOperator)
+        out.idx, out.w, out._flat = self.idx[keep], w, self._flat[keep]
+        return out
+
+
+class _FactorisedOperator:
+    """H's backup when A's action distribution depends only on A's cell and collisions are ``none``
+    or ``crash``: ``E[V(h', a') | aH] = (V_full @ P^T)[hmove[h, aH], a]`` with ``V_full`` the values over
+    cell pairs, zero on the diagonal under crash (the absorbing terminal)."""
+
+    def __init__(self, model: JointModel, cell_probs: np.ndarray, device: torch.device) -> None:
+        n = model.n_cells
+        moves = model.layout.move_table()
+        P = np.zeros((n, n))
+        np.add.at(P, (np.repeat(np.arange(n), N_ACTIONS), moves.ravel()), cell_probs.ravel())
+        h, a = model.joint_cells[:, 0], model.joint_cells[:, 1]
+        self.n = n
+        self.PT = torch.as_tensor(P.T.copy(), dtype=DTYPE, device=device)
+        self.dense = model.n_states == n * n  # states are exactly the cell pairs, in order
+        self.flat_state = torch.as_tensor(h * n + a, device=device)
+        self.idx = torch.as_tensor((moves[h] * n + a[:, None]).reshape(-1), device=device)
+
+    def expect(self, Vp: torch.Tensor) -> torch.Tensor:
+        K, S = Vp.shape[0], Vp.shape[1] - 1
+        n = self.n
+        if self.dense:
+            full = Vp[:, :S].unflatten(1, (n, n))
+        else:
+            full = Vp.new_zeros(K, n * n)
+            full[:, self.flat_state] = Vp[:, :S]
+            full = full.view(K, n, n)
+        M = torch.matmul(full, self.PT).view(K, n * n)
+        if self.idx.dim() == 2:  # per-sample deterministic H (policy evaluation)
+            return M.gather(1, self.idx).view(K, S, 1)
+        return M.index_select(1, self.idx).view(K, S, N_ACTIONS)
+
+    def subset(self, keep: torch.Tensor) -> "_FactorisedOperator":
+        if self.idx.dim() == 1:
+            return self
+        out = _FactorisedOperator.__new__(_FactorisedOperator)
+        out.__dict__.update(self.__dict__)
+        out.idx = self.idx[keep]
+        return out
+
+    def following(self, model: JointModel, actions_H: torch.Tensor) -> "_FactorisedOperator":
+        """The policy-evaluation backup when H plays deterministic ``actions_H`` ``(K, S)``: one gather
+        ``(V_full @ P^T)[hmove[h, π_H(s)], a]`` per state."""
+        moves = torch.as_tensor(model.layout.move_table(), device=actions_H.device)
+        h = torch.as_tensor(model.joint_cells[:, 0], device=actions_H.device)
+        a = torch.as_tensor(model.joint_cells[:, 1], device=actions_H.device)
+        out = _FactorisedOperator.__new__(_FactorisedOperator)
+        out.__dict__.update(self.__dict__)
+        out.idx = moves[h.unsqueeze(0), actions_H] * self.n + a.unsqueeze(0)
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Value iteration with certified stopping
+
+
+def _iterate(
+    op,
+    R: torch.Tensor,
+    gamma: float,
+    V0: torch.Tensor,
+    mask: Optional[torch.Tensor],
+    absorbing: bool,
+    power_tol: float,
+) -> tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor], int]:
+    """Value iteration (``mask`` given: optimal control over 5 actions) or policy evaluation.
+
+    Returns ``V`` (K, S), ``Q`` (K, S, 5) or None, the policy (K, S, 5) or None, and the sweeps used.
+    See the module docstring for the stopping rule.
+    """
+    K, S = R.shape
+    c = gamma / (1.0 - gamma)
+    control = mask is not None
+    tie_tol = TIE_RTOL * R.abs().amax(1).clamp_min(1e-300) / (1.0 - gamma)
+    V_out = torch.empty_like(R)
+    Q_out = R.new_empty(K, S, N_ACTIONS) if control else None
+    pol_out = R.new_empty(K, S, N_ACTIONS) if control else None
+    unavailable = ~mask if control else None
+    active = torch.arange(K, device=R.device)  # samples still in the batch
+    pending = torch.ones(K, dtype=torch.bool, device=R.device)  # ... of which not yet finished
+    Vp = torch.cat([V0, V0.new_zeros(K, 1)], dim=1)
+    Ru = R.unsqueeze(-1)
+    extrap = torch.ones(K, dtype=torch.bool, device=R.device)
+    prev_span = torch.full((K,), torch.inf, dtype=R.dtype, device=R.device)
+    sweeps = 0
+    while len(active):
+        sweeps += 1
+        if sweeps > MAX_SWEEPS:
+            raise RuntimeError(f"value iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma})")
+        E = op.expect(Vp)
+        # An unavailable move leads where ``stay`` leads (checked by _check_unavailable_stay), so the
+        # maximum needs no mask; the mask matters only for Q and ties, built below for finished samples.
+        V_new = torch.add(Ru[..., 0], E.amax(-1) if control else E[..., 0], alpha=gamma)
+        delta = V_new - Vp[:, :S]
+        lo, hi = delta.amin(1), delta.amax(1)
+        if absorbing:
+            lo, hi = lo.clamp(max=0.0), hi.clamp(min=0.0)
+        shift = (c * 0.5) * (lo + hi)
+        span = hi - lo
+        if absorbing:  # safeguard: the re-centred iterate is not a contraction when mass leaves
+            extrap &= span <= prev_span
+            prev_span = span
+            Vp[:, :S] = V_new + torch.where(extrap, shift, 0.0).unsqueeze(1)
+        else:
+            Vp[:, :S] = V_new + shift.unsqueeze(1)
+        done = (0.5 * span <= power_tol) & pending
+        if not bool(done.any()):
+            continue
+        if control:  # optimal policies must be identified too (module docstring)
+            cand = done.nonzero().squeeze(1)
+            e_q = (c * span)[cand]
+            Qc = torch.add(Ru[cand], E[cand], alpha=gamma).masked_fill_(unavailable, -torch.inf)
+            gap = Qc.amax(-1, keepdim=True) - Qc  # +inf on unavailable actions
+            unique = ((gap <= e_q.view(-1, 1, 1)).sum(-1) == 1).all(1)
+            floor = e_q <= 0.5 * tie_tol[cand]
+            ok = unique | floor
+            done[cand] = ok
+            if not bool(ok.any()):
+                continue
+            thr = torch.where(floor, tie_tol[cand], e_q)[ok].view(-1, 1, 1)
+            ties = (gap[ok] <= thr).to(R.dtype)
+            ids = active[cand[ok]]
+            Q_out[ids] = Qc[ok] + shift[cand[ok]].view(-1, 1, 1)
+            pol_out[ids] = ties / ties.sum(-1, keepdim=True)
+        V_out[active[done]] = V_new[done] + shift[done].unsqueeze(1)
+        pending &= ~done
+        n_pending = int(pending.sum())
+        if 2 * n_pending <= len(active):  # compact once half the batch has finished
+            keep = pending
+            active, Vp, Ru, tie_tol, pending = active[keep], Vp[keep], Ru[keep], tie_tol[keep], pending[keep]
+            extrap, prev_span = extrap[keep], prev_span[keep]
+            op = op.subset(keep)
+    return V_out, Q_out, pol_out, sweeps
+
+
+# --------------------------------------------------------------------------------------------------
+# Warm starts for deterministic policies (exact, then certified by ``_iterate``)
+
+
+def _evaluate_functional(f: torch.Tensor, R: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Value of a deterministic chain ``s -> f[k, s]`` (``S`` is the absorbing zero terminal) by pointer
+    doubling: ``V = Σ_t γ^t R(f^t(s))`` summed over ``2^J`` steps in ``J`` gathers, until ``γ^(2^J)`` is
+    below ``1e-18``; the result is then handed to ``_iterate``, which certifies it."""
+    K, S = R.shape
+    f = torch.cat([f, f.new_full((K, 1), S)], dim=1)
+    A = torch.cat([R, R.new_zeros(K, 1)], dim=1)
+    g = gamma
+    while g > 1e-18:
+        A = A + g * A.gather(1, f)
+        f = f.gather(1, f)
+        g = g * g
+    return A[:, :S]
+
+
+def _deterministic(policy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sample: whether ``policy`` ``(K, S, 5)`` is deterministic everywhere, and its argmax actions."""
+    return (policy.amax(-1) == 1).all(1), policy.argmax(-1)
+
+
+def _policy_iteration(
+    next_own: torch.Tensor, R: torch.Tensor, gamma: float, mask: torch.Tensor, max_iter: int = 200
+) -> torch.Tensor:
+    """Optimal values for deterministic dynamics ``next_own`` ``(K, S, 5)`` by policy iteration with exact
+    evaluation (:func:`_evaluate_functional`). Used as a warm start only: ``_iterate`` certifies it."""
+    K, S = R.shape
+    Ru = R.unsqueeze(-1)
+    unavailable = ~mask
+    V = R
+    pol = None
+    for _ in range(max_iter):
+        Vp = torch.cat([V, V.new_zeros(K, 1)], dim=1)
+        Q = (Ru + gamma * Vp.gather(1, next_own.reshape(K, -1)).view(K, S, N_ACTIONS)).masked_fill_(
+            unavailable, -torch.inf
+        )
+        best, arg = Q.amax(-1), Q.argmax(-1)
+        if pol is None:
+            pol = arg
+        else:
+            current = Q.gather(2, pol.unsqueeze(-1)).squeeze(-1)
+            improve = best > current + 1e-12 * (1.0 + best.abs())
+            if not bool(improve.any()):
+                break
+            pol = torch.where(improve, arg, pol)
+        V = _evaluate_functional(next_own.gather(2, pol.unsqueeze(-1)).squeeze(-1), R, gamma)
+    return V
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _device(device) -> torch.device:
+    return torch.device(device)
+
+
+def _cpu_threads(fn):
+    """Run ``fn`` with ``CPU_THREADS`` torch threads, restoring the caller's setting."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        before = torch.get_num_threads()
+        torch.set_num_threads(CPU_THREADS)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(before)
+
+    return wrapper
+
+
+def _t(x, device, dtype=DTYPE) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
+
+
+def check_gamma(gamma: float, name: str = "gamma") -> float:
+    """``gamma`` as a float in the open interval (0, 1); ``ValueError`` naming ``name`` otherwise."""
+    try:
+        value = float(gamma)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in (0, 1), got {gamma!r}") from None
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must be in the open interval (0, 1), got {gamma!r}")
+    return value
+
+
+def _check_rewards(R, n_states: int, name: str) -> np.ndarray:
+    R = np.asarray(R, dtype=np.float64)
+    if R.ndim == 1:
+        R = R[None]
+    if R.ndim != 2 or R.shape[1] != n_states:
+        raise ValueError(f"{name} must have shape (K, {n_states}), got {np.shape(R)}")
+    if not np.isfinite(R).all():
+        raise ValueError(f"{name} must be finite")
+    return R
+
+
+def seed_policy_table(model: JointModel, seed_policy: SeedPolicy = "uniform") -> np.ndarray:
+    """A's seed policy as an ``(S, 5)`` table over joint states.
+
+    Args:
+        model: The joint model.
+        seed_policy: ``"uniform"`` (over A's available actions), ``"stay"``, or an ``(S, 5)`` table.
+    """
+    if isinstance(seed_policy, str):
+        if seed_policy == "uniform":
+            return uniform_policy(model.action_mask_A)
+        if seed_policy == "stay":
+            return stay_policy(model.action_mask_A)
+        raise ValueError(f"seed_policy must be one of {SEED_POLICIES} or an (S, 5) array, got {seed_policy!r}")
+    probs = check_policy(seed_policy, model.action_mask_A, name="seed_policy")
+    if probs.ndim != 2:
+        raise ValueError(f"seed_policy must have shape ({model.n_states}, {N_ACTIONS}), got {probs.shape}")
+    return probs
+
+
+def _cell_policy(model: JointModel, table: np.ndarray) -> Optional[np.ndarray]:
+    """``(n_cells, 5)`` A-action probabilities if ``table`` depends only on A's cell, else None."""
+    n = model.n_cells
+    a = model.joint_cells[:, 1]
+    cell = np.full((n, N_ACTIONS), np.nan)
+    cell[a] = table  # any representative
+    return cell if np.allclose(cell[a], table, atol=0, rtol=0) else None
+
+
+def _check_unavailable_stay(next_table: np.ndarray, mask: np.ndarray) -> None:
+    """Every unavailable action must lead exactly where ``stay`` leads (the models guarantee it)."""
+    same = (next_table == next_table[:, :1]).reshape(len(next_table), N_ACTIONS, -1).all(-1)
+    if not (same | mask).all():
+        raise ValueError("model: an unavailable action does not lead where 'stay' leads")
+
+
+def _support(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Compress ``(B, S, 5)`` probabilities to the ``m`` largest: indices and weights ``(B, S, m)``."""
+    m = max(1, int((probs > 0).sum(-1).max()))
+    w, idx = probs.topk(m, dim=-1)
+    return idx, w
+
+
+def _other_agent_operator(next_T: torch.Tensor, other: torch.Tensor) -> _GatherOperator:
+    """Backup for an agent optimising against the other agent's policy.
+
+    ``next_T`` is ``(S, 5_own, 5_other)``; ``other`` ``(B, S, 5_other)``.
+    """
+    idx_o, w_o = _support(other)
+    B, S, m = idx_o.shape
+    idx = next_T.unsqueeze(0).expand(B, S, N_ACTIONS, N_ACTIONS).gather(
+        3, idx_o.unsqueeze(2).expand(B, S, N_ACTIONS, m)
+    )
+    return _GatherOperator(idx, w_o.unsqueeze(2))
+
+
+def _joint_operator(next_state: torch.Tensor, pol_H: torch.Tensor, pol_A: torch.Tensor) -> _GatherOperator:
+    """Policy-evaluation backup for joint policies ``(B, S, 5)`` each (B broadcast between them)."""
+    B = max(pol_H.shape[0], pol_A.shape[0])
+    S = next_state.shape[0]
+    iH, wH = _support(pol_H)
+    iA, wA = _support(pol_A)
+    mH, mA = iH.shape[-1], iA.shape[-1]
+    flat = (iH.unsqueeze(-1) * N_ACTIONS + iA.unsqueeze(-2)).expand(B, S, mH, mA).reshape(B, S, -1)
+    idx = next_state.reshape(1, S, -1).expand(B, S, N_ACTIONS * N_ACTIONS).gather(2, flat)
+    w = (wH.unsqueeze(-1) * wA.unsqueeze(-2)).expand(B, S, mH, mA).reshape(B, S, -1)
+    return _GatherOperator(idx.unsqueeze(2), w.unsqueeze(2))
+
+
+def _policy_tensor(policy, mask: np.ndarray, name: str, device) -> torch.Tensor:
+    probs = check_policy(policy, mask, name=name)
+    if probs.ndim == 2:
+        probs = probs[None]
+    return _t(probs, device)
+
+
+# --------------------------------------------------------------------------------------------------
+# Public kernels: joint model
+
+
+@_cpu_threads
+def solve_pairs(
+    model: JointModel,
+    R_H: np.ndarray,
+    R_A: np.ndarray,
+    gamma_H: float,
+    gamma_A: float,
+    seed_policy: SeedPolicy = "uniform",
+    device: str = "cpu",
+    power_tol: float = POWER_TOL,
+) -> SolvedPairs:
+    """Solve the two-stage problem of SPEC §4 exactly for ``K`` reward pairs.
+
+    Stage 1: H's optimal policy against the seed policy of A. Stage 2: A's optimal policy against frozen
+    ``policy_H``. Stage 3: both policies evaluated. See the module docstring for conventions and accuracy.
+
+    Args:
+        model: Joint model (any collision rule).
+        R_H: ``(K, S)`` rewards of H (a single ``(S,)`` function is accepted).
+        R_A: ``(K, S)`` rewards of A.
+        gamma_H: H's discount in (0, 1).
+        gamma_A: A's discount in (0, 1).
+        seed_policy: ``"uniform"``, ``"stay"`` or an ``(S, 5)`` table of A's action probabilities.
+        device: Torch device for the computation.
+        power_tol: Per-sample bound on the POWER error caused by stopping iteration.
+
+    Returns:
+        A :class:`SolvedPairs` of numpy arrays.
+    """
+    gamma_H, gamma_A = check_gamma(gamma_H, "gamma_H"), check_gamma(gamma_A, "gamma_A")
+    R_H = _check_rewards(R_H, model.n_states, "R_H")
+    R_A = _check_rewards(R_A, model.n_states, "R_A")
+    if R_H.shape != R_A.shape:
+        raise ValueError(f"R_H and R_A must have the same shape, got {R_H.shape} and {R_A.shape}")
+    seed = seed_policy_table(model, seed_policy)
+    dev = _device(device)
+    rh, ra = _t(R_H, dev), _t(R_A, dev)
+    next_state = torch.as_tensor(model.next_state, device=dev)
+    mask_H = torch.as_tensor(model.action_mask_H, device=dev)
+    mask_A = torch.as_tensor(model.action_mask_A, device=dev)
+    absorbing = model.collision == "crash"
+    _check_unavailable_stay(model.next_state, model.action_mask_H)
+    _check_unavailable_stay(model.next_state.transpose(0, 2, 1), model.action_mask_A)
+    seed_t = _t(seed, dev).unsqueeze(0)
+    sweeps = {}
+
+    # Stage 1: H against the seed.
+    cell = _cell_policy(model, seed) if model.collision in ("none", "crash") else None
+    op1 = _FactorisedOperator(model, cell, dev) if cell is not None else _other_agent_operator(next_state, seed_t)
+    V_H_seed, q_H, pol_H, sweeps["H"] = _iterate(op1, rh, gamma_H, rh, mask_H, absorbing, power_tol)
+
+    # Stage 2: A against frozen H. Where pi_H is deterministic, A's dynamics are too: warm-start by
+    # policy iteration with exact evaluation (certified by _iterate like any start).
+    det_H, act_H = _deterministic(pol_H)
+    V0_A = ra.clone()
+    if gamma_A >= WARM_START_GAMMA and bool(det_H.any()):
+        d = det_H.nonzero().squeeze(1)
+        nxt_A = next_state.unsqueeze(0).expand(len(d), -1, -1, -1).gather(
+            2, act_H[d].view(len(d), -1, 1, 1).expand(-1, -1, 1, N_ACTIONS)
+        ).squeeze(2)
+        V0_A[d] = _policy_iteration(nxt_A, ra[d], gamma_A, mask_A)
+    op2 = _other_agent_operator(next_state.transpose(1, 2), pol_H)
+    V_A, q_A, pol_A, sweeps["A"] = _iterate(op2, ra, gamma_A, V0_A, mask_A, absorbing, power_tol)
+
+    # Stage 3: H's value under the joint policy (exact warm start where both are deterministic);
+    # A's value when it follows the seed.
+    det_A, act_A = _deterministic(pol_A)
+    V0_H = V_H_seed.clone()
+    both = det_H & det_A
+    if gamma_H >= WARM_START_GAMMA and bool(both.any()):
+        d = both.nonzero().squeeze(1)
+        f = next_state.view(-1)[
+            (torch.arange(model.n_states, device=dev) * N_ACTIONS + act_H[d]) * N_ACTIONS + act_A[d]
+        ]
+        V0_H[d] = _evaluate_functional(f, rh[d], gamma_H)
+    op3 = _joint_operator(next_state, pol_H, pol_A)
+    V_H, _, _, sweeps["H_eval"] = _iterate(op3, rh, gamma_H, V0_H, None, absorbing, power_tol)
+    if isinstance(op1, _FactorisedOperator) and bool(det_H.all()):
+        op4 = op1.following(model, act_H)
+    else:
+        op4 = _joint_operator(next_state, pol_H, seed_t)
+    V_A_seed, _, _, sweeps["A_seed"] = _iterate(op4, ra, gamma_A, V_A, None, absorbing, power_tol)
+
+    np_ = lambda x: x.cpu().numpy()  # noqa: E731
+    return SolvedPairs(
+        np_(q_H), np_(pol_H), np_(q_A), np_(pol_A), np_(V_H), np_(V_A), np_(V_H_seed), np_(V_A_seed), sweeps
+    )
+
+
+@_cpu_threads
+def evaluate_policies(
+    model: JointModel,
+    policy_H: np.ndarray,
+    policy_A: np.ndarray,
+    R_H: np.ndarray,
+    R_A: np.ndarray,
+    gamma_H: float,
+    gamma_A: float,
+    device: str = "cpu",
+    power_tol: float = POWER_TOL,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact values of arbitrary joint policies on the model (policy evaluation).
+
+    Args:
+        model: Joint model.
+        policy_H, policy_A: ``(K, S, 5)`` (or shared ``(S, 5)``) action probabilities of each agent.
+        R_H, R_A: ``(K, S)`` rewards.
+        gamma_H, gamma_A: Discounts in (0, 1).
+        device: Torch device.
+        power_tol: Per-sample bound on the POWER error caused by stopping iteration.
+
+    Returns:
+        ``(V_H, V_A)``, each ``(K, S)``, with ``V(s) = R(s) + γ E[V(s')]`` under the joint policy.
+    """
+    gamma_H, gamma_A = check_gamma(gamma_H, "gamma_H"), check_gamma(gamma_A, "gamma_A")
+    R_H = _check_rewards(R_H, model.n_states, "R_H")
+    R_A = _check_rewards(R_A, model.n_states, "R_A")
+    dev = _device(device)
+    pH = _policy_tensor(policy_H, model.action_mask_H, "policy_H", dev)
+    pA = _policy_tensor(policy_A, model.action_mask_A, "policy_A", dev)
+    K = R_H.shape[0]
+    for name, p in (("policy_H", pH), ("policy_A", pA)):
+        if p.shape[0] not in (1, K):
+            raise ValueError(f"{name} has {p.shape[0]} policies for {K} reward samples")
+    op = _joint_operator(torch.as_tensor(model.next_state, device=dev), pH, pA)
+    absorbing = model.collision == "crash"
+    rh, ra = _t(R_H, dev), _t(R_A, dev)
+    V_H = _iterate(op, rh, gamma_H, rh, None, absorbing, power_tol)[0]
+    V_A = _iterate(op, ra, gamma_A, ra, None, absorbing, power_tol)[0]
+    return V_H.cpu().numpy(), V_A.cpu().numpy()
+
+
+# --------------------------------------------------------------------------------------------------
+# Public kernels: single agent
+
+
+def _single_operator(model: SingleAgentModel, dev) -> _GatherOperator:
+    idx = torch.as_tensor(model.next_cell, device=dev).view(1, model.n_states, N_ACTIONS, 1)
+    return _GatherOperator(idx, torch.ones(1, 1, 1, 1, dtype=DTYPE, device=dev))
+
+
+@_cpu_threads
+def solve_single(
+    model: SingleAgentModel, R: np.ndarray, gamma: float, device: str = "cpu", power_tol: float = POWER_TOL
+) -> SolvedSingle:
+    """Optimal ``q``, ``policy`` (uniform over tied maxima) and ``V`` for ``K`` reward functions ``(K, n)``."""
+    gamma = check_gamma(gamma)
+    R = _check_rewards(R, model.n_states, "R")
+    dev = _device(device)
+    r = _t(R, dev)
+    mask = torch.as_tensor(model.action_mask, device=dev)
+    _check_unavailable_stay(model.next_cell, model.action_mask)
+    V, q, pol, sweeps = _iterate(_single_operator(model, dev), r, gamma, r, mask, False, power_tol)
+    return SolvedSingle(q.cpu().numpy(), pol.cpu().numpy(), V.cpu().numpy(), sweeps)
+
+
+@_cpu_threads
+def evaluate_single(
+    model: SingleAgentModel,
+    policy: np.ndarray,
+    R: np.ndarray,
+    gamma: float,
+    device: str = "cpu",
+    power_tol: float = POWER_TOL,
+) -> np.ndarray:
+    """Exact value ``(K, n)`` of single-agent policies ``(K, n, 5)`` (or one shared ``(n, 5)``)."""
+    gamma = check_gamma(gamma)
+    R = _check_rewards(R, model.n_states, "R")
+    dev = _device(device)
+    p = _policy_tensor(policy, model.action_mask, "policy", dev)
+    if p.shape[0] not in (1, R.shape[0]):
+        raise ValueError(f"policy has {p.shape[0]} tables for {R.shape[0]} reward samples")
+    nxt = torch.as_tensor(model.next_cell, device=dev).unsqueeze(0).expand(p.shape[0], -1, -1)
+    idx_a, w = _support(p)
+    op = _GatherOperator(nxt.gather(2, idx_a).unsqueeze(2), w.unsqueeze(2))
+    r = _t(R, dev)
+    return _iterate(op, r, gamma, r, None, False, power_tol)[0].cpu().numpy()
+
+
+# --------------------------------------------------------------------------------------------------
+# POWER from values
+
+
+def power_samples(V: np.ndarray, R: np.ndarray, gamma: float) -> np.ndarray:
+    """Per-sample POWER contributions ``(1 - γ)/γ · (V - R)``; their mean over samples is POWER."""
+    return (1.0 - gamma) / gamma * (np.asarray(V) - np.asarray(R))
+
+
+class MeanAccumulator:
+    """Running mean and standard error over chunks of samples (Chan's parallel update, float64)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean: Optional[np.ndarray] = None
+        self.m2: Optional[np.ndarray] = None
+
+    def add(self, samples: np.ndarray) -> None:
+        """Add ``(k, ...)`` samples along axis 0."""
+        x = np.asarray(samples, dtype=np.float64)
+        k = x.shape[0]
+        if k == 0:
+            return
+        mean_b = x.mean(0)
+        m2_b = ((x - mean_b) ** 2).sum(0)
+        if self.count == 0:
+            self.count, self.mean, self.m2 = k, mean_b, m2_b
+            return
+        n = self.count + k
+        d = mean_b - self.mean
+        self.mean = self.mean + d * (k / n)
+        self.m2 = self.m2 + m2_b + d * d * (self.count * k / n)
+        self.count = n
+
+    @property
+    def se(self) -> np.ndarray:
+        if self.count < 2:
+            return np.zeros_like(self.mean)
+        return np.sqrt(self.m2 / (self.count - 1) / self.count)

@@ -1,0 +1,121 @@
+"""Batched tabular Q-learning: transitions equal the environment's, accuracy against the exact optimum."""
+
+import numpy as np
+import pytest
+
+from agents.logging import greedy_optimal_fraction, optimal_response_q
+from agents.policies import greedy_policy, uniform_policy
+from agents.qlearning import QLearningConfig, _ChunkLearner, default_config, train_q, train_two_stage
+from envs import maze_v0
+from envs.model import joint_model
+from multipower.rewards import RewardSampler
+
+
+def test_walker_transitions_equal_env_steps():
+    """Every sampled transition of the batched learner is what the PettingZoo env does from that state."""
+    model = joint_model("maze7x7", "crash")
+    R_H, R_A = RewardSampler(model.n_states, seed=3).pairs(0, 4)
+    config = default_config(0.5, walkers=32)
+    learner = _ChunkLearner(model, R_H, 0.5, "H", uniform_policy(model.action_mask_A), config, 32,
+                            np.random.SeedSequence(0))
+    env = maze_v0.parallel_env(model=model, rewards={"H": R_H[0], "A": R_A[0]})
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        s = learner.state.copy()
+        other = learner.other(learner.k, s, rng)
+        rows = learner.next_rows[s * 5 + other]  # (n, 5): next state for each own action
+        for i in range(0, learner.n_walkers, 7):
+            for a_h in np.flatnonzero(model.action_mask_H[s[i]]):
+                env.reset(options={"joint_state": int(s[i])})
+                _, rewards, terms, _, infos = env.step({"H": int(a_h), "A": int(other[i])})
+                expected = infos["H"]["joint_state"]
+                assert rows[i, a_h] == expected
+                assert terms["H"] == (expected == model.terminal_state)
+                r = 0.0 if expected == model.terminal_state else R_H[0, expected]
+                assert rewards["H"] == pytest.approx(r)
+        learner.run(1)
+
+
+def test_exact_reference_matches_definition():
+    """optimal_response_q satisfies the Bellman optimality equation with reward on arrival, crash -> 0."""
+    model = joint_model("grid3x3", "crash")
+    R = RewardSampler(model.n_states, seed=1).pairs(0, 3)[0]
+    gamma = 0.7
+    pi = uniform_policy(model.action_mask_A)
+    q = optimal_response_q(model, R, gamma, "H", pi)
+    v = np.concatenate([q.max(-1), np.zeros((3, 1))], axis=1)
+    r = np.concatenate([R, np.zeros((3, 1))], axis=1)
+    backup = r + gamma * v
+    backup[:, -1] = 0.0
+    expected = np.einsum("ksab,sb->ksa", backup[:, model.next_state], pi)
+    np.testing.assert_allclose(np.where(model.action_mask_H, q, 0), np.where(model.action_mask_H, expected, 0), atol=1e-8)
+
+
+@pytest.mark.parametrize("collision", ["none", pytest.param("crash", marks=pytest.mark.slow)])
+def test_two_stage_grid3x3_accuracy(collision):
+    """Grid3x3, γ = 0.6, 50 samples: greedy policies optimal in >= 97% of (sample, state) pairs."""
+    model = joint_model("grid3x3", collision)
+    R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 50)
+    run = train_two_stage(model, R_H, R_A, 0.6, config_H=default_config(0.6, min_visits=250), seed=0)
+    assert run.metrics["greedy_optimal_H"] >= 0.97
+    assert run.metrics["greedy_optimal_A"] >= 0.97
+    assert run.H.stopped.all() and run.A.stopped.all()
+    # A is judged against its optimal response to the learned H it trained against.
+    exact_A = optimal_response_q(model, R_A, 0.6, "A", run.policy_H)
+    assert greedy_optimal_fraction(run.A.q, exact_A, model.action_mask_A) == run.metrics["greedy_optimal_A"]
+
+
+def test_single_action_updates_learn_too():
+    """Plain Q-learning (only the taken action updated) also converges on a small problem."""
+    model = joint_model("grid3x3")
+    R_H, _ = RewardSampler(model.n_states, seed=2).pairs(0, 5)
+    config = default_config(0.3, all_actions=False, min_visits=200, epsilon_end=1.0)
+    res = train_q(model, R_H, 0.3, "H", config=config, seed=0)
+    exact = optimal_response_q(model, R_H, 0.3, "H", uniform_policy(model.action_mask_A))
+    assert greedy_optimal_fraction(res.q, exact, model.action_mask_H) >= 0.9
+
+
+def test_deterministic_opponent_converges_exactly():
+    """Against a deterministic other agent transitions are deterministic: values converge to the optimum."""
+    model = joint_model("grid3x3")
+    R_H, R_A = RewardSampler(model.n_states, seed=4).pairs(0, 5)
+    stay = np.zeros((model.n_states, 5))
+    stay[:, 0] = 1.0
+    res = train_q(model, R_A, 0.5, "A", other_policy=stay, seed=0)
+    exact = optimal_response_q(model, R_A, 0.5, "A", stay)
+    assert greedy_optimal_fraction(res.q, exact, model.action_mask_A) >= 0.98
+    np.testing.assert_allclose(res.q.max(-1), exact.max(-1), atol=2e-2)
+
+
+def test_seed_fixes_everything():
+    model = joint_model("grid3x3")
+    R_H, _ = RewardSampler(model.n_states, seed=0).pairs(0, 3)
+    config = default_config(0.6, max_steps=300, min_visits=10**9)
+    a = train_q(model, R_H, 0.6, config=config, seed=7)
+    b = train_q(model, R_H, 0.6, config=config, seed=7)
+    c = train_q(model, R_H, 0.6, config=config, seed=8)
+    np.testing.assert_array_equal(a.q, b.q)
+    assert not np.array_equal(a.q, c.q)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="lr_omega"):
+        QLearningConfig(lr_omega=0.4)
+    with pytest.raises(ValueError, match="dtype"):
+        QLearningConfig(dtype="float16")
+    with pytest.raises(ValueError, match="gamma"):
+        default_config(1.0)
+    model = joint_model("grid3x3")
+    with pytest.raises(ValueError, match="rewards"):
+        train_q(model, np.zeros((2, 5)), 0.5)
+
+
+def test_greedy_policy_of_result_is_valid():
+    model = joint_model("grid3x3", "crash")
+    R_H, _ = RewardSampler(model.n_states, seed=0).pairs(0, 2)
+    res = train_q(model, R_H, 0.5, config=default_config(0.5, max_steps=200, min_visits=10**9), seed=0)
+    policy = res.greedy(model.action_mask_H)
+    assert policy.shape == (2, model.n_states, 5)
+    np.testing.assert_allclose(policy.sum(-1), 1.0)
+    assert (policy[:, ~model.action_mask_H] == 0).all()
+    np.testing.assert_array_equal(policy, greedy_policy(res.q, model.action_mask_H))

@@ -1,0 +1,131 @@
+"""Tests of the learned-versus-exact comparison (library, saved files, CLI, TensorBoard)."""
+
+import argparse
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from agents.policies import uniform_policy
+from envs.model import joint_model
+from multipower.compare import compare, compare_agents, train_agents
+from multipower.rewards import RewardSampler
+from multipower.solver import solve_pairs
+
+REQUIRED = (
+    "max_abs_error_H", "max_abs_error_A", "mean_abs_error_H", "mean_abs_error_A",
+    "alpha_learned", "alpha_exact", "pearson_H", "pearson_A",
+    "max_abs_learning_error_H", "max_abs_rollout_noise_H", "max_abs_learning_error_A", "max_abs_rollout_noise_A",
+)
+
+
+def _rewards(model, K, seed=0):
+    return RewardSampler(model.n_states, seed=seed).pairs(0, K)
+
+
+@pytest.mark.parametrize("collision", ["none", "crash"])
+def test_exact_optimal_policies_compare_to_zero_error(collision):
+    model = joint_model("grid3x3", collision)
+    R_H, R_A = _rewards(model, 10)
+    solved = solve_pairs(model, R_H, R_A, 0.6, 0.6)
+    result = compare_agents(model, solved.policy_H, solved.policy_A, R_H, R_A, 0.6)
+    m = result.metrics
+    # Optimal policies: no learning error; rollouts of (deterministic) optimal policies are exact to 1e-4.
+    assert m["max_abs_learning_error_H"] <= 2e-4 and m["max_abs_learning_error_A"] <= 2e-4
+    assert m["max_abs_error_H"] <= 3e-4 and m["max_abs_error_A"] <= 3e-4
+    assert m["alpha_learned"] == pytest.approx(m["alpha_exact"], abs=1e-3)
+
+
+def test_error_splits_into_learning_error_and_rollout_noise():
+    model = joint_model("grid3x3")
+    K = 24
+    R_H, R_A = _rewards(model, K, seed=1)
+    solved = solve_pairs(model, R_H, R_A, 0.6, 0.6)
+    # A learner that explores 20% of the time: stochastic, suboptimal policies.
+    policy_H = 0.8 * solved.policy_H + 0.2 * uniform_policy(model.action_mask_H)
+    result = compare_agents(model, policy_H, solved.policy_A, R_H, R_A, 0.6, n_rollouts=8, rollout_seed=3)
+    for agent in "HA":
+        col = lambda name: result.column(agent, name)  # noqa: E731
+        np.testing.assert_allclose(col("error"), col("learning_error") + col("rollout_noise"), atol=1e-12)
+        np.testing.assert_allclose(col("error"), col("learned") - col("exact"), atol=1e-12)
+        # Rollout noise is consistent with its standard errors; the learning error is real (worse than optimal).
+        assert np.all(np.abs(col("rollout_noise")) <= 4.5 * col("rollout_noise_se") + 1e-4)
+    assert result.metrics["mean_abs_learning_error_H"] > 10 * result.metrics["max_error_se_H"] / np.sqrt(K)
+    assert np.all(result.column("H", "eval") <= result.column("H", "exact") + 1e-4)
+
+
+def test_qlearning_small_target(tmp_path):
+    """Small version of the grid3x3 γ=0.6 target (1,000 samples: max error ≤ 0.01 per state)."""
+    comparison = compare("grid3x3", 0.6, algo="qlearning", n_samples=12, seed=0, tensorboard=tmp_path / "tb")
+    m = comparison.metrics
+    for agent in "HA":
+        # Learned values are unbiased up to the (rare) suboptimal greedy action: mean error small,
+        # the worst state within a few paired standard errors, near-perfect rank agreement across states.
+        assert m[f"mean_abs_error_{agent}"] <= 0.01
+        assert m[f"max_abs_error_{agent}"] <= 0.01 + 4 * m[f"max_error_se_{agent}"]
+        assert m[f"pearson_{agent}"] >= 0.95
+        assert m[f"max_abs_rollout_noise_{agent}"] <= 2e-4  # greedy Q-learning policies: deterministic rollouts
+    assert abs(m["alpha_learned"] - m["alpha_exact"]) <= 0.1
+    assert comparison.config["n_rollouts"] == 1 and comparison.timings["train"] > 0
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+
+    out = comparison.save(tmp_path / "out")
+    summary = json.loads((out / "comparison.json").read_text())
+    for key in REQUIRED:
+        assert isinstance(summary[key], float)
+    assert summary["config"]["gamma_H"] == 0.6 and summary["config"]["layout"] == "grid3x3"
+    assert set(summary["timings"]) >= {"train", "rollout", "exact_eval", "exact_solve", "total"}
+    with open(out / "power.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 81
+    for agent in "HA":
+        learned = np.array([float(r[f"power_{agent}_learned"]) for r in rows])
+        exact = np.array([float(r[f"power_{agent}_exact"]) for r in rows])
+        assert np.abs(learned - exact).max() == pytest.approx(m[f"max_abs_error_{agent}"])
+    assert (out / "comparison.png").stat().st_size > 10_000
+
+
+def test_cli_reuses_saved_agents(tmp_path, capsys):
+    from agents.storage import TrainedAgents, save_agents
+    from multipower.commands import compare as command
+
+    model = joint_model("grid3x3", "crash")
+    R_H, R_A = _rewards(model, 4, seed=5)
+    trained = train_agents("qlearning", model, R_H, R_A, 0.6, 0.6, seed=5, options={"min_visits": 300})
+    config = {
+        "algo": "qlearning", "layout": "grid3x3", "layout_text": "...\n...\n...", "gamma_H": 0.6, "gamma_A": 0.6,
+        "collision": "crash", "seed": 5, "samples": 4,
+    }
+    save_agents(tmp_path / "agents", TrainedAgents(trained.policy_H, trained.policy_A, R_H, R_A, config))
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args(["--agents", str(tmp_path / "agents"), "--out", str(tmp_path / "cmp"), "--no-figure"])
+    assert command.run(args) == 0
+    assert "alpha learned" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert summary["config"]["collision"] == "crash" and summary["config"]["n_samples"] == 4
+    direct = compare_agents(model, trained.policy_H, trained.policy_A, R_H, R_A, 0.6)
+    assert summary["max_abs_error_H"] == pytest.approx(direct.metrics["max_abs_error_H"])
+    assert not (tmp_path / "cmp" / "comparison.png").exists()
+
+
+def test_bad_input_raises_clear_errors():
+    model = joint_model("grid3x3")
+    R_H, R_A = _rewards(model, 3)
+    policy = np.broadcast_to(uniform_policy(model.action_mask_H), (3, 81, 5))
+    policy_A = np.broadcast_to(uniform_policy(model.action_mask_A), (3, 81, 5))
+    with pytest.raises(ValueError, match="algo must be one of"):
+        compare("grid3x3", 0.6, algo="sarsa", n_samples=2)
+    with pytest.raises(ValueError, match="algo must be one of"):
+        train_agents("dqn", model, R_H, R_A, 0.6, 0.6)
+    with pytest.raises(ValueError, match="gamma must be in"):
+        compare("grid3x3", 1.0, n_samples=2)
+    with pytest.raises(ValueError, match="n_samples must be"):
+        compare("grid3x3", 0.6, n_samples=0)
+    with pytest.raises(ValueError, match="policy_H must have shape"):
+        compare_agents(model, policy[:, :80], policy_A, R_H, R_A, 0.6)
+    with pytest.raises(ValueError, match="gamma_A must be"):
+        compare_agents(model, policy, policy_A, R_H, R_A, 0.6, -0.5)
+    with pytest.raises(ValueError, match="seed_policy"):
+        compare_agents(model, policy, policy_A, R_H, R_A, 0.6, seed_policy="random")

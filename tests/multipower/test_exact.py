@@ -1,0 +1,222 @@
+"""exact_power / single_agent_power: SPEC §5 checks, SPEC §6 at reduced sample counts, inputs, CLI."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from envs.layouts import load_layout, parse_layout
+from envs.model import joint_model, single_agent_model
+from multipower import exact as exact_module
+from multipower.cli import main
+from multipower.exact import Interrupted, exact_power, single_agent_power
+from multipower.rewards import RewardSampler
+from multipower.solver import POWER_TOL, solve_pairs, solve_single
+
+
+def degree(layout, cell):
+    r, c = cell
+    rows, cols = layout.shape
+    return sum(
+        0 <= r + dr < rows and 0 <= c + dc < cols and bool(layout.grid[r + dr, c + dc])
+        for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1))
+    )
+
+
+def test_gamma_to_zero_gives_k_over_k_plus_one():
+    res = single_agent_power("maze7x7", 0.001, n_samples=3000, progress=False)
+    k = np.array([degree(res.layout, tuple(c)) + 1 for c in res.labels])  # available actions incl. stay
+    assert set(k) == {2, 3, 4}
+    assert (np.abs(res.power - k / (k + 1)) <= 4 * res.power_se + 0.002).all()
+
+
+def test_gamma_to_one_gives_n_over_n_plus_one():
+    layout = parse_layout("..\n..", name="square")
+    res = single_agent_power(layout, 0.999, n_samples=3000, progress=False)
+    assert (np.abs(res.power - 4 / 5) <= 4 * res.power_se + 0.005).all()
+
+
+def test_beta_one_gives_equal_power_and_alpha_one():
+    res = exact_power("grid3x3", 0.6, n_samples=300, correlation=1.0, progress=False)
+    assert np.abs(res.power_H - res.power_A).max() <= 2 * POWER_TOL
+    assert res.stats["alpha"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_alpha_negative_at_beta_zero():
+    res = exact_power("grid3x3", 0.6, n_samples=2000, progress=False)
+    assert res.stats["alpha"] < -0.2
+
+
+def test_layout_symmetries_map_power_onto_itself():
+    res = exact_power("grid3x3", 0.6, n_samples=2000, progress=False)
+    labels = res.labels
+    index = {tuple(l): i for i, l in enumerate(labels)}
+    maps = [
+        lambda r, c: (c, r), lambda r, c: (2 - r, c), lambda r, c: (r, 2 - c), lambda r, c: (2 - c, 2 - r),
+        lambda r, c: (c, 2 - r), lambda r, c: (2 - r, 2 - c), lambda r, c: (2 - c, r),
+    ]
+    for name in ("power_H", "power_A"):
+        value, se = res[name], res[f"{name}_se"]
+        for g in maps:
+            image = np.array([index[(*g(hr, hc), *g(ar, ac))] for hr, hc, ar, ac in labels])
+            assert (np.abs(value - value[image]) <= 5 * np.hypot(se, se[image])).all()
+
+
+def test_stay_seed_reduces_stage_one_to_single_agent_exactly():
+    """With collision none and a stay seed, H's problem at fixed a is the single-agent MDP with R_H(., a)."""
+    model = joint_model("maze7x7")
+    n, K = model.n_cells, 6
+    R_H, R_A = RewardSampler(model.n_states, seed=2).pairs(0, K)
+    sol = solve_pairs(model, R_H, R_A, 0.9, 0.9, seed_policy="stay")
+    single = single_agent_model("maze7x7")
+    per_a = R_H.reshape(K, n, n).transpose(0, 2, 1).reshape(K * n, n)  # rows (k, a), columns h
+    V = solve_single(single, per_a, 0.9).V.reshape(K, n, n).transpose(0, 2, 1).reshape(K, -1)
+    assert np.abs(sol.V_H_seed - V).max() <= 2 * POWER_TOL * 0.9 / 0.1
+
+
+def test_stay_seed_power_matches_single_agent_power():
+    res = exact_power("grid3x3", 0.8, n_samples=2000, seed_policy="stay", progress=False)
+    single = single_agent_power("grid3x3", 0.8, n_samples=2000, seed=7, progress=False)
+    cells = {tuple(c): i for i, c in enumerate(single.labels)}
+    i = np.array([cells[(hr, hc)] for hr, hc, _, _ in res.labels])
+    tol = 5 * np.hypot(res.power_H_seed_se, single.power_se[i])
+    assert (np.abs(res.power_H_seed - single.power[i]) <= tol).all()
+
+
+def test_beta_half_is_not_on_the_straight_line():
+    """SPEC §5: POWER_H at β = 0.5 lies about 0.03 above the line between β = 0 and β = 1."""
+    p = {b: exact_power("grid3x3", 0.6, n_samples=1500, correlation=b, progress=False) for b in (0.0, 0.5, 1.0)}
+    excess = p[0.5].power_H - 0.5 * (p[0.0].power_H + p[1.0].power_H)
+    se = np.sqrt(p[0.5].power_H_se ** 2 + 0.25 * (p[0.0].power_H_se ** 2 + p[1.0].power_H_se ** 2))
+    assert excess.mean() > 0.015
+    assert excess.mean() - 4 * se.mean() > 0
+
+
+def test_grid3x3_beta_one_published_numbers():
+    res = exact_power("grid3x3", 0.6, n_samples=8000, correlation=1.0, progress=False)
+    corner_centre = res.value_at("power_H", (0, 0), (1, 1))
+    centre_corner = res.value_at("power_H", (1, 1), (0, 0))
+    se = res.value_at("power_H_se", (0, 0), (1, 1))
+    assert abs(corner_centre - 0.9206) <= 4 * se * np.sqrt(1 + 8000 / 20000)
+    assert abs(centre_corner - 0.9139) <= 4 * se * np.sqrt(1 + 8000 / 20000)
+    assert corner_centre > centre_corner
+
+
+@pytest.mark.parametrize("collision, at_02, at_junction", [("none", 0.680, 0.653), ("crash", 0.640, 0.651)])
+def test_maze_gamma_01_published_numbers(collision, at_02, at_junction):
+    n = 1000
+    res = exact_power("maze7x7", 0.1, n_samples=n, collision=collision, progress=False)
+    scale = np.sqrt(1 + n / 10_000)  # the published numbers carry Monte-Carlo error of 10,000 samples
+    value, se = res.value_at("power_H", (0, 3), (0, 2)), res.value_at("power_H_se", (0, 3), (0, 2))
+    assert abs(value - at_02) <= 4 * se * scale
+    value, se = res.value_at("power_H", (0, 3), (3, 3)), res.value_at("power_H_se", (0, 3), (3, 3))
+    assert abs(value - at_junction) <= 4 * se * scale
+
+
+def test_exact_power_matches_brute_force_on_two_cells():
+    layout = parse_layout("..", name="two")
+    res = exact_power(layout, 0.7, gamma_A=0.5, n_samples=40, progress=False, chunk_size=16)
+    model = joint_model(layout)
+    R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 40)
+    sol = solve_pairs(model, R_H, R_A, 0.7, 0.5)
+    P_brute = []
+    for k in range(40):
+        P = np.zeros((4, 4))
+        for i in range(5):
+            for j in range(5):
+                np.add.at(P, (np.arange(4), model.next_state[:, i, j]), sol.policy_H[k][:, i] * sol.policy_A[k][:, j])
+        V = np.linalg.solve(np.eye(4) - 0.7 * P, R_H[k])
+        P_brute.append((0.3 / 0.7) * (V - R_H[k]))
+    assert np.abs(res.power_H - np.mean(P_brute, 0)).max() <= POWER_TOL + 1e-12
+
+
+def test_chunking_does_not_change_results():
+    a = exact_power("grid3x3", 0.8, n_samples=60, collision="crash", chunk_size=7, progress=False)
+    b = exact_power("grid3x3", 0.8, n_samples=60, collision="crash", chunk_size=1000, progress=False)
+    for name in a.arrays:
+        np.testing.assert_allclose(a[name], b[name], atol=1e-9)
+
+
+def test_result_config_and_columns():
+    res = exact_power("grid3x3", 0.6, gamma_A=0.7, n_samples=10, collision="bounce", progress=False)
+    assert list(res.arrays) == [
+        "power_H", "power_H_se", "power_A", "power_A_se",
+        "power_H_seed", "power_H_seed_se", "power_A_seed", "power_A_seed_se",
+    ]
+    cfg = res.config
+    assert cfg["layout"] == "grid3x3" and cfg["layout_text"] == load_layout("grid3x3").to_text()
+    assert (cfg["gamma_H"], cfg["gamma_A"], cfg["collision"], cfg["samples_done"]) == (0.6, 0.7, "bounce", 10)
+    assert cfg["distribution"]["name"] == "uniform" and cfg["seed_policy"] == "uniform"
+    assert {"alpha", "alpha_seed"} <= set(res.stats) and res.timings["total"] > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"gamma": 1.0}, "gamma"), ({"gamma": 0.0}, "gamma"), ({"gamma_A": 1.2}, "gamma_A"),
+        ({"correlation": 1.5}, "correlation"), ({"correlation": -0.5, "distribution": "pareto"}, "correlation"),
+        ({"n_samples": 0}, "n_samples"), ({"layout": "nowhere"}, "layout"), ({"collision": "wall"}, "collision"),
+        ({"seed_policy": np.ones((3, 5)) / 5}, "seed_policy"), ({"chunk_size": 0}, "chunk_size"),
+    ],
+)
+def test_bad_input_raises_naming_the_parameter(kwargs, name):
+    args = {"layout": "grid3x3", "gamma": 0.6, "n_samples": 2, "progress": False, **kwargs}
+    with pytest.raises(ValueError, match=name):
+        exact_power(**args)
+
+
+def test_interrupt_keeps_finished_chunks(monkeypatch, tmp_path):
+    real, calls = exact_module.solve_pairs, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(exact_module, "solve_pairs", flaky)
+    with pytest.raises(Interrupted) as stop:
+        exact_power("grid3x3", 0.6, n_samples=50, chunk_size=10, progress=False)
+    assert stop.value.result.config["samples_done"] == 20 and stop.value.result.config["interrupted"]
+    calls.clear()
+    out = tmp_path / "partial"
+    assert main(["exact", "--layout", "grid3x3", "--gamma", "0.6", "--samples", "50", "--chunk-size", "10",
+                 "--out", str(out), "--no-progress"]) == 130
+    assert json.loads((out / "summary.json").read_text())["config"]["samples_done"] == 20
+
+
+def test_cli_joint_and_single(tmp_path):
+    out = tmp_path / "joint"
+    assert main(["exact", "--layout", "grid3x3", "--gamma", "0.6", "--samples", "20", "--collision", "crash",
+                 "--correlation", "0.5", "--distribution", "beta", "--dist-param", "a=2", "--dist-param", "b=2",
+                 "--out", str(out), "--no-progress"]) == 0
+    with open(out / "power.csv") as f:
+        header = next(csv.reader(f))
+    assert header[:8] == ["h_row", "h_col", "a_row", "a_col", "power_H", "power_H_se", "power_A", "power_A_se"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["distribution"] == {"name": "beta", "a": 2.0, "b": 2.0} and "alpha" in summary
+    out = tmp_path / "single"
+    assert main(["exact", "--layout", "maze7x7", "--gamma", "0.5", "--samples", "20", "--single",
+                 "--out", str(out), "--no-progress"]) == 0
+    with open(out / "power.csv") as f:
+        assert next(csv.reader(f)) == ["row", "col", "power", "power_se"]
+
+
+def test_cli_seed_policy_file(tmp_path):
+    model = joint_model("grid3x3")
+    table = np.zeros((model.n_states, 5))
+    table[:, 0] = 1
+    np.save(tmp_path / "seed.npy", table)
+    assert main(["exact", "--layout", "grid3x3", "--gamma", "0.6", "--samples", "5", "--seed-policy",
+                 str(tmp_path / "seed.npy"), "--out", str(tmp_path / "o"), "--no-progress"]) == 0
+    np.save(tmp_path / "bad.npy", table[:5])
+    with pytest.raises(ValueError, match="seed_policy"):
+        main(["exact", "--layout", "grid3x3", "--gamma", "0.6", "--samples", "5", "--seed-policy",
+              str(tmp_path / "bad.npy"), "--out", str(tmp_path / "o2"), "--no-progress"])
+
+
+@pytest.mark.slow
+def test_full_size_maze_gamma_099_alpha():
+    res = exact_power("maze7x7", 0.99, n_samples=10_000, progress=False)
+    assert -0.55 < res.stats["alpha"] < -0.15

@@ -1,0 +1,213 @@
+"""The DP kernels against brute force (numpy.linalg.solve on the model), and their guarantees."""
+
+import numpy as np
+import pytest
+import torch
+
+from agents.policies import uniform_policy
+from envs.layouts import parse_layout
+from envs.model import joint_model, single_agent_model
+from multipower import solver
+from multipower.rewards import RewardSampler
+from multipower.solver import (
+    POWER_TOL,
+    MeanAccumulator,
+    evaluate_policies,
+    evaluate_single,
+    seed_policy_table,
+    solve_pairs,
+    solve_single,
+)
+
+
+def transition(model, policy_H, policy_A):
+    """Brute-force (S, S) transition matrix of a joint policy (crash mass leaves the matrix)."""
+    S = model.n_states
+    P = np.zeros((S, S + 1))
+    for i in range(5):
+        for j in range(5):
+            np.add.at(P, (np.arange(S), model.next_state[:, i, j]), policy_H[:, i] * policy_A[:, j])
+    return P[:, :S]
+
+
+def solve_linear(P, R, gamma):
+    return np.linalg.solve(np.eye(len(R)) - gamma * P, R)
+
+
+def optimal_brute(next_dist, R, gamma, mask):
+    """Exact optimal values by policy iteration with linear solves; next_dist (S, 5, S)."""
+    S = len(R)
+    pol = np.zeros(S, dtype=int)
+    while True:
+        P = next_dist[np.arange(S), pol]
+        V = solve_linear(P, R, gamma)
+        Q = np.where(mask, R[:, None] + gamma * next_dist @ V, -np.inf)
+        new = np.where(Q.max(1) > Q[np.arange(S), pol] + 1e-12, Q.argmax(1), pol)
+        if (new == pol).all():
+            return V, Q
+        pol = new
+
+
+def value_bound(gamma):
+    """Value error implied by the POWER bound (POWER error = (1-γ)/γ · value error), plus rounding."""
+    return POWER_TOL * gamma / (1 - gamma) + 1e-10
+
+
+@pytest.mark.parametrize("collision", ["none", "crash", "bounce"])
+def test_solve_pairs_matches_brute_force(collision):
+    model = joint_model("grid3x3", collision)
+    S, K, gH, gA = model.n_states, 12, 0.9, 0.8
+    R_H, R_A = RewardSampler(S, seed=3).pairs(0, K)
+    sol = solve_pairs(model, R_H, R_A, gH, gA)
+    seed = seed_policy_table(model)
+    ns = model.next_state
+    for k in range(K):
+        # Stage 1: H's optimal value and policy against the uniform seed.
+        dist_H = np.zeros((S, 5, S + 1))
+        for j in range(5):
+            np.add.at(dist_H, (np.arange(S)[:, None], np.arange(5)[None], ns[:, :, j]), seed[:, j : j + 1])
+        V1, Q1 = optimal_brute(dist_H[:, :, :S], R_H[k], gH, model.action_mask_H)
+        assert np.abs(sol.V_H_seed[k] - V1).max() <= value_bound(gH)
+        optimal = np.isclose(Q1, Q1.max(1, keepdims=True), atol=1e-9, rtol=0)
+        np.testing.assert_array_equal(sol.policy_H[k] > 0, optimal)
+        finite = np.isfinite(Q1)
+        np.testing.assert_array_equal(np.isfinite(sol.q_H[k]), finite)
+        assert np.abs(sol.q_H[k][finite] - Q1[finite]).max() <= value_bound(gH)
+        # Stage 2: A's optimal value and policy against frozen policy_H.
+        dist_A = np.zeros((S, 5, S + 1))
+        for i in range(5):
+            np.add.at(dist_A, (np.arange(S)[:, None], np.arange(5)[None], ns[:, i, :]), sol.policy_H[k][:, i : i + 1])
+        V2, Q2 = optimal_brute(dist_A[:, :, :S], R_A[k], gA, model.action_mask_A)
+        assert np.abs(sol.V_A[k] - V2).max() <= value_bound(gA)
+        np.testing.assert_array_equal(sol.policy_A[k] > 0, np.isclose(Q2, Q2.max(1, keepdims=True), atol=1e-9, rtol=0))
+        # Stage 3 and the seed diagnostic: exact policy evaluation.
+        P = transition(model, sol.policy_H[k], sol.policy_A[k])
+        assert np.abs(sol.V_H[k] - solve_linear(P, R_H[k], gH)).max() <= value_bound(gH)
+        P_seed = transition(model, sol.policy_H[k], seed)
+        assert np.abs(sol.V_A_seed[k] - solve_linear(P_seed, R_A[k], gA)).max() <= value_bound(gA)
+
+
+def test_policies_are_uniform_over_available_maxima():
+    model = joint_model("grid3x3", "crash")
+    R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 20)
+    sol = solve_pairs(model, R_H, R_A, 0.7, 0.7)
+    for pol, mask in ((sol.policy_H, model.action_mask_H), (sol.policy_A, model.action_mask_A)):
+        np.testing.assert_allclose(pol.sum(-1), 1.0)
+        assert (pol[:, ~mask] == 0).all()
+        positive = pol > 0
+        np.testing.assert_allclose(pol[positive], np.broadcast_to(1 / positive.sum(-1, keepdims=True), pol.shape)[positive])
+    assert np.isneginf(sol.q_H[:, ~model.action_mask_H]).all()
+    assert not np.isnan(sol.q_H).any() and not np.isnan(sol.q_A).any()
+
+
+def test_exact_ties_are_found():
+    """A symmetric corridor: from the centre, left and right tie exactly and share the probability."""
+    model = single_agent_model(parse_layout("...", name="corridor"))
+    R = np.array([[1.0, 0.0, 1.0], [0.3, 0.1, 0.3]])
+    for gamma in (0.5, 0.99):
+        sol = solve_single(model, R, gamma)
+        np.testing.assert_allclose(sol.policy[:, 1], [[0, 0, 0, 0.5, 0.5]] * 2)
+
+
+def test_factorised_stage_one_equals_general_gather():
+    for collision in ("none", "crash"):
+        model = joint_model("maze7x7", collision)
+        seed = seed_policy_table(model)
+        cell = solver._cell_policy(model, seed)
+        assert cell is not None
+        fact = solver._FactorisedOperator(model, cell, torch.device("cpu"))
+        gen = solver._other_agent_operator(torch.as_tensor(model.next_state), torch.as_tensor(seed).unsqueeze(0))
+        V = torch.rand(3, model.n_states + 1, dtype=torch.float64)
+        V[:, -1] = 0
+        torch.testing.assert_close(fact.expect(V), gen.expect(V))
+
+
+def test_seed_policy_depending_on_both_cells_uses_general_path():
+    model = joint_model("grid3x3")
+    rng = np.random.default_rng(0)
+    table = rng.random((model.n_states, 5)) * model.action_mask_A
+    table /= table.sum(1, keepdims=True)
+    assert solver._cell_policy(model, table) is None
+    R_H, R_A = RewardSampler(model.n_states, seed=1).pairs(0, 3)
+    sol = solve_pairs(model, R_H, R_A, 0.8, 0.8, seed_policy=table)
+    dist = np.zeros((model.n_states, 5, model.n_states + 1))
+    for j in range(5):
+        np.add.at(dist, (np.arange(model.n_states)[:, None], np.arange(5)[None], model.next_state[:, :, j]), table[:, j : j + 1])
+    for k in range(3):
+        V, _ = optimal_brute(dist[:, :, :-1], R_H[k], 0.8, model.action_mask_H)
+        assert np.abs(sol.V_H_seed[k] - V).max() <= value_bound(0.8)
+
+
+def test_evaluate_policies_matches_linear_solve():
+    model = joint_model("grid3x3", "crash")
+    S, K = model.n_states, 4
+    rng = np.random.default_rng(2)
+    pH = rng.random((K, S, 5)) * model.action_mask_H
+    pH /= pH.sum(-1, keepdims=True)
+    pA = uniform_policy(model.action_mask_A)  # shared (S, 5) table, broadcast over samples
+    R_H, R_A = RewardSampler(S, seed=5).pairs(0, K)
+    V_H, V_A = evaluate_policies(model, pH, pA, R_H, R_A, 0.95, 0.6)
+    for k in range(K):
+        P = transition(model, pH[k], pA)
+        assert np.abs(V_H[k] - solve_linear(P, R_H[k], 0.95)).max() <= value_bound(0.95)
+        assert np.abs(V_A[k] - solve_linear(P, R_A[k], 0.6)).max() <= value_bound(0.6)
+
+
+def test_single_agent_solve_and_evaluate_match_brute_force():
+    model = single_agent_model("maze7x7")
+    n = model.n_states
+    R = RewardSampler(n, seed=4).pairs(0, 5)[0]
+    dist = np.zeros((n, 5, n))
+    dist[np.arange(n)[:, None], np.arange(5)[None], model.next_cell] = 1.0
+    sol = solve_single(model, R, 0.9)
+    for k in range(5):
+        V, Q = optimal_brute(dist, R[k], 0.9, model.action_mask)
+        assert np.abs(sol.V[k] - V).max() <= value_bound(0.9)
+    policy = uniform_policy(model.action_mask)
+    V = evaluate_single(model, policy, R, 0.9)
+    P = np.einsum("sa,sat->st", policy, dist)
+    for k in range(5):
+        assert np.abs(V[k] - solve_linear(P, R[k], 0.9)).max() <= value_bound(0.9)
+
+
+def test_accuracy_bound_holds_at_high_gamma():
+    """The POWER error bound holds whatever γ: check γ = 0.99 against the linear solve."""
+    model = joint_model("grid3x3")
+    R_H, R_A = RewardSampler(model.n_states, seed=9).pairs(0, 4)
+    sol = solve_pairs(model, R_H, R_A, 0.99, 0.99)
+    for k in range(4):
+        P = transition(model, sol.policy_H[k], sol.policy_A[k])
+        err_power = (0.01 / 0.99) * np.abs(sol.V_H[k] - solve_linear(P, R_H[k], 0.99)).max()
+        assert err_power <= POWER_TOL + 1e-12
+
+
+def test_mean_accumulator_matches_numpy():
+    x = np.random.default_rng(0).random((101, 7))
+    acc = MeanAccumulator()
+    for lo in range(0, 101, 13):
+        acc.add(x[lo : lo + 13])
+    np.testing.assert_allclose(acc.mean, x.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(acc.se, x.std(0, ddof=1) / np.sqrt(101), rtol=1e-10)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 1.0, -0.5, 1.5])
+def test_bad_gamma_raises(gamma):
+    model = joint_model("grid3x3")
+    R = np.zeros((1, model.n_states))
+    with pytest.raises(ValueError, match="gamma_H"):
+        solve_pairs(model, R, R, gamma, 0.5)
+    with pytest.raises(ValueError, match="gamma_A"):
+        solve_pairs(model, R, R, 0.5, gamma)
+
+
+def test_bad_shapes_raise():
+    model = joint_model("grid3x3")
+    R = np.zeros((2, model.n_states))
+    with pytest.raises(ValueError, match="R_A"):
+        solve_pairs(model, R, R[:, :5], 0.5, 0.5)
+    with pytest.raises(ValueError, match="seed_policy"):
+        solve_pairs(model, R, R, 0.5, 0.5, seed_policy=np.ones((5, 5)) / 5)
+    with pytest.raises(ValueError, match="seed_policy"):
+        solve_pairs(model, R, R, 0.5, 0.5, seed_policy="random")
+    with pytest.raises(ValueError, match="policy_H"):
+        evaluate_policies(model, np.ones((2, 3, 5)) / 5, uniform_policy(model.action_mask_A), R, R, 0.5, 0.5)
