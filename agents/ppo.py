@@ -276,15 +276,16 @@ def learn_ppo(
         :class:`agents.storage.TrainedAgents` with ``config`` (hyperparameters, timings, metrics: greedy
         optimal fractions as in :func:`agents.qlearning.learned_metrics`).
     """
-    from agents.qlearning import _check_gamma, _layout_text
+    from agents.qlearning import _layout_text
+    from multipower.solver import check_gamma
     from agents.storage import TrainedAgents
     from envs.model import joint_model
     from multipower.rewards import RewardSampler
 
     config = config or PPOConfig()
     model = joint_model(layout, collision)
-    gamma_H = _check_gamma(gamma, "gamma")
-    gamma_A = gamma_H if gamma_A is None else _check_gamma(gamma_A, "gamma_A")
+    gamma_H = check_gamma(gamma, "gamma")
+    gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
     if int(samples) < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
     sampler = RewardSampler(model.n_states, distribution, correlation, seed)

@@ -55,6 +55,7 @@ from agents.logging import (
 from agents.policies import greedy_policy, uniform_policy
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel, check_agent
+from multipower.solver import check_gamma
 
 #: Walkers stepped at once (all samples of a chunk together); bounds memory to ~100 MB of temporaries.
 MAX_WALKERS = 1 << 18
@@ -142,7 +143,7 @@ def default_config(gamma: float, deterministic_other: bool = False, **overrides)
     effective horizon ``1/(1-γ)``; against a deterministic one (greedy frozen H) transitions are deterministic
     and far fewer visits settle the values.
     """
-    gamma = _check_gamma(gamma)
+    gamma = check_gamma(gamma)
     horizon = 1.0 / (1.0 - gamma)
     episode_length = 5
     if deterministic_other:
@@ -151,16 +152,6 @@ def default_config(gamma: float, deterministic_other: bool = False, **overrides)
         min_visits = int(math.ceil(3000 * math.sqrt(horizon)))
     config = QLearningConfig(episode_length=episode_length, min_visits=min_visits)
     return replace(config, **overrides)
-
-
-def _check_gamma(gamma: float, name: str = "gamma") -> float:
-    try:
-        value = float(gamma)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in (0, 1), got {gamma!r}") from None
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must be in (0, 1), got {gamma!r}")
-    return value
 
 
 @dataclass
@@ -259,7 +250,7 @@ def train_q(
         A :class:`QLearningResult`.
     """
     agent = check_agent(agent)
-    gamma = _check_gamma(gamma)
+    gamma = check_gamma(gamma)
     rewards = np.atleast_2d(np.asarray(rewards, dtype=np.float64))
     n_samples, n_states = rewards.shape
     if n_states != model.n_states:
@@ -599,8 +590,8 @@ def train_two_stage(
         progress: Called with the number of samples finished (per stage).
         n_jobs: Worker processes (see :func:`train_q`).
     """
-    gamma_H = _check_gamma(gamma_H, "gamma_H")
-    gamma_A = gamma_H if gamma_A is None else _check_gamma(gamma_A, "gamma_A")
+    gamma_H = check_gamma(gamma_H, "gamma_H")
+    gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
     R_H = np.atleast_2d(np.asarray(R_H, dtype=np.float64))
     R_A = np.atleast_2d(np.asarray(R_A, dtype=np.float64))
     if seed_policy is None:
@@ -648,8 +639,8 @@ def learn_qlearning(
     from multipower.rewards import RewardSampler
 
     model = joint_model(layout, collision)
-    gamma_H = _check_gamma(gamma, "gamma")
-    gamma_A = gamma_H if gamma_A is None else _check_gamma(gamma_A, "gamma_A")
+    gamma_H = check_gamma(gamma, "gamma")
+    gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
     if int(samples) < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
     start, stop = sample_range if sample_range is not None else (0, int(samples))

@@ -35,22 +35,12 @@ import numpy as np
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel
 from multipower.results import PowerResult, pearson
+from multipower.solver import check_gamma
 
 DEFAULT_TOL = 1e-4
 DEFAULT_ROLLOUTS = 16
 #: Walkers (samples × states × rollouts) stepped at once; bounds memory to a few hundred MB.
 DEFAULT_WALKERS = 1 << 21
-
-
-def check_gamma(gamma: float, name: str = "gamma") -> float:
-    """``γ`` as a float; ``ValueError`` unless ``0 < γ < 1``."""
-    try:
-        value = float(gamma)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in (0, 1), got {gamma!r}") from None
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must be in (0, 1), got {gamma!r}")
-    return value
 
 
 def check_policy_batch(policy: np.ndarray, mask: np.ndarray, n_samples: int, name: str, atol: float = 1e-6) -> np.ndarray:
