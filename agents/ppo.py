@@ -28,6 +28,7 @@ from agents.logging import greedy_optimal_fraction, optimal_response_q, value_ga
 from agents.policies import TabularPolicy, uniform_policy
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel, check_agent
+from multipower.validation import check_gamma
 
 
 @dataclass
@@ -277,7 +278,6 @@ def learn_ppo(
         optimal fractions as in :func:`agents.qlearning.learned_metrics`).
     """
     from agents.qlearning import _layout_text
-    from multipower.solver import check_gamma
     from agents.storage import TrainedAgents
     from envs.model import joint_model
     from multipower.rewards import RewardSampler

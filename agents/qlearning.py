@@ -55,7 +55,7 @@ from agents.logging import (
 from agents.policies import greedy_policy, uniform_policy
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel, check_agent
-from multipower.solver import check_gamma
+from multipower.validation import check_gamma
 
 #: Walkers stepped at once (all samples of a chunk together); bounds memory to ~100 MB of temporaries.
 MAX_WALKERS = 1 << 18

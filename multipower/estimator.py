@@ -35,7 +35,7 @@ import numpy as np
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel
 from multipower.results import PowerResult, pearson
-from multipower.solver import check_gamma
+from multipower.validation import check_gamma
 
 DEFAULT_TOL = 1e-4
 DEFAULT_ROLLOUTS = 16
