@@ -33,6 +33,8 @@ from multipower.solver import (
 
 #: Elements (samples × states × actions) per chunk when ``chunk_size`` is not given.
 CHUNK_ELEMENTS = 4_000_000
+#: Largest default chunk (small worlds: fewer, larger batches amortise the per-chunk overhead).
+MAX_CHUNK = 8192
 
 
 class Interrupted(KeyboardInterrupt):
@@ -51,7 +53,7 @@ def _check_samples(n_samples) -> int:
 
 def _chunk_size(chunk_size: Optional[int], n_states: int, n_samples: int) -> int:
     if chunk_size is None:
-        return max(1, min(n_samples, 2048, CHUNK_ELEMENTS // (5 * n_states)))
+        return max(1, min(n_samples, MAX_CHUNK, CHUNK_ELEMENTS // (5 * n_states)))
     if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     return int(chunk_size)
