@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
+from multipower.commands import key_value
+
 HELP = "compare learned POWER (Q-learning or PPO rollouts) with the exact solver on the same reward functions"
-
-
-def _option(text: str) -> tuple:
-    """``KEY=VALUE`` with VALUE parsed as JSON where possible (numbers, true/false, null), else a string."""
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--train-option must be KEY=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seeds the reward functions and training (default 0)")
     parser.add_argument("--agents", default=None, metavar="DIR",
                         help="reuse agents saved by `multipower train --out DIR` (world, gammas, rewards from there)")
-    parser.add_argument("--train-option", dest="train_options", type=_option, action="append", default=[],
+    parser.add_argument("--train-option", dest="train_options", type=key_value("--train-option"), action="append", default=[],
                         metavar="KEY=VALUE", help="learner hyperparameter override (repeatable), e.g. min_visits=500")
     parser.add_argument("--rollouts", type=int, default=None,
                         help="rollouts per state for stochastic policies (default 16; deterministic: 1)")

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from multipower.commands import key_value
+
 HELP = "train H then A (batched tabular Q-learning or PPO) for many reward samples and save the policies"
-
-
-def _option(text: str) -> tuple:
-    """``KEY=VALUE`` with VALUE parsed as JSON where possible, else kept as a string."""
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--option must be KEY=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (Q-learning default 1, PPO default: CPU count)")
     parser.add_argument("--chunk", type=int, default=None,
                         help="Q-learning: samples per saved chunk (default: all at once); Ctrl-C keeps finished chunks")
-    parser.add_argument("--option", dest="options", type=_option, action="append", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--option", dest="options", type=key_value("--option"), action="append", default=[], metavar="KEY=VALUE",
                         help="hyperparameter override (repeatable): QLearningConfig or PPOConfig field, e.g. min_visits=500")
     parser.add_argument("--no-eval", action="store_true", help="skip the accuracy check against the exact optimum")
 
