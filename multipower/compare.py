@@ -31,14 +31,13 @@ from multipower.estimator import (
     DEFAULT_TOL,
     DEFAULT_WALKERS,
     PolicyRollout,
-    RunningMean,
     check_gamma,
     exact_policy_power,
     gammas_from_config,
     layout_text,
     model_from_config,
 )
-from multipower.results import PowerResult, _jsonable, pearson
+from multipower.results import MeanAccumulator, PowerResult, _jsonable, pearson
 from multipower.solver import seed_policy_table
 
 ALGOS = ("qlearning", "ppo")
@@ -172,7 +171,7 @@ def compare_agents(
         n_rollouts=n_rollouts, tol=tol, seed=rollout_seed, max_walkers=max_walkers,
     )
     # Paired per-sample columns, accumulated chunk by chunk.
-    running = {f"power_{a}_{c}": RunningMean() for a in "HA" for c in COLUMNS}
+    running = {f"power_{a}_{c}": MeanAccumulator() for a in "HA" for c in COLUMNS}
     timings = {"rollout": 0.0, "exact_eval": 0.0, "exact_solve": 0.0}
     writer = _summary_writer(tensorboard)
     try:
@@ -193,7 +192,7 @@ def compare_agents(
                     "learning_error": eval_[i] - exact[i], "rollout_noise": learned - eval_[i],
                 }
                 for name, v in values.items():
-                    running[f"power_{agent}_{name}"].update(v)
+                    running[f"power_{agent}_{name}"].add(v)
             if writer is not None:
                 _log_running(writer, running, chunk.stop)
     finally:

@@ -34,7 +34,7 @@ import numpy as np
 
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel
-from multipower.results import PowerResult, pearson
+from multipower.results import MeanAccumulator, PowerResult, pearson
 from multipower.validation import check_gamma
 
 DEFAULT_TOL = 1e-4
@@ -81,38 +81,6 @@ def horizon_for(gamma: float, r_max: float, tol: float = DEFAULT_TOL) -> int:
 def truncation_bound(gamma: float, r_max: float, horizon: int) -> float:
     """Largest POWER error left by stopping after ``horizon`` steps: ``γ^T · r_max``."""
     return float(gamma**horizon * r_max)
-
-
-@dataclass
-class RunningMean:
-    """Streaming mean and standard error over samples (Chan et al.'s parallel update), per state."""
-
-    n: int = 0
-    mean: Optional[np.ndarray] = None
-    m2: Optional[np.ndarray] = None
-
-    def update(self, values: np.ndarray) -> None:
-        """Add a chunk ``(k, ...)`` of per-sample values."""
-        values = np.asarray(values, dtype=np.float64)
-        k = len(values)
-        if k == 0:
-            return
-        chunk_mean = values.mean(axis=0)
-        chunk_m2 = ((values - chunk_mean) ** 2).sum(axis=0)
-        if self.n == 0:
-            self.n, self.mean, self.m2 = k, chunk_mean, chunk_m2
-            return
-        total = self.n + k
-        delta = chunk_mean - self.mean
-        self.mean = self.mean + delta * (k / total)
-        self.m2 = self.m2 + chunk_m2 + delta**2 * (self.n * k / total)
-        self.n = total
-
-    @property
-    def se(self) -> np.ndarray:
-        if self.n < 2:
-            return np.zeros_like(self.mean)
-        return np.sqrt(self.m2 / (self.n - 1) / self.n)
 
 
 @dataclass
@@ -406,11 +374,11 @@ def estimate_power(
         n_rollouts=n_rollouts, horizon=horizon, tol=tol, seed=seed, max_walkers=max_walkers,
     )
     names = ("power_H", "power_A") + (("power_H_eval", "power_A_eval") if exact_eval else ())
-    running = {name: RunningMean() for name in names}
+    running = {name: MeanAccumulator() for name in names}
     timings = {"rollout": 0.0, "exact_eval": 0.0}
     for chunk in rollout.chunks_timed(timings):
-        running["power_H"].update(chunk.power_H)
-        running["power_A"].update(chunk.power_A)
+        running["power_H"].add(chunk.power_H)
+        running["power_A"].add(chunk.power_A)
         if exact_eval:
             t0 = time.perf_counter()
             s = slice(chunk.start, chunk.stop)
@@ -419,8 +387,8 @@ def estimate_power(
                 rollout.gamma_H, rollout.gamma_A,
             )
             timings["exact_eval"] += time.perf_counter() - t0
-            running["power_H_eval"].update(eval_H)
-            running["power_A_eval"].update(eval_A)
+            running["power_H_eval"].add(eval_H)
+            running["power_A_eval"].add(eval_A)
         if on_chunk is not None:
             on_chunk(chunk.stop, {name: acc.mean for name, acc in running.items()})
     arrays = {}

@@ -11,7 +11,7 @@ import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -121,6 +121,38 @@ def _jsonable(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+class MeanAccumulator:
+    """Running mean and standard error over chunks of samples (Chan's parallel update, float64)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean: Optional[np.ndarray] = None
+        self.m2: Optional[np.ndarray] = None
+
+    def add(self, samples: np.ndarray) -> None:
+        """Add ``(k, ...)`` samples along axis 0."""
+        x = np.asarray(samples, dtype=np.float64)
+        k = x.shape[0]
+        if k == 0:
+            return
+        mean_b = x.mean(0)
+        m2_b = ((x - mean_b) ** 2).sum(0)
+        if self.count == 0:
+            self.count, self.mean, self.m2 = k, mean_b, m2_b
+            return
+        n = self.count + k
+        d = mean_b - self.mean
+        self.mean = self.mean + d * (k / n)
+        self.m2 = self.m2 + m2_b + d * d * (self.count * k / n)
+        self.count = n
+
+    @property
+    def se(self) -> np.ndarray:
+        if self.count < 2:
+            return np.zeros_like(self.mean)
+        return np.sqrt(self.m2 / (self.count - 1) / self.count)
 
 
 def standard_error(samples: np.ndarray, axis: int = 0) -> np.ndarray:

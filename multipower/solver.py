@@ -57,6 +57,8 @@ import torch
 from agents.policies import check_policy, stay_policy, uniform_policy
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel, SingleAgentModel
+from multipower.results import MeanAccumulator  # noqa: F401  (re-exported: the solver's accumulator)
+from multipower.validation import check_gamma
 
 #: Default bound on the POWER error caused by stopping iteration, per sample (guarantee: < 1e-4).
 POWER_TOL = 1e-5
@@ -477,17 +479,6 @@ def _t(x, device, dtype=DTYPE) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
 
 
-def check_gamma(gamma: float, name: str = "gamma") -> float:
-    """``gamma`` as a float in the open interval (0, 1); ``ValueError`` naming ``name`` otherwise."""
-    try:
-        value = float(gamma)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in (0, 1), got {gamma!r}") from None
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must be in the open interval (0, 1), got {gamma!r}")
-    return value
-
-
 def _check_rewards(R, n_states: int, name: str) -> np.ndarray:
     R = np.asarray(R, dtype=np.float64)
     if R.ndim == 1:
@@ -782,33 +773,3 @@ def power_samples(V: np.ndarray, R: np.ndarray, gamma: float) -> np.ndarray:
     return (1.0 - gamma) / gamma * (np.asarray(V) - np.asarray(R))
 
 
-class MeanAccumulator:
-    """Running mean and standard error over chunks of samples (Chan's parallel update, float64)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.mean: Optional[np.ndarray] = None
-        self.m2: Optional[np.ndarray] = None
-
-    def add(self, samples: np.ndarray) -> None:
-        """Add ``(k, ...)`` samples along axis 0."""
-        x = np.asarray(samples, dtype=np.float64)
-        k = x.shape[0]
-        if k == 0:
-            return
-        mean_b = x.mean(0)
-        m2_b = ((x - mean_b) ** 2).sum(0)
-        if self.count == 0:
-            self.count, self.mean, self.m2 = k, mean_b, m2_b
-            return
-        n = self.count + k
-        d = mean_b - self.mean
-        self.mean = self.mean + d * (k / n)
-        self.m2 = self.m2 + m2_b + d * d * (self.count * k / n)
-        self.count = n
-
-    @property
-    def se(self) -> np.ndarray:
-        if self.count < 2:
-            return np.zeros_like(self.mean)
-        return np.sqrt(self.m2 / (self.count - 1) / self.count)

@@ -9,7 +9,6 @@ from agents.policies import greedy_policy, uniform_policy
 from envs.model import joint_model
 from multipower.estimator import (
     PolicyRollout,
-    RunningMean,
     check_gamma,
     estimate_power,
     horizon_for,
@@ -168,15 +167,6 @@ def test_estimate_power_without_exact_evaluation_and_running_callback():
     np.testing.assert_allclose(seen[-1][1], result["power_H"])
     assert "power_H_eval" not in result.arrays
     np.testing.assert_allclose(result["power_H"], reference_power(model, policy_H, policy_A, R_H, 0.7).mean(0), atol=1e-4)
-
-
-def test_running_mean_matches_numpy():
-    values = np.random.default_rng(0).normal(size=(23, 4))
-    acc = RunningMean()
-    for part in np.array_split(values, 5):
-        acc.update(part)
-    np.testing.assert_allclose(acc.mean, values.mean(0))
-    np.testing.assert_allclose(acc.se, values.std(0, ddof=1) / math.sqrt(23))
 
 
 def test_bad_input_raises_clear_errors():

@@ -1,11 +1,13 @@
 """PowerResult save/load, lookups, validation; standard_error and pearson."""
 
+import math
+
 import numpy as np
 import pytest
 
 from envs.layouts import load_layout
 from envs.model import joint_model
-from multipower.results import PowerResult, pearson, standard_error
+from multipower.results import MeanAccumulator, PowerResult, pearson, standard_error
 
 
 def joint_result():
@@ -53,3 +55,12 @@ def test_standard_error_and_pearson():
     assert pearson(a, b) == pytest.approx(np.corrcoef(a, b)[0, 1])
     assert pearson(a, 2 * a + 1) == pytest.approx(1.0)
     assert np.isnan(pearson(a, np.ones(50)))
+
+
+def test_running_mean_matches_numpy():
+    values = np.random.default_rng(0).normal(size=(23, 4))
+    acc = MeanAccumulator()
+    for part in np.array_split(values, 5):
+        acc.add(part)
+    np.testing.assert_allclose(acc.mean, values.mean(0))
+    np.testing.assert_allclose(acc.se, values.std(0, ddof=1) / math.sqrt(23))
