@@ -324,12 +324,10 @@ def exact_policy_power(
 
     ``(1-γ)/γ · (V - R)`` with ``V`` from ``multipower.solver.evaluate_policies``.
     """
-    from multipower.solver import evaluate_policies
+    from multipower.solver import evaluate_policies, power_samples
 
     V_H, V_A = evaluate_policies(model, policy_H, policy_A, R_H, R_A, gamma_H, gamma_A)
-    power_H = (1.0 - gamma_H) / gamma_H * (np.asarray(V_H) - R_H)
-    power_A = (1.0 - gamma_A) / gamma_A * (np.asarray(V_A) - R_A)
-    return power_H, power_A
+    return power_samples(V_H, R_H, gamma_H), power_samples(V_A, R_A, gamma_A)
 
 
 def estimate_power(
