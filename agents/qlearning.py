@@ -1,7 +1,8 @@
 """Batched tabular Q-learning: many reward samples trained at once, in lockstep (SPEC §4).
 
 Every reward sample ``k`` has its own copy of the world and its own Q-table; each copy runs ``W`` walkers.
-All ``K × W`` walkers step together with numpy: the learner's action is ε-greedy on its Q-table, the other
+The steps run in a compiled kernel (:func:`agents._qkernel.run_steps`, numba), one sample at a time so that its
+Q-table stays in cache, its ``W`` walkers taking turns: the learner's action is ε-greedy on its Q-table, the other
 agent's action is *sampled* from its fixed policy (the seed policy in stage 1, frozen greedy H in stage 2), and
 the next joint state is looked up in ``model.next_state``, the very table the environments step by. The update
 is ordinary sample-based Q-learning on the sampled transition ``(s, a, r, s')``::
@@ -26,9 +27,8 @@ accuracy and keeps the runner-up actions sampled). Q-tables start at tiny random
 **Learning rate.** ``α_n = (1 + c·n)^(-ω)``, ``n`` the visits of ``(s, a)`` so far. ``ω = 1`` with ``c = 1 - γ``
 (default) is the "rescaled linear" step size of Wainwright (2019): unlike ``1/n`` (whose bias decays only like
 ``n^-(1-γ)``) it forgets the initial bootstrap targets quickly, and its noise is close to that of a sample mean,
-which the stochastic seed agent needs. ``ω ∈ (0.5, 1)`` gives the classic polynomial rates. When ``m`` walkers
-update one entry in the same step, their TD errors are averaged and applied with weight ``1 - (1 - α)^m``
-(``α`` at the middle of the ``m`` visits), which equals ``m`` sequential updates to first order.
+which the stochastic seed agent needs. ``ω ∈ (0.5, 1)`` gives the classic polynomial rates. Updates are applied
+one at a time, in order (no averaging over walkers).
 
 **Stopping rule.** Every ``check_every`` steps a chunk of samples stops when (a) every available ``(s, a)``
 of every sample has at least ``min_visits`` visits (this bounds the statistical error of each estimate: with
@@ -52,6 +52,7 @@ from agents.logging import (
     solver_convention,
     value_gap,
 )
+from agents._qkernel import run_steps
 from agents.policies import greedy_policy, uniform_policy
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel, check_agent
@@ -92,7 +93,7 @@ class QLearningConfig:
     min_visits: int = 2000
     max_steps: int = 200_000
     check_every: int = 200
-    policy_tol: float = 1e-3
+    policy_tol: float = 3e-3
     chunk_size: Optional[int] = None
     dtype: str = "float64"
     all_actions: bool = True
@@ -149,7 +150,9 @@ def default_config(gamma: float, deterministic_other: bool = False, **overrides)
     if deterministic_other:
         min_visits = int(math.ceil(30 * horizon))
     else:
-        min_visits = int(math.ceil(3000 * math.sqrt(horizon)))
+        # Measured on grid3x3 at γ = 0.6 (seed 0): the greedy-optimal fraction of H is 98.9 % when every (s, a)
+        # has 4,200 visits, 99.1 % at 5,700, 99.3 % at 10,000 (the last ~1 % are near-ties, gaps < 0.002).
+        min_visits = int(math.ceil(6000 * math.sqrt(horizon)))
     config = QLearningConfig(episode_length=episode_length, min_visits=min_visits)
     return replace(config, **overrides)
 
@@ -180,7 +183,7 @@ class QLearningResult:
 
 
 class _OtherSampler:
-    """Samples the other agent's actions for walkers ``(k, s)`` from a fixed policy (vectorised)."""
+    """The other agent's fixed policy as the kernel samples it: a deterministic action or cumulative probabilities."""
 
     def __init__(self, policy: np.ndarray, n_samples: int, n_states: int) -> None:
         policy = np.asarray(policy, dtype=np.float64)
@@ -200,13 +203,6 @@ class _OtherSampler:
             last = N_ACTIONS - 1 - np.argmax(table[:, ::-1] > 0, axis=1)
             cumulative[np.arange(N_ACTIONS)[None, :] >= last[:, None]] = np.inf
             self.cumulative = cumulative
-
-    def __call__(self, k: np.ndarray, s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        row = s if self.shared else k * self.n_states + s
-        if self.deterministic:
-            return self.action[row]
-        u = rng.random(len(s))
-        return (u[:, None] >= self.cumulative[row]).sum(axis=1)
 
 
 def _available_table(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -346,11 +342,11 @@ def _train_chunk_in_process(args):
 
 
 class _ChunkLearner:
-    """The lockstep state of one chunk of reward samples: Q-tables, visit counts and walkers.
+    """The state of one chunk of reward samples: Q-tables, visit counts and walkers.
 
-    Storage is flat: entry ``((k·(S+1)) + s)·5 + a``; row ``S`` of each sample is the absorbing terminal.
+    Arrays are ``(K, S+1, 5)``; row ``S`` of each sample is the absorbing terminal.
     ``backup[k, s'] = R(s') + γ max_b Q(s', b)`` (0 at the terminal) is kept in step with ``Q`` so that a
-    target is one lookup; it is refreshed for every row an update touches.
+    target is one lookup. The steps themselves run in the compiled kernel :func:`agents._qkernel.run_steps`.
     """
 
     def __init__(
@@ -372,36 +368,46 @@ class _ChunkLearner:
         self.K, self.S = K, S
         self.mask = model.action_mask(agent)
         self.avail, self.n_avail = _available_table(self.mask)
+        self.avail = np.ascontiguousarray(self.avail, dtype=np.int64)
+        self.n_avail = np.ascontiguousarray(self.n_avail, dtype=np.int64)
         # Transition rows (S, other, mine) -> s' so that one (s, other) row holds s' for all own actions.
         table = model.next_state.transpose(0, 2, 1) if agent == "H" else model.next_state
-        self.next_rows = np.ascontiguousarray(table).reshape(S * N_ACTIONS, N_ACTIONS)
+        self.next_rows = np.ascontiguousarray(table, dtype=np.int64).reshape(S * N_ACTIONS, N_ACTIONS)
         self.other = _OtherSampler(other_policy, K, S)
+        if self.other.deterministic:
+            self._other_action = np.ascontiguousarray(self.other.action, dtype=np.int64)
+            self._other_cum = np.ones((1, N_ACTIONS))
+        else:
+            self._other_action = np.zeros(1, dtype=np.int64)
+            self._other_cum = np.ascontiguousarray(self.other.cumulative, dtype=np.float64)
         mask_pad = np.concatenate([self.mask, np.zeros((1, N_ACTIONS), bool)])
-        self.mask_f = mask_pad.astype(dtype)
-        self.r_flat = np.concatenate([rewards, np.zeros((K, 1))], axis=1).astype(dtype).reshape(-1)
+        self.rewards = np.ascontiguousarray(np.concatenate([rewards, np.zeros((K, 1))], axis=1), dtype=dtype)
         q = self.rng.uniform(0.0, 1e-6, (K, S + 1, N_ACTIONS))  # tiny random values break initial ties
-        q = np.where(mask_pad, q, UNAVAILABLE)  # finite, so masked TD errors are exactly 0, never NaN
-        self.q = q.astype(dtype).reshape(-1)
-        value = np.concatenate([q[:, :S].max(axis=-1), np.zeros((K, 1))], axis=1).reshape(-1)
-        self.backup = (self.r_flat + gamma * value).astype(dtype)
-        self.backup[S :: S + 1] = 0.0
-        self.counts = np.zeros(K * (S + 1) * N_ACTIONS, dtype=dtype)
+        q = np.where(mask_pad, q, UNAVAILABLE)  # finite and far below any real value: never the greedy choice
+        self.q = np.ascontiguousarray(q, dtype=dtype)
+        value = np.concatenate([q[:, :S].max(axis=-1), np.zeros((K, 1))], axis=1)
+        self.backup = np.ascontiguousarray(self.rewards + gamma * value, dtype=dtype)
+        self.backup[:, S] = 0.0
+        self.counts = np.zeros((K, S + 1, N_ACTIONS), dtype=np.int64)
         self.n_walkers = K * walkers
-        self.k = np.repeat(np.arange(K), walkers)
-        self.k_row = self.k * (S + 1)
-        self.state = self.rng.integers(0, S, self.n_walkers)
-        self.t = np.zeros(self.n_walkers, dtype=np.int64)
+        self._state = self.rng.integers(0, S, (K, walkers))
+        self._t = np.zeros((K, walkers), dtype=np.int64)
+        self._returns = np.zeros((K, walkers))
+        self._discount = np.ones((K, walkers))
+        # One SplitMix64 stream per sample for the kernel's draws.
+        self._rng_state = seed_seq.generate_state(max(K, 1), dtype=np.uint64)[:K].copy()
         self.step = 0
         self.lr_scale = config.lr_scale if config.lr_scale is not None else 1.0 - gamma
-        self._arange5 = np.arange(N_ACTIONS)
         self._prev_greedy: Optional[np.ndarray] = None
-        self._walker_ids = np.arange(self.n_walkers)
         self.last_td = 0.0
         self.episode_returns: list[float] = []
-        self._returns = np.zeros(self.n_walkers)
-        self._discount = np.ones(self.n_walkers)
         self.policy_change = 1.0
         self.min_visits = 0
+
+    @property
+    def state(self) -> np.ndarray:
+        """``(K·W,)`` current joint state of every walker (sample-major)."""
+        return self._state.reshape(-1)
 
     @property
     def epsilon(self) -> float:
@@ -411,88 +417,28 @@ class _ChunkLearner:
         return c.epsilon_start + frac * (c.epsilon_end - c.epsilon_start)
 
     def run(self, n_steps: int) -> None:
-        rng, S, n, gamma = self.rng, self.S, self.n_walkers, self.gamma
-        arange5, k_row = self._arange5, self.k_row
-        td_sum = 0.0
-        for _ in range(n_steps):
-            s = self.state
-            rows = k_row + s
-            other = self.other(self.k, s, rng)  # sampled action of the other agent
-            next_states = self.next_rows[s * N_ACTIONS + other]  # (n, 5): s' for each own action
-            q = self.q.take(rows[:, None] * N_ACTIONS + arange5)
-            explore = rng.random(n) < self.epsilon
-            random_action = self.avail[s, (rng.random(n) * self.n_avail[s]).astype(np.int64)]
-            action = np.where(explore, random_action, q.argmax(axis=1))
-            target = self.backup.take(k_row[:, None] + next_states)  # R(s') + γ max Q(s'), 0 after a crash
-            if self.config.all_actions:
-                delta = (target - q) * self.mask_f.take(s, axis=0)
-                td_sum += float(np.abs(delta).sum())
-                self._update_rows(rows, delta)
-            else:
-                taken = np.arange(n), action
-                delta = target[taken] - q[taken]
-                td_sum += float(np.abs(delta).sum())
-                self._update_entries(rows * N_ACTIONS + action, delta)
-            s2 = next_states[self._walker_ids, action]
-            r = self.r_flat.take(k_row + s2)
-            # Episode bookkeeping: a crash terminates (no bootstrap), the time limit truncates (bootstrapped).
-            self._returns += self._discount * r
-            self._discount *= gamma
-            self.t += 1
-            done = (s2 == S) | (self.t >= self.config.episode_length)
-            self.state = s2
-            if done.any():
-                self.episode_returns.append(float(self._returns[done].mean()))
-                self._returns[done] = 0.0
-                self._discount[done] = 1.0
-                self.t[done] = 0
-                self.state[done] = rng.integers(0, S, int(done.sum()))
-            self.step += 1
-        self.last_td = td_sum / max(n * n_steps, 1)
-
-    def _weight(self, counts: np.ndarray, m: np.ndarray) -> np.ndarray:
-        """Weight of the mean TD error of ``m`` simultaneous updates: ``1 - (1 - α)^m``, ``α`` at the mid visit."""
-        alpha = 1.0 + self.lr_scale * (counts + 0.5 * (m - 1.0))
-        alpha = 1.0 / alpha if self.config.lr_omega == 1.0 else alpha ** (-self.config.lr_omega)
-        return np.where(m == 1.0, alpha, -np.expm1(m * np.log1p(-np.minimum(alpha, 1.0 - 1e-6))))
-
-    def _update_rows(self, rows: np.ndarray, delta: np.ndarray) -> None:
-        """All-action update: ``delta`` ``(n, 5)`` TD errors (0 on unavailable actions) of walkers at ``rows``."""
-        size = len(self.backup)
-        m = np.bincount(rows, minlength=size)
-        touched = np.flatnonzero(m)
-        m = m[touched].astype(self.q.dtype)[:, None]
-        sums = np.stack([np.bincount(rows, weights=delta[:, a], minlength=size)[touched] for a in range(N_ACTIONS)], 1)
-        entries = touched[:, None] * N_ACTIONS + self._arange5
-        mask = self.mask_f.take(touched % (self.S + 1), axis=0)
-        counts = self.counts.take(entries)
-        q = self.q.take(entries) + self._weight(counts, m) * sums / m
-        self.q[entries] = q
-        self.counts[entries] = counts + m * mask
-        self._refresh(touched, q)
-
-    def _update_entries(self, entries: np.ndarray, delta: np.ndarray) -> None:
-        """Single-action update: TD errors ``delta`` ``(n,)`` of the flat ``entries`` the walkers took."""
-        m = np.bincount(entries, minlength=len(self.q))
-        touched = np.flatnonzero(m)
-        m = m[touched].astype(self.q.dtype)
-        sums = np.bincount(entries, weights=delta, minlength=len(self.q))[touched]
-        counts = self.counts[touched]
-        self.q[touched] += self._weight(counts, m) * sums / m
-        self.counts[touched] = counts + m
-        rows = np.unique(touched // N_ACTIONS)
-        self._refresh(rows, self.q.take(rows[:, None] * N_ACTIONS + self._arange5))
-
-    def _refresh(self, rows: np.ndarray, q: np.ndarray) -> None:
-        value = np.maximum(np.maximum(np.maximum(q[:, 0], q[:, 1]), np.maximum(q[:, 2], q[:, 3])), q[:, 4])
-        self.backup[rows] = self.r_flat.take(rows) + self.gamma * value
+        c = self.config
+        out = np.zeros(3)
+        run_steps(
+            self.q, self.counts, self.backup, self.rewards, self.next_rows, self.mask, self.avail, self.n_avail,
+            self._other_cum, self._other_action, self.other.deterministic, self.other.shared,
+            self._state, self._t, self._returns, self._discount, self._rng_state,
+            int(n_steps), int(self.step), float(c.epsilon_start), float(c.epsilon_end),
+            float(c.epsilon_decay * c.max_steps), float(self.gamma), float(self.lr_scale), float(c.lr_omega),
+            int(c.episode_length), bool(c.all_actions), out,
+        )
+        self.step += int(n_steps)
+        updates = self.n_walkers * n_steps * (self.n_avail.mean() if c.all_actions else 1.0)
+        self.last_td = float(out[0] / max(updates, 1))
+        if out[2] > 0:
+            self.episode_returns.append(float(out[1] / out[2]))
 
     def q_table(self) -> np.ndarray:
-        q = self.q.reshape(self.K, self.S + 1, N_ACTIONS)[:, : self.S].astype(np.float64)
+        q = self.q[:, : self.S].astype(np.float64)
         return np.where(self.mask, q, -np.inf)
 
     def visit_table(self) -> np.ndarray:
-        return self.counts.reshape(self.K, self.S + 1, N_ACTIONS)[:, : self.S].astype(np.int64)
+        return self.counts[:, : self.S].copy()
 
     def check(self) -> bool:
         """Apply the stopping rule (see the module docstring)."""
@@ -500,7 +446,7 @@ class _ChunkLearner:
         if self._prev_greedy is not None:
             self.policy_change = float((greedy != self._prev_greedy).mean())
         self._prev_greedy = greedy
-        visits = np.where(self.mask, self.visit_table(), np.iinfo(np.int64).max)
+        visits = np.where(self.mask, self.counts[:, : self.S], np.iinfo(np.int64).max)
         self.min_visits = int(visits.min())
         return self.min_visits >= self.config.min_visits and self.policy_change <= self.config.policy_tol
 
@@ -513,7 +459,6 @@ class _ChunkLearner:
             "min_visits": float(self.min_visits),
             "policy_change": self.policy_change,
         }
-
 
 @dataclass
 class TwoStageResult:

@@ -11,29 +11,43 @@ from envs.model import joint_model
 from multipower.rewards import RewardSampler
 
 
-def test_walker_transitions_equal_env_steps():
-    """Every sampled transition of the batched learner is what the PettingZoo env does from that state."""
+def test_transition_rows_equal_env_steps():
+    """The learner's transition rows are what the PettingZoo env does for every (state, own, other) action."""
     model = joint_model("maze7x7", "crash")
-    R_H, R_A = RewardSampler(model.n_states, seed=3).pairs(0, 4)
-    config = default_config(0.5, walkers=32)
-    learner = _ChunkLearner(model, R_H, 0.5, "H", uniform_policy(model.action_mask_A), config, 32,
+    R_H, R_A = RewardSampler(model.n_states, seed=3).pairs(0, 1)
+    learner = _ChunkLearner(model, R_H, 0.5, "H", uniform_policy(model.action_mask_A), default_config(0.5), 4,
                             np.random.SeedSequence(0))
     env = maze_v0.parallel_env(model=model, rewards={"H": R_H[0], "A": R_A[0]})
-    rng = np.random.default_rng(1)
-    for _ in range(5):
-        s = learner.state.copy()
-        other = learner.other(learner.k, s, rng)
-        rows = learner.next_rows[s * 5 + other]  # (n, 5): next state for each own action
-        for i in range(0, learner.n_walkers, 7):
-            for a_h in np.flatnonzero(model.action_mask_H[s[i]]):
-                env.reset(options={"joint_state": int(s[i])})
-                _, rewards, terms, _, infos = env.step({"H": int(a_h), "A": int(other[i])})
+    for s in np.random.default_rng(1).choice(model.n_states, 40, replace=False):
+        for a_other in np.flatnonzero(model.action_mask_A[s]):
+            for a_h in np.flatnonzero(model.action_mask_H[s]):
+                env.reset(options={"joint_state": int(s)})
+                _, rewards, terms, _, infos = env.step({"H": int(a_h), "A": int(a_other)})
                 expected = infos["H"]["joint_state"]
-                assert rows[i, a_h] == expected
+                assert learner.next_rows[s * 5 + a_other, a_h] == expected
                 assert terms["H"] == (expected == model.terminal_state)
                 r = 0.0 if expected == model.terminal_state else R_H[0, expected]
                 assert rewards["H"] == pytest.approx(r)
+
+
+def test_kernel_steps_are_reachable_transitions():
+    """Each walker step of the compiled kernel lands on a successor the model allows (or restarts an episode)."""
+    model = joint_model("maze7x7", "crash")
+    R_H, _ = RewardSampler(model.n_states, seed=3).pairs(0, 3)
+    config = default_config(0.5, walkers=64, episode_length=10**6)
+    seed_policy = uniform_policy(model.action_mask_A)
+    learner = _ChunkLearner(model, R_H, 0.5, "H", seed_policy, config, 64, np.random.SeedSequence(0))
+    moved_to = set()
+    for _ in range(20):
+        before = learner.state.copy()
         learner.run(1)
+        for s, s2 in zip(before, learner.state):
+            successors = {learner.next_rows[s * 5 + o, a] for o in np.flatnonzero(seed_policy[s] > 0)
+                          for a in np.flatnonzero(model.action_mask_H[s])}
+            # A crash ends the episode and the walker restarts at a uniformly random state.
+            assert s2 in successors or model.terminal_state in successors
+            moved_to.add(int(s2))
+    assert len(moved_to) > 100  # the walkers really explore
 
 
 def test_exact_reference_matches_definition():

@@ -1,0 +1,139 @@
+"""Compiled inner loop of batched tabular Q-learning (see :mod:`agents.qlearning`).
+
+One call advances every walker of every reward sample of a chunk by ``n_steps`` steps. Samples are independent,
+so the kernel finishes sample ``k`` (its ``(S+1, 5)`` Q-table stays in cache) before moving to ``k + 1``; within a
+sample the walkers step in turn and every update is applied at once (plain sequential Q-learning).
+
+Random numbers come from a per-sample SplitMix64 stream (``rng_state[k]``), so a sample's draws depend only on its
+own seed, not on how the work is scheduled.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S11 = np.uint64(11)
+_INV53 = 1.0 / 9007199254740992.0  # 2^-53
+
+
+@njit(inline="always")
+def _uniform(x):
+    """SplitMix64: returns the advanced state and a uniform double in [0, 1)."""
+    x = x + _GOLDEN
+    z = x
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    z = z ^ (z >> _S31)
+    return x, float(z >> _S11) * _INV53
+
+
+@njit(cache=True, nogil=True)
+def run_steps(
+    q, counts, backup, rewards, next_rows, mask, avail, n_avail,
+    other_cum, other_action, deterministic, shared,
+    state, t, returns, discount, rng_state,
+    n_steps, step0, eps_start, eps_end, eps_horizon,
+    gamma, lr_scale, lr_omega, episode_length, all_actions, out,
+):
+    """Advance all walkers ``n_steps`` steps; ``out`` accumulates ``[Σ|TD|, Σ episode return, episodes]``.
+
+    Shapes: ``q``, ``counts`` ``(K, S+1, 5)``; ``backup``, ``rewards`` ``(K, S+1)`` (row ``S`` is the absorbing
+    terminal: reward 0, backup 0); ``next_rows`` ``(S·5, 5)``: ``s'`` for ``(s, other)`` and each own action;
+    ``mask`` ``(S, 5)``; ``avail`` ``(S, 5)`` available actions packed left, ``n_avail`` ``(S,)``;
+    ``other_cum``/``other_action``: cumulative probabilities / deterministic action of the other agent, per
+    state (``shared``) or per ``k·S + s``; ``state``, ``t``, ``returns``, ``discount`` ``(K, W)``.
+    """
+    K, W = state.shape
+    S = next_rows.shape[0] // 5
+    target = np.empty(5)
+    td_sum = 0.0
+    ep_sum = 0.0
+    ep_count = 0.0
+    for k in range(K):
+        x = rng_state[k]
+        for i in range(n_steps):
+            if eps_horizon <= 0.0:
+                frac = 1.0
+            else:
+                frac = min(1.0, (step0 + i) / eps_horizon)
+            eps = eps_start + frac * (eps_end - eps_start)
+            for w in range(W):
+                s = state[k, w]
+                row = s if shared else k * S + s
+                # The other agent's move, sampled from its fixed policy (a generative model, never an expectation).
+                if deterministic:
+                    o = other_action[row]
+                else:
+                    x, u = _uniform(x)
+                    o = 0
+                    while o < 4 and u >= other_cum[row, o]:
+                        o += 1
+                base = s * 5 + o
+                # ε-greedy action of the learner.
+                x, u = _uniform(x)
+                if u < eps:
+                    x, u = _uniform(x)
+                    a = avail[s, int(u * n_avail[s])]
+                else:
+                    a = 0
+                    best = q[k, s, 0]
+                    for b in range(1, 5):
+                        if q[k, s, b] > best:
+                            best = q[k, s, b]
+                            a = b
+                # Q-learning update(s) on the sampled transition(s) s' = next_state[s, b, o].
+                if all_actions:
+                    for b in range(5):
+                        if mask[s, b]:
+                            target[b] = backup[k, next_rows[base, b]]
+                    for b in range(5):
+                        if mask[s, b]:
+                            n = counts[k, s, b]
+                            if lr_omega == 1.0:
+                                alpha = 1.0 / (1.0 + lr_scale * n)
+                            else:
+                                alpha = (1.0 + lr_scale * n) ** (-lr_omega)
+                            delta = target[b] - q[k, s, b]
+                            td_sum += abs(delta)
+                            q[k, s, b] += alpha * delta
+                            counts[k, s, b] = n + 1
+                else:
+                    n = counts[k, s, a]
+                    if lr_omega == 1.0:
+                        alpha = 1.0 / (1.0 + lr_scale * n)
+                    else:
+                        alpha = (1.0 + lr_scale * n) ** (-lr_omega)
+                    delta = backup[k, next_rows[base, a]] - q[k, s, a]
+                    td_sum += abs(delta)
+                    q[k, s, a] += alpha * delta
+                    counts[k, s, a] = n + 1
+                value = q[k, s, 0]
+                for b in range(1, 5):
+                    if q[k, s, b] > value:
+                        value = q[k, s, b]
+                backup[k, s] = rewards[k, s] + gamma * value
+                # Move: reward on arrival; a crash (s' = S) terminates, the time limit truncates.
+                s2 = next_rows[base, a]
+                returns[k, w] += discount[k, w] * rewards[k, s2]
+                discount[k, w] *= gamma
+                t[k, w] += 1
+                if s2 == S or t[k, w] >= episode_length:
+                    ep_sum += returns[k, w]
+                    ep_count += 1.0
+                    returns[k, w] = 0.0
+                    discount[k, w] = 1.0
+                    t[k, w] = 0
+                    x, u = _uniform(x)
+                    s2 = min(int(u * S), S - 1)
+                state[k, w] = s2
+        rng_state[k] = x
+    out[0] += td_sum
+    out[1] += ep_sum
+    out[2] += ep_count
