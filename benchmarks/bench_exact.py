@@ -25,17 +25,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the samples; times scaled x10")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--jobs", type=int, default=None, help="chunks solved at once (default: available cores)")
+    parser.add_argument("--chunk-size", type=int, default=None, help="samples per chunk (default: sized to the world)")
     parser.add_argument("--max-gamma", type=float, default=1.0, help="skip cases with a larger gamma")
     args = parser.parse_args()
     scale = 10 if args.quick else 1
-    print(f"{'layout':<10s}{'gamma':>6s}{'collision':>10s}{'samples':>9s}{'seconds':>10s}{'target':>8s}  alpha")
+    print(f"{'layout':<10s}{'gamma':>6s}{'collision':>10s}{'samples':>9s}{'chunk':>7s}{'jobs':>5s}"
+          f"{'seconds':>10s}{'target':>8s}  alpha")
     for layout, gamma, collision, n, target in CASES:
         if gamma > args.max_gamma:
             continue
         t = time.perf_counter()
-        r = exact_power(layout, gamma, n_samples=n // scale, collision=collision, device=args.device, progress=False)
+        r = exact_power(layout, gamma, n_samples=n // scale, collision=collision, device=args.device, progress=False,
+                        jobs=args.jobs, chunk_size=args.chunk_size)
         seconds = (time.perf_counter() - t) * scale
-        print(f"{layout:<10s}{gamma:>6g}{collision:>10s}{n:>9d}{seconds:>10.1f}{target:>8.0f}  {r.stats['alpha']:.3f}")
+        print(f"{layout:<10s}{gamma:>6g}{collision:>10s}{n:>9d}{r.config['chunk_size']:>7d}{r.config['jobs']:>5d}"
+              f"{seconds:>10.1f}{target:>8.0f}  {r.stats['alpha']:.3f}", flush=True)
 
 
 if __name__ == "__main__":

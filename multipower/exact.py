@@ -1,8 +1,12 @@
 """Exact multi-agent and single-agent POWER by dynamic programming on the known model (SPEC §4).
 
 Reward samples are processed in chunks (memory stays bounded for any world); per-state means and standard
-errors are accumulated over chunks. Sample ``i`` is always the same reward pair
-(:class:`multipower.rewards.RewardSampler`), so results do not depend on ``chunk_size``.
+errors are accumulated over chunks, in chunk order. Sample ``i`` is always the same reward pair
+(:class:`multipower.rewards.RewardSampler`), so results do not depend on ``chunk_size`` or ``jobs``.
+
+On the CPU, ``jobs`` chunks are solved at once in threads (torch releases the GIL; each solve uses one torch
+thread). Small chunks are faster per sample than big ones (their tables stay in cache), so the default chunk is
+small and the cores work on separate chunks rather than splitting one.
 
 Accuracy: the POWER error caused by stopping iteration is at most ``power_tol`` (default ``1e-6``) per
 sample and so for the mean, whatever ``γ`` is; see :mod:`multipower.solver` for the certificate and for
@@ -11,8 +15,11 @@ how ties between optimal actions are identified.
 
 from __future__ import annotations
 
+import os
 import time
-from typing import Optional
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -31,10 +38,11 @@ from multipower.solver import (
     solve_single,
 )
 
-#: Elements (samples × states × actions) per chunk when ``chunk_size`` is not given.
-CHUNK_ELEMENTS = 4_000_000
+#: Elements (samples × states × actions) per chunk when ``chunk_size`` is not given (measured on maze7x7 at
+#: γ = 0.99, solve time per 1,000 samples: 10.4 s at 128 samples per chunk, 16.6 s at 256, 19.4 s at 512).
+CHUNK_ELEMENTS = 600_000
 #: Largest default chunk (small worlds: fewer, larger batches amortise the per-chunk overhead).
-MAX_CHUNK = 8192
+MAX_CHUNK = 1024
 
 
 class Interrupted(KeyboardInterrupt):
@@ -59,19 +67,80 @@ def _chunk_size(chunk_size: Optional[int], n_states: int, n_samples: int) -> int
     return int(chunk_size)
 
 
+def _check_jobs(jobs: Optional[int], device) -> int:
+    """``jobs`` chunks solved at once: all available cores on the CPU by default, one on a GPU."""
+    if jobs is None:
+        if str(device).startswith("cuda"):
+            return 1
+        cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+        return max(1, len(cores))
+    if isinstance(jobs, bool) or int(jobs) != jobs or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer or None, got {jobs!r}")
+    return int(jobs)
+
+
 def _seed_config(seed_policy: SeedPolicy):
     if isinstance(seed_policy, str):
         return seed_policy
     return {"table": np.asarray(seed_policy, dtype=np.float64).tolist()}
 
 
-def _chunks(n_samples: int, size: int, progress: bool, desc: str):
-    bounds = [(s, min(s + size, n_samples)) for s in range(0, n_samples, size)]
+def _solve_chunks(
+    n_samples: int,
+    size: int,
+    jobs: int,
+    draw: Callable[[int, int], tuple],
+    solve: Callable[..., object],
+    consume: Callable[[object], None],
+    timings: dict,
+    progress: bool,
+    desc: str,
+) -> None:
+    """``consume(solve(*draw(lo, hi)))`` for every chunk, in chunk order, with up to ``jobs`` solves at once.
+
+    Rewards are drawn in the calling thread and results consumed in chunk order, so nothing depends on
+    scheduling. On Ctrl-C, chunks not yet started are cancelled and the exception propagates after the running
+    ones finish; everything consumed so far stays in the caller's accumulators.
+    """
+    bounds = [(lo, min(lo + size, n_samples)) for lo in range(0, n_samples, size)]
+    bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        return tqdm(bounds, desc=desc, unit="chunk")
-    return bounds
+        bar = tqdm(total=len(bounds), desc=desc, unit="chunk")
+
+    def timed(args):
+        t0 = time.perf_counter()
+        out = solve(*args)
+        return out, time.perf_counter() - t0
+
+    def finish(done) -> None:
+        out, seconds = done
+        timings["solve"] += seconds
+        consume(out)
+        if bar is not None:
+            bar.update()
+
+    pool = ThreadPoolExecutor(jobs) if jobs > 1 else None
+    pending: deque = deque()
+    try:
+        for lo, hi in bounds:
+            t0 = time.perf_counter()
+            args = draw(lo, hi)
+            timings["rewards"] += time.perf_counter() - t0
+            if pool is None:
+                finish(timed(args))
+                continue
+            pending.append(pool.submit(timed, args))
+            if len(pending) > 2 * jobs:  # bounded look-ahead keeps memory at a few chunks
+                finish(pending.popleft().result())
+        while pending:
+            finish(pending.popleft().result())
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if bar is not None:
+            bar.close()
 
 
 def exact_power(
@@ -89,6 +158,7 @@ def exact_power(
     chunk_size: Optional[int] = None,
     progress: bool = True,
     power_tol: float = POWER_TOL,
+    jobs: Optional[int] = None,
 ) -> PowerResult:
     """Exact multi-agent POWER of H and A at every joint state.
 
@@ -108,6 +178,8 @@ def exact_power(
         chunk_size: Reward samples per chunk (default: sized to the world).
         progress: Show a tqdm progress bar over chunks.
         power_tol: Per-sample bound on the POWER error from stopping iteration.
+        jobs: Chunks solved at once in threads (default: the available cores on the CPU, 1 on a GPU).
+            Results are identical for any value.
 
     Returns:
         A ``"joint"`` :class:`~multipower.results.PowerResult` with ``power_H``, ``power_H_se``, ``power_A``,
@@ -124,6 +196,7 @@ def exact_power(
     seed_table = seed_policy_table(model, seed_policy)
     sampler = RewardSampler(model.n_states, make_distribution(distribution), correlation, seed, redraw_constant)
     size = _chunk_size(chunk_size, model.n_states, n_samples)
+    jobs = _check_jobs(jobs, device)
     config = {
         "kind": "exact",
         "layout": model.layout.name,
@@ -137,24 +210,30 @@ def exact_power(
         "seed_policy": _seed_config(seed_policy),
         "device": str(device),
         "chunk_size": size,
+        "jobs": jobs,
         "power_tol": power_tol,
     }
     names = ("power_H", "power_A", "power_H_seed", "power_A_seed")
     acc = {name: MeanAccumulator() for name in names}
     timings = {"rewards": 0.0, "solve": 0.0}
     start = time.perf_counter()
+
+    def solve(R_H, R_A):
+        sol = solve_pairs(model, R_H, R_A, gamma_H, gamma_A, seed_table, device, power_tol)
+        return {
+            "power_H": power_samples(sol.V_H, R_H, gamma_H),
+            "power_A": power_samples(sol.V_A, R_A, gamma_A),
+            "power_H_seed": power_samples(sol.V_H_seed, R_H, gamma_H),
+            "power_A_seed": power_samples(sol.V_A_seed, R_A, gamma_A),
+        }
+
+    def consume(powers: dict) -> None:
+        for name, samples in powers.items():
+            acc[name].add(samples)
+
     try:
-        for lo, hi in _chunks(n_samples, size, progress, f"exact {model.layout.name}"):
-            t0 = time.perf_counter()
-            R_H, R_A = sampler.pairs(lo, hi)
-            t1 = time.perf_counter()
-            sol = solve_pairs(model, R_H, R_A, gamma_H, gamma_A, seed_table, device, power_tol)
-            timings["rewards"] += t1 - t0
-            timings["solve"] += time.perf_counter() - t1
-            acc["power_H"].add(power_samples(sol.V_H, R_H, gamma_H))
-            acc["power_A"].add(power_samples(sol.V_A, R_A, gamma_A))
-            acc["power_H_seed"].add(power_samples(sol.V_H_seed, R_H, gamma_H))
-            acc["power_A_seed"].add(power_samples(sol.V_A_seed, R_A, gamma_A))
+        _solve_chunks(n_samples, size, jobs, sampler.pairs, solve, consume, timings, progress,
+                      f"exact {model.layout.name}")
     except KeyboardInterrupt:
         timings["total"] = time.perf_counter() - start
         raise Interrupted(_joint_result(model, acc, config, timings, interrupted=True)) from None
@@ -188,6 +267,7 @@ def single_agent_power(
     chunk_size: Optional[int] = None,
     progress: bool = True,
     power_tol: float = POWER_TOL,
+    jobs: Optional[int] = None,
 ) -> PowerResult:
     """Exact single-agent POWER ``(1-γ)/γ · E[V*(s) - R(s)]`` at every cell (SPEC §4, Part 1).
 
@@ -205,6 +285,7 @@ def single_agent_power(
     model = single_agent_model(load_layout(layout))
     sampler = RewardSampler(model.n_states, make_distribution(distribution), 0.0, seed, redraw_constant)
     size = _chunk_size(chunk_size, model.n_states, n_samples)
+    jobs = _check_jobs(jobs, device)
     config = {
         "kind": "exact_single",
         "layout": model.layout.name,
@@ -214,6 +295,7 @@ def single_agent_power(
         **sampler.to_config(),
         "device": str(device),
         "chunk_size": size,
+        "jobs": jobs,
         "power_tol": power_tol,
     }
     acc = MeanAccumulator()
@@ -228,15 +310,14 @@ def single_agent_power(
         arrays = {"power": acc.mean, "power_se": acc.se}
         return PowerResult("single", model.state_labels(), arrays, cfg, {}, timings)
 
+    def draw(lo: int, hi: int) -> tuple:
+        return (sampler.pairs(lo, hi)[0],)
+
+    def solve(R):
+        return power_samples(solve_single(model, R, gamma, device, power_tol).V, R, gamma)
+
     try:
-        for lo, hi in _chunks(n_samples, size, progress, f"single {model.layout.name}"):
-            t0 = time.perf_counter()
-            R = sampler.pairs(lo, hi)[0]
-            t1 = time.perf_counter()
-            sol = solve_single(model, R, gamma, device, power_tol)
-            timings["rewards"] += t1 - t0
-            timings["solve"] += time.perf_counter() - t1
-            acc.add(power_samples(sol.V, R, gamma))
+        _solve_chunks(n_samples, size, jobs, draw, solve, acc.add, timings, progress, f"single {model.layout.name}")
     except KeyboardInterrupt:
         raise Interrupted(result(interrupted=True)) from None
     return result()

@@ -136,6 +136,7 @@ class RewardSampler:
         self.correlation = check_correlation(correlation, self.distribution)
         self.seed = int(seed)
         self.redraw_constant = bool(redraw_constant)
+        self._last_block: tuple[int, tuple[np.ndarray, np.ndarray]] = (-1, ())  # chunks smaller than BLOCK share one draw
 
     def pairs(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """``R_H, R_A`` of samples ``start .. stop - 1``, each ``(stop - start, n_states)``."""
@@ -148,7 +149,9 @@ class RewardSampler:
         return r_h, r_a
 
     def _block(self, block: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.draw(np.random.default_rng([self.seed, block]), BLOCK)
+        if self._last_block[0] != block:
+            self._last_block = (block, self.draw(np.random.default_rng([self.seed, block]), BLOCK))
+        return self._last_block[1]
 
     def draw(self, rng: np.random.Generator, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """``R_H, R_A`` ``(n_samples, n_states)`` drawn from ``rng`` (not indexed by sample; ``pairs`` is).

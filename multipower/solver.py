@@ -48,6 +48,7 @@ sweep at which it qualifies, so results do not depend on how the samples are chu
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 from typing import Optional, Union
 
@@ -460,17 +461,33 @@ def _device(device) -> torch.device:
     return torch.device(device)
 
 
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_before = 0
+
+
 def _cpu_threads(fn):
-    """Run ``fn`` with ``CPU_THREADS`` torch threads, restoring the caller's setting."""
+    """Run ``fn`` with ``CPU_THREADS`` torch threads, restoring the caller's setting after the last concurrent call.
+
+    ``torch.set_num_threads`` is process-wide, so concurrent calls (``exact_power(jobs=...)``) share one
+    save/restore: the first entrant saves the setting, the last one out restores it.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        before = torch.get_num_threads()
-        torch.set_num_threads(CPU_THREADS)
+        global _threads_users, _threads_before
+        with _threads_lock:
+            if _threads_users == 0:
+                _threads_before = torch.get_num_threads()
+                torch.set_num_threads(CPU_THREADS)
+            _threads_users += 1
         try:
             return fn(*args, **kwargs)
         finally:
-            torch.set_num_threads(before)
+            with _threads_lock:
+                _threads_users -= 1
+                if _threads_users == 0:
+                    torch.set_num_threads(_threads_before)
 
     return wrapper
 

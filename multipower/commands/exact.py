@@ -47,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
     parser.add_argument("--chunk-size", type=int, default=None, help="reward samples per chunk")
+    parser.add_argument(
+        "--jobs", type=int, default=None,
+        help="chunks solved at once in threads (default: available cores on the CPU, 1 on a GPU); same results",
+    )
     parser.add_argument("--single", action="store_true", help="single-agent POWER on the layout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -55,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     distribution = {"name": args.distribution, **dict(args.dist_param)}
     common = dict(
         n_samples=args.samples, distribution=distribution, seed=args.seed, redraw_constant=args.redraw_constant,
-        device=args.device, chunk_size=args.chunk_size, progress=not args.no_progress,
+        device=args.device, chunk_size=args.chunk_size, jobs=args.jobs, progress=not args.no_progress,
     )
     try:
         if args.single:

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from envs.layouts import load_layout, parse_layout
 from envs.model import joint_model, single_agent_model
@@ -138,6 +139,19 @@ def test_chunking_does_not_change_results():
         np.testing.assert_allclose(a[name], b[name], atol=1e-9)
 
 
+def test_jobs_do_not_change_results():
+    """Chunks solved in threads are accumulated in chunk order: the same numbers, bit for bit."""
+    before = torch.get_num_threads()
+    one = exact_power("grid3x3", 0.8, n_samples=60, collision="crash", chunk_size=7, progress=False, jobs=1)
+    two = exact_power("grid3x3", 0.8, n_samples=60, collision="crash", chunk_size=7, progress=False, jobs=2)
+    assert (one.config["jobs"], two.config["jobs"]) == (1, 2)
+    for name in one.arrays:
+        np.testing.assert_array_equal(one[name], two[name])
+    single = [single_agent_power("maze7x7", 0.9, n_samples=30, chunk_size=4, progress=False, jobs=j) for j in (1, 3)]
+    np.testing.assert_array_equal(single[0]["power"], single[1]["power"])
+    assert torch.get_num_threads() == before  # the solver's one-thread setting is undone after concurrent calls
+
+
 def test_result_config_and_columns():
     res = exact_power("grid3x3", 0.6, gamma_A=0.7, n_samples=10, collision="bounce", progress=False)
     assert list(res.arrays) == [
@@ -158,6 +172,7 @@ def test_result_config_and_columns():
         ({"correlation": 1.5}, "correlation"), ({"correlation": -0.5, "distribution": "pareto"}, "correlation"),
         ({"n_samples": 0}, "n_samples"), ({"layout": "nowhere"}, "layout"), ({"collision": "wall"}, "collision"),
         ({"seed_policy": np.ones((3, 5)) / 5}, "seed_policy"), ({"chunk_size": 0}, "chunk_size"),
+        ({"jobs": 0}, "jobs"),
     ],
 )
 def test_bad_input_raises_naming_the_parameter(kwargs, name):
@@ -166,22 +181,22 @@ def test_bad_input_raises_naming_the_parameter(kwargs, name):
         exact_power(**args)
 
 
-def test_interrupt_keeps_finished_chunks(monkeypatch, tmp_path):
-    real, calls = exact_module.solve_pairs, []
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_interrupt_keeps_finished_chunks(monkeypatch, tmp_path, jobs):
+    real = exact_module.solve_pairs
+    third_chunk = RewardSampler(joint_model("grid3x3").n_states, seed=0).pairs(20, 21)[0][0]
 
-    def flaky(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
+    def flaky(model, R_H, *args, **kwargs):
+        if np.array_equal(R_H[0], third_chunk):  # Ctrl-C while the third chunk is being solved
             raise KeyboardInterrupt
-        return real(*args, **kwargs)
+        return real(model, R_H, *args, **kwargs)
 
     monkeypatch.setattr(exact_module, "solve_pairs", flaky)
     with pytest.raises(Interrupted) as stop:
-        exact_power("grid3x3", 0.6, n_samples=50, chunk_size=10, progress=False)
+        exact_power("grid3x3", 0.6, n_samples=50, chunk_size=10, progress=False, jobs=jobs)
     assert stop.value.result.config["samples_done"] == 20 and stop.value.result.config["interrupted"]
-    calls.clear()
     out = tmp_path / "partial"
-    assert main(["exact", "--layout", "grid3x3", "--gamma", "0.6", "--samples", "50", "--chunk-size", "10",
+    assert main(["exact", "--layout", "grid3x3", "--gamma", "0.6", "--samples", "50", "--chunk-size", "10", "--jobs", str(jobs),
                  "--out", str(out), "--no-progress"]) == 130
     assert json.loads((out / "summary.json").read_text())["config"]["samples_done"] == 20
 
