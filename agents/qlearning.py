@@ -58,8 +58,10 @@ from envs.layouts import N_ACTIONS
 from envs.model import JointModel, check_agent
 from multipower.validation import check_gamma
 
-#: Walkers stepped at once (all samples of a chunk together); bounds memory to ~100 MB of temporaries.
-MAX_WALKERS = 1 << 18
+#: Walkers per chunk of samples (the default chunk is ``MAX_WALKERS // walkers`` samples: 202 on grid3x3, 17 on
+#: maze7x7). The compiled kernel needs no big batches, so chunks are kept small: progress and Ctrl-C act per chunk,
+#: and a chunk stops as soon as its own samples meet the stopping rule.
+MAX_WALKERS = 1 << 15
 #: Stored value of unavailable actions: finite (TD errors masked to exactly 0), far below any real value.
 UNAVAILABLE = -1e30
 
