@@ -2,7 +2,7 @@
 
 One call advances every walker of every reward sample of a chunk by ``n_steps`` steps. Samples are independent,
 so the kernel finishes sample ``k`` (its ``(S+1, 5)`` Q-table stays in cache) before moving to ``k + 1``; within a
-sample the walkers step in turn and every update is applied at once (plain sequential Q-learning).
+sample the walkers step in turn and each update is applied immediately (plain sequential Q-learning).
 
 Random numbers come from a per-sample SplitMix64 stream (``rng_state[k]``), so a sample's draws depend only on its
 own seed, not on how the work is scheduled.
@@ -32,6 +32,14 @@ def _uniform(x):
     z = (z ^ (z >> _S27)) * _MIX2
     z = z ^ (z >> _S31)
     return x, float(z >> _S11) * _INV53
+
+
+@njit(inline="always")
+def _step_size(n, lr_scale, lr_omega):
+    """``α_n = (1 + c·n)^(-ω)`` after ``n`` earlier visits (see :mod:`agents.qlearning`)."""
+    if lr_omega == 1.0:
+        return 1.0 / (1.0 + lr_scale * n)
+    return (1.0 + lr_scale * n) ** (-lr_omega)
 
 
 @njit(cache=True, nogil=True)
@@ -95,25 +103,15 @@ def run_steps(
                             target[b] = backup[k, next_rows[base, b]]
                     for b in range(5):
                         if mask[s, b]:
-                            n = counts[k, s, b]
-                            if lr_omega == 1.0:
-                                alpha = 1.0 / (1.0 + lr_scale * n)
-                            else:
-                                alpha = (1.0 + lr_scale * n) ** (-lr_omega)
                             delta = target[b] - q[k, s, b]
                             td_sum += abs(delta)
-                            q[k, s, b] += alpha * delta
-                            counts[k, s, b] = n + 1
+                            q[k, s, b] += _step_size(counts[k, s, b], lr_scale, lr_omega) * delta
+                            counts[k, s, b] += 1
                 else:
-                    n = counts[k, s, a]
-                    if lr_omega == 1.0:
-                        alpha = 1.0 / (1.0 + lr_scale * n)
-                    else:
-                        alpha = (1.0 + lr_scale * n) ** (-lr_omega)
                     delta = backup[k, next_rows[base, a]] - q[k, s, a]
                     td_sum += abs(delta)
-                    q[k, s, a] += alpha * delta
-                    counts[k, s, a] = n + 1
+                    q[k, s, a] += _step_size(counts[k, s, a], lr_scale, lr_omega) * delta
+                    counts[k, s, a] += 1
                 value = q[k, s, 0]
                 for b in range(1, 5):
                     if q[k, s, b] > value:
