@@ -604,6 +604,7 @@ def solve_pairs(
     seed_policy: SeedPolicy = "uniform",
     device: str = "cpu",
     power_tol: float = POWER_TOL,
+    compiled: Optional[bool] = None,
 ) -> SolvedPairs:
     """Solve the two-stage problem of SPEC §4 exactly for ``K`` reward pairs.
 
@@ -619,6 +620,9 @@ def solve_pairs(
         seed_policy: ``"uniform"``, ``"stay"`` or an ``(S, 5)`` table of A's action probabilities.
         device: Torch device for the computation.
         power_tol: Per-sample bound on the POWER error caused by stopping iteration.
+        compiled: Use the compiled per-sample kernels of :mod:`multipower._vikernel` (CPU only). Default:
+            on the CPU when both discounts are below ``ANDERSON_GAMMA`` (above, the batched torch code's
+            Anderson acceleration and exact warm starts need far fewer sweeps).
 
     Returns:
         A :class:`SolvedPairs` of numpy arrays.
@@ -637,6 +641,8 @@ def solve_pairs(
     absorbing = model.collision == "crash"
     _check_unavailable_stay(model.next_state, model.action_mask_H)
     _check_unavailable_stay(model.next_state.transpose(0, 2, 1), model.action_mask_A)
+    if _use_compiled(dev, gamma_H, gamma_A, compiled):
+        return _solve_pairs_compiled(model, R_H, R_A, gamma_H, gamma_A, seed, power_tol)
     seed_t = _t(np.ascontiguousarray(seed.T), dev).unsqueeze(0)  # action-major (1, 5, S)
     sweeps = {}
 
@@ -689,6 +695,56 @@ def solve_pairs(
         np_(V_A_seed),
         sweeps,
     )
+
+
+def _use_compiled(dev: torch.device, gamma_H: float, gamma_A: float, compiled: Optional[bool]) -> bool:
+    if compiled is None:
+        return dev.type == "cpu" and max(gamma_H, gamma_A) < ANDERSON_GAMMA
+    if compiled and dev.type != "cpu":
+        raise ValueError(f"compiled=True needs device='cpu', got device={str(dev)!r}")
+    return bool(compiled)
+
+
+def _factored_tables(model: JointModel, seed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stage-1 tables of :func:`multipower._vikernel._sweep_factored` (as :class:`_FactorisedOperator`): the
+    seed's average over A's moves once per cell pair ``(h', a)``, then H's move. Empty tables when the seed
+    depends on more than A's cell or collisions are ``bounce``."""
+    cell = _cell_policy(model, seed) if model.collision in ("none", "crash") else None
+    if cell is None:
+        return np.empty((0, 1), np.int64), np.empty((0, 1)), np.empty((N_ACTIONS, model.n_states, 1), np.int64)
+    n, moves = model.n_cells, model.layout.move_table()
+    J = int((cell > 0).sum(1).max())
+    order = np.argsort(-cell, axis=1, kind="stable")[:, :J]  # A's supported moves per cell, first
+    w = np.take_along_axis(cell, order, 1)  # (n, J)
+    pair_state = np.full((n, n), model.n_states)  # cell pairs that are not states: the terminal (value 0)
+    pair_state[model.joint_cells[:, 0], model.joint_cells[:, 1]] = np.arange(model.n_states)
+    a_next = np.take_along_axis(moves, order, 1)  # (n, J)
+    pre_idx = pair_state[:, a_next].reshape(n * n, J)  # p = h' * n + a
+    pre_w = np.broadcast_to(w, (n, n, J)).reshape(n * n, J)
+    h, a = model.joint_cells[:, 0], model.joint_cells[:, 1]
+    idx = (moves[h] * n + a[:, None]).T[:, :, None]  # (5, S, 1)
+    return np.ascontiguousarray(pre_idx), np.ascontiguousarray(pre_w), np.ascontiguousarray(idx)
+
+
+def _solve_pairs_compiled(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: np.ndarray, power_tol: float):
+    """:func:`solve_pairs` by the compiled per-sample kernels (arguments already checked)."""
+    from multipower import _vikernel
+
+    K, S = R_H.shape
+    q_H, pol_H, q_A, pol_A = (np.empty((K, N_ACTIONS, S)) for _ in range(4))
+    V_H, V_A, V_H_seed, V_A_seed = (np.empty((K, S)) for _ in range(4))
+    sweeps = np.zeros((K, 4), dtype=np.int64)
+    _vikernel.solve_pairs_chunk(
+        model.next_state, np.ascontiguousarray(seed), *_factored_tables(model, seed),
+        model.action_mask_H, model.action_mask_A,
+        np.ascontiguousarray(R_H), np.ascontiguousarray(R_A), gamma_H, gamma_A, model.collision == "crash",
+        power_tol, TIE_RTOL, MAX_SWEEPS, q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed, sweeps,
+    )
+    if (sweeps < 0).any():
+        raise RuntimeError(f"value iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma_H}, {gamma_A})")
+    tr = lambda x: x.transpose(0, 2, 1)  # noqa: E731  (action-major to the public (K, S, 5))
+    counts = dict(zip(("H", "A", "H_eval", "A_seed"), (int(n) for n in sweeps.max(0))))
+    return SolvedPairs(tr(q_H), tr(pol_H), tr(q_A), tr(pol_A), V_H, V_A, V_H_seed, V_A_seed, counts)
 
 
 @_cpu_threads

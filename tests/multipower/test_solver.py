@@ -53,12 +53,13 @@ def value_bound(gamma):
     return POWER_TOL * gamma / (1 - gamma) + 1e-10
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["torch", "compiled"])
 @pytest.mark.parametrize("collision", ["none", "crash", "bounce"])
-def test_solve_pairs_matches_brute_force(collision):
+def test_solve_pairs_matches_brute_force(collision, compiled):
     model = joint_model("grid3x3", collision)
     S, K, gH, gA = model.n_states, 12, 0.9, 0.8
     R_H, R_A = RewardSampler(S, seed=3).pairs(0, K)
-    sol = solve_pairs(model, R_H, R_A, gH, gA)
+    sol = solve_pairs(model, R_H, R_A, gH, gA, compiled=compiled)
     seed = seed_policy_table(model)
     ns = model.next_state
     for k in range(K):
@@ -87,10 +88,11 @@ def test_solve_pairs_matches_brute_force(collision):
         assert np.abs(sol.V_A_seed[k] - solve_linear(P_seed, R_A[k], gA)).max() <= value_bound(gA)
 
 
-def test_policies_are_uniform_over_available_maxima():
+@pytest.mark.parametrize("compiled", [False, True], ids=["torch", "compiled"])
+def test_policies_are_uniform_over_available_maxima(compiled):
     model = joint_model("grid3x3", "crash")
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 20)
-    sol = solve_pairs(model, R_H, R_A, 0.7, 0.7)
+    sol = solve_pairs(model, R_H, R_A, 0.7, 0.7, compiled=compiled)
     for pol, mask in ((sol.policy_H, model.action_mask_H), (sol.policy_A, model.action_mask_A)):
         np.testing.assert_allclose(pol.sum(-1), 1.0)
         assert (pol[:, ~mask] == 0).all()
@@ -122,20 +124,58 @@ def test_factorised_stage_one_equals_general_gather():
         torch.testing.assert_close(fact.expect(V), gen.expect(V))
 
 
-def test_seed_policy_depending_on_both_cells_uses_general_path():
+@pytest.mark.parametrize("compiled", [False, True], ids=["torch", "compiled"])
+def test_seed_policy_depending_on_both_cells_uses_general_path(compiled):
     model = joint_model("grid3x3")
     rng = np.random.default_rng(0)
     table = rng.random((model.n_states, 5)) * model.action_mask_A
     table /= table.sum(1, keepdims=True)
     assert solver._cell_policy(model, table) is None
+    assert len(solver._factored_tables(model, table)[0]) == 0
     R_H, R_A = RewardSampler(model.n_states, seed=1).pairs(0, 3)
-    sol = solve_pairs(model, R_H, R_A, 0.8, 0.8, seed_policy=table)
+    sol = solve_pairs(model, R_H, R_A, 0.8, 0.8, seed_policy=table, compiled=compiled)
     dist = np.zeros((model.n_states, 5, model.n_states + 1))
     for j in range(5):
         np.add.at(dist, (np.arange(model.n_states)[:, None], np.arange(5)[None], model.next_state[:, :, j]), table[:, j : j + 1])
     for k in range(3):
         V, _ = optimal_brute(dist[:, :, :-1], R_H[k], 0.8, model.action_mask_H)
         assert np.abs(sol.V_H_seed[k] - V).max() <= value_bound(0.8)
+
+
+@pytest.mark.parametrize(
+    "layout, collision, seed_policy, gamma",
+    [("maze7x7", "none", "uniform", 0.1), ("maze7x7", "crash", "uniform", 0.1), ("grid3x3", "none", "stay", 0.6),
+     ("grid3x3", "bounce", "uniform", 0.6), ("grid3x3", "crash", "uniform", 0.85)],
+)
+def test_compiled_kernels_equal_batched_torch(layout, collision, seed_policy, gamma):
+    """Same algorithm, same per-sample stopping: identical policies; below the warm-start discount identical
+    sweeps and values equal to rounding, above it (different starting iterates) values within the bound."""
+    model = joint_model(layout, collision)
+    R_H, R_A = RewardSampler(model.n_states, seed=4).pairs(0, 6)
+    fast = solve_pairs(model, R_H, R_A, gamma, gamma, seed_policy=seed_policy, compiled=True)
+    ref = solve_pairs(model, R_H, R_A, gamma, gamma, seed_policy=seed_policy, compiled=False)
+    for name in ("policy_H", "policy_A"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(ref, name))
+    same_start = gamma < solver.WARM_START_GAMMA  # above, the torch code starts stages 2 and 3 exactly
+    atol = 1e-12 if same_start else 2 * value_bound(gamma)
+    for name in ("q_H", "q_A", "V_H", "V_A", "V_H_seed", "V_A_seed"):
+        np.testing.assert_allclose(getattr(fast, name), getattr(ref, name), rtol=0, atol=atol)
+    if same_start:
+        assert fast.sweeps == ref.sweeps
+
+
+def test_compiled_kernels_are_the_cpu_default_below_anderson_gamma(monkeypatch):
+    model = joint_model("grid3x3")
+    R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 2)
+    calls = []
+    real = solver._solve_pairs_compiled
+    monkeypatch.setattr(solver, "_solve_pairs_compiled", lambda *a: calls.append(a) or real(*a))
+    solve_pairs(model, R_H, R_A, 0.6, 0.6)
+    assert len(calls) == 1
+    solve_pairs(model, R_H, R_A, solver.ANDERSON_GAMMA, 0.6)
+    assert len(calls) == 1
+    with pytest.raises(ValueError, match="compiled=True needs device='cpu'"):
+        solve_pairs(model, R_H, R_A, 0.6, 0.6, device="meta", compiled=True)
 
 
 def test_evaluate_policies_matches_linear_solve():
