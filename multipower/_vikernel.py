@@ -5,8 +5,7 @@ the MacQueen/Porteus bounds, midpoint re-centring, the crash safeguard, the tie 
 a time: a sample's tables (a few tens of kilobytes on maze7x7) stay in cache for all its sweeps, where the
 batched code streams megabytes through memory every sweep. The solver's stopping rule is per sample already,
 so the results are those of the batched code (values within the certified ``power_tol``; identical optimal
-policies). Plain iteration only (no Anderson acceleration, no exact warm starts): the solver uses this path for
-discounts below ``ANDERSON_GAMMA``.
+policies). Anderson acceleration and the exact warm starts of stages 2 and 3 are the torch code's, per sample.
 
 Every expectation is a gather ``E[a, s] = Σ_j w[a, s, j] · V[idx[a, s, j]]`` over the successors of ``(s, a)``
 (``a``: the optimising agent's 5 actions, or one slot for policy evaluation); ``V[S]`` is the crash terminal's 0.
@@ -92,14 +91,89 @@ def _near_set(E, mask, threshold, ties):
 
 
 @njit(nogil=True, cache=True)
+def _solve_small(A, b):
+    """``A x = b`` for a small matrix by Gaussian elimination with partial pivoting (no LAPACK needed);
+    zeros where the system is singular."""
+    n = len(b)
+    A = A.copy()
+    x = b.copy()
+    for i in range(n):
+        p = i + np.argmax(np.abs(A[i:, i]))
+        if A[p, i] == 0.0:
+            return np.zeros(n)
+        if p != i:
+            for j in range(n):
+                A[i, j], A[p, j] = A[p, j], A[i, j]
+            x[i], x[p] = x[p], x[i]
+        for r in range(i + 1, n):
+            f = A[r, i] / A[i, i]
+            for j in range(i, n):
+                A[r, j] -= f * A[i, j]
+            x[r] -= f * x[i]
+    for i in range(n - 1, -1, -1):
+        t = x[i]
+        for j in range(i + 1, n):
+            t -= A[i, j] * x[j]
+        x[i] = t / A[i, i]
+    for i in range(n):
+        if not np.isfinite(x[i]):
+            return np.zeros(n)
+    return x
+
+
+@njit(nogil=True, cache=True)
+def _anderson_step(x, g, span, dF, dG, gram, prev_f, prev_g, state, reset_factor, reg, out):
+    """One step of :class:`multipower.solver._Anderson` for one sample: the next iterate ``out`` from the
+    iterate ``x`` and its plain image ``g`` (both ``(S,)``). ``state`` = [slot, has_previous, best span]."""
+    m, S = dF.shape
+    f = g - x
+    reset = span > reset_factor * state[2]
+    state[2] = min(state[2], span)
+    j = int(state[0])
+    new_column = state[1] > 0.0
+    if new_column:
+        dF[j] = f - prev_f
+        dG[j] = g - prev_g
+        state[0] = (j + 1) % m
+    state[1] = 1.0
+    prev_f[:] = f
+    prev_g[:] = g
+    if reset:
+        dF[:] = 0.0
+        dG[:] = 0.0
+        gram[:] = 0.0
+        state[2] = span
+    b = np.zeros(m)
+    for i in range(m):  # one pass over the history: right-hand side and the new Gram column
+        t = 0.0
+        u = 0.0
+        for s in range(S):
+            t += dF[i, s] * f[s]
+            if new_column:
+                u += dF[i, s] * dF[j, s]
+        b[i] = t
+        if new_column:
+            gram[i, j] = u
+            gram[j, i] = u
+    A = gram + (reg * np.trace(gram) + 1e-300) * np.eye(m)
+    coef = _solve_small(A, b)
+    for s in range(S):
+        t = g[s]
+        for i in range(m):
+            t -= coef[i] * dG[i, s]
+        out[s] = t
+
+
+@njit(nogil=True, cache=True)
 def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, power_tol, tie_tol, max_sweeps,
-            V_out, Q_out, pol_out):
+            anderson_depth, anderson_reset, anderson_reg, V_out, Q_out, pol_out):
     """Certified value iteration for one sample (optimal control if ``control``, else policy evaluation).
 
     ``idx``/``w`` ``(A, S, J)``, or, when ``pre_idx`` has rows, ``idx`` ``(A, S, 1)`` into the intermediate
     table of :func:`_sweep_factored` (``w`` unused); ``R``, ``V0``, ``V_out`` ``(S,)``; ``mask`` ``(S, 5)``;
-    ``Q_out``, ``pol_out`` ``(5, S)`` (filled when ``control``). Returns the sweeps used, or -1 if
-    ``max_sweeps`` was reached.
+    ``Q_out``, ``pol_out`` ``(5, S)`` (filled when ``control``). ``anderson_depth > 0``: the next iterate is
+    chosen by Anderson acceleration (:func:`_anderson_step`). Returns the sweeps used, or -1 if ``max_sweeps``
+    was reached.
     """
     n_slots, S, J = idx.shape
     factored = pre_idx.shape[0] > 0
@@ -112,6 +186,11 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
     ties = np.empty((N_ACTIONS, S), dtype=np.bool_)
     extrap = True
     prev_span = np.inf
+    m = max(anderson_depth, 1)
+    dF, dG = np.zeros((m, S)), np.zeros((m, S))
+    gram = np.zeros((m, m))
+    prev_f, prev_g, nxt = np.empty(S), np.empty(S), np.empty(S)
+    state = np.array([0.0, 0.0, np.inf])
     for sweep in range(1, max_sweeps + 1):
         if factored:
             lo, hi = _sweep_factored(pre_idx, pre_w, idx, V, R, gamma, M, E, V_new)
@@ -144,9 +223,65 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
                         pol_out[a, s] = ties[a, s] / count
                 V_out[:] = V_new + shift
                 return sweep
-        for s in range(S):
-            V[s] = V_new[s] + step
+        if anderson_depth > 0:
+            for s in range(S):
+                nxt[s] = V_new[s] + step
+            _anderson_step(V[:S], nxt, span, dF, dG, gram, prev_f, prev_g, state, anderson_reset, anderson_reg,
+                           V[:S])
+        else:
+            for s in range(S):
+                V[s] = V_new[s] + step
     return -1
+
+
+@njit(nogil=True, cache=True)
+def evaluate_chain(f, R, gamma, out):
+    """Value of the deterministic chain ``s -> f[s]`` (``S``: the zero terminal) by pointer doubling, as
+    :func:`multipower.solver._evaluate_functional` (a warm start; :func:`iterate` certifies it)."""
+    S = len(R)
+    A = np.zeros(S + 1)
+    A[:S] = R
+    F = np.empty(S + 1, dtype=np.int64)
+    F[:S] = f
+    F[S] = S
+    A2, F2 = np.empty(S + 1), np.empty(S + 1, dtype=np.int64)
+    g = gamma
+    while g > 1e-18:
+        for s in range(S + 1):
+            A2[s] = A[s] + g * A[F[s]]
+            F2[s] = F[F[s]]
+        A, A2 = A2, A
+        F, F2 = F2, F
+        g = g * g
+    out[:] = A[:S]
+
+
+@njit(nogil=True, cache=True)
+def policy_iteration(next_own, R, gamma, mask, out, max_iter=200):
+    """Optimal values for deterministic dynamics ``next_own`` ``(S, 5)`` by policy iteration with exact
+    evaluation (a warm start, as :func:`multipower.solver._policy_iteration`)."""
+    S = len(R)
+    V = np.zeros(S + 1)
+    V[:S] = R
+    pol = np.full(S, -1, dtype=np.int64)
+    f = np.empty(S, dtype=np.int64)
+    for _ in range(max_iter):
+        changed = False
+        for s in range(S):
+            best, arg = -np.inf, 0
+            for a in range(N_ACTIONS):
+                if mask[s, a]:
+                    q = V[next_own[s, a]]
+                    if q > best:
+                        best, arg = q, a
+            if pol[s] < 0 or best > V[next_own[s, pol[s]]] + 1e-12 * (1.0 + abs(R[s] + gamma * best)):
+                changed = changed or pol[s] >= 0
+                pol[s] = arg
+            f[s] = next_own[s, pol[s]]
+        if not changed and _ > 0:
+            break
+        evaluate_chain(f, R, gamma, V[:S])
+    out[:] = V[:S]
 
 
 @njit(nogil=True, cache=True)
@@ -199,13 +334,16 @@ def _support(pol):
 
 @njit(nogil=True, cache=True)
 def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx, mask_H, mask_A, R_H, R_A,
-                      gamma_H, gamma_A, absorbing, power_tol, tie_rtol, max_sweeps,
+                      gamma_H, gamma_A, absorbing, power_tol, tie_rtol, max_sweeps, warm_H, warm_A,
+                      depth_H, depth_A, anderson_reset, anderson_reg,
                       q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed, sweeps):
     """The two-stage solve of SPEC §4 for every sample ``k`` of a chunk (outputs preallocated, action-major
     ``(K, 5, S)`` for ``q``/``pol``; ``sweeps`` ``(K, 4)``: H, A, H_eval, A_seed; -1 where ``max_sweeps`` hit).
 
     ``stage1_*``: H's factored backup against the seed (see :func:`_sweep_factored`), or ``stage1_pre_idx``
-    with no rows for the plain gather of :func:`other_agent_tables`."""
+    with no rows for the plain gather of :func:`other_agent_tables`. ``warm_H``/``warm_A``: start stages 3 and 2
+    exactly where the policies are deterministic (:func:`evaluate_chain`, :func:`policy_iteration`);
+    ``depth_H``/``depth_A``: Anderson depth for each agent's discount (0: plain iteration)."""
     K, S = R_H.shape
     next_A = next_state.transpose(0, 2, 1).copy()  # next_A[s, own=A, other=H]
     J1 = _support(seed)
@@ -219,31 +357,66 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
         other_agent_tables(next_state, seed, idx1, w1)
     scratch_q = np.empty((N_ACTIONS, S))
     scratch_p = np.empty((N_ACTIONS, S))
+    act_H, act_A = np.empty(S, dtype=np.int64), np.empty(S, dtype=np.int64)
+    V0 = np.empty(S)
+    next_det = np.empty((S, N_ACTIONS), dtype=np.int64)
+    chain = np.empty(S, dtype=np.int64)
     for k in range(K):
         tie_H = tie_rtol * max(np.abs(R_H[k]).max(), 1e-300) / (1.0 - gamma_H)
         tie_A = tie_rtol * max(np.abs(R_A[k]).max(), 1e-300) / (1.0 - gamma_A)
         # Stage 1: H against the seed.
-        sweeps[k, 0] = iterate(idx1, w1, stage1_pre_idx, stage1_pre_w, R_H[k], gamma_H, R_H[k], mask_H, True, absorbing, power_tol, tie_H,
-                               max_sweeps, V_H_seed[k], q_H[k], pol_H[k])
+        sweeps[k, 0] = iterate(idx1, w1, stage1_pre_idx, stage1_pre_w, R_H[k], gamma_H, R_H[k], mask_H, True,
+                               absorbing, power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
+                               V_H_seed[k], q_H[k], pol_H[k])
         ph = pol_H[k].T.copy()
-        # Stage 2: A against frozen H.
+        det_H = _argmax_if_deterministic(ph, act_H)
+        # Stage 2: A against frozen H (where pi_H is deterministic, so are A's dynamics: exact warm start).
+        V0[:] = R_A[k]
+        if warm_A and det_H:
+            for s in range(S):
+                for a in range(N_ACTIONS):
+                    next_det[s, a] = next_state[s, act_H[s], a]
+            policy_iteration(next_det, R_A[k], gamma_A, mask_A, V0)
         J2 = _support(ph)
         idx2 = np.empty((N_ACTIONS, S, J2), dtype=np.int64)
         w2 = np.empty((N_ACTIONS, S, J2))
         other_agent_tables(next_A, ph, idx2, w2)
-        sweeps[k, 1] = iterate(idx2, w2, no_pre, no_pre_w, R_A[k], gamma_A, R_A[k], mask_A, True, absorbing, power_tol, tie_A,
-                               max_sweeps, V_A[k], q_A[k], pol_A[k])
+        sweeps[k, 1] = iterate(idx2, w2, no_pre, no_pre_w, R_A[k], gamma_A, V0, mask_A, True, absorbing,
+                               power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
+                               V_A[k], q_A[k], pol_A[k])
         pa = pol_A[k].T.copy()
-        # Stage 3: H under the joint policy; A when it follows the seed.
+        det_A = _argmax_if_deterministic(pa, act_A)
+        # Stage 3: H under the joint policy (exact start where both are deterministic); A following the seed.
+        V0[:] = V_H_seed[k]
+        if warm_H and det_H and det_A:
+            for s in range(S):
+                chain[s] = next_state[s, act_H[s], act_A[s]]
+            evaluate_chain(chain, R_H[k], gamma_H, V0)
         J3 = J2 * _support(pa)
         idx3 = np.empty((1, S, J3), dtype=np.int64)
         w3 = np.empty((1, S, J3))
         joint_tables(next_state, ph, pa, idx3, w3)
-        sweeps[k, 2] = iterate(idx3, w3, no_pre, no_pre_w, R_H[k], gamma_H, V_H_seed[k], mask_H, False, absorbing, power_tol,
-                               tie_H, max_sweeps, V_H[k], scratch_q, scratch_p)
+        sweeps[k, 2] = iterate(idx3, w3, no_pre, no_pre_w, R_H[k], gamma_H, V0, mask_H, False, absorbing,
+                               power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
+                               V_H[k], scratch_q, scratch_p)
         J4 = J2 * J1
         idx4 = np.empty((1, S, J4), dtype=np.int64)
         w4 = np.empty((1, S, J4))
         joint_tables(next_state, ph, seed, idx4, w4)
-        sweeps[k, 3] = iterate(idx4, w4, no_pre, no_pre_w, R_A[k], gamma_A, V_A[k], mask_A, False, absorbing, power_tol, tie_A,
-                               max_sweeps, V_A_seed[k], scratch_q, scratch_p)
+        sweeps[k, 3] = iterate(idx4, w4, no_pre, no_pre_w, R_A[k], gamma_A, V_A[k], mask_A, False, absorbing,
+                               power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
+                               V_A_seed[k], scratch_q, scratch_p)
+
+
+@njit(nogil=True, cache=True)
+def _argmax_if_deterministic(pol, act):
+    """Whether ``pol`` ``(S, 5)`` is deterministic everywhere; fills ``act`` with its most probable actions."""
+    det = True
+    for s in range(pol.shape[0]):
+        arg = 0
+        for a in range(1, N_ACTIONS):
+            if pol[s, a] > pol[s, arg]:
+                arg = a
+        act[s] = arg
+        det = det and pol[s, arg] == 1.0
+    return det

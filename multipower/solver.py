@@ -620,9 +620,8 @@ def solve_pairs(
         seed_policy: ``"uniform"``, ``"stay"`` or an ``(S, 5)`` table of A's action probabilities.
         device: Torch device for the computation.
         power_tol: Per-sample bound on the POWER error caused by stopping iteration.
-        compiled: Use the compiled per-sample kernels of :mod:`multipower._vikernel` (CPU only). Default:
-            on the CPU when both discounts are below ``ANDERSON_GAMMA`` (above, the batched torch code's
-            Anderson acceleration and exact warm starts need far fewer sweeps).
+        compiled: Use the compiled per-sample kernels of :mod:`multipower._vikernel` (CPU only; the same
+            algorithm and certificate). Default: on the CPU. ``False``: the batched torch code (any device).
 
     Returns:
         A :class:`SolvedPairs` of numpy arrays.
@@ -699,7 +698,7 @@ def solve_pairs(
 
 def _use_compiled(dev: torch.device, gamma_H: float, gamma_A: float, compiled: Optional[bool]) -> bool:
     if compiled is None:
-        return dev.type == "cpu" and max(gamma_H, gamma_A) < ANDERSON_GAMMA
+        return dev.type == "cpu"
     if compiled and dev.type != "cpu":
         raise ValueError(f"compiled=True needs device='cpu', got device={str(dev)!r}")
     return bool(compiled)
@@ -738,7 +737,9 @@ def _solve_pairs_compiled(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: n
         model.next_state, np.ascontiguousarray(seed), *_factored_tables(model, seed),
         model.action_mask_H, model.action_mask_A,
         np.ascontiguousarray(R_H), np.ascontiguousarray(R_A), gamma_H, gamma_A, model.collision == "crash",
-        power_tol, TIE_RTOL, MAX_SWEEPS, q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed, sweeps,
+        power_tol, TIE_RTOL, MAX_SWEEPS, gamma_H >= WARM_START_GAMMA, gamma_A >= WARM_START_GAMMA,
+        ANDERSON_DEPTH if gamma_H >= ANDERSON_GAMMA else 0, ANDERSON_DEPTH if gamma_A >= ANDERSON_GAMMA else 0,
+        ANDERSON_RESET, ANDERSON_REG, q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed, sweeps,
     )
     if (sweeps < 0).any():
         raise RuntimeError(f"value iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma_H}, {gamma_A})")
