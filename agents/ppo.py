@@ -3,7 +3,9 @@
 Stage 1: H learns with PPO in a :class:`envs.single_agent.SingleAgentView` in which A follows the seed policy.
 Its policy is then *read off the model* by querying it at every joint state (:func:`policy_table`) and frozen
 as a :class:`agents.policies.TabularPolicy`. Stage 2: A learns with PPO against that frozen H. Observations are
-``obs_type="vector"`` (one-hot cells of both agents); action masks come from the view's ``action_masks()``;
+``PPOConfig.observation``: ``"vector"`` (one-hot cells of both agents, the default) or ``"index"`` (the
+joint-state index, which SB3 one-hot encodes: a tabular-like input that cannot share what is learned between
+states); action masks come from the view's ``action_masks()``;
 the network is a small MLP on CPU. Episodes start at uniformly random joint states (the env's default) and
 are truncated after ``max_cycles`` steps (SB3 bootstraps truncated episodes from the value of the final
 observation; crashes terminate).
@@ -31,6 +33,10 @@ from envs.model import JointModel, check_agent
 from multipower.validation import check_gamma
 
 
+#: Observation encodings a PPO learner can use (the env's ``obs_type``).
+OBSERVATIONS = ("vector", "index")
+
+
 @dataclass
 class PPOConfig:
     """Hyperparameters of one MaskablePPO learner (SB3 names).
@@ -43,6 +49,8 @@ class PPOConfig:
         net_arch: Hidden layer sizes of the policy and value MLPs.
         max_cycles: Episode length (truncation).
         eval_every: Steps between accuracy evaluations logged to TensorBoard (0: never).
+        observation: The env's ``obs_type``: ``"vector"`` (one-hot cells of both agents) or ``"index"``
+            (joint-state index, one-hot encoded by SB3).
     """
 
     total_timesteps: int = 60_000
@@ -57,6 +65,7 @@ class PPOConfig:
     net_arch: list = field(default_factory=lambda: [64, 64])
     max_cycles: int = 20
     eval_every: int = 5_000
+    observation: str = "vector"
 
     def __post_init__(self) -> None:
         for name in ("total_timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "max_cycles"):
@@ -66,13 +75,18 @@ class PPOConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if self.eval_every < 0:
             raise ValueError(f"eval_every must be >= 0, got {self.eval_every!r}")
+        if self.observation not in OBSERVATIONS:
+            raise ValueError(f"observation must be one of {OBSERVATIONS}, got {self.observation!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def state_observations(model: JointModel) -> np.ndarray:
-    """``(S, 2·n_cells)`` float32 ``"vector"`` observation of every joint state (one-hot H cell, one-hot A cell)."""
+def state_observations(model: JointModel, observation: str = "vector") -> np.ndarray:
+    """The observation of every joint state, as the env gives it: ``"vector"`` ``(S, 2·n_cells)`` float32
+    (one-hot H cell, one-hot A cell) or ``"index"`` ``(S,)`` int64 joint-state indices."""
+    if observation == "index":
+        return np.arange(model.n_states, dtype=np.int64)
     n = model.n_cells
     obs = np.zeros((model.n_states, 2 * n), dtype=np.float32)
     rows = np.arange(model.n_states)
@@ -87,7 +101,7 @@ def action_probabilities(ppo_model, model: JointModel, agent: str) -> np.ndarray
 
     agent = check_agent(agent)
     mask = model.action_mask(agent)
-    obs = torch.as_tensor(state_observations(model), device=ppo_model.device)
+    obs = torch.as_tensor(state_observations(model, _observation(ppo_model)), device=ppo_model.device)
     with torch.no_grad():
         try:
             dist = ppo_model.policy.get_distribution(obs, action_masks=mask)
@@ -102,9 +116,16 @@ def policy_values(ppo_model, model: JointModel) -> np.ndarray:
     """``(S,)`` the critic's value at every joint state (environment convention: return after ``s``)."""
     import torch
 
-    obs = torch.as_tensor(state_observations(model), device=ppo_model.device)
+    obs = torch.as_tensor(state_observations(model, _observation(ppo_model)), device=ppo_model.device)
     with torch.no_grad():
         return ppo_model.policy.predict_values(obs).cpu().numpy()[:, 0].astype(np.float64)
+
+
+def _observation(ppo_model) -> str:
+    """The encoding a trained model was built for (its observation space)."""
+    from gymnasium import spaces
+
+    return "index" if isinstance(ppo_model.observation_space, spaces.Discrete) else "vector"
 
 
 def policy_table(ppo_model, model: JointModel, agent: str) -> np.ndarray:
@@ -128,7 +149,7 @@ def _make_vec_env(model: JointModel, rewards: dict, agent: str, other_policy, co
 
     def make(i: int):
         def thunk():
-            env = maze_v0.parallel_env(model=model, obs_type="vector", rewards=rewards, max_cycles=config.max_cycles)
+            env = maze_v0.parallel_env(model=model, obs_type=config.observation, rewards=rewards, max_cycles=config.max_cycles)
             return SingleAgentView(env, agent=agent, other_policy=other_policy)
 
         return thunk
@@ -214,6 +235,10 @@ def train_ppo(
         device="cpu",
         verbose=0,
     )
+    if tensorboard_log is None:  # SB3's default logger would create an empty SB3-<date> folder in /tmp
+        from stable_baselines3.common.logger import Logger
+
+        ppo.set_logger(Logger(folder=None, output_formats=[]))
     callback = None
     if tensorboard_log is not None and exact_q is not None and config.eval_every > 0:
         callback = _accuracy_callback(model, agent, exact_q, config.eval_every)
@@ -345,7 +370,7 @@ def learn_ppo(
         "samples": len(ks),
         "samples_requested": int(samples),
         "seed_policy": "uniform",
-        "observation": "vector",
+        "observation": config.observation,
         "hyperparameters": config.to_dict(),
         "n_jobs": n_jobs,
         "timings": {

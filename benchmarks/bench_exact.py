@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from multipower import solver
 from multipower.exact import exact_power
 
 CASES = [
@@ -28,7 +29,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=None, help="chunks solved at once (default: available cores)")
     parser.add_argument("--chunk-size", type=int, default=None, help="samples per chunk (default: sized to the world)")
     parser.add_argument("--max-gamma", type=float, default=1.0, help="skip cases with a larger gamma")
+    parser.add_argument("--torch", action="store_true", help="the batched torch code instead of the compiled kernels")
     args = parser.parse_args()
+    solver.COMPILED_CPU = not args.torch
     scale = 10 if args.quick else 1
     print(f"{'layout':<10s}{'gamma':>6s}{'collision':>10s}{'samples':>9s}{'chunk':>7s}{'jobs':>5s}"
           f"{'seconds':>10s}{'target':>8s}  alpha")

@@ -4,9 +4,10 @@ Reward samples are processed in chunks (memory stays bounded for any world); per
 errors are accumulated over chunks, in chunk order. Sample ``i`` is always the same reward pair
 (:class:`multipower.rewards.RewardSampler`), so results do not depend on ``chunk_size`` or ``jobs``.
 
-On the CPU, ``jobs`` chunks are solved at once in threads (torch releases the GIL; each solve uses one torch
-thread). Small chunks are faster per sample than big ones (their tables stay in cache), so the default chunk is
-small and the cores work on separate chunks rather than splitting one.
+On the CPU, ``jobs`` chunks are solved at once in threads (the compiled kernels and torch release the GIL;
+each solve uses one thread), so the cores work on separate chunks rather than splitting one. The default chunk
+is sized for the batched torch code (small chunks keep its tables in cache); the compiled CPU kernels work one
+sample at a time, so for them the chunk only sets the granularity of progress, threads and Ctrl-C.
 
 Accuracy: the POWER error caused by stopping iteration is at most ``power_tol`` (default ``1e-6``) per
 sample and so for the mean, whatever ``γ`` is; see :mod:`multipower.solver` for the certificate and for

@@ -19,6 +19,29 @@ def test_state_observations_match_env():
         np.testing.assert_array_equal(observations["H"], obs[s])
 
 
+def test_index_observations_match_env_and_train():
+    """``observation="index"``: the joint-state index, which SB3 one-hot encodes; the policy reads off alike."""
+    model = joint_model("grid3x3", "crash")
+    env = maze_v0.parallel_env(model=model, obs_type="index")
+    obs = state_observations(model, "index")
+    for s in (0, 17, model.n_states - 1):
+        observations, _ = env.reset(options={"joint_state": s})
+        assert observations["A"] == obs[s]
+    R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 1)
+    config = PPOConfig(total_timesteps=256, n_envs=2, n_steps=64, batch_size=64, n_epochs=1, observation="index")
+    ppo = train_ppo(model, R_H[0], R_A[0], 0.6, "A", None, config, seed=0)
+    assert ppo.observation_space.n == model.n_states
+    table = policy_table(ppo, model, "A")
+    assert (table[~model.action_mask_A] == 0).all() and np.allclose(table.sum(1), 1)
+
+
+def test_bad_ppo_config_raises():
+    with pytest.raises(ValueError, match="observation must be one of"):
+        PPOConfig(observation="pixels")
+    with pytest.raises(ValueError, match="total_timesteps"):
+        PPOConfig(total_timesteps=0)
+
+
 def test_ppo_policy_read_off_and_frozen_into_view():
     model = joint_model("grid3x3", "crash")
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 1)

@@ -1,0 +1,73 @@
+"""Measure PPO's greedy-optimal fraction on grid3x3 for a few hyperparameter settings (one process).
+
+Stage 1 only (H against the uniform seed) by default, which is where the target is hardest (A faces a
+deterministic H, so its returns are less noisy); ``--both`` runs the full two-stage ``learn_ppo``.
+
+    OMP_NUM_THREADS=1 .venv/bin/python experiments/ppo_tuning.py --samples 4 --set total_timesteps=60000
+    OMP_NUM_THREADS=1 .venv/bin/python experiments/ppo_tuning.py --samples 16 --both          # the defaults
+
+Each ``--set name=value`` overrides one :class:`agents.ppo.PPOConfig` field (Python literal values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import time
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--layout", default="grid3x3")
+    parser.add_argument("--gamma", type=float, default=0.6)
+    parser.add_argument("--collision", default="none")
+    parser.add_argument("--samples", type=int, default=4)
+    parser.add_argument("--first", type=int, default=0, help="first reward sample index")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--both", action="store_true", help="run both stages with learn_ppo")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)
+    from agents.logging import optimal_response_q, policy_optimal_fraction
+    from agents.policies import uniform_policy
+    from agents.ppo import PPOConfig, learn_ppo, policy_table, train_ppo
+    from envs.model import joint_model
+    from multipower.rewards import RewardSampler
+
+    overrides = {}
+    for item in args.set:
+        name, value = item.split("=", 1)
+        try:
+            overrides[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[name] = value
+    config = PPOConfig(**overrides)
+    start = time.perf_counter()
+    if args.both:
+        agents = learn_ppo(args.layout, args.gamma, samples=args.samples, collision=args.collision, seed=args.seed,
+                           config=config, n_jobs=1)
+        m = agents.config["metrics"]
+        result = {"H": m["greedy_optimal_H"], "A": m["greedy_optimal_A"]}
+    else:
+        model = joint_model(args.layout, args.collision)
+        R_H, R_A = RewardSampler(model.n_states, None, 0.0, args.seed).pairs(0, args.first + args.samples)
+        seed_policy = uniform_policy(model.action_mask_A)
+        fractions = []
+        for k in range(args.first, args.first + args.samples):
+            ppo = train_ppo(model, R_H[k], R_A[k], args.gamma, "H", None, config, args.seed * 100_003 + 2 * k)
+            exact = optimal_response_q(model, R_H[k][None], args.gamma, "H", seed_policy)
+            fractions.append(policy_optimal_fraction(policy_table(ppo, model, "H")[None], exact, model.action_mask_H))
+        result = {"H": float(np.mean(fractions)), "H_per_sample": [round(f, 3) for f in fractions]}
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    result["config"] = overrides
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
