@@ -58,12 +58,20 @@ def main() -> None:
         model = joint_model(args.layout, args.collision)
         R_H, R_A = RewardSampler(model.n_states, None, 0.0, args.seed).pairs(0, args.first + args.samples)
         seed_policy = uniform_policy(model.action_mask_A)
-        fractions = []
+        fractions, gaps = [], []
         for k in range(args.first, args.first + args.samples):
             ppo = train_ppo(model, R_H[k], R_A[k], args.gamma, "H", None, config, args.seed * 100_003 + 2 * k)
             exact = optimal_response_q(model, R_H[k][None], args.gamma, "H", seed_policy)
-            fractions.append(policy_optimal_fraction(policy_table(ppo, model, "H")[None], exact, model.action_mask_H))
-        result = {"H": float(np.mean(fractions)), "H_per_sample": [round(f, 3) for f in fractions]}
+            table = policy_table(ppo, model, "H")
+            fractions.append(policy_optimal_fraction(table[None], exact, model.action_mask_H))
+            q = np.where(model.action_mask_H, exact[0], -np.inf)
+            gaps.append(q.max(1) - q[np.arange(model.n_states), table.argmax(1)])
+        gaps = np.concatenate(gaps)
+        wrong = gaps > 1e-9
+        result = {"H": float(np.mean(fractions)), "H_per_sample": [round(f, 3) for f in fractions],
+                  # how far from optimal the wrong picks are (exact action-value gap, env convention)
+                  "gap_of_wrong_picks_mean": float(gaps[wrong].mean()) if wrong.any() else 0.0,
+                  "gap_of_wrong_picks_max": float(gaps.max())}
     result["seconds"] = round(time.perf_counter() - start, 1)
     result["config"] = overrides
     print(json.dumps(result), flush=True)

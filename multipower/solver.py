@@ -68,7 +68,8 @@ from multipower.validation import check_gamma
 POWER_TOL = 1e-5
 #: Relative tie tolerance: actions within ``TIE_RTOL · max|R| / (1 - γ)`` of the best count as tied.
 TIE_RTOL = 1e-9
-#: Discounts from which the exact warm starts of stages 2 and 3 pay off (below, a few sweeps suffice).
+#: Discounts from which the exact warm starts of stages 2 and 3 pay off in the batched torch code (below, a few
+#: sweeps suffice); the compiled kernels warm-start at every discount (grid3x3 γ=0.6: 70 → 54 µs per sample).
 WARM_START_GAMMA = 0.7
 #: Discounts from which value iteration is Anderson-accelerated (:class:`_Anderson`), its depth, and the
 #: growth of ``span(Δ)`` over its best that restarts a sample's history.
@@ -745,7 +746,7 @@ def _solve_pairs_compiled(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: n
         model.next_state, np.ascontiguousarray(seed), *_factored_tables(model, seed),
         model.action_mask_H, model.action_mask_A,
         np.ascontiguousarray(R_H), np.ascontiguousarray(R_A), gamma_H, gamma_A, model.collision == "crash",
-        power_tol, TIE_RTOL, MAX_SWEEPS, gamma_H >= WARM_START_GAMMA, gamma_A >= WARM_START_GAMMA,
+        power_tol, TIE_RTOL, MAX_SWEEPS, True, True,  # per sample, exact warm starts pay at every discount
         ANDERSON_DEPTH if gamma_H >= ANDERSON_GAMMA else 0, ANDERSON_DEPTH if gamma_A >= ANDERSON_GAMMA else 0,
         ANDERSON_RESET, ANDERSON_REG, q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed, sweeps,
     )
