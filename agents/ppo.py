@@ -18,7 +18,6 @@ Several reward samples train in parallel in worker processes (``n_jobs``), each 
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -30,7 +29,7 @@ from agents.logging import greedy_optimal_fraction, optimal_response_q, value_ga
 from agents.policies import TabularPolicy, uniform_policy
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel, check_agent
-from multipower.validation import check_gamma
+from multipower.validation import available_cores, check_gamma
 
 
 #: Observation encodings a PPO learner can use (the env's ``obs_type``).
@@ -300,7 +299,7 @@ def learn_ppo(
 ):
     """Train H then A with MaskablePPO for ``samples`` reward pairs of ``RewardSampler(seed)``.
 
-    Samples run in ``n_jobs`` worker processes (default: the CPU count). Ctrl-C stops the pool; the samples
+    Samples run in ``n_jobs`` worker processes (default: the available cores). Ctrl-C stops the pool; the samples
     finished so far are returned (``config["samples"]`` says how many).
 
     Returns:
@@ -325,7 +324,7 @@ def learn_ppo(
         (k, text, model.layout.name, collision, R_H[k], R_A[k], gamma_H, gamma_A, config, int(seed) * 100_003 + 2 * k, tensorboard)
         for k in range(int(samples))
     ]
-    n_jobs = max(1, min(int(n_jobs or os.cpu_count() or 1), len(jobs)))
+    n_jobs = max(1, min(int(n_jobs or available_cores()), len(jobs)))
     done: dict[int, tuple] = {}
     start = time.perf_counter()
     try:

@@ -16,7 +16,6 @@ how ties between optimal actions are identified.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ from envs.layouts import LayoutLike, load_layout
 from envs.model import JointModel, check_collision, joint_model, single_agent_model
 from multipower.results import PowerResult, pearson
 from multipower.rewards import RewardSampler, make_distribution
+from multipower.validation import available_cores
 from multipower.solver import (
     POWER_TOL,
     MeanAccumulator,
@@ -73,8 +73,7 @@ def _check_jobs(jobs: Optional[int], device) -> int:
     if jobs is None:
         if str(device).startswith("cuda"):
             return 1
-        cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
-        return max(1, len(cores))
+        return available_cores()
     if isinstance(jobs, bool) or int(jobs) != jobs or jobs < 1:
         raise ValueError(f"jobs must be a positive integer or None, got {jobs!r}")
     return int(jobs)

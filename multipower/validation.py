@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (respects affinity and container CPU sets, unlike ``os.cpu_count``)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
 
 def check_gamma(gamma: float, name: str = "gamma") -> float:
     """``gamma`` as a float in the open interval (0, 1); ``ValueError`` naming ``name`` otherwise."""

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (agents.npz + config.json)")
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="TensorBoard log directory")
     parser.add_argument("--timesteps", type=int, default=None, help="PPO: environment steps per agent per sample")
-    parser.add_argument("--jobs", type=int, default=None, help="worker processes (Q-learning default 1, PPO default: CPU count)")
+    parser.add_argument("--jobs", type=int, default=None, help="worker processes (Q-learning default 1, PPO default: available cores)")
     parser.add_argument("--chunk", type=int, default=None,
                         help="Q-learning: samples per saved chunk (default: all at once); Ctrl-C keeps finished chunks")
     parser.add_argument("--option", dest="options", type=key_value("--option"), action="append", default=[], metavar="KEY=VALUE",
