@@ -24,6 +24,7 @@ from typing import Optional, Union
 import numpy as np
 
 from envs.layouts import N_ACTIONS
+from multipower.results import jsonable
 
 AGENTS_FILE = "agents.npz"
 CONFIG_FILE = "config.json"
@@ -110,7 +111,7 @@ def save_agents(
     os.replace(tmp, path / AGENTS_FILE)
     config = dict(agents.config)
     config.setdefault("samples", agents.n_samples)
-    (path / CONFIG_FILE).write_text(json.dumps(_jsonable(config), indent=2, sort_keys=True) + "\n")
+    (path / CONFIG_FILE).write_text(json.dumps(jsonable(config, nonfinite_as_str=True), indent=2, sort_keys=True) + "\n")
     return path
 
 
@@ -131,17 +132,3 @@ def load_agents(directory: PathLike) -> TrainedAgents:
         arrays.get("q_H"),
         arrays.get("q_A"),
     )
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value)
-    return value

@@ -37,7 +37,7 @@ from multipower.estimator import (
     layout_text,
     model_from_config,
 )
-from multipower.results import MeanAccumulator, PowerResult, _jsonable, pearson
+from multipower.results import MeanAccumulator, PowerResult, jsonable, pearson
 from multipower.solver import seed_policy_table
 
 ALGOS = ("qlearning", "ppo")
@@ -79,7 +79,7 @@ class Comparison:
         directory = Path(directory)
         self.result.save(directory)
         summary = {**self.metrics, "config": self.config, "timings": self.timings}
-        (directory / "comparison.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
+        (directory / "comparison.json").write_text(json.dumps(jsonable(summary), indent=2) + "\n")
         if figure:
             from multipower.plotting_compare import comparison_figure
 

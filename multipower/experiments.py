@@ -59,7 +59,7 @@ import yaml
 
 from envs.layouts import load_layout
 from envs.model import COLLISIONS
-from multipower.results import PowerResult, _jsonable, pearson
+from multipower.results import PowerResult, jsonable, pearson
 
 KINDS = ("joint", "single", "sweep")
 SWEEP_PARAMETERS = ("correlation", "gamma", "seed")
@@ -307,7 +307,7 @@ def _validate_entry(entry, i: int, cfg: dict, where: str) -> dict:
 
 
 def dump_config(config: Mapping) -> str:
-    return yaml.safe_dump(_jsonable(dict(config)), sort_keys=False, allow_unicode=True)
+    return yaml.safe_dump(jsonable(dict(config)), sort_keys=False, allow_unicode=True)
 
 
 # --------------------------------------------------------------------------------------------- solving
@@ -359,7 +359,7 @@ def _matches(saved: Mapping, run: Mapping) -> bool:
         gamma_A = run.get("gamma_A") or run["gamma"]
         if not math.isclose(float(saved.get("gamma_A") or gamma_H), gamma_A):
             return False
-    return all(_jsonable(saved.get(k)) == _jsonable(v) for k, v in checks.items())
+    return all(jsonable(saved.get(k)) == jsonable(v) for k, v in checks.items())
 
 
 def solve_cached(run: Mapping, directory: PathLike, solver: Optional[Solver] = None, progress: bool = True,
@@ -585,7 +585,7 @@ def _run_sweep(config: dict, out_dir: Path, solver, progress: bool, force: bool,
             on_point(value, result)
     bar.close()
     summary = sweep_summary(config, results)
-    (out_dir / "sweep.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
+    (out_dir / "sweep.json").write_text(json.dumps(jsonable(summary), indent=2) + "\n")
     checks = [evaluate_entry(entry, results[entry["at"]]) for entry in config["published"]]
     if parameter != "seed":
         crossing = summary.get("alpha_zero_crossing")
@@ -686,8 +686,8 @@ def _run_learned(config: Mapping, out_dir: Path, algo: str, n_samples: Optional[
     from multipower.plotting import plot_comparison_dir
 
     figures += plot_comparison_dir(directory, out_dir / "figures", prefix=f"learned_{algo}_")
-    return {"dir": str(directory), "metrics": _jsonable(getattr(comparison, "metrics", {})),
-            "figures": figures, "timings": _jsonable(comparison.timings)}
+    return {"dir": str(directory), "metrics": jsonable(getattr(comparison, "metrics", {})),
+            "figures": figures, "timings": jsonable(comparison.timings)}
 
 
 # --------------------------------------------------------------------------------------------- figures & report
@@ -714,7 +714,7 @@ def write_report(outcome: ExperimentOutcome) -> None:
     if "learned" in outcome.extra:
         learned = outcome.extra["learned"]
         report["learned"] = {**learned, "figures": [str(Path(p).relative_to(outcome.out_dir)) for p in learned["figures"]]}
-    (outcome.out_dir / "report.json").write_text(json.dumps(_jsonable(report), indent=2) + "\n")
+    (outcome.out_dir / "report.json").write_text(json.dumps(jsonable(report), indent=2) + "\n")
     lines = [f"# {outcome.config.get('title', outcome.name)}", "", f"{outcome.config.get('source', '')}", "",
              f"Samples: {outcome.config['n_samples']:,}. Runtime: {outcome.seconds:.1f} s "
              f"({'all reused from saved results' if not outcome.computed else 'computed'}).", "",

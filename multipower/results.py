@@ -94,7 +94,7 @@ class PowerResult:
             for row in zip(*columns):
                 writer.writerow([int(v) for v in row[: len(self.label_names)]] + [repr(float(v)) for v in row[len(self.label_names) :]])
         summary = {"kind": self.kind, "config": self.config, **self.stats, "timings": self.timings}
-        (directory / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
+        (directory / "summary.json").write_text(json.dumps(jsonable(summary), indent=2) + "\n")
         return directory
 
     @classmethod
@@ -111,15 +111,19 @@ class PowerResult:
         return cls(kind, body[:, :n_labels], arrays, config, summary, timings)
 
 
-def _jsonable(value):
+def jsonable(value, nonfinite_as_str: bool = False):
+    """``value`` with numpy arrays and scalars turned into JSON types (dict keys as strings); with
+    ``nonfinite_as_str``, non-finite floats become ``"inf"``/``"nan"`` strings (strict JSON)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v, nonfinite_as_str) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v, nonfinite_as_str) for v in value]
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return jsonable(value.tolist(), nonfinite_as_str) if nonfinite_as_str else value.tolist()
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if nonfinite_as_str and isinstance(value, float) and not np.isfinite(value):
+        return str(value)
     return value
 
 
