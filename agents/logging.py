@@ -23,6 +23,7 @@ import numpy as np
 
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel, check_agent
+from multipower.solver import optimal_response
 
 #: Tolerance on exact action values within which actions count as tied for the maximum.
 OPTIMAL_ATOL = 1e-6
@@ -47,7 +48,6 @@ def optimal_response_q(
     agent: str,
     other_policy: np.ndarray,
     tol: float = 1e-10,
-    max_iterations: int = 100_000,
 ) -> np.ndarray:
     """Optimal ``Q_env`` ``(K, S, 5)`` of ``agent`` for ``rewards`` ``(K, S)`` against a fixed ``other_policy``.
 
@@ -57,8 +57,7 @@ def optimal_response_q(
         gamma: Discount in ``(0, 1)``.
         agent: ``"H"`` or ``"A"``: whose actions are optimised.
         other_policy: ``(S, 5)`` or ``(K, S, 5)`` policy of the other agent.
-        tol: Stop when no value changes by more than ``tol``.
-        max_iterations: Safety cap on value-iteration sweeps.
+        tol: Certified bound on the error of the optimal values (the exact solver's stopping rule).
 
     Returns:
         ``Q_env`` in the environment's convention, ``-inf`` on unavailable actions.
@@ -69,30 +68,10 @@ def optimal_response_q(
     if n_states != model.n_states:
         raise ValueError(f"rewards must have shape (K, {model.n_states}), got {rewards.shape}")
     other = _other_policy_batch(other_policy, n_samples, n_states)
-    chunk = max(1, (1 << 22) // (n_states * N_ACTIONS * N_ACTIONS))
-    if n_samples > chunk:
-        return np.concatenate(
-            [
-                optimal_response_q(model, rewards[i : i + chunk], gamma, agent, other[i : i + chunk], tol, max_iterations)
-                for i in range(0, n_samples, chunk)
-            ]
-        )
-    # Transitions as (S, mine, other) -> s'.
-    next_state = model.next_state if agent == "H" else model.next_state.transpose(0, 2, 1)
-    mask = model.action_mask(agent)
-    r_pad = np.concatenate([rewards, np.zeros((n_samples, 1))], axis=1)
-    value = np.zeros((n_samples, n_states + 1))
-    q = np.zeros((n_samples, n_states, N_ACTIONS))
-    for _ in range(max_iterations):
-        backup = r_pad + gamma * value  # (K, S+1), terminal column stays 0
-        q = np.einsum("ksab,ksb->ksa", backup[:, next_state], other, optimize=True)
-        q = np.where(mask, q, -np.inf)
-        new = q.max(axis=-1)
-        change = np.abs(new - value[:, :n_states]).max()
-        value[:, :n_states] = new
-        if change <= tol:
-            break
-    return q
+    # The exact solver's certified iteration: values within ``tol`` (POWER tolerance (1-γ)/γ · tol).
+    _, q = optimal_response(model, rewards, gamma, agent, other, power_tol=tol * (1.0 - gamma) / gamma)
+    # Solver convention R(s) + γ Q_env(s, a) back to the environment's Q_env.
+    return np.where(np.isfinite(q), (q - rewards[..., None]) / gamma, -np.inf)
 
 
 def solver_convention(q_env: np.ndarray, rewards: np.ndarray, gamma: float) -> np.ndarray:

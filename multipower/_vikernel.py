@@ -419,3 +419,28 @@ def _argmax_if_deterministic(pol, act):
         act[s] = arg
         det = det and pol[s, arg] == 1.0
     return det
+
+
+@njit(nogil=True, cache=True)
+def respond_chunk(next_own, other, mask, R, gamma, absorbing, power_tol, tie_rtol, max_sweeps, depth,
+                  anderson_reset, anderson_reg, V_out, Q_out):
+    """Optimal response of one agent to a fixed policy of the other, per sample: ``next_own[s, own, other]``,
+    ``other`` ``(K, S, 5)``, ``R`` ``(K, S)``; fills ``V_out`` ``(K, S)`` and ``Q_out`` ``(K, 5, S)`` (solver
+    convention). Returns the most sweeps any sample used, or -1 if one reached ``max_sweeps``."""
+    K, S = R.shape
+    no_pre = np.empty((0, 1), dtype=np.int64)
+    no_pre_w = np.empty((0, 1))
+    pol = np.empty((N_ACTIONS, S))
+    most = 0
+    for k in range(K):
+        J = _support(other[k])
+        idx = np.empty((N_ACTIONS, S, J), dtype=np.int64)
+        w = np.empty((N_ACTIONS, S, J))
+        other_agent_tables(next_own, other[k], idx, w)
+        tie = tie_rtol * max(np.abs(R[k]).max(), 1e-300) / (1.0 - gamma)
+        n = iterate(idx, w, no_pre, no_pre_w, R[k], gamma, R[k], mask, True, absorbing, power_tol, tie, max_sweeps,
+                    depth, anderson_reset, anderson_reg, V_out[k], Q_out[k], pol)
+        if n < 0:
+            return -1
+        most = max(most, n)
+    return most

@@ -757,6 +757,29 @@ def _solve_pairs_compiled(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: n
     return SolvedPairs(tr(q_H), tr(pol_H), tr(q_A), tr(pol_A), V_H, V_A, V_H_seed, V_A_seed, counts)
 
 
+def optimal_response(
+    model: JointModel, R: np.ndarray, gamma: float, agent: str, other_policy: np.ndarray, power_tol: float = POWER_TOL
+) -> tuple[np.ndarray, np.ndarray]:
+    """Optimal values ``(K, S)`` and action values ``(K, S, 5)`` (``-inf`` where unavailable) of ``agent`` for
+    rewards ``R`` ``(K, S)`` against the other agent's fixed policies ``other_policy`` ``(K, S, 5)`` (or one
+    ``(S, 5)``), by the compiled kernels (CPU) with the certificate of the module docstring."""
+    from multipower import _vikernel
+
+    gamma = check_gamma(gamma)
+    R = _check_rewards(R, model.n_states, "R")
+    K, S = R.shape
+    next_own = model.next_state if agent == "H" else np.ascontiguousarray(model.next_state.transpose(0, 2, 1))
+    other = check_policy(other_policy, model.action_mask("A" if agent == "H" else "H"), name="other_policy")
+    other = np.ascontiguousarray(np.broadcast_to(other, (K, S, N_ACTIONS)))
+    V, Q = np.empty((K, S)), np.empty((K, N_ACTIONS, S))
+    depth = ANDERSON_DEPTH if gamma >= ANDERSON_GAMMA else 0
+    done = _vikernel.respond_chunk(next_own, other, model.action_mask(agent), R, gamma, model.collision == "crash",
+                                   power_tol, TIE_RTOL, MAX_SWEEPS, depth, ANDERSON_RESET, ANDERSON_REG, V, Q)
+    if done < 0:
+        raise RuntimeError(f"value iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma})")
+    return V, Q.transpose(0, 2, 1)
+
+
 @_cpu_threads
 def evaluate_policies(
     model: JointModel,

@@ -165,6 +165,18 @@ def test_compiled_kernels_equal_batched_torch(layout, collision, seed_policy, ga
         np.testing.assert_allclose(fast.V_H_seed, ref.V_H_seed, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("collision", ["none", "crash"])
+def test_optimal_response_equals_the_stages_of_solve_pairs(collision):
+    """H's response to the seed is stage 1; A's response to the solved policy_H is stage 2."""
+    model = joint_model("grid3x3", collision)
+    R_H, R_A = RewardSampler(model.n_states, seed=6).pairs(0, 4)
+    sol = solve_pairs(model, R_H, R_A, 0.95, 0.7)
+    V_H, q_H = solver.optimal_response(model, R_H, 0.95, "H", seed_policy_table(model))
+    V_A, q_A = solver.optimal_response(model, R_A, 0.7, "A", sol.policy_H)
+    for got, want, gamma in ((V_H, sol.V_H_seed, 0.95), (q_H, sol.q_H, 0.95), (q_A, sol.q_A, 0.7)):
+        np.testing.assert_allclose(got, want, rtol=0, atol=2 * value_bound(gamma))
+
+
 def test_compiled_kernels_are_the_cpu_default(monkeypatch):
     model = joint_model("grid3x3")
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 2)
