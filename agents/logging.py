@@ -23,7 +23,6 @@ import numpy as np
 
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel, check_agent
-from multipower.solver import optimal_response
 
 #: Tolerance on exact action values within which actions count as tied for the maximum.
 OPTIMAL_ATOL = 1e-6
@@ -67,6 +66,8 @@ def optimal_response_q(
     n_samples, n_states = rewards.shape
     if n_states != model.n_states:
         raise ValueError(f"rewards must have shape (K, {model.n_states}), got {rewards.shape}")
+    from multipower.solver import optimal_response  # here: multipower.solver imports agents.policies
+
     other = _other_policy_batch(other_policy, n_samples, n_states)
     # The exact solver's certified iteration: values within ``tol`` (POWER tolerance (1-γ)/γ · tol).
     _, q = optimal_response(model, rewards, gamma, agent, other, power_tol=tol * (1.0 - gamma) / gamma)
