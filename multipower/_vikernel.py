@@ -21,9 +21,10 @@ N_ACTIONS = 5
 
 
 @njit(nogil=True, cache=True)
-def _sweep(idx, w, V, R, gamma, E, V_new):
-    """One Bellman sweep from ``V`` (padded, ``V[S] = 0``): fills ``E`` ``(A, S)`` and ``V_new`` ``(S,)``
-    (the maximum over the ``A`` slots). Returns ``(min Δ, max Δ)``."""
+def _sweep(idx, w, src, V, R, gamma, E, V_new):
+    """One Bellman sweep from ``V`` (padded, ``V[S] = 0``): fills ``E[a, s] = Σ_j w[a, s, j] · src[idx[a, s, j]]``
+    ``(A, S)`` and ``V_new`` ``(S,)`` (the maximum over the ``A`` slots). ``src`` is ``V`` itself or the
+    intermediate table of :func:`_average`. Returns ``(min Δ, max Δ)``."""
     n_slots, S, J = idx.shape
     lo, hi = np.inf, -np.inf
     for s in range(S):
@@ -31,7 +32,7 @@ def _sweep(idx, w, V, R, gamma, E, V_new):
         for a in range(n_slots):
             e = 0.0
             for j in range(J):
-                e += w[a, s, j] * V[idx[a, s, j]]
+                e += w[a, s, j] * src[idx[a, s, j]]
             E[a, s] = e
             if e > best:
                 best = e
@@ -44,31 +45,16 @@ def _sweep(idx, w, V, R, gamma, E, V_new):
 
 
 @njit(nogil=True, cache=True)
-def _sweep_factored(pre_idx, pre_w, idx, V, R, gamma, M, E, V_new):
-    """:func:`_sweep` through an intermediate table: ``M[p] = Σ_j pre_w[p, j] · V[pre_idx[p, j]]`` over the
-    cell pairs ``p``, then ``E[a, s] = M[idx[a, s, 0]]`` (H's backup against a seed that depends on A's cell
-    only: A's average is taken once per cell pair, not once per H action)."""
-    n_slots, S, _ = idx.shape
+def _average(pre_idx, pre_w, V, M):
+    """``M[p] = Σ_j pre_w[p, j] · V[pre_idx[p, j]]`` over the cell pairs ``p``: H's backup against a seed that
+    depends on A's cell only takes A's average once per cell pair, then H's move (``E[a, s] = M[idx[a, s, 0]]``)
+    instead of once per H action."""
     P, J = pre_idx.shape
     for p in range(P):
         m = 0.0
         for j in range(J):
             m += pre_w[p, j] * V[pre_idx[p, j]]
         M[p] = m
-    lo, hi = np.inf, -np.inf
-    for s in range(S):
-        best = -np.inf
-        for a in range(n_slots):
-            e = M[idx[a, s, 0]]
-            E[a, s] = e
-            if e > best:
-                best = e
-        v = R[s] + gamma * best
-        V_new[s] = v
-        d = v - V[s]
-        lo = min(lo, d)
-        hi = max(hi, d)
-    return lo, hi
 
 
 @njit(nogil=True, cache=True)
@@ -170,8 +156,7 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
             anderson_depth, anderson_reset, anderson_reg, V_out, Q_out, pol_out):
     """Certified value iteration for one sample (optimal control if ``control``, else policy evaluation).
 
-    ``idx``/``w`` ``(A, S, J)``, or, when ``pre_idx`` has rows, ``idx`` ``(A, S, 1)`` into the intermediate
-    table of :func:`_sweep_factored` (``w`` unused); ``R``, ``V0``, ``V_out`` ``(S,)``; ``mask`` ``(S, 5)``;
+    ``idx``/``w`` ``(A, S, J)``, into the intermediate table of :func:`_average` when ``pre_idx`` has rows; ``R``, ``V0``, ``V_out`` ``(S,)``; ``mask`` ``(S, 5)``;
     ``Q_out``, ``pol_out`` ``(5, S)`` (filled when ``control``). ``anderson_depth > 0``: the next iterate is
     chosen by Anderson acceleration (:func:`_anderson_step`). Returns the sweeps used, or -1 if ``max_sweeps``
     was reached.
@@ -194,9 +179,10 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
     state = np.array([0.0, 0.0, np.inf])
     for sweep in range(1, max_sweeps + 1):
         if factored:
-            lo, hi = _sweep_factored(pre_idx, pre_w, idx, V, R, gamma, M, E, V_new)
+            _average(pre_idx, pre_w, V, M)
+            lo, hi = _sweep(idx, w, M, V, R, gamma, E, V_new)
         else:
-            lo, hi = _sweep(idx, w, V, R, gamma, E, V_new)
+            lo, hi = _sweep(idx, w, V, V, R, gamma, E, V_new)
         if absorbing:
             lo, hi = min(lo, 0.0), max(hi, 0.0)
         shift = 0.5 * c * (lo + hi)
@@ -339,7 +325,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
     """The two-stage solve of SPEC §4 for every sample ``k`` of a chunk (outputs preallocated, action-major
     ``(K, 5, S)`` for ``q``/``pol``; ``sweeps`` ``(K, 4)``: H, A, H_eval, A_seed; -1 where ``max_sweeps`` hit).
 
-    ``stage1_*``: H's factored backup against the seed (see :func:`_sweep_factored`), or ``stage1_pre_idx``
+    ``stage1_*``: H's factored backup against the seed (see :func:`_average`), or ``stage1_pre_idx``
     with no rows for the plain gather of :func:`other_agent_tables`. ``warm_H``/``warm_A``: start stages 3 and 2
     exactly where the policies are deterministic (:func:`evaluate_chain`, :func:`policy_iteration`);
     ``depth_H``/``depth_A``: Anderson depth for each agent's discount (0: plain iteration)."""
@@ -349,7 +335,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
     no_pre = np.empty((0, 1), dtype=np.int64)
     no_pre_w = np.empty((0, 1))
     if stage1_pre_idx.shape[0] > 0:
-        idx1, w1 = stage1_idx, np.empty((N_ACTIONS, S, 1))
+        idx1, w1 = stage1_idx, np.ones((N_ACTIONS, S, 1))
     else:
         idx1 = np.empty((N_ACTIONS, S, J1), dtype=np.int64)
         w1 = np.empty((N_ACTIONS, S, J1))

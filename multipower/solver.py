@@ -714,7 +714,7 @@ def _use_compiled(dev: torch.device, gamma_H: float, gamma_A: float, compiled: O
 
 
 def _factored_tables(model: JointModel, seed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stage-1 tables of :func:`multipower._vikernel._sweep_factored` (as :class:`_FactorisedOperator`): the
+    """Stage-1 tables of :func:`multipower._vikernel._average` (as :class:`_FactorisedOperator`): the
     seed's average over A's moves once per cell pair ``(h', a)``, then H's move. Empty tables when the seed
     depends on more than A's cell or collisions are ``bounce``."""
     cell = _cell_policy(model, seed) if model.collision in ("none", "crash") else None
