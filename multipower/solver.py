@@ -60,7 +60,7 @@ import torch
 
 from agents.policies import check_policy, stay_policy, uniform_policy
 from envs.layouts import N_ACTIONS
-from envs.model import JointModel, SingleAgentModel
+from envs.model import JointModel, SingleAgentModel, check_agent
 from multipower.results import MeanAccumulator  # noqa: F401  (re-exported: the solver's accumulator)
 from multipower.validation import check_gamma
 
@@ -649,7 +649,7 @@ def solve_pairs(
     absorbing = model.collision == "crash"
     _check_unavailable_stay(model.next_state, model.action_mask_H)
     _check_unavailable_stay(model.next_state.transpose(0, 2, 1), model.action_mask_A)
-    if _use_compiled(dev, gamma_H, gamma_A, compiled):
+    if _use_compiled(dev, compiled):
         return _solve_pairs_compiled(model, R_H, R_A, gamma_H, gamma_A, seed, power_tol)
     seed_t = _t(np.ascontiguousarray(seed.T), dev).unsqueeze(0)  # action-major (1, 5, S)
     sweeps = {}
@@ -705,12 +705,17 @@ def solve_pairs(
     )
 
 
-def _use_compiled(dev: torch.device, gamma_H: float, gamma_A: float, compiled: Optional[bool]) -> bool:
+def _use_compiled(dev: torch.device, compiled: Optional[bool]) -> bool:
     if compiled is None:
         return COMPILED_CPU and dev.type == "cpu"
     if compiled and dev.type != "cpu":
         raise ValueError(f"compiled=True needs device='cpu', got device={str(dev)!r}")
     return bool(compiled)
+
+
+def _anderson_depth(gamma: float) -> int:
+    """History depth of the compiled kernels' Anderson acceleration at ``gamma`` (0: plain iteration)."""
+    return ANDERSON_DEPTH if gamma >= ANDERSON_GAMMA else 0
 
 
 def _factored_tables(model: JointModel, seed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -747,8 +752,7 @@ def _solve_pairs_compiled(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: n
         model.action_mask_H, model.action_mask_A,
         np.ascontiguousarray(R_H), np.ascontiguousarray(R_A), gamma_H, gamma_A, model.collision == "crash",
         power_tol, TIE_RTOL, MAX_SWEEPS, True, True,  # per sample, exact warm starts pay at every discount
-        ANDERSON_DEPTH if gamma_H >= ANDERSON_GAMMA else 0, ANDERSON_DEPTH if gamma_A >= ANDERSON_GAMMA else 0,
-        ANDERSON_RESET, ANDERSON_REG, q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed, sweeps,
+        _anderson_depth(gamma_H), _anderson_depth(gamma_A), ANDERSON_RESET, ANDERSON_REG, q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed, sweeps,
     )
     if (sweeps < 0).any():
         raise RuntimeError(f"value iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma_H}, {gamma_A})")
@@ -766,15 +770,16 @@ def optimal_response(
     from multipower import _vikernel
 
     gamma = check_gamma(gamma)
+    agent = check_agent(agent)
     R = _check_rewards(R, model.n_states, "R")
     K, S = R.shape
     next_own = model.next_state if agent == "H" else np.ascontiguousarray(model.next_state.transpose(0, 2, 1))
     other = check_policy(other_policy, model.action_mask("A" if agent == "H" else "H"), name="other_policy")
     other = np.ascontiguousarray(np.broadcast_to(other, (K, S, N_ACTIONS)))
     V, Q = np.empty((K, S)), np.empty((K, N_ACTIONS, S))
-    depth = ANDERSON_DEPTH if gamma >= ANDERSON_GAMMA else 0
     done = _vikernel.respond_chunk(next_own, other, model.action_mask(agent), R, gamma, model.collision == "crash",
-                                   power_tol, TIE_RTOL, MAX_SWEEPS, depth, ANDERSON_RESET, ANDERSON_REG, V, Q)
+                                   power_tol, TIE_RTOL, MAX_SWEEPS, _anderson_depth(gamma), ANDERSON_RESET,
+                                   ANDERSON_REG, V, Q)
     if done < 0:
         raise RuntimeError(f"value iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma})")
     return V, Q.transpose(0, 2, 1)

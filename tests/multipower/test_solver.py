@@ -177,6 +177,17 @@ def test_optimal_response_equals_the_stages_of_solve_pairs(collision):
         np.testing.assert_allclose(got, want, rtol=0, atol=2 * value_bound(gamma))
 
 
+def test_optimal_response_bad_input_raises():
+    model = joint_model("grid3x3")
+    R = RewardSampler(model.n_states, seed=0).pairs(0, 1)[0]
+    with pytest.raises(ValueError, match="agent"):
+        solver.optimal_response(model, R, 0.6, "robot", seed_policy_table(model))
+    with pytest.raises(ValueError, match="gamma"):
+        solver.optimal_response(model, R, 1.0, "H", seed_policy_table(model))
+    with pytest.raises(ValueError, match="other_policy"):
+        solver.optimal_response(model, R, 0.6, "H", np.ones((3, 5)))
+
+
 def test_compiled_kernels_are_the_cpu_default(monkeypatch):
     model = joint_model("grid3x3")
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 2)
