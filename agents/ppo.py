@@ -28,12 +28,9 @@ import numpy as np
 from agents.logging import greedy_optimal_fraction, optimal_response_q, value_gap
 from agents.policies import TabularPolicy, uniform_policy
 from envs.layouts import N_ACTIONS
+from envs.maze_v0 import OBS_TYPES
 from envs.model import JointModel, check_agent
 from multipower.validation import available_cores, check_gamma
-
-
-#: Observation encodings a PPO learner can use (the env's ``obs_type``).
-OBSERVATIONS = ("vector", "index")
 
 
 @dataclass
@@ -79,8 +76,8 @@ class PPOConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if self.eval_every < 0:
             raise ValueError(f"eval_every must be >= 0, got {self.eval_every!r}")
-        if self.observation not in OBSERVATIONS:
-            raise ValueError(f"observation must be one of {OBSERVATIONS}, got {self.observation!r}")
+        if self.observation not in OBS_TYPES:
+            raise ValueError(f"observation must be one of {OBS_TYPES}, got {self.observation!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
