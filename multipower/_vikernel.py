@@ -270,12 +270,17 @@ def policy_iteration(next_own, R, gamma, mask, out, max_iter=200):
 
 
 @njit(nogil=True, cache=True)
-def other_agent_tables(next_own, other, idx, w):
-    """Backup tables ``(5, S, J)`` of an agent optimising against the other's policy ``other`` ``(S, 5)``;
-    ``next_own[s, own, other]`` is the next state. Unused slots point at the terminal with weight 0."""
+def _empty_tables(n_slots, S, J):
+    """``idx``, ``w`` ``(n_slots, S, J)`` with every slot on the terminal (value 0) with weight 0."""
+    return np.full((n_slots, S, J), S, dtype=np.int64), np.zeros((n_slots, S, J))
+
+
+@njit(nogil=True, cache=True)
+def other_agent_tables(next_own, other):
+    """Backup tables ``idx``, ``w`` ``(5, S, J)`` of an agent optimising against the other's policy ``other``
+    ``(S, 5)``; ``next_own[s, own, other]`` is the next state. Unused slots point at the terminal with weight 0."""
     S = next_own.shape[0]
-    idx[:] = S
-    w[:] = 0.0
+    idx, w = _empty_tables(N_ACTIONS, S, _support(other))
     for s in range(S):
         j = 0
         for b in range(N_ACTIONS):
@@ -285,14 +290,14 @@ def other_agent_tables(next_own, other, idx, w):
                     idx[a, s, j] = next_own[s, a, b]
                     w[a, s, j] = p
                 j += 1
+    return idx, w
 
 
 @njit(nogil=True, cache=True)
-def joint_tables(next_state, pol_H, pol_A, idx, w):
-    """Policy-evaluation tables ``(1, S, J)`` of the joint policy ``pol_H``, ``pol_A`` ``(S, 5)`` each."""
+def joint_tables(next_state, pol_H, pol_A):
+    """Policy-evaluation tables ``idx``, ``w`` ``(1, S, J)`` of the joint policy ``pol_H``, ``pol_A`` ``(S, 5)``."""
     S = next_state.shape[0]
-    idx[:] = S
-    w[:] = 0.0
+    idx, w = _empty_tables(1, S, _support(pol_H) * _support(pol_A))
     for s in range(S):
         j = 0
         for h in range(N_ACTIONS):
@@ -303,6 +308,13 @@ def joint_tables(next_state, pol_H, pol_A, idx, w):
                         idx[0, s, j] = next_state[s, h, a]
                         w[0, s, j] = p
                         j += 1
+    return idx, w
+
+
+@njit(nogil=True, cache=True)
+def _tie_tol(R, gamma, tie_rtol):
+    """The solver's tie tolerance ``TIE_RTOL · max|R| / (1 - γ)`` for one sample."""
+    return tie_rtol * max(np.abs(R).max(), 1e-300) / (1.0 - gamma)
 
 
 @njit(nogil=True, cache=True)
@@ -331,15 +343,12 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
     ``depth_H``/``depth_A``: Anderson depth for each agent's discount (0: plain iteration)."""
     K, S = R_H.shape
     next_A = next_state.transpose(0, 2, 1).copy()  # next_A[s, own=A, other=H]
-    J1 = _support(seed)
     no_pre = np.empty((0, 1), dtype=np.int64)
     no_pre_w = np.empty((0, 1))
     if stage1_pre_idx.shape[0] > 0:
         idx1, w1 = stage1_idx, np.ones((N_ACTIONS, S, 1))
     else:
-        idx1 = np.empty((N_ACTIONS, S, J1), dtype=np.int64)
-        w1 = np.empty((N_ACTIONS, S, J1))
-        other_agent_tables(next_state, seed, idx1, w1)
+        idx1, w1 = other_agent_tables(next_state, seed)
     scratch_q = np.empty((N_ACTIONS, S))
     scratch_p = np.empty((N_ACTIONS, S))
     act_H, act_A = np.empty(S, dtype=np.int64), np.empty(S, dtype=np.int64)
@@ -347,8 +356,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
     next_det = np.empty((S, N_ACTIONS), dtype=np.int64)
     chain = np.empty(S, dtype=np.int64)
     for k in range(K):
-        tie_H = tie_rtol * max(np.abs(R_H[k]).max(), 1e-300) / (1.0 - gamma_H)
-        tie_A = tie_rtol * max(np.abs(R_A[k]).max(), 1e-300) / (1.0 - gamma_A)
+        tie_H, tie_A = _tie_tol(R_H[k], gamma_H, tie_rtol), _tie_tol(R_A[k], gamma_A, tie_rtol)
         # Stage 1: H against the seed.
         sweeps[k, 0] = iterate(idx1, w1, stage1_pre_idx, stage1_pre_w, R_H[k], gamma_H, R_H[k], mask_H, True,
                                absorbing, power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
@@ -362,10 +370,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
                 for a in range(N_ACTIONS):
                     next_det[s, a] = next_state[s, act_H[s], a]
             policy_iteration(next_det, R_A[k], gamma_A, mask_A, V0)
-        J2 = _support(ph)
-        idx2 = np.empty((N_ACTIONS, S, J2), dtype=np.int64)
-        w2 = np.empty((N_ACTIONS, S, J2))
-        other_agent_tables(next_A, ph, idx2, w2)
+        idx2, w2 = other_agent_tables(next_A, ph)
         sweeps[k, 1] = iterate(idx2, w2, no_pre, no_pre_w, R_A[k], gamma_A, V0, mask_A, True, absorbing,
                                power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
                                V_A[k], q_A[k], pol_A[k])
@@ -377,17 +382,11 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
             for s in range(S):
                 chain[s] = next_state[s, act_H[s], act_A[s]]
             evaluate_chain(chain, R_H[k], gamma_H, V0)
-        J3 = J2 * _support(pa)
-        idx3 = np.empty((1, S, J3), dtype=np.int64)
-        w3 = np.empty((1, S, J3))
-        joint_tables(next_state, ph, pa, idx3, w3)
+        idx3, w3 = joint_tables(next_state, ph, pa)
         sweeps[k, 2] = iterate(idx3, w3, no_pre, no_pre_w, R_H[k], gamma_H, V0, mask_H, False, absorbing,
                                power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
                                V_H[k], scratch_q, scratch_p)
-        J4 = J2 * J1
-        idx4 = np.empty((1, S, J4), dtype=np.int64)
-        w4 = np.empty((1, S, J4))
-        joint_tables(next_state, ph, seed, idx4, w4)
+        idx4, w4 = joint_tables(next_state, ph, seed)
         sweeps[k, 3] = iterate(idx4, w4, no_pre, no_pre_w, R_A[k], gamma_A, V_A[k], mask_A, False, absorbing,
                                power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
                                V_A_seed[k], scratch_q, scratch_p)
@@ -419,12 +418,9 @@ def respond_chunk(next_own, other, mask, R, gamma, absorbing, power_tol, tie_rto
     pol = np.empty((N_ACTIONS, S))
     most = 0
     for k in range(K):
-        J = _support(other[k])
-        idx = np.empty((N_ACTIONS, S, J), dtype=np.int64)
-        w = np.empty((N_ACTIONS, S, J))
-        other_agent_tables(next_own, other[k], idx, w)
-        tie = tie_rtol * max(np.abs(R[k]).max(), 1e-300) / (1.0 - gamma)
-        n = iterate(idx, w, no_pre, no_pre_w, R[k], gamma, R[k], mask, True, absorbing, power_tol, tie, max_sweeps,
+        idx, w = other_agent_tables(next_own, other[k])
+        n = iterate(idx, w, no_pre, no_pre_w, R[k], gamma, R[k], mask, True, absorbing, power_tol,
+                    _tie_tol(R[k], gamma, tie_rtol), max_sweeps,
                     depth, anderson_reset, anderson_reg, V_out[k], Q_out[k], pol)
         if n < 0:
             return -1
