@@ -52,6 +52,8 @@ class PPOConfig:
         eval_every: Steps between accuracy evaluations logged to TensorBoard (0: never).
         observation: The env's ``obs_type``: ``"vector"`` (one-hot cells of both agents) or ``"index"``
             (joint-state index, one-hot encoded by SB3).
+        anneal_lr: Decay the learning rate linearly to 0 over training (CleanRL's ``anneal_lr``).
+        vf_coef, max_grad_norm: Weight of the value loss, and the norm gradients are clipped to (SB3's).
     """
 
     total_timesteps: int = 60_000
@@ -67,6 +69,9 @@ class PPOConfig:
     max_cycles: int = 10
     eval_every: int = 5_000
     observation: str = "index"
+    anneal_lr: bool = False
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("total_timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "max_cycles"):
@@ -222,7 +227,7 @@ def train_ppo(
     ppo = MaskablePPO(
         "MlpPolicy",
         vec,
-        learning_rate=config.learning_rate,
+        learning_rate=_learning_rate(config),
         n_steps=config.n_steps,
         batch_size=config.batch_size,
         n_epochs=config.n_epochs,
@@ -230,6 +235,8 @@ def train_ppo(
         gae_lambda=config.gae_lambda,
         clip_range=config.clip_range,
         ent_coef=config.ent_coef,
+        vf_coef=config.vf_coef,
+        max_grad_norm=config.max_grad_norm,
         policy_kwargs={"net_arch": list(config.net_arch), "activation_fn": torch.nn.Tanh},
         tensorboard_log=tensorboard_log,
         seed=seed,
@@ -246,6 +253,15 @@ def train_ppo(
     ppo.learn(total_timesteps=config.total_timesteps, callback=callback, tb_log_name=run_name or f"ppo_{agent}")
     vec.close()
     return ppo
+
+
+def _learning_rate(config: PPOConfig):
+    """SB3's learning rate: a constant, or a linear decay to 0 (SB3 passes the fraction of training left)."""
+    if not config.anneal_lr:
+        return config.learning_rate
+    from stable_baselines3.common.utils import LinearSchedule
+
+    return LinearSchedule(config.learning_rate, 0.0, 1.0)
 
 
 def _train_sample(args) -> tuple[int, np.ndarray, np.ndarray, float, float]:

@@ -173,9 +173,10 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
     extrap = True
     prev_span = np.inf
     m = max(anderson_depth, 1)
-    dF, dG = np.zeros((m, S)), np.zeros((m, S))
+    S_a = S if anderson_depth > 0 else 0  # Anderson's history, only when it is used
+    dF, dG = np.zeros((m, S_a)), np.zeros((m, S_a))
     gram = np.zeros((m, m))
-    prev_f, prev_g, nxt = np.empty(S), np.empty(S), np.empty(S)
+    prev_f, prev_g, nxt = np.empty(S_a), np.empty(S_a), np.empty(S_a)
     state = np.array([0.0, 0.0, np.inf])
     for sweep in range(1, max_sweeps + 1):
         if factored:
@@ -223,24 +224,44 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
 
 @njit(nogil=True, cache=True)
 def evaluate_chain(f, R, gamma, out):
-    """Value of the deterministic chain ``s -> f[s]`` (``S``: the zero terminal) by pointer doubling, as
-    :func:`multipower.solver._evaluate_functional` (a warm start; :func:`iterate` certifies it)."""
+    """Value ``out[s] = R[s] + γ · out[f[s]]`` of the deterministic chain ``s -> f[s]`` (``f[s] = S``: the zero
+    terminal) in one pass over the functional graph: each path is followed until it meets a known value, the
+    terminal, or closes a cycle (whose values are geometric sums), then unwound. A warm start only: :func:`iterate`
+    certifies it (as :func:`multipower.solver._evaluate_functional`, which doubles pointers on the GPU)."""
     S = len(R)
-    A = np.zeros(S + 1)
-    A[:S] = R
-    F = np.empty(S + 1, dtype=np.int64)
-    F[:S] = f
-    F[S] = S
-    A2, F2 = np.empty(S + 1), np.empty(S + 1, dtype=np.int64)
-    g = gamma
-    while g > 1e-18:
-        for s in range(S + 1):
-            A2[s] = A[s] + g * A[F[s]]
-            F2[s] = F[F[s]]
-        A, A2 = A2, A
-        F, F2 = F2, F
-        g = g * g
-    out[:] = A[:S]
+    status = np.zeros(S, dtype=np.int8)  # 0 unseen, 1 on the current path, 2 done
+    pos = np.empty(S, dtype=np.int64)
+    path = np.empty(S, dtype=np.int64)
+    for start in range(S):
+        n = 0
+        u = start
+        while u < S and status[u] == 0:
+            status[u] = 1
+            pos[u] = n
+            path[n] = u
+            n += 1
+            u = f[u]
+        if u < S and status[u] == 1:  # the path closed a cycle path[pos[u]:n]
+            first = pos[u]
+            total, discount = 0.0, 1.0
+            for i in range(first, n):
+                total += discount * R[path[i]]
+                discount *= gamma
+            value = total / (1.0 - discount)  # value of path[first]
+            out[path[first]] = value
+            status[path[first]] = 2
+            nxt = value  # path[n - 1] -> path[first]
+            for i in range(n - 1, first, -1):
+                nxt = R[path[i]] + gamma * nxt
+                out[path[i]] = nxt
+                status[path[i]] = 2
+            n = first
+            u = path[first]
+        value = 0.0 if u >= S else out[u]
+        for i in range(n - 1, -1, -1):
+            value = R[path[i]] + gamma * value
+            out[path[i]] = value
+            status[path[i]] = 2
 
 
 @njit(nogil=True, cache=True)
@@ -335,7 +356,8 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
                       depth_H, depth_A, anderson_reset, anderson_reg,
                       q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed, sweeps):
     """The two-stage solve of SPEC §4 for every sample ``k`` of a chunk (outputs preallocated, action-major
-    ``(K, 5, S)`` for ``q``/``pol``; ``sweeps`` ``(K, 4)``: H, A, H_eval, A_seed; -1 where ``max_sweeps`` hit).
+    ``(K, 5, S)`` for ``q``/``pol``, or ``(1, 5, S)`` to keep values only, reusing one slot; ``sweeps``
+    ``(K, 4)``: H, A, H_eval, A_seed; -1 where ``max_sweeps`` hit).
 
     ``stage1_*``: H's factored backup against the seed (see :func:`_average`), or ``stage1_pre_idx``
     with no rows for the plain gather of :func:`other_agent_tables`. ``warm_H``/``warm_A``: start stages 3 and 2
@@ -355,13 +377,15 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
     V0 = np.empty(S)
     next_det = np.empty((S, N_ACTIONS), dtype=np.int64)
     chain = np.empty(S, dtype=np.int64)
+    keep = q_H.shape[0] == K
     for k in range(K):
+        slot = k if keep else 0
         tie_H, tie_A = _tie_tol(R_H[k], gamma_H, tie_rtol), _tie_tol(R_A[k], gamma_A, tie_rtol)
         # Stage 1: H against the seed.
         sweeps[k, 0] = iterate(idx1, w1, stage1_pre_idx, stage1_pre_w, R_H[k], gamma_H, R_H[k], mask_H, True,
                                absorbing, power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
-                               V_H_seed[k], q_H[k], pol_H[k])
-        ph = pol_H[k].T.copy()
+                               V_H_seed[k], q_H[slot], pol_H[slot])
+        ph = pol_H[slot].T.copy()
         det_H = _argmax_if_deterministic(ph, act_H)
         # Stage 2: A against frozen H (where pi_H is deterministic, so are A's dynamics: exact warm start).
         V0[:] = R_A[k]
@@ -373,8 +397,8 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
         idx2, w2 = other_agent_tables(next_A, ph)
         sweeps[k, 1] = iterate(idx2, w2, no_pre, no_pre_w, R_A[k], gamma_A, V0, mask_A, True, absorbing,
                                power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
-                               V_A[k], q_A[k], pol_A[k])
-        pa = pol_A[k].T.copy()
+                               V_A[k], q_A[slot], pol_A[slot])
+        pa = pol_A[slot].T.copy()
         det_A = _argmax_if_deterministic(pa, act_A)
         # Stage 3: H under the joint policy (exact start where both are deterministic); A following the seed.
         V0[:] = V_H_seed[k]

@@ -219,7 +219,7 @@ def exact_power(
     start = time.perf_counter()
 
     def solve(R_H, R_A):
-        sol = solve_pairs(model, R_H, R_A, gamma_H, gamma_A, seed_table, device, power_tol)
+        sol = solve_pairs(model, R_H, R_A, gamma_H, gamma_A, seed_table, device, power_tol, values_only=True)
         return {
             "power_H": power_samples(sol.V_H, R_H, gamma_H),
             "power_A": power_samples(sol.V_A, R_A, gamma_A),

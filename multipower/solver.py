@@ -22,12 +22,12 @@ MacQueen/Porteus bounds. After a sweep ``V_{k+1} = T V_k`` with ``Δ = V_{k+1} -
 
 elementwise, for any ``V_k``. The midpoint of this interval is the value returned, so the
 value error is at most ``c·span(Δ)/2`` and the POWER error ``(1-γ)/γ`` times that, i.e. ``span(Δ)/2``.
-A sample stops when ``span(Δ)/2 <= power_tol`` (default ``1e-5``, a tenth of the required ``1e-4``),
+A sample stops when ``span(Δ)/2 <= power_tol`` (default ``5e-5``, half the required ``1e-4``),
 whatever ``γ`` is: the stopping rule is on the POWER error itself, not on ``|ΔV|``. Each sweep also
 re-centres the iterate on that midpoint (harmless without crashes, where it leaves ``span(Δ)`` unchanged;
 under crash it is switched off for a sample as soon as its span stops shrinking, after which plain value
 iteration contracts ``max|Δ|`` by ``γ`` per sweep). Where the policies are deterministic, stage 2 is
-warm-started by policy iteration with exact evaluation by pointer doubling, and stage 3 by exact
+warm-started by policy iteration with exact evaluation of the deterministic chain, and stage 3 by exact
 evaluation; the bounds above then certify the warm start in a sweep or two. From ``γ >= 0.9``
 (``ANDERSON_GAMMA``) the next iterate is chosen by Anderson acceleration (:class:`_Anderson`) instead of
 the plain re-centred sweep; since the bounds hold for any ``V_k``, the certificate and the stopping rule
@@ -65,12 +65,14 @@ from multipower.results import MeanAccumulator  # noqa: F401  (re-exported: the 
 from multipower.validation import check_gamma
 
 #: Default bound on the POWER error caused by stopping iteration, per sample (guarantee: < 1e-4).
-POWER_TOL = 1e-5
+POWER_TOL = 5e-5
 #: Relative tie tolerance: actions within ``TIE_RTOL · max|R| / (1 - γ)`` of the best count as tied.
 TIE_RTOL = 1e-9
 #: Discounts from which the exact warm starts of stages 2 and 3 pay off in the batched torch code (below, a few
-#: sweeps suffice); the compiled kernels warm-start at every discount (grid3x3 γ=0.6: 70 → 54 µs per sample).
+#: sweeps suffice). The compiled kernels warm-start from ``COMPILED_WARM_GAMMA`` (grid3x3 γ=0.6: 15 and 17
+#: sweeps saved, 65 → 55 µs per sample; maze7x7 γ=0.1: only 4 each, 348 µs without, 389 µs with).
 WARM_START_GAMMA = 0.7
+COMPILED_WARM_GAMMA = 0.3
 #: Discounts from which value iteration is Anderson-accelerated (:class:`_Anderson`), its depth, and the
 #: growth of ``span(Δ)`` over its best that restarts a sample's history.
 ANDERSON_GAMMA = 0.9
@@ -113,12 +115,14 @@ class SolvedPairs:
         V_H_seed: H's optimal value against the seed (stage 1).
         V_A_seed: value for ``R_A`` when A follows the seed and H follows ``policy_H``.
         sweeps: Bellman sweeps per stage (max over the batch).
+
+    ``q_H``, ``policy_H``, ``q_A``, ``policy_A`` are ``None`` when solved with ``values_only=True``.
     """
 
-    q_H: np.ndarray
-    policy_H: np.ndarray
-    q_A: np.ndarray
-    policy_A: np.ndarray
+    q_H: Optional[np.ndarray]
+    policy_H: Optional[np.ndarray]
+    q_A: Optional[np.ndarray]
+    policy_A: Optional[np.ndarray]
     V_H: np.ndarray
     V_A: np.ndarray
     V_H_seed: np.ndarray
@@ -613,6 +617,7 @@ def solve_pairs(
     device: str = "cpu",
     power_tol: float = POWER_TOL,
     compiled: Optional[bool] = None,
+    values_only: bool = False,
 ) -> SolvedPairs:
     """Solve the two-stage problem of SPEC §4 exactly for ``K`` reward pairs.
 
@@ -631,6 +636,8 @@ def solve_pairs(
         compiled: Use the compiled per-sample kernels of :mod:`multipower._vikernel` (CPU only; the same
             algorithm and certificate). Default: ``COMPILED_CPU`` on the CPU. ``False``: the batched torch
             code (any device).
+        values_only: Leave ``q_H``, ``policy_H``, ``q_A``, ``policy_A`` as ``None`` (the compiled kernels then
+            skip writing them: ``exact_power`` needs the values only).
 
     Returns:
         A :class:`SolvedPairs` of numpy arrays.
@@ -642,15 +649,15 @@ def solve_pairs(
         raise ValueError(f"R_H and R_A must have the same shape, got {R_H.shape} and {R_A.shape}")
     seed = seed_policy_table(model, seed_policy)
     dev = _device(device)
+    _check_unavailable_stay(model.next_state, model.action_mask_H)
+    _check_unavailable_stay(model.next_state.transpose(0, 2, 1), model.action_mask_A)
+    if _use_compiled(dev, compiled):
+        return _solve_pairs_compiled(model, R_H, R_A, gamma_H, gamma_A, seed, power_tol, values_only)
     rh, ra = _t(R_H, dev), _t(R_A, dev)
     next_state = torch.as_tensor(model.next_state, device=dev)
     mask_H = torch.as_tensor(model.action_mask_H, device=dev)
     mask_A = torch.as_tensor(model.action_mask_A, device=dev)
     absorbing = model.collision == "crash"
-    _check_unavailable_stay(model.next_state, model.action_mask_H)
-    _check_unavailable_stay(model.next_state.transpose(0, 2, 1), model.action_mask_A)
-    if _use_compiled(dev, compiled):
-        return _solve_pairs_compiled(model, R_H, R_A, gamma_H, gamma_A, seed, power_tol)
     seed_t = _t(np.ascontiguousarray(seed.T), dev).unsqueeze(0)  # action-major (1, 5, S)
     sweeps = {}
 
@@ -692,11 +699,9 @@ def solve_pairs(
     V_A_seed, _, _, sweeps["A_seed"] = _iterate(op4, ra, gamma_A, V_A, None, absorbing, power_tol)
 
     np_ = lambda x: x.cpu().numpy()  # noqa: E731
+    policies = (None,) * 4 if values_only else (_np_actions(q_H), _np_actions(pol_H), _np_actions(q_A), _np_actions(pol_A))
     return SolvedPairs(
-        _np_actions(q_H),
-        _np_actions(pol_H),
-        _np_actions(q_A),
-        _np_actions(pol_A),
+        *policies,
         np_(V_H),
         np_(V_A),
         np_(V_H_seed),
@@ -739,26 +744,29 @@ def _factored_tables(model: JointModel, seed: np.ndarray) -> tuple[np.ndarray, n
     return np.ascontiguousarray(pre_idx), np.ascontiguousarray(pre_w), np.ascontiguousarray(idx)
 
 
-def _solve_pairs_compiled(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: np.ndarray, power_tol: float):
+def _solve_pairs_compiled(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: np.ndarray, power_tol: float,
+                          values_only: bool):
     """:func:`solve_pairs` by the compiled per-sample kernels (arguments already checked)."""
     from multipower import _vikernel
 
     K, S = R_H.shape
-    q_H, pol_H, q_A, pol_A = (np.empty((K, N_ACTIONS, S)) for _ in range(4))
+    # Values only: one reused slot, not ~4·K·5·S fresh floats per chunk (their page faults cost ~10 % here).
+    q_H, pol_H, q_A, pol_A = (np.empty((1 if values_only else K, N_ACTIONS, S)) for _ in range(4))
     V_H, V_A, V_H_seed, V_A_seed = (np.empty((K, S)) for _ in range(4))
     sweeps = np.zeros((K, 4), dtype=np.int64)
     _vikernel.solve_pairs_chunk(
         model.next_state, np.ascontiguousarray(seed), *_factored_tables(model, seed),
         model.action_mask_H, model.action_mask_A,
         np.ascontiguousarray(R_H), np.ascontiguousarray(R_A), gamma_H, gamma_A, model.collision == "crash",
-        power_tol, TIE_RTOL, MAX_SWEEPS, True, True,  # per sample, exact warm starts pay at every discount
+        power_tol, TIE_RTOL, MAX_SWEEPS, gamma_H >= COMPILED_WARM_GAMMA, gamma_A >= COMPILED_WARM_GAMMA,
         _anderson_depth(gamma_H), _anderson_depth(gamma_A), ANDERSON_RESET, ANDERSON_REG, q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed, sweeps,
     )
     if (sweeps < 0).any():
         raise RuntimeError(f"value iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma_H}, {gamma_A})")
     tr = lambda x: x.transpose(0, 2, 1)  # noqa: E731  (action-major to the public (K, S, 5))
     counts = dict(zip(("H", "A", "H_eval", "A_seed"), (int(n) for n in sweeps.max(0))))
-    return SolvedPairs(tr(q_H), tr(pol_H), tr(q_A), tr(pol_A), V_H, V_A, V_H_seed, V_A_seed, counts)
+    policies = (None,) * 4 if values_only else (tr(q_H), tr(pol_H), tr(q_A), tr(pol_A))
+    return SolvedPairs(*policies, V_H, V_A, V_H_seed, V_A_seed, counts)
 
 
 def optimal_response(

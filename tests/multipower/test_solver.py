@@ -150,7 +150,7 @@ def test_seed_policy_depending_on_both_cells_uses_general_path(compiled):
 )
 def test_compiled_kernels_equal_batched_torch(layout, collision, seed_policy, gamma):
     """Same algorithm and certificate: identical policies, values within the certified bound of each other
-    (the compiled kernels warm-start at every discount, the torch code from WARM_START_GAMMA)."""
+    (the two warm-start from different discounts); ``values_only`` changes nothing but what is returned."""
     model = joint_model(layout, collision)
     R_H, R_A = RewardSampler(model.n_states, seed=4).pairs(0, 6)
     fast = solve_pairs(model, R_H, R_A, gamma, gamma, seed_policy=seed_policy, compiled=True)
@@ -159,6 +159,10 @@ def test_compiled_kernels_equal_batched_torch(layout, collision, seed_policy, ga
         np.testing.assert_array_equal(getattr(fast, name), getattr(ref, name))
     for name in ("q_H", "q_A", "V_H", "V_A", "V_H_seed", "V_A_seed"):
         np.testing.assert_allclose(getattr(fast, name), getattr(ref, name), rtol=0, atol=2 * value_bound(gamma))
+    lean = solve_pairs(model, R_H, R_A, gamma, gamma, seed_policy=seed_policy, compiled=True, values_only=True)
+    assert lean.q_H is None and lean.policy_A is None
+    for name in ("V_H", "V_A", "V_H_seed", "V_A_seed"):
+        np.testing.assert_array_equal(getattr(lean, name), getattr(fast, name))
     # Stage 1 starts from R in both and is not accelerated below ANDERSON_GAMMA: the same iterates.
     if gamma < solver.ANDERSON_GAMMA:
         assert fast.sweeps["H"] == ref.sweeps["H"]
