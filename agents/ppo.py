@@ -39,8 +39,8 @@ class PPOConfig:
 
     Defaults measured on grid3x3, γ = 0.6 (H against the seed, 4 samples, ``experiments/ppo_tuning.py``):
     the joint-state index observation and one-step advantages (``gae_lambda=0``) took H's greedy-optimal
-    fraction from 76 % (one-hot cells, λ = 0.95, 20-step episodes) to 91 %; more steps, a lower learning rate,
-    larger batches or other entropy and epoch settings did not raise it further.
+    fraction from 76 % (one-hot cells, λ = 0.95, 20-step episodes) to 91 %; 16 envs × 64 steps with a
+    linearly annealed learning rate and 120,000 steps then gave 85 → 89 % on samples 4-7, at the same cost.
 
     Attributes:
         total_timesteps: Environment steps per agent per reward sample.
@@ -56,10 +56,10 @@ class PPOConfig:
         vf_coef, max_grad_norm: Weight of the value loss, and the norm gradients are clipped to (SB3's).
     """
 
-    total_timesteps: int = 60_000
-    n_envs: int = 4
-    n_steps: int = 128
-    batch_size: int = 128
+    total_timesteps: int = 120_000
+    n_envs: int = 16
+    n_steps: int = 64
+    batch_size: int = 256
     n_epochs: int = 10
     learning_rate: float = 1e-3
     ent_coef: float = 0.01
@@ -69,7 +69,7 @@ class PPOConfig:
     max_cycles: int = 10
     eval_every: int = 5_000
     observation: str = "index"
-    anneal_lr: bool = False
+    anneal_lr: bool = True
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
 

@@ -375,8 +375,9 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
     scratch_p = np.empty((N_ACTIONS, S))
     act_H, act_A = np.empty(S, dtype=np.int64), np.empty(S, dtype=np.int64)
     V0 = np.empty(S)
-    next_det = np.empty((S, N_ACTIONS), dtype=np.int64)
-    chain = np.empty(S, dtype=np.int64)
+    next_det = np.empty((N_ACTIONS, S), dtype=np.int64)  # A's successors where H is deterministic
+    chain = np.empty((1, S), dtype=np.int64)
+    factored = stage1_pre_idx.shape[0] > 0
     keep = q_H.shape[0] == K
     for k in range(K):
         slot = k if keep else 0
@@ -387,33 +388,57 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
                                V_H_seed[k], q_H[slot], pol_H[slot])
         ph = pol_H[slot].T.copy()
         det_H = _argmax_if_deterministic(ph, act_H)
-        # Stage 2: A against frozen H (where pi_H is deterministic, so are A's dynamics: exact warm start).
+        # Stage 2: A against frozen H. Where pi_H is deterministic, so are A's dynamics: tables without
+        # the other's average, and an exact warm start by policy iteration.
         V0[:] = R_A[k]
-        if warm_A and det_H:
-            for s in range(S):
-                for a in range(N_ACTIONS):
-                    next_det[s, a] = next_state[s, act_H[s], a]
-            policy_iteration(next_det, R_A[k], gamma_A, mask_A, V0)
-        idx2, w2 = other_agent_tables(next_A, ph)
+        if det_H:
+            for a in range(N_ACTIONS):
+                for s in range(S):
+                    next_det[a, s] = next_state[s, act_H[s], a]
+            if warm_A:
+                policy_iteration(next_det.T, R_A[k], gamma_A, mask_A, V0)
+            idx2, w2 = _deterministic_tables(next_det)
+        else:
+            idx2, w2 = other_agent_tables(next_A, ph)
         sweeps[k, 1] = iterate(idx2, w2, no_pre, no_pre_w, R_A[k], gamma_A, V0, mask_A, True, absorbing,
                                power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
                                V_A[k], q_A[slot], pol_A[slot])
         pa = pol_A[slot].T.copy()
         det_A = _argmax_if_deterministic(pa, act_A)
-        # Stage 3: H under the joint policy (exact start where both are deterministic); A following the seed.
+        # Stage 3: H under the joint policy (a deterministic chain where both are: exact warm start).
         V0[:] = V_H_seed[k]
-        if warm_H and det_H and det_A:
+        if det_H and det_A:
             for s in range(S):
-                chain[s] = next_state[s, act_H[s], act_A[s]]
-            evaluate_chain(chain, R_H[k], gamma_H, V0)
-        idx3, w3 = joint_tables(next_state, ph, pa)
+                chain[0, s] = next_state[s, act_H[s], act_A[s]]
+            if warm_H:
+                evaluate_chain(chain[0], R_H[k], gamma_H, V0)
+            idx3, w3 = _deterministic_tables(chain)
+        else:
+            idx3, w3 = joint_tables(next_state, ph, pa)
         sweeps[k, 2] = iterate(idx3, w3, no_pre, no_pre_w, R_H[k], gamma_H, V0, mask_H, False, absorbing,
                                power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
                                V_H[k], scratch_q, scratch_p)
-        idx4, w4 = joint_tables(next_state, ph, seed)
-        sweeps[k, 3] = iterate(idx4, w4, no_pre, no_pre_w, R_A[k], gamma_A, V_A[k], mask_A, False, absorbing,
+        # A following the seed while H follows pi_H: stage 1's factored average where pi_H is deterministic.
+        if det_H and factored:
+            for s in range(S):
+                chain[0, s] = stage1_idx[act_H[s], s, 0]
+            idx4, w4 = _deterministic_tables(chain)
+            pre4, pre4_w = stage1_pre_idx, stage1_pre_w
+        else:
+            idx4, w4 = joint_tables(next_state, ph, seed)
+            pre4, pre4_w = no_pre, no_pre_w
+        sweeps[k, 3] = iterate(idx4, w4, pre4, pre4_w, R_A[k], gamma_A, V_A[k], mask_A, False, absorbing,
                                power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
                                V_A_seed[k], scratch_q, scratch_p)
+
+
+@njit(nogil=True, cache=True)
+def _deterministic_tables(targets):
+    """Tables ``idx``, ``w`` ``(n_slots, S, 1)`` of the deterministic successors ``targets`` ``(n_slots, S)``."""
+    n_slots, S = targets.shape
+    idx = np.empty((n_slots, S, 1), dtype=np.int64)
+    idx[:, :, 0] = targets
+    return idx, np.ones((n_slots, S, 1))
 
 
 @njit(nogil=True, cache=True)
