@@ -42,6 +42,13 @@ def _step_size(n, lr_scale, lr_omega):
     return (1.0 + lr_scale * n) ** (-lr_omega)
 
 
+@njit(cache=True)
+def epsilon_at(step, eps_start, eps_end, eps_horizon):
+    """ε after ``step`` steps: linear from ``eps_start`` to ``eps_end`` over ``eps_horizon`` steps, then flat."""
+    frac = 1.0 if eps_horizon <= 0.0 else min(1.0, step / eps_horizon)
+    return eps_start + frac * (eps_end - eps_start)
+
+
 @njit(cache=True, nogil=True)
 def run_steps(
     q, counts, backup, rewards, next_rows, mask, avail, n_avail,
@@ -67,11 +74,7 @@ def run_steps(
     for k in range(K):
         x = rng_state[k]
         for i in range(n_steps):
-            if eps_horizon <= 0.0:
-                frac = 1.0
-            else:
-                frac = min(1.0, (step0 + i) / eps_horizon)
-            eps = eps_start + frac * (eps_end - eps_start)
+            eps = epsilon_at(step0 + i, eps_start, eps_end, eps_horizon)
             for w in range(W):
                 s = state[k, w]
                 row = s if shared else k * S + s

@@ -39,8 +39,11 @@ class PPOConfig:
 
     Defaults measured on grid3x3, γ = 0.6 (H against the seed, 4 samples, ``experiments/ppo_tuning.py``):
     the joint-state index observation and one-step advantages (``gae_lambda=0``) took H's greedy-optimal
-    fraction from 76 % (one-hot cells, λ = 0.95, 20-step episodes) to 91 %; 16 envs × 64 steps with a
-    linearly annealed learning rate and 120,000 steps then gave 85 → 89 % on samples 4-7, at the same cost.
+    fraction from 76 % (one-hot cells, λ = 0.95, 20-step episodes) to 91 %. H then commits early to a wrong
+    action in about one state in nine and almost never samples the better one again (the exact ``Q^π`` of the
+    trained policy picks an optimal action in 98 % of states, the policy follows its own ``Q^π`` in 89 %): an
+    entropy bonus of 0.1 decayed to 0 (``anneal_ent``) took samples 4-7 from 89 to 92 %, and 4× the data
+    per update and in all (64 envs × 64 steps, batch 1024, 480,000 steps) to 96 %, for 1.6× the time.
 
     Attributes:
         total_timesteps: Environment steps per agent per reward sample.
@@ -53,16 +56,18 @@ class PPOConfig:
         observation: The env's ``obs_type``: ``"vector"`` (one-hot cells of both agents) or ``"index"``
             (joint-state index, one-hot encoded by SB3).
         anneal_lr: Decay the learning rate linearly to 0 over training (CleanRL's ``anneal_lr``).
+        anneal_ent: Decay the entropy coefficient linearly from ``ent_coef`` to 0 over training (an SB3
+            callback), so that early exploration does not cost the final policy its accuracy.
         vf_coef, max_grad_norm: Weight of the value loss, and the norm gradients are clipped to (SB3's).
     """
 
-    total_timesteps: int = 120_000
-    n_envs: int = 16
+    total_timesteps: int = 480_000
+    n_envs: int = 64
     n_steps: int = 64
-    batch_size: int = 256
+    batch_size: int = 1024
     n_epochs: int = 10
     learning_rate: float = 1e-3
-    ent_coef: float = 0.01
+    ent_coef: float = 0.1
     gae_lambda: float = 0.0
     clip_range: float = 0.2
     net_arch: list = field(default_factory=lambda: [64, 64])
@@ -72,6 +77,7 @@ class PPOConfig:
     anneal_lr: bool = True
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
+    anneal_ent: bool = True
 
     def __post_init__(self) -> None:
         for name in ("total_timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "max_cycles"):
@@ -247,12 +253,31 @@ def train_ppo(
         from stable_baselines3.common.logger import Logger
 
         ppo.set_logger(Logger(folder=None, output_formats=[]))
-    callback = None
+    callbacks = []
+    if config.anneal_ent:
+        callbacks.append(_entropy_schedule(config.ent_coef, config.total_timesteps))
     if tensorboard_log is not None and exact_q is not None and config.eval_every > 0:
-        callback = _accuracy_callback(model, agent, exact_q, config.eval_every)
+        callbacks.append(_accuracy_callback(model, agent, exact_q, config.eval_every))
+    callback = callbacks or None
     ppo.learn(total_timesteps=config.total_timesteps, callback=callback, tb_log_name=run_name or f"ppo_{agent}")
     vec.close()
     return ppo
+
+
+def _entropy_schedule(ent_coef: float, total_timesteps: int):
+    """An SB3 callback setting the entropy coefficient of each update to ``ent_coef`` times the fraction of
+    training left (SB3 reads ``ent_coef`` at every update; the learning rate's schedule uses the same fraction)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class EntropySchedule(BaseCallback):
+        def _on_rollout_end(self) -> None:
+            self.model.ent_coef = ent_coef * max(0.0, 1.0 - self.num_timesteps / total_timesteps)
+            self.logger.record("train/ent_coef", self.model.ent_coef)
+
+        def _on_step(self) -> bool:
+            return True
+
+    return EntropySchedule()
 
 
 def _learning_rate(config: PPOConfig):

@@ -52,7 +52,7 @@ from agents.logging import (
     solver_convention,
     value_gap,
 )
-from agents._qkernel import run_steps
+from agents._qkernel import epsilon_at, run_steps
 from agents.policies import greedy_policy, uniform_policy
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel, check_agent
@@ -414,9 +414,7 @@ class _ChunkLearner:
     @property
     def epsilon(self) -> float:
         c = self.config
-        horizon = c.epsilon_decay * c.max_steps
-        frac = 1.0 if horizon <= 0 else min(1.0, self.step / horizon)
-        return c.epsilon_start + frac * (c.epsilon_end - c.epsilon_start)
+        return float(epsilon_at(float(self.step), c.epsilon_start, c.epsilon_end, c.epsilon_decay * c.max_steps))
 
     def run(self, n_steps: int) -> None:
         c = self.config

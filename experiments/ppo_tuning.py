@@ -6,6 +6,10 @@ deterministic H, so its returns are less noisy); ``--both`` runs the full two-st
     OMP_NUM_THREADS=1 .venv/bin/python experiments/ppo_tuning.py --samples 4 --set total_timesteps=60000
     OMP_NUM_THREADS=1 .venv/bin/python experiments/ppo_tuning.py --samples 16 --both          # the defaults
 
+Besides the greedy-optimal fraction it prints, from the exact ``Q^π`` of each trained policy, how often the
+greedy action is the best action by the policy's *own* values (``follows_own_q``) and how often those point at
+an optimal action (``own_q_optimal``): PPO's failures are mostly the former (early commitment).
+
 Each ``--set name=value`` overrides one :class:`agents.ppo.PPOConfig` field (Python literal values).
 """
 
@@ -36,7 +40,7 @@ def main() -> None:
     torch.set_num_threads(1)
     from agents.logging import optimal_response_q, policy_optimal_fraction
     from agents.policies import uniform_policy
-    from agents.ppo import PPOConfig, learn_ppo, policy_table, train_ppo
+    from agents.ppo import PPOConfig, action_probabilities, learn_ppo, train_ppo
     from envs.model import joint_model
     from multipower.rewards import RewardSampler
 
@@ -58,23 +62,41 @@ def main() -> None:
         model = joint_model(args.layout, args.collision)
         R_H, R_A = RewardSampler(model.n_states, None, 0.0, args.seed).pairs(0, args.first + args.samples)
         seed_policy = uniform_policy(model.action_mask_A)
-        fractions, gaps = [], []
+        fractions, gaps, follows_own_q, own_q_optimal = [], [], [], []
+        rows = np.arange(model.n_states)
         for k in range(args.first, args.first + args.samples):
             ppo = train_ppo(model, R_H[k], R_A[k], args.gamma, "H", None, config, args.seed * 100_003 + 2 * k)
             exact = optimal_response_q(model, R_H[k][None], args.gamma, "H", seed_policy)
-            table = policy_table(ppo, model, "H")
-            fractions.append(policy_optimal_fraction(table[None], exact, model.action_mask_H))
+            probs = action_probabilities(ppo, model, "H")
+            greedy = probs.argmax(1)
+            fractions.append(policy_optimal_fraction(np.eye(probs.shape[1])[greedy][None], exact, model.action_mask_H))
             q = np.where(model.action_mask_H, exact[0], -np.inf)
-            gaps.append(q.max(1) - q[np.arange(model.n_states), table.argmax(1)])
+            gaps.append(q.max(1) - q[rows, greedy])
+            # Q^π of the trained (stochastic) policy, exactly: does the policy follow its own action values,
+            # and are those pointing at an optimal action?
+            q_pi = policy_q(model, probs, R_H[k], args.gamma, seed_policy)
+            follows_own_q.append(float(np.mean(q_pi[rows, greedy] >= q_pi.max(1) - 1e-9)))
+            own_q_optimal.append(float(np.mean(q[rows, q_pi.argmax(1)] >= q.max(1) - 1e-9)))
         gaps = np.concatenate(gaps)
         wrong = gaps > 1e-9
         result = {"H": float(np.mean(fractions)), "H_per_sample": [round(f, 3) for f in fractions],
                   # how far from optimal the wrong picks are (exact action-value gap, env convention)
                   "gap_of_wrong_picks_mean": float(gaps[wrong].mean()) if wrong.any() else 0.0,
-                  "gap_of_wrong_picks_max": float(gaps.max())}
+                  "gap_of_wrong_picks_max": float(gaps.max()),
+                  "follows_own_q": float(np.mean(follows_own_q)), "own_q_optimal": float(np.mean(own_q_optimal))}
     result["seconds"] = round(time.perf_counter() - start, 1)
     result["config"] = overrides
     print(json.dumps(result), flush=True)
+
+
+def policy_q(model, probs: np.ndarray, rewards: np.ndarray, gamma: float, seed_policy: np.ndarray) -> np.ndarray:
+    """Exact ``Q_env`` ``(S, 5)`` of H's stochastic policy ``probs`` against the seed (``-inf`` if unavailable)."""
+    from multipower.solver import evaluate_policies
+
+    V, _ = evaluate_policies(model, probs[None], seed_policy[None], rewards[None], rewards[None], gamma, gamma)
+    V = np.append(V[0], 0.0)  # the crash state ends the episode with nothing more
+    q = np.einsum("sab,sb->sa", V[model.next_state], seed_policy)
+    return np.where(model.action_mask_H, q, -np.inf)
 
 
 if __name__ == "__main__":

@@ -277,12 +277,14 @@ def train_agents(
         seed_policy: A's seed policy in stage 1.
         seed: Fixes the learners' random draws.
         options: Hyperparameter overrides (Q-learning: ``QLearningConfig`` fields, applied to both stages;
-            PPO: ``PPOConfig`` fields, plus ``n_jobs``).
+            PPO: ``PPOConfig`` fields), plus ``n_jobs``, the worker processes (Q-learning default 1: its
+            results depend on the split into chunks; PPO default: the available cores).
         sampler: The ``RewardSampler`` that drew ``R_H, R_A`` (needed for PPO).
     """
     check_algo(algo)
     options = dict(options or {})
     seed_table = seed_policy_table(model, seed_policy)
+    n_jobs = options.pop("n_jobs", None)
     if algo == "qlearning":
         from agents.qlearning import default_config, train_two_stage
 
@@ -292,7 +294,8 @@ def train_agents(
             config_H = default_config(gamma_H, deterministic_other=not stochastic_seed, **options)
             config_A = default_config(gamma_A, deterministic_other=True, **options)  # frozen greedy H
         run = train_two_stage(
-            model, R_H, R_A, gamma_H, gamma_A, seed_table, config_H, config_A, seed=seed, evaluate=False
+            model, R_H, R_A, gamma_H, gamma_A, seed_table, config_H, config_A, seed=seed, evaluate=False,
+            n_jobs=int(n_jobs or 1),
         )
         policy_H, policy_A = run.policy_H, run.policy_A
         learner = {"H": (config_H.to_dict() if config_H else "default"), "A": (config_A.to_dict() if config_A else "default")}
@@ -303,7 +306,6 @@ def train_agents(
             raise ValueError(f"algo 'ppo' supports seed_policy 'uniform' only, got {seed_policy!r}")
         if sampler is None:
             raise ValueError("algo 'ppo' needs the RewardSampler that drew R_H, R_A (sampler=...)")
-        n_jobs = options.pop("n_jobs", None)
         ppo_config = PPOConfig(**options)
         trained = learn_ppo(
             model.layout, gamma_H, gamma_A, len(R_H), model.collision, sampler.correlation, sampler.distribution,
@@ -313,7 +315,7 @@ def train_agents(
             raise RuntimeError("PPO trained on different reward functions than the exact solver would use")
         policy_H, policy_A = trained.policy_H, trained.policy_A
         learner = ppo_config.to_dict()
-        options["n_jobs"] = n_jobs
+    options["n_jobs"] = n_jobs
     config = {"algo": algo, "train_seed": seed, "train_options": options, "learner_config": learner}
     return LearnedAgents(policy_H, policy_A, R_H, R_A, config)
 

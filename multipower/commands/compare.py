@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reuse agents saved by `multipower train --out DIR` (world, gammas, rewards from there)")
     parser.add_argument("--train-option", dest="train_options", type=key_value("--train-option"), action="append", default=[],
                         metavar="KEY=VALUE", help="learner hyperparameter override (repeatable), e.g. min_visits=500")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="training worker processes (Q-learning default 1, PPO default: available cores)")
     parser.add_argument("--rollouts", type=int, default=None,
                         help="rollouts per state for stochastic policies (default 16; deterministic: 1)")
     parser.add_argument("--tol", type=float, default=1e-4, help="rollout truncation tolerance in POWER (default 1e-4)")
@@ -43,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     comparison = compare(
         args.layout, args.gamma, args.gamma_A, algo=args.algo, n_samples=args.samples, collision=args.collision,
         correlation=args.correlation, distribution=args.distribution, seed_policy=args.seed_policy, seed=args.seed,
-        agents=args.agents, train_options=dict(args.train_options), n_rollouts=args.rollouts, tol=args.tol,
+        agents=args.agents, train_options={**dict(args.train_options), **({"n_jobs": args.jobs} if args.jobs else {})},
+        n_rollouts=args.rollouts, tol=args.tol,
         rollout_seed=args.rollout_seed, tensorboard=args.tensorboard,
     )
     out = comparison.save(args.out, figure=not args.no_figure)

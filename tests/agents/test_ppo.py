@@ -47,6 +47,45 @@ def test_ppo_learning_rate_schedule(anneal):
         assert ppo.lr_schedule(remaining) == pytest.approx(2e-3 * (remaining if anneal else 1.0))
 
 
+@pytest.mark.parametrize("anneal", [True, False])
+def test_ppo_entropy_schedule(anneal, monkeypatch):
+    """``anneal_ent``: each update uses ``ent_coef`` times the fraction of training left after its rollout."""
+    from sb3_contrib import MaskablePPO
+
+    used = []
+    train = MaskablePPO.train
+    monkeypatch.setattr(MaskablePPO, "train", lambda self: (used.append(self.ent_coef), train(self))[1])
+    model = joint_model("grid3x3")
+    R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 1)
+    config = PPOConfig(total_timesteps=512, n_envs=2, n_steps=64, batch_size=64, n_epochs=1, anneal_ent=anneal,
+                       ent_coef=0.2)
+    train_ppo(model, R_H[0], R_A[0], 0.6, "H", None, config, seed=0)
+    expected = [0.15, 0.1, 0.05, 0.0] if anneal else [0.2] * 4  # 4 rollouts of 128 steps
+    assert used == pytest.approx(expected)
+
+
+def test_ppo_tensorboard_curves(tmp_path):
+    """SB3's curves plus the accuracy against the exact optimum and the entropy coefficient in use."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from agents.logging import optimal_response_q
+    from agents.policies import uniform_policy
+
+    model = joint_model("grid3x3")
+    R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 1)
+    exact_q = optimal_response_q(model, R_H, 0.6, "H", uniform_policy(model.action_mask_A))[0]
+    config = PPOConfig(total_timesteps=512, n_envs=2, n_steps=64, batch_size=64, n_epochs=1, eval_every=128)
+    train_ppo(model, R_H[0], R_A[0], 0.6, "H", None, config, 0, str(tmp_path), exact_q, "run")
+    (run,) = tmp_path.glob("run_*")
+    events = EventAccumulator(str(run))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"accuracy/greedy_optimal_fraction", "accuracy/value_gap", "train/ent_coef", "train/entropy_loss"} <= tags
+    fractions = [e.value for e in events.Scalars("accuracy/greedy_optimal_fraction")]
+    assert len(fractions) >= 3 and all(0.0 <= f <= 1.0 for f in fractions)
+    assert [e.value for e in events.Scalars("train/ent_coef")] == pytest.approx([0.075, 0.05, 0.025, 0.0])
+
+
 def test_bad_ppo_config_raises():
     with pytest.raises(ValueError, match="observation must be one of"):
         PPOConfig(observation="pixels")
@@ -76,7 +115,7 @@ def test_ppo_policy_read_off_and_frozen_into_view():
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(3600)  # about 15 minutes on 2 cores
+@pytest.mark.timeout(3600)  # about 25 minutes on 2 cores
 def test_ppo_grid3x3_target():
     """PPO, grid3x3, γ = 0.6, 16 samples: H's greedy policy optimal in >= 90% of (sample, state) pairs."""
     agents = learn_ppo("grid3x3", 0.6, samples=16, seed=0)

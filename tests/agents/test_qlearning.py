@@ -133,3 +133,11 @@ def test_greedy_policy_of_result_is_valid():
     np.testing.assert_allclose(policy.sum(-1), 1.0)
     assert (policy[:, ~model.action_mask_H] == 0).all()
     np.testing.assert_array_equal(policy, greedy_policy(res.q, model.action_mask_H))
+
+
+def test_epsilon_schedule():
+    """ε falls linearly from epsilon_start to epsilon_end over the decay horizon, then stays (kernel and logs)."""
+    from agents._qkernel import epsilon_at
+
+    assert [epsilon_at(step, 1.0, 0.8, 100.0) for step in (0, 50, 100, 400)] == pytest.approx([1.0, 0.9, 0.8, 0.8])
+    assert epsilon_at(0, 1.0, 0.8, 0.0) == 0.8  # no decay horizon: epsilon_end from the start

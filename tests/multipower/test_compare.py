@@ -86,6 +86,32 @@ def test_qlearning_small_target(tmp_path):
     assert (out / "comparison.png").stat().st_size > 10_000
 
 
+def test_ppo_compare_runs_on_the_same_rewards():
+    """The PPO path end to end (briefly trained): same reward functions as the solver, deterministic greedy
+    policies whose rollouts equal their exact evaluation, and A's exact POWER against the seed unaffected."""
+    options = {"total_timesteps": 1024, "n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 2, "n_jobs": 1}
+    comparison = compare("grid3x3", 0.6, algo="ppo", n_samples=2, seed=3, train_options=options)
+    from multipower.solver import power_samples
+
+    model = joint_model("grid3x3")
+    R_H, R_A = _rewards(model, 2, seed=3)
+    solved = solve_pairs(model, R_H, R_A, 0.6, 0.6)
+    for agent, V, R in (("H", solved.V_H, R_H), ("A", solved.V_A, R_A)):
+        np.testing.assert_allclose(comparison.column(agent, "exact"), power_samples(V, R, 0.6).mean(0), atol=1e-4)
+    m = comparison.metrics
+    assert m["max_abs_rollout_noise_H"] <= 2e-4 and m["max_abs_rollout_noise_A"] <= 2e-4
+    assert comparison.config["algo"] == "ppo" and comparison.config["learner_config"]["total_timesteps"] == 1024
+    assert m["mean_abs_learning_error_H"] > 1e-3  # 1,024 steps are far too few to learn the optimum
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(5400)  # about 45 minutes on 2 cores
+def test_ppo_compare_target():
+    """PPO, grid3x3, γ = 0.6, 32 samples: POWER_H mean |learned − exact| <= 0.02, Pearson >= 0.9."""
+    m = compare("grid3x3", 0.6, algo="ppo", n_samples=32, seed=0).metrics
+    assert m["mean_abs_error_H"] <= 0.02 and m["pearson_H"] >= 0.9
+
+
 def test_cli_reuses_saved_agents(tmp_path, capsys):
     from agents.storage import TrainedAgents, save_agents
     from multipower.commands import compare as command
@@ -108,6 +134,23 @@ def test_cli_reuses_saved_agents(tmp_path, capsys):
     direct = compare_agents(model, trained.policy_H, trained.policy_A, R_H, R_A, 0.6)
     assert summary["max_abs_error_H"] == pytest.approx(direct.metrics["max_abs_error_H"])
     assert not (tmp_path / "cmp" / "comparison.png").exists()
+
+
+def test_cli_jobs_reach_qlearning(tmp_path, monkeypatch):
+    import agents.qlearning
+    from multipower.commands import compare as command
+
+    seen = []
+    train_two_stage = agents.qlearning.train_two_stage
+    monkeypatch.setattr(agents.qlearning, "train_two_stage",
+                        lambda *a, **kw: (seen.append(kw["n_jobs"]), train_two_stage(*a, **kw))[1])
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args(["--samples", "4", "--jobs", "2", "--train-option", "min_visits=300",
+                              "--out", str(tmp_path / "cmp"), "--no-figure"])
+    assert command.run(args) == 0
+    summary = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert seen == [2] and summary["config"]["train_options"] == {"min_visits": 300, "n_jobs": 2}
 
 
 def test_bad_input_raises_clear_errors():
