@@ -87,12 +87,12 @@ def test_qlearning_small_target(tmp_path):
 
 
 def test_ppo_compare_runs_on_the_same_rewards():
-    """The PPO path end to end (briefly trained): same reward functions as the solver, deterministic greedy
-    policies whose rollouts equal their exact evaluation, and A's exact POWER against the seed unaffected."""
-    options = {"total_timesteps": 1024, "n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 2, "n_jobs": 1}
-    comparison = compare("grid3x3", 0.6, algo="ppo", n_samples=2, seed=3, train_options=options)
+    """The PPO path end to end (briefly trained): the exact column is the solver on the sampler's reward
+    functions (common random numbers), and the deterministic greedy policies' rollouts equal their exact values."""
     from multipower.solver import power_samples
 
+    options = {"total_timesteps": 1024, "n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 2, "n_jobs": 1}
+    comparison = compare("grid3x3", 0.6, algo="ppo", n_samples=2, seed=3, train_options=options)
     model = joint_model("grid3x3")
     R_H, R_A = _rewards(model, 2, seed=3)
     solved = solve_pairs(model, R_H, R_A, 0.6, 0.6)
