@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from agents.ppo import PPOConfig, learn_ppo
+from agents.sb3_ppo import SB3PPOConfig, learn_sb3_ppo
 from agents.qlearning import learn_qlearning
 
 TARGETS = {
@@ -53,8 +53,8 @@ def main() -> None:
             samples = args.samples or samples
             start = time.perf_counter()
             if group == "ppo":
-                config = PPOConfig() if args.timesteps is None else PPOConfig(total_timesteps=args.timesteps)
-                agents = learn_ppo(layout, gamma, samples=samples, collision=collision, seed=args.seed,
+                config = SB3PPOConfig() if args.timesteps is None else SB3PPOConfig(total_timesteps=args.timesteps)
+                agents = learn_sb3_ppo(layout, gamma, samples=samples, collision=collision, seed=args.seed,
                                    config=config, tensorboard=args.tensorboard, n_jobs=args.jobs)
             else:
                 agents = learn_qlearning(layout, gamma, samples=samples, collision=collision, seed=args.seed,

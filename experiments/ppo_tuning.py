@@ -1,7 +1,7 @@
 """Measure PPO's greedy-optimal fraction on grid3x3 for a few hyperparameter settings (one process).
 
 Stage 1 only (H against the uniform seed) by default, which is where the target is hardest (A faces a
-deterministic H, so its returns are less noisy); ``--both`` runs the full two-stage ``learn_ppo``.
+deterministic H, so its returns are less noisy); ``--both`` runs the full two-stage ``learn_sb3_ppo``.
 
     OMP_NUM_THREADS=1 .venv/bin/python experiments/ppo_tuning.py --samples 4 --set total_timesteps=60000
     OMP_NUM_THREADS=1 .venv/bin/python experiments/ppo_tuning.py --samples 16 --both          # the defaults
@@ -10,7 +10,7 @@ Besides the greedy-optimal fraction it prints, from the exact ``Q^π`` of each t
 greedy action is the best action by the policy's *own* values (``follows_own_q``) and how often those point at
 an optimal action (``own_q_optimal``): PPO's failures are mostly the former (early commitment).
 
-Each ``--set name=value`` overrides one :class:`agents.ppo.PPOConfig` field (Python literal values).
+Each ``--set name=value`` overrides one :class:`agents.sb3_ppo.SB3PPOConfig` field (Python literal values).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--first", type=int, default=0, help="first reward sample index")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--both", action="store_true", help="run both stages with learn_ppo")
+    parser.add_argument("--both", action="store_true", help="run both stages with learn_sb3_ppo")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
 
@@ -40,7 +40,7 @@ def main() -> None:
     torch.set_num_threads(1)
     from agents.logging import optimal_response_q, policy_optimal_fraction
     from agents.policies import uniform_policy
-    from agents.ppo import PPOConfig, action_probabilities, learn_ppo, train_ppo
+    from agents.sb3_ppo import SB3PPOConfig, action_probabilities, learn_sb3_ppo, train_sb3_ppo
     from envs.model import joint_model
     from multipower.rewards import RewardSampler
 
@@ -51,10 +51,10 @@ def main() -> None:
             overrides[name] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             overrides[name] = value
-    config = PPOConfig(**overrides)
+    config = SB3PPOConfig(**overrides)
     start = time.perf_counter()
     if args.both:
-        agents = learn_ppo(args.layout, args.gamma, samples=args.samples, collision=args.collision, seed=args.seed,
+        agents = learn_sb3_ppo(args.layout, args.gamma, samples=args.samples, collision=args.collision, seed=args.seed,
                            config=config, n_jobs=1)
         m = agents.config["metrics"]
         result = {"H": m["greedy_optimal_H"], "A": m["greedy_optimal_A"]}
@@ -65,7 +65,7 @@ def main() -> None:
         fractions, gaps, follows_own_q, own_q_optimal = [], [], [], []
         rows = np.arange(model.n_states)
         for k in range(args.first, args.first + args.samples):
-            ppo = train_ppo(model, R_H[k], R_A[k], args.gamma, "H", None, config, args.seed * 100_003 + 2 * k)
+            ppo = train_sb3_ppo(model, R_H[k], R_A[k], args.gamma, "H", None, config, args.seed * 100_003 + 2 * k)
             exact = optimal_response_q(model, R_H[k][None], args.gamma, "H", seed_policy)
             probs = action_probabilities(ppo, model, "H")
             greedy = probs.argmax(1)

@@ -270,14 +270,14 @@ def train_agents(
 
     Args:
         algo: ``"qlearning"`` (:func:`agents.qlearning.train_two_stage`, batched tabular Q-learning; the
-            frozen policies are greedy in the learned Q-values) or ``"ppo"`` (:func:`agents.ppo.learn_ppo`,
+            frozen policies are greedy in the learned Q-values) or ``"ppo"`` (:func:`agents.sb3_ppo.learn_sb3_ppo`,
             one MaskablePPO model per sample; it draws the rewards from ``sampler`` itself, checked equal
             to ``R_H, R_A``; uniform seed policy only).
         model, R_H, R_A, gamma_H, gamma_A: The world, the ``(K, S)`` reward functions and the discounts.
         seed_policy: A's seed policy in stage 1.
         seed: Fixes the learners' random draws.
         options: Hyperparameter overrides (Q-learning: ``QLearningConfig`` fields, applied to both stages;
-            PPO: ``PPOConfig`` fields), plus ``n_jobs``, the worker processes (Q-learning default 1: its
+            PPO: ``SB3PPOConfig`` fields), plus ``n_jobs``, the worker processes (Q-learning default 1: its
             results depend on the split into chunks; PPO default: the available cores).
         sampler: The ``RewardSampler`` that drew ``R_H, R_A`` (needed for PPO).
     """
@@ -300,14 +300,14 @@ def train_agents(
         policy_H, policy_A = run.policy_H, run.policy_A
         learner = {"H": (config_H.to_dict() if config_H else "default"), "A": (config_A.to_dict() if config_A else "default")}
     else:
-        from agents.ppo import PPOConfig, learn_ppo
+        from agents.sb3_ppo import SB3PPOConfig, learn_sb3_ppo
 
         if not (isinstance(seed_policy, str) and seed_policy == "uniform"):
             raise ValueError(f"algo 'ppo' supports seed_policy 'uniform' only, got {seed_policy!r}")
         if sampler is None:
             raise ValueError("algo 'ppo' needs the RewardSampler that drew R_H, R_A (sampler=...)")
-        ppo_config = PPOConfig(**options)
-        trained = learn_ppo(
+        ppo_config = SB3PPOConfig(**options)
+        trained = learn_sb3_ppo(
             model.layout, gamma_H, gamma_A, len(R_H), model.collision, sampler.correlation, sampler.distribution,
             sampler.seed, ppo_config, n_jobs=n_jobs, evaluate=False,
         )

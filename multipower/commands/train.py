@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk", type=int, default=None,
                         help="Q-learning: samples per saved chunk (default: all at once); Ctrl-C keeps finished chunks")
     parser.add_argument("--option", dest="options", type=key_value("--option"), action="append", default=[], metavar="KEY=VALUE",
-                        help="hyperparameter override (repeatable): QLearningConfig or PPOConfig field, e.g. min_visits=500")
+                        help="hyperparameter override (repeatable): QLearningConfig or SB3PPOConfig field, e.g. min_visits=500")
     parser.add_argument("--no-eval", action="store_true", help="skip the accuracy check against the exact optimum")
 
 
@@ -42,13 +42,13 @@ def run(args: argparse.Namespace) -> int:
         if args.algo == "qlearning":
             agents = _train_qlearning(args, options, progress_bar.update)
         else:
-            from agents.ppo import PPOConfig, learn_ppo
+            from agents.sb3_ppo import SB3PPOConfig, learn_sb3_ppo
 
             if args.timesteps is not None:
                 options["total_timesteps"] = args.timesteps
-            agents = learn_ppo(
+            agents = learn_sb3_ppo(
                 args.layout, args.gamma, args.gamma_A, args.samples, args.collision, args.correlation,
-                args.distribution, args.seed, PPOConfig(**options), args.tensorboard, args.jobs,
+                args.distribution, args.seed, SB3PPOConfig(**options), args.tensorboard, args.jobs,
                 evaluate=not args.no_eval, progress=progress_bar.update,
             )
     finally:

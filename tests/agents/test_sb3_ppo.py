@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from agents.ppo import PPOConfig, frozen_policy, learn_ppo, policy_table, state_observations, train_ppo
+from agents.sb3_ppo import SB3PPOConfig, frozen_policy, learn_sb3_ppo, policy_table, state_observations, train_sb3_ppo
 from envs import maze_v0
 from envs.model import joint_model
 from envs.single_agent import SingleAgentView
@@ -28,8 +28,8 @@ def test_index_observations_match_env_and_train():
         observations, _ = env.reset(options={"joint_state": s})
         assert observations["A"] == obs[s]
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 1)
-    config = PPOConfig(total_timesteps=256, n_envs=2, n_steps=64, batch_size=64, n_epochs=1, observation="index")
-    ppo = train_ppo(model, R_H[0], R_A[0], 0.6, "A", None, config, seed=0)
+    config = SB3PPOConfig(total_timesteps=256, n_envs=2, n_steps=64, batch_size=64, n_epochs=1, observation="index")
+    ppo = train_sb3_ppo(model, R_H[0], R_A[0], 0.6, "A", None, config, seed=0)
     assert ppo.observation_space.n == model.n_states
     table = policy_table(ppo, model, "A")
     assert (table[~model.action_mask_A] == 0).all() and np.allclose(table.sum(1), 1)
@@ -40,9 +40,9 @@ def test_ppo_learning_rate_schedule(anneal):
     """``anneal_lr``: SB3 is given a rate falling linearly from ``learning_rate`` to 0 over training."""
     model = joint_model("grid3x3")
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 1)
-    config = PPOConfig(total_timesteps=128, n_envs=2, n_steps=64, batch_size=64, n_epochs=1, anneal_lr=anneal,
+    config = SB3PPOConfig(total_timesteps=128, n_envs=2, n_steps=64, batch_size=64, n_epochs=1, anneal_lr=anneal,
                        learning_rate=2e-3)
-    ppo = train_ppo(model, R_H[0], R_A[0], 0.6, "H", None, config, seed=0)
+    ppo = train_sb3_ppo(model, R_H[0], R_A[0], 0.6, "H", None, config, seed=0)
     for remaining in (1.0, 0.25, 0.0):  # SB3's progress_remaining
         assert ppo.lr_schedule(remaining) == pytest.approx(2e-3 * (remaining if anneal else 1.0))
 
@@ -57,9 +57,9 @@ def test_ppo_entropy_schedule(anneal, monkeypatch):
     monkeypatch.setattr(MaskablePPO, "train", lambda self: (used.append(self.ent_coef), train(self))[1])
     model = joint_model("grid3x3")
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 1)
-    config = PPOConfig(total_timesteps=512, n_envs=2, n_steps=64, batch_size=64, n_epochs=1, anneal_ent=anneal,
+    config = SB3PPOConfig(total_timesteps=512, n_envs=2, n_steps=64, batch_size=64, n_epochs=1, anneal_ent=anneal,
                        ent_coef=0.2)
-    train_ppo(model, R_H[0], R_A[0], 0.6, "H", None, config, seed=0)
+    train_sb3_ppo(model, R_H[0], R_A[0], 0.6, "H", None, config, seed=0)
     expected = [0.15, 0.1, 0.05, 0.0] if anneal else [0.2] * 4  # 4 rollouts of 128 steps
     assert used == pytest.approx(expected)
 
@@ -74,8 +74,8 @@ def test_ppo_tensorboard_curves(tmp_path):
     model = joint_model("grid3x3")
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 1)
     exact_q = optimal_response_q(model, R_H, 0.6, "H", uniform_policy(model.action_mask_A))[0]
-    config = PPOConfig(total_timesteps=512, n_envs=2, n_steps=64, batch_size=64, n_epochs=1, eval_every=128)
-    train_ppo(model, R_H[0], R_A[0], 0.6, "H", None, config, 0, str(tmp_path), exact_q, "run")
+    config = SB3PPOConfig(total_timesteps=512, n_envs=2, n_steps=64, batch_size=64, n_epochs=1, eval_every=128)
+    train_sb3_ppo(model, R_H[0], R_A[0], 0.6, "H", None, config, 0, str(tmp_path), exact_q, "run")
     (run,) = tmp_path.glob("run_*")
     events = EventAccumulator(str(run))
     events.Reload()
@@ -88,16 +88,16 @@ def test_ppo_tensorboard_curves(tmp_path):
 
 def test_bad_ppo_config_raises():
     with pytest.raises(ValueError, match="observation must be one of"):
-        PPOConfig(observation="pixels")
+        SB3PPOConfig(observation="pixels")
     with pytest.raises(ValueError, match="total_timesteps"):
-        PPOConfig(total_timesteps=0)
+        SB3PPOConfig(total_timesteps=0)
 
 
 def test_ppo_policy_read_off_and_frozen_into_view():
     model = joint_model("grid3x3", "crash")
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 1)
-    config = PPOConfig(total_timesteps=512, n_envs=2, n_steps=64, batch_size=64, n_epochs=2)
-    ppo = train_ppo(model, R_H[0], R_A[0], 0.6, "H", None, config, seed=0)
+    config = SB3PPOConfig(total_timesteps=512, n_envs=2, n_steps=64, batch_size=64, n_epochs=2)
+    ppo = train_sb3_ppo(model, R_H[0], R_A[0], 0.6, "H", None, config, seed=0)
     table = policy_table(ppo, model, "H")
     assert table.shape == (model.n_states, 5)
     assert (table[~model.action_mask_H] == 0).all() and np.allclose(table.sum(1), 1)
@@ -118,5 +118,5 @@ def test_ppo_policy_read_off_and_frozen_into_view():
 @pytest.mark.timeout(3600)  # about 25 minutes on 2 cores
 def test_ppo_grid3x3_target():
     """PPO, grid3x3, γ = 0.6, 16 samples: H's greedy policy optimal in >= 90% of (sample, state) pairs."""
-    agents = learn_ppo("grid3x3", 0.6, samples=16, seed=0)
+    agents = learn_sb3_ppo("grid3x3", 0.6, samples=16, seed=0)
     assert agents.config["metrics"]["greedy_optimal_H"] >= 0.90

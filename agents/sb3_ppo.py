@@ -3,7 +3,7 @@
 Stage 1: H learns with PPO in a :class:`envs.single_agent.SingleAgentView` in which A follows the seed policy.
 Its policy is then *read off the model* by querying it at every joint state (:func:`policy_table`) and frozen
 as a :class:`agents.policies.TabularPolicy`. Stage 2: A learns with PPO against that frozen H. Observations are
-``PPOConfig.observation``: ``"index"`` (the default: the joint-state index, which SB3 one-hot encodes, a
+``SB3PPOConfig.observation``: ``"index"`` (the default: the joint-state index, which SB3 one-hot encodes, a
 tabular-like input) or ``"vector"`` (one-hot cells of both agents: a smaller input that shares what is learned
 between states, and measured less accurate); action masks come from the view's ``action_masks()``;
 the network is a small MLP on CPU. Episodes start at uniformly random joint states (the env's default) and
@@ -34,7 +34,7 @@ from multipower.validation import available_cores, check_gamma
 
 
 @dataclass
-class PPOConfig:
+class SB3PPOConfig:
     """Hyperparameters of one MaskablePPO learner (SB3 names).
 
     Defaults measured on grid3x3, γ = 0.6 (H against the seed, 4 samples, ``experiments/ppo_tuning.py``):
@@ -153,7 +153,7 @@ def frozen_policy(ppo_model, model: JointModel, agent: str) -> TabularPolicy:
     return TabularPolicy(policy_table(ppo_model, model, agent), model.action_mask(agent))
 
 
-def _make_vec_env(model: JointModel, rewards: dict, agent: str, other_policy, config: PPOConfig, seed: int):
+def _make_vec_env(model: JointModel, rewards: dict, agent: str, other_policy, config: SB3PPOConfig, seed: int):
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     from envs import maze_v0
@@ -196,14 +196,14 @@ def _accuracy_callback(model: JointModel, agent: str, exact_q: np.ndarray, every
     return AccuracyCallback()
 
 
-def train_ppo(
+def train_sb3_ppo(
     model: JointModel,
     R_H: np.ndarray,
     R_A: np.ndarray,
     gamma: float,
     agent: str = "H",
     other_policy=None,
-    config: Optional[PPOConfig] = None,
+    config: Optional[SB3PPOConfig] = None,
     seed: int = 0,
     tensorboard_log: Optional[str] = None,
     exact_q: Optional[np.ndarray] = None,
@@ -226,7 +226,7 @@ def train_ppo(
     import torch
     from sb3_contrib import MaskablePPO
 
-    config = config or PPOConfig()
+    config = config or SB3PPOConfig()
     agent = check_agent(agent)
     rewards = {"H": np.asarray(R_H, dtype=np.float64), "A": np.asarray(R_A, dtype=np.float64)}
     vec = _make_vec_env(model, rewards, agent, other_policy, config, seed)
@@ -280,7 +280,7 @@ def _entropy_schedule(ent_coef: float, total_timesteps: int):
     return EntropySchedule()
 
 
-def _learning_rate(config: PPOConfig):
+def _learning_rate(config: SB3PPOConfig):
     """SB3's learning rate: a constant, or a linear decay to 0 (SB3 passes the fraction of training left)."""
     if not config.anneal_lr:
         return config.learning_rate
@@ -302,13 +302,13 @@ def _train_sample(args) -> tuple[int, np.ndarray, np.ndarray, float, float]:
     seed_policy = uniform_policy(model.action_mask_A)
     exact_H = optimal_response_q(model, r_h[None], gamma_H, "H", seed_policy)[0] if tensorboard else None
     start = time.perf_counter()
-    ppo_H = train_ppo(model, r_h, r_a, gamma_H, "H", None, config, seed, tensorboard, exact_H, f"sample{k}_H")
+    ppo_H = train_sb3_ppo(model, r_h, r_a, gamma_H, "H", None, config, seed, tensorboard, exact_H, f"sample{k}_H")
     policy_H = policy_table(ppo_H, model, "H")
     seconds_H = time.perf_counter() - start
     exact_A = optimal_response_q(model, r_a[None], gamma_A, "A", policy_H)[0] if tensorboard else None
     start = time.perf_counter()
     frozen_H = TabularPolicy(policy_H, model.action_mask_H)
-    ppo_A = train_ppo(model, r_h, r_a, gamma_A, "A", frozen_H, config, seed + 1, tensorboard, exact_A, f"sample{k}_A")
+    ppo_A = train_sb3_ppo(model, r_h, r_a, gamma_A, "A", frozen_H, config, seed + 1, tensorboard, exact_A, f"sample{k}_A")
     policy_A = policy_table(ppo_A, model, "A")
     return k, policy_H, policy_A, seconds_H, time.perf_counter() - start
 
@@ -320,7 +320,7 @@ def _layout_named(parse_layout, text: str, name: str):
         return parse_layout(text)
 
 
-def learn_ppo(
+def learn_sb3_ppo(
     layout,
     gamma: float,
     gamma_A: Optional[float] = None,
@@ -329,7 +329,7 @@ def learn_ppo(
     correlation: float = 0.0,
     distribution=None,
     seed: int = 0,
-    config: Optional[PPOConfig] = None,
+    config: Optional[SB3PPOConfig] = None,
     tensorboard: Optional[str] = None,
     n_jobs: Optional[int] = None,
     evaluate: bool = True,
@@ -349,7 +349,7 @@ def learn_ppo(
     from envs.model import joint_model
     from multipower.rewards import RewardSampler
 
-    config = config or PPOConfig()
+    config = config or SB3PPOConfig()
     model = joint_model(layout, collision)
     gamma_H = check_gamma(gamma, "gamma")
     gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
