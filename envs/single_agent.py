@@ -1,7 +1,7 @@
 """One agent of the joint maze as a Gymnasium environment, the other agent following a fixed policy.
 
 This is how a single-agent learner (tabular Q-learning, stable-baselines3 PPO, sb3-contrib MaskablePPO)
-trains one agent of the two-stage scheme (docs/concepts.md): H against the seed policy of A, then A against frozen H::
+trains one agent in the two stages (docs/concepts.md#two-stage-training): H against A's seed, then A against frozen H::
 
     from envs import maze_v0
     from envs.single_agent import SingleAgentView

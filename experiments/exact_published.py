@@ -1,4 +1,4 @@
-"""Reproduce every published number (docs/reproductions.md) with the exact solver at the published sample counts.
+"""Reproduce the published numbers (docs/reproductions.md#published-against-reproduced) at the published sample counts.
 
 Prints published versus reproduced (± standard error) for each row; results are also saved under
 ``--out`` (one directory per run). Run: ``python experiments/exact_published.py [--quick] [--out DIR]``.

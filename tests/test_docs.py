@@ -3,6 +3,8 @@
 * Every ```python block runs as written. The blocks of one page run in order in one namespace (a later block
   may use what an earlier one defined), in a temporary working directory. A block whose fence is preceded by
   the line ``<!-- skip -->`` is not run: keep that for code that cannot run quickly here.
+* Every ``.venv/bin/multipower ...`` command shown (in ```bash blocks and inline code) is accepted by the
+  command line's parser, so the documented flags exist.
 * ``mkdocs build --strict`` succeeds (broken links, missing anchors and missing pages fail it), and every
   ``docs/PAGE.md#anchor`` cited in the code or linked from the README exists in the built site.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +71,36 @@ def test_snippets_run(page, tmp_path, monkeypatch, capsys):
 def test_skip_marker_skips():
     text = "a\n\n<!-- skip -->\n```python\nraise SystemExit\n```\n\n```python\nx = 1\n```\n"
     assert [code for _, code in python_blocks(text)] == ["x = 1\n"]
+
+
+def multipower_commands(text: str) -> list[str]:
+    """The ``.venv/bin/multipower ...`` command lines of ```bash blocks and of inline code."""
+    commands = []
+    for block in re.findall(r"^```bash\n(.*?)^```$", text, re.S | re.M):
+        for line in block.replace("\\\n", " ").splitlines():
+            commands += [part.strip() for part in line.split("&&") if part.strip().startswith(".venv/bin/multipower ")]
+    commands += re.findall(r"`(\.venv/bin/multipower [^`]+)`", text)
+    return commands
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_commands_parse(page):
+    from multipower.cli import build_parser
+
+    parser = build_parser()
+    for command in multipower_commands(page.read_text()):
+        argv = shlex.split(command, comments=True)[1:]
+        try:
+            parser.parse_args(argv)
+        except SystemExit as stop:
+            if stop.code not in (0, None):  # --help exits with 0
+                pytest.fail(f"{page.name}: the CLI rejects {command!r}")
+
+
+def test_commands_found():
+    text = (ROOT / "README.md").read_text()
+    assert ".venv/bin/multipower demo --out results/demo" in multipower_commands(text)
+    assert any(command.startswith(".venv/bin/multipower compare") for command in multipower_commands(text))
 
 
 @pytest.fixture(scope="module")
