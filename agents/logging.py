@@ -6,7 +6,7 @@ batched over reward samples. It uses the environment's convention (reward of the
 
     Q_env(s, a) = E_{a_other ~ π_other(s)} [ R(s') + γ max_b Q_env(s', b) ],   s' = next_state[s, a, a_other],
 
-with ``R = 0`` and no bootstrap after a crash. The solver's convention (SPEC §4, ``V(s) = R(s) + γ E V(s')``)
+with ``R = 0`` and no bootstrap after a crash. The solver's convention (docs/concepts.md#two-stage-training)
 is ``Q(s, a) = R(s) + γ Q_env(s, a)``: the same argmax, so "greedy action optimal" is the same in both.
 
 **Which optimum A is measured against.** A learns against the *learned*, frozen H (that is the problem A

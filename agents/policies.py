@@ -15,7 +15,7 @@ from envs.layouts import N_ACTIONS
 
 
 def uniform_policy(action_mask: np.ndarray) -> np.ndarray:
-    """Uniform over the available actions (the default seed policy, SPEC §2)."""
+    """Uniform over the available actions (the default seed policy, docs/concepts.md#seed-policy)."""
     mask = np.asarray(action_mask, dtype=np.float64)
     return mask / mask.sum(axis=-1, keepdims=True)
 
@@ -28,7 +28,7 @@ def stay_policy(action_mask: np.ndarray) -> np.ndarray:
 
 
 def greedy_policy(q_values: np.ndarray, action_mask: np.ndarray, atol: float = 1e-9) -> np.ndarray:
-    """Uniform over the available actions whose value is within ``atol`` of the best (SPEC §4)."""
+    """Uniform over the available actions within ``atol`` of the best value (docs/concepts.md#optimal-policies-and-ties)."""
     q = np.where(action_mask, q_values, -np.inf)
     best = q.max(axis=-1, keepdims=True)
     ties = (q >= best - atol) & action_mask

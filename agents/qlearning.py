@@ -1,4 +1,4 @@
-"""Batched tabular Q-learning: many reward samples trained at once, in lockstep (SPEC §4).
+"""Batched tabular Q-learning: many reward samples trained at once, in lockstep (docs/learning.md#q-learning).
 
 Every reward sample ``k`` has its own copy of the world and its own Q-table; each copy runs ``W`` walkers.
 The steps run in a compiled kernel (:func:`agents._qkernel.run_steps`, numba), one sample at a time so that its
@@ -462,7 +462,7 @@ class _ChunkLearner:
 
 @dataclass
 class TwoStageResult:
-    """Both stages of the two-stage scheme for a batch of reward samples (SPEC §4).
+    """Both stages of the two-stage scheme for a batch of reward samples (docs/concepts.md#two-stage-training).
 
     Attributes:
         H, A: The :class:`QLearningResult` of each stage (``Q_env`` values).

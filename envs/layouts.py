@@ -1,6 +1,6 @@
 """Gridworld layouts: ASCII text with ``.`` for an open cell and ``#`` for a wall.
 
-Cells are named ``(row, col)`` and numbered row-major over the open cells (SPEC §2).
+Cells are named ``(row, col)`` and numbered row-major over the open cells (docs/concepts.md#layouts).
 A layout is accepted everywhere as a :class:`Layout`, a built-in name, a file path or raw text.
 """
 

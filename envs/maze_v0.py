@@ -1,4 +1,4 @@
-"""``maze_v0``: two agents, H and A, in a gridworld, as a PettingZoo environment (SPEC §2, §3).
+"""``maze_v0``: two agents, H and A, in a gridworld, as a PettingZoo environment (docs/environments.md).
 
 Build it with :func:`parallel_env` (a ``ParallelEnv``: both agents act at once) or :func:`env` (the same
 environment as an AEC env through ``pettingzoo.utils.parallel_to_aec``)::
@@ -134,7 +134,7 @@ class MazeParallelEnv(ParallelEnv):
         rewards: Reward tables ``{"H": (n_states,), "A": (n_states,)}`` over joint states; ``None`` draws them.
         reward_distribution: Distribution to draw rewards from when ``rewards`` is None: a name, a config dict
             or a :class:`~multipower.rewards.RewardDistribution` (default uniform [0, 1]).
-        reward_correlation: Correlation ``β`` of the drawn ``R_H`` and ``R_A`` (SPEC §3).
+        reward_correlation: Correlation ``β`` of the drawn ``R_H`` and ``R_A`` (docs/concepts.md#reward-correlation).
         strict: Raise ``ValueError`` on an unavailable action instead of staying in place.
         render_mode: ``None``, ``"ansi"`` or ``"rgb_array"``.
         model: A prebuilt :class:`~envs.model.JointModel` to step by, instead of ``layout`` and ``collision``

@@ -1,4 +1,4 @@
-"""The tabular model of a layout: the one source of truth for the dynamics (SPEC §2).
+"""The tabular model of a layout: the one source of truth for the dynamics (docs/concepts.md#joint-dynamics).
 
 The exact solver reads these tables and the environments step by them; nothing else derives moves.
 
@@ -59,7 +59,7 @@ class JointModel:
 
     Attributes:
         layout: The layout.
-        collision: ``"none"``, ``"crash"`` or ``"bounce"`` (SPEC §2).
+        collision: ``"none"``, ``"crash"`` or ``"bounce"`` (docs/concepts.md#collision-rules).
         joint_cells: ``(n_states, 2)`` the cells ``(h, a)`` of each joint state.
         state_index: ``(n_cells, n_cells)`` joint state of ``(h, a)``, ``-1`` where it does not exist.
         next_state: ``(n_states, N_ACTIONS, N_ACTIONS)`` next joint state for ``(action_H, action_A)``;

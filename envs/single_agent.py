@@ -1,7 +1,7 @@
 """One agent of the joint maze as a Gymnasium environment, the other agent following a fixed policy.
 
 This is how a single-agent learner (tabular Q-learning, stable-baselines3 PPO, sb3-contrib MaskablePPO)
-trains one agent of the two-stage scheme (SPEC §4): H against the seed policy of A, then A against frozen H::
+trains one agent in the two stages (docs/concepts.md#two-stage-training): H against A's seed, then A against frozen H::
 
     from envs import maze_v0
     from envs.single_agent import SingleAgentView
@@ -72,7 +72,7 @@ class SingleAgentView(gymnasium.Env):
         agent: ``"H"`` or ``"A"``: the agent this view controls.
         other_policy: How the other agent acts:
 
-            * ``None`` (default): uniform over its available actions (the seed policy of SPEC §4);
+            * ``None`` (default): uniform over its available actions (the seed policy, docs/concepts.md#seed-policy);
             * a :class:`~agents.policies.TabularPolicy` over the joint states (e.g. a frozen learned policy);
             * a ``(n_states, 5)`` array of action probabilities (rows sum to 1, no mass on unavailable moves);
             * any callable ``policy(joint_state, rng) -> action`` (``rng`` is a ``numpy.random.Generator``).

@@ -1,4 +1,4 @@
-"""Reproduce every published number of SPEC §6 with the exact solver at the published sample counts.
+"""Reproduce the published numbers (docs/reproductions.md#published-against-reproduced) at the published sample counts.
 
 Prints published versus reproduced (± standard error) for each row; results are also saved under
 ``--out`` (one directory per run). Run: ``python experiments/exact_published.py [--quick] [--out DIR]``.
@@ -84,7 +84,7 @@ def main() -> None:
         r.save(out / key)
         print(f"maze7x7 joint, gamma {gamma}, {collision}, beta 0, {r.config['samples_done']} samples "
               f"({time.perf_counter() - t:.1f} s)")
-        print(f"  alpha = {r.stats['alpha']:.4f} (published ≈ {alpha}; seed-to-seed s.d. ≈ 0.03–0.07, SPEC §5)")
+        print(f"  alpha = {r.stats['alpha']:.4f} (published ≈ {alpha}; seed-to-seed s.d. ≈ 0.03–0.07)")
         if p02 is not None:
             row("POWER_H(H (0,3), A (0,2))", p02, r.value_at("power_H", (0, 3), (0, 2)),
                 r.value_at("power_H_se", (0, 3), (0, 2)))

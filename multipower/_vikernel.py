@@ -355,7 +355,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
                       gamma_H, gamma_A, absorbing, power_tol, tie_rtol, max_sweeps, warm_H, warm_A,
                       depth_H, depth_A, anderson_reset, anderson_reg,
                       q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed, sweeps):
-    """The two-stage solve of SPEC §4 for every sample ``k`` of a chunk (outputs preallocated, action-major
+    """Two-stage solve (docs/concepts.md#two-stage-training) per sample ``k`` of a chunk (outputs preallocated, action-major
     ``(K, 5, S)`` for ``q``/``pol``, or ``(1, 5, S)`` to keep values only, reusing one slot; ``sweeps``
     ``(K, 4)``: H, A, H_eval, A_seed; -1 where ``max_sweeps`` hit).
 

@@ -1,4 +1,4 @@
-"""Learned versus exact POWER on the same reward functions (SPEC §4, "Learned estimator").
+"""Learned versus exact POWER on the same reward functions (docs/concepts.md#learned-estimator).
 
 :func:`compare_agents` takes trained agents (policies and the reward functions they were trained for),
 solves the same reward functions exactly (``multipower.solver.solve_pairs``), rolls the learned policies
@@ -266,7 +266,7 @@ def train_agents(
     options: Optional[dict] = None,
     sampler=None,
 ) -> LearnedAgents:
-    """The two-stage training of SPEC §4: H against the seed policy, then A against frozen H.
+    """The two-stage training (docs/concepts.md#two-stage-training): H against the seed policy, then A against frozen H.
 
     Args:
         algo: ``"qlearning"`` (:func:`agents.qlearning.train_two_stage`, batched tabular Q-learning; the

@@ -1,4 +1,4 @@
-"""The learned POWER estimator: Monte-Carlo rollouts of frozen learned policies (SPEC §4).
+"""The learned POWER estimator: Monte-Carlo rollouts of frozen learned policies (docs/concepts.md#learned-estimator).
 
 For every reward sample ``k`` the frozen tabular policies ``policy_H[k]`` and ``policy_A[k]`` (from
 Q-learning or PPO) are rolled out together from every joint state, stepping by the model's ``next_state``
@@ -8,7 +8,7 @@ discounted return from ``s`` counts the rewards of the states *arrived at* after
 
     POWER(s) = (1 - γ) · E[return from s]  =  (1 - γ)/γ · E[V(s) - R(s)],
 
-averaged over reward samples, with standard errors across samples (SPEC §4). All ``K × S × n_rollouts``
+averaged over reward samples, with standard errors (docs/concepts.md#multi-agent-power). All ``K × S × n_rollouts``
 walkers of a chunk of samples step at once. Deterministic policies need one rollout per state (detected);
 stochastic ones get ``n_rollouts``.
 

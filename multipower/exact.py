@@ -1,4 +1,4 @@
-"""Exact multi-agent and single-agent POWER by dynamic programming on the known model (SPEC §4).
+"""Exact multi-agent and single-agent POWER by dynamic programming on the known model (docs/concepts.md#power).
 
 Reward samples are processed in chunks (memory stays bounded for any world); per-state means and standard
 errors are accumulated over chunks, in chunk order. Sample ``i`` is always the same reward pair
@@ -9,7 +9,7 @@ each solve uses one thread), so the cores work on separate chunks rather than sp
 is sized for the batched torch code (small chunks keep its tables in cache); the compiled CPU kernels work one
 sample at a time, so for them the chunk only sets the granularity of progress, threads and Ctrl-C.
 
-Accuracy: the POWER error caused by stopping iteration is at most ``power_tol`` (default ``1e-6``) per
+Accuracy: the POWER error caused by stopping iteration is at most ``power_tol`` (default ``5e-5``) per
 sample and so for the mean, whatever ``γ`` is; see :mod:`multipower.solver` for the certificate and for
 how ties between optimal actions are identified.
 """
@@ -269,7 +269,7 @@ def single_agent_power(
     power_tol: float = POWER_TOL,
     jobs: Optional[int] = None,
 ) -> PowerResult:
-    """Exact single-agent POWER ``(1-γ)/γ · E[V*(s) - R(s)]`` at every cell (SPEC §4, Part 1).
+    """Exact single-agent POWER ``(1-γ)/γ · E[V*(s) - R(s)]`` at every cell (docs/concepts.md#single-agent-power).
 
     Rewards are ``R_H`` of a :class:`~multipower.rewards.RewardSampler` over the cells, so sample ``i`` is
     reproducible. Arguments as for :func:`exact_power`.

@@ -24,7 +24,7 @@ experiment beyond the posts:
       values: {start: 0.0, stop: 1.0, step: 0.05}   # or an explicit list
     analysis:                     # optional, kind sweep: A's POWER with H in these cells
       corridor: [[0, 4], [0, 5], [0, 6]]
-    published:                    # the numbers of SPEC §6 this config reproduces
+    published:                    # the published numbers this config reproduces
       - {quantity: alpha, value: -0.54, tolerance: 0.1}
       - {quantity: power_H, state: {H: [0, 3], A: [0, 2]}, value: 0.680, label: s1}
       - {quantity: alpha, compare: "<", value: 0}

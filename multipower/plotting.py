@@ -1,4 +1,4 @@
-"""Figures of POWER results (SPEC §7), drawn with matplotlib on the Agg backend (no display needed).
+"""Figures of POWER results (docs/reproductions.md#figures), drawn with matplotlib on the Agg backend (no display).
 
 * :func:`plot_joint_heatmap` — the posts' main figure: a grid of small grids. The outer position is A's
   cell (outlined in red inside its block); inside a block each cell is H's position, coloured (and, for

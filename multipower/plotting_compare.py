@@ -1,4 +1,4 @@
-"""Figures of the learned-versus-exact comparison (SPEC §7): scatter of learned against exact POWER per
+"""Figures of the learned-versus-exact comparison (docs/comparison.md): scatter of learned against exact POWER per
 state with the error figures, and the alignment plot (POWER_H against POWER_A, α_HA in the title).
 
 Matplotlib with the Agg backend (no display needed). Each function draws on a given ``Axes`` (or a new

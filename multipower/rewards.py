@@ -1,4 +1,4 @@
-"""Reward distributions and correlated reward pairs (SPEC §3).
+"""Reward distributions and correlated reward pairs (docs/concepts.md#rewards).
 
 A reward function assigns a number to every state. :class:`RewardSampler` draws the pair
 ``(R_H, R_A)`` of sample ``i`` from a generator seeded by ``(seed, i // BLOCK)``, so the same seed gives

@@ -1,4 +1,4 @@
-"""Exact dynamic-programming kernels on the tabular model, batched over reward samples (SPEC §4).
+"""Exact dynamic-programming kernels on the tabular model, batched over reward samples (docs/concepts.md#exact-solver).
 
 Numpy in, numpy out, float64. :func:`solve_pairs` runs on the CPU by the compiled per-sample kernels of
 :mod:`multipower._vikernel` (``COMPILED_CPU``) and otherwise by the batched torch code below (``device="cuda"``,
@@ -619,7 +619,7 @@ def solve_pairs(
     compiled: Optional[bool] = None,
     values_only: bool = False,
 ) -> SolvedPairs:
-    """Solve the two-stage problem of SPEC §4 exactly for ``K`` reward pairs.
+    """Solve the two-stage problem (docs/concepts.md#two-stage-training) exactly for ``K`` reward pairs.
 
     Stage 1: H's optimal policy against the seed policy of A. Stage 2: A's optimal policy against frozen
     ``policy_H``. Stage 3: both policies evaluated. See the module docstring for conventions and accuracy.

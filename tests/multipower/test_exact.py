@@ -1,4 +1,4 @@
-"""exact_power / single_agent_power: SPEC §5 checks, SPEC §6 at reduced sample counts, inputs, CLI."""
+"""exact_power / single_agent_power: docs/concepts.md#checks-that-hold-exactly, published numbers, inputs, CLI."""
 
 import csv
 import json
@@ -86,7 +86,7 @@ def test_stay_seed_power_matches_single_agent_power():
 
 
 def test_beta_half_is_not_on_the_straight_line():
-    """SPEC §5: POWER_H at β = 0.5 lies about 0.03 above the line between β = 0 and β = 1."""
+    """POWER_H at β = 0.5 lies about 0.03 above the β = 0 to β = 1 line (docs/concepts.md#checks-that-hold-exactly)."""
     p = {b: exact_power("grid3x3", 0.6, n_samples=1500, correlation=b, progress=False) for b in (0.0, 0.5, 1.0)}
     excess = p[0.5].power_H - 0.5 * (p[0.0].power_H + p[1.0].power_H)
     se = np.sqrt(p[0.5].power_H_se ** 2 + 0.25 * (p[0.0].power_H_se ** 2 + p[1.0].power_H_se ** 2))

@@ -1,4 +1,4 @@
-"""RewardSampler and the reward distributions (SPEC §3)."""
+"""RewardSampler and the reward distributions (docs/concepts.md#rewards)."""
 
 import numpy as np
 import pytest
