@@ -45,18 +45,15 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from agents.logging import (
-    TrainingLogger,
-    greedy_optimal_fraction,
-    optimal_response_q,
-    solver_convention,
-    value_gap,
-)
+from agents.logging import ExactQ, TrainingLogger, greedy_optimal_fraction, solver_convention, value_gap
 from agents._qkernel import epsilon_at, run_steps
-from agents.policies import greedy_policy, uniform_policy
+from agents.storage import TrainedAgents
+from envs.dynamics import padded_rewards
 from envs.layouts import N_ACTIONS
-from envs.model import JointModel, check_agent
-from multipower.validation import check_gamma
+from envs.model import JointModel, check_agent, joint_model
+from envs.policies import greedy_policy, is_deterministic, uniform_policy
+from envs.rewards import RewardSampler
+from envs.validation import check_gamma
 
 #: Walkers per chunk of samples (the default chunk is ``MAX_WALKERS // walkers`` samples: 202 on grid3x3, 17 on
 #: maze7x7). The compiled kernel needs no big batches, so chunks are kept small: progress and Ctrl-C act per chunk,
@@ -196,7 +193,7 @@ class _OtherSampler:
             )
         self.shared = policy.ndim == 2
         table = policy.reshape(-1, N_ACTIONS)
-        self.deterministic = bool((table.max(axis=1) > 1 - 1e-12).all())
+        self.deterministic = is_deterministic(table)
         self.n_states = n_states
         if self.deterministic:
             self.action = table.argmax(axis=1)
@@ -383,7 +380,7 @@ class _ChunkLearner:
             self._other_action = np.zeros(1, dtype=np.int64)
             self._other_cum = np.ascontiguousarray(self.other.cumulative, dtype=np.float64)
         mask_pad = np.concatenate([self.mask, np.zeros((1, N_ACTIONS), bool)])
-        self.rewards = np.ascontiguousarray(np.concatenate([rewards, np.zeros((K, 1))], axis=1), dtype=dtype)
+        self.rewards = np.ascontiguousarray(padded_rewards(rewards), dtype=dtype)  # reward on arrival, 0 at a crash
         q = self.rng.uniform(0.0, 1e-6, (K, S + 1, N_ACTIONS))  # tiny random values break initial ties
         q = np.where(mask_pad, q, UNAVAILABLE)  # finite and far below any real value: never the greedy choice
         self.q = np.ascontiguousarray(q, dtype=dtype)
@@ -487,15 +484,18 @@ def learned_metrics(
     q_A: np.ndarray,
     policy_H: np.ndarray,
     seed_policy: Optional[np.ndarray] = None,
+    *,
+    reference: ExactQ,
 ) -> dict:
     """Greedy-optimal fractions and value gaps of learned ``Q_env`` tables against the exact optimum.
 
     H is measured against its exact optimal response to the seed policy; A against its exact optimal response
-    to the *learned* frozen ``policy_H`` it trained against (see :mod:`agents.logging`).
+    to the *learned* frozen ``policy_H`` it trained against (see :mod:`agents.logging`). ``reference`` computes
+    those exact action values.
     """
     seed_policy = uniform_policy(model.action_mask_A) if seed_policy is None else seed_policy
-    exact_H = optimal_response_q(model, R_H, gamma_H, "H", seed_policy)
-    exact_A = optimal_response_q(model, R_A, gamma_A, "A", policy_H)
+    exact_H = reference(model, R_H, gamma_H, "H", seed_policy)
+    exact_A = reference(model, R_A, gamma_A, "A", policy_H)
     return {
         "greedy_optimal_H": greedy_optimal_fraction(q_H, exact_H, model.action_mask_H),
         "greedy_optimal_A": greedy_optimal_fraction(q_A, exact_A, model.action_mask_A),
@@ -515,7 +515,7 @@ def train_two_stage(
     config_A: Optional[QLearningConfig] = None,
     seed: int = 0,
     logger: Optional[TrainingLogger] = None,
-    evaluate: bool = True,
+    reference: Optional[ExactQ] = None,
     progress: Optional[Callable[[int], None]] = None,
     n_jobs: int = 1,
 ) -> TwoStageResult:
@@ -529,9 +529,10 @@ def train_two_stage(
         config_H, config_A: Hyperparameters (defaults per γ; stage 2 uses the deterministic-opponent defaults
             when frozen H is deterministic).
         seed: Fixes every random draw of both stages.
-        logger: Optional TensorBoard logger; with ``evaluate`` it also logs accuracy against the exact optimum
+        logger: Optional TensorBoard logger; with ``reference`` it also logs accuracy against the exact optimum
             on the first chunk of samples as training proceeds.
-        evaluate: Compute :func:`learned_metrics` at the end (and feed exact values to the logger).
+        reference: Exact action values (an :data:`agents.logging.ExactQ`); given, :func:`learned_metrics` is
+            computed at the end (and exact values feed the logger); ``None``: no accuracy is measured.
         progress: Called with the number of samples finished (per stage).
         n_jobs: Worker processes (see :func:`train_q`).
     """
@@ -541,15 +542,18 @@ def train_two_stage(
     R_A = np.atleast_2d(np.asarray(R_A, dtype=np.float64))
     if seed_policy is None:
         seed_policy = uniform_policy(model.action_mask_A)
-    exact_H = optimal_response_q(model, R_H, gamma_H, "H", seed_policy) if evaluate and logger and logger.enabled else None
+    log_exact = reference is not None and logger is not None and logger.enabled
+    exact_H = reference(model, R_H, gamma_H, "H", seed_policy) if log_exact else None
     result_H = train_q(model, R_H, gamma_H, "H", seed_policy, config_H, seed, logger, exact_H, progress=progress, n_jobs=n_jobs)
     policy_H = result_H.greedy(model.action_mask_H)
-    exact_A = optimal_response_q(model, R_A, gamma_A, "A", policy_H) if evaluate and logger and logger.enabled else None
+    exact_A = reference(model, R_A, gamma_A, "A", policy_H) if log_exact else None
     result_A = train_q(model, R_A, gamma_A, "A", policy_H, config_A, seed, logger, exact_A, progress=progress, n_jobs=n_jobs)
     policy_A = result_A.greedy(model.action_mask_A)
     metrics = {}
-    if evaluate:
-        metrics = learned_metrics(model, R_H, R_A, gamma_H, gamma_A, result_H.q, result_A.q, policy_H, seed_policy)
+    if reference is not None:
+        metrics = learned_metrics(
+            model, R_H, R_A, gamma_H, gamma_A, result_H.q, result_A.q, policy_H, seed_policy, reference=reference
+        )
     return TwoStageResult(result_H, result_A, policy_H, policy_A, metrics)
 
 
@@ -565,24 +569,21 @@ def learn_qlearning(
     config_H: Optional[QLearningConfig] = None,
     config_A: Optional[QLearningConfig] = None,
     tensorboard: Optional[str] = None,
-    evaluate: bool = True,
+    reference: Optional[ExactQ] = None,
     progress: Optional[Callable[[int], None]] = None,
     sample_range: Optional[tuple[int, int]] = None,
     n_jobs: int = 1,
-):
+) -> TrainedAgents:
     """Train both agents with batched Q-learning on the reward functions of ``RewardSampler(seed)``.
 
     ``sample_range=(start, stop)`` trains samples ``start .. stop-1`` only (training draws seeded by
-    ``(seed, start)``), so a long run can be done, and kept, in chunks.
+    ``(seed, start)``), so a long run can be done, and kept, in chunks. ``reference`` (exact action values, see
+    :func:`train_two_stage`) adds accuracy metrics.
 
     Returns a :class:`agents.storage.TrainedAgents` (``q_H``/``q_A`` in the solver's convention) whose
     ``config`` holds everything needed to reproduce the run, timings and metrics; save it with
     :func:`agents.storage.save_agents`.
     """
-    from agents.storage import TrainedAgents
-    from envs.model import joint_model
-    from multipower.rewards import RewardSampler
-
     model = joint_model(layout, collision)
     gamma_H = check_gamma(gamma, "gamma")
     gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
@@ -595,7 +596,7 @@ def learn_qlearning(
     logger = TrainingLogger(tensorboard)
     try:
         run = train_two_stage(
-            model, R_H, R_A, gamma_H, gamma_A, None, config_H, config_A, train_seed, logger, evaluate, progress, n_jobs
+            model, R_H, R_A, gamma_H, gamma_A, None, config_H, config_A, train_seed, logger, reference, progress, n_jobs
         )
         if logger.enabled and run.metrics:
             logger.scalars("qlearning/final", run.metrics, 0)
@@ -604,7 +605,7 @@ def learn_qlearning(
     config = {
         "algo": "qlearning",
         "layout": model.layout.name,
-        "layout_text": _layout_text(model),
+        "layout_text": model.layout.to_text(),
         "gamma_H": gamma_H,
         "gamma_A": gamma_A,
         "collision": collision,
@@ -617,7 +618,7 @@ def learn_qlearning(
         "q_convention": "solver: R(s) + gamma * Q_env(s, a)",
         "hyperparameters": {
             "H": (config_H or default_config(gamma_H)).to_dict(),
-            "A": (config_A or default_config(gamma_A, deterministic_other=_is_deterministic(run.policy_H))).to_dict(),
+            "A": (config_A or default_config(gamma_A, deterministic_other=is_deterministic(run.policy_H))).to_dict(),
         },
         "timings": {"H_seconds": run.H.seconds, "A_seconds": run.A.seconds},
         "n_jobs": int(n_jobs),
@@ -633,12 +634,3 @@ def learn_qlearning(
         solver_convention(run.H.q, R_H, gamma_H),
         solver_convention(run.A.q, R_A, gamma_A),
     )
-
-
-def _is_deterministic(policy: np.ndarray) -> bool:
-    return bool((np.asarray(policy).max(axis=-1) > 1 - 1e-12).all())
-
-
-def _layout_text(model: JointModel) -> str:
-    grid = model.layout.grid
-    return "\n".join("".join("." if cell else "#" for cell in row) for row in grid)

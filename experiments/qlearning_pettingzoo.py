@@ -14,10 +14,11 @@ import time
 
 import numpy as np
 
-from agents.logging import optimal_mask, optimal_response_q
-from agents.policies import uniform_policy
+from agents.logging import optimal_mask
+from multipower.accuracy import optimal_response_q
+from envs.policies import uniform_policy
 from envs import maze_v0
-from multipower.rewards import RewardSampler
+from envs.rewards import RewardSampler
 
 
 def parse_args() -> argparse.Namespace:

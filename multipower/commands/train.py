@@ -35,12 +35,14 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from agents.storage import save_agents
+    from multipower.accuracy import optimal_response_q
 
     options = dict(args.options)
+    reference = None if args.no_eval else optimal_response_q
     progress_bar = tqdm(total=args.samples * (2 if args.algo == "qlearning" else 1), unit="sample", desc=f"train {args.algo}")
     try:
         if args.algo == "qlearning":
-            agents = _train_qlearning(args, options, progress_bar.update)
+            agents = _train_qlearning(args, options, reference, progress_bar.update)
         else:
             from agents.sb3_ppo import SB3PPOConfig, learn_sb3_ppo
 
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             agents = learn_sb3_ppo(
                 args.layout, args.gamma, args.gamma_A, args.samples, args.collision, args.correlation,
                 args.distribution, args.seed, SB3PPOConfig(**options), args.tensorboard, args.jobs,
-                evaluate=not args.no_eval, progress=progress_bar.update,
+                reference=reference, progress=progress_bar.update,
             )
     finally:
         progress_bar.close()
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     return 130 if agents.n_samples < args.samples else 0
 
 
-def _train_qlearning(args, options: dict, progress):
+def _train_qlearning(args, options: dict, reference, progress):
     """Train in chunks of samples so that Ctrl-C keeps the chunks already finished."""
     import numpy as np
 
@@ -80,7 +82,7 @@ def _train_qlearning(args, options: dict, progress):
             config_A = default_config(args.gamma_A or args.gamma, deterministic_other=True, **options) if options else None
             part = learn_qlearning(
                 args.layout, args.gamma, args.gamma_A, stop, args.collision, args.correlation, args.distribution,
-                args.seed, config_H, config_A, args.tensorboard if start == 0 else None, not args.no_eval,
+                args.seed, config_H, config_A, args.tensorboard if start == 0 else None, reference,
                 progress, sample_range=(start, stop), n_jobs=args.jobs or 1,
             )
             parts.append(part)
