@@ -51,9 +51,17 @@ from agents.storage import TrainedAgents
 from envs.dynamics import padded_rewards
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel, check_agent, joint_model
-from envs.policies import greedy_policy, is_deterministic, uniform_policy
+from envs.policies import (
+    SeedPolicy,
+    check_policy_batch,
+    cumulative_probabilities,
+    greedy_policy,
+    is_deterministic,
+    seed_policy_table,
+    uniform_policy,
+)
 from envs.rewards import RewardSampler
-from envs.validation import check_gamma
+from envs.validation import check_gamma, check_rewards
 
 #: Walkers per chunk of samples (the default chunk is ``MAX_WALKERS // walkers`` samples: 202 on grid3x3, 17 on
 #: maze7x7). The compiled kernel needs no big batches, so chunks are kept small: progress and Ctrl-C act per chunk,
@@ -184,24 +192,16 @@ class QLearningResult:
 class _OtherSampler:
     """The other agent's fixed policy as the kernel samples it: a deterministic action or cumulative probabilities."""
 
-    def __init__(self, policy: np.ndarray, n_samples: int, n_states: int) -> None:
+    def __init__(self, policy: np.ndarray) -> None:
+        """``policy``: ``(S, 5)`` shared by all samples or ``(K, S, 5)``, already checked (see :func:`train_q`)."""
         policy = np.asarray(policy, dtype=np.float64)
-        if policy.shape not in ((n_states, N_ACTIONS), (n_samples, n_states, N_ACTIONS)):
-            raise ValueError(
-                f"other_policy must have shape ({n_states}, {N_ACTIONS}) or ({n_samples}, {n_states}, {N_ACTIONS}), "
-                f"got {policy.shape}"
-            )
         self.shared = policy.ndim == 2
         table = policy.reshape(-1, N_ACTIONS)
         self.deterministic = is_deterministic(table)
-        self.n_states = n_states
         if self.deterministic:
             self.action = table.argmax(axis=1)
         else:
-            cumulative = np.cumsum(table, axis=1)
-            last = N_ACTIONS - 1 - np.argmax(table[:, ::-1] > 0, axis=1)
-            cumulative[np.arange(N_ACTIONS)[None, :] >= last[:, None]] = np.inf
-            self.cumulative = cumulative
+            self.cumulative = cumulative_probabilities(table)
 
 
 def _available_table(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -246,16 +246,15 @@ def train_q(
     """
     agent = check_agent(agent)
     gamma = check_gamma(gamma)
-    rewards = np.atleast_2d(np.asarray(rewards, dtype=np.float64))
+    rewards = check_rewards(rewards, model.n_states, "rewards")
     n_samples, n_states = rewards.shape
-    if n_states != model.n_states:
-        raise ValueError(f"rewards must have shape (K, {model.n_states}), got {rewards.shape}")
     other_mask = model.action_mask("A" if agent == "H" else "H")
     if other_policy is None:
         other_policy = uniform_policy(other_mask)
+    check_policy_batch(other_policy, other_mask, n_samples, "other_policy")  # keeps the shared (S, 5) form below
     other_policy = np.asarray(other_policy, dtype=np.float64)
     if config is None:
-        config = default_config(gamma, deterministic_other=_OtherSampler(other_policy, n_samples, n_states).deterministic)
+        config = default_config(gamma, deterministic_other=is_deterministic(other_policy))
     if exact_q is not None and np.shape(exact_q) != (n_samples, n_states, N_ACTIONS):
         raise ValueError(f"exact_q must have shape ({n_samples}, {n_states}, {N_ACTIONS}), got {np.shape(exact_q)}")
     logger = logger or TrainingLogger(None)
@@ -372,7 +371,7 @@ class _ChunkLearner:
         # Transition rows (S, other, mine) -> s' so that one (s, other) row holds s' for all own actions.
         table = model.next_state.transpose(0, 2, 1) if agent == "H" else model.next_state
         self.next_rows = np.ascontiguousarray(table, dtype=np.int64).reshape(S * N_ACTIONS, N_ACTIONS)
-        self.other = _OtherSampler(other_policy, K, S)
+        self.other = _OtherSampler(other_policy)
         if self.other.deterministic:
             self._other_action = np.ascontiguousarray(self.other.action, dtype=np.int64)
             self._other_cum = np.ones((1, N_ACTIONS))
@@ -573,18 +572,21 @@ def learn_qlearning(
     progress: Optional[Callable[[int], None]] = None,
     sample_range: Optional[tuple[int, int]] = None,
     n_jobs: int = 1,
+    seed_policy: SeedPolicy = "uniform",
 ) -> TrainedAgents:
     """Train both agents with batched Q-learning on the reward functions of ``RewardSampler(seed)``.
 
     ``sample_range=(start, stop)`` trains samples ``start .. stop-1`` only (training draws seeded by
     ``(seed, start)``), so a long run can be done, and kept, in chunks. ``reference`` (exact action values, see
-    :func:`train_two_stage`) adds accuracy metrics.
+    :func:`train_two_stage`) adds accuracy metrics. ``seed_policy``: A's seed policy in stage 1 (``"uniform"``,
+    ``"stay"`` or an ``(S, 5)`` table).
 
     Returns a :class:`agents.storage.TrainedAgents` (``q_H``/``q_A`` in the solver's convention) whose
     ``config`` holds everything needed to reproduce the run, timings and metrics; save it with
     :func:`agents.storage.save_agents`.
     """
     model = joint_model(layout, collision)
+    seed_table = seed_policy_table(model, seed_policy)
     gamma_H = check_gamma(gamma, "gamma")
     gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
     if int(samples) < 1:
@@ -596,7 +598,8 @@ def learn_qlearning(
     logger = TrainingLogger(tensorboard)
     try:
         run = train_two_stage(
-            model, R_H, R_A, gamma_H, gamma_A, None, config_H, config_A, train_seed, logger, reference, progress, n_jobs
+            model, R_H, R_A, gamma_H, gamma_A, seed_table, config_H, config_A, train_seed, logger, reference, progress,
+            n_jobs,
         )
         if logger.enabled and run.metrics:
             logger.scalars("qlearning/final", run.metrics, 0)
@@ -614,10 +617,10 @@ def learn_qlearning(
         "seed": int(seed),
         "samples": int(stop - start),
         "sample_start": int(start),
-        "seed_policy": "uniform",
+        "seed_policy": seed_policy if isinstance(seed_policy, str) else "custom",
         "q_convention": "solver: R(s) + gamma * Q_env(s, a)",
         "hyperparameters": {
-            "H": (config_H or default_config(gamma_H)).to_dict(),
+            "H": (config_H or default_config(gamma_H, deterministic_other=is_deterministic(seed_table))).to_dict(),
             "A": (config_A or default_config(gamma_A, deterministic_other=is_deterministic(run.policy_H))).to_dict(),
         },
         "timings": {"H_seconds": run.H.seconds, "A_seconds": run.A.seconds},

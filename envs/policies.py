@@ -7,11 +7,15 @@ policy per reward sample); every row sums to one and puts no mass on an unavaila
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 
 from envs.layouts import N_ACTIONS
+
+#: Named seed policies of A (the policy H learns against in stage 1).
+SEED_POLICIES = ("uniform", "stay")
+SeedPolicy = Union[str, np.ndarray]
 
 
 def uniform_policy(action_mask: np.ndarray) -> np.ndarray:
@@ -53,6 +57,25 @@ def check_policy(probs, action_mask: np.ndarray, name: str = "policy", atol: flo
     return probs
 
 
+def seed_policy_table(model, seed_policy: SeedPolicy = "uniform") -> np.ndarray:
+    """A's seed policy as an ``(S, 5)`` table over joint states.
+
+    Args:
+        model: The joint model.
+        seed_policy: ``"uniform"`` (over A's available actions), ``"stay"``, or an ``(S, 5)`` table.
+    """
+    if isinstance(seed_policy, str):
+        if seed_policy == "uniform":
+            return uniform_policy(model.action_mask_A)
+        if seed_policy == "stay":
+            return stay_policy(model.action_mask_A)
+        raise ValueError(f"seed_policy must be one of {SEED_POLICIES} or an (S, 5) array, got {seed_policy!r}")
+    probs = check_policy(seed_policy, model.action_mask_A, name="seed_policy")
+    if probs.ndim != 2:
+        raise ValueError(f"seed_policy must have shape ({model.n_states}, {N_ACTIONS}), got {probs.shape}")
+    return probs
+
+
 def check_policy_batch(policy, action_mask: np.ndarray, n_samples: int, name: str = "policy") -> np.ndarray:
     """:func:`check_policy` for one policy per reward sample: ``(n_samples, n_states, N_ACTIONS)`` float64.
 
@@ -72,6 +95,20 @@ def is_deterministic(policy: np.ndarray, atol: float = 1e-9) -> bool:
     return bool((np.asarray(policy).max(axis=-1) >= 1.0 - atol).all())
 
 
+def cumulative_probabilities(probs: np.ndarray, normalise: bool = False) -> np.ndarray:
+    """Cumulative probabilities ``(..., N_ACTIONS)`` for inverse-CDF sampling (``action = #{j : u >= cum_j}``).
+
+    Entries from the last action of positive probability on are ``inf``, so rounding can never select an action
+    after it. ``normalise`` divides by the row sums first (rows that sum to one only up to rounding).
+    """
+    cumulative = np.cumsum(probs, axis=-1)
+    if normalise:
+        cumulative = cumulative / probs.sum(axis=-1, keepdims=True)
+    last = N_ACTIONS - 1 - np.argmax(probs[..., ::-1] > 0, axis=-1)
+    cumulative[np.arange(N_ACTIONS) >= last[..., None]] = np.inf
+    return cumulative
+
+
 class TabularPolicy:
     """A frozen policy over states; ``policy(state, rng)`` samples an action.
 
@@ -87,11 +124,7 @@ class TabularPolicy:
         elif probs.ndim != 2 or probs.shape[1] != N_ACTIONS:
             raise ValueError(f"probs must have shape (n_states, {N_ACTIONS}), got {probs.shape}")
         self.probs = probs
-        cumulative = np.cumsum(probs, axis=1) / probs.sum(axis=1, keepdims=True)
-        # Rounding must never select an action after the last one with positive probability.
-        last = N_ACTIONS - 1 - np.argmax(probs[:, ::-1] > 0, axis=1)
-        cumulative[np.arange(N_ACTIONS)[None, :] >= last[:, None]] = np.inf
-        self._cumulative = cumulative
+        self._cumulative = cumulative_probabilities(probs, normalise=True)
 
     @property
     def n_states(self) -> int:

@@ -16,6 +16,7 @@ import numpy as np
 
 from envs.model import JointModel, check_agent
 from envs.policies import check_policy_batch
+from envs.validation import check_rewards
 from multipower.solver import optimal_response
 
 
@@ -41,10 +42,8 @@ def optimal_response_q(
         ``Q_env`` in the environment's convention, ``-inf`` on unavailable actions.
     """
     agent = check_agent(agent)
-    rewards = np.atleast_2d(np.asarray(rewards, dtype=np.float64))
-    n_samples, n_states = rewards.shape
-    if n_states != model.n_states:
-        raise ValueError(f"rewards must have shape (K, {model.n_states}), got {rewards.shape}")
+    rewards = check_rewards(rewards, model.n_states, "rewards")
+    n_samples = len(rewards)
     other = check_policy_batch(other_policy, model.action_mask("A" if agent == "H" else "H"), n_samples, "other_policy")
     # The exact solver's certified iteration: values within ``tol`` (POWER tolerance (1-γ)/γ · tol).
     _, q = optimal_response(model, rewards, gamma, agent, other, power_tol=tol * (1.0 - gamma) / gamma)

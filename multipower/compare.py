@@ -29,7 +29,7 @@ import numpy as np
 from agents import qlearning
 from agents.storage import TrainedAgents, load_agents
 from envs.model import JointModel, joint_model
-from envs.policies import is_deterministic
+from envs.policies import is_deterministic, seed_policy_table
 from envs.rewards import RewardSampler
 from envs.validation import check_gamma
 from multipower.estimator import (
@@ -41,9 +41,10 @@ from multipower.estimator import (
     model_from_config,
 )
 from multipower.results import MeanAccumulator, PowerResult, jsonable, pearson
-from multipower.solver import seed_policy_table, solve_pairs
+from multipower.solver import solve_pairs
+from multipower.spec import LEARNERS
 
-ALGOS = ("qlearning", "ppo")
+ALGOS = LEARNERS
 #: Per-state columns written to power.csv, in order (each with a ``_se`` column after it).
 COLUMNS = ("learned", "eval", "exact", "error", "learning_error", "rollout_noise")
 

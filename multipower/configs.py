@@ -16,13 +16,16 @@ from typing import Mapping, Optional, Union
 import yaml
 
 from envs.layouts import load_layout
-from envs.model import COLLISIONS, single_agent_model
-from envs.rewards import make_distribution
+from envs.model import single_agent_model
 from multipower.results import PowerResult, jsonable
+from multipower.spec import RunSpec, SpecError, check_correlation, check_count, check_discount
 
 KINDS = ("joint", "single", "sweep")
 SWEEP_PARAMETERS = ("correlation", "gamma", "seed")
-SEED_POLICIES = ("uniform", "stay")
+#: The run keys of a config (the YAML spelling of :class:`~multipower.spec.RunSpec`'s), with their defaults.
+RUN_DEFAULTS = {"layout": None, "collision": "none", "gamma": None, "gamma_A": None, "n_samples": None,
+                "correlation": 0.0, "distribution": "uniform", "seed_policy": "uniform", "seed": 0,
+                "redraw_constant": False}
 CELL_CLASSES = {"dead_ends": (1, 1), "corridors": (2, 2), "junctions": (3, 4)}
 ALLOWED_KEYS = (
     "name", "title", "source", "description", "kind", "layout", "gamma", "gamma_A", "n_samples", "collision",
@@ -83,29 +86,17 @@ def validate_config(config: Mapping, source: str = "config") -> dict:
             raise ConfigError(f"{where}: missing required key {key!r}")
     if cfg["kind"] not in KINDS:
         raise ConfigError(f"{where}: key 'kind' must be one of {KINDS}, got {cfg['kind']!r}")
-    try:
-        load_layout(cfg["layout"])
-    except (ValueError, TypeError) as error:
-        raise ConfigError(f"{where}: key 'layout': {error}") from None
-    cfg["gamma"] = _unit_interval(cfg["gamma"], "gamma", where)
-    cfg["gamma_A"] = None if cfg.get("gamma_A") is None else _unit_interval(cfg["gamma_A"], "gamma_A", where)
-    cfg["n_samples"] = _positive_int(cfg["n_samples"], "n_samples", where)
-    cfg.setdefault("collision", "none")
-    if cfg["collision"] not in COLLISIONS:
-        raise ConfigError(f"{where}: key 'collision' must be one of {COLLISIONS}, got {cfg['collision']!r}")
-    cfg["correlation"] = _number(cfg.get("correlation", 0.0), "correlation", where)
-    if not -1.0 <= cfg["correlation"] <= 1.0:
-        raise ConfigError(f"{where}: key 'correlation' must be in [-1, 1], got {cfg['correlation']}")
-    cfg.setdefault("distribution", "uniform")
-    try:
-        make_distribution(cfg["distribution"])
-    except (ValueError, TypeError) as error:
-        raise ConfigError(f"{where}: key 'distribution': {error}") from None
-    cfg.setdefault("seed_policy", "uniform")
-    if cfg["seed_policy"] not in SEED_POLICIES:
-        raise ConfigError(f"{where}: key 'seed_policy' must be one of {SEED_POLICIES}, got {cfg['seed_policy']!r}")
-    cfg["seed"] = _nonnegative_int(cfg.get("seed", 0), "seed", where)
-    cfg["redraw_constant"] = bool(cfg.get("redraw_constant", False))
+    try:  # the run keys are the run specification's, validated by it
+        spec = RunSpec.from_dict({key: cfg.get(key, default) for key, default in RUN_DEFAULTS.items()})
+    except SpecError as error:
+        raise ConfigError(f"{where}: key {error}") from None
+    # Normalised values, filled in in this order so that a saved config.yaml keeps its layout.
+    cfg.update(gamma=spec.gamma_H, gamma_A=spec.gamma_A, n_samples=spec.n_samples)
+    cfg.setdefault("collision", spec.collision)
+    cfg["correlation"] = spec.correlation
+    cfg.setdefault("distribution", spec.distribution)
+    cfg.setdefault("seed_policy", spec.seed_policy)
+    cfg.update(seed=spec.seed, redraw_constant=spec.redraw_constant)
     for key in ("title", "source", "description"):
         if key in cfg and not isinstance(cfg[key], str):
             raise ConfigError(f"{where}: key {key!r} must be text")
@@ -129,22 +120,9 @@ def _number(value, key: str, where: str) -> float:
     return float(value)
 
 
-def _unit_interval(value, key: str, where: str) -> float:
-    value = _number(value, key, where)
-    if not 0.0 < value < 1.0:
-        raise ConfigError(f"{where}: key {key!r} must be in (0, 1), got {value}")
-    return value
-
-
 def _positive_int(value, key: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{where}: key {key!r} must be a positive integer, got {value!r}")
-    return value
-
-
-def _nonnegative_int(value, key: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{where}: key {key!r} must be a non-negative integer, got {value!r}")
     return value
 
 
@@ -190,13 +168,13 @@ def _validate_sweep(sweep, where: str) -> dict:
     elif not isinstance(spec, list) or not spec:
         raise ConfigError(f"{where}: key 'sweep.values' must be a non-empty list or {{start, stop, step}}")
     values = sweep_values(spec)
+    check = {"seed": lambda key, value: check_count(key, value, minimum=0), "gamma": check_discount,
+             "correlation": check_correlation}[parameter]
     for value in values:
-        if parameter == "seed":
-            _nonnegative_int(value, "sweep.values", where)
-        elif parameter == "gamma":
-            _unit_interval(value, "sweep.values", where)
-        elif not -1.0 <= _number(value, "sweep.values", where) <= 1.0:
-            raise ConfigError(f"{where}: key 'sweep.values' must lie in [-1, 1] for correlation, got {value}")
+        try:
+            check("sweep.values", value)
+        except SpecError as error:
+            raise ConfigError(f"{where}: key {error}") from None
     if len(set(values)) != len(values):
         raise ConfigError(f"{where}: key 'sweep.values' has repeated values")
     return {"parameter": parameter, "values": values}

@@ -35,7 +35,7 @@ import numpy as np
 from envs.dynamics import joint_step, padded_rewards
 from envs.layouts import N_ACTIONS, parse_layout
 from envs.model import JointModel, joint_model
-from envs.policies import check_policy_batch, is_deterministic
+from envs.policies import check_policy_batch, cumulative_probabilities, is_deterministic
 from envs.validation import check_gamma, check_rewards
 from multipower.results import MeanAccumulator, PowerResult, pearson
 from multipower.solver import evaluate_policies, power_samples
@@ -261,10 +261,7 @@ def _action_sampler(policy: np.ndarray, deterministic: bool) -> Callable:
     if deterministic:
         actions = probs.argmax(axis=-1).astype(np.int64)
         return lambda index, rng: actions[index]
-    cumulative = np.cumsum(probs, axis=-1)
-    last = N_ACTIONS - 1 - np.argmax(probs[:, ::-1] > 0, axis=-1)
-    cumulative[np.arange(N_ACTIONS) >= last[:, None]] = np.inf
-    cumulative = np.ascontiguousarray(cumulative[:, : N_ACTIONS - 1], dtype=np.float32)
+    cumulative = np.ascontiguousarray(cumulative_probabilities(probs)[:, : N_ACTIONS - 1], dtype=np.float32)
 
     def sample(index: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         u = rng.random(len(index), dtype=np.float32)

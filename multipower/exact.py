@@ -25,14 +25,13 @@ import numpy as np
 
 from envs.layouts import LayoutLike, load_layout
 from envs.model import JointModel, check_collision, joint_model, single_agent_model
+from envs.policies import SeedPolicy, seed_policy_table
 from envs.rewards import RewardSampler, make_distribution
 from envs.validation import available_cores, check_gamma
 from multipower.results import MeanAccumulator, PowerResult, pearson
 from multipower.solver import (
     POWER_TOL,
-    SeedPolicy,
     power_samples,
-    seed_policy_table,
     solve_pairs,
     solve_single,
 )

@@ -57,18 +57,7 @@ import numpy as np
 
 from envs.layouts import load_layout
 from envs.rewards import make_distribution
-from multipower.configs import (  # noqa: F401  (the config API, re-exported: experiments are run from configs)
-    CELL_CLASSES,
-    ConfigError,
-    cell_class,
-    dump_config,
-    list_configs,
-    load_config,
-    load_sweep,
-    parameter_symbol,
-    sweep_values,
-    validate_config,
-)
+from multipower.configs import cell_class, dump_config, load_config, parameter_symbol, validate_config
 from multipower import compare, exact
 from multipower.results import PowerResult, jsonable, pearson, zero_crossing
 

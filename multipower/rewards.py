@@ -1,6 +1,6 @@
 """Former home of the reward distributions; they now live in :mod:`envs.rewards` (kept for one version)."""
 
-from envs.rewards import (  # noqa: F401
+from envs.rewards import (
     BLOCK,
     DISTRIBUTIONS,
     RewardDistribution,
@@ -13,3 +13,8 @@ from envs.rewards import (  # noqa: F401
     pareto,
     uniform,
 )
+
+__all__ = [
+    "BLOCK", "DISTRIBUTIONS", "RewardDistribution", "RewardSampler", "bernoulli", "beta", "check_correlation", "custom",
+    "make_distribution", "pareto", "uniform",
+]

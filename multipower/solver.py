@@ -53,14 +53,14 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Optional
 
 import numpy as np
 import torch
 
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel, SingleAgentModel, check_agent
-from envs.policies import check_policy, stay_policy, uniform_policy
+from envs.policies import SeedPolicy, check_policy, seed_policy_table
 from envs.validation import check_gamma, check_rewards
 
 #: Default bound on the POWER error caused by stopping iteration, per sample (guarantee: < 1e-4).
@@ -91,8 +91,6 @@ CPU_THREADS = 1
 #: all its sweeps: ~3x faster than the batched torch code on grid3x3 and maze7x7). Set False to use torch.
 COMPILED_CPU = True
 
-SEED_POLICIES = ("uniform", "stay")
-SeedPolicy = Union[str, np.ndarray]
 DTYPE = torch.float64
 
 
@@ -505,25 +503,6 @@ def _cpu_threads(fn):
 
 def _t(x, device, dtype=DTYPE) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
-
-
-def seed_policy_table(model: JointModel, seed_policy: SeedPolicy = "uniform") -> np.ndarray:
-    """A's seed policy as an ``(S, 5)`` table over joint states.
-
-    Args:
-        model: The joint model.
-        seed_policy: ``"uniform"`` (over A's available actions), ``"stay"``, or an ``(S, 5)`` table.
-    """
-    if isinstance(seed_policy, str):
-        if seed_policy == "uniform":
-            return uniform_policy(model.action_mask_A)
-        if seed_policy == "stay":
-            return stay_policy(model.action_mask_A)
-        raise ValueError(f"seed_policy must be one of {SEED_POLICIES} or an (S, 5) array, got {seed_policy!r}")
-    probs = check_policy(seed_policy, model.action_mask_A, name="seed_policy")
-    if probs.ndim != 2:
-        raise ValueError(f"seed_policy must have shape ({model.n_states}, {N_ACTIONS}), got {probs.shape}")
-    return probs
 
 
 def _cell_policy(model: JointModel, table: np.ndarray) -> Optional[np.ndarray]:

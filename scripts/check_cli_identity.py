@@ -152,7 +152,7 @@ def main(argv=None) -> int:
         saved.write_text(json.dumps(runs[label]))
     diffs = []
     for name in names:
-        (rc_a, out_a, err_a), (rc_b, out_b, err_b) = runs["base"][name], runs["new"][name]
+        (rc_a, out_a, _), (rc_b, out_b, err_b) = runs["base"][name], runs["new"][name]
         if rc_a != rc_b:
             diffs.append(f"{name}: exit status {rc_a} != {rc_b}\n{err_b[-2000:]}")
         if mask_text(out_a) != mask_text(out_b):

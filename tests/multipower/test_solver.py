@@ -9,12 +9,12 @@ from envs.layouts import parse_layout
 from envs.model import joint_model, single_agent_model
 from multipower import solver
 from envs.rewards import RewardSampler
+from envs.policies import seed_policy_table
 from multipower.results import MeanAccumulator
 from multipower.solver import (
     POWER_TOL,
     evaluate_policies,
     evaluate_single,
-    seed_policy_table,
     solve_pairs,
     solve_single,
 )
