@@ -49,7 +49,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence, Union
 
@@ -60,6 +60,7 @@ from envs.rewards import make_distribution
 from multipower.configs import cell_class, dump_config, load_config, parameter_symbol, validate_config
 from multipower import compare, exact
 from multipower.results import PowerResult, jsonable, pearson, zero_crossing
+from multipower.spec import RunSpec, save_spec
 
 #: Keys of a run's parameters that must match for a saved result to be reused.
 RUN_KEYS = ("layout", "gamma", "gamma_A", "n_samples", "collision", "correlation", "distribution", "seed_policy", "seed")
@@ -133,7 +134,14 @@ def solve_cached(run: Mapping, directory: PathLike, solver: Optional[Solver] = N
     result = (solver or exact_solver)(dict(run), progress)
     result.timings.setdefault("total", time.perf_counter() - start)
     result.save(directory)
+    save_spec(run_spec(run), directory)
     return result, True
+
+
+def run_spec(run: Mapping, **changes) -> RunSpec:
+    """The :class:`RunSpec` of one solver run (a :func:`run_parameters` dict), with ``changes``."""
+    keys = (*RUN_KEYS, "redraw_constant")
+    return replace(RunSpec.from_dict({key: run[key] for key in keys if key in run}), **changes)
 
 
 # --------------------------------------------------------------------------------------------- published numbers
@@ -420,6 +428,7 @@ def _run_learned(config: Mapping, out_dir: Path, algo: str, n_samples: Optional[
         seed_policy=config["seed_policy"], seed=config["seed"],
     )
     comparison.save(directory)
+    save_spec(run_spec(run_parameters(config), n_samples=samples, learner=algo), directory)
     from multipower.plotting import plot_comparison_dir  # matplotlib loads only when figures are drawn
 
     figures = plot_comparison_dir(directory, out_dir / "figures", prefix=f"learned_{algo}_")
