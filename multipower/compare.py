@@ -37,12 +37,10 @@ from multipower.estimator import (
     DEFAULT_WALKERS,
     PolicyRollout,
     exact_policy_power,
-    gammas_from_config,
-    model_from_config,
 )
 from multipower.results import MeanAccumulator, PowerResult, jsonable, pearson
 from multipower.solver import solve_pairs
-from multipower.spec import LEARNERS
+from multipower.spec import LEARNERS, spec_from_config
 
 ALGOS = LEARNERS
 #: Per-state columns written to power.csv, in order (each with a ``_se`` column after it).
@@ -340,8 +338,8 @@ def compare(
         if not hasattr(agents, "policy_H"):
             agents = load_agents(agents)
         agent_config = dict(agents.config)
-        model = model_from_config(agent_config)
-        gamma_H, gamma_A = gammas_from_config(agent_config)
+        spec = spec_from_config(agent_config)
+        model, gamma_H, gamma_A = spec.model(), spec.gamma_H, spec.discount_A
         algo = agent_config.get("algo", algo)
         seed_policy = agent_config.get("seed_policy", seed_policy)
         extra = {"agents_config": {k: v for k, v in agent_config.items() if k != "layout_text"}, "algo": algo}

@@ -33,8 +33,8 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 
 from envs.dynamics import joint_step, padded_rewards
-from envs.layouts import N_ACTIONS, parse_layout
-from envs.model import JointModel, joint_model
+from envs.layouts import N_ACTIONS
+from envs.model import JointModel
 from envs.policies import check_policy_batch, cumulative_probabilities, is_deterministic
 from envs.validation import check_gamma, check_rewards
 from multipower.results import MeanAccumulator, PowerResult, pearson
@@ -370,19 +370,3 @@ def estimate_power(
     if not exact_eval:
         del timings["exact_eval"]
     return PowerResult("joint", model.state_labels(), arrays, full_config, stats, timings)
-
-
-def model_from_config(config: dict) -> JointModel:
-    """The joint model named by a saved configuration (``layout_text`` or ``layout``, ``collision``)."""
-    layout = config.get("layout_text")
-    layout = parse_layout(layout, name=config.get("layout", "custom")) if layout else config["layout"]
-    return joint_model(layout, config.get("collision", "none"))
-
-
-def gammas_from_config(config: dict) -> tuple[float, float]:
-    """``(gamma_H, gamma_A)`` from a saved configuration (keys ``gamma_H``/``gamma_A`` or ``gamma``)."""
-    gamma_H = config.get("gamma_H", config.get("gamma"))
-    if gamma_H is None:
-        raise ValueError("the agents' config names no discount (gamma or gamma_H)")
-    gamma_A = config.get("gamma_A")
-    return float(gamma_H), float(gamma_H if gamma_A is None else gamma_A)

@@ -100,6 +100,7 @@ class RunSpec:
 
     Attributes:
         layout: Built-in name, layout file or layout text.
+        layout_name: The layout's label in results (default: the built-in name, file stem, or ``"custom"``).
         collision: ``"none"``, ``"crash"`` or ``"bounce"``.
         gamma_H: H's discount in (0, 1).
         gamma_A: A's discount (``None``: ``gamma_H``; :attr:`discount_A` resolves it).
@@ -114,6 +115,7 @@ class RunSpec:
     """
 
     layout: str = "grid3x3"
+    layout_name: Optional[str] = None
     collision: str = "none"
     gamma_H: float = 0.6
     gamma_A: Optional[float] = None
@@ -129,6 +131,8 @@ class RunSpec:
     def __post_init__(self) -> None:
         for name, check in CHECKS.items():
             object.__setattr__(self, name, check(name, getattr(self, name)))
+        if self.layout_name is None:
+            object.__setattr__(self, "layout_name", load_layout(self.layout).name)
 
     @property
     def discount_A(self) -> float:
@@ -139,7 +143,10 @@ class RunSpec:
         return np.load(self.seed_policy) if self.seed_policy.endswith(".npy") else self.seed_policy
 
     def model(self) -> JointModel:
-        return joint_model(self.layout, self.collision)
+        layout = load_layout(self.layout)
+        if layout.name != self.layout_name:
+            layout = Layout(self.layout_name, layout.grid)
+        return joint_model(layout, self.collision)
 
     def sampler(self, n_states: int) -> RewardSampler:
         return RewardSampler(n_states, self.distribution, self.correlation, self.seed, self.redraw_constant)
@@ -150,19 +157,16 @@ class RunSpec:
 
     def to_dict(self) -> dict:
         """Stable keys, plain JSON values; the layout is saved as its text too, so the world can be rebuilt."""
-        out = asdict(self)
-        layout = load_layout(self.layout)
-        out["layout_name"], out["layout_text"] = layout.name, layout.to_text()
-        return out
+        return {**asdict(self), "layout_text": load_layout(self.layout).to_text()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "RunSpec":
         """A spec from a mapping that may use older key spellings (``gamma``, ``samples``); unknown keys are
         refused. Errors name the key as spelled in ``data``."""
         data = dict(data)
-        text, name = data.pop("layout_text", None), data.pop("layout_name", None)
+        text = data.pop("layout_text", None)
         if text:  # a saved spec: rebuild the world from its text, whatever files exist now
-            data["layout"] = text if name is None else _named_text(text, name)
+            data["layout"] = _named_text(text, data.get("layout"), data.get("layout_name"))
         known = {f.name for f in fields(cls)}
         values, spelled = {}, {}
         for key, value in data.items():
@@ -176,13 +180,14 @@ class RunSpec:
         return cls(**values)
 
 
-def _named_text(text: str, name: str) -> str:
-    """Layout text that, once loaded, keeps its saved name (a built-in of the same text loads by name)."""
-    try:
-        if load_layout(name).to_text() == parse_layout(text).to_text():
-            return name
-    except (ValueError, TypeError):
-        pass
+def _named_text(text: str, *names: Optional[str]) -> str:
+    """The first of ``names`` (a built-in or a file) that still loads to ``text``, else ``text`` itself."""
+    for name in names:
+        try:
+            if name and load_layout(name).to_text() == parse_layout(text).to_text():
+                return name
+        except (ValueError, TypeError):
+            pass
     return text
 
 
@@ -204,6 +209,7 @@ def _layout_key(key: str, value) -> str:
 #: The check of each field: ``check(key as spelled, value) -> value``; raises :class:`SpecError`.
 CHECKS: dict[str, Callable] = {
     "layout": _layout_key,
+    "layout_name": _optional(lambda key, value: str(value)),
     "collision": lambda key, value: check_choice(key, value, COLLISIONS),
     "gamma_H": check_discount,
     "gamma_A": _optional(check_discount),
@@ -248,6 +254,8 @@ def spec_from_config(config: Mapping[str, Any]) -> RunSpec:
     in either spelling; other keys (timings, metrics, ...) are ignored."""
     keys = {f.name for f in fields(RunSpec)} | set(ALIASES) | {"layout_text"}
     data = {k: v for k, v in config.items() if k in keys and v is not None}
+    if not {"gamma", "gamma_H"} & set(data):
+        raise SpecError("the saved configuration names no discount ('gamma' or 'gamma_H')")
     if "layout_text" in data:
         data["layout_name"] = data.pop("layout", None)
     if "n_samples" in data:

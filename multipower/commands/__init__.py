@@ -94,10 +94,13 @@ def add_option_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def spec_from_args(args: argparse.Namespace, learner: Optional[str] = None, redraw_constant: bool = False) -> RunSpec:
-    """The :class:`RunSpec` of parsed :func:`add_run_arguments` flags (and ``--option``, if the command has it)."""
-    return RunSpec(
-        layout=args.layout, collision=args.collision, gamma_H=args.gamma, gamma_A=args.gamma_A,
-        distribution={"name": args.distribution, **dict(args.dist_param)}, correlation=args.correlation,
-        seed=args.seed, n_samples=args.samples, seed_policy=args.seed_policy, redraw_constant=redraw_constant,
-        learner=learner, learner_options=dict(getattr(args, "options", []) or []),
-    )
+    """The :class:`RunSpec` of parsed :func:`add_run_arguments` flags (and ``--option``, if the command has it).
+
+    Keys are spelled as the flags (``gamma``, ``samples``), so a :class:`SpecError` names the flag at fault.
+    """
+    return RunSpec.from_dict({
+        "layout": args.layout, "collision": args.collision, "gamma": args.gamma, "gamma_A": args.gamma_A,
+        "distribution": {"name": args.distribution, **dict(args.dist_param)}, "correlation": args.correlation,
+        "seed": args.seed, "samples": args.samples, "seed_policy": args.seed_policy, "redraw_constant": redraw_constant,
+        "learner": learner, "learner_options": dict(getattr(args, "options", []) or []),
+    })
