@@ -1,7 +1,11 @@
-"""Learners and policies: tabular policies, batched Q-learning, PPO, saved agents."""
+"""Learners: batched Q-learning, PPO, saved agents (the tabular policies they produce are :mod:`envs.policies`).
 
-from agents.logging import TrainingLogger, greedy_optimal_fraction, optimal_response_q, value_gap
-from agents.policies import TabularPolicy, check_policy, greedy_policy, stay_policy, uniform_policy
+``agents`` imports only ``envs`` and numeric libraries; exact references for accuracy metrics are passed in
+(``reference=``, an :data:`agents.logging.ExactQ`).
+"""
+
+from agents.logging import ExactQ, TrainingLogger, greedy_optimal_fraction, value_gap
+from envs.policies import TabularPolicy, check_policy, greedy_policy, stay_policy, uniform_policy
 from agents.qlearning import (
     QLearningConfig,
     QLearningResult,
@@ -15,6 +19,7 @@ from agents.qlearning import (
 from agents.storage import TrainedAgents, load_agents, save_agents
 
 __all__ = [
+    "ExactQ",
     "QLearningConfig",
     "QLearningResult",
     "TabularPolicy",
@@ -28,7 +33,6 @@ __all__ = [
     "learn_qlearning",
     "learned_metrics",
     "load_agents",
-    "optimal_response_q",
     "save_agents",
     "stay_policy",
     "train_q",

@@ -120,7 +120,11 @@ def run_steps(
                     if q[k, s, b] > value:
                         value = q[k, s, b]
                 backup[k, s] = rewards[k, s] + gamma * value
-                # Move: reward on arrival; a crash (s' = S) terminates, the time limit truncates.
+                # Move by the rules of envs.dynamics.joint_step, restated here because a numba kernel cannot call
+                # it (it is plain Python written for numpy and torch arrays, and ``~`` on a scalar bool is an
+                # integer in compiled code). The tables are the same: ``next_rows`` is the model's next_state,
+                # ``rewards`` its padded_rewards; reward on arrival, a crash (s' = S) terminates, reaching
+                # ``episode_length`` steps truncates (tests/test_steppers.py holds the two to one another).
                 s2 = next_rows[base, a]
                 returns[k, w] += discount[k, w] * rewards[k, s2]
                 discount[k, w] *= gamma

@@ -1,8 +1,9 @@
-"""Exact references for learned agents, accuracy metrics, and TensorBoard logging.
+"""Accuracy metrics of learned agents against exact action values, and TensorBoard logging.
 
-The learners are judged against the truth the model knows. For one agent ("me") facing a fixed policy of the
-other agent, :func:`optimal_response_q` computes the optimal action values by value iteration on the joint model,
-batched over reward samples. It uses the environment's convention (reward of the state arrived at)::
+The learners are judged against the truth the model knows, which only the exact solver computes. The learners
+do not import it: a caller that wants accuracy passes an :data:`ExactQ` (``multipower.accuracy.optimal_response_q``),
+which for one agent ("me") facing a fixed policy of the other agent returns the optimal action values, batched
+over reward samples, in the environment's convention (reward of the state arrived at)::
 
     Q_env(s, a) = E_{a_other ~ π_other(s)} [ R(s') + γ max_b Q_env(s', b) ],   s' = next_state[s, a, a_other],
 
@@ -17,62 +18,19 @@ faces), so A's accuracy is measured against A's optimal response to that learned
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
-from envs.layouts import N_ACTIONS
-from envs.model import JointModel, check_agent
+from envs.model import JointModel
+
+#: ``reference(model, rewards, gamma, agent, other_policy) -> Q_env``: the exact optimal action values ``(K, S, 5)``
+#: of ``agent`` for ``rewards`` ``(K, S)`` against ``other_policy`` ``(S, 5)`` or ``(K, S, 5)``, ``-inf`` where
+#: unavailable. Passed in by the caller so that learning never depends on the solver.
+ExactQ = Callable[[JointModel, np.ndarray, float, str, np.ndarray], np.ndarray]
 
 #: Tolerance on exact action values within which actions count as tied for the maximum.
 OPTIMAL_ATOL = 1e-6
-
-
-def _other_policy_batch(policy: np.ndarray, n_samples: int, n_states: int) -> np.ndarray:
-    policy = np.asarray(policy, dtype=np.float64)
-    if policy.shape == (n_states, N_ACTIONS):
-        return np.broadcast_to(policy, (n_samples, n_states, N_ACTIONS))
-    if policy.shape != (n_samples, n_states, N_ACTIONS):
-        raise ValueError(
-            f"other_policy must have shape ({n_states}, {N_ACTIONS}) or ({n_samples}, {n_states}, {N_ACTIONS}), "
-            f"got {policy.shape}"
-        )
-    return policy
-
-
-def optimal_response_q(
-    model: JointModel,
-    rewards: np.ndarray,
-    gamma: float,
-    agent: str,
-    other_policy: np.ndarray,
-    tol: float = 1e-10,
-) -> np.ndarray:
-    """Optimal ``Q_env`` ``(K, S, 5)`` of ``agent`` for ``rewards`` ``(K, S)`` against a fixed ``other_policy``.
-
-    Args:
-        model: The joint model.
-        rewards: ``(K, S)`` reward of each state for ``agent``.
-        gamma: Discount in ``(0, 1)``.
-        agent: ``"H"`` or ``"A"``: whose actions are optimised.
-        other_policy: ``(S, 5)`` or ``(K, S, 5)`` policy of the other agent.
-        tol: Certified bound on the error of the optimal values (the exact solver's stopping rule).
-
-    Returns:
-        ``Q_env`` in the environment's convention, ``-inf`` on unavailable actions.
-    """
-    agent = check_agent(agent)
-    rewards = np.atleast_2d(np.asarray(rewards, dtype=np.float64))
-    n_samples, n_states = rewards.shape
-    if n_states != model.n_states:
-        raise ValueError(f"rewards must have shape (K, {model.n_states}), got {rewards.shape}")
-    from multipower.solver import optimal_response  # here: multipower.solver imports agents.policies
-
-    other = _other_policy_batch(other_policy, n_samples, n_states)
-    # The exact solver's certified iteration: values within ``tol`` (POWER tolerance (1-γ)/γ · tol).
-    _, q = optimal_response(model, rewards, gamma, agent, other, power_tol=tol * (1.0 - gamma) / gamma)
-    # Solver convention R(s) + γ Q_env(s, a) back to the environment's Q_env.
-    return np.where(np.isfinite(q), (q - rewards[..., None]) / gamma, -np.inf)
 
 
 def solver_convention(q_env: np.ndarray, rewards: np.ndarray, gamma: float) -> np.ndarray:

@@ -45,18 +45,23 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from agents.logging import (
-    TrainingLogger,
-    greedy_optimal_fraction,
-    optimal_response_q,
-    solver_convention,
-    value_gap,
-)
+from agents.logging import ExactQ, TrainingLogger, greedy_optimal_fraction, solver_convention, value_gap
 from agents._qkernel import epsilon_at, run_steps
-from agents.policies import greedy_policy, uniform_policy
+from agents.storage import TrainedAgents
+from envs.dynamics import padded_rewards
 from envs.layouts import N_ACTIONS
-from envs.model import JointModel, check_agent
-from multipower.validation import check_gamma
+from envs.model import JointModel, check_agent, joint_model
+from envs.policies import (
+    SeedPolicy,
+    check_policy_batch,
+    cumulative_probabilities,
+    greedy_policy,
+    is_deterministic,
+    seed_policy_table,
+    uniform_policy,
+)
+from envs.rewards import RewardSampler
+from envs.validation import check_gamma, check_rewards
 
 #: Walkers per chunk of samples (the default chunk is ``MAX_WALKERS // walkers`` samples: 202 on grid3x3, 17 on
 #: maze7x7). The compiled kernel needs no big batches, so chunks are kept small: progress and Ctrl-C act per chunk,
@@ -187,24 +192,16 @@ class QLearningResult:
 class _OtherSampler:
     """The other agent's fixed policy as the kernel samples it: a deterministic action or cumulative probabilities."""
 
-    def __init__(self, policy: np.ndarray, n_samples: int, n_states: int) -> None:
+    def __init__(self, policy: np.ndarray) -> None:
+        """``policy``: ``(S, 5)`` shared by all samples or ``(K, S, 5)``, already checked (see :func:`train_q`)."""
         policy = np.asarray(policy, dtype=np.float64)
-        if policy.shape not in ((n_states, N_ACTIONS), (n_samples, n_states, N_ACTIONS)):
-            raise ValueError(
-                f"other_policy must have shape ({n_states}, {N_ACTIONS}) or ({n_samples}, {n_states}, {N_ACTIONS}), "
-                f"got {policy.shape}"
-            )
         self.shared = policy.ndim == 2
         table = policy.reshape(-1, N_ACTIONS)
-        self.deterministic = bool((table.max(axis=1) > 1 - 1e-12).all())
-        self.n_states = n_states
+        self.deterministic = is_deterministic(table)
         if self.deterministic:
             self.action = table.argmax(axis=1)
         else:
-            cumulative = np.cumsum(table, axis=1)
-            last = N_ACTIONS - 1 - np.argmax(table[:, ::-1] > 0, axis=1)
-            cumulative[np.arange(N_ACTIONS)[None, :] >= last[:, None]] = np.inf
-            self.cumulative = cumulative
+            self.cumulative = cumulative_probabilities(table)
 
 
 def _available_table(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -249,16 +246,15 @@ def train_q(
     """
     agent = check_agent(agent)
     gamma = check_gamma(gamma)
-    rewards = np.atleast_2d(np.asarray(rewards, dtype=np.float64))
+    rewards = check_rewards(rewards, model.n_states, "rewards")
     n_samples, n_states = rewards.shape
-    if n_states != model.n_states:
-        raise ValueError(f"rewards must have shape (K, {model.n_states}), got {rewards.shape}")
     other_mask = model.action_mask("A" if agent == "H" else "H")
     if other_policy is None:
         other_policy = uniform_policy(other_mask)
+    check_policy_batch(other_policy, other_mask, n_samples, "other_policy")  # keeps the shared (S, 5) form below
     other_policy = np.asarray(other_policy, dtype=np.float64)
     if config is None:
-        config = default_config(gamma, deterministic_other=_OtherSampler(other_policy, n_samples, n_states).deterministic)
+        config = default_config(gamma, deterministic_other=is_deterministic(other_policy))
     if exact_q is not None and np.shape(exact_q) != (n_samples, n_states, N_ACTIONS):
         raise ValueError(f"exact_q must have shape ({n_samples}, {n_states}, {N_ACTIONS}), got {np.shape(exact_q)}")
     logger = logger or TrainingLogger(None)
@@ -375,7 +371,7 @@ class _ChunkLearner:
         # Transition rows (S, other, mine) -> s' so that one (s, other) row holds s' for all own actions.
         table = model.next_state.transpose(0, 2, 1) if agent == "H" else model.next_state
         self.next_rows = np.ascontiguousarray(table, dtype=np.int64).reshape(S * N_ACTIONS, N_ACTIONS)
-        self.other = _OtherSampler(other_policy, K, S)
+        self.other = _OtherSampler(other_policy)
         if self.other.deterministic:
             self._other_action = np.ascontiguousarray(self.other.action, dtype=np.int64)
             self._other_cum = np.ones((1, N_ACTIONS))
@@ -383,7 +379,7 @@ class _ChunkLearner:
             self._other_action = np.zeros(1, dtype=np.int64)
             self._other_cum = np.ascontiguousarray(self.other.cumulative, dtype=np.float64)
         mask_pad = np.concatenate([self.mask, np.zeros((1, N_ACTIONS), bool)])
-        self.rewards = np.ascontiguousarray(np.concatenate([rewards, np.zeros((K, 1))], axis=1), dtype=dtype)
+        self.rewards = np.ascontiguousarray(padded_rewards(rewards), dtype=dtype)  # reward on arrival, 0 at a crash
         q = self.rng.uniform(0.0, 1e-6, (K, S + 1, N_ACTIONS))  # tiny random values break initial ties
         q = np.where(mask_pad, q, UNAVAILABLE)  # finite and far below any real value: never the greedy choice
         self.q = np.ascontiguousarray(q, dtype=dtype)
@@ -487,15 +483,18 @@ def learned_metrics(
     q_A: np.ndarray,
     policy_H: np.ndarray,
     seed_policy: Optional[np.ndarray] = None,
+    *,
+    reference: ExactQ,
 ) -> dict:
     """Greedy-optimal fractions and value gaps of learned ``Q_env`` tables against the exact optimum.
 
     H is measured against its exact optimal response to the seed policy; A against its exact optimal response
-    to the *learned* frozen ``policy_H`` it trained against (see :mod:`agents.logging`).
+    to the *learned* frozen ``policy_H`` it trained against (see :mod:`agents.logging`). ``reference`` computes
+    those exact action values.
     """
     seed_policy = uniform_policy(model.action_mask_A) if seed_policy is None else seed_policy
-    exact_H = optimal_response_q(model, R_H, gamma_H, "H", seed_policy)
-    exact_A = optimal_response_q(model, R_A, gamma_A, "A", policy_H)
+    exact_H = reference(model, R_H, gamma_H, "H", seed_policy)
+    exact_A = reference(model, R_A, gamma_A, "A", policy_H)
     return {
         "greedy_optimal_H": greedy_optimal_fraction(q_H, exact_H, model.action_mask_H),
         "greedy_optimal_A": greedy_optimal_fraction(q_A, exact_A, model.action_mask_A),
@@ -515,7 +514,7 @@ def train_two_stage(
     config_A: Optional[QLearningConfig] = None,
     seed: int = 0,
     logger: Optional[TrainingLogger] = None,
-    evaluate: bool = True,
+    reference: Optional[ExactQ] = None,
     progress: Optional[Callable[[int], None]] = None,
     n_jobs: int = 1,
 ) -> TwoStageResult:
@@ -529,9 +528,10 @@ def train_two_stage(
         config_H, config_A: Hyperparameters (defaults per γ; stage 2 uses the deterministic-opponent defaults
             when frozen H is deterministic).
         seed: Fixes every random draw of both stages.
-        logger: Optional TensorBoard logger; with ``evaluate`` it also logs accuracy against the exact optimum
+        logger: Optional TensorBoard logger; with ``reference`` it also logs accuracy against the exact optimum
             on the first chunk of samples as training proceeds.
-        evaluate: Compute :func:`learned_metrics` at the end (and feed exact values to the logger).
+        reference: Exact action values (an :data:`agents.logging.ExactQ`); given, :func:`learned_metrics` is
+            computed at the end (and exact values feed the logger); ``None``: no accuracy is measured.
         progress: Called with the number of samples finished (per stage).
         n_jobs: Worker processes (see :func:`train_q`).
     """
@@ -541,15 +541,18 @@ def train_two_stage(
     R_A = np.atleast_2d(np.asarray(R_A, dtype=np.float64))
     if seed_policy is None:
         seed_policy = uniform_policy(model.action_mask_A)
-    exact_H = optimal_response_q(model, R_H, gamma_H, "H", seed_policy) if evaluate and logger and logger.enabled else None
+    log_exact = reference is not None and logger is not None and logger.enabled
+    exact_H = reference(model, R_H, gamma_H, "H", seed_policy) if log_exact else None
     result_H = train_q(model, R_H, gamma_H, "H", seed_policy, config_H, seed, logger, exact_H, progress=progress, n_jobs=n_jobs)
     policy_H = result_H.greedy(model.action_mask_H)
-    exact_A = optimal_response_q(model, R_A, gamma_A, "A", policy_H) if evaluate and logger and logger.enabled else None
+    exact_A = reference(model, R_A, gamma_A, "A", policy_H) if log_exact else None
     result_A = train_q(model, R_A, gamma_A, "A", policy_H, config_A, seed, logger, exact_A, progress=progress, n_jobs=n_jobs)
     policy_A = result_A.greedy(model.action_mask_A)
     metrics = {}
-    if evaluate:
-        metrics = learned_metrics(model, R_H, R_A, gamma_H, gamma_A, result_H.q, result_A.q, policy_H, seed_policy)
+    if reference is not None:
+        metrics = learned_metrics(
+            model, R_H, R_A, gamma_H, gamma_A, result_H.q, result_A.q, policy_H, seed_policy, reference=reference
+        )
     return TwoStageResult(result_H, result_A, policy_H, policy_A, metrics)
 
 
@@ -565,25 +568,25 @@ def learn_qlearning(
     config_H: Optional[QLearningConfig] = None,
     config_A: Optional[QLearningConfig] = None,
     tensorboard: Optional[str] = None,
-    evaluate: bool = True,
+    reference: Optional[ExactQ] = None,
     progress: Optional[Callable[[int], None]] = None,
     sample_range: Optional[tuple[int, int]] = None,
     n_jobs: int = 1,
-):
+    seed_policy: SeedPolicy = "uniform",
+) -> TrainedAgents:
     """Train both agents with batched Q-learning on the reward functions of ``RewardSampler(seed)``.
 
     ``sample_range=(start, stop)`` trains samples ``start .. stop-1`` only (training draws seeded by
-    ``(seed, start)``), so a long run can be done, and kept, in chunks.
+    ``(seed, start)``), so a long run can be done, and kept, in chunks. ``reference`` (exact action values, see
+    :func:`train_two_stage`) adds accuracy metrics. ``seed_policy``: A's seed policy in stage 1 (``"uniform"``,
+    ``"stay"`` or an ``(S, 5)`` table).
 
     Returns a :class:`agents.storage.TrainedAgents` (``q_H``/``q_A`` in the solver's convention) whose
     ``config`` holds everything needed to reproduce the run, timings and metrics; save it with
     :func:`agents.storage.save_agents`.
     """
-    from agents.storage import TrainedAgents
-    from envs.model import joint_model
-    from multipower.rewards import RewardSampler
-
     model = joint_model(layout, collision)
+    seed_table = seed_policy_table(model, seed_policy)
     gamma_H = check_gamma(gamma, "gamma")
     gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
     if int(samples) < 1:
@@ -595,7 +598,8 @@ def learn_qlearning(
     logger = TrainingLogger(tensorboard)
     try:
         run = train_two_stage(
-            model, R_H, R_A, gamma_H, gamma_A, None, config_H, config_A, train_seed, logger, evaluate, progress, n_jobs
+            model, R_H, R_A, gamma_H, gamma_A, seed_table, config_H, config_A, train_seed, logger, reference, progress,
+            n_jobs,
         )
         if logger.enabled and run.metrics:
             logger.scalars("qlearning/final", run.metrics, 0)
@@ -604,7 +608,7 @@ def learn_qlearning(
     config = {
         "algo": "qlearning",
         "layout": model.layout.name,
-        "layout_text": _layout_text(model),
+        "layout_text": model.layout.to_text(),
         "gamma_H": gamma_H,
         "gamma_A": gamma_A,
         "collision": collision,
@@ -613,11 +617,11 @@ def learn_qlearning(
         "seed": int(seed),
         "samples": int(stop - start),
         "sample_start": int(start),
-        "seed_policy": "uniform",
+        "seed_policy": seed_policy if isinstance(seed_policy, str) else "custom",
         "q_convention": "solver: R(s) + gamma * Q_env(s, a)",
         "hyperparameters": {
-            "H": (config_H or default_config(gamma_H)).to_dict(),
-            "A": (config_A or default_config(gamma_A, deterministic_other=_is_deterministic(run.policy_H))).to_dict(),
+            "H": (config_H or default_config(gamma_H, deterministic_other=is_deterministic(seed_table))).to_dict(),
+            "A": (config_A or default_config(gamma_A, deterministic_other=is_deterministic(run.policy_H))).to_dict(),
         },
         "timings": {"H_seconds": run.H.seconds, "A_seconds": run.A.seconds},
         "n_jobs": int(n_jobs),
@@ -633,12 +637,3 @@ def learn_qlearning(
         solver_convention(run.H.q, R_H, gamma_H),
         solver_convention(run.A.q, R_A, gamma_A),
     )
-
-
-def _is_deterministic(policy: np.ndarray) -> bool:
-    return bool((np.asarray(policy).max(axis=-1) > 1 - 1e-12).all())
-
-
-def _layout_text(model: JointModel) -> str:
-    grid = model.layout.grid
-    return "\n".join("".join("." if cell else "#" for cell in row) for row in grid)

@@ -2,7 +2,7 @@
 
 Stage 1: H learns with PPO in a :class:`envs.single_agent.SingleAgentView` in which A follows the seed policy.
 Its policy is then *read off the model* by querying it at every joint state (:func:`policy_table`) and frozen
-as a :class:`agents.policies.TabularPolicy`. Stage 2: A learns with PPO against that frozen H. Observations are
+as a :class:`envs.policies.TabularPolicy`. Stage 2: A learns with PPO against that frozen H. Observations are
 ``SB3PPOConfig.observation``: ``"index"`` (the default: the joint-state index, which SB3 one-hot encodes, a
 tabular-like input) or ``"vector"`` (one-hot cells of both agents: a smaller input that shares what is learned
 between states, and measured less accurate); action masks come from the view's ``action_masks()``;
@@ -25,12 +25,16 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from agents.logging import greedy_optimal_fraction, optimal_response_q, value_gap
-from agents.policies import TabularPolicy, uniform_policy
+from agents.logging import ExactQ, greedy_optimal_fraction, policy_optimal_fraction
+from agents.storage import TrainedAgents
+from envs import maze_v0
 from envs.layouts import N_ACTIONS
 from envs.maze_v0 import OBS_TYPES
-from envs.model import JointModel, check_agent
-from multipower.validation import available_cores, check_gamma
+from envs.model import JointModel, check_agent, joint_model
+from envs.policies import TabularPolicy, uniform_policy
+from envs.rewards import RewardSampler
+from envs.single_agent import SingleAgentView
+from envs.validation import available_cores, check_gamma
 
 
 @dataclass
@@ -155,9 +159,6 @@ def frozen_policy(ppo_model, model: JointModel, agent: str) -> TabularPolicy:
 
 def _make_vec_env(model: JointModel, rewards: dict, agent: str, other_policy, config: SB3PPOConfig, seed: int):
     from stable_baselines3.common.vec_env import DummyVecEnv
-
-    from envs import maze_v0
-    from envs.single_agent import SingleAgentView
 
     def make(i: int):
         def thunk():
@@ -289,35 +290,114 @@ def _learning_rate(config: SB3PPOConfig):
     return LinearSchedule(config.learning_rate, 0.0, 1.0)
 
 
-def _train_sample(args) -> tuple[int, np.ndarray, np.ndarray, float, float]:
+@dataclass(frozen=True)
+class _SampleJob:
+    """What a worker needs to train both agents of reward sample ``k``: the model itself, never its text."""
+
+    k: int
+    model: JointModel
+    r_h: np.ndarray
+    r_a: np.ndarray
+    gamma_H: float
+    gamma_A: float
+    config: SB3PPOConfig
+    seed: int
+    tensorboard: Optional[str]
+    reference: Optional[ExactQ]
+
+
+def _train_sample(job: _SampleJob) -> tuple[int, np.ndarray, np.ndarray, float, float]:
     """Worker: both stages for reward sample ``k``; returns ``(k, policy_H, policy_A, seconds_H, seconds_A)``."""
     import torch
 
-    (k, layout_text, layout_name, collision, r_h, r_a, gamma_H, gamma_A, config, seed, tensorboard) = args
     torch.set_num_threads(1)
-    from envs.layouts import parse_layout
-    from envs.model import JointModel as _JointModel
-
-    model = _JointModel(_layout_named(parse_layout, layout_text, layout_name), collision)
+    model, k = job.model, job.k
+    log_exact = job.tensorboard is not None and job.reference is not None
     seed_policy = uniform_policy(model.action_mask_A)
-    exact_H = optimal_response_q(model, r_h[None], gamma_H, "H", seed_policy)[0] if tensorboard else None
+    exact_H = job.reference(model, job.r_h[None], job.gamma_H, "H", seed_policy)[0] if log_exact else None
     start = time.perf_counter()
-    ppo_H = train_sb3_ppo(model, r_h, r_a, gamma_H, "H", None, config, seed, tensorboard, exact_H, f"sample{k}_H")
+    ppo_H = train_sb3_ppo(model, job.r_h, job.r_a, job.gamma_H, "H", None, job.config, job.seed, job.tensorboard,
+                          exact_H, f"sample{k}_H")
     policy_H = policy_table(ppo_H, model, "H")
     seconds_H = time.perf_counter() - start
-    exact_A = optimal_response_q(model, r_a[None], gamma_A, "A", policy_H)[0] if tensorboard else None
+    exact_A = job.reference(model, job.r_a[None], job.gamma_A, "A", policy_H)[0] if log_exact else None
     start = time.perf_counter()
     frozen_H = TabularPolicy(policy_H, model.action_mask_H)
-    ppo_A = train_sb3_ppo(model, r_h, r_a, gamma_A, "A", frozen_H, config, seed + 1, tensorboard, exact_A, f"sample{k}_A")
+    ppo_A = train_sb3_ppo(model, job.r_h, job.r_a, job.gamma_A, "A", frozen_H, job.config, job.seed + 1,
+                          job.tensorboard, exact_A, f"sample{k}_A")
     policy_A = policy_table(ppo_A, model, "A")
     return k, policy_H, policy_A, seconds_H, time.perf_counter() - start
 
 
-def _layout_named(parse_layout, text: str, name: str):
+@dataclass
+class SB3PPORun:
+    """Frozen policies of the finished prefix of a batch of reward samples (see :func:`train_sb3_pairs`).
+
+    Attributes:
+        policy_H, policy_A: ``(k, S, 5)`` greedy policies of samples ``0 .. k-1``.
+        seconds_H, seconds_A: ``(k,)`` training time of each agent per sample.
+        wall_seconds: Wall time of the whole batch.
+        n_jobs: Worker processes used.
+    """
+
+    policy_H: np.ndarray
+    policy_A: np.ndarray
+    seconds_H: np.ndarray
+    seconds_A: np.ndarray
+    wall_seconds: float
+    n_jobs: int
+
+
+def train_sb3_pairs(
+    model: JointModel,
+    R_H: np.ndarray,
+    R_A: np.ndarray,
+    gamma_H: float,
+    gamma_A: float,
+    config: Optional[SB3PPOConfig] = None,
+    seed: int = 0,
+    tensorboard: Optional[str] = None,
+    n_jobs: Optional[int] = None,
+    reference: Optional[ExactQ] = None,
+    progress: Optional[Callable[[int], None]] = None,
+) -> SB3PPORun:
+    """Train H then A with MaskablePPO on the given reward tables ``R_H, R_A`` ``(K, S)``, one pair per sample.
+
+    Samples run in ``n_jobs`` worker processes (default: the available cores), each handed the model and its
+    sample's reward tables. Sample ``k`` is seeded by ``seed * 100003 + 2k`` (H) and one more (A). Ctrl-C stops
+    the pool and keeps the finished prefix of samples (so that sample ``k`` is still row ``k`` of ``R_H``);
+    with none finished it re-raises. ``reference`` (exact action values) adds accuracy curves to TensorBoard.
+    """
+    config = config or SB3PPOConfig()
+    jobs = [
+        _SampleJob(k, model, R_H[k], R_A[k], gamma_H, gamma_A, config, int(seed) * 100_003 + 2 * k, tensorboard, reference)
+        for k in range(len(R_H))
+    ]
+    n_jobs = max(1, min(int(n_jobs or available_cores()), len(jobs)))
+    done: dict[int, tuple] = {}
+    start = time.perf_counter()
     try:
-        return parse_layout(text, name=name)
-    except TypeError:
-        return parse_layout(text)
+        if n_jobs == 1:
+            _collect(map(_train_sample, jobs), done, progress)
+        else:
+            with ProcessPoolExecutor(n_jobs) as pool:
+                _collect(pool.map(_train_sample, jobs), done, progress)
+    except KeyboardInterrupt:
+        if not done:
+            raise
+    finished = sorted(done)
+    prefix = next((i for i, k in enumerate(finished) if i != k), len(finished))
+    ks = list(range(prefix))
+    stack = lambda i: np.stack([done[k][i] for k in ks]) if ks else np.zeros((0, model.n_states, N_ACTIONS))  # noqa: E731
+    seconds = lambda i: np.array([done[k][i] for k in ks], dtype=np.float64)  # noqa: E731
+    return SB3PPORun(stack(0), stack(1), seconds(2), seconds(3), time.perf_counter() - start, n_jobs)
+
+
+def _collect(results, done: dict, progress) -> None:
+    for k, *rest in results:
+        done[k] = tuple(rest)
+        if progress:
+            progress(1)
 
 
 def learn_sb3_ppo(
@@ -332,23 +412,18 @@ def learn_sb3_ppo(
     config: Optional[SB3PPOConfig] = None,
     tensorboard: Optional[str] = None,
     n_jobs: Optional[int] = None,
-    evaluate: bool = True,
+    reference: Optional[ExactQ] = None,
     progress: Optional[Callable[[int], None]] = None,
-):
+) -> TrainedAgents:
     """Train H then A with MaskablePPO for ``samples`` reward pairs of ``RewardSampler(seed)``.
 
-    Samples run in ``n_jobs`` worker processes (default: the available cores). Ctrl-C stops the pool; the samples
-    finished so far are returned (``config["samples"]`` says how many).
+    Draws the reward tables once and trains on them with :func:`train_sb3_pairs` (``n_jobs`` worker processes,
+    default: the available cores; Ctrl-C keeps the finished samples, ``config["samples"]`` says how many).
 
     Returns:
-        :class:`agents.storage.TrainedAgents` with ``config`` (hyperparameters, timings, metrics: greedy
-        optimal fractions as in :func:`agents.qlearning.learned_metrics`).
+        :class:`agents.storage.TrainedAgents` with ``config`` (hyperparameters, timings and, with ``reference``,
+        metrics: greedy optimal fractions as in :func:`agents.qlearning.learned_metrics`).
     """
-    from agents.qlearning import _layout_text
-    from agents.storage import TrainedAgents
-    from envs.model import joint_model
-    from multipower.rewards import RewardSampler
-
     config = config or SB3PPOConfig()
     model = joint_model(layout, collision)
     gamma_H = check_gamma(gamma, "gamma")
@@ -357,69 +432,38 @@ def learn_sb3_ppo(
         raise ValueError(f"samples must be >= 1, got {samples}")
     sampler = RewardSampler(model.n_states, distribution, correlation, seed)
     R_H, R_A = sampler.pairs(0, int(samples))
-    text = _layout_text(model)
-    jobs = [
-        (k, text, model.layout.name, collision, R_H[k], R_A[k], gamma_H, gamma_A, config, int(seed) * 100_003 + 2 * k, tensorboard)
-        for k in range(int(samples))
-    ]
-    n_jobs = max(1, min(int(n_jobs or available_cores()), len(jobs)))
-    done: dict[int, tuple] = {}
-    start = time.perf_counter()
-    try:
-        if n_jobs == 1:
-            for job in jobs:
-                k, *rest = _train_sample(job)
-                done[k] = tuple(rest)
-                if progress:
-                    progress(1)
-        else:
-            with ProcessPoolExecutor(n_jobs) as pool:
-                for k, *rest in pool.map(_train_sample, jobs):
-                    done[k] = tuple(rest)
-                    if progress:
-                        progress(1)
-    except KeyboardInterrupt:
-        if not done:
-            raise
-    finished = sorted(done)
-    # Keep the finished prefix only, so that sample k is still RewardSampler's sample k.
-    prefix = next((i for i, k in enumerate(finished) if i != k), len(finished))
-    ks = list(range(prefix))
-    policy_H = np.stack([done[k][0] for k in ks])
-    policy_A = np.stack([done[k][1] for k in ks])
-    R_H, R_A = R_H[: len(ks)], R_A[: len(ks)]
+    run = train_sb3_pairs(model, R_H, R_A, gamma_H, gamma_A, config, seed, tensorboard, n_jobs, reference, progress)
+    n_done = len(run.policy_H)
+    R_H, R_A = R_H[:n_done], R_A[:n_done]
     metrics = {}
-    if evaluate:
-        seed_policy = uniform_policy(model.action_mask_A)
-        exact_H = optimal_response_q(model, R_H, gamma_H, "H", seed_policy)
-        exact_A = optimal_response_q(model, R_A, gamma_A, "A", policy_H)
-        from agents.logging import policy_optimal_fraction
-
+    if reference is not None:
+        exact_H = reference(model, R_H, gamma_H, "H", uniform_policy(model.action_mask_A))
+        exact_A = reference(model, R_A, gamma_A, "A", run.policy_H)
         metrics = {
-            "greedy_optimal_H": policy_optimal_fraction(policy_H, exact_H, model.action_mask_H),
-            "greedy_optimal_A": policy_optimal_fraction(policy_A, exact_A, model.action_mask_A),
+            "greedy_optimal_H": policy_optimal_fraction(run.policy_H, exact_H, model.action_mask_H),
+            "greedy_optimal_A": policy_optimal_fraction(run.policy_A, exact_A, model.action_mask_A),
         }
     config_out = {
         "algo": "ppo",
         "layout": model.layout.name,
-        "layout_text": text,
+        "layout_text": model.layout.to_text(),
         "gamma_H": gamma_H,
         "gamma_A": gamma_A,
         "collision": collision,
         "correlation": sampler.correlation,
         "distribution": sampler.distribution.to_config(),
         "seed": int(seed),
-        "samples": len(ks),
+        "samples": n_done,
         "samples_requested": int(samples),
         "seed_policy": "uniform",
         "observation": config.observation,
         "hyperparameters": config.to_dict(),
-        "n_jobs": n_jobs,
+        "n_jobs": run.n_jobs,
         "timings": {
-            "wall_seconds": time.perf_counter() - start,
-            "H_seconds_per_sample": float(np.mean([done[k][2] for k in ks])) if ks else 0.0,
-            "A_seconds_per_sample": float(np.mean([done[k][3] for k in ks])) if ks else 0.0,
+            "wall_seconds": run.wall_seconds,
+            "H_seconds_per_sample": float(run.seconds_H.mean()) if n_done else 0.0,
+            "A_seconds_per_sample": float(run.seconds_A.mean()) if n_done else 0.0,
         },
         "metrics": metrics,
     }
-    return TrainedAgents(policy_H, policy_A, R_H, R_A, config_out)
+    return TrainedAgents(run.policy_H, run.policy_A, R_H, R_A, config_out)

@@ -16,7 +16,7 @@ import numpy as np
 
 from agents.qlearning import default_config, train_q
 from envs.model import joint_model
-from multipower.rewards import RewardSampler
+from envs.rewards import RewardSampler
 
 
 def bench(layout: str, collision: str, samples: int, steps: int, gamma: float, all_actions: bool, dtype: str) -> None:

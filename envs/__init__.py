@@ -9,18 +9,10 @@ from envs.model import AGENTS, COLLISIONS, JointModel, SingleAgentModel, joint_m
 from envs import maze_v0
 from envs.maze_v0 import MazeParallelEnv
 from envs.registration import ENV_IDS, register_envs
+from envs.single_agent import SingleAgentView, joint_maze_view
 from envs.single_maze import SingleMazeEnv
 
 register_envs()
-
-
-def __getattr__(name: str):
-    # Imported lazily: envs.single_agent imports agents.policies, which imports envs.layouts.
-    if name in ("SingleAgentView", "joint_maze_view"):
-        from envs import single_agent
-
-        return getattr(single_agent, name)
-    raise AttributeError(f"module 'envs' has no attribute {name!r}")
 
 
 __all__ = [

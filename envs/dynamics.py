@@ -1,24 +1,38 @@
-"""The episode rules, once, for every stepper (docs/concepts.md#joint-dynamics).
+"""The episode rules, written once: where a joint move leads, when an episode ends, what is earned.
 
-The joint model's tables are the dynamics; these functions apply the rules around them: reward ``R(s')`` on
-arrival, a crash (the model's terminal sentinel) ends the episode, and the time limit truncates it. They use
-only indexing and comparisons, so the same code steps NumPy arrays (the environments, the estimator) and torch
-tensors (the batched PPO stepper).
+Every stepper reads the model's tables (:class:`envs.model.JointModel`) through these functions: the
+PettingZoo env, the estimator's rollouts, and any batched stepper. The rules:
+
+* the next joint state is ``next_state[state, action_H, action_A]`` (the collision rule is in the table);
+* reaching ``terminal_state`` (a crash) *terminates* the episode: zero reward, no bootstrap after it;
+* an episode that has taken ``max_cycles`` steps without crashing is *truncated* (the time limit is not part of
+  the task, so learners bootstrap from the state reached);
+* the reward of a step is the reward of the state arrived at, zero at the terminal sentinel.
+
+The functions use only indexing, comparisons and ``&``/``~`` on boolean arrays, so the same code runs on numpy
+arrays and on torch tensors (of one device). Plain Python scalars are not supported for ``state``, ``t`` and
+the actions: ``~`` on a Python ``bool`` is an integer; pass 0-d arrays instead.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 
 def joint_step(next_state, terminal_state: int, state, action_H, action_A, t, max_cycles: int):
-    """One step of every environment in a batch.
+    """One step of every walker.
 
-    :param next_state: ``(S, 5, 5)`` the model's next joint state of ``(s, action_H, action_A)``.
-    :param terminal_state: The model's crash sentinel (``model.terminal_state == S``).
-    :param state, action_H, action_A, t: Arrays of one shape: joint states, actions, and the steps taken so far
-        in each episode.
-    :param max_cycles: Episode length.
-    :returns: ``(reached, terminated, truncated)``: the joint states reached, whether the step crashed, and
-        whether the episode reached its time limit without crashing.
+    Args:
+        next_state: ``(S, 5, 5)`` the model's next-state table (``terminal_state`` where the move crashes),
+            or the same table with extra absorbing rows (e.g. ``S + 1`` rows for walkers already at the terminal).
+        terminal_state: ``model.terminal_state`` (``S``).
+        state, action_H, action_A, t: Integer arrays of one shape: joint states, actions, and the steps taken
+            before this one.
+        max_cycles: Steps after which an episode is truncated.
+
+    Returns:
+        ``(reached, terminated, truncated)``, arrays of that shape: the next joint states, ``reached ==
+        terminal_state`` (a crash), and ``(t + 1 >= max_cycles) & ~terminated``.
     """
     reached = next_state[state, action_H, action_A]
     terminated = reached == terminal_state
@@ -26,10 +40,15 @@ def joint_step(next_state, terminal_state: int, state, action_H, action_A, t, ma
     return reached, terminated, truncated
 
 
-def padded_rewards(R):
-    """Reward tables ``(..., S)`` padded to ``(..., S + 1)`` with 0 for the crash sentinel, so that the reward
-    on arrival is ``padded[..., reached]`` for every reached state, a crash included."""
-    import numpy as np
+def padded_rewards(rewards):
+    """Reward tables ``(..., S)`` as ``(..., S + 1)`` with a zero for the terminal sentinel.
 
-    R = np.asarray(R, dtype=np.float64)
-    return np.concatenate([R, np.zeros(R.shape[:-1] + (1,))], axis=-1)
+    The reward of arriving in ``reached`` (from :func:`joint_step`) is then ``padded[..., reached]``, a crash
+    included.
+    """
+    if isinstance(rewards, np.ndarray) or not hasattr(rewards, "new_zeros"):
+        rewards = np.asarray(rewards)
+        return np.concatenate([rewards, np.zeros((*rewards.shape[:-1], 1), rewards.dtype)], axis=-1)
+    import torch  # only reached with a tensor, so torch is already loaded
+
+    return torch.cat([rewards, rewards.new_zeros((*rewards.shape[:-1], 1))], dim=-1)

@@ -49,10 +49,11 @@ from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 from pettingzoo.utils import parallel_to_aec
 
+from envs.dynamics import joint_step, padded_rewards
 from envs.layouts import N_ACTIONS, Layout, LayoutLike, load_layout, parse_layout
 from envs.model import AGENTS, JointModel, check_agent, check_collision
 from envs.rendering import DEFAULT_CELL_PX, render_ansi, render_rgb
-from multipower.rewards import RewardSampler
+from envs.rewards import RewardSampler
 
 OBS_TYPES = ("index", "vector")
 RENDER_MODES = ("ansi", "rgb_array")
@@ -133,7 +134,7 @@ class MazeParallelEnv(ParallelEnv):
         action_mask_in_obs: Make each observation ``{"observation": ..., "action_mask": int8 (5,)}``.
         rewards: Reward tables ``{"H": (n_states,), "A": (n_states,)}`` over joint states; ``None`` draws them.
         reward_distribution: Distribution to draw rewards from when ``rewards`` is None: a name, a config dict
-            or a :class:`~multipower.rewards.RewardDistribution` (default uniform [0, 1]).
+            or a :class:`~envs.rewards.RewardDistribution` (default uniform [0, 1]).
         reward_correlation: Correlation ``β`` of the drawn ``R_H`` and ``R_A`` (docs/concepts.md#reward-correlation).
         strict: Raise ``ValueError`` on an unavailable action instead of staying in place.
         render_mode: ``None``, ``"ansi"`` or ``"rgb_array"``.
@@ -196,11 +197,12 @@ class MazeParallelEnv(ParallelEnv):
         self._next_state = model.next_state
         self._masks = {"H": model.action_mask_H.astype(np.int8), "A": model.action_mask_A.astype(np.int8)}
         self._bool_masks = {"H": model.action_mask_H, "A": model.action_mask_A}
-        self._cell_masks = self.layout.action_mask().astype(np.int8)
-        self._moves = self.layout.move_table()  # only to show where a crash happened (the model has no state)
 
         self._fixed_rewards = rewards is not None
-        self._rewards: Optional[dict[str, np.ndarray]] = self._check_rewards(rewards) if rewards is not None else None
+        self._rewards: Optional[dict[str, np.ndarray]] = None
+        self._padded_rewards: dict[str, np.ndarray] = {}  # (n_states + 1,): reward on arrival, 0 at the terminal
+        if rewards is not None:
+            self._use_rewards(self._check_rewards(rewards))
         self._np_random: Optional[np.random.Generator] = None
         self._np_random_seed: Optional[int] = None
         self._state = 0
@@ -246,8 +248,12 @@ class MazeParallelEnv(ParallelEnv):
 
     def set_rewards(self, rewards: Mapping[str, Any]) -> None:
         """Use these reward tables ``{"H": (n_states,), "A": (n_states,)}`` from the next step on."""
-        self._rewards = self._check_rewards(rewards)
+        self._use_rewards(self._check_rewards(rewards))
         self._fixed_rewards = True
+
+    def _use_rewards(self, rewards: dict[str, np.ndarray]) -> None:
+        self._rewards = rewards
+        self._padded_rewards = {agent: padded_rewards(table) for agent, table in rewards.items()}
 
     def _check_rewards(self, rewards: Mapping[str, Any]) -> dict[str, np.ndarray]:
         if not isinstance(rewards, Mapping) or set(rewards) != set(AGENTS):
@@ -270,10 +276,10 @@ class MazeParallelEnv(ParallelEnv):
             self.set_rewards(options["rewards"])
         elif not self._fixed_rewards and (self._rewards is None or seed is not None or options.get("resample_rewards")):
             r_h, r_a = self.reward_sampler.draw(self.np_random, 1)
-            self._rewards = {
+            self._use_rewards({
                 "H": check_reward_table(r_h[0], self.n_states, "rewards['H']"),
                 "A": check_reward_table(r_a[0], self.n_states, "rewards['A']"),
-            }
+            })
         elif options.get("resample_rewards"):
             raise ValueError("options['resample_rewards'] needs an env without fixed reward tables")
         self._state = self._obs_state = self._start_state(options)
@@ -319,21 +325,25 @@ class MazeParallelEnv(ParallelEnv):
         if self.strict and (invalid_h or invalid_a):
             bad = [f"{agent}: {act}" for agent, act, bad in (("H", a_h, invalid_h), ("A", a_a, invalid_a)) if bad]
             raise ValueError(f"unavailable action(s) {', '.join(bad)} at joint state {state} (strict=True)")
-        nxt = int(self._next_state[state, a_h, a_a])
+        reached, crashed, truncated = (
+            x.item()
+            for x in joint_step(
+                self._next_state, self.model.terminal_state, np.asarray(state), np.asarray(a_h), np.asarray(a_a),
+                np.asarray(self._cycles), self.max_cycles,
+            )
+        )
+        nxt = int(reached)
         self._cycles += 1
-        crashed = nxt == self.model.terminal_state
+        rewards = {agent: float(self._padded_rewards[agent][nxt]) for agent in AGENTS}
         if crashed:
-            cell = int(self._moves[self._cells[0], a_h])
+            cell = int(self.model.next_cell[self._cells[0], a_h])  # where both meet
             self._cells = (cell, cell)
             self._state = nxt
             obs = self._observe(state, self._cells)  # no joint state has both agents on one cell
-            rewards = {"H": 0.0, "A": 0.0}
         else:
             self._state = self._obs_state = nxt
             self._cells = (int(self.model.joint_cells[nxt, 0]), int(self.model.joint_cells[nxt, 1]))
             obs = self._observe(nxt, self._cells)
-            rewards = {"H": float(self._rewards["H"][nxt]), "A": float(self._rewards["A"][nxt])}
-        truncated = not crashed and self._cycles >= self.max_cycles
         mask_state = state if crashed else nxt
         observations = {agent: self._with_mask(obs, agent, mask_state) for agent in AGENTS}
         terminations = {"H": crashed, "A": crashed}

@@ -48,6 +48,10 @@ class SingleAgentModel:
     def n_states(self) -> int:
         return self.layout.n_cells
 
+    def moves_per_cell(self) -> np.ndarray:
+        """``(n_cells,)`` available moves besides ``stay``: 1 at a dead end, 2 in a corridor, 3+ at a junction."""
+        return self.action_mask[:, 1:].sum(axis=1)
+
     def state_labels(self) -> np.ndarray:
         """``(n_states, 2)`` ``(row, col)`` of each state."""
         return self.layout.cells.copy()
@@ -65,10 +69,13 @@ class JointModel:
         next_state: ``(n_states, N_ACTIONS, N_ACTIONS)`` next joint state for ``(action_H, action_A)``;
             ``terminal_state`` where the move crashes.
         action_mask_H, action_mask_A: ``(n_states, N_ACTIONS)`` available actions of each agent.
+        next_cell: ``(n_cells, N_ACTIONS)`` the cell one agent's move targets (unavailable moves stay), before
+            the collision rule: what the joint table is built from, and what factorised solvers need.
     """
 
     layout: Layout
     collision: str = "none"
+    next_cell: np.ndarray = field(init=False)
     joint_cells: np.ndarray = field(init=False)
     state_index: np.ndarray = field(init=False)
     next_state: np.ndarray = field(init=False)
@@ -89,6 +96,7 @@ class JointModel:
         if self.collision == "crash":
             next_state = np.where(h_next == a_next, len(h), next_state)
         for name, value in (
+            ("next_cell", moves),
             ("joint_cells", np.stack([h, a], axis=1)),
             ("state_index", state_index),
             ("next_state", next_state),

@@ -18,7 +18,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from agents.policies import TabularPolicy, check_policy, uniform_policy
+from envs.policies import TabularPolicy, check_policy, uniform_policy
 from envs.maze_v0 import MazeParallelEnv, check_action, parallel_env
 from envs.model import AGENTS, check_agent
 
@@ -32,7 +32,7 @@ def as_policy(policy: OtherPolicy, action_mask: np.ndarray, name: str = "other_p
 
     Args:
         policy: ``None`` (uniform over the available actions of ``action_mask``), a
-            :class:`~agents.policies.TabularPolicy`, a ``(n_states, 5)`` probability table, or any callable
+            :class:`~envs.policies.TabularPolicy`, a ``(n_states, 5)`` probability table, or any callable
             ``policy(joint_state, rng) -> action``.
         action_mask: ``(n_states, 5)`` availability of the agent that follows the policy.
         name: Parameter name for error messages.
@@ -73,7 +73,7 @@ class SingleAgentView(gymnasium.Env):
         other_policy: How the other agent acts:
 
             * ``None`` (default): uniform over its available actions (the seed policy, docs/concepts.md#seed-policy);
-            * a :class:`~agents.policies.TabularPolicy` over the joint states (e.g. a frozen learned policy);
+            * a :class:`~envs.policies.TabularPolicy` over the joint states (e.g. a frozen learned policy);
             * a ``(n_states, 5)`` array of action probabilities (rows sum to 1, no mass on unavailable moves);
             * any callable ``policy(joint_state, rng) -> action`` (``rng`` is a ``numpy.random.Generator``).
 

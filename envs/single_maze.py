@@ -34,7 +34,7 @@ from envs.maze_v0 import (
 )
 from envs.model import SingleAgentModel
 from envs.rendering import DEFAULT_CELL_PX, render_ansi, render_rgb
-from multipower.rewards import RewardSampler
+from envs.rewards import RewardSampler
 
 _KNOWN_OPTIONS = ("state", "cell", "rewards", "resample_rewards")
 

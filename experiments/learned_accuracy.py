@@ -17,6 +17,7 @@ import time
 
 from agents.sb3_ppo import SB3PPOConfig, learn_sb3_ppo
 from agents.qlearning import learn_qlearning
+from multipower.accuracy import optimal_response_q
 
 TARGETS = {
     "grid": [("grid3x3", 0.6, "none", 1000, 0.99, 120)],
@@ -55,10 +56,11 @@ def main() -> None:
             if group == "ppo":
                 config = SB3PPOConfig() if args.timesteps is None else SB3PPOConfig(total_timesteps=args.timesteps)
                 agents = learn_sb3_ppo(layout, gamma, samples=samples, collision=collision, seed=args.seed,
-                                   config=config, tensorboard=args.tensorboard, n_jobs=args.jobs)
+                                   config=config, tensorboard=args.tensorboard, n_jobs=args.jobs,
+                                   reference=optimal_response_q)
             else:
                 agents = learn_qlearning(layout, gamma, samples=samples, collision=collision, seed=args.seed,
-                                         tensorboard=args.tensorboard, n_jobs=args.jobs)
+                                         tensorboard=args.tensorboard, n_jobs=args.jobs, reference=optimal_response_q)
             report(f"{group} {layout} gamma={gamma} collision={collision}", agents, time.perf_counter() - start,
                    target, limit)
 

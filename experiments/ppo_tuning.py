@@ -38,11 +38,12 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from agents.logging import optimal_response_q, policy_optimal_fraction
-    from agents.policies import uniform_policy
+    from agents.logging import policy_optimal_fraction
+    from multipower.accuracy import optimal_response_q
+    from envs.policies import uniform_policy
     from agents.sb3_ppo import SB3PPOConfig, action_probabilities, learn_sb3_ppo, train_sb3_ppo
     from envs.model import joint_model
-    from multipower.rewards import RewardSampler
+    from envs.rewards import RewardSampler
 
     overrides = {}
     for item in args.set:
@@ -55,7 +56,7 @@ def main() -> None:
     start = time.perf_counter()
     if args.both:
         agents = learn_sb3_ppo(args.layout, args.gamma, samples=args.samples, collision=args.collision, seed=args.seed,
-                           config=config, n_jobs=1)
+                           config=config, n_jobs=1, reference=optimal_response_q)
         m = agents.config["metrics"]
         result = {"H": m["greedy_optimal_H"], "A": m["greedy_optimal_A"]}
     else:

@@ -2,7 +2,7 @@
 
 H learns against A's uniform seed policy in ``envs.maze_v0.parallel_env`` (joint-state index observations),
 one transition at a time through ``env.step``; at the end the greedy policy is compared with the exact
-optimum (:func:`agents.logging.optimal_response_q`, the same optimum as the solver's ``q_H``).
+optimum (:func:`multipower.accuracy.optimal_response_q`, the same optimum as the solver's ``q_H``).
 
     python experiments/qlearning_pettingzoo.py --layout grid3x3 --gamma 0.6 --steps 300000
 """
@@ -14,10 +14,11 @@ import time
 
 import numpy as np
 
-from agents.logging import optimal_mask, optimal_response_q
-from agents.policies import uniform_policy
+from agents.logging import optimal_mask
+from multipower.accuracy import optimal_response_q
+from envs.policies import uniform_policy
 from envs import maze_v0
-from multipower.rewards import RewardSampler
+from envs.rewards import RewardSampler
 
 
 def parse_args() -> argparse.Namespace:

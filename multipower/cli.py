@@ -8,6 +8,8 @@ import importlib
 import sys
 from typing import Optional, Sequence
 
+from multipower.spec import SpecError
+
 COMMANDS = ("exact", "train", "compare", "plot", "reproduce", "demo")
 
 
@@ -26,6 +28,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
+    except SpecError as error:  # one line naming the parameter and what is allowed
+        print(f"multipower {args.command}: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted; finished work is saved", file=sys.stderr)
         return 130

@@ -26,21 +26,23 @@ from typing import Optional, Union
 
 import numpy as np
 
+from agents import qlearning
+from agents.storage import TrainedAgents, load_agents
 from envs.model import JointModel, joint_model
+from envs.policies import is_deterministic, seed_policy_table
+from envs.rewards import RewardSampler
+from envs.validation import check_gamma
 from multipower.estimator import (
     DEFAULT_TOL,
     DEFAULT_WALKERS,
     PolicyRollout,
-    check_gamma,
     exact_policy_power,
-    gammas_from_config,
-    layout_text,
-    model_from_config,
 )
 from multipower.results import MeanAccumulator, PowerResult, jsonable, pearson
-from multipower.solver import seed_policy_table
+from multipower.solver import solve_pairs
+from multipower.spec import LEARNERS, spec_from_config
 
-ALGOS = ("qlearning", "ppo")
+ALGOS = LEARNERS
 #: Per-state columns written to power.csv, in order (each with a ``_se`` column after it).
 COLUMNS = ("learned", "eval", "exact", "error", "learning_error", "rollout_noise")
 
@@ -126,8 +128,6 @@ def exact_optimum_power(
     model: JointModel, R_H: np.ndarray, R_A: np.ndarray, gamma_H: float, gamma_A: float, seed_policy: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample exact POWER ``(K, S)`` of the optimal two-stage policies (``solver.solve_pairs``)."""
-    from multipower.solver import solve_pairs
-
     solved = solve_pairs(model, R_H, R_A, gamma_H, gamma_A, seed_policy)
     power_H = (1.0 - gamma_H) / gamma_H * (np.asarray(solved.V_H) - R_H)
     power_A = (1.0 - gamma_A) / gamma_A * (np.asarray(solved.V_A) - R_A)
@@ -204,7 +204,7 @@ def compare_agents(
     metrics = comparison_metrics(arrays)
     full_config = {
         "layout": model.layout.name,
-        "layout_text": layout_text(model),
+        "layout_text": model.layout.to_text(),
         "collision": model.collision,
         "n_samples": rollout.n_samples,
         "seed_policy": seed_policy if isinstance(seed_policy, str) else "custom",
@@ -243,17 +243,6 @@ def _log_running(writer, running: dict, n_done: int) -> None:
     writer.flush()
 
 
-@dataclass
-class LearnedAgents:
-    """Frozen learned policies and the reward functions they were trained for (duck-types TrainedAgents)."""
-
-    policy_H: np.ndarray
-    policy_A: np.ndarray
-    R_H: np.ndarray
-    R_A: np.ndarray
-    config: dict
-
-
 def train_agents(
     algo: str,
     model: JointModel,
@@ -264,60 +253,46 @@ def train_agents(
     seed_policy: Union[str, np.ndarray] = "uniform",
     seed: int = 0,
     options: Optional[dict] = None,
-    sampler=None,
-) -> LearnedAgents:
+) -> TrainedAgents:
     """The two-stage training (docs/concepts.md#two-stage-training): H against the seed policy, then A against frozen H.
 
     Args:
         algo: ``"qlearning"`` (:func:`agents.qlearning.train_two_stage`, batched tabular Q-learning; the
-            frozen policies are greedy in the learned Q-values) or ``"ppo"`` (:func:`agents.sb3_ppo.learn_sb3_ppo`,
-            one MaskablePPO model per sample; it draws the rewards from ``sampler`` itself, checked equal
-            to ``R_H, R_A``; uniform seed policy only).
-        model, R_H, R_A, gamma_H, gamma_A: The world, the ``(K, S)`` reward functions and the discounts.
+            frozen policies are greedy in the learned Q-values) or ``"ppo"`` (:func:`agents.sb3_ppo.train_sb3_pairs`,
+            one MaskablePPO model per sample; uniform seed policy only).
+        model, R_H, R_A, gamma_H, gamma_A: The world, the ``(K, S)`` reward functions the learners train on
+            (the very tables the exact solver uses) and the discounts.
         seed_policy: A's seed policy in stage 1.
         seed: Fixes the learners' random draws.
         options: Hyperparameter overrides (Q-learning: ``QLearningConfig`` fields, applied to both stages;
             PPO: ``SB3PPOConfig`` fields), plus ``n_jobs``, the worker processes (Q-learning default 1: its
             results depend on the split into chunks; PPO default: the available cores).
-        sampler: The ``RewardSampler`` that drew ``R_H, R_A`` (needed for PPO).
     """
     check_algo(algo)
     options = dict(options or {})
     seed_table = seed_policy_table(model, seed_policy)
     n_jobs = options.pop("n_jobs", None)
     if algo == "qlearning":
-        from agents.qlearning import default_config, train_two_stage
-
         config_H = config_A = None
         if options:
-            stochastic_seed = not bool((seed_table.max(-1) > 1 - 1e-12).all())
-            config_H = default_config(gamma_H, deterministic_other=not stochastic_seed, **options)
-            config_A = default_config(gamma_A, deterministic_other=True, **options)  # frozen greedy H
-        run = train_two_stage(
-            model, R_H, R_A, gamma_H, gamma_A, seed_table, config_H, config_A, seed=seed, evaluate=False,
-            n_jobs=int(n_jobs or 1),
+            config_H = qlearning.default_config(gamma_H, deterministic_other=is_deterministic(seed_table), **options)
+            config_A = qlearning.default_config(gamma_A, deterministic_other=True, **options)  # frozen greedy H
+        run = qlearning.train_two_stage(  # looked up at call time, so tests can wrap it
+            model, R_H, R_A, gamma_H, gamma_A, seed_table, config_H, config_A, seed=seed, n_jobs=int(n_jobs or 1),
         )
-        policy_H, policy_A = run.policy_H, run.policy_A
         learner = {"H": (config_H.to_dict() if config_H else "default"), "A": (config_A.to_dict() if config_A else "default")}
     else:
-        from agents.sb3_ppo import SB3PPOConfig, learn_sb3_ppo
+        from agents.sb3_ppo import SB3PPOConfig, train_sb3_pairs  # SB3 and torch load only for PPO
 
         if not (isinstance(seed_policy, str) and seed_policy == "uniform"):
             raise ValueError(f"algo 'ppo' supports seed_policy 'uniform' only, got {seed_policy!r}")
-        if sampler is None:
-            raise ValueError("algo 'ppo' needs the RewardSampler that drew R_H, R_A (sampler=...)")
         ppo_config = SB3PPOConfig(**options)
-        trained = learn_sb3_ppo(
-            model.layout, gamma_H, gamma_A, len(R_H), model.collision, sampler.correlation, sampler.distribution,
-            sampler.seed, ppo_config, n_jobs=n_jobs, evaluate=False,
-        )
-        if trained.R_H.shape != R_H.shape or not (np.array_equal(trained.R_H, R_H) and np.array_equal(trained.R_A, R_A)):
-            raise RuntimeError("PPO trained on different reward functions than the exact solver would use")
-        policy_H, policy_A = trained.policy_H, trained.policy_A
+        run = train_sb3_pairs(model, R_H, R_A, gamma_H, gamma_A, ppo_config, seed, n_jobs=n_jobs)
+        R_H, R_A = R_H[: len(run.policy_H)], R_A[: len(run.policy_H)]
         learner = ppo_config.to_dict()
     options["n_jobs"] = n_jobs
     config = {"algo": algo, "train_seed": seed, "train_options": options, "learner_config": learner}
-    return LearnedAgents(policy_H, policy_A, R_H, R_A, config)
+    return TrainedAgents(run.policy_H, run.policy_A, R_H, R_A, config)
 
 
 def compare(
@@ -356,19 +331,15 @@ def compare(
         n_rollouts, tol, rollout_seed: Rollout settings.
         tensorboard: Directory for a TensorBoard log of the running estimates.
     """
-    from multipower.rewards import RewardSampler
-
     check_algo(algo)
     t0 = time.perf_counter()
     timings = {}
     if agents is not None:
         if not hasattr(agents, "policy_H"):
-            from agents.storage import load_agents
-
             agents = load_agents(agents)
         agent_config = dict(agents.config)
-        model = model_from_config(agent_config)
-        gamma_H, gamma_A = gammas_from_config(agent_config)
+        spec = spec_from_config(agent_config)
+        model, gamma_H, gamma_A = spec.model(), spec.gamma_H, spec.discount_A
         algo = agent_config.get("algo", algo)
         seed_policy = agent_config.get("seed_policy", seed_policy)
         extra = {"agents_config": {k: v for k, v in agent_config.items() if k != "layout_text"}, "algo": algo}
@@ -380,7 +351,7 @@ def compare(
             raise ValueError(f"n_samples must be >= 1, got {n_samples}")
         sampler = RewardSampler(model.n_states, distribution, correlation, seed)
         R_H, R_A = sampler.pairs(0, int(n_samples))
-        agents = train_agents(algo, model, R_H, R_A, gamma_H, gamma_A, seed_policy, seed, train_options, sampler)
+        agents = train_agents(algo, model, R_H, R_A, gamma_H, gamma_A, seed_policy, seed, train_options)
         timings["train"] = time.perf_counter() - t0
         extra = {**agents.config, "rewards": sampler.to_config()}
     result = compare_agents(

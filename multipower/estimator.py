@@ -32,41 +32,18 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
+from envs.dynamics import joint_step, padded_rewards
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel
+from envs.policies import check_policy_batch, cumulative_probabilities, is_deterministic
+from envs.validation import check_gamma, check_rewards
 from multipower.results import MeanAccumulator, PowerResult, pearson
-from multipower.validation import check_gamma
+from multipower.solver import evaluate_policies, power_samples
 
 DEFAULT_TOL = 1e-4
 DEFAULT_ROLLOUTS = 16
 #: Walkers (samples × states × rollouts) stepped at once; bounds memory to a few hundred MB.
 DEFAULT_WALKERS = 1 << 21
-
-
-def check_policy_batch(policy: np.ndarray, mask: np.ndarray, n_samples: int, name: str, atol: float = 1e-6) -> np.ndarray:
-    """Validate a batch of policies ``(K, S, 5)`` against the availability ``mask`` ``(S, 5)``.
-
-    A single table ``(S, 5)`` is broadcast to all ``K`` samples.
-    """
-    probs = np.asarray(policy, dtype=np.float64)
-    n_states = mask.shape[0]
-    if probs.ndim == 2:
-        probs = np.broadcast_to(probs, (n_samples, *probs.shape))
-    if probs.shape != (n_samples, n_states, N_ACTIONS):
-        raise ValueError(
-            f"{name} must have shape ({n_samples}, {n_states}, {N_ACTIONS}) (samples, joint states, actions) "
-            f"or ({n_states}, {N_ACTIONS}), got {np.shape(policy)}"
-        )
-    if not np.isfinite(probs).all() or (probs < -atol).any() or not np.allclose(probs.sum(-1), 1.0, atol=atol):
-        raise ValueError(f"{name} rows must be probabilities that sum to 1")
-    if (np.where(mask, 0.0, probs) > atol).any():
-        raise ValueError(f"{name} puts probability on actions that are unavailable in the model")
-    return probs
-
-
-def is_deterministic(policy: np.ndarray, atol: float = 1e-9) -> bool:
-    """True when every row of ``policy`` puts all its mass on one action."""
-    return bool((np.asarray(policy).max(axis=-1) >= 1.0 - atol).all())
 
 
 def horizon_for(gamma: float, r_max: float, tol: float = DEFAULT_TOL) -> int:
@@ -147,12 +124,7 @@ class PolicyRollout:
         self.gamma_H = check_gamma(gamma_H, "gamma_H")
         self.gamma_A = check_gamma(self.gamma_H if gamma_A is None else gamma_A, "gamma_A")
         n_states = model.n_states
-        self.R_H, self.R_A = (np.asarray(r, dtype=np.float64) for r in (R_H, R_A))
-        for name, r in (("R_H", self.R_H), ("R_A", self.R_A)):
-            if r.ndim != 2 or r.shape[1] != n_states:
-                raise ValueError(f"{name} must have shape (K, {n_states}), got {r.shape}")
-            if not np.isfinite(r).all():
-                raise ValueError(f"{name} must be finite")
+        self.R_H, self.R_A = check_rewards(R_H, n_states, "R_H"), check_rewards(R_A, n_states, "R_A")
         if self.R_H.shape != self.R_A.shape:
             raise ValueError(f"R_H and R_A must have the same shape, got {self.R_H.shape} and {self.R_A.shape}")
         self.n_samples = len(self.R_H)
@@ -183,9 +155,10 @@ class PolicyRollout:
             truncation_H=truncation_bound(self.gamma_H, r_max_H, horizon),
             truncation_A=truncation_bound(self.gamma_A, r_max_A, horizon),
         )
-        # Next-state table padded with the absorbing terminal row, flattened for (state, a_H, a_A) lookups.
+        # The model's next-state table with an absorbing row for walkers already at the terminal: every walker
+        # keeps stepping (and drawing actions), so a rollout's draws do not depend on when others crashed.
         terminal = np.full((1, N_ACTIONS, N_ACTIONS), model.terminal_state, dtype=np.int64)
-        self._next = np.concatenate([model.next_state.astype(np.int64), terminal]).reshape(-1)
+        self._next = np.concatenate([model.next_state.astype(np.int64), terminal])
 
     def config(self) -> dict:
         """The rollout settings, for saving with results."""
@@ -234,54 +207,43 @@ class PolicyRollout:
     def _rollout(self, samples: slice, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         model, plan = self.model, self.plan
         n_states, m = model.n_states, plan.n_rollouts
-        padded = n_states + 1
         k = samples.stop - samples.start
-        zeros = np.zeros((k, 1))
-        reward_H = np.concatenate([self.R_H[samples], zeros], axis=1).reshape(-1)
-        reward_A = np.concatenate([self.R_A[samples], zeros], axis=1).reshape(-1)
-        # Walker w = (sample, start state, rollout); `row` offsets a state into the flattened (k, S+1) tables.
-        row = np.repeat(np.arange(k, dtype=np.int64) * padded, n_states * m)
+        reward_H = padded_rewards(self.R_H[samples])  # (k, S + 1): reward on arrival, 0 at the terminal
+        reward_A = padded_rewards(self.R_A[samples])
+        # Walker w = (sample, start state, rollout).
+        sample = np.repeat(np.arange(k, dtype=np.int64), n_states * m)
         state = np.tile(np.repeat(np.arange(n_states, dtype=np.int64), m), k)
-        if plan.deterministic_H and plan.deterministic_A:
-            successor = self._deterministic_successor(samples)
-            sample_actions = None
-        else:
-            sample_H = _action_sampler(self.policy_H[samples], plan.deterministic_H)
-            sample_A = _action_sampler(self.policy_A[samples], plan.deterministic_A)
-
-            def sample_actions(index: np.ndarray) -> np.ndarray:
-                return sample_H(index, rng) * N_ACTIONS + sample_A(index, rng)
-
+        actions = self._joint_actions(samples, rng)
         return_H = np.zeros(len(state))
         return_A = np.zeros(len(state))
         discount_H = discount_A = 1.0
-        terminal = model.terminal_state
+        t = np.zeros(len(state), dtype=np.int64)
         for _ in range(plan.horizon):
-            index = row + state
-            if sample_actions is None:
-                state = successor[index]
-            else:
-                state = self._next[state * (N_ACTIONS * N_ACTIONS) + sample_actions(index)]
-            index = row + state
-            return_H += discount_H * reward_H[index]
-            return_A += discount_A * reward_A[index]
+            action_H, action_A = actions(sample, state)
+            state, terminated, _ = joint_step(self._next, model.terminal_state, state, action_H, action_A, t, plan.horizon)
+            return_H += discount_H * reward_H[sample, state]
+            return_A += discount_A * reward_A[sample, state]
             discount_H *= self.gamma_H
             discount_A *= self.gamma_A
-            if sample_actions is not None and (state == terminal).all():
+            t += 1
+            if terminated.all():  # every walker absorbed: nothing more to earn
                 break
         shape = (k, n_states, m)
         power_H = (1.0 - self.gamma_H) * return_H.reshape(shape).mean(axis=2)
         power_A = (1.0 - self.gamma_A) * return_A.reshape(shape).mean(axis=2)
         return power_H, power_A
 
-    def _deterministic_successor(self, samples: slice) -> np.ndarray:
-        """Flattened ``(k, S+1)`` next state of each sample's joint policy (terminal absorbs)."""
-        n_states = self.model.n_states
-        a_h = self.policy_H[samples].argmax(axis=-1)
-        a_a = self.policy_A[samples].argmax(axis=-1)
-        nxt = self.model.next_state[np.arange(n_states)[None, :], a_h, a_a]
-        terminal = np.full((len(nxt), 1), self.model.terminal_state, dtype=np.int64)
-        return np.concatenate([nxt.astype(np.int64), terminal], axis=1).reshape(-1)
+    def _joint_actions(self, samples: slice, rng: np.random.Generator) -> Callable:
+        """``actions(sample, state) -> (action_H, action_A)`` for walkers (``stay`` at the terminal)."""
+        sample_H = _action_sampler(self.policy_H[samples], self.plan.deterministic_H)
+        sample_A = _action_sampler(self.policy_A[samples], self.plan.deterministic_A)
+        padded = self.model.n_states + 1
+
+        def actions(sample: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            index = sample * padded + state
+            return sample_H(index, rng), sample_A(index, rng)
+
+        return actions
 
 
 def _action_sampler(policy: np.ndarray, deterministic: bool) -> Callable:
@@ -299,10 +261,7 @@ def _action_sampler(policy: np.ndarray, deterministic: bool) -> Callable:
     if deterministic:
         actions = probs.argmax(axis=-1).astype(np.int64)
         return lambda index, rng: actions[index]
-    cumulative = np.cumsum(probs, axis=-1)
-    last = N_ACTIONS - 1 - np.argmax(probs[:, ::-1] > 0, axis=-1)
-    cumulative[np.arange(N_ACTIONS) >= last[:, None]] = np.inf
-    cumulative = np.ascontiguousarray(cumulative[:, : N_ACTIONS - 1], dtype=np.float32)
+    cumulative = np.ascontiguousarray(cumulative_probabilities(probs)[:, : N_ACTIONS - 1], dtype=np.float32)
 
     def sample(index: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         u = rng.random(len(index), dtype=np.float32)
@@ -324,8 +283,6 @@ def exact_policy_power(
 
     ``(1-γ)/γ · (V - R)`` with ``V`` from ``multipower.solver.evaluate_policies``.
     """
-    from multipower.solver import evaluate_policies, power_samples
-
     V_H, V_A = evaluate_policies(model, policy_H, policy_A, R_H, R_A, gamma_H, gamma_A)
     return power_samples(V_H, R_H, gamma_H), power_samples(V_A, R_A, gamma_A)
 
@@ -404,7 +361,7 @@ def estimate_power(
             stats[f"max_abs_rollout_noise_{agent}"] = float(noise.max())
     full_config = {
         "layout": model.layout.name,
-        "layout_text": layout_text(model),
+        "layout_text": model.layout.to_text(),
         "collision": model.collision,
         "n_samples": rollout.n_samples,
         **rollout.config(),
@@ -413,46 +370,3 @@ def estimate_power(
     if not exact_eval:
         del timings["exact_eval"]
     return PowerResult("joint", model.state_labels(), arrays, full_config, stats, timings)
-
-
-def layout_text(model: JointModel) -> str:
-    """The layout of ``model`` as ``.``/``#`` text (saved so results can rebuild the world)."""
-    return "\n".join("".join("." if open_ else "#" for open_ in row) for row in model.layout.grid)
-
-
-def estimate_from_agents(agents, model: Optional[JointModel] = None, **kwargs) -> PowerResult:
-    """:func:`estimate_power` for a ``TrainedAgents`` (or the directory ``multipower train`` wrote).
-
-    The model and discounts come from ``agents.config`` unless ``model`` is given; keyword arguments
-    go to :func:`estimate_power`.
-    """
-    from agents.storage import load_agents
-
-    if not hasattr(agents, "policy_H"):
-        agents = load_agents(agents)
-    config = dict(agents.config)
-    if model is None:
-        model = model_from_config(config)
-    gamma_H, gamma_A = gammas_from_config(config)
-    extra = {key: value for key, value in config.items() if key not in ("layout_text",)}
-    kwargs.setdefault("config", {"agents": extra})
-    return estimate_power(model, agents.policy_H, agents.policy_A, agents.R_H, agents.R_A, gamma_H, gamma_A, **kwargs)
-
-
-def model_from_config(config: dict) -> JointModel:
-    """The joint model named by a saved configuration (``layout_text`` or ``layout``, ``collision``)."""
-    from envs.layouts import parse_layout
-    from envs.model import joint_model
-
-    layout = config.get("layout_text")
-    layout = parse_layout(layout, name=config.get("layout", "custom")) if layout else config["layout"]
-    return joint_model(layout, config.get("collision", "none"))
-
-
-def gammas_from_config(config: dict) -> tuple[float, float]:
-    """``(gamma_H, gamma_A)`` from a saved configuration (keys ``gamma_H``/``gamma_A`` or ``gamma``)."""
-    gamma_H = config.get("gamma_H", config.get("gamma"))
-    if gamma_H is None:
-        raise ValueError("the agents' config names no discount (gamma or gamma_H)")
-    gamma_A = config.get("gamma_A")
-    return float(gamma_H), float(gamma_H if gamma_A is None else gamma_A)

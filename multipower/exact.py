@@ -2,7 +2,7 @@
 
 Reward samples are processed in chunks (memory stays bounded for any world); per-state means and standard
 errors are accumulated over chunks, in chunk order. Sample ``i`` is always the same reward pair
-(:class:`multipower.rewards.RewardSampler`), so results do not depend on ``chunk_size`` or ``jobs``.
+(:class:`envs.rewards.RewardSampler`), so results do not depend on ``chunk_size`` or ``jobs``.
 
 On the CPU, ``jobs`` chunks are solved at once in threads (the compiled kernels and torch release the GIL;
 each solve uses one thread), so the cores work on separate chunks rather than splitting one. The default chunk
@@ -25,16 +25,13 @@ import numpy as np
 
 from envs.layouts import LayoutLike, load_layout
 from envs.model import JointModel, check_collision, joint_model, single_agent_model
-from multipower.results import PowerResult, pearson
-from multipower.rewards import RewardSampler, make_distribution
-from multipower.validation import available_cores
+from envs.policies import SeedPolicy, seed_policy_table
+from envs.rewards import RewardSampler, make_distribution
+from envs.validation import available_cores, check_gamma
+from multipower.results import MeanAccumulator, PowerResult, pearson
 from multipower.solver import (
     POWER_TOL,
-    MeanAccumulator,
-    SeedPolicy,
-    check_gamma,
     power_samples,
-    seed_policy_table,
     solve_pairs,
     solve_single,
 )
@@ -169,7 +166,7 @@ def exact_power(
         n_samples: Reward pairs to average over.
         collision: ``"none"``, ``"crash"`` or ``"bounce"``.
         correlation: Reward correlation ``β`` in [-1, 1] (negative only for symmetric distributions).
-        distribution: Reward distribution: name, config dict or :class:`~multipower.rewards.RewardDistribution`
+        distribution: Reward distribution: name, config dict or :class:`~envs.rewards.RewardDistribution`
             (uniform [0, 1] by default).
         seed_policy: A's seed policy: ``"uniform"``, ``"stay"`` or an ``(S, 5)`` table over joint states.
         seed: Seed of the reward draws.
@@ -271,7 +268,7 @@ def single_agent_power(
 ) -> PowerResult:
     """Exact single-agent POWER ``(1-γ)/γ · E[V*(s) - R(s)]`` at every cell (docs/concepts.md#single-agent-power).
 
-    Rewards are ``R_H`` of a :class:`~multipower.rewards.RewardSampler` over the cells, so sample ``i`` is
+    Rewards are ``R_H`` of a :class:`~envs.rewards.RewardSampler` over the cells, so sample ``i`` is
     reproducible. Arguments as for :func:`exact_power`.
 
     Returns:

@@ -49,265 +49,26 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
-from importlib import resources
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
-import yaml
 
 from envs.layouts import load_layout
-from envs.model import COLLISIONS
-from multipower.results import PowerResult, jsonable, pearson
+from envs.rewards import make_distribution
+from multipower.configs import cell_class, dump_config, load_config, parameter_symbol, validate_config
+from multipower import compare, exact
+from multipower.results import PowerResult, jsonable, pearson, zero_crossing
+from multipower.spec import RunSpec, save_spec
 
-KINDS = ("joint", "single", "sweep")
-SWEEP_PARAMETERS = ("correlation", "gamma", "seed")
-SEED_POLICIES = ("uniform", "stay")
-CELL_CLASSES = {"dead_ends": (1, 1), "corridors": (2, 2), "junctions": (3, 4)}
-ALLOWED_KEYS = (
-    "name", "title", "source", "description", "kind", "layout", "gamma", "gamma_A", "n_samples", "collision",
-    "correlation", "distribution", "seed_policy", "seed", "redraw_constant", "sweep", "analysis", "published",
-    "learned",
-)
-REQUIRED_KEYS = ("name", "title", "kind", "layout", "gamma", "n_samples")
 #: Keys of a run's parameters that must match for a saved result to be reused.
 RUN_KEYS = ("layout", "gamma", "gamma_A", "n_samples", "collision", "correlation", "distribution", "seed_policy", "seed")
-ENTRY_KEYS = ("quantity", "value", "label", "state", "tolerance", "compare", "extreme", "top", "expect", "cells", "at", "note")
 SIGMA = 3.0  # a per-state POWER agrees with the published value within this many standard errors
 
 PathLike = Union[str, Path]
 #: ``solver(run, progress) -> PowerResult``: ``run`` is a dict of RUN_KEYS plus ``kind`` ("joint"/"single").
 Solver = Callable[[dict, bool], PowerResult]
-
-
-class ConfigError(ValueError):
-    """A config that does not validate; the message names the config and the key."""
-
-
-# --------------------------------------------------------------------------------------------- configs
-def config_dir() -> Path:
-    """Where the shipped configs live (``multipower/configs``)."""
-    return Path(str(resources.files("multipower").joinpath("configs")))
-
-
-def list_configs() -> list:
-    """``(name, title)`` of every shipped config, sorted by name."""
-    out = []
-    for path in sorted(config_dir().glob("*.yaml")):
-        data = yaml.safe_load(path.read_text()) or {}
-        out.append((path.stem, data.get("title", "")))
-    return out
-
-
-def load_config(name_or_path: PathLike, overrides: Optional[Mapping] = None) -> dict:
-    """Load and validate a config by shipped name or YAML path; ``overrides`` replace top-level keys."""
-    path = Path(name_or_path)
-    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
-        path = config_dir() / f"{name_or_path}.yaml"
-        if not path.is_file():
-            names = ", ".join(n for n, _ in list_configs())
-            raise ConfigError(f"no config named {str(name_or_path)!r}; shipped configs: {names}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"config {path.name}: not valid YAML: {error}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config {path.name}: must be a mapping of keys to values")
-    data = {**data, **(overrides or {})}
-    return validate_config(data, source=path.name)
-
-
-def validate_config(config: Mapping, source: str = "config") -> dict:
-    """Check every key of a config; return it with defaults filled in. Raises :class:`ConfigError`."""
-    cfg = dict(config)
-    where = f"config {cfg.get('name', source)!r}"
-    unknown = sorted(set(cfg) - set(ALLOWED_KEYS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(ALLOWED_KEYS)}")
-    for key in REQUIRED_KEYS:
-        if key not in cfg or cfg[key] is None:
-            raise ConfigError(f"{where}: missing required key {key!r}")
-    if cfg["kind"] not in KINDS:
-        raise ConfigError(f"{where}: key 'kind' must be one of {KINDS}, got {cfg['kind']!r}")
-    try:
-        load_layout(cfg["layout"])
-    except (ValueError, TypeError) as error:
-        raise ConfigError(f"{where}: key 'layout': {error}") from None
-    cfg["gamma"] = _unit_interval(cfg["gamma"], "gamma", where)
-    cfg["gamma_A"] = None if cfg.get("gamma_A") is None else _unit_interval(cfg["gamma_A"], "gamma_A", where)
-    cfg["n_samples"] = _positive_int(cfg["n_samples"], "n_samples", where)
-    cfg.setdefault("collision", "none")
-    if cfg["collision"] not in COLLISIONS:
-        raise ConfigError(f"{where}: key 'collision' must be one of {COLLISIONS}, got {cfg['collision']!r}")
-    cfg["correlation"] = _number(cfg.get("correlation", 0.0), "correlation", where)
-    if not -1.0 <= cfg["correlation"] <= 1.0:
-        raise ConfigError(f"{where}: key 'correlation' must be in [-1, 1], got {cfg['correlation']}")
-    cfg.setdefault("distribution", "uniform")
-    try:
-        from multipower.rewards import make_distribution
-
-        make_distribution(cfg["distribution"])
-    except (ValueError, TypeError) as error:
-        raise ConfigError(f"{where}: key 'distribution': {error}") from None
-    cfg.setdefault("seed_policy", "uniform")
-    if cfg["seed_policy"] not in SEED_POLICIES:
-        raise ConfigError(f"{where}: key 'seed_policy' must be one of {SEED_POLICIES}, got {cfg['seed_policy']!r}")
-    cfg["seed"] = _nonnegative_int(cfg.get("seed", 0), "seed", where)
-    cfg["redraw_constant"] = bool(cfg.get("redraw_constant", False))
-    for key in ("title", "source", "description"):
-        if key in cfg and not isinstance(cfg[key], str):
-            raise ConfigError(f"{where}: key {key!r} must be text")
-    if cfg["kind"] == "sweep":
-        cfg["sweep"] = _validate_sweep(cfg.get("sweep"), where)
-    elif cfg.get("sweep") is not None:
-        raise ConfigError(f"{where}: key 'sweep' is only for kind 'sweep' (kind is {cfg['kind']!r})")
-    analysis = cfg.get("analysis") or {}
-    if not isinstance(analysis, dict) or set(analysis) - {"corridor"}:
-        raise ConfigError(f"{where}: key 'analysis' may only hold 'corridor' (a list of [row, col] cells)")
-    if "corridor" in analysis:
-        analysis["corridor"] = _cells(analysis["corridor"], "analysis.corridor", where, cfg["layout"])
-    cfg["analysis"] = analysis
-    cfg["published"] = [_validate_entry(e, i, cfg, where) for i, e in enumerate(cfg.get("published") or [])]
-    return cfg
-
-
-def _number(value, key: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{where}: key {key!r} must be a number, got {value!r}")
-    return float(value)
-
-
-def _unit_interval(value, key: str, where: str) -> float:
-    value = _number(value, key, where)
-    if not 0.0 < value < 1.0:
-        raise ConfigError(f"{where}: key {key!r} must be in (0, 1), got {value}")
-    return value
-
-
-def _positive_int(value, key: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{where}: key {key!r} must be a positive integer, got {value!r}")
-    return value
-
-
-def _nonnegative_int(value, key: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{where}: key {key!r} must be a non-negative integer, got {value!r}")
-    return value
-
-
-def _cells(value, key: str, where: str, layout) -> list:
-    grid = load_layout(layout)
-    if not isinstance(value, list) or not value:
-        raise ConfigError(f"{where}: key {key!r} must be a non-empty list of [row, col] cells")
-    cells = []
-    for cell in value:
-        if not (isinstance(cell, list) and len(cell) == 2 and all(isinstance(v, int) for v in cell)):
-            raise ConfigError(f"{where}: key {key!r}: {cell!r} is not a [row, col] cell")
-        try:
-            grid.cell_index(*cell)
-        except ValueError as error:
-            raise ConfigError(f"{where}: key {key!r}: {error}") from None
-        cells.append([int(cell[0]), int(cell[1])])
-    return cells
-
-
-def sweep_values(spec) -> list:
-    """The swept values of ``{start, stop, step}`` (inclusive of ``stop``) or an explicit list."""
-    if isinstance(spec, dict):
-        start, stop, step = float(spec["start"]), float(spec["stop"]), float(spec["step"])
-        count = int(round((stop - start) / step)) + 1
-        return [round(start + i * step, 10) for i in range(count)]
-    return list(spec)
-
-
-def _validate_sweep(sweep, where: str) -> dict:
-    if not isinstance(sweep, dict):
-        raise ConfigError(f"{where}: kind 'sweep' needs key 'sweep' with 'parameter' and 'values'")
-    unknown = sorted(set(sweep) - {"parameter", "values"})
-    if unknown:
-        raise ConfigError(f"{where}: unknown key 'sweep.{unknown[0]}'; allowed: parameter, values")
-    parameter = sweep.get("parameter")
-    if parameter not in SWEEP_PARAMETERS:
-        raise ConfigError(f"{where}: key 'sweep.parameter' must be one of {SWEEP_PARAMETERS}, got {parameter!r}")
-    spec = sweep.get("values")
-    if isinstance(spec, dict):
-        missing = [k for k in ("start", "stop", "step") if not isinstance(spec.get(k), (int, float))]
-        if missing or spec["step"] <= 0 or spec["stop"] < spec["start"]:
-            raise ConfigError(f"{where}: key 'sweep.values' needs numbers start <= stop and step > 0")
-    elif not isinstance(spec, list) or not spec:
-        raise ConfigError(f"{where}: key 'sweep.values' must be a non-empty list or {{start, stop, step}}")
-    values = sweep_values(spec)
-    for value in values:
-        if parameter == "seed":
-            _nonnegative_int(value, "sweep.values", where)
-        elif parameter == "gamma":
-            _unit_interval(value, "sweep.values", where)
-        elif not -1.0 <= _number(value, "sweep.values", where) <= 1.0:
-            raise ConfigError(f"{where}: key 'sweep.values' must lie in [-1, 1] for correlation, got {value}")
-    if len(set(values)) != len(values):
-        raise ConfigError(f"{where}: key 'sweep.values' has repeated values")
-    return {"parameter": parameter, "values": values}
-
-
-def _validate_entry(entry, i: int, cfg: dict, where: str) -> dict:
-    key = f"published[{i}]"
-    if not isinstance(entry, dict):
-        raise ConfigError(f"{where}: key {key!r} must be a mapping")
-    unknown = sorted(set(entry) - set(ENTRY_KEYS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key '{key}.{unknown[0]}'; allowed: {', '.join(ENTRY_KEYS)}")
-    quantity = entry.get("quantity")
-    single = cfg["kind"] == "single"
-    allowed = ("power",) if single else ("alpha", "power_H", "power_A", "power_H_seed", "power_A_seed")
-    if quantity not in allowed:
-        raise ConfigError(f"{where}: key '{key}.quantity' must be one of {allowed}, got {quantity!r}")
-    out = dict(entry)
-    modes = [m for m in ("value", "extreme") if m in entry]
-    if len(modes) != 1:
-        raise ConfigError(f"{where}: key {key!r} needs exactly one of 'value' or 'extreme'")
-    if "value" in entry:
-        out["value"] = _number(entry["value"], f"{key}.value", where)
-    if "compare" in entry and entry["compare"] not in ("<", ">"):
-        raise ConfigError(f"{where}: key '{key}.compare' must be '<' or '>', got {entry['compare']!r}")
-    if "tolerance" in entry:
-        out["tolerance"] = _number(entry["tolerance"], f"{key}.tolerance", where)
-    if "extreme" in entry:
-        if entry["extreme"] not in ("max", "min"):
-            raise ConfigError(f"{where}: key '{key}.extreme' must be 'max' or 'min', got {entry['extreme']!r}")
-        expect = entry.get("expect")
-        if not isinstance(expect, dict) or not expect or set(expect) - {"H", "A"}:
-            raise ConfigError(f"{where}: key '{key}.expect' must map 'H' and/or 'A' to lists of cells")
-        out["expect"] = {agent: _cells(cells, f"{key}.expect.{agent}", where, cfg["layout"]) for agent, cells in expect.items()}
-        out["top"] = _positive_int(entry.get("top", 1), f"{key}.top", where)
-    if "state" in entry:
-        state = entry["state"]
-        agents = ("H", "A")
-        if not isinstance(state, dict) or set(state) != set(agents):
-            raise ConfigError(f"{where}: key '{key}.state' must be {{H: [row, col], A: [row, col]}}")
-        out["state"] = {a: _cells([state[a]], f"{key}.state.{a}", where, cfg["layout"])[0] for a in agents}
-    if "cells" in entry:
-        cells = entry["cells"]
-        if isinstance(cells, str):
-            if cells not in CELL_CLASSES:
-                raise ConfigError(f"{where}: key '{key}.cells' must be one of {tuple(CELL_CLASSES)} or a list of cells")
-        else:
-            out["cells"] = _cells(cells, f"{key}.cells", where, cfg["layout"])
-    if quantity != "alpha" and "value" in entry and not ("state" in entry or "cells" in entry):
-        raise ConfigError(f"{where}: key {key!r}: a POWER value needs 'state' (joint) or 'cells' (single)")
-    if "at" in entry:
-        if cfg["kind"] != "sweep":
-            raise ConfigError(f"{where}: key '{key}.at' is only for sweeps")
-        if entry["at"] not in cfg["sweep"]["values"]:
-            raise ConfigError(f"{where}: key '{key}.at' = {entry['at']!r} is not one of the swept values")
-    elif cfg["kind"] == "sweep":
-        raise ConfigError(f"{where}: key '{key}.at' (the swept value it refers to) is required in a sweep")
-    return out
-
-
-def dump_config(config: Mapping) -> str:
-    return yaml.safe_dump(jsonable(dict(config)), sort_keys=False, allow_unicode=True)
 
 
 # --------------------------------------------------------------------------------------------- solving
@@ -322,8 +83,6 @@ def run_parameters(config: Mapping, **changes) -> dict:
 
 def exact_solver(run: Mapping, progress: bool = True) -> PowerResult:
     """Solve one run with :mod:`multipower.exact` (the default solver)."""
-    from multipower import exact
-
     if run["kind"] == "single":
         return exact.single_agent_power(
             run["layout"], run["gamma"], n_samples=run["n_samples"], distribution=run["distribution"],
@@ -339,8 +98,6 @@ def exact_solver(run: Mapping, progress: bool = True) -> PowerResult:
 
 def _matches(saved: Mapping, run: Mapping) -> bool:
     """True when a saved result's config was made with the same parameters as ``run``."""
-    from multipower.rewards import make_distribution
-
     checks = {
         "layout_text": load_layout(run["layout"]).to_text(),
         "n_samples": run["n_samples"],
@@ -377,7 +134,14 @@ def solve_cached(run: Mapping, directory: PathLike, solver: Optional[Solver] = N
     result = (solver or exact_solver)(dict(run), progress)
     result.timings.setdefault("total", time.perf_counter() - start)
     result.save(directory)
+    save_spec(run_spec(run), directory)
     return result, True
+
+
+def run_spec(run: Mapping, **changes) -> RunSpec:
+    """The :class:`RunSpec` of one solver run (a :func:`run_parameters` dict), with ``changes``."""
+    keys = (*RUN_KEYS, "redraw_constant")
+    return replace(RunSpec.from_dict({key: run[key] for key in keys if key in run}), **changes)
 
 
 # --------------------------------------------------------------------------------------------- published numbers
@@ -394,14 +158,6 @@ class Check:
 
     def row(self) -> list:
         return [self.label, self.published, self.reproduced, self.verdict]
-
-
-def cell_class(layout, name: str) -> list:
-    """Cells ``[row, col]`` of a class: ``dead_ends`` (1 move), ``corridors`` (2), ``junctions`` (3+)."""
-    grid = load_layout(layout)
-    moves = grid.action_mask()[:, 1:].sum(axis=1)
-    lo, hi = CELL_CLASSES[name]
-    return grid.cells[(moves >= lo) & (moves <= hi)].tolist()
 
 
 def _state_mask(result: PowerResult, agent: str, cells: Sequence) -> np.ndarray:
@@ -589,7 +345,7 @@ def _run_sweep(config: dict, out_dir: Path, solver, progress: bool, force: bool,
     checks = [evaluate_entry(entry, results[entry["at"]]) for entry in config["published"]]
     if parameter != "seed":
         crossing = summary.get("alpha_zero_crossing")
-        checks.append(Check(f"{_symbol(parameter)} where α_HA crosses 0", "–",
+        checks.append(Check(f"{parameter_symbol(parameter)} where α_HA crosses 0", "–",
                             "none in range" if crossing is None else f"{crossing:.3f}", "measured"))
     else:
         checks.append(Check("α_HA across seeds", "–", f"mean {summary['alpha_mean']:.4f}, s.d. {summary['alpha_sd']:.4f}",
@@ -601,14 +357,8 @@ def _run_sweep(config: dict, out_dir: Path, solver, progress: bool, force: bool,
     return ExperimentOutcome(config["name"], out_dir, config, results, checks, [], 0.0, computed, {"sweep": summary})
 
 
-def _symbol(parameter: str) -> str:
-    return {"correlation": "β", "gamma": "γ"}.get(parameter, parameter)
-
-
 def sweep_summary(config: Mapping, results: Mapping) -> dict:
     """α_HA per swept value (and the corridor-blocking analysis when the config asks for it)."""
-    from multipower.plotting import zero_crossing
-
     parameter = config["sweep"]["parameter"]
     values = list(results)
     alphas = [pearson(r["power_H"], r["power_A"]) for r in results.values()]
@@ -668,10 +418,6 @@ def _run_learned(config: Mapping, out_dir: Path, algo: str, n_samples: Optional[
     the first ``n_samples`` reward pairs of the config's seed and saves the comparison to ``OUT/learned_<algo>``."""
     if config["kind"] == "single":
         raise ValueError("learned=... needs a joint config (the learned estimator is two-agent)")
-    try:
-        from multipower import compare
-    except ImportError as error:  # pragma: no cover - depends on the package state
-        raise RuntimeError(f"the learned estimator needs multipower.compare: {error}") from None
     if config["kind"] == "sweep":
         raise ValueError("learned=... is supported for joint configs, not sweeps")
     samples = int(n_samples or min(config["n_samples"], 200))
@@ -682,10 +428,10 @@ def _run_learned(config: Mapping, out_dir: Path, algo: str, n_samples: Optional[
         seed_policy=config["seed_policy"], seed=config["seed"],
     )
     comparison.save(directory)
-    figures = []
-    from multipower.plotting import plot_comparison_dir
+    save_spec(run_spec(run_parameters(config), n_samples=samples, learner=algo), directory)
+    from multipower.plotting import plot_comparison_dir  # matplotlib loads only when figures are drawn
 
-    figures += plot_comparison_dir(directory, out_dir / "figures", prefix=f"learned_{algo}_")
+    figures = plot_comparison_dir(directory, out_dir / "figures", prefix=f"learned_{algo}_")
     return {"dir": str(directory), "metrics": jsonable(getattr(comparison, "metrics", {})),
             "figures": figures, "timings": jsonable(comparison.timings)}
 
@@ -722,12 +468,3 @@ def write_report(outcome: ExperimentOutcome) -> None:
     lines += [f"| {' | '.join(c.row())} |" for c in outcome.checks]
     lines += ["", *[f"![{Path(p).stem}]({Path(p).relative_to(outcome.out_dir)})" for p in outcome.figures]]
     (outcome.out_dir / "report.md").write_text("\n".join(lines) + "\n")
-
-
-def load_sweep(directory: PathLike) -> tuple:
-    """``(summary, results)`` of a saved sweep folder (``sweep.json`` + ``points/*``)."""
-    directory = Path(directory)
-    summary = json.loads((directory / "sweep.json").read_text())
-    results = {v: PowerResult.load(directory / p) for v, p in zip(summary["values"], summary["points"])}
-    return summary, results
-

@@ -28,8 +28,10 @@ from matplotlib.collections import PatchCollection  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from envs.layouts import Layout  # noqa: E402
+from envs.model import single_agent_model  # noqa: E402
+from multipower.configs import load_config, load_sweep, parameter_symbol  # noqa: E402
 from multipower.plotting_compare import comparison_figure, plot_learned_vs_exact  # noqa: E402,F401
-from multipower.results import PowerResult, pearson  # noqa: E402
+from multipower.results import PowerResult, pearson, zero_crossing  # noqa: E402,F401
 
 CMAP = "viridis"  # the posts: highest values in yellow, lowest in blue
 #: Worlds with at most this many grid squares (rows × cols) get their values written in the cells.
@@ -225,7 +227,7 @@ def plot_single_heatmap(result: PowerResult, column: str = "power", annotate: Op
 # --------------------------------------------------------------------------------------------- scatter plots
 def _available_moves(layout: Layout) -> np.ndarray:
     """Available moves (excluding ``stay``) of each cell: 1 dead end, 2 corridor, 3+ junction."""
-    return layout.action_mask()[:, 1:].sum(axis=1)
+    return single_agent_model(layout).moves_per_cell()
 
 
 def plot_alignment(result: PowerResult, title: Optional[str] = None, column_H: str = "power_H", column_A: str = "power_A"):
@@ -304,34 +306,18 @@ def plot_alpha_sweep(
     crossing = zero_crossing(x, y)
     if crossing is not None:
         ax.axvline(crossing, color="0.5", lw=0.8, ls=":")
-        ax.annotate(f"α = 0 at {_symbol(parameter)} ≈ {crossing:.3f}", (crossing, 0), textcoords="offset points",
+        ax.annotate(f"α = 0 at {parameter_symbol(parameter)} ≈ {crossing:.3f}", (crossing, 0), textcoords="offset points",
                     xytext=(6, -14), fontsize=8, color="0.3")
     if published:
         px, py = zip(*published)
         ax.scatter(px, py, marker="x", s=50, color="tab:red", zorder=3, label="published")
-    ax.set_xlabel(f"{_symbol(parameter)} ({parameter})" if parameter in ("correlation", "gamma") else parameter)
+    ax.set_xlabel(f"{parameter_symbol(parameter)} ({parameter})" if parameter in ("correlation", "gamma") else parameter)
     ax.set_ylabel("α_HA (POWER correlation)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(_wrap(title or f"α_HA against {parameter}"), fontsize=9)
     fig.tight_layout()
     return fig
-
-
-def _symbol(parameter: str) -> str:
-    return {"correlation": "β", "gamma": "γ"}.get(parameter, parameter)
-
-
-def zero_crossing(x: np.ndarray, y: np.ndarray) -> Optional[float]:
-    """The first ``x`` where ``y`` (sorted by ``x``) crosses from negative to non-negative, interpolated."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(y)
-    x, y = x[ok], y[ok]
-    up = np.flatnonzero((y[:-1] < 0) & (y[1:] >= 0))
-    if len(up) == 0:
-        return None
-    i = up[0]
-    return float(x[i] + (0 - y[i]) * (x[i + 1] - x[i]) / (y[i + 1] - y[i]))
 
 
 def plot_series(
@@ -350,7 +336,7 @@ def plot_series(
         ys = np.asarray(ys, float)[order]
         err = None if not errors or name not in errors else np.asarray(errors[name], float)[order]
         ax.errorbar(x[order], ys, yerr=err, fmt="o-", ms=4, capsize=2, label=name)
-    ax.set_xlabel(f"{_symbol(parameter)} ({parameter})" if parameter in ("correlation", "gamma") else parameter)
+    ax.set_xlabel(f"{parameter_symbol(parameter)} ({parameter})" if parameter in ("correlation", "gamma") else parameter)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -443,7 +429,7 @@ def plot_sweep(summary: Mapping, results: Mapping, config: Mapping, out_dir: Pat
     out_dir = Path(out_dir)
     parameter = summary["parameter"]
     base = {k: v for k, v in config.items() if k != parameter}
-    title = f"α_HA against {_symbol(parameter)}: {describe(base)}"
+    title = f"α_HA against {parameter_symbol(parameter)}: {describe(base)}"
     published = [(e["at"], e["value"]) for e in config.get("published", ()) if e.get("quantity") == "alpha" and "compare" not in e]
     paths = [save_figure(plot_alpha_sweep(summary["values"], summary["alpha"], parameter, title=title, published=published),
                          out_dir / f"alpha_vs_{parameter}.png", dpi)]
@@ -500,16 +486,14 @@ def plot_directory(directory: PathLike, out_dir: Optional[PathLike] = None, dpi:
     Recognises a comparison (``comparison.json``), a sweep (``sweep.json``), a reproduction (``config.yaml``
     with ``exact/``) and a plain result (``summary.json`` + ``power.csv``). Returns the PNG paths.
     """
-    from multipower import experiments
-
     directory = Path(directory)
     out_dir = Path(out_dir) if out_dir is not None else directory
     if not directory.is_dir():
         raise ValueError(f"directory {str(directory)!r} does not exist")
     if (directory / "sweep.json").is_file():
-        summary, results = experiments.load_sweep(directory)
+        summary, results = load_sweep(directory)
         config_path = directory / "config.yaml"
-        config = experiments.load_config(config_path) if config_path.is_file() \
+        config = load_config(config_path) if config_path.is_file() \
             else {"published": [], **next(iter(results.values())).config}
         return plot_sweep(summary, results, config, out_dir, dpi)
     if (directory / "comparison.json").is_file():
@@ -518,7 +502,7 @@ def plot_directory(directory: PathLike, out_dir: Optional[PathLike] = None, dpi:
         return plot_result(PowerResult.load(directory), out_dir, diagnostics=True, dpi=dpi)
     paths = []
     if (directory / "config.yaml").is_file() and (directory / "exact" / "summary.json").is_file():
-        config = experiments.load_config(directory / "config.yaml")  # a reproduction: circle its published states
+        config = load_config(directory / "config.yaml")  # a reproduction: circle its published states
         paths += plot_result(PowerResult.load(directory / "exact"), out_dir, highlight=highlight_states(config["published"]),
                              diagnostics=True, dpi=dpi)
     for sub in sorted(p for p in directory.iterdir() if p.is_dir() and not (paths and p.name == "exact")):

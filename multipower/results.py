@@ -16,6 +16,7 @@ from typing import Optional, Union
 import numpy as np
 
 from envs.layouts import Layout, parse_layout
+from envs.serialization import jsonable  # noqa: F401  (re-exported: results are saved through it)
 
 JOINT_LABELS = ("h_row", "h_col", "a_row", "a_col")
 SINGLE_LABELS = ("row", "col")
@@ -111,22 +112,6 @@ class PowerResult:
         return cls(kind, body[:, :n_labels], arrays, config, summary, timings)
 
 
-def jsonable(value, nonfinite_as_str: bool = False):
-    """``value`` with numpy arrays and scalars turned into JSON types (dict keys as strings); with
-    ``nonfinite_as_str``, non-finite floats become ``"inf"``/``"nan"`` strings (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v, nonfinite_as_str) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v, nonfinite_as_str) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist(), nonfinite_as_str) if nonfinite_as_str else value.tolist()
-    if isinstance(value, np.generic):
-        value = value.item()
-    if nonfinite_as_str and isinstance(value, float) and not np.isfinite(value):
-        return str(value)
-    return value
-
-
 class MeanAccumulator:
     """Running mean and standard error over chunks of samples (Chan's parallel update, float64)."""
 
@@ -173,3 +158,15 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     dx, dy = x - x.mean(), y - y.mean()
     denominator = np.sqrt((dx * dx).sum() * (dy * dy).sum())
     return float((dx * dy).sum() / denominator) if denominator > 0 else float("nan")
+
+
+def zero_crossing(x: np.ndarray, y: np.ndarray) -> Optional[float]:
+    """The first ``x`` where ``y`` (sorted by ``x``) crosses from negative to non-negative, interpolated."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(y)
+    x, y = x[ok], y[ok]
+    up = np.flatnonzero((y[:-1] < 0) & (y[1:] >= 0))
+    if len(up) == 0:
+        return None
+    i = up[0]
+    return float(x[i] + (0 - y[i]) * (x[i + 1] - x[i]) / (y[i + 1] - y[i]))

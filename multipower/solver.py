@@ -53,16 +53,15 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Optional
 
 import numpy as np
 import torch
 
-from agents.policies import check_policy, stay_policy, uniform_policy
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel, SingleAgentModel, check_agent
-from multipower.results import MeanAccumulator  # noqa: F401  (re-exported: the solver's accumulator)
-from multipower.validation import check_gamma
+from envs.policies import SeedPolicy, check_policy, seed_policy_table
+from envs.validation import check_gamma, check_rewards
 
 #: Default bound on the POWER error caused by stopping iteration, per sample (guarantee: < 1e-4).
 POWER_TOL = 5e-5
@@ -92,8 +91,6 @@ CPU_THREADS = 1
 #: all its sweeps: ~3x faster than the batched torch code on grid3x3 and maze7x7). Set False to use torch.
 COMPILED_CPU = True
 
-SEED_POLICIES = ("uniform", "stay")
-SeedPolicy = Union[str, np.ndarray]
 DTYPE = torch.float64
 
 
@@ -189,7 +186,7 @@ class _FactorisedOperator:
 
     def __init__(self, model: JointModel, cell_probs: np.ndarray, device: torch.device) -> None:
         n = model.n_cells
-        moves = model.layout.move_table()
+        moves = model.next_cell
         P = np.zeros((n, n))
         np.add.at(P, (np.repeat(np.arange(n), N_ACTIONS), moves.ravel()), cell_probs.ravel())
         h, a = model.joint_cells[:, 0], model.joint_cells[:, 1]
@@ -225,7 +222,7 @@ class _FactorisedOperator:
     def following(self, model: JointModel, actions_H: torch.Tensor) -> "_FactorisedOperator":
         """The policy-evaluation backup when H plays deterministic ``actions_H`` ``(K, S)``: one gather
         ``(V_full @ P^T)[hmove[h, π_H(s)], a]`` per state."""
-        moves = torch.as_tensor(model.layout.move_table(), device=actions_H.device)
+        moves = torch.as_tensor(model.next_cell, device=actions_H.device)
         h = torch.as_tensor(model.joint_cells[:, 0], device=actions_H.device)
         a = torch.as_tensor(model.joint_cells[:, 1], device=actions_H.device)
         out = _FactorisedOperator.__new__(_FactorisedOperator)
@@ -508,36 +505,6 @@ def _t(x, device, dtype=DTYPE) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
 
 
-def _check_rewards(R, n_states: int, name: str) -> np.ndarray:
-    R = np.asarray(R, dtype=np.float64)
-    if R.ndim == 1:
-        R = R[None]
-    if R.ndim != 2 or R.shape[1] != n_states:
-        raise ValueError(f"{name} must have shape (K, {n_states}), got {np.shape(R)}")
-    if not np.isfinite(R).all():
-        raise ValueError(f"{name} must be finite")
-    return R
-
-
-def seed_policy_table(model: JointModel, seed_policy: SeedPolicy = "uniform") -> np.ndarray:
-    """A's seed policy as an ``(S, 5)`` table over joint states.
-
-    Args:
-        model: The joint model.
-        seed_policy: ``"uniform"`` (over A's available actions), ``"stay"``, or an ``(S, 5)`` table.
-    """
-    if isinstance(seed_policy, str):
-        if seed_policy == "uniform":
-            return uniform_policy(model.action_mask_A)
-        if seed_policy == "stay":
-            return stay_policy(model.action_mask_A)
-        raise ValueError(f"seed_policy must be one of {SEED_POLICIES} or an (S, 5) array, got {seed_policy!r}")
-    probs = check_policy(seed_policy, model.action_mask_A, name="seed_policy")
-    if probs.ndim != 2:
-        raise ValueError(f"seed_policy must have shape ({model.n_states}, {N_ACTIONS}), got {probs.shape}")
-    return probs
-
-
 def _cell_policy(model: JointModel, table: np.ndarray) -> Optional[np.ndarray]:
     """``(n_cells, 5)`` A-action probabilities if ``table`` depends only on A's cell, else None."""
     n = model.n_cells
@@ -643,8 +610,8 @@ def solve_pairs(
         A :class:`SolvedPairs` of numpy arrays.
     """
     gamma_H, gamma_A = check_gamma(gamma_H, "gamma_H"), check_gamma(gamma_A, "gamma_A")
-    R_H = _check_rewards(R_H, model.n_states, "R_H")
-    R_A = _check_rewards(R_A, model.n_states, "R_A")
+    R_H = check_rewards(R_H, model.n_states, "R_H")
+    R_A = check_rewards(R_A, model.n_states, "R_A")
     if R_H.shape != R_A.shape:
         raise ValueError(f"R_H and R_A must have the same shape, got {R_H.shape} and {R_A.shape}")
     seed = seed_policy_table(model, seed_policy)
@@ -730,7 +697,7 @@ def _factored_tables(model: JointModel, seed: np.ndarray) -> tuple[np.ndarray, n
     cell = _cell_policy(model, seed) if model.collision in ("none", "crash") else None
     if cell is None:
         return np.empty((0, 1), np.int64), np.empty((0, 1)), np.empty((N_ACTIONS, model.n_states, 1), np.int64)
-    n, moves = model.n_cells, model.layout.move_table()
+    n, moves = model.n_cells, model.next_cell
     J = int((cell > 0).sum(1).max())
     order = np.argsort(-cell, axis=1, kind="stable")[:, :J]  # A's supported moves per cell, first
     w = np.take_along_axis(cell, order, 1)  # (n, J)
@@ -779,7 +746,7 @@ def optimal_response(
 
     gamma = check_gamma(gamma)
     agent = check_agent(agent)
-    R = _check_rewards(R, model.n_states, "R")
+    R = check_rewards(R, model.n_states, "R")
     K, S = R.shape
     next_own = model.next_state if agent == "H" else np.ascontiguousarray(model.next_state.transpose(0, 2, 1))
     other = check_policy(other_policy, model.action_mask("A" if agent == "H" else "H"), name="other_policy")
@@ -819,8 +786,8 @@ def evaluate_policies(
         ``(V_H, V_A)``, each ``(K, S)``, with ``V(s) = R(s) + γ E[V(s')]`` under the joint policy.
     """
     gamma_H, gamma_A = check_gamma(gamma_H, "gamma_H"), check_gamma(gamma_A, "gamma_A")
-    R_H = _check_rewards(R_H, model.n_states, "R_H")
-    R_A = _check_rewards(R_A, model.n_states, "R_A")
+    R_H = check_rewards(R_H, model.n_states, "R_H")
+    R_A = check_rewards(R_A, model.n_states, "R_A")
     dev = _device(device)
     pH = _policy_tensor(policy_H, model.action_mask_H, "policy_H", dev)
     pA = _policy_tensor(policy_A, model.action_mask_A, "policy_A", dev)
@@ -851,7 +818,7 @@ def solve_single(
 ) -> SolvedSingle:
     """Optimal ``q``, ``policy`` (uniform over tied maxima) and ``V`` for ``K`` reward functions ``(K, n)``."""
     gamma = check_gamma(gamma)
-    R = _check_rewards(R, model.n_states, "R")
+    R = check_rewards(R, model.n_states, "R")
     dev = _device(device)
     r = _t(R, dev)
     mask = torch.as_tensor(model.action_mask, device=dev)
@@ -871,7 +838,7 @@ def evaluate_single(
 ) -> np.ndarray:
     """Exact value ``(K, n)`` of single-agent policies ``(K, n, 5)`` (or one shared ``(n, 5)``)."""
     gamma = check_gamma(gamma)
-    R = _check_rewards(R, model.n_states, "R")
+    R = check_rewards(R, model.n_states, "R")
     dev = _device(device)
     p = _policy_tensor(policy, model.action_mask, "policy", dev)
     if p.shape[0] not in (1, R.shape[0]):

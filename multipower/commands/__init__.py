@@ -1,10 +1,23 @@
-"""Subcommands of the ``multipower`` command line (see ``multipower.cli``), and argument types they share."""
+"""Subcommands of the ``multipower`` command line (see ``multipower.cli``), and the arguments they share.
+
+The world, discounts, rewards and seed policy are spelled alike on every command (:func:`add_run_arguments`)
+and become one :class:`~multipower.spec.RunSpec` (:func:`spec_from_args`). Old spellings still work and
+print a one-line deprecation notice on stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-from typing import Callable
+import sys
+from typing import Callable, Optional
+
+from envs.model import COLLISIONS
+from envs.rewards import DISTRIBUTIONS
+from multipower.spec import RunSpec
+
+#: Old flag spellings and the ones that replace them.
+DEPRECATED = {"--gamma-A": "--gamma-a", "--train-option": "--option"}
 
 
 def key_value(flag: str) -> Callable[[str], tuple]:
@@ -20,3 +33,74 @@ def key_value(flag: str) -> Callable[[str], tuple]:
             return key, value
 
     return parse
+
+
+def dist_param(text: str) -> tuple[str, float]:
+    """An argparse type for ``--dist-param NAME=VALUE`` with a numeric VALUE."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--dist-param must look like NAME=VALUE (e.g. a=2), got {text!r}")
+    name, value = text.split("=", 1)
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--dist-param value must be a number, got {value!r}") from None
+
+
+class Flag(argparse.Action):
+    """Stores the value (or appends it, ``append=True``); a deprecated spelling prints a notice on stderr."""
+
+    def __init__(self, *args, append: bool = False, **kwargs) -> None:
+        self.append = append
+        super().__init__(*args, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if option_string in DEPRECATED:
+            print(f"multipower: {option_string} is deprecated; use {DEPRECATED[option_string]}", file=sys.stderr)
+        if self.append:
+            values = [*(getattr(namespace, self.dest) or []), values]
+        setattr(namespace, self.dest, values)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, required: bool = False, samples: int = 100) -> None:
+    """The flags of a :class:`RunSpec`: world, discounts, rewards, seed and seed policy.
+
+    ``required``: ``--layout`` and ``--gamma`` have no default (``exact``); otherwise grid3x3 and 0.6.
+    """
+    default = (lambda value: None) if required else (lambda value: value)
+    parser.add_argument("--layout", required=required, default=default("grid3x3"),
+                        help="built-in layout name, layout file or text" + ("" if required else " (default grid3x3)"))
+    parser.add_argument("--gamma", type=float, required=required, default=default(0.6),
+                        help="discount of H (and of A unless --gamma-a)" + ("" if required else "; default 0.6"))
+    parser.add_argument("--gamma-a", "--gamma-A", dest="gamma_A", type=float, default=None, action=Flag,
+                        help="discount of A (default: --gamma)")
+    parser.add_argument("--samples", type=int, default=samples, help=f"reward samples (default {samples})")
+    parser.add_argument("--collision", default="none", choices=COLLISIONS, help="collision rule (default none)")
+    parser.add_argument("--correlation", type=float, default=0.0, help="reward correlation beta in [-1, 1] (default 0)")
+    parser.add_argument("--distribution", default="uniform", choices=tuple(DISTRIBUTIONS),
+                        help="reward distribution (default uniform [0, 1])")
+    parser.add_argument("--dist-param", type=dist_param, action="append", default=[], metavar="NAME=VALUE",
+                        help="distribution parameter, repeatable: low/high, a/b, p, alpha/scale")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the reward functions (and training); default 0")
+    parser.add_argument("--seed-policy", default="uniform",
+                        help="A's seed policy: uniform (default), stay, or a .npy file with an (S, 5) table over joint states")
+
+
+def add_option_argument(parser: argparse.ArgumentParser) -> None:
+    """``--option KEY=VALUE`` (old spelling ``--train-option``): learner hyperparameter overrides."""
+    parser.add_argument("--option", "--train-option", dest="options", type=key_value("--option"), action=Flag,
+                        append=True, default=[], metavar="KEY=VALUE",
+                        help="learner hyperparameter override (repeatable): a QLearningConfig or SB3PPOConfig field, "
+                             "e.g. min_visits=500")
+
+
+def spec_from_args(args: argparse.Namespace, learner: Optional[str] = None, redraw_constant: bool = False) -> RunSpec:
+    """The :class:`RunSpec` of parsed :func:`add_run_arguments` flags (and ``--option``, if the command has it).
+
+    Keys are spelled as the flags (``gamma``, ``samples``), so a :class:`SpecError` names the flag at fault.
+    """
+    return RunSpec.from_dict({
+        "layout": args.layout, "collision": args.collision, "gamma": args.gamma, "gamma_A": args.gamma_A,
+        "distribution": {"name": args.distribution, **dict(args.dist_param)}, "correlation": args.correlation,
+        "seed": args.seed, "samples": args.samples, "seed_policy": args.seed_policy, "redraw_constant": redraw_constant,
+        "learner": learner, "learner_options": dict(getattr(args, "options", []) or []),
+    })

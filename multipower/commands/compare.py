@@ -5,28 +5,18 @@ from __future__ import annotations
 import argparse
 import time
 
-from multipower.commands import key_value
+from multipower.commands import add_option_argument, add_run_arguments, spec_from_args
+from multipower.spec import LEARNERS, load_spec, save_spec
 
 HELP = "compare learned POWER (Q-learning or PPO rollouts) with the exact solver on the same reward functions"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from multipower.compare import ALGOS
-
-    parser.add_argument("--algo", default="qlearning", choices=ALGOS, help="learner (default qlearning)")
-    parser.add_argument("--layout", default="grid3x3", help="built-in layout name or layout file (default grid3x3)")
-    parser.add_argument("--gamma", type=float, default=0.6, help="discount of H (and A unless --gamma-A); default 0.6")
-    parser.add_argument("--gamma-A", dest="gamma_A", type=float, default=None, help="discount of A (default --gamma)")
-    parser.add_argument("--samples", type=int, default=100, help="reward samples (default 100)")
-    parser.add_argument("--collision", default="none", choices=("none", "crash", "bounce"), help="collision rule")
-    parser.add_argument("--correlation", type=float, default=0.0, help="reward correlation beta in [-1, 1] (default 0)")
-    parser.add_argument("--distribution", default="uniform", help="reward distribution name (default uniform)")
-    parser.add_argument("--seed-policy", default="uniform", choices=("uniform", "stay"), help="A's seed policy")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the reward functions and training (default 0)")
+    parser.add_argument("--algo", default="qlearning", choices=LEARNERS, help="learner (default qlearning)")
+    add_run_arguments(parser)
     parser.add_argument("--agents", default=None, metavar="DIR",
                         help="reuse agents saved by `multipower train --out DIR` (world, gammas, rewards from there)")
-    parser.add_argument("--train-option", dest="train_options", type=key_value("--train-option"), action="append", default=[],
-                        metavar="KEY=VALUE", help="learner hyperparameter override (repeatable), e.g. min_visits=500")
+    add_option_argument(parser)
     parser.add_argument("--jobs", type=int, default=None,
                         help="training worker processes (Q-learning default 1, PPO default: available cores)")
     parser.add_argument("--rollouts", type=int, default=None,
@@ -42,14 +32,16 @@ def run(args: argparse.Namespace) -> int:
     from multipower.compare import compare
 
     t0 = time.perf_counter()
+    spec = load_spec(args.agents) if args.agents else spec_from_args(args, learner=args.algo)
     comparison = compare(
-        args.layout, args.gamma, args.gamma_A, algo=args.algo, n_samples=args.samples, collision=args.collision,
-        correlation=args.correlation, distribution=args.distribution, seed_policy=args.seed_policy, seed=args.seed,
-        agents=args.agents, train_options={**dict(args.train_options), **({"n_jobs": args.jobs} if args.jobs else {})},
-        n_rollouts=args.rollouts, tol=args.tol,
-        rollout_seed=args.rollout_seed, tensorboard=args.tensorboard,
+        spec.layout, spec.gamma_H, spec.gamma_A, algo=spec.learner, n_samples=spec.n_samples,
+        collision=spec.collision, correlation=spec.correlation, distribution=spec.distribution,
+        seed_policy=spec.seed_policy_value(), seed=spec.seed, agents=args.agents,
+        train_options={**spec.learner_options, **({"n_jobs": args.jobs} if args.jobs else {})},
+        n_rollouts=args.rollouts, tol=args.tol, rollout_seed=args.rollout_seed, tensorboard=args.tensorboard,
     )
     out = comparison.save(args.out, figure=not args.no_figure)
+    save_spec(spec, out)
     m = comparison.metrics
     for agent in "HA":
         print(

@@ -26,10 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from multipower import experiments
+    from multipower import configs, experiments
 
     if args.list:
-        for name, title in experiments.list_configs():
+        for name, title in configs.list_configs():
             print(f"{name:28s} {title}")
         return 0
     if not args.name:
@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"multipower reproduce: --samples must be a positive integer, got {args.samples}", file=sys.stderr)
         return 2
     try:
-        config = experiments.load_config(args.name)
-    except experiments.ConfigError as error:
+        config = configs.load_config(args.name)
+    except configs.ConfigError as error:
         print(f"multipower reproduce: {error}", file=sys.stderr)
         return 2
     print(f"{config['title']}\n{config.get('source', '')}")

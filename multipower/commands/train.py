@@ -4,30 +4,24 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
-from multipower.commands import key_value
+from multipower.commands import add_option_argument, add_run_arguments, spec_from_args
+from multipower.spec import LEARNERS, SpecError, save_spec
 
 HELP = "train H then A (batched tabular Q-learning or PPO) for many reward samples and save the policies"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--algo", default="qlearning", choices=("qlearning", "ppo"), help="learner (default qlearning)")
-    parser.add_argument("--layout", default="grid3x3", help="built-in layout name, layout file or text (default grid3x3)")
-    parser.add_argument("--gamma", type=float, default=0.6, help="discount of H (and of A unless --gamma-a); default 0.6")
-    parser.add_argument("--gamma-a", "--gamma-A", dest="gamma_A", type=float, default=None, help="discount of A")
-    parser.add_argument("--samples", type=int, default=100, help="reward samples K (default 100)")
-    parser.add_argument("--collision", default="none", choices=("none", "crash", "bounce"), help="collision rule")
-    parser.add_argument("--correlation", type=float, default=0.0, help="reward correlation beta in [-1, 1] (default 0)")
-    parser.add_argument("--distribution", default="uniform", help="reward distribution name (default uniform)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the reward functions and all training draws")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory (agents.npz + config.json)")
+    parser.add_argument("--algo", default="qlearning", choices=LEARNERS, help="learner (default qlearning)")
+    add_run_arguments(parser)
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory (agents.npz, config.json, spec.json)")
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="TensorBoard log directory")
     parser.add_argument("--timesteps", type=int, default=None, help="PPO: environment steps per agent per sample")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (Q-learning default 1, PPO default: available cores)")
     parser.add_argument("--chunk", type=int, default=None,
                         help="Q-learning: samples per saved chunk (default: all at once); Ctrl-C keeps finished chunks")
-    parser.add_argument("--option", dest="options", type=key_value("--option"), action="append", default=[], metavar="KEY=VALUE",
-                        help="hyperparameter override (repeatable): QLearningConfig or SB3PPOConfig field, e.g. min_visits=500")
+    add_option_argument(parser)
     parser.add_argument("--no-eval", action="store_true", help="skip the accuracy check against the exact optimum")
 
 
@@ -35,53 +29,64 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from agents.storage import save_agents
+    from multipower.accuracy import optimal_response_q
 
     options = dict(args.options)
-    progress_bar = tqdm(total=args.samples * (2 if args.algo == "qlearning" else 1), unit="sample", desc=f"train {args.algo}")
+    if args.algo == "ppo" and args.timesteps is not None:
+        options["total_timesteps"] = args.timesteps
+    spec = replace(spec_from_args(args, learner=args.algo), learner_options=options)
+    reference = None if args.no_eval else optimal_response_q
+    progress_bar = tqdm(total=spec.n_samples * (2 if args.algo == "qlearning" else 1), unit="sample", desc=f"train {args.algo}")
     try:
         if args.algo == "qlearning":
-            agents = _train_qlearning(args, options, progress_bar.update)
+            agents = _train_qlearning(spec, args, reference, progress_bar.update)
         else:
-            from agents.sb3_ppo import SB3PPOConfig, learn_sb3_ppo
-
-            if args.timesteps is not None:
-                options["total_timesteps"] = args.timesteps
-            agents = learn_sb3_ppo(
-                args.layout, args.gamma, args.gamma_A, args.samples, args.collision, args.correlation,
-                args.distribution, args.seed, SB3PPOConfig(**options), args.tensorboard, args.jobs,
-                evaluate=not args.no_eval, progress=progress_bar.update,
-            )
+            agents = _train_ppo(spec, args, reference, progress_bar.update)
     finally:
         progress_bar.close()
     if agents is None:
         print("interrupted before any sample finished; nothing saved", file=sys.stderr)
         return 130
     path = save_agents(args.out, agents)
+    save_spec(spec, path)
     metrics = agents.config.get("metrics", {})
     print(f"saved {agents.n_samples} samples to {path}")
     for key, value in metrics.items():
         print(f"  {key}: {value:.4f}")
-    return 130 if agents.n_samples < args.samples else 0
+    return 130 if agents.n_samples < spec.n_samples else 0
 
 
-def _train_qlearning(args, options: dict, progress):
+def _train_ppo(spec, args, reference, progress):
+    from agents.sb3_ppo import SB3PPOConfig, learn_sb3_ppo
+
+    if spec.seed_policy != "uniform":
+        raise SpecError(f"'seed_policy' must be 'uniform' for --algo ppo, got {spec.seed_policy!r}")
+    return learn_sb3_ppo(
+        spec.layout, spec.gamma_H, spec.gamma_A, spec.n_samples, spec.collision, spec.correlation, spec.distribution,
+        spec.seed, SB3PPOConfig(**spec.learner_options), args.tensorboard, args.jobs, reference=reference,
+        progress=progress,
+    )
+
+
+def _train_qlearning(spec, args, reference, progress):
     """Train in chunks of samples so that Ctrl-C keeps the chunks already finished."""
     import numpy as np
 
     from agents.qlearning import default_config, learn_qlearning
     from agents.storage import TrainedAgents
 
-    chunk = args.chunk or args.samples
+    options = spec.learner_options
+    chunk = args.chunk or spec.n_samples
     parts = []
     try:
-        for start in range(0, args.samples, chunk):
-            stop = min(args.samples, start + chunk)
-            config_H = default_config(args.gamma, **options) if options else None
-            config_A = default_config(args.gamma_A or args.gamma, deterministic_other=True, **options) if options else None
+        for start in range(0, spec.n_samples, chunk):
+            stop = min(spec.n_samples, start + chunk)
+            config_H = default_config(spec.gamma_H, **options) if options else None
+            config_A = default_config(spec.discount_A, deterministic_other=True, **options) if options else None
             part = learn_qlearning(
-                args.layout, args.gamma, args.gamma_A, stop, args.collision, args.correlation, args.distribution,
-                args.seed, config_H, config_A, args.tensorboard if start == 0 else None, not args.no_eval,
-                progress, sample_range=(start, stop), n_jobs=args.jobs or 1,
+                spec.layout, spec.gamma_H, spec.gamma_A, stop, spec.collision, spec.correlation, spec.distribution,
+                spec.seed, config_H, config_A, args.tensorboard if start == 0 else None, reference,
+                progress, sample_range=(start, stop), n_jobs=args.jobs or 1, seed_policy=spec.seed_policy_value(),
             )
             parts.append(part)
     except KeyboardInterrupt:
@@ -91,7 +96,7 @@ def _train_qlearning(args, options: dict, progress):
         return parts[0]
     config = dict(parts[0].config)
     config["samples"] = sum(p.n_samples for p in parts)
-    config["samples_requested"] = args.samples
+    config["samples_requested"] = spec.n_samples
     config["timings"] = {key: sum(p.config["timings"][key] for p in parts) for key in parts[0].config["timings"]}
     weights = np.array([p.n_samples for p in parts], dtype=float)
     config["metrics"] = {

@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 
-from agents.logging import greedy_optimal_fraction, optimal_response_q
-from agents.policies import greedy_policy, uniform_policy
+from agents.logging import greedy_optimal_fraction
+from multipower.accuracy import optimal_response_q
+from envs.policies import greedy_policy, uniform_policy
 from agents.qlearning import QLearningConfig, _ChunkLearner, default_config, train_q, train_two_stage
 from envs import maze_v0
 from envs.model import joint_model
-from multipower.rewards import RewardSampler
+from envs.rewards import RewardSampler
 
 
 def test_transition_rows_equal_env_steps():
@@ -70,7 +71,8 @@ def test_two_stage_grid3x3_accuracy(collision):
     """Grid3x3, γ = 0.6, 50 samples: greedy policies optimal in >= 97% of (sample, state) pairs."""
     model = joint_model("grid3x3", collision)
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 50)
-    run = train_two_stage(model, R_H, R_A, 0.6, config_H=default_config(0.6, min_visits=250), seed=0)
+    run = train_two_stage(model, R_H, R_A, 0.6, config_H=default_config(0.6, min_visits=250), seed=0,
+                          reference=optimal_response_q)
     assert run.metrics["greedy_optimal_H"] >= 0.97
     assert run.metrics["greedy_optimal_A"] >= 0.97
     assert run.H.stopped.all() and run.A.stopped.all()

@@ -7,7 +7,8 @@ from agents.sb3_ppo import SB3PPOConfig, frozen_policy, learn_sb3_ppo, policy_ta
 from envs import maze_v0
 from envs.model import joint_model
 from envs.single_agent import SingleAgentView
-from multipower.rewards import RewardSampler
+from envs.rewards import RewardSampler
+from multipower.accuracy import optimal_response_q
 
 
 def test_state_observations_match_env():
@@ -68,8 +69,8 @@ def test_ppo_tensorboard_curves(tmp_path):
     """SB3's curves plus the accuracy against the exact optimum and the entropy coefficient in use."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from agents.logging import optimal_response_q
-    from agents.policies import uniform_policy
+    from multipower.accuracy import optimal_response_q
+    from envs.policies import uniform_policy
 
     model = joint_model("grid3x3")
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 1)
@@ -118,5 +119,5 @@ def test_ppo_policy_read_off_and_frozen_into_view():
 @pytest.mark.timeout(3600)  # about 25 minutes on 2 cores
 def test_ppo_grid3x3_target():
     """PPO, grid3x3, γ = 0.6, 16 samples: H's greedy policy optimal in >= 90% of (sample, state) pairs."""
-    agents = learn_sb3_ppo("grid3x3", 0.6, samples=16, seed=0)
+    agents = learn_sb3_ppo("grid3x3", 0.6, samples=16, seed=0, reference=optimal_response_q)
     assert agents.config["metrics"]["greedy_optimal_H"] >= 0.90

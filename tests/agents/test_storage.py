@@ -7,7 +7,7 @@ import pytest
 
 from agents.qlearning import default_config, learn_qlearning
 from agents.storage import TrainedAgents, load_agents, save_agents
-from multipower.rewards import RewardSampler
+from envs.rewards import RewardSampler
 
 
 def test_learn_save_load_roundtrip(tmp_path):

@@ -10,7 +10,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
-from agents.policies import TabularPolicy, stay_policy, uniform_policy
+from envs.policies import TabularPolicy, stay_policy, uniform_policy
 from envs import maze_v0
 from envs.model import COLLISIONS
 from envs.single_agent import SingleAgentView

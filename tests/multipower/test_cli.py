@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from multipower import cli, experiments, plotting
+from multipower import cli, configs, plotting
 
 TINY = "30"
 
@@ -15,7 +15,7 @@ TINY = "30"
 def test_reproduce_list(capsys):
     assert cli.main(["reproduce", "--list"]) == 0
     out = capsys.readouterr().out
-    for name, _ in experiments.list_configs():
+    for name, _ in configs.list_configs():
         assert name in out
 
 

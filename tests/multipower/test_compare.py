@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from agents.policies import uniform_policy
+from envs.policies import uniform_policy
 from envs.model import joint_model
 from multipower.compare import compare, compare_agents, train_agents
-from multipower.rewards import RewardSampler
+from envs.rewards import RewardSampler
 from multipower.solver import solve_pairs
 
 REQUIRED = (

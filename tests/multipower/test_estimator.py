@@ -5,18 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from agents.policies import greedy_policy, uniform_policy
 from envs.model import joint_model
-from multipower.estimator import (
-    PolicyRollout,
-    check_gamma,
-    estimate_power,
-    horizon_for,
-    is_deterministic,
-    truncation_bound,
-)
+from envs.policies import greedy_policy, is_deterministic, uniform_policy
+from envs.validation import check_gamma
+from multipower.estimator import PolicyRollout, estimate_power, horizon_for, truncation_bound
 from multipower.results import PowerResult, pearson
-from multipower.rewards import RewardSampler
+from envs.rewards import RewardSampler
 
 
 def reference_power(model, policy_H, policy_A, R, gamma):

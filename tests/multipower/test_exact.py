@@ -12,7 +12,7 @@ from envs.model import joint_model, single_agent_model
 from multipower import exact as exact_module
 from multipower.cli import main
 from multipower.exact import Interrupted, exact_power, single_agent_power
-from multipower.rewards import RewardSampler
+from envs.rewards import RewardSampler
 from multipower.solver import POWER_TOL, solve_pairs, solve_single
 
 

@@ -8,11 +8,12 @@ import yaml
 
 from envs.model import joint_model
 from multipower import experiments
-from multipower.experiments import ConfigError
+from multipower import configs
+from multipower.configs import ConfigError
 from multipower.results import PowerResult
 from tests.multipower.test_plotting import fake_joint, fake_single
 
-NAMES = [name for name, _ in experiments.list_configs()]
+NAMES = [name for name, _ in configs.list_configs()]
 TINY = 40  # reward samples for the end-to-end runs
 
 
@@ -31,7 +32,7 @@ def test_every_published_figure_set_has_a_config():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_config_parses_and_validates(name):
-    config = experiments.load_config(name)
+    config = configs.load_config(name)
     assert config["name"] == name and config["title"]
     model = joint_model(config["layout"], config["collision"]) if config["kind"] != "single" else None
     for entry in config["published"]:
@@ -67,20 +68,20 @@ def test_bad_config_names_the_key(tmp_path, changes, key):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(base_config(**changes)))
     with pytest.raises(ConfigError, match=f"'{key}'" if "[" not in key else key.replace("[", r"\[").replace("]", r"\]")):
-        experiments.load_config(path)
+        configs.load_config(path)
 
 
 def test_missing_key_and_unknown_name():
     config = base_config()
     del config["gamma"]
     with pytest.raises(ConfigError, match="missing required key 'gamma'"):
-        experiments.validate_config(config)
+        configs.validate_config(config)
     with pytest.raises(ConfigError, match="no config named 'part9'"):
-        experiments.load_config("part9")
+        configs.load_config("part9")
 
 
 def test_sweep_values_include_stop():
-    values = experiments.sweep_values({"start": 0.0, "stop": 1.0, "step": 0.05})
+    values = configs.sweep_values({"start": 0.0, "stop": 1.0, "step": 0.05})
     assert len(values) == 21 and values[0] == 0.0 and values[-1] == 1.0 and values[7] == 0.35
 
 
@@ -102,8 +103,8 @@ def test_evaluate_entry_values_extremes_and_cells():
     single = fake_single("maze7x7")
     check = experiments.evaluate_entry({"quantity": "power", "cells": "junctions", "value": 0.8, "tolerance": 1e-9}, single)
     assert check.verdict.startswith("agrees") and check.value == pytest.approx(0.8)
-    assert experiments.cell_class("maze7x7", "dead_ends") == [[0, 6], [6, 6]]
-    assert len(experiments.cell_class("maze7x7", "junctions")) == 6
+    assert configs.cell_class("maze7x7", "dead_ends") == [[0, 6], [6, 6]]
+    assert len(configs.cell_class("maze7x7", "junctions")) == 6
 
 
 def test_blocking_excess_finds_the_planted_state():
@@ -123,7 +124,7 @@ def test_run_joint_reuses_matching_result(tmp_path):
         calls.append(run["n_samples"])
         return experiments.exact_solver(run, progress)
 
-    config = experiments.load_config("part2-fig6-8")
+    config = configs.load_config("part2-fig6-8")
     out = experiments.run_experiment(config, tmp_path, n_samples=TINY, solver=solver, progress=False, figures=False)
     assert calls == [TINY] and out.computed == [None]
     assert (tmp_path / "exact" / "power.csv").is_file() and (tmp_path / "report.md").is_file()
@@ -135,7 +136,7 @@ def test_run_joint_reuses_matching_result(tmp_path):
 
 
 def test_interrupted_sweep_resumes_with_only_the_remaining_points(tmp_path):
-    config = experiments.validate_config(base_config(
+    config = configs.validate_config(base_config(
         name="resume", kind="sweep", sweep={"parameter": "correlation", "values": [0.0, 0.25, 0.5, 1.0]}, n_samples=TINY,
     ))
     computed = []
@@ -155,7 +156,7 @@ def test_interrupted_sweep_resumes_with_only_the_remaining_points(tmp_path):
     outcome = experiments.run_experiment(config, tmp_path, solver=solver, progress=False)
     assert computed == [0.0, 0.25, 0.5, 1.0]  # only the two remaining points were solved
     assert outcome.computed == [0.5, 1.0]
-    summary, results = experiments.load_sweep(tmp_path)
+    summary, results = configs.load_sweep(tmp_path)
     assert summary["values"] == [0.0, 0.25, 0.5, 1.0] and summary["alpha"][-1] == pytest.approx(1.0)
     assert isinstance(results[0.5], PowerResult)
     assert (tmp_path / "figures" / "alpha_vs_correlation.png").is_file()

@@ -4,17 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from agents.policies import uniform_policy
+from envs.policies import uniform_policy
 from envs.layouts import parse_layout
 from envs.model import joint_model, single_agent_model
 from multipower import solver
-from multipower.rewards import RewardSampler
+from envs.rewards import RewardSampler
+from envs.policies import seed_policy_table
+from multipower.results import MeanAccumulator
 from multipower.solver import (
     POWER_TOL,
-    MeanAccumulator,
     evaluate_policies,
     evaluate_single,
-    seed_policy_table,
     solve_pairs,
     solve_single,
 )

@@ -1,0 +1,142 @@
+"""Tabular policies: action probabilities per state, shared by every part of the package.
+
+A policy is an array ``probs`` of shape ``(..., n_states, N_ACTIONS)`` (a leading batch axis holds one
+policy per reward sample); every row sums to one and puts no mass on an unavailable action.
+:class:`TabularPolicy` wraps one such table as a callable for the environments.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import numpy as np
+
+from envs.layouts import N_ACTIONS
+
+#: Named seed policies of A (the policy H learns against in stage 1).
+SEED_POLICIES = ("uniform", "stay")
+SeedPolicy = Union[str, np.ndarray]
+
+
+def uniform_policy(action_mask: np.ndarray) -> np.ndarray:
+    """Uniform over the available actions (the default seed policy, docs/concepts.md#seed-policy)."""
+    mask = np.asarray(action_mask, dtype=np.float64)
+    return mask / mask.sum(axis=-1, keepdims=True)
+
+
+def stay_policy(action_mask: np.ndarray) -> np.ndarray:
+    """Always ``stay`` (action 0), which is always available."""
+    probs = np.zeros(np.shape(action_mask), dtype=np.float64)
+    probs[..., 0] = 1.0
+    return probs
+
+
+def greedy_policy(q_values: np.ndarray, action_mask: np.ndarray, atol: float = 1e-9) -> np.ndarray:
+    """Uniform over the available actions whose value is within ``atol`` of the best (docs/concepts.md#optimal-policies-and-ties)."""
+    q = np.where(action_mask, q_values, -np.inf)
+    best = q.max(axis=-1, keepdims=True)
+    ties = (q >= best - atol) & action_mask
+    return ties / ties.sum(axis=-1, keepdims=True)
+
+
+def check_policy(probs, action_mask: np.ndarray, name: str = "policy", atol: float = 1e-6) -> np.ndarray:
+    """Validate a policy table against ``action_mask`` ``(n_states, N_ACTIONS)``; return it as float64.
+
+    Accepts ``(n_states, N_ACTIONS)`` or a batch ``(K, n_states, N_ACTIONS)``.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    n_states = action_mask.shape[0]
+    if probs.shape[-2:] != (n_states, N_ACTIONS) or probs.ndim not in (2, 3):
+        raise ValueError(
+            f"{name} must have shape ({n_states}, {N_ACTIONS}) or (K, {n_states}, {N_ACTIONS}), got {probs.shape}"
+        )
+    if (probs < -atol).any() or not np.allclose(probs.sum(axis=-1), 1.0, atol=atol):
+        raise ValueError(f"{name} rows must be probabilities that sum to 1")
+    if (np.where(action_mask, 0.0, probs) > atol).any():
+        raise ValueError(f"{name} puts probability on unavailable actions")
+    return probs
+
+
+def seed_policy_table(model, seed_policy: SeedPolicy = "uniform") -> np.ndarray:
+    """A's seed policy as an ``(S, 5)`` table over joint states.
+
+    Args:
+        model: The joint model.
+        seed_policy: ``"uniform"`` (over A's available actions), ``"stay"``, or an ``(S, 5)`` table.
+    """
+    if isinstance(seed_policy, str):
+        if seed_policy == "uniform":
+            return uniform_policy(model.action_mask_A)
+        if seed_policy == "stay":
+            return stay_policy(model.action_mask_A)
+        raise ValueError(f"seed_policy must be one of {SEED_POLICIES} or an (S, 5) array, got {seed_policy!r}")
+    probs = check_policy(seed_policy, model.action_mask_A, name="seed_policy")
+    if probs.ndim != 2:
+        raise ValueError(f"seed_policy must have shape ({model.n_states}, {N_ACTIONS}), got {probs.shape}")
+    return probs
+
+
+def check_policy_batch(policy, action_mask: np.ndarray, n_samples: int, name: str = "policy") -> np.ndarray:
+    """:func:`check_policy` for one policy per reward sample: ``(n_samples, n_states, N_ACTIONS)`` float64.
+
+    A single table ``(n_states, N_ACTIONS)`` is broadcast to all samples; ``ValueError`` naming ``name`` for
+    another number of samples.
+    """
+    n_states = action_mask.shape[0]
+    expected = f"({n_samples}, {n_states}, {N_ACTIONS}) (samples, joint states, actions) or ({n_states}, {N_ACTIONS})"
+    if np.ndim(policy) not in (2, 3) or (np.ndim(policy) == 3 and np.shape(policy)[0] != n_samples):
+        raise ValueError(f"{name} must have shape {expected}, got {np.shape(policy)}")
+    probs = check_policy(policy, action_mask, name)
+    return np.broadcast_to(probs, (n_samples, n_states, N_ACTIONS)) if probs.ndim == 2 else probs
+
+
+def is_deterministic(policy: np.ndarray, atol: float = 1e-9) -> bool:
+    """True when every row of ``policy`` ``(..., N_ACTIONS)`` puts all its mass on one action."""
+    return bool((np.asarray(policy).max(axis=-1) >= 1.0 - atol).all())
+
+
+def cumulative_probabilities(probs: np.ndarray, normalise: bool = False) -> np.ndarray:
+    """Cumulative probabilities ``(..., N_ACTIONS)`` for inverse-CDF sampling (``action = #{j : u >= cum_j}``).
+
+    Entries from the last action of positive probability on are ``inf``, so rounding can never select an action
+    after it. ``normalise`` divides by the row sums first (rows that sum to one only up to rounding).
+    """
+    cumulative = np.cumsum(probs, axis=-1)
+    if normalise:
+        cumulative = cumulative / probs.sum(axis=-1, keepdims=True)
+    last = N_ACTIONS - 1 - np.argmax(probs[..., ::-1] > 0, axis=-1)
+    cumulative[np.arange(N_ACTIONS) >= last[..., None]] = np.inf
+    return cumulative
+
+
+class TabularPolicy:
+    """A frozen policy over states; ``policy(state, rng)`` samples an action.
+
+    Args:
+        probs: ``(n_states, N_ACTIONS)`` action probabilities.
+        action_mask: Optional ``(n_states, N_ACTIONS)`` mask to validate against.
+    """
+
+    def __init__(self, probs: np.ndarray, action_mask: Optional[np.ndarray] = None) -> None:
+        probs = np.asarray(probs, dtype=np.float64)
+        if action_mask is not None:
+            probs = check_policy(probs, action_mask)
+        elif probs.ndim != 2 or probs.shape[1] != N_ACTIONS:
+            raise ValueError(f"probs must have shape (n_states, {N_ACTIONS}), got {probs.shape}")
+        self.probs = probs
+        self._cumulative = cumulative_probabilities(probs, normalise=True)
+
+    @property
+    def n_states(self) -> int:
+        return self.probs.shape[0]
+
+    def sample(self, states: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One action per state in ``states`` (vectorised)."""
+        u = rng.random(np.shape(states))[..., None]
+        return (u >= self._cumulative[states]).sum(axis=-1)
+
+    def __call__(self, state: int, rng: np.random.Generator) -> int:
+        return int(self.sample(np.asarray(state), rng))
+
+    def greedy_action(self, state: int) -> int:
+        return int(np.argmax(self.probs[state]))
