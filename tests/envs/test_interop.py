@@ -168,7 +168,7 @@ def test_the_same_default_layout_everywhere():
 
 
 def test_old_ids_say_which_version_to_use():
-    with pytest.raises(gymnasium.error.Error, match="v1"):
+    with pytest.raises(gymnasium.error.Error, match="v1"), pytest.warns(DeprecationWarning, match="v1"):
         gymnasium.make("multipower/Maze-v0")
 
 
