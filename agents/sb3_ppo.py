@@ -27,9 +27,9 @@ import numpy as np
 
 from agents.logging import ExactQ, greedy_optimal_fraction, policy_optimal_fraction
 from agents.storage import TrainedAgents
-from envs import maze_v0
+from envs import maze_v1
 from envs.layouts import N_ACTIONS
-from envs.maze_v0 import OBS_TYPES
+from envs.maze_v1 import OBS_TYPES
 from envs.model import JointModel, check_agent, joint_model
 from envs.policies import TabularPolicy, uniform_policy
 from envs.rewards import RewardSampler
@@ -162,7 +162,7 @@ def _make_vec_env(model: JointModel, rewards: dict, agent: str, other_policy, co
 
     def make(i: int):
         def thunk():
-            env = maze_v0.parallel_env(model=model, obs_type=config.observation, rewards=rewards, max_cycles=config.max_cycles)
+            env = maze_v1.parallel_env(model=model, obs_type=config.observation, rewards=rewards, max_cycles=config.max_cycles)
             return SingleAgentView(env, agent=agent, other_policy=other_policy)
 
         return thunk

@@ -12,14 +12,14 @@ import time
 
 import numpy as np
 
-from envs import maze_v0
+from envs import maze_v1
 from envs.single_agent import SingleAgentView
 
 LAYOUTS = ("grid3x3", "maze7x7", "robot_face20x20")
 
 
 def bench_parallel(layout: str, collision: str, obs_type: str, steps: int, seed: int = 0) -> float:
-    env = maze_v0.parallel_env(layout=layout, collision=collision, obs_type=obs_type, max_cycles=100)
+    env = maze_v1.parallel_env(layout=layout, collision=collision, obs_type=obs_type, max_cycles=100)
     actions = np.random.default_rng(seed).integers(0, 5, size=(steps, 2)).tolist()
     env.reset(seed=seed)
     start = time.perf_counter()
@@ -32,7 +32,7 @@ def bench_parallel(layout: str, collision: str, obs_type: str, steps: int, seed:
 
 def bench_view(layout: str, collision: str, obs_type: str, steps: int, seed: int = 0) -> float:
     view = SingleAgentView(
-        maze_v0.parallel_env(layout=layout, collision=collision, obs_type=obs_type, max_cycles=100), agent="H"
+        maze_v1.parallel_env(layout=layout, collision=collision, obs_type=obs_type, max_cycles=100), agent="H"
     )
     actions = np.random.default_rng(seed).integers(0, 5, size=steps).tolist()
     view.reset(seed=seed)

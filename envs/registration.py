@@ -1,28 +1,41 @@
-"""Gymnasium registration of the multipower environments (called on ``import envs``).
+"""Gymnasium registration of the multipower environments (on ``import envs`` and on ``import multipower``).
 
-* ``"multipower/Maze-v0"``: one agent alone in a layout (:class:`envs.single_maze.SingleMazeEnv`).
-* ``"multipower/JointMaze-H-v0"``, ``"multipower/JointMaze-A-v0"``: one agent of the two-agent maze while the
-  other moves uniformly at random over its available actions (:class:`envs.single_agent.SingleAgentView`);
-  keyword arguments of :class:`envs.maze_v0.MazeParallelEnv` (``layout``, ``collision``, ``obs_type``, ...)
-  and ``other_policy`` pass through ``gymnasium.make``.
+* ``"multipower/Maze-v1"``: one agent alone in a layout (:class:`envs.single_maze.SingleMazeEnv`).
+* ``"multipower/JointMaze-H-v1"``, ``"multipower/JointMaze-A-v1"``: one agent of the two-agent maze while the
+  other moves uniformly at random over its available actions (:class:`envs.single_agent.JointMazeEnv`);
+  keyword arguments of :class:`envs.maze_v1.MazeParallelEnv` (``layout``, ``collision``, ``obs_type``,
+  ``reward_seed``, ...) and ``other_policy`` pass through ``gymnasium.make``.
 
-Episode length is the environments' own (``max_steps`` / ``max_cycles``), so no ``TimeLimit`` is added.
+Episodes are truncated by Gymnasium's ``TimeLimit`` after ``max_episode_steps`` (default 100, the same as
+``maze_v1``'s ``max_cycles``); ``gymnasium.make(id, max_episode_steps=n)`` changes it. Without importing
+anything first, ``gymnasium.make("envs:multipower/Maze-v1")`` imports this package and makes the env.
+
+This module imports only Gymnasium: the entry points are strings, loaded by ``gymnasium.make``.
+
+Version history: v1 (the ``maze_v1`` changes: reward tables fixed at construction by ``rewards`` or
+``reward_seed``; ``max_episode_steps`` through the registration; ``"human"`` and ``"rgb_array_list"``
+rendering; environments pickle). v0: initial release.
 """
 
 from __future__ import annotations
 
 import gymnasium
 
-ENV_IDS = ("multipower/Maze-v0", "multipower/JointMaze-H-v0", "multipower/JointMaze-A-v0")
+#: The default episode length of every registered id (``max_episode_steps``).
+MAX_EPISODE_STEPS = 100
+ENV_IDS = ("multipower/Maze-v1", "multipower/JointMaze-H-v1", "multipower/JointMaze-A-v1")
 
 
 def register_envs() -> None:
     """Register :data:`ENV_IDS` with Gymnasium (idempotent)."""
     specs = {
-        "multipower/Maze-v0": ("envs.single_maze:SingleMazeEnv", {}),
-        "multipower/JointMaze-H-v0": ("envs.single_agent:joint_maze_view", {"agent": "H"}),
-        "multipower/JointMaze-A-v0": ("envs.single_agent:joint_maze_view", {"agent": "A"}),
+        "multipower/Maze-v1": ("envs.single_maze:SingleMazeEnv", {}),
+        "multipower/JointMaze-H-v1": ("envs.single_agent:JointMazeEnv", {"agent": "H"}),
+        "multipower/JointMaze-A-v1": ("envs.single_agent:JointMazeEnv", {"agent": "A"}),
     }
     for env_id, (entry_point, kwargs) in specs.items():
         if env_id not in gymnasium.registry:
-            gymnasium.register(id=env_id, entry_point=entry_point, kwargs=kwargs, disable_env_checker=False)
+            gymnasium.register(
+                id=env_id, entry_point=entry_point, kwargs=kwargs, max_episode_steps=MAX_EPISODE_STEPS,
+                disable_env_checker=False,
+            )

@@ -1,6 +1,6 @@
 """Drawing a layout with agents on it: text (``"ansi"``) and images (``"rgb_array"``).
 
-Shared by the joint maze (:mod:`envs.maze_v0`) and the single-agent maze (:mod:`envs.single_maze`).
+Shared by the joint maze (:mod:`envs.maze_v1`) and the single-agent maze (:mod:`envs.single_maze`).
 """
 
 from __future__ import annotations

@@ -8,9 +8,11 @@ the same reward functions however a run is chunked, and the exact and learned es
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
+
+from envs.model import JointModel
 
 BLOCK = 1024  # samples drawn per generator; fixed so that chunking never changes the draws
 
@@ -49,41 +51,60 @@ class RewardDistribution:
         return {"name": self.name, **self.params}
 
 
+@dataclass(frozen=True)
+class _BuiltinSampler:
+    """``sampler(rng, shape)`` of a built-in distribution: a plain object (not a closure), so distributions, and
+    the environments that hold them, pickle and compare equal when their parameters are equal."""
+
+    kind: str
+    a: float
+    b: float = 0.0
+
+    def __call__(self, rng: np.random.Generator, shape: tuple) -> np.ndarray:
+        if self.kind == "uniform":
+            return rng.uniform(self.a, self.b, shape)
+        if self.kind == "beta":
+            return rng.beta(self.a, self.b, shape)
+        if self.kind == "bernoulli":
+            return (rng.random(shape) < self.a).astype(np.float64)
+        if self.kind == "pareto":
+            return self.b * (1.0 + rng.pareto(self.a, shape))
+        raise ValueError(f"unknown built-in sampler {self.kind!r}")
+
+
 def uniform(low: float = 0.0, high: float = 1.0) -> RewardDistribution:
     if not high > low:
         raise ValueError(f"uniform rewards need high > low, got low={low}, high={high}")
-    return RewardDistribution(
-        "uniform", lambda rng, shape: rng.uniform(low, high, shape), (low, high), {"low": low, "high": high}
-    )
+    return RewardDistribution("uniform", _BuiltinSampler("uniform", low, high), (low, high), {"low": low, "high": high})
 
 
 def beta(a: float = 1.0, b: float = 1.0) -> RewardDistribution:
     if a <= 0 or b <= 0:
         raise ValueError(f"beta rewards need a > 0 and b > 0, got a={a}, b={b}")
     bounds = (0.0, 1.0) if a == b else None
-    return RewardDistribution("beta", lambda rng, shape: rng.beta(a, b, shape), bounds, {"a": a, "b": b})
+    return RewardDistribution("beta", _BuiltinSampler("beta", a, b), bounds, {"a": a, "b": b})
 
 
 def bernoulli(p: float = 0.1) -> RewardDistribution:
     if not 0 <= p <= 1:
         raise ValueError(f"bernoulli rewards need p in [0, 1], got p={p}")
     bounds = (0.0, 1.0) if p == 0.5 else None
-    return RewardDistribution(
-        "bernoulli", lambda rng, shape: (rng.random(shape) < p).astype(np.float64), bounds, {"p": p}
-    )
+    return RewardDistribution("bernoulli", _BuiltinSampler("bernoulli", p), bounds, {"p": p})
 
 
 def pareto(alpha: float = 2.0, scale: float = 1.0) -> RewardDistribution:
     """Pareto (power-law) values ``scale * (1 + Lomax(alpha))``, support ``[scale, inf)``."""
     if alpha <= 0 or scale <= 0:
         raise ValueError(f"pareto rewards need alpha > 0 and scale > 0, got alpha={alpha}, scale={scale}")
-    return RewardDistribution(
-        "pareto", lambda rng, shape: scale * (1.0 + rng.pareto(alpha, shape)), None, {"alpha": alpha, "scale": scale}
-    )
+    return RewardDistribution("pareto", _BuiltinSampler("pareto", alpha, scale), None, {"alpha": alpha, "scale": scale})
 
 
 def custom(sampler: Sampler, name: str = "custom", bounds: Optional[tuple[float, float]] = None) -> RewardDistribution:
-    """A user-supplied sampler ``sampler(rng, shape)``; give ``bounds`` if it is symmetric on them."""
+    """A user-supplied sampler ``sampler(rng, shape)``; give ``bounds`` if it is symmetric on them.
+
+    To send an environment that uses it to another process (``pickle``), make ``sampler`` a module-level function
+    or an instance of a module-level class, not a lambda or a nested function.
+    """
     return RewardDistribution(name, sampler, bounds)
 
 
@@ -181,3 +202,57 @@ class RewardSampler:
             "seed": self.seed,
             "redraw_constant": self.redraw_constant,
         }
+
+
+#: One agent's rewards for :func:`joint_rewards`: a number, per-cell values, an ``(h, a)`` table or a function.
+CellRewards = Union[float, np.ndarray, Callable[[tuple, tuple], float]]
+
+
+def joint_rewards(model: Any, H: CellRewards, A: CellRewards) -> dict[str, np.ndarray]:
+    """Both agents' reward tables ``{"H": (n_states,), "A": (n_states,)}`` over the joint states of ``model``.
+
+    The joint states, and so the length of the tables, depend on the collision rule (81 on grid3x3 under
+    ``"none"``, 72 under ``"crash"``); this builds the tables from values that do not, ready for
+    ``maze_v1.parallel_env(rewards=...)`` or ``reset(options={"rewards": ...})``.
+
+    Args:
+        model: A :class:`~envs.model.JointModel`, or an environment that has one as ``.model``.
+        H, A: Each agent's reward, in any of these forms:
+
+            * a number: the same in every joint state;
+            * ``(n_cells,)`` values per cell (in the layout's cell order): the agent's reward for the cell it is
+              on (``R_H(h, a) = H[h]``, ``R_A(h, a) = A[a]``);
+            * ``(n_cells, n_cells)`` values indexed ``[h_cell, a_cell]`` (both agents' cells, for either agent);
+            * a function ``f(h, a) -> float`` of H's and A's cells as ``(row, col)`` tuples.
+
+    Returns:
+        ``{"H": R_H, "A": R_A}``, float64 arrays of shape ``(model.n_states,)``.
+    """
+    model = getattr(model, "model", model)
+    if not isinstance(model, JointModel):
+        raise ValueError(f"model must be a JointModel or an environment with .model, got {type(model).__name__}")
+    h, a = model.joint_cells[:, 0], model.joint_cells[:, 1]
+    n = model.n_cells
+    cells = [tuple(int(x) for x in cell) for cell in model.layout.cells]
+
+    def table(value: CellRewards, agent: str) -> np.ndarray:
+        if callable(value):
+            out = np.array([float(value(cells[i], cells[j])) for i, j in zip(h, a)], dtype=np.float64)
+        else:
+            array = np.asarray(value, dtype=np.float64)
+            if array.ndim == 0:
+                out = np.full(model.n_states, float(array))
+            elif array.shape == (n,):
+                out = array[h if agent == "H" else a]
+            elif array.shape == (n, n):
+                out = array[h, a]
+            else:
+                raise ValueError(
+                    f"{agent} must be a number, ({n},) per-cell values, ({n}, {n}) values indexed [h_cell, a_cell] "
+                    f"or a function f(h, a); got shape {array.shape}"
+                )
+        if not np.isfinite(out).all():
+            raise ValueError(f"{agent}'s rewards must be finite")
+        return out
+
+    return {"H": table(H, "H"), "A": table(A, "A")}

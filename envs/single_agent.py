@@ -3,9 +3,9 @@
 This is how a single-agent learner (tabular Q-learning, stable-baselines3 PPO, sb3-contrib MaskablePPO)
 trains one agent in the two stages (docs/concepts.md#two-stage-training): H against A's seed, then A against frozen H::
 
-    from envs import maze_v0
+    from envs import maze_v1
     from envs.single_agent import SingleAgentView
-    view = SingleAgentView(maze_v0.parallel_env(layout="grid3x3"), agent="H")   # A uniform random
+    view = SingleAgentView(maze_v1.parallel_env(layout="grid3x3"), agent="H")   # A uniform random
     obs, info = view.reset(seed=0)
     obs, reward, terminated, truncated, info = view.step(view.action_space.sample(info["action_mask"]))
 """
@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.policies import TabularPolicy, check_policy, uniform_policy
-from envs.maze_v0 import MazeParallelEnv, check_action, parallel_env
+from envs.maze_v1 import DEFAULT_MAX_CYCLES, MazeParallelEnv, check_action, parallel_env
 from envs.model import AGENTS, check_agent
 
 #: ``policy(joint_state, rng) -> action``.
@@ -59,12 +59,13 @@ def as_policy(policy: OtherPolicy, action_mask: np.ndarray, name: str = "other_p
 
 
 class SingleAgentView(gymnasium.Env):
-    """A Gymnasium env for ``agent`` of a :class:`~envs.maze_v0.MazeParallelEnv`; the other agent follows a policy.
+    """A Gymnasium env for ``agent`` of a :class:`~envs.maze_v1.MazeParallelEnv`; the other agent follows a policy.
 
     The other agent acts at the same time as the learner, on the same joint state, and its action is drawn
     from ``other_policy`` with this view's generator (seeded by ``reset(seed=...)``), so a seeded episode is
     reproducible. Observations, rewards (the learner's ``R(s')``), terminations (a crash) and truncations
-    (``max_cycles``) are the parallel env's for ``agent``.
+    (``max_cycles``) are the parallel env's for ``agent``; an ``"index"`` observation is an ``np.int64``, as
+    Gymnasium expects of ``Discrete`` spaces (the PettingZoo env gives a 0-d array).
 
     Args:
         parallel_env: The two-agent environment (its layout, collision rule, observation type, rewards and
@@ -79,20 +80,21 @@ class SingleAgentView(gymnasium.Env):
 
             Swap it later with :meth:`set_other_policy`.
 
-    The current action mask is in ``info["action_mask"]`` and from :meth:`action_masks` (the method
-    sb3-contrib's ``MaskablePPO`` calls); ``info["other_action"]`` is the other agent's action.
+    The current action mask is in ``info["action_mask"]`` (in the observation instead with
+    ``action_mask_in_obs``) and from :meth:`action_masks` (the method sb3-contrib's ``MaskablePPO`` calls);
+    ``info["other_action"]`` is the other agent's action.
 
-    To train on given reward tables, give ``rewards=`` to the parallel env, call
-    ``view.par_env.set_rewards({"H": R_H, "A": R_A})``, or reset with ``options={"rewards": {...}}``; the
-    tables then stay until changed. ``reset(options=...)`` also takes ``joint_state`` / ``cells`` to place
+    The reward tables are the parallel env's (fixed by its ``rewards`` or ``reward_seed``; ``reset(seed=...)``
+    does not change them). To change them, call ``view.par_env.set_rewards({"H": R_H, "A": R_A})`` or reset with
+    ``options={"rewards": {...}}`` or ``options={"reward_seed": n}``; the tables then stay until changed. ``reset(options=...)`` also takes ``joint_state`` / ``cells`` to place
     the agents (by default every episode starts from a uniformly random joint state).
     """
 
-    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+    metadata = {"render_modes": ["human", "ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(self, parallel_env: MazeParallelEnv, agent: str = "H", other_policy: OtherPolicy = None) -> None:
         if not isinstance(parallel_env, MazeParallelEnv):
-            raise ValueError(f"parallel_env must be a maze_v0 MazeParallelEnv, got {type(parallel_env).__name__}")
+            raise ValueError(f"parallel_env must be a maze_v1 MazeParallelEnv, got {type(parallel_env).__name__}")
         self.par_env = parallel_env
         self.agent = check_agent(agent)
         self.other = AGENTS[1 - AGENTS.index(self.agent)]
@@ -117,14 +119,13 @@ class SingleAgentView(gymnasium.Env):
         self.other_policy = as_policy(other_policy, self.par_env.model.action_mask(self.other))
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None) -> tuple[Any, dict]:
-        """Reset the parallel env (``options`` are passed to it: ``joint_state``, ``cells``, ``rewards``)."""
+        """Reset the parallel env (``options`` pass to it: ``joint_state``, ``cells``, ``rewards``, ``reward_seed``)."""
         super().reset(seed=seed)
         par_seed = None if seed is None else int(self.np_random.integers(2**31))
         observations, infos = self.par_env.reset(seed=par_seed, options=options)
-        self._other_info = infos[self.other]
-        self._mask = infos[self.agent]["action_mask"]
+        self._mask = self._current_mask(observations, infos)
         self._done = False
-        return observations[self.agent], infos[self.agent]
+        return self._gym_obs(observations[self.agent]), infos[self.agent]
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         if self._done:
@@ -136,10 +137,23 @@ class SingleAgentView(gymnasium.Env):
         )
         info = infos[self.agent]
         info["other_action"] = other_action
-        self._mask = info["action_mask"]
+        self._mask = self._current_mask(observations, infos)
         terminated, truncated = terminations[self.agent], truncations[self.agent]
         self._done = terminated or truncated
-        return observations[self.agent], rewards[self.agent], terminated, truncated, info
+        return self._gym_obs(observations[self.agent]), rewards[self.agent], terminated, truncated, info
+
+    def _gym_obs(self, obs):
+        """An ``"index"`` observation as ``np.int64`` (Gymnasium's form for ``Discrete``; PettingZoo's is a 0-d array)."""
+        if self.par_env.obs_type != "index":
+            return obs
+        if isinstance(obs, dict):
+            return {**obs, "observation": np.int64(obs["observation"])}
+        return np.int64(obs)
+
+    def _current_mask(self, observations: dict, infos: dict) -> np.ndarray:
+        if self.par_env.action_mask_in_obs:
+            return observations[self.agent]["action_mask"]
+        return infos[self.agent]["action_mask"]
 
     def action_masks(self) -> np.ndarray:
         """Boolean mask of the available actions now (read by sb3-contrib's ``MaskablePPO``)."""
@@ -152,6 +166,22 @@ class SingleAgentView(gymnasium.Env):
         self.par_env.close()
 
 
+class JointMazeEnv(SingleAgentView):
+    """A :class:`SingleAgentView` of a new ``maze_v1.parallel_env(**kwargs)``: the entry point of the Gymnasium
+    ids ``"multipower/JointMaze-H-v1"`` and ``"multipower/JointMaze-A-v1"``.
+
+    Under ``gymnasium.make`` the episode length is ``max_episode_steps`` (default 100, Gymnasium's
+    ``TimeLimit``), so ``max_cycles`` defaults to ``None`` here; built directly, pass ``max_cycles``.
+    Other keyword arguments (``layout``, ``collision``, ``obs_type``, ``rewards``, ``reward_seed``, ...) are the
+    parallel env's.
+    """
+
+    def __init__(self, agent: str = "H", other_policy: OtherPolicy = None, max_cycles: Optional[int] = None, **kwargs):
+        super().__init__(parallel_env(max_cycles=max_cycles, **kwargs), agent=agent, other_policy=other_policy)
+
+
 def joint_maze_view(agent: str = "H", other_policy: OtherPolicy = None, **kwargs) -> SingleAgentView:
-    """A :class:`SingleAgentView` of a new ``maze_v0.parallel_env(**kwargs)`` (the Gymnasium registration entry)."""
+    """A :class:`SingleAgentView` of a new ``maze_v1.parallel_env(**kwargs)`` (episodes of ``max_cycles``, default
+    100, steps)."""
+    kwargs.setdefault("max_cycles", DEFAULT_MAX_CYCLES)
     return SingleAgentView(parallel_env(**kwargs), agent=agent, other_policy=other_policy)

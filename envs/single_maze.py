@@ -1,17 +1,25 @@
-"""One agent alone in a layout (Part 1's single-agent POWER) as a Gymnasium environment.
+"""One agent alone in a layout (single-agent POWER) as a Gymnasium environment.
 
-Registered as ``"multipower/Maze-v0"``::
+Registered as ``"multipower/Maze-v1"`` (``import envs`` or ``import multipower`` registers it)::
 
     import gymnasium, envs
-    env = gymnasium.make("multipower/Maze-v0", layout="maze7x7")
+    env = gymnasium.make("multipower/Maze-v1", layout="maze7x7")   # episodes of max_episode_steps=100
     obs, info = env.reset(seed=0)
 
 Steps use the :class:`~envs.model.SingleAgentModel` table ``next_cell[cell, action]``; the reward is ``R(s')``
 of the cell arrived at. Episodes start on a uniformly random cell (exploring starts) unless
-``reset(options={"cell": (row, col)})`` or ``{"state": index}`` places the agent, and are truncated after
-``max_steps``. Reward tables work as in :mod:`envs.maze_v0`: given as ``rewards`` (shape ``(n_cells,)``), or
-drawn from ``reward_distribution`` at the first and at every seeded reset; ``reset(options={"rewards": R})``
-swaps them.
+``reset(options={"cell": (row, col)})`` or ``{"state": index}`` places the agent. Under ``gymnasium.make`` they
+are truncated after ``max_episode_steps`` (default 100); built directly, after ``max_cycles`` steps (default
+``None``: never).
+
+The reward table is the task, as in :mod:`envs.maze_v1`: given as ``rewards`` (shape ``(n_cells,)``) or drawn
+from ``reward_seed`` (default 0) and ``reward_distribution`` when the environment is built; ``reset(seed=...)``
+does not change it. ``reset(options={"rewards": R})`` or ``reset(options={"reward_seed": n})`` swaps it.
+
+Version history: v1 as :mod:`envs.maze_v1` v1 (reward table fixed at construction, ``reward_seed``,
+``"human"`` rendering, no mask in ``info`` with ``action_mask_in_obs``),
+and ``max_steps`` becomes ``max_cycles`` (default ``None``; the registered id's ``max_episode_steps`` is 100),
+default layout ``"grid3x3"`` (was ``"maze7x7"``), as for the joint maze. v0: initial release.
 """
 
 from __future__ import annotations
@@ -24,45 +32,50 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.layouts import N_ACTIONS, LayoutLike, load_layout
-from envs.maze_v0 import (
-    DEFAULT_MAX_CYCLES,
+from envs.maze_v1 import (
+    DEFAULT_LAYOUT,
+    RENDER_MODES,
     check_action,
     check_max_cycles,
     check_obs_type,
     check_render_mode,
+    check_reward_seed,
     check_reward_table,
 )
 from envs.model import SingleAgentModel
 from envs.rendering import DEFAULT_CELL_PX, render_ansi, render_rgb
 from envs.rewards import RewardSampler
 
-_KNOWN_OPTIONS = ("state", "cell", "rewards", "resample_rewards")
+_KNOWN_OPTIONS = ("state", "cell", "rewards", "reward_seed")
 
 
 class SingleMazeEnv(gymnasium.Env):
     """One agent alone in a gridworld.
 
     Args:
-        layout: A :class:`~envs.layouts.Layout`, built-in name, file path or layout text (default ``"maze7x7"``).
-        max_steps: Steps after which an episode is truncated.
+        layout: A :class:`~envs.layouts.Layout`, built-in name, file path or layout text (default ``"grid3x3"``).
+        max_cycles: Steps after which an episode is truncated; ``None`` (default) never truncates
+            (``gymnasium.make`` adds a ``TimeLimit`` of ``max_episode_steps``).
         obs_type: ``"index"`` (the cell index, ``Discrete(n_cells)``) or ``"vector"`` (float32 one-hot of the cell).
         action_mask_in_obs: Make each observation ``{"observation": ..., "action_mask": int8 (5,)}``.
-        rewards: Reward table ``(n_cells,)``; ``None`` draws one from ``reward_distribution``.
+        rewards: Reward table ``(n_cells,)``; ``None`` draws one from ``reward_seed`` and ``reward_distribution``.
+        reward_seed: Seed of the drawn table (default 0).
         reward_distribution: Name, config dict or distribution (default uniform [0, 1]).
         strict: Raise ``ValueError`` on an unavailable action instead of staying in place.
-        render_mode: ``None``, ``"ansi"`` or ``"rgb_array"``.
+        render_mode: ``None``, ``"human"``, ``"ansi"`` or ``"rgb_array"``.
         cell_px: Pixels per cell side of ``"rgb_array"`` frames.
     """
 
-    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 4}
 
     def __init__(
         self,
-        layout: LayoutLike = "maze7x7",
-        max_steps: int = DEFAULT_MAX_CYCLES,
+        layout: LayoutLike = DEFAULT_LAYOUT,
+        max_cycles: Optional[int] = None,
         obs_type: str = "index",
         action_mask_in_obs: bool = False,
         rewards: Any = None,
+        reward_seed: int = 0,
         reward_distribution: Any = None,
         strict: bool = False,
         render_mode: Optional[str] = None,
@@ -70,7 +83,7 @@ class SingleMazeEnv(gymnasium.Env):
     ) -> None:
         self.model = SingleAgentModel(load_layout(layout))
         self.layout = self.model.layout
-        self.max_steps = check_max_cycles(max_steps, "max_steps")
+        self.max_cycles = check_max_cycles(max_cycles)
         self.obs_type = check_obs_type(obs_type)
         self.action_mask_in_obs = bool(action_mask_in_obs)
         self.strict = bool(strict)
@@ -86,8 +99,11 @@ class SingleMazeEnv(gymnasium.Env):
         )
         self.action_space = spaces.Discrete(N_ACTIONS)
         self._masks = self.model.action_mask.astype(np.int8)
-        self._fixed_rewards = rewards is not None
-        self._rewards = check_reward_table(rewards, n, "rewards") if rewards is not None else None
+        self.reward_seed: Optional[int] = None
+        if rewards is not None:
+            self._rewards = check_reward_table(rewards, n, "rewards")
+        else:
+            self.set_reward_seed(reward_seed)
         self._cell = 0
         self._steps = 0
 
@@ -98,22 +114,34 @@ class SingleMazeEnv(gymnasium.Env):
 
     @property
     def reward_table(self) -> np.ndarray:
-        if self._rewards is None:
-            raise RuntimeError("no reward table yet: it is drawn at the first reset()")
+        """The reward table in use (read-only, ``(n_cells,)``)."""
         return self._rewards
+
+    def set_reward_seed(self, reward_seed: int) -> None:
+        """Draw the reward table of ``reward_seed`` and use it."""
+        rng = np.random.default_rng(check_reward_seed(reward_seed))
+        self._rewards = check_reward_table(self.reward_sampler.draw(rng, 1)[0][0], self.model.n_states, "rewards")
+        self.reward_seed = int(reward_seed)
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None) -> tuple[Any, dict]:
         super().reset(seed=seed)
         options = dict(options or {})
+        if "resample_rewards" in options:
+            raise ValueError(
+                "options['resample_rewards'] was removed in Maze-v1: pass options={'reward_seed': n} or {'rewards': R}"
+            )
         unknown = [key for key in options if key not in _KNOWN_OPTIONS]
         if unknown:
-            warnings.warn(f"Maze-v0 reset ignores unknown options {unknown}; known are {_KNOWN_OPTIONS}", stacklevel=2)
+            warnings.warn(f"Maze-v1 reset ignores unknown options {unknown}; known are {_KNOWN_OPTIONS}", stacklevel=2)
         n = self.model.n_states
+        if options.get("rewards") is not None and options.get("reward_seed") is not None:
+            raise ValueError("options: give 'rewards' or 'reward_seed', not both")
         if options.get("rewards") is not None:
             self._rewards = check_reward_table(options["rewards"], n, "options['rewards']")
-            self._fixed_rewards = True
-        elif not self._fixed_rewards and (self._rewards is None or seed is not None or options.get("resample_rewards")):
-            self._rewards = check_reward_table(self.reward_sampler.draw(self.np_random, 1)[0][0], n, "rewards")
+            self.reward_seed = None
+        elif options.get("reward_seed") is not None:
+            check_reward_seed(options["reward_seed"], "options['reward_seed']")
+            self.set_reward_seed(options["reward_seed"])
         if options.get("state") is not None and options.get("cell") is not None:
             raise ValueError("options: give 'state' or 'cell', not both")
         if options.get("state") is not None:
@@ -126,6 +154,8 @@ class SingleMazeEnv(gymnasium.Env):
         else:
             self._cell = int(self.np_random.integers(n))
         self._steps = 0
+        if self.render_mode == "human":
+            self.render()
         return self._obs(), self._info(False)
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
@@ -135,11 +165,14 @@ class SingleMazeEnv(gymnasium.Env):
             raise ValueError(f"unavailable action {action} at cell {tuple(self.layout.cells[self._cell])} (strict=True)")
         self._cell = int(self.model.next_cell[self._cell, action])
         self._steps += 1
-        return self._obs(), float(self._rewards[self._cell]), False, self._steps >= self.max_steps, self._info(invalid)
+        truncated = self.max_cycles is not None and self._steps >= self.max_cycles
+        if self.render_mode == "human":
+            self.render()
+        return self._obs(), float(self._rewards[self._cell]), False, truncated, self._info(invalid)
 
     def _obs(self):
         if self.obs_type == "index":
-            obs = np.int64(self._cell)
+            obs = np.int64(self._cell)  # Gymnasium's form for Discrete (maze_v1, a PettingZoo env, gives a 0-d array)
         else:
             obs = np.zeros(self.model.n_states, dtype=np.float32)
             obs[self._cell] = 1.0
@@ -148,7 +181,10 @@ class SingleMazeEnv(gymnasium.Env):
         return obs
 
     def _info(self, invalid: bool) -> dict:
-        return {"action_mask": self._masks[self._cell].copy(), "invalid_action": bool(invalid), "state": self._cell}
+        info = {"invalid_action": bool(invalid), "state": self._cell}
+        if not self.action_mask_in_obs:
+            info["action_mask"] = self._masks[self._cell].copy()
+        return info
 
     def action_masks(self) -> np.ndarray:
         """Boolean mask of the available actions now (read by sb3-contrib's ``MaskablePPO``)."""
@@ -156,8 +192,12 @@ class SingleMazeEnv(gymnasium.Env):
 
     def render(self):
         if self.render_mode is None:
-            gymnasium.logger.warn("render() called without a render_mode; pass render_mode='ansi' or 'rgb_array'")
+            gymnasium.logger.warn("render() called without a render_mode; pass render_mode='human', 'ansi' or 'rgb_array'")
             return None
-        if self.render_mode == "ansi":
-            return render_ansi(self.layout, {"@": self._cell})
-        return render_rgb(self.layout, {"H": self._cell}, self.cell_px)
+        if self.render_mode == "rgb_array":
+            return render_rgb(self.layout, {"H": self._cell}, self.cell_px)
+        text = render_ansi(self.layout, {"@": self._cell})
+        if self.render_mode == "human":
+            print(text, end="\n\n", flush=True)
+            return None
+        return text

@@ -1,6 +1,6 @@
 """Plain tabular Q-learning of ONE H through the PettingZoo API, CleanRL style (one file, one env, step by step).
 
-H learns against A's uniform seed policy in ``envs.maze_v0.parallel_env`` (joint-state index observations),
+H learns against A's uniform seed policy in ``envs.maze_v1.parallel_env`` (joint-state index observations),
 one transition at a time through ``env.step``; at the end the greedy policy is compared with the exact
 optimum (:func:`multipower.accuracy.optimal_response_q`, the same optimum as the solver's ``q_H``).
 
@@ -17,7 +17,8 @@ import numpy as np
 from agents.logging import optimal_mask
 from multipower.accuracy import optimal_response_q
 from envs.policies import uniform_policy
-from envs import maze_v0
+from envs import maze_v1
+from envs.model import joint_model
 from envs.rewards import RewardSampler
 
 
@@ -39,10 +40,10 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     rng = np.random.default_rng(args.seed)
-    env = maze_v0.parallel_env(layout=args.layout, collision=args.collision, obs_type="index", max_cycles=args.max_cycles)
-    model = env.model
+    model = joint_model(args.layout, args.collision)
     R_H, R_A = RewardSampler(model.n_states, seed=args.seed).pairs(0, 1)
-    env.set_rewards({"H": R_H[0], "A": R_A[0]})
+    env = maze_v1.parallel_env(model=model, rewards={"H": R_H[0], "A": R_A[0]}, obs_type="index",
+                               max_cycles=args.max_cycles)
     seed_A = uniform_policy(model.action_mask_A)
     exact = optimal_response_q(model, R_H, args.gamma, "H", seed_A)[0]
 

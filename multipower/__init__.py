@@ -1,3 +1,11 @@
-"""multipower: multi-agent POWER (instrumental value) in gridworlds."""
+"""multipower: multi-agent POWER (instrumental value) in gridworlds.
+
+Importing ``multipower`` registers the environments' Gymnasium ids (``"multipower/Maze-v1"``,
+``"multipower/JointMaze-H-v1"``, ``"multipower/JointMaze-A-v1"``); it loads Gymnasium and nothing heavier.
+"""
+
+from envs.registration import register_envs as _register_envs
 
 __version__ = "0.1.0"
+
+_register_envs()

@@ -1,11 +1,17 @@
 """The ``multipower`` command line. Each subcommand lives in ``multipower/commands/<name>.py`` and
-defines ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``; modules load only when used."""
+defines ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+
+Only the command being run is imported: ``multipower --help`` and a mistyped command read each command's
+``HELP`` from its source without importing it, so they answer at once, without loading torch or the solver.
+"""
 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import sys
+from importlib import resources
 from typing import Optional, Sequence
 
 from multipower.spec import SpecError
@@ -13,19 +19,45 @@ from multipower.spec import SpecError
 COMMANDS = ("exact", "train", "compare", "plot", "reproduce", "demo")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_help(name: str) -> str:
+    """The ``HELP`` string of ``multipower/commands/<name>.py``, read from the source (the module is not run)."""
+    source = resources.files("multipower.commands").joinpath(f"{name}.py").read_text(encoding="utf-8")
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "HELP" for t in node.targets):
+            try:
+                return ast.literal_eval(node.value)
+            except ValueError:
+                break
+    return importlib.import_module(f"multipower.commands.{name}").HELP  # HELP is computed: import after all
+
+
+def _chosen(argv: Sequence[str]) -> Optional[str]:
+    """The command named in ``argv``: its first argument that is not an option, if that is a command."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the command it names is imported (all of them without ``argv``)."""
+    chosen = _chosen(argv) if argv is not None else None
     parser = argparse.ArgumentParser(prog="multipower", description="Multi-agent POWER in gridworlds.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"multipower.commands.{name}")
-        sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(sub)
-        sub.set_defaults(handler=module.run)
+        if argv is None or name == chosen:
+            module = importlib.import_module(f"multipower.commands.{name}")
+            sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
+            module.add_arguments(sub)
+            sub.set_defaults(handler=module.run)
+        else:
+            subparsers.add_parser(name, help=command_help(name), add_help=False)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except SpecError as error:  # one line naming the parameter and what is allowed

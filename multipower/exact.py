@@ -29,12 +29,36 @@ from envs.policies import SeedPolicy, seed_policy_table
 from envs.rewards import RewardSampler, make_distribution
 from envs.validation import available_cores, check_gamma
 from multipower.results import MeanAccumulator, PowerResult, pearson
-from multipower.solver import (
-    POWER_TOL,
-    power_samples,
-    solve_pairs,
-    solve_single,
-)
+
+
+# The solver (and torch under it) loads at the first solve, not on import: ``multipower exact --help`` stays
+# fast. These names are module attributes, so tests can still wrap them.
+def power_samples(*args, **kwargs):
+    from multipower.solver import power_samples as f
+
+    return f(*args, **kwargs)
+
+
+def solve_pairs(*args, **kwargs):
+    from multipower.solver import solve_pairs as f
+
+    return f(*args, **kwargs)
+
+
+def solve_single(*args, **kwargs):
+    from multipower.solver import solve_single as f
+
+    return f(*args, **kwargs)
+
+
+def _power_tol(power_tol: Optional[float]) -> float:
+    """``power_tol``, or the solver's default ``POWER_TOL`` for None."""
+    if power_tol is None:
+        from multipower.solver import POWER_TOL
+
+        return POWER_TOL
+    return power_tol
+
 
 #: Elements (samples × states × actions) per chunk when ``chunk_size`` is not given (measured on maze7x7 at
 #: γ = 0.99, solve time per 1,000 samples: 10.4 s at 128 samples per chunk, 16.6 s at 256, 19.4 s at 512).
@@ -154,7 +178,7 @@ def exact_power(
     device: str = "cpu",
     chunk_size: Optional[int] = None,
     progress: bool = True,
-    power_tol: float = POWER_TOL,
+    power_tol: Optional[float] = None,
     jobs: Optional[int] = None,
 ) -> PowerResult:
     """Exact multi-agent POWER of H and A at every joint state.
@@ -174,7 +198,8 @@ def exact_power(
         device: Torch device (``"cpu"`` or ``"cuda"``).
         chunk_size: Reward samples per chunk (default: sized to the world).
         progress: Show a tqdm progress bar over chunks.
-        power_tol: Per-sample bound on the POWER error from stopping iteration.
+        power_tol: Per-sample bound on the POWER error from stopping iteration (default: the solver's
+            ``POWER_TOL``).
         jobs: Chunks solved at once in threads (default: the available cores on the CPU, 1 on a GPU).
             Results are identical for any value.
 
@@ -188,6 +213,7 @@ def exact_power(
     """
     gamma_H = check_gamma(gamma, "gamma")
     gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
+    power_tol = _power_tol(power_tol)
     n_samples = _check_samples(n_samples)
     model = joint_model(load_layout(layout), check_collision(collision))
     seed_table = seed_policy_table(model, seed_policy)
@@ -263,7 +289,7 @@ def single_agent_power(
     device: str = "cpu",
     chunk_size: Optional[int] = None,
     progress: bool = True,
-    power_tol: float = POWER_TOL,
+    power_tol: Optional[float] = None,
     jobs: Optional[int] = None,
 ) -> PowerResult:
     """Exact single-agent POWER ``(1-γ)/γ · E[V*(s) - R(s)]`` at every cell (docs/concepts.md#single-agent-power).
@@ -278,6 +304,7 @@ def single_agent_power(
         Interrupted: on Ctrl-C, holding the result over the finished chunks.
     """
     gamma = check_gamma(gamma, "gamma")
+    power_tol = _power_tol(power_tol)
     n_samples = _check_samples(n_samples)
     model = single_agent_model(load_layout(layout))
     sampler = RewardSampler(model.n_states, make_distribution(distribution), 0.0, seed, redraw_constant)

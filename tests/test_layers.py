@@ -88,5 +88,5 @@ def test_the_graph_is_read():
     """The walker sees real edges (guards the two tests above against passing on an empty graph)."""
     graph = import_graph()
     assert "envs.layouts" in graph["envs.model"]
-    assert "envs.maze_v0" in graph["agents.sb3_ppo"]  # ``from envs import maze_v0``
+    assert "envs.maze_v1" in graph["agents.sb3_ppo"]  # ``from envs import maze_v1``
     assert "agents.qlearning" in graph["multipower.compare"]

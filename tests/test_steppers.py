@@ -1,5 +1,5 @@
 """Every stepper follows the env's episode rules: from every joint state, for every joint action and every
-collision rule, the state reached, both rewards, termination (a crash) and truncation equal ``maze_v0``'s.
+collision rule, the state reached, both rewards, termination (a crash) and truncation equal ``maze_v1``'s.
 
 A stepper is a function ``stepper(model, R_H, R_A, max_cycles) -> dict`` of ``(S, 5, 5)`` arrays indexed by
 ``[state, action_H, action_A]`` for one step taken at ``t = 0``, with any of the keys ``reached``,
@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from agents.qlearning import UNAVAILABLE, QLearningConfig, _ChunkLearner
-from envs import maze_v0
+from envs import maze_v1
 from envs.dynamics import joint_step, padded_rewards
 from envs.layouts import N_ACTIONS, parse_layout
 from envs.model import COLLISIONS, JointModel
@@ -43,8 +43,8 @@ def _from_reward(reward: np.ndarray, R: np.ndarray) -> np.ndarray:
 
 
 def env_stepper(model, R_H, R_A, max_cycles):
-    """The reference: ``maze_v0`` reset to each joint state and stepped once."""
-    env = maze_v0.parallel_env(model=model, rewards={"H": R_H, "A": R_A}, max_cycles=max_cycles)
+    """The reference: ``maze_v1`` reset to each joint state and stepped once."""
+    env = maze_v1.parallel_env(model=model, rewards={"H": R_H, "A": R_A}, max_cycles=max_cycles)
     out = {key: np.zeros((model.n_states, N_ACTIONS, N_ACTIONS)) for key in KEYS}
     for s, h, a in zip(*(g.ravel() for g in _grids(model))):
         env.reset(options={"joint_state": int(s)})

@@ -20,7 +20,7 @@ from agents.ppo import (
     sample_keys,
     train_agents,
 )
-from envs import maze_v0
+from envs import maze_v1
 from envs.model import COLLISIONS, joint_model
 
 TINY = dict(total_timesteps=2048, n_envs=8, n_steps=32, batch_size=64, n_epochs=2, net_arch=(16,))
@@ -46,7 +46,7 @@ def test_stepper_equals_env_from_every_joint_state(collision, agent):
         reached, reward, terminated, truncated = batch.step(
             *(torch.as_tensor(x)[None] for x in (s, a, o, np.full(len(s), t))), max_cycles
         )
-        env = maze_v0.parallel_env(model=model, rewards={"H": R_H[0], "A": R_A[0]}, max_cycles=max_cycles)
+        env = maze_v1.parallel_env(model=model, rewards={"H": R_H[0], "A": R_A[0]}, max_cycles=max_cycles)
         env.reset(seed=0)
         for i in range(len(s)):
             env.reset(options={"joint_state": int(s[i])})

@@ -7,7 +7,7 @@ from agents.logging import greedy_optimal_fraction
 from multipower.accuracy import optimal_response_q
 from envs.policies import greedy_policy, uniform_policy
 from agents.qlearning import QLearningConfig, _ChunkLearner, default_config, train_q, train_two_stage
-from envs import maze_v0
+from envs import maze_v1
 from envs.model import joint_model
 from envs.rewards import RewardSampler
 
@@ -18,7 +18,7 @@ def test_transition_rows_equal_env_steps():
     R_H, R_A = RewardSampler(model.n_states, seed=3).pairs(0, 1)
     learner = _ChunkLearner(model, R_H, 0.5, "H", uniform_policy(model.action_mask_A), default_config(0.5), 4,
                             np.random.SeedSequence(0))
-    env = maze_v0.parallel_env(model=model, rewards={"H": R_H[0], "A": R_A[0]})
+    env = maze_v1.parallel_env(model=model, rewards={"H": R_H[0], "A": R_A[0]})
     for s in np.random.default_rng(1).choice(model.n_states, 40, replace=False):
         for a_other in np.flatnonzero(model.action_mask_A[s]):
             for a_h in np.flatnonzero(model.action_mask_H[s]):

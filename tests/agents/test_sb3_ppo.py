@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from agents.sb3_ppo import SB3PPOConfig, frozen_policy, learn_sb3_ppo, policy_table, state_observations, train_sb3_ppo
-from envs import maze_v0
+from envs import maze_v1
 from envs.model import joint_model
 from envs.single_agent import SingleAgentView
 from envs.rewards import RewardSampler
@@ -13,7 +13,7 @@ from multipower.accuracy import optimal_response_q
 
 def test_state_observations_match_env():
     model = joint_model("grid3x3", "crash")
-    env = maze_v0.parallel_env(model=model, obs_type="vector")
+    env = maze_v1.parallel_env(model=model, obs_type="vector")
     obs = state_observations(model)
     for s in (0, 17, model.n_states - 1):
         observations, _ = env.reset(options={"joint_state": s})
@@ -23,7 +23,7 @@ def test_state_observations_match_env():
 def test_index_observations_match_env_and_train():
     """``observation="index"``: the joint-state index, which SB3 one-hot encodes; the policy reads off alike."""
     model = joint_model("grid3x3", "crash")
-    env = maze_v0.parallel_env(model=model, obs_type="index")
+    env = maze_v1.parallel_env(model=model, obs_type="index")
     obs = state_observations(model, "index")
     for s in (0, 17, model.n_states - 1):
         observations, _ = env.reset(options={"joint_state": s})
@@ -104,7 +104,7 @@ def test_ppo_policy_read_off_and_frozen_into_view():
     assert (table[~model.action_mask_H] == 0).all() and np.allclose(table.sum(1), 1)
     # The frozen policy plugs into the view as the other agent, and is what A then faces.
     frozen = frozen_policy(ppo, model, "H")
-    view = SingleAgentView(maze_v0.parallel_env(model=model, obs_type="vector", rewards={"H": R_H[0], "A": R_A[0]}),
+    view = SingleAgentView(maze_v1.parallel_env(model=model, obs_type="vector", rewards={"H": R_H[0], "A": R_A[0]}),
                            agent="A", other_policy=frozen)
     _, info = view.reset(seed=1)
     for _ in range(10):

@@ -11,7 +11,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
 from envs.policies import TabularPolicy, stay_policy, uniform_policy
-from envs import maze_v0
+from envs import maze_v1
 from envs.model import COLLISIONS
 from envs.single_agent import SingleAgentView
 from envs.single_maze import SingleMazeEnv
@@ -20,14 +20,14 @@ CASES = list(itertools.product(COLLISIONS, ("index", "vector"), ("H", "A")))
 
 
 def _view(collision="none", obs_type="index", agent="H", layout="maze7x7", **kwargs):
-    par = maze_v0.parallel_env(layout=layout, collision=collision, obs_type=obs_type, max_cycles=40, **kwargs)
+    par = maze_v1.parallel_env(layout=layout, collision=collision, obs_type=obs_type, max_cycles=40, **kwargs)
     return SingleAgentView(par, agent=agent)
 
 
 @pytest.mark.parametrize("collision,obs_type,agent", CASES)
 def test_gymnasium_and_sb3_checkers(collision, obs_type, agent):
     view = gymnasium.make(
-        f"multipower/JointMaze-{agent}-v0",
+        f"multipower/JointMaze-{agent}-v1",
         layout="maze7x7",
         collision=collision,
         obs_type=obs_type,
@@ -48,7 +48,7 @@ def test_checkers_with_mask_in_observation(obs_type):
 
 @pytest.mark.parametrize("obs_type", ["index", "vector"])
 def test_single_maze_checkers(obs_type):
-    env = gymnasium.make("multipower/Maze-v0", layout="maze7x7", obs_type=obs_type, render_mode="ansi").unwrapped
+    env = gymnasium.make("multipower/Maze-v1", layout="maze7x7", obs_type=obs_type, render_mode="ansi").unwrapped
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gym_check_env(env, skip_render_check=False)
@@ -57,7 +57,7 @@ def test_single_maze_checkers(obs_type):
 
 def test_view_steps_the_joint_env_with_the_other_policy():
     """The other agent's actions, drawn by the view, give the model's next state; rewards are the learner's."""
-    par = maze_v0.parallel_env(layout="maze7x7", collision="crash", max_cycles=200)
+    par = maze_v1.parallel_env(layout="maze7x7", collision="crash", max_cycles=200)
     view = SingleAgentView(par, agent="A")
     model = par.model
     obs, info = view.reset(seed=1)
@@ -96,7 +96,7 @@ def test_default_other_policy_is_uniform_over_available_actions():
 
 
 def test_other_policy_forms():
-    par = maze_v0.parallel_env(layout="grid3x3")
+    par = maze_v1.parallel_env(layout="grid3x3")
     mask_a = par.model.action_mask_A
     stay = stay_policy(mask_a)
     for policy in (stay, TabularPolicy(stay, mask_a), lambda state, rng: 0):
@@ -112,7 +112,7 @@ def test_other_policy_forms():
 
 
 def test_bad_other_policies_and_actions():
-    par = maze_v0.parallel_env(layout="grid3x3")
+    par = maze_v1.parallel_env(layout="grid3x3")
     with pytest.raises(ValueError, match="other_policy"):
         SingleAgentView(par, other_policy=np.full((81, 5), 0.2))  # mass on walls
     with pytest.raises(ValueError, match="other_policy"):
@@ -124,7 +124,7 @@ def test_bad_other_policies_and_actions():
     with pytest.raises(ValueError, match="agent"):
         SingleAgentView(par, agent="B")
     with pytest.raises(ValueError, match="parallel_env"):
-        SingleAgentView(maze_v0.env(), agent="H")
+        SingleAgentView(maze_v1.env(), agent="H")
     view = SingleAgentView(par, other_policy=lambda s, rng: 7)
     view.reset(seed=0)
     with pytest.raises(ValueError, match="other_policy's action"):
@@ -152,11 +152,11 @@ def test_seeded_view_episodes_repeat():
 
 def test_registered_ids():
     assert set(envs.ENV_IDS) <= set(gymnasium.registry)
-    maze = gymnasium.make("multipower/Maze-v0", layout="grid3x3", max_steps=5)
+    maze = gymnasium.make("multipower/Maze-v1", layout="grid3x3", max_episode_steps=5)
     obs, info = maze.reset(seed=0)
     assert maze.observation_space.n == 9 and 0 <= obs < 9
     for agent in ("H", "A"):
-        env = gymnasium.make(f"multipower/JointMaze-{agent}-v0", layout="maze7x7", collision="crash", obs_type="vector")
+        env = gymnasium.make(f"multipower/JointMaze-{agent}-v1", layout="maze7x7", collision="crash", obs_type="vector")
         obs, info = env.reset(seed=0)
         assert obs.shape == (62,) and env.unwrapped.agent == agent
         assert env.unwrapped.action_masks().dtype == bool
@@ -164,7 +164,7 @@ def test_registered_ids():
 
 
 def test_single_maze_dynamics_and_rewards():
-    env = SingleMazeEnv(layout="maze7x7", rewards=np.arange(31.0), max_steps=3, render_mode="ansi")
+    env = SingleMazeEnv(layout="maze7x7", rewards=np.arange(31.0), max_cycles=3, render_mode="ansi")
     obs, info = env.reset(options={"cell": (0, 0)})
     assert int(obs) == 0 and np.array_equal(info["action_mask"], [1, 0, 1, 0, 1])
     obs, reward, term, trunc, info = env.step(4)  # right

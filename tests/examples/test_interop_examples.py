@@ -1,0 +1,53 @@
+"""The examples of docs/interoperability-libraries.md run as written, and the page shows them verbatim.
+
+Each code block of the page follows a ``<!-- example: examples/interop/NAME.py -->`` line and must equal that
+file. The SB3 and SuperSuit examples run here; the heavier clients (Tianshou, TorchRL, RLlib) run under
+``pytest -m interop`` with the versions pinned in ``examples/interop/requirements.txt``.
+"""
+
+import importlib.util
+import re
+import runpy
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = ROOT / "docs" / "interoperability-libraries.md"
+EXAMPLES = ROOT / "examples" / "interop"
+BLOCK = re.compile(r"<!-- example: (\S+) -->\n```python\n(.*?)```\n", re.S)
+DEFAULT = ["sb3_maskable_ppo.py", "supersuit_sb3.py"]
+HEAVY = {"tianshou_masks.py": "tianshou", "torchrl_masks.py": "torchrl", "rllib_ppo.py": "ray"}
+
+
+@pytest.fixture
+def one_torch_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny networks: more threads only contend for the machine's cores
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_page_blocks_are_the_example_files():
+    blocks = BLOCK.findall(PAGE.read_text(encoding="utf-8"))
+    shown = [name for name, _ in blocks]
+    assert sorted(shown) == sorted(f"examples/interop/{f}" for f in [*DEFAULT, *HEAVY]), shown
+    for name, code in blocks:
+        assert code == (ROOT / name).read_text(encoding="utf-8"), f"the page's block differs from {name}"
+
+
+@pytest.mark.parametrize("name", DEFAULT)
+def test_default_examples_run(name, one_torch_thread, capsys):
+    runpy.run_path(str(EXAMPLES / name), run_name="__main__")
+    assert capsys.readouterr().out.strip()
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("name", list(HEAVY))
+def test_heavy_client_examples_run(name, one_torch_thread, capsys):
+    if importlib.util.find_spec(HEAVY[name]) is None:
+        pytest.skip(f"{HEAVY[name]} is not installed (pip install -r examples/interop/requirements.txt)")
+    runpy.run_path(str(EXAMPLES / name), run_name="__main__")
+    assert capsys.readouterr().out.strip()
