@@ -684,8 +684,8 @@ def learn_ppo(
 
     :param R_H, R_A: ``(K, S)`` reward functions of samples ``sample_start .. sample_start + K - 1``.
     :param seed_policy: ``(S, 5)`` A's policy while H learns (any table, e.g. uniform or stay).
-    :param progress: Called with the number of updates done (both stages, all chunks: ``2 · n_updates`` per
-        chunk in all).
+    :param progress: Called with the number of sample-updates done (one update of one sample's agent counts
+        1: ``2 · n_updates · K`` in all).
     :param on_chunk: Called with each finished :class:`ChunkResult`, in sample order, as soon as it and every
         chunk before it are done (to save it at once).
     :param tensorboard: TensorBoard directory: one run per chunk and agent with, per update, the mean and the
@@ -730,9 +730,10 @@ def _in_processes(jobs, n_jobs: int, n_updates: int, progress, on_chunk) -> list
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    done[pending.pop(future)] = future.result()
+                    pending_index = pending.pop(future)
+                    done[pending_index] = future.result()
                     if progress is not None:
-                        progress(2 * n_updates)
+                        progress(2 * n_updates * (done[pending_index].stop - done[pending_index].start))
                 while handed in done:
                     if on_chunk is not None:
                         on_chunk(done[handed])
@@ -757,7 +758,7 @@ def _train_chunk(job, progress=None) -> ChunkResult:
 
     def callback(agent, update, nets, stats):
         if progress is not None:
-            progress(1)
+            progress(stop - start)
         if tensorboard is not None:
             logs[agent].record(update, nets, stats)
 

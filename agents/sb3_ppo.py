@@ -444,7 +444,8 @@ def learn_sb3_ppo(
             "greedy_optimal_A": policy_optimal_fraction(run.policy_A, exact_A, model.action_mask_A),
         }
     config_out = {
-        "algo": "ppo",
+        "algo": "sb3-ppo",
+        "trainer": "sb3-ppo",
         "layout": model.layout.name,
         "layout_text": model.layout.to_text(),
         "gamma_H": gamma_H,

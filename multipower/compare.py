@@ -31,7 +31,7 @@ from agents.storage import TrainedAgents, load_agents
 from envs.model import JointModel, joint_model
 from envs.policies import is_deterministic, seed_policy_table
 from envs.rewards import RewardSampler
-from envs.validation import check_gamma
+from envs.validation import available_cores, check_gamma
 from multipower.estimator import (
     DEFAULT_TOL,
     DEFAULT_WALKERS,
@@ -40,7 +40,7 @@ from multipower.estimator import (
 )
 from multipower.results import MeanAccumulator, PowerResult, jsonable, pearson
 from multipower.solver import solve_pairs
-from multipower.spec import LEARNERS, spec_from_config
+from multipower.spec import LEARNERS, SpecError, learner_of, spec_from_config
 
 ALGOS = LEARNERS
 #: Per-state columns written to power.csv, in order (each with a ``_se`` column after it).
@@ -258,19 +258,24 @@ def train_agents(
 
     Args:
         algo: ``"qlearning"`` (:func:`agents.qlearning.train_two_stage`, batched tabular Q-learning; the
-            frozen policies are greedy in the learned Q-values) or ``"ppo"`` (:func:`agents.sb3_ppo.train_sb3_pairs`,
-            one MaskablePPO model per sample; uniform seed policy only).
+            frozen policies are greedy in the learned Q-values), ``"ppo"`` (:func:`train_ppo_batched`, every
+            sample's PPO agents at once) or ``"sb3-ppo"`` (:func:`agents.sb3_ppo.train_sb3_pairs`, one
+            MaskablePPO model per sample; uniform seed policy only).
         model, R_H, R_A, gamma_H, gamma_A: The world, the ``(K, S)`` reward functions the learners train on
             (the very tables the exact solver uses) and the discounts.
         seed_policy: A's seed policy in stage 1.
         seed: Fixes the learners' random draws.
         options: Hyperparameter overrides (Q-learning: ``QLearningConfig`` fields, applied to both stages;
-            PPO: ``SB3PPOConfig`` fields), plus ``n_jobs``, the worker processes (Q-learning default 1: its
-            results depend on the split into chunks; PPO default: the available cores).
+            PPO: ``PPOConfig`` or ``SB3PPOConfig`` fields), plus ``n_jobs``, the worker processes (Q-learning
+            default 1: its results depend on the split into chunks; PPO default: the available cores), and for
+            the batched PPO ``chunk`` and ``device`` (see :func:`train_ppo_batched`).
     """
     check_algo(algo)
     options = dict(options or {})
     seed_table = seed_policy_table(model, seed_policy)
+    if algo == "ppo":
+        policy_H, policy_A, config = train_ppo_batched(model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, options)
+        return TrainedAgents(policy_H, policy_A, R_H, R_A, {"algo": "ppo", "trainer": "ppo", "train_seed": seed, **config})
     n_jobs = options.pop("n_jobs", None)
     if algo == "qlearning":
         config_H = config_A = None
@@ -285,7 +290,7 @@ def train_agents(
         from agents.sb3_ppo import SB3PPOConfig, train_sb3_pairs  # SB3 and torch load only for PPO
 
         if not (isinstance(seed_policy, str) and seed_policy == "uniform"):
-            raise ValueError(f"algo 'ppo' supports seed_policy 'uniform' only, got {seed_policy!r}")
+            raise ValueError(f"algo 'sb3-ppo' supports seed_policy 'uniform' only, got {seed_policy!r}")
         ppo_config = SB3PPOConfig(**options)
         run = train_sb3_pairs(model, R_H, R_A, gamma_H, gamma_A, ppo_config, seed, n_jobs=n_jobs)
         R_H, R_A = R_H[: len(run.policy_H)], R_A[: len(run.policy_H)]
@@ -293,6 +298,99 @@ def train_agents(
     options["n_jobs"] = n_jobs
     config = {"algo": algo, "train_seed": seed, "train_options": options, "learner_config": learner}
     return TrainedAgents(run.policy_H, run.policy_A, R_H, R_A, config)
+
+
+#: Options of the batched PPO trainer that are not :class:`agents.ppo.PPOConfig` fields.
+PPO_RUN_OPTIONS = ("n_jobs", "chunk", "device")
+
+
+def train_ppo_batched(
+    model: JointModel,
+    R_H: np.ndarray,
+    R_A: np.ndarray,
+    gamma_H: float,
+    gamma_A: float,
+    seed_table: np.ndarray,
+    seed: int = 0,
+    options: Optional[dict] = None,
+    *,
+    store=None,
+    progress=None,
+    tensorboard: Optional[str] = None,
+    reference=None,
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Both stages of batched PPO (:func:`agents.ppo.learn_ppo`) for the ``K`` samples of ``R_H``, ``R_A``.
+
+    :param options: :class:`agents.ppo.PPOConfig` fields, plus ``chunk`` (samples per batch, default 32),
+        ``n_jobs`` (CPU worker processes, default the available cores) and ``device`` (``"auto"``, ``"cpu"``,
+        ``"cuda"``; default ``"auto"``).
+    :param store: A :class:`multipower.chunkstore.ChunkStore`: finished chunks found there are reused, and
+        each chunk is saved there as it finishes.
+    :param progress: Called with the number of updates done (``learn_ppo``'s unit).
+    :param reference: ``multipower.accuracy.optimal_response_q``, for TensorBoard's accuracy curves.
+    :returns: ``policy_H``, ``policy_A`` ``(K, S, 5)``, and the configuration to save with them.
+    """
+    from agents.ppo import PPOConfig, learn_ppo, resolve_device  # torch loads only for PPO
+
+    options = dict(options or {})
+    run = {key: options.pop(key, None) for key in PPO_RUN_OPTIONS}
+    run = {key: value for key, value in run.items() if value is not None}
+    config = ppo_config(options)
+    chunk, device = run.get("chunk", 32), run.get("device", "auto")
+    n_jobs = run.get("n_jobs") or available_cores()
+    try:
+        resolve_device(device)
+    except ValueError as error:
+        raise SpecError(str(error)) from None
+    K = len(R_H)
+    gaps = store.missing(K) if store is not None else [(0, K)]
+    parts = {}
+    t0 = time.perf_counter()
+
+    def keep(result):
+        parts[result.start] = result
+        if store is not None:
+            store.save(result.start, result.stop, policy_H=result.policy_H, policy_A=result.policy_A,
+                       seconds=np.array([result.seconds_H, result.seconds_A]))
+
+    for a, b in gaps:
+        learn_ppo(model, R_H[a:b], R_A[a:b], gamma_H, gamma_A, seed_table, config, seed, sample_start=a,
+                  chunk=chunk, n_jobs=n_jobs, device=device, progress=progress, on_chunk=keep,
+                  tensorboard=tensorboard, reference=reference)
+    if store is not None:
+        arrays = store.load(K)
+        policy_H, policy_A = arrays["policy_H"], arrays["policy_A"]
+    else:
+        policy_H = np.concatenate([parts[a].policy_H for a in sorted(parts)])
+        policy_A = np.concatenate([parts[a].policy_A for a in sorted(parts)])
+    trained = sum(r.stop - r.start for r in parts.values())
+    out = {
+        "hyperparameters": config.to_dict(),
+        "observation": config.observation,
+        "chunk": chunk,
+        "device": str(resolve_device(device)),
+        "n_jobs": n_jobs,
+        "timings": {"wall_seconds": time.perf_counter() - t0, "samples_trained": trained,
+                    "samples_reused": K - trained},
+    }
+    return policy_H, policy_A, out
+
+
+def ppo_config(options: dict):
+    """:class:`agents.ppo.PPOConfig` from ``--option`` values; an unknown name gets one line listing the fields."""
+    from agents.ppo import PPOConfig
+
+    fields = PPOConfig.__dataclass_fields__
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        raise SpecError(f"--option {unknown[0]}: not a PPO hyperparameter; allowed: {', '.join(fields)}, "
+                         f"{', '.join(PPO_RUN_OPTIONS)}")
+    if isinstance(options.get("net_arch"), list):
+        options = {**options, "net_arch": tuple(options["net_arch"])}
+    try:
+        return PPOConfig(**options)
+    except ValueError as error:
+        raise SpecError(f"--option {error}") from None
 
 
 def compare(
@@ -319,7 +417,7 @@ def compare(
     Args:
         layout: A Layout, built-in name, file path or text.
         gamma: H's discount (and A's unless ``gamma_A``).
-        algo: ``"qlearning"`` or ``"ppo"``.
+        algo: ``"qlearning"``, ``"ppo"`` or ``"sb3-ppo"``.
         n_samples: Reward samples.
         collision, correlation, distribution, seed: The world and the reward functions
             (``RewardSampler(n_states, distribution, correlation, seed).pairs(0, n_samples)``).
@@ -340,7 +438,7 @@ def compare(
         agent_config = dict(agents.config)
         spec = spec_from_config(agent_config)
         model, gamma_H, gamma_A = spec.model(), spec.gamma_H, spec.discount_A
-        algo = agent_config.get("algo", algo)
+        algo = learner_of(agent_config) or algo
         seed_policy = agent_config.get("seed_policy", seed_policy)
         extra = {"agents_config": {k: v for k, v in agent_config.items() if k != "layout_text"}, "algo": algo}
     else:

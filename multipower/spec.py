@@ -25,7 +25,7 @@ from envs.rewards import DISTRIBUTIONS, RewardSampler, make_distribution
 #: Version of the ``spec.json`` format; :func:`load_spec` refuses others with one line naming it.
 SPEC_VERSION = 1
 SPEC_FILE = "spec.json"
-LEARNERS = ("qlearning", "ppo")
+LEARNERS = ("qlearning", "ppo", "sb3-ppo")
 #: Older spellings of keys, as saved configs and the YAML schema write them.
 ALIASES = {"gamma": "gamma_H", "samples": "n_samples"}
 
@@ -110,8 +110,9 @@ class RunSpec:
         n_samples: Reward samples.
         seed_policy: A's seed policy: ``uniform``, ``stay`` or a ``.npy`` table.
         redraw_constant: Redraw reward functions whose values are all equal.
-        learner: ``None`` (exact solver only), ``"qlearning"`` or ``"ppo"``.
-        learner_options: Hyperparameter overrides of the learner (``QLearningConfig``/``SB3PPOConfig`` fields).
+        learner: ``None`` (exact solver only), ``"qlearning"``, ``"ppo"`` (batched) or ``"sb3-ppo"``.
+        learner_options: Hyperparameter overrides of the learner (``QLearningConfig``, ``PPOConfig`` or
+            ``SB3PPOConfig`` fields).
     """
 
     layout: str = "grid3x3"
@@ -249,6 +250,15 @@ def load_spec(directory: PathLike) -> RunSpec:
     raise SpecError(f"{path} holds no {SPEC_FILE}, config.json or summary.json")
 
 
+def learner_of(config: Mapping[str, Any]) -> Optional[str]:
+    """The learner that produced a saved configuration: its ``trainer`` key, else its ``algo``, where ``"ppo"``
+    without a ``trainer`` key is a run of the SB3 trainer saved before the batched one existed (``"sb3-ppo"``)."""
+    if "trainer" in config:
+        return config["trainer"]
+    algo = config.get("algo")
+    return "sb3-ppo" if algo == "ppo" else algo
+
+
 def spec_from_config(config: Mapping[str, Any]) -> RunSpec:
     """The spec behind a saved configuration (agents' ``config.json`` or a result's ``config``): its run keys,
     in either spelling; other keys (timings, metrics, ...) are ignored."""
@@ -261,7 +271,7 @@ def spec_from_config(config: Mapping[str, Any]) -> RunSpec:
     if "n_samples" in data:
         data.pop("samples", None)  # "samples" is then what was done; the spec keeps what was asked for
     if "algo" in config:
-        data["learner"] = config["algo"]
+        data["learner"] = learner_of(config)
     if isinstance(data.get("distribution"), Mapping) and data["distribution"].get("name") not in DISTRIBUTIONS:
         data.pop("distribution")  # a custom sampler: not reproducible from its name
     if data.get("seed_policy") not in SEED_POLICIES:

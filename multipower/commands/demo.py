@@ -12,6 +12,8 @@ import argparse
 import time
 from pathlib import Path
 
+from multipower.spec import LEARNERS
+
 HELP = "run a small real experiment end to end (exact maze figures + learned-vs-exact on grid3x3) and write figures"
 
 
@@ -20,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=2000, help="reward samples of the exact maze run (default 2000)")
     parser.add_argument("--learned-samples", type=int, default=200,
                         help="reward samples (trained agent pairs) of the learned run (default 200)")
-    parser.add_argument("--algo", choices=("qlearning", "ppo"), default="qlearning", help="learner (default qlearning)")
+    parser.add_argument("--algo", choices=LEARNERS, default="qlearning", help="learner (default qlearning)")
     parser.add_argument("--skip-learned", action="store_true", help="only the exact part")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 

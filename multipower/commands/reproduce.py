@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from multipower.spec import LEARNERS
+
 HELP = "reproduce a published figure set from its config (see --list); prints published vs reproduced numbers"
 
 
@@ -15,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list", action="store_true", help="list the shipped configs and exit")
     parser.add_argument("--out", default=None, help="results folder (default: results/NAME)")
     parser.add_argument("--samples", type=int, default=None, help="override the number of reward samples (quick runs)")
-    parser.add_argument("--learned", choices=("qlearning", "ppo"), default=None,
+    parser.add_argument("--learned", choices=LEARNERS, default=None,
                         help="also run the learned estimator on the same experiment and compare it with the exact one")
     parser.add_argument("--learned-samples", type=int, default=None,
                         help="reward samples for the learned run (default: min(samples, 200))")

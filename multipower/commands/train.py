@@ -9,18 +9,24 @@ from dataclasses import replace
 from multipower.commands import add_option_argument, add_run_arguments, spec_from_args
 from multipower.spec import LEARNERS, SpecError, save_spec
 
-HELP = "train H then A (batched tabular Q-learning or PPO) for many reward samples and save the policies"
+HELP = "train H then A (batched tabular Q-learning, batched PPO, or SB3 PPO) for many reward samples and save the policies"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--algo", default="qlearning", choices=LEARNERS, help="learner (default qlearning)")
+    parser.add_argument("--algo", default="qlearning", choices=LEARNERS,
+                        help="learner: qlearning (default), ppo (every sample's agents at once) or sb3-ppo (one SB3 "
+                             "MaskablePPO model per sample)")
     add_run_arguments(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (agents.npz, config.json, spec.json)")
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="TensorBoard log directory")
     parser.add_argument("--timesteps", type=int, default=None, help="PPO: environment steps per agent per sample")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (Q-learning default 1, PPO default: available cores)")
     parser.add_argument("--chunk", type=int, default=None,
-                        help="Q-learning: samples per saved chunk (default: all at once); Ctrl-C keeps finished chunks")
+                        help="samples per chunk: Q-learning default all at once; ppo default 32, each chunk one batched "
+                             "computation, saved as it finishes (a rerun resumes)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="ppo: torch device (default auto: CUDA when present)")
+    parser.add_argument("--restart", action="store_true", help="ppo: discard finished chunks in --out and start over")
     add_option_argument(parser)
     parser.add_argument("--no-eval", action="store_true", help="skip the accuracy check against the exact optimum")
 
@@ -32,16 +38,18 @@ def run(args: argparse.Namespace) -> int:
     from multipower.accuracy import optimal_response_q
 
     options = dict(args.options)
-    if args.algo == "ppo" and args.timesteps is not None:
+    if args.algo != "qlearning" and args.timesteps is not None:
         options["total_timesteps"] = args.timesteps
     spec = replace(spec_from_args(args, learner=args.algo), learner_options=options)
     reference = None if args.no_eval else optimal_response_q
+    if args.algo == "ppo":
+        return _train_ppo(spec, args, reference)
     progress_bar = tqdm(total=spec.n_samples * (2 if args.algo == "qlearning" else 1), unit="sample", desc=f"train {args.algo}")
     try:
         if args.algo == "qlearning":
             agents = _train_qlearning(spec, args, reference, progress_bar.update)
         else:
-            agents = _train_ppo(spec, args, reference, progress_bar.update)
+            agents = _train_sb3_ppo(spec, args, reference, progress_bar.update)
     finally:
         progress_bar.close()
     if agents is None:
@@ -56,11 +64,76 @@ def run(args: argparse.Namespace) -> int:
     return 130 if agents.n_samples < spec.n_samples else 0
 
 
-def _train_ppo(spec, args, reference, progress):
+def _train_ppo(spec, args, reference) -> int:
+    """Batched PPO in chunks, each saved in ``--out/chunks`` as it finishes; a rerun trains only what is missing."""
+    from tqdm import tqdm
+
+    from agents.ppo import resolve_device
+    from agents.storage import TrainedAgents, save_agents
+    from envs.policies import seed_policy_table
+    from multipower.chunkstore import ChunkStore
+    from multipower.compare import ppo_config, train_ppo_batched
+
+    config = ppo_config(dict(spec.learner_options))  # bad hyperparameters fail here, before any work
+    run_options = {"chunk": args.chunk or 32, "n_jobs": args.jobs, "device": args.device}
+    for name, value in (("chunk", args.chunk), ("jobs", args.jobs)):
+        if value is not None and value < 1:
+            raise SpecError(f"'{name}' must be a positive integer, got {value}")
+    model = spec.model()
+    R_H, R_A = spec.rewards(model)
+    seed_table = seed_policy_table(model, spec.seed_policy_value())
+    key = {**{k: v for k, v in spec.to_dict().items() if k not in ("n_samples", "learner_options")},
+           "hyperparameters": config.to_dict(), "trainer": "ppo"}
+    try:
+        resolve_device(args.device)
+        store = ChunkStore(args.out, key, restart=args.restart)
+    except ValueError as error:
+        raise SpecError(str(error)) from None
+    done = spec.n_samples - sum(b - a for a, b in store.missing(spec.n_samples))
+    if done:
+        print(f"resuming: {done} of {spec.n_samples} samples already finished in {store.path}", file=sys.stderr)
+    # One step of the bar is one update of one sample's agent.
+    bar = tqdm(total=2 * config.n_updates * (spec.n_samples - done), unit="update", desc="train ppo", unit_scale=True)
+    try:
+        policy_H, policy_A, run = train_ppo_batched(
+            model, R_H, R_A, spec.gamma_H, spec.discount_A, seed_table, spec.seed,
+            {**config.to_dict(), **run_options}, store=store, progress=bar.update,
+            tensorboard=args.tensorboard, reference=reference,
+        )
+    except KeyboardInterrupt:
+        bar.close()
+        finished = spec.n_samples - sum(b - a for a, b in store.missing(spec.n_samples))
+        print(f"interrupted: {finished} of {spec.n_samples} samples are saved in {store.path}; "
+              "rerun the same command to resume", file=sys.stderr)
+        return 130
+    bar.close()
+    metrics = {}
+    if reference is not None:
+        from agents.logging import policy_optimal_fraction
+
+        exact_H = reference(model, R_H, spec.gamma_H, "H", seed_table)
+        exact_A = reference(model, R_A, spec.discount_A, "A", policy_H)
+        metrics = {"greedy_optimal_H": policy_optimal_fraction(policy_H, exact_H, model.action_mask_H),
+                   "greedy_optimal_A": policy_optimal_fraction(policy_A, exact_A, model.action_mask_A)}
+    saved = {
+        "algo": "ppo", "trainer": "ppo", "layout": model.layout.name, "layout_text": model.layout.to_text(),
+        "gamma_H": spec.gamma_H, "gamma_A": spec.discount_A, "collision": spec.collision,
+        "correlation": spec.correlation, "distribution": spec.sampler(model.n_states).distribution.to_config(),
+        "seed": spec.seed, "samples": spec.n_samples, "seed_policy": spec.seed_policy, **run, "metrics": metrics,
+    }
+    path = save_agents(args.out, TrainedAgents(policy_H, policy_A, R_H, R_A, saved))
+    save_spec(spec, path)
+    print(f"saved {spec.n_samples} samples to {path}")
+    for name, value in metrics.items():
+        print(f"  {name}: {value:.4f}")
+    return 0
+
+
+def _train_sb3_ppo(spec, args, reference, progress):
     from agents.sb3_ppo import SB3PPOConfig, learn_sb3_ppo
 
     if spec.seed_policy != "uniform":
-        raise SpecError(f"'seed_policy' must be 'uniform' for --algo ppo, got {spec.seed_policy!r}")
+        raise SpecError(f"'seed_policy' must be 'uniform' for --algo sb3-ppo, got {spec.seed_policy!r}")
     return learn_sb3_ppo(
         spec.layout, spec.gamma_H, spec.gamma_A, spec.n_samples, spec.collision, spec.correlation, spec.distribution,
         spec.seed, SB3PPOConfig(**spec.learner_options), args.tensorboard, args.jobs, reference=reference,

@@ -86,13 +86,14 @@ def test_qlearning_small_target(tmp_path):
     assert (out / "comparison.png").stat().st_size > 10_000
 
 
-def test_ppo_compare_runs_on_the_same_rewards():
-    """The PPO path end to end (briefly trained): the exact column is the solver on the sampler's reward
+@pytest.mark.parametrize("algo", ["ppo", "sb3-ppo"])
+def test_ppo_compare_runs_on_the_same_rewards(algo):
+    """Both PPO trainers end to end (briefly trained): the exact column is the solver on the sampler's reward
     functions (common random numbers), and the deterministic greedy policies' rollouts equal their exact values."""
     from multipower.solver import power_samples
 
     options = {"total_timesteps": 1024, "n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 2, "n_jobs": 1}
-    comparison = compare("grid3x3", 0.6, algo="ppo", n_samples=2, seed=3, train_options=options)
+    comparison = compare("grid3x3", 0.6, algo=algo, n_samples=2, seed=3, train_options=options)
     model = joint_model("grid3x3")
     R_H, R_A = _rewards(model, 2, seed=3)
     solved = solve_pairs(model, R_H, R_A, 0.6, 0.6)
@@ -100,15 +101,18 @@ def test_ppo_compare_runs_on_the_same_rewards():
         np.testing.assert_allclose(comparison.column(agent, "exact"), power_samples(V, R, 0.6).mean(0), atol=1e-4)
     m = comparison.metrics
     assert m["max_abs_rollout_noise_H"] <= 2e-4 and m["max_abs_rollout_noise_A"] <= 2e-4
-    assert comparison.config["algo"] == "ppo" and comparison.config["learner_config"]["total_timesteps"] == 1024
+    assert comparison.config["algo"] == algo
+    hyperparameters = comparison.config["learner_config" if algo == "sb3-ppo" else "hyperparameters"]
+    assert hyperparameters["total_timesteps"] == 1024
     assert m["mean_abs_learning_error_H"] > 1e-3  # 1,024 steps are far too few to learn the optimum
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(5400)  # about 45 minutes on 2 cores
-def test_ppo_compare_target():
+@pytest.mark.timeout(5400)
+@pytest.mark.parametrize("algo", ["ppo", "sb3-ppo"])  # sb3-ppo: about 45 minutes on 2 cores
+def test_ppo_compare_target(algo):
     """PPO, grid3x3, γ = 0.6, 32 samples: POWER_H mean |learned − exact| <= 0.02, Pearson >= 0.9."""
-    m = compare("grid3x3", 0.6, algo="ppo", n_samples=32, seed=0).metrics
+    m = compare("grid3x3", 0.6, algo=algo, n_samples=32, seed=0).metrics
     assert m["mean_abs_error_H"] <= 0.02 and m["pearson_H"] >= 0.9
 
 
