@@ -49,7 +49,8 @@ from agents.logging import ExactQ, TrainingLogger, greedy_optimal_fraction, solv
 from agents._qkernel import epsilon_at, run_steps
 from agents.storage import TrainedAgents
 from envs.dynamics import padded_rewards
-from envs.layouts import N_ACTIONS
+from envs.layouts import N_ACTIONS, load_layout
+from envs.memory import check_budget, joint_state_count, model_bytes, parse_memory
 from envs.model import JointModel, check_agent, joint_model
 from envs.policies import greedy_policy, is_deterministic, uniform_policy
 from envs.rewards import RewardSampler
@@ -61,6 +62,33 @@ from envs.validation import check_gamma
 MAX_WALKERS = 1 << 15
 #: Stored value of unavailable actions: finite (TD errors masked to exactly 0), far below any real value.
 UNAVAILABLE = -1e30
+#: Bytes per joint state and sample of a two-stage run: the results kept for every sample (both stages' Q-tables
+#: and visit counts, greedy policies, solver-convention Q-tables, rewards, and the exact reference Q-tables of
+#: the accuracy check), and per sample of a chunk in training (Q, counts, backups, the other agent's tables).
+BYTES_PER_SAMPLE_STATE = 720
+BYTES_PER_CHUNK_SAMPLE_STATE = 160
+
+
+def estimate_memory(n_states: int, n_samples: int, collision: str = "none", chunk: Optional[int] = None,
+                    n_jobs: int = 1) -> int:
+    """Peak bytes of :func:`learn_qlearning` for ``n_samples`` samples of a world of ``n_states`` joint states:
+    the model, the results kept for every sample, and ``n_jobs`` chunks in training."""
+    walkers = max(16, 2 * n_states)
+    chunk = min(n_samples, chunk or max(1, MAX_WALKERS // walkers))
+    held = n_jobs * chunk * BYTES_PER_CHUNK_SAMPLE_STATE * n_states
+    return int(model_bytes(n_states, collision) + n_samples * BYTES_PER_SAMPLE_STATE * n_states + held)
+
+
+def check_memory(layout, collision: str, n_samples: int, max_memory=None, n_jobs: int = 1,
+                 what: str = "Q-learning") -> None:
+    """Refuse up front (``ValueError("max_memory: ...")``) a run whose estimated peak exceeds the budget
+    (:mod:`envs.memory`; default a fraction of the machine's memory), before anything is allocated."""
+    grid = load_layout(layout)
+    n_states = joint_state_count(grid, collision)
+    budget = parse_memory(max_memory)
+    check_budget(estimate_memory(n_states, int(n_samples), collision, n_jobs=n_jobs), budget,
+                 f"{what} of {int(n_samples):,} samples on {grid.name!r}", n_states)
+
 
 
 @dataclass
@@ -573,17 +601,21 @@ def learn_qlearning(
     progress: Optional[Callable[[int], None]] = None,
     sample_range: Optional[tuple[int, int]] = None,
     n_jobs: int = 1,
+    max_memory=None,
 ) -> TrainedAgents:
     """Train both agents with batched Q-learning on the reward functions of ``RewardSampler(seed)``.
 
     ``sample_range=(start, stop)`` trains samples ``start .. stop-1`` only (training draws seeded by
     ``(seed, start)``), so a long run can be done, and kept, in chunks. ``reference`` (exact action values, see
-    :func:`train_two_stage`) adds accuracy metrics.
+    :func:`train_two_stage`) adds accuracy metrics. ``max_memory``: the memory budget (see :func:`check_memory`),
+    checked before the model is built.
 
     Returns a :class:`agents.storage.TrainedAgents` (``q_H``/``q_A`` in the solver's convention) whose
     ``config`` holds everything needed to reproduce the run, timings and metrics; save it with
     :func:`agents.storage.save_agents`.
     """
+    n_train = (sample_range[1] - sample_range[0]) if sample_range is not None else samples
+    check_memory(layout, collision, int(n_train), max_memory, max(1, int(n_jobs)))
     model = joint_model(layout, collision)
     gamma_H = check_gamma(gamma, "gamma")
     gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")

@@ -314,6 +314,7 @@ def compare(
     tol: float = DEFAULT_TOL,
     rollout_seed: int = 0,
     tensorboard: Optional[Union[str, Path]] = None,
+    max_memory=None,
 ) -> Comparison:
     """Train (or load) learned agents and compare their POWER with the exact solver's, same rewards.
 
@@ -331,6 +332,8 @@ def compare(
         train_options: Learner hyperparameter overrides.
         n_rollouts, tol, rollout_seed: Rollout settings.
         tensorboard: Directory for a TensorBoard log of the running estimates.
+        max_memory: Memory budget (bytes or text such as ``"8G"``; default a fraction of the machine's memory):
+            a run estimated to exceed it is refused before anything is allocated.
     """
     check_algo(algo)
     t0 = time.perf_counter()
@@ -345,6 +348,7 @@ def compare(
         seed_policy = agent_config.get("seed_policy", seed_policy)
         extra = {"agents_config": {k: v for k, v in agent_config.items() if k != "layout_text"}, "algo": algo}
     else:
+        qlearning.check_memory(layout, collision, int(n_samples), max_memory, what=f"compare ({algo})")
         model = joint_model(layout, collision)
         gamma_H = check_gamma(gamma, "gamma")
         gamma_A = check_gamma(gamma_H if gamma_A is None else gamma_A, "gamma_A")

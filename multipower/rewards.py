@@ -1,7 +1,6 @@
 """Former home of the reward distributions; they now live in :mod:`envs.rewards` (kept for one version)."""
 
 from envs.rewards import (  # noqa: F401
-    BLOCK,
     DISTRIBUTIONS,
     RewardDistribution,
     RewardSampler,

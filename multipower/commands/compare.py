@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="log running estimates to TensorBoard")
     parser.add_argument("--no-figure", action="store_true", help="skip comparison.png")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--max-memory", default=None, metavar="SIZE",
+                        help="memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory); refused up front if exceeded")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         correlation=args.correlation, distribution=args.distribution, seed_policy=args.seed_policy, seed=args.seed,
         agents=args.agents, train_options={**dict(args.train_options), **({"n_jobs": args.jobs} if args.jobs else {})},
         n_rollouts=args.rollouts, tol=args.tol,
-        rollout_seed=args.rollout_seed, tensorboard=args.tensorboard,
+        rollout_seed=args.rollout_seed, tensorboard=args.tensorboard, max_memory=args.max_memory,
     )
     out = comparison.save(args.out, figure=not args.no_figure)
     m = comparison.metrics

@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--option", dest="options", type=key_value("--option"), action="append", default=[], metavar="KEY=VALUE",
                         help="hyperparameter override (repeatable): QLearningConfig or SB3PPOConfig field, e.g. min_visits=500")
     parser.add_argument("--no-eval", action="store_true", help="skip the accuracy check against the exact optimum")
+    parser.add_argument("--max-memory", default=None, metavar="SIZE",
+                        help="memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory); refused up front if exceeded")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +39,9 @@ def run(args: argparse.Namespace) -> int:
     from agents.storage import save_agents
     from multipower.accuracy import optimal_response_q
 
+    from agents.qlearning import check_memory
+
+    check_memory(args.layout, args.collision, args.samples, args.max_memory, what=f"train ({args.algo})")
     options = dict(args.options)
     reference = None if args.no_eval else optimal_response_q
     progress_bar = tqdm(total=args.samples * (2 if args.algo == "qlearning" else 1), unit="sample", desc=f"train {args.algo}")
@@ -83,7 +88,7 @@ def _train_qlearning(args, options: dict, reference, progress):
             part = learn_qlearning(
                 args.layout, args.gamma, args.gamma_A, stop, args.collision, args.correlation, args.distribution,
                 args.seed, config_H, config_A, args.tensorboard if start == 0 else None, reference,
-                progress, sample_range=(start, stop), n_jobs=args.jobs or 1,
+                progress, sample_range=(start, stop), n_jobs=args.jobs or 1, max_memory=args.max_memory,
             )
             parts.append(part)
     except KeyboardInterrupt:
