@@ -32,7 +32,7 @@ from multipower.results import MeanAccumulator, PowerResult, pearson
 from multipower.solver import (
     POWER_TOL,
     SeedPolicy,
-    power_samples,
+    power_from_next,
     seed_policy_table,
     solve_pairs,
     solve_single,
@@ -260,10 +260,10 @@ def exact_power(
     def solve(R_H, R_A):
         sol = solve_pairs(model, R_H, R_A, gamma_H, gamma_A, seed_table, device, power_tol, values_only=True)
         return {
-            "power_H": power_samples(sol.V_H, R_H, gamma_H),
-            "power_A": power_samples(sol.V_A, R_A, gamma_A),
-            "power_H_seed": power_samples(sol.V_H_seed, R_H, gamma_H),
-            "power_A_seed": power_samples(sol.V_A_seed, R_A, gamma_A),
+            "power_H": power_from_next(sol.W_H, gamma_H),
+            "power_A": power_from_next(sol.W_A, gamma_A),
+            "power_H_seed": power_from_next(sol.W_H_seed, gamma_H),
+            "power_A_seed": power_from_next(sol.W_A_seed, gamma_A),
         }
 
     def consume(powers: dict) -> None:
@@ -355,7 +355,7 @@ def single_agent_power(
         return (sampler.pairs(lo, hi)[0],)
 
     def solve(R):
-        return power_samples(solve_single(model, R, gamma, device, power_tol).V, R, gamma)
+        return power_from_next(solve_single(model, R, gamma, device, power_tol).W, gamma)
 
     try:
         _solve_chunks(n_samples, size, jobs, draw, solve, acc.add, timings, progress, f"single {model.layout.name}")
