@@ -31,7 +31,7 @@ from agents.storage import TrainedAgents, load_agents
 from envs.model import JointModel, joint_model
 from envs.policies import is_deterministic
 from envs.rewards import RewardSampler
-from envs.validation import check_gamma
+from envs.validation import available_cores, check_gamma
 from multipower.estimator import (
     DEFAULT_TOL,
     DEFAULT_WALKERS,
@@ -266,8 +266,8 @@ def train_agents(
         seed_policy: A's seed policy in stage 1.
         seed: Fixes the learners' random draws.
         options: Hyperparameter overrides (Q-learning: ``QLearningConfig`` fields, applied to both stages;
-            PPO: ``SB3PPOConfig`` fields), plus ``n_jobs``, the worker processes (Q-learning default 1: its
-            results depend on the split into chunks; PPO default: the available cores).
+            PPO: ``SB3PPOConfig`` fields), plus ``n_jobs``, the worker processes (default: the available cores;
+            Q-learning results do not depend on it).
     """
     check_algo(algo)
     options = dict(options or {})
@@ -279,7 +279,8 @@ def train_agents(
             config_H = qlearning.default_config(gamma_H, deterministic_other=is_deterministic(seed_table), **options)
             config_A = qlearning.default_config(gamma_A, deterministic_other=True, **options)  # frozen greedy H
         run = qlearning.train_two_stage(  # looked up at call time, so tests can wrap it
-            model, R_H, R_A, gamma_H, gamma_A, seed_table, config_H, config_A, seed=seed, n_jobs=int(n_jobs or 1),
+            model, R_H, R_A, gamma_H, gamma_A, seed_table, config_H, config_A, seed=seed,
+            n_jobs=available_cores() if n_jobs is None else int(n_jobs),
         )
         learner = {"H": (config_H.to_dict() if config_H else "default"), "A": (config_A.to_dict() if config_A else "default")}
     else:

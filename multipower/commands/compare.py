@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-option", dest="train_options", type=key_value("--train-option"), action="append", default=[],
                         metavar="KEY=VALUE", help="learner hyperparameter override (repeatable), e.g. min_visits=500")
     parser.add_argument("--jobs", type=int, default=None,
-                        help="training worker processes (Q-learning default 1, PPO default: available cores)")
+                        help="training worker processes (default: available cores; Q-learning results do not depend on it)")
     parser.add_argument("--rollouts", type=int, default=None,
                         help="rollouts per state for stochastic policies (default 16; deterministic: 1)")
     parser.add_argument("--tol", type=float, default=1e-4, help="rollout truncation tolerance in POWER (default 1e-4)")

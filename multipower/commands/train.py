@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (agents.npz + config.json)")
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="TensorBoard log directory")
     parser.add_argument("--timesteps", type=int, default=None, help="PPO: environment steps per agent per sample")
-    parser.add_argument("--jobs", type=int, default=None, help="worker processes (Q-learning default 1, PPO default: available cores)")
+    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: available cores; Q-learning results do not depend on it or on --chunk)")
     parser.add_argument("--chunk", type=int, default=None,
                         help="Q-learning: samples per saved chunk (default: all at once); Ctrl-C keeps finished chunks")
     parser.add_argument("--option", dest="options", type=key_value("--option"), action="append", default=[], metavar="KEY=VALUE",
@@ -88,7 +88,7 @@ def _train_qlearning(args, options: dict, reference, progress):
             part = learn_qlearning(
                 args.layout, args.gamma, args.gamma_A, stop, args.collision, args.correlation, args.distribution,
                 args.seed, config_H, config_A, args.tensorboard if start == 0 else None, reference,
-                progress, sample_range=(start, stop), n_jobs=args.jobs or 1, max_memory=args.max_memory,
+                progress, sample_range=(start, stop), n_jobs=args.jobs, max_memory=args.max_memory,
             )
             parts.append(part)
     except KeyboardInterrupt:
