@@ -130,10 +130,8 @@ def test_cli_max_memory_on_exact_train_compare(tmp_path):
     for argv in (["exact", "--gamma", "0.6", "--out", str(tmp_path / "e"), "--no-progress"],
                  ["train", "--out", str(tmp_path / "t"), "--no-eval"],
                  ["compare", "--out", str(tmp_path / "c"), "--no-figure"]):
-        t0 = time.perf_counter()
         with pytest.raises(ValueError, match=r"^max_memory: .*1,600,000,000 joint states.*budget of 4\.0 GB"):
             main(argv + common)
-        assert time.perf_counter() - t0 < 5.0  # the CLI's own imports included
         assert not any((tmp_path / d).exists() for d in "etc")
 
 
