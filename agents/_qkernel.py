@@ -5,7 +5,9 @@ so the kernel finishes sample ``k`` (its ``(S+1, 5)`` Q-table stays in cache) be
 sample the walkers step in turn and each update is applied immediately (plain sequential Q-learning).
 
 Random numbers come from a per-sample SplitMix64 stream (``rng_state[k]``), so a sample's draws depend only on its
-own seed, not on how the work is scheduled.
+own seed, not on how the work is scheduled or which samples share a chunk: the other agent's move is drawn only
+where its policy is stochastic at that state of that sample (``other_action < 0``), and samples that have met
+their stopping rule (``active[k]`` False) are skipped.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def epsilon_at(step, eps_start, eps_end, eps_horizon):
 @njit(cache=True, nogil=True)
 def run_steps(
     q, counts, backup, rewards, next_rows, mask, avail, n_avail,
-    other_cum, other_action, deterministic, shared,
+    other_cum, other_action, shared, active,
     state, t, returns, discount, rng_state,
     n_steps, step0, eps_start, eps_end, eps_horizon,
     gamma, lr_scale, lr_omega, episode_length, all_actions, out,
@@ -62,8 +64,9 @@ def run_steps(
     Shapes: ``q``, ``counts`` ``(K, S+1, 5)``; ``backup``, ``rewards`` ``(K, S+1)`` (row ``S`` is the absorbing
     terminal: reward 0, backup 0); ``next_rows`` ``(S·5, 5)``: ``s'`` for ``(s, other)`` and each own action;
     ``mask`` ``(S, 5)``; ``avail`` ``(S, 5)`` available actions packed left, ``n_avail`` ``(S,)``;
-    ``other_cum``/``other_action``: cumulative probabilities / deterministic action of the other agent, per
-    state (``shared``) or per ``k·S + s``; ``state``, ``t``, ``returns``, ``discount`` ``(K, W)``.
+    ``other_cum``/``other_action``: cumulative probabilities / deterministic action (``-1`` where the policy is
+    stochastic) of the other agent, per state (``shared``) or per ``k·S + s``; ``active`` ``(K,)``: samples
+    still training; ``state``, ``t``, ``returns``, ``discount`` ``(K, W)``.
     """
     K, W = state.shape
     S = next_rows.shape[0] // 5
@@ -72,6 +75,8 @@ def run_steps(
     ep_sum = 0.0
     ep_count = 0.0
     for k in range(K):
+        if not active[k]:
+            continue
         x = rng_state[k]
         for i in range(n_steps):
             eps = epsilon_at(step0 + i, eps_start, eps_end, eps_horizon)
@@ -79,9 +84,8 @@ def run_steps(
                 s = state[k, w]
                 row = s if shared else k * S + s
                 # The other agent's move, sampled from its fixed policy (a generative model, never an expectation).
-                if deterministic:
-                    o = other_action[row]
-                else:
+                o = other_action[row]
+                if o < 0:
                     x, u = _uniform(x)
                     o = 0
                     while o < 4 and u >= other_cum[row, o]:

@@ -30,10 +30,18 @@ accuracy and keeps the runner-up actions sampled). Q-tables start at tiny random
 which the stochastic seed agent needs. ``ω ∈ (0.5, 1)`` gives the classic polynomial rates. Updates are applied
 one at a time, in order (no averaging over walkers).
 
-**Stopping rule.** Every ``check_every`` steps a chunk of samples stops when (a) every available ``(s, a)``
-of every sample has at least ``min_visits`` visits (this bounds the statistical error of each estimate: with
-target noise σ ≈ 0.25 its standard error is about σ/√(n(1-γ))), and (b) the greedy policy changed at no more
-than a fraction ``policy_tol`` of ``(sample, state)`` pairs since the previous check; or at ``max_steps``.
+**Stopping rule, per sample.** Every ``check_every`` steps each sample still training stops when (a) every
+available ``(s, a)`` has at least ``min_visits`` visits (this bounds the statistical error of each estimate: with
+target noise σ ≈ 0.25 its standard error is about σ/√(n(1-γ))), and (b) its greedy policy changed at no more
+than a fraction ``policy_tol`` of its states (``⌊policy_tol · S⌋``) since the previous check; or at
+``max_steps``. A stopped sample is frozen while the others go on. (Measured on grid3x3 at γ = 0.6, 200 samples:
+H stops after 6,600 steps per walker at the median, 7,600 at most, as under the former rule over whole chunks.)
+
+**Independence of the work split.** Sample ``k`` (its index in the whole run) draws its initial Q-values, its
+walkers' starts and every step's randomness from its own stream, seeded by ``(seed, stage, k)``; its stopping
+rule is its own; the other agent's move is drawn only where that sample's other policy is stochastic. So a
+sample's learned Q-table depends on its reward function, the seed and the hyperparameters alone, never on
+``n_jobs``, ``chunk_size`` or which samples share a chunk.
 """
 
 from __future__ import annotations
@@ -49,7 +57,8 @@ from agents.logging import ExactQ, TrainingLogger, greedy_optimal_fraction, solv
 from agents._qkernel import epsilon_at, run_steps
 from agents.storage import TrainedAgents
 from envs.dynamics import padded_rewards
-from envs.layouts import N_ACTIONS
+from envs.layouts import N_ACTIONS, load_layout
+from envs.memory import check_budget, joint_state_count, model_bytes, parse_memory
 from envs.model import JointModel, check_agent, joint_model
 from envs.policies import (
     SeedPolicy,
@@ -61,7 +70,7 @@ from envs.policies import (
     uniform_policy,
 )
 from envs.rewards import RewardSampler
-from envs.validation import check_gamma, check_rewards
+from envs.validation import available_cores, check_gamma, check_rewards
 
 #: Walkers per chunk of samples (the default chunk is ``MAX_WALKERS // walkers`` samples: 202 on grid3x3, 17 on
 #: maze7x7). The compiled kernel needs no big batches, so chunks are kept small: progress and Ctrl-C act per chunk,
@@ -69,6 +78,32 @@ from envs.validation import check_gamma, check_rewards
 MAX_WALKERS = 1 << 15
 #: Stored value of unavailable actions: finite (TD errors masked to exactly 0), far below any real value.
 UNAVAILABLE = -1e30
+#: Bytes per joint state and sample of a two-stage run: the results kept for every sample (both stages' Q-tables
+#: and visit counts, greedy policies, solver-convention Q-tables, rewards, and the exact reference Q-tables of
+#: the accuracy check), and per sample of a chunk in training (Q, counts, backups, the other agent's tables).
+BYTES_PER_SAMPLE_STATE = 720
+BYTES_PER_CHUNK_SAMPLE_STATE = 160
+
+
+def estimate_memory(n_states: int, n_samples: int, collision: str = "none", chunk: Optional[int] = None,
+                    n_jobs: int = 1) -> int:
+    """Peak bytes of :func:`learn_qlearning` for ``n_samples`` samples of a world of ``n_states`` joint states:
+    the model, the results kept for every sample, and ``n_jobs`` chunks in training."""
+    walkers = max(16, 2 * n_states)
+    chunk = min(n_samples, chunk or max(1, MAX_WALKERS // walkers))
+    held = n_jobs * chunk * BYTES_PER_CHUNK_SAMPLE_STATE * n_states
+    return int(model_bytes(n_states, collision) + n_samples * BYTES_PER_SAMPLE_STATE * n_states + held)
+
+
+def check_memory(layout, collision: str, n_samples: int, max_memory=None, n_jobs: int = 1,
+                 what: str = "Q-learning") -> None:
+    """Refuse up front (``ValueError("max_memory: ...")``) a run whose estimated peak exceeds the budget
+    (:mod:`envs.memory`; default a fraction of the machine's memory), before anything is allocated."""
+    grid = load_layout(layout)
+    n_states = joint_state_count(grid, collision)
+    budget = parse_memory(max_memory)
+    check_budget(estimate_memory(n_states, int(n_samples), collision, n_jobs=n_jobs), budget,
+                 f"{what} of {int(n_samples):,} samples on {grid.name!r}", n_states)
 
 
 @dataclass
@@ -198,10 +233,18 @@ class _OtherSampler:
         self.shared = policy.ndim == 2
         table = policy.reshape(-1, N_ACTIONS)
         self.deterministic = is_deterministic(table)
-        if self.deterministic:
-            self.action = table.argmax(axis=1)
-        else:
-            self.cumulative = cumulative_probabilities(table)
+        self.n_states = n_states
+        row_det = (table > 0).sum(axis=1) == 1
+        # Per sample: is the other agent's policy deterministic everywhere (picks that sample's default min_visits).
+        self.sample_deterministic = (
+            np.full(n_samples, self.deterministic) if self.shared else row_det.reshape(n_samples, n_states).all(1)
+        )
+        # Per row: the deterministic action, or -1 where the kernel must draw from the cumulative probabilities.
+        self.action = np.ascontiguousarray(np.where(row_det, table.argmax(axis=1), -1), dtype=np.int64)
+        cumulative = np.cumsum(table, axis=1)
+        last = N_ACTIONS - 1 - np.argmax(table[:, ::-1] > 0, axis=1)
+        cumulative[np.arange(N_ACTIONS)[None, :] >= last[:, None]] = np.inf
+        self.cumulative = np.ascontiguousarray(cumulative, dtype=np.float64)
 
 
 def _available_table(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -222,7 +265,8 @@ def train_q(
     exact_q: Optional[np.ndarray] = None,
     log_prefix: Optional[str] = None,
     progress: Optional[Callable[[int], None]] = None,
-    n_jobs: int = 1,
+    n_jobs: Optional[int] = 1,
+    sample_offset: int = 0,
 ) -> QLearningResult:
     """Train ``agent``'s Q-tables for every reward function in ``rewards`` against a fixed other policy.
 
@@ -238,8 +282,11 @@ def train_q(
         exact_q: Optional ``(K, S, 5)`` exact ``Q_env`` for logging the optimal fraction and value gap.
         log_prefix: Tag prefix (default ``"qlearning/<agent>"``).
         progress: Called with the number of samples finished after each chunk.
-        n_jobs: Worker processes; samples are split into at least ``n_jobs`` chunks. Results depend on the
-            chunking (``n_jobs``, ``chunk_size``), never on scheduling. TensorBoard logs the first chunk.
+        n_jobs: Worker processes (None: the available cores); samples are split into at least ``n_jobs``
+            chunks. Results do not depend on it, nor on ``chunk_size`` (module docstring). TensorBoard logs the
+            first chunk.
+        sample_offset: Index in the whole run of ``rewards[0]``: sample ``k`` draws from the stream of
+            ``(seed, agent, sample_offset + k)``, so a run trained in pieces equals one trained at once.
 
     Returns:
         A :class:`QLearningResult`.
@@ -253,8 +300,14 @@ def train_q(
         other_policy = uniform_policy(other_mask)
     check_policy_batch(other_policy, other_mask, n_samples, "other_policy")  # keeps the shared (S, 5) form below
     other_policy = np.asarray(other_policy, dtype=np.float64)
-    if config is None:
-        config = default_config(gamma, deterministic_other=is_deterministic(other_policy))
+    if config is None:  # defaults per sample: fewer visits where that sample's other agent is deterministic
+        sample_det = _OtherSampler(other_policy, n_samples, n_states).sample_deterministic
+        config = default_config(gamma)
+        min_visits = np.where(sample_det, default_config(gamma, deterministic_other=True).min_visits, config.min_visits)
+    else:
+        min_visits = np.full(n_samples, config.min_visits)
+    if isinstance(sample_offset, bool) or int(sample_offset) != sample_offset or sample_offset < 0:
+        raise ValueError(f"sample_offset must be a non-negative integer, got {sample_offset!r}")
     if exact_q is not None and np.shape(exact_q) != (n_samples, n_states, N_ACTIONS):
         raise ValueError(f"exact_q must have shape ({n_samples}, {n_states}, {N_ACTIONS}), got {np.shape(exact_q)}")
     logger = logger or TrainingLogger(None)
@@ -262,18 +315,20 @@ def train_q(
 
     walkers = config.walkers or max(16, 2 * n_states)
     chunk = config.chunk_size or max(1, MAX_WALKERS // walkers)
-    n_jobs = max(1, int(n_jobs))
+    n_jobs = available_cores() if n_jobs is None else max(1, int(n_jobs))
     if n_jobs > 1:
         chunk = min(chunk, -(-n_samples // n_jobs))
     starts = list(range(0, n_samples, chunk))
-    seeds = np.random.SeedSequence([int(seed), 0 if agent == "H" else 1]).spawn(len(starts))
+    stage = 0 if agent == "H" else 1
     jobs = []
-    for c, lo in enumerate(starts):
+    for lo in starts:
         hi = min(n_samples, lo + chunk)
+        seeds = [np.random.SeedSequence([int(seed), stage, int(sample_offset) + k]) for k in range(lo, hi)]
         jobs.append(
             (
                 model, rewards[lo:hi], gamma, agent, other_policy if other_policy.ndim == 2 else other_policy[lo:hi],
-                config, walkers, seeds[c], exact_q[lo:hi] if exact_q is not None else None, prefix,
+                config, walkers, (seeds, min_visits[lo:hi]),
+                exact_q[lo:hi] if exact_q is not None else None, prefix,
             )
         )
     q_all = np.empty((n_samples, n_states, N_ACTIONS))
@@ -292,7 +347,7 @@ def train_q(
         log_dir = logger.log_dir if logger.enabled else None
         results = pool.map(_train_chunk_in_process, [(job, log_dir if c == 0 else None) for c, job in enumerate(jobs)])
     try:
-        for lo, (q, visits, steps, done, n_transitions) in zip(starts, results):
+        for lo, (q, visits, steps, done, n_transitions) in zip(starts, results):  # in sample order
             hi = lo + len(q)
             q_all[lo:hi], visits_all[lo:hi], steps_all[lo:hi], stopped_all[lo:hi] = q, visits, steps, done
             transitions += n_transitions
@@ -311,13 +366,14 @@ def train_q(
     )
 
 
-def _train_chunk(model, rewards, gamma, agent, other, config, walkers, seed_seq, log_q, prefix, logger=None):
-    """Train one chunk of samples to the stopping rule; returns ``(q, visits, steps, stopped, transitions)``."""
-    learner = _ChunkLearner(model, rewards, gamma, agent, other, config, walkers, seed_seq)
+def _train_chunk(model, rewards, gamma, agent, other, config, walkers, seeds, log_q, prefix, logger=None):
+    """Train one chunk of samples, each to its own stopping rule; returns ``(q, visits, steps, stopped,
+    transitions)`` with per-sample ``steps`` and ``stopped``."""
+    learner = _ChunkLearner(model, rewards, gamma, agent, other, config, walkers, seeds)
     mask = model.action_mask(agent)
     while True:
         learner.run(min(config.check_every, config.max_steps - learner.step))
-        done = learner.check()
+        learner.check()
         if logger is not None and logger.enabled:
             info = learner.stats()
             if log_q is not None:
@@ -325,9 +381,10 @@ def _train_chunk(model, rewards, gamma, agent, other, config, walkers, seed_seq,
                 info["greedy_optimal_fraction"] = greedy_optimal_fraction(q, log_q, mask)
                 info["value_gap"] = value_gap(q, log_q, mask)
             logger.scalars(prefix, info, learner.step)
-        if done or learner.step >= config.max_steps:
+        if not learner.active.any() or learner.step >= config.max_steps:
             break
-    return learner.q_table(), learner.visit_table(), learner.step, done, learner.step * learner.n_walkers
+    steps = learner.steps.copy()
+    return learner.q_table(), learner.visit_table(), steps, learner.stopped.copy(), int(steps.sum()) * learner.walkers
 
 
 def _train_chunk_in_process(args):
@@ -356,13 +413,23 @@ class _ChunkLearner:
         other_policy: np.ndarray,
         config: QLearningConfig,
         walkers: int,
-        seed_seq: np.random.SeedSequence,
+        seeds,
     ) -> None:
+        """``seeds``: ``(per-sample SeedSequences, per-sample min_visits)`` as :func:`train_q` passes them, or
+        one SeedSequence (whose ``spawn(K)`` seeds the samples; ``config.min_visits`` for all)."""
         self.config = config
         self.gamma = gamma
-        self.rng = np.random.default_rng(seed_seq)
         dtype = np.dtype(config.dtype)
         K, S = rewards.shape
+        if isinstance(seeds, np.random.SeedSequence):
+            seeds = (seeds.spawn(K), np.full(K, config.min_visits))
+        sample_seeds, min_visits = seeds
+        if len(sample_seeds) != K or len(min_visits) != K:
+            raise ValueError(f"need one seed and one min_visits per sample ({K}), got {len(sample_seeds)}, {len(min_visits)}")
+        self.required_visits = np.asarray(min_visits, dtype=np.int64)
+        # Per sample: a numpy stream for its initial Q-values and walkers, a SplitMix64 stream for the kernel.
+        children = [seq.spawn(2) for seq in sample_seeds]
+        rngs = [np.random.default_rng(c[0]) for c in children]
         self.K, self.S = K, S
         self.mask = model.action_mask(agent)
         self.avail, self.n_avail = _available_table(self.mask)
@@ -371,16 +438,14 @@ class _ChunkLearner:
         # Transition rows (S, other, mine) -> s' so that one (s, other) row holds s' for all own actions.
         table = model.next_state.transpose(0, 2, 1) if agent == "H" else model.next_state
         self.next_rows = np.ascontiguousarray(table, dtype=np.int64).reshape(S * N_ACTIONS, N_ACTIONS)
-        self.other = _OtherSampler(other_policy)
-        if self.other.deterministic:
-            self._other_action = np.ascontiguousarray(self.other.action, dtype=np.int64)
-            self._other_cum = np.ones((1, N_ACTIONS))
-        else:
-            self._other_action = np.zeros(1, dtype=np.int64)
-            self._other_cum = np.ascontiguousarray(self.other.cumulative, dtype=np.float64)
+        self.other = _OtherSampler(other_policy, K, S)
+        self._other_action = self.other.action
+        self._other_cum = self.other.cumulative
         mask_pad = np.concatenate([self.mask, np.zeros((1, N_ACTIONS), bool)])
         self.rewards = np.ascontiguousarray(padded_rewards(rewards), dtype=dtype)  # reward on arrival, 0 at a crash
-        q = self.rng.uniform(0.0, 1e-6, (K, S + 1, N_ACTIONS))  # tiny random values break initial ties
+        q = np.empty((K, S + 1, N_ACTIONS))
+        for k, rng in enumerate(rngs):
+            q[k] = rng.uniform(0.0, 1e-6, (S + 1, N_ACTIONS))  # tiny random values break initial ties
         q = np.where(mask_pad, q, UNAVAILABLE)  # finite and far below any real value: never the greedy choice
         self.q = np.ascontiguousarray(q, dtype=dtype)
         value = np.concatenate([q[:, :S].max(axis=-1), np.zeros((K, 1))], axis=1)
@@ -388,12 +453,18 @@ class _ChunkLearner:
         self.backup[:, S] = 0.0
         self.counts = np.zeros((K, S + 1, N_ACTIONS), dtype=np.int64)
         self.n_walkers = K * walkers
-        self._state = self.rng.integers(0, S, (K, walkers))
+        self.walkers = walkers
+        self._state = np.empty((K, walkers), dtype=np.int64)
+        for k, rng in enumerate(rngs):
+            self._state[k] = rng.integers(0, S, walkers)
         self._t = np.zeros((K, walkers), dtype=np.int64)
         self._returns = np.zeros((K, walkers))
         self._discount = np.ones((K, walkers))
         # One SplitMix64 stream per sample for the kernel's draws.
-        self._rng_state = seed_seq.generate_state(max(K, 1), dtype=np.uint64)[:K].copy()
+        self._rng_state = np.array([c[1].generate_state(1, dtype=np.uint64)[0] for c in children], dtype=np.uint64)
+        self.active = np.ones(K, dtype=bool)  # samples still training
+        self.stopped = np.zeros(K, dtype=bool)  # ... and those the stopping rule ended
+        self.steps = np.zeros(K, dtype=np.int64)  # steps per walker each sample trained for
         self.step = 0
         self.lr_scale = config.lr_scale if config.lr_scale is not None else 1.0 - gamma
         self._prev_greedy: Optional[np.ndarray] = None
@@ -401,6 +472,7 @@ class _ChunkLearner:
         self.episode_returns: list[float] = []
         self.policy_change = 1.0
         self.min_visits = 0
+        self.allowed_changes = int(math.floor(config.policy_tol * S + 1e-9))  # a fraction policy_tol of its states
 
     @property
     def state(self) -> np.ndarray:
@@ -417,14 +489,15 @@ class _ChunkLearner:
         out = np.zeros(3)
         run_steps(
             self.q, self.counts, self.backup, self.rewards, self.next_rows, self.mask, self.avail, self.n_avail,
-            self._other_cum, self._other_action, self.other.deterministic, self.other.shared,
+            self._other_cum, self._other_action, self.other.shared, self.active,
             self._state, self._t, self._returns, self._discount, self._rng_state,
             int(n_steps), int(self.step), float(c.epsilon_start), float(c.epsilon_end),
             float(c.epsilon_decay * c.max_steps), float(self.gamma), float(self.lr_scale), float(c.lr_omega),
             int(c.episode_length), bool(c.all_actions), out,
         )
         self.step += int(n_steps)
-        updates = self.n_walkers * n_steps * (self.n_avail.mean() if c.all_actions else 1.0)
+        self.steps[self.active] += int(n_steps)
+        updates = int(self.active.sum()) * self.walkers * n_steps * (self.n_avail.mean() if c.all_actions else 1.0)
         self.last_td = float(out[0] / max(updates, 1))
         if out[2] > 0:
             self.episode_returns.append(float(out[1] / out[2]))
@@ -437,14 +510,23 @@ class _ChunkLearner:
         return self.counts[:, : self.S].copy()
 
     def check(self) -> bool:
-        """Apply the stopping rule (see the module docstring)."""
+        """Apply the stopping rule to each sample still training (see the module docstring); stopped samples
+        are frozen. Returns whether every sample has stopped by the rule."""
         greedy = self.q_table().argmax(axis=-1)
+        active = self.active
         if self._prev_greedy is not None:
-            self.policy_change = float((greedy != self._prev_greedy).mean())
+            changes = (greedy != self._prev_greedy).sum(axis=1)
+            self.policy_change = float(changes[active].mean() / self.S) if active.any() else 0.0
+            settled = changes <= self.allowed_changes
+        else:
+            settled = np.zeros(self.K, dtype=bool)
         self._prev_greedy = greedy
-        visits = np.where(self.mask, self.counts[:, : self.S], np.iinfo(np.int64).max)
-        self.min_visits = int(visits.min())
-        return self.min_visits >= self.config.min_visits and self.policy_change <= self.config.policy_tol
+        visits = np.where(self.mask, self.counts[:, : self.S], np.iinfo(np.int64).max).min(axis=(1, 2))
+        self.min_visits = int(visits[active].min()) if active.any() else int(visits.min())
+        done = active & settled & (visits >= self.required_visits)
+        self.stopped |= done
+        self.active &= ~done
+        return bool(self.stopped.all())
 
     def stats(self) -> dict:
         returns = self.episode_returns[-50:]
@@ -516,7 +598,8 @@ def train_two_stage(
     logger: Optional[TrainingLogger] = None,
     reference: Optional[ExactQ] = None,
     progress: Optional[Callable[[int], None]] = None,
-    n_jobs: int = 1,
+    n_jobs: Optional[int] = 1,
+    sample_offset: int = 0,
 ) -> TwoStageResult:
     """H learns against the seed policy; then A learns against frozen greedy H. One Q-table per sample.
 
@@ -533,7 +616,8 @@ def train_two_stage(
         reference: Exact action values (an :data:`agents.logging.ExactQ`); given, :func:`learned_metrics` is
             computed at the end (and exact values feed the logger); ``None``: no accuracy is measured.
         progress: Called with the number of samples finished (per stage).
-        n_jobs: Worker processes (see :func:`train_q`).
+        n_jobs: Worker processes (see :func:`train_q`; results do not depend on it).
+        sample_offset: Index in the whole run of the first sample (see :func:`train_q`).
     """
     gamma_H = check_gamma(gamma_H, "gamma_H")
     gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
@@ -543,10 +627,12 @@ def train_two_stage(
         seed_policy = uniform_policy(model.action_mask_A)
     log_exact = reference is not None and logger is not None and logger.enabled
     exact_H = reference(model, R_H, gamma_H, "H", seed_policy) if log_exact else None
-    result_H = train_q(model, R_H, gamma_H, "H", seed_policy, config_H, seed, logger, exact_H, progress=progress, n_jobs=n_jobs)
+    result_H = train_q(model, R_H, gamma_H, "H", seed_policy, config_H, seed, logger, exact_H, progress=progress,
+                       n_jobs=n_jobs, sample_offset=sample_offset)
     policy_H = result_H.greedy(model.action_mask_H)
     exact_A = reference(model, R_A, gamma_A, "A", policy_H) if log_exact else None
-    result_A = train_q(model, R_A, gamma_A, "A", policy_H, config_A, seed, logger, exact_A, progress=progress, n_jobs=n_jobs)
+    result_A = train_q(model, R_A, gamma_A, "A", policy_H, config_A, seed, logger, exact_A, progress=progress,
+                       n_jobs=n_jobs, sample_offset=sample_offset)
     policy_A = result_A.greedy(model.action_mask_A)
     metrics = {}
     if reference is not None:
@@ -571,35 +657,38 @@ def learn_qlearning(
     reference: Optional[ExactQ] = None,
     progress: Optional[Callable[[int], None]] = None,
     sample_range: Optional[tuple[int, int]] = None,
-    n_jobs: int = 1,
+    n_jobs: Optional[int] = None,
+    max_memory=None,
     seed_policy: SeedPolicy = "uniform",
 ) -> TrainedAgents:
     """Train both agents with batched Q-learning on the reward functions of ``RewardSampler(seed)``.
 
-    ``sample_range=(start, stop)`` trains samples ``start .. stop-1`` only (training draws seeded by
-    ``(seed, start)``), so a long run can be done, and kept, in chunks. ``reference`` (exact action values, see
-    :func:`train_two_stage`) adds accuracy metrics. ``seed_policy``: A's seed policy in stage 1 (``"uniform"``,
-    ``"stay"`` or an ``(S, 5)`` table).
+    ``sample_range=(start, stop)`` trains samples ``start .. stop-1`` only, so a long run can be done, and kept,
+    in chunks: sample ``k``'s agents are the same whichever range, chunk or ``n_jobs`` (default: the available
+    cores) it is trained in. ``max_memory``: the memory budget (see :func:`check_memory`), checked before the
+    model is built. ``reference`` (exact action values, see :func:`train_two_stage`) adds accuracy metrics.
+    ``seed_policy``: A's seed policy in stage 1 (``"uniform"``, ``"stay"`` or an ``(S, 5)`` table).
 
     Returns a :class:`agents.storage.TrainedAgents` (``q_H``/``q_A`` in the solver's convention) whose
     ``config`` holds everything needed to reproduce the run, timings and metrics; save it with
     :func:`agents.storage.save_agents`.
     """
-    model = joint_model(layout, collision)
-    seed_table = seed_policy_table(model, seed_policy)
     gamma_H = check_gamma(gamma, "gamma")
     gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
     if int(samples) < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
     start, stop = sample_range if sample_range is not None else (0, int(samples))
+    n_jobs = available_cores() if n_jobs is None else int(n_jobs)
+    check_memory(layout, collision, int(stop - start), max_memory, n_jobs)
+    model = joint_model(layout, collision)
+    seed_table = seed_policy_table(model, seed_policy)
     sampler = RewardSampler(model.n_states, distribution, correlation, seed)
     R_H, R_A = sampler.pairs(int(start), int(stop))
-    train_seed = int(seed) if start == 0 else int(np.random.SeedSequence([int(seed), int(start)]).generate_state(1)[0])
     logger = TrainingLogger(tensorboard)
     try:
         run = train_two_stage(
-            model, R_H, R_A, gamma_H, gamma_A, seed_table, config_H, config_A, train_seed, logger, reference, progress,
-            n_jobs,
+            model, R_H, R_A, gamma_H, gamma_A, seed_table, config_H, config_A, int(seed), logger, reference, progress,
+            n_jobs, sample_offset=int(start),
         )
         if logger.enabled and run.metrics:
             logger.scalars("qlearning/final", run.metrics, 0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
@@ -107,12 +108,23 @@ def save_agents(
     if agents.q_A is not None:
         arrays["q_A"] = agents.q_A
     tmp = path / (AGENTS_FILE + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
+    _write_npz(tmp, arrays)
     os.replace(tmp, path / AGENTS_FILE)
     config = dict(agents.config)
     config.setdefault("samples", agents.n_samples)
     (path / CONFIG_FILE).write_text(json.dumps(jsonable(config, nonfinite_as_str=True), indent=2, sort_keys=True) + "\n")
     return path
+
+
+def _write_npz(path: Path, arrays: dict) -> None:
+    """``np.savez_compressed`` with fixed member timestamps: the same arrays give the same bytes, so two runs
+    can be compared file to file."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
 
 def load_agents(directory: PathLike) -> TrainedAgents:

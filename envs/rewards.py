@@ -1,8 +1,10 @@
 """Reward distributions and correlated reward pairs (docs/concepts.md#rewards).
 
 A reward function assigns a number to every state. :class:`RewardSampler` draws the pair
-``(R_H, R_A)`` of sample ``i`` from a generator seeded by ``(seed, i // BLOCK)``, so the same seed gives
-the same reward functions however a run is chunked, and the exact and learned estimators can share them.
+``(R_H, R_A)`` of sample ``i`` from its own random stream, a Philox counter-based generator keyed by
+``(seed, i)``: the draws depend on the run's specification (seed, distribution, correlation, state count)
+alone, never on how many samples are drawn at once, the chunk size, the number of jobs or the memory budget,
+and drawing ``k`` samples holds ``O(k · n_states)`` numbers, whatever ``k`` is.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 
 from envs.model import JointModel
-
-BLOCK = 1024  # samples drawn per generator; fixed so that chunking never changes the draws
 
 Sampler = Callable[[np.random.Generator, tuple], np.ndarray]
 
@@ -34,6 +34,10 @@ class RewardDistribution:
     sampler: Sampler = field(repr=False)
     bounds: Optional[tuple[float, float]] = None
     params: dict = field(default_factory=dict)
+    #: ``values = from_doubles(u)`` where ``sampler(rng, shape)`` is exactly that function of
+    #: ``u = rng.random(shape)`` (uniform, Bernoulli): lets :class:`RewardSampler` draw many samples' streams
+    #: in one compiled loop. None: draws go through ``sampler``.
+    from_doubles: Optional[Callable[[np.ndarray], np.ndarray]] = field(default=None, repr=False, compare=False)
 
     def sample(self, rng: np.random.Generator, shape: tuple) -> np.ndarray:
         return np.asarray(self.sampler(rng, shape), dtype=np.float64)
@@ -71,11 +75,21 @@ class _BuiltinSampler:
             return self.b * (1.0 + rng.pareto(self.a, shape))
         raise ValueError(f"unknown built-in sampler {self.kind!r}")
 
+    def from_doubles(self, u: np.ndarray) -> np.ndarray:
+        """The same values as :meth:`__call__` as a function of ``u = rng.random(shape)`` (uniform, Bernoulli:
+        numpy's uniform is ``low + (high - low) * next_double``)."""
+        if self.kind == "uniform":
+            return self.a + (float(self.b) - float(self.a)) * u
+        if self.kind == "bernoulli":
+            return (u < self.a).astype(np.float64)
+        raise ValueError(f"{self.kind!r} values are not a function of one double")
+
 
 def uniform(low: float = 0.0, high: float = 1.0) -> RewardDistribution:
     if not high > low:
         raise ValueError(f"uniform rewards need high > low, got low={low}, high={high}")
-    return RewardDistribution("uniform", _BuiltinSampler("uniform", low, high), (low, high), {"low": low, "high": high})
+    sampler = _BuiltinSampler("uniform", low, high)
+    return RewardDistribution("uniform", sampler, (low, high), {"low": low, "high": high}, sampler.from_doubles)
 
 
 def beta(a: float = 1.0, b: float = 1.0) -> RewardDistribution:
@@ -89,7 +103,8 @@ def bernoulli(p: float = 0.1) -> RewardDistribution:
     if not 0 <= p <= 1:
         raise ValueError(f"bernoulli rewards need p in [0, 1], got p={p}")
     bounds = (0.0, 1.0) if p == 0.5 else None
-    return RewardDistribution("bernoulli", _BuiltinSampler("bernoulli", p), bounds, {"p": p})
+    sampler = _BuiltinSampler("bernoulli", p)
+    return RewardDistribution("bernoulli", sampler, bounds, {"p": p}, sampler.from_doubles)
 
 
 def pareto(alpha: float = 2.0, scale: float = 1.0) -> RewardDistribution:
@@ -157,33 +172,97 @@ class RewardSampler:
         self.correlation = check_correlation(correlation, self.distribution)
         self.seed = int(seed)
         self.redraw_constant = bool(redraw_constant)
-        self._last_block: tuple[int, tuple[np.ndarray, np.ndarray]] = (-1, ())  # chunks smaller than BLOCK share one draw
+        self._key = int(np.random.SeedSequence(self.seed).generate_state(1, np.uint64)[0])
+
+    def rng(self, index: int, reuse: Optional[np.random.Generator] = None) -> np.random.Generator:
+        """The random stream of sample ``index``: Philox keyed by ``(seed, index)``, counter 0 (independent
+        streams). ``reuse``: a Philox generator from an earlier call, reset in place (constructing one costs
+        ten times more than resetting it)."""
+        state = {
+            "bit_generator": "Philox",
+            "state": {"counter": np.zeros(4, np.uint64), "key": np.array([self._key, int(index)], np.uint64)},
+            "buffer": np.zeros(4, np.uint64),
+            "buffer_pos": 4,
+            "has_uint32": 0,
+            "uinteger": 0,
+        }
+        if reuse is None:
+            reuse = np.random.Generator(np.random.Philox())
+        reuse.bit_generator.state = state
+        return reuse
 
     def pairs(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        """``R_H, R_A`` of samples ``start .. stop - 1``, each ``(stop - start, n_states)``."""
+        """``R_H, R_A`` of samples ``start .. stop - 1``, each ``(stop - start, n_states)``.
+
+        Sample ``i`` is drawn from :meth:`rng` ``(i)`` alone, so any split of a run gives the same pairs.
+        """
         if not 0 <= start <= stop:
             raise ValueError(f"need 0 <= start <= stop, got start={start}, stop={stop}")
-        blocks = [self._block(b) for b in range(start // BLOCK, -(-stop // BLOCK))]
-        offset = (start // BLOCK) * BLOCK
-        r_h = np.concatenate([b[0] for b in blocks])[start - offset : stop - offset]
-        r_a = np.concatenate([b[1] for b in blocks])[start - offset : stop - offset]
+        if stop > 2**64:
+            raise ValueError(f"sample indices must be below 2**64, got stop={stop}")
+        fast = self.distribution.from_doubles
+        if fast is None:
+            redo = range(start, stop)
+            r_h = np.empty((stop - start, self.n_states))
+            r_a = np.empty((stop - start, self.n_states))
+        else:  # the same streams, many samples per compiled call
+            r_h, r_a, constant = self._pairs_from_doubles(start, stop, fast)
+            redo = [start + int(i) for i in np.flatnonzero(constant)]  # redrawn the generator's way
+        rng = None
+        for index in redo:
+            rng = self.rng(index, rng)
+            h, a = self.draw(rng, 1)
+            r_h[index - start], r_a[index - start] = h[0], a[0]
         return r_h, r_a
 
-    def _block(self, block: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._last_block[0] != block:
-            self._last_block = (block, self.draw(np.random.default_rng([self.seed, block]), BLOCK))
-        return self._last_block[1]
+    def _pairs_from_doubles(self, start: int, stop: int, values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`pairs` for a distribution that is a function of ``rng.random``, bit for bit, and the rows
+        (samples) that ``redraw_constant`` must redraw (left to the generator)."""
+        from envs._philox import doubles
+
+        S, beta = self.n_states, abs(self.correlation)
+        parts = 1 if beta == 1.0 else (2 if beta == 0.0 else 3)
+        r_h = np.empty((stop - start, S))
+        r_a = np.empty((stop - start, S))
+        constant = np.zeros(stop - start, dtype=bool)
+        check = self.redraw_constant and S > 1
+        step = max(1, (1 << 22) // max(1, parts * S))  # bounded temporaries: ~32 MB of doubles at a time
+        for lo in range(start, stop, step):
+            hi = min(stop, lo + step)
+            u = doubles(np.uint64(self._key), np.uint64(lo), hi - lo, parts * S)
+            h = values(u[:, :S])
+            copied = self.distribution.mirror(h) if self.correlation < 0 else h
+            fresh = None if parts == 1 else values(u[:, S:2 * S])
+            if parts == 1:
+                a = copied
+            elif parts == 2:
+                a = fresh
+            else:
+                a = np.where(u[:, 2 * S:] < beta, copied, fresh)
+            r_h[lo - start:hi - start], r_a[lo - start:hi - start] = h, a
+            if check:
+                flat = np.ptp(h, 1) == 0
+                if fresh is not None:
+                    flat |= np.ptp(fresh, 1) == 0
+                constant[lo - start:hi - start] = flat
+        return r_h, r_a, constant
 
     def draw(self, rng: np.random.Generator, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """``R_H, R_A`` ``(n_samples, n_states)`` drawn from ``rng`` (not indexed by sample; ``pairs`` is).
 
-        The same scheme as :meth:`pairs` without drawing a whole block: for one reward pair of a big world.
+        :meth:`pairs` draws sample ``i`` as ``draw(rng(i), 1)``: ``R_H``, then (unless ``|β| = 1``) a fresh
+        function, then (unless ``β = 0`` or ``|β| = 1``) the per-state coin flips of the correlation.
         """
         shape = (int(n_samples), self.n_states)
         r_h = self._draw(rng, shape)
-        fresh = self._draw(rng, shape)
-        tied = rng.random(shape) < abs(self.correlation)
         copied = self.distribution.mirror(r_h) if self.correlation < 0 else r_h
+        beta = abs(self.correlation)
+        if beta == 1.0:
+            return r_h, copied.copy() if copied is r_h else copied
+        fresh = self._draw(rng, shape)
+        if beta == 0.0:
+            return r_h, fresh
+        tied = rng.random(shape) < beta
         return r_h, np.where(tied, copied, fresh)
 
     def _draw(self, rng: np.random.Generator, shape: tuple) -> np.ndarray:

@@ -21,10 +21,11 @@ N_ACTIONS = 5
 
 
 @njit(nogil=True, cache=True)
-def _sweep(idx, w, src, V, R, gamma, E, V_new):
+def _sweep(idx, w, src, V, R, gamma, E, V_new, B):
     """One Bellman sweep from ``V`` (padded, ``V[S] = 0``): fills ``E[a, s] = Σ_j w[a, s, j] · src[idx[a, s, j]]``
-    ``(A, S)`` and ``V_new`` ``(S,)`` (the maximum over the ``A`` slots). ``src`` is ``V`` itself or the
-    intermediate table of :func:`_average`. Returns ``(min Δ, max Δ)``."""
+    ``(A, S)``, ``B`` ``(S,)`` its maximum over the ``A`` slots (the expected next value under the greedy or
+    evaluated policy) and ``V_new = R + γ B``. ``src`` is ``V`` itself or the intermediate table of
+    :func:`_average`. Returns ``(min Δ, max Δ)``."""
     n_slots, S, J = idx.shape
     lo, hi = np.inf, -np.inf
     for s in range(S):
@@ -36,6 +37,7 @@ def _sweep(idx, w, src, V, R, gamma, E, V_new):
             E[a, s] = e
             if e > best:
                 best = e
+        B[s] = best
         v = R[s] + gamma * best
         V_new[s] = v
         d = v - V[s]
@@ -153,10 +155,13 @@ def _anderson_step(x, g, span, dF, dG, gram, prev_f, prev_g, state, reset_factor
 
 @njit(nogil=True, cache=True)
 def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, power_tol, tie_tol, max_sweeps,
-            anderson_depth, anderson_reset, anderson_reg, V_out, Q_out, pol_out):
+            anderson_depth, anderson_reset, anderson_reg, V_out, Q_out, pol_out, W_out):
     """Certified value iteration for one sample (optimal control if ``control``, else policy evaluation).
 
     ``idx``/``w`` ``(A, S, J)``, into the intermediate table of :func:`_average` when ``pre_idx`` has rows; ``R``, ``V0``, ``V_out`` ``(S,)``; ``mask`` ``(S, 5)``;
+    ``W_out`` ``(S,)``: the expected next value ``E[V(s')]`` under the optimal (or evaluated) policy, certified
+    like ``V_out`` but free of the cancellation in ``(V - R)/γ`` (POWER is ``(1 - γ)·W``). ``tie_tol`` is in
+    units of ``E[V(s')]`` (see :mod:`multipower.solver`);
     ``Q_out``, ``pol_out`` ``(5, S)`` (filled when ``control``). ``anderson_depth > 0``: the next iterate is
     chosen by Anderson acceleration (:func:`_anderson_step`). Returns the sweeps used, or -1 if ``max_sweeps``
     was reached.
@@ -168,6 +173,7 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
     V = np.zeros(S + 1)
     V[:S] = V0
     V_new = np.empty(S)
+    B = np.empty(S)
     E = np.empty((n_slots, S))
     ties = np.empty((N_ACTIONS, S), dtype=np.bool_)
     extrap = True
@@ -181,9 +187,9 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
     for sweep in range(1, max_sweeps + 1):
         if factored:
             _average(pre_idx, pre_w, V, M)
-            lo, hi = _sweep(idx, w, M, V, R, gamma, E, V_new)
+            lo, hi = _sweep(idx, w, M, V, R, gamma, E, V_new, B)
         else:
-            lo, hi = _sweep(idx, w, V, V, R, gamma, E, V_new)
+            lo, hi = _sweep(idx, w, V, V, R, gamma, E, V_new, B)
         if absorbing:
             lo, hi = min(lo, 0.0), max(hi, 0.0)
         shift = 0.5 * c * (lo + hi)
@@ -193,15 +199,17 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
             prev_span = span
         step = shift if (extrap or not absorbing) else 0.0
         if 0.5 * span <= power_tol:
+            next_shift = 0.5 * (lo + hi) / (1.0 - gamma)  # shift / γ, without dividing by a tiny γ
             if not control:
                 V_out[:] = V_new + shift
+                W_out[:] = B + next_shift
                 return sweep
-            e_q = c * span
-            unique = _near_set(E, mask, e_q / gamma, ties)
-            floor = e_q <= 0.5 * tie_tol
+            e_next = span / (1.0 - gamma)  # bound on the error of every E[a, s] gap (e_Q / γ)
+            unique = _near_set(E, mask, e_next, ties)
+            floor = e_next <= 0.5 * tie_tol
             if unique or floor:
                 if floor and not unique:
-                    _near_set(E, mask, tie_tol / gamma, ties)
+                    _near_set(E, mask, tie_tol, ties)
                 for s in range(S):
                     count = 0
                     for a in range(N_ACTIONS):
@@ -210,6 +218,7 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
                         Q_out[a, s] = R[s] + gamma * E[a, s] + shift if mask[s, a] else -np.inf
                         pol_out[a, s] = ties[a, s] / count
                 V_out[:] = V_new + shift
+                W_out[:] = B + next_shift
                 return sweep
         if anderson_depth > 0:
             for s in range(S):
@@ -334,7 +343,7 @@ def joint_tables(next_state, pol_H, pol_A):
 
 @njit(nogil=True, cache=True)
 def _tie_tol(R, gamma, tie_rtol):
-    """The solver's tie tolerance ``TIE_RTOL · max|R| / (1 - γ)`` for one sample."""
+    """The solver's tie tolerance ``TIE_RTOL · max|R| / (1 - γ)`` for one sample, in units of ``E[V(s')]``."""
     return tie_rtol * max(np.abs(R).max(), 1e-300) / (1.0 - gamma)
 
 
@@ -354,9 +363,11 @@ def _support(pol):
 def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx, mask_H, mask_A, R_H, R_A,
                       gamma_H, gamma_A, absorbing, power_tol, tie_rtol, max_sweeps, warm_H, warm_A,
                       depth_H, depth_A, anderson_reset, anderson_reg,
-                      q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed, sweeps):
-    """Two-stage solve (docs/concepts.md#two-stage-training) per sample ``k`` of a chunk (outputs preallocated, action-major
-    ``(K, 5, S)`` for ``q``/``pol``, or ``(1, 5, S)`` to keep values only, reusing one slot; ``sweeps``
+                      q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed, W_H, W_A, W_H_seed, W_A_seed, sweeps):
+    """The two-stage solve (docs/concepts.md#two-stage-training) for every sample ``k`` of a chunk (outputs
+    preallocated, action-major ``(K, 5, S)`` for ``q``/``pol``, or ``(1, 5, S)`` to keep values only, reusing one
+    slot; ``W_*`` ``(K, S)``: the expected next values ``E[V(s')]`` under each stage's policy (see
+    :func:`iterate`); ``sweeps``
     ``(K, 4)``: H, A, H_eval, A_seed; -1 where ``max_sweeps`` hit).
 
     ``stage1_*``: H's factored backup against the seed (see :func:`_average`), or ``stage1_pre_idx``
@@ -385,7 +396,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
         # Stage 1: H against the seed.
         sweeps[k, 0] = iterate(idx1, w1, stage1_pre_idx, stage1_pre_w, R_H[k], gamma_H, R_H[k], mask_H, True,
                                absorbing, power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
-                               V_H_seed[k], q_H[slot], pol_H[slot])
+                               V_H_seed[k], q_H[slot], pol_H[slot], W_H_seed[k])
         ph = pol_H[slot].T.copy()
         det_H = _argmax_if_deterministic(ph, act_H)
         # Stage 2: A against frozen H. Where pi_H is deterministic, so are A's dynamics: tables without
@@ -402,7 +413,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
             idx2, w2 = other_agent_tables(next_A, ph)
         sweeps[k, 1] = iterate(idx2, w2, no_pre, no_pre_w, R_A[k], gamma_A, V0, mask_A, True, absorbing,
                                power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
-                               V_A[k], q_A[slot], pol_A[slot])
+                               V_A[k], q_A[slot], pol_A[slot], W_A[k])
         pa = pol_A[slot].T.copy()
         det_A = _argmax_if_deterministic(pa, act_A)
         # Stage 3: H under the joint policy (a deterministic chain where both are: exact warm start).
@@ -417,7 +428,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
             idx3, w3 = joint_tables(next_state, ph, pa)
         sweeps[k, 2] = iterate(idx3, w3, no_pre, no_pre_w, R_H[k], gamma_H, V0, mask_H, False, absorbing,
                                power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
-                               V_H[k], scratch_q, scratch_p)
+                               V_H[k], scratch_q, scratch_p, W_H[k])
         # A following the seed while H follows pi_H: stage 1's factored average where pi_H is deterministic.
         if det_H and factored:
             for s in range(S):
@@ -429,7 +440,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
             pre4, pre4_w = no_pre, no_pre_w
         sweeps[k, 3] = iterate(idx4, w4, pre4, pre4_w, R_A[k], gamma_A, V_A[k], mask_A, False, absorbing,
                                power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
-                               V_A_seed[k], scratch_q, scratch_p)
+                               V_A_seed[k], scratch_q, scratch_p, W_A_seed[k])
 
 
 @njit(nogil=True, cache=True)
@@ -465,12 +476,13 @@ def respond_chunk(next_own, other, mask, R, gamma, absorbing, power_tol, tie_rto
     no_pre = np.empty((0, 1), dtype=np.int64)
     no_pre_w = np.empty((0, 1))
     pol = np.empty((N_ACTIONS, S))
+    W = np.empty(S)
     most = 0
     for k in range(K):
         idx, w = other_agent_tables(next_own, other[k])
         n = iterate(idx, w, no_pre, no_pre_w, R[k], gamma, R[k], mask, True, absorbing, power_tol,
                     _tie_tol(R[k], gamma, tie_rtol), max_sweeps,
-                    depth, anderson_reset, anderson_reg, V_out[k], Q_out[k], pol)
+                    depth, anderson_reset, anderson_reg, V_out[k], Q_out[k], pol, W)
         if n < 0:
             return -1
         most = max(most, n)

@@ -266,9 +266,9 @@ def train_agents(
         seed_policy: A's seed policy in stage 1.
         seed: Fixes the learners' random draws.
         options: Hyperparameter overrides (Q-learning: ``QLearningConfig`` fields, applied to both stages;
-            PPO: ``PPOConfig`` or ``SB3PPOConfig`` fields), plus ``n_jobs``, the worker processes (Q-learning
-            default 1: its results depend on the split into chunks; PPO default: the available cores), and for
-            the batched PPO ``chunk`` and ``device`` (see :func:`train_ppo_batched`).
+            PPO: ``PPOConfig`` or ``SB3PPOConfig`` fields), plus ``n_jobs``, the worker processes (default: the
+            available cores; Q-learning results do not depend on it), and for the batched PPO ``chunk`` and
+            ``device`` (see :func:`train_ppo_batched`).
     """
     check_algo(algo)
     options = dict(options or {})
@@ -283,7 +283,8 @@ def train_agents(
             config_H = qlearning.default_config(gamma_H, deterministic_other=is_deterministic(seed_table), **options)
             config_A = qlearning.default_config(gamma_A, deterministic_other=True, **options)  # frozen greedy H
         run = qlearning.train_two_stage(  # looked up at call time, so tests can wrap it
-            model, R_H, R_A, gamma_H, gamma_A, seed_table, config_H, config_A, seed=seed, n_jobs=int(n_jobs or 1),
+            model, R_H, R_A, gamma_H, gamma_A, seed_table, config_H, config_A, seed=seed,
+            n_jobs=available_cores() if n_jobs is None else int(n_jobs),
         )
         learner = {"H": (config_H.to_dict() if config_H else "default"), "A": (config_A.to_dict() if config_A else "default")}
     else:
@@ -411,6 +412,7 @@ def compare(
     tol: float = DEFAULT_TOL,
     rollout_seed: int = 0,
     tensorboard: Optional[Union[str, Path]] = None,
+    max_memory=None,
 ) -> Comparison:
     """Train (or load) learned agents and compare their POWER with the exact solver's, same rewards.
 
@@ -428,6 +430,8 @@ def compare(
         train_options: Learner hyperparameter overrides.
         n_rollouts, tol, rollout_seed: Rollout settings.
         tensorboard: Directory for a TensorBoard log of the running estimates.
+        max_memory: Memory budget (bytes or text such as ``"8G"``; default a fraction of the machine's memory):
+            a run estimated to exceed it is refused before anything is allocated.
     """
     check_algo(algo)
     t0 = time.perf_counter()
@@ -442,6 +446,7 @@ def compare(
         seed_policy = agent_config.get("seed_policy", seed_policy)
         extra = {"agents_config": {k: v for k, v in agent_config.items() if k != "layout_text"}, "algo": algo}
     else:
+        qlearning.check_memory(layout, collision, int(n_samples), max_memory, what=f"compare ({algo})")
         model = joint_model(layout, collision)
         gamma_H = check_gamma(gamma, "gamma")
         gamma_A = check_gamma(gamma_H if gamma_A is None else gamma_A, "gamma_A")

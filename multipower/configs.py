@@ -142,11 +142,32 @@ def _cells(value, key: str, where: str, layout) -> list:
     return cells
 
 
+#: Most points a sweep may have (each point is a full run; more is a typo such as ``step: 1e-12``).
+MAX_SWEEP_POINTS = 10_000
+
+
+def sweep_point_count(spec) -> int:
+    """Points of a ``{start, stop, step}`` sweep (inclusive of ``stop``), computed without listing them."""
+    start, stop, step = float(spec["start"]), float(spec["stop"]), float(spec["step"])
+    count = (stop - start) / step
+    if not count < MAX_SWEEP_POINTS:  # also catches nan and inf
+        return MAX_SWEEP_POINTS + 1 if count != count else int(min(count, 1e300)) + 1
+    return int(round(count)) + 1
+
+
 def sweep_values(spec) -> list:
-    """The swept values of ``{start, stop, step}`` (inclusive of ``stop``) or an explicit list."""
+    """The swept values of ``{start, stop, step}`` (inclusive of ``stop``) or an explicit list.
+
+    Raises ``ValueError`` for more than ``MAX_SWEEP_POINTS`` points, before listing any.
+    """
     if isinstance(spec, dict):
-        start, stop, step = float(spec["start"]), float(spec["stop"]), float(spec["step"])
-        count = int(round((stop - start) / step)) + 1
+        start, step = float(spec["start"]), float(spec["step"])
+        count = sweep_point_count(spec)
+        if count > MAX_SWEEP_POINTS:
+            raise ValueError(
+                f"sweep.values: {{start: {spec['start']}, stop: {spec['stop']}, step: {spec['step']}}} gives "
+                f"{count:.3g} points; at most {MAX_SWEEP_POINTS:,} are allowed (use a larger step)"
+            )
         return [round(start + i * step, 10) for i in range(count)]
     return list(spec)
 
@@ -165,6 +186,12 @@ def _validate_sweep(sweep, where: str) -> dict:
         missing = [k for k in ("start", "stop", "step") if not isinstance(spec.get(k), (int, float))]
         if missing or spec["step"] <= 0 or spec["stop"] < spec["start"]:
             raise ConfigError(f"{where}: key 'sweep.values' needs numbers start <= stop and step > 0")
+        count = sweep_point_count(spec)
+        if count > MAX_SWEEP_POINTS:
+            raise ConfigError(
+                f"{where}: key 'sweep.values' gives {count:.3g} points (start {spec['start']}, stop {spec['stop']}, "
+                f"step {spec['step']}); at most {MAX_SWEEP_POINTS:,} are allowed: use a larger step"
+            )
     elif not isinstance(spec, list) or not spec:
         raise ConfigError(f"{where}: key 'sweep.values' must be a non-empty list or {{start, stop, step}}")
     values = sweep_values(spec)

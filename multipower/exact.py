@@ -24,6 +24,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from envs.layouts import LayoutLike, load_layout
+from envs.memory import MemoryLike, check_budget, joint_state_count, model_bytes, parse_memory
 from envs.model import JointModel, check_collision, joint_model, single_agent_model
 from envs.policies import SeedPolicy, seed_policy_table
 from envs.rewards import RewardSampler, make_distribution
@@ -35,6 +36,12 @@ from multipower.results import MeanAccumulator, PowerResult, pearson
 # fast. These names are module attributes, so tests can still wrap them.
 def power_samples(*args, **kwargs):
     from multipower.solver import power_samples as f
+
+    return f(*args, **kwargs)
+
+
+def power_from_next(*args, **kwargs):
+    from multipower.solver import power_from_next as f
 
     return f(*args, **kwargs)
 
@@ -65,6 +72,13 @@ def _power_tol(power_tol: Optional[float]) -> float:
 CHUNK_ELEMENTS = 600_000
 #: Largest default chunk (small worlds: fewer, larger batches amortise the per-chunk overhead).
 MAX_CHUNK = 1024
+#: Bytes per state of one solve's working set in the compiled kernels (backup tables of up to 25 successors,
+#: the transposed next-state table, Anderson history), and per state and sample held in a chunk (rewards, the
+#: eight value arrays, the four POWER arrays, the reward draw's temporaries). The batched torch code keeps
+#: ``(K, 5, S)`` tensors per sample instead: ``TORCH_BYTES_PER_SAMPLE_STATE``.
+KERNEL_BYTES_PER_STATE = 1000
+BYTES_PER_SAMPLE_STATE = 160
+TORCH_BYTES_PER_SAMPLE_STATE = 1200
 
 
 class Interrupted(KeyboardInterrupt):
@@ -87,6 +101,33 @@ def _chunk_size(chunk_size: Optional[int], n_states: int, n_samples: int) -> int
     if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     return int(chunk_size)
+
+
+def estimate_memory(n_states: int, collision: Optional[str], chunk: int, jobs: int, device="cpu") -> int:
+    """Peak bytes of an exact run: the model, ``jobs`` solves' working sets, and the chunks held at once
+    (``2·jobs + 2``: those solving, queued and being consumed). Independent of the number of samples."""
+    torch_path = not str(device).startswith("cpu") or collision is None  # single-agent solves run in torch
+    per_sample = TORCH_BYTES_PER_SAMPLE_STATE if torch_path else BYTES_PER_SAMPLE_STATE
+    model = model_bytes(n_states, collision) if collision is not None else 64 * n_states
+    held = (2 * jobs + 2) * chunk * per_sample * n_states
+    return int(model + jobs * KERNEL_BYTES_PER_STATE * n_states + held)
+
+
+def _fit_memory(n_states: int, collision: Optional[str], chunk_size, jobs_arg, n_samples: int, device,
+                max_memory: MemoryLike, what: str) -> tuple[int, int, Optional[int]]:
+    """``(chunk, jobs, budget)``: the requested (or default) chunk and jobs, the defaults lowered to fit the
+    budget; ``ValueError("max_memory: ...")`` up front where even one sample per chunk does not fit."""
+    budget = parse_memory(max_memory)
+    size = _chunk_size(chunk_size, n_states, n_samples)
+    jobs = _check_jobs(jobs_arg, device)
+    if budget is not None:
+        while jobs_arg is None and jobs > 1 and estimate_memory(n_states, collision, 1, jobs, device) > budget:
+            jobs -= 1
+        while chunk_size is None and size > 1 and estimate_memory(n_states, collision, size, jobs, device) > budget:
+            size = max(1, size // 2)
+    hint = f" ({size} sample{'s' if size != 1 else ''} per chunk, {jobs} chunk{'s' if jobs != 1 else ''} at once)"
+    check_budget(estimate_memory(n_states, collision, size, jobs, device), budget, what, n_states, hint)
+    return size, jobs, budget
 
 
 def _check_jobs(jobs: Optional[int], device) -> int:
@@ -123,12 +164,12 @@ def _solve_chunks(
     scheduling. On Ctrl-C, chunks not yet started are cancelled and the exception propagates after the running
     ones finish; everything consumed so far stays in the caller's accumulators.
     """
-    bounds = [(lo, min(lo + size, n_samples)) for lo in range(0, n_samples, size)]
+    bounds = ((lo, min(lo + size, n_samples)) for lo in range(0, n_samples, size))  # lazily: O(1) memory
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(bounds), desc=desc, unit="chunk")
+        bar = tqdm(total=-(-n_samples // size), desc=desc, unit="chunk")
 
     def timed(args):
         t0 = time.perf_counter()
@@ -180,6 +221,7 @@ def exact_power(
     progress: bool = True,
     power_tol: Optional[float] = None,
     jobs: Optional[int] = None,
+    max_memory: MemoryLike = None,
 ) -> PowerResult:
     """Exact multi-agent POWER of H and A at every joint state.
 
@@ -202,6 +244,9 @@ def exact_power(
             ``POWER_TOL``).
         jobs: Chunks solved at once in threads (default: the available cores on the CPU, 1 on a GPU).
             Results are identical for any value.
+        max_memory: Memory budget (bytes or text such as ``"8G"``; default a fraction of the machine's memory,
+            :mod:`envs.memory`). The peak is estimated before anything is allocated: default chunks and jobs
+            are lowered to fit, and a world that does not fit is refused up front. Results never depend on it.
 
     Returns:
         A ``"joint"`` :class:`~multipower.results.PowerResult` with ``power_H``, ``power_H_se``, ``power_A``,
@@ -215,11 +260,13 @@ def exact_power(
     gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
     power_tol = _power_tol(power_tol)
     n_samples = _check_samples(n_samples)
-    model = joint_model(load_layout(layout), check_collision(collision))
+    grid, collision = load_layout(layout), check_collision(collision)
+    n_states = joint_state_count(grid, collision)
+    size, jobs, _ = _fit_memory(n_states, collision, chunk_size, jobs, n_samples, device, max_memory,
+                                f"exact POWER on {grid.name!r}")
+    model = joint_model(grid, collision)
     seed_table = seed_policy_table(model, seed_policy)
     sampler = RewardSampler(model.n_states, make_distribution(distribution), correlation, seed, redraw_constant)
-    size = _chunk_size(chunk_size, model.n_states, n_samples)
-    jobs = _check_jobs(jobs, device)
     config = {
         "kind": "exact",
         "layout": model.layout.name,
@@ -244,10 +291,10 @@ def exact_power(
     def solve(R_H, R_A):
         sol = solve_pairs(model, R_H, R_A, gamma_H, gamma_A, seed_table, device, power_tol, values_only=True)
         return {
-            "power_H": power_samples(sol.V_H, R_H, gamma_H),
-            "power_A": power_samples(sol.V_A, R_A, gamma_A),
-            "power_H_seed": power_samples(sol.V_H_seed, R_H, gamma_H),
-            "power_A_seed": power_samples(sol.V_A_seed, R_A, gamma_A),
+            "power_H": power_from_next(sol.W_H, gamma_H),
+            "power_A": power_from_next(sol.W_A, gamma_A),
+            "power_H_seed": power_from_next(sol.W_H_seed, gamma_H),
+            "power_A_seed": power_from_next(sol.W_A_seed, gamma_A),
         }
 
     def consume(powers: dict) -> None:
@@ -291,6 +338,7 @@ def single_agent_power(
     progress: bool = True,
     power_tol: Optional[float] = None,
     jobs: Optional[int] = None,
+    max_memory: MemoryLike = None,
 ) -> PowerResult:
     """Exact single-agent POWER ``(1-γ)/γ · E[V*(s) - R(s)]`` at every cell (docs/concepts.md#single-agent-power).
 
@@ -306,10 +354,11 @@ def single_agent_power(
     gamma = check_gamma(gamma, "gamma")
     power_tol = _power_tol(power_tol)
     n_samples = _check_samples(n_samples)
-    model = single_agent_model(load_layout(layout))
+    grid = load_layout(layout)
+    size, jobs, _ = _fit_memory(grid.n_cells, None, chunk_size, jobs, n_samples, device, max_memory,
+                                f"single-agent POWER on {grid.name!r}")
+    model = single_agent_model(grid)
     sampler = RewardSampler(model.n_states, make_distribution(distribution), 0.0, seed, redraw_constant)
-    size = _chunk_size(chunk_size, model.n_states, n_samples)
-    jobs = _check_jobs(jobs, device)
     config = {
         "kind": "exact_single",
         "layout": model.layout.name,
@@ -338,7 +387,7 @@ def single_agent_power(
         return (sampler.pairs(lo, hi)[0],)
 
     def solve(R):
-        return power_samples(solve_single(model, R, gamma, device, power_tol).V, R, gamma)
+        return power_from_next(solve_single(model, R, gamma, device, power_tol).W, gamma)
 
     try:
         _solve_chunks(n_samples, size, jobs, draw, solve, acc.add, timings, progress, f"single {model.layout.name}")

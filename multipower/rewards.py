@@ -1,7 +1,6 @@
 """Former home of the reward distributions; they now live in :mod:`envs.rewards` (kept for one version)."""
 
 from envs.rewards import (
-    BLOCK,
     DISTRIBUTIONS,
     RewardDistribution,
     RewardSampler,
@@ -15,6 +14,6 @@ from envs.rewards import (
 )
 
 __all__ = [
-    "BLOCK", "DISTRIBUTIONS", "RewardDistribution", "RewardSampler", "bernoulli", "beta", "check_correlation", "custom",
+    "DISTRIBUTIONS", "RewardDistribution", "RewardSampler", "bernoulli", "beta", "check_correlation", "custom",
     "make_distribution", "pareto", "uniform",
 ]

@@ -38,14 +38,23 @@ Internally Q-values and policies are action-major ``(K, 5, S)`` (a gather over a
 reduction over the middle axis are several times faster on CPU); the public arrays are ``(K, S, 5)``
 (for ``q`` and ``policy``, strided views of the action-major results).
 
-Optimal policies must be the right ones, not just near-optimal: the same bounds give
-``|gap_est(a) - gap*(a)| <= e_Q = c·span(Δ)`` for the gap ``max_b Q(b) - Q(a)`` of every action. A sample also
-needs, at every state, either exactly one action with ``gap_est <= e_Q`` (that action is then provably
-the unique optimum) or ``e_Q <= tie_tol / 2``, in which case the actions with ``gap_est <= tie_tol`` are
-taken as tied: this set contains every optimal action, and any other action in it is within
-``1.5·tie_tol`` of optimal. ``tie_tol = TIE_RTOL · max|R| / (1 - γ)`` per sample (``TIE_RTOL = 1e-9``,
-a thousand times above float64 rounding after thousands of sweeps). A sample is frozen at the first
-sweep at which it qualifies, so results do not depend on how the samples are chunked.
+Optimal policies must be the right ones, not just near-optimal. Actions are compared on the expected next
+value ``E_a(s) = E[V(s') | a]`` (``Q = R + γ E``: ``R(s)`` is common to all actions, so ``Q`` gaps are ``γ`` times
+``E`` gaps and vanish with ``γ``, while ``E`` gaps keep the size of the reward differences). The same bounds give
+``|gap_est(a) - gap*(a)| <= e = span(Δ) / (1 - γ)`` for the gap ``max_b E_b(s) - E_a(s)`` of every action. A
+sample also needs, at every state, either exactly one action with ``gap_est <= e`` (that action is then
+provably the unique optimum) or ``e <= tie_tol / 2``, in which case the actions with ``gap_est <= tie_tol`` are
+taken as tied: this set contains every optimal action, and any other action in it is within ``1.5·tie_tol``
+of optimal in ``E`` (``1.5·γ·tie_tol`` in ``Q``). ``tie_tol = TIE_RTOL · max|R| / (1 - γ)`` per sample
+(``TIE_RTOL = 1e-9``, a thousand times above float64 rounding of values of size ``max|R| / (1 - γ)`` after
+thousands of sweeps). In ``Q`` units the tolerance is ``γ·tie_tol``: it shrinks with the action-value
+differences that ``γ`` makes visible, so exact ties (sparse rewards) and true optima are told apart from
+``γ = 1e-12`` to ``γ → 1``. A sample is frozen at the first sweep at which it qualifies, so results do not
+depend on how the samples are chunked.
+
+POWER from the solution is ``(1 - γ)·W`` with ``W = E[V(s')]`` under the policy (the ``W_*`` fields, the
+midpoint of the same certified interval, :func:`power_from_next`): its error is at most ``span(Δ)/2 <= power_tol``
+at every ``γ``, where ``(1 - γ)/γ·(V - R)`` would lose digits to cancellation at small ``γ``.
 """
 
 from __future__ import annotations
@@ -65,7 +74,8 @@ from envs.validation import check_gamma, check_rewards
 
 #: Default bound on the POWER error caused by stopping iteration, per sample (guarantee: < 1e-4).
 POWER_TOL = 5e-5
-#: Relative tie tolerance: actions within ``TIE_RTOL · max|R| / (1 - γ)`` of the best count as tied.
+#: Relative tie tolerance: actions whose expected next values ``E[V(s') | a]`` lie within
+#: ``TIE_RTOL · max|R| / (1 - γ)`` of the best count as tied (``γ`` times that in ``Q``).
 TIE_RTOL = 1e-9
 #: Discounts from which the exact warm starts of stages 2 and 3 pay off in the batched torch code (below, a few
 #: sweeps suffice). The compiled kernels warm-start from ``COMPILED_WARM_GAMMA`` (grid3x3 γ=0.6: 15 and 17
@@ -112,6 +122,9 @@ class SolvedPairs:
         V_H_seed: H's optimal value against the seed (stage 1).
         V_A_seed: value for ``R_A`` when A follows the seed and H follows ``policy_H``.
         sweeps: Bellman sweeps per stage (max over the batch).
+        W_H, W_A, W_H_seed, W_A_seed: the expected next values ``E[V(s')]`` under the policies of ``V_H``,
+            ``V_A``, ``V_H_seed``, ``V_A_seed`` (``V = R + γ W``); POWER is ``(1 - γ)·W`` (:func:`power_from_next`),
+            exact to the certificate at any ``γ``, where ``(1 - γ)/γ·(V - R)`` loses digits at small ``γ``.
 
     ``q_H``, ``policy_H``, ``q_A``, ``policy_A`` are ``None`` when solved with ``values_only=True``.
     """
@@ -125,16 +138,22 @@ class SolvedPairs:
     V_H_seed: np.ndarray
     V_A_seed: np.ndarray
     sweeps: dict
+    W_H: Optional[np.ndarray] = None
+    W_A: Optional[np.ndarray] = None
+    W_H_seed: Optional[np.ndarray] = None
+    W_A_seed: Optional[np.ndarray] = None
 
 
 @dataclass
 class SolvedSingle:
-    """Single-agent solution for ``K`` reward functions: ``q`` and ``policy`` ``(K, n, 5)``, ``V`` ``(K, n)``."""
+    """Single-agent solution for ``K`` reward functions: ``q`` and ``policy`` ``(K, n, 5)``, ``V`` ``(K, n)``, and
+    ``W`` ``(K, n)``, the expected next value ``E[V*(s')]`` under the optimal policy (POWER is ``(1 - γ)·W``)."""
 
     q: np.ndarray
     policy: np.ndarray
     V: np.ndarray
     sweeps: int
+    W: Optional[np.ndarray] = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -243,11 +262,12 @@ def _iterate(
     mask: Optional[torch.Tensor],
     absorbing: bool,
     power_tol: float,
-) -> tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor], int]:
+) -> tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor], int, torch.Tensor]:
     """Value iteration (``mask`` given: optimal control over 5 actions) or policy evaluation.
 
     ``mask`` is ``(S, 5)``. Returns ``V`` (K, S), ``Q`` (K, 5, S) or None, the policy (K, 5, S) or None
-    (action-major, see :func:`_np_actions`), and the sweeps used.
+    (action-major, see :func:`_np_actions`), the sweeps used, and ``W`` (K, S), the expected next value
+    ``E[V(s')]`` under the optimal (or evaluated) policy, certified like ``V`` (POWER is ``(1 - γ)·W``).
     See the module docstring for the stopping rule.
     """
     K, S = R.shape
@@ -255,6 +275,7 @@ def _iterate(
     control = mask is not None
     tie_tol = TIE_RTOL * R.abs().amax(1).clamp_min(1e-300) / (1.0 - gamma)
     V_out = torch.empty_like(R)
+    W_out = torch.empty_like(R)
     Q_out = R.new_empty(K, N_ACTIONS, S) if control else None
     pol_out = R.new_empty(K, N_ACTIONS, S) if control else None
     unavailable = ~mask.t() if control else None
@@ -273,12 +294,14 @@ def _iterate(
         E = op.expect(Vp)
         # An unavailable move leads where ``stay`` leads (checked by _check_unavailable_stay), so the
         # maximum needs no mask; the mask matters only for Q and ties, built below for finished samples.
-        V_new = torch.add(Ru[:, 0], E.amax(1) if control else E[:, 0], alpha=gamma)
+        E_best = E.amax(1) if control else E[:, 0].clone()
+        V_new = torch.add(Ru[:, 0], E_best, alpha=gamma)
         delta = V_new - Vp[:, :S]
         lo, hi = delta.amin(1), delta.amax(1)
         if absorbing:
             lo, hi = lo.clamp(max=0.0), hi.clamp(min=0.0)
         shift = (c * 0.5) * (lo + hi)
+        next_shift = (0.5 / (1.0 - gamma)) * (lo + hi)  # shift / γ, without dividing by a tiny γ
         span = hi - lo
         if absorbing:  # safeguard: the re-centred iterate is not a contraction when mass leaves
             extrap &= span <= prev_span
@@ -296,12 +319,12 @@ def _iterate(
             # gamma * (max E - E) and the near-optimal sets are E >= max E - threshold / gamma.
             cand = None if every else done.nonzero().squeeze(1)
             pick = _rows(cand)
-            e_q = pick(c * span)
+            e_next = pick(span / (1.0 - gamma))  # bound on the error of every gap of E (e_Q / γ)
             Ec = pick(E).masked_fill_(unavailable, -torch.inf)
             best = Ec.amax(1, keepdim=True)
-            near = Ec >= best - (e_q / gamma).view(-1, 1, 1)  # always holds the best action
+            near = Ec >= best - e_next.view(-1, 1, 1)  # always holds the best action
             unique = (near.sum(1, dtype=torch.uint8) == 1).all(1)
-            floor = e_q <= 0.5 * pick(tie_tol)
+            floor = e_next <= 0.5 * pick(tie_tol)
             ok = unique | floor
             if cand is None:
                 done = ok
@@ -314,7 +337,7 @@ def _iterate(
             ties = sel(near)
             if bool(floor.any()):  # floor samples take the ties within tie_tol
                 fl = sel(floor)
-                thr = sel(pick(tie_tol))[fl] / gamma
+                thr = sel(pick(tie_tol))[fl]
                 ties[fl] = sel(Ec)[fl] >= sel(best)[fl] - thr.view(-1, 1, 1)
             ids = sel(pick(active))
             Q_new = sel(Ec).mul_(gamma).add_(sel(pick(Ru)) + sel(pick(shift)).view(-1, 1, 1))
@@ -326,8 +349,10 @@ def _iterate(
                 Q_out[ids], pol_out[ids] = Q_new, pol_new
         if every and len(active) == K:
             V_out = V_new.add_(shift.unsqueeze(1))
+            W_out = E_best.add_(next_shift.unsqueeze(1))
         else:
             V_out[active[done]] = V_new[done] + shift[done].unsqueeze(1)
+            W_out[active[done]] = E_best[done] + next_shift[done].unsqueeze(1)
         pending &= ~done
         n_pending = int(pending.sum())
         if 2 * n_pending <= len(active):  # compact once half the batch has finished
@@ -337,7 +362,7 @@ def _iterate(
             if accel is not None:
                 accel.subset(keep)
             op = op.subset(keep)
-    return V_out, Q_out, pol_out, sweeps
+    return V_out, Q_out, pol_out, sweeps, W_out
 
 
 class _Anderson:
@@ -631,7 +656,7 @@ def solve_pairs(
     # Stage 1: H against the seed.
     cell = _cell_policy(model, seed) if model.collision in ("none", "crash") else None
     op1 = _FactorisedOperator(model, cell, dev) if cell is not None else _other_agent_operator(next_state, seed_t)
-    V_H_seed, q_H, pol_H, sweeps["H"] = _iterate(op1, rh, gamma_H, rh, mask_H, absorbing, power_tol)
+    V_H_seed, q_H, pol_H, sweeps["H"], W_H_seed = _iterate(op1, rh, gamma_H, rh, mask_H, absorbing, power_tol)
 
     # Stage 2: A against frozen H. Where pi_H is deterministic, A's dynamics are too: warm-start by
     # policy iteration with exact evaluation (certified by _iterate like any start).
@@ -644,7 +669,7 @@ def solve_pairs(
         ).squeeze(2)
         V0_A[d] = _policy_iteration(nxt_A, ra[d], gamma_A, mask_A)
     op2 = _other_agent_operator(next_state.transpose(1, 2), pol_H)
-    V_A, q_A, pol_A, sweeps["A"] = _iterate(op2, ra, gamma_A, V0_A, mask_A, absorbing, power_tol)
+    V_A, q_A, pol_A, sweeps["A"], W_A = _iterate(op2, ra, gamma_A, V0_A, mask_A, absorbing, power_tol)
 
     # Stage 3: H's value under the joint policy (exact warm start where both are deterministic);
     # A's value when it follows the seed.
@@ -658,12 +683,12 @@ def solve_pairs(
         ]
         V0_H[d] = _evaluate_functional(f, rh[d], gamma_H)
     op3 = _joint_operator(next_state, pol_H, pol_A)
-    V_H, _, _, sweeps["H_eval"] = _iterate(op3, rh, gamma_H, V0_H, None, absorbing, power_tol)
+    V_H, _, _, sweeps["H_eval"], W_H = _iterate(op3, rh, gamma_H, V0_H, None, absorbing, power_tol)
     if isinstance(op1, _FactorisedOperator) and bool(det_H.all()):
         op4 = op1.following(model, act_H)
     else:
         op4 = _joint_operator(next_state, pol_H, seed_t)
-    V_A_seed, _, _, sweeps["A_seed"] = _iterate(op4, ra, gamma_A, V_A, None, absorbing, power_tol)
+    V_A_seed, _, _, sweeps["A_seed"], W_A_seed = _iterate(op4, ra, gamma_A, V_A, None, absorbing, power_tol)
 
     np_ = lambda x: x.cpu().numpy()  # noqa: E731
     policies = (None,) * 4 if values_only else (_np_actions(q_H), _np_actions(pol_H), _np_actions(q_A), _np_actions(pol_A))
@@ -674,6 +699,10 @@ def solve_pairs(
         np_(V_H_seed),
         np_(V_A_seed),
         sweeps,
+        np_(W_H),
+        np_(W_A),
+        np_(W_H_seed),
+        np_(W_A_seed),
     )
 
 
@@ -719,21 +748,22 @@ def _solve_pairs_compiled(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: n
     K, S = R_H.shape
     # Values only: one reused slot, not ~4·K·5·S fresh floats per chunk (their page faults cost ~10 % here).
     q_H, pol_H, q_A, pol_A = (np.empty((1 if values_only else K, N_ACTIONS, S)) for _ in range(4))
-    V_H, V_A, V_H_seed, V_A_seed = (np.empty((K, S)) for _ in range(4))
+    V_H, V_A, V_H_seed, V_A_seed, W_H, W_A, W_H_seed, W_A_seed = (np.empty((K, S)) for _ in range(8))
     sweeps = np.zeros((K, 4), dtype=np.int64)
     _vikernel.solve_pairs_chunk(
         model.next_state, np.ascontiguousarray(seed), *_factored_tables(model, seed),
         model.action_mask_H, model.action_mask_A,
         np.ascontiguousarray(R_H), np.ascontiguousarray(R_A), gamma_H, gamma_A, model.collision == "crash",
         power_tol, TIE_RTOL, MAX_SWEEPS, gamma_H >= COMPILED_WARM_GAMMA, gamma_A >= COMPILED_WARM_GAMMA,
-        _anderson_depth(gamma_H), _anderson_depth(gamma_A), ANDERSON_RESET, ANDERSON_REG, q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed, sweeps,
+        _anderson_depth(gamma_H), _anderson_depth(gamma_A), ANDERSON_RESET, ANDERSON_REG, q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed,
+        W_H, W_A, W_H_seed, W_A_seed, sweeps,
     )
     if (sweeps < 0).any():
         raise RuntimeError(f"value iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma_H}, {gamma_A})")
     tr = lambda x: x.transpose(0, 2, 1)  # noqa: E731  (action-major to the public (K, S, 5))
     counts = dict(zip(("H", "A", "H_eval", "A_seed"), (int(n) for n in sweeps.max(0))))
     policies = (None,) * 4 if values_only else (tr(q_H), tr(pol_H), tr(q_A), tr(pol_A))
-    return SolvedPairs(*policies, V_H, V_A, V_H_seed, V_A_seed, counts)
+    return SolvedPairs(*policies, V_H, V_A, V_H_seed, V_A_seed, counts, W_H, W_A, W_H_seed, W_A_seed)
 
 
 def optimal_response(
@@ -823,8 +853,8 @@ def solve_single(
     r = _t(R, dev)
     mask = torch.as_tensor(model.action_mask, device=dev)
     _check_unavailable_stay(model.next_cell, model.action_mask)
-    V, q, pol, sweeps = _iterate(_single_operator(model, dev), r, gamma, r, mask, False, power_tol)
-    return SolvedSingle(_np_actions(q), _np_actions(pol), V.cpu().numpy(), sweeps)
+    V, q, pol, sweeps, W = _iterate(_single_operator(model, dev), r, gamma, r, mask, False, power_tol)
+    return SolvedSingle(_np_actions(q), _np_actions(pol), V.cpu().numpy(), sweeps, W.cpu().numpy())
 
 
 @_cpu_threads
@@ -855,7 +885,17 @@ def evaluate_single(
 
 
 def power_samples(V: np.ndarray, R: np.ndarray, gamma: float) -> np.ndarray:
-    """Per-sample POWER contributions ``(1 - γ)/γ · (V - R)``; their mean over samples is POWER."""
+    """Per-sample POWER contributions ``(1 - γ)/γ · (V - R)``; their mean over samples is POWER.
+
+    At small ``γ`` the difference ``V - R`` (of size ``γ``) loses digits to cancellation; where the solver's
+    expected next values ``W`` are at hand, :func:`power_from_next` is exact to the certificate at any ``γ``.
+    """
     return (1.0 - gamma) / gamma * (np.asarray(V) - np.asarray(R))
+
+
+def power_from_next(W: np.ndarray, gamma: float) -> np.ndarray:
+    """Per-sample POWER contributions ``(1 - γ) · E[V(s')]`` from the expected next values ``W`` (the solvers'
+    ``W_*``): the same quantity as :func:`power_samples`, without its cancellation at small ``γ``."""
+    return (1.0 - gamma) * np.asarray(W)
 
 

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reuse agents saved by `multipower train --out DIR` (world, gammas, rewards from there)")
     add_option_argument(parser)
     parser.add_argument("--jobs", type=int, default=None,
-                        help="training worker processes (Q-learning default 1, PPO default: available cores)")
+                        help="training worker processes (default: available cores; Q-learning results do not depend on it)")
     parser.add_argument("--rollouts", type=int, default=None,
                         help="rollouts per state for stochastic policies (default 16; deterministic: 1)")
     parser.add_argument("--tol", type=float, default=1e-4, help="rollout truncation tolerance in POWER (default 1e-4)")
@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="log running estimates to TensorBoard")
     parser.add_argument("--no-figure", action="store_true", help="skip comparison.png")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--max-memory", default=None, metavar="SIZE",
+                        help="memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory); refused up front if exceeded")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         seed_policy=spec.seed_policy_value(), seed=spec.seed, agents=args.agents,
         train_options={**spec.learner_options, **({"n_jobs": args.jobs} if args.jobs else {})},
         n_rollouts=args.rollouts, tol=args.tol, rollout_seed=args.rollout_seed, tensorboard=args.tensorboard,
+        max_memory=args.max_memory,
     )
     out = comparison.save(args.out, figure=not args.no_figure)
     save_spec(spec, out)

@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="chunks solved at once in threads (default: available cores on the CPU, 1 on a GPU); same results",
     )
     parser.add_argument("--single", action="store_true", help="single-agent POWER on the layout")
+    parser.add_argument("--max-memory", default=None, metavar="SIZE",
+                        help="memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory); limits what is "
+                             "held at once, never the results; a world that cannot fit is refused up front")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -31,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     common = dict(
         n_samples=spec.n_samples, distribution=spec.distribution, seed=spec.seed, redraw_constant=spec.redraw_constant,
         device=args.device, chunk_size=args.chunk_size, jobs=args.jobs, progress=not args.no_progress,
+        max_memory=args.max_memory,
     )
     try:
         if args.single:

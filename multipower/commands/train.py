@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (agents.npz, config.json, spec.json)")
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="TensorBoard log directory")
     parser.add_argument("--timesteps", type=int, default=None, help="PPO: environment steps per agent per sample")
-    parser.add_argument("--jobs", type=int, default=None, help="worker processes (Q-learning default 1, PPO default: available cores)")
+    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: available cores; Q-learning results do not depend on it or on --chunk)")
     parser.add_argument("--chunk", type=int, default=None,
                         help="samples per chunk: Q-learning default all at once; ppo default 32, each chunk one batched "
                              "computation, saved as it finishes (a rerun resumes)")
@@ -29,14 +29,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--restart", action="store_true", help="ppo: discard finished chunks in --out and start over")
     add_option_argument(parser)
     parser.add_argument("--no-eval", action="store_true", help="skip the accuracy check against the exact optimum")
+    parser.add_argument("--max-memory", default=None, metavar="SIZE",
+                        help="memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory); refused up front if exceeded")
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from agents.qlearning import check_memory
     from agents.storage import save_agents
     from multipower.accuracy import optimal_response_q
 
+    check_memory(args.layout, args.collision, args.samples, args.max_memory, what=f"train ({args.algo})")
     options = dict(args.options)
     if args.algo != "qlearning" and args.timesteps is not None:
         options["total_timesteps"] = args.timesteps
@@ -159,7 +163,8 @@ def _train_qlearning(spec, args, reference, progress):
             part = learn_qlearning(
                 spec.layout, spec.gamma_H, spec.gamma_A, stop, spec.collision, spec.correlation, spec.distribution,
                 spec.seed, config_H, config_A, args.tensorboard if start == 0 else None, reference,
-                progress, sample_range=(start, stop), n_jobs=args.jobs or 1, seed_policy=spec.seed_policy_value(),
+                progress, sample_range=(start, stop), n_jobs=args.jobs, max_memory=args.max_memory,
+                seed_policy=spec.seed_policy_value(),
             )
             parts.append(part)
     except KeyboardInterrupt:

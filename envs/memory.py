@@ -1,0 +1,88 @@
+"""Memory budgets: a run estimates its peak memory before allocating anything and refuses up front.
+
+A budget is a number of bytes (``--max-memory``: ``8G``, ``512M``, ``1.5GB``, ``2e9``), by default
+``DEFAULT_FRACTION`` of the machine's physical memory. Estimates are per joint state and per sample held at
+once; the world's joint-state count comes from the layout alone (:func:`joint_state_count`), so a world too
+big to model is refused in milliseconds, before its tables are built.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Optional, Union
+
+from envs.layouts import LayoutLike, load_layout
+
+#: Fraction of the machine's physical memory a run may use when no budget is given.
+DEFAULT_FRACTION = 0.75
+#: Bytes per joint state of the tabular model while it is built (next-state table ``(S, 5, 5)`` int64 plus the
+#: temporaries of the collision rule), measured with tracemalloc on maze7x7 and robot_face20x20.
+MODEL_BYTES_PER_STATE = {"none": 340, "crash": 540, "bounce": 820}
+
+_UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+MemoryLike = Union[None, int, float, str]
+
+
+def machine_memory() -> Optional[int]:
+    """Physical memory of the machine in bytes, or None where it cannot be read."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def default_budget() -> Optional[int]:
+    """``DEFAULT_FRACTION`` of the machine's memory (None: no limit, where the memory cannot be read)."""
+    total = machine_memory()
+    return None if total is None else int(DEFAULT_FRACTION * total)
+
+
+def parse_memory(value: MemoryLike, name: str = "max_memory") -> Optional[int]:
+    """A budget in bytes from a number of bytes or text such as ``8G``, ``512M``, ``1.5GB``, ``2e9``.
+
+    ``None`` (or ``"auto"``) gives :func:`default_budget`. Raises ``ValueError("<name>: ...")`` otherwise.
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return default_budget()
+    if isinstance(value, bool):
+        raise ValueError(f"{name}: must be a size such as 8G, 512M or a number of bytes, got {value!r}")
+    if isinstance(value, (int, float)):
+        number, unit = float(value), ""
+    else:
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", str(value))
+        if match is None:
+            raise ValueError(f"{name}: must be a size such as 8G, 512M, 1.5GB or a number of bytes, got {value!r}")
+        number, unit = float(match.group(1)), match.group(2).upper()
+    if not number > 0 or number != number or number == float("inf"):
+        raise ValueError(f"{name}: must be a positive size, got {value!r}")
+    return int(number * _UNITS[unit])
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes as ``12.5 GB``-style text (powers of 1024)."""
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if abs(n) < 1024 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PB"  # pragma: no cover
+
+
+def joint_state_count(layout: LayoutLike, collision: str = "none") -> int:
+    """Joint states of a layout under a collision rule (``n²`` or ``n(n-1)``), without building the model."""
+    n = load_layout(layout).n_cells
+    return n * n if collision == "none" else n * (n - 1)
+
+
+def model_bytes(n_states: int, collision: str = "none") -> int:
+    """Peak bytes of building and holding the joint model of ``n_states`` states."""
+    return MODEL_BYTES_PER_STATE.get(collision, max(MODEL_BYTES_PER_STATE.values())) * int(n_states)
+
+
+def check_budget(estimate: float, budget: Optional[int], what: str, n_states: int, hint: str = "") -> None:
+    """Refuse (``ValueError("max_memory: ...")``) when ``estimate`` bytes exceed ``budget`` (None: no limit)."""
+    if budget is not None and estimate > budget:
+        raise ValueError(
+            f"max_memory: {what} with {n_states:,} joint states needs about {format_bytes(estimate)}, over the "
+            f"budget of {format_bytes(budget)}{hint} (raise --max-memory, or use a smaller world or fewer samples)"
+        )

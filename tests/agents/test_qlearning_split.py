@@ -1,0 +1,91 @@
+"""Q-learned agents do not depend on how the work is split: sample k's agents depend on its reward functions,
+the seed and the hyperparameters only, never on --jobs, --chunk, the chunk size or its batch-mates."""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from agents.qlearning import default_config, learn_qlearning, train_q
+from agents.storage import load_agents
+from envs.model import joint_model
+from envs.rewards import RewardSampler
+from multipower.cli import main
+
+SMALL = ["--option", "min_visits=60", "--option", "max_steps=2000", "--option", "check_every=50"]
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_cli_agents_are_byte_identical_for_any_jobs_and_chunk(tmp_path):
+    runs = {"j1": ["--jobs", "1"], "j2": ["--jobs", "2"], "j2c2": ["--jobs", "2", "--chunk", "2"],
+            "j1c3": ["--jobs", "1", "--chunk", "3"], "j1cs1": ["--jobs", "1", "--option", "chunk_size=1"]}
+    digests = {}
+    for name, extra in runs.items():
+        out = tmp_path / name
+        assert main(["train", "--layout", "grid3x3", "--gamma", "0.6", "--samples", "7", "--seed", "3",
+                     "--no-eval", "--out", str(out), *SMALL, *extra]) == 0
+        digests[name] = _digest(out / "agents.npz")
+    assert len(set(digests.values())) == 1, digests
+    agents = load_agents(tmp_path / "j1")
+    assert agents.n_samples == 7 and np.isfinite(agents.q_H[:, :, 0]).all()
+
+
+def test_a_sample_trained_alone_equals_it_trained_in_a_batch():
+    common = dict(layout="grid3x3", gamma=0.6, samples=6, seed=1, n_jobs=1,
+                  config_H=default_config(0.6, min_visits=60, max_steps=2000, check_every=50),
+                  config_A=default_config(0.6, deterministic_other=True, min_visits=40, max_steps=2000, check_every=50))
+    whole = learn_qlearning(**common)
+    for k in (0, 4):
+        alone = learn_qlearning(**common, sample_range=(k, k + 1))
+        np.testing.assert_array_equal(alone.q_H[0], whole.q_H[k])
+        np.testing.assert_array_equal(alone.q_A[0], whole.q_A[k])
+        np.testing.assert_array_equal(alone.policy_A[0], whole.policy_A[k])
+
+
+def test_stopping_rule_is_per_sample():
+    """Samples stop at their own step counts; a chunk's finished samples are frozen while the others go on."""
+    model = joint_model("grid3x3")
+    R, _ = RewardSampler(model.n_states, seed=0).pairs(0, 6)
+    config = default_config(0.6, min_visits=60, max_steps=3000, check_every=25, chunk_size=6)
+    together = train_q(model, R, 0.6, config=config, seed=2)
+    apart = train_q(model, R, 0.6, config=default_config(0.6, min_visits=60, max_steps=3000, check_every=25,
+                                                          chunk_size=1), seed=2)
+    np.testing.assert_array_equal(together.q, apart.q)
+    np.testing.assert_array_equal(together.steps, apart.steps)
+    np.testing.assert_array_equal(together.visits, apart.visits)
+    assert together.stopped.all()
+    assert together.transitions == apart.transitions
+
+
+def test_mixed_deterministic_and_stochastic_other_policies_do_not_interact():
+    """Stage 2: a sample whose frozen H is deterministic learns the same next to one whose H has ties."""
+    model = joint_model("grid3x3")
+    R, _ = RewardSampler(model.n_states, seed=5).pairs(0, 2)
+    det = np.zeros((model.n_states, 5))
+    det[:, 0] = 1.0
+    tied = model.action_mask_H / model.action_mask_H.sum(1, keepdims=True)
+    config = default_config(0.6, min_visits=40, max_steps=1500, check_every=50)
+    both = train_q(model, R, 0.6, "A", np.stack([det, tied]), config=config, seed=4, n_jobs=1)
+    first = train_q(model, R[:1], 0.6, "A", det[None], config=config, seed=4, n_jobs=1)
+    second = train_q(model, R[1:], 0.6, "A", tied[None], config=config, seed=4, n_jobs=1, sample_offset=1)
+    np.testing.assert_array_equal(both.q[0], first.q[0])
+    np.testing.assert_array_equal(both.q[1], second.q[0])
+
+
+def test_default_jobs_is_the_available_cores(monkeypatch):
+    import agents.qlearning as ql
+
+    class Seen(Exception):
+        pass
+
+    def record(*args, **kwargs):
+        raise Seen(args[12])
+
+    monkeypatch.setattr(ql, "available_cores", lambda: 3)
+    monkeypatch.setattr(ql, "train_two_stage", record)
+    with pytest.raises(Seen) as info:
+        learn_qlearning("grid3x3", 0.6, samples=2)
+    assert info.value.args == (3,)
