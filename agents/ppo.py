@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -48,11 +48,13 @@ _LOGIT_MASK = -1e8  # sb3-contrib's masked logit: exp underflows to 0 and p·log
 class PPOConfig:
     """Hyperparameters of the batched PPO learner; names and meanings are SB3's.
 
-    Defaults were tuned on maze7x7 at γ = 0.1 and grid3x3 at γ = 0.6 against the exact solver
-    (``benchmarks/bench_ppo.py --tune``; docs/benchmarks.md#ppo).
+    Defaults were tuned on maze7x7 at γ = 0.1 (crash) against the exact solver, with POWER as the measure
+    (docs/learning.md#ppo-tuning): the joint-state index observation read by a table (``net_arch=()``: one
+    logit per state and action, the one-hot matmul of a linear policy), a learning rate of 0.03, and 2**20
+    steps per agent and sample.
     """
 
-    total_timesteps: int = 131_072
+    total_timesteps: int = 1_048_576
     """Environment steps per agent per reward sample."""
     n_envs: int = 32
     """Environments per sample, stepped together."""
@@ -62,7 +64,7 @@ class PPOConfig:
     """Minibatch size per sample; must divide into ``n_envs * n_steps`` at least once."""
     n_epochs: int = 4
     """Passes over each rollout."""
-    learning_rate: float = 3e-3
+    learning_rate: float = 0.03
     """Adam step size (decays linearly to 0 when ``anneal_lr``)."""
     anneal_lr: bool = True
     """Decay the learning rate linearly to 0 over training, as SB3's linear schedule."""
@@ -82,7 +84,7 @@ class PPOConfig:
     """Each sample's gradient is rescaled to at most this global norm."""
     normalize_advantage: bool = True
     """Normalise advantages per minibatch (and per sample)."""
-    net_arch: tuple = (64,)
+    net_arch: tuple = ()
     """Hidden layer sizes of the policy and of the value network (separate networks, tanh); ``()`` is tabular."""
     max_cycles: int = 10
     """Episode length: truncation after this many steps."""

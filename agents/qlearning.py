@@ -63,7 +63,6 @@ from envs.model import JointModel, check_agent, joint_model
 from envs.policies import (
     SeedPolicy,
     check_policy_batch,
-    cumulative_probabilities,
     greedy_policy,
     is_deterministic,
     seed_policy_table,
@@ -227,9 +226,13 @@ class QLearningResult:
 class _OtherSampler:
     """The other agent's fixed policy as the kernel samples it: a deterministic action or cumulative probabilities."""
 
-    def __init__(self, policy: np.ndarray) -> None:
-        """``policy``: ``(S, 5)`` shared by all samples or ``(K, S, 5)``, already checked (see :func:`train_q`)."""
+    def __init__(self, policy: np.ndarray, n_samples: int, n_states: int) -> None:
         policy = np.asarray(policy, dtype=np.float64)
+        if policy.shape not in ((n_states, N_ACTIONS), (n_samples, n_states, N_ACTIONS)):
+            raise ValueError(
+                f"other_policy must have shape ({n_states}, {N_ACTIONS}) or ({n_samples}, {n_states}, {N_ACTIONS}), "
+                f"got {policy.shape}"
+            )
         self.shared = policy.ndim == 2
         table = policy.reshape(-1, N_ACTIONS)
         self.deterministic = is_deterministic(table)

@@ -322,27 +322,28 @@ def train_ppo_batched(
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Both stages of batched PPO (:func:`agents.ppo.learn_ppo`) for the ``K`` samples of ``R_H``, ``R_A``.
 
-    :param options: :class:`agents.ppo.PPOConfig` fields, plus ``chunk`` (samples per batch, default 32),
-        ``n_jobs`` (CPU worker processes, default the available cores) and ``device`` (``"auto"``, ``"cpu"``,
-        ``"cuda"``; default ``"auto"``).
+    :param options: :class:`agents.ppo.PPOConfig` fields, plus ``chunk`` (samples per batch, default
+        :func:`default_chunk`), ``n_jobs`` (CPU worker processes, default the available cores; 1 on CUDA) and
+        ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``; default ``"auto"``).
     :param store: A :class:`multipower.chunkstore.ChunkStore`: finished chunks found there are reused, and
         each chunk is saved there as it finishes.
     :param progress: Called with the number of updates done (``learn_ppo``'s unit).
     :param reference: ``multipower.accuracy.optimal_response_q``, for TensorBoard's accuracy curves.
     :returns: ``policy_H``, ``policy_A`` ``(K, S, 5)``, and the configuration to save with them.
     """
-    from agents.ppo import PPOConfig, learn_ppo, resolve_device  # torch loads only for PPO
+    from agents.ppo import learn_ppo, resolve_device  # torch loads only for PPO
 
     options = dict(options or {})
     run = {key: options.pop(key, None) for key in PPO_RUN_OPTIONS}
     run = {key: value for key, value in run.items() if value is not None}
     config = ppo_config(options)
-    chunk, device = run.get("chunk", 32), run.get("device", "auto")
-    n_jobs = run.get("n_jobs") or available_cores()
+    device = run.get("device", "auto")
     try:
-        resolve_device(device)
+        cuda = resolve_device(device).type == "cuda"
     except ValueError as error:
         raise SpecError(str(error)) from None
+    n_jobs = 1 if cuda else run.get("n_jobs") or available_cores()
+    chunk = run.get("chunk") or default_chunk(len(R_H), n_jobs, cuda)
     K = len(R_H)
     gaps = store.missing(K) if store is not None else [(0, K)]
     parts = {}
@@ -375,6 +376,15 @@ def train_ppo_batched(
                     "samples_reused": K - trained},
     }
     return policy_H, policy_A, out
+
+
+def default_chunk(n_samples: int, n_jobs: int, cuda: bool = False) -> int:
+    """Samples per batch: at most 32 on the CPU (256 on CUDA), so Ctrl-C costs minutes at most, with the chunks
+    spread evenly over the workers (100 samples on 2 workers: 4 chunks of 25, not 32, 32, 32 and 4)."""
+    cap = 256 if cuda else 32
+    n_chunks = -(-n_samples // cap)
+    n_chunks = -(-n_chunks // n_jobs) * n_jobs
+    return max(1, -(-n_samples // n_chunks))
 
 
 def ppo_config(options: dict):

@@ -29,12 +29,14 @@ PRINTS = {"README.md": ["'H':", "'A':"], "interoperability.md": ["H moves", "A m
 
 
 def python_blocks(text: str) -> list[tuple[int, str]]:
-    """``(line number, code)`` of each ```python block not marked ``<!-- skip -->``."""
+    """``(line number, code)`` of each ```python block not marked ``<!-- skip -->`` or ``<!-- example: FILE -->``
+    (an example block equals its file, which tests/examples runs: in the default suite, or under ``-m interop``
+    for the clients that are not installed by default)."""
     blocks = []
     for match in FENCE.finditer(text):
         before = text[: match.start()].rstrip("\n").splitlines()
         previous = next((line.strip() for line in reversed(before) if line.strip()), "")
-        if previous != SKIP:
+        if previous != SKIP and not previous.startswith("<!-- example:"):
             blocks.append((text.count("\n", 0, match.start()) + 2, match.group(1)))
     return blocks
 

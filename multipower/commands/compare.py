@@ -6,7 +6,7 @@ import argparse
 import time
 
 from multipower.commands import add_option_argument, add_run_arguments, spec_from_args
-from multipower.spec import LEARNERS, load_spec, save_spec
+from multipower.spec import LEARNERS, SpecError, load_spec, save_spec
 
 HELP = "compare learned POWER (Q-learning or PPO rollouts) with the exact solver on the same reward functions"
 
@@ -19,6 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_option_argument(parser)
     parser.add_argument("--jobs", type=int, default=None,
                         help="training worker processes (default: available cores; Q-learning results do not depend on it)")
+    parser.add_argument("--chunk", type=int, default=None,
+                        help="ppo: samples per batch (default at most 32, 256 on CUDA, spread evenly over --jobs)")
+    parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
+                        help="ppo: torch device (default auto: CUDA when present)")
     parser.add_argument("--rollouts", type=int, default=None,
                         help="rollouts per state for stochastic policies (default 16; deterministic: 1)")
     parser.add_argument("--tol", type=float, default=1e-4, help="rollout truncation tolerance in POWER (default 1e-4)")
@@ -39,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         spec.layout, spec.gamma_H, spec.gamma_A, algo=spec.learner, n_samples=spec.n_samples,
         collision=spec.collision, correlation=spec.correlation, distribution=spec.distribution,
         seed_policy=spec.seed_policy_value(), seed=spec.seed, agents=args.agents,
-        train_options={**spec.learner_options, **({"n_jobs": args.jobs} if args.jobs else {})},
+        train_options={**spec.learner_options, **_run_options(args)},
         n_rollouts=args.rollouts, tol=args.tol, rollout_seed=args.rollout_seed, tensorboard=args.tensorboard,
         max_memory=args.max_memory,
     )
@@ -56,3 +60,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {out}/comparison.json, power.csv{'' if args.no_figure else ', comparison.png'} "
           f"in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _run_options(args: argparse.Namespace) -> dict:
+    """``--jobs``, ``--chunk`` and ``--device`` as learner options; chunk and device exist for ``ppo`` only."""
+    if args.algo != "ppo" and (args.chunk is not None or args.device is not None):
+        raise SpecError(f"'chunk' and 'device' apply to --algo ppo only, not {args.algo}")
+    for name in ("jobs", "chunk"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise SpecError(f"'{name}' must be a positive integer, got {value}")
+    given = {"n_jobs": args.jobs, "chunk": args.chunk, "device": args.device}
+    return {key: value for key, value in given.items() if value is not None}

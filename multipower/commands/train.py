@@ -22,8 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timesteps", type=int, default=None, help="PPO: environment steps per agent per sample")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: available cores; Q-learning results do not depend on it or on --chunk)")
     parser.add_argument("--chunk", type=int, default=None,
-                        help="samples per chunk: Q-learning default all at once; ppo default 32, each chunk one batched "
-                             "computation, saved as it finishes (a rerun resumes)")
+                        help="samples per chunk: Q-learning default all at once; ppo default at most 32 (256 on CUDA), "
+                             "spread evenly over --jobs, each chunk one batched computation, saved as it finishes "
+                             "(a rerun resumes)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="ppo: torch device (default auto: CUDA when present)")
     parser.add_argument("--restart", action="store_true", help="ppo: discard finished chunks in --out and start over")
@@ -79,7 +80,7 @@ def _train_ppo(spec, args, reference) -> int:
     from multipower.compare import ppo_config, train_ppo_batched
 
     config = ppo_config(dict(spec.learner_options))  # bad hyperparameters fail here, before any work
-    run_options = {"chunk": args.chunk or 32, "n_jobs": args.jobs, "device": args.device}
+    run_options = {"chunk": args.chunk, "n_jobs": args.jobs, "device": args.device}
     for name, value in (("chunk", args.chunk), ("jobs", args.jobs)):
         if value is not None and value < 1:
             raise SpecError(f"'{name}' must be a positive integer, got {value}")
