@@ -38,6 +38,7 @@ import numpy as np
 from envs.dynamics import joint_step, padded_rewards
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel, check_agent
+from envs.policies import check_policy_batch, uniform_policy
 
 OBSERVATIONS = ("index", "vector")
 DEVICES = ("auto", "cpu", "cuda")
@@ -282,7 +283,8 @@ class Batch:
     :param model: The joint model (its tables are the dynamics).
     :param rewards: ``(K, S)`` the learner's reward of each joint state.
     :param agent: ``"H"`` or ``"A"``: which agent learns.
-    :param other_policy: ``(S, 5)`` or ``(K, S, 5)`` the other agent's fixed policy (any table).
+    :param other_policy: ``(S, 5)`` or ``(K, S, 5)`` the other agent's fixed policy (any valid table: rows
+        sum to 1, no mass on unavailable moves); ``None``: uniform over its available moves.
     :param observation: ``"index"`` or ``"vector"``.
     :param device: A ``torch.device``.
     """
@@ -295,19 +297,16 @@ class Batch:
         rewards = np.atleast_2d(np.asarray(rewards, dtype=np.float64))
         if rewards.shape[1:] != (model.n_states,):
             raise ValueError(f"rewards: must have shape (K, {model.n_states}), got {rewards.shape}")
-        other = np.asarray(other_policy, dtype=np.float64)
-        if other.shape not in ((model.n_states, N_ACTIONS), (len(rewards), model.n_states, N_ACTIONS)):
-            raise ValueError(
-                f"other_policy: must have shape ({model.n_states}, {N_ACTIONS}) or "
-                f"({len(rewards)}, {model.n_states}, {N_ACTIONS}), got {other.shape}"
-            )
+        other_mask = model.action_mask("A" if self.agent == "H" else "H")
+        other = uniform_policy(other_mask) if other_policy is None else other_policy
+        other = check_policy_batch(other, other_mask, len(rewards), "other_policy")
         as_tensor = lambda a, dtype: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
         self.device = device
         self.K = len(rewards)
         self.next_state = as_tensor(model.next_state, torch.int64)
         self.rewards = as_tensor(padded_rewards(rewards), torch.float32)
         self.mask = as_tensor(model.action_mask(self.agent), torch.bool)
-        other_cdf = np.cumsum(np.broadcast_to(other, (self.K, model.n_states, N_ACTIONS)), axis=-1)
+        other_cdf = np.cumsum(other, axis=-1)
         self.other_cdf = as_tensor(other_cdf / other_cdf[..., -1:], torch.float32)
         self.mask_t = self.mask.T.contiguous()  # (5, S): gathers by state along a contiguous axis
         if observation == "index":
@@ -568,18 +567,13 @@ def greedy_tables(nets: Networks, model: JointModel, agent: str, observation: st
     import torch
 
     K = nets.pi[0][0].shape[0]
-    batch = Batch(model, np.zeros((K, model.n_states)), agent, _uniform_table(model), observation, torch.device(device))
+    batch = Batch(model, np.zeros((K, model.n_states)), agent, None, observation, torch.device(device))
     with torch.no_grad():
         log_probs, _ = _policy_tables(nets, batch)
     best = log_probs.argmax(dim=-1).cpu().numpy()
     table = np.zeros((K, model.n_states, N_ACTIONS))
     np.put_along_axis(table, best[..., None], 1.0, axis=-1)
     return table
-
-
-def _uniform_table(model: JointModel) -> np.ndarray:
-    mask = model.action_mask_A.astype(np.float64)
-    return mask / mask.sum(axis=1, keepdims=True)
 
 
 @dataclass
@@ -756,62 +750,62 @@ def _one_thread() -> None:
 
 def _train_chunk(job, progress=None) -> ChunkResult:
     (model, R_H, R_A, gamma_H, gamma_A, seed_policy, config, seed, start, stop, device, tensorboard, reference) = job
-    logs = {}
+    board = None if tensorboard is None else _ChunkBoard(tensorboard, start, model, config, reference)
 
     def callback(agent, update, nets, stats):
         if progress is not None:
             progress(stop - start)
-        if tensorboard is not None:
-            logs[agent].record(update, nets, stats)
+        if board is not None:
+            board.record(agent, update, nets, stats)
 
-    if tensorboard is not None:
-        logs["H"] = _TensorBoardRun(tensorboard, f"chunk{start:07d}_H", model, R_H, gamma_H, "H", config, reference)
     try:
+        if board is not None:
+            board.open("H", R_H, gamma_H, seed_policy)
         run = train_two_stage(
             model, R_H, R_A, gamma_H, gamma_A, seed_policy, config, seed, range(start, stop), device,
-            callback if (progress is not None or tensorboard is not None) else None,
-            before_A=(lambda policy_H: logs.__setitem__("A", _TensorBoardRun(
-                tensorboard, f"chunk{start:07d}_A", model, R_A, gamma_A, "A", config, reference, policy_H)))
-            if tensorboard is not None else None,
+            callback if (progress is not None or board is not None) else None,
+            before_A=None if board is None else (lambda policy_H: board.open("A", R_A, gamma_A, policy_H)),
         )
     finally:
-        for log in logs.values():
-            log.close()
+        if board is not None:
+            board.close()
     return ChunkResult(start, stop, run.policy_H, run.policy_A, run.seconds_H, run.seconds_A)
 
 
-class _TensorBoardRun:
-    """Per-update TensorBoard scalars of one chunk and agent (see :func:`learn_ppo`)."""
+class _ChunkBoard:
+    """Per-update TensorBoard scalars of one chunk: a run per agent, ``chunkNNNNNNN_H`` and ``chunkNNNNNNN_A``
+    (see :func:`learn_ppo`)."""
 
-    def __init__(self, directory, name, model, rewards, gamma, agent, config, reference, other=None):
+    def __init__(self, directory: str, start: int, model: JointModel, config: PPOConfig, reference) -> None:
+        self.directory, self.start, self.model, self.config, self.reference = directory, start, model, config, reference
+        self.writers, self.optimal = {}, {}
+
+    def open(self, agent: str, rewards: np.ndarray, gamma: float, other: np.ndarray) -> None:
+        """Start ``agent``'s run; with a reference, find its exact optimal actions against ``other``."""
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(f"{directory}/{name}")
-        self.model, self.agent, self.config = model, agent, config
-        self.optimal = None
-        if reference is not None:
-            other = _uniform_table(model) if other is None else other
-            q = reference(model, rewards, gamma, agent, other)
-            mask = model.action_mask(agent)
+        self.writers[agent] = SummaryWriter(f"{self.directory}/chunk{self.start:07d}_{agent}")
+        if self.reference is not None:
+            q = self.reference(self.model, rewards, gamma, agent, other)
+            mask = self.model.action_mask(agent)
             best = np.where(mask, q, -np.inf).max(axis=-1, keepdims=True)
-            self.optimal = (q >= best - OPTIMAL_ATOL) & mask
+            self.optimal[agent] = (q >= best - OPTIMAL_ATOL) & mask
 
-    def record(self, update: int, nets: Networks, stats: UpdateStats) -> None:
-        step = (update + 1) * self.config.rollout_size
-        for name in ("policy_loss", "value_loss", "entropy_loss"):
-            values = getattr(stats, name)
-            self.writer.add_scalar(f"train/{name}", float(values.mean()), step)
-            self.writer.add_scalar(f"train/{name}_p10", float(np.quantile(values, 0.1)), step)
-            self.writer.add_scalar(f"train/{name}_p90", float(np.quantile(values, 0.9)), step)
-        self.writer.add_scalar("train/learning_rate", stats.learning_rate, step)
-        self.writer.add_scalar("train/ent_coef", stats.ent_coef, step)
-        if self.optimal is not None:
+    def record(self, agent: str, update: int, nets: Networks, stats: UpdateStats) -> None:
+        writer, step = self.writers[agent], (update + 1) * self.config.rollout_size
+        scalars = {f"train/{name}": getattr(stats, name) for name in ("policy_loss", "value_loss", "entropy_loss")}
+        if agent in self.optimal:
             device = nets.pi[0][0].device
-            greedy = greedy_tables(nets, self.model, self.agent, self.config.observation, device).argmax(axis=-1)
-            hit = np.take_along_axis(self.optimal, greedy[..., None], axis=-1)[..., 0].mean(axis=1)
-            self.writer.add_scalar("accuracy/greedy_optimal_fraction", float(hit.mean()), step)
-            self.writer.add_scalar("accuracy/greedy_optimal_fraction_p10", float(np.quantile(hit, 0.1)), step)
-            self.writer.add_scalar("accuracy/greedy_optimal_fraction_p90", float(np.quantile(hit, 0.9)), step)
+            greedy = greedy_tables(nets, self.model, agent, self.config.observation, device).argmax(axis=-1)
+            hit = np.take_along_axis(self.optimal[agent], greedy[..., None], axis=-1)[..., 0].mean(axis=1)
+            scalars["accuracy/greedy_optimal_fraction"] = hit
+        for tag, values in scalars.items():  # per sample: the mean and the 10 % / 90 % quantiles
+            writer.add_scalar(tag, float(np.mean(values)), step)
+            writer.add_scalar(f"{tag}_p10", float(np.quantile(values, 0.1)), step)
+            writer.add_scalar(f"{tag}_p90", float(np.quantile(values, 0.9)), step)
+        writer.add_scalar("train/learning_rate", stats.learning_rate, step)
+        writer.add_scalar("train/ent_coef", stats.ent_coef, step)
 
     def close(self) -> None:
-        self.writer.close()
+        for writer in self.writers.values():
+            writer.close()

@@ -40,7 +40,8 @@ def rewards_for(model, K, seed=0):
 def test_stepper_equals_env_from_every_joint_state(collision, agent):
     model = joint_model("grid3x3", collision)
     R_H, R_A = rewards_for(model, 1)
-    batch = Batch(model, R_H if agent == "H" else R_A, agent, uniform(model.action_mask_A), "index", torch.device("cpu"))
+    other_mask = model.action_mask("A" if agent == "H" else "H")
+    batch = Batch(model, R_H if agent == "H" else R_A, agent, uniform(other_mask), "index", torch.device("cpu"))
     s, a, o = (np.array(x) for x in zip(*itertools.product(range(model.n_states), range(5), range(5))))
     for t, max_cycles in ((0, 3), (2, 3)):
         reached, reward, terminated, truncated = batch.step(
@@ -229,3 +230,26 @@ def test_bad_device():
         with pytest.raises(ValueError, match="device: 'cuda' was asked for but torch sees no CUDA GPU"):
             resolve_device("cuda")
     assert resolve_device("cpu").type == "cpu"
+
+
+def test_tensorboard_logs_losses_and_accuracy_per_update(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from agents.ppo import learn_ppo
+    from multipower.accuracy import optimal_response_q
+
+    model = joint_model("grid3x3", "crash")
+    R_H, R_A = rewards_for(model, 3)
+    config = PPOConfig(**{**TINY, "total_timesteps": 512})  # 2 updates per agent
+    chunks = learn_ppo(model, R_H, R_A, 0.6, 0.6, uniform(model.action_mask_A), config, seed=1, sample_start=4,
+                       chunk=3, tensorboard=str(tmp_path), reference=optimal_response_q)
+    assert [(c.start, c.stop) for c in chunks] == [(4, 7)]
+    for agent in "HA":
+        events = EventAccumulator(str(tmp_path / f"chunk0000004_{agent}")).Reload()
+        tags = set(events.Tags()["scalars"])
+        for tag in ("train/policy_loss", "train/value_loss", "train/entropy_loss", "accuracy/greedy_optimal_fraction"):
+            assert {tag, f"{tag}_p10", f"{tag}_p90"} <= tags
+            assert [e.step for e in events.Scalars(tag)] == [256, 512]
+        low, high = (events.Scalars(f"accuracy/greedy_optimal_fraction_{q}")[-1].value for q in ("p10", "p90"))
+        assert 0.0 <= low <= high <= 1.0
+        assert events.Scalars("train/ent_coef")[-1].value == 0.0  # annealed to 0 by the last update
