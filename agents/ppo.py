@@ -111,8 +111,8 @@ class PPOConfig:
         _check_real("gae_lambda", self.gae_lambda, low=0.0, high=1.0)
         if self.clip_range_vf is not None:
             _check_real("clip_range_vf", self.clip_range_vf, low=0.0, low_open=True)
-        arch = tuple(self.net_arch)
-        if not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1 for h in arch):
+        arch = tuple(self.net_arch) if isinstance(self.net_arch, (list, tuple)) else None
+        if arch is None or not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1 for h in arch):
             raise ValueError(f"net_arch: must be a list of positive layer sizes, got {self.net_arch!r}")
         object.__setattr__(self, "net_arch", tuple(int(h) for h in arch))
         if self.observation not in OBSERVATIONS:
@@ -715,37 +715,44 @@ def learn_ppo(
 
 
 def _in_processes(jobs, n_jobs: int, n_updates: int, progress, on_chunk) -> list[ChunkResult]:
-    """Chunks in worker processes; finished chunks are handed on in sample order."""
+    """Chunks in worker processes; finished chunks are handed on in sample order. On an exception or Ctrl-C the
+    workers are stopped at once (a chunk in progress is lost; finished ones were handed on)."""
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     done: dict[int, ChunkResult] = {}
     handed = 0
-    with ProcessPoolExecutor(n_jobs, initializer=_one_thread) as pool:
+    pool = ProcessPoolExecutor(n_jobs, initializer=_one_thread)
+    try:
         pending = {pool.submit(_train_chunk, job): i for i, job in enumerate(jobs)}
-        try:
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    pending_index = pending.pop(future)
-                    done[pending_index] = future.result()
-                    if progress is not None:
-                        progress(2 * n_updates * (done[pending_index].stop - done[pending_index].start))
-                while handed in done:
-                    if on_chunk is not None:
-                        on_chunk(done[handed])
-                    handed += 1
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                result = done[pending.pop(future)] = future.result()
+                if progress is not None:
+                    progress(2 * n_updates * (result.stop - result.start))
+            while handed in done:
+                if on_chunk is not None:
+                    on_chunk(done[handed])
+                handed += 1
+    except BaseException:
+        # Python < 3.14 has no public way to stop running workers: without this, shutdown waits for their chunks.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return [done[i] for i in range(len(jobs))]
 
 
 def _one_thread() -> None:
+    import signal
+
     import torch
 
     # Tiny per-sample ops: processes side by side beat threads inside one op (measured on 2 cores).
     torch.set_num_threads(1)
+    # Ctrl-C reaches the whole process group: the driver alone handles it (and terminates the workers).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _train_chunk(job, progress=None) -> ChunkResult:

@@ -394,8 +394,8 @@ def ppo_config(options: dict):
     fields = PPOConfig.__dataclass_fields__
     unknown = sorted(set(options) - set(fields))
     if unknown:
-        raise SpecError(f"--option {unknown[0]}: not a PPO hyperparameter; allowed: {', '.join(fields)}, "
-                         f"{', '.join(PPO_RUN_OPTIONS)}")
+        hint = " (use --jobs, --chunk, --device)" if unknown[0] in PPO_RUN_OPTIONS else ""
+        raise SpecError(f"--option {unknown[0]}: not a PPO hyperparameter{hint}; allowed: {', '.join(fields)}")
     if isinstance(options.get("net_arch"), list):
         options = {**options, "net_arch": tuple(options["net_arch"])}
     try:

@@ -89,8 +89,8 @@ def add_option_argument(parser: argparse.ArgumentParser) -> None:
     """``--option KEY=VALUE`` (old spelling ``--train-option``): learner hyperparameter overrides."""
     parser.add_argument("--option", "--train-option", dest="options", type=key_value("--option"), action=Flag,
                         append=True, default=[], metavar="KEY=VALUE",
-                        help="learner hyperparameter override (repeatable): a QLearningConfig or SB3PPOConfig field, "
-                             "e.g. min_visits=500")
+                        help="learner hyperparameter override (repeatable): a QLearningConfig, PPOConfig (ppo) or "
+                             "SB3PPOConfig (sb3-ppo) field, e.g. min_visits=500 or net_arch=[64,64]")
 
 
 def spec_from_args(args: argparse.Namespace, learner: Optional[str] = None, redraw_constant: bool = False) -> RunSpec:

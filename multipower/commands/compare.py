@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         spec.layout, spec.gamma_H, spec.gamma_A, algo=spec.learner, n_samples=spec.n_samples,
         collision=spec.collision, correlation=spec.correlation, distribution=spec.distribution,
         seed_policy=spec.seed_policy_value(), seed=spec.seed, agents=args.agents,
-        train_options={**spec.learner_options, **_run_options(args)},
+        train_options={**spec.learner_options, **_run_options(args, spec.learner)},
         n_rollouts=args.rollouts, tol=args.tol, rollout_seed=args.rollout_seed, tensorboard=args.tensorboard,
         max_memory=args.max_memory,
     )
@@ -62,10 +62,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_options(args: argparse.Namespace) -> dict:
+def _run_options(args: argparse.Namespace, learner: str) -> dict:
     """``--jobs``, ``--chunk`` and ``--device`` as learner options; chunk and device exist for ``ppo`` only."""
-    if args.algo != "ppo" and (args.chunk is not None or args.device is not None):
-        raise SpecError(f"'chunk' and 'device' apply to --algo ppo only, not {args.algo}")
+    if learner != "ppo" and (args.chunk is not None or args.device is not None):
+        raise SpecError(f"'chunk' and 'device' apply to the ppo learner only, not {learner}")
     for name in ("jobs", "chunk"):
         value = getattr(args, name)
         if value is not None and value < 1:

@@ -19,8 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (agents.npz, config.json, spec.json)")
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="TensorBoard log directory")
-    parser.add_argument("--timesteps", type=int, default=None, help="PPO: environment steps per agent per sample")
-    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: available cores; Q-learning results do not depend on it or on --chunk)")
+    parser.add_argument("--timesteps", type=int, default=None,
+                        help="ppo, sb3-ppo: environment steps per agent per sample (default: the config's total_timesteps)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="worker processes (default: available cores); results do not depend on it or on --chunk")
     parser.add_argument("--chunk", type=int, default=None,
                         help="samples per chunk: Q-learning default all at once; ppo default at most 32 (256 on CUDA), "
                              "spread evenly over --jobs, each chunk one batched computation, saved as it finishes "
@@ -98,7 +100,7 @@ def _train_ppo(spec, args, reference) -> int:
     if done:
         print(f"resuming: {done} of {spec.n_samples} samples already finished in {store.path}", file=sys.stderr)
     # One step of the bar is one update of one sample's agent.
-    bar = tqdm(total=2 * config.n_updates * (spec.n_samples - done), unit="update", desc="train ppo", unit_scale=True)
+    bar = tqdm(total=2 * config.n_updates * (spec.n_samples - done), unit="update", desc="train ppo")
     try:
         policy_H, policy_A, run = train_ppo_batched(
             model, R_H, R_A, spec.gamma_H, spec.discount_A, seed_table, spec.seed,
