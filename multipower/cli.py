@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import os
 import sys
 from importlib import resources
 from typing import Optional, Sequence
 
-from multipower.spec import SpecError
 
 COMMANDS = ("exact", "train", "compare", "plot", "reproduce", "demo")
 
@@ -43,6 +43,8 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     """The parser; with ``argv``, only the command it names is imported (all of them without ``argv``)."""
     chosen = _chosen(argv) if argv is not None else None
     parser = argparse.ArgumentParser(prog="multipower", description="Multi-agent POWER in gridworlds.")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error (also MULTIPOWER_DEBUG=1)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         if argv is None or name == chosen:
@@ -60,8 +62,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser(argv).parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except SpecError as error:  # one line naming the parameter and what is allowed
-        print(f"multipower {args.command}: {error}", file=sys.stderr)
+    except ValueError as error:  # SpecError and the package's checks: one line naming the parameter
+        if args.debug or os.environ.get("MULTIPOWER_DEBUG") == "1":
+            raise
+        print(f"multipower {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; finished work is saved", file=sys.stderr)

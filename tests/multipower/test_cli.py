@@ -49,9 +49,9 @@ def test_reproduce_bad_config_names_the_key(tmp_path, capsys):
     assert "no config named" in capsys.readouterr().err
 
 
-def test_plot_rejects_a_folder_without_results(tmp_path):
-    with pytest.raises(ValueError, match="no saved result"):
-        cli.main(["plot", str(tmp_path)])
+def test_plot_rejects_a_folder_without_results(tmp_path, capsys):
+    assert cli.main(["plot", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("multipower plot: error: no saved result")
 
 
 def test_demo_exact_part(tmp_path, capsys):
