@@ -101,9 +101,8 @@ class ChunkStore:
             at = end
 
     def done(self, n_samples: int) -> int:
-        """How many samples from 0 on are finished (the finished prefix)."""
-        gaps = self.missing(n_samples)
-        return gaps[0][0] if gaps else n_samples
+        """How many of the samples ``[0, n_samples)`` are finished."""
+        return n_samples - sum(b - a for a, b in self.missing(n_samples))
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -96,7 +96,7 @@ def _train_ppo(spec, args, reference) -> int:
         store = ChunkStore(args.out, key, restart=args.restart)
     except ValueError as error:
         raise SpecError(str(error)) from None
-    done = spec.n_samples - sum(b - a for a, b in store.missing(spec.n_samples))
+    done = store.done(spec.n_samples)
     if done:
         print(f"resuming: {done} of {spec.n_samples} samples already finished in {store.path}", file=sys.stderr)
     # One step of the bar is one update of one sample's agent.
@@ -109,8 +109,7 @@ def _train_ppo(spec, args, reference) -> int:
         )
     except KeyboardInterrupt:
         bar.close()
-        finished = spec.n_samples - sum(b - a for a, b in store.missing(spec.n_samples))
-        print(f"interrupted: {finished} of {spec.n_samples} samples are saved in {store.path}; "
+        print(f"interrupted: {store.done(spec.n_samples)} of {spec.n_samples} samples are saved in {store.path}; "
               "rerun the same command to resume", file=sys.stderr)
         return 130
     bar.close()
