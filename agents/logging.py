@@ -64,6 +64,27 @@ def policy_optimal_fraction(policy: np.ndarray, q_exact: np.ndarray, mask: np.nd
     return float((np.where(optimal, 0.0, policy).sum(axis=-1) < 1e-9).mean())
 
 
+def policy_metrics(
+    model: JointModel,
+    R_H: np.ndarray,
+    R_A: np.ndarray,
+    gamma_H: float,
+    gamma_A: float,
+    policy_H: np.ndarray,
+    policy_A: np.ndarray,
+    seed_policy: np.ndarray,
+    reference: ExactQ,
+) -> dict:
+    """Greedy-optimal fractions of frozen policies ``(K, S, 5)``: H against its exact optimal response to
+    ``seed_policy``, A against its exact optimal response to the learned ``policy_H`` it trained against."""
+    exact_H = reference(model, R_H, gamma_H, "H", seed_policy)
+    exact_A = reference(model, R_A, gamma_A, "A", policy_H)
+    return {
+        "greedy_optimal_H": policy_optimal_fraction(policy_H, exact_H, model.action_mask_H),
+        "greedy_optimal_A": policy_optimal_fraction(policy_A, exact_A, model.action_mask_A),
+    }
+
+
 def value_gap(q_learned: np.ndarray, q_exact: np.ndarray, mask: np.ndarray) -> float:
     """Mean over ``(sample, state)`` of ``|max Q_learned - max Q_exact|`` (environment convention)."""
     learned = np.where(mask, q_learned, -np.inf).max(axis=-1)

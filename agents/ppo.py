@@ -35,6 +35,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from agents.logging import ExactQ, optimal_mask
 from envs.dynamics import joint_step, padded_rewards
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel, check_agent
@@ -356,14 +357,18 @@ def _categorical(cdf, bits):
     return (cdf <= u).sum(dim=-1).clamp_(max=N_ACTIONS - 1)
 
 
-def _policy_tables(nets: Networks, batch: Batch):
-    """Masked log-probabilities ``(K, S, 5)`` and values ``(K, S)`` at every joint state."""
+def _log_probs(nets: Networks, inputs, mask):
+    """``(K, 5, B)`` log-probabilities of the masked categorical: unavailable moves get probability 0."""
     import torch
 
+    return torch.log_softmax(torch.where(mask, _mlp(nets.pi, inputs), _LOGIT_MASK), dim=1)
+
+
+def _policy_tables(nets: Networks, batch: Batch):
+    """Masked log-probabilities ``(K, S, 5)`` and values ``(K, S)`` at every joint state."""
     states = batch.all_states()
     inputs = batch.inputs(states)
-    logits = torch.where(batch.masks(states), _mlp(nets.pi, inputs), _LOGIT_MASK)
-    log_probs = torch.log_softmax(logits, dim=1).transpose(1, 2).contiguous()
+    log_probs = _log_probs(nets, inputs, batch.masks(states)).transpose(1, 2).contiguous()
     return log_probs, _mlp(nets.vf, inputs)[:, 0, :]
 
 
@@ -453,7 +458,7 @@ def ppo_losses(nets: Networks, batch: Batch, states, actions, old_log_probs, old
     import torch
 
     inputs, mask = batch.inputs(states), batch.masks(states)
-    log_probs = torch.log_softmax(torch.where(mask, _mlp(nets.pi, inputs), _LOGIT_MASK), dim=1)  # (K, 5, B)
+    log_probs = _log_probs(nets, inputs, mask)  # (K, 5, B)
     new_log_prob = log_probs.gather(1, actions[:, None, :])[:, 0, :]
     if config.normalize_advantage and adv.shape[1] > 1:
         adv = (adv - adv.mean(dim=1, keepdim=True)) / (adv.std(dim=1, keepdim=True) + 1e-8)
@@ -626,14 +631,6 @@ def train_two_stage(
 # ----------------------------------------------------------------------------------------------------------
 # Chunks of samples, worker processes, and TensorBoard.
 
-#: ``reference(model, rewards (K, S), gamma, agent, other_policy) -> Q_env (K, S, 5)``: exact optimal action
-#: values, passed in by the caller (``multipower.accuracy.optimal_response_q``) so that learners never import
-#: the solver.
-Reference = Callable[[JointModel, np.ndarray, float, str, np.ndarray], np.ndarray]
-
-#: Exact action values within this of the best count as tied (an optimal action).
-OPTIMAL_ATOL = 1e-6
-
 
 @dataclass
 class ChunkResult:
@@ -670,7 +667,7 @@ def learn_ppo(
     progress: Optional[Callable[[int], None]] = None,
     on_chunk: Optional[Callable[[ChunkResult], None]] = None,
     tensorboard: Optional[str] = None,
-    reference: Optional[Reference] = None,
+    reference: Optional[ExactQ] = None,
 ) -> list[ChunkResult]:
     """Train both agents for the samples ``sample_start, …`` whose rewards are the rows of ``R_H``, ``R_A``.
 
@@ -687,7 +684,9 @@ def learn_ppo(
     :param tensorboard: TensorBoard directory: one run per chunk and agent with, per update, the mean and the
         10 % / 90 % quantiles across the chunk's samples of the policy, value and entropy losses, and, with
         ``reference``, the fraction of states where the greedy action is optimal.
-    :param reference: Exact optimal action values (see :data:`Reference`), for the TensorBoard accuracy.
+    :param reference: Exact optimal action values (:data:`agents.logging.ExactQ`, passed in by the caller,
+        ``multipower.accuracy.optimal_response_q``, so that learners never import the solver), for the
+        TensorBoard accuracy.
     :returns: The chunks' results in sample order.
     :raises ValueError: naming the parameter, for bad ``chunk``, ``n_jobs``, ``device`` or shapes.
     """
@@ -785,7 +784,7 @@ class _ChunkBoard:
 
     def __init__(self, directory: str, start: int, model: JointModel, config: PPOConfig, reference) -> None:
         self.directory, self.start, self.model, self.config, self.reference = directory, start, model, config, reference
-        self.writers, self.optimal = {}, {}
+        self.writers, self.exact_q = {}, {}
 
     def open(self, agent: str, rewards: np.ndarray, gamma: float, other: np.ndarray) -> None:
         """Start ``agent``'s run; with a reference, find its exact optimal actions against ``other``."""
@@ -793,18 +792,15 @@ class _ChunkBoard:
 
         self.writers[agent] = SummaryWriter(f"{self.directory}/chunk{self.start:07d}_{agent}")
         if self.reference is not None:
-            q = self.reference(self.model, rewards, gamma, agent, other)
-            mask = self.model.action_mask(agent)
-            best = np.where(mask, q, -np.inf).max(axis=-1, keepdims=True)
-            self.optimal[agent] = (q >= best - OPTIMAL_ATOL) & mask
+            self.exact_q[agent] = self.reference(self.model, rewards, gamma, agent, other)
 
     def record(self, agent: str, update: int, nets: Networks, stats: UpdateStats) -> None:
         writer, step = self.writers[agent], (update + 1) * self.config.rollout_size
         scalars = {f"train/{name}": getattr(stats, name) for name in ("policy_loss", "value_loss", "entropy_loss")}
-        if agent in self.optimal:
+        if agent in self.exact_q:
             device = nets.pi[0][0].device
-            greedy = greedy_tables(nets, self.model, agent, self.config.observation, device).argmax(axis=-1)
-            hit = np.take_along_axis(self.optimal[agent], greedy[..., None], axis=-1)[..., 0].mean(axis=1)
+            greedy = greedy_tables(nets, self.model, agent, self.config.observation, device)
+            hit = optimal_mask(greedy, self.exact_q[agent], self.model.action_mask(agent)).mean(axis=1)
             scalars["accuracy/greedy_optimal_fraction"] = hit
         for tag, values in scalars.items():  # per sample: the mean and the 10 % / 90 % quantiles
             writer.add_scalar(tag, float(np.mean(values)), step)

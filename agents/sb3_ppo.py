@@ -25,7 +25,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from agents.logging import ExactQ, greedy_optimal_fraction, policy_optimal_fraction
+from agents.logging import ExactQ, greedy_optimal_fraction, policy_metrics
 from agents.storage import TrainedAgents
 from envs import maze_v1
 from envs.layouts import N_ACTIONS
@@ -437,12 +437,8 @@ def learn_sb3_ppo(
     R_H, R_A = R_H[:n_done], R_A[:n_done]
     metrics = {}
     if reference is not None:
-        exact_H = reference(model, R_H, gamma_H, "H", uniform_policy(model.action_mask_A))
-        exact_A = reference(model, R_A, gamma_A, "A", run.policy_H)
-        metrics = {
-            "greedy_optimal_H": policy_optimal_fraction(run.policy_H, exact_H, model.action_mask_H),
-            "greedy_optimal_A": policy_optimal_fraction(run.policy_A, exact_A, model.action_mask_A),
-        }
+        metrics = policy_metrics(model, R_H, R_A, gamma_H, gamma_A, run.policy_H, run.policy_A,
+                                 uniform_policy(model.action_mask_A), reference)
     config_out = {
         "algo": "sb3-ppo",
         "trainer": "sb3-ppo",

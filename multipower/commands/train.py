@@ -115,12 +115,10 @@ def _train_ppo(spec, args, reference) -> int:
     bar.close()
     metrics = {}
     if reference is not None:
-        from agents.logging import policy_optimal_fraction
+        from agents.logging import policy_metrics
 
-        exact_H = reference(model, R_H, spec.gamma_H, "H", seed_table)
-        exact_A = reference(model, R_A, spec.discount_A, "A", policy_H)
-        metrics = {"greedy_optimal_H": policy_optimal_fraction(policy_H, exact_H, model.action_mask_H),
-                   "greedy_optimal_A": policy_optimal_fraction(policy_A, exact_A, model.action_mask_A)}
+        metrics = policy_metrics(model, R_H, R_A, spec.gamma_H, spec.discount_A, policy_H, policy_A, seed_table,
+                                 reference)
     saved = {
         "algo": "ppo", "trainer": "ppo", "layout": model.layout.name, "layout_text": model.layout.to_text(),
         "gamma_H": spec.gamma_H, "gamma_A": spec.discount_A, "collision": spec.collision,
