@@ -7,6 +7,13 @@ then A's cell ascending). Under ``crash`` and ``bounce`` the pairs with ``h == a
 Joint actions are pairs ``(action_H, action_A)``. A transition that crashes leads to the sentinel
 ``model.terminal_state == model.n_states``: an absorbing state of value zero, so a value vector padded
 with one trailing zero can be indexed by ``next_state`` directly.
+
+With slip ``p > 0`` (docs/concepts.md#slip) the transition distribution is held as arrays, never per state:
+``next_state[s, eH, eA]`` is the deterministic joint table over the *effective* moves (the moves that actually
+happen, collision rule applied), and ``slip_matrix[c, chosen, effective]`` (:func:`envs.slip.slip_matrix`) the
+per-cell distribution of each agent's effective move. The probability of ``s -> next_state[s, eH, eA]`` under
+chosen moves ``(aH, aA)`` is ``slip_matrix[h, aH, eH] · slip_matrix[a, aA, eA]``. At ``p = 0`` the slip
+matrices are identities and ``next_state`` is the transition itself.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from envs.layouts import N_ACTIONS, Layout, LayoutLike, load_layout
+from envs.slip import check_slip, slip_matrix
 
 COLLISIONS = ("none", "crash", "bounce")
 AGENTS = ("H", "A")
@@ -32,17 +40,23 @@ class SingleAgentModel:
     """One agent alone in a layout.
 
     Attributes:
-        next_cell: ``(n_cells, N_ACTIONS)`` cell reached by each action (unavailable moves stay).
+        slip: Slip probability in ``[0, 1]`` (docs/concepts.md#slip).
+        next_cell: ``(n_cells, N_ACTIONS)`` cell reached by each effective move (unavailable moves stay).
         action_mask: ``(n_cells, N_ACTIONS)`` available actions.
+        slip_matrix: ``(n_cells, N_ACTIONS, N_ACTIONS)`` ``P[c, chosen, effective]``.
     """
 
     layout: Layout
+    slip: float = 0.0
     next_cell: np.ndarray = field(init=False)
     action_mask: np.ndarray = field(init=False)
+    slip_matrix: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "slip", check_slip(self.slip))
         object.__setattr__(self, "next_cell", self.layout.move_table())
         object.__setattr__(self, "action_mask", self.layout.action_mask())
+        object.__setattr__(self, "slip_matrix", slip_matrix(self.action_mask, self.slip))
 
     @property
     def n_states(self) -> int:
@@ -71,10 +85,15 @@ class JointModel:
         action_mask_H, action_mask_A: ``(n_states, N_ACTIONS)`` available actions of each agent.
         next_cell: ``(n_cells, N_ACTIONS)`` the cell one agent's move targets (unavailable moves stay), before
             the collision rule: what the joint table is built from, and what factorised solvers need.
+        slip: Slip probability in ``[0, 1]`` (docs/concepts.md#slip); ``next_state`` is then indexed by the
+            effective moves.
+        slip_matrix: ``(n_cells, N_ACTIONS, N_ACTIONS)`` ``P[c, chosen, effective]`` of either agent at cell ``c``.
     """
 
     layout: Layout
     collision: str = "none"
+    slip: float = 0.0
+    slip_matrix: np.ndarray = field(init=False)
     next_cell: np.ndarray = field(init=False)
     joint_cells: np.ndarray = field(init=False)
     state_index: np.ndarray = field(init=False)
@@ -84,6 +103,7 @@ class JointModel:
 
     def __post_init__(self) -> None:
         check_collision(self.collision)
+        object.__setattr__(self, "slip", check_slip(self.slip))
         n = self.layout.n_cells
         h, a = np.divmod(np.arange(n * n), n)
         if self.collision != "none":
@@ -102,6 +122,7 @@ class JointModel:
             ("next_state", next_state),
             ("action_mask_H", mask[h]),
             ("action_mask_A", mask[a]),
+            ("slip_matrix", slip_matrix(mask, self.slip)),
         ):
             object.__setattr__(self, name, value)
 
@@ -141,6 +162,23 @@ class JointModel:
     def action_mask(self, agent: str) -> np.ndarray:
         return {"H": self.action_mask_H, "A": self.action_mask_A}[check_agent(agent)]
 
+    def slip_of(self, agent: str) -> np.ndarray:
+        """``(n_states, N_ACTIONS, N_ACTIONS)`` ``P[s, chosen, effective]`` of ``agent`` at each joint state."""
+        return self.slip_matrix[self.joint_cells[:, AGENTS.index(check_agent(agent))]]
+
+    def effective_policy(self, policy: np.ndarray, agent: str) -> np.ndarray:
+        """The distribution of ``agent``'s effective moves when it chooses by ``policy`` ``(..., n_states, 5)``:
+        ``Σ_chosen policy[..., s, chosen] · P[s, chosen, effective]``, same shape. ``policy`` itself at slip 0."""
+        if self.slip == 0.0:
+            return np.asarray(policy, dtype=float)
+        return np.einsum("...sc,sce->...se", policy, self.slip_of(agent))
+
+    def transition_weights(self, s: np.ndarray, action_H: np.ndarray, action_A: np.ndarray) -> np.ndarray:
+        """``(..., 5, 5)`` probability of each effective move pair ``(eH, eA)`` for chosen moves at states ``s``
+        (arrays of one shape): ``P[h, aH, eH] · P[a, aA, eA]``; the next state is ``next_state[s, eH, eA]``."""
+        h, a = self.joint_cells[s, 0], self.joint_cells[s, 1]
+        return self.slip_matrix[h, action_H][..., :, None] * self.slip_matrix[a, action_A][..., None, :]
+
     def joint_state(self, h_cell: int, a_cell: int) -> int:
         """Joint-state index of cells ``(h_cell, a_cell)``; ``ValueError`` if it does not exist."""
         n = self.n_cells
@@ -163,10 +201,13 @@ def check_agent(agent: str) -> str:
     return agent
 
 
-def joint_model(layout: LayoutLike, collision: str = "none") -> JointModel:
-    """Build the :class:`JointModel` of a layout (a Layout, built-in name, file path or text)."""
-    return JointModel(load_layout(layout), check_collision(collision))
+def joint_model(layout: LayoutLike, collision: str = "none", slip: float = 0.0) -> JointModel:
+    """Build the :class:`JointModel` of a layout (a Layout, built-in name, file path or text).
+
+    ``slip``: probability in ``[0, 1]`` that a chosen move is replaced by a uniform available one
+    (docs/concepts.md#slip); ``ValueError`` naming ``slip`` otherwise."""
+    return JointModel(load_layout(layout), check_collision(collision), check_slip(slip))
 
 
-def single_agent_model(layout: LayoutLike) -> SingleAgentModel:
-    return SingleAgentModel(load_layout(layout))
+def single_agent_model(layout: LayoutLike, slip: float = 0.0) -> SingleAgentModel:
+    return SingleAgentModel(load_layout(layout), check_slip(slip))

@@ -23,12 +23,12 @@ from multipower.spec import RunSpec, SpecError, check_correlation, check_count, 
 KINDS = ("joint", "single", "sweep")
 SWEEP_PARAMETERS = ("correlation", "gamma", "seed")
 #: The run keys of a config (the YAML spelling of :class:`~multipower.spec.RunSpec`'s), with their defaults.
-RUN_DEFAULTS = {"layout": None, "collision": "none", "gamma": None, "gamma_A": None, "n_samples": None,
+RUN_DEFAULTS = {"layout": None, "collision": "none", "slip": 0.0, "gamma": None, "gamma_A": None, "n_samples": None,
                 "correlation": 0.0, "distribution": "uniform", "seed_policy": "uniform", "seed": 0,
                 "redraw_constant": False}
 CELL_CLASSES = {"dead_ends": (1, 1), "corridors": (2, 2), "junctions": (3, 4)}
 ALLOWED_KEYS = (
-    "name", "title", "source", "description", "kind", "layout", "gamma", "gamma_A", "n_samples", "collision",
+    "name", "title", "source", "description", "kind", "layout", "gamma", "gamma_A", "n_samples", "collision", "slip",
     "correlation", "distribution", "seed_policy", "seed", "redraw_constant", "sweep", "analysis", "published",
 )
 REQUIRED_KEYS = ("name", "title", "kind", "layout", "gamma", "n_samples")
@@ -93,6 +93,7 @@ def validate_config(config: Mapping, source: str = "config") -> dict:
     # Normalised values, filled in in this order so that a saved config.yaml keeps its layout.
     cfg.update(gamma=spec.gamma_H, gamma_A=spec.gamma_A, n_samples=spec.n_samples)
     cfg.setdefault("collision", spec.collision)
+    cfg["slip"] = spec.slip
     cfg["correlation"] = spec.correlation
     cfg.setdefault("distribution", spec.distribution)
     cfg.setdefault("seed_policy", spec.seed_policy)

@@ -26,6 +26,7 @@ import numpy as np
 from envs.layouts import LayoutLike, load_layout
 from envs.memory import MemoryLike, check_budget, joint_state_count, model_bytes, parse_memory
 from envs.model import JointModel, check_collision, joint_model, single_agent_model
+from envs.slip import check_slip
 from envs.policies import SeedPolicy, seed_policy_table
 from envs.rewards import RewardSampler, make_distribution
 from envs.validation import available_cores, check_gamma
@@ -222,6 +223,7 @@ def exact_power(
     power_tol: Optional[float] = None,
     jobs: Optional[int] = None,
     max_memory: MemoryLike = None,
+    slip: float = 0.0,
 ) -> PowerResult:
     """Exact multi-agent POWER of H and A at every joint state.
 
@@ -247,6 +249,7 @@ def exact_power(
         max_memory: Memory budget (bytes or text such as ``"8G"``; default a fraction of the machine's memory,
             :mod:`envs.memory`). The peak is estimated before anything is allocated: default chunks and jobs
             are lowered to fit, and a world that does not fit is refused up front. Results never depend on it.
+        slip: Slip probability in [0, 1] (docs/concepts.md#slip); 0, the default, is the deterministic world.
 
     Returns:
         A ``"joint"`` :class:`~multipower.results.PowerResult` with ``power_H``, ``power_H_se``, ``power_A``,
@@ -260,11 +263,11 @@ def exact_power(
     gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
     power_tol = _power_tol(power_tol)
     n_samples = _check_samples(n_samples)
-    grid, collision = load_layout(layout), check_collision(collision)
+    grid, collision, slip = load_layout(layout), check_collision(collision), check_slip(slip)
     n_states = joint_state_count(grid, collision)
     size, jobs, _ = _fit_memory(n_states, collision, chunk_size, jobs, n_samples, device, max_memory,
                                 f"exact POWER on {grid.name!r}")
-    model = joint_model(grid, collision)
+    model = joint_model(grid, collision, slip)
     seed_table = seed_policy_table(model, seed_policy)
     sampler = RewardSampler(model.n_states, make_distribution(distribution), correlation, seed, redraw_constant)
     config = {
@@ -272,6 +275,7 @@ def exact_power(
         "layout": model.layout.name,
         "layout_text": model.layout.to_text(),
         "collision": model.collision,
+        "slip": slip,
         "gamma": gamma_H,
         "gamma_H": gamma_H,
         "gamma_A": gamma_A,
@@ -339,6 +343,7 @@ def single_agent_power(
     power_tol: Optional[float] = None,
     jobs: Optional[int] = None,
     max_memory: MemoryLike = None,
+    slip: float = 0.0,
 ) -> PowerResult:
     """Exact single-agent POWER ``(1-γ)/γ · E[V*(s) - R(s)]`` at every cell (docs/concepts.md#single-agent-power).
 
@@ -354,15 +359,16 @@ def single_agent_power(
     gamma = check_gamma(gamma, "gamma")
     power_tol = _power_tol(power_tol)
     n_samples = _check_samples(n_samples)
-    grid = load_layout(layout)
+    grid, slip = load_layout(layout), check_slip(slip)
     size, jobs, _ = _fit_memory(grid.n_cells, None, chunk_size, jobs, n_samples, device, max_memory,
                                 f"single-agent POWER on {grid.name!r}")
-    model = single_agent_model(grid)
+    model = single_agent_model(grid, slip)
     sampler = RewardSampler(model.n_states, make_distribution(distribution), 0.0, seed, redraw_constant)
     config = {
         "kind": "exact_single",
         "layout": model.layout.name,
         "layout_text": model.layout.to_text(),
+        "slip": slip,
         "gamma": gamma,
         "n_samples": n_samples,
         **sampler.to_config(),

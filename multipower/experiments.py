@@ -15,6 +15,7 @@ experiment beyond the posts:
     gamma_A: null
     n_samples: 10000              # reward samples (the published count)
     collision: none               # none | crash | bounce            (joint, sweep)
+    slip: 0.0                     # slip probability in [0, 1] (docs/concepts.md#slip)
     correlation: 0.0              # β in [-1, 1]                      (joint, sweep)
     distribution: uniform         # name or {name: pareto, alpha: 2.0, ...}
     seed_policy: uniform          # uniform | stay                    (joint, sweep)
@@ -63,7 +64,7 @@ from multipower.results import PowerResult, jsonable, pearson, zero_crossing
 from multipower.spec import RunSpec, save_spec
 
 #: Keys of a run's parameters that must match for a saved result to be reused.
-RUN_KEYS = ("layout", "gamma", "gamma_A", "n_samples", "collision", "correlation", "distribution", "seed_policy", "seed")
+RUN_KEYS = ("layout", "gamma", "gamma_A", "n_samples", "collision", "slip", "correlation", "distribution", "seed_policy", "seed")
 SIGMA = 3.0  # a per-state POWER agrees with the published value within this many standard errors
 
 PathLike = Union[str, Path]
@@ -75,6 +76,7 @@ Solver = Callable[[dict, bool], PowerResult]
 def run_parameters(config: Mapping, **changes) -> dict:
     """The parameters of one solver run (``RUN_KEYS`` plus ``kind``) from a config, with ``changes``."""
     run = {key: config.get(key) for key in RUN_KEYS}
+    run["slip"] = run["slip"] or 0.0  # configs written before slip existed
     run["kind"] = "single" if config["kind"] == "single" else "joint"
     run["redraw_constant"] = bool(config.get("redraw_constant", False))
     run.update(changes)
@@ -86,13 +88,13 @@ def exact_solver(run: Mapping, progress: bool = True) -> PowerResult:
     if run["kind"] == "single":
         return exact.single_agent_power(
             run["layout"], run["gamma"], n_samples=run["n_samples"], distribution=run["distribution"],
-            seed=run["seed"], device=run.get("device", "cpu"), progress=progress,
+            seed=run["seed"], device=run.get("device", "cpu"), progress=progress, slip=run.get("slip") or 0.0,
         )
     return exact.exact_power(
         run["layout"], run["gamma"], gamma_A=run.get("gamma_A"), n_samples=run["n_samples"],
         collision=run["collision"], correlation=run["correlation"], distribution=run["distribution"],
         seed_policy=run["seed_policy"], seed=run["seed"], redraw_constant=run.get("redraw_constant", False),
-        device=run.get("device", "cpu"), progress=progress,
+        device=run.get("device", "cpu"), progress=progress, slip=run.get("slip") or 0.0,
     )
 
 
@@ -104,6 +106,8 @@ def _matches(saved: Mapping, run: Mapping) -> bool:
         "seed": run["seed"],
         "distribution": make_distribution(run["distribution"]).to_config(),
     }
+    if not math.isclose(float(saved.get("slip", 0.0)), float(run.get("slip") or 0.0)):
+        return False
     if saved.get("interrupted") or int(saved.get("samples_done", saved.get("n_samples", -1))) != run["n_samples"]:
         return False
     gamma_H = saved.get("gamma_H", saved.get("gamma"))

@@ -21,6 +21,7 @@ from envs.layouts import Layout, load_layout, parse_layout
 from envs.model import COLLISIONS, JointModel, joint_model
 from envs.policies import SEED_POLICIES, SeedPolicy
 from envs.rewards import DISTRIBUTIONS, RewardSampler, make_distribution
+from envs.slip import check_slip
 
 #: Version of the ``spec.json`` format; :func:`load_spec` refuses others with one line naming it.
 SPEC_VERSION = 1
@@ -102,6 +103,7 @@ class RunSpec:
         layout: Built-in name, layout file or layout text.
         layout_name: The layout's label in results (default: the built-in name, file stem, or ``"custom"``).
         collision: ``"none"``, ``"crash"`` or ``"bounce"``.
+        slip: Slip probability in [0, 1] (docs/concepts.md#slip); 0 is the deterministic world.
         gamma_H: H's discount in (0, 1).
         gamma_A: A's discount (``None``: ``gamma_H``; :attr:`discount_A` resolves it).
         distribution: Reward distribution name or ``{name, parameters}``.
@@ -118,6 +120,7 @@ class RunSpec:
     layout: str = "grid3x3"
     layout_name: Optional[str] = None
     collision: str = "none"
+    slip: float = 0.0
     gamma_H: float = 0.6
     gamma_A: Optional[float] = None
     distribution: Union[str, dict] = "uniform"
@@ -147,7 +150,7 @@ class RunSpec:
         layout = load_layout(self.layout)
         if layout.name != self.layout_name:
             layout = Layout(self.layout_name, layout.grid)
-        return joint_model(layout, self.collision)
+        return joint_model(layout, self.collision, self.slip)
 
     def sampler(self, n_states: int) -> RewardSampler:
         return RewardSampler(n_states, self.distribution, self.correlation, self.seed, self.redraw_constant)
@@ -202,6 +205,13 @@ def _learner_options(key: str, value) -> dict:
     return dict(value)
 
 
+def _slip(key: str, value) -> float:
+    try:
+        return check_slip(value, repr(key))
+    except ValueError as error:
+        raise SpecError(str(error)) from None
+
+
 def _layout_key(key: str, value) -> str:
     check_layout(key, value)
     return str(value)
@@ -212,6 +222,7 @@ CHECKS: dict[str, Callable] = {
     "layout": _layout_key,
     "layout_name": _optional(lambda key, value: str(value)),
     "collision": lambda key, value: check_choice(key, value, COLLISIONS),
+    "slip": _slip,
     "gamma_H": check_discount,
     "gamma_A": _optional(check_discount),
     "distribution": check_distribution,

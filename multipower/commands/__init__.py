@@ -75,6 +75,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, required: bool = False, s
                         help="discount of A (default: --gamma)")
     parser.add_argument("--samples", type=int, default=samples, help=f"reward samples (default {samples})")
     parser.add_argument("--collision", default="none", choices=COLLISIONS, help="collision rule (default none)")
+    parser.add_argument("--slip", type=float, default=0.0, metavar="P",
+                        help="probability in [0, 1] that a chosen move is replaced by a uniform available one (default 0)")
     parser.add_argument("--correlation", type=float, default=0.0, help="reward correlation beta in [-1, 1] (default 0)")
     parser.add_argument("--distribution", default="uniform", choices=tuple(DISTRIBUTIONS),
                         help="reward distribution (default uniform [0, 1])")
@@ -99,7 +101,7 @@ def spec_from_args(args: argparse.Namespace, learner: Optional[str] = None, redr
     Keys are spelled as the flags (``gamma``, ``samples``), so a :class:`SpecError` names the flag at fault.
     """
     return RunSpec.from_dict({
-        "layout": args.layout, "collision": args.collision, "gamma": args.gamma, "gamma_A": args.gamma_A,
+        "layout": args.layout, "collision": args.collision, "slip": args.slip, "gamma": args.gamma, "gamma_A": args.gamma_A,
         "distribution": {"name": args.distribution, **dict(args.dist_param)}, "correlation": args.correlation,
         "seed": args.seed, "samples": args.samples, "seed_policy": args.seed_policy, "redraw_constant": redraw_constant,
         "learner": learner, "learner_options": dict(getattr(args, "options", []) or []),

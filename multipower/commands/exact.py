@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     common = dict(
         n_samples=spec.n_samples, distribution=spec.distribution, seed=spec.seed, redraw_constant=spec.redraw_constant,
         device=args.device, chunk_size=args.chunk_size, jobs=args.jobs, progress=not args.no_progress,
-        max_memory=args.max_memory,
+        max_memory=args.max_memory, slip=spec.slip,
     )
     try:
         if args.single:
