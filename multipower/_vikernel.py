@@ -10,6 +10,12 @@ policies). Anderson acceleration and the exact warm starts of stages 2 and 3 are
 
 Every expectation is a gather ``E[a, s] = Σ_j w[a, s, j] · V[idx[a, s, j]]`` over the successors of ``(s, a)``
 (``a``: the optimising agent's 5 actions, or one slot for policy evaluation); ``V[S]`` is the crash terminal's 0.
+
+With slip (docs/concepts.md#slip) the gather runs over the optimising agent's *effective* moves ``e``, the other
+agent's policy replaced by the distribution of its effective moves, and the chosen move ``a`` mixes them:
+``E[a, s] = Σ_e mix[s, a, e] · E_eff[e, s]`` (:func:`_sweep_mixed`), ``mix`` the agent's slip matrix at ``s``. The
+slip of a policy is a mixture over each agent's effective moves, so one step costs a gather over effective moves
+plus a ``5 x 5`` product per state, not a gather over every (chosen, effective) pair.
 """
 
 from __future__ import annotations
@@ -37,6 +43,36 @@ def _sweep(idx, w, src, V, R, gamma, E, V_new, B):
             E[a, s] = e
             if e > best:
                 best = e
+        B[s] = best
+        v = R[s] + gamma * best
+        V_new[s] = v
+        d = v - V[s]
+        lo = min(lo, d)
+        hi = max(hi, d)
+    return lo, hi
+
+
+@njit(nogil=True, cache=True)
+def _sweep_mixed(idx, w, src, V, R, gamma, mix, eff, E, V_new, B):
+    """:func:`_sweep` when the slots of ``idx`` are the optimising agent's effective moves: ``E[a, s] = Σ_e
+    mix[s, a, e] · Σ_j w[e, s, j] · src[idx[e, s, j]]`` for the chosen move ``a`` (``mix`` ``(S, 5, 5)``, rows of
+    unavailable moves equal to ``stay``'s, so the maximum needs no mask); ``eff`` ``(5,)`` scratch."""
+    n_slots, S, J = idx.shape
+    lo, hi = np.inf, -np.inf
+    for s in range(S):
+        for e in range(n_slots):
+            t = 0.0
+            for j in range(J):
+                t += w[e, s, j] * src[idx[e, s, j]]
+            eff[e] = t
+        best = -np.inf
+        for a in range(n_slots):
+            t = 0.0
+            for e in range(n_slots):
+                t += mix[s, a, e] * eff[e]
+            E[a, s] = t
+            if t > best:
+                best = t
         B[s] = best
         v = R[s] + gamma * best
         V_new[s] = v
@@ -155,8 +191,11 @@ def _anderson_step(x, g, span, dF, dG, gram, prev_f, prev_g, state, reset_factor
 
 @njit(nogil=True, cache=True)
 def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, power_tol, tie_tol, max_sweeps,
-            anderson_depth, anderson_reset, anderson_reg, V_out, Q_out, pol_out, W_out):
+            anderson_depth, anderson_reset, anderson_reg, V_out, Q_out, pol_out, W_out, mix):
     """Certified value iteration for one sample (optimal control if ``control``, else policy evaluation).
+
+    ``mix`` ``(S, 5, 5)``: the optimising agent's slip matrices (:func:`_sweep_mixed`; slots of ``idx`` are then
+    effective moves), or no rows for none.
 
     ``idx``/``w`` ``(A, S, J)``, into the intermediate table of :func:`_average` when ``pre_idx`` has rows; ``R``, ``V0``, ``V_out`` ``(S,)``; ``mask`` ``(S, 5)``;
     ``W_out`` ``(S,)``: the expected next value ``E[V(s')]`` under the optimal (or evaluated) policy, certified
@@ -168,6 +207,8 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
     """
     n_slots, S, J = idx.shape
     factored = pre_idx.shape[0] > 0
+    mixed = mix.shape[0] > 0
+    eff = np.empty(n_slots)
     M = np.empty(pre_idx.shape[0])
     c = gamma / (1.0 - gamma)
     V = np.zeros(S + 1)
@@ -187,9 +228,11 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
     for sweep in range(1, max_sweeps + 1):
         if factored:
             _average(pre_idx, pre_w, V, M)
-            lo, hi = _sweep(idx, w, M, V, R, gamma, E, V_new, B)
+        src = M if factored else V
+        if mixed:
+            lo, hi = _sweep_mixed(idx, w, src, V, R, gamma, mix, eff, E, V_new, B)
         else:
-            lo, hi = _sweep(idx, w, V, V, R, gamma, E, V_new, B)
+            lo, hi = _sweep(idx, w, src, V, R, gamma, E, V_new, B)
         if absorbing:
             lo, hi = min(lo, 0.0), max(hi, 0.0)
         shift = 0.5 * c * (lo + hi)
@@ -363,7 +406,8 @@ def _support(pol):
 def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx, mask_H, mask_A, R_H, R_A,
                       gamma_H, gamma_A, absorbing, power_tol, tie_rtol, max_sweeps, warm_H, warm_A,
                       depth_H, depth_A, anderson_reset, anderson_reg,
-                      q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed, W_H, W_A, W_H_seed, W_A_seed, sweeps):
+                      q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed, W_H, W_A, W_H_seed, W_A_seed, sweeps,
+                      mix_H, mix_A):
     """The two-stage solve (docs/concepts.md#two-stage-training) for every sample ``k`` of a chunk (outputs
     preallocated, action-major ``(K, 5, S)`` for ``q``/``pol``, or ``(1, 5, S)`` to keep values only, reusing one
     slot; ``W_*`` ``(K, S)``: the expected next values ``E[V(s')]`` under each stage's policy (see
@@ -373,11 +417,24 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
     ``stage1_*``: H's factored backup against the seed (see :func:`_average`), or ``stage1_pre_idx``
     with no rows for the plain gather of :func:`other_agent_tables`. ``warm_H``/``warm_A``: start stages 3 and 2
     exactly where the policies are deterministic (:func:`evaluate_chain`, :func:`policy_iteration`);
-    ``depth_H``/``depth_A``: Anderson depth for each agent's discount (0: plain iteration)."""
+    ``depth_H``/``depth_A``: Anderson depth for each agent's discount (0: plain iteration).
+
+    ``mix_H``/``mix_A`` ``(S, 5, 5)``: each agent's slip matrices (rows of unavailable moves equal to ``stay``'s),
+    or no rows for a deterministic world. With slip, ``seed`` and the ``stage1_*`` tables are over A's effective
+    moves, each stage gathers over effective moves (the other agent's policy replaced by its effective-move
+    distribution, :func:`_effective`), and stages 2 and 3 are evaluated by iteration from ``R_A`` and stage 1's
+    values (no deterministic chains to warm-start from)."""
+    if mix_H.shape[0] > 0:
+        _solve_pairs_slip(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx, mask_H, mask_A, R_H, R_A,
+                          gamma_H, gamma_A, absorbing, power_tol, tie_rtol, max_sweeps, depth_H, depth_A,
+                          anderson_reset, anderson_reg, q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed,
+                          W_H, W_A, W_H_seed, W_A_seed, sweeps, mix_H, mix_A)
+        return
     K, S = R_H.shape
     next_A = next_state.transpose(0, 2, 1).copy()  # next_A[s, own=A, other=H]
     no_pre = np.empty((0, 1), dtype=np.int64)
     no_pre_w = np.empty((0, 1))
+    no_mix = np.empty((0, N_ACTIONS, N_ACTIONS))
     if stage1_pre_idx.shape[0] > 0:
         idx1, w1 = stage1_idx, np.ones((N_ACTIONS, S, 1))
     else:
@@ -396,7 +453,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
         # Stage 1: H against the seed.
         sweeps[k, 0] = iterate(idx1, w1, stage1_pre_idx, stage1_pre_w, R_H[k], gamma_H, R_H[k], mask_H, True,
                                absorbing, power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
-                               V_H_seed[k], q_H[slot], pol_H[slot], W_H_seed[k])
+                               V_H_seed[k], q_H[slot], pol_H[slot], W_H_seed[k], no_mix)
         ph = pol_H[slot].T.copy()
         det_H = _argmax_if_deterministic(ph, act_H)
         # Stage 2: A against frozen H. Where pi_H is deterministic, so are A's dynamics: tables without
@@ -413,7 +470,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
             idx2, w2 = other_agent_tables(next_A, ph)
         sweeps[k, 1] = iterate(idx2, w2, no_pre, no_pre_w, R_A[k], gamma_A, V0, mask_A, True, absorbing,
                                power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
-                               V_A[k], q_A[slot], pol_A[slot], W_A[k])
+                               V_A[k], q_A[slot], pol_A[slot], W_A[k], no_mix)
         pa = pol_A[slot].T.copy()
         det_A = _argmax_if_deterministic(pa, act_A)
         # Stage 3: H under the joint policy (a deterministic chain where both are: exact warm start).
@@ -428,7 +485,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
             idx3, w3 = joint_tables(next_state, ph, pa)
         sweeps[k, 2] = iterate(idx3, w3, no_pre, no_pre_w, R_H[k], gamma_H, V0, mask_H, False, absorbing,
                                power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
-                               V_H[k], scratch_q, scratch_p, W_H[k])
+                               V_H[k], scratch_q, scratch_p, W_H[k], no_mix)
         # A following the seed while H follows pi_H: stage 1's factored average where pi_H is deterministic.
         if det_H and factored:
             for s in range(S):
@@ -440,7 +497,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
             pre4, pre4_w = no_pre, no_pre_w
         sweeps[k, 3] = iterate(idx4, w4, pre4, pre4_w, R_A[k], gamma_A, V_A[k], mask_A, False, absorbing,
                                power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
-                               V_A_seed[k], scratch_q, scratch_p, W_A_seed[k])
+                               V_A_seed[k], scratch_q, scratch_p, W_A_seed[k], no_mix)
 
 
 @njit(nogil=True, cache=True)
@@ -468,10 +525,12 @@ def _argmax_if_deterministic(pol, act):
 
 @njit(nogil=True, cache=True)
 def respond_chunk(next_own, other, mask, R, gamma, absorbing, power_tol, tie_rtol, max_sweeps, depth,
-                  anderson_reset, anderson_reg, V_out, Q_out):
+                  anderson_reset, anderson_reg, V_out, Q_out, mix):
     """Optimal response of one agent to a fixed policy of the other, per sample: ``next_own[s, own, other]``,
     ``other`` ``(K, S, 5)``, ``R`` ``(K, S)``; fills ``V_out`` ``(K, S)`` and ``Q_out`` ``(K, 5, S)`` (solver
-    convention). Returns the most sweeps any sample used, or -1 if one reached ``max_sweeps``."""
+    convention). With slip, ``other`` is the other's effective-move distribution and ``mix`` ``(S, 5, 5)`` the
+    agent's slip matrices (no rows: none). Returns the most sweeps any sample used, or -1 if one reached
+    ``max_sweeps``."""
     K, S = R.shape
     no_pre = np.empty((0, 1), dtype=np.int64)
     no_pre_w = np.empty((0, 1))
@@ -482,8 +541,88 @@ def respond_chunk(next_own, other, mask, R, gamma, absorbing, power_tol, tie_rto
         idx, w = other_agent_tables(next_own, other[k])
         n = iterate(idx, w, no_pre, no_pre_w, R[k], gamma, R[k], mask, True, absorbing, power_tol,
                     _tie_tol(R[k], gamma, tie_rtol), max_sweeps,
-                    depth, anderson_reset, anderson_reg, V_out[k], Q_out[k], pol, W)
+                    depth, anderson_reset, anderson_reg, V_out[k], Q_out[k], pol, W, mix)
         if n < 0:
             return -1
         most = max(most, n)
     return most
+
+
+@njit(nogil=True, cache=True)
+def _effective(pol, mix, out):
+    """``out[s, e] = Σ_a pol[s, a] · mix[s, a, e]``: the distribution of an agent's effective moves when it chooses
+    by ``pol`` ``(S, 5)`` under its slip matrices ``mix`` ``(S, 5, 5)``."""
+    for s in range(pol.shape[0]):
+        for e in range(N_ACTIONS):
+            t = 0.0
+            for a in range(N_ACTIONS):
+                t += pol[s, a] * mix[s, a, e]
+            out[s, e] = t
+
+
+@njit(nogil=True, cache=True)
+def _mixture_tables(targets, probs):
+    """Policy-evaluation tables ``idx``, ``w`` ``(1, S, J)`` of successors ``targets[e, s]`` ``(5, S)`` taken with
+    probabilities ``probs[s, e]`` ``(S, 5)`` (H's effective moves into stage 1's averaged table)."""
+    S = probs.shape[0]
+    idx, w = _empty_tables(1, S, _support(probs))
+    for s in range(S):
+        j = 0
+        for e in range(N_ACTIONS):
+            if probs[s, e] > 0.0:
+                idx[0, s, j] = targets[e, s]
+                w[0, s, j] = probs[s, e]
+                j += 1
+    return idx, w
+
+
+@njit(nogil=True, cache=True)
+def _solve_pairs_slip(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx, mask_H, mask_A, R_H, R_A,
+                      gamma_H, gamma_A, absorbing, power_tol, tie_rtol, max_sweeps, depth_H, depth_A,
+                      anderson_reset, anderson_reg, q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed,
+                      W_H, W_A, W_H_seed, W_A_seed, sweeps, mix_H, mix_A):
+    """:func:`solve_pairs_chunk` with slip (same arguments; ``seed`` already over A's effective moves)."""
+    K, S = R_H.shape
+    next_A = next_state.transpose(0, 2, 1).copy()
+    no_pre = np.empty((0, 1), dtype=np.int64)
+    no_pre_w = np.empty((0, 1))
+    no_mix = np.empty((0, N_ACTIONS, N_ACTIONS))
+    factored = stage1_pre_idx.shape[0] > 0
+    if factored:
+        idx1, w1 = stage1_idx, np.ones((N_ACTIONS, S, 1))
+    else:
+        idx1, w1 = other_agent_tables(next_state, seed)
+    targets4 = stage1_idx[:, :, 0].copy() if factored else np.empty((N_ACTIONS, 0), dtype=np.int64)
+    scratch_q = np.empty((N_ACTIONS, S))
+    scratch_p = np.empty((N_ACTIONS, S))
+    eff_H, eff_A = np.empty((S, N_ACTIONS)), np.empty((S, N_ACTIONS))
+    keep = q_H.shape[0] == K
+    for k in range(K):
+        slot = k if keep else 0
+        tie_H, tie_A = _tie_tol(R_H[k], gamma_H, tie_rtol), _tie_tol(R_A[k], gamma_A, tie_rtol)
+        # Stage 1: H's chosen move mixes its effective moves against the seed's effective moves.
+        sweeps[k, 0] = iterate(idx1, w1, stage1_pre_idx, stage1_pre_w, R_H[k], gamma_H, R_H[k], mask_H, True,
+                               absorbing, power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
+                               V_H_seed[k], q_H[slot], pol_H[slot], W_H_seed[k], mix_H)
+        _effective(pol_H[slot].T, mix_H, eff_H)
+        # Stage 2: A against H's effective moves under the frozen pi_H.
+        idx2, w2 = other_agent_tables(next_A, eff_H)
+        sweeps[k, 1] = iterate(idx2, w2, no_pre, no_pre_w, R_A[k], gamma_A, R_A[k], mask_A, True, absorbing,
+                               power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
+                               V_A[k], q_A[slot], pol_A[slot], W_A[k], mix_A)
+        _effective(pol_A[slot].T, mix_A, eff_A)
+        # Stage 3: H under the joint effective-move distribution.
+        idx3, w3 = joint_tables(next_state, eff_H, eff_A)
+        sweeps[k, 2] = iterate(idx3, w3, no_pre, no_pre_w, R_H[k], gamma_H, V_H_seed[k], mask_H, False, absorbing,
+                               power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
+                               V_H[k], scratch_q, scratch_p, W_H[k], no_mix)
+        # A following the seed while H follows pi_H: H's effective moves into stage 1's averaged table.
+        if factored:
+            idx4, w4 = _mixture_tables(targets4, eff_H)
+            pre4, pre4_w = stage1_pre_idx, stage1_pre_w
+        else:
+            idx4, w4 = joint_tables(next_state, eff_H, seed)
+            pre4, pre4_w = no_pre, no_pre_w
+        sweeps[k, 3] = iterate(idx4, w4, pre4, pre4_w, R_A[k], gamma_A, V_A[k], mask_A, False, absorbing,
+                               power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
+                               V_A_seed[k], scratch_q, scratch_p, W_A_seed[k], no_mix)

@@ -52,6 +52,18 @@ differences that ``γ`` makes visible, so exact ties (sparse rewards) and true o
 ``γ = 1e-12`` to ``γ → 1``. A sample is frozen at the first sweep at which it qualifies, so results do not
 depend on how the samples are chunked.
 
+Slip
+----
+With slip (docs/concepts.md#slip) an agent's chosen move ``a`` becomes effective move ``e`` with probability
+``P[s, a, e]`` (the model's slip matrix at its cell), independently of the other agent, and the next state is
+``next_state[s, eH, eA]``. The expectation factorises: ``E[V(s') | aH] = Σ_eH P_H[s, aH, eH] · Σ_eA q_A(s, eA) ·
+V(next_state[s, eH, eA])`` with ``q_A(s, eA) = Σ_aA π_A(s, aA) P_A[s, aA, eA]`` the distribution of the other
+agent's effective moves. So every stage is the deterministic one over effective moves, with the other agent's
+policy replaced by its effective-move distribution, followed (for the optimising agent) by a ``5 x 5`` mix per
+state (:class:`_MixedOperator`, :func:`multipower._vikernel._sweep_mixed`). Policies stay over chosen moves and
+the tie rule is unchanged. No policy is deterministic in its effect any more, so the exact warm starts of stages 2
+and 3 do not apply: they start from ``R_A`` and stage 1's values and iterate to the same certificate.
+
 POWER from the solution is ``(1 - γ)·W`` with ``W = E[V(s')]`` under the policy (the ``W_*`` fields, the
 midpoint of the same certified interval, :func:`power_from_next`): its error is at most ``span(Δ)/2 <= power_tol``
 at every ``γ``, where ``(1 - γ)/γ·(V - R)`` would lose digits to cancellation at small ``γ``.
@@ -248,6 +260,32 @@ class _FactorisedOperator:
         out.__dict__.update(self.__dict__)
         out.idx = moves[h.unsqueeze(0), actions_H] * self.n + a.unsqueeze(0)
         return out
+
+
+class _MixedOperator:
+    """Slip: ``E[V(s') | a] = Σ_e mix[s, a, e] · E_eff[e]`` with ``E_eff`` the expectation ``op`` computes over the
+    optimising agent's effective moves and ``mix`` ``(S, 5, 5)`` its slip matrices (unavailable rows equal to
+    ``stay``'s, so a maximum over all five needs no mask)."""
+
+    def __init__(self, op, mix: torch.Tensor) -> None:
+        self.op, self.mix = op, mix
+
+    def expect(self, Vp: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("kes,sae->kas", self.op.expect(Vp), self.mix)
+
+    def subset(self, keep: torch.Tensor) -> "_MixedOperator":
+        return _MixedOperator(self.op.subset(keep), self.mix)
+
+
+def _choice_mix(P: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Slip matrices ``(S, 5, 5)`` with the rows of unavailable moves replaced by ``stay``'s row: choosing an
+    unavailable move is choosing ``stay`` (its target), so the Bellman maximum over all five needs no mask."""
+    return np.ascontiguousarray(np.where(mask[:, :, None], P, P[:, :1, :]))
+
+
+def _effective_t(policy: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+    """Effective-move distribution ``(B, 5, S)`` of action-major ``policy`` ``(B, 5, S)`` under ``mix`` ``(S, 5, 5)``."""
+    return torch.einsum("bas,sae->bes", policy, mix)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -650,25 +688,33 @@ def solve_pairs(
     mask_H = torch.as_tensor(model.action_mask_H, device=dev)
     mask_A = torch.as_tensor(model.action_mask_A, device=dev)
     absorbing = model.collision == "crash"
+    slip = model.slip > 0.0
+    seed = model.effective_policy(seed, "A")  # what A's seed moves actually are (itself without slip)
     seed_t = _t(np.ascontiguousarray(seed.T), dev).unsqueeze(0)  # action-major (1, 5, S)
+    mix_H = _t(_choice_mix(model.slip_of("H"), model.action_mask_H), dev) if slip else None
+    mix_A = _t(_choice_mix(model.slip_of("A"), model.action_mask_A), dev) if slip else None
+    mixed = (lambda op, mix: _MixedOperator(op, mix)) if slip else (lambda op, mix: op)  # noqa: E731
+    effective = (lambda pol, mix: _effective_t(pol, mix)) if slip else (lambda pol, mix: pol)  # noqa: E731
     sweeps = {}
 
     # Stage 1: H against the seed.
     cell = _cell_policy(model, seed) if model.collision in ("none", "crash") else None
     op1 = _FactorisedOperator(model, cell, dev) if cell is not None else _other_agent_operator(next_state, seed_t)
-    V_H_seed, q_H, pol_H, sweeps["H"], W_H_seed = _iterate(op1, rh, gamma_H, rh, mask_H, absorbing, power_tol)
+    V_H_seed, q_H, pol_H, sweeps["H"], W_H_seed = _iterate(mixed(op1, mix_H), rh, gamma_H, rh, mask_H, absorbing,
+                                                           power_tol)
+    eff_H = effective(pol_H, mix_H)
 
     # Stage 2: A against frozen H. Where pi_H is deterministic, A's dynamics are too: warm-start by
     # policy iteration with exact evaluation (certified by _iterate like any start).
     det_H, act_H = _deterministic(pol_H)
     V0_A = ra.clone()
-    if gamma_A >= WARM_START_GAMMA and bool(det_H.any()):
+    if not slip and gamma_A >= WARM_START_GAMMA and bool(det_H.any()):
         d = det_H.nonzero().squeeze(1)
         nxt_A = next_state.unsqueeze(0).expand(len(d), -1, -1, -1).gather(
             2, act_H[d].view(len(d), -1, 1, 1).expand(-1, -1, 1, N_ACTIONS)
         ).squeeze(2)
         V0_A[d] = _policy_iteration(nxt_A, ra[d], gamma_A, mask_A)
-    op2 = _other_agent_operator(next_state.transpose(1, 2), pol_H)
+    op2 = mixed(_other_agent_operator(next_state.transpose(1, 2), eff_H), mix_A)
     V_A, q_A, pol_A, sweeps["A"], W_A = _iterate(op2, ra, gamma_A, V0_A, mask_A, absorbing, power_tol)
 
     # Stage 3: H's value under the joint policy (exact warm start where both are deterministic);
@@ -676,18 +722,18 @@ def solve_pairs(
     det_A, act_A = _deterministic(pol_A)
     V0_H = V_H_seed.clone()
     both = det_H & det_A
-    if gamma_H >= WARM_START_GAMMA and bool(both.any()):
+    if not slip and gamma_H >= WARM_START_GAMMA and bool(both.any()):
         d = both.nonzero().squeeze(1)
         f = next_state.view(-1)[
             (torch.arange(model.n_states, device=dev) * N_ACTIONS + act_H[d]) * N_ACTIONS + act_A[d]
         ]
         V0_H[d] = _evaluate_functional(f, rh[d], gamma_H)
-    op3 = _joint_operator(next_state, pol_H, pol_A)
+    op3 = _joint_operator(next_state, eff_H, effective(pol_A, mix_A))
     V_H, _, _, sweeps["H_eval"], W_H = _iterate(op3, rh, gamma_H, V0_H, None, absorbing, power_tol)
-    if isinstance(op1, _FactorisedOperator) and bool(det_H.all()):
+    if not slip and isinstance(op1, _FactorisedOperator) and bool(det_H.all()):
         op4 = op1.following(model, act_H)
     else:
-        op4 = _joint_operator(next_state, pol_H, seed_t)
+        op4 = _joint_operator(next_state, eff_H, seed_t)
     V_A_seed, _, _, sweeps["A_seed"], W_A_seed = _iterate(op4, ra, gamma_A, V_A, None, absorbing, power_tol)
 
     np_ = lambda x: x.cpu().numpy()  # noqa: E731
@@ -746,6 +792,12 @@ def _solve_pairs_compiled(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: n
     from multipower import _vikernel
 
     K, S = R_H.shape
+    seed = model.effective_policy(seed, "A")  # what A's seed moves actually are (itself without slip)
+    if model.slip > 0.0:
+        mix_H = _choice_mix(model.slip_of("H"), model.action_mask_H)
+        mix_A = _choice_mix(model.slip_of("A"), model.action_mask_A)
+    else:
+        mix_H = mix_A = np.empty((0, N_ACTIONS, N_ACTIONS))
     # Values only: one reused slot, not ~4·K·5·S fresh floats per chunk (their page faults cost ~10 % here).
     q_H, pol_H, q_A, pol_A = (np.empty((1 if values_only else K, N_ACTIONS, S)) for _ in range(4))
     V_H, V_A, V_H_seed, V_A_seed, W_H, W_A, W_H_seed, W_A_seed = (np.empty((K, S)) for _ in range(8))
@@ -756,7 +808,7 @@ def _solve_pairs_compiled(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: n
         np.ascontiguousarray(R_H), np.ascontiguousarray(R_A), gamma_H, gamma_A, model.collision == "crash",
         power_tol, TIE_RTOL, MAX_SWEEPS, gamma_H >= COMPILED_WARM_GAMMA, gamma_A >= COMPILED_WARM_GAMMA,
         _anderson_depth(gamma_H), _anderson_depth(gamma_A), ANDERSON_RESET, ANDERSON_REG, q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed,
-        W_H, W_A, W_H_seed, W_A_seed, sweeps,
+        W_H, W_A, W_H_seed, W_A_seed, sweeps, mix_H, mix_A,
     )
     if (sweeps < 0).any():
         raise RuntimeError(f"value iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma_H}, {gamma_A})")
@@ -780,11 +832,13 @@ def optimal_response(
     K, S = R.shape
     next_own = model.next_state if agent == "H" else np.ascontiguousarray(model.next_state.transpose(0, 2, 1))
     other = check_policy(other_policy, model.action_mask("A" if agent == "H" else "H"), name="other_policy")
-    other = np.ascontiguousarray(np.broadcast_to(other, (K, S, N_ACTIONS)))
+    other = model.effective_policy(np.broadcast_to(other, (K, S, N_ACTIONS)), "A" if agent == "H" else "H")
+    other = np.ascontiguousarray(other)
+    mix = _choice_mix(model.slip_of(agent), model.action_mask(agent)) if model.slip > 0.0 else np.empty((0, N_ACTIONS, N_ACTIONS))
     V, Q = np.empty((K, S)), np.empty((K, N_ACTIONS, S))
     done = _vikernel.respond_chunk(next_own, other, model.action_mask(agent), R, gamma, model.collision == "crash",
                                    power_tol, TIE_RTOL, MAX_SWEEPS, _anderson_depth(gamma), ANDERSON_RESET,
-                                   ANDERSON_REG, V, Q)
+                                   ANDERSON_REG, V, Q, mix)
     if done < 0:
         raise RuntimeError(f"value iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma})")
     return V, Q.transpose(0, 2, 1)
@@ -825,6 +879,9 @@ def evaluate_policies(
     for name, p in (("policy_H", pH), ("policy_A", pA)):
         if p.shape[0] not in (1, K):
             raise ValueError(f"{name} has {p.shape[0]} policies for {K} reward samples")
+    if model.slip > 0.0:  # what the agents' moves actually are
+        pH = _effective_t(pH, _t(model.slip_of("H"), dev))
+        pA = _effective_t(pA, _t(model.slip_of("A"), dev))
     op = _joint_operator(torch.as_tensor(model.next_state, device=dev), pH, pA)
     absorbing = model.collision == "crash"
     rh, ra = _t(R_H, dev), _t(R_A, dev)
@@ -837,9 +894,11 @@ def evaluate_policies(
 # Public kernels: single agent
 
 
-def _single_operator(model: SingleAgentModel, dev) -> _GatherOperator:
+def _single_operator(model: SingleAgentModel, dev):
     idx = torch.as_tensor(model.next_cell, device=dev).t().reshape(1, N_ACTIONS, 1, model.n_states)
-    return _GatherOperator(idx, None)
+    if model.slip == 0.0:
+        return _GatherOperator(idx, None)
+    return _MixedOperator(_GatherOperator(idx, None), _t(_choice_mix(model.slip_matrix, model.action_mask), dev))
 
 
 @_cpu_threads
@@ -873,6 +932,8 @@ def evaluate_single(
     p = _policy_tensor(policy, model.action_mask, "policy", dev)
     if p.shape[0] not in (1, R.shape[0]):
         raise ValueError(f"policy has {p.shape[0]} tables for {R.shape[0]} reward samples")
+    if model.slip > 0.0:  # what the agent's moves actually are
+        p = _effective_t(p, _t(model.slip_matrix, dev))
     nxt = torch.as_tensor(model.next_cell, device=dev).t().unsqueeze(0).expand(p.shape[0], -1, -1)
     idx_a, w = _support(p)
     op = _GatherOperator(nxt.gather(1, idx_a).unsqueeze(1), w.unsqueeze(1))
