@@ -26,6 +26,10 @@ from numba import njit
 N_ACTIONS = 5
 
 
+
+
+
+
 @njit(nogil=True, cache=True)
 def _sweep(idx, w, src, V, R, gamma, E, V_new, B):
     """One Bellman sweep from ``V`` (padded, ``V[S] = 0``): fills ``E[a, s] = Σ_j w[a, s, j] · src[idx[a, s, j]]``
@@ -53,23 +57,31 @@ def _sweep(idx, w, src, V, R, gamma, E, V_new, B):
 
 
 @njit(nogil=True, cache=True)
-def _sweep_mixed(idx, w, src, V, R, gamma, mix, eff, E, V_new, B):
+def _sweep_mixed(idx, w, count, src, V, R, gamma, mix, mask, eff, E, V_new, B):
     """:func:`_sweep` when the slots of ``idx`` are the optimising agent's effective moves: ``E[a, s] = Σ_e
     mix[s, a, e] · Σ_j w[e, s, j] · src[idx[e, s, j]]`` for the chosen move ``a`` (``mix`` ``(S, 5, 5)``, rows of
-    unavailable moves equal to ``stay``'s, so the maximum needs no mask); ``eff`` ``(5,)`` scratch."""
+    unavailable moves equal to ``stay``'s); ``eff`` ``(5,)`` scratch. Only the available moves ``mask[s]`` and the
+    ``count[e, s]`` used successors are read (an unavailable move is never effective, and choosing one is choosing
+    ``stay``, slot 0): ``k²`` products and ``k·k'`` reads per state with ``k``, ``k'`` available moves of each
+    agent, not ``25`` and ``5·J``."""
     n_slots, S, J = idx.shape
     lo, hi = np.inf, -np.inf
     for s in range(S):
         for e in range(n_slots):
-            t = 0.0
-            for j in range(J):
-                t += w[e, s, j] * src[idx[e, s, j]]
-            eff[e] = t
+            if mask[s, e]:
+                t = 0.0
+                for j in range(count[e, s]):
+                    t += w[e, s, j] * src[idx[e, s, j]]
+                eff[e] = t
         best = -np.inf
         for a in range(n_slots):
-            t = 0.0
-            for e in range(n_slots):
-                t += mix[s, a, e] * eff[e]
+            if mask[s, a]:
+                t = 0.0
+                for e in range(n_slots):
+                    if mask[s, e]:
+                        t += mix[s, a, e] * eff[e]
+            else:
+                t = E[0, s]
             E[a, s] = t
             if t > best:
                 best = t
@@ -80,6 +92,45 @@ def _sweep_mixed(idx, w, src, V, R, gamma, mix, eff, E, V_new, B):
         lo = min(lo, d)
         hi = max(hi, d)
     return lo, hi
+
+
+@njit(nogil=True, cache=True)
+def _sweep_ragged(idx, w, count, src, V, R, gamma, E, V_new, B):
+    """:func:`_sweep` reading only the ``count[a, s]`` used successors of each slot (tables of slipped policies
+    have up to 25 successors at a junction and a few in a corridor)."""
+    n_slots, S, J = idx.shape
+    lo, hi = np.inf, -np.inf
+    for s in range(S):
+        best = -np.inf
+        for a in range(n_slots):
+            e = 0.0
+            for j in range(count[a, s]):
+                e += w[a, s, j] * src[idx[a, s, j]]
+            E[a, s] = e
+            if e > best:
+                best = e
+        B[s] = best
+        v = R[s] + gamma * best
+        V_new[s] = v
+        d = v - V[s]
+        lo = min(lo, d)
+        hi = max(hi, d)
+    return lo, hi
+
+
+@njit(nogil=True, cache=True)
+def _counts(w):
+    """``(A, S)`` number of leading successors with positive weight in tables ``w`` ``(A, S, J)`` (the table
+    builders fill each slot's successors first and pad with weight 0)."""
+    n_slots, S, J = w.shape
+    out = np.zeros((n_slots, S), dtype=np.int64)
+    for a in range(n_slots):
+        for s in range(S):
+            n = 0
+            while n < J and w[a, s, n] > 0.0:
+                n += 1
+            out[a, s] = n
+    return out
 
 
 @njit(nogil=True, cache=True)
@@ -191,11 +242,12 @@ def _anderson_step(x, g, span, dF, dG, gram, prev_f, prev_g, state, reset_factor
 
 @njit(nogil=True, cache=True)
 def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, power_tol, tie_tol, max_sweeps,
-            anderson_depth, anderson_reset, anderson_reg, V_out, Q_out, pol_out, W_out, mix):
+            anderson_depth, anderson_reset, anderson_reg, V_out, Q_out, pol_out, W_out, mix, count):
     """Certified value iteration for one sample (optimal control if ``control``, else policy evaluation).
 
     ``mix`` ``(S, 5, 5)``: the optimising agent's slip matrices (:func:`_sweep_mixed`; slots of ``idx`` are then
-    effective moves), or no rows for none.
+    effective moves), or no rows for none. ``count`` ``(A, S)``: the used successors of each slot
+    (:func:`_counts`; needed with ``mix``), or no rows to read all ``J``.
 
     ``idx``/``w`` ``(A, S, J)``, into the intermediate table of :func:`_average` when ``pre_idx`` has rows; ``R``, ``V0``, ``V_out`` ``(S,)``; ``mask`` ``(S, 5)``;
     ``W_out`` ``(S,)``: the expected next value ``E[V(s')]`` under the optimal (or evaluated) policy, certified
@@ -208,6 +260,7 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
     n_slots, S, J = idx.shape
     factored = pre_idx.shape[0] > 0
     mixed = mix.shape[0] > 0
+    ragged = count.shape[0] > 0
     eff = np.empty(n_slots)
     M = np.empty(pre_idx.shape[0])
     c = gamma / (1.0 - gamma)
@@ -230,7 +283,9 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
             _average(pre_idx, pre_w, V, M)
         src = M if factored else V
         if mixed:
-            lo, hi = _sweep_mixed(idx, w, src, V, R, gamma, mix, eff, E, V_new, B)
+            lo, hi = _sweep_mixed(idx, w, count, src, V, R, gamma, mix, mask, eff, E, V_new, B)
+        elif ragged:
+            lo, hi = _sweep_ragged(idx, w, count, src, V, R, gamma, E, V_new, B)
         else:
             lo, hi = _sweep(idx, w, src, V, R, gamma, E, V_new, B)
         if absorbing:
@@ -435,6 +490,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
     no_pre = np.empty((0, 1), dtype=np.int64)
     no_pre_w = np.empty((0, 1))
     no_mix = np.empty((0, N_ACTIONS, N_ACTIONS))
+    no_count = np.empty((0, 0), dtype=np.int64)
     if stage1_pre_idx.shape[0] > 0:
         idx1, w1 = stage1_idx, np.ones((N_ACTIONS, S, 1))
     else:
@@ -453,7 +509,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
         # Stage 1: H against the seed.
         sweeps[k, 0] = iterate(idx1, w1, stage1_pre_idx, stage1_pre_w, R_H[k], gamma_H, R_H[k], mask_H, True,
                                absorbing, power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
-                               V_H_seed[k], q_H[slot], pol_H[slot], W_H_seed[k], no_mix)
+                               V_H_seed[k], q_H[slot], pol_H[slot], W_H_seed[k], no_mix, no_count)
         ph = pol_H[slot].T.copy()
         det_H = _argmax_if_deterministic(ph, act_H)
         # Stage 2: A against frozen H. Where pi_H is deterministic, so are A's dynamics: tables without
@@ -470,7 +526,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
             idx2, w2 = other_agent_tables(next_A, ph)
         sweeps[k, 1] = iterate(idx2, w2, no_pre, no_pre_w, R_A[k], gamma_A, V0, mask_A, True, absorbing,
                                power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
-                               V_A[k], q_A[slot], pol_A[slot], W_A[k], no_mix)
+                               V_A[k], q_A[slot], pol_A[slot], W_A[k], no_mix, no_count)
         pa = pol_A[slot].T.copy()
         det_A = _argmax_if_deterministic(pa, act_A)
         # Stage 3: H under the joint policy (a deterministic chain where both are: exact warm start).
@@ -485,7 +541,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
             idx3, w3 = joint_tables(next_state, ph, pa)
         sweeps[k, 2] = iterate(idx3, w3, no_pre, no_pre_w, R_H[k], gamma_H, V0, mask_H, False, absorbing,
                                power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
-                               V_H[k], scratch_q, scratch_p, W_H[k], no_mix)
+                               V_H[k], scratch_q, scratch_p, W_H[k], no_mix, no_count)
         # A following the seed while H follows pi_H: stage 1's factored average where pi_H is deterministic.
         if det_H and factored:
             for s in range(S):
@@ -497,7 +553,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
             pre4, pre4_w = no_pre, no_pre_w
         sweeps[k, 3] = iterate(idx4, w4, pre4, pre4_w, R_A[k], gamma_A, V_A[k], mask_A, False, absorbing,
                                power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
-                               V_A_seed[k], scratch_q, scratch_p, W_A_seed[k], no_mix)
+                               V_A_seed[k], scratch_q, scratch_p, W_A_seed[k], no_mix, no_count)
 
 
 @njit(nogil=True, cache=True)
@@ -539,9 +595,10 @@ def respond_chunk(next_own, other, mask, R, gamma, absorbing, power_tol, tie_rto
     most = 0
     for k in range(K):
         idx, w = other_agent_tables(next_own, other[k])
+        count = _counts(w) if mix.shape[0] > 0 else np.empty((0, 0), dtype=np.int64)
         n = iterate(idx, w, no_pre, no_pre_w, R[k], gamma, R[k], mask, True, absorbing, power_tol,
                     _tie_tol(R[k], gamma, tie_rtol), max_sweeps,
-                    depth, anderson_reset, anderson_reg, V_out[k], Q_out[k], pol, W, mix)
+                    depth, anderson_reset, anderson_reg, V_out[k], Q_out[k], pol, W, mix, count)
         if n < 0:
             return -1
         most = max(most, n)
@@ -592,10 +649,14 @@ def _solve_pairs_slip(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
         idx1, w1 = stage1_idx, np.ones((N_ACTIONS, S, 1))
     else:
         idx1, w1 = other_agent_tables(next_state, seed)
+    count1 = _counts(w1)  # 1 everywhere for the factored table
     targets4 = stage1_idx[:, :, 0].copy() if factored else np.empty((N_ACTIONS, 0), dtype=np.int64)
     scratch_q = np.empty((N_ACTIONS, S))
     scratch_p = np.empty((N_ACTIONS, S))
     eff_H, eff_A = np.empty((S, N_ACTIONS)), np.empty((S, N_ACTIONS))
+    act_H, act_A = np.empty(S, dtype=np.int64), np.empty(S, dtype=np.int64)
+    V0 = np.empty(S)
+    chain = np.empty((1, S), dtype=np.int64)
     keep = q_H.shape[0] == K
     for k in range(K):
         slot = k if keep else 0
@@ -603,19 +664,29 @@ def _solve_pairs_slip(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
         # Stage 1: H's chosen move mixes its effective moves against the seed's effective moves.
         sweeps[k, 0] = iterate(idx1, w1, stage1_pre_idx, stage1_pre_w, R_H[k], gamma_H, R_H[k], mask_H, True,
                                absorbing, power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
-                               V_H_seed[k], q_H[slot], pol_H[slot], W_H_seed[k], mix_H)
-        _effective(pol_H[slot].T, mix_H, eff_H)
+                               V_H_seed[k], q_H[slot], pol_H[slot], W_H_seed[k], mix_H, count1)
+        ph = pol_H[slot].T.copy()
+        _effective(ph, mix_H, eff_H)
+        _argmax_if_deterministic(ph, act_H)
         # Stage 2: A against H's effective moves under the frozen pi_H.
         idx2, w2 = other_agent_tables(next_A, eff_H)
+        count2 = _counts(w2)
         sweeps[k, 1] = iterate(idx2, w2, no_pre, no_pre_w, R_A[k], gamma_A, R_A[k], mask_A, True, absorbing,
                                power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
-                               V_A[k], q_A[slot], pol_A[slot], W_A[k], mix_A)
-        _effective(pol_A[slot].T, mix_A, eff_A)
+                               V_A[k], q_A[slot], pol_A[slot], W_A[k], mix_A, count2)
+        pa = pol_A[slot].T.copy()
+        _effective(pa, mix_A, eff_A)
+        _argmax_if_deterministic(pa, act_A)
+        # Warm start: the chain of the most probable moves, evaluated exactly (fewer sweeps than from stage 1's).
+        for s in range(S):
+            chain[0, s] = next_state[s, act_H[s], act_A[s]]
+        evaluate_chain(chain[0], R_H[k], gamma_H, V0)
         # Stage 3: H under the joint effective-move distribution.
         idx3, w3 = joint_tables(next_state, eff_H, eff_A)
-        sweeps[k, 2] = iterate(idx3, w3, no_pre, no_pre_w, R_H[k], gamma_H, V_H_seed[k], mask_H, False, absorbing,
+        count3 = _counts(w3)
+        sweeps[k, 2] = iterate(idx3, w3, no_pre, no_pre_w, R_H[k], gamma_H, V0, mask_H, False, absorbing,
                                power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
-                               V_H[k], scratch_q, scratch_p, W_H[k], no_mix)
+                               V_H[k], scratch_q, scratch_p, W_H[k], no_mix, count3)
         # A following the seed while H follows pi_H: H's effective moves into stage 1's averaged table.
         if factored:
             idx4, w4 = _mixture_tables(targets4, eff_H)
@@ -623,6 +694,7 @@ def _solve_pairs_slip(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
         else:
             idx4, w4 = joint_tables(next_state, eff_H, seed)
             pre4, pre4_w = no_pre, no_pre_w
+        count4 = _counts(w4)
         sweeps[k, 3] = iterate(idx4, w4, pre4, pre4_w, R_A[k], gamma_A, V_A[k], mask_A, False, absorbing,
                                power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
-                               V_A_seed[k], scratch_q, scratch_p, W_A_seed[k], no_mix)
+                               V_A_seed[k], scratch_q, scratch_p, W_A_seed[k], no_mix, count4)
