@@ -40,6 +40,28 @@ def joint_step(next_state, terminal_state: int, state, action_H, action_A, t, ma
     return reached, terminated, truncated
 
 
+def effective_moves(cdf, state, action, u):
+    """Effective moves under slip (docs/concepts.md#slip): ``cdf`` ``(S, 5, 5)`` the cumulative slip
+    probabilities of one agent per state (:meth:`envs.model.JointModel.slip_cdf`), ``state``, ``action`` integer
+    arrays and ``u`` uniform draws in ``[0, 1)`` of one shape. Returns the effective moves, that shape."""
+    return (u[..., None] >= cdf[state, action]).sum(-1)
+
+
+def slip_step(next_state, terminal_state: int, cdf_H, cdf_A, state, action_H, action_A, u_H, u_A, t,
+              max_cycles: int):
+    """:func:`joint_step` with slip: each agent's chosen move is replaced by an effective move drawn by
+    :func:`effective_moves` from its uniform draws ``u_H``, ``u_A`` (independent per agent), and the collision rule
+    of ``next_state`` applies to the effective moves.
+
+    Returns:
+        ``(reached, terminated, truncated, effective_H, effective_A)``.
+    """
+    effective_H = effective_moves(cdf_H, state, action_H, u_H)
+    effective_A = effective_moves(cdf_A, state, action_A, u_A)
+    return (*joint_step(next_state, terminal_state, state, effective_H, effective_A, t, max_cycles), effective_H,
+            effective_A)
+
+
 def padded_rewards(rewards):
     """Reward tables ``(..., S)`` as ``(..., S + 1)`` with a zero for the terminal sentinel.
 

@@ -54,6 +54,9 @@ Arguments
 * ``collision`` (default ``"none"``): what happens when both agents would end on one cell. ``"none"``: they
   may overlap (``n_cells ** 2`` joint states). ``"crash"``: the move ends the episode, zero reward to both
   (``n_cells * (n_cells - 1)`` joint states). ``"bounce"``: a move into an occupied cell fails.
+* ``slip`` (default 0): probability in ``[0, 1]`` that an agent's chosen move is replaced by a move drawn
+  uniformly from its available moves (docs/concepts.md#slip), independently per agent, drawn from the env's
+  ``np_random``; the collision rule applies to the moves that happen. 0 is the deterministic world (no draws).
 * ``max_cycles`` (default 100): steps after which the episode is truncated; ``None`` never truncates.
 * ``obs_type`` (default ``"index"``): ``"index"``, the joint-state index, for tabular learners; ``"vector"``,
   the float32 one-hot of H's cell followed by the one-hot of A's cell.
@@ -92,7 +95,8 @@ Dynamics, rewards, episodes
 
 * The next joint state is ``model.next_state[s, a_H, a_A]`` of the :class:`~envs.model.JointModel` (the
   collision rule is in the table). An unavailable action leaves its agent in place and sets
-  ``infos[agent]["invalid_action"] = True``.
+  ``infos[agent]["invalid_action"] = True``. With ``slip``, ``a_H`` and ``a_A`` are the effective moves drawn
+  from the chosen ones (:func:`envs.dynamics.slip_step`), reported as ``infos[agent]["effective_action"]``.
 * ``step()`` returns each agent's reward for the joint state arrived at, ``R_H(s')`` and ``R_A(s')``. Under
   ``collision="crash"`` a move that puts both agents on one cell returns 0 to both and terminates both.
 * Every episode starts from a uniformly random joint state (exploring starts) unless
@@ -114,6 +118,7 @@ Warnings of ``pettingzoo.test.api_test`` that stay
 Version history
 ---------------
 
+* v1 (later): ``slip`` option (stochastic moves; ``slip=0``, the default, behaves exactly as before).
 * v1: The reward tables are the task: fixed by ``rewards`` or ``reward_seed`` (default 0) when the environment
   is built, no longer redrawn by ``reset(seed=...)``; ``options={"reward_seed": n}`` replaces
   ``options={"resample_rewards": True}``. ``"index"`` observations are 0-d int64 NumPy arrays (were NumPy
@@ -137,11 +142,12 @@ from pettingzoo import ParallelEnv
 from pettingzoo.utils import wrappers
 from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 
-from envs.dynamics import joint_step, padded_rewards
+from envs.dynamics import joint_step, padded_rewards, slip_step
 from envs.layouts import N_ACTIONS, Layout, LayoutLike, load_layout, parse_layout
 from envs.model import AGENTS, JointModel, check_agent, check_collision
 from envs.rendering import DEFAULT_CELL_PX, render_ansi, render_rgb
 from envs.rewards import RewardSampler
+from envs.slip import check_slip
 
 OBS_TYPES = ("index", "vector")
 RENDER_MODES = ("human", "ansi", "rgb_array")
@@ -211,17 +217,19 @@ def draw_reward_tables(sampler: RewardSampler, reward_seed: int) -> tuple[np.nda
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_model(text: str, name: str, collision: str) -> JointModel:
+def _cached_model(text: str, name: str, collision: str, slip: float = 0.0) -> JointModel:
     with warnings.catch_warnings():  # load_layout already warned the caller about this layout
         warnings.simplefilter("ignore")
-        return JointModel(parse_layout(text, name=name), collision)
+        return JointModel(parse_layout(text, name=name), collision, slip)
 
 
-def build_model(layout: LayoutLike, collision: str) -> JointModel:
-    """The :class:`JointModel` of ``layout`` under ``collision``, cached so that copies of an env share it."""
+def build_model(layout: LayoutLike, collision: str, slip: float = 0.0) -> JointModel:
+    """The :class:`JointModel` of ``layout`` under ``collision`` and ``slip``, cached so that copies of an env
+    share it."""
     check_collision(collision)
+    slip = check_slip(slip)
     layout = load_layout(layout)
-    return _cached_model(layout.to_text(), layout.name, collision)
+    return _cached_model(layout.to_text(), layout.name, collision, slip)
 
 
 class MazeParallelEnv(ParallelEnv):
@@ -231,6 +239,7 @@ class MazeParallelEnv(ParallelEnv):
         layout: A :class:`~envs.layouts.Layout`, a built-in name, a file path or layout text
             (default ``"grid3x3"``).
         collision: ``"none"`` (default), ``"crash"`` or ``"bounce"``.
+        slip: Slip probability in [0, 1] (default 0; docs/concepts.md#slip).
         max_cycles: Steps after which an episode is truncated (default 100); ``None`` never truncates.
         obs_type: ``"index"`` (joint-state index) or ``"vector"`` (float32 one-hots of H's and A's cells).
         action_mask_in_obs: Make each observation ``{"observation": ..., "action_mask": int8 (5,)}`` (the mask then
@@ -243,8 +252,8 @@ class MazeParallelEnv(ParallelEnv):
         reward_correlation: Correlation ``β`` in [-1, 1] of the drawn ``R_H`` and ``R_A``.
         strict: Raise ``ValueError`` on an unavailable action instead of staying in place.
         render_mode: ``None``, ``"human"``, ``"ansi"`` or ``"rgb_array"``.
-        model: A prebuilt :class:`~envs.model.JointModel` to step by, instead of ``layout`` and ``collision``
-            (which must then be left as None).
+        model: A prebuilt :class:`~envs.model.JointModel` to step by, instead of ``layout``, ``collision`` and
+            ``slip`` (which must then be left as None).
         cell_px: Pixels per cell side of ``"rgb_array"`` frames.
     """
 
@@ -266,14 +275,16 @@ class MazeParallelEnv(ParallelEnv):
         render_mode: Optional[str] = None,
         model: Optional[JointModel] = None,
         cell_px: int = DEFAULT_CELL_PX,
+        slip: Optional[float] = None,
     ) -> None:
         if model is not None:
             if not isinstance(model, JointModel):
                 raise ValueError(f"model must be a JointModel, got {type(model).__name__}")
-            if layout is not None or collision is not None:
-                raise ValueError("give either model or layout/collision, not both")
+            if layout is not None or collision is not None or slip is not None:
+                raise ValueError("give either model or layout/collision/slip, not both")
         else:
-            model = build_model(DEFAULT_LAYOUT if layout is None else layout, collision or "none")
+            model = build_model(DEFAULT_LAYOUT if layout is None else layout, collision or "none",
+                                0.0 if slip is None else slip)
         self.model: JointModel = model
         self.layout: Layout = model.layout
         self.collision: str = model.collision
@@ -311,6 +322,7 @@ class MazeParallelEnv(ParallelEnv):
         self._masks = {"H": model.action_mask_H.astype(np.int8), "A": model.action_mask_A.astype(np.int8)}
         self._bool_masks = {"H": model.action_mask_H, "A": model.action_mask_A}
         self._limit = NO_LIMIT if self.max_cycles is None else self.max_cycles
+        self._slip_cdf = (model.slip_cdf("H"), model.slip_cdf("A")) if model.slip > 0.0 else None
 
         self._rewards: dict[str, np.ndarray] = {}
         self._padded_rewards: dict[str, np.ndarray] = {}  # (n_states + 1,): reward on arrival, 0 at the terminal
@@ -449,18 +461,29 @@ class MazeParallelEnv(ParallelEnv):
         if self.strict and (invalid_h or invalid_a):
             bad = [f"{agent}: {act}" for agent, act, bad in (("H", a_h, invalid_h), ("A", a_a, invalid_a)) if bad]
             raise ValueError(f"unavailable action(s) {', '.join(bad)} at joint state {state} (strict=True)")
-        reached, crashed, truncated = (
-            x.item()
-            for x in joint_step(
-                self._next_state, self.model.terminal_state, np.asarray(state), np.asarray(a_h), np.asarray(a_a),
-                np.asarray(self._cycles), self._limit,
+        if self._slip_cdf is None:
+            reached, crashed, truncated = (
+                x.item()
+                for x in joint_step(
+                    self._next_state, self.model.terminal_state, np.asarray(state), np.asarray(a_h), np.asarray(a_a),
+                    np.asarray(self._cycles), self._limit,
+                )
             )
-        )
+            e_h, e_a = a_h, a_a
+        else:
+            u = self.np_random.random(2)
+            reached, crashed, truncated, e_h, e_a = (
+                x.item()
+                for x in slip_step(
+                    self._next_state, self.model.terminal_state, *self._slip_cdf, np.asarray(state), np.asarray(a_h),
+                    np.asarray(a_a), np.asarray(u[0]), np.asarray(u[1]), np.asarray(self._cycles), self._limit,
+                )
+            )
         nxt = int(reached)
         self._cycles += 1
         rewards = {agent: float(self._padded_rewards[agent][nxt]) for agent in AGENTS}
         if crashed:
-            cell = int(self.model.next_cell[self._cells[0], a_h])  # where both meet
+            cell = int(self.model.next_cell[self._cells[0], e_h])  # where both meet
             self._cells = (cell, cell)
             self._state = nxt
             mask_state = state  # no joint state has both agents on one cell: observe the state crashed from
@@ -475,6 +498,8 @@ class MazeParallelEnv(ParallelEnv):
             "H": self._info("H", mask_state, invalid_h, crashed),
             "A": self._info("A", mask_state, invalid_a, crashed),
         }
+        if self._slip_cdf is not None:
+            infos["H"]["effective_action"], infos["A"]["effective_action"] = int(e_h), int(e_a)
         if crashed or truncated:
             self.agents = []
         if self.render_mode == "human":

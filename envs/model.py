@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from envs.layouts import N_ACTIONS, Layout, LayoutLike, load_layout
-from envs.slip import check_slip, slip_matrix
+from envs.slip import check_slip, slip_cdf, slip_matrix
 
 COLLISIONS = ("none", "crash", "bounce")
 AGENTS = ("H", "A")
@@ -165,6 +165,14 @@ class JointModel:
     def slip_of(self, agent: str) -> np.ndarray:
         """``(n_states, N_ACTIONS, N_ACTIONS)`` ``P[s, chosen, effective]`` of ``agent`` at each joint state."""
         return self.slip_matrix[self.joint_cells[:, AGENTS.index(check_agent(agent))]]
+
+    def slip_cdf(self, agent: str, rows: int = 0) -> np.ndarray:
+        """``(n_states + rows, 5, 5)`` cumulative :meth:`slip_of` for sampling effective moves
+        (:func:`envs.dynamics.slip_step`); ``rows`` extra rows (absorbing walkers) keep the chosen move."""
+        P = self.slip_of(agent)
+        if rows:
+            P = np.concatenate([P, np.broadcast_to(np.eye(N_ACTIONS), (rows, N_ACTIONS, N_ACTIONS))])
+        return slip_cdf(P)
 
     def effective_policy(self, policy: np.ndarray, agent: str) -> np.ndarray:
         """The distribution of ``agent``'s effective moves when it chooses by ``policy`` ``(..., n_states, 5)``:

@@ -82,7 +82,8 @@ class SingleAgentView(gymnasium.Env):
 
     The current action mask is in ``info["action_mask"]`` (in the observation instead with
     ``action_mask_in_obs``) and from :meth:`action_masks` (the method sb3-contrib's ``MaskablePPO`` calls);
-    ``info["other_action"]`` is the other agent's action.
+    ``info["other_action"]`` is the other agent's action. Under the parallel env's ``slip`` both agents' moves
+    slip there, drawn from its generator (seeded from this view's on ``reset(seed=...)``).
 
     The reward tables are the parallel env's (fixed by its ``rewards`` or ``reward_seed``; ``reset(seed=...)``
     does not change them). To change them, call ``view.par_env.set_rewards({"H": R_H, "A": R_A})`` or reset with

@@ -7,7 +7,9 @@ Registered as ``"multipower/Maze-v1"`` (``import envs`` or ``import multipower``
     obs, info = env.reset(seed=0)
 
 Steps use the :class:`~envs.model.SingleAgentModel` table ``next_cell[cell, action]``; the reward is ``R(s')``
-of the cell arrived at. Episodes start on a uniformly random cell (exploring starts) unless
+of the cell arrived at. With ``slip`` (docs/concepts.md#slip) the action is first replaced, with that
+probability, by a move drawn uniformly from the available ones (:func:`envs.dynamics.effective_moves`, drawn from
+the env's ``np_random``; ``info["effective_action"]`` says which happened); ``slip=0`` draws nothing. Episodes start on a uniformly random cell (exploring starts) unless
 ``reset(options={"cell": (row, col)})`` or ``{"state": index}`` places the agent. Under ``gymnasium.make`` they
 are truncated after ``max_episode_steps`` (default 100); built directly, after ``max_cycles`` steps (default
 ``None``: never).
@@ -19,7 +21,8 @@ does not change it. ``reset(options={"rewards": R})`` or ``reset(options={"rewar
 Version history: v1 as :mod:`envs.maze_v1` v1 (reward table fixed at construction, ``reward_seed``,
 ``"human"`` rendering, no mask in ``info`` with ``action_mask_in_obs``),
 and ``max_steps`` becomes ``max_cycles`` (default ``None``; the registered id's ``max_episode_steps`` is 100),
-default layout ``"grid3x3"`` (was ``"maze7x7"``), as for the joint maze. v0: initial release.
+default layout ``"grid3x3"`` (was ``"maze7x7"``), as for the joint maze; later, the ``slip`` option (``slip=0``, the
+default, behaves as before). v0: initial release.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from envs.dynamics import effective_moves
 from envs.layouts import N_ACTIONS, LayoutLike, load_layout
 from envs.maze_v1 import (
     DEFAULT_LAYOUT,
@@ -45,6 +49,7 @@ from envs.maze_v1 import (
 from envs.model import SingleAgentModel
 from envs.rendering import DEFAULT_CELL_PX, render_ansi, render_rgb
 from envs.rewards import RewardSampler
+from envs.slip import check_slip, slip_cdf
 
 _KNOWN_OPTIONS = ("state", "cell", "rewards", "reward_seed")
 
@@ -64,6 +69,7 @@ class SingleMazeEnv(gymnasium.Env):
         strict: Raise ``ValueError`` on an unavailable action instead of staying in place.
         render_mode: ``None``, ``"human"``, ``"ansi"`` or ``"rgb_array"``.
         cell_px: Pixels per cell side of ``"rgb_array"`` frames.
+        slip: Slip probability in [0, 1] (default 0; docs/concepts.md#slip).
     """
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 4}
@@ -80,8 +86,10 @@ class SingleMazeEnv(gymnasium.Env):
         strict: bool = False,
         render_mode: Optional[str] = None,
         cell_px: int = DEFAULT_CELL_PX,
+        slip: float = 0.0,
     ) -> None:
-        self.model = SingleAgentModel(load_layout(layout))
+        self.model = SingleAgentModel(load_layout(layout), check_slip(slip))
+        self._slip_cdf = slip_cdf(self.model.slip_matrix) if self.model.slip > 0.0 else None
         self.layout = self.model.layout
         self.max_cycles = check_max_cycles(max_cycles)
         self.obs_type = check_obs_type(obs_type)
@@ -163,12 +171,19 @@ class SingleMazeEnv(gymnasium.Env):
         invalid = not self._masks[self._cell, action]
         if invalid and self.strict:
             raise ValueError(f"unavailable action {action} at cell {tuple(self.layout.cells[self._cell])} (strict=True)")
-        self._cell = int(self.model.next_cell[self._cell, action])
+        effective = action
+        if self._slip_cdf is not None:
+            u = np.asarray(self.np_random.random())
+            effective = int(effective_moves(self._slip_cdf, np.asarray(self._cell), np.asarray(action), u))
+        self._cell = int(self.model.next_cell[self._cell, effective])
         self._steps += 1
         truncated = self.max_cycles is not None and self._steps >= self.max_cycles
         if self.render_mode == "human":
             self.render()
-        return self._obs(), float(self._rewards[self._cell]), False, truncated, self._info(invalid)
+        info = self._info(invalid)
+        if self._slip_cdf is not None:
+            info["effective_action"] = effective
+        return self._obs(), float(self._rewards[self._cell]), False, truncated, info
 
     def _obs(self):
         if self.obs_type == "index":
