@@ -8,6 +8,12 @@ Random numbers come from a per-sample SplitMix64 stream (``rng_state[k]``), so a
 own seed, not on how the work is scheduled or which samples share a chunk: the other agent's move is drawn only
 where its policy is stochastic at that state of that sample (``other_action < 0``), and samples that have met
 their stopping rule (``active[k]`` False) are skipped.
+
+With slip (docs/concepts.md#slip, ``slip`` True) each agent's move is replaced by an effective move drawn from its
+cumulative slip table (``own_cdf``, ``other_cdf`` ``(S, 5, 5)``, :meth:`envs.model.JointModel.slip_cdf`): the
+other agent's once per step, the learner's once per updated action (each update is a sample of its own
+transition), the walker moving by the draw of the action taken. Without slip no such draw is made, so the
+streams, and the results, are those of the deterministic kernel.
 """
 
 from __future__ import annotations
@@ -44,6 +50,15 @@ def _step_size(n, lr_scale, lr_omega):
     return (1.0 + lr_scale * n) ** (-lr_omega)
 
 
+@njit(inline="always")
+def _effective(cdf, s, a, u):
+    """The effective move of chosen move ``a`` at ``s`` for a uniform ``u`` (inverse of the cumulative slip row)."""
+    e = 0
+    while e < 4 and u >= cdf[s, a, e]:
+        e += 1
+    return e
+
+
 @njit(cache=True)
 def epsilon_at(step, eps_start, eps_end, eps_horizon):
     """ε after ``step`` steps: linear from ``eps_start`` to ``eps_end`` over ``eps_horizon`` steps, then flat."""
@@ -58,6 +73,7 @@ def run_steps(
     state, t, returns, discount, rng_state,
     n_steps, step0, eps_start, eps_end, eps_horizon,
     gamma, lr_scale, lr_omega, episode_length, all_actions, out,
+    slip, own_cdf, other_cdf,
 ):
     """Advance all walkers ``n_steps`` steps; ``out`` accumulates ``[Σ|TD|, Σ episode return, episodes]``.
 
@@ -66,11 +82,13 @@ def run_steps(
     ``mask`` ``(S, 5)``; ``avail`` ``(S, 5)`` available actions packed left, ``n_avail`` ``(S,)``;
     ``other_cum``/``other_action``: cumulative probabilities / deterministic action (``-1`` where the policy is
     stochastic) of the other agent, per state (``shared``) or per ``k·S + s``; ``active`` ``(K,)``: samples
-    still training; ``state``, ``t``, ``returns``, ``discount`` ``(K, W)``.
+    still training; ``state``, ``t``, ``returns``, ``discount`` ``(K, W)``; ``slip``, ``own_cdf``, ``other_cdf``:
+    see the module docstring (the tables may be empty without slip).
     """
     K, W = state.shape
     S = next_rows.shape[0] // 5
     target = np.empty(5)
+    reached = np.empty(5, dtype=np.int64)
     td_sum = 0.0
     ep_sum = 0.0
     ep_count = 0.0
@@ -90,6 +108,9 @@ def run_steps(
                     o = 0
                     while o < 4 and u >= other_cum[row, o]:
                         o += 1
+                if slip:
+                    x, u = _uniform(x)
+                    o = _effective(other_cdf, s, o, u)
                 base = s * 5 + o
                 # ε-greedy action of the learner.
                 x, u = _uniform(x)
@@ -107,7 +128,12 @@ def run_steps(
                 if all_actions:
                     for b in range(5):
                         if mask[s, b]:
-                            target[b] = backup[k, next_rows[base, b]]
+                            e = b
+                            if slip:
+                                x, u = _uniform(x)
+                                e = _effective(own_cdf, s, b, u)
+                            reached[b] = next_rows[base, e]
+                            target[b] = backup[k, reached[b]]
                     for b in range(5):
                         if mask[s, b]:
                             delta = target[b] - q[k, s, b]
@@ -115,7 +141,12 @@ def run_steps(
                             q[k, s, b] += _step_size(counts[k, s, b], lr_scale, lr_omega) * delta
                             counts[k, s, b] += 1
                 else:
-                    delta = backup[k, next_rows[base, a]] - q[k, s, a]
+                    e = a
+                    if slip:
+                        x, u = _uniform(x)
+                        e = _effective(own_cdf, s, a, u)
+                    reached[a] = next_rows[base, e]
+                    delta = backup[k, reached[a]] - q[k, s, a]
                     td_sum += abs(delta)
                     q[k, s, a] += _step_size(counts[k, s, a], lr_scale, lr_omega) * delta
                     counts[k, s, a] += 1
@@ -129,7 +160,7 @@ def run_steps(
                 # integer in compiled code). The tables are the same: ``next_rows`` is the model's next_state,
                 # ``rewards`` its padded_rewards; reward on arrival, a crash (s' = S) terminates, reaching
                 # ``episode_length`` steps truncates (tests/test_steppers.py holds the two to one another).
-                s2 = next_rows[base, a]
+                s2 = reached[a]
                 returns[k, w] += discount[k, w] * rewards[k, s2]
                 discount[k, w] *= gamma
                 t[k, w] += 1

@@ -36,9 +36,9 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from agents.logging import ExactQ, optimal_mask
-from envs.dynamics import joint_step, padded_rewards
+from envs.dynamics import joint_step, padded_rewards, slip_step
 from envs.layouts import N_ACTIONS
-from envs.model import JointModel, check_agent
+from envs.model import AGENTS, JointModel, check_agent
 from envs.policies import check_policy_batch, uniform_policy
 
 OBSERVATIONS = ("index", "vector")
@@ -194,7 +194,7 @@ def sample_keys(seed: int, sample_indices: Sequence[int], agent: str):
 
 
 # Stream tags: one per kind of draw, so no two draws share a counter.
-_INIT, _START, _ACTION, _OTHER, _SHUFFLE = 1, 2, 3, 4, 5
+_INIT, _START, _ACTION, _OTHER, _SHUFFLE, _SLIP_H, _SLIP_A = 1, 2, 3, 4, 5, 6, 7
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -310,6 +310,9 @@ class Batch:
         other_cdf = np.cumsum(other, axis=-1)
         self.other_cdf = as_tensor(other_cdf / other_cdf[..., -1:], torch.float32)
         self.mask_t = self.mask.T.contiguous()  # (5, S): gathers by state along a contiguous axis
+        # Slip (docs/concepts.md#slip): both agents' effective moves are drawn after their chosen ones.
+        self.slip = model.slip > 0.0
+        self.slip_cdf = tuple(as_tensor(model.slip_cdf(x), torch.float64) for x in AGENTS) if self.slip else None
         if observation == "index":
             self.n_inputs, self.obs_rows = model.n_states, None  # the one-hot's position is the state itself
         else:  # one-hot H cell then one-hot A cell: two rows of the first layer
@@ -333,9 +336,14 @@ class Batch:
 
         return torch.arange(self.n_states, device=self.device).expand(self.K, -1)
 
-    def step(self, states, actions, other_actions, t, max_cycles: int):
-        """One step of every environment: ``(next_state, reward, terminated, truncated)``, each ``(K, E)``."""
+    def step(self, states, actions, other_actions, t, max_cycles: int, u_H=None, u_A=None):
+        """One step of every environment: ``(next_state, reward, terminated, truncated)``, each ``(K, E)``.
+        With slip, ``u_H``, ``u_A`` ``(K, E)`` are the uniform draws of each agent's effective move."""
         a_H, a_A = (actions, other_actions) if self.agent == "H" else (other_actions, actions)
+        if self.slip:
+            reached, terminated, truncated, _, _ = slip_step(self.next_state, self.terminal_state, *self.slip_cdf,
+                                                             states, a_H, a_A, u_H, u_A, t, max_cycles)
+            return reached, self.rewards.gather(1, reached), terminated, truncated
         reached, terminated, truncated = joint_step(self.next_state, self.terminal_state, states, a_H, a_A, t, max_cycles)
         return reached, self.rewards.gather(1, reached), terminated, truncated
 
@@ -417,7 +425,8 @@ class Envs:
             s = self.states
             action = _categorical(_rows(probs_cdf, s), self._bits(_ACTION))
             other = _categorical(_rows(batch.other_cdf, s), self._bits(_OTHER))
-            reached, reward, terminated, truncated = batch.step(s, action, other, self.t, max_cycles)
+            slips = (_uniform(self._bits(_SLIP_H)), _uniform(self._bits(_SLIP_A))) if batch.slip else ()
+            reached, reward, terminated, truncated = batch.step(s, action, other, self.t, max_cycles, *slips)
             # Truncation bootstraps from the value of the state reached (no value after a crash).
             live = reached.clamp(max=batch.n_states - 1)
             reward = reward + gamma * torch.where(truncated, values.gather(1, live), 0.0)

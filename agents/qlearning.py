@@ -304,7 +304,8 @@ def train_q(
     check_policy_batch(other_policy, other_mask, n_samples, "other_policy")  # keeps the shared (S, 5) form below
     other_policy = np.asarray(other_policy, dtype=np.float64)
     if config is None:  # defaults per sample: fewer visits where that sample's other agent is deterministic
-        sample_det = _OtherSampler(other_policy, n_samples, n_states).sample_deterministic
+        # under slip no other agent's move is deterministic
+        sample_det = _OtherSampler(other_policy, n_samples, n_states).sample_deterministic & (model.slip == 0.0)
         config = default_config(gamma)
         min_visits = np.where(sample_det, default_config(gamma, deterministic_other=True).min_visits, config.min_visits)
     else:
@@ -442,6 +443,10 @@ class _ChunkLearner:
         table = model.next_state.transpose(0, 2, 1) if agent == "H" else model.next_state
         self.next_rows = np.ascontiguousarray(table, dtype=np.int64).reshape(S * N_ACTIONS, N_ACTIONS)
         self.other = _OtherSampler(other_policy, K, S)
+        self.slip = model.slip > 0.0  # effective moves drawn in the kernel (docs/concepts.md#slip)
+        empty = np.empty((0, N_ACTIONS, N_ACTIONS))
+        self.own_cdf = model.slip_cdf(agent) if self.slip else empty
+        self.other_cdf = model.slip_cdf("A" if agent == "H" else "H") if self.slip else empty
         self._other_action = self.other.action
         self._other_cum = self.other.cumulative
         mask_pad = np.concatenate([self.mask, np.zeros((1, N_ACTIONS), bool)])
@@ -496,7 +501,7 @@ class _ChunkLearner:
             self._state, self._t, self._returns, self._discount, self._rng_state,
             int(n_steps), int(self.step), float(c.epsilon_start), float(c.epsilon_end),
             float(c.epsilon_decay * c.max_steps), float(self.gamma), float(self.lr_scale), float(c.lr_omega),
-            int(c.episode_length), bool(c.all_actions), out,
+            int(c.episode_length), bool(c.all_actions), out, self.slip, self.own_cdf, self.other_cdf,
         )
         self.step += int(n_steps)
         self.steps[self.active] += int(n_steps)
@@ -663,6 +668,7 @@ def learn_qlearning(
     n_jobs: Optional[int] = None,
     max_memory=None,
     seed_policy: SeedPolicy = "uniform",
+    slip: float = 0.0,
 ) -> TrainedAgents:
     """Train both agents with batched Q-learning on the reward functions of ``RewardSampler(seed)``.
 
@@ -670,7 +676,8 @@ def learn_qlearning(
     in chunks: sample ``k``'s agents are the same whichever range, chunk or ``n_jobs`` (default: the available
     cores) it is trained in. ``max_memory``: the memory budget (see :func:`check_memory`), checked before the
     model is built. ``reference`` (exact action values, see :func:`train_two_stage`) adds accuracy metrics.
-    ``seed_policy``: A's seed policy in stage 1 (``"uniform"``, ``"stay"`` or an ``(S, 5)`` table).
+    ``seed_policy``: A's seed policy in stage 1 (``"uniform"``, ``"stay"`` or an ``(S, 5)`` table). ``slip``: the
+    world's slip probability (docs/concepts.md#slip).
 
     Returns a :class:`agents.storage.TrainedAgents` (``q_H``/``q_A`` in the solver's convention) whose
     ``config`` holds everything needed to reproduce the run, timings and metrics; save it with
@@ -683,7 +690,7 @@ def learn_qlearning(
     start, stop = sample_range if sample_range is not None else (0, int(samples))
     n_jobs = available_cores() if n_jobs is None else int(n_jobs)
     check_memory(layout, collision, int(stop - start), max_memory, n_jobs)
-    model = joint_model(layout, collision)
+    model = joint_model(layout, collision, slip)
     seed_table = seed_policy_table(model, seed_policy)
     sampler = RewardSampler(model.n_states, distribution, correlation, seed)
     R_H, R_A = sampler.pairs(int(start), int(stop))
@@ -704,6 +711,7 @@ def learn_qlearning(
         "gamma_H": gamma_H,
         "gamma_A": gamma_A,
         "collision": collision,
+        "slip": model.slip,
         "correlation": sampler.correlation,
         "distribution": sampler.distribution.to_config(),
         "seed": int(seed),
@@ -712,8 +720,10 @@ def learn_qlearning(
         "seed_policy": seed_policy if isinstance(seed_policy, str) else "custom",
         "q_convention": "solver: R(s) + gamma * Q_env(s, a)",
         "hyperparameters": {
-            "H": (config_H or default_config(gamma_H, deterministic_other=is_deterministic(seed_table))).to_dict(),
-            "A": (config_A or default_config(gamma_A, deterministic_other=is_deterministic(run.policy_H))).to_dict(),
+            "H": (config_H or default_config(gamma_H, deterministic_other=model.slip == 0.0
+                                             and is_deterministic(seed_table))).to_dict(),
+            "A": (config_A or default_config(gamma_A, deterministic_other=model.slip == 0.0
+                                             and is_deterministic(run.policy_H))).to_dict(),
         },
         "timings": {"H_seconds": run.H.seconds, "A_seconds": run.A.seconds},
         "n_jobs": int(n_jobs),

@@ -206,6 +206,7 @@ def compare_agents(
         "layout": model.layout.name,
         "layout_text": model.layout.to_text(),
         "collision": model.collision,
+        "slip": model.slip,
         "n_samples": rollout.n_samples,
         "seed_policy": seed_policy if isinstance(seed_policy, str) else "custom",
         **rollout.config(),
@@ -280,8 +281,10 @@ def train_agents(
     if algo == "qlearning":
         config_H = config_A = None
         if options:
-            config_H = qlearning.default_config(gamma_H, deterministic_other=is_deterministic(seed_table), **options)
-            config_A = qlearning.default_config(gamma_A, deterministic_other=True, **options)  # frozen greedy H
+            fixed = model.slip == 0.0  # under slip no move of the other agent is deterministic
+            config_H = qlearning.default_config(gamma_H, deterministic_other=fixed and is_deterministic(seed_table),
+                                                **options)
+            config_A = qlearning.default_config(gamma_A, deterministic_other=fixed, **options)  # frozen greedy H
         run = qlearning.train_two_stage(  # looked up at call time, so tests can wrap it
             model, R_H, R_A, gamma_H, gamma_A, seed_table, config_H, config_A, seed=seed,
             n_jobs=available_cores() if n_jobs is None else int(n_jobs),
@@ -292,6 +295,8 @@ def train_agents(
 
         if not (isinstance(seed_policy, str) and seed_policy == "uniform"):
             raise ValueError(f"algo 'sb3-ppo' supports seed_policy 'uniform' only, got {seed_policy!r}")
+        if model.slip != 0.0:
+            raise ValueError(f"algo 'sb3-ppo' supports slip 0 only (use qlearning or ppo), got slip={model.slip}")
         ppo_config = SB3PPOConfig(**options)
         run = train_sb3_pairs(model, R_H, R_A, gamma_H, gamma_A, ppo_config, seed, n_jobs=n_jobs)
         R_H, R_A = R_H[: len(run.policy_H)], R_A[: len(run.policy_H)]
@@ -423,6 +428,7 @@ def compare(
     rollout_seed: int = 0,
     tensorboard: Optional[Union[str, Path]] = None,
     max_memory=None,
+    slip: float = 0.0,
 ) -> Comparison:
     """Train (or load) learned agents and compare their POWER with the exact solver's, same rewards.
 
@@ -431,7 +437,7 @@ def compare(
         gamma: H's discount (and A's unless ``gamma_A``).
         algo: ``"qlearning"``, ``"ppo"`` or ``"sb3-ppo"``.
         n_samples: Reward samples.
-        collision, correlation, distribution, seed: The world and the reward functions
+        collision, slip, correlation, distribution, seed: The world and the reward functions
             (``RewardSampler(n_states, distribution, correlation, seed).pairs(0, n_samples)``).
         seed_policy: A's seed policy (``"uniform"``, ``"stay"`` or an ``(S, 5)`` table).
         agents: Trained agents to reuse instead of training: a ``TrainedAgents`` (anything with
@@ -457,7 +463,7 @@ def compare(
         extra = {"agents_config": {k: v for k, v in agent_config.items() if k != "layout_text"}, "algo": algo}
     else:
         qlearning.check_memory(layout, collision, int(n_samples), max_memory, what=f"compare ({algo})")
-        model = joint_model(layout, collision)
+        model = joint_model(layout, collision, slip)
         gamma_H = check_gamma(gamma, "gamma")
         gamma_A = check_gamma(gamma_H if gamma_A is None else gamma_A, "gamma_A")
         if int(n_samples) < 1:

@@ -10,7 +10,8 @@ discounted return from ``s`` counts the rewards of the states *arrived at* after
 
 averaged over reward samples, with standard errors (docs/concepts.md#multi-agent-power). All ``K × S × n_rollouts``
 walkers of a chunk of samples step at once. Deterministic policies need one rollout per state (detected);
-stochastic ones get ``n_rollouts``.
+stochastic ones get ``n_rollouts``. With slip (docs/concepts.md#slip) every rollout is stochastic: each step draws
+both agents' effective moves (:func:`envs.dynamics.slip_step`) after their chosen ones, and ``n_rollouts`` apply.
 
 **Truncation.** Rollouts stop after ``T`` steps. With rewards bounded by ``Rmax`` in absolute value, the
 tail left out is at most ``(1-γ) · Σ_{t>T} γ^(t-1) Rmax = (1-γ) · γ^T · Rmax/(1-γ) = γ^T · Rmax`` in POWER, so
@@ -32,7 +33,7 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
-from envs.dynamics import joint_step, padded_rewards
+from envs.dynamics import joint_step, padded_rewards, slip_step
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel
 from envs.policies import check_policy_batch, cumulative_probabilities, is_deterministic
@@ -137,7 +138,7 @@ class PolicyRollout:
         if max_walkers < 1:
             raise ValueError(f"max_walkers must be >= 1, got {max_walkers}")
         det_H, det_A = is_deterministic(self.policy_H), is_deterministic(self.policy_A)
-        rollouts = 1 if det_H and det_A else int(n_rollouts or DEFAULT_ROLLOUTS)
+        rollouts = 1 if det_H and det_A and model.slip == 0.0 else int(n_rollouts or DEFAULT_ROLLOUTS)
         r_max_H = float(np.abs(self.R_H).max(initial=0.0))
         r_max_A = float(np.abs(self.R_A).max(initial=0.0))
         if horizon is None:
@@ -159,6 +160,7 @@ class PolicyRollout:
         # keeps stepping (and drawing actions), so a rollout's draws do not depend on when others crashed.
         terminal = np.full((1, N_ACTIONS, N_ACTIONS), model.terminal_state, dtype=np.int64)
         self._next = np.concatenate([model.next_state.astype(np.int64), terminal])
+        self._slip_cdf = (model.slip_cdf("H", rows=1), model.slip_cdf("A", rows=1)) if model.slip > 0.0 else None
 
     def config(self) -> dict:
         """The rollout settings, for saving with results."""
@@ -220,7 +222,13 @@ class PolicyRollout:
         t = np.zeros(len(state), dtype=np.int64)
         for _ in range(plan.horizon):
             action_H, action_A = actions(sample, state)
-            state, terminated, _ = joint_step(self._next, model.terminal_state, state, action_H, action_A, t, plan.horizon)
+            if self._slip_cdf is None:
+                state, terminated, _ = joint_step(self._next, model.terminal_state, state, action_H, action_A, t,
+                                                  plan.horizon)
+            else:
+                u_H, u_A = rng.random(len(state)), rng.random(len(state))
+                state, terminated, *_ = slip_step(self._next, model.terminal_state, *self._slip_cdf, state, action_H,
+                                                  action_A, u_H, u_A, t, plan.horizon)
             return_H += discount_H * reward_H[sample, state]
             return_A += discount_A * reward_A[sample, state]
             discount_H *= self.gamma_H
@@ -363,6 +371,7 @@ def estimate_power(
         "layout": model.layout.name,
         "layout_text": model.layout.to_text(),
         "collision": model.collision,
+        "slip": model.slip,
         "n_samples": rollout.n_samples,
         **rollout.config(),
         **(config or {}),

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         seed_policy=spec.seed_policy_value(), seed=spec.seed, agents=args.agents,
         train_options={**spec.learner_options, **_run_options(args, spec.learner)},
         n_rollouts=args.rollouts, tol=args.tol, rollout_seed=args.rollout_seed, tensorboard=args.tensorboard,
-        max_memory=args.max_memory,
+        max_memory=args.max_memory, slip=spec.slip,
     )
     out = comparison.save(args.out, figure=not args.no_figure)
     save_spec(spec, out)

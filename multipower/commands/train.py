@@ -121,7 +121,7 @@ def _train_ppo(spec, args, reference) -> int:
                                  reference)
     saved = {
         "algo": "ppo", "trainer": "ppo", "layout": model.layout.name, "layout_text": model.layout.to_text(),
-        "gamma_H": spec.gamma_H, "gamma_A": spec.discount_A, "collision": spec.collision,
+        "gamma_H": spec.gamma_H, "gamma_A": spec.discount_A, "collision": spec.collision, "slip": spec.slip,
         "correlation": spec.correlation, "distribution": spec.sampler(model.n_states).distribution.to_config(),
         "seed": spec.seed, "samples": spec.n_samples, "seed_policy": spec.seed_policy, **run, "metrics": metrics,
     }
@@ -138,6 +138,8 @@ def _train_sb3_ppo(spec, args, reference, progress):
 
     if spec.seed_policy != "uniform":
         raise SpecError(f"'seed_policy' must be 'uniform' for --algo sb3-ppo, got {spec.seed_policy!r}")
+    if spec.slip != 0.0:
+        raise SpecError(f"'slip' must be 0 for --algo sb3-ppo (use qlearning or ppo), got {spec.slip}")
     return learn_sb3_ppo(
         spec.layout, spec.gamma_H, spec.gamma_A, spec.n_samples, spec.collision, spec.correlation, spec.distribution,
         spec.seed, SB3PPOConfig(**spec.learner_options), args.tensorboard, args.jobs, reference=reference,
@@ -159,12 +161,12 @@ def _train_qlearning(spec, args, reference, progress):
         for start in range(0, spec.n_samples, chunk):
             stop = min(spec.n_samples, start + chunk)
             config_H = default_config(spec.gamma_H, **options) if options else None
-            config_A = default_config(spec.discount_A, deterministic_other=True, **options) if options else None
+            config_A = default_config(spec.discount_A, deterministic_other=spec.slip == 0.0, **options) if options else None
             part = learn_qlearning(
                 spec.layout, spec.gamma_H, spec.gamma_A, stop, spec.collision, spec.correlation, spec.distribution,
                 spec.seed, config_H, config_A, args.tensorboard if start == 0 else None, reference,
                 progress, sample_range=(start, stop), n_jobs=args.jobs, max_memory=args.max_memory,
-                seed_policy=spec.seed_policy_value(),
+                seed_policy=spec.seed_policy_value(), slip=spec.slip,
             )
             parts.append(part)
     except KeyboardInterrupt:
