@@ -154,6 +154,8 @@ class SolvedPairs:
     W_A: Optional[np.ndarray] = None
     W_H_seed: Optional[np.ndarray] = None
     W_A_seed: Optional[np.ndarray] = None
+    #: Mean Bellman sweeps per stage over the batch (compiled kernels only; ``None`` otherwise).
+    sweeps_mean: Optional[dict] = None
 
 
 @dataclass
@@ -813,9 +815,11 @@ def _solve_pairs_compiled(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: n
     if (sweeps < 0).any():
         raise RuntimeError(f"value iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma_H}, {gamma_A})")
     tr = lambda x: x.transpose(0, 2, 1)  # noqa: E731  (action-major to the public (K, S, 5))
-    counts = dict(zip(("H", "A", "H_eval", "A_seed"), (int(n) for n in sweeps.max(0))))
+    stages = ("H", "A", "H_eval", "A_seed")
+    counts = dict(zip(stages, (int(n) for n in sweeps.max(0))))
+    means = dict(zip(stages, (float(n) for n in sweeps.mean(0))))
     policies = (None,) * 4 if values_only else (tr(q_H), tr(pol_H), tr(q_A), tr(pol_A))
-    return SolvedPairs(*policies, V_H, V_A, V_H_seed, V_A_seed, counts, W_H, W_A, W_H_seed, W_A_seed)
+    return SolvedPairs(*policies, V_H, V_A, V_H_seed, V_A_seed, counts, W_H, W_A, W_H_seed, W_A_seed, means)
 
 
 def optimal_response(
