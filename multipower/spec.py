@@ -22,6 +22,7 @@ from envs.memory import joint_state_count
 from envs.model import COLLISIONS, JointModel, joint_model
 from envs.policies import SEED_POLICIES, SeedPolicy
 from envs.rewards import DISTRIBUTIONS, RewardSampler, make_distribution
+from envs.serialization import read_json_object
 from envs.validation import check_fields
 
 #: Version of the ``spec.json`` format; :func:`load_spec` refuses others with one line naming it.
@@ -279,16 +280,29 @@ def load_spec(directory: PathLike) -> RunSpec:
     """The spec of a result folder: its ``spec.json``, or for a folder written before specs existed, the run
     keys of its ``config.json`` (saved agents) or ``summary.json`` (saved POWER results)."""
     path = Path(directory)
+    if not path.is_dir():
+        raise SpecError(f"{path} is not a directory (give the folder a multipower run wrote)")
     if (path / SPEC_FILE).is_file():
-        data = json.loads((path / SPEC_FILE).read_text())
+        data = read_json_object(path / SPEC_FILE)
         version = data.pop("format_version", None)
         if version != SPEC_VERSION:
             raise SpecError(f"{path / SPEC_FILE}: format version {version!r}; this multipower reads version {SPEC_VERSION}")
-        return RunSpec.from_dict(data)
+        return _in_file(path / SPEC_FILE, RunSpec.from_dict, data)
     for name, config_of in (("config.json", lambda d: d), ("summary.json", lambda d: d.get("config", {}))):
         if (path / name).is_file():
-            return spec_from_config(config_of(json.loads((path / name).read_text())))
+            config = config_of(read_json_object(path / name))
+            if not isinstance(config, Mapping):
+                raise SpecError(f"{path / name}: key 'config' must be an object, got {type(config).__name__}")
+            return _in_file(path / name, spec_from_config, config)
     raise SpecError(f"{path} holds no {SPEC_FILE}, config.json or summary.json")
+
+
+def _in_file(path: Path, build: Callable, data) -> "RunSpec":
+    """``build(data)``, its :class:`SpecError` prefixed with the file it came from."""
+    try:
+        return build(data)
+    except SpecError as error:
+        raise SpecError(f"{path}: {error}") from None
 
 
 def learner_of(config: Mapping[str, Any]) -> Optional[str]:
