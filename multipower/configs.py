@@ -352,9 +352,10 @@ def _point_folder(directory: Path, point, path: Path) -> Path:
 REQUIRED_COLUMNS = {"joint": ("power_H", "power_A"), "single": ("power",)}
 
 
-def load_result(directory: PathLike) -> PowerResult:
+def load_result(directory: PathLike, columns: Optional[tuple] = None) -> PowerResult:
     """A saved :class:`PowerResult`, its files checked first: a damaged ``summary.json`` or ``power.csv`` is a
-    ``ValueError`` naming the file and the key or column, not an exception from deep in the drawing."""
+    ``ValueError`` naming the file and the key or column, not an exception from deep in the drawing.
+    ``columns``: those ``power.csv`` must have (default: the POWER columns of the result's kind)."""
     directory = Path(directory)
     summary_path, table_path = directory / "summary.json", directory / "power.csv"
     summary = read_json_object(summary_path)
@@ -374,5 +375,5 @@ def load_result(directory: PathLike) -> PowerResult:
         result = PowerResult.load(directory)
     except (ValueError, IndexError, UnicodeDecodeError) as error:
         raise ValueError(f"{table_path}: not a table of numbers with a header row ({' '.join(str(error).split())})") from None
-    require_keys(result.arrays, REQUIRED_COLUMNS[summary["kind"]], table_path)
+    require_keys(result.arrays, REQUIRED_COLUMNS[summary["kind"]] if columns is None else columns, table_path)
     return result

@@ -488,7 +488,7 @@ def learned_result(result: PowerResult, which: str = "learned") -> PowerResult:
 def plot_comparison_dir(directory: PathLike, out_dir: PathLike, prefix: str = "", dpi: int = 110) -> list:
     """Figures of a saved learned-versus-exact comparison: the four-panel comparison figure and the
     learned heat maps and alignment plot."""
-    result = load_result(directory)
+    result = load_result(directory, columns=tuple(f"power_{a}_{w}" for a in "HA" for w in ("learned", "exact")))
     out_dir = Path(out_dir)
     algo = result.config.get("algo", "learned")
     fig = comparison_figure(
