@@ -270,11 +270,15 @@ def _run(job: BlockJob, make_result, out_dir, restart: bool, overwrite: bool, fi
     store, write, saved_done = None, False, 0
     if out_dir is not None:
         out_dir = rundir.check_out(out_dir, kind, key, overwrite)
-        manifest, _ = rundir.verify(out_dir, kind, key)
+        manifest, why = rundir.verify(out_dir, kind, key)
         if manifest is not None and not restart:
             saved_done = int(manifest["samples_done"])
             if manifest["complete"] and saved_done == n and manifest["samples_requested"] == n:
-                return PowerResult.load(out_dir)  # this very run, finished and intact
+                reused = PowerResult.load(out_dir)  # this very run, finished and intact
+                reused.config["reused"] = True  # not saved: says where the result came from
+                return reused
+        elif manifest is None and not restart and (out_dir / "power.csv").exists():
+            _say(f"{out_dir}: the saved result is not reused ({why}); finished sample blocks are")
         store, note = open_store(out_dir, {**key, "numerics_version": rundir.NUMERICS_VERSION}, restart)
         if note:
             _say(f"{out_dir}: {note}")
