@@ -11,7 +11,9 @@ import argparse
 import ast
 import importlib
 import os
+import signal
 import sys
+import threading
 from importlib import resources
 from typing import Optional, Sequence
 
@@ -72,6 +74,11 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     return parser
 
 
+def _terminate(signum, frame) -> None:
+    """SIGTERM is handled like Ctrl-C: the command saves what it finished and says how to resume."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -79,6 +86,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UsageError as error:
         print(f"{error} (see --help)", file=sys.stderr)
         return 2
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.handler(args) or 0)
     except (ValueError, OSError) as error:  # SpecError, the package's checks, unreadable files: one line
@@ -86,9 +96,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise
         print(f"multipower {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; finished work is saved", file=sys.stderr)
+    except KeyboardInterrupt:  # commands that save partial work say what they saved; others saved nothing new
+        print(f"multipower {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _one_line(error: Exception) -> str:

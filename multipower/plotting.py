@@ -63,8 +63,17 @@ def describe(config: Mapping, with_samples: bool = True) -> str:
     if config.get("seed_policy") not in (None, "uniform"):
         parts.append(f"seed policy {config['seed_policy']}")
     if with_samples and config.get("n_samples") is not None:
-        parts.append(f"{int(config['n_samples']):,} samples")
+        parts.append(samples_text(config))
     return ", ".join(parts)
+
+
+def samples_text(config: Mapping) -> str:
+    """``"10,000 samples"``, or for a partial result ``"30,057 of 100,000 samples (partial)"``."""
+    requested = int(config.get("samples_requested", config["n_samples"]))
+    done = int(config.get("samples_done", requested))
+    if done < requested or config.get("complete") is False:
+        return f"{done:,} of {requested:,} samples (partial)"
+    return f"{done:,} samples"
 
 
 def _fmt_number(value) -> str:
@@ -506,6 +515,17 @@ def plot_comparison_dir(directory: PathLike, out_dir: PathLike, prefix: str = ""
     return paths
 
 
+def check_intact(directory: Path) -> None:
+    """Refuse (``ValueError``, one line) a folder whose files do not match its manifest (an edited file, or a run
+    killed while writing); a folder without a manifest (written by an older version) is drawn as it is."""
+    from multipower import rundir
+
+    problem = rundir.check_files(directory)
+    unfinished_result = bool(problem) and (directory / "power.csv").exists()
+    if unfinished_result or problem.endswith("does not match its manifest"):
+        raise ValueError(f"directory {str(directory)!r}: {problem}; rerun the command that wrote it")
+
+
 def plot_directory(directory: PathLike, out_dir: Optional[PathLike] = None, dpi: int = 110) -> list:
     """Draw the figures of any saved result folder into ``out_dir`` (default: the folder itself).
 
@@ -517,6 +537,7 @@ def plot_directory(directory: PathLike, out_dir: Optional[PathLike] = None, dpi:
     check_dpi(dpi)
     if not directory.is_dir():
         raise ValueError(f"directory {str(directory)!r} does not exist")
+    check_intact(directory)
     if (directory / "sweep.json").is_file():
         summary, results = load_sweep(directory)
         config_path = directory / "config.yaml"

@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="log running estimates to TensorBoard")
     parser.add_argument("--no-figure", action="store_true", help="skip comparison.png")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a folder holding another run (or files multipower did not write)")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
                         help="memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory); refused up front if exceeded")
 
@@ -38,10 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from multipower.compare import compare
 
+    from multipower.rundir import check_out
+
     t0 = time.perf_counter()
     if args.agents and given_flags(args):
         raise SpecError(f"--agents {args.agents} fixes the world, discounts, rewards and learner of the run; "
                         f"drop {', '.join(given_flags(args))}")
+    check_out(args.out, "compare", overwrite=args.overwrite, create=False)
     spec = load_spec(args.agents) if args.agents else spec_from_args(args, learner=args.algo)
     comparison = compare(
         spec.layout, spec.gamma_H, spec.gamma_A, algo=spec.learner, n_samples=spec.n_samples,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from multipower.commands import count
 
@@ -17,9 +18,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="re-encode the PNGs with a 256-colour palette (several times smaller; for galleries)")
 
 
+def partial_notes(directory: Path) -> list:
+    """One line per partial result in ``directory`` (or its ``exact/`` and sweep points): how far it got."""
+    import json
+
+    from multipower.plotting import samples_text
+
+    notes = []
+    for summary in [directory / "summary.json", *sorted(directory.glob("*/summary.json")),
+                    *sorted(directory.glob("points/*/summary.json"))]:
+        if not summary.is_file():
+            continue
+        data = json.loads(summary.read_text())
+        config = {**data.get("config", {}), **{k: data[k] for k in ("samples_done", "samples_requested", "complete")
+                                               if k in data}}
+        if "n_samples" in config and "(partial)" in samples_text(config):
+            notes.append(f"{summary.parent}: a partial result, {samples_text(config)}; the figures say so")
+    return notes
+
+
 def run(args: argparse.Namespace) -> int:
     from multipower.plotting import compress_png, plot_directory
 
+    for note in partial_notes(Path(args.directory)):
+        print(note)
     paths = plot_directory(args.directory, args.out, dpi=args.dpi)
     for path in paths:
         if args.palette:

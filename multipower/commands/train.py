@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
                         help="ppo: torch device (default auto: CUDA when present)")
     parser.add_argument("--restart", action="store_true", help="ppo: discard finished chunks in --out and start over")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a folder holding another run (or files multipower did not write)")
     add_option_argument(parser)
     parser.add_argument("--no-eval", action="store_true", help="skip the accuracy check against the exact optimum")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
@@ -43,9 +45,12 @@ def run(args: argparse.Namespace) -> int:
     from agents.storage import save_agents
     from multipower.accuracy import optimal_response_q
 
+    from multipower.rundir import check_out
+
     options = _options(args)
     spec = replace(spec_from_args(args, learner=args.algo), learner_options=options)
     check_memory(spec.layout, spec.collision, spec.n_samples, args.max_memory, what=f"train ({args.algo})")
+    check_out(args.out, "train", overwrite=args.overwrite)
     reference = None if args.no_eval else optimal_response_q
     if args.algo == "ppo":
         return _train_ppo(spec, args, reference)
