@@ -40,9 +40,9 @@ def partial_notes(directory: Path) -> list:
 def run(args: argparse.Namespace) -> int:
     from multipower.plotting import compress_png, plot_directory
 
+    paths = plot_directory(args.directory, args.out, dpi=args.dpi)  # checks the saved files first
     for note in partial_notes(Path(args.directory)):
         print(note)
-    paths = plot_directory(args.directory, args.out, dpi=args.dpi)
     for path in paths:
         if args.palette:
             compress_png(path)
