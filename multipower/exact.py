@@ -23,6 +23,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from envs.graph_mdp import GraphMDP
 from envs.layouts import LayoutLike, load_layout
 from envs.memory import MemoryLike, check_budget, joint_state_count, model_bytes, parse_memory
 from envs.model import JointModel, check_collision, joint_model, single_agent_model
@@ -391,6 +392,78 @@ def single_agent_power(
 
     try:
         _solve_chunks(n_samples, size, jobs, draw, solve, acc.add, timings, progress, f"single {model.layout.name}")
+    except KeyboardInterrupt:
+        raise Interrupted(result(interrupted=True)) from None
+    return result()
+
+
+def solve_mdp(*args, **kwargs):
+    from multipower.solver import solve_mdp as f
+
+    return f(*args, **kwargs)
+
+
+def graph_power(
+    mdp: GraphMDP,
+    gamma: float,
+    n_samples: int = 10_000,
+    distribution=None,
+    seed: int = 0,
+    redraw_constant: bool = False,
+    device: str = "cpu",
+    chunk_size: Optional[int] = None,
+    progress: bool = True,
+    power_tol: Optional[float] = None,
+    jobs: Optional[int] = None,
+    max_memory: MemoryLike = None,
+) -> PowerResult:
+    """Exact POWER ``(1-γ)·E[V*(s')]`` at every state of an MDP graph (docs/exact.md#mdp-graphs), the
+    definition of :func:`single_agent_power` (docs/concepts.md#single-agent-power) on any tabular MDP.
+
+    Rewards are ``R_H`` of a :class:`~envs.rewards.RewardSampler` over the graph's states in graph order, so
+    sample ``i`` is reproducible and a graph written from a layout (:func:`envs.graph_mdp.layout_to_dot`) gets
+    the layout's rewards. Arguments as for :func:`exact_power`; the POWER error of each sample is at most
+    ``power_tol``.
+
+    Returns:
+        A ``"graph"`` :class:`~multipower.results.PowerResult` labelled by state name, with ``power`` and
+        ``power_se``; its config holds the DOT source (``mdp_text``).
+
+    Raises:
+        Interrupted: on Ctrl-C, holding the result over the finished chunks.
+    """
+    gamma = check_gamma(gamma, "gamma")
+    power_tol = _power_tol(power_tol)
+    n_samples = _check_samples(n_samples)
+    # the working set grows with action slots × outcomes, as a layout's does with its 5 moves
+    weight = max(1, mdp.next_state.shape[1] * mdp.next_state.shape[2] // 5)
+    size, jobs, _ = _fit_memory(mdp.n_states * weight, None, chunk_size, jobs, n_samples, device, max_memory,
+                                f"POWER on graph {mdp.name!r}")
+    sampler = RewardSampler(mdp.n_states, make_distribution(distribution), 0.0, seed, redraw_constant)
+    config = {
+        "kind": "exact_graph", "mdp": mdp.name, "mdp_text": mdp.text, "gamma": gamma, "n_samples": n_samples,
+        **sampler.to_config(), "device": str(device), "chunk_size": size, "jobs": jobs, "power_tol": power_tol,
+    }
+    acc = MeanAccumulator()
+    timings = {"rewards": 0.0, "solve": 0.0}
+    start = time.perf_counter()
+
+    def result(interrupted: bool = False) -> Optional[PowerResult]:
+        timings["total"] = time.perf_counter() - start
+        if acc.count == 0:
+            return None
+        cfg = {**config, "samples_done": acc.count, "interrupted": interrupted}
+        labels = np.array(mdp.states, dtype=object)[:, None]
+        return PowerResult("graph", labels, {"power": acc.mean, "power_se": acc.se}, cfg, {}, timings)
+
+    def draw(lo: int, hi: int) -> tuple:
+        return (sampler.pairs(lo, hi)[0],)
+
+    def solve(R):
+        return power_from_next(solve_mdp(mdp, R, gamma, device, power_tol).W, gamma)
+
+    try:
+        _solve_chunks(n_samples, size, jobs, draw, solve, acc.add, timings, progress, f"graph {mdp.name}")
     except KeyboardInterrupt:
         raise Interrupted(result(interrupted=True)) from None
     return result()
