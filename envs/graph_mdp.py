@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
@@ -138,10 +139,12 @@ def parse_graph_mdp(text: str, name: str = "graph", where: str = "graph") -> Gra
 
 def _read_dot(text: str, where: str) -> tuple[list, set, list, str]:
     """``(nodes in graph order, declared nodes, edges (src, dst, attrs), graph name)`` of a DOT digraph."""
-    import pydot
-
     messages = io.StringIO()
-    with contextlib.redirect_stdout(messages):  # pydot prints parse errors and returns None
+    # pydot prints parse errors and returns None; its grammar warns of pyparsing deprecations on first use
+    with contextlib.redirect_stdout(messages), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import pydot
+
         try:
             graphs = pydot.graph_from_dot_data(text)
         except Exception as error:  # pyparsing raises several types
