@@ -1,4 +1,4 @@
-"""Single-agent MDPs given as DOT graphs, in POWERplay's format (docs/exact.md#mdp-graphs).
+"""Single-agent MDPs given as DOT graphs, in POWERplay's format (docs/graphs.md).
 
 Two forms are read:
 

@@ -417,7 +417,7 @@ def graph_power(
     jobs: Optional[int] = None,
     max_memory: MemoryLike = None,
 ) -> PowerResult:
-    """Exact POWER ``(1-γ)·E[V*(s')]`` at every state of an MDP graph (docs/exact.md#mdp-graphs), the
+    """Exact POWER ``(1-γ)·E[V*(s')]`` at every state of an MDP graph (docs/graphs.md), the
     definition of :func:`single_agent_power` (docs/concepts.md#single-agent-power) on any tabular MDP.
 
     Rewards are ``R_H`` of a :class:`~envs.rewards.RewardSampler` over the graph's states in graph order, so
