@@ -25,11 +25,13 @@ import gymnasium
 
 #: The default episode length of every registered id (``max_episode_steps``).
 MAX_EPISODE_STEPS = 100
-ENV_IDS = ("multipower/Maze-v1", "multipower/JointMaze-H-v1", "multipower/JointMaze-A-v1", "multipower/GraphMDP-v0")
+ENV_IDS = ("multipower/Maze-v1", "multipower/JointMaze-H-v1", "multipower/JointMaze-A-v1")
+#: The MDP-graph environment (built from a graph, not a layout, so not among the maze ids above).
+GRAPH_ENV_ID = "multipower/GraphMDP-v0"
 
 
 def register_envs() -> None:
-    """Register :data:`ENV_IDS` with Gymnasium (idempotent)."""
+    """Register :data:`ENV_IDS` and :data:`GRAPH_ENV_ID` with Gymnasium (idempotent)."""
     specs = {
         "multipower/Maze-v1": ("envs.single_maze:SingleMazeEnv", {}),
         "multipower/JointMaze-H-v1": ("envs.single_agent:JointMazeEnv", {"agent": "H"}),
