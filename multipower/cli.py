@@ -1,4 +1,4 @@
-"""The ``multipower`` command line. Each subcommand lives in ``multipower/commands/<name>.py`` and
+"""The ``multipower`` command line. Each subcommand lives in ``multipower/commands/<name>.py`` (``-`` as ``_``) and
 defines ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
 
 Only the command being run is imported: ``multipower --help`` and a mistyped command read each command's
@@ -18,19 +18,24 @@ from importlib import resources
 from typing import Optional, Sequence
 
 
-COMMANDS = ("exact", "train", "compare", "plot", "reproduce", "demo")
+COMMANDS = ("exact", "train", "compare", "plot", "reproduce", "demo", "export-mdp")
+
+
+def _module(name: str) -> str:
+    """The module of a command: ``export-mdp`` lives in ``commands/export_mdp.py``."""
+    return name.replace("-", "_")
 
 
 def command_help(name: str) -> str:
     """The ``HELP`` string of ``multipower/commands/<name>.py``, read from the source (the module is not run)."""
-    source = resources.files("multipower.commands").joinpath(f"{name}.py").read_text(encoding="utf-8")
+    source = resources.files("multipower.commands").joinpath(f"{_module(name)}.py").read_text(encoding="utf-8")
     for node in ast.parse(source).body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "HELP" for t in node.targets):
             try:
                 return ast.literal_eval(node.value)
             except ValueError:
                 break
-    return importlib.import_module(f"multipower.commands.{name}").HELP  # HELP is computed: import after all
+    return importlib.import_module(f"multipower.commands.{_module(name)}").HELP  # HELP is computed: import after all
 
 
 def _chosen(argv: Sequence[str]) -> Optional[str]:
@@ -65,7 +70,7 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         if argv is None or name == chosen:
-            module = importlib.import_module(f"multipower.commands.{name}")
+            module = importlib.import_module(f"multipower.commands.{_module(name)}")
             sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
             module.add_arguments(sub)
             sub.set_defaults(handler=module.run)

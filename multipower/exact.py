@@ -31,6 +31,7 @@ from typing import Mapping, Optional, Union
 
 import numpy as np
 
+from envs.graph_mdp import GraphMDP
 from envs.layouts import LayoutLike, load_layout
 from envs.memory import MemoryLike, check_budget, joint_state_count, model_bytes, parse_memory
 from envs.model import check_collision, joint_model, single_agent_model
@@ -170,7 +171,7 @@ def _seed_config(seed_policy: SeedPolicy):
 class BlockJob:
     """Everything a block's numbers depend on, small and picklable (the world is rebuilt and cached per process).
 
-    ``kind`` is ``"joint"`` or ``"single"``; ``sampler`` and ``seed_policy`` are JSON text; ``chunk`` is the
+    ``kind`` is ``"joint"``, ``"single"`` or ``"graph"`` (then ``layout_text`` is the graph's DOT source); ``sampler`` and ``seed_policy`` are JSON text; ``chunk`` is the
     samples per solver call (memory only, never the numbers); ``token`` names the run for Ctrl-C.
     """
 
@@ -195,8 +196,14 @@ def _world(kind: str, layout_text: str, layout_name: str, collision: Optional[st
     """``(model, seed table or None, RewardSampler)`` of a job, built once per process."""
     from envs.layouts import parse_layout
 
-    grid = parse_layout(layout_text, name=layout_name)
     cfg = json.loads(sampler)
+    if kind == "graph":  # layout_text holds the graph's DOT source
+        from envs.graph_mdp import parse_graph_mdp
+
+        model, table = parse_graph_mdp(layout_text, name=layout_name), None
+        draws = RewardSampler(model.n_states, cfg["distribution"], 0.0, cfg["seed"], cfg["redraw_constant"])
+        return model, table, draws
+    grid = parse_layout(layout_text, name=layout_name)
     if kind == "single":
         model, table = single_agent_model(grid), None
     else:
@@ -209,8 +216,9 @@ def _world(kind: str, layout_text: str, layout_name: str, collision: Optional[st
 
 def _powers(job: BlockJob, model, table, R_H: np.ndarray, R_A: np.ndarray) -> np.ndarray:
     """Per-sample POWER columns ``(k, C, S)`` of one solver call (``C`` = 4 joint, 1 single)."""
-    if job.kind == "single":
-        W = solve_single(model, R_H, job.gamma_H, job.device, job.power_tol).W
+    if job.kind in ("single", "graph"):
+        solve = solve_single if job.kind == "single" else solve_mdp
+        W = solve(model, R_H, job.gamma_H, job.device, job.power_tol).W
         return power_from_next(W, job.gamma_H)[:, None, :]
     sol = solve_pairs(model, R_H, R_A, job.gamma_H, job.gamma_A, table, job.device, job.power_tol, values_only=True)
     return np.stack([power_from_next(sol.W_H, job.gamma_H), power_from_next(sol.W_A, job.gamma_A),
@@ -231,7 +239,7 @@ def solve_block(job: BlockJob, unit: BlockUnit) -> BlockStats:
     model, table, draws = _world(job.kind, job.layout_text, job.layout_name, job.collision, job.seed_policy,
                                  job.sampler)
     start, end = unit.k * job.block, min((unit.k + 1) * job.block, job.n_samples)
-    n_columns = 1 if job.kind == "single" else 4
+    n_columns = 4 if job.kind == "joint" else 1
     if unit.prior is not None:
         at, mean, m2 = unit.prior.end, unit.prior.mean.reshape(-1).copy(), unit.prior.m2.reshape(-1).copy()
     else:
@@ -251,7 +259,8 @@ def solve_block(job: BlockJob, unit: BlockUnit) -> BlockStats:
 def _manifest_key(job: BlockJob) -> dict:
     """What a saved result and its blocks depend on (not the number of samples: runs extend and resume)."""
     return {
-        "kind": "exact_single" if job.kind == "single" else "exact", "layout_text": job.layout_text,
+        "kind": {"joint": "exact", "single": "exact_single", "graph": "exact_graph"}[job.kind],
+        "layout_text": job.layout_text,
         "collision": job.collision, "gamma_H": job.gamma_H, "gamma_A": job.gamma_A,
         "sampler": json.loads(job.sampler), "seed_policy": json.loads(job.seed_policy),
         "device": "cuda" if str(job.device).startswith("cuda") else "cpu", "power_tol": job.power_tol,
@@ -321,8 +330,9 @@ def _run(job: BlockJob, make_result, out_dir, restart: bool, overwrite: bool, fi
 
 def _job(kind: str, model, sampler: RewardSampler, seed_policy, gamma_H: float, gamma_A: float, device,
          power_tol: float, chunk: int, n_samples: int) -> BlockJob:
+    text, name = (model.text, model.name) if kind == "graph" else (model.layout.to_text(), model.layout.name)
     return BlockJob(
-        kind, model.layout.to_text(), model.layout.name, getattr(model, "collision", None), gamma_H, gamma_A,
+        kind, text, name, getattr(model, "collision", None), gamma_H, gamma_A,
         json.dumps(sampler.to_config(), sort_keys=True), json.dumps(seed_policy, sort_keys=True), str(device),
         power_tol, block_size(model.n_states), min(chunk, block_size(model.n_states)), n_samples, uuid.uuid4().hex,
     )
@@ -513,3 +523,66 @@ def single_agent_power(
 
     return _run(job, make_result, out_dir, restart, overwrite, files, jobs, backend, progress,
                 f"single {model.layout.name}")
+
+
+def solve_mdp(*args, **kwargs):
+    from multipower.solver import solve_mdp as f
+
+    return f(*args, **kwargs)
+
+
+def graph_power(
+    mdp: GraphMDP,
+    gamma: float,
+    n_samples: int = 10_000,
+    distribution=None,
+    seed: int = 0,
+    redraw_constant: bool = False,
+    device: str = "cpu",
+    chunk_size: Optional[int] = None,
+    progress: bool = True,
+    power_tol: Optional[float] = None,
+    jobs: Optional[int] = None,
+    max_memory: MemoryLike = None,
+    out_dir: Optional[PathLike] = None,
+    restart: bool = False,
+    overwrite: bool = False,
+    files: Optional[Mapping[str, str]] = None,
+    backend: Optional[Backend] = None,
+) -> PowerResult:
+    """Exact POWER ``(1-γ)·E[V*(s')]`` at every state of an MDP graph (docs/graphs.md), the
+    definition of :func:`single_agent_power` (docs/concepts.md#single-agent-power) on any tabular MDP.
+
+    Rewards are ``R_H`` of a :class:`~envs.rewards.RewardSampler` over the graph's states in graph order, so
+    sample ``i`` is reproducible and a graph written from a layout (:func:`envs.graph_mdp.layout_to_dot`) gets
+    the layout's rewards. Arguments (run folder, resuming, interruptions) as for :func:`exact_power`; the POWER
+    error of each sample is at most ``power_tol``.
+
+    Returns:
+        A ``"graph"`` :class:`~multipower.results.PowerResult` labelled by state name, with ``power`` and
+        ``power_se``; its config holds the DOT source (``mdp_text``).
+
+    Raises:
+        Interrupted: on Ctrl-C, holding the result over the finished blocks.
+    """
+    gamma = check_gamma(gamma, "gamma")
+    power_tol = _power_tol(power_tol)
+    n_samples = _check_samples(n_samples)
+    # the working set grows with action slots × outcomes, as a layout's does with its 5 moves
+    weight = max(1, mdp.next_state.shape[1] * mdp.next_state.shape[2] // 5)
+    size, jobs, _ = _fit_memory(mdp.n_states * weight, None, chunk_size, jobs, n_samples, device, max_memory,
+                                f"POWER on graph {mdp.name!r}")
+    sampler = RewardSampler(mdp.n_states, make_distribution(distribution), 0.0, seed, redraw_constant)
+    job = _job("graph", mdp, sampler, None, gamma, gamma, device, power_tol, size, n_samples)
+    config = {
+        "kind": "exact_graph", "mdp": mdp.name, "mdp_text": mdp.text, "gamma": gamma, "n_samples": n_samples,
+        **sampler.to_config(), "device": str(device), "chunk_size": job.chunk, "block_size": job.block,
+        "jobs": jobs, "power_tol": power_tol,
+    }
+    labels = np.array(mdp.states, dtype=object)[:, None]
+
+    def make_result(totals, timings: dict, complete: bool) -> PowerResult:
+        arrays = {"power": totals.mean[0], "power_se": totals.se()[0]}
+        return PowerResult("graph", labels, arrays, _progress_config(config, totals, complete), {}, timings)
+
+    return _run(job, make_result, out_dir, restart, overwrite, files, jobs, backend, progress, f"graph {mdp.name}")

@@ -420,10 +420,14 @@ def plot_result(
 
     Joint: ``heatmap_H.png``, ``heatmap_A.png``, ``alignment.png`` (and with ``diagnostics`` the heat maps
     of H's POWER against the seed and A's POWER following the seed, where present). Single:
-    ``heatmap.png``.
+    ``heatmap.png``. Graph: ``power.png`` (:func:`multipower.plotting_graph.plot_graph_power`).
     """
     out_dir = Path(out_dir)
     paths = []
+    if result.kind == "graph":
+        from multipower.plotting_graph import plot_graph_power
+
+        return [save_figure(plot_graph_power(result), out_dir / f"{prefix}power.png", dpi)]
     if result.kind == "single":
         paths.append(save_figure(plot_single_heatmap(result), out_dir / f"{prefix}heatmap.png", dpi))
         return paths

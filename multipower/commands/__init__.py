@@ -101,13 +101,16 @@ def given_flags(args: argparse.Namespace) -> list:
     return list(dict.fromkeys(getattr(args, "given", [])))
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, required: bool = False, samples: int = 100) -> None:
+def add_run_arguments(parser: argparse.ArgumentParser, required: bool = False, samples: int = 100,
+                      layout_required: Optional[bool] = None) -> None:
     """The flags of a :class:`RunSpec`: world, discounts, rewards, seed and seed policy.
 
     ``required``: ``--layout`` and ``--gamma`` have no default (``exact``); otherwise grid3x3 and 0.6.
+    ``layout_required``: overrides ``required`` for ``--layout`` (False where ``--mdp`` may replace it).
     """
     default = (lambda value: None) if required else (lambda value: value)
-    parser.add_argument("--layout", required=required, default=default("grid3x3"), action=Flag,
+    parser.add_argument("--layout", required=required if layout_required is None else layout_required,
+                        default=default("grid3x3"), action=Flag,
                         help="built-in layout name, layout file or text" + ("" if required else " (default grid3x3)"))
     parser.add_argument("--gamma", type=float, required=required, default=default(0.6), action=Flag,
                         help="discount of H (and of A unless --gamma-a)" + ("" if required else "; default 0.6"))
