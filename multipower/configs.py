@@ -349,7 +349,7 @@ def _point_folder(directory: Path, point, path: Path) -> Path:
 
 
 #: Columns a saved result of each kind must have to be drawn.
-REQUIRED_COLUMNS = {"joint": ("power_H", "power_A"), "single": ("power",)}
+REQUIRED_COLUMNS = {"joint": ("power_H", "power_A"), "single": ("power",), "graph": ("power",)}
 
 
 def load_result(directory: PathLike, columns: Optional[tuple] = None) -> PowerResult:
@@ -363,10 +363,14 @@ def load_result(directory: PathLike, columns: Optional[tuple] = None) -> PowerRe
     if summary["kind"] not in REQUIRED_COLUMNS:
         raise ValueError(f"{summary_path}: key 'kind' must be one of {tuple(REQUIRED_COLUMNS)}, got {summary['kind']!r}")
     config = summary["config"]
-    if not isinstance(config, Mapping) or not isinstance(config.get("layout_text"), str):
+    if summary["kind"] == "graph":  # a graph's world is its DOT source (config.mdp_text), checked on drawing
+        if not isinstance(config, Mapping) or not isinstance(config.get("mdp_text"), str):
+            raise ValueError(f"{summary_path}: key 'config.mdp_text' must be the graph's DOT text")
+    elif not isinstance(config, Mapping) or not isinstance(config.get("layout_text"), str):
         raise ValueError(f"{summary_path}: key 'config.layout_text' must be the layout's text")
     try:
-        parse_layout(config["layout_text"])
+        if summary["kind"] != "graph":
+            parse_layout(config["layout_text"])
     except ValueError as error:
         raise ValueError(f"{summary_path}: key 'config.layout_text': {error}") from None
     if not table_path.is_file():
