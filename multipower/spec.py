@@ -21,6 +21,7 @@ from envs.layouts import Layout, load_layout, parse_layout
 from envs.model import COLLISIONS, JointModel, joint_model
 from envs.policies import SEED_POLICIES, SeedPolicy
 from envs.rewards import DISTRIBUTIONS, RewardSampler, make_distribution
+from multipower.rundir import atomic_write
 
 #: Version of the ``spec.json`` format; :func:`load_spec` refuses others with one line naming it.
 SPEC_VERSION = 1
@@ -230,8 +231,7 @@ def save_spec(spec: RunSpec, directory: PathLike) -> Path:
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     data = {"format_version": SPEC_VERSION, **spec.to_dict()}
-    (path / SPEC_FILE).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    return path / SPEC_FILE
+    return atomic_write(path / SPEC_FILE, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def load_spec(directory: PathLike) -> RunSpec:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from multipower.commands import add_option_argument, add_run_arguments, spec_from_args
@@ -20,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=None,
                         help="training worker processes (default: available cores; Q-learning results do not depend on it)")
     parser.add_argument("--chunk", type=int, default=None,
-                        help="ppo: samples per batch (default at most 32, 256 on CUDA, spread evenly over --jobs)")
+                        help="samples per chunk, each saved in DIR/chunks as it finishes (a rerun resumes); default "
+                             "as for train")
     parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
                         help="ppo: torch device (default auto: CUDA when present)")
     parser.add_argument("--rollouts", type=int, default=None,
@@ -30,23 +32,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="log running estimates to TensorBoard")
     parser.add_argument("--no-figure", action="store_true", help="skip comparison.png")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--restart", action="store_true", help="discard the finished training chunks in --out")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
                         help="memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory); refused up front if exceeded")
 
 
 def run(args: argparse.Namespace) -> int:
     from multipower.compare import compare
+    from multipower.training import sigterm_as_interrupt
 
     t0 = time.perf_counter()
     spec = load_spec(args.agents) if args.agents else spec_from_args(args, learner=args.algo)
-    comparison = compare(
-        spec.layout, spec.gamma_H, spec.gamma_A, algo=spec.learner, n_samples=spec.n_samples,
-        collision=spec.collision, correlation=spec.correlation, distribution=spec.distribution,
-        seed_policy=spec.seed_policy_value(), seed=spec.seed, agents=args.agents,
-        train_options={**spec.learner_options, **_run_options(args, spec.learner)},
-        n_rollouts=args.rollouts, tol=args.tol, rollout_seed=args.rollout_seed, tensorboard=args.tensorboard,
-        max_memory=args.max_memory,
-    )
+    train_options = {**spec.learner_options, **_run_options(args, spec.learner)}
+    with sigterm_as_interrupt():
+        store, bar = _training_store(args, spec) if not args.agents else (None, None)
+        try:
+            comparison = compare(
+                spec.layout, spec.gamma_H, spec.gamma_A, algo=spec.learner, n_samples=spec.n_samples,
+                collision=spec.collision, correlation=spec.correlation, distribution=spec.distribution,
+                seed_policy=spec.seed_policy_value(), seed=spec.seed, agents=args.agents,
+                train_options=train_options, n_rollouts=args.rollouts, tol=args.tol, rollout_seed=args.rollout_seed,
+                tensorboard=args.tensorboard, max_memory=args.max_memory, store=store,
+                progress=bar.update if bar is not None else None,
+            )
+        except KeyboardInterrupt:
+            if store is None:
+                raise
+            print(f"interrupted: {store.done(spec.n_samples)} of {spec.n_samples} samples' agents are saved in "
+                  f"{store.path}; rerun the same command to resume", file=sys.stderr)
+            return 130
+        finally:
+            if bar is not None:
+                bar.close()
     out = comparison.save(args.out, figure=not args.no_figure)
     save_spec(spec, out)
     m = comparison.metrics
@@ -62,10 +79,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _training_store(args: argparse.Namespace, spec):
+    """The chunk store of the training in ``--out`` (finished chunks reused) and a progress bar."""
+    from tqdm import tqdm
+
+    from envs.policies import seed_policy_table
+    from multipower.chunkstore import ChunkStore
+    from multipower.training import chunk_key, learner_settings, progress_total
+
+    seed_table = seed_policy_table(spec.model(), spec.seed_policy_value())
+    settings = learner_settings(spec.learner, spec.learner_options, spec.gamma_H, spec.discount_A, seed_table)
+    store = ChunkStore(args.out, chunk_key(spec, settings), restart=args.restart)
+    done = store.done(spec.n_samples)
+    if done:
+        print(f"resuming: {done} of {spec.n_samples} samples already trained in {store.path}", file=sys.stderr)
+    total, unit = progress_total(spec.learner, spec.n_samples - done, settings)
+    return store, tqdm(total=total, unit=unit, desc=f"train {spec.learner}")
+
+
 def _run_options(args: argparse.Namespace, learner: str) -> dict:
-    """``--jobs``, ``--chunk`` and ``--device`` as learner options; chunk and device exist for ``ppo`` only."""
-    if learner != "ppo" and (args.chunk is not None or args.device is not None):
-        raise SpecError(f"'chunk' and 'device' apply to the ppo learner only, not {learner}")
+    """``--jobs``, ``--chunk`` and ``--device`` as learner options; device exists for ``ppo`` only."""
+    if learner != "ppo" and args.device is not None:
+        raise SpecError(f"'device' applies to the ppo learner only, not {learner}")
     for name in ("jobs", "chunk"):
         value = getattr(args, name)
         if value is not None and value < 1:

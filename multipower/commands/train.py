@@ -41,7 +41,6 @@ def run(args: argparse.Namespace) -> int:
     from agents.qlearning import check_memory
     from envs.policies import seed_policy_table
     from multipower import rundir
-    from multipower.accuracy import optimal_response_q
     from multipower.chunkstore import ChunkStore
     from multipower.training import chunk_key, learner_settings, sigterm_as_interrupt
 
@@ -70,8 +69,10 @@ def run(args: argparse.Namespace) -> int:
         rundir.begin(args.out)  # the earlier result is no longer this run's: it may be replaced by a smaller one
     with sigterm_as_interrupt():
         store = ChunkStore(args.out, key, restart=args.restart)
-        return _train(spec, args, model, seed_table, settings, store, key,
-                      None if args.no_eval else optimal_response_q)
+        reference = None
+        if not args.no_eval:
+            from multipower.accuracy import optimal_response_q as reference  # the exact solver loads torch
+        return _train(spec, args, model, seed_table, settings, store, key, reference)
 
 
 def _train(spec, args, model, seed_table, settings, store, key, reference) -> int:
