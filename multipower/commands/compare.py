@@ -33,17 +33,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-figure", action="store_true", help="skip comparison.png")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--restart", action="store_true", help="discard the finished training chunks in --out")
+    parser.add_argument("--overwrite", action="store_true", help="replace another kind of run's files in --out")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
                         help="memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory); refused up front if exceeded")
 
 
 def run(args: argparse.Namespace) -> int:
+    from multipower import rundir
     from multipower.compare import compare
     from multipower.training import sigterm_as_interrupt
 
     t0 = time.perf_counter()
     spec = load_spec(args.agents) if args.agents else spec_from_args(args, learner=args.algo)
     train_options = {**spec.learner_options, **_run_options(args, spec.learner)}
+    rundir.check_out(args.out, "compare", overwrite=args.overwrite)
+    if rundir.read_manifest(args.out) is None:  # marks the folder as this kind's, so that a killed run resumes
+        rundir.write_manifest(args.out, "compare", spec.to_dict(), [], spec.n_samples, 0)
     with sigterm_as_interrupt():
         store, bar = _training_store(args, spec) if not args.agents else (None, None)
         try:
@@ -64,8 +69,12 @@ def run(args: argparse.Namespace) -> int:
         finally:
             if bar is not None:
                 bar.close()
+    rundir.begin(args.out)
     out = comparison.save(args.out, figure=not args.no_figure)
     save_spec(spec, out)
+    files = ["comparison.json", "power.csv", "summary.json", "spec.json"] + ([] if args.no_figure else ["comparison.png"])
+    rundir.write_manifest(out, "compare", spec.to_dict(), [f for f in files if (out / f).exists()],
+                          spec.n_samples, comparison.config["n_samples"])
     m = comparison.metrics
     for agent in "HA":
         print(

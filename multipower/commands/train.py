@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="ppo: torch device (default auto: CUDA when present)")
     parser.add_argument("--restart", action="store_true", help="discard finished chunks and the result in --out and start over")
+    parser.add_argument("--overwrite", action="store_true", help="replace another kind of run's files in --out")
     add_option_argument(parser)
     parser.add_argument("--no-eval", action="store_true", help="skip the accuracy check against the exact optimum")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
@@ -65,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise SpecError(str(error)) from None
     key = chunk_key(spec, settings)
+    rundir.check_out(args.out, "train", overwrite=args.overwrite)
+    if rundir.read_manifest(args.out) is None:  # marks the folder as this kind's, so that a killed run resumes
+        rundir.write_manifest(args.out, "train", key, [], spec.n_samples, 0)
     if args.restart:
         rundir.begin(args.out)  # the earlier result is no longer this run's: it may be replaced by a smaller one
     with sigterm_as_interrupt():
