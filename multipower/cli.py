@@ -39,10 +39,25 @@ def _chosen(argv: Sequence[str]) -> Optional[str]:
     return None
 
 
+class UsageError(Exception):
+    """A command line argparse refuses; ``main`` prints it as one line and returns 2."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(f"{prog}: error: {message}")
+
+
+class Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line, ``multipower <command>: error: ...`` (no usage block:
+    a command's usage runs to a dozen lines and buries the message), raised as :class:`UsageError`."""
+
+    def error(self, message: str):
+        raise UsageError(self.prog, message)
+
+
 def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
     """The parser; with ``argv``, only the command it names is imported (all of them without ``argv``)."""
     chosen = _chosen(argv) if argv is not None else None
-    parser = argparse.ArgumentParser(prog="multipower", description="Multi-agent POWER in gridworlds.")
+    parser = Parser(prog="multipower", description="Multi-agent POWER in gridworlds.")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error (also MULTIPOWER_DEBUG=1)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -59,17 +74,26 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(argv).parse_args(argv)
+    try:
+        args = build_parser(argv).parse_args(argv)
+    except UsageError as error:
+        print(f"{error} (see --help)", file=sys.stderr)
+        return 2
     try:
         return int(args.handler(args) or 0)
-    except ValueError as error:  # SpecError and the package's checks: one line naming the parameter
+    except (ValueError, OSError) as error:  # SpecError, the package's checks, unreadable files: one line
         if args.debug or os.environ.get("MULTIPOWER_DEBUG") == "1":
             raise
-        print(f"multipower {args.command}: error: {error}", file=sys.stderr)
+        print(f"multipower {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; finished work is saved", file=sys.stderr)
         return 130
+
+
+def _one_line(error: Exception) -> str:
+    """The message of ``error`` on one line (an OSError names its file: ``[Errno 21] Is a directory: 'x'``)."""
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ from envs.layouts import LayoutLike, load_layout
 from envs.memory import MemoryLike, check_budget, joint_state_count, model_bytes, parse_memory
 from envs.model import JointModel, check_collision, joint_model, single_agent_model
 from envs.policies import SeedPolicy, seed_policy_table
-from envs.rewards import RewardSampler, make_distribution
-from envs.validation import available_cores, check_gamma
+from envs.rewards import RewardSampler, check_correlation, make_distribution
+from envs.validation import available_cores, check_count, check_device, check_gamma, check_seed
 from multipower.results import MeanAccumulator, PowerResult, pearson
 
 
@@ -64,7 +64,10 @@ def _power_tol(power_tol: Optional[float]) -> float:
         from multipower.solver import POWER_TOL
 
         return POWER_TOL
-    return power_tol
+    if isinstance(power_tol, bool) or not isinstance(power_tol, (int, float, np.integer, np.floating)) \
+            or not 0 < power_tol < 1:
+        raise ValueError(f"power_tol must be a number in (0, 1) (a bound on each sample's POWER error), got {power_tol!r}")
+    return float(power_tol)
 
 
 #: Elements (samples × states × actions) per chunk when ``chunk_size`` is not given (measured on maze7x7 at
@@ -90,17 +93,13 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _check_samples(n_samples) -> int:
-    if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-    return int(n_samples)
+    return check_count(n_samples, "n_samples")
 
 
 def _chunk_size(chunk_size: Optional[int], n_states: int, n_samples: int) -> int:
     if chunk_size is None:
         return max(1, min(n_samples, MAX_CHUNK, CHUNK_ELEMENTS // (5 * n_states)))
-    if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-    return int(chunk_size)
+    return check_count(chunk_size, "chunk_size")
 
 
 def estimate_memory(n_states: int, collision: Optional[str], chunk: int, jobs: int, device="cpu") -> int:
@@ -136,9 +135,14 @@ def _check_jobs(jobs: Optional[int], device) -> int:
         if str(device).startswith("cuda"):
             return 1
         return available_cores()
-    if isinstance(jobs, bool) or int(jobs) != jobs or jobs < 1:
-        raise ValueError(f"jobs must be a positive integer or None, got {jobs!r}")
-    return int(jobs)
+    return check_count(jobs, "jobs")
+
+
+def _check_draws(distribution, correlation, seed, device) -> None:
+    """The reward draws' parameters and the device, checked before any world is built."""
+    check_correlation(correlation, make_distribution(distribution))
+    check_seed(seed)
+    check_device(device)
 
 
 def _seed_config(seed_policy: SeedPolicy):
@@ -260,6 +264,7 @@ def exact_power(
     gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
     power_tol = _power_tol(power_tol)
     n_samples = _check_samples(n_samples)
+    _check_draws(distribution, correlation, seed, device)
     grid, collision = load_layout(layout), check_collision(collision)
     n_states = joint_state_count(grid, collision)
     size, jobs, _ = _fit_memory(n_states, collision, chunk_size, jobs, n_samples, device, max_memory,
@@ -354,6 +359,7 @@ def single_agent_power(
     gamma = check_gamma(gamma, "gamma")
     power_tol = _power_tol(power_tol)
     n_samples = _check_samples(n_samples)
+    _check_draws(distribution, 0.0, seed, device)
     grid = load_layout(layout)
     size, jobs, _ = _fit_memory(grid.n_cells, None, chunk_size, jobs, n_samples, device, max_memory,
                                 f"single-agent POWER on {grid.name!r}")

@@ -57,10 +57,11 @@ import numpy as np
 
 from envs.layouts import load_layout
 from envs.rewards import make_distribution
+from envs.validation import check_count, check_device
 from multipower.configs import cell_class, dump_config, load_config, parameter_symbol, validate_config
 from multipower import compare, exact
 from multipower.results import PowerResult, jsonable, pearson, zero_crossing
-from multipower.spec import RunSpec, save_spec
+from multipower.spec import LEARNERS, RunSpec, save_spec
 
 #: Keys of a run's parameters that must match for a saved result to be reused.
 RUN_KEYS = ("layout", "gamma", "gamma_A", "n_samples", "collision", "correlation", "distribution", "seed_policy", "seed")
@@ -292,6 +293,8 @@ def run_experiment(
     if n_samples is not None:
         config["n_samples"] = n_samples
     config = validate_config(config)
+    _check_learned(config, learned, learned_samples)
+    check_device(device)
     out_dir = Path(out_dir) if out_dir is not None else Path("results") / config["name"]
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(dump_config(config))
@@ -317,6 +320,21 @@ def run_experiment(
             outcome.figures += outcome.extra["learned"].get("figures", [])
     write_report(outcome)
     return outcome
+
+
+def _check_learned(config: Mapping, learned: Optional[str], learned_samples: Optional[int]) -> None:
+    """The learned run's settings, checked before the exact solver starts."""
+    if learned is None:
+        if learned_samples is not None:
+            raise ValueError("learned_samples needs learned (the learner to run)")
+        return
+    if learned not in LEARNERS:
+        raise ValueError(f"learned must be one of {LEARNERS}, got {learned!r}")
+    if config["kind"] != "joint":
+        raise ValueError(f"learned=... needs a joint config (the learned estimator is two-agent); "
+                         f"{config['name']} is kind {config['kind']!r}")
+    if learned_samples is not None:
+        check_count(learned_samples, "learned_samples")
 
 
 def _point_dir(out_dir: Path, parameter: str, value) -> Path:
@@ -416,11 +434,7 @@ def blocking_analysis(results: Mapping, corridor: Sequence) -> dict:
 def _run_learned(config: Mapping, out_dir: Path, algo: str, n_samples: Optional[int], progress: bool) -> dict:
     """Run the learned estimator beside the exact solver (via :mod:`multipower.compare`): trains ``algo`` on
     the first ``n_samples`` reward pairs of the config's seed and saves the comparison to ``OUT/learned_<algo>``."""
-    if config["kind"] == "single":
-        raise ValueError("learned=... needs a joint config (the learned estimator is two-agent)")
-    if config["kind"] == "sweep":
-        raise ValueError("learned=... is supported for joint configs, not sweeps")
-    samples = int(n_samples or min(config["n_samples"], 200))
+    samples = min(config["n_samples"], 200) if n_samples is None else int(n_samples)
     directory = out_dir / f"learned_{algo}"
     comparison = compare.compare(
         config["layout"], config["gamma"], algo=algo, gamma_A=config.get("gamma_A"), n_samples=samples,

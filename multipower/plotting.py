@@ -29,7 +29,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 from envs.layouts import Layout  # noqa: E402
 from envs.model import single_agent_model  # noqa: E402
-from multipower.configs import load_config, load_sweep, parameter_symbol  # noqa: E402
+from multipower.configs import load_config, load_result, load_sweep, parameter_symbol  # noqa: E402
 from multipower.plotting_compare import comparison_figure, plot_learned_vs_exact  # noqa: E402,F401
 from multipower.results import PowerResult, pearson, zero_crossing  # noqa: E402,F401
 
@@ -346,6 +346,27 @@ def plot_series(
 
 
 # --------------------------------------------------------------------------------------------- saving
+#: Resolution bounds of a PNG: below ``MIN_DPI`` text is unreadable; ``MAX_PIXELS`` (about 400 MB of RGBA
+#: while rendering) keeps a large world at a high dpi from exhausting memory.
+MIN_DPI, MAX_DPI = 20, 1200
+MAX_PIXELS = 100_000_000
+
+
+def check_dpi(dpi) -> int:
+    """``dpi`` as an integer in ``[MIN_DPI, MAX_DPI]``; ``ValueError`` naming it otherwise."""
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or not MIN_DPI <= dpi <= MAX_DPI:
+        raise ValueError(f"dpi must be an integer from {MIN_DPI} to {MAX_DPI}, got {dpi!r}")
+    return int(dpi)
+
+
+def check_size(size_inches, dpi) -> None:
+    """Refuse a figure of more than ``MAX_PIXELS`` pixels at ``dpi`` before it is rendered."""
+    width, height = (float(v) * check_dpi(dpi) for v in size_inches)
+    if width * height > MAX_PIXELS:
+        raise ValueError(f"dpi: a {size_inches[0]:.0f} x {size_inches[1]:.0f} inch figure at dpi {dpi} is "
+                         f"{width:,.0f} x {height:,.0f} pixels, more than {MAX_PIXELS:,}; lower the dpi")
+
+
 def save_figure(fig, path: PathLike, dpi: int = 110, palette: bool = False) -> Path:
     """Write ``fig`` as PNG to ``path`` and close it.
 
@@ -354,6 +375,11 @@ def save_figure(fig, path: PathLike, dpi: int = 110, palette: bool = False) -> P
             README gallery, where each image must stay under 200 KB).
     """
     path = Path(path)
+    try:
+        check_size(fig.get_size_inches(), dpi)
+    except ValueError:
+        plt.close(fig)
+        raise
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight", facecolor="white")
     plt.close(fig)
@@ -462,7 +488,7 @@ def learned_result(result: PowerResult, which: str = "learned") -> PowerResult:
 def plot_comparison_dir(directory: PathLike, out_dir: PathLike, prefix: str = "", dpi: int = 110) -> list:
     """Figures of a saved learned-versus-exact comparison: the four-panel comparison figure and the
     learned heat maps and alignment plot."""
-    result = PowerResult.load(directory)
+    result = load_result(directory, columns=tuple(f"power_{a}_{w}" for a in "HA" for w in ("learned", "exact")))
     out_dir = Path(out_dir)
     algo = result.config.get("algo", "learned")
     fig = comparison_figure(
@@ -488,6 +514,7 @@ def plot_directory(directory: PathLike, out_dir: Optional[PathLike] = None, dpi:
     """
     directory = Path(directory)
     out_dir = Path(out_dir) if out_dir is not None else directory
+    check_dpi(dpi)
     if not directory.is_dir():
         raise ValueError(f"directory {str(directory)!r} does not exist")
     if (directory / "sweep.json").is_file():
@@ -499,11 +526,11 @@ def plot_directory(directory: PathLike, out_dir: Optional[PathLike] = None, dpi:
     if (directory / "comparison.json").is_file():
         return plot_comparison_dir(directory, out_dir, dpi=dpi)
     if (directory / "summary.json").is_file():
-        return plot_result(PowerResult.load(directory), out_dir, diagnostics=True, dpi=dpi)
+        return plot_result(load_result(directory), out_dir, diagnostics=True, dpi=dpi)
     paths = []
     if (directory / "config.yaml").is_file() and (directory / "exact" / "summary.json").is_file():
         config = load_config(directory / "config.yaml")  # a reproduction: circle its published states
-        paths += plot_result(PowerResult.load(directory / "exact"), out_dir, highlight=highlight_states(config["published"]),
+        paths += plot_result(load_result(directory / "exact"), out_dir, highlight=highlight_states(config["published"]),
                              diagnostics=True, dpi=dpi)
     for sub in sorted(p for p in directory.iterdir() if p.is_dir() and not (paths and p.name == "exact")):
         if any((sub / f).is_file() for f in ("sweep.json", "comparison.json", "summary.json")):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from multipower.commands import add_run_arguments, spec_from_args
+from multipower.commands import add_run_arguments, count, spec_from_args
 from multipower.exact import Interrupted, exact_power, single_agent_power
 from multipower.spec import save_spec
 
@@ -17,9 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (power.csv, summary.json, spec.json)")
     parser.add_argument("--redraw-constant", action="store_true", help="redraw constant reward functions")
     parser.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
-    parser.add_argument("--chunk-size", type=int, default=None, help="reward samples per chunk")
+    parser.add_argument("--chunk-size", type=count(1), default=None, help="reward samples per chunk")
     parser.add_argument(
-        "--jobs", type=int, default=None,
+        "--jobs", type=count(1), default=None,
         help="chunks solved at once in threads (default: available cores on the CPU, 1 on a GPU); same results",
     )
     parser.add_argument("--single", action="store_true", help="single-agent POWER on the layout")

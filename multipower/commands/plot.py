@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from multipower.commands import count
+
 HELP = "draw the figures (PNG) of a saved result folder: exact, single-agent, sweep, comparison or reproduction"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", help="a folder written by multipower (exact, compare, reproduce, demo)")
     parser.add_argument("--out", default=None, help="where to write the PNGs (default: DIRECTORY itself)")
-    parser.add_argument("--dpi", type=int, default=110, help="resolution of the PNGs (default 110)")
+    parser.add_argument("--dpi", type=count(1), default=110, help="resolution of the PNGs, 20 to 1200 (default 110)")
     parser.add_argument("--palette", action="store_true",
                         help="re-encode the PNGs with a 256-colour palette (several times smaller; for galleries)")
 
@@ -18,8 +20,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from multipower.plotting import compress_png, plot_directory
 
-    if args.dpi < 20:
-        raise ValueError(f"--dpi must be at least 20, got {args.dpi}")
     paths = plot_directory(args.directory, args.out, dpi=args.dpi)
     for path in paths:
         if args.palette:

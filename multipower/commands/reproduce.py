@@ -5,9 +5,9 @@ ones. ``multipower reproduce --list`` lists the configs."""
 from __future__ import annotations
 
 import argparse
-import sys
 
-from multipower.spec import LEARNERS
+from multipower.commands import count
+from multipower.spec import LEARNERS, SpecError
 
 HELP = "reproduce a published figure set from its config (see --list); prints published vs reproduced numbers"
 
@@ -16,10 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="config name (see --list) or path to a YAML config")
     parser.add_argument("--list", action="store_true", help="list the shipped configs and exit")
     parser.add_argument("--out", default=None, help="results folder (default: results/NAME)")
-    parser.add_argument("--samples", type=int, default=None, help="override the number of reward samples (quick runs)")
+    parser.add_argument("--samples", type=count(1), default=None, help="override the number of reward samples (quick runs)")
     parser.add_argument("--learned", choices=LEARNERS, default=None,
                         help="also run the learned estimator on the same experiment and compare it with the exact one")
-    parser.add_argument("--learned-samples", type=int, default=None,
+    parser.add_argument("--learned-samples", type=count(1), default=None,
                         help="reward samples for the learned run (default: min(samples, 200))")
     parser.add_argument("--force", action="store_true", help="recompute even where saved results match")
     parser.add_argument("--no-figures", action="store_true", help="skip drawing the figures")
@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from envs.validation import check_device
     from multipower import configs, experiments
 
     if args.list:
@@ -35,16 +36,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:28s} {title}")
         return 0
     if not args.name:
-        print("multipower reproduce: give a config NAME or --list", file=sys.stderr)
-        return 2
-    if args.samples is not None and args.samples < 1:
-        print(f"multipower reproduce: --samples must be a positive integer, got {args.samples}", file=sys.stderr)
-        return 2
-    try:
-        config = configs.load_config(args.name)
-    except configs.ConfigError as error:
-        print(f"multipower reproduce: {error}", file=sys.stderr)
-        return 2
+        raise SpecError("give a config NAME or --list")
+    if args.learned_samples is not None and args.learned is None:
+        raise SpecError("--learned-samples needs --learned (the learner to run)")
+    check_device(args.device, "--device")
+    config = configs.load_config(args.name)
+    if args.learned is not None and config["kind"] != "joint":
+        raise SpecError(f"--learned needs a joint config; {config['name']} is kind {config['kind']!r}")
     print(f"{config['title']}\n{config.get('source', '')}")
     outcome = experiments.run_experiment(
         config, args.out, n_samples=args.samples, progress=not args.quiet, force=args.force,

@@ -7,7 +7,7 @@ import sys
 import time
 from dataclasses import replace
 
-from multipower.commands import add_option_argument, add_run_arguments, spec_from_args
+from multipower.commands import add_option_argument, add_run_arguments, count, spec_from_args
 from multipower.spec import LEARNERS, SpecError, save_spec
 
 HELP = "train H then A (batched tabular Q-learning, batched PPO, or SB3 PPO) for many reward samples and save the policies"
@@ -20,15 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (agents.npz, config.json, spec.json)")
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="TensorBoard log directory")
-    parser.add_argument("--timesteps", type=int, default=None,
+    parser.add_argument("--timesteps", type=count(1), default=None,
                         help="ppo, sb3-ppo: environment steps per agent per sample (default: the config's total_timesteps)")
-    parser.add_argument("--jobs", type=int, default=None,
+    parser.add_argument("--jobs", type=count(1), default=None,
                         help="worker processes (default: available cores); results do not depend on it or on --chunk")
-    parser.add_argument("--chunk", type=int, default=None,
+    parser.add_argument("--chunk", type=count(1), default=None,
                         help="samples per chunk, each saved in DIR/chunks as it finishes (a rerun resumes); default "
                              "qlearning about 10 s of work, ppo at most 32 (256 on CUDA), sb3-ppo 1, spread evenly "
                              "over --jobs")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+    parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
                         help="ppo: torch device (default auto: CUDA when present)")
     parser.add_argument("--restart", action="store_true", help="discard finished chunks and the result in --out and start over")
     parser.add_argument("--overwrite", action="store_true", help="replace another kind of run's files in --out")
@@ -45,14 +45,9 @@ def run(args: argparse.Namespace) -> int:
     from multipower.chunkstore import ChunkStore
     from multipower.training import chunk_key, learner_settings, sigterm_as_interrupt
 
-    check_memory(args.layout, args.collision, args.samples, args.max_memory, what=f"train ({args.algo})")
-    options = dict(args.options)
-    if args.algo != "qlearning" and args.timesteps is not None:
-        options["total_timesteps"] = args.timesteps
+    options = _options(args)
     spec = replace(spec_from_args(args, learner=args.algo), learner_options=options)
-    for name, value in (("chunk", args.chunk), ("jobs", args.jobs)):
-        if value is not None and value < 1:
-            raise SpecError(f"'{name}' must be a positive integer, got {value}")
+    check_memory(spec.layout, spec.collision, spec.n_samples, args.max_memory, what=f"train ({args.algo})")
     if spec.learner == "sb3-ppo" and spec.seed_policy != "uniform":
         raise SpecError(f"'seed_policy' must be 'uniform' for --algo sb3-ppo, got {spec.seed_policy!r}")
     model = spec.model()
@@ -62,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         from agents.ppo import resolve_device
 
         try:
-            resolve_device(args.device)
+            resolve_device(args.device or "auto")
         except ValueError as error:
             raise SpecError(str(error)) from None
     key = chunk_key(spec, settings)
@@ -77,6 +72,22 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_eval:
             from multipower.accuracy import optimal_response_q as reference  # the exact solver loads torch
         return _train(spec, args, model, seed_table, settings, store, key, reference)
+
+
+def _options(args: argparse.Namespace) -> dict:
+    """``--option`` values with ``--timesteps``; refuses flags that do not apply to ``--algo`` and conflicts."""
+    options = dict(args.options)
+    only = {"--timesteps": ("ppo", "sb3-ppo"), "--device": ("ppo",)}
+    for flag, learners in only.items():
+        value = getattr(args, flag[2:])
+        if value not in (None, False) and args.algo not in learners:
+            raise SpecError(f"{flag} applies to --algo {' and '.join(learners)} only, not {args.algo}")
+    if args.timesteps is not None:
+        if options.get("total_timesteps", args.timesteps) != args.timesteps:
+            raise SpecError(f"--timesteps {args.timesteps} and --option total_timesteps={options['total_timesteps']} "
+                            "disagree; give one of them")
+        options["total_timesteps"] = args.timesteps
+    return options
 
 
 def _train(spec, args, model, seed_table, settings, store, key, reference) -> int:
@@ -95,7 +106,7 @@ def _train(spec, args, model, seed_table, settings, store, key, reference) -> in
     try:
         arrays, run = train_chunks(
             spec.learner, model, R_H, R_A, spec.gamma_H, spec.discount_A, seed_table, spec.seed, settings,
-            jobs=args.jobs, chunk=args.chunk, device=args.device, store=store, progress=bar.update,
+            jobs=args.jobs, chunk=args.chunk, device=args.device or "auto", store=store, progress=bar.update,
             tensorboard=args.tensorboard, reference=reference,
         )
     except KeyboardInterrupt:
