@@ -40,7 +40,9 @@ from multipower.estimator import (
 )
 from multipower.results import MeanAccumulator, PowerResult, jsonable, pearson
 from multipower.solver import solve_pairs
-from multipower.spec import LEARNERS, SpecError, learner_of, spec_from_config
+from multipower.spec import LEARNERS, learner_of, spec_from_config
+from multipower.training import PPO_RUN_OPTIONS, learner_settings, ppo_config, train_chunks  # noqa: F401  (re-exported)
+from multipower.training import default_ppo_chunk as default_chunk  # noqa: F401  (re-exported)
 
 ALGOS = LEARNERS
 #: Per-state columns written to power.csv, in order (each with a ``_se`` column after it).
@@ -276,8 +278,6 @@ def train_agents(
             is saved there as it finishes (an interrupted call loses no finished chunk).
         progress: Called with the work done (see :func:`multipower.training.progress_total`).
     """
-    from multipower.training import learner_settings, train_chunks
-
     check_algo(algo)
     options = dict(options or {})
     run_options = {key: options.pop(key) for key in PPO_RUN_OPTIONS if key in options}
@@ -297,10 +297,6 @@ def train_agents(
     config = {"algo": algo, "trainer": algo, "train_seed": seed,
               "train_options": {**options, "n_jobs": run_options.get("n_jobs")}, **run, "timings": timings}
     return TrainedAgents(arrays["policy_H"], arrays["policy_A"], R_H, R_A, config)
-
-
-#: Options of the trainers that are not hyperparameters: worker processes, samples per chunk, torch device.
-PPO_RUN_OPTIONS = ("n_jobs", "chunk", "device")
 
 
 def train_ppo_batched(
@@ -329,8 +325,6 @@ def train_ppo_batched(
     :param reference: ``multipower.accuracy.optimal_response_q``, for TensorBoard's accuracy curves.
     :returns: ``policy_H``, ``policy_A`` ``(K, S, 5)``, and the configuration to save with them.
     """
-    from multipower.training import train_chunks
-
     options = dict(options or {})
     run = {key: options.pop(key, None) for key in PPO_RUN_OPTIONS}
     config = ppo_config(options)
@@ -342,31 +336,6 @@ def train_ppo_batched(
     )
     out["timings"] = {"wall_seconds": time.perf_counter() - t0, "samples_trained": K - before, "samples_reused": before}
     return arrays["policy_H"], arrays["policy_A"], out
-
-
-def default_chunk(n_samples: int, n_jobs: int, cuda: bool = False) -> int:
-    """Batched PPO's samples per batch: at most 32 on the CPU (256 on CUDA), so Ctrl-C costs minutes at most, with
-    the chunks spread evenly over the workers (100 samples on 2 workers: 4 chunks of 25, not 32, 32, 32 and 4)."""
-    from multipower.training import even_chunk
-
-    return even_chunk(n_samples, n_jobs, 256 if cuda else 32)
-
-
-def ppo_config(options: dict):
-    """:class:`agents.ppo.PPOConfig` from ``--option`` values; an unknown name gets one line listing the fields."""
-    from agents.ppo import PPOConfig
-
-    fields = PPOConfig.__dataclass_fields__
-    unknown = sorted(set(options) - set(fields))
-    if unknown:
-        hint = " (use --jobs, --chunk, --device)" if unknown[0] in PPO_RUN_OPTIONS else ""
-        raise SpecError(f"--option {unknown[0]}: not a PPO hyperparameter{hint}; allowed: {', '.join(fields)}")
-    if isinstance(options.get("net_arch"), list):
-        options = {**options, "net_arch": tuple(options["net_arch"])}
-    try:
-        return PPOConfig(**options)
-    except ValueError as error:
-        raise SpecError(f"--option {error}") from None
 
 
 def compare(
