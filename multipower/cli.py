@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Optional, Sequence
 
 
-COMMANDS = ("exact", "train", "compare", "plot", "reproduce", "demo")
+COMMANDS = ("exact", "train", "compare", "plot", "reproduce", "demo", "animate")
 
 
 def command_help(name: str) -> str:
