@@ -17,7 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
+from matplotlib.animation import PillowWriter  # noqa: E402
 
 from envs.model import JointModel  # noqa: E402
 from envs.rendering import AGENT_COLOURS, render_rgb  # noqa: E402
@@ -74,11 +74,14 @@ def save_rollout_gif(
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
     fig, draw = _figure(model, rollout, gamma_H, gamma_A, title)
-    animation = FuncAnimation(fig, draw, frames=len(rollout.states), blit=False)
+    writer = PillowWriter(fps=fps)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".gif", dir=path.parent)
     os.close(handle)
     try:
-        animation.save(tmp, writer=PillowWriter(fps=fps), dpi=dpi)
+        with writer.saving(fig, tmp, dpi):  # one draw per frame (FuncAnimation.save draws each twice)
+            for t in range(len(rollout.states)):
+                draw(t)
+                writer.grab_frame()
         os.replace(tmp, path)
     finally:
         plt.close(fig)
@@ -95,6 +98,8 @@ def _figure(model: JointModel, rollout: Rollout, gamma_H: float, gamma_A: float,
     maze = fig.add_axes((0.02, 0.04, 0.5, 0.8))
     panel = fig.add_axes((0.55, 0.04, 0.43, 0.8))
     panel.axis("off")
+    maze.set_xticks([])
+    maze.set_yticks([])
     maze.set_xticks([x - 0.5 for x in range(1, cols)], minor=True)  # cell borders: open mazes have no walls
     maze.set_yticks([y - 0.5 for y in range(1, rows)], minor=True)
     maze.grid(which="minor", color="#b8b8b0", lw=1)
