@@ -1,0 +1,203 @@
+"""Run folders: ``--out`` checked before any work, files replaced atomically, and a manifest of what is there.
+
+Every folder a command writes carries ``manifest.json``, written last::
+
+    {"format": 1, "kind": "exact", "numerics_version": 2, "config_hash": "…", "samples_requested": 10000,
+     "samples_done": 10000, "complete": true, "files": {"power.csv": {"sha256": "…", "bytes": 123, "rows": 2401}}}
+
+* ``kind`` is the command's kind of run (``exact``, ``exact_single``, ``train``, ``compare``, ``reproduce``…);
+  :func:`check_out` refuses a folder holding another kind, another configuration, or files it did not write,
+  unless ``overwrite`` (then it removes the earlier run's files first, so none is left beside the new ones).
+* ``config_hash`` is the SHA-256 of everything the numbers depend on (:func:`config_hash`), and
+  ``numerics_version`` is :data:`NUMERICS_VERSION`, raised whenever a change to the package alters results, so
+  results saved before the change are recomputed rather than reused.
+* :func:`verify` accepts a saved result only when the manifest matches the configuration and every listed file
+  still has its recorded hash; anything else (a killed write, an edited file, an older version) is recomputed.
+
+Writers write each file with :func:`atomic_write` (a temporary file in the same folder, then a rename), after
+:func:`begin` has removed the old manifest; a killed run therefore leaves either the old complete result with
+its manifest, or files without a manifest, which :func:`verify` never reuses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Iterable, Mapping, Optional, Union
+
+from envs.serialization import jsonable
+
+#: Raised whenever a change to the package alters saved numbers (reward draws, solver, accumulation order).
+NUMERICS_VERSION = 2
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+#: Names that multipower runs write into a folder; a folder holding any of them without a manifest of the same
+#: kind and configuration is another run's (or the user's own files) and is not written into.
+RUN_FILES = (
+    "power.csv", "summary.json", "spec.json", "config.json", "config.yaml", "comparison.json", "comparison.png",
+    "agents.npz", "report.json", "report.md", "sweep.json", "chunks", "blocks", "points", "exact", "learned",
+    "figures", MANIFEST,
+)
+_SYSTEM = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+PathLike = Union[str, Path]
+
+
+class OutputError(ValueError):
+    """``--out`` cannot be used: one line naming the flag, the folder and what to do."""
+
+
+def config_hash(config: Mapping) -> str:
+    """SHA-256 of ``config`` as canonical JSON (sorted keys, numpy values as plain numbers)."""
+    text = json.dumps(jsonable(dict(config)), sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def atomic_write(path: PathLike, data: Union[bytes, str]) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename (all or nothing)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def file_digest(path: PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(directory: PathLike) -> Optional[dict]:
+    """The folder's manifest, or None if it has none; ``OutputError`` naming the file if it is malformed."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise OutputError(f"{path}: not valid JSON ({error})") from None
+    for key in ("kind", "config_hash", "numerics_version", "complete", "files"):
+        if not isinstance(manifest, dict) or key not in manifest:
+            raise OutputError(f"{path}: missing key {key!r}")
+    return manifest
+
+
+def check_out(directory: PathLike, kind: str, config: Optional[Mapping] = None, overwrite: bool = False,
+              flag: str = "--out") -> Path:
+    """Check an output folder before any work; create it; with ``overwrite``, clear the earlier run's files.
+
+    Accepted: a new or empty folder, or one whose manifest (even of a partial run) has the same ``kind`` and,
+    when ``config`` is given, the same :func:`config_hash` (a rerun: the caller resumes or reuses).
+
+    :raises OutputError: (one line naming ``flag``) when the path is a file or lies under one, is a system
+        folder, cannot be written, or holds another kind of run, another configuration, or result files without a
+        manifest, unless ``overwrite``.
+    """
+    path = Path(directory).expanduser()
+    resolved = path.resolve()
+    if any(resolved == root or root in resolved.parents for root in _SYSTEM):
+        raise OutputError(f"{flag}: {path} is a system folder; choose a folder of your own")
+    for parent in [resolved, *resolved.parents]:
+        if parent.exists() and not parent.is_dir():
+            where = "is a file" if parent == resolved else f"lies under a file ({parent})"
+            raise OutputError(f"{flag}: {path} {where}; give a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".multipower-write-test.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise OutputError(f"{flag}: cannot write to {path} ({error.strerror or error})") from None
+    problem = _conflict(path, kind, config)
+    if problem is None:
+        return path
+    if not overwrite:
+        raise OutputError(f"{flag}: {path} {problem}; use --overwrite to replace it, or another {flag}")
+    clear(path)
+    return path
+
+
+def _conflict(path: Path, kind: str, config: Optional[Mapping]) -> Optional[str]:
+    manifest = read_manifest(path)
+    if manifest is None:
+        found = sorted(name for name in RUN_FILES if (path / name).exists())
+        return f"holds {', '.join(found)} not written by this kind of run" if found else None
+    if manifest["kind"] != kind:
+        return f"holds a {manifest['kind']!r} run, not {kind!r}"
+    if config is not None and manifest["config_hash"] != config_hash(config):
+        return "holds a run of another configuration"
+    return None
+
+
+def clear(directory: PathLike) -> None:
+    """Remove what earlier runs wrote in ``directory`` (the names in :data:`RUN_FILES` and the manifest's
+    files); anything else in the folder is left alone."""
+    path = Path(directory)
+    manifest = read_manifest(path) if (path / MANIFEST).exists() else None
+    names = set(RUN_FILES) | set((manifest or {}).get("files", {}))
+    for name in names:
+        target = path / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+
+
+def begin(directory: PathLike) -> None:
+    """Remove the manifest before files are rewritten, so a killed rewrite is never taken for a finished result."""
+    (Path(directory) / MANIFEST).unlink(missing_ok=True)
+
+
+def write_manifest(directory: PathLike, kind: str, config: Mapping, files: Iterable[str], samples_requested: int,
+                   samples_done: int, rows: Optional[Mapping[str, int]] = None, extra: Optional[Mapping] = None) -> dict:
+    """Write ``manifest.json`` last, listing ``files`` (names in ``directory``) with their SHA-256 and size.
+
+    :param rows: Data rows of the CSV files, by name.
+    :param extra: More keys to record (e.g. the completed sample blocks).
+    """
+    path = Path(directory)
+    listed = {}
+    for name in files:
+        listed[name] = {"sha256": file_digest(path / name), "bytes": (path / name).stat().st_size}
+        if rows and name in rows:
+            listed[name]["rows"] = int(rows[name])
+    manifest = {
+        "format": MANIFEST_FORMAT, "kind": kind, "numerics_version": NUMERICS_VERSION,
+        "config_hash": config_hash(config), "samples_requested": int(samples_requested),
+        "samples_done": int(samples_done), "complete": int(samples_done) >= int(samples_requested),
+        "files": listed, **dict(extra or {}),
+    }
+    atomic_write(path / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def verify(directory: PathLike, kind: str, config: Mapping) -> tuple[Optional[dict], str]:
+    """``(manifest, "")`` when ``directory`` holds a result of this kind and configuration whose files all match
+    their recorded hashes; otherwise ``(None, reason)``, the reason in a few words for the user."""
+    path = Path(directory)
+    try:
+        manifest = read_manifest(path)
+    except OutputError as error:
+        return None, str(error)
+    if manifest is None:
+        return None, "no manifest"
+    if manifest["kind"] != kind:
+        return None, f"a {manifest['kind']!r} run"
+    if manifest["numerics_version"] != NUMERICS_VERSION:
+        return None, f"saved by numerics version {manifest['numerics_version']}, this is {NUMERICS_VERSION}"
+    if manifest["config_hash"] != config_hash(config):
+        return None, "another configuration"
+    for name, entry in manifest["files"].items():
+        target = path / name
+        if not target.is_file() or file_digest(target) != entry.get("sha256"):
+            return None, f"{name} does not match its manifest"
+    return manifest, ""
