@@ -75,6 +75,9 @@ def _load_run(run_dir: Path, policy: str):
         agents = load_agents(run_dir) if has_agents else None
     except ValueError as error:
         raise ValueError(f"RUN_DIR: {error}") from None
+    slip = getattr(spec, "slip", 0.0)  # worlds with slip (docs/concepts.md#slip) have random moves
+    if slip:
+        raise ValueError(f"RUN_DIR {str(run_dir)!r} has slip {slip:g}; animate draws deterministic worlds (slip 0) only")
     return spec, spec.model(), agents
 
 

@@ -221,3 +221,16 @@ def test_bad_run_dir_or_start(crash_maze, tmp_path, capsys, folder, args, messag
     err = capsys.readouterr().err.strip()
     assert err.startswith("multipower animate: error: ") and message.format(folder=path) in err
     assert len(err.splitlines()) == 1 and not (tmp_path / "a.gif").exists()
+
+
+def test_a_world_with_slip_is_refused(run_dir, tmp_path, capsys, monkeypatch):
+    """Random moves would make the greedy rollout one draw among many: refused before any work."""
+    import multipower.spec
+
+    spec = load_spec(run_dir)
+    object.__setattr__(spec, "slip", 0.2)
+    monkeypatch.setattr(multipower.spec, "load_spec", lambda directory: spec)
+    assert main(["animate", str(run_dir), "--sample", "0", "--out", str(tmp_path / "a.gif")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("has slip 0.2; animate draws deterministic worlds (slip 0) only")
+    assert not (tmp_path / "a.gif").exists()
