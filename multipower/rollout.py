@@ -113,7 +113,8 @@ def greedy_rollout(
         actions_A.append(int(action_A))
         if terminated:
             break
-    states, actions_H, actions_A = np.array(states), np.array(actions_H, dtype=np.int64), np.array(actions_A, dtype=np.int64)
+    states = np.array(states)
+    actions_H, actions_A = np.array(actions_H, dtype=np.int64), np.array(actions_A, dtype=np.int64)
     crashed = bool(states[-1] == model.terminal_state)
     rewards_H, rewards_A = padded_rewards(R_H)[states], padded_rewards(R_A)[states]
     return Rollout(

@@ -77,7 +77,8 @@ def _load_run(run_dir: Path, policy: str):
         raise ValueError(f"RUN_DIR: {error}") from None
     slip = getattr(spec, "slip", 0.0)  # worlds with slip (docs/concepts.md#slip) have random moves
     if slip:
-        raise ValueError(f"RUN_DIR {str(run_dir)!r} has slip {slip:g}; animate draws deterministic worlds (slip 0) only")
+        raise ValueError(f"RUN_DIR {str(run_dir)!r} has slip {slip:g}; "
+                         "animate draws deterministic worlds (slip 0) only")
     return spec, spec.model(), agents
 
 
