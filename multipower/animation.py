@@ -9,7 +9,6 @@ agents sharing a cell split its square), each agent's path so far, and a side pa
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Union
 
@@ -75,8 +74,9 @@ def save_rollout_gif(
         raise ValueError(f"fps must be positive, got {fps}")
     fig, draw = _figure(model, rollout, gamma_H, gamma_A, title)
     writer = PillowWriter(fps=fps)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".gif", dir=path.parent)
-    os.close(handle)
+    # A temporary name in the same folder (ending in .gif: Pillow picks the format by it), created by Pillow
+    # itself, so the file gets the usual permissions (mkstemp would make it private).
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.gif")
     try:
         with writer.saving(fig, tmp, dpi):  # one draw per frame (FuncAnimation.save draws each twice)
             for t in range(len(rollout.states)):

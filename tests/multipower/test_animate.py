@@ -144,6 +144,9 @@ def test_gif_has_one_frame_per_state(tmp_path):
     with Image.open(path) as image:
         assert image.n_frames == 2
     assert [p.name for p in tmp_path.iterdir()] == ["crash.gif"]  # no temporary file left
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    assert path.stat().st_mode == plain.stat().st_mode  # the usual permissions, not a temporary file's
 
 
 @pytest.mark.parametrize("kind", ["learned", "optimal"])
