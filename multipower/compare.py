@@ -79,9 +79,9 @@ class Comparison:
     def save(self, directory: Union[str, Path], figure: bool = True) -> Path:
         """Write ``comparison.json``, ``power.csv`` (+ ``summary.json``) and ``comparison.png``."""
         directory = Path(directory)
-        self.result.save(directory)
         summary = {**self.metrics, "config": self.config, "timings": self.timings}
-        (directory / "comparison.json").write_text(json.dumps(jsonable(summary), indent=2) + "\n")
+        self.result.save(directory, run_kind="compare",
+                         files={"comparison.json": json.dumps(jsonable(summary), indent=2) + "\n"})
         if figure:
             from multipower.plotting_compare import comparison_figure
 

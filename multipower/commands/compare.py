@@ -5,31 +5,34 @@ from __future__ import annotations
 import argparse
 import time
 
-from multipower.commands import add_option_argument, add_run_arguments, spec_from_args
+from multipower.commands import (Flag, add_option_argument, add_run_arguments, count, given_flags, positive_number,
+                                 spec_from_args)
 from multipower.spec import LEARNERS, SpecError, load_spec, save_spec
 
 HELP = "compare learned POWER (Q-learning or PPO rollouts) with the exact solver on the same reward functions"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--algo", default="qlearning", choices=LEARNERS, help="learner (default qlearning)")
+    parser.add_argument("--algo", default="qlearning", choices=LEARNERS, action=Flag, help="learner (default qlearning)")
     add_run_arguments(parser)
     parser.add_argument("--agents", default=None, metavar="DIR",
                         help="reuse agents saved by `multipower train --out DIR` (world, gammas, rewards from there)")
     add_option_argument(parser)
-    parser.add_argument("--jobs", type=int, default=None,
+    parser.add_argument("--jobs", type=count(1), default=None, action=Flag,
                         help="training worker processes (default: available cores; Q-learning results do not depend on it)")
-    parser.add_argument("--chunk", type=int, default=None,
+    parser.add_argument("--chunk", type=count(1), default=None, action=Flag,
                         help="ppo: samples per batch (default at most 32, 256 on CUDA, spread evenly over --jobs)")
-    parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
+    parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"), action=Flag,
                         help="ppo: torch device (default auto: CUDA when present)")
-    parser.add_argument("--rollouts", type=int, default=None,
+    parser.add_argument("--rollouts", type=count(1), default=None,
                         help="rollouts per state for stochastic policies (default 16; deterministic: 1)")
-    parser.add_argument("--tol", type=float, default=1e-4, help="rollout truncation tolerance in POWER (default 1e-4)")
-    parser.add_argument("--rollout-seed", type=int, default=0, help="seeds the rollouts' action sampling")
+    parser.add_argument("--tol", type=positive_number, default=1e-4, help="rollout truncation tolerance in POWER (default 1e-4)")
+    parser.add_argument("--rollout-seed", type=count(0), default=0, help="seeds the rollouts' action sampling")
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="log running estimates to TensorBoard")
     parser.add_argument("--no-figure", action="store_true", help="skip comparison.png")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a folder holding another run (or files multipower did not write)")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
                         help="memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory); refused up front if exceeded")
 
@@ -37,7 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from multipower.compare import compare
 
+    from multipower.rundir import check_out
+
     t0 = time.perf_counter()
+    if args.agents and given_flags(args):
+        raise SpecError(f"--agents {args.agents} fixes the world, discounts, rewards and learner of the run; "
+                        f"drop {', '.join(given_flags(args))}")
+    check_out(args.out, "compare", overwrite=args.overwrite, create=False)
     spec = load_spec(args.agents) if args.agents else spec_from_args(args, learner=args.algo)
     comparison = compare(
         spec.layout, spec.gamma_H, spec.gamma_A, algo=spec.learner, n_samples=spec.n_samples,
@@ -65,10 +74,6 @@ def run(args: argparse.Namespace) -> int:
 def _run_options(args: argparse.Namespace, learner: str) -> dict:
     """``--jobs``, ``--chunk`` and ``--device`` as learner options; chunk and device exist for ``ppo`` only."""
     if learner != "ppo" and (args.chunk is not None or args.device is not None):
-        raise SpecError(f"'chunk' and 'device' apply to the ppo learner only, not {learner}")
-    for name in ("jobs", "chunk"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise SpecError(f"'{name}' must be a positive integer, got {value}")
+        raise SpecError(f"--chunk and --device apply to --algo ppo only, not {learner}")
     given = {"n_jobs": args.jobs, "chunk": args.chunk, "device": args.device}
     return {key: value for key, value in given.items() if value is not None}

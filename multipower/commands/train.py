@@ -6,7 +6,7 @@ import argparse
 import sys
 from dataclasses import replace
 
-from multipower.commands import add_option_argument, add_run_arguments, spec_from_args
+from multipower.commands import add_option_argument, add_run_arguments, count, spec_from_args
 from multipower.spec import LEARNERS, SpecError, save_spec
 
 HELP = "train H then A (batched tabular Q-learning, batched PPO, or SB3 PPO) for many reward samples and save the policies"
@@ -19,17 +19,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (agents.npz, config.json, spec.json)")
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="TensorBoard log directory")
-    parser.add_argument("--timesteps", type=int, default=None,
+    parser.add_argument("--timesteps", type=count(1), default=None,
                         help="ppo, sb3-ppo: environment steps per agent per sample (default: the config's total_timesteps)")
-    parser.add_argument("--jobs", type=int, default=None,
+    parser.add_argument("--jobs", type=count(1), default=None,
                         help="worker processes (default: available cores); results do not depend on it or on --chunk")
-    parser.add_argument("--chunk", type=int, default=None,
+    parser.add_argument("--chunk", type=count(1), default=None,
                         help="samples per chunk: Q-learning default all at once; ppo default at most 32 (256 on CUDA), "
                              "spread evenly over --jobs, each chunk one batched computation, saved as it finishes "
                              "(a rerun resumes)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+    parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
                         help="ppo: torch device (default auto: CUDA when present)")
     parser.add_argument("--restart", action="store_true", help="ppo: discard finished chunks in --out and start over")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a folder holding another run (or files multipower did not write)")
     add_option_argument(parser)
     parser.add_argument("--no-eval", action="store_true", help="skip the accuracy check against the exact optimum")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
@@ -43,11 +45,12 @@ def run(args: argparse.Namespace) -> int:
     from agents.storage import save_agents
     from multipower.accuracy import optimal_response_q
 
-    check_memory(args.layout, args.collision, args.samples, args.max_memory, what=f"train ({args.algo})")
-    options = dict(args.options)
-    if args.algo != "qlearning" and args.timesteps is not None:
-        options["total_timesteps"] = args.timesteps
+    from multipower.rundir import check_out
+
+    options = _options(args)
     spec = replace(spec_from_args(args, learner=args.algo), learner_options=options)
+    check_memory(spec.layout, spec.collision, spec.n_samples, args.max_memory, what=f"train ({args.algo})")
+    check_out(args.out, "train", overwrite=args.overwrite)
     reference = None if args.no_eval else optimal_response_q
     if args.algo == "ppo":
         return _train_ppo(spec, args, reference)
@@ -71,6 +74,22 @@ def run(args: argparse.Namespace) -> int:
     return 130 if agents.n_samples < spec.n_samples else 0
 
 
+def _options(args: argparse.Namespace) -> dict:
+    """``--option`` values with ``--timesteps``; refuses flags that do not apply to ``--algo`` and conflicts."""
+    options = dict(args.options)
+    only = {"--timesteps": ("ppo", "sb3-ppo"), "--device": ("ppo",), "--restart": ("ppo",), "--chunk": ("qlearning", "ppo")}
+    for flag, learners in only.items():
+        value = getattr(args, flag[2:])
+        if value not in (None, False) and args.algo not in learners:
+            raise SpecError(f"{flag} applies to --algo {' and '.join(learners)} only, not {args.algo}")
+    if args.timesteps is not None:
+        if options.get("total_timesteps", args.timesteps) != args.timesteps:
+            raise SpecError(f"--timesteps {args.timesteps} and --option total_timesteps={options['total_timesteps']} "
+                            "disagree; give one of them")
+        options["total_timesteps"] = args.timesteps
+    return options
+
+
 def _train_ppo(spec, args, reference) -> int:
     """Batched PPO in chunks, each saved in ``--out/chunks`` as it finishes; a rerun trains only what is missing."""
     from tqdm import tqdm
@@ -82,17 +101,14 @@ def _train_ppo(spec, args, reference) -> int:
     from multipower.compare import ppo_config, train_ppo_batched
 
     config = ppo_config(dict(spec.learner_options))  # bad hyperparameters fail here, before any work
-    run_options = {"chunk": args.chunk, "n_jobs": args.jobs, "device": args.device}
-    for name, value in (("chunk", args.chunk), ("jobs", args.jobs)):
-        if value is not None and value < 1:
-            raise SpecError(f"'{name}' must be a positive integer, got {value}")
+    run_options = {"chunk": args.chunk, "n_jobs": args.jobs, "device": args.device or "auto"}
     model = spec.model()
     R_H, R_A = spec.rewards(model)
     seed_table = seed_policy_table(model, spec.seed_policy_value())
     key = {**{k: v for k, v in spec.to_dict().items() if k not in ("n_samples", "learner_options")},
            "hyperparameters": config.to_dict(), "trainer": "ppo"}
     try:
-        resolve_device(args.device)
+        resolve_device(args.device or "auto")
         store = ChunkStore(args.out, key, restart=args.restart)
     except ValueError as error:
         raise SpecError(str(error)) from None
