@@ -9,7 +9,10 @@ from multipower.commands import (Flag, add_option_argument, add_run_arguments, c
                                  spec_from_args)
 from multipower.spec import LEARNERS, SpecError, load_spec, save_spec
 
-HELP = "compare learned POWER (Q-learning or PPO rollouts) with the exact solver on the same reward functions"
+HELP = (
+    "compare learned POWER (Q-learning or PPO rollouts) with the exact solver on the same reward functions "
+    "(--single: one agent on an MDP graph or a layout)"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
