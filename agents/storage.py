@@ -112,7 +112,10 @@ def save_agents(
     os.replace(tmp, path / AGENTS_FILE)
     config = dict(agents.config)
     config.setdefault("samples", agents.n_samples)
-    (path / CONFIG_FILE).write_text(json.dumps(jsonable(config, nonfinite_as_str=True), indent=2, sort_keys=True) + "\n")
+    text = json.dumps(jsonable(config, nonfinite_as_str=True), indent=2, sort_keys=True) + "\n"
+    tmp = path / (CONFIG_FILE + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path / CONFIG_FILE)  # a killed write leaves the old file or the new one, never half of one
     return path
 
 

@@ -24,6 +24,7 @@ from envs.policies import SEED_POLICIES, SeedPolicy
 from envs.rewards import DISTRIBUTIONS, RewardSampler, make_distribution
 from envs.serialization import read_json_object
 from envs.validation import check_fields
+from multipower.rundir import atomic_write
 
 #: Version of the ``spec.json`` format; :func:`load_spec` refuses others with one line naming it.
 SPEC_VERSION = 1
@@ -276,8 +277,7 @@ def save_spec(spec: RunSpec, directory: PathLike) -> Path:
     """Write ``directory/spec.json`` (created if needed); returns its path."""
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
-    (path / SPEC_FILE).write_text(spec_json(spec))
-    return path / SPEC_FILE
+    return atomic_write(path / SPEC_FILE, spec_json(spec))
 
 
 def load_spec(directory: PathLike) -> RunSpec:

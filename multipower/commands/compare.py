@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from multipower.commands import (Flag, add_option_argument, add_run_arguments, count, given_flags, positive_number,
@@ -24,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=count(1), default=None, action=Flag,
                         help="training worker processes (default: available cores; Q-learning results do not depend on it)")
     parser.add_argument("--chunk", type=count(1), default=None, action=Flag,
-                        help="ppo: samples per batch (default at most 32, 256 on CUDA, spread evenly over --jobs)")
+                        help="samples per chunk, each saved in DIR/chunks as it finishes (a rerun resumes); default "
+                             "as for train")
     parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"), action=Flag,
                         help="ppo: torch device (default auto: CUDA when present)")
     parser.add_argument("--rollouts", type=count(1), default=None,
@@ -34,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="log running estimates to TensorBoard")
     parser.add_argument("--no-figure", action="store_true", help="skip comparison.png")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--restart", action="store_true", help="discard the finished training chunks in --out")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a folder holding another run (or files multipower did not write)")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
@@ -47,9 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from multipower import rundir
     from multipower.compare import compare
-
-    from multipower.rundir import check_out
+    from multipower.training import sigterm_as_interrupt
 
     if args.single or args.mdp is not None:
         return _run_single(args)
@@ -57,18 +60,36 @@ def run(args: argparse.Namespace) -> int:
     if args.agents and given_flags(args):
         raise SpecError(f"--agents {args.agents} fixes the world, discounts, rewards and learner of the run; "
                         f"drop {', '.join(given_flags(args))}")
-    check_out(args.out, "compare", overwrite=args.overwrite, create=False)
+    rundir.check_out(args.out, "compare", overwrite=args.overwrite, create=False)
     spec = load_spec(args.agents) if args.agents else spec_from_args(args, learner=args.algo)
-    comparison = compare(
-        spec.layout, spec.gamma_H, spec.gamma_A, algo=spec.learner, n_samples=spec.n_samples,
-        collision=spec.collision, correlation=spec.correlation, distribution=spec.distribution,
-        seed_policy=spec.seed_policy_value(), seed=spec.seed, agents=args.agents,
-        train_options={**spec.learner_options, **_run_options(args, spec.learner)},
-        n_rollouts=args.rollouts, tol=args.tol, rollout_seed=args.rollout_seed, tensorboard=args.tensorboard,
-        max_memory=args.max_memory,
-    )
+    train_options = {**spec.learner_options, **_run_options(args, spec.learner)}
+    rundir.check_out(args.out, "compare", overwrite=args.overwrite)  # marks the folder as a compare run's
+    with sigterm_as_interrupt():
+        store, bar = _training_store(args, spec) if not args.agents else (None, None)
+        try:
+            comparison = compare(
+                spec.layout, spec.gamma_H, spec.gamma_A, algo=spec.learner, n_samples=spec.n_samples,
+                collision=spec.collision, correlation=spec.correlation, distribution=spec.distribution,
+                seed_policy=spec.seed_policy_value(), seed=spec.seed, agents=args.agents,
+                train_options=train_options, n_rollouts=args.rollouts, tol=args.tol, rollout_seed=args.rollout_seed,
+                tensorboard=args.tensorboard, max_memory=args.max_memory, store=store,
+                progress=bar.update if bar is not None else None,
+            )
+        except KeyboardInterrupt:
+            if store is None:
+                raise
+            print(f"interrupted: {store.done(spec.n_samples)} of {spec.n_samples} samples' agents are saved in "
+                  f"{store.path}; rerun the same command to resume", file=sys.stderr)
+            return 130
+        finally:
+            if bar is not None:
+                bar.close()
+    rundir.begin(args.out, "compare", spec.to_dict(), spec.n_samples, 0)  # a killed save leaves it this run's
     out = comparison.save(args.out, figure=not args.no_figure)
     save_spec(spec, out)
+    files = ["comparison.json", "power.csv", "summary.json", "spec.json"] + ([] if args.no_figure else ["comparison.png"])
+    rundir.write_manifest(out, "compare", spec.to_dict(), [f for f in files if (out / f).exists()],
+                          spec.n_samples, comparison.config["n_samples"])
     m = comparison.metrics
     for agent in "HA":
         print(
@@ -82,10 +103,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _training_store(args: argparse.Namespace, spec):
+    """The chunk store of the training in ``--out`` (finished chunks reused) and a progress bar."""
+    from tqdm import tqdm
+
+    from envs.policies import seed_policy_table
+    from multipower.chunkstore import ChunkStore
+    from multipower.training import chunk_key, learner_settings, progress_total
+
+    seed_table = seed_policy_table(spec.model(), spec.seed_policy_value())
+    settings = learner_settings(spec.learner, spec.learner_options, spec.gamma_H, spec.discount_A, seed_table)
+    store = ChunkStore(args.out, chunk_key(spec, settings), restart=args.restart)
+    done = store.done(spec.n_samples)
+    if done:
+        print(f"resuming: {done} of {spec.n_samples} samples already trained in {store.path}", file=sys.stderr)
+    total, unit = progress_total(spec.learner, spec.n_samples - done, settings)
+    return store, tqdm(total=total, unit=unit, desc=f"train {spec.learner}")
+
+
 def _run_options(args: argparse.Namespace, learner: str) -> dict:
-    """``--jobs``, ``--chunk`` and ``--device`` as learner options; chunk and device exist for ``ppo`` only."""
-    if learner != "ppo" and (args.chunk is not None or args.device is not None):
-        raise SpecError(f"--chunk and --device apply to --algo ppo only, not {learner}")
+    """``--jobs``, ``--chunk`` and ``--device`` as learner options; device exists for ``ppo`` only."""
+    if learner != "ppo" and args.device is not None:
+        raise SpecError(f"--device applies to --algo ppo only, not {learner}")
     given = {"n_jobs": args.jobs, "chunk": args.chunk, "device": args.device}
     return {key: value for key, value in given.items() if value is not None}
 
@@ -96,7 +135,7 @@ _NOT_SINGLE = {"--gamma-a": ("gamma_A", None), "--collision": ("collision", "non
                "--agents": ("agents", None), "--jobs": ("jobs", None), "--chunk": ("chunk", None),
                "--device": ("device", None), "--rollouts": ("rollouts", None), "--tol": ("tol", 1e-4),
                "--rollout-seed": ("rollout_seed", 0), "--tensorboard": ("tensorboard", None),
-               "--max-memory": ("max_memory", None)}
+               "--max-memory": ("max_memory", None), "--restart": ("restart", False)}
 
 
 def _run_single(args: argparse.Namespace) -> int:

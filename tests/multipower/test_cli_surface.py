@@ -106,8 +106,6 @@ CASES = [
       "--out", "{T}/o"], "--timesteps"),
     (["train", "--samples", "3", "--timesteps", "100", "--out", "{T}/o"], "--timesteps"),
     (["train", "--samples", "3", "--device", "cpu", "--out", "{T}/o"], "--device"),
-    (["train", "--samples", "3", "--algo", "sb3-ppo", "--chunk", "2", "--out", "{T}/o"], "--chunk"),
-    (["train", "--samples", "3", "--restart", "--out", "{T}/o"], "--restart"),
     (["train", "--samples", "3", "--seed", "-4", "--out", "{T}/o"], "--seed"),
     (["train", "--layout", "{T}/binary.txt", "--out", "{T}/o"], "layout"),
     # compare: rollout settings, learner flags, --agents conflicts and damaged saved agents
@@ -117,7 +115,6 @@ CASES = [
     (["compare", "--samples", "3", "--tol", "-1", "--out", "{T}/o"], "--tol"),
     (["compare", "--samples", "3", "--rollout-seed", "-1", "--out", "{T}/o"], "--rollout-seed"),
     (["compare", "--samples", "3", "--jobs", "0", "--out", "{T}/o"], "--jobs"),
-    (["compare", "--samples", "3", "--chunk", "4", "--out", "{T}/o"], "--chunk"),
     (["compare", "--samples", "3", "--option", "min_visits=abc", "--out", "{T}/o"], "min_visits"),
     (["compare", "--agents", "{T}/agents", "--layout", "maze7x7", "--gamma", "0.9", "--out", "{T}/o"], "--layout"),
     (["compare", "--agents", "{T}/agents", "--samples", "100", "--out", "{T}/o"], "--samples"),

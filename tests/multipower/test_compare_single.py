@@ -147,6 +147,7 @@ def test_cli_layout_labels_states_by_cell(tmp_path):
     (["--single", "--layout", "grid3x3", "--gamma-a", "0.5"], "--gamma-a does not apply"),
     (["--single", "--layout", "grid3x3", "--seed-policy", "stay"], "--seed-policy does not apply"),
     (["--single", "--layout", "grid3x3", "--agents", "x"], "--agents does not apply"),
+    (["--single", "--layout", "grid3x3", "--restart"], "--restart does not apply"),
     (["--single", "--layout", "grid3x3", "--algo", "ppo"], "--algo ppo: compare --single learns by tabular Q"),
     (["--single", "--mdp", "F", "--option", "min_visits=5"], "--option min_visits: not a single-agent Q-learning "
                                                                "setting; allowed: n_steps, walkers, episode_length"),
