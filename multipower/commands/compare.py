@@ -135,7 +135,7 @@ def _run_options(args: argparse.Namespace, learner: str) -> dict:
 
 
 #: Flags of two-agent runs (or of their learners and rollouts) that ``--single`` refuses, with their defaults.
-_NOT_SINGLE = {"--gamma-a": ("gamma_A", None), "--collision": ("collision", "none"),
+_NOT_SINGLE = {"--gamma-a": ("gamma_A", None), "--collision": ("collision", "none"), "--slip": ("slip", 0.0),
                "--correlation": ("correlation", 0.0), "--seed-policy": ("seed_policy", "uniform"),
                "--agents": ("agents", None), "--jobs": ("jobs", None), "--chunk": ("chunk", None),
                "--device": ("device", None), "--rollouts": ("rollouts", None), "--tol": ("tol", 1e-4),
