@@ -19,7 +19,8 @@ from __future__ import annotations
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Optional
+from dataclasses import dataclass
+from typing import Callable, Optional, Union
 
 import numpy as np
 
@@ -29,6 +30,7 @@ from envs.model import JointModel, check_collision, joint_model, single_agent_mo
 from envs.policies import SeedPolicy, seed_policy_table
 from envs.rewards import RewardSampler, make_distribution
 from envs.validation import available_cores, check_gamma
+from multipower.backends import Backend, remote
 from multipower.results import MeanAccumulator, PowerResult, pearson
 
 
@@ -141,10 +143,38 @@ def _check_jobs(jobs: Optional[int], device) -> int:
     return int(jobs)
 
 
+def _backend(backend: Union[str, Backend, None], n_states: int, size: int, budget: Optional[int]):
+    """``(backend, lookahead)`` for a run: None for this machine's threads (``None`` or ``"local"``); otherwise
+    the backend, with the chunks in flight bounded so that their results fit the memory budget."""
+    backend = remote(backend)
+    if backend is None:
+        return None, None
+    lookahead = 2 * backend.jobs
+    if budget is not None:
+        lookahead = min(lookahead, max(2, budget // (size * BYTES_PER_SAMPLE_STATE * n_states)))
+    return backend, lookahead
+
+
 def _seed_config(seed_policy: SeedPolicy):
     if isinstance(seed_policy, str):
         return seed_policy
     return {"table": np.asarray(seed_policy, dtype=np.float64).tolist()}
+
+
+@dataclass(frozen=True)
+class ChunkUnit:
+    """One chunk as a work unit: ``unit((lo, hi))`` draws samples ``lo .. hi-1`` and solves them where it runs,
+    returning ``(result, draw seconds, solve seconds)``; only the pair ``(lo, hi)`` travels per unit."""
+
+    draw: Callable[[int, int], tuple]
+    solve: Callable[..., object]
+
+    def __call__(self, bounds: tuple[int, int]) -> tuple:
+        t0 = time.perf_counter()
+        args = self.draw(*bounds)
+        t1 = time.perf_counter()
+        out = self.solve(*args)
+        return out, t1 - t0, time.perf_counter() - t1
 
 
 def _solve_chunks(
@@ -157,12 +187,15 @@ def _solve_chunks(
     timings: dict,
     progress: bool,
     desc: str,
+    backend: Optional[Backend] = None,
+    lookahead: Optional[int] = None,
 ) -> None:
     """``consume(solve(*draw(lo, hi)))`` for every chunk, in chunk order, with up to ``jobs`` solves at once.
 
     Rewards are drawn in the calling thread and results consumed in chunk order, so nothing depends on
     scheduling. On Ctrl-C, chunks not yet started are cancelled and the exception propagates after the running
-    ones finish; everything consumed so far stays in the caller's accumulators.
+    ones finish; everything consumed so far stays in the caller's accumulators. With a ``backend``, each chunk
+    is a :class:`ChunkUnit` run by ``backend.imap`` (at most ``lookahead`` in flight), drawn where it is solved.
     """
     bounds = ((lo, min(lo + size, n_samples)) for lo in range(0, n_samples, size))  # lazily: O(1) memory
     bar = None
@@ -170,6 +203,18 @@ def _solve_chunks(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=-(-n_samples // size), desc=desc, unit="chunk")
+    if backend is not None:
+        try:
+            for out, draw_seconds, solve_seconds in backend.imap(ChunkUnit(draw, solve), bounds, lookahead):
+                timings["rewards"] += draw_seconds
+                timings["solve"] += solve_seconds
+                consume(out)
+                if bar is not None:
+                    bar.update()
+        finally:
+            if bar is not None:
+                bar.close()
+        return
 
     def timed(args):
         t0 = time.perf_counter()
@@ -222,6 +267,7 @@ def exact_power(
     power_tol: Optional[float] = None,
     jobs: Optional[int] = None,
     max_memory: MemoryLike = None,
+    backend: Union[str, Backend, None] = None,
 ) -> PowerResult:
     """Exact multi-agent POWER of H and A at every joint state.
 
@@ -247,6 +293,9 @@ def exact_power(
         max_memory: Memory budget (bytes or text such as ``"8G"``; default a fraction of the machine's memory,
             :mod:`envs.memory`). The peak is estimated before anything is allocated: default chunks and jobs
             are lowered to fit, and a world that does not fit is refused up front. Results never depend on it.
+        backend: Where chunks are solved: ``None`` or ``"local"`` (``jobs`` threads here), ``"ray"`` or a
+            :class:`~multipower.backends.Backend` (each chunk a work unit, drawn and solved on a worker; the
+            results are byte-identical to a local run's for the same ``chunk_size``).
 
     Returns:
         A ``"joint"`` :class:`~multipower.results.PowerResult` with ``power_H``, ``power_H_se``, ``power_A``,
@@ -262,8 +311,9 @@ def exact_power(
     n_samples = _check_samples(n_samples)
     grid, collision = load_layout(layout), check_collision(collision)
     n_states = joint_state_count(grid, collision)
-    size, jobs, _ = _fit_memory(n_states, collision, chunk_size, jobs, n_samples, device, max_memory,
-                                f"exact POWER on {grid.name!r}")
+    size, jobs, budget = _fit_memory(n_states, collision, chunk_size, jobs, n_samples, device, max_memory,
+                                     f"exact POWER on {grid.name!r}")
+    backend, lookahead = _backend(backend, n_states, size, budget)
     model = joint_model(grid, collision)
     seed_table = seed_policy_table(model, seed_policy)
     sampler = RewardSampler(model.n_states, make_distribution(distribution), correlation, seed, redraw_constant)
@@ -303,7 +353,7 @@ def exact_power(
 
     try:
         _solve_chunks(n_samples, size, jobs, sampler.pairs, solve, consume, timings, progress,
-                      f"exact {model.layout.name}")
+                      f"exact {model.layout.name}", backend, lookahead)
     except KeyboardInterrupt:
         timings["total"] = time.perf_counter() - start
         raise Interrupted(_joint_result(model, acc, config, timings, interrupted=True)) from None
@@ -339,6 +389,7 @@ def single_agent_power(
     power_tol: Optional[float] = None,
     jobs: Optional[int] = None,
     max_memory: MemoryLike = None,
+    backend: Union[str, Backend, None] = None,
 ) -> PowerResult:
     """Exact single-agent POWER ``(1-γ)/γ · E[V*(s) - R(s)]`` at every cell (docs/concepts.md#single-agent-power).
 
@@ -355,8 +406,9 @@ def single_agent_power(
     power_tol = _power_tol(power_tol)
     n_samples = _check_samples(n_samples)
     grid = load_layout(layout)
-    size, jobs, _ = _fit_memory(grid.n_cells, None, chunk_size, jobs, n_samples, device, max_memory,
-                                f"single-agent POWER on {grid.name!r}")
+    size, jobs, budget = _fit_memory(grid.n_cells, None, chunk_size, jobs, n_samples, device, max_memory,
+                                     f"single-agent POWER on {grid.name!r}")
+    backend, lookahead = _backend(backend, grid.n_cells, size, budget)
     model = single_agent_model(grid)
     sampler = RewardSampler(model.n_states, make_distribution(distribution), 0.0, seed, redraw_constant)
     config = {
@@ -390,7 +442,8 @@ def single_agent_power(
         return power_from_next(solve_single(model, R, gamma, device, power_tol).W, gamma)
 
     try:
-        _solve_chunks(n_samples, size, jobs, draw, solve, acc.add, timings, progress, f"single {model.layout.name}")
+        _solve_chunks(n_samples, size, jobs, draw, solve, acc.add, timings, progress, f"single {model.layout.name}",
+                      backend, lookahead)
     except KeyboardInterrupt:
         raise Interrupted(result(interrupted=True)) from None
     return result()

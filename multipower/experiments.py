@@ -49,6 +49,8 @@ from __future__ import annotations
 import json
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence, Union
@@ -59,6 +61,7 @@ from envs.layouts import load_layout
 from envs.rewards import make_distribution
 from multipower.configs import cell_class, dump_config, load_config, parameter_symbol, validate_config
 from multipower import compare, exact
+from multipower.backends import remote
 from multipower.results import PowerResult, jsonable, pearson, zero_crossing
 from multipower.spec import RunSpec, save_spec
 
@@ -81,18 +84,19 @@ def run_parameters(config: Mapping, **changes) -> dict:
     return run
 
 
-def exact_solver(run: Mapping, progress: bool = True) -> PowerResult:
-    """Solve one run with :mod:`multipower.exact` (the default solver)."""
+def exact_solver(run: Mapping, progress: bool = True, backend=None) -> PowerResult:
+    """Solve one run with :mod:`multipower.exact` (the default solver); ``backend`` as for
+    :func:`multipower.exact.exact_power`."""
     if run["kind"] == "single":
         return exact.single_agent_power(
             run["layout"], run["gamma"], n_samples=run["n_samples"], distribution=run["distribution"],
-            seed=run["seed"], device=run.get("device", "cpu"), progress=progress,
+            seed=run["seed"], device=run.get("device", "cpu"), progress=progress, backend=backend,
         )
     return exact.exact_power(
         run["layout"], run["gamma"], gamma_A=run.get("gamma_A"), n_samples=run["n_samples"],
         collision=run["collision"], correlation=run["correlation"], distribution=run["distribution"],
         seed_policy=run["seed_policy"], seed=run["seed"], redraw_constant=run.get("redraw_constant", False),
-        device=run.get("device", "cpu"), progress=progress,
+        device=run.get("device", "cpu"), progress=progress, backend=backend,
     )
 
 
@@ -269,6 +273,7 @@ def run_experiment(
     learned: Optional[str] = None,
     learned_samples: Optional[int] = None,
     device: str = "cpu",
+    backend=None,
 ) -> ExperimentOutcome:
     """Run one config: solve (or reuse saved results), draw the figures, compare with the published numbers.
 
@@ -285,6 +290,10 @@ def run_experiment(
             compare it with the exact result (joint configs; via :mod:`multipower.compare`).
         learned_samples: Reward samples for the learned run (default: ``min(n_samples, 200)``).
         device: Torch device of the exact solver (``"cpu"`` or ``"cuda"``).
+        backend: Where the exact solver's chunks run: ``None``/``"local"`` (this machine), ``"ray"`` or a
+            :class:`~multipower.backends.Backend`. On a cluster the points of a sweep are solved side by side,
+            each point's chunks spread over the cluster; only this process writes, point by point, so the files
+            (and a rerun's reuse of finished points) are the same as a local run's.
     """
     if not isinstance(config, Mapping):
         config = load_config(config)
@@ -296,9 +305,12 @@ def run_experiment(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(dump_config(config))
     start = time.perf_counter()
+    backend = remote(backend)
     if config["kind"] == "sweep":
-        outcome = _run_sweep(config, out_dir, solver, progress, force, on_point, device)
+        outcome = _run_sweep(config, out_dir, solver, progress, force, on_point, device, backend)
     else:
+        if solver is None and backend is not None:
+            solver = partial(exact_solver, backend=backend)
         run = run_parameters(config, device=device)
         result, computed = solve_cached(run, out_dir / "exact", solver, progress, force)
         if on_point is not None:
@@ -324,16 +336,18 @@ def _point_dir(out_dir: Path, parameter: str, value) -> Path:
     return out_dir / "points" / f"{parameter}={text}"
 
 
-def _run_sweep(config: dict, out_dir: Path, solver, progress: bool, force: bool, on_point, device: str = "cpu") -> ExperimentOutcome:
+def _run_sweep(config: dict, out_dir: Path, solver, progress: bool, force: bool, on_point, device: str = "cpu",
+               backend=None) -> ExperimentOutcome:
     from tqdm.auto import tqdm
 
     parameter, values = config["sweep"]["parameter"], config["sweep"]["values"]
     results, computed = {}, []
-    bar = tqdm(values, desc=f"{config['name']}: {parameter}", unit="point", disable=not progress)
-    for value in bar:
+    bar = tqdm(total=len(values), desc=f"{config['name']}: {parameter}", unit="point", disable=not progress)
+    runs = [run_parameters(config, device=device, **{parameter: value}) for value in values]
+    for value, (result, was_computed) in zip(values, _solve_points(runs, config, out_dir, solver, progress, force,
+                                                                   backend)):
         bar.set_postfix_str(f"{parameter}={value:g}")
-        run = run_parameters(config, device=device, **{parameter: value})
-        result, was_computed = solve_cached(run, _point_dir(out_dir, parameter, value), solver, progress, force)
+        bar.update()
         results[value] = result
         if was_computed:
             computed.append(value)
@@ -355,6 +369,25 @@ def _run_sweep(config: dict, out_dir: Path, solver, progress: bool, force: bool,
         checks.append(Check("γ where corridor blocking appears", "above ≈ 0.9 (Part 3 §4)",
                             "none in range" if onset is None else f"{onset:g}", "measured"))
     return ExperimentOutcome(config["name"], out_dir, config, results, checks, [], 0.0, computed, {"sweep": summary})
+
+
+def _solve_points(runs: list, config: dict, out_dir: Path, solver, progress: bool, force: bool, backend):
+    """``solve_cached`` per sweep point, yielded in point order. Locally one point after another (each using
+    the machine's cores); with a cluster backend up to ``backend.jobs`` points at once, in threads of this
+    process that only wait on the cluster and save each point when it is done."""
+    parameter = config["sweep"]["parameter"]
+
+    def one(run, solve=solver, show=progress):
+        return solve_cached(run, _point_dir(out_dir, parameter, run[parameter]), solve, show, force)
+
+    if backend is None:
+        yield from map(one, runs)
+        return
+    side_by_side = max(1, min(len(runs), backend.jobs))
+    share = backend.with_jobs(-(-backend.jobs // side_by_side)) if hasattr(backend, "with_jobs") else backend
+    solve = solver or partial(exact_solver, backend=share)
+    with ThreadPoolExecutor(side_by_side) as pool:
+        yield from pool.map(lambda run: one(run, solve, False), runs)
 
 
 def sweep_summary(config: Mapping, results: Mapping) -> dict:

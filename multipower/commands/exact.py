@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from multipower.commands import add_run_arguments, spec_from_args
+from multipower.commands import add_backend_arguments, add_run_arguments, backend_from_args, spec_from_args
 from multipower.exact import Interrupted, exact_power, single_agent_power
 from multipower.spec import save_spec
 
@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory); limits what is "
                              "held at once, never the results; a world that cannot fit is refused up front")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_backend_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     common = dict(
         n_samples=spec.n_samples, distribution=spec.distribution, seed=spec.seed, redraw_constant=spec.redraw_constant,
         device=args.device, chunk_size=args.chunk_size, jobs=args.jobs, progress=not args.no_progress,
-        max_memory=args.max_memory,
+        max_memory=args.max_memory, backend=backend_from_args(args),
     )
     try:
         if args.single:

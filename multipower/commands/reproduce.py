@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from multipower.commands import add_backend_arguments, backend_from_args
 from multipower.spec import LEARNERS
 
 HELP = "reproduce a published figure set from its config (see --list); prints published vs reproduced numbers"
@@ -25,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-figures", action="store_true", help="skip drawing the figures")
     parser.add_argument("--device", default="cpu", help="torch device of the exact solver: cpu (default) or cuda")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_backend_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,10 +47,12 @@ def run(args: argparse.Namespace) -> int:
     except configs.ConfigError as error:
         print(f"multipower reproduce: {error}", file=sys.stderr)
         return 2
+    backend = backend_from_args(args)
     print(f"{config['title']}\n{config.get('source', '')}")
     outcome = experiments.run_experiment(
         config, args.out, n_samples=args.samples, progress=not args.quiet, force=args.force,
         figures=not args.no_figures, learned=args.learned, learned_samples=args.learned_samples, device=args.device,
+        backend=backend,
     )
     print()
     print(outcome.table())

@@ -1,0 +1,123 @@
+"""The Ray backend: the same files as the local backend, retries, failures named by unit, a missing Ray in one
+line. One local Ray (2 CPUs, no dashboard) serves the module; tests that need it skip where Ray is missing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from multipower.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    # Workers import this checkout's package, whichever one the environment has installed.
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}}, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def _files(directory: Path, names) -> dict:
+    return {name: (directory / name).read_bytes() for name in names}
+
+
+def test_exact_same_power_csv_as_local(ray_cluster, tmp_path):
+    common = ["exact", "--layout", "grid3x3", "--gamma", "0.6", "--samples", "300", "--chunk-size", "64",
+              "--collision", "crash", "--no-progress"]
+    assert main([*common, "--out", str(tmp_path / "local"), "--jobs", "2"]) == 0
+    assert main([*common, "--out", str(tmp_path / "ray"), "--backend", "ray"]) == 0
+    local, remote = (_files(tmp_path / d, ["power.csv", "spec.json"]) for d in ("local", "ray"))
+    assert local == remote
+    summaries = [json.loads((tmp_path / d / "summary.json").read_text()) for d in ("local", "ray")]
+    assert summaries[0]["alpha"] == summaries[1]["alpha"]
+
+
+def test_sweep_same_files_as_local(ray_cluster, tmp_path):
+    import yaml
+
+    config = {
+        "name": "ray-beta-sweep", "title": "beta sweep", "kind": "sweep", "layout": "grid3x3", "gamma": 0.6,
+        "n_samples": 150, "collision": "none", "correlation": 0.0, "distribution": "uniform",
+        "seed_policy": "uniform", "seed": 0,
+        "sweep": {"parameter": "correlation", "values": [0.0, 0.5, 1.0]},
+        "published": [{"quantity": "alpha", "at": 1.0, "value": 1.0, "tolerance": 1e-6}],
+    }
+    path = tmp_path / "ray-beta-sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+    common = ["reproduce", str(path), "--no-figures", "--quiet"]
+    assert main([*common, "--out", str(tmp_path / "local")]) == 0
+    assert main([*common, "--out", str(tmp_path / "ray"), "--backend", "ray"]) == 0
+    points = sorted(p.relative_to(tmp_path / "local") for p in (tmp_path / "local" / "points").iterdir())
+    assert len(points) == 3
+    names = [f"{p}/power.csv" for p in points] + [f"{p}/spec.json" for p in points] + ["sweep.json", "config.yaml"]
+    assert _files(tmp_path / "local", names) == _files(tmp_path / "ray", names)
+    # A rerun on the cluster reuses every finished point.
+    assert main([*common, "--out", str(tmp_path / "ray"), "--backend", "ray"]) == 0
+    assert json.loads((tmp_path / "ray" / "report.json").read_text())["computed"] == []
+
+
+def _fails_once(marker: str):
+    def unit(x):
+        if x == 2 and not Path(marker).exists():
+            Path(marker).write_text("failed once")
+            raise RuntimeError("transient")
+        return 10 * x
+
+    return unit
+
+
+def test_retry_then_success_and_failure_named_by_unit(ray_cluster, tmp_path):
+    from multipower.ray_backend import RayBackend, UnitFailed
+
+    backend = RayBackend(max_retries=1)
+    assert list(backend.imap(_fails_once(str(tmp_path / "marker")), range(5))) == [0, 10, 20, 30, 40]
+    assert (tmp_path / "marker").exists()  # unit 2 did fail once
+    assert sum(backend.node_units.values()) == 5
+
+    def always(x):
+        if x == (3, 4):
+            raise ZeroDivisionError("no luck")
+        return x
+
+    with pytest.raises(UnitFailed, match=r"^work unit \(3, 4\) failed 2 times: ZeroDivisionError: no luck$"):
+        list(RayBackend(max_retries=1).imap(always, [(1, 2), (3, 4), (5, 6)]))
+
+
+def test_bounded_in_flight(ray_cluster):
+    from multipower.ray_backend import RayBackend
+
+    pulled = []
+
+    def units():
+        for i in range(50):
+            pulled.append(i)
+            yield i
+
+    results = RayBackend(jobs=1).imap(lambda x: x + 1, units())
+    assert next(results) == 1
+    assert len(pulled) == 2  # 2 · jobs in flight, never the whole stream
+    assert list(results) == list(range(2, 51))
+
+
+def test_missing_ray_is_one_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    code = main(["exact", "--layout", "grid3x3", "--gamma", "0.6", "--samples", "10", "--out", str(tmp_path / "o"),
+                 "--backend", "ray", "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.count("\n") == 0 and "pip install 'multipower[ray]'" in err and err.startswith("multipower exact: error:")
+    assert not (tmp_path / "o" / "power.csv").exists()
+
+
+def test_ray_address_needs_ray_backend(tmp_path, capsys):
+    code = main(["exact", "--layout", "grid3x3", "--gamma", "0.6", "--samples", "10", "--out", str(tmp_path / "o"),
+                 "--ray-address", "localhost:6379"])
+    assert code == 2
+    assert "--ray-address applies to --backend ray only" in capsys.readouterr().err
