@@ -10,6 +10,7 @@ a few units whatever their count, and the caller can accumulate in a fixed order
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator, Optional, TypeVar
@@ -35,10 +36,13 @@ class Backend:
         self.jobs = int(jobs) if jobs is not None else available_cores()
         self.kind = kind
 
-    def imap(self, fn: Callable[[U], R], units: Iterable[U], lookahead: Optional[int] = None) -> Iterator[R]:
+    def imap(self, fn: Callable[[U], R], units: Iterable[U], lookahead: Optional[int] = None,
+             stop: Optional[threading.Event] = None) -> Iterator[R]:
         """``fn(unit)`` for every unit, results yielded in unit order.
 
         :param lookahead: Units in flight at most (default ``2 · jobs``): bounds the memory held.
+        :param stop: Set when the caller stops early (an error, Ctrl-C), before waiting for the units in flight,
+            so units that watch it (in threads) can return at once.
         :raises: the first exception of a unit, after the units in flight are cancelled or finished; also on
             ``KeyboardInterrupt`` in the caller, units not started are cancelled.
         """
@@ -56,6 +60,10 @@ class Backend:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
+        except BaseException:
+            if stop is not None:
+                stop.set()
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -1,8 +1,9 @@
 """Finished chunks of reward samples on disk, so that an interrupted run loses no finished chunk and resumes.
 
-A run directory holds ``chunks/SSSSSSS-EEEEEEE.npz``, one file per finished range ``[start, end)`` of sample
-indices, each written to a temporary file and renamed (atomic: a killed run leaves whole files or none), and
-``chunks/key.json``, what every chunk's result depends on. A rerun with the same key reuses the chunks it
+A run directory holds ``chunks/SSSSSSS-EEEEEEE.npz`` (or another folder name, e.g. ``blocks/`` for the exact
+solver's sample blocks), one file per finished range ``[start, end)`` of sample indices (at least seven digits
+each), each written to a temporary file, flushed to disk and renamed (atomic: a killed run leaves whole files or
+none), and ``chunks/key.json``, what every chunk's result depends on. A rerun with the same key reuses the chunks it
 finds and trains only the missing ranges; a different key is refused unless the caller restarts. A sample's
 result must not depend on which chunk it was trained in (both PPO trainers guarantee it), so ranges from runs
 with different ``--chunk`` values combine.
@@ -21,7 +22,7 @@ import numpy as np
 
 CHUNK_DIR = "chunks"
 KEY_FILE = "key.json"
-_NAME = re.compile(r"^(\d{7})-(\d{7})\.npz$")
+_NAME = re.compile(r"^(\d{7,})-(\d{7,})\.npz$")
 
 
 class ChunkStore:
@@ -34,8 +35,8 @@ class ChunkStore:
     :raises ValueError: when ``directory`` holds chunks of another run, unless ``restart``.
     """
 
-    def __init__(self, directory: Union[str, Path], key: dict, restart: bool = False) -> None:
-        self.path = Path(directory) / CHUNK_DIR
+    def __init__(self, directory: Union[str, Path], key: dict, restart: bool = False, folder: str = CHUNK_DIR) -> None:
+        self.path = Path(directory) / folder
         self.key = json.loads(json.dumps(key, sort_keys=True))
         if restart and self.path.exists():
             shutil.rmtree(self.path)
@@ -74,10 +75,25 @@ class ChunkStore:
         return [(a, b) for a, b in gaps if a < b]
 
     def save(self, start: int, end: int, **arrays: np.ndarray) -> None:
-        """Write the chunk ``[start, end)`` atomically."""
+        """Write the chunk ``[start, end)`` atomically (flushed to disk before the rename)."""
         tmp = self.path / f".{start:07d}-{end:07d}.tmp.npz"
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, self.path / f"{start:07d}-{end:07d}.npz")
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self._file(start, end))
+
+    def read(self, start: int, end: int) -> dict[str, np.ndarray]:
+        """The arrays of the finished chunk ``[start, end)`` exactly."""
+        with np.load(self._file(start, end)) as data:
+            return {name: data[name] for name in data.files}
+
+    def remove(self, start: int, end: int) -> None:
+        """Delete the chunk ``[start, end)`` (e.g. once a longer chunk from the same start replaces it)."""
+        self._file(start, end).unlink(missing_ok=True)
+
+    def _file(self, start: int, end: int) -> Path:
+        return self.path / f"{start:07d}-{end:07d}.npz"
 
     def load(self, n_samples: int) -> dict[str, np.ndarray]:
         """The arrays of samples ``[0, n_samples)``, concatenated from the finished chunks."""

@@ -11,7 +11,9 @@ import argparse
 import ast
 import importlib
 import os
+import signal
 import sys
+import threading
 from importlib import resources
 from typing import Optional, Sequence
 
@@ -57,9 +59,17 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     return parser
 
 
+def _terminate(signum, frame) -> None:
+    """SIGTERM is handled like Ctrl-C: the command saves what it finished and says how to resume."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.handler(args) or 0)
     except ValueError as error:  # SpecError and the package's checks: one line naming the parameter
@@ -67,9 +77,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise
         print(f"multipower {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; finished work is saved", file=sys.stderr)
+    except KeyboardInterrupt:  # commands that save partial work say what they saved; others saved nothing new
+        print(f"multipower {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

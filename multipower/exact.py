@@ -1,13 +1,17 @@
 """Exact multi-agent and single-agent POWER by dynamic programming on the known model (docs/concepts.md#power).
 
-Reward samples are processed in chunks (memory stays bounded for any world); per-state means and standard
-errors are accumulated over chunks, in chunk order. Sample ``i`` is always the same reward pair
-(:class:`envs.rewards.RewardSampler`), so results do not depend on ``chunk_size`` or ``jobs``.
+Reward samples are cut into blocks whose size depends on the world only (:mod:`multipower.blocks`); per-state
+means and standard errors are accumulated in a fixed order, sample by sample inside a block and block by block
+after, so the bytes of a result depend neither on ``chunk_size``, ``jobs``, the memory budget, the backend nor
+interruptions. Sample ``i`` is always the same reward pair (:class:`envs.rewards.RewardSampler`).
 
-On the CPU, ``jobs`` chunks are solved at once in threads (the compiled kernels and torch release the GIL;
-each solve uses one thread), so the cores work on separate chunks rather than splitting one. The default chunk
-is sized for the batched torch code (small chunks keep its tables in cache); the compiled CPU kernels work one
-sample at a time, so for them the chunk only sets the granularity of progress, threads and Ctrl-C.
+A work unit is one block, :func:`solve_block` ``(job, unit)``: a module-level function of a small picklable
+:class:`BlockJob`, so any backend can run it. On the CPU, ``jobs`` blocks are solved at once in threads (the
+compiled kernels and torch release the GIL; each solve uses one thread). Inside a block, samples go to the
+solver ``chunk_size`` at a time (sized for the batched torch code and the memory budget).
+
+With ``out_dir``, each finished block is saved to ``OUT/blocks/`` as it finishes, and a rerun resumes: see
+:func:`exact_power` and docs/exact.md.
 
 Accuracy: the POWER error caused by stopping iteration is at most ``power_tol`` (default ``5e-5``) per
 sample and so for the mean, whatever ``γ`` is; see :mod:`multipower.solver` for the certificate and for
@@ -16,22 +20,28 @@ how ties between optimal actions are identified.
 
 from __future__ import annotations
 
+import json
+import sys
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+import uuid
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping, Optional, Union
 
 import numpy as np
 
 from envs.layouts import LayoutLike, load_layout
 from envs.memory import MemoryLike, check_budget, joint_state_count, model_bytes, parse_memory
-from envs.model import JointModel, check_collision, joint_model, single_agent_model
+from envs.model import check_collision, joint_model, single_agent_model
 from envs.policies import SeedPolicy, seed_policy_table
 from envs.rewards import RewardSampler, make_distribution
 from envs.validation import available_cores, check_gamma
+from multipower import rundir
 from multipower.backends import Backend, remote
-from multipower.results import MeanAccumulator, PowerResult, pearson
+from multipower.blocks import (BlockRun, BlockStats, BlockUnit, Cancelled, block_size, finished_prefix, open_store,
+                               run_blocks, stop_requested)
+from multipower.results import PowerResult, pearson
 
 
 # The solver (and torch under it) loads at the first solve, not on import: ``multipower exact --help`` stays
@@ -84,11 +94,14 @@ TORCH_BYTES_PER_SAMPLE_STATE = 1200
 
 
 class Interrupted(KeyboardInterrupt):
-    """Raised on Ctrl-C during a run; ``result`` holds the POWER over the chunks finished (or None)."""
+    """Raised on Ctrl-C during a run; ``result`` holds the POWER over the blocks finished (or None);
+    ``saved`` says whether it was written to the run folder (as a partial result)."""
 
-    def __init__(self, result: Optional[PowerResult]) -> None:
+    def __init__(self, result: Optional[PowerResult], saved: bool = False, note: str = "") -> None:
         super().__init__("interrupted")
         self.result = result
+        self.saved = saved
+        self.note = note
 
 
 def _check_samples(n_samples) -> int:
@@ -143,18 +156,6 @@ def _check_jobs(jobs: Optional[int], device) -> int:
     return int(jobs)
 
 
-def _backend(backend: Union[str, Backend, None], n_states: int, size: int, budget: Optional[int]):
-    """``(backend, lookahead)`` for a run: None for this machine's threads (``None`` or ``"local"``); otherwise
-    the backend, with the chunks in flight bounded so that their results fit the memory budget."""
-    backend = remote(backend)
-    if backend is None:
-        return None, None
-    lookahead = 2 * backend.jobs
-    if budget is not None:
-        lookahead = min(lookahead, max(2, budget // (size * BYTES_PER_SAMPLE_STATE * n_states)))
-    return backend, lookahead
-
-
 def _seed_config(seed_policy: SeedPolicy):
     if isinstance(seed_policy, str):
         return seed_policy
@@ -162,92 +163,170 @@ def _seed_config(seed_policy: SeedPolicy):
 
 
 @dataclass(frozen=True)
-class ChunkUnit:
-    """One chunk as a work unit: ``unit((lo, hi))`` draws samples ``lo .. hi-1`` and solves them where it runs,
-    returning ``(result, draw seconds, solve seconds)``; only the pair ``(lo, hi)`` travels per unit."""
+class BlockJob:
+    """Everything a block's numbers depend on, small and picklable (the world is rebuilt and cached per process).
 
-    draw: Callable[[int, int], tuple]
-    solve: Callable[..., object]
-
-    def __call__(self, bounds: tuple[int, int]) -> tuple:
-        t0 = time.perf_counter()
-        args = self.draw(*bounds)
-        t1 = time.perf_counter()
-        out = self.solve(*args)
-        return out, t1 - t0, time.perf_counter() - t1
-
-
-def _solve_chunks(
-    n_samples: int,
-    size: int,
-    jobs: int,
-    draw: Callable[[int, int], tuple],
-    solve: Callable[..., object],
-    consume: Callable[[object], None],
-    timings: dict,
-    progress: bool,
-    desc: str,
-    backend: Optional[Backend] = None,
-    lookahead: Optional[int] = None,
-) -> None:
-    """``consume(solve(*draw(lo, hi)))`` for every chunk, in chunk order, with up to ``jobs`` solves at once.
-
-    Rewards are drawn in the calling thread and results consumed in chunk order, so nothing depends on
-    scheduling. On Ctrl-C, chunks not yet started are cancelled and the exception propagates after the running
-    ones finish; everything consumed so far stays in the caller's accumulators. With a ``backend``, each chunk
-    is a :class:`ChunkUnit` run by ``backend.imap`` (at most ``lookahead`` in flight), drawn where it is solved.
+    ``kind`` is ``"joint"`` or ``"single"``; ``sampler`` and ``seed_policy`` are JSON text; ``chunk`` is the
+    samples per solver call (memory only, never the numbers); ``token`` names the run for Ctrl-C.
     """
-    bounds = ((lo, min(lo + size, n_samples)) for lo in range(0, n_samples, size))  # lazily: O(1) memory
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=-(-n_samples // size), desc=desc, unit="chunk")
-    if backend is not None:
-        try:
-            for out, draw_seconds, solve_seconds in backend.imap(ChunkUnit(draw, solve), bounds, lookahead):
-                timings["rewards"] += draw_seconds
-                timings["solve"] += solve_seconds
-                consume(out)
-                if bar is not None:
-                    bar.update()
-        finally:
-            if bar is not None:
-                bar.close()
-        return
+    kind: str
+    layout_text: str
+    layout_name: str
+    collision: Optional[str]
+    gamma_H: float
+    gamma_A: float
+    sampler: str
+    seed_policy: str
+    device: str
+    power_tol: float
+    block: int
+    chunk: int
+    n_samples: int
+    token: str = ""
 
-    def timed(args):
-        t0 = time.perf_counter()
-        out = solve(*args)
-        return out, time.perf_counter() - t0
 
-    def finish(done) -> None:
-        out, seconds = done
-        timings["solve"] += seconds
-        consume(out)
-        if bar is not None:
-            bar.update()
+@lru_cache(maxsize=4)
+def _world(kind: str, layout_text: str, layout_name: str, collision: Optional[str], seed_policy: str, sampler: str):
+    """``(model, seed table or None, RewardSampler)`` of a job, built once per process."""
+    from envs.layouts import parse_layout
 
-    pool = ThreadPoolExecutor(jobs) if jobs > 1 else None
-    pending: deque = deque()
+    grid = parse_layout(layout_text, name=layout_name)
+    cfg = json.loads(sampler)
+    if kind == "single":
+        model, table = single_agent_model(grid), None
+    else:
+        model = joint_model(grid, collision)
+        policy = json.loads(seed_policy)
+        table = seed_policy_table(model, policy if isinstance(policy, str) else np.asarray(policy["table"]))
+    draws = RewardSampler(model.n_states, cfg["distribution"], cfg["correlation"], cfg["seed"], cfg["redraw_constant"])
+    return model, table, draws
+
+
+def _powers(job: BlockJob, model, table, R_H: np.ndarray, R_A: np.ndarray) -> np.ndarray:
+    """Per-sample POWER columns ``(k, C, S)`` of one solver call (``C`` = 4 joint, 1 single)."""
+    if job.kind == "single":
+        W = solve_single(model, R_H, job.gamma_H, job.device, job.power_tol).W
+        return power_from_next(W, job.gamma_H)[:, None, :]
+    sol = solve_pairs(model, R_H, R_A, job.gamma_H, job.gamma_A, table, job.device, job.power_tol, values_only=True)
+    return np.stack([power_from_next(sol.W_H, job.gamma_H), power_from_next(sol.W_A, job.gamma_A),
+                     power_from_next(sol.W_H_seed, job.gamma_H), power_from_next(sol.W_A_seed, job.gamma_A)], axis=1)
+
+
+def solve_block(job: BlockJob, unit: BlockUnit) -> BlockStats:
+    """Solve block ``unit.k`` (samples ``[kB, min((k+1)B, n))``), continuing ``unit.prior`` when given.
+
+    Returns the block's per-column, per-state mean and ``M2`` ``(C, S)``, accumulated sample by sample in index
+    order (:func:`multipower._blockstats.welford`), so any ``job.chunk`` gives the same bytes.
+
+    :raises Cancelled: when the run was stopped (between solver calls).
+    """
+    from multipower._blockstats import welford
+
+    t0 = time.perf_counter()
+    model, table, draws = _world(job.kind, job.layout_text, job.layout_name, job.collision, job.seed_policy,
+                                 job.sampler)
+    start, end = unit.k * job.block, min((unit.k + 1) * job.block, job.n_samples)
+    n_columns = 1 if job.kind == "single" else 4
+    if unit.prior is not None:
+        at, mean, m2 = unit.prior.end, unit.prior.mean.reshape(-1).copy(), unit.prior.m2.reshape(-1).copy()
+    else:
+        at, mean, m2 = start, np.zeros(n_columns * model.n_states), np.zeros(n_columns * model.n_states)
+    count = at - start
+    for lo in range(at, end, job.chunk):
+        if stop_requested(job.token):
+            raise Cancelled
+        hi = min(lo + job.chunk, end)
+        R_H, R_A = draws.pairs(lo, hi)
+        powers = _powers(job, model, table, R_H, R_A if job.kind == "joint" else None)
+        count = welford(np.ascontiguousarray(powers.reshape(hi - lo, -1), dtype=np.float64), mean, m2, count)
+    shape = (n_columns, model.n_states)
+    return BlockStats(start, end, mean.reshape(shape), m2.reshape(shape), time.perf_counter() - t0)
+
+
+def _manifest_key(job: BlockJob) -> dict:
+    """What a saved result and its blocks depend on (not the number of samples: runs extend and resume)."""
+    return {
+        "kind": "exact_single" if job.kind == "single" else "exact", "layout_text": job.layout_text,
+        "collision": job.collision, "gamma_H": job.gamma_H, "gamma_A": job.gamma_A,
+        "sampler": json.loads(job.sampler), "seed_policy": json.loads(job.seed_policy),
+        "device": "cuda" if str(job.device).startswith("cuda") else "cpu", "power_tol": job.power_tol,
+        "block_size": job.block,
+    }
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _run(job: BlockJob, make_result, out_dir, restart: bool, overwrite: bool, files: Optional[Mapping],
+         jobs: int, backend, progress: bool, desc: str) -> PowerResult:
+    """Accumulate a run's blocks (resuming from ``out_dir``), write its result there, and return it.
+
+    ``make_result(totals, timings, complete) -> PowerResult``. See :func:`exact_power` for what is written.
+    """
+    key = _manifest_key(job)
+    kind, n = key["kind"], job.n_samples
+    store, write, saved_done = None, False, 0
+    if out_dir is not None:
+        out_dir = rundir.check_out(out_dir, kind, key, overwrite)
+        manifest, _ = rundir.verify(out_dir, kind, key)
+        if manifest is not None and not restart:
+            saved_done = int(manifest["samples_done"])
+            if manifest["complete"] and saved_done == n and manifest["samples_requested"] == n:
+                return PowerResult.load(out_dir)  # this very run, finished and intact
+        store, note = open_store(out_dir, {**key, "numerics_version": rundir.NUMERICS_VERSION}, restart)
+        if note:
+            _say(f"{out_dir}: {note}")
+        larger = max(saved_done, finished_prefix(store, job.block))
+        write = larger <= n
+        if not write:
+            _say(f"{out_dir} holds {larger:,} samples; reporting the first {n:,} of them (nothing written; "
+                 f"--restart starts over)")
+    run = BlockRun()
+    timings = {}
+    t0 = time.perf_counter()
+
+    def result(complete: bool) -> Optional[PowerResult]:
+        timings.update(total=time.perf_counter() - t0, solve=run.seconds, blocks_solved=run.solved,
+                       blocks_loaded=run.loaded)
+        return make_result(run.totals, timings, complete) if run.totals.count else None
+
     try:
-        for lo, hi in bounds:
-            t0 = time.perf_counter()
-            args = draw(lo, hi)
-            timings["rewards"] += time.perf_counter() - t0
-            if pool is None:
-                finish(timed(args))
-                continue
-            pending.append(pool.submit(timed, args))
-            if len(pending) > 2 * jobs:  # bounded look-ahead keeps memory at a few chunks
-                finish(pending.popleft().result())
-        while pending:
-            finish(pending.popleft().result())
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-        if bar is not None:
-            bar.close()
+        backend = remote(backend) or Backend(jobs)
+        run_blocks(run, solve_block, job, n, job.block, store, write, backend, progress, desc)
+    except KeyboardInterrupt:
+        partial = result(complete=False)
+        saved, note = False, ""
+        if partial is not None and write and run.totals.count > saved_done:
+            partial.save(out_dir, run_kind=kind, key=key, files=files)
+            saved = True
+        elif out_dir is not None and saved_done:
+            note = f"{out_dir} keeps its earlier result of {saved_done:,} samples"
+        raise Interrupted(partial, saved, note) from None
+    final = result(complete=True)
+    if write:
+        final.save(out_dir, run_kind=kind, key=key, files=files)
+    elif out_dir is not None:
+        final.config["prefix_of"] = larger  # not saved: the folder keeps its larger result
+    return final
+
+
+def _job(kind: str, model, sampler: RewardSampler, seed_policy, gamma_H: float, gamma_A: float, device,
+         power_tol: float, chunk: int, n_samples: int) -> BlockJob:
+    return BlockJob(
+        kind, model.layout.to_text(), model.layout.name, getattr(model, "collision", None), gamma_H, gamma_A,
+        json.dumps(sampler.to_config(), sort_keys=True), json.dumps(seed_policy, sort_keys=True), str(device),
+        power_tol, block_size(model.n_states), min(chunk, block_size(model.n_states)), n_samples, uuid.uuid4().hex,
+    )
+
+
+def _progress_config(config: dict, totals, complete: bool) -> dict:
+    return {**config, "samples_done": int(totals.count), "samples_requested": int(config["n_samples"]),
+            "complete": bool(complete and totals.count == config["n_samples"]), "interrupted": not complete}
+
+
+PathLike = Union[str, Path]
 
 
 def exact_power(
@@ -267,6 +346,10 @@ def exact_power(
     power_tol: Optional[float] = None,
     jobs: Optional[int] = None,
     max_memory: MemoryLike = None,
+    out_dir: Optional[PathLike] = None,
+    restart: bool = False,
+    overwrite: bool = False,
+    files: Optional[Mapping[str, str]] = None,
     backend: Union[str, Backend, None] = None,
 ) -> PowerResult:
     """Exact multi-agent POWER of H and A at every joint state.
@@ -284,26 +367,36 @@ def exact_power(
         seed: Seed of the reward draws.
         redraw_constant: Redraw reward functions whose values are all equal.
         device: Torch device (``"cpu"`` or ``"cuda"``).
-        chunk_size: Reward samples per chunk (default: sized to the world).
-        progress: Show a tqdm progress bar over chunks.
+        chunk_size: Reward samples per solver call (default: sized to the world; at most a block).
+        progress: Show a tqdm progress bar over blocks.
         power_tol: Per-sample bound on the POWER error from stopping iteration (default: the solver's
             ``POWER_TOL``).
-        jobs: Chunks solved at once in threads (default: the available cores on the CPU, 1 on a GPU).
+        jobs: Blocks solved at once in threads (default: the available cores on the CPU, 1 on a GPU).
             Results are identical for any value.
         max_memory: Memory budget (bytes or text such as ``"8G"``; default a fraction of the machine's memory,
             :mod:`envs.memory`). The peak is estimated before anything is allocated: default chunks and jobs
             are lowered to fit, and a world that does not fit is refused up front. Results never depend on it.
-        backend: Where chunks are solved: ``None`` or ``"local"`` (``jobs`` threads here), ``"ray"`` or a
-            :class:`~multipower.backends.Backend` (each chunk a work unit, drawn and solved on a worker; the
-            results are byte-identical to a local run's for the same ``chunk_size``).
+        out_dir: Run folder. Checked first (:func:`multipower.rundir.check_out`: refused if it holds another
+            run or files multipower did not write, unless ``overwrite``). Each finished block is saved to
+            ``OUT/blocks/``; a rerun resumes, a larger ``n_samples`` extends, a smaller one is computed from the
+            saved blocks and returned without writing anything. The result is written atomically as
+            ``power.csv`` + ``summary.json`` (+ ``files``) with ``manifest.json`` listing them.
+        restart: Discard the saved blocks and start over.
+        overwrite: Replace a folder holding another run (its files are removed first).
+        files: More files (name to text, e.g. ``spec.json``) written with the result and listed in the manifest.
+        backend: Where blocks are solved: ``None`` or ``"local"`` (``jobs`` threads here), ``"ray"`` (a Ray
+            cluster, :mod:`multipower.ray_backend`) or a :class:`~multipower.backends.Backend`; same bytes on any.
 
     Returns:
         A ``"joint"`` :class:`~multipower.results.PowerResult` with ``power_H``, ``power_H_se``, ``power_A``,
         ``power_A_se``, ``power_H_seed``, ``power_H_seed_se``, ``power_A_seed``, ``power_A_seed_se``; stats
         ``alpha`` (Pearson of POWER_H and POWER_A over states) and ``alpha_seed`` (of the two diagnostics).
+        Its config records ``samples_done``, ``samples_requested``, ``complete`` and ``block_size``.
 
     Raises:
-        Interrupted: on Ctrl-C; its ``result`` holds the POWER over the chunks already finished.
+        Interrupted: on Ctrl-C; its ``result`` holds the POWER over the blocks already finished (saved to
+            ``out_dir`` as a partial result, unless the folder already held more samples).
+        rundir.OutputError: (a ``ValueError``) when ``out_dir`` cannot be used.
     """
     gamma_H = check_gamma(gamma, "gamma")
     gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
@@ -311,12 +404,13 @@ def exact_power(
     n_samples = _check_samples(n_samples)
     grid, collision = load_layout(layout), check_collision(collision)
     n_states = joint_state_count(grid, collision)
-    size, jobs, budget = _fit_memory(n_states, collision, chunk_size, jobs, n_samples, device, max_memory,
-                                     f"exact POWER on {grid.name!r}")
-    backend, lookahead = _backend(backend, n_states, size, budget)
+    size, jobs, _ = _fit_memory(n_states, collision, chunk_size, jobs, n_samples, device, max_memory,
+                                f"exact POWER on {grid.name!r}")
     model = joint_model(grid, collision)
-    seed_table = seed_policy_table(model, seed_policy)
+    seed_policy_table(model, seed_policy)  # checked here, before any work; each process rebuilds it from the job
     sampler = RewardSampler(model.n_states, make_distribution(distribution), correlation, seed, redraw_constant)
+    job = _job("joint", model, sampler, _seed_config(seed_policy), gamma_H, gamma_A, device, power_tol, size,
+               n_samples)
     config = {
         "kind": "exact",
         "layout": model.layout.name,
@@ -329,51 +423,26 @@ def exact_power(
         **sampler.to_config(),
         "seed_policy": _seed_config(seed_policy),
         "device": str(device),
-        "chunk_size": size,
+        "chunk_size": job.chunk,
+        "block_size": job.block,
         "jobs": jobs,
         "power_tol": power_tol,
     }
     names = ("power_H", "power_A", "power_H_seed", "power_A_seed")
-    acc = {name: MeanAccumulator() for name in names}
-    timings = {"rewards": 0.0, "solve": 0.0}
-    start = time.perf_counter()
 
-    def solve(R_H, R_A):
-        sol = solve_pairs(model, R_H, R_A, gamma_H, gamma_A, seed_table, device, power_tol, values_only=True)
-        return {
-            "power_H": power_from_next(sol.W_H, gamma_H),
-            "power_A": power_from_next(sol.W_A, gamma_A),
-            "power_H_seed": power_from_next(sol.W_H_seed, gamma_H),
-            "power_A_seed": power_from_next(sol.W_A_seed, gamma_A),
+    def make_result(totals, timings: dict, complete: bool) -> PowerResult:
+        arrays, se = {}, totals.se()
+        for i, name in enumerate(names):
+            arrays[name], arrays[f"{name}_se"] = totals.mean[i], se[i]
+        stats = {
+            "alpha": pearson(arrays["power_H"], arrays["power_A"]),
+            "alpha_seed": pearson(arrays["power_H_seed"], arrays["power_A_seed"]),
         }
+        return PowerResult("joint", model.state_labels(), arrays, _progress_config(config, totals, complete), stats,
+                           timings)
 
-    def consume(powers: dict) -> None:
-        for name, samples in powers.items():
-            acc[name].add(samples)
-
-    try:
-        _solve_chunks(n_samples, size, jobs, sampler.pairs, solve, consume, timings, progress,
-                      f"exact {model.layout.name}", backend, lookahead)
-    except KeyboardInterrupt:
-        timings["total"] = time.perf_counter() - start
-        raise Interrupted(_joint_result(model, acc, config, timings, interrupted=True)) from None
-    timings["total"] = time.perf_counter() - start
-    return _joint_result(model, acc, config, timings)
-
-
-def _joint_result(model: JointModel, acc: dict, config: dict, timings: dict, interrupted: bool = False):
-    done = acc["power_H"].count
-    if done == 0:
-        return None
-    arrays = {}
-    for name, a in acc.items():
-        arrays[name], arrays[f"{name}_se"] = a.mean, a.se
-    config = {**config, "samples_done": done, "interrupted": interrupted}
-    stats = {
-        "alpha": pearson(arrays["power_H"], arrays["power_A"]),
-        "alpha_seed": pearson(arrays["power_H_seed"], arrays["power_A_seed"]),
-    }
-    return PowerResult("joint", model.state_labels(), arrays, config, stats, timings)
+    return _run(job, make_result, out_dir, restart, overwrite, files, jobs, backend, progress,
+                f"exact {model.layout.name}")
 
 
 def single_agent_power(
@@ -389,28 +458,32 @@ def single_agent_power(
     power_tol: Optional[float] = None,
     jobs: Optional[int] = None,
     max_memory: MemoryLike = None,
+    out_dir: Optional[PathLike] = None,
+    restart: bool = False,
+    overwrite: bool = False,
+    files: Optional[Mapping[str, str]] = None,
     backend: Union[str, Backend, None] = None,
 ) -> PowerResult:
     """Exact single-agent POWER ``(1-γ)/γ · E[V*(s) - R(s)]`` at every cell (docs/concepts.md#single-agent-power).
 
     Rewards are ``R_H`` of a :class:`~envs.rewards.RewardSampler` over the cells, so sample ``i`` is
-    reproducible. Arguments as for :func:`exact_power`.
+    reproducible. Arguments (run folder, resuming, interruptions) as for :func:`exact_power`.
 
     Returns:
         A ``"single"`` :class:`~multipower.results.PowerResult` with ``power`` and ``power_se``.
 
     Raises:
-        Interrupted: on Ctrl-C, holding the result over the finished chunks.
+        Interrupted: on Ctrl-C, holding the result over the finished blocks.
     """
     gamma = check_gamma(gamma, "gamma")
     power_tol = _power_tol(power_tol)
     n_samples = _check_samples(n_samples)
     grid = load_layout(layout)
-    size, jobs, budget = _fit_memory(grid.n_cells, None, chunk_size, jobs, n_samples, device, max_memory,
-                                     f"single-agent POWER on {grid.name!r}")
-    backend, lookahead = _backend(backend, grid.n_cells, size, budget)
+    size, jobs, _ = _fit_memory(grid.n_cells, None, chunk_size, jobs, n_samples, device, max_memory,
+                                f"single-agent POWER on {grid.name!r}")
     model = single_agent_model(grid)
     sampler = RewardSampler(model.n_states, make_distribution(distribution), 0.0, seed, redraw_constant)
+    job = _job("single", model, sampler, None, gamma, gamma, device, power_tol, size, n_samples)
     config = {
         "kind": "exact_single",
         "layout": model.layout.name,
@@ -419,31 +492,16 @@ def single_agent_power(
         "n_samples": n_samples,
         **sampler.to_config(),
         "device": str(device),
-        "chunk_size": size,
+        "chunk_size": job.chunk,
+        "block_size": job.block,
         "jobs": jobs,
         "power_tol": power_tol,
     }
-    acc = MeanAccumulator()
-    timings = {"rewards": 0.0, "solve": 0.0}
-    start = time.perf_counter()
 
-    def result(interrupted: bool = False) -> Optional[PowerResult]:
-        timings["total"] = time.perf_counter() - start
-        if acc.count == 0:
-            return None
-        cfg = {**config, "samples_done": acc.count, "interrupted": interrupted}
-        arrays = {"power": acc.mean, "power_se": acc.se}
-        return PowerResult("single", model.state_labels(), arrays, cfg, {}, timings)
+    def make_result(totals, timings: dict, complete: bool) -> PowerResult:
+        arrays = {"power": totals.mean[0], "power_se": totals.se()[0]}
+        return PowerResult("single", model.state_labels(), arrays, _progress_config(config, totals, complete), {},
+                           timings)
 
-    def draw(lo: int, hi: int) -> tuple:
-        return (sampler.pairs(lo, hi)[0],)
-
-    def solve(R):
-        return power_from_next(solve_single(model, R, gamma, device, power_tol).W, gamma)
-
-    try:
-        _solve_chunks(n_samples, size, jobs, draw, solve, acc.add, timings, progress, f"single {model.layout.name}",
-                      backend, lookahead)
-    except KeyboardInterrupt:
-        raise Interrupted(result(interrupted=True)) from None
-    return result()
+    return _run(job, make_result, out_dir, restart, overwrite, files, jobs, backend, progress,
+                f"single {model.layout.name}")

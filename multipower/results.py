@@ -1,22 +1,28 @@
 """POWER results: per-state arrays with state labels, configuration and timings; saved as CSV + JSON.
 
 One :class:`PowerResult` type serves the exact solver, the learned estimator and the plots, so any saved
-result can be reloaded and drawn. A directory holds ``power.csv`` (one row per state) and
-``summary.json`` (kind, configuration, scalar statistics such as ``alpha``, timings).
+result can be reloaded and drawn. A directory holds ``power.csv`` (one row per state),
+``summary.json`` (kind, configuration, how many of the requested samples are done, scalar statistics such as
+``alpha``, timings) and ``manifest.json`` (:mod:`multipower.rundir`: written last, with every file's hash).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Mapping, Optional, Union
 
 import numpy as np
 
 from envs.layouts import Layout, parse_layout
 from envs.serialization import jsonable  # noqa: F401  (re-exported: results are saved through it)
+from multipower import rundir
+
+#: Keys of summary.json that say how far the run got (read back into ``config``).
+PROGRESS_KEYS = ("samples_done", "samples_requested", "complete")
 
 JOINT_LABELS = ("h_row", "h_col", "a_row", "a_col")
 SINGLE_LABELS = ("row", "col")
@@ -84,18 +90,47 @@ class PowerResult:
             raise ValueError(f"no state with cells {cells} in this result")
         return float(self.arrays[name][match[0]])
 
-    def save(self, directory: Union[str, Path]) -> Path:
-        """Write ``power.csv`` and ``summary.json`` to ``directory`` (created if needed)."""
+    @property
+    def samples_done(self) -> Optional[int]:
+        done = self.config.get("samples_done", self.config.get("n_samples"))
+        return None if done is None else int(done)
+
+    @property
+    def complete(self) -> bool:
+        """False for a partial result (a run stopped before all its requested samples)."""
+        return bool(self.config.get("complete", not self.config.get("interrupted", False)))
+
+    def save(self, directory: Union[str, Path], run_kind: Optional[str] = None, key: Optional[Mapping] = None,
+             files: Optional[Mapping[str, Union[str, bytes]]] = None) -> Path:
+        """Write ``power.csv``, ``summary.json`` and ``files`` (name to contents) to ``directory`` (created if
+        needed), each atomically, then ``manifest.json`` listing them (:func:`multipower.rundir.write_manifest`).
+
+        :param run_kind: The manifest's kind of run (default: ``config["kind"]``, else the result's kind).
+        :param key: What the numbers depend on, hashed into the manifest (default: the whole ``config``).
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        with open(directory / "power.csv", "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow([*self.label_names, *self.arrays])
-            columns = [self.labels[:, i] for i in range(self.labels.shape[1])] + list(self.arrays.values())
-            for row in zip(*columns):
-                writer.writerow([int(v) for v in row[: len(self.label_names)]] + [repr(float(v)) for v in row[len(self.label_names) :]])
-        summary = {"kind": self.kind, "config": self.config, **self.stats, "timings": self.timings}
-        (directory / "summary.json").write_text(json.dumps(jsonable(summary), indent=2) + "\n")
+        run_kind = run_kind or self.config.get("kind") or self.kind
+        key = self.config if key is None else key
+        done = self.samples_done or 0
+        requested = int(self.config.get("samples_requested", self.config.get("n_samples", done)))
+        rundir.begin(directory, run_kind, key, requested, done)
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)
+        writer.writerow([*self.label_names, *self.arrays])
+        columns = [self.labels[:, i] for i in range(self.labels.shape[1])] + list(self.arrays.values())
+        n_labels = len(self.label_names)
+        for row in zip(*columns):
+            writer.writerow([int(v) for v in row[:n_labels]] + [repr(float(v)) for v in row[n_labels:]])
+        rundir.atomic_write(directory / "power.csv", text.getvalue())
+        counted = "n_samples" in self.config or "samples_done" in self.config
+        progress = {"samples_done": done, "samples_requested": requested, "complete": self.complete} if counted else {}
+        summary = {"kind": self.kind, "config": self.config, **progress, **self.stats, "timings": self.timings}
+        rundir.atomic_write(directory / "summary.json", json.dumps(jsonable(summary), indent=2) + "\n")
+        for name, data in (files or {}).items():
+            rundir.atomic_write(directory / name, data)
+        rundir.write_manifest(directory, run_kind, key, ["power.csv", "summary.json", *(files or {})], requested,
+                              done, rows={"power.csv": self.n_states}, extra={"complete": self.complete})
         return directory
 
     @classmethod
@@ -104,6 +139,9 @@ class PowerResult:
         summary = json.loads((directory / "summary.json").read_text())
         kind = summary.pop("kind")
         config, timings = summary.pop("config"), summary.pop("timings", {})
+        for name in PROGRESS_KEYS:
+            if name in summary:
+                config.setdefault(name, summary.pop(name))
         with open(directory / "power.csv", newline="") as f:
             rows = list(csv.reader(f))
         header, body = rows[0], np.array(rows[1:], dtype=np.float64).reshape(len(rows) - 1, len(rows[0]))

@@ -15,8 +15,10 @@ Every folder a command writes carries ``manifest.json``, written last::
   still has its recorded hash; anything else (a killed write, an edited file, an older version) is recomputed.
 
 Writers write each file with :func:`atomic_write` (a temporary file in the same folder, then a rename), after
-:func:`begin` has removed the old manifest; a killed run therefore leaves either the old complete result with
-its manifest, or files without a manifest, which :func:`verify` never reuses.
+:func:`begin` has replaced the old manifest by one that lists no files (``"state": "writing"``); a killed run
+therefore leaves either the old complete result with its manifest, or files that no manifest vouches for, which
+:func:`verify` never reuses. :func:`check_out` writes such a file-less manifest into a folder that has none, so
+a run killed before its first result is written still owns its folder (its rerun resumes there).
 """
 
 from __future__ import annotations
@@ -118,11 +120,12 @@ def check_out(directory: PathLike, kind: str, config: Optional[Mapping] = None, 
     except OSError as error:
         raise OutputError(f"{flag}: cannot write to {path} ({error.strerror or error})") from None
     problem = _conflict(path, kind, config)
-    if problem is None:
-        return path
-    if not overwrite:
-        raise OutputError(f"{flag}: {path} {problem}; use --overwrite to replace it, or another {flag}")
-    clear(path)
+    if problem is not None:
+        if not overwrite:
+            raise OutputError(f"{flag}: {path} {problem}; use --overwrite to replace it, or another {flag}")
+        clear(path)
+    if not (path / MANIFEST).exists():
+        begin(path, kind, config or {})
     return path
 
 
@@ -152,9 +155,18 @@ def clear(directory: PathLike) -> None:
             target.unlink()
 
 
-def begin(directory: PathLike) -> None:
-    """Remove the manifest before files are rewritten, so a killed rewrite is never taken for a finished result."""
-    (Path(directory) / MANIFEST).unlink(missing_ok=True)
+def begin(directory: PathLike, kind: Optional[str] = None, config: Optional[Mapping] = None,
+          samples_requested: int = 0, samples_done: int = 0) -> None:
+    """Before files are rewritten: remove the manifest, so a killed rewrite is never taken for a finished result.
+
+    With ``kind`` (and ``config``), write instead a manifest that lists no files and says ``"state": "writing"``:
+    the folder stays this run's (:func:`check_out` accepts it for a rerun) while :func:`verify` reuses nothing.
+    """
+    path = Path(directory) / MANIFEST
+    if kind is None:
+        path.unlink(missing_ok=True)
+        return
+    write_manifest(directory, kind, config or {}, [], samples_requested, samples_done, extra={"state": "writing"})
 
 
 def write_manifest(directory: PathLike, kind: str, config: Mapping, files: Iterable[str], samples_requested: int,
@@ -174,7 +186,7 @@ def write_manifest(directory: PathLike, kind: str, config: Mapping, files: Itera
         "format": MANIFEST_FORMAT, "kind": kind, "numerics_version": NUMERICS_VERSION,
         "config_hash": config_hash(config), "samples_requested": int(samples_requested),
         "samples_done": int(samples_done), "complete": int(samples_done) >= int(samples_requested),
-        "files": listed, **dict(extra or {}),
+        "state": "written", "files": listed, **dict(extra or {}),
     }
     atomic_write(path / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return manifest
@@ -196,8 +208,21 @@ def verify(directory: PathLike, kind: str, config: Mapping) -> tuple[Optional[di
         return None, f"saved by numerics version {manifest['numerics_version']}, this is {NUMERICS_VERSION}"
     if manifest["config_hash"] != config_hash(config):
         return None, "another configuration"
+    problem = check_files(path, manifest)
+    return (None, problem) if problem else (manifest, "")
+
+
+def check_files(directory: PathLike, manifest: Optional[dict] = None) -> str:
+    """``""`` when every file the manifest lists still has its recorded hash, else the reason in a few words
+    (also when the last write did not finish). A folder without a manifest gives ``""``: nothing to check."""
+    path = Path(directory)
+    manifest = read_manifest(path) if manifest is None else manifest
+    if manifest is None:
+        return ""
+    if manifest.get("state") == "writing" or not manifest["files"]:
+        return "its last write did not finish (no result is vouched for)"
     for name, entry in manifest["files"].items():
         target = path / name
         if not target.is_file() or file_digest(target) != entry.get("sha256"):
-            return None, f"{name} does not match its manifest"
-    return manifest, ""
+            return f"{name} does not match its manifest"
+    return ""

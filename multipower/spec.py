@@ -225,12 +225,16 @@ CHECKS: dict[str, Callable] = {
 }
 
 
+def spec_json(spec: RunSpec) -> str:
+    """The text of ``spec.json`` for ``spec``."""
+    return json.dumps({"format_version": SPEC_VERSION, **spec.to_dict()}, indent=2, sort_keys=True) + "\n"
+
+
 def save_spec(spec: RunSpec, directory: PathLike) -> Path:
     """Write ``directory/spec.json`` (created if needed); returns its path."""
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
-    data = {"format_version": SPEC_VERSION, **spec.to_dict()}
-    (path / SPEC_FILE).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    (path / SPEC_FILE).write_text(spec_json(spec))
     return path / SPEC_FILE
 
 

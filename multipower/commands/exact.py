@@ -1,4 +1,5 @@
-"""``multipower exact``: exact POWER by dynamic programming, written as power.csv + summary.json + spec.json."""
+"""``multipower exact``: exact POWER by dynamic programming, written as power.csv + summary.json + spec.json
+(+ manifest.json), with every finished sample block in ``OUT/blocks/``: an interrupted run resumes."""
 
 from __future__ import annotations
 
@@ -7,20 +8,26 @@ import sys
 
 from multipower.commands import add_backend_arguments, add_run_arguments, backend_from_args, spec_from_args
 from multipower.exact import Interrupted, exact_power, single_agent_power
-from multipower.spec import save_spec
+from multipower.spec import SPEC_FILE, spec_json
 
 HELP = "exact multi-agent (or --single: single-agent) POWER by dynamic programming on the known model"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser, required=True, samples=10_000)
-    parser.add_argument("--out", required=True, help="output directory (power.csv, summary.json, spec.json)")
+    parser.add_argument("--out", required=True,
+                        help="output directory (power.csv, summary.json, spec.json, manifest.json, blocks/); a rerun "
+                             "into it resumes, a larger --samples extends, a smaller one reports that prefix")
+    parser.add_argument("--restart", action="store_true", help="discard the finished blocks in --out and start over")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a folder holding another run (or files multipower did not write)")
     parser.add_argument("--redraw-constant", action="store_true", help="redraw constant reward functions")
     parser.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
-    parser.add_argument("--chunk-size", type=int, default=None, help="reward samples per chunk")
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="reward samples per solver call (memory only; same results)")
     parser.add_argument(
         "--jobs", type=int, default=None,
-        help="chunks solved at once in threads (default: available cores on the CPU, 1 on a GPU); same results",
+        help="sample blocks solved at once in threads (default: available cores on the CPU, 1 on a GPU); same results",
     )
     parser.add_argument("--single", action="store_true", help="single-agent POWER on the layout")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
@@ -35,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     common = dict(
         n_samples=spec.n_samples, distribution=spec.distribution, seed=spec.seed, redraw_constant=spec.redraw_constant,
         device=args.device, chunk_size=args.chunk_size, jobs=args.jobs, progress=not args.no_progress,
-        max_memory=args.max_memory, backend=backend_from_args(args),
+        max_memory=args.max_memory, out_dir=args.out, restart=args.restart, overwrite=args.overwrite,
+        files={SPEC_FILE: spec_json(spec)}, backend=backend_from_args(args),
     )
     try:
         if args.single:
@@ -46,18 +54,26 @@ def run(args: argparse.Namespace) -> int:
                 correlation=spec.correlation, seed_policy=spec.seed_policy_value(), **common,
             )
     except Interrupted as stop:
-        if stop.result is not None:
-            stop.result.save(args.out)
-            save_spec(spec, args.out)
-            print(f"interrupted: saved {stop.result.config['samples_done']} samples to {args.out}", file=sys.stderr)
-        raise
-    result.save(args.out)
-    save_spec(spec, args.out)
-    if args.single:
-        print(f"wrote {args.out}/power.csv ({result.n_states} cells, {result.config['samples_done']} samples)")
-    else:
-        print(
-            f"wrote {args.out}/power.csv ({result.n_states} joint states, {result.config['samples_done']} samples); "
-            f"alpha = {result.stats['alpha']:.4f}"
-        )
+        print(interrupted_message(stop, args.out), file=sys.stderr)
+        return 130
+    done = result.samples_done
+    prefix_of = result.config.get("prefix_of")
+    where = f"wrote {args.out}/power.csv" if prefix_of is None else \
+        f"first {done:,} of the {prefix_of:,} samples in {args.out} (not written)"
+    what = f"{result.n_states} cells" if args.single else f"{result.n_states} joint states"
+    alpha = "" if args.single else f"; alpha = {result.stats['alpha']:.4f}"
+    print(f"{where} ({what}, {done:,} samples){alpha}")
     return 0
+
+
+def interrupted_message(stop: Interrupted, out) -> str:
+    """What an interrupted run left behind, and how to go on, in one or two lines."""
+    result = stop.result
+    if stop.saved and result is not None:
+        told = (f"interrupted: saved a partial result of {result.samples_done:,} of "
+                f"{int(result.config['samples_requested']):,} samples to {out}")
+    elif stop.note:
+        told = f"interrupted: {stop.note}"
+    else:
+        told = "interrupted before the first sample block finished; nothing new was saved"
+    return f"{told}\nrerun the same command to resume (finished blocks in {out}/blocks are kept; --restart starts over)"
