@@ -29,14 +29,16 @@ def _files(directory: Path, names) -> dict:
 
 
 def test_exact_same_power_csv_as_local(ray_cluster, tmp_path):
-    common = ["exact", "--layout", "grid3x3", "--gamma", "0.6", "--samples", "300", "--chunk-size", "64",
-              "--collision", "crash", "--no-progress"]
+    # 600 samples of maze7x7 are three blocks (256, 256, 88): three units on the cluster.
+    common = ["exact", "--layout", "maze7x7", "--gamma", "0.1", "--samples", "600", "--collision", "crash",
+              "--no-progress"]
     assert main([*common, "--out", str(tmp_path / "local"), "--jobs", "2"]) == 0
     assert main([*common, "--out", str(tmp_path / "ray"), "--backend", "ray"]) == 0
     local, remote = (_files(tmp_path / d, ["power.csv", "spec.json"]) for d in ("local", "ray"))
     assert local == remote
     summaries = [json.loads((tmp_path / d / "summary.json").read_text()) for d in ("local", "ray")]
     assert summaries[0]["alpha"] == summaries[1]["alpha"]
+    assert summaries[1]["timings"]["blocks_solved"] == 3
 
 
 def test_sweep_same_files_as_local(ray_cluster, tmp_path):
