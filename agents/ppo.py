@@ -679,8 +679,8 @@ def learn_ppo(
     :param seed_policy: ``(S, 5)`` A's policy while H learns (any table, e.g. uniform or stay).
     :param progress: Called with the number of sample-updates done (one update of one sample's agent counts
         1: ``2 · n_updates · K`` in all).
-    :param on_chunk: Called with each finished :class:`ChunkResult`, in sample order, as soon as it and every
-        chunk before it are done (to save it at once).
+    :param on_chunk: Called with each :class:`ChunkResult` as soon as it finishes (to save it at once; with
+        several workers, not necessarily in sample order).
     :param tensorboard: TensorBoard directory: one run per chunk and agent with, per update, the mean and the
         10 % / 90 % quantiles across the chunk's samples of the policy, value and entropy losses, and, with
         ``reference``, the fraction of states where the greedy action is optimal.
@@ -714,12 +714,13 @@ def learn_ppo(
 
 
 def _in_processes(jobs, n_jobs: int, n_updates: int, progress, on_chunk) -> list[ChunkResult]:
-    """Chunks in worker processes; finished chunks are handed on in sample order. On an exception or Ctrl-C the
+    """Chunks in worker processes; each chunk is handed on as soon as it finishes. On an exception or Ctrl-C the
     workers are stopped at once (a chunk in progress is lost; finished ones were handed on)."""
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+    from agents.workers import stop_workers
+
     done: dict[int, ChunkResult] = {}
-    handed = 0
     pool = ProcessPoolExecutor(n_jobs, initializer=_one_thread)
     try:
         pending = {pool.submit(_train_chunk, job): i for i, job in enumerate(jobs)}
@@ -729,14 +730,10 @@ def _in_processes(jobs, n_jobs: int, n_updates: int, progress, on_chunk) -> list
                 result = done[pending.pop(future)] = future.result()
                 if progress is not None:
                     progress(2 * n_updates * (result.stop - result.start))
-            while handed in done:
                 if on_chunk is not None:
-                    on_chunk(done[handed])
-                handed += 1
+                    on_chunk(result)
     except BaseException:
-        # Python < 3.14 has no public way to stop running workers: without this, shutdown waits for their chunks.
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()
+        stop_workers(pool)  # without this, shutdown waits for the chunks in progress
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -744,14 +741,11 @@ def _in_processes(jobs, n_jobs: int, n_updates: int, progress, on_chunk) -> list
 
 
 def _one_thread() -> None:
-    import signal
+    from agents.workers import init_worker
 
-    import torch
-
-    # Tiny per-sample ops: processes side by side beat threads inside one op (measured on 2 cores).
-    torch.set_num_threads(1)
-    # Ctrl-C reaches the whole process group: the driver alone handles it (and terminates the workers).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Tiny per-sample ops: processes side by side beat threads inside one op (measured on 2 cores). The driver
+    # alone handles Ctrl-C and SIGTERM (and kills the workers); a worker whose driver died exits.
+    init_worker(threads=1)
 
 
 def _train_chunk(job, progress=None) -> ChunkResult:

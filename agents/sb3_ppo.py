@@ -19,7 +19,6 @@ Several reward samples train in parallel in worker processes (``n_jobs``), each 
 from __future__ import annotations
 
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional
 
@@ -27,6 +26,7 @@ import numpy as np
 
 from agents.logging import ExactQ, greedy_optimal_fraction, policy_metrics
 from agents.storage import TrainedAgents
+from agents.workers import imap_unordered
 from envs import maze_v1
 from envs.layouts import N_ACTIONS
 from envs.maze_v1 import OBS_TYPES
@@ -291,7 +291,7 @@ def _learning_rate(config: SB3PPOConfig):
 
 
 @dataclass(frozen=True)
-class _SampleJob:
+class SampleJob:
     """What a worker needs to train both agents of reward sample ``k``: the model itself, never its text."""
 
     k: int
@@ -305,8 +305,17 @@ class _SampleJob:
     tensorboard: Optional[str]
     reference: Optional[ExactQ]
 
+    @classmethod
+    def of(cls, k: int, model: JointModel, r_h: np.ndarray, r_a: np.ndarray, gamma_H: float, gamma_A: float,
+           config: SB3PPOConfig, seed: int, tensorboard: Optional[str] = None,
+           reference: Optional[ExactQ] = None) -> "SampleJob":
+        """The job of sample ``k`` (its index in the whole run) of a run seeded ``seed``: H's learner is seeded
+        ``seed * 100003 + 2k``, A's one more, so a sample's agents do not depend on which samples run with it."""
+        return cls(int(k), model, r_h, r_a, gamma_H, gamma_A, config, int(seed) * 100_003 + 2 * int(k), tensorboard,
+                   reference)
 
-def _train_sample(job: _SampleJob) -> tuple[int, np.ndarray, np.ndarray, float, float]:
+
+def train_sample(job: SampleJob) -> tuple[int, np.ndarray, np.ndarray, float, float]:
     """Worker: both stages for reward sample ``k``; returns ``(k, policy_H, policy_A, seconds_H, seconds_A)``."""
     import torch
 
@@ -369,19 +378,13 @@ def train_sb3_pairs(
     with none finished it re-raises. ``reference`` (exact action values) adds accuracy curves to TensorBoard.
     """
     config = config or SB3PPOConfig()
-    jobs = [
-        _SampleJob(k, model, R_H[k], R_A[k], gamma_H, gamma_A, config, int(seed) * 100_003 + 2 * k, tensorboard, reference)
-        for k in range(len(R_H))
-    ]
+    jobs = [SampleJob.of(k, model, R_H[k], R_A[k], gamma_H, gamma_A, config, seed, tensorboard, reference)
+            for k in range(len(R_H))]
     n_jobs = max(1, min(int(n_jobs or available_cores()), len(jobs)))
     done: dict[int, tuple] = {}
     start = time.perf_counter()
     try:
-        if n_jobs == 1:
-            _collect(map(_train_sample, jobs), done, progress)
-        else:
-            with ProcessPoolExecutor(n_jobs) as pool:
-                _collect(pool.map(_train_sample, jobs), done, progress)
+        _collect(imap_unordered(train_sample, jobs, n_jobs), done, progress)
     except KeyboardInterrupt:
         if not done:
             raise

@@ -29,9 +29,9 @@ import numpy as np
 from agents import qlearning
 from agents.storage import TrainedAgents, load_agents
 from envs.model import JointModel, joint_model
-from envs.policies import is_deterministic, seed_policy_table
+from envs.policies import seed_policy_table
 from envs.rewards import RewardSampler
-from envs.validation import available_cores, check_gamma
+from envs.validation import check_gamma
 from multipower.estimator import (
     DEFAULT_TOL,
     DEFAULT_WALKERS,
@@ -253,13 +253,16 @@ def train_agents(
     seed_policy: Union[str, np.ndarray] = "uniform",
     seed: int = 0,
     options: Optional[dict] = None,
+    *,
+    store=None,
+    progress=None,
 ) -> TrainedAgents:
     """The two-stage training (docs/concepts.md#two-stage-training): H against the seed policy, then A against frozen H.
 
     Args:
         algo: ``"qlearning"`` (:func:`agents.qlearning.train_two_stage`, batched tabular Q-learning; the
-            frozen policies are greedy in the learned Q-values), ``"ppo"`` (:func:`train_ppo_batched`, every
-            sample's PPO agents at once) or ``"sb3-ppo"`` (:func:`agents.sb3_ppo.train_sb3_pairs`, one
+            frozen policies are greedy in the learned Q-values), ``"ppo"`` (:func:`agents.ppo.learn_ppo`, every
+            sample's PPO agents at once) or ``"sb3-ppo"`` (:func:`agents.sb3_ppo.train_sample`, one
             MaskablePPO model per sample; uniform seed policy only).
         model, R_H, R_A, gamma_H, gamma_A: The world, the ``(K, S)`` reward functions the learners train on
             (the very tables the exact solver uses) and the discounts.
@@ -267,41 +270,36 @@ def train_agents(
         seed: Fixes the learners' random draws.
         options: Hyperparameter overrides (Q-learning: ``QLearningConfig`` fields, applied to both stages;
             PPO: ``PPOConfig`` or ``SB3PPOConfig`` fields), plus ``n_jobs``, the worker processes (default: the
-            available cores; Q-learning results do not depend on it), and for the batched PPO ``chunk`` and
-            ``device`` (see :func:`train_ppo_batched`).
+            available cores), ``chunk``, samples per chunk, and for the batched PPO ``device`` (see
+            :func:`multipower.training.train_chunks`). Results do not depend on ``n_jobs`` or ``chunk``.
+        store: A :class:`multipower.chunkstore.ChunkStore`: chunks finished there are reused, and each new one
+            is saved there as it finishes (an interrupted call loses no finished chunk).
+        progress: Called with the work done (see :func:`multipower.training.progress_total`).
     """
+    from multipower.training import learner_settings, train_chunks
+
     check_algo(algo)
     options = dict(options or {})
+    run_options = {key: options.pop(key) for key in PPO_RUN_OPTIONS if key in options}
+    if algo != "ppo" and run_options.get("device") is not None:
+        raise ValueError(f"device applies to the ppo learner only, not {algo}")
     seed_table = seed_policy_table(model, seed_policy)
-    if algo == "ppo":
-        policy_H, policy_A, config = train_ppo_batched(model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, options)
-        return TrainedAgents(policy_H, policy_A, R_H, R_A, {"algo": "ppo", "trainer": "ppo", "train_seed": seed, **config})
-    n_jobs = options.pop("n_jobs", None)
-    if algo == "qlearning":
-        config_H = config_A = None
-        if options:
-            config_H = qlearning.default_config(gamma_H, deterministic_other=is_deterministic(seed_table), **options)
-            config_A = qlearning.default_config(gamma_A, deterministic_other=True, **options)  # frozen greedy H
-        run = qlearning.train_two_stage(  # looked up at call time, so tests can wrap it
-            model, R_H, R_A, gamma_H, gamma_A, seed_table, config_H, config_A, seed=seed,
-            n_jobs=available_cores() if n_jobs is None else int(n_jobs),
-        )
-        learner = {"H": (config_H.to_dict() if config_H else "default"), "A": (config_A.to_dict() if config_A else "default")}
-    else:
-        from agents.sb3_ppo import SB3PPOConfig, train_sb3_pairs  # SB3 and torch load only for PPO
-
-        if not (isinstance(seed_policy, str) and seed_policy == "uniform"):
-            raise ValueError(f"algo 'sb3-ppo' supports seed_policy 'uniform' only, got {seed_policy!r}")
-        ppo_config = SB3PPOConfig(**options)
-        run = train_sb3_pairs(model, R_H, R_A, gamma_H, gamma_A, ppo_config, seed, n_jobs=n_jobs)
-        R_H, R_A = R_H[: len(run.policy_H)], R_A[: len(run.policy_H)]
-        learner = ppo_config.to_dict()
-    options["n_jobs"] = n_jobs
-    config = {"algo": algo, "train_seed": seed, "train_options": options, "learner_config": learner}
-    return TrainedAgents(run.policy_H, run.policy_A, R_H, R_A, config)
+    if algo == "sb3-ppo" and not (isinstance(seed_policy, str) and seed_policy == "uniform"):
+        raise ValueError(f"algo 'sb3-ppo' supports seed_policy 'uniform' only, got {seed_policy!r}")
+    settings = learner_settings(algo, options, gamma_H, gamma_A, seed_table)
+    before, t0 = (store.done(len(R_H)) if store is not None else 0), time.perf_counter()
+    arrays, run = train_chunks(
+        algo, model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, settings, jobs=run_options.get("n_jobs"),
+        chunk=run_options.get("chunk"), device=run_options.get("device") or "auto", store=store, progress=progress,
+    )
+    timings = {"wall_seconds": time.perf_counter() - t0, "samples_trained": len(R_H) - before,
+               "samples_reused": before}
+    config = {"algo": algo, "trainer": algo, "train_seed": seed,
+              "train_options": {**options, "n_jobs": run_options.get("n_jobs")}, **run, "timings": timings}
+    return TrainedAgents(arrays["policy_H"], arrays["policy_A"], R_H, R_A, config)
 
 
-#: Options of the batched PPO trainer that are not :class:`agents.ppo.PPOConfig` fields.
+#: Options of the trainers that are not hyperparameters: worker processes, samples per chunk, torch device.
 PPO_RUN_OPTIONS = ("n_jobs", "chunk", "device")
 
 
@@ -331,60 +329,27 @@ def train_ppo_batched(
     :param reference: ``multipower.accuracy.optimal_response_q``, for TensorBoard's accuracy curves.
     :returns: ``policy_H``, ``policy_A`` ``(K, S, 5)``, and the configuration to save with them.
     """
-    from agents.ppo import learn_ppo, resolve_device  # torch loads only for PPO
+    from multipower.training import train_chunks
 
     options = dict(options or {})
     run = {key: options.pop(key, None) for key in PPO_RUN_OPTIONS}
-    run = {key: value for key, value in run.items() if value is not None}
     config = ppo_config(options)
-    device = run.get("device", "auto")
-    try:
-        cuda = resolve_device(device).type == "cuda"
-    except ValueError as error:
-        raise SpecError(str(error)) from None
-    n_jobs = 1 if cuda else run.get("n_jobs") or available_cores()
-    chunk = run.get("chunk") or default_chunk(len(R_H), n_jobs, cuda)
     K = len(R_H)
-    gaps = store.missing(K) if store is not None else [(0, K)]
-    parts = {}
-    t0 = time.perf_counter()
-
-    def keep(result):
-        parts[result.start] = result
-        if store is not None:
-            store.save(result.start, result.stop, policy_H=result.policy_H, policy_A=result.policy_A,
-                       seconds=np.array([result.seconds_H, result.seconds_A]))
-
-    for a, b in gaps:
-        learn_ppo(model, R_H[a:b], R_A[a:b], gamma_H, gamma_A, seed_table, config, seed, sample_start=a,
-                  chunk=chunk, n_jobs=n_jobs, device=device, progress=progress, on_chunk=keep,
-                  tensorboard=tensorboard, reference=reference)
-    if store is not None:
-        arrays = store.load(K)
-        policy_H, policy_A = arrays["policy_H"], arrays["policy_A"]
-    else:
-        policy_H = np.concatenate([parts[a].policy_H for a in sorted(parts)])
-        policy_A = np.concatenate([parts[a].policy_A for a in sorted(parts)])
-    trained = sum(r.stop - r.start for r in parts.values())
-    out = {
-        "hyperparameters": config.to_dict(),
-        "observation": config.observation,
-        "chunk": chunk,
-        "device": str(resolve_device(device)),
-        "n_jobs": n_jobs,
-        "timings": {"wall_seconds": time.perf_counter() - t0, "samples_trained": trained,
-                    "samples_reused": K - trained},
-    }
-    return policy_H, policy_A, out
+    before, t0 = (store.done(K) if store is not None else 0), time.perf_counter()
+    arrays, out = train_chunks(
+        "ppo", model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, config, jobs=run["n_jobs"], chunk=run["chunk"],
+        device=run["device"] or "auto", store=store, progress=progress, tensorboard=tensorboard, reference=reference,
+    )
+    out["timings"] = {"wall_seconds": time.perf_counter() - t0, "samples_trained": K - before, "samples_reused": before}
+    return arrays["policy_H"], arrays["policy_A"], out
 
 
 def default_chunk(n_samples: int, n_jobs: int, cuda: bool = False) -> int:
-    """Samples per batch: at most 32 on the CPU (256 on CUDA), so Ctrl-C costs minutes at most, with the chunks
-    spread evenly over the workers (100 samples on 2 workers: 4 chunks of 25, not 32, 32, 32 and 4)."""
-    cap = 256 if cuda else 32
-    n_chunks = -(-n_samples // cap)
-    n_chunks = -(-n_chunks // n_jobs) * n_jobs
-    return max(1, -(-n_samples // n_chunks))
+    """Batched PPO's samples per batch: at most 32 on the CPU (256 on CUDA), so Ctrl-C costs minutes at most, with
+    the chunks spread evenly over the workers (100 samples on 2 workers: 4 chunks of 25, not 32, 32, 32 and 4)."""
+    from multipower.training import even_chunk
+
+    return even_chunk(n_samples, n_jobs, 256 if cuda else 32)
 
 
 def ppo_config(options: dict):
@@ -423,6 +388,8 @@ def compare(
     rollout_seed: int = 0,
     tensorboard: Optional[Union[str, Path]] = None,
     max_memory=None,
+    store=None,
+    progress=None,
 ) -> Comparison:
     """Train (or load) learned agents and compare their POWER with the exact solver's, same rewards.
 
@@ -442,6 +409,7 @@ def compare(
         tensorboard: Directory for a TensorBoard log of the running estimates.
         max_memory: Memory budget (bytes or text such as ``"8G"``; default a fraction of the machine's memory):
             a run estimated to exceed it is refused before anything is allocated.
+        store, progress: Training's chunk store and progress callback (see :func:`train_agents`).
     """
     check_algo(algo)
     t0 = time.perf_counter()
@@ -464,7 +432,8 @@ def compare(
             raise ValueError(f"n_samples must be >= 1, got {n_samples}")
         sampler = RewardSampler(model.n_states, distribution, correlation, seed)
         R_H, R_A = sampler.pairs(0, int(n_samples))
-        agents = train_agents(algo, model, R_H, R_A, gamma_H, gamma_A, seed_policy, seed, train_options)
+        agents = train_agents(algo, model, R_H, R_A, gamma_H, gamma_A, seed_policy, seed, train_options,
+                              store=store, progress=progress)
         timings["train"] = time.perf_counter() - t0
         extra = {**agents.config, "rewards": sampler.to_config()}
     result = compare_agents(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from dataclasses import replace
 
 from multipower.commands import add_option_argument, add_run_arguments, spec_from_args
@@ -24,12 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=None,
                         help="worker processes (default: available cores); results do not depend on it or on --chunk")
     parser.add_argument("--chunk", type=int, default=None,
-                        help="samples per chunk: Q-learning default all at once; ppo default at most 32 (256 on CUDA), "
-                             "spread evenly over --jobs, each chunk one batched computation, saved as it finishes "
-                             "(a rerun resumes)")
+                        help="samples per chunk, each saved in DIR/chunks as it finishes (a rerun resumes); default "
+                             "qlearning about 10 s of work, ppo at most 32 (256 on CUDA), sb3-ppo 1, spread evenly "
+                             "over --jobs")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="ppo: torch device (default auto: CUDA when present)")
-    parser.add_argument("--restart", action="store_true", help="ppo: discard finished chunks in --out and start over")
+    parser.add_argument("--restart", action="store_true", help="discard finished chunks and the result in --out and start over")
     add_option_argument(parser)
     parser.add_argument("--no-eval", action="store_true", help="skip the accuracy check against the exact optimum")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
@@ -37,149 +38,121 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from agents.qlearning import check_memory
-    from agents.storage import save_agents
+    from envs.policies import seed_policy_table
+    from multipower import rundir
     from multipower.accuracy import optimal_response_q
+    from multipower.chunkstore import ChunkStore
+    from multipower.training import chunk_key, learner_settings, sigterm_as_interrupt
 
     check_memory(args.layout, args.collision, args.samples, args.max_memory, what=f"train ({args.algo})")
     options = dict(args.options)
     if args.algo != "qlearning" and args.timesteps is not None:
         options["total_timesteps"] = args.timesteps
     spec = replace(spec_from_args(args, learner=args.algo), learner_options=options)
-    reference = None if args.no_eval else optimal_response_q
-    if args.algo == "ppo":
-        return _train_ppo(spec, args, reference)
-    progress_bar = tqdm(total=spec.n_samples * (2 if args.algo == "qlearning" else 1), unit="sample", desc=f"train {args.algo}")
-    try:
-        if args.algo == "qlearning":
-            agents = _train_qlearning(spec, args, reference, progress_bar.update)
-        else:
-            agents = _train_sb3_ppo(spec, args, reference, progress_bar.update)
-    finally:
-        progress_bar.close()
-    if agents is None:
-        print("interrupted before any sample finished; nothing saved", file=sys.stderr)
-        return 130
-    path = save_agents(args.out, agents)
-    save_spec(spec, path)
-    metrics = agents.config.get("metrics", {})
-    print(f"saved {agents.n_samples} samples to {path}")
-    for key, value in metrics.items():
-        print(f"  {key}: {value:.4f}")
-    return 130 if agents.n_samples < spec.n_samples else 0
-
-
-def _train_ppo(spec, args, reference) -> int:
-    """Batched PPO in chunks, each saved in ``--out/chunks`` as it finishes; a rerun trains only what is missing."""
-    from tqdm import tqdm
-
-    from agents.ppo import resolve_device
-    from agents.storage import TrainedAgents, save_agents
-    from envs.policies import seed_policy_table
-    from multipower.chunkstore import ChunkStore
-    from multipower.compare import ppo_config, train_ppo_batched
-
-    config = ppo_config(dict(spec.learner_options))  # bad hyperparameters fail here, before any work
-    run_options = {"chunk": args.chunk, "n_jobs": args.jobs, "device": args.device}
     for name, value in (("chunk", args.chunk), ("jobs", args.jobs)):
         if value is not None and value < 1:
             raise SpecError(f"'{name}' must be a positive integer, got {value}")
+    if spec.learner == "sb3-ppo" and spec.seed_policy != "uniform":
+        raise SpecError(f"'seed_policy' must be 'uniform' for --algo sb3-ppo, got {spec.seed_policy!r}")
     model = spec.model()
-    R_H, R_A = spec.rewards(model)
     seed_table = seed_policy_table(model, spec.seed_policy_value())
-    key = {**{k: v for k, v in spec.to_dict().items() if k not in ("n_samples", "learner_options")},
-           "hyperparameters": config.to_dict(), "trainer": "ppo"}
-    try:
-        resolve_device(args.device)
+    settings = learner_settings(spec.learner, options, spec.gamma_H, spec.discount_A, seed_table)  # fails before work
+    if spec.learner == "ppo":
+        from agents.ppo import resolve_device
+
+        try:
+            resolve_device(args.device)
+        except ValueError as error:
+            raise SpecError(str(error)) from None
+    key = chunk_key(spec, settings)
+    if args.restart:
+        rundir.begin(args.out)  # the earlier result is no longer this run's: it may be replaced by a smaller one
+    with sigterm_as_interrupt():
         store = ChunkStore(args.out, key, restart=args.restart)
-    except ValueError as error:
-        raise SpecError(str(error)) from None
-    done = store.done(spec.n_samples)
-    if done:
-        print(f"resuming: {done} of {spec.n_samples} samples already finished in {store.path}", file=sys.stderr)
-    # One step of the bar is one update of one sample's agent.
-    bar = tqdm(total=2 * config.n_updates * (spec.n_samples - done), unit="update", desc="train ppo")
+        return _train(spec, args, model, seed_table, settings, store, key,
+                      None if args.no_eval else optimal_response_q)
+
+
+def _train(spec, args, model, seed_table, settings, store, key, reference) -> int:
+    """Train the samples ``store`` lacks; save agents.npz unless it already holds more samples of this run."""
+    from tqdm import tqdm
+
+    from multipower.training import progress_total, train_chunks
+
+    K = spec.n_samples
+    R_H, R_A = spec.rewards(model)
+    before, t0 = store.done(K), time.perf_counter()
+    if before:
+        print(f"resuming: {before} of {K} samples already finished in {store.path}", file=sys.stderr)
+    total, unit = progress_total(spec.learner, K - before, settings)
+    bar = tqdm(total=total, unit=unit, desc=f"train {spec.learner}")
     try:
-        policy_H, policy_A, run = train_ppo_batched(
-            model, R_H, R_A, spec.gamma_H, spec.discount_A, seed_table, spec.seed,
-            {**config.to_dict(), **run_options}, store=store, progress=bar.update,
+        arrays, run = train_chunks(
+            spec.learner, model, R_H, R_A, spec.gamma_H, spec.discount_A, seed_table, spec.seed, settings,
+            jobs=args.jobs, chunk=args.chunk, device=args.device, store=store, progress=bar.update,
             tensorboard=args.tensorboard, reference=reference,
         )
     except KeyboardInterrupt:
         bar.close()
-        print(f"interrupted: {store.done(spec.n_samples)} of {spec.n_samples} samples are saved in {store.path}; "
-              "rerun the same command to resume", file=sys.stderr)
+        print(f"interrupted: {store.done(K)} of {K} samples are saved in {store.path}; rerun the same command to "
+              "resume", file=sys.stderr)
+        gaps = store.missing(K)
+        prefix = gaps[0][0] if gaps else K
+        if prefix > _saved_samples(args.out, key):  # never replace a larger result with a smaller one
+            _save(spec, args, model, R_H, R_A, seed_table, store.load(prefix), _run_settings(args, settings),
+                  {}, t0, before, key, store)
+            print(f"saved the first {prefix} samples to {args.out}", file=sys.stderr)
         return 130
     bar.close()
     metrics = {}
     if reference is not None:
-        from agents.logging import policy_metrics
+        from multipower.training import trained_metrics
 
-        metrics = policy_metrics(model, R_H, R_A, spec.gamma_H, spec.discount_A, policy_H, policy_A, seed_table,
-                                 reference)
-    saved = {
-        "algo": "ppo", "trainer": "ppo", "layout": model.layout.name, "layout_text": model.layout.to_text(),
-        "gamma_H": spec.gamma_H, "gamma_A": spec.discount_A, "collision": spec.collision,
-        "correlation": spec.correlation, "distribution": spec.sampler(model.n_states).distribution.to_config(),
-        "seed": spec.seed, "samples": spec.n_samples, "seed_policy": spec.seed_policy, **run, "metrics": metrics,
-    }
-    path = save_agents(args.out, TrainedAgents(policy_H, policy_A, R_H, R_A, saved))
-    save_spec(spec, path)
-    print(f"saved {spec.n_samples} samples to {path}")
+        metrics = trained_metrics(spec.learner, model, R_H, R_A, spec.gamma_H, spec.discount_A, seed_table, arrays,
+                                  reference)
+    saved = _saved_samples(args.out, key)
+    if saved > K:
+        print(f"the first {K} samples are finished; {args.out} holds {saved} samples of this run and is left as it is")
+    else:
+        _save(spec, args, model, R_H, R_A, seed_table, arrays, run, metrics, t0, before, key, store)
+        print(f"saved {K} samples to {args.out}")
     for name, value in metrics.items():
         print(f"  {name}: {value:.4f}")
     return 0
 
 
-def _train_sb3_ppo(spec, args, reference, progress):
-    from agents.sb3_ppo import SB3PPOConfig, learn_sb3_ppo
+def _run_settings(args, settings) -> dict:
+    """The run's settings when training was interrupted (``train_chunks`` returns them when it finishes)."""
+    from multipower.training import hyperparameters
 
-    if spec.seed_policy != "uniform":
-        raise SpecError(f"'seed_policy' must be 'uniform' for --algo sb3-ppo, got {spec.seed_policy!r}")
-    return learn_sb3_ppo(
-        spec.layout, spec.gamma_H, spec.gamma_A, spec.n_samples, spec.collision, spec.correlation, spec.distribution,
-        spec.seed, SB3PPOConfig(**spec.learner_options), args.tensorboard, args.jobs, reference=reference,
-        progress=progress,
-    )
+    return {"hyperparameters": hyperparameters(settings), "n_jobs": args.jobs, "chunk": args.chunk}
 
 
-def _train_qlearning(spec, args, reference, progress):
-    """Train in chunks of samples so that Ctrl-C keeps the chunks already finished."""
-    import numpy as np
+def _saved_samples(out, key) -> int:
+    """Samples in ``out``'s agents.npz when its manifest says it is a run of ``key``; 0 otherwise."""
+    from multipower.rundir import config_hash, read_manifest
 
-    from agents.qlearning import default_config, learn_qlearning
-    from agents.storage import TrainedAgents
-
-    options = spec.learner_options
-    chunk = args.chunk or spec.n_samples
-    parts = []
     try:
-        for start in range(0, spec.n_samples, chunk):
-            stop = min(spec.n_samples, start + chunk)
-            config_H = default_config(spec.gamma_H, **options) if options else None
-            config_A = default_config(spec.discount_A, deterministic_other=True, **options) if options else None
-            part = learn_qlearning(
-                spec.layout, spec.gamma_H, spec.gamma_A, stop, spec.collision, spec.correlation, spec.distribution,
-                spec.seed, config_H, config_A, args.tensorboard if start == 0 else None, reference,
-                progress, sample_range=(start, stop), n_jobs=args.jobs, max_memory=args.max_memory,
-                seed_policy=spec.seed_policy_value(),
-            )
-            parts.append(part)
-    except KeyboardInterrupt:
-        if not parts:
-            return None
-    if len(parts) == 1:
-        return parts[0]
-    config = dict(parts[0].config)
-    config["samples"] = sum(p.n_samples for p in parts)
-    config["samples_requested"] = spec.n_samples
-    config["timings"] = {key: sum(p.config["timings"][key] for p in parts) for key in parts[0].config["timings"]}
-    weights = np.array([p.n_samples for p in parts], dtype=float)
-    config["metrics"] = {
-        key: float(np.dot(weights, [p.config["metrics"][key] for p in parts]) / weights.sum())
-        for key in parts[0].config.get("metrics", {})
-    }
-    cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
-    return TrainedAgents(cat("policy_H"), cat("policy_A"), cat("R_H"), cat("R_A"), config, cat("q_H"), cat("q_A"))
+        manifest = read_manifest(out)
+    except ValueError:
+        return 0
+    if manifest is None or manifest.get("kind") != "train" or manifest.get("config_hash") != config_hash(key):
+        return 0
+    return int(manifest.get("samples_done", 0))
+
+
+def _save(spec, args, model, R_H, R_A, seed_table, arrays, run, metrics, t0, before, key, store) -> None:
+    """agents.npz, config.json and spec.json, each written atomically, then the manifest (written last)."""
+    from agents.storage import save_agents
+    from multipower import rundir
+    from multipower.training import trained_agents
+
+    n = len(arrays["policy_H"])
+    timings = {"wall_seconds": time.perf_counter() - t0, "samples_trained": store.done(spec.n_samples) - before,
+               "samples_reused": before}
+    agents = trained_agents(spec, model, R_H, R_A, arrays, run, seed_table, metrics, timings)
+    rundir.begin(args.out)
+    save_agents(args.out, agents)
+    save_spec(spec, args.out)
+    rundir.write_manifest(args.out, "train", key, ["agents.npz", "config.json", "spec.json"], spec.n_samples, n)
