@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from multipower.commands import add_option_argument, add_run_arguments, spec_from_args
+from multipower.commands import (add_backend_arguments, add_option_argument, add_run_arguments, backend_from_args,
+                                 spec_from_args)
 from multipower.spec import LEARNERS, SpecError, load_spec, save_spec
 
 HELP = "compare learned POWER (Q-learning or PPO rollouts) with the exact solver on the same reward functions"
@@ -32,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
                         help="memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory); refused up front if exceeded")
+    add_backend_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,13 +41,14 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     spec = load_spec(args.agents) if args.agents else spec_from_args(args, learner=args.algo)
+    backend = backend_from_args(args)
     comparison = compare(
         spec.layout, spec.gamma_H, spec.gamma_A, algo=spec.learner, n_samples=spec.n_samples,
         collision=spec.collision, correlation=spec.correlation, distribution=spec.distribution,
         seed_policy=spec.seed_policy_value(), seed=spec.seed, agents=args.agents,
         train_options={**spec.learner_options, **_run_options(args, spec.learner)},
         n_rollouts=args.rollouts, tol=args.tol, rollout_seed=args.rollout_seed, tensorboard=args.tensorboard,
-        max_memory=args.max_memory,
+        max_memory=args.max_memory, backend=backend,
     )
     out = comparison.save(args.out, figure=not args.no_figure)
     save_spec(spec, out)

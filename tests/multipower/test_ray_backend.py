@@ -123,3 +123,17 @@ def test_ray_address_needs_ray_backend(tmp_path, capsys):
                  "--ray-address", "localhost:6379"])
     assert code == 2
     assert "--ray-address applies to --backend ray only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("algo, options", [("qlearning", []), ("ppo", ["--timesteps", "1024", "--device", "cpu"])])
+def test_train_same_agents_as_local(ray_cluster, tmp_path, algo, options):
+    import numpy as np
+
+    # Two chunks of three samples: two units on the cluster, returned and saved by this process.
+    common = ["train", "--algo", algo, "--layout", "grid3x3", "--gamma", "0.6", "--samples", "6", "--no-eval",
+              "--chunk", "3", *options]
+    assert main([*common, "--out", str(tmp_path / "local"), "--jobs", "1"]) == 0
+    assert main([*common, "--out", str(tmp_path / "ray"), "--backend", "ray"]) == 0
+    with np.load(tmp_path / "local" / "agents.npz") as local, np.load(tmp_path / "ray" / "agents.npz") as remote:
+        for name in ("policy_H", "policy_A", "R_H", "R_A"):
+            np.testing.assert_array_equal(local[name], remote[name])
