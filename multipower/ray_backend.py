@@ -1,6 +1,6 @@
 """Work units on a Ray cluster (``--backend ray``): the :class:`~multipower.backends.Backend` contract on Ray tasks.
 
-Each unit is one ``ray.remote`` task (one CPU). :meth:`RayBackend.imap` keeps at most ``lookahead`` tasks in
+Each unit is one ``ray.remote`` task (one CPU, spread over the nodes). :meth:`RayBackend.imap` keeps at most ``lookahead`` tasks in
 flight and yields their results in unit order, so the driver's memory and the object store hold a few units
 whatever their count. The unit function is put in the object store once per :meth:`~RayBackend.imap` call and
 kept by each worker process for the calls that follow, so a large closure (a model) travels once per worker.
@@ -145,7 +145,9 @@ class RayBackend(Backend):
         """
         ray = self.connect()
         limit = max(1, lookahead or 2 * self.jobs)
-        remote = _remote_unit(ray).options(max_retries=self.max_retries, retry_exceptions=True)
+        # SPREAD: units are independent and CPU-bound, so spread them over the nodes rather than pack the local one.
+        remote = _remote_unit(ray).options(max_retries=self.max_retries, retry_exceptions=True,
+                                           scheduling_strategy="SPREAD")
         box = [ray.put(fn)]
         pending: deque = deque()
         try:
@@ -169,6 +171,11 @@ class RayBackend(Backend):
                              f"{_one_line(error)}") from None
         self.node_units[node] += 1
         return value
+
+    def units_by_node(self) -> str:
+        """``"HOST/NODE-ID: N, ..."``: the units each node ran so far (first 8 characters of the node id)."""
+        hosts = {node["NodeID"]: node.get("NodeManagerAddress", "?") for node in self._ray.nodes()}
+        return ", ".join(f"{hosts.get(node, '?')}/{node[:8]}: {count}" for node, count in sorted(self.node_units.items()))
 
     def describe(self) -> str:
         ray = self.connect()

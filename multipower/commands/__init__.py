@@ -126,3 +126,9 @@ def backend_from_args(args: argparse.Namespace):
     from multipower.backends import get_backend
 
     return get_backend("ray", args.ray_address)
+
+
+def report_backend(backend) -> None:
+    """After a cluster run, one line on stderr: the units each node ran."""
+    if backend is not None and getattr(backend, "node_units", None):
+        print(f"{backend.name}: units per node: {backend.units_by_node()}", file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 import time
 
 from multipower.commands import (add_backend_arguments, add_option_argument, add_run_arguments, backend_from_args,
-                                 spec_from_args)
+                                 report_backend, spec_from_args)
 from multipower.spec import LEARNERS, SpecError, load_spec, save_spec
 
 HELP = "compare learned POWER (Q-learning or PPO rollouts) with the exact solver on the same reward functions"
@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"alpha learned {m['alpha_learned']:.3f}, exact {m['alpha_exact']:.3f}")
     print(f"wrote {out}/comparison.json, power.csv{'' if args.no_figure else ', comparison.png'} "
           f"in {time.perf_counter() - t0:.1f} s")
+    report_backend(backend)
     return 0
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from multipower.commands import add_backend_arguments, add_run_arguments, backend_from_args, spec_from_args
+from multipower.commands import (add_backend_arguments, add_run_arguments, backend_from_args, report_backend,
+                                 spec_from_args)
 from multipower.exact import Interrupted, exact_power, single_agent_power
 from multipower.spec import SPEC_FILE, spec_json
 
@@ -39,11 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args, redraw_constant=args.redraw_constant)
+    backend = backend_from_args(args)
     common = dict(
         n_samples=spec.n_samples, distribution=spec.distribution, seed=spec.seed, redraw_constant=spec.redraw_constant,
         device=args.device, chunk_size=args.chunk_size, jobs=args.jobs, progress=not args.no_progress,
         max_memory=args.max_memory, out_dir=args.out, restart=args.restart, overwrite=args.overwrite,
-        files={SPEC_FILE: spec_json(spec)}, backend=backend_from_args(args),
+        files={SPEC_FILE: spec_json(spec)}, backend=backend,
     )
     try:
         if args.single:
@@ -63,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     what = f"{result.n_states} cells" if args.single else f"{result.n_states} joint states"
     alpha = "" if args.single else f"; alpha = {result.stats['alpha']:.4f}"
     print(f"{where} ({what}, {done:,} samples){alpha}")
+    report_backend(backend)
     return 0
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from multipower.commands import add_backend_arguments, backend_from_args
+from multipower.commands import add_backend_arguments, backend_from_args, report_backend
 from multipower.spec import LEARNERS
 
 HELP = "reproduce a published figure set from its config (see --list); prints published vs reproduced numbers"
@@ -64,4 +64,5 @@ def run(args: argparse.Namespace) -> int:
         keys = [k for k in ("max_abs_error_H", "max_abs_error_A", "alpha_learned", "alpha_exact") if k in metrics]
         print("learned vs exact: " + ", ".join(f"{k} = {metrics[k]:.4f}" for k in keys))
     print(f"results: {outcome.out_dir}/  (report.md, figures/)")
+    report_backend(backend)
     return 0

@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 
 from multipower.commands import (add_backend_arguments, add_option_argument, add_run_arguments, backend_from_args,
-                                 spec_from_args)
+                                 report_backend, spec_from_args)
 from multipower.spec import LEARNERS, SpecError, save_spec
 
 HELP = "train H then A (batched tabular Q-learning, batched PPO, or SB3 PPO) for many reward samples and save the policies"
@@ -122,6 +122,7 @@ def _train(spec, args, model, seed_table, settings, store, key, reference) -> in
         print(f"saved {K} samples to {args.out}")
     for name, value in metrics.items():
         print(f"  {name}: {value:.4f}")
+    report_backend(args.backend)
     return 0
 
 
