@@ -1,7 +1,9 @@
-"""Work units on a Ray cluster (``--backend ray``): the :class:`~multipower.backends.Backend` contract on Ray tasks.
+"""Work units on a Ray cluster (``--backend ray``): the :class:`~multipower.backends.Backend` contract on Ray tasks
+(``name``, ``jobs``, ``imap``, ``describe``; :func:`multipower.backends.get_backend` imports this module only
+when Ray is asked for, so this module does not import that one).
 
-Each unit is one ``ray.remote`` task (one CPU, spread over the nodes). :meth:`RayBackend.imap` keeps at most ``lookahead`` tasks in
-flight and yields their results in unit order, so the driver's memory and the object store hold a few units
+Each unit is one ``ray.remote`` task (one CPU, spread over the nodes). :meth:`RayBackend.imap` keeps at most
+``lookahead`` tasks in flight and yields their results in unit order, so the driver's memory and the object store hold a few units
 whatever their count. The unit function is put in the object store once per :meth:`~RayBackend.imap` call and
 kept by each worker process for the calls that follow, so a large closure (a model) travels once per worker.
 
@@ -15,8 +17,6 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from typing import Callable, Iterable, Iterator, Optional, TypeVar
-
-from multipower.backends import Backend
 
 U = TypeVar("U")
 R = TypeVar("R")
@@ -71,7 +71,7 @@ def _one_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(cause).__name__
 
 
-class RayBackend(Backend):
+class RayBackend:
     """Work units as Ray tasks, one CPU each.
 
     :param address: The cluster, as for ``ray.init(address=...)``: ``None`` joins the cluster named by the
