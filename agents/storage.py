@@ -25,7 +25,7 @@ from typing import Optional, Union
 import numpy as np
 
 from envs.layouts import N_ACTIONS
-from envs.serialization import jsonable
+from envs.serialization import jsonable, read_json_object, require_keys
 
 AGENTS_FILE = "agents.npz"
 CONFIG_FILE = "config.json"
@@ -112,7 +112,10 @@ def save_agents(
     os.replace(tmp, path / AGENTS_FILE)
     config = dict(agents.config)
     config.setdefault("samples", agents.n_samples)
-    (path / CONFIG_FILE).write_text(json.dumps(jsonable(config, nonfinite_as_str=True), indent=2, sort_keys=True) + "\n")
+    text = json.dumps(jsonable(config, nonfinite_as_str=True), indent=2, sort_keys=True) + "\n"
+    tmp = path / (CONFIG_FILE + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path / CONFIG_FILE)  # a killed write leaves the old file or the new one, never half of one
     return path
 
 
@@ -132,9 +135,13 @@ def load_agents(directory: PathLike) -> TrainedAgents:
     path = Path(directory)
     if not (path / AGENTS_FILE).is_file() or not (path / CONFIG_FILE).is_file():
         raise ValueError(f"{path} is not a saved-agents directory (needs {AGENTS_FILE} and {CONFIG_FILE})")
-    with np.load(path / AGENTS_FILE) as data:
-        arrays = {key: data[key] for key in data.files}
-    config = json.loads((path / CONFIG_FILE).read_text())
+    try:
+        with np.load(path / AGENTS_FILE, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path / AGENTS_FILE}: not a readable saved-agents archive ({' '.join(str(error).split())})") from None
+    require_keys(arrays, ("policy_H", "policy_A", "R_H", "R_A"), path / AGENTS_FILE)
+    config = read_json_object(path / CONFIG_FILE)
     return TrainedAgents(
         arrays["policy_H"],
         arrays["policy_A"],

@@ -124,6 +124,22 @@ def parse_layout(text: str, name: str = "custom") -> Layout:
 
 LayoutLike = Union[Layout, str, Path]
 
+#: Largest layout file read (a 1,000 x 1,000 grid is far beyond what the solver can hold anyway).
+MAX_LAYOUT_BYTES = 1 << 20
+
+
+def _read_text(path: Path) -> str:
+    """A layout file's text; ``ValueError`` naming the file when it is too large, unreadable or not text."""
+    try:
+        if path.stat().st_size > MAX_LAYOUT_BYTES:
+            raise ValueError(f"layout file {str(path)!r} is larger than {MAX_LAYOUT_BYTES:,} bytes; is it a layout?")
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"layout file {str(path)!r} is not text (it is binary or not UTF-8); a layout is lines of "
+                         f"'{OPEN}' (open) and '{WALL}' (wall)") from None
+    except OSError as error:
+        raise ValueError(f"layout file {str(path)!r} cannot be read: {error.strerror or error}") from None
+
 
 def load_layout(layout: LayoutLike) -> Layout:
     """A :class:`Layout` from a Layout, a built-in name, a file path, or layout text."""
@@ -137,7 +153,7 @@ def load_layout(layout: LayoutLike) -> Layout:
             return parse_layout(text, name=text_name)
         path = Path(layout)
         if path.is_file():
-            return parse_layout(path.read_text(), name=path.stem)
+            return parse_layout(_read_text(path), name=path.stem)
         raise ValueError(
             f"layout {text_name!r} is neither a built-in ({', '.join(BUILTIN_LAYOUTS)}) nor an existing file"
         )

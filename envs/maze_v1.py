@@ -142,6 +142,7 @@ from envs.layouts import N_ACTIONS, Layout, LayoutLike, load_layout, parse_layou
 from envs.model import AGENTS, JointModel, check_agent, check_collision
 from envs.rendering import DEFAULT_CELL_PX, render_ansi, render_rgb
 from envs.rewards import RewardSampler
+from envs.validation import as_numbers
 
 OBS_TYPES = ("index", "vector")
 RENDER_MODES = ("human", "ansi", "rgb_array")
@@ -192,9 +193,17 @@ def check_action(action: Any, name: str = "action") -> int:
     return value
 
 
+def _cell(value: Any, name: str) -> tuple[int, int]:
+    """``(row, col)``: two integers; ``ValueError`` naming ``name`` otherwise."""
+    if isinstance(value, (str, bytes, Mapping)) or np.ndim(value) != 1 or len(value) != 2 or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
+        raise ValueError(f"{name} must be a cell (row, col) of two integers, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
 def check_reward_table(table: Any, n_states: int, name: str) -> np.ndarray:
     """A finite float64 reward table of shape ``(n_states,)``; ``ValueError`` naming ``name`` otherwise."""
-    array = np.asarray(table, dtype=np.float64)
+    array = as_numbers(table, name)
     if array.shape != (n_states,):
         raise ValueError(f"{name} must have shape ({n_states},) (one reward per joint state), got {array.shape}")
     if not np.isfinite(array).all():
@@ -430,7 +439,7 @@ class MazeParallelEnv(ParallelEnv):
         if cells is not None:
             if not isinstance(cells, Mapping) or set(cells) != set(AGENTS):
                 raise ValueError(f"options['cells'] must be a dict {{'H': (row, col), 'A': (row, col)}}, got {cells!r}")
-            h, a = (self.layout.cell_index(*map(int, cells[agent])) for agent in AGENTS)
+            h, a = (self.layout.cell_index(*_cell(cells[agent], f"options['cells'][{agent!r}]")) for agent in AGENTS)
             return self.model.joint_state(h, a)
         return int(self.np_random.integers(self.n_states))
 

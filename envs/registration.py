@@ -5,6 +5,8 @@
   other moves uniformly at random over its available actions (:class:`envs.single_agent.JointMazeEnv`);
   keyword arguments of :class:`envs.maze_v1.MazeParallelEnv` (``layout``, ``collision``, ``obs_type``,
   ``reward_seed``, ...) and ``other_policy`` pass through ``gymnasium.make``.
+* ``"multipower/GraphMDP-v0"``: one agent in an MDP graph (:class:`envs.graph_env.GraphMDPEnv`; ``mdp=`` a DOT
+  file, DOT text or :class:`~envs.graph_mdp.GraphMDP`).
 
 Episodes are truncated by Gymnasium's ``TimeLimit`` after ``max_episode_steps`` (default 100, the same as
 ``maze_v1``'s ``max_cycles``); ``gymnasium.make(id, max_episode_steps=n)`` changes it. Without importing
@@ -24,14 +26,17 @@ import gymnasium
 #: The default episode length of every registered id (``max_episode_steps``).
 MAX_EPISODE_STEPS = 100
 ENV_IDS = ("multipower/Maze-v1", "multipower/JointMaze-H-v1", "multipower/JointMaze-A-v1")
+#: The MDP-graph environment (built from a graph, not a layout, so not among the maze ids above).
+GRAPH_ENV_ID = "multipower/GraphMDP-v0"
 
 
 def register_envs() -> None:
-    """Register :data:`ENV_IDS` with Gymnasium (idempotent)."""
+    """Register :data:`ENV_IDS` and :data:`GRAPH_ENV_ID` with Gymnasium (idempotent)."""
     specs = {
         "multipower/Maze-v1": ("envs.single_maze:SingleMazeEnv", {}),
         "multipower/JointMaze-H-v1": ("envs.single_agent:JointMazeEnv", {"agent": "H"}),
         "multipower/JointMaze-A-v1": ("envs.single_agent:JointMazeEnv", {"agent": "A"}),
+        "multipower/GraphMDP-v0": ("envs.graph_env:GraphMDPEnv", {}),
     }
     for env_id, (entry_point, kwargs) in specs.items():
         if env_id not in gymnasium.registry:

@@ -9,12 +9,14 @@ and drawing ``k`` samples holds ``O(k · n_states)`` numbers, whatever ``k`` is.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 
 from envs.model import JointModel
+from envs.validation import as_numbers, check_seed
 
 Sampler = Callable[[np.random.Generator, tuple], np.ndarray]
 
@@ -85,23 +87,29 @@ class _BuiltinSampler:
         raise ValueError(f"{self.kind!r} values are not a function of one double")
 
 
+def _finite(*values) -> bool:
+    """All ``values`` are real numbers (not bools, not text) and finite."""
+    return all(not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating)) and np.isfinite(v)
+               for v in values)
+
+
 def uniform(low: float = 0.0, high: float = 1.0) -> RewardDistribution:
-    if not high > low:
-        raise ValueError(f"uniform rewards need high > low, got low={low}, high={high}")
+    if not (_finite(low, high) and high > low):
+        raise ValueError(f"uniform rewards need finite low < high, got low={low!r}, high={high!r}")
     sampler = _BuiltinSampler("uniform", low, high)
     return RewardDistribution("uniform", sampler, (low, high), {"low": low, "high": high}, sampler.from_doubles)
 
 
 def beta(a: float = 1.0, b: float = 1.0) -> RewardDistribution:
-    if a <= 0 or b <= 0:
-        raise ValueError(f"beta rewards need a > 0 and b > 0, got a={a}, b={b}")
+    if not (_finite(a, b) and a > 0 and b > 0):
+        raise ValueError(f"beta rewards need finite a > 0 and b > 0, got a={a!r}, b={b!r}")
     bounds = (0.0, 1.0) if a == b else None
     return RewardDistribution("beta", _BuiltinSampler("beta", a, b), bounds, {"a": a, "b": b})
 
 
 def bernoulli(p: float = 0.1) -> RewardDistribution:
-    if not 0 <= p <= 1:
-        raise ValueError(f"bernoulli rewards need p in [0, 1], got p={p}")
+    if not (_finite(p) and 0 <= p <= 1):
+        raise ValueError(f"bernoulli rewards need p in [0, 1], got p={p!r}")
     bounds = (0.0, 1.0) if p == 0.5 else None
     sampler = _BuiltinSampler("bernoulli", p)
     return RewardDistribution("bernoulli", sampler, bounds, {"p": p}, sampler.from_doubles)
@@ -109,8 +117,8 @@ def bernoulli(p: float = 0.1) -> RewardDistribution:
 
 def pareto(alpha: float = 2.0, scale: float = 1.0) -> RewardDistribution:
     """Pareto (power-law) values ``scale * (1 + Lomax(alpha))``, support ``[scale, inf)``."""
-    if alpha <= 0 or scale <= 0:
-        raise ValueError(f"pareto rewards need alpha > 0 and scale > 0, got alpha={alpha}, scale={scale}")
+    if not (_finite(alpha, scale) and alpha > 0 and scale > 0):
+        raise ValueError(f"pareto rewards need finite alpha > 0 and scale > 0, got alpha={alpha!r}, scale={scale!r}")
     return RewardDistribution("pareto", _BuiltinSampler("pareto", alpha, scale), None, {"alpha": alpha, "scale": scale})
 
 
@@ -132,16 +140,26 @@ def make_distribution(spec: "str | dict | RewardDistribution | None" = None) -> 
         return uniform()
     if isinstance(spec, RewardDistribution):
         return spec
+    if not isinstance(spec, (str, Mapping)):
+        raise ValueError(f"reward distribution must be a name, a mapping or a RewardDistribution, got {spec!r}")
     params = {"name": spec} if isinstance(spec, str) else dict(spec)
     name = params.pop("name", None)
     if name not in DISTRIBUTIONS:
         raise ValueError(f"reward distribution must be one of {tuple(DISTRIBUTIONS)}, got {name!r}")
+    allowed = tuple(inspect.signature(DISTRIBUTIONS[name]).parameters)
+    for key, value in params.items():
+        if key not in allowed:
+            raise ValueError(f"{name} rewards have no parameter {key!r}; allowed: {', '.join(allowed)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value):
+            raise ValueError(f"{name} rewards need {key} to be a finite number, got {value!r}")
     return DISTRIBUTIONS[name](**params)
 
 
 def check_correlation(correlation: float, distribution: RewardDistribution) -> float:
-    if not -1.0 <= correlation <= 1.0:
-        raise ValueError(f"correlation (beta) must be in [-1, 1], got {correlation}")
+    """``β`` as a float in [-1, 1]; negative only for a distribution symmetric on ``[lo, hi]``."""
+    if isinstance(correlation, bool) or not isinstance(correlation, (int, float, np.integer, np.floating)) \
+            or not -1.0 <= correlation <= 1.0:
+        raise ValueError(f"correlation (beta) must be a number in [-1, 1], got {correlation!r}")
     if correlation < 0:
         distribution.mirror(np.zeros(1))  # raises for an asymmetric distribution
     return float(correlation)
@@ -170,7 +188,7 @@ class RewardSampler:
         self.n_states = int(n_states)
         self.distribution = make_distribution(distribution)
         self.correlation = check_correlation(correlation, self.distribution)
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.redraw_constant = bool(redraw_constant)
         self._key = int(np.random.SeedSequence(self.seed).generate_state(1, np.uint64)[0])
 
@@ -318,7 +336,7 @@ def joint_rewards(model: Any, H: CellRewards, A: CellRewards) -> dict[str, np.nd
         if callable(value):
             out = np.array([float(value(cells[i], cells[j])) for i, j in zip(h, a)], dtype=np.float64)
         else:
-            array = np.asarray(value, dtype=np.float64)
+            array = as_numbers(value, agent)
             if array.ndim == 0:
                 out = np.full(model.n_states, float(array))
             elif array.shape == (n,):

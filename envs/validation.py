@@ -29,12 +29,24 @@ def check_gamma(gamma: float, name: str = "gamma") -> float:
     return value
 
 
+def as_numbers(values, name: str) -> np.ndarray:
+    """``values`` as a float64 array; ``ValueError`` naming ``name`` unless it is a regular array of numbers
+    (bools, integers, floats): text such as ``"0.5"`` and other objects are refused, not converted."""
+    try:
+        array = np.asarray(values)
+    except ValueError:  # ragged nesting
+        raise ValueError(f"{name} must be a regular array of numbers (rows of equal length)") from None
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold numbers, got an array of {array.dtype} (e.g. {array.ravel()[:1].tolist()})")
+    return array.astype(np.float64)
+
+
 def check_rewards(rewards, n_states: int, name: str = "rewards") -> np.ndarray:
     """A batch of reward tables ``(K, n_states)`` as finite float64 (one table ``(n_states,)`` becomes ``K = 1``).
 
     Raises ``ValueError`` naming ``name`` for another shape or a non-finite value.
     """
-    array = np.asarray(rewards, dtype=np.float64)
+    array = as_numbers(rewards, name)
     if array.ndim == 1:
         array = array[None]
     if array.ndim != 2 or array.shape[1] != n_states:
@@ -42,3 +54,80 @@ def check_rewards(rewards, n_states: int, name: str = "rewards") -> np.ndarray:
     if not np.isfinite(array).all():
         raise ValueError(f"{name} must be finite")
     return array
+
+
+def check_real(value, name: str) -> float:
+    """``value`` as a finite float: a real number (not a bool, not text); ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """A seed: a non-negative integer; a float such as ``1.7`` is refused, not truncated. ``ValueError`` naming
+    ``name`` otherwise."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def check_count(value, name: str, minimum: int = 1) -> int:
+    """An integer ``>= minimum`` (not a bool, not a float: ``2.5`` samples is refused, not truncated)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return int(value)
+
+
+def check_device(device, name: str = "device") -> str:
+    """A torch device this machine has: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; ``ValueError`` naming ``name``
+    for another kind, a malformed name, or CUDA where torch sees no GPU (torch is imported here only)."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        parsed = None
+    if parsed is None or parsed.type not in ("cpu", "cuda"):
+        raise ValueError(f"{name} must be 'cpu' or 'cuda' (or 'cuda:N'), got {device!r}")
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"{name}: {device!r} was asked for but torch sees no CUDA GPU here; use 'cpu'")
+        if parsed.index is not None and parsed.index >= count:
+            raise ValueError(f"{name}: {device!r} does not exist; this machine has CUDA devices 0 to {count - 1}")
+    return str(device)
+
+
+def check_fields(cls, options, what: str) -> dict:
+    """Keyword overrides of the dataclass ``cls`` (a learner's hyperparameters), checked before any work.
+
+    Each key must be a field of ``cls`` and each value of the field's annotated type: ``bool`` only
+    ``True``/``False``, ``int`` an integer, ``float`` a finite number, ``str`` text, ``list``/``tuple`` a
+    list; ``Optional[...]`` also takes ``None``. Ranges are left to ``cls`` itself. Raises ``ValueError``
+    ``"KEY: ..."`` naming the key and what is allowed (``what`` names the learner in the message).
+    """
+    import dataclasses
+
+    fields = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    checks = {
+        "bool": (lambda v: isinstance(v, (bool, np.bool_)), "true or false"),
+        "int": (lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)), "an integer"),
+        "float": (lambda v: not isinstance(v, (bool, np.bool_)) and isinstance(v, (int, float, np.integer, np.floating))
+                  and bool(np.isfinite(v)), "a finite number"),
+        "str": (lambda v: isinstance(v, str), "text"),
+        "list": (lambda v: isinstance(v, (list, tuple)), "a list"),
+        "tuple": (lambda v: isinstance(v, (list, tuple)), "a list"),
+    }
+    for key, value in dict(options).items():
+        if key not in fields:
+            raise ValueError(f"{key}: not a {what} hyperparameter; allowed: {', '.join(fields)}")
+        kind = fields[key]
+        optional = kind.startswith("Optional[")
+        kind = kind[len("Optional["):-1] if optional else kind
+        if optional and value is None:
+            continue
+        ok, allowed = checks.get(kind, (lambda v: True, ""))
+        if not ok(value):
+            raise ValueError(f"{key}: must be {allowed}{' or null' if optional else ''}, got {value!r}")
+    return dict(options)

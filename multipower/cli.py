@@ -1,4 +1,4 @@
-"""The ``multipower`` command line. Each subcommand lives in ``multipower/commands/<name>.py`` and
+"""The ``multipower`` command line. Each subcommand lives in ``multipower/commands/<name>.py`` (``-`` as ``_``) and
 defines ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
 
 Only the command being run is imported: ``multipower --help`` and a mistyped command read each command's
@@ -18,19 +18,24 @@ from importlib import resources
 from typing import Optional, Sequence
 
 
-COMMANDS = ("exact", "train", "compare", "plot", "reproduce", "demo")
+COMMANDS = ("exact", "train", "compare", "plot", "reproduce", "demo", "export-mdp")
+
+
+def _module(name: str) -> str:
+    """The module of a command: ``export-mdp`` lives in ``commands/export_mdp.py``."""
+    return name.replace("-", "_")
 
 
 def command_help(name: str) -> str:
     """The ``HELP`` string of ``multipower/commands/<name>.py``, read from the source (the module is not run)."""
-    source = resources.files("multipower.commands").joinpath(f"{name}.py").read_text(encoding="utf-8")
+    source = resources.files("multipower.commands").joinpath(f"{_module(name)}.py").read_text(encoding="utf-8")
     for node in ast.parse(source).body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "HELP" for t in node.targets):
             try:
                 return ast.literal_eval(node.value)
             except ValueError:
                 break
-    return importlib.import_module(f"multipower.commands.{name}").HELP  # HELP is computed: import after all
+    return importlib.import_module(f"multipower.commands.{_module(name)}").HELP  # HELP is computed: import after all
 
 
 def _chosen(argv: Sequence[str]) -> Optional[str]:
@@ -41,16 +46,31 @@ def _chosen(argv: Sequence[str]) -> Optional[str]:
     return None
 
 
+class UsageError(Exception):
+    """A command line argparse refuses; ``main`` prints it as one line and returns 2."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(f"{prog}: error: {message}")
+
+
+class Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line, ``multipower <command>: error: ...`` (no usage block:
+    a command's usage runs to a dozen lines and buries the message), raised as :class:`UsageError`."""
+
+    def error(self, message: str):
+        raise UsageError(self.prog, message)
+
+
 def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
     """The parser; with ``argv``, only the command it names is imported (all of them without ``argv``)."""
     chosen = _chosen(argv) if argv is not None else None
-    parser = argparse.ArgumentParser(prog="multipower", description="Multi-agent POWER in gridworlds.")
+    parser = Parser(prog="multipower", description="Multi-agent POWER in gridworlds.")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error (also MULTIPOWER_DEBUG=1)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         if argv is None or name == chosen:
-            module = importlib.import_module(f"multipower.commands.{name}")
+            module = importlib.import_module(f"multipower.commands.{_module(name)}")
             sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
             module.add_arguments(sub)
             sub.set_defaults(handler=module.run)
@@ -66,16 +86,20 @@ def _terminate(signum, frame) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(argv).parse_args(argv)
+    try:
+        args = build_parser(argv).parse_args(argv)
+    except UsageError as error:
+        print(f"{error} (see --help)", file=sys.stderr)
+        return 2
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.handler(args) or 0)
-    except ValueError as error:  # SpecError and the package's checks: one line naming the parameter
+    except (ValueError, OSError) as error:  # SpecError, the package's checks, unreadable files: one line
         if args.debug or os.environ.get("MULTIPOWER_DEBUG") == "1":
             raise
-        print(f"multipower {args.command}: error: {error}", file=sys.stderr)
+        print(f"multipower {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # commands that save partial work say what they saved; others saved nothing new
         print(f"multipower {args.command}: interrupted", file=sys.stderr)
@@ -83,6 +107,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _one_line(error: Exception) -> str:
+    """The message of ``error`` on one line (an OSError names its file: ``[Errno 21] Is a directory: 'x'``)."""
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ from multipower.estimator import (
 )
 from multipower.results import MeanAccumulator, PowerResult, jsonable, pearson
 from multipower.solver import solve_pairs
-from multipower.spec import LEARNERS, SpecError, learner_of, spec_from_config
+from multipower.spec import LEARNERS, learner_of, spec_from_config
+from multipower.training import PPO_RUN_OPTIONS, learner_settings, ppo_config, train_chunks  # noqa: F401  (re-exported)
+from multipower.training import default_ppo_chunk as default_chunk  # noqa: F401  (re-exported)
 
 ALGOS = LEARNERS
 #: Per-state columns written to power.csv, in order (each with a ``_se`` column after it).
@@ -79,9 +81,9 @@ class Comparison:
     def save(self, directory: Union[str, Path], figure: bool = True) -> Path:
         """Write ``comparison.json``, ``power.csv`` (+ ``summary.json``) and ``comparison.png``."""
         directory = Path(directory)
-        self.result.save(directory)
         summary = {**self.metrics, "config": self.config, "timings": self.timings}
-        (directory / "comparison.json").write_text(json.dumps(jsonable(summary), indent=2) + "\n")
+        self.result.save(directory, run_kind="compare",
+                         files={"comparison.json": json.dumps(jsonable(summary), indent=2) + "\n"})
         if figure:
             from multipower.plotting_compare import comparison_figure
 
@@ -279,8 +281,6 @@ def train_agents(
         backend: Where the chunks train: ``None``/``"local"``, ``"ray"`` or a
             :class:`~multipower.backends.Backend` (see :func:`multipower.training.train_chunks`).
     """
-    from multipower.training import learner_settings, train_chunks
-
     check_algo(algo)
     options = dict(options or {})
     run_options = {key: options.pop(key) for key in PPO_RUN_OPTIONS if key in options}
@@ -301,10 +301,6 @@ def train_agents(
     config = {"algo": algo, "trainer": algo, "train_seed": seed,
               "train_options": {**options, "n_jobs": run_options.get("n_jobs")}, **run, "timings": timings}
     return TrainedAgents(arrays["policy_H"], arrays["policy_A"], R_H, R_A, config)
-
-
-#: Options of the trainers that are not hyperparameters: worker processes, samples per chunk, torch device.
-PPO_RUN_OPTIONS = ("n_jobs", "chunk", "device")
 
 
 def train_ppo_batched(
@@ -335,8 +331,6 @@ def train_ppo_batched(
     :param backend: Where the chunks train (see :func:`multipower.training.train_chunks`).
     :returns: ``policy_H``, ``policy_A`` ``(K, S, 5)``, and the configuration to save with them.
     """
-    from multipower.training import train_chunks
-
     options = dict(options or {})
     run = {key: options.pop(key, None) for key in PPO_RUN_OPTIONS}
     config = ppo_config(options)
@@ -349,31 +343,6 @@ def train_ppo_batched(
     )
     out["timings"] = {"wall_seconds": time.perf_counter() - t0, "samples_trained": K - before, "samples_reused": before}
     return arrays["policy_H"], arrays["policy_A"], out
-
-
-def default_chunk(n_samples: int, n_jobs: int, cuda: bool = False) -> int:
-    """Batched PPO's samples per batch: at most 32 on the CPU (256 on CUDA), so Ctrl-C costs minutes at most, with
-    the chunks spread evenly over the workers (100 samples on 2 workers: 4 chunks of 25, not 32, 32, 32 and 4)."""
-    from multipower.training import even_chunk
-
-    return even_chunk(n_samples, n_jobs, 256 if cuda else 32)
-
-
-def ppo_config(options: dict):
-    """:class:`agents.ppo.PPOConfig` from ``--option`` values; an unknown name gets one line listing the fields."""
-    from agents.ppo import PPOConfig
-
-    fields = PPOConfig.__dataclass_fields__
-    unknown = sorted(set(options) - set(fields))
-    if unknown:
-        hint = " (use --jobs, --chunk, --device)" if unknown[0] in PPO_RUN_OPTIONS else ""
-        raise SpecError(f"--option {unknown[0]}: not a PPO hyperparameter{hint}; allowed: {', '.join(fields)}")
-    if isinstance(options.get("net_arch"), list):
-        options = {**options, "net_arch": tuple(options["net_arch"])}
-    try:
-        return PPOConfig(**options)
-    except ValueError as error:
-        raise SpecError(f"--option {error}") from None
 
 
 def compare(

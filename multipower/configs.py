@@ -9,13 +9,15 @@ key that is wrong.
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Mapping, Optional, Union
 
 import yaml
 
-from envs.layouts import load_layout
+from envs.layouts import BUILTIN_LAYOUTS, load_layout, parse_layout
+from envs.serialization import read_json_object, require_keys
 from envs.model import single_agent_model
 from multipower.results import PowerResult, jsonable
 from multipower.spec import RunSpec, SpecError, check_correlation, check_count, check_discount
@@ -32,6 +34,10 @@ ALLOWED_KEYS = (
     "correlation", "distribution", "seed_policy", "seed", "redraw_constant", "sweep", "analysis", "published",
 )
 REQUIRED_KEYS = ("name", "title", "kind", "layout", "gamma", "n_samples")
+#: A config's ``name`` (its results folder) and the point folders of a saved sweep: one path component.
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+#: A sweep's point folder: ``points/<parameter>=<value>``, each component plain (``=`` and ``+`` allowed).
+POINT_PART = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._=+-]*")
 ENTRY_KEYS = ("quantity", "value", "label", "state", "tolerance", "compare", "extreme", "top", "expect", "cells", "at", "note")
 
 PathLike = Union[str, Path]
@@ -70,14 +76,44 @@ def load_config(name_or_path: PathLike, overrides: Optional[Mapping] = None) -> 
         raise ConfigError(f"config {path.name}: not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config {path.name}: must be a mapping of keys to values")
-    data = {**data, **(overrides or {})}
+    data = {**_resolve_files(data, path), **(overrides or {})}
     return validate_config(data, source=path.name)
+
+
+def _resolve_files(data: dict, path: Path) -> dict:
+    """``layout`` and a ``seed_policy`` file named relative to the config resolve against the config's folder
+    (a built-in layout name, layout text and ``uniform``/``stay`` stay as they are); a file that is not there
+    is a :class:`ConfigError` naming the config and the key."""
+    data = dict(data)
+    where = f"config {path.name}"
+    layout = data.get("layout")
+    if isinstance(layout, str) and layout not in BUILTIN_LAYOUTS and "\n" not in layout and not set(layout) <= {".", "#"}:
+        data["layout"] = _beside(path, layout, "layout", where)
+    policy = data.get("seed_policy")
+    if isinstance(policy, str) and policy.endswith(".npy"):
+        data["seed_policy"] = _beside(path, policy, "seed_policy", where)
+    return data
+
+
+def _beside(config_path: Path, name: str, key: str, where: str) -> str:
+    """The file ``name`` relative to the config's folder (an absolute ``name`` as is), as an absolute path."""
+    file = (config_path.parent / Path(name).expanduser()).resolve()
+    if not file.is_file():
+        what = "a directory" if file.is_dir() else "no file"
+        raise ConfigError(f"{where}: key {key!r}: {name!r} is {what} (looked for {file}; relative paths are read "
+                          f"from the config's folder)")
+    return str(file)
 
 
 def validate_config(config: Mapping, source: str = "config") -> dict:
     """Check every key of a config; return it with defaults filled in. Raises :class:`ConfigError`."""
     cfg = dict(config)
     where = f"config {cfg.get('name', source)!r}"
+    name = cfg.get("name")
+    if name is not None and not (isinstance(name, str) and PLAIN_NAME.fullmatch(name)):
+        where = f"config {source}"
+        raise ConfigError(f"{where}: key 'name' must be a plain name (letters, digits, '-', '_', '.'; not starting "
+                          f"with '.'), it names the results folder; got {name!r}")
     unknown = sorted(set(cfg) - set(ALLOWED_KEYS))
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(ALLOWED_KEYS)}")
@@ -280,9 +316,68 @@ def cell_class(layout, name: str) -> list:
 
 
 def load_sweep(directory: PathLike) -> tuple:
-    """``(summary, results)`` of a saved sweep folder (``sweep.json`` + ``points/*``)."""
+    """``(summary, results)`` of a saved sweep folder (``sweep.json`` + ``points/*``).
+
+    The point folders ``sweep.json`` names must be relative paths of plain names inside the sweep's folder
+    (as :mod:`multipower.experiments` writes them); anything else, or a missing key, is a ``ValueError`` naming
+    the file and the key, before any point is read.
+    """
     directory = Path(directory)
-    summary = json.loads((directory / "sweep.json").read_text())
-    results = {v: PowerResult.load(directory / p) for v, p in zip(summary["values"], summary["points"])}
+    path = directory / "sweep.json"
+    summary = read_json_object(path)
+    require_keys(summary, ("values", "points"), path)
+    values, points = summary["values"], summary["points"]
+    if not (isinstance(values, list) and isinstance(points, list) and len(values) == len(points) and points):
+        raise ValueError(f"{path}: keys 'values' and 'points' must be lists of the same, non-zero length")
+    folders = [_point_folder(directory, point, path) for point in points]
+    results = {v: load_result(folder) for v, folder in zip(values, folders)}
     return summary, results
 
+
+def _point_folder(directory: Path, point, path: Path) -> Path:
+    """The folder of one sweep point: plain names below ``directory``, never outside it (links included)."""
+    parts = Path(point).parts if isinstance(point, str) else ()
+    if not parts or not all(POINT_PART.fullmatch(part) for part in parts):
+        raise ValueError(f"{path}: key 'points': {point!r} is not a folder inside the sweep (plain names such as "
+                         f"'points/gamma=0.5' only)")
+    folder = directory / Path(*parts)
+    if not folder.resolve().is_relative_to(directory.resolve()):
+        raise ValueError(f"{path}: key 'points': {point!r} leads outside the sweep's folder")
+    if not (folder / "summary.json").is_file():
+        raise ValueError(f"{path}: key 'points': {point!r} holds no saved result (summary.json)")
+    return folder
+
+
+#: Columns a saved result of each kind must have to be drawn.
+REQUIRED_COLUMNS = {"joint": ("power_H", "power_A"), "single": ("power",), "graph": ("power",)}
+
+
+def load_result(directory: PathLike, columns: Optional[tuple] = None) -> PowerResult:
+    """A saved :class:`PowerResult`, its files checked first: a damaged ``summary.json`` or ``power.csv`` is a
+    ``ValueError`` naming the file and the key or column, not an exception from deep in the drawing.
+    ``columns``: those ``power.csv`` must have (default: the POWER columns of the result's kind)."""
+    directory = Path(directory)
+    summary_path, table_path = directory / "summary.json", directory / "power.csv"
+    summary = read_json_object(summary_path)
+    require_keys(summary, ("kind", "config"), summary_path)
+    if summary["kind"] not in REQUIRED_COLUMNS:
+        raise ValueError(f"{summary_path}: key 'kind' must be one of {tuple(REQUIRED_COLUMNS)}, got {summary['kind']!r}")
+    config = summary["config"]
+    if summary["kind"] == "graph":  # a graph's world is its DOT source (config.mdp_text), checked on drawing
+        if not isinstance(config, Mapping) or not isinstance(config.get("mdp_text"), str):
+            raise ValueError(f"{summary_path}: key 'config.mdp_text' must be the graph's DOT text")
+    elif not isinstance(config, Mapping) or not isinstance(config.get("layout_text"), str):
+        raise ValueError(f"{summary_path}: key 'config.layout_text' must be the layout's text")
+    try:
+        if summary["kind"] != "graph":
+            parse_layout(config["layout_text"])
+    except ValueError as error:
+        raise ValueError(f"{summary_path}: key 'config.layout_text': {error}") from None
+    if not table_path.is_file():
+        raise ValueError(f"{table_path}: missing (a saved result is summary.json with power.csv)")
+    try:
+        result = PowerResult.load(directory)
+    except (ValueError, IndexError, UnicodeDecodeError) as error:
+        raise ValueError(f"{table_path}: not a table of numbers with a header row ({' '.join(str(error).split())})") from None
+    require_keys(result.arrays, REQUIRED_COLUMNS[summary["kind"]] if columns is None else columns, table_path)
+    return result

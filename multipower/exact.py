@@ -31,12 +31,13 @@ from typing import Mapping, Optional, Union
 
 import numpy as np
 
+from envs.graph_mdp import GraphMDP
 from envs.layouts import LayoutLike, load_layout
 from envs.memory import MemoryLike, check_budget, joint_state_count, model_bytes, parse_memory
 from envs.model import check_collision, joint_model, single_agent_model
 from envs.policies import SeedPolicy, seed_policy_table
-from envs.rewards import RewardSampler, make_distribution
-from envs.validation import available_cores, check_gamma
+from envs.rewards import RewardSampler, check_correlation, make_distribution
+from envs.validation import available_cores, check_count, check_device, check_gamma, check_seed
 from multipower import rundir
 from multipower.backends import Backend, remote
 from multipower.blocks import (BlockRun, BlockStats, BlockUnit, Cancelled, block_size, finished_prefix, open_store,
@@ -76,7 +77,10 @@ def _power_tol(power_tol: Optional[float]) -> float:
         from multipower.solver import POWER_TOL
 
         return POWER_TOL
-    return power_tol
+    if isinstance(power_tol, bool) or not isinstance(power_tol, (int, float, np.integer, np.floating)) \
+            or not 0 < power_tol < 1:
+        raise ValueError(f"power_tol must be a number in (0, 1) (a bound on each sample's POWER error), got {power_tol!r}")
+    return float(power_tol)
 
 
 #: Elements (samples × states × actions) per chunk when ``chunk_size`` is not given (measured on maze7x7 at
@@ -105,17 +109,13 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _check_samples(n_samples) -> int:
-    if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-    return int(n_samples)
+    return check_count(n_samples, "n_samples")
 
 
 def _chunk_size(chunk_size: Optional[int], n_states: int, n_samples: int) -> int:
     if chunk_size is None:
         return max(1, min(n_samples, MAX_CHUNK, CHUNK_ELEMENTS // (5 * n_states)))
-    if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-    return int(chunk_size)
+    return check_count(chunk_size, "chunk_size")
 
 
 def estimate_memory(n_states: int, collision: Optional[str], chunk: int, jobs: int, device="cpu") -> int:
@@ -151,9 +151,14 @@ def _check_jobs(jobs: Optional[int], device) -> int:
         if str(device).startswith("cuda"):
             return 1
         return available_cores()
-    if isinstance(jobs, bool) or int(jobs) != jobs or jobs < 1:
-        raise ValueError(f"jobs must be a positive integer or None, got {jobs!r}")
-    return int(jobs)
+    return check_count(jobs, "jobs")
+
+
+def _check_draws(distribution, correlation, seed, device) -> None:
+    """The reward draws' parameters and the device, checked before any world is built."""
+    check_correlation(correlation, make_distribution(distribution))
+    check_seed(seed)
+    check_device(device)
 
 
 def _seed_config(seed_policy: SeedPolicy):
@@ -166,7 +171,7 @@ def _seed_config(seed_policy: SeedPolicy):
 class BlockJob:
     """Everything a block's numbers depend on, small and picklable (the world is rebuilt and cached per process).
 
-    ``kind`` is ``"joint"`` or ``"single"``; ``sampler`` and ``seed_policy`` are JSON text; ``chunk`` is the
+    ``kind`` is ``"joint"``, ``"single"`` or ``"graph"`` (then ``layout_text`` is the graph's DOT source); ``sampler`` and ``seed_policy`` are JSON text; ``chunk`` is the
     samples per solver call (memory only, never the numbers); ``token`` names the run for Ctrl-C.
     """
 
@@ -191,8 +196,14 @@ def _world(kind: str, layout_text: str, layout_name: str, collision: Optional[st
     """``(model, seed table or None, RewardSampler)`` of a job, built once per process."""
     from envs.layouts import parse_layout
 
-    grid = parse_layout(layout_text, name=layout_name)
     cfg = json.loads(sampler)
+    if kind == "graph":  # layout_text holds the graph's DOT source
+        from envs.graph_mdp import parse_graph_mdp
+
+        model, table = parse_graph_mdp(layout_text, name=layout_name), None
+        draws = RewardSampler(model.n_states, cfg["distribution"], 0.0, cfg["seed"], cfg["redraw_constant"])
+        return model, table, draws
+    grid = parse_layout(layout_text, name=layout_name)
     if kind == "single":
         model, table = single_agent_model(grid), None
     else:
@@ -205,8 +216,9 @@ def _world(kind: str, layout_text: str, layout_name: str, collision: Optional[st
 
 def _powers(job: BlockJob, model, table, R_H: np.ndarray, R_A: np.ndarray) -> np.ndarray:
     """Per-sample POWER columns ``(k, C, S)`` of one solver call (``C`` = 4 joint, 1 single)."""
-    if job.kind == "single":
-        W = solve_single(model, R_H, job.gamma_H, job.device, job.power_tol).W
+    if job.kind in ("single", "graph"):
+        solve = solve_single if job.kind == "single" else solve_mdp
+        W = solve(model, R_H, job.gamma_H, job.device, job.power_tol).W
         return power_from_next(W, job.gamma_H)[:, None, :]
     sol = solve_pairs(model, R_H, R_A, job.gamma_H, job.gamma_A, table, job.device, job.power_tol, values_only=True)
     return np.stack([power_from_next(sol.W_H, job.gamma_H), power_from_next(sol.W_A, job.gamma_A),
@@ -227,7 +239,7 @@ def solve_block(job: BlockJob, unit: BlockUnit) -> BlockStats:
     model, table, draws = _world(job.kind, job.layout_text, job.layout_name, job.collision, job.seed_policy,
                                  job.sampler)
     start, end = unit.k * job.block, min((unit.k + 1) * job.block, job.n_samples)
-    n_columns = 1 if job.kind == "single" else 4
+    n_columns = 4 if job.kind == "joint" else 1
     if unit.prior is not None:
         at, mean, m2 = unit.prior.end, unit.prior.mean.reshape(-1).copy(), unit.prior.m2.reshape(-1).copy()
     else:
@@ -247,7 +259,8 @@ def solve_block(job: BlockJob, unit: BlockUnit) -> BlockStats:
 def _manifest_key(job: BlockJob) -> dict:
     """What a saved result and its blocks depend on (not the number of samples: runs extend and resume)."""
     return {
-        "kind": "exact_single" if job.kind == "single" else "exact", "layout_text": job.layout_text,
+        "kind": {"joint": "exact", "single": "exact_single", "graph": "exact_graph"}[job.kind],
+        "layout_text": job.layout_text,
         "collision": job.collision, "gamma_H": job.gamma_H, "gamma_A": job.gamma_A,
         "sampler": json.loads(job.sampler), "seed_policy": json.loads(job.seed_policy),
         "device": "cuda" if str(job.device).startswith("cuda") else "cpu", "power_tol": job.power_tol,
@@ -270,11 +283,15 @@ def _run(job: BlockJob, make_result, out_dir, restart: bool, overwrite: bool, fi
     store, write, saved_done = None, False, 0
     if out_dir is not None:
         out_dir = rundir.check_out(out_dir, kind, key, overwrite)
-        manifest, _ = rundir.verify(out_dir, kind, key)
+        manifest, why = rundir.verify(out_dir, kind, key)
         if manifest is not None and not restart:
             saved_done = int(manifest["samples_done"])
             if manifest["complete"] and saved_done == n and manifest["samples_requested"] == n:
-                return PowerResult.load(out_dir)  # this very run, finished and intact
+                reused = PowerResult.load(out_dir)  # this very run, finished and intact
+                reused.config["reused"] = True  # not saved: says where the result came from
+                return reused
+        elif manifest is None and not restart and (out_dir / "power.csv").exists():
+            _say(f"{out_dir}: the saved result is not reused ({why}); finished sample blocks are")
         store, note = open_store(out_dir, {**key, "numerics_version": rundir.NUMERICS_VERSION}, restart)
         if note:
             _say(f"{out_dir}: {note}")
@@ -314,8 +331,9 @@ def _run(job: BlockJob, make_result, out_dir, restart: bool, overwrite: bool, fi
 
 def _job(kind: str, model, sampler: RewardSampler, seed_policy, gamma_H: float, gamma_A: float, device,
          power_tol: float, chunk: int, n_samples: int) -> BlockJob:
+    text, name = (model.text, model.name) if kind == "graph" else (model.layout.to_text(), model.layout.name)
     return BlockJob(
-        kind, model.layout.to_text(), model.layout.name, getattr(model, "collision", None), gamma_H, gamma_A,
+        kind, text, name, getattr(model, "collision", None), gamma_H, gamma_A,
         json.dumps(sampler.to_config(), sort_keys=True), json.dumps(seed_policy, sort_keys=True), str(device),
         power_tol, block_size(model.n_states), min(chunk, block_size(model.n_states)), n_samples, uuid.uuid4().hex,
     )
@@ -402,6 +420,7 @@ def exact_power(
     gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
     power_tol = _power_tol(power_tol)
     n_samples = _check_samples(n_samples)
+    _check_draws(distribution, correlation, seed, device)
     grid, collision = load_layout(layout), check_collision(collision)
     n_states = joint_state_count(grid, collision)
     size, jobs, _ = _fit_memory(n_states, collision, chunk_size, jobs, n_samples, device, max_memory,
@@ -478,6 +497,7 @@ def single_agent_power(
     gamma = check_gamma(gamma, "gamma")
     power_tol = _power_tol(power_tol)
     n_samples = _check_samples(n_samples)
+    _check_draws(distribution, 0.0, seed, device)
     grid = load_layout(layout)
     size, jobs, _ = _fit_memory(grid.n_cells, None, chunk_size, jobs, n_samples, device, max_memory,
                                 f"single-agent POWER on {grid.name!r}")
@@ -505,3 +525,66 @@ def single_agent_power(
 
     return _run(job, make_result, out_dir, restart, overwrite, files, jobs, backend, progress,
                 f"single {model.layout.name}")
+
+
+def solve_mdp(*args, **kwargs):
+    from multipower.solver import solve_mdp as f
+
+    return f(*args, **kwargs)
+
+
+def graph_power(
+    mdp: GraphMDP,
+    gamma: float,
+    n_samples: int = 10_000,
+    distribution=None,
+    seed: int = 0,
+    redraw_constant: bool = False,
+    device: str = "cpu",
+    chunk_size: Optional[int] = None,
+    progress: bool = True,
+    power_tol: Optional[float] = None,
+    jobs: Optional[int] = None,
+    max_memory: MemoryLike = None,
+    out_dir: Optional[PathLike] = None,
+    restart: bool = False,
+    overwrite: bool = False,
+    files: Optional[Mapping[str, str]] = None,
+    backend: Optional[Backend] = None,
+) -> PowerResult:
+    """Exact POWER ``(1-γ)·E[V*(s')]`` at every state of an MDP graph (docs/graphs.md), the
+    definition of :func:`single_agent_power` (docs/concepts.md#single-agent-power) on any tabular MDP.
+
+    Rewards are ``R_H`` of a :class:`~envs.rewards.RewardSampler` over the graph's states in graph order, so
+    sample ``i`` is reproducible and a graph written from a layout (:func:`envs.graph_mdp.layout_to_dot`) gets
+    the layout's rewards. Arguments (run folder, resuming, interruptions) as for :func:`exact_power`; the POWER
+    error of each sample is at most ``power_tol``.
+
+    Returns:
+        A ``"graph"`` :class:`~multipower.results.PowerResult` labelled by state name, with ``power`` and
+        ``power_se``; its config holds the DOT source (``mdp_text``).
+
+    Raises:
+        Interrupted: on Ctrl-C, holding the result over the finished blocks.
+    """
+    gamma = check_gamma(gamma, "gamma")
+    power_tol = _power_tol(power_tol)
+    n_samples = _check_samples(n_samples)
+    # the working set grows with action slots × outcomes, as a layout's does with its 5 moves
+    weight = max(1, mdp.next_state.shape[1] * mdp.next_state.shape[2] // 5)
+    size, jobs, _ = _fit_memory(mdp.n_states * weight, None, chunk_size, jobs, n_samples, device, max_memory,
+                                f"POWER on graph {mdp.name!r}")
+    sampler = RewardSampler(mdp.n_states, make_distribution(distribution), 0.0, seed, redraw_constant)
+    job = _job("graph", mdp, sampler, None, gamma, gamma, device, power_tol, size, n_samples)
+    config = {
+        "kind": "exact_graph", "mdp": mdp.name, "mdp_text": mdp.text, "gamma": gamma, "n_samples": n_samples,
+        **sampler.to_config(), "device": str(device), "chunk_size": job.chunk, "block_size": job.block,
+        "jobs": jobs, "power_tol": power_tol,
+    }
+    labels = np.array(mdp.states, dtype=object)[:, None]
+
+    def make_result(totals, timings: dict, complete: bool) -> PowerResult:
+        arrays = {"power": totals.mean[0], "power_se": totals.se()[0]}
+        return PowerResult("graph", labels, arrays, _progress_config(config, totals, complete), {}, timings)
+
+    return _run(job, make_result, out_dir, restart, overwrite, files, jobs, backend, progress, f"graph {mdp.name}")

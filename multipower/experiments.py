@@ -47,23 +47,21 @@ point, saved as it finishes; a rerun skips points already done), ``OUT/figures/*
 from __future__ import annotations
 
 import json
-import math
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from envs.layouts import load_layout
-from envs.rewards import make_distribution
+from envs.validation import check_count, check_device
 from multipower.configs import cell_class, dump_config, load_config, parameter_symbol, validate_config
-from multipower import compare, exact
+from multipower import compare, exact, rundir
 from multipower.backends import remote
 from multipower.results import PowerResult, jsonable, pearson, zero_crossing
-from multipower.spec import RunSpec, save_spec
+from multipower.spec import LEARNERS, SPEC_FILE, RunSpec, save_spec, spec_json
 
 #: Keys of a run's parameters that must match for a saved result to be reused.
 RUN_KEYS = ("layout", "gamma", "gamma_A", "n_samples", "collision", "correlation", "distribution", "seed_policy", "seed")
@@ -84,61 +82,51 @@ def run_parameters(config: Mapping, **changes) -> dict:
     return run
 
 
-def exact_solver(run: Mapping, progress: bool = True, backend=None) -> PowerResult:
-    """Solve one run with :mod:`multipower.exact` (the default solver); ``backend`` as for
-    :func:`multipower.exact.exact_power`."""
+def exact_solver(run: Mapping, progress: bool = True, out_dir: Optional[PathLike] = None, restart: bool = False,
+                 files: Optional[Mapping[str, str]] = None, backend=None) -> PowerResult:
+    """Solve one run with :mod:`multipower.exact` (the default solver); with ``out_dir``, resuming from and saving
+    to that folder (see :func:`multipower.exact.exact_power`; a folder of another run there is replaced)."""
+    disk = dict(out_dir=out_dir, restart=restart, overwrite=True, files=files, backend=backend)
     if run["kind"] == "single":
         return exact.single_agent_power(
             run["layout"], run["gamma"], n_samples=run["n_samples"], distribution=run["distribution"],
-            seed=run["seed"], device=run.get("device", "cpu"), progress=progress, backend=backend,
+            seed=run["seed"], device=run.get("device", "cpu"), progress=progress, **disk,
         )
     return exact.exact_power(
         run["layout"], run["gamma"], gamma_A=run.get("gamma_A"), n_samples=run["n_samples"],
         collision=run["collision"], correlation=run["correlation"], distribution=run["distribution"],
         seed_policy=run["seed_policy"], seed=run["seed"], redraw_constant=run.get("redraw_constant", False),
-        device=run.get("device", "cpu"), progress=progress, backend=backend,
+        device=run.get("device", "cpu"), progress=progress, **disk,
     )
 
 
-def _matches(saved: Mapping, run: Mapping) -> bool:
-    """True when a saved result's config was made with the same parameters as ``run``."""
-    checks = {
-        "layout_text": load_layout(run["layout"]).to_text(),
-        "n_samples": run["n_samples"],
-        "seed": run["seed"],
-        "distribution": make_distribution(run["distribution"]).to_config(),
-    }
-    if saved.get("interrupted") or int(saved.get("samples_done", saved.get("n_samples", -1))) != run["n_samples"]:
-        return False
-    gamma_H = saved.get("gamma_H", saved.get("gamma"))
-    if gamma_H is None or not math.isclose(float(gamma_H), run["gamma"]):
-        return False
-    if run["kind"] == "joint":
-        checks.update(collision=run["collision"], seed_policy=run["seed_policy"])
-        if not math.isclose(float(saved.get("correlation", math.nan)), run["correlation"]):
-            return False
-        gamma_A = run.get("gamma_A") or run["gamma"]
-        if not math.isclose(float(saved.get("gamma_A") or gamma_H), gamma_A):
-            return False
-    return all(jsonable(saved.get(k)) == jsonable(v) for k, v in checks.items())
-
-
 def solve_cached(run: Mapping, directory: PathLike, solver: Optional[Solver] = None, progress: bool = True,
-                 force: bool = False) -> tuple:
-    """Load the result saved in ``directory`` if it was made with ``run``'s parameters, else solve and save.
+                 restart: bool = False, backend=None) -> tuple:
+    """The result of ``run`` in ``directory``: reused when it is saved there, finished and intact
+    (:func:`multipower.rundir.verify`), else solved (the default solver resumes from the sample blocks saved
+    there) and saved. A saved result that cannot be reused is named with the reason, in one line on stderr.
 
-    Returns ``(result, computed)``; ``computed`` is False when the saved result was reused.
+    Returns ``(result, computed)``; ``computed`` is False when the saved result was reused. ``backend``: where
+    the default solver's sample blocks run (see :func:`multipower.exact.exact_power`).
+
+    :raises multipower.exact.Interrupted: on Ctrl-C, after the finished work is saved (marked partial).
     """
     directory = Path(directory)
-    if not force and (directory / "summary.json").is_file():
-        saved = PowerResult.load(directory)
-        if _matches(saved.config, run):
-            return saved, False
+    files = {SPEC_FILE: spec_json(run_spec(run))}
+    if solver is None:
+        result = exact_solver(dict(run), progress, directory, restart, files, backend)
+        return result, not result.config.get("reused", False)
+    kind, key = ("exact_single" if run["kind"] == "single" else "exact"), {k: v for k, v in run.items() if k != "n_samples"}
+    manifest, why = rundir.verify(directory, kind, key)
+    if not restart and manifest is not None and manifest["complete"] and manifest["samples_done"] == run["n_samples"]:
+        return PowerResult.load(directory), False
+    if not restart and (directory / "power.csv").exists():
+        print(f"{directory}: recomputing ({why or 'another number of samples'})", file=sys.stderr)
+    rundir.check_out(directory, kind, key, overwrite=True)
     start = time.perf_counter()
-    result = (solver or exact_solver)(dict(run), progress)
+    result = solver(dict(run), progress)
     result.timings.setdefault("total", time.perf_counter() - start)
-    result.save(directory)
-    save_spec(run_spec(run), directory)
+    result.save(directory, run_kind=kind, key=key, files=files)
     return result, True
 
 
@@ -267,15 +255,21 @@ def run_experiment(
     n_samples: Optional[int] = None,
     solver: Optional[Solver] = None,
     progress: bool = True,
-    force: bool = False,
+    restart: bool = False,
     on_point: Optional[Callable[[object, PowerResult], None]] = None,
     figures: bool = True,
     learned: Optional[str] = None,
     learned_samples: Optional[int] = None,
     device: str = "cpu",
+    overwrite: bool = False,
+    force: bool = False,
     backend=None,
 ) -> ExperimentOutcome:
     """Run one config: solve (or reuse saved results), draw the figures, compare with the published numbers.
+
+    The folder is checked first (:func:`multipower.rundir.check_out`, kind ``reproduce``): one holding another
+    config, or files multipower did not write, is refused unless ``overwrite``. The exact run and every sweep
+    point resume from their saved sample blocks; finished, intact results are reused.
 
     Args:
         config: A validated config dict, or a shipped name / YAML path (see :func:`load_config`).
@@ -283,17 +277,24 @@ def run_experiment(
         n_samples: Override the config's sample count (quick runs).
         solver: ``solver(run, progress) -> PowerResult``; default :func:`exact_solver`.
         progress: Show progress bars.
-        force: Recompute even where a matching saved result exists.
+        restart: Recompute everything, discarding saved results and sample blocks (each is replaced only when
+            its new result is written).
         on_point: Called as ``on_point(value, result)`` after each sweep point is saved (or the single run).
         figures: Draw the figures.
         learned: ``"qlearning"`` or ``"ppo"``: also run the learned estimator on the same experiment and
             compare it with the exact result (joint configs; via :mod:`multipower.compare`).
         learned_samples: Reward samples for the learned run (default: ``min(n_samples, 200)``).
         device: Torch device of the exact solver (``"cpu"`` or ``"cuda"``).
-        backend: Where the exact solver's chunks run: ``None``/``"local"`` (this machine), ``"ray"`` or a
+        overwrite: Replace a folder holding another run.
+        force: Old name of ``restart``.
+        backend: Where the exact solver's sample blocks run: ``None``/``"local"`` (this machine), ``"ray"`` or a
             :class:`~multipower.backends.Backend`. On a cluster the points of a sweep are solved side by side,
-            each point's chunks spread over the cluster; only this process writes, point by point, so the files
-            (and a rerun's reuse of finished points) are the same as a local run's.
+            each point's blocks spread over the cluster; only this process writes, so the files (and a rerun's
+            reuse of finished points and blocks) are the same as a local run's.
+
+    Raises:
+        ExperimentInterrupted: on Ctrl-C, after the finished points (and the finished sample blocks of the
+            point being solved) are saved; it says which.
     """
     if not isinstance(config, Mapping):
         config = load_config(config)
@@ -301,18 +302,24 @@ def run_experiment(
     if n_samples is not None:
         config["n_samples"] = n_samples
     config = validate_config(config)
-    out_dir = Path(out_dir) if out_dir is not None else Path("results") / config["name"]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(dump_config(config))
-    start = time.perf_counter()
+    _check_learned(config, learned, learned_samples)
+    check_device(device)
+    restart = restart or force
     backend = remote(backend)
+    out_dir = Path(out_dir) if out_dir is not None else Path("results") / config["name"]
+    key = reproduce_key(config)
+    rundir.check_out(out_dir, "reproduce", key, overwrite)
+    rundir.begin(out_dir, "reproduce", key, config["n_samples"])
+    rundir.atomic_write(out_dir / "config.yaml", dump_config(config))
+    start = time.perf_counter()
     if config["kind"] == "sweep":
-        outcome = _run_sweep(config, out_dir, solver, progress, force, on_point, device, backend)
+        outcome = _run_sweep(config, out_dir, solver, progress, restart, on_point, device, backend)
     else:
-        if solver is None and backend is not None:
-            solver = partial(exact_solver, backend=backend)
         run = run_parameters(config, device=device)
-        result, computed = solve_cached(run, out_dir / "exact", solver, progress, force)
+        try:
+            result, computed = solve_cached(run, out_dir / "exact", solver, progress, restart, backend)
+        except exact.Interrupted as stop:
+            raise ExperimentInterrupted(out_dir, stop, 0, 1) from None
         if on_point is not None:
             on_point(None, result)
         checks = [evaluate_entry(entry, result) for entry in config["published"]]
@@ -328,7 +335,53 @@ def run_experiment(
         if learned is not None:
             outcome.figures += outcome.extra["learned"].get("figures", [])
     write_report(outcome)
+    listed = ["config.yaml", "report.json", "report.md"] + (["sweep.json"] if config["kind"] == "sweep" else [])
+    rundir.write_manifest(out_dir, "reproduce", key, listed, config["n_samples"], config["n_samples"])
     return outcome
+
+
+def _check_learned(config: Mapping, learned: Optional[str], learned_samples: Optional[int]) -> None:
+    """The learned run's settings, checked before the exact solver starts."""
+    if learned is None:
+        if learned_samples is not None:
+            raise ValueError("learned_samples needs learned (the learner to run)")
+        return
+    if learned not in LEARNERS:
+        raise ValueError(f"learned must be one of {LEARNERS}, got {learned!r}")
+    if config["kind"] != "joint":
+        raise ValueError(f"learned=... needs a joint config (the learned estimator is two-agent); "
+                         f"{config['name']} is kind {config['kind']!r}")
+    if learned_samples is not None:
+        check_count(learned_samples, "learned_samples")
+
+
+def reproduce_key(config: Mapping) -> dict:
+    """What a reproduction folder is of: its config without the number of samples and the descriptive text
+    (a rerun with another ``--samples`` resumes or extends in the same folder)."""
+    return {k: v for k, v in config.items() if k not in ("n_samples", "title", "source", "description", "published")}
+
+
+class ExperimentInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`run_experiment`: ``points_done`` of ``points`` finished (and saved); ``stop`` is
+    the interruption of the run being solved (its ``saved`` partial result, if any)."""
+
+    def __init__(self, out_dir: Path, stop: "exact.Interrupted", points_done: int, points: int) -> None:
+        super().__init__("interrupted")
+        self.out_dir, self.stop, self.points_done, self.points = out_dir, stop, points_done, points
+
+    def message(self) -> str:
+        lines = []
+        if self.points > 1:
+            lines.append(f"{self.points_done} of {self.points} sweep points finished and saved in {self.out_dir}/points")
+        stop = self.stop
+        if stop.saved and stop.result is not None:
+            lines.append(f"the run being solved saved a partial result of {stop.result.samples_done:,} of "
+                         f"{int(stop.result.config['samples_requested']):,} samples (its finished sample blocks)")
+        elif stop.note:
+            lines.append(stop.note)
+        elif self.points <= 1 or self.points_done < self.points:
+            lines.append("the run being solved had not finished a sample block; nothing of it was saved")
+        return "; ".join(lines)
 
 
 def _point_dir(out_dir: Path, parameter: str, value) -> Path:
@@ -336,7 +389,7 @@ def _point_dir(out_dir: Path, parameter: str, value) -> Path:
     return out_dir / "points" / f"{parameter}={text}"
 
 
-def _run_sweep(config: dict, out_dir: Path, solver, progress: bool, force: bool, on_point, device: str = "cpu",
+def _run_sweep(config: dict, out_dir: Path, solver, progress: bool, restart: bool, on_point, device: str = "cpu",
                backend=None) -> ExperimentOutcome:
     from tqdm.auto import tqdm
 
@@ -344,8 +397,13 @@ def _run_sweep(config: dict, out_dir: Path, solver, progress: bool, force: bool,
     results, computed = {}, []
     bar = tqdm(total=len(values), desc=f"{config['name']}: {parameter}", unit="point", disable=not progress)
     runs = [run_parameters(config, device=device, **{parameter: value}) for value in values]
-    for value, (result, was_computed) in zip(values, _solve_points(runs, config, out_dir, solver, progress, force,
-                                                                   backend)):
+    points = _solve_points(runs, parameter, out_dir, solver, progress, restart, backend)
+    for value in values:
+        try:
+            result, was_computed = next(points)
+        except exact.Interrupted as stop:
+            bar.close()
+            raise ExperimentInterrupted(out_dir, stop, len(results), len(values)) from None
         bar.set_postfix_str(f"{parameter}={value:g}")
         bar.update()
         results[value] = result
@@ -355,7 +413,7 @@ def _run_sweep(config: dict, out_dir: Path, solver, progress: bool, force: bool,
             on_point(value, result)
     bar.close()
     summary = sweep_summary(config, results)
-    (out_dir / "sweep.json").write_text(json.dumps(jsonable(summary), indent=2) + "\n")
+    rundir.atomic_write(out_dir / "sweep.json", json.dumps(jsonable(summary), indent=2) + "\n")
     checks = [evaluate_entry(entry, results[entry["at"]]) for entry in config["published"]]
     if parameter != "seed":
         crossing = summary.get("alpha_zero_crossing")
@@ -371,23 +429,27 @@ def _run_sweep(config: dict, out_dir: Path, solver, progress: bool, force: bool,
     return ExperimentOutcome(config["name"], out_dir, config, results, checks, [], 0.0, computed, {"sweep": summary})
 
 
-def _solve_points(runs: list, config: dict, out_dir: Path, solver, progress: bool, force: bool, backend):
-    """``solve_cached`` per sweep point, yielded in point order. Locally one point after another (each using
-    the machine's cores); with a cluster backend up to ``backend.jobs`` points at once, in threads of this
-    process that only wait on the cluster and save each point when it is done."""
-    parameter = config["sweep"]["parameter"]
+def _solve_points(runs: list, parameter: str, out_dir: Path, solver, progress: bool, restart: bool, backend):
+    """:func:`solve_cached` per sweep point, yielded in point order. Locally one point after another (each on the
+    machine's cores); with a cluster backend up to ``backend.jobs`` points at once, in threads of this process
+    that wait on the cluster and save each point as it finishes."""
 
-    def one(run, solve=solver, show=progress):
-        return solve_cached(run, _point_dir(out_dir, parameter, run[parameter]), solve, show, force)
+    def one(run, show=progress, share=backend):
+        return solve_cached(run, _point_dir(out_dir, parameter, run[parameter]), solver, show, restart, share)
 
     if backend is None:
         yield from map(one, runs)
         return
     side_by_side = max(1, min(len(runs), backend.jobs))
     share = backend.with_jobs(-(-backend.jobs // side_by_side)) if hasattr(backend, "with_jobs") else backend
-    solve = solver or partial(exact_solver, backend=share)
     with ThreadPoolExecutor(side_by_side) as pool:
-        yield from pool.map(lambda run: one(run, solve, False), runs)
+        futures = [pool.submit(one, run, False, share) for run in runs]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 def sweep_summary(config: Mapping, results: Mapping) -> dict:
@@ -449,11 +511,7 @@ def blocking_analysis(results: Mapping, corridor: Sequence) -> dict:
 def _run_learned(config: Mapping, out_dir: Path, algo: str, n_samples: Optional[int], progress: bool) -> dict:
     """Run the learned estimator beside the exact solver (via :mod:`multipower.compare`): trains ``algo`` on
     the first ``n_samples`` reward pairs of the config's seed and saves the comparison to ``OUT/learned_<algo>``."""
-    if config["kind"] == "single":
-        raise ValueError("learned=... needs a joint config (the learned estimator is two-agent)")
-    if config["kind"] == "sweep":
-        raise ValueError("learned=... is supported for joint configs, not sweeps")
-    samples = int(n_samples or min(config["n_samples"], 200))
+    samples = min(config["n_samples"], 200) if n_samples is None else int(n_samples)
     directory = out_dir / f"learned_{algo}"
     comparison = compare.compare(
         config["layout"], config["gamma"], algo=algo, gamma_A=config.get("gamma_A"), n_samples=samples,
@@ -493,11 +551,11 @@ def write_report(outcome: ExperimentOutcome) -> None:
     if "learned" in outcome.extra:
         learned = outcome.extra["learned"]
         report["learned"] = {**learned, "figures": [str(Path(p).relative_to(outcome.out_dir)) for p in learned["figures"]]}
-    (outcome.out_dir / "report.json").write_text(json.dumps(jsonable(report), indent=2) + "\n")
+    rundir.atomic_write(outcome.out_dir / "report.json", json.dumps(jsonable(report), indent=2) + "\n")
     lines = [f"# {outcome.config.get('title', outcome.name)}", "", f"{outcome.config.get('source', '')}", "",
              f"Samples: {outcome.config['n_samples']:,}. Runtime: {outcome.seconds:.1f} s "
              f"({'all reused from saved results' if not outcome.computed else 'computed'}).", "",
              "| quantity | published | reproduced | verdict |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(c.row())} |" for c in outcome.checks]
     lines += ["", *[f"![{Path(p).stem}]({Path(p).relative_to(outcome.out_dir)})" for p in outcome.figures]]
-    (outcome.out_dir / "report.md").write_text("\n".join(lines) + "\n")
+    rundir.atomic_write(outcome.out_dir / "report.md", "\n".join(lines) + "\n")

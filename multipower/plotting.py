@@ -29,7 +29,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 from envs.layouts import Layout  # noqa: E402
 from envs.model import single_agent_model  # noqa: E402
-from multipower.configs import load_config, load_sweep, parameter_symbol  # noqa: E402
+from multipower.configs import load_config, load_result, load_sweep, parameter_symbol  # noqa: E402
 from multipower.plotting_compare import comparison_figure, plot_learned_vs_exact  # noqa: E402,F401
 from multipower.results import PowerResult, pearson, zero_crossing  # noqa: E402,F401
 
@@ -63,8 +63,17 @@ def describe(config: Mapping, with_samples: bool = True) -> str:
     if config.get("seed_policy") not in (None, "uniform"):
         parts.append(f"seed policy {config['seed_policy']}")
     if with_samples and config.get("n_samples") is not None:
-        parts.append(f"{int(config['n_samples']):,} samples")
+        parts.append(samples_text(config))
     return ", ".join(parts)
+
+
+def samples_text(config: Mapping) -> str:
+    """``"10,000 samples"``, or for a partial result ``"30,057 of 100,000 samples (partial)"``."""
+    requested = int(config.get("samples_requested", config["n_samples"]))
+    done = int(config.get("samples_done", requested))
+    if done < requested or config.get("complete") is False:
+        return f"{done:,} of {requested:,} samples (partial)"
+    return f"{done:,} samples"
 
 
 def _fmt_number(value) -> str:
@@ -346,6 +355,27 @@ def plot_series(
 
 
 # --------------------------------------------------------------------------------------------- saving
+#: Resolution bounds of a PNG: below ``MIN_DPI`` text is unreadable; ``MAX_PIXELS`` (about 400 MB of RGBA
+#: while rendering) keeps a large world at a high dpi from exhausting memory.
+MIN_DPI, MAX_DPI = 20, 1200
+MAX_PIXELS = 100_000_000
+
+
+def check_dpi(dpi) -> int:
+    """``dpi`` as an integer in ``[MIN_DPI, MAX_DPI]``; ``ValueError`` naming it otherwise."""
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or not MIN_DPI <= dpi <= MAX_DPI:
+        raise ValueError(f"dpi must be an integer from {MIN_DPI} to {MAX_DPI}, got {dpi!r}")
+    return int(dpi)
+
+
+def check_size(size_inches, dpi) -> None:
+    """Refuse a figure of more than ``MAX_PIXELS`` pixels at ``dpi`` before it is rendered."""
+    width, height = (float(v) * check_dpi(dpi) for v in size_inches)
+    if width * height > MAX_PIXELS:
+        raise ValueError(f"dpi: a {size_inches[0]:.0f} x {size_inches[1]:.0f} inch figure at dpi {dpi} is "
+                         f"{width:,.0f} x {height:,.0f} pixels, more than {MAX_PIXELS:,}; lower the dpi")
+
+
 def save_figure(fig, path: PathLike, dpi: int = 110, palette: bool = False) -> Path:
     """Write ``fig`` as PNG to ``path`` and close it.
 
@@ -354,6 +384,11 @@ def save_figure(fig, path: PathLike, dpi: int = 110, palette: bool = False) -> P
             README gallery, where each image must stay under 200 KB).
     """
     path = Path(path)
+    try:
+        check_size(fig.get_size_inches(), dpi)
+    except ValueError:
+        plt.close(fig)
+        raise
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight", facecolor="white")
     plt.close(fig)
@@ -385,10 +420,14 @@ def plot_result(
 
     Joint: ``heatmap_H.png``, ``heatmap_A.png``, ``alignment.png`` (and with ``diagnostics`` the heat maps
     of H's POWER against the seed and A's POWER following the seed, where present). Single:
-    ``heatmap.png``.
+    ``heatmap.png``. Graph: ``power.png`` (:func:`multipower.plotting_graph.plot_graph_power`).
     """
     out_dir = Path(out_dir)
     paths = []
+    if result.kind == "graph":
+        from multipower.plotting_graph import plot_graph_power
+
+        return [save_figure(plot_graph_power(result), out_dir / f"{prefix}power.png", dpi)]
     if result.kind == "single":
         paths.append(save_figure(plot_single_heatmap(result), out_dir / f"{prefix}heatmap.png", dpi))
         return paths
@@ -462,7 +501,7 @@ def learned_result(result: PowerResult, which: str = "learned") -> PowerResult:
 def plot_comparison_dir(directory: PathLike, out_dir: PathLike, prefix: str = "", dpi: int = 110) -> list:
     """Figures of a saved learned-versus-exact comparison: the four-panel comparison figure and the
     learned heat maps and alignment plot."""
-    result = PowerResult.load(directory)
+    result = load_result(directory, columns=tuple(f"power_{a}_{w}" for a in "HA" for w in ("learned", "exact")))
     out_dir = Path(out_dir)
     algo = result.config.get("algo", "learned")
     fig = comparison_figure(
@@ -480,6 +519,17 @@ def plot_comparison_dir(directory: PathLike, out_dir: PathLike, prefix: str = ""
     return paths
 
 
+def check_intact(directory: Path) -> None:
+    """Refuse (``ValueError``, one line) a folder whose files do not match its manifest (an edited file, or a run
+    killed while writing); a folder without a manifest (written by an older version) is drawn as it is."""
+    from multipower import rundir
+
+    problem = rundir.check_files(directory)
+    unfinished_result = bool(problem) and (directory / "power.csv").exists()
+    if unfinished_result or problem.endswith("does not match its manifest"):
+        raise ValueError(f"directory {str(directory)!r}: {problem}; rerun the command that wrote it")
+
+
 def plot_directory(directory: PathLike, out_dir: Optional[PathLike] = None, dpi: int = 110) -> list:
     """Draw the figures of any saved result folder into ``out_dir`` (default: the folder itself).
 
@@ -488,8 +538,10 @@ def plot_directory(directory: PathLike, out_dir: Optional[PathLike] = None, dpi:
     """
     directory = Path(directory)
     out_dir = Path(out_dir) if out_dir is not None else directory
+    check_dpi(dpi)
     if not directory.is_dir():
         raise ValueError(f"directory {str(directory)!r} does not exist")
+    check_intact(directory)
     if (directory / "sweep.json").is_file():
         summary, results = load_sweep(directory)
         config_path = directory / "config.yaml"
@@ -499,11 +551,11 @@ def plot_directory(directory: PathLike, out_dir: Optional[PathLike] = None, dpi:
     if (directory / "comparison.json").is_file():
         return plot_comparison_dir(directory, out_dir, dpi=dpi)
     if (directory / "summary.json").is_file():
-        return plot_result(PowerResult.load(directory), out_dir, diagnostics=True, dpi=dpi)
+        return plot_result(load_result(directory), out_dir, diagnostics=True, dpi=dpi)
     paths = []
     if (directory / "config.yaml").is_file() and (directory / "exact" / "summary.json").is_file():
         config = load_config(directory / "config.yaml")  # a reproduction: circle its published states
-        paths += plot_result(PowerResult.load(directory / "exact"), out_dir, highlight=highlight_states(config["published"]),
+        paths += plot_result(load_result(directory / "exact"), out_dir, highlight=highlight_states(config["published"]),
                              diagnostics=True, dpi=dpi)
     for sub in sorted(p for p in directory.iterdir() if p.is_dir() and not (paths and p.name == "exact")):
         if any((sub / f).is_file() for f in ("sweep.json", "comparison.json", "summary.json")):

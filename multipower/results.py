@@ -26,6 +26,9 @@ PROGRESS_KEYS = ("samples_done", "samples_requested", "complete")
 
 JOINT_LABELS = ("h_row", "h_col", "a_row", "a_col")
 SINGLE_LABELS = ("row", "col")
+GRAPH_LABELS = ("state",)
+#: Label columns of each kind of result: integer cell coordinates, or a state's name in an MDP graph.
+LABELS = {"joint": JOINT_LABELS, "single": SINGLE_LABELS, "graph": GRAPH_LABELS}
 
 
 @dataclass
@@ -33,8 +36,10 @@ class PowerResult:
     """POWER per state.
 
     Attributes:
-        kind: ``"joint"`` (labels ``h_row, h_col, a_row, a_col``) or ``"single"`` (``row, col``).
-        labels: ``(n_states, 4)`` or ``(n_states, 2)`` integer cell coordinates of each state.
+        kind: ``"joint"`` (labels ``h_row, h_col, a_row, a_col``), ``"single"`` (``row, col``) or ``"graph"``
+            (``state``: the state's name in an MDP graph).
+        labels: ``(n_states, 4)`` or ``(n_states, 2)`` integer cell coordinates of each state, or ``(n_states, 1)``
+            state names (strings) for ``"graph"``.
         arrays: Column name to ``(n_states,)`` values, in CSV column order (e.g. ``power_H``,
             ``power_H_se``, ``power_A``, ``power_A_se``; ``power``, ``power_se`` for single-agent).
         config: The full configuration, including ``layout_text`` so the world can be rebuilt.
@@ -50,9 +55,9 @@ class PowerResult:
     timings: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.kind not in ("joint", "single"):
-            raise ValueError(f"kind must be 'joint' or 'single', got {self.kind!r}")
-        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if self.kind not in LABELS:
+            raise ValueError(f"kind must be one of {tuple(LABELS)}, got {self.kind!r}")
+        self.labels = np.asarray(self.labels, dtype=object if self.kind == "graph" else np.int64)
         n_labels = len(self.label_names)
         if self.labels.ndim != 2 or self.labels.shape[1] != n_labels:
             raise ValueError(f"labels of a {self.kind} result must have shape (n_states, {n_labels})")
@@ -63,7 +68,7 @@ class PowerResult:
 
     @property
     def label_names(self) -> tuple:
-        return JOINT_LABELS if self.kind == "joint" else SINGLE_LABELS
+        return LABELS[self.kind]
 
     @property
     def n_states(self) -> int:
@@ -121,7 +126,7 @@ class PowerResult:
         columns = [self.labels[:, i] for i in range(self.labels.shape[1])] + list(self.arrays.values())
         n_labels = len(self.label_names)
         for row in zip(*columns):
-            writer.writerow([int(v) for v in row[:n_labels]] + [repr(float(v)) for v in row[n_labels:]])
+            writer.writerow([_label_text(self.kind, v) for v in row[:n_labels]] + [repr(float(v)) for v in row[n_labels:]])
         rundir.atomic_write(directory / "power.csv", text.getvalue())
         counted = "n_samples" in self.config or "samples_done" in self.config
         progress = {"samples_done": done, "samples_requested": requested, "complete": self.complete} if counted else {}
@@ -142,12 +147,19 @@ class PowerResult:
         for name in PROGRESS_KEYS:
             if name in summary:
                 config.setdefault(name, summary.pop(name))
-        with open(directory / "power.csv", newline="") as f:
+        with open(directory / "power.csv", newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
-        header, body = rows[0], np.array(rows[1:], dtype=np.float64).reshape(len(rows) - 1, len(rows[0]))
-        n_labels = len(JOINT_LABELS if kind == "joint" else SINGLE_LABELS)
-        arrays = {name: body[:, i] for i, name in enumerate(header) if i >= n_labels}
-        return cls(kind, body[:, :n_labels], arrays, config, summary, timings)
+        n_labels = len(LABELS[kind])
+        header, n = rows[0], len(rows) - 1
+        body = np.array([row[n_labels:] for row in rows[1:]], dtype=np.float64).reshape(n, len(header) - n_labels)
+        labels = np.array([row[:n_labels] for row in rows[1:]], dtype=object if kind == "graph" else np.float64)
+        arrays = {name: body[:, i] for i, name in enumerate(header[n_labels:])}
+        return cls(kind, labels.reshape(n, n_labels), arrays, config, summary, timings)
+
+
+def _label_text(kind: str, value):
+    """A label as written to ``power.csv``: a state name for ``"graph"``, else an integer coordinate."""
+    return str(value) if kind == "graph" else int(value)
 
 
 class MeanAccumulator:

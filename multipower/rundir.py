@@ -33,7 +33,7 @@ from typing import Iterable, Mapping, Optional, Union
 from envs.serialization import jsonable
 
 #: Raised whenever a change to the package alters saved numbers (reward draws, solver, accumulation order).
-NUMERICS_VERSION = 2
+NUMERICS_VERSION = 3
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 #: Names that multipower runs write into a folder; a folder holding any of them without a manifest of the same
@@ -94,8 +94,11 @@ def read_manifest(directory: PathLike) -> Optional[dict]:
 
 
 def check_out(directory: PathLike, kind: str, config: Optional[Mapping] = None, overwrite: bool = False,
-              flag: str = "--out") -> Path:
+              flag: str = "--out", create: bool = True) -> Path:
     """Check an output folder before any work; create it; with ``overwrite``, clear the earlier run's files.
+
+    With ``create=False`` a folder that does not exist yet is not made (only its nearest existing parent is
+    checked for writing): for commands that check more of their input after this and write nothing before.
 
     Accepted: a new or empty folder, or one whose manifest (even of a partial run) has the same ``kind`` and,
     when ``config`` is given, the same :func:`config_hash` (a rerun: the caller resumes or reuses).
@@ -112,6 +115,11 @@ def check_out(directory: PathLike, kind: str, config: Optional[Mapping] = None, 
         if parent.exists() and not parent.is_dir():
             where = "is a file" if parent == resolved else f"lies under a file ({parent})"
             raise OutputError(f"{flag}: {path} {where}; give a folder")
+    if not create and not path.exists():
+        parent = next(p for p in resolved.parents if p.exists())
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise OutputError(f"{flag}: cannot write to {path} (permission denied in {parent})")
+        return path
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".multipower-write-test.{os.getpid()}"

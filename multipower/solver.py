@@ -67,6 +67,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from envs.graph_mdp import GraphMDP
 from envs.layouts import N_ACTIONS
 from envs.model import JointModel, SingleAgentModel, check_agent
 from envs.policies import SeedPolicy, check_policy, seed_policy_table
@@ -146,7 +147,8 @@ class SolvedPairs:
 
 @dataclass
 class SolvedSingle:
-    """Single-agent solution for ``K`` reward functions: ``q`` and ``policy`` ``(K, n, 5)``, ``V`` ``(K, n)``, and
+    """Single-agent solution for ``K`` reward functions: ``q`` and ``policy`` ``(K, n, A)`` (``A = 5`` on layouts,
+    the action slots of an MDP graph), ``V`` ``(K, n)``, and
     ``W`` ``(K, n)``, the expected next value ``E[V*(s')]`` under the optimal policy (POWER is ``(1 - γ)·W``)."""
 
     q: np.ndarray
@@ -263,9 +265,10 @@ def _iterate(
     absorbing: bool,
     power_tol: float,
 ) -> tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor], int, torch.Tensor]:
-    """Value iteration (``mask`` given: optimal control over 5 actions) or policy evaluation.
+    """Value iteration (``mask`` given: optimal control over its actions) or policy evaluation.
 
-    ``mask`` is ``(S, 5)``. Returns ``V`` (K, S), ``Q`` (K, 5, S) or None, the policy (K, 5, S) or None
+    ``mask`` is ``(S, A)`` (``A = 5`` in gridworlds). Returns ``V`` (K, S), ``Q`` (K, A, S) or None, the policy
+    (K, A, S) or None
     (action-major, see :func:`_np_actions`), the sweeps used, and ``W`` (K, S), the expected next value
     ``E[V(s')]`` under the optimal (or evaluated) policy, certified like ``V`` (POWER is ``(1 - γ)·W``).
     See the module docstring for the stopping rule.
@@ -276,8 +279,9 @@ def _iterate(
     tie_tol = TIE_RTOL * R.abs().amax(1).clamp_min(1e-300) / (1.0 - gamma)
     V_out = torch.empty_like(R)
     W_out = torch.empty_like(R)
-    Q_out = R.new_empty(K, N_ACTIONS, S) if control else None
-    pol_out = R.new_empty(K, N_ACTIONS, S) if control else None
+    n_act = mask.shape[1] if control else 1  # 5 in gridworlds; any number in MDP graphs
+    Q_out = R.new_empty(K, n_act, S) if control else None
+    pol_out = R.new_empty(K, n_act, S) if control else None
     unavailable = ~mask.t() if control else None
     active = torch.arange(K, device=R.device)  # samples still in the batch
     pending = torch.ones(K, dtype=torch.bool, device=R.device)  # ... of which not yet finished
@@ -292,8 +296,8 @@ def _iterate(
         if sweeps > MAX_SWEEPS:
             raise RuntimeError(f"value iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma})")
         E = op.expect(Vp)
-        # An unavailable move leads where ``stay`` leads (checked by _check_unavailable_stay), so the
-        # maximum needs no mask; the mask matters only for Q and ties, built below for finished samples.
+        # An unavailable move leads where ``stay`` leads (checked by _check_unavailable_stay; in MDP graphs
+        # padding slots repeat action 0), so the maximum needs no mask; the mask matters only for Q and ties, built below for finished samples.
         E_best = E.amax(1) if control else E[:, 0].clone()
         V_new = torch.add(Ru[:, 0], E_best, alpha=gamma)
         delta = V_new - Vp[:, :S]
@@ -878,6 +882,35 @@ def evaluate_single(
     op = _GatherOperator(nxt.gather(1, idx_a).unsqueeze(1), w.unsqueeze(1))
     r = _t(R, dev)
     return _iterate(op, r, gamma, r, None, False, power_tol)[0].cpu().numpy()
+
+
+# --------------------------------------------------------------------------------------------------
+# Public kernels: MDP graphs
+
+
+def _graph_operator(mdp: GraphMDP, dev) -> _GatherOperator:
+    """``E[V(s') | a] = Σ_k prob[s, a, k] · V[next_state[s, a, k]]`` as an action-major gather ``(1, A, K, S)``."""
+    idx = torch.as_tensor(np.ascontiguousarray(mdp.next_state.transpose(1, 2, 0)), device=dev).unsqueeze(0)
+    return _GatherOperator(idx, _t(np.ascontiguousarray(mdp.prob.transpose(1, 2, 0)), dev).unsqueeze(0))
+
+
+@_cpu_threads
+def solve_mdp(
+    mdp: GraphMDP, R: np.ndarray, gamma: float, device: str = "cpu", power_tol: float = POWER_TOL
+) -> SolvedSingle:
+    """Optimal ``q`` and ``policy`` ``(K, n, A)`` (uniform over tied maxima), ``V`` and ``W`` ``(K, n)`` of a
+    stochastic tabular MDP (:class:`envs.graph_mdp.GraphMDP`) for ``K`` reward functions ``R`` ``(K, n)``.
+
+    Same algorithm and certificate as :func:`solve_single` (module docstring): the POWER error
+    ``(1 - γ)·|W - W*|`` is at most ``power_tol`` per sample and state, and tied actions are identified as there.
+    """
+    gamma = check_gamma(gamma)
+    R = check_rewards(R, mdp.n_states, "R")
+    dev = _device(device)
+    r = _t(R, dev)
+    mask = torch.as_tensor(mdp.action_mask, device=dev)
+    V, q, pol, sweeps, W = _iterate(_graph_operator(mdp, dev), r, gamma, r, mask, False, power_tol)
+    return SolvedSingle(_np_actions(q), _np_actions(pol), V.cpu().numpy(), sweeps, W.cpu().numpy())
 
 
 # --------------------------------------------------------------------------------------------------

@@ -17,10 +17,14 @@ from typing import Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 
-from envs.layouts import Layout, load_layout, parse_layout
+from envs.layouts import N_ACTIONS, Layout, load_layout, parse_layout
+from envs.memory import joint_state_count
 from envs.model import COLLISIONS, JointModel, joint_model
 from envs.policies import SEED_POLICIES, SeedPolicy
 from envs.rewards import DISTRIBUTIONS, RewardSampler, make_distribution
+from envs.serialization import read_json_object
+from envs.validation import check_fields
+from multipower.rundir import atomic_write
 
 #: Version of the ``spec.json`` format; :func:`load_spec` refuses others with one line naming it.
 SPEC_VERSION = 1
@@ -76,6 +80,21 @@ def check_seed_policy(key: str, value) -> str:
     if isinstance(value, str) and (value in SEED_POLICIES or (value.endswith(".npy") and Path(value).is_file())):
         return value
     raise SpecError(f"{key!r} must be one of {SEED_POLICIES} or an existing .npy file, got {value!r}")
+
+
+def check_seed_policy_file(key: str, path: str, n_states: int) -> None:
+    """A ``.npy`` seed policy: a numeric ``(n_states, 5)`` array (read without pickle: a file can run no code)."""
+    with open(path, "rb") as file:
+        if file.read(6) != b"\x93NUMPY":
+            raise SpecError(f"{key!r}: {path} is not a .npy file (no NumPy header; write it with numpy.save)")
+    try:
+        table = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise SpecError(f"{key!r}: {path} is not a readable .npy array ({' '.join(str(error).split())})") from None
+    if not isinstance(table, np.ndarray) or table.dtype.kind not in "biuf" or table.shape != (n_states, N_ACTIONS):
+        what = f"{table.dtype} array of shape {table.shape}" if isinstance(table, np.ndarray) else type(table).__name__
+        raise SpecError(f"{key!r}: {path} must hold a numeric ({n_states}, {N_ACTIONS}) table (joint states x moves), "
+                        f"got a {what}")
 
 
 def check_distribution(key: str, value) -> Union[str, dict]:
@@ -134,6 +153,9 @@ class RunSpec:
             object.__setattr__(self, name, check(name, getattr(self, name)))
         if self.layout_name is None:
             object.__setattr__(self, "layout_name", load_layout(self.layout).name)
+        check_learner_options(self.learner, self.learner_options)
+        if self.seed_policy.endswith(".npy"):
+            check_seed_policy_file("seed_policy", self.seed_policy, joint_state_count(self.layout, self.collision))
 
     @property
     def discount_A(self) -> float:
@@ -202,6 +224,27 @@ def _learner_options(key: str, value) -> dict:
     return dict(value)
 
 
+def check_learner_options(learner: Optional[str], options: Mapping, key: str = "learner_options") -> dict:
+    """Hyperparameter overrides of ``learner``: known names, values of the right type and range (the learner's
+    config is built from them once, so nothing trains on a bad value). ``SpecError`` ``"<key> NAME: ..."``."""
+    if not options:
+        return dict(options)
+    if learner is None:
+        raise SpecError(f"{key} {', '.join(options)}: hyperparameters need a learner")
+    if learner == "qlearning":
+        from agents.qlearning import QLearningConfig as config
+    elif learner == "ppo":
+        from agents.ppo import PPOConfig as config
+    else:
+        from agents.sb3_ppo import SB3PPOConfig as config
+    try:
+        check_fields(config, options, {"qlearning": "Q-learning", "ppo": "PPO", "sb3-ppo": "SB3 PPO"}[learner])
+        config(**{k: tuple(v) if isinstance(v, list) and learner == "ppo" else v for k, v in options.items()})
+    except ValueError as error:
+        raise SpecError(f"{key} {error}") from None
+    return dict(options)
+
+
 def _layout_key(key: str, value) -> str:
     check_layout(key, value)
     return str(value)
@@ -234,24 +277,36 @@ def save_spec(spec: RunSpec, directory: PathLike) -> Path:
     """Write ``directory/spec.json`` (created if needed); returns its path."""
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
-    (path / SPEC_FILE).write_text(spec_json(spec))
-    return path / SPEC_FILE
+    return atomic_write(path / SPEC_FILE, spec_json(spec))
 
 
 def load_spec(directory: PathLike) -> RunSpec:
     """The spec of a result folder: its ``spec.json``, or for a folder written before specs existed, the run
     keys of its ``config.json`` (saved agents) or ``summary.json`` (saved POWER results)."""
     path = Path(directory)
+    if not path.is_dir():
+        raise SpecError(f"{path} is not a directory (give the folder a multipower run wrote)")
     if (path / SPEC_FILE).is_file():
-        data = json.loads((path / SPEC_FILE).read_text())
+        data = read_json_object(path / SPEC_FILE)
         version = data.pop("format_version", None)
         if version != SPEC_VERSION:
             raise SpecError(f"{path / SPEC_FILE}: format version {version!r}; this multipower reads version {SPEC_VERSION}")
-        return RunSpec.from_dict(data)
+        return _in_file(path / SPEC_FILE, RunSpec.from_dict, data)
     for name, config_of in (("config.json", lambda d: d), ("summary.json", lambda d: d.get("config", {}))):
         if (path / name).is_file():
-            return spec_from_config(config_of(json.loads((path / name).read_text())))
+            config = config_of(read_json_object(path / name))
+            if not isinstance(config, Mapping):
+                raise SpecError(f"{path / name}: key 'config' must be an object, got {type(config).__name__}")
+            return _in_file(path / name, spec_from_config, config)
     raise SpecError(f"{path} holds no {SPEC_FILE}, config.json or summary.json")
+
+
+def _in_file(path: Path, build: Callable, data) -> "RunSpec":
+    """``build(data)``, its :class:`SpecError` prefixed with the file it came from."""
+    try:
+        return build(data)
+    except SpecError as error:
+        raise SpecError(f"{path}: {error}") from None
 
 
 def learner_of(config: Mapping[str, Any]) -> Optional[str]:

@@ -67,8 +67,6 @@ def learner_settings(algo: str, options: dict, gamma_H: float, gamma_A: float, s
     :raises SpecError: naming ``--option`` and the field, for an unknown field or a bad value.
     """
     if algo == "ppo":
-        from multipower.compare import ppo_config
-
         return ppo_config(dict(options))
     if algo == "qlearning":
         if not options:
@@ -112,7 +110,7 @@ def even_chunk(n_samples: int, n_jobs: int, cap: int) -> int:
 
 def default_chunk(algo: str, n_samples: int, n_jobs: int, n_states: int, settings: Any, gamma_H: float) -> int:
     """Samples per chunk for ``qlearning`` (about :data:`QLEARNING_WORK_PER_CHUNK` of work, spread evenly over the
-    workers) and ``sb3-ppo`` (:data:`SB3_CHUNK`); batched PPO's is :func:`multipower.compare.default_chunk`."""
+    workers) and ``sb3-ppo`` (:data:`SB3_CHUNK`); batched PPO's is :func:`default_ppo_chunk`."""
     if algo == "sb3-ppo":
         return SB3_CHUNK
     config_H = settings[0] or qlearning.default_config(gamma_H)
@@ -125,6 +123,33 @@ def progress_total(algo: str, n_samples: int, settings: Any) -> tuple[int, str]:
     if algo == "ppo":
         return 2 * settings.n_updates * n_samples, "update"
     return n_samples, "sample"
+
+
+#: Options of the trainers that are not hyperparameters: worker processes, samples per chunk, torch device.
+PPO_RUN_OPTIONS = ("n_jobs", "chunk", "device")
+
+
+def default_ppo_chunk(n_samples: int, n_jobs: int, cuda: bool = False) -> int:
+    """Batched PPO's samples per batch: at most 32 on the CPU (256 on CUDA), so Ctrl-C costs minutes at most, with
+    the chunks spread evenly over the workers (100 samples on 2 workers: 4 chunks of 25, not 32, 32, 32 and 4)."""
+    return even_chunk(n_samples, n_jobs, 256 if cuda else 32)
+
+
+def ppo_config(options: dict):
+    """:class:`agents.ppo.PPOConfig` from ``--option`` values; an unknown name gets one line listing the fields."""
+    from agents.ppo import PPOConfig
+
+    fields = PPOConfig.__dataclass_fields__
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        hint = " (use --jobs, --chunk, --device)" if unknown[0] in PPO_RUN_OPTIONS else ""
+        raise SpecError(f"--option {unknown[0]}: not a PPO hyperparameter{hint}; allowed: {', '.join(fields)}")
+    if isinstance(options.get("net_arch"), list):
+        options = {**options, "net_arch": tuple(options["net_arch"])}
+    try:
+        return PPOConfig(**options)
+    except ValueError as error:
+        raise SpecError(f"--option {error}") from None
 
 
 @dataclass(frozen=True)
@@ -216,13 +241,13 @@ def train_chunks(
     :param settings: :func:`learner_settings`' value.
     :param jobs: Worker processes (default: the available cores; batched PPO on CUDA: 1).
     :param chunk: Samples per chunk (default :func:`default_chunk`, or for PPO
-        :func:`multipower.compare.default_chunk`).
+        :func:`default_ppo_chunk`).
     :param store: A :class:`~multipower.chunkstore.ChunkStore`: only the samples it lacks are trained, and each
         chunk is saved there the moment it finishes; without one, nothing is saved.
     :param progress: Called with the work done (:func:`progress_total`'s unit).
     :param backend: ``None``/``"local"`` (``jobs`` processes here), ``"ray"`` or a
         :class:`~multipower.backends.Backend`: each chunk is a work unit there (``jobs`` defaults to the
-        backend's), returned here and saved by this process; the arrays are the same for the same chunking.
+        backend's), returned here and saved by this process; the arrays are the same as a local run's.
     :returns: The arrays of :func:`train_chunk` (PPO: policies and seconds) for all ``K`` samples, and the run's
         settings (``hyperparameters``, ``n_jobs``, ``chunk``; PPO also ``observation``, ``device``).
     :raises KeyboardInterrupt: after the workers are killed; the chunks saved so far stay in ``store``.
@@ -274,7 +299,6 @@ def hyperparameters(settings: Any) -> Any:
 def _ppo_chunks(model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, config, gaps, jobs, chunk, device, store,
                 progress, tensorboard, reference, backend=None):
     from agents.ppo import learn_ppo, resolve_device  # torch loads only for PPO
-    from multipower.compare import default_chunk
 
     try:
         torch_device = resolve_device(device)
@@ -282,7 +306,7 @@ def _ppo_chunks(model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, config, gap
         raise SpecError(str(error)) from None
     cuda = torch_device.type == "cuda"
     n_jobs = 1 if cuda else jobs or (backend.jobs if backend is not None else available_cores())
-    chunk = chunk or default_chunk(len(R_H), n_jobs, cuda)
+    chunk = chunk or default_ppo_chunk(len(R_H), n_jobs, cuda)
     parts = {}
 
     def keep(result):

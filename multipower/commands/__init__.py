@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Callable, Optional
 
 from envs.model import COLLISIONS
 from envs.rewards import DISTRIBUTIONS
-from multipower.spec import RunSpec
+from multipower.spec import RunSpec, check_learner_options
 
 #: Old flag spellings and the ones that replace them.
 DEPRECATED = {"--gamma-A": "--gamma-a", "--train-option": "--option"}
@@ -35,6 +36,35 @@ def key_value(flag: str) -> Callable[[str], tuple]:
     return parse
 
 
+def count(minimum: int = 1, maximum: Optional[int] = None) -> Callable[[str], int]:
+    """An argparse type for an integer in ``[minimum, maximum]`` (1: a positive integer, 0: non-negative)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            what = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
+            if maximum is not None:
+                what = f"an integer from {minimum} to {maximum}"
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+
+    return parse
+
+
+def positive_number(text: str) -> float:
+    """An argparse type for a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
 def dist_param(text: str) -> tuple[str, float]:
     """An argparse type for ``--dist-param NAME=VALUE`` with a numeric VALUE."""
     if "=" not in text:
@@ -47,7 +77,11 @@ def dist_param(text: str) -> tuple[str, float]:
 
 
 class Flag(argparse.Action):
-    """Stores the value (or appends it, ``append=True``); a deprecated spelling prints a notice on stderr."""
+    """Stores the value (or appends it, ``append=True``); a deprecated spelling prints a notice on stderr.
+
+    The options given on the command line are collected in ``namespace.given`` (as spelled), so that a command
+    can refuse options that a saved run already fixes, whatever their value.
+    """
 
     def __init__(self, *args, append: bool = False, **kwargs) -> None:
         self.append = append
@@ -59,29 +93,42 @@ class Flag(argparse.Action):
         if self.append:
             values = [*(getattr(namespace, self.dest) or []), values]
         setattr(namespace, self.dest, values)
+        namespace.given = [*getattr(namespace, "given", []), option_string]
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, required: bool = False, samples: int = 100) -> None:
+def given_flags(args: argparse.Namespace) -> list:
+    """The :class:`Flag` options given on the command line, in order, each once."""
+    return list(dict.fromkeys(getattr(args, "given", [])))
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, required: bool = False, samples: int = 100,
+                      layout_required: Optional[bool] = None) -> None:
     """The flags of a :class:`RunSpec`: world, discounts, rewards, seed and seed policy.
 
     ``required``: ``--layout`` and ``--gamma`` have no default (``exact``); otherwise grid3x3 and 0.6.
+    ``layout_required``: overrides ``required`` for ``--layout`` (False where ``--mdp`` may replace it).
     """
     default = (lambda value: None) if required else (lambda value: value)
-    parser.add_argument("--layout", required=required, default=default("grid3x3"),
+    parser.add_argument("--layout", required=required if layout_required is None else layout_required,
+                        default=default("grid3x3"), action=Flag,
                         help="built-in layout name, layout file or text" + ("" if required else " (default grid3x3)"))
-    parser.add_argument("--gamma", type=float, required=required, default=default(0.6),
+    parser.add_argument("--gamma", type=float, required=required, default=default(0.6), action=Flag,
                         help="discount of H (and of A unless --gamma-a)" + ("" if required else "; default 0.6"))
     parser.add_argument("--gamma-a", "--gamma-A", dest="gamma_A", type=float, default=None, action=Flag,
                         help="discount of A (default: --gamma)")
-    parser.add_argument("--samples", type=int, default=samples, help=f"reward samples (default {samples})")
-    parser.add_argument("--collision", default="none", choices=COLLISIONS, help="collision rule (default none)")
-    parser.add_argument("--correlation", type=float, default=0.0, help="reward correlation beta in [-1, 1] (default 0)")
-    parser.add_argument("--distribution", default="uniform", choices=tuple(DISTRIBUTIONS),
+    parser.add_argument("--samples", type=count(1), default=samples, action=Flag,
+                        help=f"reward samples (default {samples})")
+    parser.add_argument("--collision", default="none", choices=COLLISIONS, action=Flag,
+                        help="collision rule (default none)")
+    parser.add_argument("--correlation", type=float, default=0.0, action=Flag,
+                        help="reward correlation beta in [-1, 1] (default 0)")
+    parser.add_argument("--distribution", default="uniform", choices=tuple(DISTRIBUTIONS), action=Flag,
                         help="reward distribution (default uniform [0, 1])")
-    parser.add_argument("--dist-param", type=dist_param, action="append", default=[], metavar="NAME=VALUE",
+    parser.add_argument("--dist-param", type=dist_param, action=Flag, append=True, default=[], metavar="NAME=VALUE",
                         help="distribution parameter, repeatable: low/high, a/b, p, alpha/scale")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the reward functions (and training); default 0")
-    parser.add_argument("--seed-policy", default="uniform",
+    parser.add_argument("--seed", type=count(0), default=0, action=Flag,
+                        help="seeds the reward functions (and training); default 0")
+    parser.add_argument("--seed-policy", default="uniform", action=Flag,
                         help="A's seed policy: uniform (default), stay, or a .npy file with an (S, 5) table over joint states")
 
 
@@ -98,6 +145,7 @@ def spec_from_args(args: argparse.Namespace, learner: Optional[str] = None, redr
 
     Keys are spelled as the flags (``gamma``, ``samples``), so a :class:`SpecError` names the flag at fault.
     """
+    check_learner_options(learner, dict(getattr(args, "options", []) or []), key="--option")
     return RunSpec.from_dict({
         "layout": args.layout, "collision": args.collision, "gamma": args.gamma, "gamma_A": args.gamma_A,
         "distribution": {"name": args.distribution, **dict(args.dist_param)}, "correlation": args.correlation,

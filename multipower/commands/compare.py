@@ -3,55 +3,85 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
-from multipower.commands import (add_backend_arguments, add_option_argument, add_run_arguments, backend_from_args,
-                                 report_backend, spec_from_args)
+from multipower.commands import (Flag, add_backend_arguments, add_option_argument, add_run_arguments,
+                                 backend_from_args, count, given_flags, positive_number, report_backend,
+                                 spec_from_args)
 from multipower.spec import LEARNERS, SpecError, load_spec, save_spec
 
 HELP = "compare learned POWER (Q-learning or PPO rollouts) with the exact solver on the same reward functions"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--algo", default="qlearning", choices=LEARNERS, help="learner (default qlearning)")
+    parser.add_argument("--algo", default="qlearning", choices=LEARNERS, action=Flag, help="learner (default qlearning)")
     add_run_arguments(parser)
     parser.add_argument("--agents", default=None, metavar="DIR",
                         help="reuse agents saved by `multipower train --out DIR` (world, gammas, rewards from there)")
     add_option_argument(parser)
-    parser.add_argument("--jobs", type=int, default=None,
+    parser.add_argument("--jobs", type=count(1), default=None, action=Flag,
                         help="training worker processes (default: available cores; Q-learning results do not depend on it)")
-    parser.add_argument("--chunk", type=int, default=None,
-                        help="ppo: samples per batch (default at most 32, 256 on CUDA, spread evenly over --jobs)")
-    parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
+    parser.add_argument("--chunk", type=count(1), default=None, action=Flag,
+                        help="samples per chunk, each saved in DIR/chunks as it finishes (a rerun resumes); default "
+                             "as for train")
+    parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"), action=Flag,
                         help="ppo: torch device (default auto: CUDA when present)")
-    parser.add_argument("--rollouts", type=int, default=None,
+    parser.add_argument("--rollouts", type=count(1), default=None,
                         help="rollouts per state for stochastic policies (default 16; deterministic: 1)")
-    parser.add_argument("--tol", type=float, default=1e-4, help="rollout truncation tolerance in POWER (default 1e-4)")
-    parser.add_argument("--rollout-seed", type=int, default=0, help="seeds the rollouts' action sampling")
+    parser.add_argument("--tol", type=positive_number, default=1e-4, help="rollout truncation tolerance in POWER (default 1e-4)")
+    parser.add_argument("--rollout-seed", type=count(0), default=0, help="seeds the rollouts' action sampling")
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="log running estimates to TensorBoard")
     parser.add_argument("--no-figure", action="store_true", help="skip comparison.png")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--restart", action="store_true", help="discard the finished training chunks in --out")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a folder holding another run (or files multipower did not write)")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
                         help="memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory); refused up front if exceeded")
     add_backend_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from multipower import rundir
     from multipower.compare import compare
+    from multipower.training import sigterm_as_interrupt
 
     t0 = time.perf_counter()
+    if args.agents and given_flags(args):
+        raise SpecError(f"--agents {args.agents} fixes the world, discounts, rewards and learner of the run; "
+                        f"drop {', '.join(given_flags(args))}")
+    rundir.check_out(args.out, "compare", overwrite=args.overwrite, create=False)
     spec = load_spec(args.agents) if args.agents else spec_from_args(args, learner=args.algo)
     backend = backend_from_args(args)
-    comparison = compare(
-        spec.layout, spec.gamma_H, spec.gamma_A, algo=spec.learner, n_samples=spec.n_samples,
-        collision=spec.collision, correlation=spec.correlation, distribution=spec.distribution,
-        seed_policy=spec.seed_policy_value(), seed=spec.seed, agents=args.agents,
-        train_options={**spec.learner_options, **_run_options(args, spec.learner)},
-        n_rollouts=args.rollouts, tol=args.tol, rollout_seed=args.rollout_seed, tensorboard=args.tensorboard,
-        max_memory=args.max_memory, backend=backend,
-    )
+    train_options = {**spec.learner_options, **_run_options(args, spec.learner)}
+    rundir.check_out(args.out, "compare", overwrite=args.overwrite)  # marks the folder as a compare run's
+    with sigterm_as_interrupt():
+        store, bar = _training_store(args, spec) if not args.agents else (None, None)
+        try:
+            comparison = compare(
+                spec.layout, spec.gamma_H, spec.gamma_A, algo=spec.learner, n_samples=spec.n_samples,
+                collision=spec.collision, correlation=spec.correlation, distribution=spec.distribution,
+                seed_policy=spec.seed_policy_value(), seed=spec.seed, agents=args.agents,
+                train_options=train_options, n_rollouts=args.rollouts, tol=args.tol, rollout_seed=args.rollout_seed,
+                tensorboard=args.tensorboard, max_memory=args.max_memory, store=store,
+                progress=bar.update if bar is not None else None, backend=backend,
+            )
+        except KeyboardInterrupt:
+            if store is None:
+                raise
+            print(f"interrupted: {store.done(spec.n_samples)} of {spec.n_samples} samples' agents are saved in "
+                  f"{store.path}; rerun the same command to resume", file=sys.stderr)
+            return 130
+        finally:
+            if bar is not None:
+                bar.close()
+    rundir.begin(args.out, "compare", spec.to_dict(), spec.n_samples, 0)  # a killed save leaves it this run's
     out = comparison.save(args.out, figure=not args.no_figure)
     save_spec(spec, out)
+    files = ["comparison.json", "power.csv", "summary.json", "spec.json"] + ([] if args.no_figure else ["comparison.png"])
+    rundir.write_manifest(out, "compare", spec.to_dict(), [f for f in files if (out / f).exists()],
+                          spec.n_samples, comparison.config["n_samples"])
     m = comparison.metrics
     for agent in "HA":
         print(
@@ -66,13 +96,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _training_store(args: argparse.Namespace, spec):
+    """The chunk store of the training in ``--out`` (finished chunks reused) and a progress bar."""
+    from tqdm import tqdm
+
+    from envs.policies import seed_policy_table
+    from multipower.chunkstore import ChunkStore
+    from multipower.training import chunk_key, learner_settings, progress_total
+
+    seed_table = seed_policy_table(spec.model(), spec.seed_policy_value())
+    settings = learner_settings(spec.learner, spec.learner_options, spec.gamma_H, spec.discount_A, seed_table)
+    store = ChunkStore(args.out, chunk_key(spec, settings), restart=args.restart)
+    done = store.done(spec.n_samples)
+    if done:
+        print(f"resuming: {done} of {spec.n_samples} samples already trained in {store.path}", file=sys.stderr)
+    total, unit = progress_total(spec.learner, spec.n_samples - done, settings)
+    return store, tqdm(total=total, unit=unit, desc=f"train {spec.learner}")
+
+
 def _run_options(args: argparse.Namespace, learner: str) -> dict:
-    """``--jobs``, ``--chunk`` and ``--device`` as learner options; chunk and device exist for ``ppo`` only."""
-    if learner != "ppo" and (args.chunk is not None or args.device is not None):
-        raise SpecError(f"'chunk' and 'device' apply to the ppo learner only, not {learner}")
-    for name in ("jobs", "chunk"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise SpecError(f"'{name}' must be a positive integer, got {value}")
+    """``--jobs``, ``--chunk`` and ``--device`` as learner options; device exists for ``ppo`` only."""
+    if learner != "ppo" and args.device is not None:
+        raise SpecError(f"--device applies to --algo ppo only, not {learner}")
     given = {"n_jobs": args.jobs, "chunk": args.chunk, "device": args.device}
     return {key: value for key, value in given.items() if value is not None}

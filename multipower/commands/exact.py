@@ -5,29 +5,33 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from multipower.commands import (add_backend_arguments, add_run_arguments, backend_from_args, report_backend,
+from multipower.commands import (add_backend_arguments, add_run_arguments, backend_from_args, count, report_backend,
                                  spec_from_args)
 from multipower.exact import Interrupted, exact_power, single_agent_power
 from multipower.spec import SPEC_FILE, spec_json
 
-HELP = "exact multi-agent (or --single: single-agent) POWER by dynamic programming on the known model"
+HELP = "exact multi-agent (or --single: single-agent, on a layout or an MDP graph) POWER by dynamic programming"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_run_arguments(parser, required=True, samples=10_000)
+    add_run_arguments(parser, required=True, samples=10_000, layout_required=False)
     parser.add_argument("--out", required=True,
                         help="output directory (power.csv, summary.json, spec.json, manifest.json, blocks/); a rerun "
                              "into it resumes, a larger --samples extends, a smaller one reports that prefix")
     parser.add_argument("--restart", action="store_true", help="discard the finished blocks in --out and start over")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a folder holding another run (or files multipower did not write)")
+    parser.add_argument("--mdp", default=None, metavar="FILE.gv",
+                        help="with --single: an MDP graph in POWERplay's DOT format instead of --layout "
+                             "(writes power.csv labelled by state name, and power.png)")
     parser.add_argument("--redraw-constant", action="store_true", help="redraw constant reward functions")
     parser.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
-    parser.add_argument("--chunk-size", type=int, default=None,
+    parser.add_argument("--chunk-size", type=count(1), default=None,
                         help="reward samples per solver call (memory only; same results)")
     parser.add_argument(
-        "--jobs", type=int, default=None,
+        "--jobs", type=count(1), default=None,
         help="sample blocks solved at once in threads (default: available cores on the CPU, 1 on a GPU); same results",
     )
     parser.add_argument("--single", action="store_true", help="single-agent POWER on the layout")
@@ -39,6 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.mdp is not None:
+        return _run_graph(args)
+    if args.layout is None:
+        raise ValueError("--layout is required (or --single --mdp FILE.gv for an MDP graph)")
     spec = spec_from_args(args, redraw_constant=args.redraw_constant)
     backend = backend_from_args(args)
     common = dict(
@@ -80,3 +88,46 @@ def interrupted_message(stop: Interrupted, out) -> str:
     else:
         told = "interrupted before the first sample block finished; nothing new was saved"
     return f"{told}\nrerun the same command to resume (finished blocks in {out}/blocks are kept; --restart starts over)"
+
+
+def _run_graph(args: argparse.Namespace) -> int:
+    """``--single --mdp FILE``: POWER at every state of an MDP graph, power.csv + summary.json + power.png."""
+    from envs.graph_mdp import load_graph_mdp
+    from envs.rewards import make_distribution
+    from envs.validation import check_gamma
+    from multipower.exact import graph_power
+    from multipower.plotting import save_figure
+    from multipower.plotting_graph import plot_graph_power
+
+    if not args.single:
+        raise ValueError("--mdp needs --single: an MDP graph has one agent")
+    if args.layout is not None:
+        raise ValueError("give --layout or --mdp, not both")
+    for flag, value, default in (("--gamma-a", args.gamma_A, None), ("--collision", args.collision, "none"),
+                                 ("--correlation", args.correlation, 0.0), ("--seed-policy", args.seed_policy, "uniform")):
+        if value != default:
+            raise ValueError(f"{flag} does not apply to --mdp (a single-agent graph); leave it out")
+    gamma = check_gamma(args.gamma, "--gamma")
+    if args.samples < 1:
+        raise ValueError(f"--samples must be a positive integer, got {args.samples}")
+    distribution = make_distribution({"name": args.distribution, **dict(args.dist_param)})
+    mdp = load_graph_mdp(args.mdp)
+    common = dict(
+        n_samples=args.samples, distribution=distribution, seed=args.seed, redraw_constant=args.redraw_constant,
+        device=args.device, chunk_size=args.chunk_size, jobs=args.jobs, progress=not args.no_progress,
+        max_memory=args.max_memory, out_dir=args.out, restart=args.restart, overwrite=args.overwrite,
+        backend=backend_from_args(args),
+    )
+    try:
+        result = graph_power(mdp, gamma, **common)
+    except Interrupted as stop:
+        print(interrupted_message(stop, args.out), file=sys.stderr)
+        return 130
+    done, prefix_of = result.samples_done, result.config.get("prefix_of")
+    if prefix_of is not None:
+        print(f"first {done:,} of the {prefix_of:,} samples in {args.out} (not written)")
+        return 0
+    out = Path(args.out)
+    save_figure(plot_graph_power(result), out / "power.png")
+    print(f"wrote {out}/power.csv ({result.n_states} states, {done:,} samples), power.png")
+    return 0

@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from multipower.commands import add_backend_arguments, backend_from_args, report_backend
-from multipower.spec import LEARNERS
+from multipower.commands import add_backend_arguments, backend_from_args, count, report_backend
+from multipower.spec import LEARNERS, SpecError
 
 HELP = "reproduce a published figure set from its config (see --list); prints published vs reproduced numbers"
 
@@ -17,12 +17,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="config name (see --list) or path to a YAML config")
     parser.add_argument("--list", action="store_true", help="list the shipped configs and exit")
     parser.add_argument("--out", default=None, help="results folder (default: results/NAME)")
-    parser.add_argument("--samples", type=int, default=None, help="override the number of reward samples (quick runs)")
+    parser.add_argument("--samples", type=count(1), default=None, help="override the number of reward samples (quick runs)")
     parser.add_argument("--learned", choices=LEARNERS, default=None,
                         help="also run the learned estimator on the same experiment and compare it with the exact one")
-    parser.add_argument("--learned-samples", type=int, default=None,
+    parser.add_argument("--learned-samples", type=count(1), default=None,
                         help="reward samples for the learned run (default: min(samples, 200))")
-    parser.add_argument("--force", action="store_true", help="recompute even where saved results match")
+    parser.add_argument("--restart", action="store_true",
+                        help="recompute everything, discarding saved results and sample blocks (each is replaced only "
+                             "when its new result is written)")
+    parser.add_argument("--force", action="store_true", help=argparse.SUPPRESS)  # old name of --restart
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a results folder holding another run (or files multipower did not write)")
     parser.add_argument("--no-figures", action="store_true", help="skip drawing the figures")
     parser.add_argument("--device", default="cpu", help="torch device of the exact solver: cpu (default) or cuda")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -30,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from envs.validation import check_device
     from multipower import configs, experiments
 
     if args.list:
@@ -37,26 +43,31 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:28s} {title}")
         return 0
     if not args.name:
-        print("multipower reproduce: give a config NAME or --list", file=sys.stderr)
-        return 2
-    if args.samples is not None and args.samples < 1:
-        print(f"multipower reproduce: --samples must be a positive integer, got {args.samples}", file=sys.stderr)
-        return 2
-    try:
-        config = configs.load_config(args.name)
-    except configs.ConfigError as error:
-        print(f"multipower reproduce: {error}", file=sys.stderr)
-        return 2
+        raise SpecError("give a config NAME or --list")
+    if args.learned_samples is not None and args.learned is None:
+        raise SpecError("--learned-samples needs --learned (the learner to run)")
+    check_device(args.device, "--device")
+    config = configs.load_config(args.name)
+    if args.learned is not None and config["kind"] != "joint":
+        raise SpecError(f"--learned needs a joint config; {config['name']} is kind {config['kind']!r}")
+    if args.force:
+        print("multipower: --force is deprecated; use --restart", file=sys.stderr)
     backend = backend_from_args(args)
     print(f"{config['title']}\n{config.get('source', '')}")
-    outcome = experiments.run_experiment(
-        config, args.out, n_samples=args.samples, progress=not args.quiet, force=args.force,
-        figures=not args.no_figures, learned=args.learned, learned_samples=args.learned_samples, device=args.device,
-        backend=backend,
-    )
+    try:
+        outcome = experiments.run_experiment(
+            config, args.out, n_samples=args.samples, progress=not args.quiet, restart=args.restart or args.force,
+            figures=not args.no_figures, learned=args.learned, learned_samples=args.learned_samples,
+            device=args.device, overwrite=args.overwrite, backend=backend,
+        )
+    except experiments.ExperimentInterrupted as stop:
+        again = " ".join(["multipower reproduce", args.name, *(["--out", args.out] if args.out else []),
+                          *(["--samples", str(args.samples)] if args.samples else [])])
+        print(f"interrupted: {stop.message()}\nrerun `{again}` to resume", file=sys.stderr)
+        return 130
     print()
     print(outcome.table())
-    reused = "" if outcome.computed else " (all reused from saved results; --force recomputes)"
+    reused = "" if outcome.computed else " (all reused from saved results; --restart recomputes)"
     print(f"\n{outcome.config['n_samples']:,} samples, {outcome.seconds:.1f} s{reused}")
     learned = outcome.extra.get("learned")
     if learned:

@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 
 from multipower.commands import (add_backend_arguments, add_option_argument, add_run_arguments, backend_from_args,
-                                 report_backend, spec_from_args)
+                                 count, report_backend, spec_from_args)
 from multipower.spec import LEARNERS, SpecError, save_spec
 
 HELP = "train H then A (batched tabular Q-learning, batched PPO, or SB3 PPO) for many reward samples and save the policies"
@@ -21,17 +21,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (agents.npz, config.json, spec.json)")
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="TensorBoard log directory")
-    parser.add_argument("--timesteps", type=int, default=None,
+    parser.add_argument("--timesteps", type=count(1), default=None,
                         help="ppo, sb3-ppo: environment steps per agent per sample (default: the config's total_timesteps)")
-    parser.add_argument("--jobs", type=int, default=None,
+    parser.add_argument("--jobs", type=count(1), default=None,
                         help="worker processes (default: available cores); results do not depend on it or on --chunk")
-    parser.add_argument("--chunk", type=int, default=None,
+    parser.add_argument("--chunk", type=count(1), default=None,
                         help="samples per chunk, each saved in DIR/chunks as it finishes (a rerun resumes); default "
                              "qlearning about 10 s of work, ppo at most 32 (256 on CUDA), sb3-ppo 1, spread evenly "
                              "over --jobs")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+    parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
                         help="ppo: torch device (default auto: CUDA when present)")
     parser.add_argument("--restart", action="store_true", help="discard finished chunks and the result in --out and start over")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a folder holding another run (or files multipower did not write)")
     add_option_argument(parser)
     parser.add_argument("--no-eval", action="store_true", help="skip the accuracy check against the exact optimum")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
@@ -43,18 +45,12 @@ def run(args: argparse.Namespace) -> int:
     from agents.qlearning import check_memory
     from envs.policies import seed_policy_table
     from multipower import rundir
-    from multipower.accuracy import optimal_response_q
     from multipower.chunkstore import ChunkStore
     from multipower.training import chunk_key, learner_settings, sigterm_as_interrupt
 
-    check_memory(args.layout, args.collision, args.samples, args.max_memory, what=f"train ({args.algo})")
-    options = dict(args.options)
-    if args.algo != "qlearning" and args.timesteps is not None:
-        options["total_timesteps"] = args.timesteps
+    options = _options(args)
     spec = replace(spec_from_args(args, learner=args.algo), learner_options=options)
-    for name, value in (("chunk", args.chunk), ("jobs", args.jobs)):
-        if value is not None and value < 1:
-            raise SpecError(f"'{name}' must be a positive integer, got {value}")
+    check_memory(spec.layout, spec.collision, spec.n_samples, args.max_memory, what=f"train ({args.algo})")
     if spec.learner == "sb3-ppo" and spec.seed_policy != "uniform":
         raise SpecError(f"'seed_policy' must be 'uniform' for --algo sb3-ppo, got {spec.seed_policy!r}")
     model = spec.model()
@@ -64,17 +60,37 @@ def run(args: argparse.Namespace) -> int:
         from agents.ppo import resolve_device
 
         try:
-            resolve_device(args.device)
+            resolve_device(args.device or "auto")
         except ValueError as error:
             raise SpecError(str(error)) from None
     key = chunk_key(spec, settings)
     args.backend = backend_from_args(args)  # a missing Ray is reported before any work
-    if args.restart:
-        rundir.begin(args.out)  # the earlier result is no longer this run's: it may be replaced by a smaller one
+    # Another configuration's folder is refused (unless --overwrite, or --restart, which discards its chunks).
+    rundir.check_out(args.out, "train", None if args.restart else key, overwrite=args.overwrite)
+    if args.restart:  # the earlier result is no longer this run's: it may be replaced by a smaller one
+        rundir.begin(args.out, "train", key, spec.n_samples, 0)
     with sigterm_as_interrupt():
         store = ChunkStore(args.out, key, restart=args.restart)
-        return _train(spec, args, model, seed_table, settings, store, key,
-                      None if args.no_eval else optimal_response_q)
+        reference = None
+        if not args.no_eval:
+            from multipower.accuracy import optimal_response_q as reference  # the exact solver loads torch
+        return _train(spec, args, model, seed_table, settings, store, key, reference)
+
+
+def _options(args: argparse.Namespace) -> dict:
+    """``--option`` values with ``--timesteps``; refuses flags that do not apply to ``--algo`` and conflicts."""
+    options = dict(args.options)
+    only = {"--timesteps": ("ppo", "sb3-ppo"), "--device": ("ppo",)}
+    for flag, learners in only.items():
+        value = getattr(args, flag[2:])
+        if value not in (None, False) and args.algo not in learners:
+            raise SpecError(f"{flag} applies to --algo {' and '.join(learners)} only, not {args.algo}")
+    if args.timesteps is not None:
+        if options.get("total_timesteps", args.timesteps) != args.timesteps:
+            raise SpecError(f"--timesteps {args.timesteps} and --option total_timesteps={options['total_timesteps']} "
+                            "disagree; give one of them")
+        options["total_timesteps"] = args.timesteps
+    return options
 
 
 def _train(spec, args, model, seed_table, settings, store, key, reference) -> int:
@@ -93,7 +109,7 @@ def _train(spec, args, model, seed_table, settings, store, key, reference) -> in
     try:
         arrays, run = train_chunks(
             spec.learner, model, R_H, R_A, spec.gamma_H, spec.discount_A, seed_table, spec.seed, settings,
-            jobs=args.jobs, chunk=args.chunk, device=args.device, store=store, progress=bar.update,
+            jobs=args.jobs, chunk=args.chunk, device=args.device or "auto", store=store, progress=bar.update,
             tensorboard=args.tensorboard, reference=reference, backend=args.backend,
         )
     except KeyboardInterrupt:
@@ -156,7 +172,7 @@ def _save(spec, args, model, R_H, R_A, seed_table, arrays, run, metrics, t0, bef
     timings = {"wall_seconds": time.perf_counter() - t0, "samples_trained": store.done(spec.n_samples) - before,
                "samples_reused": before}
     agents = trained_agents(spec, model, R_H, R_A, arrays, run, seed_table, metrics, timings)
-    rundir.begin(args.out)
+    rundir.begin(args.out, "train", key, spec.n_samples, 0)  # a killed save leaves the folder this run's
     save_agents(args.out, agents)
     save_spec(spec, args.out)
     rundir.write_manifest(args.out, "train", key, ["agents.npz", "config.json", "spec.json"], spec.n_samples, n)

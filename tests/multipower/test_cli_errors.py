@@ -6,14 +6,20 @@ import pytest
 from multipower.cli import main
 from multipower.spec import SpecError
 
-BAD = ["train", "--algo", "ppo", "--samples", "3", "--chunk", "0"]
+BAD = ["train", "--algo", "ppo", "--samples", "3", "--option", "n_envs=0"]
 
 
 def test_one_line_and_exit_code_2(tmp_path, capsys):
     assert main([*BAD, "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "multipower train: error: 'chunk' must be a positive integer, got 0"
+    assert err == "multipower train: error: --option n_envs: must be a positive integer, got 0"
     assert not (tmp_path / "run").exists()
+
+
+def test_argparse_errors_are_one_line_too(tmp_path, capsys):
+    assert main(["train", "--algo", "ppo", "--samples", "3", "--chunk", "0", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "multipower train: error: argument --chunk: must be a positive integer, got '0' (see --help)"
 
 
 def test_package_value_errors_are_one_line_too(tmp_path, capsys):
@@ -25,7 +31,7 @@ def test_package_value_errors_are_one_line_too(tmp_path, capsys):
 
 
 def test_debug_shows_the_traceback(tmp_path, monkeypatch):
-    with pytest.raises(SpecError, match="'chunk' must be a positive integer"):
+    with pytest.raises(SpecError, match="n_envs: must be a positive integer"):
         main(["--debug", *BAD, "--out", str(tmp_path / "a")])
     monkeypatch.setenv("MULTIPOWER_DEBUG", "1")
     with pytest.raises(SpecError):

@@ -11,7 +11,7 @@ PROBE = """
 import sys
 from multipower import cli
 try:
-    cli.main({argv!r})
+    code = cli.main({argv!r})
 except SystemExit as exit:
     code = exit.code
 heavy = sorted(m for m in ("torch", "numba", "pettingzoo", "multipower.solver") if m in sys.modules)

@@ -104,7 +104,7 @@ def test_ppo_compare_runs_on_the_same_rewards(algo):
     m = comparison.metrics
     assert m["max_abs_rollout_noise_H"] <= 2e-4 and m["max_abs_rollout_noise_A"] <= 2e-4
     assert comparison.config["algo"] == algo
-    hyperparameters = comparison.config["learner_config" if algo == "sb3-ppo" else "hyperparameters"]
+    hyperparameters = comparison.config["hyperparameters"]
     assert hyperparameters["total_timesteps"] == 1024
     assert m["mean_abs_learning_error_H"] > 1e-3  # 1,024 steps are far too few to learn the optimum
 
@@ -143,13 +143,13 @@ def test_cli_reuses_saved_agents(tmp_path, capsys):
 
 
 def test_cli_jobs_reach_qlearning(tmp_path, monkeypatch):
-    import agents.qlearning
+    import multipower.training
     from multipower.commands import compare as command
 
     seen = []
-    train_two_stage = agents.qlearning.train_two_stage
-    monkeypatch.setattr(agents.qlearning, "train_two_stage",
-                        lambda *a, **kw: (seen.append(kw["n_jobs"]), train_two_stage(*a, **kw))[1])
+    imap_unordered = multipower.training.imap_unordered
+    monkeypatch.setattr(multipower.training, "imap_unordered",
+                        lambda fn, units, jobs: (seen.append(jobs), imap_unordered(fn, units, jobs))[1])
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)
     args = parser.parse_args(["--samples", "4", "--jobs", "2", "--train-option", "min_visits=300",
@@ -157,6 +157,7 @@ def test_cli_jobs_reach_qlearning(tmp_path, monkeypatch):
     assert command.run(args) == 0
     summary = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     assert seen == [2] and summary["config"]["train_options"] == {"min_visits": 300, "n_jobs": 2}
+    assert summary["config"]["chunk"] == 2 and summary["config"]["n_jobs"] == 2
 
 
 def test_bad_input_raises_clear_errors():

@@ -182,23 +182,28 @@ def test_bad_input_raises_naming_the_parameter(kwargs, name):
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_interrupt_keeps_finished_chunks(monkeypatch, tmp_path, jobs):
+def test_interrupt_keeps_finished_blocks(monkeypatch, tmp_path, jobs):
+    """Ctrl-C in the third block: the result holds the two finished blocks, and the CLI saves it, marked partial."""
     real = exact_module.solve_pairs
-    third_chunk = RewardSampler(joint_model("grid3x3").n_states, seed=0).pairs(20, 21)[0][0]
+    block = exact_module.block_size(joint_model("grid3x3").n_states)
+    third_block = RewardSampler(joint_model("grid3x3").n_states, seed=0).pairs(2 * block, 2 * block + 1)[0][0]
 
     def flaky(model, R_H, *args, **kwargs):
-        if np.array_equal(R_H[0], third_chunk):  # Ctrl-C while the third chunk is being solved
+        if np.array_equal(R_H[0], third_block):  # Ctrl-C while the third block is being solved
             raise KeyboardInterrupt
         return real(model, R_H, *args, **kwargs)
 
     monkeypatch.setattr(exact_module, "solve_pairs", flaky)
+    n = 2 * block + 10
     with pytest.raises(Interrupted) as stop:
-        exact_power("grid3x3", 0.6, n_samples=50, chunk_size=10, progress=False, jobs=jobs)
-    assert stop.value.result.config["samples_done"] == 20 and stop.value.result.config["interrupted"]
+        exact_power("grid3x3", 0.6, n_samples=n, chunk_size=512, progress=False, jobs=jobs)
+    config = stop.value.result.config
+    assert (config["samples_done"], config["complete"], config["interrupted"]) == (2 * block, False, True)
     out = tmp_path / "partial"
-    assert main(["exact", "--layout", "grid3x3", "--gamma", "0.6", "--samples", "50", "--chunk-size", "10", "--jobs", str(jobs),
-                 "--out", str(out), "--no-progress"]) == 130
-    assert json.loads((out / "summary.json").read_text())["config"]["samples_done"] == 20
+    assert main(["exact", "--layout", "grid3x3", "--gamma", "0.6", "--samples", str(n), "--chunk-size", "512",
+                 "--jobs", str(jobs), "--out", str(out), "--no-progress"]) == 130
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["samples_done"], summary["samples_requested"], summary["complete"]) == (2 * block, n, False)
 
 
 def test_cli_joint_and_single(tmp_path):

@@ -69,13 +69,13 @@ def test_compiled_philox_matches_numpy():
 
 
 def test_huge_sample_counts_do_not_grow_memory(monkeypatch):
-    """exact with 10^12 samples holds a few chunks, whatever the count (it used to list every chunk: 14 GB)."""
+    """exact with 10^12 samples holds a few blocks, whatever the count (it used to list every chunk: 14 GB)."""
     calls = []
     real = solver.solve_pairs
 
     def solve_then_stop(*args, **kwargs):
         calls.append(1)
-        if len(calls) > 3:
+        if len(calls) > 17:  # in the second block (16 solver calls of 64 samples each)
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
@@ -93,7 +93,7 @@ def test_huge_sample_counts_do_not_grow_memory(monkeypatch):
     peak = _peak(run)
     assert time.perf_counter() - t0 < 60
     assert peak < 32 * MB
-    assert stop["result"].config["samples_done"] == 3 * 64
+    assert stop["result"].config["samples_done"] == exact_module.block_size(81) == 1024  # the finished block
     assert stop["result"].config["n_samples"] == 10**12
 
 

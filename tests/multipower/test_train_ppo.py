@@ -64,8 +64,8 @@ def test_another_runs_chunks_are_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--chunk", "0"], "'chunk' must be a positive integer, got 0"),
-    (["--jobs", "-1"], "'jobs' must be a positive integer, got -1"),
+    (["--chunk", "0"], "argument --chunk: must be a positive integer, got '0'"),
+    (["--jobs", "-1"], "argument --jobs: must be a positive integer, got '-1'"),
     (["--option", "n_epochs=0"], "--option n_epochs: must be a positive integer"),
     (["--option", "batch_size=4096"], "--option batch_size: must be at most n_envs * n_steps = 256"),
     (["--option", "gamma=0.5"], "--option gamma: not a PPO hyperparameter"),
