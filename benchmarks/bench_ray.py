@@ -7,7 +7,7 @@
    connection included) and prints the ray backend's overhead and the measured seconds per sample.
 3. Stops the cluster (the ``ray start --block`` processes it started).
 
-Usage: ``python benchmarks/bench_ray.py [--sweep-samples 400] [--exact-samples 1000] [--num-cpus 1]``
+Usage: ``python benchmarks/bench_ray.py [--sweep-samples 2048] [--exact-samples 1000] [--num-cpus 1]``
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def node_line(stderr: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sweep-samples", type=int, default=400)
+    parser.add_argument("--sweep-samples", type=int, default=2048)
     parser.add_argument("--exact-samples", type=int, default=1000)
     parser.add_argument("--num-cpus", type=int, default=1)
     args = parser.parse_args()
