@@ -329,7 +329,7 @@ def run_experiment(
                                     [None] if computed else [])
     outcome.seconds = time.perf_counter() - start
     if learned is not None:
-        outcome.extra["learned"] = _run_learned(config, out_dir, learned, learned_samples, progress)
+        outcome.extra["learned"] = _run_learned(config, out_dir, learned, learned_samples, progress, backend)
     if figures:
         outcome.figures = draw_figures(outcome)
         if learned is not None:
@@ -447,6 +447,10 @@ def _solve_points(runs: list, parameter: str, out_dir: Path, solver, progress: b
         try:
             for future in futures:
                 yield future.result()
+        except BaseException:  # Ctrl-C or a failed point: the points in flight stop too (their blocks are kept)
+            if hasattr(backend, "stop"):
+                backend.stop()
+            raise
         finally:
             for future in futures:
                 future.cancel()
@@ -508,7 +512,8 @@ def blocking_analysis(results: Mapping, corridor: Sequence) -> dict:
 
 
 # --------------------------------------------------------------------------------------------- learned estimator
-def _run_learned(config: Mapping, out_dir: Path, algo: str, n_samples: Optional[int], progress: bool) -> dict:
+def _run_learned(config: Mapping, out_dir: Path, algo: str, n_samples: Optional[int], progress: bool,
+                 backend=None) -> dict:
     """Run the learned estimator beside the exact solver (via :mod:`multipower.compare`): trains ``algo`` on
     the first ``n_samples`` reward pairs of the config's seed and saves the comparison to ``OUT/learned_<algo>``."""
     samples = min(config["n_samples"], 200) if n_samples is None else int(n_samples)
@@ -516,7 +521,7 @@ def _run_learned(config: Mapping, out_dir: Path, algo: str, n_samples: Optional[
     comparison = compare.compare(
         config["layout"], config["gamma"], algo=algo, gamma_A=config.get("gamma_A"), n_samples=samples,
         collision=config["collision"], correlation=config["correlation"], distribution=config["distribution"],
-        seed_policy=config["seed_policy"], seed=config["seed"],
+        seed_policy=config["seed_policy"], seed=config["seed"], backend=backend,
     )
     comparison.save(directory)
     save_spec(run_spec(run_parameters(config), n_samples=samples, learner=algo), directory)

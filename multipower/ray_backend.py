@@ -15,6 +15,7 @@ Ray is an optional extra: ``pip install 'multipower[ray]'``.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter, deque
 from typing import Callable, Iterable, Iterator, Optional, TypeVar
 
@@ -104,6 +105,7 @@ class RayBackend:
         self.max_retries = int(max_retries)
         self._jobs = int(jobs) if jobs is not None else None
         self.node_units: Counter = Counter()
+        self._stopping = threading.Event()  # shared with the with_jobs views
 
     # ------------------------------------------------------------------ connection
     def connect(self):
@@ -133,6 +135,11 @@ class RayBackend:
         other._jobs = max(1, int(jobs))
         return other
 
+    def stop(self) -> None:
+        """Stop every ``imap`` of this backend (and its :meth:`with_jobs` views), in any thread: each raises
+        ``KeyboardInterrupt`` within half a second, cancelling its units in flight."""
+        self._stopping.set()
+
     # ------------------------------------------------------------------ units
     def imap(self, fn: Callable[[U], R], units: Iterable[U], lookahead: Optional[int] = None) -> Iterator[R]:
         """``fn(unit)`` for every unit as Ray tasks, results yielded in unit order.
@@ -142,6 +149,7 @@ class RayBackend:
         are cancelled.
 
         :raises UnitFailed: naming the unit, when it failed ``1 + max_retries`` times.
+        :raises KeyboardInterrupt: after :meth:`stop`.
         """
         ray = self.connect()
         limit = max(1, lookahead or 2 * self.jobs)
@@ -163,6 +171,9 @@ class RayBackend:
 
     def _result(self, unit, ref):
         ray = self._ray
+        while not ray.wait([ref], timeout=0.5)[0]:
+            if self._stopping.is_set():
+                raise KeyboardInterrupt
         try:
             value, node = ray.get(ref)
         except ray.exceptions.RayError as error:

@@ -137,3 +137,18 @@ def test_train_same_agents_as_local(ray_cluster, tmp_path, algo, options):
     with np.load(tmp_path / "local" / "agents.npz") as local, np.load(tmp_path / "ray" / "agents.npz") as remote:
         for name in ("policy_H", "policy_A", "R_H", "R_A"):
             np.testing.assert_array_equal(local[name], remote[name])
+
+
+def test_stop_ends_every_stream(ray_cluster):
+    import threading
+    import time
+
+    from multipower.ray_backend import RayBackend
+
+    backend = RayBackend(jobs=1)
+    view = backend.with_jobs(1)  # the view a sweep point uses shares the stop
+    threading.Timer(1.0, backend.stop).start()
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        list(view.imap(lambda x: time.sleep(30), range(3)))
+    assert time.perf_counter() - t0 < 20
