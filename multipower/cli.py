@@ -18,7 +18,7 @@ from importlib import resources
 from typing import Optional, Sequence
 
 
-COMMANDS = ("exact", "train", "compare", "plot", "reproduce", "demo", "export-mdp")
+COMMANDS = ("exact", "train", "compare", "plot", "reproduce", "demo", "export-mdp", "animate")
 
 
 def _module(name: str) -> str:

@@ -1,0 +1,148 @@
+"""Greedy rollouts of both agents from one joint state, and their discounted returns (what ``animate`` draws).
+
+A rollout follows the model's dynamics (:func:`envs.dynamics.joint_step`): both agents act at once with their
+greedy action, the next joint state is the model's table entry, and a crash (``crash`` collision rule) ends the
+rollout. Returns use the values' convention (docs/concepts.md#two-stage-training): an agent collects the reward
+of the state it is in, so after ``t`` steps its return is::
+
+    G_t = sum_{k=0..t} γ^k R(s_k),    R = 0 at the crash terminal,
+
+and, as ``t`` grows, ``G_t`` tends to the value ``V(s_0)`` of the greedy policies (the solver's policy
+evaluation), within ``γ^(t+1) max|R| / (1 - γ)``.
+
+**Greedy action and ties.** The greedy action of a policy table is its most probable available action; where
+several tie (the solver's optimal policies are uniform over tied optima, docs/concepts.md#optimal-policies-and-ties),
+the lowest action number wins, in the order ``0 stay, 1 up, 2 down, 3 left, 4 right`` (docs/concepts.md#moves).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.dynamics import joint_step, padded_rewards
+from envs.layouts import ACTION_NAMES
+from envs.model import JointModel
+from envs.policies import check_policy, seed_policy_table
+from envs.validation import check_gamma, check_rewards
+
+@dataclass(frozen=True)
+class Rollout:
+    """One greedy rollout of ``T`` steps (``T + 1`` joint states; fewer steps than asked if it crashed).
+
+    Attributes:
+        states: ``(T + 1,)`` joint states ``s_0 .. s_T``; ``s_T`` is ``model.terminal_state`` after a crash.
+        cells: ``(T + 1, 2)`` cells of H and A; at a crash both hold the cell they collided on.
+        actions_H, actions_A: ``(T,)`` the greedy action taken in ``s_0 .. s_{T-1}``.
+        rewards_H, rewards_A: ``(T + 1,)`` reward of each agent in ``s_t`` (0 at the crash terminal).
+        returns_H, returns_A: ``(T + 1,)`` discounted returns so far, ``sum_{k<=t} γ^k R(s_k)``.
+        crashed: True when the last step crashed.
+    """
+
+    states: np.ndarray
+    cells: np.ndarray
+    actions_H: np.ndarray
+    actions_A: np.ndarray
+    rewards_H: np.ndarray
+    rewards_A: np.ndarray
+    returns_H: np.ndarray
+    returns_A: np.ndarray
+    crashed: bool
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.actions_H)
+
+    def action_name(self, agent: str, t: int) -> str:
+        """Name of the action ``agent`` takes at step ``t``, ``"-"`` at the last state."""
+        actions = self.actions_H if agent == "H" else self.actions_A
+        return ACTION_NAMES[actions[t]] if t < len(actions) else "-"
+
+
+def greedy_actions(policy: np.ndarray, action_mask: np.ndarray) -> np.ndarray:
+    """``(S,)`` greedy action of a policy table ``(S, 5)``: the most probable available action, the lowest
+    action number among ties. ``ValueError`` naming ``policy`` for a table that is not a policy of the mask."""
+    probs = check_policy(policy, action_mask, name="policy")
+    if probs.ndim != 2:
+        raise ValueError(f"policy must have shape ({action_mask.shape[0]}, 5), got {probs.shape}")
+    return np.where(action_mask, probs, -np.inf).argmax(axis=-1)  # argmax returns the first of tied maxima
+
+
+def greedy_rollout(
+    model: JointModel,
+    policy_H: np.ndarray,
+    policy_A: np.ndarray,
+    R_H: np.ndarray,
+    R_A: np.ndarray,
+    gamma_H: float,
+    gamma_A: float,
+    start: int,
+    steps: int,
+) -> Rollout:
+    """Roll both agents' greedy actions (module docstring) from joint state ``start`` for ``steps`` steps.
+
+    Args:
+        model: The joint model.
+        policy_H, policy_A: ``(S, 5)`` action probabilities over joint states.
+        R_H, R_A: ``(S,)`` reward of each joint state.
+        gamma_H, gamma_A: Discounts in (0, 1).
+        start: Joint-state index in ``[0, S)``.
+        steps: Steps to take (at least 1); the rollout stops earlier at a crash.
+
+    Returns:
+        A :class:`Rollout`. Raises ``ValueError`` naming the bad argument.
+    """
+    gamma_H, gamma_A = check_gamma(gamma_H, "gamma_H"), check_gamma(gamma_A, "gamma_A")
+    R_H = check_rewards(R_H, model.n_states, "R_H")[0]
+    R_A = check_rewards(R_A, model.n_states, "R_A")[0]
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if not 0 <= int(start) < model.n_states:
+        raise ValueError(f"start must be a joint state in [0, {model.n_states}), got {start!r}")
+    greedy_H = greedy_actions(policy_H, model.action_mask_H)
+    greedy_A = greedy_actions(policy_A, model.action_mask_A)
+    states, actions_H, actions_A = [int(start)], [], []
+    for t in range(steps):  # a trajectory is sequential: one step of one walker per iteration
+        state = np.asarray(states[-1])
+        action_H, action_A = greedy_H[state], greedy_A[state]
+        reached, terminated, _ = joint_step(model.next_state, model.terminal_state, state, action_H, action_A,
+                                           np.asarray(t), steps)
+        states.append(int(reached))
+        actions_H.append(int(action_H))
+        actions_A.append(int(action_A))
+        if terminated:
+            break
+    states = np.array(states)
+    actions_H, actions_A = np.array(actions_H, dtype=np.int64), np.array(actions_A, dtype=np.int64)
+    crashed = bool(states[-1] == model.terminal_state)
+    rewards_H, rewards_A = padded_rewards(R_H)[states], padded_rewards(R_A)[states]
+    return Rollout(
+        states, _cells(model, states, actions_H, actions_A, crashed), actions_H, actions_A, rewards_H, rewards_A,
+        np.cumsum(gamma_H ** np.arange(len(states)) * rewards_H),
+        np.cumsum(gamma_A ** np.arange(len(states)) * rewards_A), crashed,
+    )
+
+
+def _cells(model: JointModel, states, actions_H, actions_A, crashed: bool) -> np.ndarray:
+    """``(T + 1, 2)`` cells of each state; a crash is drawn where the model's moves collided."""
+    alive = states[:-1] if crashed else states
+    cells = model.joint_cells[alive]
+    if crashed:
+        # The crash cell is the target both moves share (the model's per-agent move table).
+        collided = model.next_cell[model.joint_cells[states[-2], 0], actions_H[-1]]
+        cells = np.concatenate([cells, [[collided, collided]]])
+    return cells
+
+
+def optimal_policies(
+    model: JointModel, R_H: np.ndarray, R_A: np.ndarray, gamma_H: float, gamma_A: float, seed_policy="uniform"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The exact two-stage policies ``(S, 5)`` of one reward pair ``R_H, R_A`` ``(S,)``
+    (:func:`multipower.solver.solve_pairs`, docs/concepts.md#two-stage-training): H optimal against A's
+    ``seed_policy`` (``"uniform"``, ``"stay"`` or an ``(S, 5)`` table), A optimal against that frozen H, each
+    uniform over its tied optima (a rollout then takes the lowest tied action number)."""
+    from multipower.solver import solve_pairs  # loads torch: only optimal rollouts need it
+
+    solved = solve_pairs(model, R_H, R_A, gamma_H, gamma_A, seed_policy_table(model, seed_policy))
+    return solved.policy_H[0], solved.policy_A[0]
