@@ -15,6 +15,7 @@ Ray is an optional extra: ``pip install 'multipower[ray]'``.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections import Counter, deque
 from typing import Callable, Iterable, Iterator, Optional, TypeVar
@@ -66,6 +67,18 @@ def _remote_unit(ray):
     return _remote
 
 
+def _check_reachable(address: Optional[str]) -> None:
+    """A ``HOST:PORT`` address must accept a connection within 10 s; ``ray.init`` would wait minutes for it."""
+    if address is None or address in ("auto", "local") or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=10).close()
+    except (OSError, ValueError) as error:
+        raise ValueError(f"ray_address: no Ray head answers at {address} ({error}); start one with "
+                         "`ray start --head`, or give HOST:PORT as it printed") from None
+
+
 def _one_line(error: BaseException) -> str:
     cause = getattr(error, "cause", None) or error
     text = f"{type(cause).__name__}: {cause}".strip()
@@ -83,8 +96,8 @@ class RayBackend:
         through Ray Client. If this process already called ``ray.init``, that connection is used.
     :param jobs: Units in flight are ``2 · jobs``; default: the cluster's CPUs when the backend connects.
     :param max_retries: Retries of a failed unit before :class:`UnitFailed` (default :data:`MAX_RETRIES`).
-    :raises ValueError: one line, when Ray is not installed (:data:`INSTALL_HINT`) or for a bad ``jobs`` or
-        ``max_retries``.
+    :raises ValueError: one line, when Ray is not installed (:data:`INSTALL_HINT`), for a bad ``jobs`` or
+        ``max_retries``, or when nothing answers at a ``HOST:PORT`` address within 10 s.
 
     ``node_units`` counts, per Ray node id, the units that nodes ran for this backend (all ``imap`` calls).
     """
@@ -100,6 +113,7 @@ class RayBackend:
             raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
         if address is not None and (not isinstance(address, str) or not address.strip()):
             raise ValueError(f"ray_address must be a cluster address such as HOST:6379, 'auto' or 'local', got {address!r}")
+        _check_reachable(address)
         self.address = address
         self.kind = "task"
         self.max_retries = int(max_retries)

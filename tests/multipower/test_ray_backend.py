@@ -152,3 +152,17 @@ def test_stop_ends_every_stream(ray_cluster):
     with pytest.raises(KeyboardInterrupt):
         list(view.imap(lambda x: time.sleep(30), range(3)))
     assert time.perf_counter() - t0 < 20
+
+
+def test_unreachable_address_is_one_line(tmp_path, capsys):
+    pytest.importorskip("ray")
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = main(["exact", "--layout", "grid3x3", "--gamma", "0.6", "--samples", "10", "--out", str(tmp_path / "o"),
+                 "--backend", "ray", "--ray-address", f"127.0.0.1:{port}", "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0
+    assert f"ray_address: no Ray head answers at 127.0.0.1:{port}" in err
