@@ -55,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
     spec = load_spec(args.agents) if args.agents else spec_from_args(args, learner=args.algo)
     backend = backend_from_args(args)
     train_options = {**spec.learner_options, **_run_options(args, spec.learner)}
+    if not args.agents:  # before anything is built: a world too big for the budget is refused in a second
+        from agents.qlearning import check_memory
+
+        check_memory(spec.layout, spec.collision, spec.n_samples, args.max_memory, what=f"compare ({spec.learner})")
     rundir.check_out(args.out, "compare", overwrite=args.overwrite)  # marks the folder as a compare run's
     with sigterm_as_interrupt():
         store, bar = _training_store(args, spec) if not args.agents else (None, None)
