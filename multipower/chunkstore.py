@@ -77,11 +77,15 @@ class ChunkStore:
     def save(self, start: int, end: int, **arrays: np.ndarray) -> None:
         """Write the chunk ``[start, end)`` atomically (flushed to disk before the rename)."""
         tmp = self.path / f".{start:07d}-{end:07d}.tmp.npz"
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self._file(start, end))
+        try:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self._file(start, end))
+        except BaseException:  # Ctrl-C or SIGTERM mid-write: no half-written temporary file is left behind
+            tmp.unlink(missing_ok=True)
+            raise
 
     def read(self, start: int, end: int) -> dict[str, np.ndarray]:
         """The arrays of the finished chunk ``[start, end)`` exactly."""

@@ -16,6 +16,7 @@ palette-compressed, for the README gallery) and closes it. :func:`plot_result` d
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence, Union
 
@@ -519,6 +520,28 @@ def plot_comparison_dir(directory: PathLike, out_dir: PathLike, prefix: str = ""
     return paths
 
 
+def _summary_kind(directory: Path) -> Optional[str]:
+    """The result kind saved in ``directory/summary.json`` (None if unreadable: the loader then says why)."""
+    try:
+        return json.loads((directory / "summary.json").read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def plot_single_comparison_dir(directory: PathLike, out_dir: PathLike, dpi: int = 110) -> list:
+    """Figures of a saved ``compare --single`` folder: the comparison figure (``learned_vs_exact.png``; the saved
+    ``comparison.png`` is left as its manifest lists it) and the graph coloured by learned POWER."""
+    from multipower.plotting_compare import single_comparison_figure
+    from multipower.plotting_graph import plot_graph_power
+
+    result = load_result(directory, columns=("learned", "exact"))
+    out_dir = Path(out_dir)
+    cfg = result.config
+    title = f"learned POWER on {cfg.get('mdp', 'graph')}: γ = {cfg.get('gamma')}, {cfg.get('n_samples')} samples"
+    return [save_figure(single_comparison_figure(result), out_dir / "learned_vs_exact.png", dpi),
+            save_figure(plot_graph_power(result, "learned", title=title), out_dir / "power_learned.png", dpi)]
+
+
 def check_intact(directory: Path) -> None:
     """Refuse (``ValueError``, one line) a folder whose files do not match its manifest (an edited file, or a run
     killed while writing); a folder without a manifest (written by an older version) is drawn as it is."""
@@ -549,6 +572,8 @@ def plot_directory(directory: PathLike, out_dir: Optional[PathLike] = None, dpi:
             else {"published": [], **next(iter(results.values())).config}
         return plot_sweep(summary, results, config, out_dir, dpi)
     if (directory / "comparison.json").is_file():
+        if _summary_kind(directory) == "graph":
+            return plot_single_comparison_dir(directory, out_dir, dpi=dpi)
         return plot_comparison_dir(directory, out_dir, dpi=dpi)
     if (directory / "summary.json").is_file():
         return plot_result(load_result(directory), out_dir, diagnostics=True, dpi=dpi)

@@ -11,7 +11,10 @@ from multipower.commands import (Flag, add_backend_arguments, add_option_argumen
                                  spec_from_args)
 from multipower.spec import LEARNERS, SpecError, load_spec, save_spec
 
-HELP = "compare learned POWER (Q-learning or PPO rollouts) with the exact solver on the same reward functions"
+HELP = (
+    "compare learned POWER (Q-learning or PPO rollouts) with the exact solver on the same reward functions "
+    "(--single: one agent on an MDP graph or a layout)"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replace a folder holding another run (or files multipower did not write)")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
                         help="memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory); refused up front if exceeded")
+    parser.add_argument("--single", action="store_true",
+                        help="one agent: Q-learning on an MDP graph (--mdp) or a --layout, the learned greedy policies' "
+                             "POWER evaluated on the model against the exact optimum (options n_steps, walkers, "
+                             "episode_length)")
+    parser.add_argument("--mdp", default=None, metavar="FILE.gv",
+                        help="with --single: an MDP graph in POWERplay's DOT format instead of --layout")
     add_backend_arguments(parser)
 
 
@@ -47,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
     from multipower.compare import compare
     from multipower.training import sigterm_as_interrupt
 
+    if args.single or args.mdp is not None:
+        if args.backend != "local":
+            raise ValueError("--backend ray applies to two-agent runs; --single runs on this machine")
+        return _run_single(args)
     t0 = time.perf_counter()
     if args.agents and given_flags(args):
         raise SpecError(f"--agents {args.agents} fixes the world, discounts, rewards and learner of the run; "
@@ -124,3 +137,51 @@ def _run_options(args: argparse.Namespace, learner: str) -> dict:
         raise SpecError(f"--device applies to --algo ppo only, not {learner}")
     given = {"n_jobs": args.jobs, "chunk": args.chunk, "device": args.device}
     return {key: value for key, value in given.items() if value is not None}
+
+
+#: Flags of two-agent runs (or of their learners and rollouts) that ``--single`` refuses, with their defaults.
+_NOT_SINGLE = {"--gamma-a": ("gamma_A", None), "--collision": ("collision", "none"),
+               "--correlation": ("correlation", 0.0), "--seed-policy": ("seed_policy", "uniform"),
+               "--agents": ("agents", None), "--jobs": ("jobs", None), "--chunk": ("chunk", None),
+               "--device": ("device", None), "--rollouts": ("rollouts", None), "--tol": ("tol", 1e-4),
+               "--rollout-seed": ("rollout_seed", 0), "--tensorboard": ("tensorboard", None),
+               "--max-memory": ("max_memory", None), "--restart": ("restart", False)}
+
+
+def _run_single(args: argparse.Namespace) -> int:
+    """``--single``: Q-learning's greedy policies on one agent's MDP, evaluated on the model, against exact."""
+    from envs.graph_mdp import load_graph_mdp
+    from envs.rewards import make_distribution
+    from envs.validation import check_gamma
+    from multipower.compare_single import KIND, check_options, compare_single
+    from multipower.rundir import check_out
+
+    t0 = time.perf_counter()
+    if not args.single:
+        raise SpecError("--mdp needs --single: an MDP graph has one agent")
+    given = given_flags(args)
+    layout_given = "--layout" in given
+    if layout_given == (args.mdp is not None):
+        raise SpecError("--single needs one world: --mdp FILE.gv or --layout L" if not layout_given
+                        else "give --layout or --mdp, not both")
+    for flag, (name, default) in _NOT_SINGLE.items():
+        if getattr(args, name) != default or flag in given or (flag == "--gamma-a" and "--gamma-A" in given):
+            raise SpecError(f"{flag} does not apply to compare --single (one agent, Q-learning, exact evaluation); "
+                            f"leave it out")
+    if args.algo != "qlearning":
+        raise SpecError(f"--algo {args.algo}: compare --single learns by tabular Q-learning only (--algo qlearning)")
+    gamma = check_gamma(args.gamma, "--gamma")
+    options = check_options(dict(args.options), key="--option")
+    distribution = make_distribution({"name": args.distribution, **dict(args.dist_param)})
+    check_out(args.out, KIND, overwrite=args.overwrite, create=False)
+    world = dict(mdp=load_graph_mdp(args.mdp)) if args.mdp is not None else dict(layout=args.layout)
+    comparison = compare_single(gamma=gamma, n_samples=args.samples, distribution=distribution, seed=args.seed,
+                                options=options, **world)
+    out = comparison.save(check_out(args.out, KIND, overwrite=args.overwrite), figure=not args.no_figure)
+    m = comparison.metrics
+    print(f"POWER: max |learned-exact| {m['max_abs_error']:.4f}, mean {m['mean_abs_error']:.4f}, "
+          f"Pearson {m['pearson']:.3f}; learned policy optimal on {int(comparison.optimal.sum())} of "
+          f"{m['samples']} samples")
+    print(f"wrote {out}/comparison.json, power.csv{'' if args.no_figure else ', comparison.png'} "
+          f"in {time.perf_counter() - t0:.1f} s")
+    return 0

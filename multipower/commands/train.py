@@ -65,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
             raise SpecError(str(error)) from None
     key = chunk_key(spec, settings)
     args.backend = backend_from_args(args)  # a missing Ray is reported before any work
-    # Another configuration's folder is refused (unless --overwrite, or --restart, which discards its chunks).
-    rundir.check_out(args.out, "train", None if args.restart else key, overwrite=args.overwrite)
+    # Another configuration's chunks are refused by the chunk store, naming what differs.
+    rundir.check_out(args.out, "train", overwrite=args.overwrite)
     if args.restart:  # the earlier result is no longer this run's: it may be replaced by a smaller one
         rundir.begin(args.out, "train", key, spec.n_samples, 0)
     with sigterm_as_interrupt():

@@ -42,7 +42,8 @@ def start(out: Path, *flags: str) -> subprocess.Popen:
 
 
 def chunks(out: Path) -> list:
-    return sorted((out / "chunks").glob("*.npz")) if (out / "chunks").exists() else []
+    """The finished chunks (a run killed mid-write may leave a hidden temporary file, which is no chunk)."""
+    return sorted((out / "chunks").glob("[0-9]*-[0-9]*.npz")) if (out / "chunks").exists() else []
 
 
 def wait_for_chunks(out: Path, n: int, process: subprocess.Popen) -> None:
