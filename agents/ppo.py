@@ -677,6 +677,7 @@ def learn_ppo(
     on_chunk: Optional[Callable[[ChunkResult], None]] = None,
     tensorboard: Optional[str] = None,
     reference: Optional[ExactQ] = None,
+    backend=None,
 ) -> list[ChunkResult]:
     """Train both agents for the samples ``sample_start, …`` whose rewards are the rows of ``R_H``, ``R_A``.
 
@@ -696,6 +697,9 @@ def learn_ppo(
     :param reference: Exact optimal action values (:data:`agents.logging.ExactQ`, passed in by the caller,
         ``multipower.accuracy.optimal_response_q``, so that learners never import the solver), for the
         TensorBoard accuracy.
+    :param backend: Anything with ``imap(fn, units)`` yielding results in unit order (a
+        ``multipower.backends.Backend``, e.g. a Ray cluster): the chunks run there instead of in ``n_jobs``
+        processes (CPU only).
     :returns: The chunks' results in sample order.
     :raises ValueError: naming the parameter, for bad ``chunk``, ``n_jobs``, ``device`` or shapes.
     """
@@ -712,6 +716,15 @@ def learn_ppo(
          seed_policy, config, int(seed), a, b, str(torch_device), tensorboard, reference)
         for a, b in ranges
     ]
+    if backend is not None and torch_device.type != "cuda":
+        results = []
+        for result in backend.imap(_train_chunk, jobs):
+            results.append(result)
+            if progress is not None:
+                progress(2 * config.n_updates * (result.stop - result.start))
+            if on_chunk is not None:
+                on_chunk(result)
+        return results
     if torch_device.type == "cuda" or n_jobs == 1 or len(jobs) == 1:
         results = []
         for job in jobs:

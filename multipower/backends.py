@@ -91,3 +91,11 @@ def get_backend(name: str = "local", address: Optional[str] = None, jobs: Option
 
         return RayBackend(address=address, jobs=jobs)
     raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+
+
+def remote(backend) -> Optional[Backend]:
+    """The backend to send work units to, or None where the caller's own local threads or processes serve:
+    ``backend`` None, ``"local"`` or a local :class:`Backend`; a name is resolved with :func:`get_backend`."""
+    if backend is None or backend == "local" or getattr(backend, "name", None) == "local":
+        return None
+    return get_backend(backend) if isinstance(backend, str) else backend

@@ -259,6 +259,7 @@ def train_agents(
     *,
     store=None,
     progress=None,
+    backend=None,
 ) -> TrainedAgents:
     """The two-stage training (docs/concepts.md#two-stage-training): H against the seed policy, then A against frozen H.
 
@@ -278,6 +279,8 @@ def train_agents(
         store: A :class:`multipower.chunkstore.ChunkStore`: chunks finished there are reused, and each new one
             is saved there as it finishes (an interrupted call loses no finished chunk).
         progress: Called with the work done (see :func:`multipower.training.progress_total`).
+        backend: Where the chunks train: ``None``/``"local"``, ``"ray"`` or a
+            :class:`~multipower.backends.Backend` (see :func:`multipower.training.train_chunks`).
     """
     check_algo(algo)
     options = dict(options or {})
@@ -294,6 +297,7 @@ def train_agents(
     arrays, run = train_chunks(
         algo, model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, settings, jobs=run_options.get("n_jobs"),
         chunk=run_options.get("chunk"), device=run_options.get("device") or "auto", store=store, progress=progress,
+        backend=backend,
     )
     timings = {"wall_seconds": time.perf_counter() - t0, "samples_trained": len(R_H) - before,
                "samples_reused": before}
@@ -316,6 +320,7 @@ def train_ppo_batched(
     progress=None,
     tensorboard: Optional[str] = None,
     reference=None,
+    backend=None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Both stages of batched PPO (:func:`agents.ppo.learn_ppo`) for the ``K`` samples of ``R_H``, ``R_A``.
 
@@ -326,6 +331,7 @@ def train_ppo_batched(
         each chunk is saved there as it finishes.
     :param progress: Called with the number of updates done (``learn_ppo``'s unit).
     :param reference: ``multipower.accuracy.optimal_response_q``, for TensorBoard's accuracy curves.
+    :param backend: Where the chunks train (see :func:`multipower.training.train_chunks`).
     :returns: ``policy_H``, ``policy_A`` ``(K, S, 5)``, and the configuration to save with them.
     """
     options = dict(options or {})
@@ -336,6 +342,7 @@ def train_ppo_batched(
     arrays, out = train_chunks(
         "ppo", model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, config, jobs=run["n_jobs"], chunk=run["chunk"],
         device=run["device"] or "auto", store=store, progress=progress, tensorboard=tensorboard, reference=reference,
+        backend=backend,
     )
     out["timings"] = {"wall_seconds": time.perf_counter() - t0, "samples_trained": K - before, "samples_reused": before}
     return arrays["policy_H"], arrays["policy_A"], out
@@ -363,6 +370,7 @@ def compare(
     slip: float = 0.0,
     store=None,
     progress=None,
+    backend=None,
 ) -> Comparison:
     """Train (or load) learned agents and compare their POWER with the exact solver's, same rewards.
 
@@ -382,7 +390,8 @@ def compare(
         tensorboard: Directory for a TensorBoard log of the running estimates.
         max_memory: Memory budget (bytes or text such as ``"8G"``; default a fraction of the machine's memory):
             a run estimated to exceed it is refused before anything is allocated.
-        store, progress: Training's chunk store and progress callback (see :func:`train_agents`).
+        store, progress, backend: Training's chunk store, progress callback and backend (see
+            :func:`train_agents`).
     """
     check_algo(algo)
     t0 = time.perf_counter()
@@ -406,7 +415,7 @@ def compare(
         sampler = RewardSampler(model.n_states, distribution, correlation, seed)
         R_H, R_A = sampler.pairs(0, int(n_samples))
         agents = train_agents(algo, model, R_H, R_A, gamma_H, gamma_A, seed_policy, seed, train_options,
-                              store=store, progress=progress)
+                              store=store, progress=progress, backend=backend)
         timings["train"] = time.perf_counter() - t0
         extra = {**agents.config, "rewards": sampler.to_config()}
     result = compare_agents(

@@ -40,7 +40,7 @@ from envs.policies import SeedPolicy, seed_policy_table
 from envs.rewards import RewardSampler, check_correlation, make_distribution
 from envs.validation import available_cores, check_count, check_device, check_gamma, check_seed
 from multipower import rundir
-from multipower.backends import Backend
+from multipower.backends import Backend, remote
 from multipower.blocks import (BlockRun, BlockStats, BlockUnit, Cancelled, block_size, finished_prefix, open_store,
                                run_blocks, stop_requested)
 from multipower.results import PowerResult, pearson
@@ -277,7 +277,7 @@ def _say(message: str) -> None:
 
 
 def _run(job: BlockJob, make_result, out_dir, restart: bool, overwrite: bool, files: Optional[Mapping],
-         jobs: int, backend: Optional[Backend], progress: bool, desc: str) -> PowerResult:
+         jobs: int, backend, progress: bool, desc: str) -> PowerResult:
     """Accumulate a run's blocks (resuming from ``out_dir``), write its result there, and return it.
 
     ``make_result(totals, timings, complete) -> PowerResult``. See :func:`exact_power` for what is written.
@@ -314,7 +314,8 @@ def _run(job: BlockJob, make_result, out_dir, restart: bool, overwrite: bool, fi
         return make_result(run.totals, timings, complete) if run.totals.count else None
 
     try:
-        run_blocks(run, solve_block, job, n, job.block, store, write, backend or Backend(jobs), progress, desc)
+        backend = remote(backend) or Backend(jobs)
+        run_blocks(run, solve_block, job, n, job.block, store, write, backend, progress, desc)
     except KeyboardInterrupt:
         partial = result(complete=False)
         saved, note = False, ""
@@ -373,7 +374,7 @@ def exact_power(
     restart: bool = False,
     overwrite: bool = False,
     files: Optional[Mapping[str, str]] = None,
-    backend: Optional[Backend] = None,
+    backend: Union[str, Backend, None] = None,
 ) -> PowerResult:
     """Exact multi-agent POWER of H and A at every joint state.
 
@@ -408,7 +409,8 @@ def exact_power(
         restart: Discard the saved blocks and start over.
         overwrite: Replace a folder holding another run (its files are removed first).
         files: More files (name to text, e.g. ``spec.json``) written with the result and listed in the manifest.
-        backend: Where blocks are solved (default: local threads, ``jobs`` of them).
+        backend: Where blocks are solved: ``None`` or ``"local"`` (``jobs`` threads here), ``"ray"`` (a Ray
+            cluster, :mod:`multipower.ray_backend`) or a :class:`~multipower.backends.Backend`; same bytes on any.
 
     Returns:
         A ``"joint"`` :class:`~multipower.results.PowerResult` with ``power_H``, ``power_H_se``, ``power_A``,
@@ -488,7 +490,7 @@ def single_agent_power(
     restart: bool = False,
     overwrite: bool = False,
     files: Optional[Mapping[str, str]] = None,
-    backend: Optional[Backend] = None,
+    backend: Union[str, Backend, None] = None,
 ) -> PowerResult:
     """Exact single-agent POWER ``(1-γ)/γ · E[V*(s) - R(s)]`` at every cell (docs/concepts.md#single-agent-power).
 

@@ -50,6 +50,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence, Union
@@ -59,6 +60,7 @@ import numpy as np
 from envs.validation import check_count, check_device
 from multipower.configs import cell_class, dump_config, load_config, parameter_symbol, validate_config
 from multipower import compare, exact, rundir
+from multipower.backends import remote
 from multipower.results import PowerResult, jsonable, pearson, zero_crossing
 from multipower.spec import LEARNERS, SPEC_FILE, RunSpec, save_spec, spec_json
 
@@ -83,10 +85,10 @@ def run_parameters(config: Mapping, **changes) -> dict:
 
 
 def exact_solver(run: Mapping, progress: bool = True, out_dir: Optional[PathLike] = None, restart: bool = False,
-                 files: Optional[Mapping[str, str]] = None) -> PowerResult:
+                 files: Optional[Mapping[str, str]] = None, backend=None) -> PowerResult:
     """Solve one run with :mod:`multipower.exact` (the default solver); with ``out_dir``, resuming from and saving
     to that folder (see :func:`multipower.exact.exact_power`; a folder of another run there is replaced)."""
-    disk = dict(out_dir=out_dir, restart=restart, overwrite=True, files=files)
+    disk = dict(out_dir=out_dir, restart=restart, overwrite=True, files=files, backend=backend)
     if run["kind"] == "single":
         return exact.single_agent_power(
             run["layout"], run["gamma"], n_samples=run["n_samples"], distribution=run["distribution"],
@@ -101,19 +103,20 @@ def exact_solver(run: Mapping, progress: bool = True, out_dir: Optional[PathLike
 
 
 def solve_cached(run: Mapping, directory: PathLike, solver: Optional[Solver] = None, progress: bool = True,
-                 restart: bool = False) -> tuple:
+                 restart: bool = False, backend=None) -> tuple:
     """The result of ``run`` in ``directory``: reused when it is saved there, finished and intact
     (:func:`multipower.rundir.verify`), else solved (the default solver resumes from the sample blocks saved
     there) and saved. A saved result that cannot be reused is named with the reason, in one line on stderr.
 
-    Returns ``(result, computed)``; ``computed`` is False when the saved result was reused.
+    Returns ``(result, computed)``; ``computed`` is False when the saved result was reused. ``backend``: where
+    the default solver's sample blocks run (see :func:`multipower.exact.exact_power`).
 
     :raises multipower.exact.Interrupted: on Ctrl-C, after the finished work is saved (marked partial).
     """
     directory = Path(directory)
     files = {SPEC_FILE: spec_json(run_spec(run))}
     if solver is None:
-        result = exact_solver(dict(run), progress, directory, restart, files)
+        result = exact_solver(dict(run), progress, directory, restart, files, backend)
         return result, not result.config.get("reused", False)
     kind, key = ("exact_single" if run["kind"] == "single" else "exact"), {k: v for k, v in run.items() if k != "n_samples"}
     manifest, why = rundir.verify(directory, kind, key)
@@ -262,6 +265,7 @@ def run_experiment(
     device: str = "cpu",
     overwrite: bool = False,
     force: bool = False,
+    backend=None,
 ) -> ExperimentOutcome:
     """Run one config: solve (or reuse saved results), draw the figures, compare with the published numbers.
 
@@ -285,6 +289,10 @@ def run_experiment(
         device: Torch device of the exact solver (``"cpu"`` or ``"cuda"``).
         overwrite: Replace a folder holding another run.
         force: Old name of ``restart``.
+        backend: Where the exact solver's sample blocks run: ``None``/``"local"`` (this machine), ``"ray"`` or a
+            :class:`~multipower.backends.Backend`. On a cluster the points of a sweep are solved side by side,
+            each point's blocks spread over the cluster; only this process writes, so the files (and a rerun's
+            reuse of finished points and blocks) are the same as a local run's.
 
     Raises:
         ExperimentInterrupted: on Ctrl-C, after the finished points (and the finished sample blocks of the
@@ -299,6 +307,7 @@ def run_experiment(
     _check_learned(config, learned, learned_samples)
     check_device(device)
     restart = restart or force
+    backend = remote(backend)
     out_dir = Path(out_dir) if out_dir is not None else Path("results") / config["name"]
     key = reproduce_key(config)
     rundir.check_out(out_dir, "reproduce", key, overwrite)
@@ -306,11 +315,11 @@ def run_experiment(
     rundir.atomic_write(out_dir / "config.yaml", dump_config(config))
     start = time.perf_counter()
     if config["kind"] == "sweep":
-        outcome = _run_sweep(config, out_dir, solver, progress, restart, on_point, device)
+        outcome = _run_sweep(config, out_dir, solver, progress, restart, on_point, device, backend)
     else:
         run = run_parameters(config, device=device)
         try:
-            result, computed = solve_cached(run, out_dir / "exact", solver, progress, restart)
+            result, computed = solve_cached(run, out_dir / "exact", solver, progress, restart, backend)
         except exact.Interrupted as stop:
             raise ExperimentInterrupted(out_dir, stop, 0, 1) from None
         if on_point is not None:
@@ -322,7 +331,7 @@ def run_experiment(
                                     [None] if computed else [])
     outcome.seconds = time.perf_counter() - start
     if learned is not None:
-        outcome.extra["learned"] = _run_learned(config, out_dir, learned, learned_samples, progress)
+        outcome.extra["learned"] = _run_learned(config, out_dir, learned, learned_samples, progress, backend)
     if figures:
         outcome.figures = draw_figures(outcome)
         if learned is not None:
@@ -382,20 +391,23 @@ def _point_dir(out_dir: Path, parameter: str, value) -> Path:
     return out_dir / "points" / f"{parameter}={text}"
 
 
-def _run_sweep(config: dict, out_dir: Path, solver, progress: bool, restart: bool, on_point, device: str = "cpu") -> ExperimentOutcome:
+def _run_sweep(config: dict, out_dir: Path, solver, progress: bool, restart: bool, on_point, device: str = "cpu",
+               backend=None) -> ExperimentOutcome:
     from tqdm.auto import tqdm
 
     parameter, values = config["sweep"]["parameter"], config["sweep"]["values"]
     results, computed = {}, []
-    bar = tqdm(values, desc=f"{config['name']}: {parameter}", unit="point", disable=not progress)
-    for value in bar:
-        bar.set_postfix_str(f"{parameter}={value:g}")
-        run = run_parameters(config, device=device, **{parameter: value})
+    bar = tqdm(total=len(values), desc=f"{config['name']}: {parameter}", unit="point", disable=not progress)
+    runs = [run_parameters(config, device=device, **{parameter: value}) for value in values]
+    points = _solve_points(runs, parameter, out_dir, solver, progress, restart, backend)
+    for value in values:
         try:
-            result, was_computed = solve_cached(run, _point_dir(out_dir, parameter, value), solver, progress, restart)
+            result, was_computed = next(points)
         except exact.Interrupted as stop:
             bar.close()
             raise ExperimentInterrupted(out_dir, stop, len(results), len(values)) from None
+        bar.set_postfix_str(f"{parameter}={value:g}")
+        bar.update()
         results[value] = result
         if was_computed:
             computed.append(value)
@@ -417,6 +429,33 @@ def _run_sweep(config: dict, out_dir: Path, solver, progress: bool, restart: boo
         checks.append(Check("γ where corridor blocking appears", "above ≈ 0.9 (Part 3 §4)",
                             "none in range" if onset is None else f"{onset:g}", "measured"))
     return ExperimentOutcome(config["name"], out_dir, config, results, checks, [], 0.0, computed, {"sweep": summary})
+
+
+def _solve_points(runs: list, parameter: str, out_dir: Path, solver, progress: bool, restart: bool, backend):
+    """:func:`solve_cached` per sweep point, yielded in point order. Locally one point after another (each on the
+    machine's cores); with a cluster backend up to ``backend.jobs`` points at once, in threads of this process
+    that wait on the cluster and save each point as it finishes."""
+
+    def one(run, show=progress, share=backend):
+        return solve_cached(run, _point_dir(out_dir, parameter, run[parameter]), solver, show, restart, share)
+
+    if backend is None:
+        yield from map(one, runs)
+        return
+    side_by_side = max(1, min(len(runs), backend.jobs))
+    share = backend.with_jobs(-(-backend.jobs // side_by_side)) if hasattr(backend, "with_jobs") else backend
+    with ThreadPoolExecutor(side_by_side) as pool:
+        futures = [pool.submit(one, run, False, share) for run in runs]
+        try:
+            for future in futures:
+                yield future.result()
+        except BaseException:  # Ctrl-C or a failed point: the points in flight stop too (their blocks are kept)
+            if hasattr(backend, "stop"):
+                backend.stop()
+            raise
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 def sweep_summary(config: Mapping, results: Mapping) -> dict:
@@ -475,7 +514,8 @@ def blocking_analysis(results: Mapping, corridor: Sequence) -> dict:
 
 
 # --------------------------------------------------------------------------------------------- learned estimator
-def _run_learned(config: Mapping, out_dir: Path, algo: str, n_samples: Optional[int], progress: bool) -> dict:
+def _run_learned(config: Mapping, out_dir: Path, algo: str, n_samples: Optional[int], progress: bool,
+                 backend=None) -> dict:
     """Run the learned estimator beside the exact solver (via :mod:`multipower.compare`): trains ``algo`` on
     the first ``n_samples`` reward pairs of the config's seed and saves the comparison to ``OUT/learned_<algo>``."""
     samples = min(config["n_samples"], 200) if n_samples is None else int(n_samples)
@@ -483,7 +523,7 @@ def _run_learned(config: Mapping, out_dir: Path, algo: str, n_samples: Optional[
     comparison = compare.compare(
         config["layout"], config["gamma"], algo=algo, gamma_A=config.get("gamma_A"), n_samples=samples,
         collision=config["collision"], correlation=config["correlation"], distribution=config["distribution"],
-        seed_policy=config["seed_policy"], seed=config["seed"],
+        seed_policy=config["seed_policy"], seed=config["seed"], backend=backend,
     )
     comparison.save(directory)
     save_spec(run_spec(run_parameters(config), n_samples=samples, learner=algo), directory)

@@ -31,6 +31,7 @@ from agents.workers import imap_unordered
 from envs.model import JointModel
 from envs.policies import is_deterministic
 from envs.validation import available_cores
+from multipower.backends import remote
 from multipower.rundir import NUMERICS_VERSION
 from multipower.spec import RunSpec, SpecError
 
@@ -237,6 +238,7 @@ def train_chunks(
     progress: Optional[Callable[[int], None]] = None,
     tensorboard: Optional[str] = None,
     reference: Optional[ExactQ] = None,
+    backend=None,
 ) -> tuple[dict[str, np.ndarray], dict]:
     """Both stages of ``algo`` for the ``K`` samples of ``R_H``, ``R_A`` ``(K, S)``, in chunks.
 
@@ -247,23 +249,29 @@ def train_chunks(
     :param store: A :class:`~multipower.chunkstore.ChunkStore`: only the samples it lacks are trained, and each
         chunk is saved there the moment it finishes; without one, nothing is saved.
     :param progress: Called with the work done (:func:`progress_total`'s unit).
+    :param backend: ``None``/``"local"`` (``jobs`` processes here), ``"ray"`` or a
+        :class:`~multipower.backends.Backend`: each chunk is a work unit there (``jobs`` defaults to the
+        backend's), returned here and saved by this process; the arrays are the same as a local run's.
     :returns: The arrays of :func:`train_chunk` (PPO: policies and seconds) for all ``K`` samples, and the run's
         settings (``hyperparameters``, ``n_jobs``, ``chunk``; PPO also ``observation``, ``device``).
     :raises KeyboardInterrupt: after the workers are killed; the chunks saved so far stay in ``store``.
     """
     K = len(R_H)
     gaps = store.missing(K) if store is not None else [(0, K)]
+    backend = remote(backend)
     if algo == "ppo":
         parts, run = _ppo_chunks(model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, settings, gaps, jobs, chunk,
-                                 device, store, progress, tensorboard, reference)
+                                 device, store, progress, tensorboard, reference, backend)
     else:
-        n_jobs = jobs or available_cores()
+        n_jobs = jobs or (backend.jobs if backend is not None else available_cores())
         chunk = chunk or default_chunk(algo, K, n_jobs, model.n_states, settings, gamma_H)
         units = [ChunkUnit(algo, model, R_H[a:b], R_A[a:b], gamma_H, gamma_A, seed_table, int(seed), a, settings,
                            tensorboard if a == 0 else None, reference if a == 0 else None)
                  for a, b in _cut(gaps, chunk)]
         parts = {}
-        with closing(imap_unordered(train_chunk, units, n_jobs)) as results:
+        # A cluster returns chunks in sample order; local worker processes as they finish.
+        run_units = imap_unordered(train_chunk, units, n_jobs) if backend is None else backend.imap(train_chunk, units)
+        with closing(run_units) as results:
             for start, stop, arrays in results:
                 if store is not None:
                     store.save(start, stop, **arrays)
@@ -293,7 +301,7 @@ def hyperparameters(settings: Any) -> Any:
 
 
 def _ppo_chunks(model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, config, gaps, jobs, chunk, device, store,
-                progress, tensorboard, reference):
+                progress, tensorboard, reference, backend=None):
     from agents.ppo import learn_ppo, resolve_device  # torch loads only for PPO
 
     try:
@@ -301,7 +309,7 @@ def _ppo_chunks(model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, config, gap
     except ValueError as error:
         raise SpecError(str(error)) from None
     cuda = torch_device.type == "cuda"
-    n_jobs = 1 if cuda else jobs or available_cores()
+    n_jobs = 1 if cuda else jobs or (backend.jobs if backend is not None else available_cores())
     chunk = chunk or default_ppo_chunk(len(R_H), n_jobs, cuda)
     parts = {}
 
@@ -317,7 +325,7 @@ def _ppo_chunks(model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, config, gap
     for a, b in gaps:
         learn_ppo(model, R_H[a:b], R_A[a:b], gamma_H, gamma_A, seed_table, config, seed, sample_start=a,
                   chunk=chunk, n_jobs=n_jobs, device=device, progress=progress, on_chunk=keep,
-                  tensorboard=tensorboard, reference=reference)
+                  tensorboard=tensorboard, reference=reference, backend=backend)
     run = {"hyperparameters": config.to_dict(), "observation": config.observation, "chunk": chunk,
            "device": str(torch_device), "n_jobs": n_jobs}
     return parts, run

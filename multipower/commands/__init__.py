@@ -154,3 +154,31 @@ def spec_from_args(args: argparse.Namespace, learner: Optional[str] = None, redr
         "seed": args.seed, "samples": args.samples, "seed_policy": args.seed_policy, "redraw_constant": redraw_constant,
         "learner": learner, "learner_options": dict(getattr(args, "options", []) or []),
     })
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--backend local|ray`` and ``--ray-address ADDR``: where the work units run (never what they compute)."""
+    parser.add_argument("--backend", default="local", choices=("local", "ray"),
+                        help="where work units run: local (this machine; default) or ray (a Ray cluster; "
+                             "pip install 'multipower[ray]'); same results")
+    parser.add_argument("--ray-address", default=None, metavar="ADDR",
+                        help="ray: the cluster to join, as HOST:PORT of `ray start --head`, 'auto' or 'local' "
+                             "(default: RAY_ADDRESS, else the cluster last started here, else a new local one)")
+
+
+def backend_from_args(args: argparse.Namespace):
+    """The :class:`~multipower.backends.Backend` of :func:`add_backend_arguments` flags; None for ``local``
+    (each command's own threads or processes). ``ValueError`` naming the flag for a misuse or a missing Ray."""
+    if args.backend == "local":
+        if args.ray_address is not None:
+            raise ValueError("--ray-address applies to --backend ray only")
+        return None
+    from multipower.backends import get_backend
+
+    return get_backend("ray", args.ray_address)
+
+
+def report_backend(backend) -> None:
+    """After a cluster run, one line on stderr: the units each node ran."""
+    if backend is not None and getattr(backend, "node_units", None):
+        print(f"{backend.name}: units per node: {backend.units_by_node()}", file=sys.stderr)

@@ -6,7 +6,8 @@ import argparse
 import sys
 import time
 
-from multipower.commands import (Flag, add_option_argument, add_run_arguments, count, given_flags, positive_number,
+from multipower.commands import (Flag, add_backend_arguments, add_option_argument, add_run_arguments,
+                                 backend_from_args, count, given_flags, positive_number, report_backend,
                                  spec_from_args)
 from multipower.spec import LEARNERS, SpecError, load_spec, save_spec
 
@@ -47,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "episode_length)")
     parser.add_argument("--mdp", default=None, metavar="FILE.gv",
                         help="with --single: an MDP graph in POWERplay's DOT format instead of --layout")
+    add_backend_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from multipower.training import sigterm_as_interrupt
 
     if args.single or args.mdp is not None:
+        if args.backend != "local":
+            raise ValueError("--backend ray applies to two-agent runs; --single runs on this machine")
         return _run_single(args)
     t0 = time.perf_counter()
     if args.agents and given_flags(args):
@@ -62,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
                         f"drop {', '.join(given_flags(args))}")
     rundir.check_out(args.out, "compare", overwrite=args.overwrite, create=False)
     spec = load_spec(args.agents) if args.agents else spec_from_args(args, learner=args.algo)
+    backend = backend_from_args(args)
     train_options = {**spec.learner_options, **_run_options(args, spec.learner)}
     if not args.agents:  # before anything is built: a world too big for the budget is refused in a second
         from agents.qlearning import check_memory
@@ -77,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                 seed_policy=spec.seed_policy_value(), seed=spec.seed, agents=args.agents,
                 train_options=train_options, n_rollouts=args.rollouts, tol=args.tol, rollout_seed=args.rollout_seed,
                 tensorboard=args.tensorboard, max_memory=args.max_memory, store=store, slip=spec.slip,
-                progress=bar.update if bar is not None else None,
+                progress=bar.update if bar is not None else None, backend=backend,
             )
         except KeyboardInterrupt:
             if store is None:
@@ -104,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"alpha learned {m['alpha_learned']:.3f}, exact {m['alpha_exact']:.3f}")
     print(f"wrote {out}/comparison.json, power.csv{'' if args.no_figure else ', comparison.png'} "
           f"in {time.perf_counter() - t0:.1f} s")
+    report_backend(backend)
     return 0
 
 

@@ -7,7 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from multipower.commands import add_run_arguments, count, spec_from_args
+from multipower.commands import (add_backend_arguments, add_run_arguments, backend_from_args, count, report_backend,
+                                 spec_from_args)
 from multipower.exact import Interrupted, exact_power, single_agent_power
 from multipower.spec import SPEC_FILE, spec_json
 
@@ -38,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory); limits what is "
                              "held at once, never the results; a world that cannot fit is refused up front")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_backend_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,11 +48,12 @@ def run(args: argparse.Namespace) -> int:
     if args.layout is None:
         raise ValueError("--layout is required (or --single --mdp FILE.gv for an MDP graph)")
     spec = spec_from_args(args, redraw_constant=args.redraw_constant)
+    backend = backend_from_args(args)
     common = dict(
         n_samples=spec.n_samples, distribution=spec.distribution, seed=spec.seed, redraw_constant=spec.redraw_constant,
         device=args.device, chunk_size=args.chunk_size, jobs=args.jobs, progress=not args.no_progress,
         max_memory=args.max_memory, slip=spec.slip, out_dir=args.out, restart=args.restart, overwrite=args.overwrite,
-        files={SPEC_FILE: spec_json(spec)},
+        files={SPEC_FILE: spec_json(spec)}, backend=backend,
     )
     try:
         if args.single:
@@ -70,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     what = f"{result.n_states} cells" if args.single else f"{result.n_states} joint states"
     alpha = "" if args.single else f"; alpha = {result.stats['alpha']:.4f}"
     print(f"{where} ({what}, {done:,} samples){alpha}")
+    report_backend(backend)
     return 0
 
 
@@ -112,6 +116,7 @@ def _run_graph(args: argparse.Namespace) -> int:
         n_samples=args.samples, distribution=distribution, seed=args.seed, redraw_constant=args.redraw_constant,
         device=args.device, chunk_size=args.chunk_size, jobs=args.jobs, progress=not args.no_progress,
         max_memory=args.max_memory, out_dir=args.out, restart=args.restart, overwrite=args.overwrite,
+        backend=backend_from_args(args),
     )
     try:
         result = graph_power(mdp, gamma, **common)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from multipower.commands import count
+from multipower.commands import add_backend_arguments, backend_from_args, count, report_backend
 from multipower.spec import LEARNERS, SpecError
 
 HELP = "reproduce a published figure set from its config (see --list); prints published vs reproduced numbers"
@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-figures", action="store_true", help="skip drawing the figures")
     parser.add_argument("--device", default="cpu", help="torch device of the exact solver: cpu (default) or cuda")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_backend_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,12 +52,13 @@ def run(args: argparse.Namespace) -> int:
         raise SpecError(f"--learned needs a joint config; {config['name']} is kind {config['kind']!r}")
     if args.force:
         print("multipower: --force is deprecated; use --restart", file=sys.stderr)
+    backend = backend_from_args(args)
     print(f"{config['title']}\n{config.get('source', '')}")
     try:
         outcome = experiments.run_experiment(
             config, args.out, n_samples=args.samples, progress=not args.quiet, restart=args.restart or args.force,
             figures=not args.no_figures, learned=args.learned, learned_samples=args.learned_samples,
-            device=args.device, overwrite=args.overwrite,
+            device=args.device, overwrite=args.overwrite, backend=backend,
         )
     except experiments.ExperimentInterrupted as stop:
         again = " ".join(["multipower reproduce", args.name, *(["--out", args.out] if args.out else []),
@@ -73,4 +75,5 @@ def run(args: argparse.Namespace) -> int:
         keys = [k for k in ("max_abs_error_H", "max_abs_error_A", "alpha_learned", "alpha_exact") if k in metrics]
         print("learned vs exact: " + ", ".join(f"{k} = {metrics[k]:.4f}" for k in keys))
     print(f"results: {outcome.out_dir}/  (report.md, figures/)")
+    report_backend(backend)
     return 0

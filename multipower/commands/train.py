@@ -7,7 +7,8 @@ import sys
 import time
 from dataclasses import replace
 
-from multipower.commands import add_option_argument, add_run_arguments, count, spec_from_args
+from multipower.commands import (add_backend_arguments, add_option_argument, add_run_arguments, backend_from_args,
+                                 count, report_backend, spec_from_args)
 from multipower.spec import LEARNERS, SpecError, save_spec
 
 HELP = "train H then A (batched tabular Q-learning, batched PPO, or SB3 PPO) for many reward samples and save the policies"
@@ -37,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-eval", action="store_true", help="skip the accuracy check against the exact optimum")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
                         help="memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory); refused up front if exceeded")
+    add_backend_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise SpecError(str(error)) from None
     key = chunk_key(spec, settings)
+    args.backend = backend_from_args(args)  # a missing Ray is reported before any work
     # Another configuration's chunks are refused by the chunk store, naming what differs.
     rundir.check_out(args.out, "train", overwrite=args.overwrite)
     if args.restart:  # the earlier result is no longer this run's: it may be replaced by a smaller one
@@ -109,7 +112,7 @@ def _train(spec, args, model, seed_table, settings, store, key, reference) -> in
         arrays, run = train_chunks(
             spec.learner, model, R_H, R_A, spec.gamma_H, spec.discount_A, seed_table, spec.seed, settings,
             jobs=args.jobs, chunk=args.chunk, device=args.device or "auto", store=store, progress=bar.update,
-            tensorboard=args.tensorboard, reference=reference,
+            tensorboard=args.tensorboard, reference=reference, backend=args.backend,
         )
     except KeyboardInterrupt:
         bar.close()
@@ -137,6 +140,7 @@ def _train(spec, args, model, seed_table, settings, store, key, reference) -> in
         print(f"saved {K} samples to {args.out}")
     for name, value in metrics.items():
         print(f"  {name}: {value:.4f}")
+    report_backend(args.backend)
     return 0
 
 
