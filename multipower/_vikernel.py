@@ -26,8 +26,8 @@ from numba import njit
 N_ACTIONS = 5
 #: Anderson's history is dropped when the greedy action changes at this many states or more in one sweep: the
 #: differences it stores belong to the previous policy's map, and mixing them into the new one stalls value
-#: iteration while the policy settles (maze7x7 at γ = 0.99 with slip 0.1: A's response to frozen H needs about
-#: 40 % fewer sweeps). A handful of flips near ties are not worth a restart.
+#: iteration while the policy settles. A handful of flips near ties are not worth a restart (see
+#: :data:`multipower.solver.POLICY_RESET`, the same number for the torch code).
 POLICY_RESET = 4
 
 

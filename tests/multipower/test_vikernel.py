@@ -35,3 +35,22 @@ def test_policy_iteration_is_the_bellman_fixed_point():
     V = np.append(out, 0.0)
     backup = R + gamma * np.where(mask, V[nxt], -np.inf).max(1)
     np.testing.assert_allclose(out, backup, rtol=0, atol=1e-12)
+
+
+def test_greedy_changes_counts_new_first_maxima_of_available_actions():
+    from multipower import _vikernel
+    from multipower.solver import POLICY_RESET
+
+    assert _vikernel.POLICY_RESET == POLICY_RESET  # the compiled and torch code restart Anderson alike
+    rng = np.random.default_rng(0)
+    S = 50
+    E = rng.integers(0, 3, size=(5, S)).astype(float)  # many exact ties: the first maximum must win
+    mask = rng.random((S, 5)) < 0.7
+    mask[:, 0] = True
+    expected = np.where(mask.T, E, -np.inf).argmax(0)
+    greedy = np.full(S, -1, dtype=np.int64)
+    assert _vikernel._greedy_changes(E, mask, greedy) == S
+    np.testing.assert_array_equal(greedy, expected)
+    greedy[:7] = (greedy[:7] + 1) % 5
+    assert _vikernel._greedy_changes(E, mask, greedy) == 7
+    np.testing.assert_array_equal(greedy, expected)
