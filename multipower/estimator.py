@@ -39,7 +39,7 @@ from envs.model import JointModel
 from envs.policies import check_policy_batch, cumulative_probabilities, is_deterministic
 from envs.validation import check_gamma, check_rewards
 from multipower.results import MeanAccumulator, PowerResult, pearson
-from multipower.solver import evaluate_policies, power_samples
+from multipower.solver import evaluate_policies, power_from_next
 
 DEFAULT_TOL = 1e-4
 DEFAULT_ROLLOUTS = 16
@@ -289,10 +289,12 @@ def exact_policy_power(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample POWER ``(K, S)`` of the given policies evaluated exactly on the model.
 
-    ``(1-γ)/γ · (V - R)`` with ``V`` from ``multipower.solver.evaluate_policies``.
+    ``(1-γ) · E[V(s')]`` under the policies, from ``multipower.solver.evaluate_policies`` (the same as
+    ``(1-γ)/γ · (V - R)``, without its cancellation at small ``γ``: accurate to the solver's ``power_tol`` at any
+    discount).
     """
-    V_H, V_A = evaluate_policies(model, policy_H, policy_A, R_H, R_A, gamma_H, gamma_A)
-    return power_samples(V_H, R_H, gamma_H), power_samples(V_A, R_A, gamma_A)
+    _, _, W_H, W_A = evaluate_policies(model, policy_H, policy_A, R_H, R_A, gamma_H, gamma_A, next_values=True)
+    return power_from_next(W_H, gamma_H), power_from_next(W_A, gamma_A)
 
 
 def estimate_power(

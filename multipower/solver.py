@@ -880,7 +880,8 @@ def evaluate_policies(
     gamma_A: float,
     device: str = "cpu",
     power_tol: float = POWER_TOL,
-) -> tuple[np.ndarray, np.ndarray]:
+    next_values: bool = False,
+) -> tuple[np.ndarray, ...]:
     """Exact values of arbitrary joint policies on the model (policy evaluation).
 
     Args:
@@ -891,8 +892,12 @@ def evaluate_policies(
         device: Torch device.
         power_tol: Per-sample bound on the POWER error caused by stopping iteration.
 
+        next_values: Also return ``W_H, W_A``, the expected next values ``E[V(s')]`` (POWER is ``(1 − γ)·W``,
+            free of the cancellation of ``(V − R)/γ`` at small ``γ``).
+
     Returns:
-        ``(V_H, V_A)``, each ``(K, S)``, with ``V(s) = R(s) + γ E[V(s')]`` under the joint policy.
+        ``(V_H, V_A)``, each ``(K, S)``, with ``V(s) = R(s) + γ E[V(s')]`` under the joint policy; with
+        ``next_values``, ``(V_H, V_A, W_H, W_A)``.
     """
     gamma_H, gamma_A = check_gamma(gamma_H, "gamma_H"), check_gamma(gamma_A, "gamma_A")
     R_H = check_rewards(R_H, model.n_states, "R_H")
@@ -910,8 +915,10 @@ def evaluate_policies(
     op = _joint_operator(torch.as_tensor(model.next_state, device=dev), pH, pA)
     absorbing = model.collision == "crash"
     rh, ra = _t(R_H, dev), _t(R_A, dev)
-    V_H = _iterate(op, rh, gamma_H, rh, None, absorbing, power_tol)[0]
-    V_A = _iterate(op, ra, gamma_A, ra, None, absorbing, power_tol)[0]
+    V_H, _, _, _, W_H = _iterate(op, rh, gamma_H, rh, None, absorbing, power_tol)
+    V_A, _, _, _, W_A = _iterate(op, ra, gamma_A, ra, None, absorbing, power_tol)
+    if next_values:
+        return V_H.cpu().numpy(), V_A.cpu().numpy(), W_H.cpu().numpy(), W_A.cpu().numpy()
     return V_H.cpu().numpy(), V_A.cpu().numpy()
 
 

@@ -190,3 +190,24 @@ def test_bad_input_raises_clear_errors():
         PolicyRollout(model, policy_H, policy_A, R_H, R_A, 0.6, n_rollouts=0)
     with pytest.raises(ValueError, match="gamma must be in"):
         check_gamma(2)
+
+
+@pytest.mark.parametrize("collision", ["none", "crash"])
+def test_policy_power_keeps_its_digits_at_tiny_discounts(collision):
+    """At γ → 0 the POWER of any policies tends to the expected reward of the next state, E[R(s')]: the
+    one-step average over the agents' action pairs, computed here by brute force from the model's table.
+    ``(1-γ)/γ·(V - R)`` loses about 1e-6 to cancellation at γ = 1e-10; ``(1-γ)·E[V(s')]`` keeps every digit."""
+    from multipower.estimator import exact_policy_power
+
+    model = joint_model("grid3x3", collision)
+    R_H, R_A = RewardSampler(model.n_states, seed=4).pairs(0, 3)
+    pH, pA = uniform_policy(model.action_mask_H), uniform_policy(model.action_mask_A)
+    gamma = 1e-10
+    power_H, power_A = exact_policy_power(model, pH, pA, R_H, R_A, gamma, gamma)
+    weights = pH[:, :, None] * pA[:, None, :]  # (S, 5, 5)
+    padded_H = np.concatenate([R_H, np.zeros((3, 1))], axis=1)  # the crash terminal earns nothing
+    padded_A = np.concatenate([R_A, np.zeros((3, 1))], axis=1)
+    one_step_H = (weights[None] * padded_H[:, model.next_state]).sum((2, 3))
+    one_step_A = (weights[None] * padded_A[:, model.next_state]).sum((2, 3))
+    np.testing.assert_allclose(power_H, one_step_H, atol=1e-8)
+    np.testing.assert_allclose(power_A, one_step_A, atol=1e-8)

@@ -72,6 +72,17 @@ def test_layout_with_slip_matches_a_dense_brute_force(gamma):
     assert np.abs(solved(mdp, R, gamma) - brute_force_power(P, mask, R, gamma)).max() <= POWER_TOL
 
 
+@pytest.mark.parametrize("layout,slip,gamma", [("grid3x3", 0.2, 0.6), ("maze7x7", 0.1, 0.9)])
+def test_layout_exported_with_slip_matches_the_layout_solver_with_slip(layout, slip, gamma):
+    """Two independent routes: the graph file's transition weights and the solver's own slip tables."""
+    mdp = parse_graph_mdp(layout_to_dot(layout, slip))
+    a = graph_power(mdp, gamma, n_samples=100, seed=2, progress=False)
+    b = single_agent_power(layout, gamma, n_samples=100, seed=2, progress=False, slip=slip)
+    assert np.abs(a.power - b.power).max() <= 2 * POWER_TOL
+    deterministic = single_agent_power(layout, gamma, n_samples=100, seed=2, progress=False)
+    assert np.abs(a.power - deterministic.power).max() > 10 * POWER_TOL  # slip matters here
+
+
 def test_self_loop_only_state_has_power_of_its_own_reward():
     # POWER = (1-γ)·E[V(s')] with s' = s forever: (1-γ)·R/(1-γ) = R per sample, so E[R] = 1/2 under uniform [0, 1]
     mdp = parse_graph_mdp("digraph { s -> s; }")
