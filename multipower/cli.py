@@ -11,6 +11,7 @@ import argparse
 import ast
 import importlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -86,8 +87,9 @@ def _terminate(signum, frame) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     try:
-        args = build_parser(argv).parse_args(argv)
+        args = parser.parse_args(argv)
     except UsageError as error:
         print(f"{error} (see --help)", file=sys.stderr)
         return 2
@@ -99,7 +101,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, OSError) as error:  # SpecError, the package's checks, unreadable files: one line
         if args.debug or os.environ.get("MULTIPOWER_DEBUG") == "1":
             raise
-        print(f"multipower {args.command}: error: {_one_line(error)}", file=sys.stderr)
+        message = _as_flag(_one_line(error), _options_of(parser, args.command))
+        print(f"multipower {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # commands that save partial work say what they saved; others saved nothing new
         print(f"multipower {args.command}: interrupted", file=sys.stderr)
@@ -107,6 +110,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+#: Python names of run keys whose flag is spelled otherwise.
+_FLAG_OF = {"n_samples": "--samples", "samples": "--samples", "gamma_H": "--gamma", "learner_options": "--option",
+            "max_memory": "--max-memory", "ray_address": "--ray-address"}
+
+
+def _options_of(parser: argparse.ArgumentParser, command: str) -> set:
+    """The option strings of ``command``'s parser."""
+    for action in parser._actions:  # argparse keeps subparsers as an action with a ``choices`` mapping
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return {s for a in action.choices[command]._actions for s in a.option_strings}
+    return set()
+
+
+def _as_flag(message: str, options: set) -> str:
+    """A message that opens with a Python parameter name (``'gamma' must be ...``, ``device: ...``) opens with
+    the command line's flag instead (``--gamma must be ...``), when the command has that flag."""
+    match = re.match(r"^'?([A-Za-z][A-Za-z_]*)'?(?=[:\s])", message)
+    if not match:
+        return message
+    key = match.group(1)
+    flag = _FLAG_OF.get(key, "--" + key.replace("_", "-").lower())
+    return flag + message[match.end():] if flag in options else message
 
 
 def _one_line(error: Exception) -> str:

@@ -299,8 +299,11 @@ def _run(job: BlockJob, make_result, out_dir, restart: bool, overwrite: bool, fi
         store, note = open_store(out_dir, {**key, "numerics_version": rundir.NUMERICS_VERSION}, restart)
         if note:
             _say(f"{out_dir}: {note}")
-        larger = max(saved_done, finished_prefix(store, job.block))
+        finished = finished_prefix(store, job.block)
+        larger = max(saved_done, finished)
         write = larger <= n
+        if write and finished:
+            _say(f"resuming: {finished:,} of {n:,} samples already finished in {store.path}")
         if not write:
             _say(f"{out_dir} holds {larger:,} samples; reporting the first {n:,} of them (nothing written; "
                  f"--restart starts over)")

@@ -68,8 +68,12 @@ def run(args: argparse.Namespace) -> int:
         return 130
     done = result.samples_done
     prefix_of = result.config.get("prefix_of")
-    where = f"wrote {args.out}/power.csv" if prefix_of is None else \
-        f"first {done:,} of the {prefix_of:,} samples in {args.out} (not written)"
+    if prefix_of is not None:
+        where = f"first {done:,} of the {prefix_of:,} samples in {args.out} (not written)"
+    elif result.config.get("reused"):
+        where = f"{args.out}/power.csv is already complete (nothing solved; --restart recomputes)"
+    else:
+        where = f"wrote {args.out}/power.csv"
     what = f"{result.n_states} cells" if args.single else f"{result.n_states} joint states"
     alpha = "" if args.single else f"; alpha = {result.stats['alpha']:.4f}"
     print(f"{where} ({what}, {done:,} samples){alpha}")

@@ -27,8 +27,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise ValueError(f"--out: {out} is a folder; give a file name such as {out / (grid.name + '.gv')}")
-    if not out.parent.is_dir():
-        raise ValueError(f"--out: folder {out.parent} does not exist")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)  # like the other commands' --out folders
+    except OSError as error:
+        raise ValueError(f"--out: cannot make folder {out.parent} ({error.strerror or error})") from None
     atomic_write(out, layout_to_dot(grid, slip))
     form = "stochastic" if slip > 0 else "deterministic"
     print(f"wrote {out} ({grid.n_cells} states, {form} form)")

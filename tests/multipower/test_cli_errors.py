@@ -27,7 +27,7 @@ def test_package_value_errors_are_one_line_too(tmp_path, capsys):
     assert main(["exact", "--layout", "grid3x3", "--gamma", "0.6", "--samples", "10", "--max-memory", "lots",
                  "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("multipower exact: error: ") and "max_memory" in err and len(err.splitlines()) == 1
+    assert err.startswith("multipower exact: error: ") and "--max-memory" in err and len(err.splitlines()) == 1
 
 
 def test_debug_shows_the_traceback(tmp_path, monkeypatch):

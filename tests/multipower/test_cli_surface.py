@@ -255,7 +255,8 @@ def test_one_clean_line_naming_the_parameter(argv, names, files, capsys, monkeyp
     command = next((a for a in argv if not a.startswith("-")), "")
     assert lines[0].startswith(f"multipower {command}: error: ".replace("  ", " ")) or \
         lines[0].startswith("multipower: error: "), lines[0]
-    assert names in lines[0], lines[0]
+    flag = "--" + names.strip("'").replace("_", "-").lower()  # a Python name is shown as the command's flag
+    assert names in lines[0] or flag in lines[0], lines[0]
     assert "Traceback" not in captured.err
     assert seconds < 2.0  # refused before any work (a run takes 5 s and more; the margin absorbs a loaded machine)
     assert not (files / "o").exists() and not (files / "results").exists()

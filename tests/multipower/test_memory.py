@@ -133,7 +133,7 @@ def test_cli_max_memory_on_exact_train_compare(tmp_path, capsys):
                  ["compare", "--out", str(tmp_path / "c"), "--no-figure"]):
         assert main(argv + common) == 2
         err = capsys.readouterr().err
-        assert re.match(r"^multipower \w+: error: max_memory: .*1,600,000,000 joint states.*budget of 4\.0 GB", err)
+        assert re.match(r"^multipower \w+: error: --max-memory: .*1,600,000,000 joint states.*budget of 4\.0 GB", err)
         assert not any((tmp_path / d).exists() for d in "etc")
 
 

@@ -82,4 +82,4 @@ def test_flags_are_alike_and_old_spellings_still_work(capsys):
 
 def test_cli_reports_a_bad_parameter_in_one_line(tmp_path, capsys):
     assert cli.main(["exact", "--layout", "grid3x3", "--gamma", "1.5", "--samples", "2", "--out", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.strip() == "multipower exact: error: 'gamma' must be in (0, 1), got 1.5"
+    assert capsys.readouterr().err.strip() == "multipower exact: error: --gamma must be in (0, 1), got 1.5"
