@@ -3,6 +3,7 @@ layout solver, a dense brute-force computation, analytic values, a hand-solved g
 Figure 1 of "Optimal policies tend to seek power"; POWERplay's own files; the CLI and the figure."""
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,9 @@ from multipower.results import PowerResult
 from multipower.solver import POWER_TOL, power_from_next, solve_mdp
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
-POWERPLAY = Path("/work/shared/reference/powerplay-mdps")
+#: POWERplay's own graph files (mdp_from_paper.gv, petersen_graph.gv, stochastic_graph_4_states.gv) are not
+#: shipped; point MULTIPOWER_POWERPLAY_MDPS at a folder holding them to run the interop test.
+POWERPLAY = Path(os.environ.get("MULTIPOWER_POWERPLAY_MDPS", "/nonexistent"))
 
 
 def brute_force_power(P: np.ndarray, mask: np.ndarray, R: np.ndarray, gamma: float) -> np.ndarray:
@@ -126,7 +129,7 @@ def test_figure_1_ordering(gamma):
     assert diff.mean() > 4 * diff.std(ddof=1) / np.sqrt(len(diff))
 
 
-@pytest.mark.skipif(not POWERPLAY.is_dir(), reason="POWERplay's graph files are not on this machine")
+@pytest.mark.skipif(not POWERPLAY.is_dir(), reason="set MULTIPOWER_POWERPLAY_MDPS to POWERplay's graph files")
 def test_powerplay_files_load_and_solve():
     paper = load_graph_mdp(POWERPLAY / "mdp_from_paper.gv")
     ours = load_graph_mdp(FIXTURES / "figure1.gv")
