@@ -165,4 +165,4 @@ def test_unreachable_address_is_one_line(tmp_path, capsys):
                  "--backend", "ray", "--ray-address", f"127.0.0.1:{port}", "--no-progress"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0
-    assert f"ray_address: no Ray head answers at 127.0.0.1:{port}" in err
+    assert f"--ray-address: no Ray head answers at 127.0.0.1:{port}" in err
