@@ -674,8 +674,8 @@ def learn_qlearning(
 
     ``sample_range=(start, stop)`` trains only the samples with indices in ``range(start, stop)``, so a long run
     can be done, and kept, in chunks: sample ``k``'s agents are the same whichever range, chunk or ``n_jobs``
-    (default: the available cores) it is trained in. ``max_memory``: the memory budget (see :func:`check_memory`), checked before the
-    model is built. ``reference`` (exact action values, see :func:`train_two_stage`) adds accuracy metrics.
+    (default: the available cores) it is trained in. ``max_memory``: the memory budget (see
+    :func:`check_memory`), checked before the model is built. ``reference`` (exact action values, see :func:`train_two_stage`) adds accuracy metrics.
     ``seed_policy``: A's seed policy in stage 1 (``"uniform"``, ``"stay"`` or an ``(S, 5)`` table). ``slip``: the
     world's slip probability (docs/concepts.md#slip).
 
