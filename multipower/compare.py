@@ -41,8 +41,7 @@ from multipower.estimator import (
 from multipower.results import MeanAccumulator, PowerResult, jsonable, pearson
 from multipower.solver import solve_pairs
 from multipower.spec import LEARNERS, learner_of, spec_from_config
-from multipower.training import PPO_RUN_OPTIONS, learner_settings, ppo_config, train_chunks  # noqa: F401  (re-exported)
-from multipower.training import default_ppo_chunk as default_chunk  # noqa: F401  (re-exported)
+from multipower.training import PPO_RUN_OPTIONS, learner_settings, train_chunks
 
 ALGOS = LEARNERS
 #: Per-state columns written to power.csv, in order (each with a ``_se`` column after it).
@@ -304,48 +303,6 @@ def train_agents(
     config = {"algo": algo, "trainer": algo, "train_seed": seed,
               "train_options": {**options, "n_jobs": run_options.get("n_jobs")}, **run, "timings": timings}
     return TrainedAgents(arrays["policy_H"], arrays["policy_A"], R_H, R_A, config)
-
-
-def train_ppo_batched(
-    model: JointModel,
-    R_H: np.ndarray,
-    R_A: np.ndarray,
-    gamma_H: float,
-    gamma_A: float,
-    seed_table: np.ndarray,
-    seed: int = 0,
-    options: Optional[dict] = None,
-    *,
-    store=None,
-    progress=None,
-    tensorboard: Optional[str] = None,
-    reference=None,
-    backend=None,
-) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Both stages of batched PPO (:func:`agents.ppo.learn_ppo`) for the ``K`` samples of ``R_H``, ``R_A``.
-
-    :param options: :class:`agents.ppo.PPOConfig` fields, plus ``chunk`` (samples per batch, default
-        :func:`default_chunk`), ``n_jobs`` (CPU worker processes, default the available cores; 1 on CUDA) and
-        ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``; default ``"auto"``).
-    :param store: A :class:`multipower.chunkstore.ChunkStore`: finished chunks found there are reused, and
-        each chunk is saved there as it finishes.
-    :param progress: Called with the number of updates done (``learn_ppo``'s unit).
-    :param reference: ``multipower.accuracy.optimal_response_q``, for TensorBoard's accuracy curves.
-    :param backend: Where the chunks train (see :func:`multipower.training.train_chunks`).
-    :returns: ``policy_H``, ``policy_A`` ``(K, S, 5)``, and the configuration to save with them.
-    """
-    options = dict(options or {})
-    run = {key: options.pop(key, None) for key in PPO_RUN_OPTIONS}
-    config = ppo_config(options)
-    K = len(R_H)
-    before, t0 = (store.done(K) if store is not None else 0), time.perf_counter()
-    arrays, out = train_chunks(
-        "ppo", model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, config, jobs=run["n_jobs"], chunk=run["chunk"],
-        device=run["device"] or "auto", store=store, progress=progress, tensorboard=tensorboard, reference=reference,
-        backend=backend,
-    )
-    out["timings"] = {"wall_seconds": time.perf_counter() - t0, "samples_trained": K - before, "samples_reused": before}
-    return arrays["policy_H"], arrays["policy_A"], out
 
 
 def compare(

@@ -8,7 +8,6 @@ key that is wrong.
 
 from __future__ import annotations
 
-import json
 import re
 from importlib import resources
 from pathlib import Path

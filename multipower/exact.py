@@ -563,7 +563,7 @@ def graph_power(
     restart: bool = False,
     overwrite: bool = False,
     files: Optional[Mapping[str, str]] = None,
-    backend: Optional[Backend] = None,
+    backend: Union[str, Backend, None] = None,
 ) -> PowerResult:
     """Exact POWER ``(1-γ)·E[V*(s')]`` at every state of an MDP graph (docs/graphs.md), the
     definition of :func:`single_agent_power` (docs/concepts.md#single-agent-power) on any tabular MDP.
