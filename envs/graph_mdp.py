@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,11 +138,16 @@ def parse_graph_mdp(text: str, name: str = "graph", where: str = "graph") -> Gra
     return _arrays(title or name, states, actions, stochastic, text)
 
 
+#: ``redirect_stdout`` and ``catch_warnings`` swap process-wide state: parses in several threads at once (the exact
+#: solver's block threads each build their world) would restore each other's stream and leave stdout captured.
+_PARSING = threading.Lock()
+
+
 def _read_dot(text: str, where: str) -> tuple[list, set, list, str]:
     """``(nodes in graph order, declared nodes, edges (src, dst, attrs), graph name)`` of a DOT digraph."""
     messages = io.StringIO()
     # pydot prints parse errors and returns None; its grammar warns of pyparsing deprecations on first use
-    with contextlib.redirect_stdout(messages), warnings.catch_warnings():
+    with _PARSING, contextlib.redirect_stdout(messages), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         import pydot
 

@@ -164,6 +164,12 @@ def test_cli_export_then_exact(tmp_path, capsys):
     path = tmp_path / "g.gv"
     assert main(["export-mdp", "--layout", "grid3x3", "--slip", "0.1", "--out", str(path)]) == 0
     assert load_graph_mdp(path).stochastic
+    capsys.readouterr()
+    # two sample blocks (1,024 each on 9 states) solved in two threads, each reading the graph as it starts
+    argv = ["exact", "--single", "--mdp", str(path), "--gamma", "0.9", "--samples", "2000", "--jobs", "2",
+            "--out", str(tmp_path / "run"), "--no-progress"]
+    assert main(argv) == 0
+    assert f"wrote {tmp_path / 'run'}/power.csv (9 states, 2,000 samples)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv,message", [
