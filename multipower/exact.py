@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -193,10 +194,14 @@ class BlockJob:
     slip: float = 0.0
 
 
+_WORLD_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=4)
 def _world(kind: str, layout_text: str, layout_name: str, collision: Optional[str], seed_policy: str, sampler: str,
            slip: float = 0.0):
-    """``(model, seed table or None, RewardSampler)`` of a job, built once per process."""
+    """``(model, seed table or None, RewardSampler)`` of a job, built once per process (call it under
+    :data:`_WORLD_LOCK`: ``lru_cache`` lets threads that miss at once each build the world)."""
     from envs.layouts import parse_layout
 
     cfg = json.loads(sampler)
@@ -239,8 +244,9 @@ def solve_block(job: BlockJob, unit: BlockUnit) -> BlockStats:
     from multipower._blockstats import welford
 
     t0 = time.perf_counter()
-    model, table, draws = _world(job.kind, job.layout_text, job.layout_name, job.collision, job.seed_policy,
-                                 job.sampler, job.slip)
+    with _WORLD_LOCK:  # the block threads of one run share one world, built by the first
+        model, table, draws = _world(job.kind, job.layout_text, job.layout_name, job.collision, job.seed_policy,
+                                     job.sampler, job.slip)
     start, end = unit.k * job.block, min((unit.k + 1) * job.block, job.n_samples)
     n_columns = 4 if job.kind == "joint" else 1
     if unit.prior is not None:
