@@ -33,7 +33,7 @@ from typing import Iterable, Mapping, Optional, Union
 from envs.serialization import jsonable
 
 #: Raised whenever a change to the package alters saved numbers (reward draws, solver, accumulation order).
-NUMERICS_VERSION = 4
+NUMERICS_VERSION = 5
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 #: Names that multipower runs write into a folder; a folder holding any of them without a manifest of the same

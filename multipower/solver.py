@@ -60,9 +60,12 @@ With slip (docs/concepts.md#slip) an agent's chosen move ``a`` becomes effective
 V(next_state[s, eH, eA])`` with ``q_A(s, eA) = Σ_aA π_A(s, aA) P_A[s, aA, eA]`` the distribution of the other
 agent's effective moves. So every stage is the deterministic one over effective moves, with the other agent's
 policy replaced by its effective-move distribution, followed (for the optimising agent) by a ``5 x 5`` mix per
-state (:class:`_MixedOperator`, :func:`multipower._vikernel._sweep_mixed`). Policies stay over chosen moves and
-the tie rule is unchanged. No policy is deterministic in its effect any more, so the exact warm starts of stages 2
-and 3 do not apply: they start from ``R_A`` and stage 1's values and iterate to the same certificate.
+state (:class:`_MixedOperator`; the compiled :func:`multipower._vikernel._sweep_mixed` uses the rule's form
+``(1 − p)·[e = a] + p/k`` for two products per move). Policies stay over chosen moves and the tie rule is unchanged.
+No policy is deterministic in its effect any more, so the exact warm starts of stages 2 and 3 do not apply: the
+compiled kernels precondition those stages by the chain of most likely moves (a quarter to a sixth of the sweeps,
+:mod:`multipower._vikernel`), the torch code iterates from ``R_A`` and stage 1's values; both stop at the same
+certificate.
 
 POWER from the solution is ``(1 - γ)·W`` with ``W = E[V(s')]`` under the policy (the ``W_*`` fields, the
 midpoint of the same certified interval, :func:`power_from_next`): its error is at most ``span(Δ)/2 <= power_tol``
@@ -289,6 +292,21 @@ def _choice_mix(P: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Slip matrices ``(S, 5, 5)`` with the rows of unavailable moves replaced by ``stay``'s row: choosing an
     unavailable move is choosing ``stay`` (its target), so the Bellman maximum over all five needs no mask."""
     return np.ascontiguousarray(np.where(mask[:, :, None], P, P[:, :1, :]))
+
+
+def _slip_split(P: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The compiled kernels' form ``(S, 2)`` of an agent's slip matrices ``P`` ``(S, 5, 5)``: every available chosen
+    move's row is ``split[s, 0]·[e = a] + split[s, 1]·mask[s, e]`` (``1 − p`` and ``p/k``, envs.slip.slip_matrix),
+    read off ``stay``'s row (``stay`` is always available) and checked against every row."""
+    others = mask.copy()
+    others[:, 0] = False
+    alone = ~others.any(1)  # only stay: its row is [1, 0, ...] whatever the split
+    share = np.where(alone, P[:, 0, 0], np.where(others, P[:, 0, :], 0.0).max(1))
+    split = np.stack([P[:, 0, 0] - share, share], axis=1)
+    rows = split[:, :1, None] * np.eye(N_ACTIONS) + split[:, 1:, None] * mask[:, None, :]
+    if not np.allclose(np.where(mask[:, :, None], rows, P), P, rtol=0.0, atol=1e-12):
+        raise ValueError("slip matrices must have the rows (1 - p)·[e = a] + p/k of envs.slip.slip_matrix")
+    return np.ascontiguousarray(split)
 
 
 def _effective_t(policy: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
@@ -817,10 +835,10 @@ def _solve_pairs_compiled(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: n
     K, S = R_H.shape
     seed = model.effective_policy(seed, "A")  # what A's seed moves actually are (itself without slip)
     if model.slip > 0.0:
-        mix_H = _choice_mix(model.slip_of("H"), model.action_mask_H)
-        mix_A = _choice_mix(model.slip_of("A"), model.action_mask_A)
+        split_H = _slip_split(model.slip_of("H"), model.action_mask_H)
+        split_A = _slip_split(model.slip_of("A"), model.action_mask_A)
     else:
-        mix_H = mix_A = np.empty((0, N_ACTIONS, N_ACTIONS))
+        split_H = split_A = np.empty((0, 2))
     # Values only: one reused slot, not ~4·K·5·S fresh floats per chunk (their page faults cost ~10 % here).
     q_H, pol_H, q_A, pol_A = (np.empty((1 if values_only else K, N_ACTIONS, S)) for _ in range(4))
     V_H, V_A, V_H_seed, V_A_seed, W_H, W_A, W_H_seed, W_A_seed = (np.empty((K, S)) for _ in range(8))
@@ -831,7 +849,7 @@ def _solve_pairs_compiled(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: n
         np.ascontiguousarray(R_H), np.ascontiguousarray(R_A), gamma_H, gamma_A, model.collision == "crash",
         power_tol, TIE_RTOL, MAX_SWEEPS, gamma_H >= COMPILED_WARM_GAMMA, gamma_A >= COMPILED_WARM_GAMMA,
         _anderson_depth(gamma_H), _anderson_depth(gamma_A), ANDERSON_RESET, ANDERSON_REG, q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed,
-        W_H, W_A, W_H_seed, W_A_seed, sweeps, mix_H, mix_A,
+        W_H, W_A, W_H_seed, W_A_seed, sweeps, split_H, split_A,
     )
     if (sweeps < 0).any():
         raise RuntimeError(f"value iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma_H}, {gamma_A})")
@@ -859,11 +877,11 @@ def optimal_response(
     other = check_policy(other_policy, model.action_mask("A" if agent == "H" else "H"), name="other_policy")
     other = model.effective_policy(np.broadcast_to(other, (K, S, N_ACTIONS)), "A" if agent == "H" else "H")
     other = np.ascontiguousarray(other)
-    mix = _choice_mix(model.slip_of(agent), model.action_mask(agent)) if model.slip > 0.0 else np.empty((0, N_ACTIONS, N_ACTIONS))
+    split = _slip_split(model.slip_of(agent), model.action_mask(agent)) if model.slip > 0.0 else np.empty((0, 2))
     V, Q = np.empty((K, S)), np.empty((K, N_ACTIONS, S))
     done = _vikernel.respond_chunk(next_own, other, model.action_mask(agent), R, gamma, model.collision == "crash",
                                    power_tol, TIE_RTOL, MAX_SWEEPS, _anderson_depth(gamma), ANDERSON_RESET,
-                                   ANDERSON_REG, V, Q, mix)
+                                   ANDERSON_REG, V, Q, split)
     if done < 0:
         raise RuntimeError(f"value iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma})")
     return V, Q.transpose(0, 2, 1)

@@ -66,7 +66,8 @@ def evaluate(T, pol_H, pol_A, R, gamma):
     return np.linalg.solve(np.eye(len(R)) - gamma * P, R)
 
 
-def brute_pairs(model, p, R_H, R_A, seed):
+def brute_pairs(model, p, R_H, R_A, seed, gammas=(GAMMA_H, GAMMA_A)):
+    GAMMA_H, GAMMA_A = gammas  # noqa: N806  (the module's discounts unless given)
     T = joint_tensor(model, p)
     out = {key: [] for key in ("policy_H", "policy_A", "power_H", "power_A", "power_H_seed", "power_A_seed")}
     power = lambda V, R, g: (1 - g) / g * (V - R)  # noqa: E731
@@ -101,6 +102,39 @@ def test_joint_power_matches_brute_force(collision, p, compiled):
     for name, W, g in (("power_H", sol.W_H, GAMMA_H), ("power_A", sol.W_A, GAMMA_A),
                        ("power_H_seed", sol.W_H_seed, GAMMA_H), ("power_A_seed", sol.W_A_seed, GAMMA_A)):
         np.testing.assert_allclose((1 - g) * W, brute[name], atol=POWER_TOL + 1e-12, rtol=0, err_msg=name)
+
+
+@pytest.mark.parametrize("collision", ["none", "crash"])
+def test_preconditioned_stages_match_brute_force_at_high_discount(collision):
+    """At γ = 0.99 the compiled stages 2 and 3 iterate preconditioned by the chain of most likely moves
+    (multipower._vikernel) with Anderson acceleration: still the brute force's policies and POWER."""
+    model = joint_model("grid3x3", collision, 0.1)
+    R_H, R_A = rewards(model.n_states, seed=5)
+    sol = solve_pairs(model, R_H, R_A, 0.99, 0.99, compiled=True)
+    brute = brute_pairs(model, 0.1, R_H, R_A, uniform_policy(model.action_mask_A), gammas=(0.99, 0.99))
+    np.testing.assert_array_equal(sol.policy_H, brute["policy_H"])
+    np.testing.assert_array_equal(sol.policy_A, brute["policy_A"])
+    for name, W in (("power_H", sol.W_H), ("power_A", sol.W_A), ("power_H_seed", sol.W_H_seed),
+                    ("power_A_seed", sol.W_A_seed)):
+        np.testing.assert_allclose(0.01 * W, brute[name], atol=POWER_TOL + 1e-12, rtol=0, err_msg=name)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 1.0])
+def test_slip_split_is_the_rule_and_refuses_other_matrices(p):
+    """The compiled kernels' two weights per state rebuild every available row of the rule written out here."""
+    from multipower.solver import _slip_split
+
+    model = joint_model("maze7x7", "crash", p)
+    for agent in ("H", "A"):
+        mask = model.action_mask(agent)
+        split = _slip_split(model.slip_of(agent), mask)
+        rows = split[:, :1, None] * np.eye(5) + split[:, 1:, None] * mask[:, None, :]
+        np.testing.assert_allclose(np.where(mask[:, :, None], rows, 0.0),
+                                   np.where(mask[:, :, None], slip_probs(mask, p), 0.0), rtol=0, atol=1e-15)
+    P = model.slip_of("H").copy()
+    P[:, 1:, :] = np.roll(P[:, 1:, :], 1, axis=2)  # a different noise rule on the moves
+    with pytest.raises(ValueError, match="slip matrices"):
+        _slip_split(P, model.action_mask_H)
 
 
 @pytest.mark.parametrize("seed_policy", ["stay", "table"])
