@@ -2,7 +2,8 @@
 
 Each frame ``t`` shows joint state ``s_t`` drawn by :func:`envs.rendering.render_rgb` (walls dark, H blue, A red,
 agents sharing a cell split its square), each agent's path so far, and a side panel with each agent's reward
-``R(s_t)``, its discounted return so far ``G_t`` and the move it takes next. A rollout of ``T`` steps gives
+``R(s_t)``, its discounted return so far ``G_t`` and the move it takes next (``up → left`` where a slip replaced
+it). A rollout of ``T`` steps gives
 ``T + 1`` frames. Written by matplotlib's Pillow writer (no ffmpeg needed).
 """
 
@@ -141,7 +142,7 @@ def _panel_text(rollout: Rollout, t: int, gamma_H: float, gamma_A: float) -> str
             f"{agent} ({COLOUR_NAMES[agent]}), γ_{agent} = {gamma:g}",
             f"  reward R_{agent}(s_t)  {reward:8.4f}",
             f"  return G_{agent}       {ret:8.4f}",
-            f"  next move         {rollout.action_name(agent, t):>8}",
+            f"  next move         {rollout.move_text(agent, t):>8}",
             "",
         ]
     lines.append("G = Σ_{k≤t} γ^k R(s_k)")

@@ -2,7 +2,9 @@
 
 A rollout follows the model's dynamics (:func:`envs.dynamics.joint_step`): both agents act at once with their
 greedy action, the next joint state is the model's table entry, and a crash (``crash`` collision rule) ends the
-rollout. Returns use the values' convention (docs/concepts.md#two-stage-training): an agent collects the reward
+rollout. In a world with slip (docs/concepts.md#slip) each chosen move is replaced by the effective move drawn by
+:func:`envs.dynamics.slip_step` from a generator seeded by ``seed``, so a rollout is one draw, reproducible by its
+seed. Returns use the values' convention (docs/concepts.md#two-stage-training): an agent collects the reward
 of the state it is in, so after ``t`` steps its return is::
 
     G_t = sum_{k=0..t} γ^k R(s_k),    R = 0 at the crash terminal,
@@ -21,11 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.dynamics import joint_step, padded_rewards
+from envs.dynamics import joint_step, padded_rewards, slip_step
 from envs.layouts import ACTION_NAMES
 from envs.model import JointModel
 from envs.policies import check_policy, seed_policy_table
-from envs.validation import check_gamma, check_rewards
+from envs.validation import check_gamma, check_rewards, check_seed
 
 @dataclass(frozen=True)
 class Rollout:
@@ -35,6 +37,7 @@ class Rollout:
         states: ``(T + 1,)`` joint states ``s_0 .. s_T``; ``s_T`` is ``model.terminal_state`` after a crash.
         cells: ``(T + 1, 2)`` cells of H and A; at a crash both hold the cell they collided on.
         actions_H, actions_A: ``(T,)`` the greedy action taken in ``s_0 .. s_{T-1}``.
+        effective_H, effective_A: ``(T,)`` the moves that happened: the actions themselves without slip.
         rewards_H, rewards_A: ``(T + 1,)`` reward of each agent in ``s_t`` (0 at the crash terminal).
         returns_H, returns_A: ``(T + 1,)`` discounted returns so far, ``sum_{k<=t} γ^k R(s_k)``.
         crashed: True when the last step crashed.
@@ -44,6 +47,8 @@ class Rollout:
     cells: np.ndarray
     actions_H: np.ndarray
     actions_A: np.ndarray
+    effective_H: np.ndarray
+    effective_A: np.ndarray
     rewards_H: np.ndarray
     rewards_A: np.ndarray
     returns_H: np.ndarray
@@ -58,6 +63,14 @@ class Rollout:
         """Name of the action ``agent`` takes at step ``t``, ``"-"`` at the last state."""
         actions = self.actions_H if agent == "H" else self.actions_A
         return ACTION_NAMES[actions[t]] if t < len(actions) else "-"
+
+    def move_text(self, agent: str, t: int) -> str:
+        """:meth:`action_name`, followed by ``"→ <move>"`` when a slip replaced it by another move."""
+        effective = self.effective_H if agent == "H" else self.effective_A
+        chosen = self.action_name(agent, t)
+        if t < len(effective) and ACTION_NAMES[effective[t]] != chosen:
+            return f"{chosen} → {ACTION_NAMES[effective[t]]}"
+        return chosen
 
 
 def greedy_actions(policy: np.ndarray, action_mask: np.ndarray) -> np.ndarray:
@@ -79,6 +92,7 @@ def greedy_rollout(
     gamma_A: float,
     start: int,
     steps: int,
+    seed: int = 0,
 ) -> Rollout:
     """Roll both agents' greedy actions (module docstring) from joint state ``start`` for ``steps`` steps.
 
@@ -89,6 +103,8 @@ def greedy_rollout(
         gamma_H, gamma_A: Discounts in (0, 1).
         start: Joint-state index in ``[0, S)``.
         steps: Steps to take (at least 1); the rollout stops earlier at a crash.
+        seed: Seeds the slip draws (``numpy.random.default_rng``; unused without slip): step ``t`` draws H's
+            uniform, then A's.
 
     Returns:
         A :class:`Rollout`. Raises ``ValueError`` naming the bad argument.
@@ -100,37 +116,60 @@ def greedy_rollout(
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     if not 0 <= int(start) < model.n_states:
         raise ValueError(f"start must be a joint state in [0, {model.n_states}), got {start!r}")
+    seed = check_seed(seed)
     greedy_H = greedy_actions(policy_H, model.action_mask_H)
     greedy_A = greedy_actions(policy_A, model.action_mask_A)
-    states, actions_H, actions_A = [int(start)], [], []
+    step = _step_function(model, seed)
+    states, actions, moves = [int(start)], [], []
     for t in range(steps):  # a trajectory is sequential: one step of one walker per iteration
         state = np.asarray(states[-1])
         action_H, action_A = greedy_H[state], greedy_A[state]
-        reached, terminated, _ = joint_step(model.next_state, model.terminal_state, state, action_H, action_A,
-                                           np.asarray(t), steps)
+        reached, terminated, effective_H, effective_A = step(state, action_H, action_A, t, steps)
         states.append(int(reached))
-        actions_H.append(int(action_H))
-        actions_A.append(int(action_A))
+        actions.append((int(action_H), int(action_A)))
+        moves.append((int(effective_H), int(effective_A)))
         if terminated:
             break
     states = np.array(states)
-    actions_H, actions_A = np.array(actions_H, dtype=np.int64), np.array(actions_A, dtype=np.int64)
+    actions_H, actions_A = np.array(actions, dtype=np.int64).reshape(-1, 2).T
+    effective_H, effective_A = np.array(moves, dtype=np.int64).reshape(-1, 2).T
     crashed = bool(states[-1] == model.terminal_state)
     rewards_H, rewards_A = padded_rewards(R_H)[states], padded_rewards(R_A)[states]
     return Rollout(
-        states, _cells(model, states, actions_H, actions_A, crashed), actions_H, actions_A, rewards_H, rewards_A,
-        np.cumsum(gamma_H ** np.arange(len(states)) * rewards_H),
+        states, _cells(model, states, effective_H, crashed), actions_H, actions_A, effective_H, effective_A,
+        rewards_H, rewards_A, np.cumsum(gamma_H ** np.arange(len(states)) * rewards_H),
         np.cumsum(gamma_A ** np.arange(len(states)) * rewards_A), crashed,
     )
 
 
-def _cells(model: JointModel, states, actions_H, actions_A, crashed: bool) -> np.ndarray:
-    """``(T + 1, 2)`` cells of each state; a crash is drawn where the model's moves collided."""
+def _step_function(model: JointModel, seed: int):
+    """``step(state, action_H, action_A, t, steps) -> (reached, terminated, effective_H, effective_A)``: the
+    model's joint step, with slip drawn from ``default_rng(seed)``."""
+    if model.slip == 0.0:
+        def step(state, action_H, action_A, t, steps):
+            reached, terminated, _ = joint_step(model.next_state, model.terminal_state, state, action_H, action_A,
+                                               np.asarray(t), steps)
+            return reached, terminated, action_H, action_A
+        return step
+    rng = np.random.default_rng(seed)
+    cdf_H, cdf_A = model.slip_cdf("H"), model.slip_cdf("A")
+
+    def step(state, action_H, action_A, t, steps):
+        u_H, u_A = rng.random(2)
+        reached, terminated, _, effective_H, effective_A = slip_step(
+            model.next_state, model.terminal_state, cdf_H, cdf_A, state, action_H, action_A, np.asarray(u_H),
+            np.asarray(u_A), np.asarray(t), steps)
+        return reached, terminated, effective_H, effective_A
+    return step
+
+
+def _cells(model: JointModel, states, effective_H, crashed: bool) -> np.ndarray:
+    """``(T + 1, 2)`` cells of each state; a crash is drawn where the moves that happened collided."""
     alive = states[:-1] if crashed else states
     cells = model.joint_cells[alive]
     if crashed:
         # The crash cell is the target both moves share (the model's per-agent move table).
-        collided = model.next_cell[model.joint_cells[states[-2], 0], actions_H[-1]]
+        collided = model.next_cell[model.joint_cells[states[-2], 0], effective_H[-1]]
         cells = np.concatenate([cells, [[collided, collided]]])
     return cells
 

@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="learned: the saved policies of the sample (default); optimal: the exact two-stage "
                              "optimal policies for the sample's reward functions")
     parser.add_argument("--steps", type=int, default=20, help="steps to roll out (default 20; a crash ends earlier)")
+    parser.add_argument("--rollout-seed", type=int, default=0, metavar="N",
+                        help="seed of the slip draws in a world with slip (default 0; the same seed draws the same "
+                             "rollout); unused without slip")
     parser.add_argument("--fps", type=float, default=2.0, help="frames per second (default 2)")
     parser.add_argument("--out", required=True, metavar="FILE.gif", help="the GIF to write")
 
@@ -33,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--steps must be a positive integer, got {args.steps}")
     if not args.fps > 0:
         raise ValueError(f"--fps must be positive, got {args.fps:g}")
+    if args.rollout_seed < 0:
+        raise ValueError(f"--rollout-seed must be a non-negative integer, got {args.rollout_seed}")
     spec, model, agents = _load_run(Path(args.run_dir), args.policy)
     n_samples = agents.n_samples if agents is not None else spec.n_samples
     if not 0 <= args.sample < n_samples:
@@ -48,10 +53,15 @@ def run(args: argparse.Namespace) -> int:
         policy_H, policy_A = agents.policy_H[k], agents.policy_A[k]
     else:
         policy_H, policy_A = optimal_policies(model, R_H, R_A, gamma_H, gamma_A, spec.seed_policy_value())
-    rollout = greedy_rollout(model, policy_H, policy_A, R_H, R_A, gamma_H, gamma_A, start, args.steps)
-    title = f"{model.layout.name}, collision {spec.collision}, sample {k}, {args.policy} policies"
+    rollout = greedy_rollout(model, policy_H, policy_A, R_H, R_A, gamma_H, gamma_A, start, args.steps,
+                             seed=args.rollout_seed)
+    slip = f", slip {model.slip:g} (rollout seed {args.rollout_seed})" if model.slip else ""
+    title = f"{model.layout.name}, collision {spec.collision}{slip}, sample {k}, {args.policy} policies"
     save_rollout_gif(model, rollout, out, gamma_H, gamma_A, fps=args.fps, title=title)
     crash = ", crashed" if rollout.crashed else ""
+    if model.slip:
+        slipped = (rollout.effective_H != rollout.actions_H).sum() + (rollout.effective_A != rollout.actions_A).sum()
+        crash += f", {slipped} moves slipped"
     print(f"wrote {out} ({len(rollout.states)} frames, {out.stat().st_size // 1024} KB{crash}); returns after "
           f"{rollout.n_steps} steps: G_H = {rollout.returns_H[-1]:.4f}, G_A = {rollout.returns_A[-1]:.4f}")
     return 0
@@ -75,10 +85,6 @@ def _load_run(run_dir: Path, policy: str):
         agents = load_agents(run_dir) if has_agents else None
     except ValueError as error:
         raise ValueError(f"RUN_DIR: {error}") from None
-    slip = getattr(spec, "slip", 0.0)  # worlds with slip (docs/concepts.md#slip) have random moves
-    if slip:
-        raise ValueError(f"RUN_DIR {str(run_dir)!r} has slip {slip:g}; "
-                         "animate draws deterministic worlds (slip 0) only")
     return spec, spec.model(), agents
 
 

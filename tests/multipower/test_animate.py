@@ -226,14 +226,47 @@ def test_bad_run_dir_or_start(crash_maze, tmp_path, capsys, folder, args, messag
     assert len(err.splitlines()) == 1 and not (tmp_path / "a.gif").exists()
 
 
-def test_a_world_with_slip_is_refused(run_dir, tmp_path, capsys, monkeypatch):
-    """Random moves would make the greedy rollout one draw among many: refused before any work."""
+def test_a_slip_rollout_follows_its_drawn_moves_and_its_seed():
+    """With slip the rollout is one draw: reproducible by its seed, each step the model's table entry for the moves
+    that happened, those moves available at the agents' cells, and some of them not the chosen ones."""
+    model = joint_model("maze7x7", "crash", 0.5)
+    rng = np.random.default_rng(0)
+    pol_H, pol_A = (np.eye(5)[np.where(mask, rng.random(mask.shape), -1).argmax(1)]
+                    for mask in (model.action_mask_H, model.action_mask_A))
+    R_H, R_A = rng.random((2, model.n_states))
+    args = (model, pol_H, pol_A, R_H, R_A, 0.9, 0.9, model.joint_state(0, 20), 40)
+    first, again, other = greedy_rollout(*args, seed=3), greedy_rollout(*args, seed=3), greedy_rollout(*args, seed=4)
+    np.testing.assert_array_equal(first.states, again.states)
+    np.testing.assert_array_equal(first.effective_A, again.effective_A)
+    assert not np.array_equal(first.states[:5], other.states[:5])
+    for roll in (first, other):
+        s, t = roll.states[:-1], np.arange(roll.n_steps)
+        np.testing.assert_array_equal(roll.states[1:], model.next_state[s, roll.effective_H, roll.effective_A])
+        assert model.action_mask_H[s, roll.effective_H].all() and model.action_mask_A[s, roll.effective_A].all()
+        np.testing.assert_array_equal(roll.actions_H, pol_H.argmax(1)[s])
+        slipped = roll.effective_H != roll.actions_H
+        assert slipped.any() and not slipped.all()
+        assert roll.move_text("H", int(t[slipped][0])).count(" → ") == 1
+    deterministic = greedy_rollout(joint_model("maze7x7", "crash"), *args[1:], seed=3)
+    np.testing.assert_array_equal(deterministic.effective_H, deterministic.actions_H)
+
+
+def test_animate_draws_a_world_with_slip_by_its_rollout_seed(run_dir, tmp_path, capsys, monkeypatch):
     import multipower.spec
 
     spec = load_spec(run_dir)
-    object.__setattr__(spec, "slip", 0.2)
+    object.__setattr__(spec, "slip", 0.4)
     monkeypatch.setattr(multipower.spec, "load_spec", lambda directory: spec)
-    assert main(["animate", str(run_dir), "--sample", "0", "--out", str(tmp_path / "a.gif")]) == 2
+    outputs = []
+    for seed, name in ((5, "a"), (5, "b"), (6, "c")):
+        argv = ["animate", str(run_dir), "--sample", "1", "--steps", "12", "--rollout-seed", str(seed),
+                "--out", str(tmp_path / f"{name}.gif")]
+        assert main(argv) == 0
+        outputs.append(capsys.readouterr().out)
+    assert "moves slipped" in outputs[0] and outputs[0].replace("a.gif", "b.gif") == outputs[1]
+    assert (tmp_path / "a.gif").read_bytes() == (tmp_path / "b.gif").read_bytes()
+    assert Image.open(tmp_path / "c.gif").n_frames == 13
+    assert main(["animate", str(run_dir), "--sample", "1", "--rollout-seed", "-1", "--out",
+                 str(tmp_path / "d.gif")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.endswith("has slip 0.2; animate draws deterministic worlds (slip 0) only")
-    assert not (tmp_path / "a.gif").exists()
+    assert err == "multipower animate: error: --rollout-seed must be a non-negative integer, got -1"
