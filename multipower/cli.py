@@ -89,7 +89,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:  # reported by the command's parser, as its other errors are (not by the top-level one)
+            raise UsageError(f"multipower {args.command}", f"unrecognized arguments: {' '.join(unknown)}")
     except UsageError as error:
         print(f"{error} (see --help)", file=sys.stderr)
         return 2

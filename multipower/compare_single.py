@@ -217,15 +217,11 @@ def compare_single(
     Returns:
         A :class:`SingleComparison`. Everything is checked (``ValueError`` naming the argument) before any work.
     """
-    from multipower.solver import POWER_TOL, solve_mdp
+    from multipower.solver import solve_mdp
 
-    gamma = check_gamma(gamma)
-    n_samples = check_count(n_samples, "n_samples")
-    seed = check_seed(seed)
-    settings = check_options(options)
-    world = world_mdp(mdp, layout, slip)
-    sampler = RewardSampler(world.n_states, make_distribution(distribution), 0.0, seed)
-    power_tol = POWER_TOL if power_tol is None else power_tol
+    world, sampler, settings, config = _setup(mdp, gamma, n_samples, layout, slip, distribution, seed, options,
+                                              power_tol)
+    gamma, n_samples, seed = config["gamma"], config["n_samples"], config["train_seed"]  # as checked
     t0 = time.perf_counter()
     R = sampler.pairs(0, n_samples)[0]
     learned_q = learn_graph_q(world, R, gamma, seed=seed, **settings)
@@ -233,7 +229,7 @@ def compare_single(
     policy = greedy_policy(learned_q.q, R, gamma)
     learned = policy_power(world, policy, R, gamma)
     t2 = time.perf_counter()
-    solved = solve_mdp(world, R, gamma, power_tol=power_tol)
+    solved = solve_mdp(world, R, gamma, power_tol=config["power_tol"])
     exact = (1.0 - gamma) * solved.W
     t3 = time.perf_counter()
     arrays = {}
@@ -244,12 +240,43 @@ def compare_single(
     optimal = optimal_everywhere(policy, solved.policy)
     metrics = single_metrics(arrays, optimal, learned_q.power.mean(0))
     timings = {"train": t1 - t0, "evaluate": t2 - t1, "exact_solve": t3 - t2, "total": t3 - t0}
+    labels = np.array(world.states, dtype=object)[:, None]
+    result = PowerResult("graph", labels, arrays, config, metrics, timings)
+    return SingleComparison(result, metrics, config, timings, optimal)
+
+
+def single_config(
+    mdp: Optional[GraphMDP] = None,
+    gamma: float = 0.6,
+    n_samples: int = 100,
+    *,
+    layout: Optional[LayoutLike] = None,
+    slip: float = 0.0,
+    distribution=None,
+    seed: int = 0,
+    options: Optional[Mapping] = None,
+    power_tol: Optional[float] = None,
+) -> dict:
+    """The full configuration :func:`compare_single` saves its results with, for the same arguments (each checked,
+    ``ValueError`` naming it), without any work: what an output folder is checked against before a run."""
+    return _setup(mdp, gamma, n_samples, layout, slip, distribution, seed, options, power_tol)[-1]
+
+
+def _setup(mdp, gamma, n_samples, layout, slip, distribution, seed, options, power_tol):
+    """``(world, sampler, settings, config)`` of :func:`compare_single`'s arguments, checked."""
+    from multipower.solver import POWER_TOL
+
+    gamma = check_gamma(gamma)
+    n_samples = check_count(n_samples, "n_samples")
+    seed = check_seed(seed)
+    settings = check_options(options)
+    world = world_mdp(mdp, layout, slip)
+    sampler = RewardSampler(world.n_states, make_distribution(distribution), 0.0, seed)
     config = {
         "kind": KIND, "mdp": world.name, "mdp_text": world.text,
         "layout": None if layout is None else load_layout(layout).name, "slip": float(slip),
         "gamma": gamma, "n_samples": n_samples, **sampler.to_config(),
-        "algo": "qlearning", "train_seed": seed, "learner_options": settings, "power_tol": power_tol,
+        "algo": "qlearning", "train_seed": seed, "learner_options": settings,
+        "power_tol": POWER_TOL if power_tol is None else power_tol,
     }
-    labels = np.array(world.states, dtype=object)[:, None]
-    result = PowerResult("graph", labels, arrays, config, metrics, timings)
-    return SingleComparison(result, metrics, config, timings, optimal)
+    return world, sampler, settings, config

@@ -153,7 +153,7 @@ def _run_single(args: argparse.Namespace) -> int:
     from envs.graph_mdp import load_graph_mdp
     from envs.rewards import make_distribution
     from envs.validation import check_gamma
-    from multipower.compare_single import KIND, check_options, compare_single
+    from multipower.compare_single import KIND, check_options, compare_single, single_config
     from multipower.rundir import check_out
 
     t0 = time.perf_counter()
@@ -173,11 +173,13 @@ def _run_single(args: argparse.Namespace) -> int:
     gamma = check_gamma(args.gamma, "--gamma")
     options = check_options(dict(args.options), key="--option")
     distribution = make_distribution({"name": args.distribution, **dict(args.dist_param)})
-    check_out(args.out, KIND, overwrite=args.overwrite, create=False)
     world = dict(mdp=load_graph_mdp(args.mdp)) if args.mdp is not None else dict(layout=args.layout)
-    comparison = compare_single(gamma=gamma, n_samples=args.samples, distribution=distribution, seed=args.seed,
-                                options=options, **world)
-    out = comparison.save(check_out(args.out, KIND, overwrite=args.overwrite), figure=not args.no_figure)
+    settings = dict(gamma=gamma, n_samples=args.samples, distribution=distribution, seed=args.seed, options=options,
+                    **world)
+    config = single_config(**settings)  # a folder holding another configuration's comparison needs --overwrite
+    check_out(args.out, KIND, config, overwrite=args.overwrite, create=False)
+    comparison = compare_single(**settings)
+    out = comparison.save(check_out(args.out, KIND, config, overwrite=args.overwrite), figure=not args.no_figure)
     m = comparison.metrics
     print(f"POWER: max |learned-exact| {m['max_abs_error']:.4f}, mean {m['mean_abs_error']:.4f}, "
           f"Pearson {m['pearson']:.3f}; learned policy optimal on {int(comparison.optimal.sum())} of "

@@ -314,3 +314,18 @@ def test_python_api_errors_name_the_argument(call, names):
         call()
     assert names in str(error.value) and "\n" not in str(error.value)
     assert time.perf_counter() - start < 2.0  # refused before solving
+
+
+@pytest.mark.parametrize("argv", [["exact", *RUN, "--bogus", "3", "--out", "{T}/o"],
+                                  ["--bogus", "exact", *RUN, "--out", "{T}/o"],
+                                  ["train", "--samples", "2", "--out", "{T}/o", "--bogus"],
+                                  ["plot", "{T}/o", "extra"]])
+def test_an_unknown_option_is_reported_by_its_command(argv, files, capsys, monkeypatch):
+    monkeypatch.chdir(files)
+    argv = [arg.replace("{T}", str(files)) for arg in argv]
+    command = next(a for a in argv if a in ("exact", "train", "plot"))
+    unknown = " ".join(a for a in argv if a in ("--bogus", "3", "extra"))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f"multipower {command}: error: unrecognized arguments: {unknown} (see --help)\n"
+    assert not (files / "o").exists()

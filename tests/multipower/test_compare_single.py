@@ -129,6 +129,23 @@ def test_cli_writes_the_files_and_plot_redraws(tmp_path, capsys):
     assert rundir.check_files(out) == ""  # redrawing leaves the saved files as their manifest lists them
 
 
+def test_cli_reruns_its_own_configuration_and_asks_before_replacing_another(tmp_path, capsys):
+    out = tmp_path / "grid"
+    argv = ["compare", "--single", "--layout", "grid3x3", "--samples", "3", "--option", "n_steps=300", "--no-figure",
+            "--out", str(out)]
+    assert main(argv) == 0 and main(argv) == 0  # the same configuration: a rerun
+    before = (out / "power.csv").read_bytes()
+    capsys.readouterr()
+    other = [*argv[:-2], "--gamma", "0.7", "--out", str(out)]
+    assert main(other) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"multipower compare: error: --out: {out} holds a run of another configuration; use --overwrite "
+                   f"to replace it, or another --out")
+    assert (out / "power.csv").read_bytes() == before
+    assert main([*other, "--overwrite"]) == 0
+    assert json.loads((out / "comparison.json").read_text())["config"]["gamma"] == 0.7
+
+
 def test_cli_layout_labels_states_by_cell(tmp_path):
     out = tmp_path / "grid"
     assert main(["compare", "--single", "--layout", "grid3x3", "--samples", "4", "--option", "n_steps=500",
