@@ -16,7 +16,7 @@ from envs.layouts import parse_layout
 from envs.model import joint_model, single_agent_model
 from envs.policies import uniform_policy
 from multipower.exact import exact_power, single_agent_power
-from multipower.solver import POWER_TOL, evaluate_policies, solve_pairs, solve_single
+from multipower.solver import POWER_TOL, evaluate_policies, optimal_response, solve_pairs, solve_single
 from multipower.spec import RunSpec, SpecError, load_spec, save_spec
 
 #: A small layout with a dead end, corridors and a junction: (1, 0) and (1, 2) hang below the top row.
@@ -117,6 +117,25 @@ def test_preconditioned_stages_match_brute_force_at_high_discount(collision):
     for name, W in (("power_H", sol.W_H), ("power_A", sol.W_A), ("power_H_seed", sol.W_H_seed),
                     ("power_A_seed", sol.W_A_seed)):
         np.testing.assert_allclose(0.01 * W, brute[name], atol=POWER_TOL + 1e-12, rtol=0, err_msg=name)
+
+
+@pytest.mark.parametrize("gamma", [0.6, 0.99])  # plain preconditioned steps, and with Anderson acceleration
+def test_optimal_response_with_slip_is_stage_two(gamma):
+    """``optimal_response`` (preconditioned like stage 2) to frozen H is the two-stage solve's A, and its action
+    values are the brute force's backup of the brute force's values."""
+    model = joint_model("grid3x3", "crash", 0.2)
+    R_H, R_A = rewards(model.n_states, seed=7)
+    sol = solve_pairs(model, R_H, R_A, gamma, gamma)
+    V, Q = optimal_response(model, R_A, gamma, "A", sol.policy_H)
+    bound = gamma / (1 - gamma) * POWER_TOL
+    np.testing.assert_allclose(V, sol.V_A, atol=2 * bound, rtol=0)
+    T = joint_tensor(model, 0.2)
+    for k in range(K):
+        V_brute, _ = optimal(np.einsum("sabt,sa->sbt", T, sol.policy_H[k]), R_A[k], gamma, model.action_mask_A)
+        np.testing.assert_allclose(V[k], V_brute, atol=bound + 1e-9, rtol=0)
+        backup = R_A[k][:, None] + gamma * np.einsum("sabt,sa,t->sb", T, sol.policy_H[k], V_brute)
+        mask = model.action_mask_A
+        np.testing.assert_allclose(Q[k][mask], backup[mask], atol=2 * bound + 1e-9, rtol=0)
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 1.0])
