@@ -142,8 +142,8 @@ def _panel_text(rollout: Rollout, t: int, gamma_H: float, gamma_A: float) -> str
             f"{agent} ({COLOUR_NAMES[agent]}), γ_{agent} = {gamma:g}",
             f"  reward R_{agent}(s_t)  {reward:8.4f}",
             f"  return G_{agent}       {ret:8.4f}",
-            f"  next move         {rollout.move_text(agent, t):>8}",
+            f"  next move  {rollout.move_text(agent, t):>14}",
             "",
         ]
-    lines.append("G = Σ_{k≤t} γ^k R(s_k)")
+    lines.append("G_t = Σ γᵏ R(s_k) over k ≤ t")
     return "\n".join(lines)

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     crash = ", crashed" if rollout.crashed else ""
     if model.slip:
         slipped = (rollout.effective_H != rollout.actions_H).sum() + (rollout.effective_A != rollout.actions_A).sum()
-        crash += f", {slipped} moves slipped"
+        crash += f", {slipped} move{'' if slipped == 1 else 's'} slipped"
     print(f"wrote {out} ({len(rollout.states)} frames, {out.stat().st_size // 1024} KB{crash}); returns after "
           f"{rollout.n_steps} steps: G_H = {rollout.returns_H[-1]:.4f}, G_A = {rollout.returns_A[-1]:.4f}")
     return 0

@@ -51,7 +51,11 @@ def run(args: argparse.Namespace) -> int:
         metrics = grid.extra["learned"].get("metrics", {})
         shown = [k for k in ("max_abs_error_H", "max_abs_error_A", "mean_abs_error_H", "mean_abs_error_A",
                              "alpha_learned", "alpha_exact") if k in metrics]
-        print(f"      learned vs exact on the same {args.learned_samples} samples: " + ", ".join(f"{k} = {metrics[k]:.4f}" for k in shown))
+        print(f"      learned vs exact on the same {args.learned_samples} samples: "
+              + ", ".join(f"{k} = {metrics[k]:.4f}" for k in shown))
+        if "alpha_exact" in metrics:
+            print(f"      (alpha_exact: the exact α of those {args.learned_samples} samples; the table's exact α is "
+                  f"over all {exact_samples:,})")
         print("      figures:")
         for path in grid.figures:
             print(f"        {path}")

@@ -69,6 +69,7 @@ def test_demo_with_learned_part(tmp_path, capsys):
     assert cli.main(["demo", "--out", str(out_dir), "--samples", "20", "--learned-samples", "4", "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "learned vs exact" in printed and str(out_dir) in printed
+    assert "the exact α of those 4 samples; the table's exact α is over all 20" in printed
     report = json.loads((out_dir / "grid3x3-learned" / "report.json").read_text())
     assert "max_abs_error_H" in report["learned"]["metrics"]
     for name in ("learned_vs_exact.png", "heatmap_H.png", "alignment.png"):
