@@ -23,7 +23,7 @@ def check_slip(slip, name: str = "slip") -> float:
     """``slip`` as a float in ``[0, 1]``; ``ValueError`` naming ``name`` otherwise (nan, inf, non-numbers)."""
     if isinstance(slip, bool) or not isinstance(slip, Real) or not math.isfinite(float(slip)) or not 0.0 <= slip <= 1.0:
         raise ValueError(f"{name} must be a number in [0, 1], got {slip!r}")
-    return float(slip)
+    return float(slip) + 0.0  # -0.0 is 0
 
 
 def slip_cdf(P: np.ndarray) -> np.ndarray:

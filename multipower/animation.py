@@ -66,13 +66,13 @@ def save_rollout_gif(
         rollout: From :func:`multipower.rollout.greedy_rollout`.
         path: Output ``.gif`` (checked by :func:`check_gif_path`).
         gamma_H, gamma_A: The discounts of the returns (shown in the panel).
-        fps: Frames per second (> 0).
+        fps: Frames per second in ``[0.01, 100]``.
         title: Line above the maze (the world and the policies).
         dpi: Resolution (the figure is 6.4 x 3.4 inches).
     """
     path = check_gif_path(path, "path")
-    if not fps > 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+    if not 0.01 <= fps <= 100:  # a GIF frame lasts 10 ms to 655 s
+        raise ValueError(f"fps must be in [0.01, 100], got {fps}")
     fig, draw = _figure(model, rollout, gamma_H, gamma_A, title)
     writer = PillowWriter(fps=fps)
     # A temporary name in the same folder (ending in .gif: Pillow picks the format by it), created by Pillow

@@ -28,6 +28,7 @@ import numpy as np
 from agents.graph_qlearning import learn_graph_q
 from envs.graph_mdp import GraphMDP, layout_to_dot, parse_graph_mdp
 from envs.layouts import LayoutLike, load_layout
+from envs.memory import DEFAULT_FRACTION, default_budget, format_bytes
 from envs.rewards import RewardSampler, make_distribution
 from envs.slip import check_slip
 from envs.validation import check_count, check_gamma, check_seed
@@ -39,6 +40,9 @@ QLEARNING_OPTIONS = {
     name: p.default for name, p in inspect.signature(learn_graph_q).parameters.items()
     if name in ("n_steps", "walkers", "episode_length")
 }
+#: Peak bytes per reward sample, per (state, action) float and per walker, and once per run (the chunked
+#: evaluation), measured with tracemalloc on maze7x7 (about 27 KB a sample at 16 walkers).
+BYTES_PER_SAMPLE_TABLE, BYTES_PER_WALKER, BYTES_ONCE = 24 * 8, 16, 64 * 2**20
 #: Per-state columns of ``power.csv``, in order (each followed by its standard error ``_se``).
 COLUMNS = ("learned", "exact", "difference")
 #: Largest graph evaluated by the dense linear solve (an ``n × n`` system per reward sample).
@@ -271,6 +275,7 @@ def _setup(mdp, gamma, n_samples, layout, slip, distribution, seed, options, pow
     seed = check_seed(seed)
     settings = check_options(options)
     world = world_mdp(mdp, layout, slip)
+    _check_memory(world, n_samples, settings["walkers"])
     sampler = RewardSampler(world.n_states, make_distribution(distribution), 0.0, seed)
     config = {
         "kind": KIND, "mdp": world.name, "mdp_text": world.text,
@@ -280,3 +285,16 @@ def _setup(mdp, gamma, n_samples, layout, slip, distribution, seed, options, pow
         "power_tol": POWER_TOL if power_tol is None else power_tol,
     }
     return world, sampler, settings, config
+
+
+def _check_memory(world: GraphMDP, n_samples: int, walkers: int) -> None:
+    """Refuse, before any work, a comparison that cannot fit in ``DEFAULT_FRACTION`` of this machine's memory."""
+    tables = n_samples * BYTES_PER_SAMPLE_TABLE * world.n_states * world.n_actions
+    estimate = tables + n_samples * BYTES_PER_WALKER * walkers
+    budget = default_budget()
+    if budget is not None and estimate + BYTES_ONCE > budget:
+        name = "n_samples" if 2 * tables >= estimate else "walkers"  # the term that dominates
+        raise ValueError(f"{name}: {n_samples:,} reward samples of a {world.n_states}-state world with {walkers:,} "
+                         f"walkers each need about {format_bytes(estimate + BYTES_ONCE)}, over "
+                         f"{format_bytes(budget)} ({DEFAULT_FRACTION:.0%} of this machine's memory); use fewer "
+                         f"samples or walkers")

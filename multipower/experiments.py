@@ -331,7 +331,8 @@ def run_experiment(
                                     [None] if computed else [])
     outcome.seconds = time.perf_counter() - start
     if learned is not None:
-        outcome.extra["learned"] = _run_learned(config, out_dir, learned, learned_samples, progress, backend)
+        outcome.extra["learned"] = _run_learned(config, out_dir, learned, learned_samples, progress, backend,
+                                                figures)
     if figures:
         outcome.figures = draw_figures(outcome)
         if learned is not None:
@@ -515,9 +516,10 @@ def blocking_analysis(results: Mapping, corridor: Sequence) -> dict:
 
 # --------------------------------------------------------------------------------------------- learned estimator
 def _run_learned(config: Mapping, out_dir: Path, algo: str, n_samples: Optional[int], progress: bool,
-                 backend=None) -> dict:
+                 backend=None, figures: bool = True) -> dict:
     """Run the learned estimator beside the exact solver (via :mod:`multipower.compare`): trains ``algo`` on
-    the first ``n_samples`` reward pairs of the config's seed and saves the comparison to ``OUT/learned_<algo>``."""
+    the first ``n_samples`` reward pairs of the config's seed and saves the comparison to ``OUT/learned_<algo>``
+    (and, with ``figures``, its figures to ``OUT/figures/learned_<algo>_*.png``)."""
     samples = min(config["n_samples"], 200) if n_samples is None else int(n_samples)
     directory = out_dir / f"learned_{algo}"
     comparison = compare.compare(
@@ -527,11 +529,13 @@ def _run_learned(config: Mapping, out_dir: Path, algo: str, n_samples: Optional[
     )
     comparison.save(directory)
     save_spec(run_spec(run_parameters(config), n_samples=samples, learner=algo), directory)
-    from multipower.plotting import plot_comparison_dir  # matplotlib loads only when figures are drawn
+    drawn = []
+    if figures:
+        from multipower.plotting import plot_comparison_dir  # matplotlib loads only when figures are drawn
 
-    figures = plot_comparison_dir(directory, out_dir / "figures", prefix=f"learned_{algo}_")
+        drawn = plot_comparison_dir(directory, out_dir / "figures", prefix=f"learned_{algo}_")
     return {"dir": str(directory), "metrics": jsonable(getattr(comparison, "metrics", {})),
-            "figures": figures, "timings": jsonable(comparison.timings)}
+            "figures": drawn, "timings": jsonable(comparison.timings)}
 
 
 # --------------------------------------------------------------------------------------------- figures & report

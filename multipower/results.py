@@ -31,6 +31,16 @@ GRAPH_LABELS = ("state",)
 LABELS = {"joint": JOINT_LABELS, "single": SINGLE_LABELS, "graph": GRAPH_LABELS}
 
 
+def _listed_files(directory: Path) -> set:
+    """Plain file names the folder's manifest lists (none without a readable manifest)."""
+    try:
+        manifest = rundir.read_manifest(directory)
+    except ValueError:
+        return set()
+    names = (manifest or {}).get("files", {})
+    return {name for name in names if isinstance(name, str) and Path(name).name == name and not name.startswith(".")}
+
+
 @dataclass
 class PowerResult:
     """POWER per state.
@@ -109,6 +119,8 @@ class PowerResult:
              files: Optional[Mapping[str, Union[str, bytes]]] = None) -> Path:
         """Write ``power.csv``, ``summary.json`` and ``files`` (name to contents) to ``directory`` (created if
         needed), each atomically, then ``manifest.json`` listing them (:func:`multipower.rundir.write_manifest`).
+        Files the folder's previous manifest listed and this save does not write (a figure not drawn this time)
+        are removed after it, so the folder holds one run's files.
 
         :param run_kind: The manifest's kind of run (default: ``config["kind"]``, else the result's kind).
         :param key: What the numbers depend on, hashed into the manifest (default: the whole ``config``).
@@ -119,6 +131,7 @@ class PowerResult:
         key = self.config if key is None else key
         done = self.samples_done or 0
         requested = int(self.config.get("samples_requested", self.config.get("n_samples", done)))
+        stale = _listed_files(directory)
         rundir.begin(directory, run_kind, key, requested, done)
         text = io.StringIO(newline="")
         writer = csv.writer(text)
@@ -134,8 +147,11 @@ class PowerResult:
         rundir.atomic_write(directory / "summary.json", json.dumps(jsonable(summary), indent=2) + "\n")
         for name, data in (files or {}).items():
             rundir.atomic_write(directory / name, data)
-        rundir.write_manifest(directory, run_kind, key, ["power.csv", "summary.json", *(files or {})], requested,
-                              done, rows={"power.csv": self.n_states}, extra={"complete": self.complete})
+        written = ["power.csv", "summary.json", *(files or {})]
+        rundir.write_manifest(directory, run_kind, key, written, requested, done, rows={"power.csv": self.n_states},
+                              extra={"complete": self.complete})
+        for name in stale - set(written):
+            (directory / name).unlink(missing_ok=True)
         return directory
 
     @classmethod

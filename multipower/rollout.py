@@ -29,6 +29,10 @@ from envs.model import JointModel
 from envs.policies import check_policy, seed_policy_table
 from envs.validation import check_gamma, check_rewards, check_seed
 
+#: Most steps of one rollout (a trajectory is stepped in Python, one step at a time).
+MAX_STEPS = 100_000
+
+
 @dataclass(frozen=True)
 class Rollout:
     """One greedy rollout of ``T`` steps (``T + 1`` joint states; fewer steps than asked if it crashed).
@@ -73,12 +77,12 @@ class Rollout:
         return chosen
 
 
-def greedy_actions(policy: np.ndarray, action_mask: np.ndarray) -> np.ndarray:
+def greedy_actions(policy: np.ndarray, action_mask: np.ndarray, name: str = "policy") -> np.ndarray:
     """``(S,)`` greedy action of a policy table ``(S, 5)``: the most probable available action, the lowest
-    action number among ties. ``ValueError`` naming ``policy`` for a table that is not a policy of the mask."""
-    probs = check_policy(policy, action_mask, name="policy")
+    action number among ties. ``ValueError`` naming ``name`` for a table that is not a policy of the mask."""
+    probs = check_policy(policy, action_mask, name=name)
     if probs.ndim != 2:
-        raise ValueError(f"policy must have shape ({action_mask.shape[0]}, 5), got {probs.shape}")
+        raise ValueError(f"{name} must have shape ({action_mask.shape[0]}, 5), got {probs.shape}")
     return np.where(action_mask, probs, -np.inf).argmax(axis=-1)  # argmax returns the first of tied maxima
 
 
@@ -102,7 +106,7 @@ def greedy_rollout(
         R_H, R_A: ``(S,)`` reward of each joint state.
         gamma_H, gamma_A: Discounts in (0, 1).
         start: Joint-state index in ``[0, S)``.
-        steps: Steps to take (at least 1); the rollout stops earlier at a crash.
+        steps: Steps to take, 1 to ``MAX_STEPS``; the rollout stops earlier at a crash.
         seed: Seeds the slip draws (``numpy.random.default_rng``; unused without slip): step ``t`` draws H's
             uniform, then A's.
 
@@ -112,13 +116,13 @@ def greedy_rollout(
     gamma_H, gamma_A = check_gamma(gamma_H, "gamma_H"), check_gamma(gamma_A, "gamma_A")
     R_H = check_rewards(R_H, model.n_states, "R_H")[0]
     R_A = check_rewards(R_A, model.n_states, "R_A")[0]
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    if not 0 <= int(start) < model.n_states:
-        raise ValueError(f"start must be a joint state in [0, {model.n_states}), got {start!r}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}")
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start < model.n_states:
+        raise ValueError(f"start must be a joint state, an integer in [0, {model.n_states}), got {start!r}")
     seed = check_seed(seed)
-    greedy_H = greedy_actions(policy_H, model.action_mask_H)
-    greedy_A = greedy_actions(policy_A, model.action_mask_A)
+    greedy_H = greedy_actions(policy_H, model.action_mask_H, "policy_H")
+    greedy_A = greedy_actions(policy_A, model.action_mask_A, "policy_A")
     step = _step_function(model, seed)
     states, actions, moves = [int(start)], [], []
     for t in range(steps):  # a trajectory is sequential: one step of one walker per iteration

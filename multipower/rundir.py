@@ -107,6 +107,8 @@ def check_out(directory: PathLike, kind: str, config: Optional[Mapping] = None, 
         folder, cannot be written, or holds another kind of run, another configuration, or result files without a
         manifest, unless ``overwrite``.
     """
+    if not str(directory).strip():  # Path("") is the working folder: never what an empty --out meant
+        raise OutputError(f"{flag} must name a folder, got {str(directory)!r}")
     path = Path(directory).expanduser()
     resolved = path.resolve()
     if any(resolved == root or root in resolved.parents for root in _SYSTEM):

@@ -21,6 +21,13 @@ from multipower.spec import RunSpec, check_learner_options
 DEPRECATED = {"--gamma-A": "--gamma-a", "--train-option": "--option"}
 
 
+def out_path(text: str) -> str:
+    """``--out``: a path that names something (an empty one would be the working folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a folder or file, got {text!r}")
+    return text
+
+
 def key_value(flag: str) -> Callable[[str], tuple]:
     """An argparse type for ``flag KEY=VALUE``: VALUE parsed as JSON where possible, else kept as a string."""
 

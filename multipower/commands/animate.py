@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+
+from multipower.commands import out_path
 from pathlib import Path
+
+#: Most steps a GIF holds (a frame takes about 0.1 s to draw).
+MAX_STEPS = 1000
 
 HELP = "animate both agents' greedy rollout (learned or exact optimal policies) for one reward sample as a GIF"
 
@@ -19,12 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", default="learned", choices=("learned", "optimal"),
                         help="learned: the saved policies of the sample (default); optimal: the exact two-stage "
                              "optimal policies for the sample's reward functions")
-    parser.add_argument("--steps", type=int, default=20, help="steps to roll out (default 20; a crash ends earlier)")
+    parser.add_argument("--steps", type=int, default=20,
+                        help=f"steps to roll out, 1 .. {MAX_STEPS} (default 20; a crash ends earlier)")
     parser.add_argument("--rollout-seed", type=int, default=0, metavar="N",
                         help="seed of the slip draws in a world with slip (default 0; the same seed draws the same "
                              "rollout); unused without slip")
-    parser.add_argument("--fps", type=float, default=2.0, help="frames per second (default 2)")
-    parser.add_argument("--out", required=True, metavar="FILE.gif", help="the GIF to write")
+    parser.add_argument("--fps", type=float, default=2.0, help="frames per second, 0.01 .. 100 (default 2)")
+    parser.add_argument("--out", type=out_path, required=True, metavar="FILE.gif", help="the GIF to write")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,10 +38,10 @@ def run(args: argparse.Namespace) -> int:
     from multipower.rollout import greedy_rollout, optimal_policies
 
     out = check_gif_path(args.out, "--out")
-    if args.steps < 1:
-        raise ValueError(f"--steps must be a positive integer, got {args.steps}")
-    if not args.fps > 0:
-        raise ValueError(f"--fps must be positive, got {args.fps:g}")
+    if not 1 <= args.steps <= MAX_STEPS:
+        raise ValueError(f"--steps must be an integer in [1, {MAX_STEPS}], got {args.steps}")
+    if not 0.01 <= args.fps <= 100:  # a GIF frame lasts 10 ms to 655 s
+        raise ValueError(f"--fps must be in [0.01, 100], got {args.fps:g}")
     if args.rollout_seed < 0:
         raise ValueError(f"--rollout-seed must be a non-negative integer, got {args.rollout_seed}")
     spec, model, agents = _load_run(Path(args.run_dir), args.policy)
@@ -70,11 +76,16 @@ def run(args: argparse.Namespace) -> int:
 def _load_run(run_dir: Path, policy: str):
     """``(spec, model, agents or None)`` of RUN_DIR; ``ValueError`` naming RUN_DIR when it cannot serve ``policy``."""
     from agents.storage import AGENTS_FILE, load_agents
+    from multipower.rundir import read_manifest
     from multipower.spec import SPEC_FILE, load_spec
 
     if not run_dir.is_dir():
         raise ValueError(f"RUN_DIR {str(run_dir)!r} is not a folder")
     has_agents = (run_dir / AGENTS_FILE).is_file()
+    manifest = read_manifest(run_dir)
+    if manifest is not None and manifest["kind"] in ("exact_single", "exact_graph", "compare_single"):
+        raise ValueError(f"RUN_DIR {str(run_dir)!r} holds a single-agent run ({manifest['kind']}); animate draws "
+                         "the two agents of a joint run")
     if policy == "learned" and not has_agents:
         raise ValueError(f"RUN_DIR {str(run_dir)!r} holds no {AGENTS_FILE}: --policy learned needs a folder "
                          "written by `multipower train`")

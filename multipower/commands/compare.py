@@ -7,7 +7,7 @@ import sys
 import time
 
 from multipower.commands import (Flag, add_backend_arguments, add_option_argument, add_run_arguments,
-                                 backend_from_args, count, given_flags, positive_number, report_backend,
+                                 backend_from_args, count, given_flags, out_path, positive_number, report_backend,
                                  spec_from_args)
 from multipower.spec import LEARNERS, SpecError, load_spec, save_spec
 
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rollout-seed", type=count(0), default=0, help="seeds the rollouts' action sampling")
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="log running estimates to TensorBoard")
     parser.add_argument("--no-figure", action="store_true", help="skip comparison.png")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--out", type=out_path, required=True, metavar="DIR", help="output folder")
     parser.add_argument("--restart", action="store_true", help="discard the finished training chunks in --out")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a folder holding another run (or files multipower did not write)")
@@ -140,7 +140,7 @@ def _run_options(args: argparse.Namespace, learner: str) -> dict:
 
 
 #: Flags of two-agent runs (or of their learners and rollouts) that ``--single`` refuses, with their defaults.
-_NOT_SINGLE = {"--gamma-a": ("gamma_A", None), "--collision": ("collision", "none"), "--slip": ("slip", 0.0),
+_NOT_SINGLE = {"--gamma-a": ("gamma_A", None), "--collision": ("collision", "none"),
                "--correlation": ("correlation", 0.0), "--seed-policy": ("seed_policy", "uniform"),
                "--agents": ("agents", None), "--jobs": ("jobs", None), "--chunk": ("chunk", None),
                "--device": ("device", None), "--rollouts": ("rollouts", None), "--tol": ("tol", 1e-4),
@@ -173,7 +173,10 @@ def _run_single(args: argparse.Namespace) -> int:
     gamma = check_gamma(args.gamma, "--gamma")
     options = check_options(dict(args.options), key="--option")
     distribution = make_distribution({"name": args.distribution, **dict(args.dist_param)})
-    world = dict(mdp=load_graph_mdp(args.mdp)) if args.mdp is not None else dict(layout=args.layout)
+    if args.mdp is not None and args.slip != 0.0:
+        raise SpecError("--slip does not apply to --mdp: a graph's transitions are its own (export-mdp --layout L "
+                        "--slip P writes a layout with slip as a graph)")
+    world = dict(mdp=load_graph_mdp(args.mdp)) if args.mdp is not None else dict(layout=args.layout, slip=args.slip)
     settings = dict(gamma=gamma, n_samples=args.samples, distribution=distribution, seed=args.seed, options=options,
                     **world)
     config = single_config(**settings)  # a folder holding another configuration's comparison needs --overwrite

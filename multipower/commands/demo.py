@@ -12,14 +12,14 @@ import argparse
 import time
 from pathlib import Path
 
-from multipower.commands import count
+from multipower.commands import count, out_path
 from multipower.spec import LEARNERS
 
 HELP = "run a small real experiment end to end (exact maze figures + learned-vs-exact on grid3x3) and write figures"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="results/demo", help="results folder (default: results/demo)")
+    parser.add_argument("--out", type=out_path, default="results/demo", help="results folder (default: results/demo)")
     parser.add_argument("--samples", type=count(1), default=2000, help="reward samples of the exact maze run (default 2000)")
     parser.add_argument("--learned-samples", type=count(1), default=200,
                         help="reward samples (trained agent pairs) of the learned run (default 200)")

@@ -7,8 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from multipower.commands import (add_backend_arguments, add_run_arguments, backend_from_args, count, report_backend,
-                                 spec_from_args)
+from multipower.commands import (add_backend_arguments, add_run_arguments, backend_from_args, count, out_path,
+                                 report_backend, spec_from_args)
 from multipower.exact import Interrupted, exact_power, single_agent_power
 from multipower.spec import SPEC_FILE, spec_json
 
@@ -17,7 +17,7 @@ HELP = "exact multi-agent (or --single: single-agent, on a layout or an MDP grap
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser, required=True, samples=10_000, layout_required=False)
-    parser.add_argument("--out", required=True,
+    parser.add_argument("--out", type=out_path, required=True,
                         help="output directory (power.csv, summary.json, spec.json, manifest.json, blocks/); a rerun "
                              "into it resumes, a larger --samples extends, a smaller one reports that prefix")
     parser.add_argument("--restart", action="store_true", help="discard the finished blocks in --out and start over")
@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         return _run_graph(args)
     if args.layout is None:
         raise ValueError("--layout is required (or --single --mdp FILE.gv for an MDP graph)")
+    if args.single:
+        _refuse_two_agent_flags(args, "--single (one agent)")
     spec = spec_from_args(args, redraw_constant=args.redraw_constant)
     backend = backend_from_args(args)
     common = dict(
@@ -94,6 +96,14 @@ def interrupted_message(stop: Interrupted, out) -> str:
     return f"{told}\nrerun the same command to resume (finished blocks in {out}/blocks are kept; --restart starts over)"
 
 
+def _refuse_two_agent_flags(args: argparse.Namespace, what: str) -> None:
+    """One line naming the first flag of a two-agent run given to a single-agent one."""
+    for flag, value, default in (("--gamma-a", args.gamma_A, None), ("--collision", args.collision, "none"),
+                                 ("--correlation", args.correlation, 0.0), ("--seed-policy", args.seed_policy, "uniform")):
+        if value != default:
+            raise ValueError(f"{flag} does not apply to {what}; leave it out")
+
+
 def _run_graph(args: argparse.Namespace) -> int:
     """``--single --mdp FILE``: POWER at every state of an MDP graph, power.csv + summary.json + power.png."""
     from envs.graph_mdp import load_graph_mdp
@@ -107,10 +117,10 @@ def _run_graph(args: argparse.Namespace) -> int:
         raise ValueError("--mdp needs --single: an MDP graph has one agent")
     if args.layout is not None:
         raise ValueError("give --layout or --mdp, not both")
-    for flag, value, default in (("--gamma-a", args.gamma_A, None), ("--collision", args.collision, "none"),
-                                 ("--correlation", args.correlation, 0.0), ("--seed-policy", args.seed_policy, "uniform")):
-        if value != default:
-            raise ValueError(f"{flag} does not apply to --mdp (a single-agent graph); leave it out")
+    _refuse_two_agent_flags(args, "--mdp (a single-agent graph)")
+    if args.slip != 0.0:
+        raise ValueError("--slip does not apply to --mdp: a graph's transitions are its own (export-mdp --layout L "
+                         "--slip P writes a layout with slip as a graph)")
     gamma = check_gamma(args.gamma, "--gamma")
     if args.samples < 1:
         raise ValueError(f"--samples must be a positive integer, got {args.samples}")

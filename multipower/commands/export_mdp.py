@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from multipower.commands import out_path
+
 HELP = "write a layout (one agent, optional --slip) as an MDP graph in POWERplay's DOT format"
 
 
@@ -11,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", required=True, help="built-in layout name, layout file or text")
     parser.add_argument("--slip", type=float, default=0.0,
                         help="slip probability in [0, 1] (default 0: deterministic form; above 0: stochastic form)")
-    parser.add_argument("--out", required=True, metavar="FILE.gv", help="the graph file to write")
+    parser.add_argument("--out", type=out_path, required=True, metavar="FILE.gv", help="the graph file to write")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from multipower.commands import count
+from multipower.commands import count, out_path
 
 HELP = "draw the figures (PNG) of a saved result folder: exact, single-agent, sweep, comparison or reproduction"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", help="a folder written by multipower (exact, compare, reproduce, demo)")
-    parser.add_argument("--out", default=None, help="where to write the PNGs (default: DIRECTORY itself)")
+    parser.add_argument("--out", type=out_path, default=None, help="where to write the PNGs (default: DIRECTORY itself)")
     parser.add_argument("--dpi", type=count(1), default=110, help="resolution of the PNGs, 20 to 1200 (default 110)")
     parser.add_argument("--palette", action="store_true",
                         help="re-encode the PNGs with a 256-colour palette (several times smaller; for galleries)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from multipower.commands import add_backend_arguments, backend_from_args, count, report_backend
+from multipower.commands import add_backend_arguments, backend_from_args, count, report_backend, out_path
 from multipower.spec import LEARNERS, SpecError
 
 HELP = "reproduce a published figure set from its config (see --list); prints published vs reproduced numbers"
@@ -16,7 +16,7 @@ HELP = "reproduce a published figure set from its config (see --list); prints pu
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="config name (see --list) or path to a YAML config")
     parser.add_argument("--list", action="store_true", help="list the shipped configs and exit")
-    parser.add_argument("--out", default=None, help="results folder (default: results/NAME)")
+    parser.add_argument("--out", type=out_path, default=None, help="results folder (default: results/NAME)")
     parser.add_argument("--samples", type=count(1), default=None, help="override the number of reward samples (quick runs)")
     parser.add_argument("--learned", choices=LEARNERS, default=None,
                         help="also run the learned estimator on the same experiment and compare it with the exact one")

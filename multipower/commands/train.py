@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 
 from multipower.commands import (add_backend_arguments, add_option_argument, add_run_arguments, backend_from_args,
-                                 count, report_backend, spec_from_args)
+                                 count, out_path, report_backend, spec_from_args)
 from multipower.spec import LEARNERS, SpecError, save_spec
 
 HELP = "train H then A (batched tabular Q-learning, batched PPO, or SB3 PPO) for many reward samples and save the policies"
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="learner: qlearning (default), ppo (every sample's agents at once) or sb3-ppo (one SB3 "
                              "MaskablePPO model per sample)")
     add_run_arguments(parser)
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory (agents.npz, config.json, spec.json)")
+    parser.add_argument("--out", type=out_path, required=True, metavar="DIR", help="output directory (agents.npz, config.json, spec.json)")
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="TensorBoard log directory")
     parser.add_argument("--timesteps", type=count(1), default=None,
                         help="ppo, sb3-ppo: environment steps per agent per sample (default: the config's total_timesteps)")

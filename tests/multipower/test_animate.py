@@ -3,6 +3,7 @@ frames, and one-line errors for bad input."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -189,8 +190,12 @@ def crash_maze(tmp_path_factory):
 @pytest.mark.parametrize("args, message", [
     (["--out", "{tmp}/x.png"], "--out must be a file name ending in .gif"),
     (["--out", "{tmp}/missing/x.gif"], "--out: folder"),
-    (["--steps", "0"], "--steps must be a positive integer, got 0"),
-    (["--fps", "0"], "--fps must be positive, got 0"),
+    (["--steps", "0"], "--steps must be an integer in [1, 1000], got 0"),
+    (["--steps", "1000000000000"], "--steps must be an integer in [1, 1000], got 1000000000000"),
+    (["--fps", "0"], "--fps must be in [0.01, 100], got 0"),
+    (["--fps", "0.001"], "--fps must be in [0.01, 100], got 0.001"),
+    (["--fps", "inf"], "--fps must be in [0.01, 100], got inf"),
+    (["--out", ""], "argument --out: must name a folder or file, got ''"),
     (["--sample", "3"], "--sample must be in [0, 3) (the run has 3 samples), got 3"),
     (["--sample", "-1"], "--sample must be in [0, 3)"),
     (["--start", "1,2,3"], "--start must be four integers H_ROW,H_COL,A_ROW,A_COL, got '1,2,3'"),
@@ -270,3 +275,30 @@ def test_animate_draws_a_world_with_slip_by_its_rollout_seed(run_dir, tmp_path, 
                  str(tmp_path / "d.gif")]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "multipower animate: error: --rollout-seed must be a non-negative integer, got -1"
+
+
+def test_a_single_agent_run_is_refused(tmp_path, capsys):
+    """An ``exact --single`` folder has a spec.json, but its rewards are over cells, not joint states."""
+    single = tmp_path / "single"
+    assert main(["exact", "--single", "--layout", "grid3x3", "--gamma", "0.5", "--samples", "4", "--out",
+                 str(single)]) == 0
+    capsys.readouterr()
+    assert main(["animate", str(single), "--sample", "0", "--policy", "optimal", "--out", str(tmp_path / "a.gif")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"multipower animate: error: RUN_DIR '{single}' holds a single-agent run (exact_single); "
+                   "animate draws the two agents of a joint run")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(start=1.5), "start must be a joint state, an integer in [0, 9), got 1.5"),
+    (dict(start=True), "start must be a joint state"),
+    (dict(start=9), "start must be a joint state"),
+    (dict(steps=100_001), "steps must be an integer in [1, 100000], got 100001"),
+    (dict(policy_H=np.ones((9, 4))), "policy_H"),
+])
+def test_rollout_arguments_are_checked(kwargs, message):
+    model = joint_model("...", "none")
+    args = dict(policy_H=np.eye(5)[np.zeros(9, int)], policy_A=np.eye(5)[np.zeros(9, int)], R_H=np.ones(9),
+                R_A=np.ones(9), gamma_H=0.5, gamma_A=0.5, start=0, steps=3)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        greedy_rollout(model, **{**args, **kwargs})

@@ -74,3 +74,12 @@ def test_demo_with_learned_part(tmp_path, capsys):
     assert "max_abs_error_H" in report["learned"]["metrics"]
     for name in ("learned_vs_exact.png", "heatmap_H.png", "alignment.png"):
         assert plotting.image_variance(out_dir / "grid3x3-learned" / "figures" / f"learned_qlearning_{name}") > 1e-3
+
+
+def test_reproduce_learned_without_figures_draws_none(tmp_path):
+    out_dir = tmp_path / "learned"
+    assert cli.main(["reproduce", "part2-fig6-8", "--samples", "20", "--learned", "qlearning", "--learned-samples",
+                     "2", "--out", str(out_dir), "--quiet", "--no-figures"]) == 0
+    assert (out_dir / "learned_qlearning" / "power.csv").is_file()
+    assert not list(out_dir.glob("figures/*.png"))
+    assert json.loads((out_dir / "report.json").read_text())["learned"]["figures"] == []

@@ -6,7 +6,9 @@ refused before the world is built.
 """
 
 import json
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -168,6 +170,22 @@ CASES = [
     (["demo", "--learned-samples", "-3", "--out", "{T}/o"], "--learned-samples"),
     (["demo", "--samples", "0", "--out", "{T}/o"], "--samples"),
     (["demo", "--algo", "dqn", "--out", "{T}/o"], "--algo"),
+    # --out that names nothing (it would be the working folder)
+    (["exact", *RUN, "--out", ""], "--out"),
+    (["train", "--samples", "2", "--out", " "], "--out"),
+    (["compare", "--single", "--layout", "grid3x3", "--out", ""], "--out"),
+    (["reproduce", "part2-fig6-8", "--out", ""], "--out"),
+    (["demo", "--out", ""], "--out"),
+    (["plot", "{T}/o", "--out", ""], "--out"),
+    (["export-mdp", "--layout", "grid3x3", "--out", ""], "--out"),
+    # single-agent runs refuse what only two agents (or only layouts) have
+    (["exact", "--single", *RUN, "--collision", "crash", "--out", "{T}/o"], "--collision"),
+    (["exact", "--single", *RUN, "--seed-policy", "stay", "--out", "{T}/o"], "--seed-policy"),
+    (["exact", "--single", "--mdp", "{T}/fig1.gv", "--gamma", "0.5", "--slip", "0.3", "--out", "{T}/o"], "--slip"),
+    (["compare", "--single", "--mdp", "{T}/fig1.gv", "--slip", "0.3", "--out", "{T}/o"], "--slip"),
+    (["compare", "--single", "--layout", "grid3x3", "--samples", "100000000000", "--out", "{T}/o"], "--samples"),
+    (["compare", "--single", "--layout", "grid3x3", "--option", "walkers=1000000000000", "--out", "{T}/o"],
+     "walkers"),
     # the command itself
     (["solve"], "COMMAND"),
     (["exact", *RUN, "--out", "{T}/o", "--no-such-flag"], "--no-such-flag"),
@@ -201,6 +219,7 @@ def files(tmp_path_factory):
             (root / name).write_bytes(data)
     np.save(root / "objects.npy", np.array([object()] * 5), allow_pickle=True)
     np.save(root / "wrong_shape.npy", np.full((3, 5), 0.2))
+    shutil.copy(Path(__file__).parents[1] / "fixtures" / "figure1.gv", root / "fig1.gv")
     (root / "empty").mkdir()
     (root / "agents").mkdir()
     (root / "agents" / "config.json").write_text(json.dumps({"layout": "grid3x3", "gamma": 0.6}))

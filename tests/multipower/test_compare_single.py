@@ -178,3 +178,26 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err.strip()
     assert err.startswith("multipower compare: error: ") and message in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_cli_layout_with_slip_compares_on_the_slipping_graph(tmp_path):
+    out = tmp_path / "slip"
+    assert main(["compare", "--single", "--layout", "grid3x3", "--slip", "0.3", "--samples", "3", "--option",
+                 "n_steps=300", "--no-figure", "--out", str(out)]) == 0
+    summary = json.loads((out / "comparison.json").read_text())
+    assert summary["config"]["slip"] == 0.3
+    exact = compare_single(layout="grid3x3", slip=0.3, gamma=0.6, n_samples=3, options={"n_steps": 300})
+    with open(out / "power.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    np.testing.assert_allclose([float(r["exact"]) for r in rows], exact.column("exact"), atol=1e-12)
+    deterministic = compare_single(layout="grid3x3", gamma=0.6, n_samples=3, options={"n_steps": 300})
+    assert np.abs(deterministic.column("exact") - exact.column("exact")).max() > 10 * POWER_TOL
+
+
+def test_a_rerun_without_the_figure_removes_the_earlier_one(tmp_path):
+    out = tmp_path / "grid"
+    argv = ["compare", "--single", "--layout", "grid3x3", "--samples", "2", "--option", "n_steps=200", "--out", str(out)]
+    assert main(argv) == 0 and (out / "comparison.png").is_file()
+    assert main([*argv, "--no-figure"]) == 0
+    assert not (out / "comparison.png").exists()
+    assert rundir.check_files(out) == "" and "comparison.png" not in rundir.read_manifest(out)["files"]

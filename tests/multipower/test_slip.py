@@ -242,6 +242,12 @@ def test_single_agent_power_takes_slip():
     assert (slipped.arrays["power"] < det.arrays["power"]).all()  # noise only costs an optimal agent
 
 
+def test_minus_zero_slip_is_zero():
+    from envs.slip import check_slip
+
+    assert math.copysign(1.0, check_slip(-0.0)) == 1.0  # saved as 0, not -0.0
+
+
 @pytest.mark.parametrize("bad", [-0.1, 1.01, float("nan"), "0.5", None, True])
 def test_bad_slip_is_one_clear_error(bad):
     with pytest.raises(ValueError, match=r"slip must be a number in \[0, 1\]"):
