@@ -74,6 +74,8 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
             module = importlib.import_module(f"multipower.commands.{_module(name)}")
             sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
             module.add_arguments(sub)
+            sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,  # after the command too
+                             help="show the full traceback of an error (also MULTIPOWER_DEBUG=1)")
             sub.set_defaults(handler=module.run)
         else:
             subparsers.add_parser(name, help=command_help(name), add_help=False)

@@ -268,7 +268,7 @@ def single_config(
 
 def _setup(mdp, gamma, n_samples, layout, slip, distribution, seed, options, power_tol):
     """``(world, sampler, settings, config)`` of :func:`compare_single`'s arguments, checked."""
-    from multipower.solver import POWER_TOL
+    from multipower.exact import check_power_tol
 
     gamma = check_gamma(gamma)
     n_samples = check_count(n_samples, "n_samples")
@@ -282,7 +282,7 @@ def _setup(mdp, gamma, n_samples, layout, slip, distribution, seed, options, pow
         "layout": None if layout is None else load_layout(layout).name, "slip": float(slip),
         "gamma": gamma, "n_samples": n_samples, **sampler.to_config(),
         "algo": "qlearning", "train_seed": seed, "learner_options": settings,
-        "power_tol": POWER_TOL if power_tol is None else power_tol,
+        "power_tol": check_power_tol(power_tol),
     }
     return world, sampler, settings, config
 

@@ -73,7 +73,7 @@ def solve_single(*args, **kwargs):
     return f(*args, **kwargs)
 
 
-def _power_tol(power_tol: Optional[float]) -> float:
+def check_power_tol(power_tol: Optional[float]) -> float:
     """``power_tol``, or the solver's default ``POWER_TOL`` for None."""
     if power_tol is None:
         from multipower.solver import POWER_TOL
@@ -434,7 +434,7 @@ def exact_power(
     """
     gamma_H = check_gamma(gamma, "gamma")
     gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
-    power_tol = _power_tol(power_tol)
+    power_tol = check_power_tol(power_tol)
     n_samples = _check_samples(n_samples)
     _check_draws(distribution, correlation, seed, device)
     grid, collision, slip = load_layout(layout), check_collision(collision), check_slip(slip)
@@ -513,7 +513,7 @@ def single_agent_power(
         Interrupted: on Ctrl-C, holding the result over the finished blocks.
     """
     gamma = check_gamma(gamma, "gamma")
-    power_tol = _power_tol(power_tol)
+    power_tol = check_power_tol(power_tol)
     n_samples = _check_samples(n_samples)
     _check_draws(distribution, 0.0, seed, device)
     grid, slip = load_layout(layout), check_slip(slip)
@@ -587,7 +587,7 @@ def graph_power(
         Interrupted: on Ctrl-C, holding the result over the finished blocks.
     """
     gamma = check_gamma(gamma, "gamma")
-    power_tol = _power_tol(power_tol)
+    power_tol = check_power_tol(power_tol)
     n_samples = _check_samples(n_samples)
     # the working set grows with action slots × outcomes, as a layout's does with its 5 moves
     weight = max(1, mdp.next_state.shape[1] * mdp.next_state.shape[2] // 5)

@@ -140,7 +140,10 @@ def check_out(directory: PathLike, kind: str, config: Optional[Mapping] = None, 
 
 
 def _conflict(path: Path, kind: str, config: Optional[Mapping]) -> Optional[str]:
-    manifest = read_manifest(path)
+    try:
+        manifest = read_manifest(path)
+    except OutputError as error:  # a damaged manifest: the folder holds a run nobody can verify
+        return f"holds a damaged {MANIFEST} ({error})"
     if manifest is None:
         found = sorted(name for name in RUN_FILES if (path / name).exists())
         return f"holds {', '.join(found)} not written by this kind of run" if found else None
@@ -155,7 +158,10 @@ def clear(directory: PathLike) -> None:
     """Remove what earlier runs wrote in ``directory`` (the names in :data:`RUN_FILES` and the manifest's
     files); anything else in the folder is left alone."""
     path = Path(directory)
-    manifest = read_manifest(path) if (path / MANIFEST).exists() else None
+    try:
+        manifest = read_manifest(path)
+    except OutputError:  # damaged: its list of files is unknown, the usual run files still go
+        manifest = None
     names = set(RUN_FILES) | set((manifest or {}).get("files", {}))
     for name in names:
         target = path / name

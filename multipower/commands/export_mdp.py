@@ -33,7 +33,10 @@ def run(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)  # like the other commands' --out folders
     except OSError as error:
         raise ValueError(f"--out: cannot make folder {out.parent} ({error.strerror or error})") from None
-    atomic_write(out, layout_to_dot(grid, slip))
+    try:
+        atomic_write(out, layout_to_dot(grid, slip))
+    except OSError as error:
+        raise ValueError(f"--out: cannot write {out} ({error.strerror or error})") from None
     form = "stochastic" if slip > 0 else "deterministic"
     print(f"wrote {out} ({grid.n_cells} states, {form} form)")
     return 0

@@ -38,8 +38,15 @@ def partial_notes(directory: Path) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
     from multipower.plotting import compress_png, plot_directory
 
+    target = Path(args.out) if args.out is not None else Path(args.directory)
+    existing = next((p for p in [target, *target.parents] if p.exists()), None)
+    if existing is not None and existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+        flag = "--out" if args.out is not None else "DIRECTORY (the figures' default --out)"
+        raise ValueError(f"{flag}: cannot write to {target} (permission denied in {existing})")
     paths = plot_directory(args.directory, args.out, dpi=args.dpi)  # checks the saved files first
     for note in partial_notes(Path(args.directory)):
         print(note)

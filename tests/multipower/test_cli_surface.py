@@ -348,3 +348,22 @@ def test_an_unknown_option_is_reported_by_its_command(argv, files, capsys, monke
     err = capsys.readouterr().err
     assert err == f"multipower {command}: error: unrecognized arguments: {unknown} (see --help)\n"
     assert not (files / "o").exists()
+
+
+def test_debug_after_the_command_shows_the_traceback(files, monkeypatch):
+    monkeypatch.chdir(files)
+    with pytest.raises(ValueError, match="gamma"):
+        main(["exact", "--layout", "grid3x3", "--gamma", "1.5", "--out", str(files / "o"), "--debug"])
+    assert not (files / "o").exists()
+
+
+def test_a_damaged_manifest_is_refused_then_replaced_with_overwrite(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "manifest.json").write_text("{not json")
+    argv = ["exact", *RUN, "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"multipower exact: error: --out: {out} holds a damaged manifest.json (") and \
+        "use --overwrite to replace it" in err and len(err.splitlines()) == 1
+    assert main([*argv, "--overwrite"]) == 0 and (out / "power.csv").is_file()

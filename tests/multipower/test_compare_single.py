@@ -201,3 +201,11 @@ def test_a_rerun_without_the_figure_removes_the_earlier_one(tmp_path):
     assert main([*argv, "--no-figure"]) == 0
     assert not (out / "comparison.png").exists()
     assert rundir.check_files(out) == "" and "comparison.png" not in rundir.read_manifest(out)["files"]
+
+
+@pytest.mark.parametrize("power_tol", [-1, 0, float("nan"), "x", 1.0])
+def test_power_tol_is_checked_before_any_work(power_tol):
+    from multipower.compare_single import single_config
+
+    with pytest.raises(ValueError, match="power_tol must be a number in"):
+        single_config(layout="grid3x3", power_tol=power_tol)
