@@ -249,21 +249,15 @@ def compare_single(
     return SingleComparison(result, metrics, config, timings, optimal)
 
 
-def single_config(
-    mdp: Optional[GraphMDP] = None,
-    gamma: float = 0.6,
-    n_samples: int = 100,
-    *,
-    layout: Optional[LayoutLike] = None,
-    slip: float = 0.0,
-    distribution=None,
-    seed: int = 0,
-    options: Optional[Mapping] = None,
-    power_tol: Optional[float] = None,
-) -> dict:
+def single_config(*args, **kwargs) -> dict:
     """The full configuration :func:`compare_single` saves its results with, for the same arguments (each checked,
     ``ValueError`` naming it), without any work: what an output folder is checked against before a run."""
-    return _setup(mdp, gamma, n_samples, layout, slip, distribution, seed, options, power_tol)[-1]
+    bound = inspect.signature(compare_single).bind(*args, **kwargs)
+    bound.apply_defaults()
+    return _setup(**bound.arguments)[-1]
+
+
+single_config.__signature__ = inspect.signature(compare_single).replace(return_annotation=dict)
 
 
 def _setup(mdp, gamma, n_samples, layout, slip, distribution, seed, options, power_tol):
