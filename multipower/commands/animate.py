@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from multipower.commands import out_path
-from pathlib import Path
 
 #: Most steps a GIF holds (a frame takes about 0.1 s to draw).
 MAX_STEPS = 1000

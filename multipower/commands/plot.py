@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from multipower.commands import count, out_path
@@ -38,8 +39,6 @@ def partial_notes(directory: Path) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     from multipower.plotting import compress_png, plot_directory
 
     target = Path(args.out) if args.out is not None else Path(args.directory)
