@@ -309,6 +309,13 @@ def _slip_split(P: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(split)
 
 
+def _slip_weights(model: JointModel, agent: str) -> np.ndarray:
+    """``agent``'s slip weights for the compiled kernels (:func:`_slip_split`); no rows in a deterministic world."""
+    if model.slip == 0.0:
+        return np.empty((0, 2))
+    return _slip_split(model.slip_of(agent), model.action_mask(agent))
+
+
 def _effective_t(policy: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
     """Effective-move distribution ``(B, 5, S)`` of action-major ``policy`` ``(B, 5, S)`` under ``mix`` ``(S, 5, 5)``."""
     return torch.einsum("bas,sae->bes", policy, mix)
@@ -834,11 +841,6 @@ def _solve_pairs_compiled(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: n
 
     K, S = R_H.shape
     seed = model.effective_policy(seed, "A")  # what A's seed moves actually are (itself without slip)
-    if model.slip > 0.0:
-        split_H = _slip_split(model.slip_of("H"), model.action_mask_H)
-        split_A = _slip_split(model.slip_of("A"), model.action_mask_A)
-    else:
-        split_H = split_A = np.empty((0, 2))
     # Values only: one reused slot, not ~4·K·5·S fresh floats per chunk (their page faults cost ~10 % here).
     q_H, pol_H, q_A, pol_A = (np.empty((1 if values_only else K, N_ACTIONS, S)) for _ in range(4))
     V_H, V_A, V_H_seed, V_A_seed, W_H, W_A, W_H_seed, W_A_seed = (np.empty((K, S)) for _ in range(8))
@@ -849,7 +851,7 @@ def _solve_pairs_compiled(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: n
         np.ascontiguousarray(R_H), np.ascontiguousarray(R_A), gamma_H, gamma_A, model.collision == "crash",
         power_tol, TIE_RTOL, MAX_SWEEPS, gamma_H >= COMPILED_WARM_GAMMA, gamma_A >= COMPILED_WARM_GAMMA,
         _anderson_depth(gamma_H), _anderson_depth(gamma_A), ANDERSON_RESET, ANDERSON_REG, q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed,
-        W_H, W_A, W_H_seed, W_A_seed, sweeps, split_H, split_A,
+        W_H, W_A, W_H_seed, W_A_seed, sweeps, _slip_weights(model, "H"), _slip_weights(model, "A"),
     )
     if (sweeps < 0).any():
         raise RuntimeError(f"value iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma_H}, {gamma_A})")
@@ -877,11 +879,10 @@ def optimal_response(
     other = check_policy(other_policy, model.action_mask("A" if agent == "H" else "H"), name="other_policy")
     other = model.effective_policy(np.broadcast_to(other, (K, S, N_ACTIONS)), "A" if agent == "H" else "H")
     other = np.ascontiguousarray(other)
-    split = _slip_split(model.slip_of(agent), model.action_mask(agent)) if model.slip > 0.0 else np.empty((0, 2))
     V, Q = np.empty((K, S)), np.empty((K, N_ACTIONS, S))
     done = _vikernel.respond_chunk(next_own, other, model.action_mask(agent), R, gamma, model.collision == "crash",
                                    power_tol, TIE_RTOL, MAX_SWEEPS, _anderson_depth(gamma), ANDERSON_RESET,
-                                   ANDERSON_REG, V, Q, split)
+                                   ANDERSON_REG, V, Q, _slip_weights(model, agent))
     if done < 0:
         raise RuntimeError(f"value iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma})")
     return V, Q.transpose(0, 2, 1)
