@@ -221,47 +221,62 @@ def compare_single(
     Returns:
         A :class:`SingleComparison`. Everything is checked (``ValueError`` naming the argument) before any work.
     """
-    from multipower.solver import solve_mdp
-
-    world, sampler, settings, config = _setup(mdp, gamma, n_samples, layout, slip, distribution, seed, options,
-                                              power_tol)
-    gamma, n_samples, seed = config["gamma"], config["n_samples"], config["train_seed"]  # as checked
-    t0 = time.perf_counter()
-    R = sampler.pairs(0, n_samples)[0]
-    learned_q = learn_graph_q(world, R, gamma, seed=seed, **settings)
-    t1 = time.perf_counter()
-    policy = greedy_policy(learned_q.q, R, gamma)
-    learned = policy_power(world, policy, R, gamma)
-    t2 = time.perf_counter()
-    solved = solve_mdp(world, R, gamma, power_tol=config["power_tol"])
-    exact = (1.0 - gamma) * solved.W
-    t3 = time.perf_counter()
-    arrays = {}
-    for name, values in (("learned", learned), ("exact", exact), ("difference", learned - exact)):
-        acc = MeanAccumulator()
-        acc.add(values)
-        arrays[name], arrays[f"{name}_se"] = acc.mean, acc.se
-    optimal = optimal_everywhere(policy, solved.policy)
-    metrics = single_metrics(arrays, optimal, learned_q.power.mean(0))
-    timings = {"train": t1 - t0, "evaluate": t2 - t1, "exact_solve": t3 - t2, "total": t3 - t0}
-    labels = np.array(world.states, dtype=object)[:, None]
-    result = PowerResult("graph", labels, arrays, config, metrics, timings)
-    return SingleComparison(result, metrics, config, timings, optimal)
+    return _plan(mdp, gamma, n_samples, layout, slip, distribution, seed, options, power_tol).run()
 
 
-def single_config(*args, **kwargs) -> dict:
-    """The full configuration :func:`compare_single` saves its results with, for the same arguments (each checked,
-    ``ValueError`` naming it), without any work: what an output folder is checked against before a run."""
+@dataclass(frozen=True)
+class SinglePlan:
+    """A :func:`compare_single` run, checked and not yet started (:func:`plan_single`): its world, reward sampler,
+    Q-learning settings and the full configuration its results are saved with."""
+
+    world: GraphMDP
+    sampler: RewardSampler
+    settings: dict
+    config: dict
+
+    def run(self) -> SingleComparison:
+        """Learn, evaluate and solve (module docstring)."""
+        from multipower.solver import solve_mdp
+
+        world, config = self.world, self.config
+        gamma, n_samples, seed = config["gamma"], config["n_samples"], config["train_seed"]  # as checked
+        t0 = time.perf_counter()
+        R = self.sampler.pairs(0, n_samples)[0]
+        learned_q = learn_graph_q(world, R, gamma, seed=seed, **self.settings)
+        t1 = time.perf_counter()
+        policy = greedy_policy(learned_q.q, R, gamma)
+        learned = policy_power(world, policy, R, gamma)
+        t2 = time.perf_counter()
+        solved = solve_mdp(world, R, gamma, power_tol=config["power_tol"])
+        exact = (1.0 - gamma) * solved.W
+        t3 = time.perf_counter()
+        arrays = {}
+        for name, values in (("learned", learned), ("exact", exact), ("difference", learned - exact)):
+            acc = MeanAccumulator()
+            acc.add(values)
+            arrays[name], arrays[f"{name}_se"] = acc.mean, acc.se
+        optimal = optimal_everywhere(policy, solved.policy)
+        metrics = single_metrics(arrays, optimal, learned_q.power.mean(0))
+        timings = {"train": t1 - t0, "evaluate": t2 - t1, "exact_solve": t3 - t2, "total": t3 - t0}
+        labels = np.array(world.states, dtype=object)[:, None]
+        result = PowerResult("graph", labels, arrays, config, metrics, timings)
+        return SingleComparison(result, metrics, config, timings, optimal)
+
+
+def plan_single(*args, **kwargs) -> SinglePlan:
+    """:func:`compare_single`'s arguments (the same signature), checked (``ValueError`` naming each) into a
+    :class:`SinglePlan`, without any work: its ``config`` is what an output folder is checked against before the
+    run, and ``run()`` is the comparison."""
     bound = inspect.signature(compare_single).bind(*args, **kwargs)
     bound.apply_defaults()
-    return _setup(**bound.arguments)[-1]
+    return _plan(**bound.arguments)
 
 
-single_config.__signature__ = inspect.signature(compare_single).replace(return_annotation=dict)
+plan_single.__signature__ = inspect.signature(compare_single).replace(return_annotation=SinglePlan)
 
 
-def _setup(mdp, gamma, n_samples, layout, slip, distribution, seed, options, power_tol):
-    """``(world, sampler, settings, config)`` of :func:`compare_single`'s arguments, checked."""
+def _plan(mdp, gamma, n_samples, layout, slip, distribution, seed, options, power_tol) -> SinglePlan:
+    """:func:`plan_single` with every argument given."""
     from multipower.exact import check_power_tol
 
     gamma = check_gamma(gamma)
@@ -278,7 +293,7 @@ def _setup(mdp, gamma, n_samples, layout, slip, distribution, seed, options, pow
         "algo": "qlearning", "train_seed": seed, "learner_options": settings,
         "power_tol": check_power_tol(power_tol),
     }
-    return world, sampler, settings, config
+    return SinglePlan(world, sampler, settings, config)
 
 
 def _check_memory(world: GraphMDP, n_samples: int, walkers: int) -> None:

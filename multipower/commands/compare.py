@@ -153,7 +153,7 @@ def _run_single(args: argparse.Namespace) -> int:
     from envs.graph_mdp import load_graph_mdp
     from envs.rewards import make_distribution
     from envs.validation import check_gamma
-    from multipower.compare_single import KIND, check_options, compare_single, single_config
+    from multipower.compare_single import KIND, check_options, plan_single
     from multipower.rundir import check_out
 
     t0 = time.perf_counter()
@@ -173,16 +173,13 @@ def _run_single(args: argparse.Namespace) -> int:
     gamma = check_gamma(args.gamma, "--gamma")
     options = check_options(dict(args.options), key="--option")
     distribution = make_distribution({"name": args.distribution, **dict(args.dist_param)})
-    if args.mdp is not None and args.slip != 0.0:
-        raise SpecError("--slip does not apply to --mdp: a graph's transitions are its own (export-mdp --layout L "
-                        "--slip P writes a layout with slip as a graph)")
-    world = dict(mdp=load_graph_mdp(args.mdp)) if args.mdp is not None else dict(layout=args.layout, slip=args.slip)
-    settings = dict(gamma=gamma, n_samples=args.samples, distribution=distribution, seed=args.seed, options=options,
-                    **world)
-    config = single_config(**settings)  # a folder holding another configuration's comparison needs --overwrite
-    check_out(args.out, KIND, config, overwrite=args.overwrite, create=False)
-    comparison = compare_single(**settings)
-    out = comparison.save(check_out(args.out, KIND, config, overwrite=args.overwrite), figure=not args.no_figure)
+    world = dict(mdp=load_graph_mdp(args.mdp)) if args.mdp is not None else dict(layout=args.layout)
+    plan = plan_single(gamma=gamma, n_samples=args.samples, distribution=distribution, seed=args.seed,
+                       options=options, slip=args.slip, **world)  # with --mdp, --slip is refused here
+    # a folder holding another configuration's comparison needs --overwrite
+    check_out(args.out, KIND, plan.config, overwrite=args.overwrite, create=False)
+    comparison = plan.run()
+    out = comparison.save(check_out(args.out, KIND, plan.config, overwrite=args.overwrite), figure=not args.no_figure)
     m = comparison.metrics
     print(f"POWER: max |learned-exact| {m['max_abs_error']:.4f}, mean {m['mean_abs_error']:.4f}, "
           f"Pearson {m['pearson']:.3f}; learned policy optimal on {int(comparison.optimal.sum())} of "

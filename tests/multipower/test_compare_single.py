@@ -205,7 +205,7 @@ def test_a_rerun_without_the_figure_removes_the_earlier_one(tmp_path):
 
 @pytest.mark.parametrize("power_tol", [-1, 0, float("nan"), "x", 1.0])
 def test_power_tol_is_checked_before_any_work(power_tol):
-    from multipower.compare_single import single_config
+    from multipower.compare_single import plan_single
 
     with pytest.raises(ValueError, match="power_tol must be a number in"):
-        single_config(layout="grid3x3", power_tol=power_tol)
+        plan_single(layout="grid3x3", power_tol=power_tol)
