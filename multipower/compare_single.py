@@ -283,12 +283,13 @@ def _plan(mdp, gamma, n_samples, layout, slip, distribution, seed, options, powe
     n_samples = check_count(n_samples, "n_samples")
     seed = check_seed(seed)
     settings = check_options(options)
-    world = world_mdp(mdp, layout, slip)
+    grid = None if layout is None else load_layout(layout)  # read once: the world and the config's name
+    world = world_mdp(mdp, grid, slip)
     _check_memory(world, n_samples, settings["walkers"])
     sampler = RewardSampler(world.n_states, make_distribution(distribution), 0.0, seed)
     config = {
         "kind": KIND, "mdp": world.name, "mdp_text": world.text,
-        "layout": None if layout is None else load_layout(layout).name, "slip": float(slip),
+        "layout": None if grid is None else grid.name, "slip": float(slip),
         "gamma": gamma, "n_samples": n_samples, **sampler.to_config(),
         "algo": "qlearning", "train_seed": seed, "learner_options": settings,
         "power_tol": check_power_tol(power_tol),
