@@ -1,12 +1,12 @@
-"""Learners: batched Q-learning, PPO, saved agents (the tabular policies they produce are :mod:`envs.policies`).
+"""Learners: batched Q-learning, PPO, saved agents (the tabular policies they produce are :mod:`multipower.envs.policies`).
 
 ``agents`` imports only ``envs`` and numeric libraries; exact references for accuracy metrics are passed in
-(``reference=``, an :data:`agents.logging.ExactQ`).
+(``reference=``, an :data:`multipower.agents.logging.ExactQ`).
 """
 
-from agents.logging import ExactQ, TrainingLogger, greedy_optimal_fraction, value_gap
-from envs.policies import TabularPolicy, check_policy, greedy_policy, stay_policy, uniform_policy
-from agents.qlearning import (
+from multipower.agents.logging import ExactQ, TrainingLogger, greedy_optimal_fraction, value_gap
+from multipower.envs.policies import TabularPolicy, check_policy, greedy_policy, stay_policy, uniform_policy
+from multipower.agents.qlearning import (
     QLearningConfig,
     QLearningResult,
     TwoStageResult,
@@ -16,7 +16,7 @@ from agents.qlearning import (
     train_q,
     train_two_stage,
 )
-from agents.storage import TrainedAgents, load_agents, save_agents
+from multipower.agents.storage import TrainedAgents, load_agents, save_agents
 
 __all__ = [
     "ExactQ",

@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from envs.model import JointModel
+from multipower.envs.model import JointModel
 
 #: ``reference(model, rewards, gamma, agent, other_policy) -> Q_env``: the exact optimal action values ``(K, S, 5)``
 #: of ``agent`` for ``rewards`` ``(K, S)`` against ``other_policy`` ``(S, 5)`` or ``(K, S, 5)``, ``-inf`` where

@@ -4,12 +4,12 @@ The algorithm is sb3-contrib's ``MaskablePPO`` (clipped surrogate, GAE(λ), opti
 bonus, per-minibatch advantage normalisation, gradient clipping, Adam, masked categorical policy, linear
 learning-rate decay), with the two-stage scheme of the research: H learns against the seed policy of A; H is
 frozen at its greedy policy; A learns against frozen H (docs/concepts.md#two-stage-training).
-:mod:`agents.sb3_ppo` trains the same agents one SB3 model per sample and is the reference this trainer is
+:mod:`multipower.agents.sb3_ppo` trains the same agents one SB3 model per sample and is the reference this trainer is
 checked against.
 
 **What is batched.** K actor-critic networks are held as stacked parameters (leading axis K) and evaluated
 with batched matmuls; K × ``n_envs`` environments step together on the joint model's tables
-(:mod:`envs.dynamics`): next state, action masks and the crash sentinel. The only Python loops run over
+(:mod:`multipower.envs.dynamics`): next state, action masks and the crash sentinel. The only Python loops run over
 rollout steps, epochs and minibatches. The first layer reads the observation as an embedding lookup (the
 ``"index"`` observation is a one-hot of the joint state, ``"vector"`` the one-hots of both agents' cells), which
 is the matmul SB3 does with the one-hot, without the zeros.
@@ -35,11 +35,11 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from agents.logging import ExactQ, optimal_mask
-from envs.dynamics import joint_step, padded_rewards, slip_step
-from envs.layouts import N_ACTIONS
-from envs.model import AGENTS, JointModel, check_agent
-from envs.policies import check_policy_batch, uniform_policy
+from multipower.agents.logging import ExactQ, optimal_mask
+from multipower.envs.dynamics import joint_step, padded_rewards, slip_step
+from multipower.envs.layouts import N_ACTIONS
+from multipower.envs.model import AGENTS, JointModel, check_agent
+from multipower.envs.policies import check_policy_batch, uniform_policy
 
 OBSERVATIONS = ("index", "vector")
 DEVICES = ("auto", "cpu", "cuda")
@@ -694,7 +694,7 @@ def learn_ppo(
     :param tensorboard: TensorBoard directory: one run per chunk and agent with, per update, the mean and the
         10 % / 90 % quantiles across the chunk's samples of the policy, value and entropy losses, and, with
         ``reference``, the fraction of states where the greedy action is optimal.
-    :param reference: Exact optimal action values (:data:`agents.logging.ExactQ`, passed in by the caller,
+    :param reference: Exact optimal action values (:data:`multipower.agents.logging.ExactQ`, passed in by the caller,
         ``multipower.accuracy.optimal_response_q``, so that learners never import the solver), for the
         TensorBoard accuracy.
     :param backend: Anything with ``imap(fn, units)`` yielding results in unit order (a
@@ -740,7 +740,7 @@ def _in_processes(jobs, n_jobs: int, n_updates: int, progress, on_chunk) -> list
     workers are stopped at once (a chunk in progress is lost; finished ones were handed on)."""
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    from agents.workers import stop_workers
+    from multipower.agents.workers import stop_workers
 
     done: dict[int, ChunkResult] = {}
     pool = ProcessPoolExecutor(n_jobs, initializer=_one_thread)
@@ -763,7 +763,7 @@ def _in_processes(jobs, n_jobs: int, n_updates: int, progress, on_chunk) -> list
 
 
 def _one_thread() -> None:
-    from agents.workers import init_worker
+    from multipower.agents.workers import init_worker
 
     # Tiny per-sample ops: processes side by side beat threads inside one op (measured on 2 cores). The driver
     # alone handles Ctrl-C and SIGTERM (and kills the workers); a worker whose driver died exits.

@@ -1,7 +1,7 @@
 """Batched tabular Q-learning: many reward samples trained at once, in lockstep (docs/learning.md#q-learning).
 
 Every reward sample ``k`` has its own copy of the world and its own Q-table; each copy runs ``W`` walkers.
-The steps run in a compiled kernel (:func:`agents._qkernel.run_steps`, numba), one sample at a time so that its
+The steps run in a compiled kernel (:func:`multipower.agents._qkernel.run_steps`, numba), one sample at a time so that its
 Q-table stays in cache, its ``W`` walkers taking turns: the learner's action is ε-greedy on its Q-table, the other
 agent's action is *sampled* from its fixed policy (the seed policy in stage 1, frozen greedy H in stage 2), and
 the next joint state is looked up in ``model.next_state``, the very table the environments step by. The update
@@ -11,7 +11,7 @@ is ordinary sample-based Q-learning on the sampled transition ``(s, a, r, s')``:
 
 with no bootstrap after a crash (``r = 0``, absorbing zero-value terminal) and a bootstrap at truncation
 (the time limit is not part of the task). These are the environment's action values ``Q_env``; the solver's
-convention is ``R(s) + γ Q_env`` (same argmax), see :mod:`agents.logging`.
+convention is ``R(s) + γ Q_env`` (same argmax), see :mod:`multipower.agents.logging`.
 
 **All-action updates** (default, ``all_actions=True``). Moves are simultaneous, so the other agent's sampled
 action at ``s`` is a valid sample for *every* action of the learner there: each walker step updates all of the
@@ -53,14 +53,14 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from agents.logging import ExactQ, TrainingLogger, greedy_optimal_fraction, solver_convention, value_gap
-from agents._qkernel import epsilon_at, run_steps
-from agents.storage import TrainedAgents
-from envs.dynamics import padded_rewards
-from envs.layouts import N_ACTIONS, load_layout
-from envs.memory import check_budget, joint_state_count, model_bytes, parse_memory
-from envs.model import JointModel, check_agent, joint_model
-from envs.policies import (
+from multipower.agents.logging import ExactQ, TrainingLogger, greedy_optimal_fraction, solver_convention, value_gap
+from multipower.agents._qkernel import epsilon_at, run_steps
+from multipower.agents.storage import TrainedAgents
+from multipower.envs.dynamics import padded_rewards
+from multipower.envs.layouts import N_ACTIONS, load_layout
+from multipower.envs.memory import check_budget, joint_state_count, model_bytes, parse_memory
+from multipower.envs.model import JointModel, check_agent, joint_model
+from multipower.envs.policies import (
     SeedPolicy,
     check_policy_batch,
     greedy_policy,
@@ -68,8 +68,8 @@ from envs.policies import (
     seed_policy_table,
     uniform_policy,
 )
-from envs.rewards import RewardSampler
-from envs.validation import available_cores, check_gamma, check_rewards
+from multipower.envs.rewards import RewardSampler
+from multipower.envs.validation import available_cores, check_gamma, check_rewards
 
 #: Walkers per chunk of samples (the default chunk is ``MAX_WALKERS // walkers`` samples: 202 on grid3x3, 17 on
 #: maze7x7). The compiled kernel needs no big batches, so chunks are kept small: progress and Ctrl-C act per chunk,
@@ -97,7 +97,7 @@ def estimate_memory(n_states: int, n_samples: int, collision: str = "none", chun
 def check_memory(layout, collision: str, n_samples: int, max_memory=None, n_jobs: int = 1,
                  what: str = "Q-learning") -> None:
     """Refuse up front (``ValueError("max_memory: ...")``) a run whose estimated peak exceeds the budget
-    (:mod:`envs.memory`; default a fraction of the machine's memory), before anything is allocated."""
+    (:mod:`multipower.envs.memory`; default a fraction of the machine's memory), before anything is allocated."""
     grid = load_layout(layout)
     n_states = joint_state_count(grid, collision)
     budget = parse_memory(max_memory)
@@ -405,7 +405,7 @@ class _ChunkLearner:
 
     Arrays are ``(K, S+1, 5)``; row ``S`` of each sample is the absorbing terminal.
     ``backup[k, s'] = R(s') + γ max_b Q(s', b)`` (0 at the terminal) is kept in step with ``Q`` so that a
-    target is one lookup. The steps themselves run in the compiled kernel :func:`agents._qkernel.run_steps`.
+    target is one lookup. The steps themselves run in the compiled kernel :func:`multipower.agents._qkernel.run_steps`.
     """
 
     def __init__(
@@ -579,7 +579,7 @@ def learned_metrics(
     """Greedy-optimal fractions and value gaps of learned ``Q_env`` tables against the exact optimum.
 
     H is measured against its exact optimal response to the seed policy; A against its exact optimal response
-    to the *learned* frozen ``policy_H`` it trained against (see :mod:`agents.logging`). ``reference`` computes
+    to the *learned* frozen ``policy_H`` it trained against (see :mod:`multipower.agents.logging`). ``reference`` computes
     those exact action values.
     """
     seed_policy = uniform_policy(model.action_mask_A) if seed_policy is None else seed_policy
@@ -621,7 +621,7 @@ def train_two_stage(
         seed: Fixes every random draw of both stages.
         logger: Optional TensorBoard logger; with ``reference`` it also logs accuracy against the exact optimum
             on the first chunk of samples as training proceeds.
-        reference: Exact action values (an :data:`agents.logging.ExactQ`); given, :func:`learned_metrics` is
+        reference: Exact action values (an :data:`multipower.agents.logging.ExactQ`); given, :func:`learned_metrics` is
             computed at the end (and exact values feed the logger); ``None``: no accuracy is measured.
         progress: Called with the number of samples finished (per stage).
         n_jobs: Worker processes (see :func:`train_q`; results do not depend on it).
@@ -679,9 +679,9 @@ def learn_qlearning(
     ``seed_policy``: A's seed policy in stage 1 (``"uniform"``, ``"stay"`` or an ``(S, 5)`` table). ``slip``: the
     world's slip probability (docs/concepts.md#slip).
 
-    Returns a :class:`agents.storage.TrainedAgents` (``q_H``/``q_A`` in the solver's convention) whose
+    Returns a :class:`multipower.agents.storage.TrainedAgents` (``q_H``/``q_A`` in the solver's convention) whose
     ``config`` holds everything needed to reproduce the run, timings and metrics; save it with
-    :func:`agents.storage.save_agents`.
+    :func:`multipower.agents.storage.save_agents`.
     """
     gamma_H = check_gamma(gamma, "gamma")
     gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")

@@ -1,8 +1,8 @@
 """PPO agents (sb3-contrib ``MaskablePPO``) trained with the two-stage scheme, one model per reward sample.
 
-Stage 1: H learns with PPO in a :class:`envs.single_agent.SingleAgentView` in which A follows the seed policy.
+Stage 1: H learns with PPO in a :class:`multipower.envs.single_agent.SingleAgentView` in which A follows the seed policy.
 Its policy is then *read off the model* by querying it at every joint state (:func:`policy_table`) and frozen
-as a :class:`envs.policies.TabularPolicy`. Stage 2: A learns with PPO against that frozen H. Observations are
+as a :class:`multipower.envs.policies.TabularPolicy`. Stage 2: A learns with PPO against that frozen H. Observations are
 ``SB3PPOConfig.observation``: ``"index"`` (the default: the joint-state index, which SB3 one-hot encodes, a
 tabular-like input) or ``"vector"`` (one-hot cells of both agents: a smaller input that shares what is learned
 between states, and measured less accurate); action masks come from the view's ``action_masks()``;
@@ -24,17 +24,17 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from agents.logging import ExactQ, greedy_optimal_fraction, policy_metrics
-from agents.storage import TrainedAgents
-from agents.workers import imap_unordered
-from envs import maze_v1
-from envs.layouts import N_ACTIONS
-from envs.maze_v1 import OBS_TYPES
-from envs.model import JointModel, check_agent, joint_model
-from envs.policies import TabularPolicy, uniform_policy
-from envs.rewards import RewardSampler
-from envs.single_agent import SingleAgentView
-from envs.validation import available_cores, check_gamma
+from multipower.agents.logging import ExactQ, greedy_optimal_fraction, policy_metrics
+from multipower.agents.storage import TrainedAgents
+from multipower.agents.workers import imap_unordered
+from multipower.envs import maze_v1
+from multipower.envs.layouts import N_ACTIONS
+from multipower.envs.maze_v1 import OBS_TYPES
+from multipower.envs.model import JointModel, check_agent, joint_model
+from multipower.envs.policies import TabularPolicy, uniform_policy
+from multipower.envs.rewards import RewardSampler
+from multipower.envs.single_agent import SingleAgentView
+from multipower.envs.validation import available_cores, check_gamma
 
 
 @dataclass
@@ -424,8 +424,8 @@ def learn_sb3_ppo(
     default: the available cores; Ctrl-C keeps the finished samples, ``config["samples"]`` says how many).
 
     Returns:
-        :class:`agents.storage.TrainedAgents` with ``config`` (hyperparameters, timings and, with ``reference``,
-        metrics: greedy optimal fractions as in :func:`agents.qlearning.learned_metrics`).
+        :class:`multipower.agents.storage.TrainedAgents` with ``config`` (hyperparameters, timings and, with ``reference``,
+        metrics: greedy optimal fractions as in :func:`multipower.agents.qlearning.learned_metrics`).
     """
     config = config or SB3PPOConfig()
     model = joint_model(layout, collision)

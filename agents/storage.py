@@ -8,7 +8,7 @@ A saved run is a directory with
 * ``config.json``: the configuration (algo, layout, layout_text, gamma_H, gamma_A, collision, correlation,
   distribution, seed, samples, hyperparameters, timings, metrics, ...).
 
-The reward functions are those of ``envs.rewards.RewardSampler(n_states, distribution, correlation,
+The reward functions are those of ``multipower.envs.rewards.RewardSampler(n_states, distribution, correlation,
 seed).pairs(0, K)``, so the exact solver run with the same seed sees the same reward functions; they are
 saved too, so a later evaluation needs nothing else.
 """
@@ -24,8 +24,8 @@ from typing import Optional, Union
 
 import numpy as np
 
-from envs.layouts import N_ACTIONS
-from envs.serialization import jsonable, read_json_object, require_keys
+from multipower.envs.layouts import N_ACTIONS
+from multipower.envs.serialization import jsonable, read_json_object, require_keys
 
 AGENTS_FILE = "agents.npz"
 CONFIG_FILE = "config.json"

@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from envs import maze_v1
-from envs.single_agent import SingleAgentView
+from multipower.envs import maze_v1
+from multipower.envs.single_agent import SingleAgentView
 
 LAYOUTS = ("grid3x3", "maze7x7", "robot_face20x20")
 

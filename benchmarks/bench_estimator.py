@@ -15,10 +15,10 @@ import time
 
 import numpy as np
 
-from envs.policies import uniform_policy
-from envs.model import joint_model
+from multipower.envs.policies import uniform_policy
+from multipower.envs.model import joint_model
 from multipower.estimator import PolicyRollout
-from envs.rewards import RewardSampler
+from multipower.envs.rewards import RewardSampler
 
 
 def greedy_of_random(mask: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Trains H against the uniform seed policy for ``--samples`` reward samples at once and prints environment
 steps per second, updates per second and seconds per reward sample. With ``--sb3 N`` it also trains ``N``
-samples with ``agents.sb3_ppo`` at the same :class:`agents.ppo.PPOConfig` values (in this process, one after
+samples with ``multipower.agents.sb3_ppo`` at the same :class:`multipower.agents.ppo.PPOConfig` values (in this process, one after
 another, like one worker of ``--algo sb3-ppo``) and prints the ratio of seconds per sample.
 
     python benchmarks/bench_ppo.py --layout maze7x7 --gamma 0.1 --samples 64
@@ -41,10 +41,10 @@ def main() -> None:
 
     import torch
 
-    from agents.ppo import PPOConfig, resolve_device, sample_keys, train_agents
-    from envs.model import joint_model
-    from envs.policies import uniform_policy
-    from envs.rewards import RewardSampler
+    from multipower.agents.ppo import PPOConfig, resolve_device, sample_keys, train_agents
+    from multipower.envs.model import joint_model
+    from multipower.envs.policies import uniform_policy
+    from multipower.envs.rewards import RewardSampler
 
     torch.set_num_threads(args.threads)
     overrides = {key: ast.literal_eval(value) for key, value in (item.split("=", 1) for item in args.set)}
@@ -74,7 +74,7 @@ def main() -> None:
 
 def _sb3(args, model, R_H, config, batched_per_sample: float) -> None:
     """SB3 at the same hyperparameters, one model per sample."""
-    from agents.sb3_ppo import SB3PPOConfig, train_sb3_ppo
+    from multipower.agents.sb3_ppo import SB3PPOConfig, train_sb3_ppo
 
     import torch
 

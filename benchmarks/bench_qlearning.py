@@ -14,9 +14,9 @@ import time
 
 import numpy as np
 
-from agents.qlearning import default_config, train_q
-from envs.model import joint_model
-from envs.rewards import RewardSampler
+from multipower.agents.qlearning import default_config, train_q
+from multipower.envs.model import joint_model
+from multipower.envs.rewards import RewardSampler
 
 
 def bench(layout: str, collision: str, samples: int, steps: int, gamma: float, all_actions: bool, dtype: str) -> None:

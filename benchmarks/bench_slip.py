@@ -15,10 +15,10 @@ import time
 
 import numpy as np
 
-from envs.model import joint_model
+from multipower.envs.model import joint_model
 from multipower.exact import exact_power
 from multipower.solver import solve_pairs
-from envs.rewards import RewardSampler
+from multipower.envs.rewards import RewardSampler
 
 STAGES = ("H", "A", "H_eval", "A_seed")
 

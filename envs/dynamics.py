@@ -1,6 +1,6 @@
 """The episode rules, written once: where a joint move leads, when an episode ends, what is earned.
 
-Every stepper reads the model's tables (:class:`envs.model.JointModel`) through these functions: the
+Every stepper reads the model's tables (:class:`multipower.envs.model.JointModel`) through these functions: the
 PettingZoo env, the estimator's rollouts, and any batched stepper. The rules:
 
 * the next joint state is ``next_state[state, action_H, action_A]`` (the collision rule is in the table);
@@ -42,7 +42,7 @@ def joint_step(next_state, terminal_state: int, state, action_H, action_A, t, ma
 
 def effective_moves(cdf, state, action, u):
     """Effective moves under slip (docs/concepts.md#slip): ``cdf`` ``(S, 5, 5)`` the cumulative slip
-    probabilities of one agent per state (:meth:`envs.model.JointModel.slip_cdf`), ``state``, ``action`` integer
+    probabilities of one agent per state (:meth:`multipower.envs.model.JointModel.slip_cdf`), ``state``, ``action`` integer
     arrays and ``u`` uniform draws in ``[0, 1)`` of one shape. Returns the effective moves, that shape."""
     return (u[..., None] >= cdf[state, action]).sum(-1)
 

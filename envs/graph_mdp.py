@@ -32,13 +32,14 @@ import math
 import threading
 import warnings
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Union
 
 import numpy as np
 
-from envs.layouts import ACTION_NAMES, LayoutLike, load_layout
-from envs.slip import check_slip, slip_matrix
+from multipower.envs.layouts import ACTION_NAMES, LayoutLike, load_layout
+from multipower.envs.slip import check_slip, slip_matrix
 
 #: Largest accepted ``|Σ weights - 1|`` over the outcomes of one action node.
 WEIGHT_TOL = 1e-6
@@ -100,8 +101,17 @@ class GraphMDP:
 # Reading
 
 
+#: Example graphs shipped with the package, loaded by name (``load_graph_mdp("figure1")``, ``--mdp figure1``):
+#: ``figure1``, the 8-state MDP of Figure 1 of "Optimal policies tend to seek power" (deterministic form), and
+#: ``three_states``, a 3-state MDP in the stochastic form.
+BUILTIN_GRAPHS = ("figure1", "three_states")
+
+
 def load_graph_mdp(source: Union[str, Path]) -> GraphMDP:
-    """Read a DOT file (``.gv``/``.dot``) as a :class:`GraphMDP`.
+    """Read a DOT file (``.gv``/``.dot``), or a built-in graph by name (:data:`BUILTIN_GRAPHS`), as a :class:`GraphMDP`.
+
+    A name in :data:`BUILTIN_GRAPHS` reads the packaged graph unless a file of that name exists in the working
+    directory.
 
     Raises:
         ValueError: one line naming the file and the node or edge at fault: a file that is missing, binary or
@@ -110,6 +120,9 @@ def load_graph_mdp(source: Union[str, Path]) -> GraphMDP:
             or negative weight, or weights that do not sum to 1 within :data:`WEIGHT_TOL`.
     """
     path = Path(source)
+    if str(source) in BUILTIN_GRAPHS and not path.exists():
+        text = resources.files("multipower.envs").joinpath("graphs", f"{source}.gv").read_text()
+        return parse_graph_mdp(text, name=str(source), where=f"built-in graph {source!r}")
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -300,7 +313,7 @@ def layout_to_dot(layout: LayoutLike, slip: float = 0.0) -> str:
     as the layout does); every node is declared, as POWERplay's files do. Deterministic: one edge per available move (``stay`` is the self-loop). Stochastic:
     action node ``"MOVE__(r, c)"`` per available move (``stay``, ``up``, ``down``, ``left``, ``right``) and an
     outcome node ``"(r', c')__MOVE__(r, c)"`` per effective move of positive probability, weighted by
-    :func:`envs.slip.slip_matrix` (docs/concepts.md#slip).
+    :func:`multipower.envs.slip.slip_matrix` (docs/concepts.md#slip).
     """
     grid = load_layout(layout)
     slip = check_slip(slip)

@@ -149,7 +149,7 @@ def load_layout(layout: LayoutLike) -> Layout:
     if isinstance(layout, Path) or (isinstance(layout, str) and not looks_like_text):
         text_name = str(layout)
         if text_name in BUILTIN_LAYOUTS:
-            text = resources.files("envs").joinpath("layouts", f"{text_name}.txt").read_text()
+            text = resources.files("multipower.envs").joinpath("layouts", f"{text_name}.txt").read_text()
             return parse_layout(text, name=text_name)
         path = Path(layout)
         if path.is_file():

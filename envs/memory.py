@@ -12,7 +12,7 @@ import os
 import re
 from typing import Optional, Union
 
-from envs.layouts import LayoutLike, load_layout
+from multipower.envs.layouts import LayoutLike, load_layout
 
 #: Fraction of the machine's physical memory a run may use when no budget is given.
 DEFAULT_FRACTION = 0.75

@@ -10,7 +10,7 @@ with one trailing zero can be indexed by ``next_state`` directly.
 
 With slip ``p > 0`` (docs/concepts.md#slip) the transition distribution is held as arrays, never per state:
 ``next_state[s, eH, eA]`` is the deterministic joint table over the *effective* moves (the moves that actually
-happen, collision rule applied), and ``slip_matrix[c, chosen, effective]`` (:func:`envs.slip.slip_matrix`) the
+happen, collision rule applied), and ``slip_matrix[c, chosen, effective]`` (:func:`multipower.envs.slip.slip_matrix`) the
 per-cell distribution of each agent's effective move. The probability of ``s -> next_state[s, eH, eA]`` under
 chosen moves ``(aH, aA)`` is ``slip_matrix[h, aH, eH] · slip_matrix[a, aA, eA]``. At ``p = 0`` the slip
 matrices are identities and ``next_state`` is the transition itself.
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from envs.layouts import N_ACTIONS, Layout, LayoutLike, load_layout
-from envs.slip import check_slip, slip_cdf, slip_matrix
+from multipower.envs.layouts import N_ACTIONS, Layout, LayoutLike, load_layout
+from multipower.envs.slip import check_slip, slip_cdf, slip_matrix
 
 COLLISIONS = ("none", "crash", "bounce")
 AGENTS = ("H", "A")
@@ -168,7 +168,7 @@ class JointModel:
 
     def slip_cdf(self, agent: str, rows: int = 0) -> np.ndarray:
         """``(n_states + rows, 5, 5)`` cumulative :meth:`slip_of` for sampling effective moves
-        (:func:`envs.dynamics.slip_step`); ``rows`` extra rows (absorbing walkers) keep the chosen move."""
+        (:func:`multipower.envs.dynamics.slip_step`); ``rows`` extra rows (absorbing walkers) keep the chosen move."""
         P = self.slip_of(agent)
         if rows:
             P = np.concatenate([P, np.broadcast_to(np.eye(N_ACTIONS), (rows, N_ACTIONS, N_ACTIONS))])

@@ -11,7 +11,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from envs.layouts import N_ACTIONS
+from multipower.envs.layouts import N_ACTIONS
 
 #: Named seed policies of A (the policy H learns against in stage 1).
 SEED_POLICIES = ("uniform", "stay")

@@ -1,16 +1,19 @@
-"""Gymnasium registration of the multipower environments (on ``import envs`` and on ``import multipower``).
+"""Gymnasium registration of the multipower environments (on ``import multipower.envs`` and on ``import multipower``).
 
-* ``"multipower/Maze-v1"``: one agent alone in a layout (:class:`envs.single_maze.SingleMazeEnv`).
+* ``"multipower/Maze-v1"``: one agent alone in a layout (:class:`multipower.envs.single_maze.SingleMazeEnv`).
 * ``"multipower/JointMaze-H-v1"``, ``"multipower/JointMaze-A-v1"``: one agent of the two-agent maze while the
-  other moves uniformly at random over its available actions (:class:`envs.single_agent.JointMazeEnv`);
-  keyword arguments of :class:`envs.maze_v1.MazeParallelEnv` (``layout``, ``collision``, ``obs_type``,
+  other moves uniformly at random over its available actions (:class:`multipower.envs.single_agent.JointMazeEnv`);
+  keyword arguments of :class:`multipower.envs.maze_v1.MazeParallelEnv` (``layout``, ``collision``, ``obs_type``,
   ``reward_seed``, ...) and ``other_policy`` pass through ``gymnasium.make``.
-* ``"multipower/GraphMDP-v0"``: one agent in an MDP graph (:class:`envs.graph_env.GraphMDPEnv`; ``mdp=`` a DOT
-  file, DOT text or :class:`~envs.graph_mdp.GraphMDP`).
+* ``"multipower/GraphMDP-v0"``: one agent in an MDP graph (:class:`multipower.envs.graph_env.GraphMDPEnv`; ``mdp=`` a
+  built-in graph's name, a DOT file, DOT text or :class:`~multipower.envs.graph_mdp.GraphMDP`; default the
+  packaged ``"figure1"``).
+
+Every id builds with ``gymnasium.make(id)`` and no keyword arguments.
 
 Episodes are truncated by Gymnasium's ``TimeLimit`` after ``max_episode_steps`` (default 100, the same as
 ``maze_v1``'s ``max_cycles``); ``gymnasium.make(id, max_episode_steps=n)`` changes it. Without importing
-anything first, ``gymnasium.make("envs:multipower/Maze-v1")`` imports this package and makes the env.
+anything first, ``gymnasium.make("multipower:multipower/Maze-v1")`` imports this package and makes the env.
 
 This module imports only Gymnasium: the entry points are strings, loaded by ``gymnasium.make``.
 
@@ -33,10 +36,10 @@ GRAPH_ENV_ID = "multipower/GraphMDP-v0"
 def register_envs() -> None:
     """Register :data:`ENV_IDS` and :data:`GRAPH_ENV_ID` with Gymnasium (idempotent)."""
     specs = {
-        "multipower/Maze-v1": ("envs.single_maze:SingleMazeEnv", {}),
-        "multipower/JointMaze-H-v1": ("envs.single_agent:JointMazeEnv", {"agent": "H"}),
-        "multipower/JointMaze-A-v1": ("envs.single_agent:JointMazeEnv", {"agent": "A"}),
-        "multipower/GraphMDP-v0": ("envs.graph_env:GraphMDPEnv", {}),
+        "multipower/Maze-v1": ("multipower.envs.single_maze:SingleMazeEnv", {}),
+        "multipower/JointMaze-H-v1": ("multipower.envs.single_agent:JointMazeEnv", {"agent": "H"}),
+        "multipower/JointMaze-A-v1": ("multipower.envs.single_agent:JointMazeEnv", {"agent": "A"}),
+        "multipower/GraphMDP-v0": ("multipower.envs.graph_env:GraphMDPEnv", {}),
     }
     for env_id, (entry_point, kwargs) in specs.items():
         if env_id not in gymnasium.registry:

@@ -1,6 +1,6 @@
 """Drawing a layout with agents on it: text (``"ansi"``) and images (``"rgb_array"``).
 
-Shared by the joint maze (:mod:`envs.maze_v1`) and the single-agent maze (:mod:`envs.single_maze`).
+Shared by the joint maze (:mod:`multipower.envs.maze_v1`) and the single-agent maze (:mod:`multipower.envs.single_maze`).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Mapping
 
 import numpy as np
 
-from envs.layouts import OPEN, WALL, Layout
+from multipower.envs.layouts import OPEN, WALL, Layout
 
 #: Colours (RGB) of the image renderer.
 WALL_COLOUR = np.array([40, 40, 48], dtype=np.uint8)

@@ -15,8 +15,8 @@ from typing import Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 
-from envs.model import JointModel
-from envs.validation import as_numbers, check_seed
+from multipower.envs.model import JointModel
+from multipower.envs.validation import as_numbers, check_seed
 
 Sampler = Callable[[np.random.Generator, tuple], np.ndarray]
 
@@ -236,7 +236,7 @@ class RewardSampler:
     def _pairs_from_doubles(self, start: int, stop: int, values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`pairs` for a distribution that is a function of ``rng.random``, bit for bit, and the rows
         (samples) that ``redraw_constant`` must redraw (left to the generator)."""
-        from envs._philox import doubles
+        from multipower.envs._philox import doubles
 
         S, beta = self.n_states, abs(self.correlation)
         parts = 1 if beta == 1.0 else (2 if beta == 0.0 else 3)
@@ -313,7 +313,7 @@ def joint_rewards(model: Any, H: CellRewards, A: CellRewards) -> dict[str, np.nd
     ``maze_v1.parallel_env(rewards=...)`` or ``reset(options={"rewards": ...})``.
 
     Args:
-        model: A :class:`~envs.model.JointModel`, or an environment that has one as ``.model``.
+        model: A :class:`~multipower.envs.model.JointModel`, or an environment that has one as ``.model``.
         H, A: Each agent's reward, in any of these forms:
 
             * a number: the same in every joint state;

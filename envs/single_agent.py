@@ -3,8 +3,8 @@
 This is how a single-agent learner (tabular Q-learning, stable-baselines3 PPO, sb3-contrib MaskablePPO)
 trains one agent in the two stages (docs/concepts.md#two-stage-training): H against A's seed, then A against frozen H::
 
-    from envs import maze_v1
-    from envs.single_agent import SingleAgentView
+    from multipower.envs import maze_v1
+    from multipower.envs.single_agent import SingleAgentView
     view = SingleAgentView(maze_v1.parallel_env(layout="grid3x3"), agent="H")   # A uniform random
     obs, info = view.reset(seed=0)
     obs, reward, terminated, truncated, info = view.step(view.action_space.sample(info["action_mask"]))
@@ -18,9 +18,9 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from envs.policies import TabularPolicy, check_policy, uniform_policy
-from envs.maze_v1 import DEFAULT_MAX_CYCLES, MazeParallelEnv, check_action, parallel_env
-from envs.model import AGENTS, check_agent
+from multipower.envs.policies import TabularPolicy, check_policy, uniform_policy
+from multipower.envs.maze_v1 import DEFAULT_MAX_CYCLES, MazeParallelEnv, check_action, parallel_env
+from multipower.envs.model import AGENTS, check_agent
 
 #: ``policy(joint_state, rng) -> action``.
 PolicyFn = Callable[[int, np.random.Generator], int]
@@ -32,7 +32,7 @@ def as_policy(policy: OtherPolicy, action_mask: np.ndarray, name: str = "other_p
 
     Args:
         policy: ``None`` (uniform over the available actions of ``action_mask``), a
-            :class:`~envs.policies.TabularPolicy`, a ``(n_states, 5)`` probability table, or any callable
+            :class:`~multipower.envs.policies.TabularPolicy`, a ``(n_states, 5)`` probability table, or any callable
             ``policy(joint_state, rng) -> action``.
         action_mask: ``(n_states, 5)`` availability of the agent that follows the policy.
         name: Parameter name for error messages.
@@ -59,7 +59,7 @@ def as_policy(policy: OtherPolicy, action_mask: np.ndarray, name: str = "other_p
 
 
 class SingleAgentView(gymnasium.Env):
-    """A Gymnasium env for ``agent`` of a :class:`~envs.maze_v1.MazeParallelEnv`; the other agent follows a policy.
+    """A Gymnasium env for ``agent`` of a :class:`~multipower.envs.maze_v1.MazeParallelEnv`; the other agent follows a policy.
 
     The other agent acts at the same time as the learner, on the same joint state, and its action is drawn
     from ``other_policy`` with this view's generator (seeded by ``reset(seed=...)``), so a seeded episode is
@@ -74,7 +74,7 @@ class SingleAgentView(gymnasium.Env):
         other_policy: How the other agent acts:
 
             * ``None`` (default): uniform over its available actions (the seed policy, docs/concepts.md#seed-policy);
-            * a :class:`~envs.policies.TabularPolicy` over the joint states (e.g. a frozen learned policy);
+            * a :class:`~multipower.envs.policies.TabularPolicy` over the joint states (e.g. a frozen learned policy);
             * a ``(n_states, 5)`` array of action probabilities (rows sum to 1, no mass on unavailable moves);
             * any callable ``policy(joint_state, rng) -> action`` (``rng`` is a ``numpy.random.Generator``).
 
@@ -108,7 +108,7 @@ class SingleAgentView(gymnasium.Env):
 
     @property
     def model(self):
-        """The :class:`~envs.model.JointModel` the environment steps by."""
+        """The :class:`~multipower.envs.model.JointModel` the environment steps by."""
         return self.par_env.model
 
     @property

@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from agents.sb3_ppo import SB3PPOConfig, learn_sb3_ppo
-from agents.qlearning import learn_qlearning
+from multipower.agents.sb3_ppo import SB3PPOConfig, learn_sb3_ppo
+from multipower.agents.qlearning import learn_qlearning
 from multipower.accuracy import optimal_response_q
 
 TARGETS = {

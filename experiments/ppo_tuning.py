@@ -10,7 +10,7 @@ Besides the greedy-optimal fraction it prints, from the exact ``Q^π`` of each t
 greedy action is the best action by the policy's *own* values (``follows_own_q``) and how often those point at
 an optimal action (``own_q_optimal``): PPO's failures are mostly the former (early commitment).
 
-Each ``--set name=value`` overrides one :class:`agents.sb3_ppo.SB3PPOConfig` field (Python literal values).
+Each ``--set name=value`` overrides one :class:`multipower.agents.sb3_ppo.SB3PPOConfig` field (Python literal values).
 """
 
 from __future__ import annotations
@@ -38,12 +38,12 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from agents.logging import policy_optimal_fraction
+    from multipower.agents.logging import policy_optimal_fraction
     from multipower.accuracy import optimal_response_q
-    from envs.policies import uniform_policy
-    from agents.sb3_ppo import SB3PPOConfig, action_probabilities, learn_sb3_ppo, train_sb3_ppo
-    from envs.model import joint_model
-    from envs.rewards import RewardSampler
+    from multipower.envs.policies import uniform_policy
+    from multipower.agents.sb3_ppo import SB3PPOConfig, action_probabilities, learn_sb3_ppo, train_sb3_ppo
+    from multipower.envs.model import joint_model
+    from multipower.envs.rewards import RewardSampler
 
     overrides = {}
     for item in args.set:

@@ -1,6 +1,6 @@
 """Plain tabular Q-learning of ONE H through the PettingZoo API, CleanRL style (one file, one env, step by step).
 
-H learns against A's uniform seed policy in ``envs.maze_v1.parallel_env`` (joint-state index observations),
+H learns against A's uniform seed policy in ``multipower.envs.maze_v1.parallel_env`` (joint-state index observations),
 one transition at a time through ``env.step``; at the end the greedy policy is compared with the exact
 optimum (:func:`multipower.accuracy.optimal_response_q`, the same optimum as the solver's ``q_H``).
 
@@ -14,12 +14,12 @@ import time
 
 import numpy as np
 
-from agents.logging import optimal_mask
+from multipower.agents.logging import optimal_mask
 from multipower.accuracy import optimal_response_q
-from envs.policies import uniform_policy
-from envs import maze_v1
-from envs.model import joint_model
-from envs.rewards import RewardSampler
+from multipower.envs.policies import uniform_policy
+from multipower.envs import maze_v1
+from multipower.envs.model import joint_model
+from multipower.envs.rewards import RewardSampler
 
 
 def parse_args() -> argparse.Namespace:

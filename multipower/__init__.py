@@ -4,8 +4,8 @@ Importing ``multipower`` registers the environments' Gymnasium ids (``"multipowe
 ``"multipower/JointMaze-H-v1"``, ``"multipower/JointMaze-A-v1"``); it loads Gymnasium and nothing heavier.
 """
 
-from envs.registration import register_envs as _register_envs
+from multipower.envs.registration import register_envs as _register_envs
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _register_envs()

@@ -1,12 +1,12 @@
 """The exact reference of the learners' accuracy: optimal action values by the exact solver.
 
-:func:`optimal_response_q` is the :data:`agents.logging.ExactQ` that callers in this package pass to the
+:func:`optimal_response_q` is the :data:`multipower.agents.logging.ExactQ` that callers in this package pass to the
 learners (``reference=``), so that ``agents`` never imports the solver. It returns the environment's
 convention (reward of the state arrived at)::
 
     Q_env(s, a) = E_{a_other ~ π_other(s)} [ R(s') + γ max_b Q_env(s', b) ],   s' = next_state[s, a, a_other],
 
-with ``R = 0`` and no bootstrap after a crash; see :mod:`agents.logging` for which optimum each agent is
+with ``R = 0`` and no bootstrap after a crash; see :mod:`multipower.agents.logging` for which optimum each agent is
 measured against.
 """
 
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.model import JointModel, check_agent
-from envs.policies import check_policy_batch
-from envs.validation import check_rewards
+from multipower.envs.model import JointModel, check_agent
+from multipower.envs.policies import check_policy_batch
+from multipower.envs.validation import check_rewards
 from multipower.solver import optimal_response
 
 

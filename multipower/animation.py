@@ -1,6 +1,6 @@
 """Animated GIFs of a greedy rollout (:mod:`multipower.rollout`): the maze with both agents, frame by frame.
 
-Each frame ``t`` shows joint state ``s_t`` drawn by :func:`envs.rendering.render_rgb` (walls dark, H blue, A red,
+Each frame ``t`` shows joint state ``s_t`` drawn by :func:`multipower.envs.rendering.render_rgb` (walls dark, H blue, A red,
 agents sharing a cell split its square), each agent's path so far, and a side panel with each agent's reward
 ``R(s_t)``, its discounted return so far ``G_t`` and the move it takes next (``up → left`` where a slip replaced
 it). A rollout of ``T`` steps gives
@@ -19,8 +19,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.animation import PillowWriter  # noqa: E402
 
-from envs.model import JointModel  # noqa: E402
-from envs.rendering import AGENT_COLOURS, render_rgb  # noqa: E402
+from multipower.envs.model import JointModel  # noqa: E402
+from multipower.envs.rendering import AGENT_COLOURS, render_rgb  # noqa: E402
 from multipower.rollout import Rollout  # noqa: E402
 
 PathLike = Union[str, Path]

@@ -15,7 +15,7 @@ from collections import deque
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator, Optional, TypeVar
 
-from envs.validation import available_cores
+from multipower.envs.validation import available_cores
 
 U = TypeVar("U")
 R = TypeVar("R")

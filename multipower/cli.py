@@ -18,6 +18,8 @@ import threading
 from importlib import resources
 from typing import Optional, Sequence
 
+from multipower import __version__
+
 
 COMMANDS = ("exact", "train", "compare", "plot", "reproduce", "demo", "export-mdp", "animate")
 
@@ -68,6 +70,7 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     parser = Parser(prog="multipower", description="Multi-agent POWER in gridworlds.")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error (also MULTIPOWER_DEBUG=1)")
+    parser.add_argument("--version", action="version", version=f"multipower {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         if argv is None or name == chosen:

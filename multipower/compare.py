@@ -26,12 +26,12 @@ from typing import Optional, Union
 
 import numpy as np
 
-from agents import qlearning
-from agents.storage import TrainedAgents, load_agents
-from envs.model import JointModel, joint_model
-from envs.policies import seed_policy_table
-from envs.rewards import RewardSampler
-from envs.validation import check_gamma
+from multipower.agents import qlearning
+from multipower.agents.storage import TrainedAgents, load_agents
+from multipower.envs.model import JointModel, joint_model
+from multipower.envs.policies import seed_policy_table
+from multipower.envs.rewards import RewardSampler
+from multipower.envs.validation import check_gamma
 from multipower.estimator import (
     DEFAULT_TOL,
     DEFAULT_WALKERS,
@@ -263,9 +263,9 @@ def train_agents(
     """The two-stage training (docs/concepts.md#two-stage-training): H against the seed policy, then A against frozen H.
 
     Args:
-        algo: ``"qlearning"`` (:func:`agents.qlearning.train_two_stage`, batched tabular Q-learning; the
-            frozen policies are greedy in the learned Q-values), ``"ppo"`` (:func:`agents.ppo.learn_ppo`, every
-            sample's PPO agents at once) or ``"sb3-ppo"`` (:func:`agents.sb3_ppo.train_sample`, one
+        algo: ``"qlearning"`` (:func:`multipower.agents.qlearning.train_two_stage`, batched tabular Q-learning; the
+            frozen policies are greedy in the learned Q-values), ``"ppo"`` (:func:`multipower.agents.ppo.learn_ppo`, every
+            sample's PPO agents at once) or ``"sb3-ppo"`` (:func:`multipower.agents.sb3_ppo.train_sample`, one
             MaskablePPO model per sample; uniform seed policy only).
         model, R_H, R_A, gamma_H, gamma_A: The world, the ``(K, S)`` reward functions the learners train on
             (the very tables the exact solver uses) and the discounts.

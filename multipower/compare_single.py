@@ -1,7 +1,7 @@
 """Learned against exact single-agent POWER on an MDP graph or a layout (docs/graphs.md#learning).
 
 :func:`compare_single` draws ``K`` reward functions over the states (sample ``i`` is the exact solver's sample
-``i``), learns each by tabular Q-learning (:func:`agents.graph_qlearning.learn_graph_q`), takes the greedy
+``i``), learns each by tabular Q-learning (:func:`multipower.agents.graph_qlearning.learn_graph_q`), takes the greedy
 policy of the learned ``Q`` (:func:`greedy_policy`) and evaluates that policy exactly on the known model with
 the true reward (:func:`policy_power`). Per state this gives
 
@@ -25,13 +25,13 @@ from typing import Mapping, Optional, Union
 
 import numpy as np
 
-from agents.graph_qlearning import learn_graph_q
-from envs.graph_mdp import GraphMDP, layout_to_dot, parse_graph_mdp
-from envs.layouts import LayoutLike, load_layout
-from envs.memory import DEFAULT_FRACTION, default_budget, format_bytes
-from envs.rewards import RewardSampler, make_distribution
-from envs.slip import check_slip
-from envs.validation import check_count, check_gamma, check_seed
+from multipower.agents.graph_qlearning import learn_graph_q
+from multipower.envs.graph_mdp import GraphMDP, layout_to_dot, parse_graph_mdp
+from multipower.envs.layouts import LayoutLike, load_layout
+from multipower.envs.memory import DEFAULT_FRACTION, default_budget, format_bytes
+from multipower.envs.rewards import RewardSampler, make_distribution
+from multipower.envs.slip import check_slip
+from multipower.envs.validation import check_count, check_gamma, check_seed
 from multipower.results import MeanAccumulator, PowerResult, jsonable, pearson
 
 KIND = "compare_single"
@@ -70,7 +70,7 @@ def world_mdp(mdp: Optional[GraphMDP] = None, layout: Optional[LayoutLike] = Non
         raise ValueError("give mdp or layout, not both and not neither")
     if mdp is not None:
         if not isinstance(mdp, GraphMDP):
-            raise ValueError(f"mdp must be a GraphMDP (envs.graph_mdp.load_graph_mdp), got {type(mdp).__name__}")
+            raise ValueError(f"mdp must be a GraphMDP (multipower.envs.graph_mdp.load_graph_mdp), got {type(mdp).__name__}")
         if check_slip(slip) != 0:
             raise ValueError("slip applies to a layout only; write the slip into the graph's weights")
         return mdp
@@ -208,7 +208,7 @@ def compare_single(
     """Learn ``n_samples`` reward functions by Q-learning and compare the learned policies' POWER with exact.
 
     Args:
-        mdp: An MDP graph (:func:`envs.graph_mdp.load_graph_mdp`); or else
+        mdp: An MDP graph (:func:`multipower.envs.graph_mdp.load_graph_mdp`); or else
         layout: A layout (name, file or text), written as a graph with ``slip`` (:func:`world_mdp`).
         gamma: Discount in (0, 1).
         n_samples: Reward samples ``K``.

@@ -15,9 +15,9 @@ from typing import Mapping, Optional, Union
 
 import yaml
 
-from envs.layouts import BUILTIN_LAYOUTS, load_layout, parse_layout
-from envs.serialization import read_json_object, require_keys
-from envs.model import single_agent_model
+from multipower.envs.layouts import BUILTIN_LAYOUTS, load_layout, parse_layout
+from multipower.envs.serialization import read_json_object, require_keys
+from multipower.envs.model import single_agent_model
 from multipower.results import PowerResult, jsonable
 from multipower.spec import RunSpec, SpecError, check_correlation, check_count, check_discount
 

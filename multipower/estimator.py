@@ -11,7 +11,7 @@ discounted return from ``s`` counts the rewards of the states *arrived at* after
 averaged over reward samples, with standard errors (docs/concepts.md#multi-agent-power). All ``K × S × n_rollouts``
 walkers of a chunk of samples step at once. Deterministic policies need one rollout per state (detected);
 stochastic ones get ``n_rollouts``. With slip (docs/concepts.md#slip) every rollout is stochastic: each step draws
-both agents' effective moves (:func:`envs.dynamics.slip_step`) after their chosen ones, and ``n_rollouts`` apply.
+both agents' effective moves (:func:`multipower.envs.dynamics.slip_step`) after their chosen ones, and ``n_rollouts`` apply.
 
 **Truncation.** Rollouts stop after ``T`` steps. With rewards bounded by ``Rmax`` in absolute value, the
 tail left out is at most ``(1-γ) · Σ_{t>T} γ^(t-1) Rmax = (1-γ) · γ^T · Rmax/(1-γ) = γ^T · Rmax`` in POWER, so
@@ -33,11 +33,11 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
-from envs.dynamics import joint_step, padded_rewards, slip_step
-from envs.layouts import N_ACTIONS
-from envs.model import JointModel
-from envs.policies import check_policy_batch, cumulative_probabilities, is_deterministic
-from envs.validation import check_gamma, check_rewards
+from multipower.envs.dynamics import joint_step, padded_rewards, slip_step
+from multipower.envs.layouts import N_ACTIONS
+from multipower.envs.model import JointModel
+from multipower.envs.policies import check_policy_batch, cumulative_probabilities, is_deterministic
+from multipower.envs.validation import check_gamma, check_rewards
 from multipower.results import MeanAccumulator, PowerResult, pearson
 from multipower.solver import evaluate_policies, power_from_next
 
@@ -91,7 +91,7 @@ class PolicyRollout:
     """Rolls frozen tabular policies of H and A out together from every joint state.
 
     Args:
-        model: The :class:`~envs.model.JointModel` whose ``next_state`` table the rollouts step by.
+        model: The :class:`~multipower.envs.model.JointModel` whose ``next_state`` table the rollouts step by.
         policy_H, policy_A: ``(K, S, 5)`` action probabilities per reward sample (or one ``(S, 5)`` table).
         R_H, R_A: ``(K, S)`` reward functions (reward of the state arrived at).
         gamma_H: H's discount, in (0, 1).

@@ -3,7 +3,7 @@
 Reward samples are cut into blocks whose size depends on the world only (:mod:`multipower.blocks`); per-state
 means and standard errors are accumulated in a fixed order, sample by sample inside a block and block by block
 after, so the bytes of a result depend neither on ``chunk_size``, ``jobs``, the memory budget, the backend nor
-interruptions. Sample ``i`` is always the same reward pair (:class:`envs.rewards.RewardSampler`).
+interruptions. Sample ``i`` is always the same reward pair (:class:`multipower.envs.rewards.RewardSampler`).
 
 A work unit is one block, :func:`solve_block` ``(job, unit)``: a module-level function of a small picklable
 :class:`BlockJob`, so any backend can run it. On the CPU, ``jobs`` blocks are solved at once in threads (the
@@ -32,14 +32,14 @@ from typing import Mapping, Optional, Union
 
 import numpy as np
 
-from envs.graph_mdp import GraphMDP
-from envs.layouts import LayoutLike, load_layout
-from envs.memory import MemoryLike, check_budget, joint_state_count, model_bytes, parse_memory
-from envs.model import check_collision, joint_model, single_agent_model
-from envs.slip import check_slip
-from envs.policies import SeedPolicy, seed_policy_table
-from envs.rewards import RewardSampler, check_correlation, make_distribution
-from envs.validation import available_cores, check_count, check_device, check_gamma, check_seed
+from multipower.envs.graph_mdp import GraphMDP
+from multipower.envs.layouts import LayoutLike, load_layout
+from multipower.envs.memory import MemoryLike, check_budget, joint_state_count, model_bytes, parse_memory
+from multipower.envs.model import check_collision, joint_model, single_agent_model
+from multipower.envs.slip import check_slip
+from multipower.envs.policies import SeedPolicy, seed_policy_table
+from multipower.envs.rewards import RewardSampler, check_correlation, make_distribution
+from multipower.envs.validation import available_cores, check_count, check_device, check_gamma, check_seed
 from multipower import rundir
 from multipower.backends import Backend, remote
 from multipower.blocks import (BlockRun, BlockStats, BlockUnit, Cancelled, block_size, finished_prefix, open_store,
@@ -202,11 +202,11 @@ def _world(kind: str, layout_text: str, layout_name: str, collision: Optional[st
            slip: float = 0.0):
     """``(model, seed table or None, RewardSampler)`` of a job, built once per process (call it under
     :data:`_WORLD_LOCK`: ``lru_cache`` lets threads that miss at once each build the world)."""
-    from envs.layouts import parse_layout
+    from multipower.envs.layouts import parse_layout
 
     cfg = json.loads(sampler)
     if kind == "graph":  # layout_text holds the graph's DOT source
-        from envs.graph_mdp import parse_graph_mdp
+        from multipower.envs.graph_mdp import parse_graph_mdp
 
         model, table = parse_graph_mdp(layout_text, name=layout_name), None
         draws = RewardSampler(model.n_states, cfg["distribution"], 0.0, cfg["seed"], cfg["redraw_constant"])
@@ -388,13 +388,13 @@ def exact_power(
     """Exact multi-agent POWER of H and A at every joint state.
 
     Args:
-        layout: A :class:`~envs.layouts.Layout`, a built-in name, a file path or layout text.
+        layout: A :class:`~multipower.envs.layouts.Layout`, a built-in name, a file path or layout text.
         gamma: H's discount ``γ_H`` in (0, 1).
         gamma_A: A's discount (default: ``gamma``).
         n_samples: Reward pairs to average over.
         collision: ``"none"``, ``"crash"`` or ``"bounce"``.
         correlation: Reward correlation ``β`` in [-1, 1] (negative only for symmetric distributions).
-        distribution: Reward distribution: name, config dict or :class:`~envs.rewards.RewardDistribution`
+        distribution: Reward distribution: name, config dict or :class:`~multipower.envs.rewards.RewardDistribution`
             (uniform [0, 1] by default).
         seed_policy: A's seed policy: ``"uniform"``, ``"stay"`` or an ``(S, 5)`` table over joint states.
         seed: Seed of the reward draws.
@@ -407,7 +407,7 @@ def exact_power(
         jobs: Blocks solved at once in threads (default: the available cores on the CPU, 1 on a GPU).
             Results are identical for any value.
         max_memory: Memory budget (bytes or text such as ``"8G"``; default a fraction of the machine's memory,
-            :mod:`envs.memory`). The peak is estimated before anything is allocated: default chunks and jobs
+            :mod:`multipower.envs.memory`). The peak is estimated before anything is allocated: default chunks and jobs
             are lowered to fit, and a world that does not fit is refused up front. Results never depend on it.
         slip: Slip probability in [0, 1] (docs/concepts.md#slip); 0, the default, is the deterministic world.
         out_dir: Run folder. Checked first (:func:`multipower.rundir.check_out`: refused if it holds another
@@ -503,7 +503,7 @@ def single_agent_power(
 ) -> PowerResult:
     """Exact single-agent POWER ``(1-γ)/γ · E[V*(s) - R(s)]`` at every cell (docs/concepts.md#single-agent-power).
 
-    Rewards are ``R_H`` of a :class:`~envs.rewards.RewardSampler` over the cells, so sample ``i`` is
+    Rewards are ``R_H`` of a :class:`~multipower.envs.rewards.RewardSampler` over the cells, so sample ``i`` is
     reproducible. Arguments (run folder, resuming, interruptions) as for :func:`exact_power`.
 
     Returns:
@@ -574,8 +574,8 @@ def graph_power(
     """Exact POWER ``(1-γ)·E[V*(s')]`` at every state of an MDP graph (docs/graphs.md), the
     definition of :func:`single_agent_power` (docs/concepts.md#single-agent-power) on any tabular MDP.
 
-    Rewards are ``R_H`` of a :class:`~envs.rewards.RewardSampler` over the graph's states in graph order, so
-    sample ``i`` is reproducible and a graph written from a layout (:func:`envs.graph_mdp.layout_to_dot`) gets
+    Rewards are ``R_H`` of a :class:`~multipower.envs.rewards.RewardSampler` over the graph's states in graph order, so
+    sample ``i`` is reproducible and a graph written from a layout (:func:`multipower.envs.graph_mdp.layout_to_dot`) gets
     the layout's rewards. Arguments (run folder, resuming, interruptions) as for :func:`exact_power`; the POWER
     error of each sample is at most ``power_tol``.
 

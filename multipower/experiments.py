@@ -57,7 +57,7 @@ from typing import Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from envs.validation import check_count, check_device
+from multipower.envs.validation import check_count, check_device
 from multipower.configs import cell_class, dump_config, load_config, parameter_symbol, validate_config
 from multipower import compare, exact, rundir
 from multipower.backends import remote

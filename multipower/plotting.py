@@ -28,8 +28,8 @@ import numpy as np  # noqa: E402
 from matplotlib.collections import PatchCollection  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from envs.layouts import Layout  # noqa: E402
-from envs.model import single_agent_model  # noqa: E402
+from multipower.envs.layouts import Layout  # noqa: E402
+from multipower.envs.model import single_agent_model  # noqa: E402
 from multipower.configs import load_config, load_result, load_sweep, parameter_symbol  # noqa: E402
 from multipower.plotting_compare import comparison_figure, plot_learned_vs_exact  # noqa: E402,F401
 from multipower.results import PowerResult, pearson, zero_crossing  # noqa: E402,F401

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from envs.graph_mdp import GraphMDP, parse_graph_mdp  # noqa: E402
+from multipower.envs.graph_mdp import GraphMDP, parse_graph_mdp  # noqa: E402
 from multipower.results import PowerResult  # noqa: E402
 
 _CELL = re.compile(r"\((-?\d+), (-?\d+)\)")

@@ -17,8 +17,8 @@ from typing import Mapping, Optional, Union
 
 import numpy as np
 
-from envs.layouts import Layout, parse_layout
-from envs.serialization import jsonable  # noqa: F401  (re-exported: results are saved through it)
+from multipower.envs.layouts import Layout, parse_layout
+from multipower.envs.serialization import jsonable  # noqa: F401  (re-exported: results are saved through it)
 from multipower import rundir
 
 #: Keys of summary.json that say how far the run got (read back into ``config``).

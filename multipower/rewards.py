@@ -1,6 +1,6 @@
-"""Former home of the reward distributions; they now live in :mod:`envs.rewards` (kept for one version)."""
+"""Former home of the reward distributions; they now live in :mod:`multipower.envs.rewards` (kept for one version)."""
 
-from envs.rewards import (
+from multipower.envs.rewards import (
     DISTRIBUTIONS,
     RewardDistribution,
     RewardSampler,

@@ -1,9 +1,9 @@
 """Greedy rollouts of both agents from one joint state, and their discounted returns (what ``animate`` draws).
 
-A rollout follows the model's dynamics (:func:`envs.dynamics.joint_step`): both agents act at once with their
+A rollout follows the model's dynamics (:func:`multipower.envs.dynamics.joint_step`): both agents act at once with their
 greedy action, the next joint state is the model's table entry, and a crash (``crash`` collision rule) ends the
 rollout. In a world with slip (docs/concepts.md#slip) each chosen move is replaced by the effective move drawn by
-:func:`envs.dynamics.slip_step` from a generator seeded by ``seed``, so a rollout is one draw, reproducible by its
+:func:`multipower.envs.dynamics.slip_step` from a generator seeded by ``seed``, so a rollout is one draw, reproducible by its
 seed. Returns use the values' convention (docs/concepts.md#two-stage-training): an agent collects the reward
 of the state it is in, so after ``t`` steps its return is::
 
@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.dynamics import joint_step, padded_rewards, slip_step
-from envs.layouts import ACTION_NAMES
-from envs.model import JointModel
-from envs.policies import check_policy, seed_policy_table
-from envs.validation import check_gamma, check_rewards, check_seed
+from multipower.envs.dynamics import joint_step, padded_rewards, slip_step
+from multipower.envs.layouts import ACTION_NAMES
+from multipower.envs.model import JointModel
+from multipower.envs.policies import check_policy, seed_policy_table
+from multipower.envs.validation import check_gamma, check_rewards, check_seed
 
 #: Most steps of one rollout (a trajectory is stepped in Python, one step at a time).
 MAX_STEPS = 100_000

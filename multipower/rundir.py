@@ -30,7 +30,7 @@ import shutil
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Union
 
-from envs.serialization import jsonable
+from multipower.envs.serialization import jsonable
 
 #: Raised whenever a change to the package alters saved numbers (reward draws, solver, accumulation order).
 NUMERICS_VERSION = 5

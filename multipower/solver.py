@@ -82,11 +82,11 @@ from typing import Optional
 import numpy as np
 import torch
 
-from envs.graph_mdp import GraphMDP
-from envs.layouts import N_ACTIONS
-from envs.model import JointModel, SingleAgentModel, check_agent
-from envs.policies import SeedPolicy, check_policy, seed_policy_table
-from envs.validation import check_gamma, check_rewards
+from multipower.envs.graph_mdp import GraphMDP
+from multipower.envs.layouts import N_ACTIONS
+from multipower.envs.model import JointModel, SingleAgentModel, check_agent
+from multipower.envs.policies import SeedPolicy, check_policy, seed_policy_table
+from multipower.envs.validation import check_gamma, check_rewards
 
 #: Default bound on the POWER error caused by stopping iteration, per sample (guarantee: < 1e-4).
 POWER_TOL = 5e-5
@@ -296,7 +296,7 @@ def _choice_mix(P: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def _slip_split(P: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The compiled kernels' form ``(S, 2)`` of an agent's slip matrices ``P`` ``(S, 5, 5)``: every available chosen
-    move's row is ``split[s, 0]·[e = a] + split[s, 1]·mask[s, e]`` (``1 − p`` and ``p/k``, envs.slip.slip_matrix),
+    move's row is ``split[s, 0]·[e = a] + split[s, 1]·mask[s, e]`` (``1 − p`` and ``p/k``, multipower.envs.slip.slip_matrix),
     read off ``stay``'s row (``stay`` is always available) and checked against every row."""
     others = mask.copy()
     others[:, 0] = False
@@ -305,7 +305,7 @@ def _slip_split(P: np.ndarray, mask: np.ndarray) -> np.ndarray:
     split = np.stack([P[:, 0, 0] - share, share], axis=1)
     rows = split[:, :1, None] * np.eye(N_ACTIONS) + split[:, 1:, None] * mask[:, None, :]
     if not np.allclose(np.where(mask[:, :, None], rows, P), P, rtol=0.0, atol=1e-12):
-        raise ValueError("slip matrices must have the rows (1 - p)·[e = a] + p/k of envs.slip.slip_matrix")
+        raise ValueError("slip matrices must have the rows (1 - p)·[e = a] + p/k of multipower.envs.slip.slip_matrix")
     return np.ascontiguousarray(split)
 
 
@@ -1007,7 +1007,7 @@ def solve_mdp(
     mdp: GraphMDP, R: np.ndarray, gamma: float, device: str = "cpu", power_tol: float = POWER_TOL
 ) -> SolvedSingle:
     """Optimal ``q`` and ``policy`` ``(K, n, A)`` (uniform over tied maxima), ``V`` and ``W`` ``(K, n)`` of a
-    stochastic tabular MDP (:class:`envs.graph_mdp.GraphMDP`) for ``K`` reward functions ``R`` ``(K, n)``.
+    stochastic tabular MDP (:class:`multipower.envs.graph_mdp.GraphMDP`) for ``K`` reward functions ``R`` ``(K, n)``.
 
     Same algorithm and certificate as :func:`solve_single` (module docstring): the POWER error
     ``(1 - γ)·|W - W*|`` is at most ``power_tol`` per sample and state, and tied actions are identified as there.

@@ -17,14 +17,14 @@ from typing import Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 
-from envs.layouts import N_ACTIONS, Layout, load_layout, parse_layout
-from envs.memory import joint_state_count
-from envs.model import COLLISIONS, JointModel, joint_model
-from envs.policies import SEED_POLICIES, SeedPolicy
-from envs.rewards import DISTRIBUTIONS, RewardSampler, make_distribution
-from envs.slip import check_slip
-from envs.serialization import read_json_object
-from envs.validation import check_fields
+from multipower.envs.layouts import N_ACTIONS, Layout, load_layout, parse_layout
+from multipower.envs.memory import joint_state_count
+from multipower.envs.model import COLLISIONS, JointModel, joint_model
+from multipower.envs.policies import SEED_POLICIES, SeedPolicy
+from multipower.envs.rewards import DISTRIBUTIONS, RewardSampler, make_distribution
+from multipower.envs.slip import check_slip
+from multipower.envs.serialization import read_json_object
+from multipower.envs.validation import check_fields
 from multipower.rundir import atomic_write
 
 #: Version of the ``spec.json`` format; :func:`load_spec` refuses others with one line naming it.
@@ -242,11 +242,11 @@ def check_learner_options(learner: Optional[str], options: Mapping, key: str = "
     if learner is None:
         raise SpecError(f"{key} {', '.join(options)}: hyperparameters need a learner")
     if learner == "qlearning":
-        from agents.qlearning import QLearningConfig as config
+        from multipower.agents.qlearning import QLearningConfig as config
     elif learner == "ppo":
-        from agents.ppo import PPOConfig as config
+        from multipower.agents.ppo import PPOConfig as config
     else:
-        from agents.sb3_ppo import SB3PPOConfig as config
+        from multipower.agents.sb3_ppo import SB3PPOConfig as config
     try:
         check_fields(config, options, {"qlearning": "Q-learning", "ppo": "PPO", "sb3-ppo": "SB3 PPO"}[learner])
         config(**{k: tuple(v) if isinstance(v, list) and learner == "ppo" else v for k, v in options.items()})

@@ -5,12 +5,12 @@ cut into chunks, each chunk is one work unit, and each finished chunk is written
 :class:`~multipower.chunkstore.ChunkStore` at once (a temporary file renamed into place), so a run stopped by
 Ctrl-C, SIGTERM or SIGKILL keeps every finished chunk and a rerun trains only the missing samples. A sample's
 agents depend only on its reward functions, the seed and the hyperparameters, never on its chunk, the worker
-count or an interruption (Q-learning: ``agents.qlearning``; PPO: ``agents.ppo``; SB3: one seed per sample), so
+count or an interruption (Q-learning: ``multipower.agents.qlearning``; PPO: ``multipower.agents.ppo``; SB3: one seed per sample), so
 a resumed run ends with the same arrays as one never interrupted.
 
 Q-learning and SB3 chunks are :class:`ChunkUnit` values run by :func:`train_chunk`, a module-level function of
 picklable arguments (any backend that runs functions of picklable units can run them); batched PPO chunks are
-:func:`agents.ppo.learn_ppo`'s own.
+:func:`multipower.agents.ppo.learn_ppo`'s own.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from agents import qlearning
-from agents.logging import ExactQ, TrainingLogger, policy_metrics, solver_convention
-from agents.storage import TrainedAgents
-from agents.workers import imap_unordered
-from envs.model import JointModel
-from envs.policies import is_deterministic
-from envs.validation import available_cores
+from multipower.agents import qlearning
+from multipower.agents.logging import ExactQ, TrainingLogger, policy_metrics, solver_convention
+from multipower.agents.storage import TrainedAgents
+from multipower.agents.workers import imap_unordered
+from multipower.envs.model import JointModel
+from multipower.envs.policies import is_deterministic
+from multipower.envs.validation import available_cores
 from multipower.backends import remote
 from multipower.rundir import NUMERICS_VERSION
 from multipower.spec import RunSpec, SpecError
@@ -82,7 +82,7 @@ def learner_settings(algo: str, options: dict, gamma_H: float, gamma_A: float, s
                     qlearning.default_config(gamma_A, deterministic_other=fixed, **options))  # frozen greedy H
         except ValueError as error:
             raise SpecError(f"--option {error}") from None
-    from agents.sb3_ppo import SB3PPOConfig
+    from multipower.agents.sb3_ppo import SB3PPOConfig
 
     _known(options, SB3PPOConfig.__dataclass_fields__, "SB3 PPO")
     try:
@@ -140,8 +140,8 @@ def default_ppo_chunk(n_samples: int, n_jobs: int, cuda: bool = False) -> int:
 
 
 def ppo_config(options: dict):
-    """:class:`agents.ppo.PPOConfig` from ``--option`` values; an unknown name gets one line listing the fields."""
-    from agents.ppo import PPOConfig
+    """:class:`multipower.agents.ppo.PPOConfig` from ``--option`` values; an unknown name gets one line listing the fields."""
+    from multipower.agents.ppo import PPOConfig
 
     fields = PPOConfig.__dataclass_fields__
     unknown = sorted(set(options) - set(fields))
@@ -189,7 +189,7 @@ def train_chunk(unit: ChunkUnit) -> tuple[int, int, dict[str, np.ndarray]]:
     (steps per walker of each stage)."""
     if unit.algo == "qlearning":
         return unit.start, unit.stop, _qlearning_chunk(unit)
-    from agents.sb3_ppo import SampleJob, train_sample
+    from multipower.agents.sb3_ppo import SampleJob, train_sample
 
     rows = []
     for i in range(len(unit.R_H)):
@@ -302,7 +302,7 @@ def hyperparameters(settings: Any) -> Any:
 
 def _ppo_chunks(model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, config, gaps, jobs, chunk, device, store,
                 progress, tensorboard, reference, backend=None):
-    from agents.ppo import learn_ppo, resolve_device  # torch loads only for PPO
+    from multipower.agents.ppo import learn_ppo, resolve_device  # torch loads only for PPO
 
     try:
         torch_device = resolve_device(device)
@@ -334,8 +334,8 @@ def _ppo_chunks(model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, config, gap
 def trained_metrics(algo: str, model: JointModel, R_H: np.ndarray, R_A: np.ndarray, gamma_H: float,
                     gamma_A: float, seed_table: np.ndarray, arrays: dict, reference: ExactQ) -> dict:
     """Accuracy against the exact optimum of the trained samples: Q-learning's greedy-optimal fractions and value
-    gaps (:func:`agents.qlearning.learned_metrics`), the PPO learners' greedy-optimal fractions
-    (:func:`agents.logging.policy_metrics`). Computed on the whole run at once, so they do not depend on chunks."""
+    gaps (:func:`multipower.agents.qlearning.learned_metrics`), the PPO learners' greedy-optimal fractions
+    (:func:`multipower.agents.logging.policy_metrics`). Computed on the whole run at once, so they do not depend on chunks."""
     if algo == "qlearning":
         return qlearning.learned_metrics(model, R_H, R_A, gamma_H, gamma_A, arrays["q_env_H"], arrays["q_env_A"],
                                          arrays["policy_H"], seed_table, reference=reference)
@@ -345,7 +345,7 @@ def trained_metrics(algo: str, model: JointModel, R_H: np.ndarray, R_A: np.ndarr
 
 def trained_agents(spec: RunSpec, model: JointModel, R_H: np.ndarray, R_A: np.ndarray, arrays: dict, run: dict,
                    seed_table: np.ndarray, metrics: dict, timings: dict) -> TrainedAgents:
-    """The :class:`~agents.storage.TrainedAgents` of ``arrays`` (samples ``[0, n)`` of ``spec``) with the full
+    """The :class:`~multipower.agents.storage.TrainedAgents` of ``arrays`` (samples ``[0, n)`` of ``spec``) with the full
     configuration; Q-learning's ``q_H``, ``q_A`` in the solver's convention. Only ``config["timings"]`` varies
     between runs that trained the same samples."""
     algo, n = spec.learner, len(arrays["policy_H"])

@@ -3,7 +3,7 @@
 * Every ```python block runs as written. The blocks of one page run in order in one namespace (a later block
   may use what an earlier one defined), in a temporary working directory. A block whose fence is preceded by
   the line ``<!-- skip -->`` is not run: keep that for code that cannot run quickly here.
-* Every ``.venv/bin/multipower ...`` command shown (in ```bash blocks and inline code) is accepted by the
+* Every ``multipower ...`` command shown (in ```bash blocks and inline code) is accepted by the
   command line's parser, so the documented flags exist.
 * ``mkdocs build --strict`` succeeds (broken links, missing anchors and missing pages fail it), and every
   ``docs/PAGE.md#anchor`` cited in the code or linked from the README exists in the built site.
@@ -76,13 +76,18 @@ def test_skip_marker_skips():
 
 
 def multipower_commands(text: str) -> list[str]:
-    """The ``.venv/bin/multipower ...`` command lines of ```bash blocks and of inline code."""
+    """The ``multipower ...`` command lines (``.venv/bin/multipower`` too) of ```bash blocks."""
+    command = re.compile(r"^(?:\.venv/bin/)?multipower ")
     commands = []
     for block in re.findall(r"^```bash\n(.*?)^```$", text, re.S | re.M):
         for line in block.replace("\\\n", " ").splitlines():
-            commands += [part.strip() for part in line.split("&&") if part.strip().startswith(".venv/bin/multipower ")]
-    commands += re.findall(r"`(\.venv/bin/multipower [^`]+)`", text)
+            commands += [part.strip() for part in line.split("&&") if command.match(part.strip())]
     return commands
+
+
+def inline_commands(text: str) -> list[str]:
+    """``multipower COMMAND ...`` in inline code: often a fragment of a command, so only its flags are checked."""
+    return re.findall(r"`((?:\.venv/bin/)?multipower [a-z-]+(?: [^`]*)?)`", text)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
@@ -99,10 +104,28 @@ def test_commands_parse(page):
                 pytest.fail(f"{page.name}: the CLI rejects {command!r}")
 
 
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_inline_commands_name_real_flags(page):
+    """A command in inline code names a real command, and each ``--flag`` it shows is one of that command's."""
+    from multipower.cli import COMMANDS, build_parser
+
+    subparsers = next(a for a in build_parser()._actions if a.choices and "exact" in a.choices).choices
+    for fragment in inline_commands(page.read_text()):
+        words = fragment.split()
+        name = words[1].rstrip(":")
+        if name.startswith("-") or name.isupper():  # `multipower --help`, `multipower COMMAND --help`
+            continue
+        assert name in COMMANDS, f"{page.name}: {fragment!r} names no multipower command"
+        options = {s for action in subparsers[name]._actions for s in action.option_strings}
+        flags = {word.split("=")[0] for word in words[2:] if word.startswith("--")}
+        assert flags <= options, f"{page.name}: {fragment!r} shows {sorted(flags - options)}, not options of {name}"
+
+
 def test_commands_found():
     text = (ROOT / "README.md").read_text()
+    assert any(fragment.startswith("multipower train") for fragment in inline_commands(text))
     assert ".venv/bin/multipower demo --out results/demo" in multipower_commands(text)
-    assert any(command.startswith(".venv/bin/multipower compare") for command in multipower_commands(text))
+    assert any(command.startswith("multipower compare") for command in multipower_commands(text))
 
 
 @pytest.fixture(scope="module")

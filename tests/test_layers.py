@@ -1,5 +1,10 @@
-"""The packages import one way: ``envs`` (the world) <- ``agents`` (learners) <- ``multipower`` (solver, estimator,
-experiments, command line), and no modules import each other in a loop.
+"""The layers import one way: ``multipower.envs`` (the world) <- ``multipower.agents`` (learners) <- the rest of
+``multipower`` (solver, estimator, experiments, command line); no modules import each other in a loop; and
+nothing imports the folders ``envs`` or ``agents`` under their bare names.
+
+The repository's folders ``envs/`` and ``agents/`` install as ``multipower.envs`` and ``multipower.agents``
+(``package_dir`` in setup.cfg). From the repository root a bare ``import envs`` would still find the folder and
+load a second copy of every module in it, so the bare names are forbidden everywhere, docs included.
 
 The import graph is read from the source with ``ast``, imports inside functions included, so an import moved
 into a function to dodge a cycle at import time is still a cycle here.
@@ -8,36 +13,53 @@ into a function to dodge a cycle at import time is still a cycle here.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-#: Each package may import only the packages before it.
-LAYERS = ("envs", "agents", "multipower")
+#: Each layer may import only the layers before it: (module prefix, folder in the repository).
+LAYERS = (("multipower.envs", "envs"), ("multipower.agents", "agents"), ("multipower", "multipower"))
+#: Folders whose Python files must not import the bare names (everything that ships or is run).
+PYTHON_FOLDERS = ("multipower", "envs", "agents", "tests", "experiments", "benchmarks", "scripts", "examples")
+BARE = ("envs", "agents")
 
 
 def _module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    for prefix, folder in LAYERS:
+        if path.is_relative_to(ROOT / folder):
+            parts = path.relative_to(ROOT / folder).with_suffix("").parts
+            parts = parts[:-1] if parts[-1] == "__init__" else parts
+            return ".".join((prefix, *parts))
+    raise ValueError(path)
+
+
+def _layer(module: str) -> int:
+    return next(i for i, (prefix, _) in enumerate(LAYERS) if module == prefix or module.startswith(prefix + "."))
 
 
 def _modules() -> dict[str, Path]:
-    return {_module_name(path): path for layer in LAYERS for path in (ROOT / layer).rglob("*.py")}
+    return {_module_name(path): path for _, folder in LAYERS for path in (ROOT / folder).rglob("*.py")}
+
+
+def _imported(node: ast.AST) -> list[str]:
+    """The dotted names an import statement names (``from pkg import sub`` gives ``pkg.sub``)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        return [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+    return []
 
 
 def _targets(node: ast.AST, modules: dict) -> list[str]:
     """The project modules an import statement loads (a submodule where ``from pkg import sub`` names one)."""
-    if isinstance(node, ast.Import):
-        names = [alias.name for alias in node.names]
-    elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-        names = [f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
-                 for alias in node.names]
-    else:
-        return []
-    return [name for name in names if name.split(".")[0] in LAYERS]
+    names = _imported(node)
+    if isinstance(node, ast.ImportFrom) and names:
+        names = [name for name in names[1:] if name in modules] or names[:1]
+    return [name for name in names if name.split(".")[0] == "multipower"]
 
 
 def import_graph() -> dict[str, set[str]]:
-    """``{module: modules it imports}`` over the three packages, from every import statement anywhere."""
+    """``{module: modules it imports}`` over the package, from every import statement anywhere."""
     modules = _modules()
     graph = {}
     for name, path in modules.items():
@@ -74,7 +96,7 @@ def test_packages_import_downward_only():
         f"{module} imports {target}"
         for module, targets in import_graph().items()
         for target in sorted(targets)
-        if LAYERS.index(target.split(".")[0]) > LAYERS.index(module.split(".")[0])
+        if _layer(target) > _layer(module)
     ]
     assert not upward, "imports up the layers envs <- agents <- multipower:\n" + "\n".join(upward)
 
@@ -87,6 +109,33 @@ def test_no_import_cycles():
 def test_the_graph_is_read():
     """The walker sees real edges (guards the two tests above against passing on an empty graph)."""
     graph = import_graph()
-    assert "envs.layouts" in graph["envs.model"]
-    assert "envs.maze_v1" in graph["agents.sb3_ppo"]  # ``from envs import maze_v1``
-    assert "agents.qlearning" in graph["multipower.compare"]
+    assert "multipower.envs.layouts" in graph["multipower.envs.model"]
+    assert "multipower.envs.maze_v1" in graph["multipower.agents.sb3_ppo"]  # ``from multipower.envs import maze_v1``
+    assert "multipower.agents.qlearning" in graph["multipower.compare"]
+
+
+def test_no_bare_envs_or_agents_imports():
+    """No Python file imports ``envs`` or ``agents`` as a top-level package."""
+    found = []
+    for folder in PYTHON_FOLDERS:
+        for path in (ROOT / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text(), filename=str(path))
+            for node in ast.walk(tree):
+                found += [f"{path.relative_to(ROOT)}:{node.lineno} imports {name}"
+                          for name in _imported(node) if name.split(".")[0] in BARE]
+    assert not found, "\n".join(found)
+
+
+def test_no_bare_imports_in_docs():
+    """Code in README and docs (run by tests/test_docs.py from the repository root) uses the package names too."""
+    bare = re.compile(r"^\s*(?:from|import)\s+(?:envs|agents)\b", re.MULTILINE)
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    found = [f"{page.relative_to(ROOT)}: {match.group(0).strip()}" for page in pages for match in bare.finditer(page.read_text())]
+    assert not found, "\n".join(found)
+
+
+def test_the_bare_check_can_fail(tmp_path):
+    """The AST check recognises each form of a bare import."""
+    tree = ast.parse("import envs\nimport agents.ppo as p\nfrom envs import maze_v1\nfrom multipower.envs import x\n")
+    names = [name for node in ast.walk(tree) for name in _imported(node) if name.split(".")[0] in BARE]
+    assert names == ["envs", "agents.ppo", "envs", "envs.maze_v1"]

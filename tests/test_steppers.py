@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from agents.qlearning import UNAVAILABLE, QLearningConfig, _ChunkLearner
-from envs import maze_v1
-from envs.dynamics import joint_step, padded_rewards
-from envs.layouts import N_ACTIONS, parse_layout
-from envs.model import COLLISIONS, JointModel
+from multipower.agents.qlearning import UNAVAILABLE, QLearningConfig, _ChunkLearner
+from multipower.envs import maze_v1
+from multipower.envs.dynamics import joint_step, padded_rewards
+from multipower.envs.layouts import N_ACTIONS, parse_layout
+from multipower.envs.model import COLLISIONS, JointModel
 from multipower.estimator import PolicyRollout
 
 #: A world with walls inside as well as around it, so masks differ between cells.
@@ -56,7 +56,7 @@ def env_stepper(model, R_H, R_A, max_cycles):
 
 
 def dynamics_stepper(model, R_H, R_A, max_cycles, array=np.asarray):
-    """:mod:`envs.dynamics` on numpy arrays (``array=torch.as_tensor`` runs the same code on tensors)."""
+    """:mod:`multipower.envs.dynamics` on numpy arrays (``array=torch.as_tensor`` runs the same code on tensors)."""
     s, h, a = (array(g) for g in _grids(model))
     reached, terminated, truncated = joint_step(array(model.next_state), model.terminal_state, s, h, a, s * 0, max_cycles)
     reward_H, reward_A = padded_rewards(array(R_H))[reached], padded_rewards(array(R_A))[reached]
@@ -88,7 +88,7 @@ def estimator_stepper(model, R_H, R_A, max_cycles):
 
 
 def _kernel_step(model, R, learner_agent, max_cycles):
-    """One compiled Q-learning step (:func:`agents._qkernel.run_steps`) from every state for every joint action.
+    """One compiled Q-learning step (:func:`multipower.agents._qkernel.run_steps`) from every state for every joint action.
 
     Sample ``k`` starts at state ``k``; the learner's greedy action and the other agent's fixed action are set
     per call; with a first step size of 1 the updated ``Q(s, a)`` is exactly the target ``R(s')`` (a zero

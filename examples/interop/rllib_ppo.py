@@ -12,7 +12,7 @@ from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
 from ray.tune.registry import register_env
 
-from envs import maze_v1
+from multipower.envs import maze_v1
 
 register_env("multipower_maze_v1", lambda env_config: ParallelPettingZooEnv(maze_v1.parallel_env(**env_config)))
 

@@ -9,7 +9,7 @@ paid differently.
 import supersuit as ss
 from stable_baselines3 import PPO
 
-from envs import maze_v1
+from multipower.envs import maze_v1
 
 env = maze_v1.parallel_env(layout="grid3x3", collision="crash", obs_type="vector", agent_indicator=True,
                            max_cycles=25, reward_seed=3)

@@ -11,7 +11,7 @@ from tianshou.algorithm.random import MARLRandomDiscreteMaskedOffPolicyAlgorithm
 from tianshou.data import Collector
 from tianshou.env import DummyVectorEnv, PettingZooEnv
 
-from envs import maze_v1
+from multipower.envs import maze_v1
 
 
 def make_env():

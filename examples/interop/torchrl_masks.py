@@ -8,7 +8,7 @@ distribution (``torchrl.modules.MaskedCategorical``) can use them in training. E
 import torch
 from torchrl.envs import PettingZooWrapper
 
-from envs import maze_v1
+from multipower.envs import maze_v1
 
 env = PettingZooWrapper(
     env=maze_v1.parallel_env(layout="maze7x7", collision="crash", obs_type="vector", action_mask_in_obs=True,

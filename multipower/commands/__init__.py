@@ -13,8 +13,8 @@ import math
 import sys
 from typing import Callable, Optional
 
-from envs.model import COLLISIONS
-from envs.rewards import DISTRIBUTIONS
+from multipower.envs.model import COLLISIONS
+from multipower.envs.rewards import DISTRIBUTIONS
 from multipower.spec import RunSpec, check_learner_options
 
 #: Old flag spellings and the ones that replace them.

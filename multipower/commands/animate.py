@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _load_run(run_dir: Path, policy: str):
     """``(spec, model, agents or None)`` of RUN_DIR; ``ValueError`` naming RUN_DIR when it cannot serve ``policy``."""
-    from agents.storage import AGENTS_FILE, load_agents
+    from multipower.agents.storage import AGENTS_FILE, load_agents
     from multipower.rundir import read_manifest
     from multipower.spec import SPEC_FILE, load_spec
 

@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "POWER evaluated on the model against the exact optimum (options n_steps, walkers, "
                              "episode_length)")
     parser.add_argument("--mdp", default=None, metavar="FILE.gv",
-                        help="with --single: an MDP graph in POWERplay's DOT format instead of --layout")
+                        help="with --single: an MDP graph in POWERplay's DOT format (a .gv file or a built-in: figure1, three_states) instead of --layout")
     add_backend_arguments(parser)
 
 
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     backend = backend_from_args(args)
     train_options = {**spec.learner_options, **_run_options(args, spec.learner)}
     if not args.agents:  # before anything is built: a world too big for the budget is refused in a second
-        from agents.qlearning import check_memory
+        from multipower.agents.qlearning import check_memory
 
         check_memory(spec.layout, spec.collision, spec.n_samples, args.max_memory, what=f"compare ({spec.learner})")
     rundir.check_out(args.out, "compare", overwrite=args.overwrite)  # marks the folder as a compare run's
@@ -116,7 +116,7 @@ def _training_store(args: argparse.Namespace, spec):
     """The chunk store of the training in ``--out`` (finished chunks reused) and a progress bar."""
     from tqdm import tqdm
 
-    from envs.policies import seed_policy_table
+    from multipower.envs.policies import seed_policy_table
     from multipower.chunkstore import ChunkStore
     from multipower.training import chunk_key, learner_settings, progress_total
 
@@ -150,9 +150,9 @@ _NOT_SINGLE = {"--gamma-a": ("gamma_A", None), "--collision": ("collision", "non
 
 def _run_single(args: argparse.Namespace) -> int:
     """``--single``: Q-learning's greedy policies on one agent's MDP, evaluated on the model, against exact."""
-    from envs.graph_mdp import load_graph_mdp
-    from envs.rewards import make_distribution
-    from envs.validation import check_gamma
+    from multipower.envs.graph_mdp import load_graph_mdp
+    from multipower.envs.rewards import make_distribution
+    from multipower.envs.validation import check_gamma
     from multipower.compare_single import KIND, check_options, plan_single
     from multipower.rundir import check_out
 

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a folder holding another run (or files multipower did not write)")
     parser.add_argument("--mdp", default=None, metavar="FILE.gv",
-                        help="with --single: an MDP graph in POWERplay's DOT format instead of --layout "
+                        help="with --single: an MDP graph in POWERplay's DOT format (a .gv file or a built-in: figure1, three_states) instead of --layout "
                              "(writes power.csv labelled by state name, and power.png)")
     parser.add_argument("--redraw-constant", action="store_true", help="redraw constant reward functions")
     parser.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
@@ -106,9 +106,9 @@ def _refuse_two_agent_flags(args: argparse.Namespace, what: str) -> None:
 
 def _run_graph(args: argparse.Namespace) -> int:
     """``--single --mdp FILE``: POWER at every state of an MDP graph, power.csv + summary.json + power.png."""
-    from envs.graph_mdp import load_graph_mdp
-    from envs.rewards import make_distribution
-    from envs.validation import check_gamma
+    from multipower.envs.graph_mdp import load_graph_mdp
+    from multipower.envs.rewards import make_distribution
+    from multipower.envs.validation import check_gamma
     from multipower.exact import graph_power
     from multipower.plotting import save_figure
     from multipower.plotting_graph import plot_graph_power

@@ -19,9 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from envs.graph_mdp import layout_to_dot
-    from envs.layouts import load_layout
-    from envs.slip import check_slip
+    from multipower.envs.graph_mdp import layout_to_dot
+    from multipower.envs.layouts import load_layout
+    from multipower.envs.slip import check_slip
     from multipower.rundir import atomic_write
 
     slip = check_slip(args.slip, "--slip")

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from envs.validation import check_device
+    from multipower.envs.validation import check_device
     from multipower import configs, experiments
 
     if args.list:

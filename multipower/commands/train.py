@@ -42,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from agents.qlearning import check_memory
-    from envs.policies import seed_policy_table
+    from multipower.agents.qlearning import check_memory
+    from multipower.envs.policies import seed_policy_table
     from multipower import rundir
     from multipower.chunkstore import ChunkStore
     from multipower.training import chunk_key, learner_settings, sigterm_as_interrupt
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     seed_table = seed_policy_table(model, spec.seed_policy_value())
     settings = learner_settings(spec.learner, options, spec.gamma_H, spec.discount_A, seed_table, spec.slip)  # fails before work
     if spec.learner == "ppo":
-        from agents.ppo import resolve_device
+        from multipower.agents.ppo import resolve_device
 
         try:
             resolve_device(args.device or "auto")
@@ -166,7 +166,7 @@ def _saved_samples(out, key) -> int:
 
 def _save(spec, args, model, R_H, R_A, seed_table, arrays, run, metrics, t0, before, key, store) -> None:
     """agents.npz, config.json and spec.json, each written atomically, then the manifest (written last)."""
-    from agents.storage import save_agents
+    from multipower.agents.storage import save_agents
     from multipower import rundir
     from multipower.training import trained_agents
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.ppo import (
+from multipower.agents.ppo import (
     Batch,
     Envs,
     PPOConfig,
@@ -20,8 +20,8 @@ from agents.ppo import (
     sample_keys,
     train_agents,
 )
-from envs import maze_v1
-from envs.model import COLLISIONS, joint_model
+from multipower.envs import maze_v1
+from multipower.envs.model import COLLISIONS, joint_model
 
 TINY = dict(total_timesteps=2048, n_envs=8, n_steps=32, batch_size=64, n_epochs=2, net_arch=(16,))
 
@@ -235,7 +235,7 @@ def test_bad_device():
 def test_tensorboard_logs_losses_and_accuracy_per_update(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from agents.ppo import learn_ppo
+    from multipower.agents.ppo import learn_ppo
     from multipower.accuracy import optimal_response_q
 
     model = joint_model("grid3x3", "crash")

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from agents.logging import greedy_optimal_fraction
+from multipower.agents.logging import greedy_optimal_fraction
 from multipower.accuracy import optimal_response_q
-from envs.policies import greedy_policy, uniform_policy
-from agents.qlearning import QLearningConfig, _ChunkLearner, default_config, train_q, train_two_stage
-from envs import maze_v1
-from envs.model import joint_model
-from envs.rewards import RewardSampler
+from multipower.envs.policies import greedy_policy, uniform_policy
+from multipower.agents.qlearning import QLearningConfig, _ChunkLearner, default_config, train_q, train_two_stage
+from multipower.envs import maze_v1
+from multipower.envs.model import joint_model
+from multipower.envs.rewards import RewardSampler
 
 
 def test_transition_rows_equal_env_steps():
@@ -139,7 +139,7 @@ def test_greedy_policy_of_result_is_valid():
 
 def test_epsilon_schedule():
     """ε falls linearly from epsilon_start to epsilon_end over the decay horizon, then stays (kernel and logs)."""
-    from agents._qkernel import epsilon_at
+    from multipower.agents._qkernel import epsilon_at
 
     assert [epsilon_at(step, 1.0, 0.8, 100.0) for step in (0, 50, 100, 400)] == pytest.approx([1.0, 0.9, 0.8, 0.8])
     assert epsilon_at(0, 1.0, 0.8, 0.0) == 0.8  # no decay horizon: epsilon_end from the start

@@ -6,10 +6,10 @@ import hashlib
 import numpy as np
 import pytest
 
-from agents.qlearning import default_config, learn_qlearning, train_q
-from agents.storage import load_agents
-from envs.model import joint_model
-from envs.rewards import RewardSampler
+from multipower.agents.qlearning import default_config, learn_qlearning, train_q
+from multipower.agents.storage import load_agents
+from multipower.envs.model import joint_model
+from multipower.envs.rewards import RewardSampler
 from multipower.cli import main
 
 SMALL = ["--option", "min_visits=60", "--option", "max_steps=2000", "--option", "check_every=50"]
@@ -76,7 +76,7 @@ def test_mixed_deterministic_and_stochastic_other_policies_do_not_interact():
 
 
 def test_default_jobs_is_the_available_cores(monkeypatch):
-    import agents.qlearning as ql
+    import multipower.agents.qlearning as ql
 
     class Seen(Exception):
         pass

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from agents.sb3_ppo import SB3PPOConfig, frozen_policy, learn_sb3_ppo, policy_table, state_observations, train_sb3_ppo
-from envs import maze_v1
-from envs.model import joint_model
-from envs.single_agent import SingleAgentView
-from envs.rewards import RewardSampler
+from multipower.agents.sb3_ppo import SB3PPOConfig, frozen_policy, learn_sb3_ppo, policy_table, state_observations, train_sb3_ppo
+from multipower.envs import maze_v1
+from multipower.envs.model import joint_model
+from multipower.envs.single_agent import SingleAgentView
+from multipower.envs.rewards import RewardSampler
 from multipower.accuracy import optimal_response_q
 
 
@@ -70,7 +70,7 @@ def test_ppo_tensorboard_curves(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from multipower.accuracy import optimal_response_q
-    from envs.policies import uniform_policy
+    from multipower.envs.policies import uniform_policy
 
     model = joint_model("grid3x3")
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 1)

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from agents.qlearning import default_config, learn_qlearning
-from agents.storage import TrainedAgents, load_agents, save_agents
-from envs.rewards import RewardSampler
+from multipower.agents.qlearning import default_config, learn_qlearning
+from multipower.agents.storage import TrainedAgents, load_agents, save_agents
+from multipower.envs.rewards import RewardSampler
 
 
 def test_learn_save_load_roundtrip(tmp_path):

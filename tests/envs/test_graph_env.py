@@ -6,13 +6,13 @@ import gymnasium
 import numpy as np
 from gymnasium.utils.env_checker import check_env
 
-import envs  # noqa: F401  (registers the ids)
-from agents.graph_qlearning import learn_graph_q
-from envs.graph_mdp import load_graph_mdp
-from envs.rewards import RewardSampler
+import multipower.envs  # noqa: F401  (registers the ids)
+from multipower.agents.graph_qlearning import learn_graph_q
+from multipower.envs.graph_mdp import load_graph_mdp
+from multipower.envs.rewards import RewardSampler
 from multipower.solver import power_from_next, solve_mdp
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "envs" / "graphs"  # the packaged example graphs
 
 
 def test_registered_env_passes_check_env_and_follows_the_weights():

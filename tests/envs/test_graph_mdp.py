@@ -1,4 +1,4 @@
-"""envs.graph_mdp: reading POWERplay's DOT format (both forms), the error of each malformed graph, and writing
+"""multipower.envs.graph_mdp: reading POWERplay's DOT format (both forms), the error of each malformed graph, and writing
 layouts (with and without slip) in the format."""
 
 from pathlib import Path
@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.graph_mdp import WEIGHT_TOL, layout_to_dot, load_graph_mdp, parse_graph_mdp
-from envs.layouts import ACTION_NAMES, load_layout
-from envs.slip import slip_matrix
+from multipower.envs.graph_mdp import WEIGHT_TOL, layout_to_dot, load_graph_mdp, parse_graph_mdp
+from multipower.envs.layouts import ACTION_NAMES, load_layout
+from multipower.envs.slip import slip_matrix
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "envs" / "graphs"  # the packaged example graphs
 
 
 def test_deterministic_form_one_action_per_edge_in_graph_order():
@@ -123,3 +123,14 @@ def test_export_with_slip_reads_back_as_the_slip_rule():
         # the chosen move happens with 1 - p + p/k, every other available move with p/k (POWERplay's rule)
         k = mask[c].sum()
         assert np.isclose(P[c, 0, c], 1 - 0.3 + 0.3 / k)
+
+
+@pytest.mark.parametrize("name", ["figure1", "three_states"])
+def test_builtin_graphs_load_by_name_from_any_directory(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    by_name, by_file = load_graph_mdp(name), load_graph_mdp(FIXTURES / f"{name}.gv")
+    assert by_name.states == by_file.states and by_name.name == by_file.name
+    np.testing.assert_array_equal(by_name.transition_matrix(), by_file.transition_matrix())
+    (tmp_path / name).write_text("not a graph")  # a file of that name in the working directory wins
+    with pytest.raises(ValueError, match="mdp: "):
+        load_graph_mdp(name)

@@ -12,13 +12,13 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-import envs
-from envs import maze_v1
-from envs.maze_v1 import DEFAULT_MAX_CYCLES
-from envs.model import COLLISIONS
-from envs.registration import MAX_EPISODE_STEPS
-from envs.single_agent import SingleAgentView
-from envs.single_maze import SingleMazeEnv
+from multipower import envs
+from multipower.envs import maze_v1
+from multipower.envs.maze_v1 import DEFAULT_MAX_CYCLES
+from multipower.envs.model import COLLISIONS
+from multipower.envs.registration import MAX_EPISODE_STEPS
+from multipower.envs.single_agent import SingleAgentView
+from multipower.envs.single_maze import SingleMazeEnv
 
 PETTINGZOO_FORMS = {
     "parallel_env": lambda **kw: maze_v1.parallel_env(**kw),
@@ -102,7 +102,7 @@ def test_direct_gymnasium_envs_pickle():
 
 
 def test_reward_distributions_pickle_and_compare_equal():
-    from envs.rewards import DISTRIBUTIONS, make_distribution
+    from multipower.envs.rewards import DISTRIBUTIONS, make_distribution
 
     for name in DISTRIBUTIONS:
         dist = make_distribution(name)
@@ -176,7 +176,7 @@ def test_old_ids_say_which_version_to_use():
     "code",
     [
         "import multipower, gymnasium; gymnasium.make('multipower/JointMaze-H-v1').reset(seed=0)",
-        "import gymnasium; gymnasium.make('envs:multipower/Maze-v1').reset(seed=0)",
+        "import gymnasium; gymnasium.make('multipower:multipower/Maze-v1').reset(seed=0)",
         "import multipower, sys; assert 'torch' not in sys.modules and 'pettingzoo' not in sys.modules",
     ],
 )

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.layouts import BUILTIN_LAYOUTS, Layout, load_layout, parse_layout
+from multipower.envs.layouts import BUILTIN_LAYOUTS, Layout, load_layout, parse_layout
 
 LAYOUT_DIR = Path(__file__).resolve().parents[2] / "envs" / "layouts"
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from pettingzoo.test import api_test, max_cycles_test, parallel_api_test, parallel_seed_test, render_test, seed_test
 
-from envs import maze_v1
-from envs.model import COLLISIONS, joint_model
-from envs.rewards import joint_rewards
+from multipower.envs import maze_v1
+from multipower.envs.model import COLLISIONS, joint_model
+from multipower.envs.rewards import joint_rewards
 
 OBS_TYPES = ("index", "vector")
 CASES = list(itertools.product(COLLISIONS, OBS_TYPES))
@@ -245,7 +245,7 @@ def test_rewards_are_fixed_by_the_arguments_not_by_reset_seeds():
 
 
 def test_default_reward_seed_is_zero_and_tables_are_the_samplers_draw():
-    from envs.rewards import RewardSampler
+    from multipower.envs.rewards import RewardSampler
 
     env = maze_v1.parallel_env(layout="grid3x3", collision="crash", reward_correlation=0.5)
     r_h, r_a = RewardSampler(72, None, 0.5).draw(np.random.default_rng(0), 1)

@@ -5,8 +5,8 @@ import time
 import numpy as np
 import pytest
 
-from envs.layouts import load_layout
-from envs.model import COLLISIONS, JointModel, joint_model, single_agent_model
+from multipower.envs.layouts import load_layout
+from multipower.envs.model import COLLISIONS, JointModel, joint_model, single_agent_model
 
 STAY, UP, DOWN, LEFT, RIGHT = range(5)
 

@@ -9,12 +9,12 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-import envs
-from envs.policies import TabularPolicy, stay_policy, uniform_policy
-from envs import maze_v1
-from envs.model import COLLISIONS
-from envs.single_agent import SingleAgentView
-from envs.single_maze import SingleMazeEnv
+from multipower import envs
+from multipower.envs.policies import TabularPolicy, stay_policy, uniform_policy
+from multipower.envs import maze_v1
+from multipower.envs.model import COLLISIONS
+from multipower.envs.single_agent import SingleAgentView
+from multipower.envs.single_maze import SingleMazeEnv
 
 CASES = list(itertools.product(COLLISIONS, ("index", "vector"), ("H", "A")))
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from envs.layouts import load_layout
-from envs.slip import check_slip, slip_matrix
+from multipower.envs.layouts import load_layout
+from multipower.envs.slip import check_slip, slip_matrix
 
 
 def test_rows_are_distributions_over_available_moves():

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from envs import maze_v1
-from envs.dynamics import effective_moves, slip_step
-from envs.model import joint_model
-from envs.single_maze import SingleMazeEnv
+from multipower.envs import maze_v1
+from multipower.envs.dynamics import effective_moves, slip_step
+from multipower.envs.model import joint_model
+from multipower.envs.single_maze import SingleMazeEnv
 
 N = 4000
 Z = 4.5  # per-outcome z-score bound; with a fixed seed the test is deterministic

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from envs.model import joint_model
-from envs.policies import is_deterministic
+from multipower.envs.model import joint_model
+from multipower.envs.policies import is_deterministic
 from multipower.animation import save_rollout_gif
 from multipower.cli import main
 from multipower.rollout import greedy_actions, greedy_rollout, optimal_policies

@@ -210,8 +210,8 @@ def _config(path, **changes):
 def files(tmp_path_factory):
     import importlib
 
-    for module in ("torch", "agents.qlearning", "multipower.exact", "multipower.compare", "multipower.experiments", "multipower.plotting",
-                   "agents.ppo", "agents.sb3_ppo"):
+    for module in ("torch", "multipower.agents.qlearning", "multipower.exact", "multipower.compare", "multipower.experiments", "multipower.plotting",
+                   "multipower.agents.ppo", "multipower.agents.sb3_ppo"):
         importlib.import_module(module)  # imported once here, so that each case's time is its own
     root = tmp_path_factory.mktemp("surface")
     for name, data in FILES.items():
@@ -219,7 +219,7 @@ def files(tmp_path_factory):
             (root / name).write_bytes(data)
     np.save(root / "objects.npy", np.array([object()] * 5), allow_pickle=True)
     np.save(root / "wrong_shape.npy", np.full((3, 5), 0.2))
-    shutil.copy(Path(__file__).parents[1] / "fixtures" / "figure1.gv", root / "fig1.gv")
+    shutil.copy(Path(__file__).parents[2] / "envs" / "graphs" / "figure1.gv", root / "fig1.gv")
     (root / "empty").mkdir()
     (root / "agents").mkdir()
     (root / "agents" / "config.json").write_text(json.dumps({"layout": "grid3x3", "gamma": 0.6}))
@@ -293,7 +293,7 @@ def test_config_names_and_files_never_leave_the_results_root(files, monkeypatch)
 
 
 def _env_reset(options):
-    from envs import maze_v1
+    from multipower.envs import maze_v1
 
     maze_v1.parallel_env().reset(options=options)
 
@@ -317,14 +317,14 @@ API_CASES = [
     (lambda: _env_reset({"cells": {"H": "a1", "A": (0, 0)}}), "options['cells']['H']"),
     (lambda: _env_reset({"rewards": {"H": ["0.5"] * 81, "A": [0.0] * 81}}), "rewards['H']"),
     (lambda: _env_reset({"rewards": {"H": np.array([object()] * 81), "A": [0.0] * 81}}), "rewards['H']"),
-    (lambda: __import__("envs.rewards").rewards.RewardSampler(9, seed=2.5), "seed"),
-    (lambda: __import__("envs.rewards").rewards.pareto(alpha=float("nan")), "alpha"),
+    (lambda: __import__("multipower.envs.rewards").envs.rewards.RewardSampler(9, seed=2.5), "seed"),
+    (lambda: __import__("multipower.envs.rewards").envs.rewards.pareto(alpha=float("nan")), "alpha"),
 ]
 
 
 @pytest.mark.parametrize("call, names", API_CASES, ids=[str(i) for i in range(len(API_CASES))])
 def test_python_api_errors_name_the_argument(call, names):
-    import envs.maze_v1  # noqa: F401  (imported before the clock starts)
+    import multipower.envs.maze_v1  # noqa: F401  (imported before the clock starts)
     import multipower.exact  # noqa: F401
     import multipower.solver  # noqa: F401
 

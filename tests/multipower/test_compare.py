@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from envs.policies import uniform_policy
-from envs.model import joint_model
+from multipower.envs.policies import uniform_policy
+from multipower.envs.model import joint_model
 from multipower.compare import compare, compare_agents, train_agents
-from envs.rewards import RewardSampler
+from multipower.envs.rewards import RewardSampler
 from multipower.solver import solve_pairs
 
 REQUIRED = (
@@ -119,7 +119,7 @@ def test_ppo_compare_target(algo):
 
 
 def test_cli_reuses_saved_agents(tmp_path, capsys):
-    from agents.storage import TrainedAgents, save_agents
+    from multipower.agents.storage import TrainedAgents, save_agents
     from multipower.commands import compare as command
 
     model = joint_model("grid3x3", "crash")

@@ -11,15 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.graph_mdp import layout_to_dot, load_graph_mdp, parse_graph_mdp
-from envs.rewards import RewardSampler
+from multipower.envs.graph_mdp import layout_to_dot, load_graph_mdp, parse_graph_mdp
+from multipower.envs.rewards import RewardSampler
 from multipower import rundir
 from multipower.cli import main
 from multipower.compare_single import compare_single, greedy_policy, optimal_everywhere, policy_power
 from multipower.exact import graph_power, single_agent_power
 from multipower.solver import POWER_TOL, solve_mdp
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "envs" / "graphs"  # the packaged example graphs
 FIGURE1 = FIXTURES / "figure1.gv"
 
 

@@ -5,12 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from envs.model import joint_model
-from envs.policies import greedy_policy, is_deterministic, uniform_policy
-from envs.validation import check_gamma
+from multipower.envs.model import joint_model
+from multipower.envs.policies import greedy_policy, is_deterministic, uniform_policy
+from multipower.envs.validation import check_gamma
 from multipower.estimator import PolicyRollout, estimate_power, horizon_for, truncation_bound
 from multipower.results import PowerResult, pearson
-from envs.rewards import RewardSampler
+from multipower.envs.rewards import RewardSampler
 
 
 def reference_power(model, policy_H, policy_A, R, gamma):

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from envs.layouts import load_layout, parse_layout
-from envs.model import joint_model, single_agent_model
+from multipower.envs.layouts import load_layout, parse_layout
+from multipower.envs.model import joint_model, single_agent_model
 from multipower import exact as exact_module
 from multipower.cli import main
 from multipower.exact import Interrupted, exact_power, single_agent_power
-from envs.rewards import RewardSampler
+from multipower.envs.rewards import RewardSampler
 from multipower.solver import POWER_TOL, solve_pairs, solve_single
 
 

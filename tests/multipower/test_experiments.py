@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from envs.model import joint_model
+from multipower.envs.model import joint_model
 from multipower import experiments
 from multipower import configs
 from multipower.configs import ConfigError

@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.graph_mdp import layout_to_dot, load_graph_mdp, parse_graph_mdp
-from envs.layouts import load_layout
-from envs.rewards import RewardSampler
-from envs.slip import slip_matrix
+from multipower.envs.graph_mdp import layout_to_dot, load_graph_mdp, parse_graph_mdp
+from multipower.envs.layouts import load_layout
+from multipower.envs.rewards import RewardSampler
+from multipower.envs.slip import slip_matrix
 from multipower.cli import main
 from multipower.exact import graph_power, single_agent_power
 from multipower.results import PowerResult
 from multipower.solver import POWER_TOL, power_from_next, solve_mdp
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "envs" / "graphs"  # the packaged example graphs
 #: POWERplay's own graph files (mdp_from_paper.gv, petersen_graph.gv, stochastic_graph_4_states.gv) are not
 #: shipped; point MULTIPOWER_POWERPLAY_MDPS at a folder holding them to run the interop test.
 POWERPLAY = Path(os.environ.get("MULTIPOWER_POWERPLAY_MDPS", "/nonexistent"))

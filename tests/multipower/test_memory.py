@@ -11,8 +11,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from envs.memory import format_bytes, parse_memory
-from envs.rewards import RewardSampler
+from multipower.envs.memory import format_bytes, parse_memory
+from multipower.envs.rewards import RewardSampler
 from multipower import exact as exact_module
 from multipower import solver
 from multipower.cli import main
@@ -59,7 +59,7 @@ def test_draws_come_from_one_stream_per_sample(spec):
 
 
 def test_compiled_philox_matches_numpy():
-    from envs._philox import doubles
+    from multipower.envs._philox import doubles
 
     for key0, start in ((0, 0), (2**64 - 1, 2**64 - 3), (123456789, 10**12)):
         out = doubles(np.uint64(key0), np.uint64(start), 3, 9)
@@ -150,7 +150,7 @@ def test_parse_memory_rejects(text):
 
 
 def test_default_budget_is_a_fraction_of_the_machine():
-    from envs.memory import DEFAULT_FRACTION, machine_memory
+    from multipower.envs.memory import DEFAULT_FRACTION, machine_memory
 
     total = machine_memory()
     assert total is None or parse_memory(None) == int(DEFAULT_FRACTION * total)

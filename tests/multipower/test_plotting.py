@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from envs.model import joint_model, single_agent_model
+from multipower.envs.model import joint_model, single_agent_model
 from multipower import plotting
 from multipower.results import PowerResult, pearson
 

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from envs.layouts import load_layout
-from envs.model import joint_model
+from multipower.envs.layouts import load_layout
+from multipower.envs.model import joint_model
 from multipower.results import MeanAccumulator, PowerResult, pearson, standard_error
 
 

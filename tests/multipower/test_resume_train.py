@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.storage import load_agents
+from multipower.agents.storage import load_agents
 from multipower.chunkstore import ChunkStore
 from multipower.cli import main
 

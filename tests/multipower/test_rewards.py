@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from envs.rewards import RewardSampler, bernoulli, custom, make_distribution, pareto
+from multipower.envs.rewards import RewardSampler, bernoulli, custom, make_distribution, pareto
 
 
 def test_pairs_do_not_depend_on_chunking():

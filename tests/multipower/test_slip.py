@@ -12,9 +12,9 @@ import math
 import numpy as np
 import pytest
 
-from envs.layouts import parse_layout
-from envs.model import joint_model, single_agent_model
-from envs.policies import uniform_policy
+from multipower.envs.layouts import parse_layout
+from multipower.envs.model import joint_model, single_agent_model
+from multipower.envs.policies import uniform_policy
 from multipower.exact import exact_power, single_agent_power
 from multipower.solver import POWER_TOL, evaluate_policies, optimal_response, solve_pairs, solve_single
 from multipower.spec import RunSpec, SpecError, load_spec, save_spec
@@ -243,7 +243,7 @@ def test_single_agent_power_takes_slip():
 
 
 def test_minus_zero_slip_is_zero():
-    from envs.slip import check_slip
+    from multipower.envs.slip import check_slip
 
     assert math.copysign(1.0, check_slip(-0.0)) == 1.0  # saved as 0, not -0.0
 

@@ -4,9 +4,9 @@ transition distribution gives, so their estimates agree with the exact solver wi
 import numpy as np
 import pytest
 
-from agents.qlearning import QLearningConfig, train_q
-from envs.model import joint_model
-from envs.policies import uniform_policy
+from multipower.agents.qlearning import QLearningConfig, train_q
+from multipower.envs.model import joint_model
+from multipower.envs.policies import uniform_policy
 from multipower.accuracy import optimal_response_q
 from multipower.compare import compare
 from multipower.estimator import PolicyRollout
@@ -56,7 +56,7 @@ def test_compare_with_slip_at_small_scale():
 
 def test_batched_ppo_steps_by_the_slipped_model():
     torch = pytest.importorskip("torch")
-    from agents.ppo import Batch
+    from multipower.agents.ppo import Batch
 
     model = joint_model("grid3x3", "bounce", 0.5)
     batch = Batch(model, np.zeros((1, model.n_states)), "H", None, "index", torch.device("cpu"))

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from envs.policies import uniform_policy
-from envs.layouts import parse_layout
-from envs.model import joint_model, single_agent_model
+from multipower.envs.policies import uniform_policy
+from multipower.envs.layouts import parse_layout
+from multipower.envs.model import joint_model, single_agent_model
 from multipower import solver
-from envs.rewards import RewardSampler
-from envs.policies import seed_policy_table
+from multipower.envs.rewards import RewardSampler
+from multipower.envs.policies import seed_policy_table
 from multipower.results import MeanAccumulator
 from multipower.solver import (
     POWER_TOL,

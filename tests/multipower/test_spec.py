@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from agents.storage import save_agents
+from multipower.agents.storage import save_agents
 from multipower import cli
 from multipower.commands import add_option_argument, add_run_arguments, spec_from_args
 from multipower.results import PowerResult

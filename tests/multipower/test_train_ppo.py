@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from agents.storage import load_agents
+from multipower.agents.storage import load_agents
 from multipower.cli import main
 from multipower.spec import learner_of, load_spec
 

@@ -74,7 +74,7 @@ def test_solve_chain_takes_a_factor_per_state():
 
 def _response_problem(collision, n_samples=6):
     """Stage 2 with slip 0.1 on maze7x7 at γ = 0.99: A against a random deterministic H, as the kernel sees it."""
-    from envs.model import joint_model
+    from multipower.envs.model import joint_model
     from multipower.solver import _slip_split
 
     model = joint_model("maze7x7", collision, 0.1)

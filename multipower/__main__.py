@@ -1,0 +1,7 @@
+"""``python -m multipower``: the ``multipower`` command line."""
+
+import sys
+
+from multipower.cli import main
+
+sys.exit(main())
