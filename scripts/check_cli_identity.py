@@ -6,8 +6,9 @@ own empty working directory, then compares:
 
 * stdout, with timings (``12.3 s``) masked;
 * every file written: JSON and YAML by value (keys naming timings masked; keys only the new run writes are
-  listed as added, not as differences), CSV and Markdown as text (timings masked), ``.npz`` by array, and
-  anything else (PNG) by bytes.
+  listed as added, not as differences), CSV and Markdown as text (timings masked), ``.npz`` by array (arrays
+  named like timings skipped), and anything else (PNG) by bytes. A manifest's checksum and size of each file
+  it lists are masked: those files are compared themselves, and their timings change their checksums.
 
 Usage::
 
@@ -80,9 +81,11 @@ def mask_text(text: str) -> str:
 
 
 def mask_tree(value, path: str = ""):
-    """JSON/YAML value with timing entries replaced by a marker."""
+    """JSON/YAML value with timing entries (and a manifest's per-file checksums and sizes) replaced by a marker."""
     if isinstance(value, dict):
-        return {k: ("<T>" if TIMING_KEY.search(str(k)) else mask_tree(v, f"{path}.{k}")) for k, v in value.items()}
+        listed = path.startswith(".files.")  # manifest.json: {"files": {name: {"sha256": ..., "bytes": ...}}}
+        return {k: ("<T>" if TIMING_KEY.search(str(k)) or (listed and k in ("sha256", "bytes"))
+                    else mask_tree(v, f"{path}.{k}")) for k, v in value.items()}
     if isinstance(value, list):
         return [mask_tree(v, path) for v in value]
     if isinstance(value, str):
@@ -115,7 +118,8 @@ def file_diff(old: Path, new: Path, rel: str, added: list) -> list:
         with np.load(old) as a, np.load(new) as b:
             if sorted(a.files) != sorted(b.files):
                 return [f"{rel}: arrays {sorted(a.files)} != {sorted(b.files)}"]
-            return [f"{rel}:{k} differs" for k in a.files if not np.array_equal(a[k], b[k], equal_nan=True)]
+            return [f"{rel}:{k} differs" for k in a.files
+                    if not TIMING_KEY.search(k) and not np.array_equal(a[k], b[k], equal_nan=True)]
     return [] if old.read_bytes() == new.read_bytes() else [f"{rel}: bytes differ"]
 
 
