@@ -6,16 +6,9 @@
 
 from multipower.agents.logging import ExactQ, TrainingLogger, greedy_optimal_fraction, value_gap
 from multipower.envs.policies import TabularPolicy, check_policy, greedy_policy, stay_policy, uniform_policy
-from multipower.agents.qlearning import (
-    QLearningConfig,
-    QLearningResult,
-    TwoStageResult,
-    default_config,
-    learn_qlearning,
-    learned_metrics,
-    train_q,
-    train_two_stage,
-)
+from multipower.agents.qlearning import QLearningResult, train_q
+from multipower.agents.qlearning_config import QLearningConfig, default_config
+from multipower.agents.qlearning_stages import TwoStageResult, learn_qlearning, learned_metrics, train_two_stage
 from multipower.agents.storage import TrainedAgents, load_agents, save_agents
 
 __all__ = [

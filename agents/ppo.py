@@ -695,10 +695,10 @@ def learn_ppo(
         10 % / 90 % quantiles across the chunk's samples of the policy, value and entropy losses, and, with
         ``reference``, the fraction of states where the greedy action is optimal.
     :param reference: Exact optimal action values (:data:`multipower.agents.logging.ExactQ`, passed in by the caller,
-        ``multipower.accuracy.optimal_response_q``, so that learners never import the solver), for the
+        ``multipower.exact.accuracy.optimal_response_q``, so that learners never import the solver), for the
         TensorBoard accuracy.
     :param backend: Anything with ``imap(fn, units)`` yielding results in unit order (a
-        ``multipower.backends.Backend``, e.g. a Ray cluster): the chunks run there instead of in ``n_jobs``
+        ``multipower.runs.backends.Backend``, e.g. a Ray cluster): the chunks run there instead of in ``n_jobs``
         processes (CPU only).
     :returns: The chunks' results in sample order.
     :raises ValueError: naming the parameter, for bad ``chunk``, ``n_jobs``, ``device`` or shapes.

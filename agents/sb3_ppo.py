@@ -425,7 +425,7 @@ def learn_sb3_ppo(
 
     Returns:
         :class:`multipower.agents.storage.TrainedAgents` with ``config`` (hyperparameters, timings and, with ``reference``,
-        metrics: greedy optimal fractions as in :func:`multipower.agents.qlearning.learned_metrics`).
+        metrics: greedy optimal fractions as in :func:`multipower.agents.qlearning_stages.learned_metrics`).
     """
     config = config or SB3PPOConfig()
     model = joint_model(layout, collision)

@@ -17,7 +17,7 @@ import numpy as np
 
 from multipower.envs.policies import uniform_policy
 from multipower.envs.model import joint_model
-from multipower.estimator import PolicyRollout
+from multipower.learned.estimator import PolicyRollout
 from multipower.envs.rewards import RewardSampler
 
 

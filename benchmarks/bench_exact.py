@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from multipower import solver
-from multipower.exact import exact_power
+from multipower.exact import solver
+from multipower.exact.power import exact_power
 
 CASES = [
     ("grid3x3", 0.6, "none", 20_000, 1.0),

@@ -14,7 +14,8 @@ import time
 
 import numpy as np
 
-from multipower.agents.qlearning import default_config, train_q
+from multipower.agents.qlearning import train_q
+from multipower.agents.qlearning_config import default_config
 from multipower.envs.model import joint_model
 from multipower.envs.rewards import RewardSampler
 

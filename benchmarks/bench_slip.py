@@ -1,7 +1,7 @@
 """Cost of slip in the exact solver: maze7x7 at γ = 0.99, slip 0.1 against the deterministic world, same run.
 
 Run: ``python benchmarks/bench_slip.py [--samples N] [--jobs J]``. For each collision rule it times the full
-exact pipeline (:func:`multipower.exact.exact_power`) with and without slip on the same reward samples, prints
+exact pipeline (:func:`multipower.exact.power.exact_power`) with and without slip on the same reward samples, prints
 the ratio, and shows where the time goes: the mean Bellman sweeps of each stage (H against the seed, A against
 frozen H, H's evaluation, A following the seed) and the successors read per state and sweep, which together set
 each stage's cost. Deterministic worlds warm-start stages 2 and 3 exactly (one sweep or two); with slip they
@@ -16,8 +16,8 @@ import time
 import numpy as np
 
 from multipower.envs.model import joint_model
-from multipower.exact import exact_power
-from multipower.solver import solve_pairs
+from multipower.exact.power import exact_power
+from multipower.exact.solver import solve_pairs
 from multipower.envs.rewards import RewardSampler
 
 STAGES = ("H", "A", "H_eval", "A_seed")

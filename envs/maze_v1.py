@@ -148,7 +148,7 @@ from multipower.envs.model import AGENTS, JointModel, check_agent, check_collisi
 from multipower.envs.rendering import DEFAULT_CELL_PX, render_ansi, render_rgb
 from multipower.envs.rewards import RewardSampler
 from multipower.envs.slip import check_slip
-from multipower.envs.validation import as_numbers
+from multipower.envs.validation import check_action, check_cell, check_max_cycles, check_reward_seed, check_reward_table
 
 OBS_TYPES = ("index", "vector")
 RENDER_MODES = ("human", "ansi", "rgb_array")
@@ -168,55 +168,6 @@ def check_render_mode(render_mode: Optional[str]) -> Optional[str]:
     if render_mode is not None and render_mode not in RENDER_MODES:
         raise ValueError(f"render_mode must be None or one of {RENDER_MODES}, got {render_mode!r}")
     return render_mode
-
-
-def check_max_cycles(max_cycles: Optional[int], name: str = "max_cycles") -> Optional[int]:
-    """A positive int, or None (no truncation)."""
-    if max_cycles is None:
-        return None
-    if isinstance(max_cycles, bool) or not isinstance(max_cycles, (int, np.integer)) or max_cycles < 1:
-        raise ValueError(f"{name} must be a positive integer or None (no truncation), got {max_cycles!r}")
-    return int(max_cycles)
-
-
-def check_reward_seed(seed: Any, name: str = "reward_seed") -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
-def check_action(action: Any, name: str = "action") -> int:
-    """An action as an int in ``[0, N_ACTIONS)``; ``ValueError`` naming ``name`` otherwise."""
-    if type(action) is int or isinstance(action, np.integer):
-        value = int(action)
-    else:
-        array = np.asarray(action)
-        if array.size != 1 or array.dtype.kind not in "iu":
-            raise ValueError(f"{name} must be an integer in [0, {N_ACTIONS}), got {action!r}")
-        value = int(array.reshape(()))
-    if not 0 <= value < N_ACTIONS:
-        raise ValueError(f"{name} must be an integer in [0, {N_ACTIONS}) (Discrete({N_ACTIONS})), got {value}")
-    return value
-
-
-def _cell(value: Any, name: str) -> tuple[int, int]:
-    """``(row, col)``: two integers; ``ValueError`` naming ``name`` otherwise."""
-    if isinstance(value, (str, bytes, Mapping)) or np.ndim(value) != 1 or len(value) != 2 or not all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
-        raise ValueError(f"{name} must be a cell (row, col) of two integers, got {value!r}")
-    return int(value[0]), int(value[1])
-
-
-def check_reward_table(table: Any, n_states: int, name: str) -> np.ndarray:
-    """A finite float64 reward table of shape ``(n_states,)``; ``ValueError`` naming ``name`` otherwise."""
-    array = as_numbers(table, name)
-    if array.shape != (n_states,):
-        raise ValueError(f"{name} must have shape ({n_states},) (one reward per joint state), got {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} must be finite")
-    array = array.copy()
-    array.flags.writeable = False
-    return array
 
 
 def draw_reward_tables(sampler: RewardSampler, reward_seed: int) -> tuple[np.ndarray, ...]:
@@ -451,7 +402,7 @@ class MazeParallelEnv(ParallelEnv):
         if cells is not None:
             if not isinstance(cells, Mapping) or set(cells) != set(AGENTS):
                 raise ValueError(f"options['cells'] must be a dict {{'H': (row, col), 'A': (row, col)}}, got {cells!r}")
-            h, a = (self.layout.cell_index(*_cell(cells[agent], f"options['cells'][{agent!r}]")) for agent in AGENTS)
+            h, a = (self.layout.cell_index(*check_cell(cells[agent], f"options['cells'][{agent!r}]")) for agent in AGENTS)
             return self.model.joint_state(h, a)
         return int(self.np_random.integers(self.n_states))
 

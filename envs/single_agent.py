@@ -19,8 +19,9 @@ import numpy as np
 from gymnasium import spaces
 
 from multipower.envs.policies import TabularPolicy, check_policy, uniform_policy
-from multipower.envs.maze_v1 import DEFAULT_MAX_CYCLES, MazeParallelEnv, check_action, parallel_env
+from multipower.envs.maze_v1 import DEFAULT_MAX_CYCLES, MazeParallelEnv, parallel_env
 from multipower.envs.model import AGENTS, check_agent
+from multipower.envs.validation import check_action
 
 #: ``policy(joint_state, rng) -> action``.
 PolicyFn = Callable[[int, np.random.Generator], int]

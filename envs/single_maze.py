@@ -36,20 +36,12 @@ from gymnasium import spaces
 
 from multipower.envs.dynamics import effective_moves
 from multipower.envs.layouts import N_ACTIONS, LayoutLike, load_layout
-from multipower.envs.maze_v1 import (
-    DEFAULT_LAYOUT,
-    RENDER_MODES,
-    check_action,
-    check_max_cycles,
-    check_obs_type,
-    check_render_mode,
-    check_reward_seed,
-    check_reward_table,
-)
+from multipower.envs.maze_v1 import DEFAULT_LAYOUT, RENDER_MODES, check_obs_type, check_render_mode
 from multipower.envs.model import SingleAgentModel
 from multipower.envs.rendering import DEFAULT_CELL_PX, render_ansi, render_rgb
 from multipower.envs.rewards import RewardSampler
 from multipower.envs.slip import check_slip, slip_cdf
+from multipower.envs.validation import check_action, check_max_cycles, check_reward_seed, check_reward_table
 
 _KNOWN_OPTIONS = ("state", "cell", "rewards", "reward_seed")
 

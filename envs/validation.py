@@ -7,8 +7,11 @@ other. Each raises ``ValueError`` with one line naming the parameter and what is
 from __future__ import annotations
 
 import os
+from typing import Any, Mapping, Optional
 
 import numpy as np
+
+from multipower.envs.layouts import N_ACTIONS
 
 
 def available_cores() -> int:
@@ -131,3 +134,52 @@ def check_fields(cls, options, what: str) -> dict:
         if not ok(value):
             raise ValueError(f"{key}: must be {allowed}{' or null' if optional else ''}, got {value!r}")
     return dict(options)
+
+
+def check_max_cycles(max_cycles: Optional[int], name: str = "max_cycles") -> Optional[int]:
+    """A positive int, or None (no truncation)."""
+    if max_cycles is None:
+        return None
+    if isinstance(max_cycles, bool) or not isinstance(max_cycles, (int, np.integer)) or max_cycles < 1:
+        raise ValueError(f"{name} must be a positive integer or None (no truncation), got {max_cycles!r}")
+    return int(max_cycles)
+
+
+def check_reward_seed(seed: Any, name: str = "reward_seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def check_action(action: Any, name: str = "action") -> int:
+    """An action as an int in ``[0, N_ACTIONS)``; ``ValueError`` naming ``name`` otherwise."""
+    if type(action) is int or isinstance(action, np.integer):
+        value = int(action)
+    else:
+        array = np.asarray(action)
+        if array.size != 1 or array.dtype.kind not in "iu":
+            raise ValueError(f"{name} must be an integer in [0, {N_ACTIONS}), got {action!r}")
+        value = int(array.reshape(()))
+    if not 0 <= value < N_ACTIONS:
+        raise ValueError(f"{name} must be an integer in [0, {N_ACTIONS}) (Discrete({N_ACTIONS})), got {value}")
+    return value
+
+
+def check_cell(value: Any, name: str) -> tuple[int, int]:
+    """``(row, col)``: two integers; ``ValueError`` naming ``name`` otherwise."""
+    if isinstance(value, (str, bytes, Mapping)) or np.ndim(value) != 1 or len(value) != 2 or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
+        raise ValueError(f"{name} must be a cell (row, col) of two integers, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def check_reward_table(table: Any, n_states: int, name: str) -> np.ndarray:
+    """A finite float64 reward table of shape ``(n_states,)``; ``ValueError`` naming ``name`` otherwise."""
+    array = as_numbers(table, name)
+    if array.shape != (n_states,):
+        raise ValueError(f"{name} must have shape ({n_states},) (one reward per joint state), got {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} must be finite")
+    array = array.copy()
+    array.flags.writeable = False
+    return array

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from multipower.exact import exact_power, single_agent_power
+from multipower.exact.power import exact_power
+from multipower.exact.single import single_agent_power
 
 def row(label: str, published: str, value: float, se: float) -> None:
     print(f"  {label:<52s} published {published:>8s}   reproduced {value:.4f} ± {se:.4f}")

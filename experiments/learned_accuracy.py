@@ -16,8 +16,8 @@ import argparse
 import time
 
 from multipower.agents.sb3_ppo import SB3PPOConfig, learn_sb3_ppo
-from multipower.agents.qlearning import learn_qlearning
-from multipower.accuracy import optimal_response_q
+from multipower.agents.qlearning_stages import learn_qlearning
+from multipower.exact.accuracy import optimal_response_q
 
 TARGETS = {
     "grid": [("grid3x3", 0.6, "none", 1000, 0.99, 120)],

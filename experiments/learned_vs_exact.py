@@ -19,7 +19,7 @@ import argparse
 import time
 from pathlib import Path
 
-from multipower.compare import compare
+from multipower.learned.compare import compare
 
 RUNS = {
     "grid3x3_q": dict(layout="grid3x3", gamma=0.6, collision="none", algo="qlearning", n_samples=1000,

@@ -39,7 +39,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from multipower.agents.logging import policy_optimal_fraction
-    from multipower.accuracy import optimal_response_q
+    from multipower.exact.accuracy import optimal_response_q
     from multipower.envs.policies import uniform_policy
     from multipower.agents.sb3_ppo import SB3PPOConfig, action_probabilities, learn_sb3_ppo, train_sb3_ppo
     from multipower.envs.model import joint_model
@@ -92,7 +92,7 @@ def main() -> None:
 
 def policy_q(model, probs: np.ndarray, rewards: np.ndarray, gamma: float, seed_policy: np.ndarray) -> np.ndarray:
     """Exact ``Q_env`` ``(S, 5)`` of H's stochastic policy ``probs`` against the seed (``-inf`` if unavailable)."""
-    from multipower.solver import evaluate_policies
+    from multipower.exact.solver import evaluate_policies
 
     V, _ = evaluate_policies(model, probs[None], seed_policy[None], rewards[None], rewards[None], gamma, gamma)
     V = np.append(V[0], 0.0)  # the crash state ends the episode with nothing more

@@ -2,7 +2,7 @@
 
 H learns against A's uniform seed policy in ``multipower.envs.maze_v1.parallel_env`` (joint-state index observations),
 one transition at a time through ``env.step``; at the end the greedy policy is compared with the exact
-optimum (:func:`multipower.accuracy.optimal_response_q`, the same optimum as the solver's ``q_H``).
+optimum (:func:`multipower.exact.accuracy.optimal_response_q`, the same optimum as the solver's ``q_H``).
 
     python experiments/qlearning_pettingzoo.py --layout grid3x3 --gamma 0.6 --steps 300000
 """
@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from multipower.agents.logging import optimal_mask
-from multipower.accuracy import optimal_response_q
+from multipower.exact.accuracy import optimal_response_q
 from multipower.envs.policies import uniform_policy
 from multipower.envs import maze_v1
 from multipower.envs.model import joint_model

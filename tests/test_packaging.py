@@ -5,6 +5,7 @@ registered Gymnasium id builds without arguments."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -21,9 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> zipfile.ZipFile:
-    out = tmp_path_factory.mktemp("wheel")
+    # Built from a copy: setuptools leaves build/ in the source tree, and a stale build/ could hide a missing file.
+    source, out = tmp_path_factory.mktemp("source") / "multipower", tmp_path_factory.mktemp("wheel")
+    skip = {".git", ".venv", "build", "dist", "site", "results", "runs", "docs", "tests"}  # at the top level only
+    shutil.copytree(ROOT, source, ignore=lambda folder, names: [
+        name for name in names
+        if name == "__pycache__" or name.endswith(".egg-info") or (Path(folder) == ROOT and name in skip)])
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(ROOT)], check=True, timeout=300, capture_output=True)
+                    str(source)], check=True, timeout=300, capture_output=True)
     (path,) = out.glob("multipower-*.whl")
     return zipfile.ZipFile(path)
 

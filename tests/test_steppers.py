@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from multipower.agents.qlearning import UNAVAILABLE, QLearningConfig, _ChunkLearner
+from multipower.agents.qlearning import _ChunkLearner
+from multipower.agents.qlearning_config import UNAVAILABLE, QLearningConfig
 from multipower.envs import maze_v1
 from multipower.envs.dynamics import joint_step, padded_rewards
 from multipower.envs.layouts import N_ACTIONS, parse_layout
 from multipower.envs.model import COLLISIONS, JointModel
-from multipower.estimator import PolicyRollout
+from multipower.learned.estimator import PolicyRollout
 
 #: A world with walls inside as well as around it, so masks differ between cells.
 LAYOUTS = {"grid3x3": "...\n...\n...", "walls": "..#\n...\n#.."}

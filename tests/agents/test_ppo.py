@@ -187,7 +187,7 @@ def test_learns_on_grid3x3():
     """H's greedy action is optimal in far more states than chance. Measured with these settings: 0.91 on
     these 8 samples (a random available action is optimal in about 0.33 of states); the bound leaves room for
     float differences across machines, not for a learner that does not learn."""
-    from multipower.accuracy import optimal_response_q
+    from multipower.exact.accuracy import optimal_response_q
 
     model = joint_model("grid3x3")
     K = 8
@@ -236,7 +236,7 @@ def test_tensorboard_logs_losses_and_accuracy_per_update(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from multipower.agents.ppo import learn_ppo
-    from multipower.accuracy import optimal_response_q
+    from multipower.exact.accuracy import optimal_response_q
 
     model = joint_model("grid3x3", "crash")
     R_H, R_A = rewards_for(model, 3)

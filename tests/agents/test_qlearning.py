@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 from multipower.agents.logging import greedy_optimal_fraction
-from multipower.accuracy import optimal_response_q
+from multipower.exact.accuracy import optimal_response_q
 from multipower.envs.policies import greedy_policy, uniform_policy
-from multipower.agents.qlearning import QLearningConfig, _ChunkLearner, default_config, train_q, train_two_stage
+from multipower.agents.qlearning import _ChunkLearner, train_q
+from multipower.agents.qlearning_config import QLearningConfig, default_config
+from multipower.agents.qlearning_stages import train_two_stage
 from multipower.envs import maze_v1
 from multipower.envs.model import joint_model
 from multipower.envs.rewards import RewardSampler

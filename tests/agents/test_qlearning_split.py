@@ -6,7 +6,9 @@ import hashlib
 import numpy as np
 import pytest
 
-from multipower.agents.qlearning import default_config, learn_qlearning, train_q
+from multipower.agents.qlearning import train_q
+from multipower.agents.qlearning_config import default_config
+from multipower.agents.qlearning_stages import learn_qlearning
 from multipower.agents.storage import load_agents
 from multipower.envs.model import joint_model
 from multipower.envs.rewards import RewardSampler
@@ -76,7 +78,7 @@ def test_mixed_deterministic_and_stochastic_other_policies_do_not_interact():
 
 
 def test_default_jobs_is_the_available_cores(monkeypatch):
-    import multipower.agents.qlearning as ql
+    import multipower.agents.qlearning_stages as ql
 
     class Seen(Exception):
         pass

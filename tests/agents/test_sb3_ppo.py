@@ -8,7 +8,7 @@ from multipower.envs import maze_v1
 from multipower.envs.model import joint_model
 from multipower.envs.single_agent import SingleAgentView
 from multipower.envs.rewards import RewardSampler
-from multipower.accuracy import optimal_response_q
+from multipower.exact.accuracy import optimal_response_q
 
 
 def test_state_observations_match_env():
@@ -69,7 +69,7 @@ def test_ppo_tensorboard_curves(tmp_path):
     """SB3's curves plus the accuracy against the exact optimum and the entropy coefficient in use."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from multipower.accuracy import optimal_response_q
+    from multipower.exact.accuracy import optimal_response_q
     from multipower.envs.policies import uniform_policy
 
     model = joint_model("grid3x3")

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from multipower.agents.qlearning import default_config, learn_qlearning
+from multipower.agents.qlearning_config import default_config
+from multipower.agents.qlearning_stages import learn_qlearning
 from multipower.agents.storage import TrainedAgents, load_agents, save_agents
 from multipower.envs.rewards import RewardSampler
 

@@ -10,7 +10,7 @@ import multipower.envs  # noqa: F401  (registers the ids)
 from multipower.agents.graph_qlearning import learn_graph_q
 from multipower.envs.graph_mdp import load_graph_mdp
 from multipower.envs.rewards import RewardSampler
-from multipower.solver import power_from_next, solve_mdp
+from multipower.exact.solver import power_from_next, solve_mdp
 
 FIXTURES = Path(__file__).resolve().parents[2] / "envs" / "graphs"  # the packaged example graphs
 

@@ -12,11 +12,11 @@ from PIL import Image
 
 from multipower.envs.model import joint_model
 from multipower.envs.policies import is_deterministic
-from multipower.animation import save_rollout_gif
+from multipower.plots.animation import save_rollout_gif
 from multipower.cli import main
-from multipower.rollout import greedy_actions, greedy_rollout, optimal_policies
-from multipower.solver import evaluate_policies, solve_pairs
-from multipower.spec import RunSpec, load_spec, save_spec
+from multipower.plots.rollout import greedy_actions, greedy_rollout, optimal_policies
+from multipower.exact.solver import evaluate_policies, solve_pairs
+from multipower.runs.spec import RunSpec, load_spec, save_spec
 
 STAY, UP, DOWN, LEFT, RIGHT = range(5)
 GAMMA = 0.6
@@ -257,11 +257,11 @@ def test_a_slip_rollout_follows_its_drawn_moves_and_its_seed():
 
 
 def test_animate_draws_a_world_with_slip_by_its_rollout_seed(run_dir, tmp_path, capsys, monkeypatch):
-    import multipower.spec
+    import multipower.runs.spec
 
     spec = load_spec(run_dir)
     object.__setattr__(spec, "slip", 0.4)
-    monkeypatch.setattr(multipower.spec, "load_spec", lambda directory: spec)
+    monkeypatch.setattr(multipower.runs.spec, "load_spec", lambda directory: spec)
     outputs = []
     for seed, name in ((5, "a"), (5, "b"), (6, "c")):
         argv = ["animate", str(run_dir), "--sample", "1", "--steps", "12", "--rollout-seed", str(seed),

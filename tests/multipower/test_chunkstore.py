@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from multipower.chunkstore import ChunkStore
+from multipower.runs.chunkstore import ChunkStore
 
 
 def test_gaps_reuse_and_concatenation(tmp_path):

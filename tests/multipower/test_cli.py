@@ -7,7 +7,9 @@ import json
 import pytest
 import yaml
 
-from multipower import cli, configs, plotting
+from multipower import cli
+from multipower.runs import configs
+from multipower.plots import figures as plotting
 
 TINY = "30"
 

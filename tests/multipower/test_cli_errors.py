@@ -4,7 +4,7 @@
 import pytest
 
 from multipower.cli import main
-from multipower.spec import SpecError
+from multipower.runs.spec import SpecError
 
 BAD = ["train", "--algo", "ppo", "--samples", "3", "--option", "n_envs=0"]
 

@@ -14,7 +14,7 @@ try:
     code = cli.main({argv!r})
 except SystemExit as exit:
     code = exit.code
-heavy = sorted(m for m in ("torch", "numba", "pettingzoo", "multipower.solver") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "numba", "pettingzoo", "multipower.exact.solver") if m in sys.modules)
 print("HEAVY", heavy, "EXIT", code)
 """
 

@@ -210,7 +210,7 @@ def _config(path, **changes):
 def files(tmp_path_factory):
     import importlib
 
-    for module in ("torch", "multipower.agents.qlearning", "multipower.exact", "multipower.compare", "multipower.experiments", "multipower.plotting",
+    for module in ("torch", "multipower.agents.qlearning", "multipower.exact.power", "multipower.learned.compare", "multipower.repro.experiments", "multipower.plots.figures",
                    "multipower.agents.ppo", "multipower.agents.sb3_ppo"):
         importlib.import_module(module)  # imported once here, so that each case's time is its own
     root = tmp_path_factory.mktemp("surface")
@@ -283,7 +283,7 @@ def test_one_clean_line_naming_the_parameter(argv, names, files, capsys, monkeyp
 
 def test_config_names_and_files_never_leave_the_results_root(files, monkeypatch):
     """A config's relative layout path resolves against the config's folder, not the working directory."""
-    from multipower.configs import load_config
+    from multipower.runs.configs import load_config
 
     monkeypatch.chdir(files / "empty")
     _config(files / "configs" / "beside.yaml", layout="../layout.txt")
@@ -299,7 +299,7 @@ def _env_reset(options):
 
 
 def _exact(**kwargs):
-    from multipower.exact import exact_power
+    from multipower.exact.power import exact_power
 
     exact_power("grid3x3", 0.6, **{"n_samples": 5, "progress": False, **kwargs})
 
@@ -325,8 +325,8 @@ API_CASES = [
 @pytest.mark.parametrize("call, names", API_CASES, ids=[str(i) for i in range(len(API_CASES))])
 def test_python_api_errors_name_the_argument(call, names):
     import multipower.envs.maze_v1  # noqa: F401  (imported before the clock starts)
-    import multipower.exact  # noqa: F401
-    import multipower.solver  # noqa: F401
+    import multipower.exact.power  # noqa: F401
+    import multipower.exact.solver  # noqa: F401
 
     start = time.perf_counter()
     with pytest.raises(ValueError) as error:

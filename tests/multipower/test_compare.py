@@ -9,9 +9,9 @@ import pytest
 
 from multipower.envs.policies import uniform_policy
 from multipower.envs.model import joint_model
-from multipower.compare import compare, compare_agents, train_agents
+from multipower.learned.compare import compare, compare_agents, train_agents
 from multipower.envs.rewards import RewardSampler
-from multipower.solver import solve_pairs
+from multipower.exact.solver import solve_pairs
 
 REQUIRED = (
     "max_abs_error_H", "max_abs_error_A", "mean_abs_error_H", "mean_abs_error_A",
@@ -92,7 +92,7 @@ def test_qlearning_small_target(tmp_path):
 def test_ppo_compare_runs_on_the_same_rewards(algo):
     """Both PPO trainers end to end (briefly trained): the exact column is the solver on the sampler's reward
     functions (common random numbers), and the deterministic greedy policies' rollouts equal their exact values."""
-    from multipower.solver import power_samples
+    from multipower.exact.solver import power_samples
 
     options = {"total_timesteps": 1024, "n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 2, "n_jobs": 1}
     comparison = compare("grid3x3", 0.6, algo=algo, n_samples=2, seed=3, train_options=options)
@@ -120,7 +120,7 @@ def test_ppo_compare_target(algo):
 
 def test_cli_reuses_saved_agents(tmp_path, capsys):
     from multipower.agents.storage import TrainedAgents, save_agents
-    from multipower.commands import compare as command
+    from multipower.cli.commands import compare as command
 
     model = joint_model("grid3x3", "crash")
     R_H, R_A = _rewards(model, 4, seed=5)
@@ -143,12 +143,12 @@ def test_cli_reuses_saved_agents(tmp_path, capsys):
 
 
 def test_cli_jobs_reach_qlearning(tmp_path, monkeypatch):
-    import multipower.training
-    from multipower.commands import compare as command
+    import multipower.learned.training
+    from multipower.cli.commands import compare as command
 
     seen = []
-    imap_unordered = multipower.training.imap_unordered
-    monkeypatch.setattr(multipower.training, "imap_unordered",
+    imap_unordered = multipower.learned.training.imap_unordered
+    monkeypatch.setattr(multipower.learned.training, "imap_unordered",
                         lambda fn, units, jobs: (seen.append(jobs), imap_unordered(fn, units, jobs))[1])
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)

@@ -13,11 +13,11 @@ import pytest
 
 from multipower.envs.graph_mdp import layout_to_dot, load_graph_mdp, parse_graph_mdp
 from multipower.envs.rewards import RewardSampler
-from multipower import rundir
+from multipower.runs import rundir
 from multipower.cli import main
-from multipower.compare_single import compare_single, greedy_policy, optimal_everywhere, policy_power
-from multipower.exact import graph_power, single_agent_power
-from multipower.solver import POWER_TOL, solve_mdp
+from multipower.learned.single import compare_single, greedy_policy, optimal_everywhere, policy_power
+from multipower.exact.single import graph_power, single_agent_power
+from multipower.exact.solver import POWER_TOL, solve_mdp
 
 FIXTURES = Path(__file__).resolve().parents[2] / "envs" / "graphs"  # the packaged example graphs
 FIGURE1 = FIXTURES / "figure1.gv"
@@ -205,7 +205,7 @@ def test_a_rerun_without_the_figure_removes_the_earlier_one(tmp_path):
 
 @pytest.mark.parametrize("power_tol", [-1, 0, float("nan"), "x", 1.0])
 def test_power_tol_is_checked_before_any_work(power_tol):
-    from multipower.compare_single import plan_single
+    from multipower.learned.single import plan_single
 
     with pytest.raises(ValueError, match="power_tol must be a number in"):
         plan_single(layout="grid3x3", power_tol=power_tol)

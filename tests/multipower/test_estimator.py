@@ -8,8 +8,8 @@ import pytest
 from multipower.envs.model import joint_model
 from multipower.envs.policies import greedy_policy, is_deterministic, uniform_policy
 from multipower.envs.validation import check_gamma
-from multipower.estimator import PolicyRollout, estimate_power, horizon_for, truncation_bound
-from multipower.results import PowerResult, pearson
+from multipower.learned.estimator import PolicyRollout, estimate_power, horizon_for, truncation_bound
+from multipower.runs.results import PowerResult, pearson
 from multipower.envs.rewards import RewardSampler
 
 
@@ -129,7 +129,7 @@ def test_horizon_meets_truncation_tolerance_with_unbounded_rewards():
 
 
 def test_estimate_power_result_and_exact_evaluation_columns():
-    pytest.importorskip("multipower.solver")
+    pytest.importorskip("multipower.exact.solver")
     model = joint_model("grid3x3")
     K, gamma = 16, 0.6
     R_H, R_A = RewardSampler(model.n_states, seed=2).pairs(0, K)
@@ -197,7 +197,7 @@ def test_policy_power_keeps_its_digits_at_tiny_discounts(collision):
     """At γ → 0 the POWER of any policies tends to the expected reward of the next state, E[R(s')]: the
     one-step average over the agents' action pairs, computed here by brute force from the model's table.
     ``(1-γ)/γ·(V - R)`` loses about 1e-6 to cancellation at γ = 1e-10; ``(1-γ)·E[V(s')]`` keeps every digit."""
-    from multipower.estimator import exact_policy_power
+    from multipower.learned.estimator import exact_policy_power
 
     model = joint_model("grid3x3", collision)
     R_H, R_A = RewardSampler(model.n_states, seed=4).pairs(0, 3)

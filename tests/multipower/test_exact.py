@@ -9,11 +9,12 @@ import torch
 
 from multipower.envs.layouts import load_layout, parse_layout
 from multipower.envs.model import joint_model, single_agent_model
-from multipower import exact as exact_module
+from multipower.exact import power as exact_module
 from multipower.cli import main
-from multipower.exact import Interrupted, exact_power, single_agent_power
+from multipower.exact.power import Interrupted, exact_power
+from multipower.exact.single import single_agent_power
 from multipower.envs.rewards import RewardSampler
-from multipower.solver import POWER_TOL, solve_pairs, solve_single
+from multipower.exact.solver import POWER_TOL, solve_pairs, solve_single
 
 
 def degree(layout, cell):

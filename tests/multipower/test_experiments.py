@@ -1,4 +1,4 @@
-"""Tests of multipower.experiments: configs, published-number checks, cached and resumable sweeps."""
+"""Tests of multipower.repro.experiments: configs, published-number checks, cached and resumable sweeps."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pytest
 import yaml
 
 from multipower.envs.model import joint_model
-from multipower import experiments
-from multipower import configs
-from multipower.configs import ConfigError
-from multipower.results import PowerResult
+from multipower.repro import experiments
+from multipower.runs import configs
+from multipower.runs.configs import ConfigError
+from multipower.runs.results import PowerResult
 from tests.multipower.test_plotting import fake_joint, fake_single
 
 NAMES = [name for name, _ in configs.list_configs()]

@@ -1,4 +1,4 @@
-"""Exact POWER on MDP graphs (multipower.exact.graph_power, solver.solve_mdp) against independent results: the
+"""Exact POWER on MDP graphs (multipower.exact.single.graph_power, solver.solve_mdp) against independent results: the
 layout solver, a dense brute-force computation, analytic values, a hand-solved graph, the ordering stated for
 Figure 1 of "Optimal policies tend to seek power"; POWERplay's own files; the CLI and the figure."""
 
@@ -14,9 +14,9 @@ from multipower.envs.layouts import load_layout
 from multipower.envs.rewards import RewardSampler
 from multipower.envs.slip import slip_matrix
 from multipower.cli import main
-from multipower.exact import graph_power, single_agent_power
-from multipower.results import PowerResult
-from multipower.solver import POWER_TOL, power_from_next, solve_mdp
+from multipower.exact.single import graph_power, single_agent_power
+from multipower.runs.results import PowerResult
+from multipower.exact.solver import POWER_TOL, power_from_next, solve_mdp
 
 FIXTURES = Path(__file__).resolve().parents[2] / "envs" / "graphs"  # the packaged example graphs
 #: POWERplay's own graph files (mdp_from_paper.gv, petersen_graph.gv, stochastic_graph_4_states.gv) are not

@@ -13,11 +13,11 @@ import pytest
 
 from multipower.envs.memory import format_bytes, parse_memory
 from multipower.envs.rewards import RewardSampler
-from multipower import exact as exact_module
-from multipower import solver
+from multipower.exact import power as exact_module
+from multipower.exact import solver
 from multipower.cli import main
-from multipower.configs import MAX_SWEEP_POINTS, ConfigError, _validate_sweep, sweep_values
-from multipower.exact import Interrupted, exact_power
+from multipower.runs.configs import MAX_SWEEP_POINTS, ConfigError, _validate_sweep, sweep_values
+from multipower.exact.power import Interrupted, exact_power
 
 MB = 2**20
 

@@ -1,4 +1,4 @@
-"""Tests of multipower.plotting: every figure on small results; PNGs exist and are not blank."""
+"""Tests of multipower.plots.figures: every figure on small results; PNGs exist and are not blank."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from multipower.envs.model import joint_model, single_agent_model
-from multipower import plotting
-from multipower.results import PowerResult, pearson
+from multipower.plots import figures as plotting
+from multipower.runs.results import PowerResult, pearson
 
 MIN_BYTES = 8_000
 MIN_VARIANCE = 1e-3
@@ -153,7 +153,7 @@ def test_describe_names_world_gamma_collision_beta_samples():
 
 
 def test_plot_sweep_with_corridor_analysis(tmp_path):
-    from multipower import experiments
+    from multipower.repro import experiments
 
     results = {g: fake_joint("maze7x7", "crash", seed=i) for i, g in enumerate([0.5, 0.9, 0.99])}
     config = {"name": "g", "layout": "maze7x7", "collision": "crash", "correlation": 0.0, "n_samples": 100,

@@ -76,7 +76,7 @@ def _fails_once(marker: str):
 
 
 def test_retry_then_success_and_failure_named_by_unit(ray_cluster, tmp_path):
-    from multipower.ray_backend import RayBackend, UnitFailed
+    from multipower.runs.ray_backend import RayBackend, UnitFailed
 
     backend = RayBackend(max_retries=1)
     assert list(backend.imap(_fails_once(str(tmp_path / "marker")), range(5))) == [0, 10, 20, 30, 40]
@@ -93,7 +93,7 @@ def test_retry_then_success_and_failure_named_by_unit(ray_cluster, tmp_path):
 
 
 def test_bounded_in_flight(ray_cluster):
-    from multipower.ray_backend import RayBackend
+    from multipower.runs.ray_backend import RayBackend
 
     pulled = []
 
@@ -143,7 +143,7 @@ def test_stop_ends_every_stream(ray_cluster):
     import threading
     import time
 
-    from multipower.ray_backend import RayBackend
+    from multipower.runs.ray_backend import RayBackend
 
     backend = RayBackend(jobs=1)
     view = backend.with_jobs(1)  # the view a sweep point uses shares the stop

@@ -7,7 +7,7 @@ import pytest
 
 from multipower.envs.layouts import load_layout
 from multipower.envs.model import joint_model
-from multipower.results import MeanAccumulator, PowerResult, pearson, standard_error
+from multipower.runs.results import MeanAccumulator, PowerResult, pearson, standard_error
 
 
 def joint_result():

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from multipower import experiments, rundir
+from multipower.repro import experiments
+from multipower.runs import rundir
 from multipower.cli import main
-from multipower.exact import block_size, exact_power
-from multipower.plotting import describe
-from multipower.results import PowerResult
+from multipower.exact.power import block_size, exact_power
+from multipower.plots.figures import describe
+from multipower.runs.results import PowerResult
 
 ROOT = Path(__file__).resolve().parents[2]
 SIDE = 8  # an open 8x8 room: 4,096 joint states, blocks of 64 samples, each solved in a fraction of a second
@@ -156,7 +157,7 @@ def test_reproduction_reuses_only_intact_results_and_never_deletes_before_replac
 
 
 def test_reproduce_ctrl_c_says_truthfully_what_was_saved(tmp_path, monkeypatch, capsys):
-    from multipower import exact as exact_module
+    from multipower.exact import power as exact_module
 
     real, calls = exact_module._powers, []
 

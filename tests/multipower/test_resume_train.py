@@ -6,7 +6,6 @@ samples extend a run, with fewer report the prefix and never rewrite the larger 
 """
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 
 from multipower.agents.storage import load_agents
-from multipower.chunkstore import ChunkStore
+from multipower.runs.chunkstore import ChunkStore
 from multipower.cli import main
 
 WORLD = ["--layout", "grid3x3", "--gamma", "0.6", "--seed", "3"]
@@ -136,13 +135,13 @@ def test_more_samples_extend_fewer_report_the_prefix_and_restart_starts_over(tmp
     assert f"the first 4 samples are finished; {out} holds 10 samples" in capsys.readouterr().out
     assert ((out / "agents.npz").read_bytes(), (out / "manifest.json").read_bytes()) == before
     # A larger rerun interrupted before any new chunk finished leaves the larger result as it is.
-    import multipower.training
+    import multipower.learned.training
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(multipower.training, "train_chunks", interrupted)
+        patch.setattr(multipower.learned.training, "train_chunks", interrupted)
         assert main(["train", *WORLD, "--samples", "14", "--out", str(out)]) == 130
     assert "interrupted: 10 of 14 samples are saved" in capsys.readouterr().err
     assert ((out / "agents.npz").read_bytes(), (out / "manifest.json").read_bytes()) == before

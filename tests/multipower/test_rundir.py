@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from multipower import rundir
-from multipower.backends import Backend, get_backend
+from multipower.runs import rundir
+from multipower.runs.backends import Backend, get_backend
 
 
 def test_new_and_empty_folders_are_accepted(tmp_path):

@@ -15,9 +15,10 @@ import pytest
 from multipower.envs.layouts import parse_layout
 from multipower.envs.model import joint_model, single_agent_model
 from multipower.envs.policies import uniform_policy
-from multipower.exact import exact_power, single_agent_power
-from multipower.solver import POWER_TOL, evaluate_policies, optimal_response, solve_pairs, solve_single
-from multipower.spec import RunSpec, SpecError, load_spec, save_spec
+from multipower.exact.power import exact_power
+from multipower.exact.single import single_agent_power
+from multipower.exact.solver import POWER_TOL, evaluate_policies, optimal_response, solve_pairs, solve_single
+from multipower.runs.spec import RunSpec, SpecError, load_spec, save_spec
 
 #: A small layout with a dead end, corridors and a junction: (1, 0) and (1, 2) hang below the top row.
 LAYOUT = parse_layout("....\n.#.#", name="small")
@@ -107,7 +108,7 @@ def test_joint_power_matches_brute_force(collision, p, compiled):
 @pytest.mark.parametrize("collision", ["none", "crash"])
 def test_preconditioned_stages_match_brute_force_at_high_discount(collision):
     """At γ = 0.99 the compiled stages 2 and 3 iterate preconditioned by the chain of most likely moves
-    (multipower._vikernel) with Anderson acceleration: still the brute force's policies and POWER."""
+    (multipower.exact._vikernel) with Anderson acceleration: still the brute force's policies and POWER."""
     model = joint_model("grid3x3", collision, 0.1)
     R_H, R_A = rewards(model.n_states, seed=5)
     sol = solve_pairs(model, R_H, R_A, 0.99, 0.99, compiled=True)
@@ -141,7 +142,7 @@ def test_optimal_response_with_slip_is_stage_two(gamma):
 @pytest.mark.parametrize("p", [0.1, 0.5, 1.0])
 def test_slip_split_is_the_rule_and_refuses_other_matrices(p):
     """The compiled kernels' two weights per state rebuild every available row of the rule written out here."""
-    from multipower.solver import _slip_split
+    from multipower.exact.solver import _slip_split
 
     model = joint_model("maze7x7", "crash", p)
     for agent in ("H", "A"):

@@ -4,13 +4,14 @@ transition distribution gives, so their estimates agree with the exact solver wi
 import numpy as np
 import pytest
 
-from multipower.agents.qlearning import QLearningConfig, train_q
+from multipower.agents.qlearning import train_q
+from multipower.agents.qlearning_config import QLearningConfig
 from multipower.envs.model import joint_model
 from multipower.envs.policies import uniform_policy
-from multipower.accuracy import optimal_response_q
-from multipower.compare import compare
-from multipower.estimator import PolicyRollout
-from multipower.solver import evaluate_policies
+from multipower.exact.accuracy import optimal_response_q
+from multipower.learned.compare import compare
+from multipower.learned.estimator import PolicyRollout
+from multipower.exact.solver import evaluate_policies
 
 
 def test_rollouts_with_slip_match_exact_evaluation_within_standard_errors():

@@ -7,11 +7,11 @@ import torch
 from multipower.envs.policies import uniform_policy
 from multipower.envs.layouts import parse_layout
 from multipower.envs.model import joint_model, single_agent_model
-from multipower import solver
+from multipower.exact import solver
 from multipower.envs.rewards import RewardSampler
 from multipower.envs.policies import seed_policy_table
-from multipower.results import MeanAccumulator
-from multipower.solver import (
+from multipower.runs.results import MeanAccumulator
+from multipower.exact.solver import (
     POWER_TOL,
     evaluate_policies,
     evaluate_single,

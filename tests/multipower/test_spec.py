@@ -10,9 +10,9 @@ import pytest
 
 from multipower.agents.storage import save_agents
 from multipower import cli
-from multipower.commands import add_option_argument, add_run_arguments, spec_from_args
-from multipower.results import PowerResult
-from multipower.spec import SPEC_VERSION, RunSpec, SpecError, load_spec, save_spec, spec_from_config
+from multipower.cli.commands import add_option_argument, add_run_arguments, spec_from_args
+from multipower.runs.results import PowerResult
+from multipower.runs.spec import SPEC_VERSION, RunSpec, SpecError, load_spec, save_spec, spec_from_config
 
 
 def test_save_load_round_trip(tmp_path):

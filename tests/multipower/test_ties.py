@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from multipower.envs.model import joint_model, single_agent_model
-from multipower.solver import power_from_next, power_samples, solve_pairs, solve_single
+from multipower.exact.solver import power_from_next, power_samples, solve_pairs, solve_single
 
 GAMMAS = (1e-12, 1e-9, 1e-6, 1e-3, 0.1, 0.5, 0.9, 0.99, 0.999)
 

@@ -14,7 +14,7 @@ import pytest
 
 from multipower.agents.storage import load_agents
 from multipower.cli import main
-from multipower.spec import learner_of, load_spec
+from multipower.runs.spec import learner_of, load_spec
 
 SMALL = ["--layout", "grid3x3", "--gamma", "0.6", "--samples", "5", "--timesteps", "2048", "--no-eval",
          "--option", "n_envs=8", "--option", "n_steps=32", "--option", "batch_size=64", "--device", "cpu"]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from multipower import _vikernel
+from multipower.exact import _vikernel
 
 
 @pytest.mark.parametrize("gamma", [0.1, 0.6, 0.99, 0.999])
@@ -38,8 +38,8 @@ def test_policy_iteration_is_the_bellman_fixed_point():
 
 
 def test_greedy_changes_counts_new_first_maxima_of_available_actions():
-    from multipower import _vikernel
-    from multipower.solver import POLICY_RESET
+    from multipower.exact import _vikernel
+    from multipower.exact.solver import POLICY_RESET
 
     assert _vikernel.POLICY_RESET == POLICY_RESET  # the compiled and torch code restart Anderson alike
     rng = np.random.default_rng(0)
@@ -75,7 +75,7 @@ def test_solve_chain_takes_a_factor_per_state():
 def _response_problem(collision, n_samples=6):
     """Stage 2 with slip 0.1 on maze7x7 at γ = 0.99: A against a random deterministic H, as the kernel sees it."""
     from multipower.envs.model import joint_model
-    from multipower.solver import _slip_split
+    from multipower.exact.solver import _slip_split
 
     model = joint_model("maze7x7", collision, 0.1)
     rng = np.random.default_rng(4)
@@ -90,7 +90,7 @@ def _response_problem(collision, n_samples=6):
 
 
 def _solve(model, idx, w, count, split, R, control, precondition):
-    from multipower.solver import ANDERSON_REG, ANDERSON_RESET, POWER_TOL
+    from multipower.exact.solver import ANDERSON_REG, ANDERSON_RESET, POWER_TOL
 
     S = model.n_states
     V, W, Q, pol = np.empty(S), np.empty(S), np.empty((5, S)), np.empty((5, S))
@@ -107,7 +107,7 @@ def test_preconditioned_iteration_certifies_the_plain_solution_in_fewer_sweeps(c
     """Preconditioning (and its fallback to plain steps, forced after one sweep without progress) changes how the
     iterates move, not what is certified: the same policies, values within both certificates, and (the point of
     it) under half the sweeps on this problem."""
-    from multipower.solver import POWER_TOL
+    from multipower.exact.solver import POWER_TOL
 
     model, idx, w, count, split, rewards = _response_problem(collision)
     bound = 2 * 0.99 / 0.01 * POWER_TOL  # |V - V*| <= γ/(1 - γ)·power_tol for each result
@@ -125,7 +125,7 @@ def test_preconditioned_iteration_certifies_the_plain_solution_in_fewer_sweeps(c
 
 def test_preconditioned_policy_evaluation_matches_a_linear_solve():
     """Evaluation (one slot, no slip weights: the joint effective-move table) against ``numpy.linalg.solve``."""
-    from multipower.solver import POWER_TOL
+    from multipower.exact.solver import POWER_TOL
 
     model, idx, w, count, split, rewards = _response_problem("crash", n_samples=2)
     S = model.n_states

@@ -1,0 +1,7 @@
+"""``python -m multipower.cli``: the ``multipower`` command line (as ``python -m multipower``)."""
+
+import sys
+
+from multipower.cli import main
+
+sys.exit(main())

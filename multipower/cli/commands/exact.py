@@ -1,0 +1,148 @@
+"""``multipower exact``: exact POWER by dynamic programming, written as power.csv + summary.json + spec.json
+(+ manifest.json), with every finished sample block in ``OUT/blocks/``: an interrupted run resumes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from multipower.cli.commands import (add_backend_arguments, add_run_arguments, backend_from_args, count, out_path,
+                                 report_backend, spec_from_args)
+from multipower.exact.power import Interrupted, exact_power
+from multipower.exact.single import single_agent_power
+from multipower.runs.spec import SPEC_FILE, spec_json
+
+HELP = "exact multi-agent (or --single: single-agent, on a layout or an MDP graph) POWER by dynamic programming"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_run_arguments(parser, required=True, samples=10_000, layout_required=False)
+    parser.add_argument("--out", type=out_path, required=True,
+                        help="output directory (power.csv, summary.json, spec.json, manifest.json, blocks/); a rerun "
+                             "into it resumes, a larger --samples extends, a smaller one reports that prefix")
+    parser.add_argument("--restart", action="store_true", help="discard the finished blocks in --out and start over")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a folder holding another run (or files multipower did not write)")
+    parser.add_argument("--mdp", default=None, metavar="FILE.gv",
+                        help="with --single: an MDP graph in POWERplay's DOT format (a .gv file or a built-in: figure1, three_states) instead of --layout "
+                             "(writes power.csv labelled by state name, and power.png)")
+    parser.add_argument("--redraw-constant", action="store_true", help="redraw constant reward functions")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
+    parser.add_argument("--chunk-size", type=count(1), default=None,
+                        help="reward samples per solver call (memory only; same results)")
+    parser.add_argument(
+        "--jobs", type=count(1), default=None,
+        help="sample blocks solved at once in threads (default: available cores on the CPU, 1 on a GPU); same results",
+    )
+    parser.add_argument("--single", action="store_true", help="single-agent POWER on the layout")
+    parser.add_argument("--max-memory", default=None, metavar="SIZE",
+                        help="memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory); limits what is "
+                             "held at once, never the results; a world that cannot fit is refused up front")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_backend_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.mdp is not None:
+        return _run_graph(args)
+    if args.layout is None:
+        raise ValueError("--layout is required (or --single --mdp FILE.gv for an MDP graph)")
+    if args.single:
+        _refuse_two_agent_flags(args, "--single (one agent)")
+    spec = spec_from_args(args, redraw_constant=args.redraw_constant)
+    backend = backend_from_args(args)
+    common = dict(
+        n_samples=spec.n_samples, distribution=spec.distribution, seed=spec.seed, redraw_constant=spec.redraw_constant,
+        device=args.device, chunk_size=args.chunk_size, jobs=args.jobs, progress=not args.no_progress,
+        max_memory=args.max_memory, slip=spec.slip, out_dir=args.out, restart=args.restart, overwrite=args.overwrite,
+        files={SPEC_FILE: spec_json(spec)}, backend=backend,
+    )
+    try:
+        if args.single:
+            result = single_agent_power(spec.layout, spec.gamma_H, **common)
+        else:
+            result = exact_power(
+                spec.layout, spec.gamma_H, gamma_A=spec.gamma_A, collision=spec.collision,
+                correlation=spec.correlation, seed_policy=spec.seed_policy_value(), **common,
+            )
+    except Interrupted as stop:
+        print(interrupted_message(stop, args.out), file=sys.stderr)
+        return 130
+    done = result.samples_done
+    prefix_of = result.config.get("prefix_of")
+    if prefix_of is not None:
+        where = f"first {done:,} of the {prefix_of:,} samples in {args.out} (not written)"
+    elif result.config.get("reused"):
+        where = f"{args.out}/power.csv is already complete (nothing solved; --restart recomputes)"
+    else:
+        where = f"wrote {args.out}/power.csv"
+    what = f"{result.n_states} cells" if args.single else f"{result.n_states} joint states"
+    alpha = "" if args.single else f"; alpha = {result.stats['alpha']:.4f}"
+    print(f"{where} ({what}, {done:,} samples){alpha}")
+    report_backend(backend)
+    return 0
+
+
+def interrupted_message(stop: Interrupted, out) -> str:
+    """What an interrupted run left behind, and how to go on, in one or two lines."""
+    result = stop.result
+    if stop.saved and result is not None:
+        told = (f"interrupted: saved a partial result of {result.samples_done:,} of "
+                f"{int(result.config['samples_requested']):,} samples to {out}")
+    elif stop.note:
+        told = f"interrupted: {stop.note}"
+    else:
+        told = "interrupted before the first sample block finished; nothing new was saved"
+    return f"{told}\nrerun the same command to resume (finished blocks in {out}/blocks are kept; --restart starts over)"
+
+
+def _refuse_two_agent_flags(args: argparse.Namespace, what: str) -> None:
+    """One line naming the first flag of a two-agent run given to a single-agent one."""
+    for flag, value, default in (("--gamma-a", args.gamma_A, None), ("--collision", args.collision, "none"),
+                                 ("--correlation", args.correlation, 0.0), ("--seed-policy", args.seed_policy, "uniform")):
+        if value != default:
+            raise ValueError(f"{flag} does not apply to {what}; leave it out")
+
+
+def _run_graph(args: argparse.Namespace) -> int:
+    """``--single --mdp FILE``: POWER at every state of an MDP graph, power.csv + summary.json + power.png."""
+    from multipower.envs.graph_mdp import load_graph_mdp
+    from multipower.envs.rewards import make_distribution
+    from multipower.envs.validation import check_gamma
+    from multipower.exact.single import graph_power
+    from multipower.plots.figures import save_figure
+    from multipower.plots.graph import plot_graph_power
+
+    if not args.single:
+        raise ValueError("--mdp needs --single: an MDP graph has one agent")
+    if args.layout is not None:
+        raise ValueError("give --layout or --mdp, not both")
+    _refuse_two_agent_flags(args, "--mdp (a single-agent graph)")
+    if args.slip != 0.0:
+        raise ValueError("--slip does not apply to --mdp: a graph's transitions are its own (export-mdp --layout L "
+                         "--slip P writes a layout with slip as a graph)")
+    gamma = check_gamma(args.gamma, "--gamma")
+    if args.samples < 1:
+        raise ValueError(f"--samples must be a positive integer, got {args.samples}")
+    distribution = make_distribution({"name": args.distribution, **dict(args.dist_param)})
+    mdp = load_graph_mdp(args.mdp)
+    common = dict(
+        n_samples=args.samples, distribution=distribution, seed=args.seed, redraw_constant=args.redraw_constant,
+        device=args.device, chunk_size=args.chunk_size, jobs=args.jobs, progress=not args.no_progress,
+        max_memory=args.max_memory, out_dir=args.out, restart=args.restart, overwrite=args.overwrite,
+        backend=backend_from_args(args),
+    )
+    try:
+        result = graph_power(mdp, gamma, **common)
+    except Interrupted as stop:
+        print(interrupted_message(stop, args.out), file=sys.stderr)
+        return 130
+    done, prefix_of = result.samples_done, result.config.get("prefix_of")
+    if prefix_of is not None:
+        print(f"first {done:,} of the {prefix_of:,} samples in {args.out} (not written)")
+        return 0
+    out = Path(args.out)
+    save_figure(plot_graph_power(result), out / "power.png")
+    print(f"wrote {out}/power.csv ({result.n_states} states, {done:,} samples), power.png")
+    return 0

@@ -1,0 +1,818 @@
+"""Compiled per-sample kernels of the exact two-stage solve (CPU path of :func:`multipower.exact.solver.solve_pairs`).
+
+The same algorithm and certificate as the batched torch code of :mod:`multipower.exact.solver` (value iteration with
+the MacQueen/Porteus bounds, midpoint re-centring, the crash safeguard, the tie rule), run one reward sample at
+a time: a sample's tables (a few tens of kilobytes on maze7x7) stay in cache for all its sweeps, where the
+batched code streams megabytes through memory every sweep. The solver's stopping rule is per sample already,
+so the results are those of the batched code (values within the certified ``power_tol``; identical optimal
+policies). Anderson acceleration and the exact warm starts of stages 2 and 3 are the torch code's, per sample
+(the warm starts at every discount here: per sample they cost less than the sweeps they save).
+
+Every expectation is a gather ``E[a, s] = Σ_j w[a, s, j] · V[idx[a, s, j]]`` over the successors of ``(s, a)``
+(``a``: the optimising agent's 5 actions, or one slot for policy evaluation); ``V[S]`` is the crash terminal's 0.
+
+With slip (docs/concepts.md#slip) the gather runs over the optimising agent's *effective* moves ``e``, the other
+agent's policy replaced by the distribution of its effective moves, and the chosen move ``a`` mixes them. The slip
+rule's row for an available ``a`` is ``(1 − p)·[e = a] + p/k`` over the ``k`` available moves, so the mix is
+``E[a, s] = (1 − p)·E_eff[a, s] + (p/k)·Σ_e E_eff[e, s]`` (:func:`_sweep_mixed`, the two weights per state in
+``split``): one gather over effective moves plus two products per move, not a gather over every (chosen,
+effective) pair nor a ``5 x 5`` product.
+
+A world with slip has no deterministic chains to evaluate exactly, and value iteration from the Jacobi bounds
+alone needs hundreds of sweeps at ``γ = 0.99``: values travel one step per sweep along the agents' paths, and a
+slip rarely moves the agents between the places where their policies settle. Stages 2 and 3 are therefore
+*preconditioned* by that chain (:func:`_chain_step`): each iterate solves the residual equation ``(I − γP) y = Δ``
+exactly along every state's most likely successor ``f(s)`` under the greedy move, ``y[s] = Δ[s] + γ·q[s]·y[f(s)]``
+with ``q[s]`` that successor's probability, in one pass, and steps to ``V + y``. For a fixed policy this is a
+regular splitting of ``I − γP`` (``q ≤ P`` entrywise), a convergent iteration (Varga, *Matrix Iterative
+Analysis*, ch. 3); it is Anderson-accelerated as before and needs a quarter to a sixth of the sweeps on maze7x7.
+Every sweep still yields the same bounds, so the certificate is unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+N_ACTIONS = 5
+#: Anderson's history is dropped when the greedy action changes at this many states or more in one sweep: the
+#: differences it stores belong to the previous policy's map, and mixing them into the new one stalls value
+#: iteration while the policy settles. A handful of flips near ties are not worth a restart (see
+#: :data:`multipower.exact.solver.POLICY_RESET`, the same number for the torch code).
+POLICY_RESET = 4
+#: A preconditioned iteration (:func:`_chain_step`) whose bound has not improved on its best for this many sweeps
+#: continues with plain steps. Its span jumps while the greedy policy settles (up to ~60 times its best on
+#: maze7x7 with slip) but improves again within ~12 sweeps; the fallback only guarantees the plain iteration's
+#: convergence should a sample ever stall.
+PRECONDITION_STALL = 50
+
+
+@njit(nogil=True, cache=True)
+def _sweep(idx, w, src, V, R, gamma, E, V_new, B):
+    """One Bellman sweep from ``V`` (padded, ``V[S] = 0``): fills ``E[a, s] = Σ_j w[a, s, j] · src[idx[a, s, j]]``
+    ``(A, S)``, ``B`` ``(S,)`` its maximum over the ``A`` slots (the expected next value under the greedy or
+    evaluated policy) and ``V_new = R + γ B``. ``src`` is ``V`` itself or the intermediate table of
+    :func:`_average`. Returns ``(min Δ, max Δ)``."""
+    n_slots, S, J = idx.shape
+    lo, hi = np.inf, -np.inf
+    for s in range(S):
+        best = -np.inf
+        for a in range(n_slots):
+            e = 0.0
+            for j in range(J):
+                e += w[a, s, j] * src[idx[a, s, j]]
+            E[a, s] = e
+            if e > best:
+                best = e
+        B[s] = best
+        v = R[s] + gamma * best
+        V_new[s] = v
+        d = v - V[s]
+        lo = min(lo, d)
+        hi = max(hi, d)
+    return lo, hi
+
+
+@njit(nogil=True, cache=True)
+def _sweep_mixed(idx, w, count, src, V, R, gamma, split, mask, eff, E, V_new, B):
+    """:func:`_sweep` when the slots of ``idx`` are the optimising agent's effective moves: ``E[a, s] =
+    split[s, 0]·E_eff[a, s] + split[s, 1]·Σ_e E_eff[e, s]`` for an available chosen move ``a``, with ``E_eff[e, s] =
+    Σ_j w[e, s, j] · src[idx[e, s, j]]`` and ``split`` ``(S, 2)`` the slip rule's weights ``(1 − p, p/k)``
+    (:func:`multipower.exact.solver._slip_split`); choosing an unavailable move is choosing ``stay`` (slot 0). ``eff``
+    ``(5,)`` scratch. Only the available moves ``mask[s]`` and the ``count[e, s]`` used successors are read."""
+    n_slots, S, J = idx.shape
+    lo, hi = np.inf, -np.inf
+    for s in range(S):
+        total = 0.0
+        for e in range(n_slots):
+            if mask[s, e]:
+                t = 0.0
+                for j in range(count[e, s]):
+                    t += w[e, s, j] * src[idx[e, s, j]]
+                eff[e] = t
+                total += t
+        shared = split[s, 1] * total
+        best = -np.inf
+        for a in range(n_slots):
+            t = split[s, 0] * eff[a] + shared if mask[s, a] else E[0, s]
+            E[a, s] = t
+            if t > best:
+                best = t
+        B[s] = best
+        v = R[s] + gamma * best
+        V_new[s] = v
+        d = v - V[s]
+        lo = min(lo, d)
+        hi = max(hi, d)
+    return lo, hi
+
+
+@njit(nogil=True, cache=True)
+def _sweep_ragged(idx, w, count, src, V, R, gamma, E, V_new, B):
+    """:func:`_sweep` reading only the ``count[a, s]`` used successors of each slot (tables of slipped policies
+    have up to 25 successors at a junction and a few in a corridor)."""
+    n_slots, S, J = idx.shape
+    lo, hi = np.inf, -np.inf
+    for s in range(S):
+        best = -np.inf
+        for a in range(n_slots):
+            e = 0.0
+            for j in range(count[a, s]):
+                e += w[a, s, j] * src[idx[a, s, j]]
+            E[a, s] = e
+            if e > best:
+                best = e
+        B[s] = best
+        v = R[s] + gamma * best
+        V_new[s] = v
+        d = v - V[s]
+        lo = min(lo, d)
+        hi = max(hi, d)
+    return lo, hi
+
+
+@njit(nogil=True, cache=True)
+def _counts(w):
+    """``(A, S)`` number of leading successors with positive weight in tables ``w`` ``(A, S, J)`` (the table
+    builders fill each slot's successors first and pad with weight 0)."""
+    n_slots, S, J = w.shape
+    out = np.zeros((n_slots, S), dtype=np.int64)
+    for a in range(n_slots):
+        for s in range(S):
+            n = 0
+            while n < J and w[a, s, n] > 0.0:
+                n += 1
+            out[a, s] = n
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _average(pre_idx, pre_w, V, M):
+    """``M[p] = Σ_j pre_w[p, j] · V[pre_idx[p, j]]`` over the cell pairs ``p``: H's backup against a seed that
+    depends on A's cell only takes A's average once per cell pair, then H's move (``E[a, s] = M[idx[a, s, 0]]``)
+    instead of once per H action."""
+    P, J = pre_idx.shape
+    for p in range(P):
+        m = 0.0
+        for j in range(J):
+            m += pre_w[p, j] * V[pre_idx[p, j]]
+        M[p] = m
+
+
+@njit(nogil=True, cache=True)
+def _near_set(E, mask, threshold, ties):
+    """``ties[a, s]``: available ``a`` with ``E[a, s] >= max_b E[b, s] - threshold``. Returns whether every
+    state has exactly one such action."""
+    S = E.shape[1]
+    unique = True
+    for s in range(S):
+        best = -np.inf
+        for a in range(N_ACTIONS):
+            if mask[s, a] and E[a, s] > best:
+                best = E[a, s]
+        count = 0
+        for a in range(N_ACTIONS):
+            ties[a, s] = mask[s, a] and E[a, s] >= best - threshold
+            count += ties[a, s]
+        if count != 1:
+            unique = False
+    return unique
+
+
+@njit(nogil=True, cache=True)
+def _greedy_changes(E, mask, greedy):
+    """Number of states whose first maximising available action of ``E`` ``(A, S)`` differs from ``greedy``
+    ``(S,)``, which is updated to it."""
+    changed = 0
+    for s in range(E.shape[1]):
+        arg = 0
+        for a in range(1, N_ACTIONS):
+            if mask[s, a] and E[a, s] > E[arg, s]:
+                arg = a
+        if arg != greedy[s]:
+            changed += 1
+            greedy[s] = arg
+    return changed
+
+
+@njit(nogil=True, cache=True)
+def _clear_history(dF, dG, gram, state):
+    """Forget Anderson's history: the next step is a plain one and starts a new history."""
+    dF[:] = 0.0
+    dG[:] = 0.0
+    gram[:] = 0.0
+    state[1] = 0.0
+
+
+@njit(nogil=True, cache=True)
+def _solve_small(A, b):
+    """``A x = b`` for a small matrix by Gaussian elimination with partial pivoting (no LAPACK needed);
+    zeros where the system is singular."""
+    n = len(b)
+    A = A.copy()
+    x = b.copy()
+    for i in range(n):
+        p = i + np.argmax(np.abs(A[i:, i]))
+        if A[p, i] == 0.0:
+            return np.zeros(n)
+        if p != i:
+            for j in range(n):
+                A[i, j], A[p, j] = A[p, j], A[i, j]
+            x[i], x[p] = x[p], x[i]
+        for r in range(i + 1, n):
+            f = A[r, i] / A[i, i]
+            for j in range(i, n):
+                A[r, j] -= f * A[i, j]
+            x[r] -= f * x[i]
+    for i in range(n - 1, -1, -1):
+        t = x[i]
+        for j in range(i + 1, n):
+            t -= A[i, j] * x[j]
+        x[i] = t / A[i, i]
+    for i in range(n):
+        if not np.isfinite(x[i]):
+            return np.zeros(n)
+    return x
+
+
+@njit(nogil=True, cache=True)
+def _anderson_step(x, g, span, dF, dG, gram, prev_f, prev_g, state, reset_factor, reg, out):
+    """One step of :class:`multipower.exact.solver._Anderson` for one sample: the next iterate ``out`` from the
+    iterate ``x`` and its plain image ``g`` (both ``(S,)``). ``state`` = [slot, has_previous, best span]."""
+    m, S = dF.shape
+    f = g - x
+    reset = span > reset_factor * state[2]
+    state[2] = min(state[2], span)
+    j = int(state[0])
+    new_column = state[1] > 0.0
+    if new_column:
+        dF[j] = f - prev_f
+        dG[j] = g - prev_g
+        state[0] = (j + 1) % m
+    state[1] = 1.0
+    prev_f[:] = f
+    prev_g[:] = g
+    if reset:
+        dF[:] = 0.0
+        dG[:] = 0.0
+        gram[:] = 0.0
+        state[2] = span
+    b = np.zeros(m)
+    for i in range(m):  # one pass over the history: right-hand side and the new Gram column
+        t = 0.0
+        u = 0.0
+        for s in range(S):
+            t += dF[i, s] * f[s]
+            if new_column:
+                u += dF[i, s] * dF[j, s]
+        b[i] = t
+        if new_column:
+            gram[i, j] = u
+            gram[j, i] = u
+    A = gram + (reg * np.trace(gram) + 1e-300) * np.eye(m)
+    coef = _solve_small(A, b)
+    for s in range(S):
+        t = g[s]
+        for i in range(m):
+            t -= coef[i] * dG[i, s]
+        out[s] = t
+
+
+@njit(nogil=True, cache=True)
+def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, power_tol, tie_tol, max_sweeps,
+            anderson_depth, anderson_reset, anderson_reg, V_out, Q_out, pol_out, W_out, split, count, precondition):
+    """Certified value iteration for one sample (optimal control if ``control``, else policy evaluation).
+
+    ``split`` ``(S, 2)``: the optimising agent's slip weights (:func:`_sweep_mixed`; slots of ``idx`` are then
+    effective moves), or no rows for none. ``count`` ``(A, S)``: the used successors of each slot
+    (:func:`_counts`; needed with ``split``), or no rows to read all ``J``. ``precondition``: step by the chain of
+    most likely successors (:func:`_chain_step`; not with ``pre_idx``) while the bound's span has improved on its
+    best within the last ``precondition`` sweeps, plain steps from then on (``PRECONDITION_STALL``; 0: plain
+    steps throughout).
+
+    ``idx``/``w`` ``(A, S, J)``, into the intermediate table of :func:`_average` when ``pre_idx`` has rows;
+    ``R``, ``V0``, ``V_out`` ``(S,)``; ``mask`` ``(S, 5)``;
+    ``W_out`` ``(S,)``: the expected next value ``E[V(s')]`` under the optimal (or evaluated) policy, certified
+    like ``V_out`` but free of the cancellation in ``(V - R)/γ`` (POWER is ``(1 - γ)·W``). ``tie_tol`` is in
+    units of ``E[V(s')]`` (see :mod:`multipower.exact.solver`);
+    ``Q_out``, ``pol_out`` ``(5, S)`` (filled when ``control``). ``anderson_depth > 0``: the next iterate is
+    chosen by Anderson acceleration (:func:`_anderson_step`), its history cleared when the greedy policy changes
+    at ``POLICY_RESET`` states or more (control only). Returns the sweeps used, or -1 if ``max_sweeps``
+    was reached.
+    """
+    n_slots, S, J = idx.shape
+    factored = pre_idx.shape[0] > 0
+    mixed = split.shape[0] > 0
+    ragged = count.shape[0] > 0
+    eff = np.empty(n_slots)
+    M = np.empty(pre_idx.shape[0])
+    c = gamma / (1.0 - gamma)
+    V = np.zeros(S + 1)
+    V[:S] = V0
+    V_new = np.empty(S)
+    B = np.empty(S)
+    E = np.empty((n_slots, S))
+    ties = np.empty((N_ACTIONS, S), dtype=np.bool_)
+    extrap = True
+    prev_span = np.inf
+    m = max(anderson_depth, 1)
+    S_a = S if anderson_depth > 0 else 0  # Anderson's history, only when it is used
+    dF, dG = np.zeros((m, S_a)), np.zeros((m, S_a))
+    gram = np.zeros((m, m))
+    prev_f, prev_g = np.empty(S_a), np.empty(S_a)
+    state = np.array([0.0, 0.0, np.inf])
+    greedy = np.full(S if control and anderson_depth > 0 else 0, -1, dtype=np.int64)
+    chain = _chain_scratch(S if precondition > 0 else 0)
+    main_f, main_p = _main_successors(idx, w, count, split, mask, precondition > 0)
+    best_span, best_at = np.inf, 0
+    for sweep in range(1, max_sweeps + 1):
+        if factored:
+            _average(pre_idx, pre_w, V, M)
+        src = M if factored else V
+        if mixed:
+            lo, hi = _sweep_mixed(idx, w, count, src, V, R, gamma, split, mask, eff, E, V_new, B)
+        elif ragged:
+            lo, hi = _sweep_ragged(idx, w, count, src, V, R, gamma, E, V_new, B)
+        else:
+            lo, hi = _sweep(idx, w, src, V, R, gamma, E, V_new, B)
+        if absorbing:
+            lo, hi = min(lo, 0.0), max(hi, 0.0)
+        shift = 0.5 * c * (lo + hi)
+        span = hi - lo
+        if absorbing:  # the re-centred iterate is not a contraction when mass leaves
+            extrap = extrap and span <= prev_span
+            prev_span = span
+        step = shift if (extrap or not absorbing) else 0.0
+        if 0.5 * span <= power_tol:
+            next_shift = 0.5 * (lo + hi) / (1.0 - gamma)  # shift / γ, without dividing by a tiny γ
+            if not control:
+                V_out[:] = V_new + shift
+                W_out[:] = B + next_shift
+                return sweep
+            e_next = span / (1.0 - gamma)  # bound on the error of every E[a, s] gap (e_Q / γ)
+            unique = _near_set(E, mask, e_next, ties)
+            floor = e_next <= 0.5 * tie_tol
+            if unique or floor:
+                if floor and not unique:
+                    _near_set(E, mask, tie_tol, ties)
+                for s in range(S):
+                    count = 0
+                    for a in range(N_ACTIONS):
+                        count += ties[a, s]
+                    for a in range(N_ACTIONS):
+                        Q_out[a, s] = R[s] + gamma * E[a, s] + shift if mask[s, a] else -np.inf
+                        pol_out[a, s] = ties[a, s] / count
+                V_out[:] = V_new + shift
+                W_out[:] = B + next_shift
+                return sweep
+        if span < best_span:
+            best_span, best_at = span, sweep
+        if sweep - best_at < precondition:
+            _chain_step(E, mask, control, main_f, main_p, gamma, V, V_new, chain)
+            step_to = chain[3]
+        else:
+            step_to = V_new
+            for s in range(S):
+                V_new[s] += step
+        if anderson_depth > 0:
+            if control and _greedy_changes(E, mask, greedy) >= POLICY_RESET:
+                _clear_history(dF, dG, gram, state)
+            _anderson_step(V[:S], step_to, span, dF, dG, gram, prev_f, prev_g, state, anderson_reset, anderson_reg,
+                           V[:S])
+        else:
+            V[:S] = step_to
+    return -1
+
+
+@njit(nogil=True, cache=True)
+def evaluate_chain(f, R, gamma, out):
+    """Value ``out[s] = R[s] + γ · out[f[s]]`` of the deterministic chain ``s -> f[s]`` (``f[s] = S``: the zero
+    terminal) in one pass (:func:`_solve_chain`). A warm start only: :func:`iterate` certifies it (as
+    :func:`multipower.exact.solver._evaluate_functional`, which doubles pointers on the GPU)."""
+    S = len(R)
+    _solve_chain(f, np.full(S, gamma), R, out, np.empty(S, dtype=np.int8), np.empty(S, dtype=np.int64),
+                 np.empty(S, dtype=np.int64))
+
+
+@njit(nogil=True, cache=True)
+def _solve_chain(f, factor, r, out, status, pos, path):
+    """``out[s] = r[s] + factor[s] · out[f[s]]`` (``f[s] = S``: the zero terminal; every ``factor < 1``) in one pass
+    over the functional graph: each path is followed until it meets a known value, the terminal, or closes a cycle
+    (whose values are geometric sums), then unwound. ``status``, ``pos``, ``path`` ``(S,)`` scratch."""
+    S = len(r)
+    status[:] = 0  # 0 unseen, 1 on the current path, 2 done
+    for start in range(S):
+        n = 0
+        u = start
+        while u < S and status[u] == 0:
+            status[u] = 1
+            pos[u] = n
+            path[n] = u
+            n += 1
+            u = f[u]
+        if u < S and status[u] == 1:  # the path closed a cycle path[pos[u]:n]
+            first = pos[u]
+            total, discount = 0.0, 1.0
+            for i in range(first, n):
+                total += discount * r[path[i]]
+                discount *= factor[path[i]]
+            value = total / (1.0 - discount)  # value of path[first]
+            out[path[first]] = value
+            status[path[first]] = 2
+            nxt = value  # path[n - 1] -> path[first]
+            for i in range(n - 1, first, -1):
+                nxt = r[path[i]] + factor[path[i]] * nxt
+                out[path[i]] = nxt
+                status[path[i]] = 2
+            n = first
+            u = path[first]
+        value = 0.0 if u >= S else out[u]
+        for i in range(n - 1, -1, -1):
+            value = r[path[i]] + factor[path[i]] * value
+            out[path[i]] = value
+            status[path[i]] = 2
+
+
+@njit(nogil=True, cache=True)
+def _chain_scratch(S):
+    """Arrays of :func:`_chain_step` for ``S`` states: successor, factor, residual, result and :func:`_solve_chain`'s
+    scratch (``S = 0``: none, when not preconditioning)."""
+    return (np.empty(S, dtype=np.int64), np.empty(S), np.empty(S), np.empty(S), np.empty(S, dtype=np.int8),
+            np.empty(S, dtype=np.int64), np.empty(S, dtype=np.int64))
+
+
+@njit(nogil=True, cache=True)
+def _main_successors(idx, w, count, split, mask, needed):
+    """``(main_f, main_p)`` ``(A, S)``: the most likely successor of each slot (or, with ``split``, chosen move)
+    ``a`` at ``s`` and its probability. With slip the chosen move is the most likely effective move (probability
+    ``1 − p + p/k``), and within a slot the successor of largest weight (the other agent's most likely move).
+    Empty unless ``needed``."""
+    n_slots, S, J = idx.shape
+    main_f = np.full((n_slots if needed else 0, S), S, dtype=np.int64)
+    main_p = np.zeros((n_slots if needed else 0, S))
+    if not needed:
+        return main_f, main_p
+    mixed = split.shape[0] > 0
+    for a in range(n_slots):
+        for s in range(S):
+            if mixed and not mask[s, a]:
+                continue  # never greedy
+            n = count[a, s] if count.shape[0] > 0 else J
+            best = 0
+            for j in range(1, n):
+                if w[a, s, j] > w[a, s, best]:
+                    best = j
+            main_f[a, s] = idx[a, s, best]
+            main_p[a, s] = w[a, s, best] * (split[s, 0] + split[s, 1] if mixed else 1.0)
+    return main_f, main_p
+
+
+@njit(nogil=True, cache=True)
+def _chain_step(E, mask, control, main_f, main_p, gamma, V, V_new, chain):
+    """The preconditioned step (module docstring): ``chain[3] = V + y`` with ``y = (I − γF)⁻¹ (V_new − V)`` and
+    ``F`` each state's most likely successor ``main_f`` with its probability ``main_p`` under the greedy move of
+    ``E`` (``control``) or the evaluated policy (slot 0)."""
+    f, factor, r, out, status, pos, path = chain
+    S = len(f)
+    for s in range(S):
+        a = 0
+        if control:
+            for b in range(1, N_ACTIONS):
+                if mask[s, b] and E[b, s] > E[a, s]:
+                    a = b
+        f[s] = main_f[a, s]
+        factor[s] = gamma * main_p[a, s]
+        r[s] = V_new[s] - V[s]
+    _solve_chain(f, factor, r, out, status, pos, path)
+    for s in range(S):
+        out[s] += V[s]
+
+
+@njit(nogil=True, cache=True)
+def policy_iteration(next_own, R, gamma, mask, out, max_iter=200):
+    """Optimal values for deterministic dynamics ``next_own`` ``(S, 5)`` by policy iteration with exact
+    evaluation (a warm start, as :func:`multipower.exact.solver._policy_iteration`)."""
+    S = len(R)
+    V = np.zeros(S + 1)
+    V[:S] = R
+    pol = np.full(S, -1, dtype=np.int64)
+    f = np.empty(S, dtype=np.int64)
+    for iteration in range(max_iter):
+        changed = False
+        for s in range(S):  # greedy improvement; keep the current action unless another is clearly better
+            best, arg = -np.inf, 0
+            for a in range(N_ACTIONS):
+                if mask[s, a] and V[next_own[s, a]] > best:
+                    best, arg = V[next_own[s, a]], a
+            if pol[s] < 0 or best > V[next_own[s, pol[s]]] + 1e-12 * (1.0 + abs(R[s] + gamma * best)):
+                changed = changed or pol[s] >= 0
+                pol[s] = arg
+            f[s] = next_own[s, pol[s]]
+        if iteration > 0 and not changed:
+            break
+        evaluate_chain(f, R, gamma, V[:S])
+    out[:] = V[:S]
+
+
+@njit(nogil=True, cache=True)
+def _empty_tables(n_slots, S, J):
+    """``idx``, ``w`` ``(n_slots, S, J)`` with every slot on the terminal (value 0) with weight 0."""
+    return np.full((n_slots, S, J), S, dtype=np.int64), np.zeros((n_slots, S, J))
+
+
+@njit(nogil=True, cache=True)
+def other_agent_tables(next_own, other):
+    """Backup tables ``idx``, ``w`` ``(5, S, J)`` of an agent optimising against the other's policy ``other``
+    ``(S, 5)``; ``next_own[s, own, other]`` is the next state. Unused slots point at the terminal with weight 0."""
+    S = next_own.shape[0]
+    idx, w = _empty_tables(N_ACTIONS, S, _support(other))
+    for s in range(S):
+        j = 0
+        for b in range(N_ACTIONS):
+            p = other[s, b]
+            if p > 0.0:
+                for a in range(N_ACTIONS):
+                    idx[a, s, j] = next_own[s, a, b]
+                    w[a, s, j] = p
+                j += 1
+    return idx, w
+
+
+@njit(nogil=True, cache=True)
+def joint_tables(next_state, pol_H, pol_A):
+    """Policy-evaluation tables ``idx``, ``w`` ``(1, S, J)`` of the joint policy ``pol_H``, ``pol_A`` ``(S, 5)``."""
+    S = next_state.shape[0]
+    idx, w = _empty_tables(1, S, _support(pol_H) * _support(pol_A))
+    for s in range(S):
+        j = 0
+        for h in range(N_ACTIONS):
+            if pol_H[s, h] > 0.0:
+                for a in range(N_ACTIONS):
+                    p = pol_H[s, h] * pol_A[s, a]
+                    if p > 0.0:
+                        idx[0, s, j] = next_state[s, h, a]
+                        w[0, s, j] = p
+                        j += 1
+    return idx, w
+
+
+@njit(nogil=True, cache=True)
+def _tie_tol(R, gamma, tie_rtol):
+    """The solver's tie tolerance ``TIE_RTOL · max|R| / (1 - γ)`` for one sample, in units of ``E[V(s')]``."""
+    return tie_rtol * max(np.abs(R).max(), 1e-300) / (1.0 - gamma)
+
+
+@njit(nogil=True, cache=True)
+def _support(pol):
+    """Largest number of actions with positive probability at any state."""
+    m = 1
+    for s in range(pol.shape[0]):
+        n = 0
+        for a in range(N_ACTIONS):
+            n += pol[s, a] > 0.0
+        m = max(m, n)
+    return m
+
+
+@njit(nogil=True, cache=True)
+def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx, mask_H, mask_A, R_H, R_A,
+                      gamma_H, gamma_A, absorbing, power_tol, tie_rtol, max_sweeps, warm_H, warm_A,
+                      depth_H, depth_A, anderson_reset, anderson_reg,
+                      q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed, W_H, W_A, W_H_seed, W_A_seed, sweeps,
+                      split_H, split_A):
+    """The two-stage solve (docs/concepts.md#two-stage-training) for every sample ``k`` of a chunk (outputs
+    preallocated, action-major ``(K, 5, S)`` for ``q``/``pol``, or ``(1, 5, S)`` to keep values only, reusing one
+    slot; ``W_*`` ``(K, S)``: the expected next values ``E[V(s')]`` under each stage's policy (see
+    :func:`iterate`); ``sweeps``
+    ``(K, 4)``: H, A, H_eval, A_seed; -1 where ``max_sweeps`` hit).
+
+    ``stage1_*``: H's factored backup against the seed (see :func:`_average`), or ``stage1_pre_idx``
+    with no rows for the plain gather of :func:`other_agent_tables`. ``warm_H``/``warm_A``: start stages 3 and 2
+    exactly where the policies are deterministic (:func:`evaluate_chain`, :func:`policy_iteration`);
+    ``depth_H``/``depth_A``: Anderson depth for each agent's discount (0: plain iteration).
+
+    ``split_H``/``split_A`` ``(S, 2)``: each agent's slip weights (:func:`_sweep_mixed`), or no rows for a
+    deterministic world. With slip, ``seed`` and the ``stage1_*`` tables are over A's effective
+    moves, each stage gathers over effective moves (the other agent's policy replaced by its effective-move
+    distribution, :func:`_effective`), and stages 2 and 3 iterate preconditioned by the chain of most likely moves
+    (:func:`_chain_step`; no deterministic chains to warm-start from exactly)."""
+    if split_H.shape[0] > 0:
+        _solve_pairs_slip(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx, mask_H, mask_A, R_H, R_A,
+                          gamma_H, gamma_A, absorbing, power_tol, tie_rtol, max_sweeps, depth_H, depth_A,
+                          anderson_reset, anderson_reg, q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed,
+                          W_H, W_A, W_H_seed, W_A_seed, sweeps, split_H, split_A)
+        return
+    K, S = R_H.shape
+    next_A = next_state.transpose(0, 2, 1).copy()  # next_A[s, own=A, other=H]
+    no_pre = np.empty((0, 1), dtype=np.int64)
+    no_pre_w = np.empty((0, 1))
+    no_split = np.empty((0, 2))
+    no_count = np.empty((0, 0), dtype=np.int64)
+    if stage1_pre_idx.shape[0] > 0:
+        idx1, w1 = stage1_idx, np.ones((N_ACTIONS, S, 1))
+    else:
+        idx1, w1 = other_agent_tables(next_state, seed)
+    scratch_q = np.empty((N_ACTIONS, S))
+    scratch_p = np.empty((N_ACTIONS, S))
+    act_H, act_A = np.empty(S, dtype=np.int64), np.empty(S, dtype=np.int64)
+    V0 = np.empty(S)
+    next_det = np.empty((N_ACTIONS, S), dtype=np.int64)  # A's successors where H is deterministic
+    chain = np.empty((1, S), dtype=np.int64)
+    factored = stage1_pre_idx.shape[0] > 0
+    keep = q_H.shape[0] == K
+    for k in range(K):
+        slot = k if keep else 0
+        tie_H, tie_A = _tie_tol(R_H[k], gamma_H, tie_rtol), _tie_tol(R_A[k], gamma_A, tie_rtol)
+        # Stage 1: H against the seed.
+        sweeps[k, 0] = iterate(idx1, w1, stage1_pre_idx, stage1_pre_w, R_H[k], gamma_H, R_H[k], mask_H, True,
+                               absorbing, power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
+                               V_H_seed[k], q_H[slot], pol_H[slot], W_H_seed[k], no_split, no_count, 0)
+        ph = pol_H[slot].T.copy()
+        det_H = _argmax_if_deterministic(ph, act_H)
+        # Stage 2: A against frozen H. Where pi_H is deterministic, so are A's dynamics: tables without
+        # the other's average, and an exact warm start by policy iteration.
+        V0[:] = R_A[k]
+        if det_H:
+            for a in range(N_ACTIONS):
+                for s in range(S):
+                    next_det[a, s] = next_state[s, act_H[s], a]
+            if warm_A:
+                policy_iteration(next_det.T, R_A[k], gamma_A, mask_A, V0)
+            idx2, w2 = _deterministic_tables(next_det)
+        else:
+            idx2, w2 = other_agent_tables(next_A, ph)
+        sweeps[k, 1] = iterate(idx2, w2, no_pre, no_pre_w, R_A[k], gamma_A, V0, mask_A, True, absorbing,
+                               power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
+                               V_A[k], q_A[slot], pol_A[slot], W_A[k], no_split, no_count, 0)
+        pa = pol_A[slot].T.copy()
+        det_A = _argmax_if_deterministic(pa, act_A)
+        # Stage 3: H under the joint policy (a deterministic chain where both are: exact warm start).
+        V0[:] = V_H_seed[k]
+        if det_H and det_A:
+            for s in range(S):
+                chain[0, s] = next_state[s, act_H[s], act_A[s]]
+            if warm_H:
+                evaluate_chain(chain[0], R_H[k], gamma_H, V0)
+            idx3, w3 = _deterministic_tables(chain)
+        else:
+            idx3, w3 = joint_tables(next_state, ph, pa)
+        sweeps[k, 2] = iterate(idx3, w3, no_pre, no_pre_w, R_H[k], gamma_H, V0, mask_H, False, absorbing,
+                               power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
+                               V_H[k], scratch_q, scratch_p, W_H[k], no_split, no_count, 0)
+        # A following the seed while H follows pi_H: stage 1's factored average where pi_H is deterministic.
+        if det_H and factored:
+            for s in range(S):
+                chain[0, s] = stage1_idx[act_H[s], s, 0]
+            idx4, w4 = _deterministic_tables(chain)
+            pre4, pre4_w = stage1_pre_idx, stage1_pre_w
+        else:
+            idx4, w4 = joint_tables(next_state, ph, seed)
+            pre4, pre4_w = no_pre, no_pre_w
+        sweeps[k, 3] = iterate(idx4, w4, pre4, pre4_w, R_A[k], gamma_A, V_A[k], mask_A, False, absorbing,
+                               power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
+                               V_A_seed[k], scratch_q, scratch_p, W_A_seed[k], no_split, no_count, 0)
+
+
+@njit(nogil=True, cache=True)
+def _deterministic_tables(targets):
+    """Tables ``idx``, ``w`` ``(n_slots, S, 1)`` of the deterministic successors ``targets`` ``(n_slots, S)``."""
+    n_slots, S = targets.shape
+    idx = np.empty((n_slots, S, 1), dtype=np.int64)
+    idx[:, :, 0] = targets
+    return idx, np.ones((n_slots, S, 1))
+
+
+@njit(nogil=True, cache=True)
+def _argmax_if_deterministic(pol, act):
+    """Whether ``pol`` ``(S, 5)`` is deterministic everywhere; fills ``act`` with its most probable actions."""
+    det = True
+    for s in range(pol.shape[0]):
+        arg = 0
+        for a in range(1, N_ACTIONS):
+            if pol[s, a] > pol[s, arg]:
+                arg = a
+        act[s] = arg
+        det = det and pol[s, arg] == 1.0
+    return det
+
+
+@njit(nogil=True, cache=True)
+def respond_chunk(next_own, other, mask, R, gamma, absorbing, power_tol, tie_rtol, max_sweeps, depth,
+                  anderson_reset, anderson_reg, V_out, Q_out, split):
+    """Optimal response of one agent to a fixed policy of the other, per sample: ``next_own[s, own, other]``,
+    ``other`` ``(K, S, 5)``, ``R`` ``(K, S)``; fills ``V_out`` ``(K, S)`` and ``Q_out`` ``(K, 5, S)`` (solver
+    convention). With slip, ``other`` is the other's effective-move distribution and ``split`` ``(S, 2)`` the
+    agent's slip weights (no rows: none; iteration then preconditioned as stage 2 of :func:`solve_pairs_chunk`).
+    Returns the most sweeps any sample used, or -1 if one reached ``max_sweeps``."""
+    K, S = R.shape
+    no_pre = np.empty((0, 1), dtype=np.int64)
+    no_pre_w = np.empty((0, 1))
+    pol = np.empty((N_ACTIONS, S))
+    W = np.empty(S)
+    most = 0
+    slip = split.shape[0] > 0
+    stall = PRECONDITION_STALL if slip else 0
+    for k in range(K):
+        idx, w = other_agent_tables(next_own, other[k])
+        count = _counts(w) if slip else np.empty((0, 0), dtype=np.int64)
+        n = iterate(idx, w, no_pre, no_pre_w, R[k], gamma, R[k], mask, True, absorbing, power_tol,
+                    _tie_tol(R[k], gamma, tie_rtol), max_sweeps, depth, anderson_reset, anderson_reg, V_out[k],
+                    Q_out[k], pol, W, split, count, stall)
+        if n < 0:
+            return -1
+        most = max(most, n)
+    return most
+
+
+@njit(nogil=True, cache=True)
+def _effective(pol, split, mask, out):
+    """``out[s, e] = split[s, 0]·pol[s, e] + split[s, 1]·mask[s, e]``: the distribution of an agent's effective moves
+    when it chooses by ``pol`` ``(S, 5)`` (zero on unavailable moves, rows summing to 1) under its slip weights
+    ``split`` ``(S, 2)`` (:func:`_sweep_mixed`)."""
+    for s in range(pol.shape[0]):
+        for e in range(N_ACTIONS):
+            out[s, e] = split[s, 0] * pol[s, e] + (split[s, 1] if mask[s, e] else 0.0)
+
+
+@njit(nogil=True, cache=True)
+def _mixture_tables(targets, probs):
+    """Policy-evaluation tables ``idx``, ``w`` ``(1, S, J)`` of successors ``targets[e, s]`` ``(5, S)`` taken with
+    probabilities ``probs[s, e]`` ``(S, 5)`` (H's effective moves into stage 1's averaged table)."""
+    S = probs.shape[0]
+    idx, w = _empty_tables(1, S, _support(probs))
+    for s in range(S):
+        j = 0
+        for e in range(N_ACTIONS):
+            if probs[s, e] > 0.0:
+                idx[0, s, j] = targets[e, s]
+                w[0, s, j] = probs[s, e]
+                j += 1
+    return idx, w
+
+
+@njit(nogil=True, cache=True)
+def _solve_pairs_slip(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx, mask_H, mask_A, R_H, R_A,
+                      gamma_H, gamma_A, absorbing, power_tol, tie_rtol, max_sweeps, depth_H, depth_A,
+                      anderson_reset, anderson_reg, q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed,
+                      W_H, W_A, W_H_seed, W_A_seed, sweeps, split_H, split_A):
+    """:func:`solve_pairs_chunk` with slip (same arguments; ``seed`` already over A's effective moves)."""
+    K, S = R_H.shape
+    next_A = next_state.transpose(0, 2, 1).copy()
+    no_pre = np.empty((0, 1), dtype=np.int64)
+    no_pre_w = np.empty((0, 1))
+    no_split = np.empty((0, 2))
+    factored = stage1_pre_idx.shape[0] > 0
+    if factored:
+        idx1, w1 = stage1_idx, np.ones((N_ACTIONS, S, 1))
+    else:
+        idx1, w1 = other_agent_tables(next_state, seed)
+    count1 = _counts(w1)  # 1 everywhere for the factored table
+    targets4 = stage1_idx[:, :, 0].copy() if factored else np.empty((N_ACTIONS, 0), dtype=np.int64)
+    scratch_q = np.empty((N_ACTIONS, S))
+    scratch_p = np.empty((N_ACTIONS, S))
+    eff_H, eff_A = np.empty((S, N_ACTIONS)), np.empty((S, N_ACTIONS))
+    act_H, act_A = np.empty(S, dtype=np.int64), np.empty(S, dtype=np.int64)
+    V0 = np.empty(S)
+    chain = np.empty((1, S), dtype=np.int64)
+    keep = q_H.shape[0] == K
+    for k in range(K):
+        slot = k if keep else 0
+        tie_H, tie_A = _tie_tol(R_H[k], gamma_H, tie_rtol), _tie_tol(R_A[k], gamma_A, tie_rtol)
+        # Stage 1: H's chosen move mixes its effective moves against the seed's effective moves.
+        sweeps[k, 0] = iterate(idx1, w1, stage1_pre_idx, stage1_pre_w, R_H[k], gamma_H, R_H[k], mask_H, True,
+                               absorbing, power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
+                               V_H_seed[k], q_H[slot], pol_H[slot], W_H_seed[k], split_H, count1, 0)
+        ph = pol_H[slot].T.copy()
+        _effective(ph, split_H, mask_H, eff_H)
+        _argmax_if_deterministic(ph, act_H)
+        # Stage 2: A against H's effective moves under the frozen pi_H, preconditioned (module docstring).
+        idx2, w2 = other_agent_tables(next_A, eff_H)
+        count2 = _counts(w2)
+        sweeps[k, 1] = iterate(idx2, w2, no_pre, no_pre_w, R_A[k], gamma_A, R_A[k], mask_A, True, absorbing,
+                               power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
+                               V_A[k], q_A[slot], pol_A[slot], W_A[k], split_A, count2, PRECONDITION_STALL)
+        pa = pol_A[slot].T.copy()
+        _effective(pa, split_A, mask_A, eff_A)
+        _argmax_if_deterministic(pa, act_A)
+        # Warm start: the chain of the most probable moves, evaluated exactly (fewer sweeps than from stage 1's);
+        # the preconditioner then solves along the same chain with its probabilities.
+        for s in range(S):
+            chain[0, s] = next_state[s, act_H[s], act_A[s]]
+        evaluate_chain(chain[0], R_H[k], gamma_H, V0)
+        # Stage 3: H under the joint effective-move distribution.
+        idx3, w3 = joint_tables(next_state, eff_H, eff_A)
+        count3 = _counts(w3)
+        sweeps[k, 2] = iterate(idx3, w3, no_pre, no_pre_w, R_H[k], gamma_H, V0, mask_H, False, absorbing,
+                               power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
+                               V_H[k], scratch_q, scratch_p, W_H[k], no_split, count3, PRECONDITION_STALL)
+        # A following the seed while H follows pi_H: H's effective moves into stage 1's averaged table.
+        if factored:
+            idx4, w4 = _mixture_tables(targets4, eff_H)
+            pre4, pre4_w = stage1_pre_idx, stage1_pre_w
+        else:
+            idx4, w4 = joint_tables(next_state, eff_H, seed)
+            pre4, pre4_w = no_pre, no_pre_w
+        count4 = _counts(w4)
+        sweeps[k, 3] = iterate(idx4, w4, pre4, pre4_w, R_A[k], gamma_A, V_A[k], mask_A, False, absorbing,
+                               power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
+                               V_A_seed[k], scratch_q, scratch_p, W_A_seed[k], no_split, count4, 0)

@@ -1,0 +1,385 @@
+"""Learned versus exact POWER on the same reward functions (docs/concepts.md#learned-estimator).
+
+:func:`compare_agents` takes trained agents (policies and the reward functions they were trained for),
+solves the same reward functions exactly (``multipower.exact.solver.solve_pairs``), rolls the learned policies
+out (:class:`~multipower.learned.estimator.PolicyRollout`) and evaluates them exactly on the model
+(``multipower.exact.solver.evaluate_policies``). Per state and agent this gives three POWERs:
+
+* ``learned``: the rollout estimate of the learned policies (what the learned estimator reports);
+* ``eval``: the exact value of the same learned policies;
+* ``exact``: the exact optimum (the exact solver's POWER).
+
+``learned − exact`` is the total error; it splits into the **learning error** ``eval − exact`` (the
+learned policies are not optimal) and the **rollout noise** ``learned − eval`` (finite rollouts of
+stochastic policies, plus truncation ≤ 1e-4). :func:`compare` also trains the agents (Q-learning or PPO)
+when none are given. Every per-sample difference is paired on the same reward function, so its standard
+error is small.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from multipower.agents import qlearning_config
+from multipower.agents.storage import TrainedAgents, load_agents
+from multipower.envs.model import JointModel, joint_model
+from multipower.envs.policies import seed_policy_table
+from multipower.envs.rewards import RewardSampler
+from multipower.envs.validation import check_gamma
+from multipower.learned.estimator import (
+    DEFAULT_TOL,
+    DEFAULT_WALKERS,
+    PolicyRollout,
+    exact_policy_power,
+)
+from multipower.runs.results import MeanAccumulator, PowerResult, jsonable, pearson
+from multipower.exact.solver import solve_pairs
+from multipower.runs.spec import LEARNERS, learner_of, spec_from_config
+from multipower.learned.training import PPO_RUN_OPTIONS, learner_settings, train_chunks
+
+ALGOS = LEARNERS
+#: Per-state columns written to power.csv, in order (each with a ``_se`` column after it).
+COLUMNS = ("learned", "eval", "exact", "error", "learning_error", "rollout_noise")
+
+
+def check_algo(algo: str) -> str:
+    if algo not in ALGOS:
+        raise ValueError(f"algo must be one of {ALGOS}, got {algo!r}")
+    return algo
+
+
+@dataclass
+class Comparison:
+    """The outcome of a learned-versus-exact comparison.
+
+    Attributes:
+        result: Joint :class:`PowerResult` with, for ``X`` in H and A, the columns
+            ``power_X_learned`` (rollouts), ``power_X_eval`` (exact value of the learned policies),
+            ``power_X_exact`` (exact optimum), ``power_X_error`` (learned − exact),
+            ``power_X_learning_error`` (eval − exact), ``power_X_rollout_noise`` (learned − eval),
+            each followed by its standard error ``..._se`` (paired over reward samples).
+        metrics: Scalar figures (see :func:`comparison_metrics`).
+        config: The full configuration.
+        timings: Seconds per stage.
+    """
+
+    result: PowerResult
+    metrics: dict
+    config: dict
+    timings: dict = field(default_factory=dict)
+
+    def column(self, agent: str, name: str) -> np.ndarray:
+        return self.result.arrays[f"power_{agent}_{name}"]
+
+    def save(self, directory: Union[str, Path], figure: bool = True) -> Path:
+        """Write ``comparison.json``, ``power.csv`` (+ ``summary.json``) and ``comparison.png``."""
+        directory = Path(directory)
+        summary = {**self.metrics, "config": self.config, "timings": self.timings}
+        self.result.save(directory, run_kind="compare",
+                         files={"comparison.json": json.dumps(jsonable(summary), indent=2) + "\n"})
+        if figure:
+            from multipower.plots.compare import comparison_figure
+
+            comparison_figure(
+                self.column("H", "learned"), self.column("A", "learned"),
+                self.column("H", "exact"), self.column("A", "exact"),
+                directory / "comparison.png",
+                learned_H_se=self.column("H", "error_se"), learned_A_se=self.column("A", "error_se"),
+                suptitle=(
+                    f"{self.config.get('algo', 'learned')} vs exact: {self.config.get('layout')}, "
+                    f"γ={self.config.get('gamma_H')}, {self.config.get('collision')}, "
+                    f"{self.config.get('n_samples')} samples"
+                ),
+            )
+        return directory
+
+
+def comparison_metrics(arrays: dict) -> dict:
+    """Scalar figures from the per-state columns of a comparison.
+
+    ``max_abs_error_X``, ``mean_abs_error_X`` (|learned − exact| over states), ``pearson_X`` (learned vs
+    exact across states), ``alpha_learned``, ``alpha_eval``, ``alpha_exact``, the same max/mean for the
+    split ``learning_error_X`` (eval − exact) and ``rollout_noise_X`` (learned − eval), and
+    ``max_error_se_X``, the largest standard error of the paired per-state error.
+    """
+    metrics = {}
+    for agent in "HA":
+        get = lambda name: arrays[f"power_{agent}_{name}"]  # noqa: E731
+        error = np.abs(get("error"))
+        metrics[f"max_abs_error_{agent}"] = float(error.max())
+        metrics[f"mean_abs_error_{agent}"] = float(error.mean())
+        metrics[f"pearson_{agent}"] = pearson(get("learned"), get("exact"))
+        metrics[f"max_error_se_{agent}"] = float(get("error_se").max())
+        for part in ("learning_error", "rollout_noise"):
+            metrics[f"max_abs_{part}_{agent}"] = float(np.abs(get(part)).max())
+            metrics[f"mean_abs_{part}_{agent}"] = float(np.abs(get(part)).mean())
+    for name in ("learned", "eval", "exact"):
+        metrics[f"alpha_{name}"] = pearson(arrays[f"power_H_{name}"], arrays[f"power_A_{name}"])
+    metrics["alpha_error"] = metrics["alpha_learned"] - metrics["alpha_exact"]
+    return metrics
+
+
+def exact_optimum_power(
+    model: JointModel, R_H: np.ndarray, R_A: np.ndarray, gamma_H: float, gamma_A: float, seed_policy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample exact POWER ``(K, S)`` of the optimal two-stage policies (``solver.solve_pairs``)."""
+    solved = solve_pairs(model, R_H, R_A, gamma_H, gamma_A, seed_policy)
+    power_H = (1.0 - gamma_H) / gamma_H * (np.asarray(solved.V_H) - R_H)
+    power_A = (1.0 - gamma_A) / gamma_A * (np.asarray(solved.V_A) - R_A)
+    return power_H, power_A
+
+
+def compare_agents(
+    model: JointModel,
+    policy_H: np.ndarray,
+    policy_A: np.ndarray,
+    R_H: np.ndarray,
+    R_A: np.ndarray,
+    gamma_H: float,
+    gamma_A: Optional[float] = None,
+    *,
+    seed_policy: Union[str, np.ndarray] = "uniform",
+    n_rollouts: Optional[int] = None,
+    tol: float = DEFAULT_TOL,
+    rollout_seed: int = 0,
+    max_walkers: int = DEFAULT_WALKERS,
+    tensorboard: Optional[Union[str, Path]] = None,
+    config: Optional[dict] = None,
+) -> Comparison:
+    """Compare learned policies with the exact solver on the reward functions they were trained for.
+
+    Args:
+        model: The joint model.
+        policy_H, policy_A: ``(K, S, 5)`` learned policies, one per reward sample.
+        R_H, R_A: ``(K, S)`` the reward functions (the exact solver uses these very arrays).
+        gamma_H, gamma_A: Discounts in (0, 1) (``gamma_A`` defaults to ``gamma_H``).
+        seed_policy: A's seed policy for the exact solver's first stage.
+        n_rollouts, tol, rollout_seed, max_walkers: Rollout settings (see :class:`PolicyRollout`).
+        tensorboard: Directory for a TensorBoard log of the running estimates against samples done.
+        config: Extra configuration saved with the result.
+    """
+    gamma_H = check_gamma(gamma_H, "gamma_H")
+    gamma_A = check_gamma(gamma_H if gamma_A is None else gamma_A, "gamma_A")
+    seed_table = seed_policy_table(model, seed_policy)
+    rollout = PolicyRollout(
+        model, policy_H, policy_A, R_H, R_A, gamma_H, gamma_A,
+        n_rollouts=n_rollouts, tol=tol, seed=rollout_seed, max_walkers=max_walkers,
+    )
+    # Paired per-sample columns, accumulated chunk by chunk.
+    running = {f"power_{a}_{c}": MeanAccumulator() for a in "HA" for c in COLUMNS}
+    timings = {"rollout": 0.0, "exact_eval": 0.0, "exact_solve": 0.0}
+    writer = _summary_writer(tensorboard)
+    try:
+        for chunk in rollout.chunks_timed(timings):
+            s = slice(chunk.start, chunk.stop)
+            t0 = time.perf_counter()
+            eval_ = exact_policy_power(
+                model, rollout.policy_H[s], rollout.policy_A[s], rollout.R_H[s], rollout.R_A[s], gamma_H, gamma_A
+            )
+            t1 = time.perf_counter()
+            exact = exact_optimum_power(model, rollout.R_H[s], rollout.R_A[s], gamma_H, gamma_A, seed_table)
+            timings["exact_eval"] += t1 - t0
+            timings["exact_solve"] += time.perf_counter() - t1
+            for i, agent in enumerate("HA"):
+                learned = (chunk.power_H, chunk.power_A)[i]
+                values = {
+                    "learned": learned, "eval": eval_[i], "exact": exact[i], "error": learned - exact[i],
+                    "learning_error": eval_[i] - exact[i], "rollout_noise": learned - eval_[i],
+                }
+                for name, v in values.items():
+                    running[f"power_{agent}_{name}"].add(v)
+            if writer is not None:
+                _log_running(writer, running, chunk.stop)
+    finally:
+        if writer is not None:
+            writer.close()
+    arrays = {}
+    for name, acc in running.items():
+        arrays[name], arrays[f"{name}_se"] = acc.mean, acc.se
+    metrics = comparison_metrics(arrays)
+    full_config = {
+        "layout": model.layout.name,
+        "layout_text": model.layout.to_text(),
+        "collision": model.collision,
+        "slip": model.slip,
+        "n_samples": rollout.n_samples,
+        "seed_policy": seed_policy if isinstance(seed_policy, str) else "custom",
+        **rollout.config(),
+        **(config or {}),
+    }
+    result = PowerResult("joint", model.state_labels(), arrays, full_config, metrics, timings)
+    return Comparison(result, metrics, full_config, timings)
+
+
+def _summary_writer(directory):
+    if directory is None:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(directory))
+
+
+def _log_running(writer, running: dict, n_done: int) -> None:
+    """Running estimates against the number of reward samples done."""
+    mean = {name: acc.mean for name, acc in running.items()}
+    for agent in "HA":
+        for name in ("learned", "eval", "exact"):
+            writer.add_scalar(f"power_{agent}/mean_{name}", float(mean[f"power_{agent}_{name}"].mean()), n_done)
+        writer.add_scalar(f"error_{agent}/max_abs", float(np.abs(mean[f"power_{agent}_error"]).max()), n_done)
+        writer.add_scalar(f"error_{agent}/mean_abs", float(np.abs(mean[f"power_{agent}_error"]).mean()), n_done)
+        writer.add_scalar(
+            f"error_{agent}/max_abs_learning_error", float(np.abs(mean[f"power_{agent}_learning_error"]).max()), n_done
+        )
+        writer.add_scalar(
+            f"error_{agent}/max_abs_rollout_noise", float(np.abs(mean[f"power_{agent}_rollout_noise"]).max()), n_done
+        )
+    if n_done >= 2:
+        for name in ("learned", "exact"):
+            writer.add_scalar(f"alpha/{name}", pearson(mean[f"power_H_{name}"], mean[f"power_A_{name}"]), n_done)
+    writer.flush()
+
+
+def train_agents(
+    algo: str,
+    model: JointModel,
+    R_H: np.ndarray,
+    R_A: np.ndarray,
+    gamma_H: float,
+    gamma_A: float,
+    seed_policy: Union[str, np.ndarray] = "uniform",
+    seed: int = 0,
+    options: Optional[dict] = None,
+    *,
+    store=None,
+    progress=None,
+    backend=None,
+) -> TrainedAgents:
+    """The two-stage training (docs/concepts.md#two-stage-training): H against the seed policy, then A against frozen H.
+
+    Args:
+        algo: ``"qlearning"`` (:func:`multipower.agents.qlearning_stages.train_two_stage`, batched tabular Q-learning; the
+            frozen policies are greedy in the learned Q-values), ``"ppo"`` (:func:`multipower.agents.ppo.learn_ppo`, every
+            sample's PPO agents at once) or ``"sb3-ppo"`` (:func:`multipower.agents.sb3_ppo.train_sample`, one
+            MaskablePPO model per sample; uniform seed policy only).
+        model, R_H, R_A, gamma_H, gamma_A: The world, the ``(K, S)`` reward functions the learners train on
+            (the very tables the exact solver uses) and the discounts.
+        seed_policy: A's seed policy in stage 1.
+        seed: Fixes the learners' random draws.
+        options: Hyperparameter overrides (Q-learning: ``QLearningConfig`` fields, applied to both stages;
+            PPO: ``PPOConfig`` or ``SB3PPOConfig`` fields), plus ``n_jobs``, the worker processes (default: the
+            available cores), ``chunk``, samples per chunk, and for the batched PPO ``device`` (see
+            :func:`multipower.learned.training.train_chunks`). Results do not depend on ``n_jobs`` or ``chunk``.
+        store: A :class:`multipower.runs.chunkstore.ChunkStore`: chunks finished there are reused, and each new one
+            is saved there as it finishes (an interrupted call loses no finished chunk).
+        progress: Called with the work done (see :func:`multipower.learned.training.progress_total`).
+        backend: Where the chunks train: ``None``/``"local"``, ``"ray"`` or a
+            :class:`~multipower.runs.backends.Backend` (see :func:`multipower.learned.training.train_chunks`).
+    """
+    check_algo(algo)
+    options = dict(options or {})
+    run_options = {key: options.pop(key) for key in PPO_RUN_OPTIONS if key in options}
+    if algo != "ppo" and run_options.get("device") is not None:
+        raise ValueError(f"device applies to the ppo learner only, not {algo}")
+    seed_table = seed_policy_table(model, seed_policy)
+    if algo == "sb3-ppo" and not (isinstance(seed_policy, str) and seed_policy == "uniform"):
+        raise ValueError(f"algo 'sb3-ppo' supports seed_policy 'uniform' only, got {seed_policy!r}")
+    if algo == "sb3-ppo" and model.slip != 0.0:
+        raise ValueError(f"algo 'sb3-ppo' supports slip 0 only (use qlearning or ppo), got slip={model.slip}")
+    settings = learner_settings(algo, options, gamma_H, gamma_A, seed_table, model.slip)
+    before, t0 = (store.done(len(R_H)) if store is not None else 0), time.perf_counter()
+    arrays, run = train_chunks(
+        algo, model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, settings, jobs=run_options.get("n_jobs"),
+        chunk=run_options.get("chunk"), device=run_options.get("device") or "auto", store=store, progress=progress,
+        backend=backend,
+    )
+    timings = {"wall_seconds": time.perf_counter() - t0, "samples_trained": len(R_H) - before,
+               "samples_reused": before}
+    config = {"algo": algo, "trainer": algo, "train_seed": seed,
+              "train_options": {**options, "n_jobs": run_options.get("n_jobs")}, **run, "timings": timings}
+    return TrainedAgents(arrays["policy_H"], arrays["policy_A"], R_H, R_A, config)
+
+
+def compare(
+    layout="grid3x3",
+    gamma: float = 0.6,
+    gamma_A: Optional[float] = None,
+    *,
+    algo: str = "qlearning",
+    n_samples: int = 100,
+    collision: str = "none",
+    correlation: float = 0.0,
+    distribution=None,
+    seed_policy: Union[str, np.ndarray] = "uniform",
+    seed: int = 0,
+    agents=None,
+    train_options: Optional[dict] = None,
+    n_rollouts: Optional[int] = None,
+    tol: float = DEFAULT_TOL,
+    rollout_seed: int = 0,
+    tensorboard: Optional[Union[str, Path]] = None,
+    max_memory=None,
+    slip: float = 0.0,
+    store=None,
+    progress=None,
+    backend=None,
+) -> Comparison:
+    """Train (or load) learned agents and compare their POWER with the exact solver's, same rewards.
+
+    Args:
+        layout: A Layout, built-in name, file path or text.
+        gamma: H's discount (and A's unless ``gamma_A``).
+        algo: ``"qlearning"``, ``"ppo"`` or ``"sb3-ppo"``.
+        n_samples: Reward samples.
+        collision, slip, correlation, distribution, seed: The world and the reward functions
+            (``RewardSampler(n_states, distribution, correlation, seed).pairs(0, n_samples)``).
+        seed_policy: A's seed policy (``"uniform"``, ``"stay"`` or an ``(S, 5)`` table).
+        agents: Trained agents to reuse instead of training: a ``TrainedAgents`` (anything with
+            ``policy_H, policy_A, R_H, R_A, config``) or the directory ``multipower train`` wrote. The world,
+            discounts and reward functions then come from the agents; the exact solver uses their ``R_H, R_A``.
+        train_options: Learner hyperparameter overrides.
+        n_rollouts, tol, rollout_seed: Rollout settings.
+        tensorboard: Directory for a TensorBoard log of the running estimates.
+        max_memory: Memory budget (bytes or text such as ``"8G"``; default a fraction of the machine's memory):
+            a run estimated to exceed it is refused before anything is allocated.
+        store, progress, backend: Training's chunk store, progress callback and backend (see
+            :func:`train_agents`).
+    """
+    check_algo(algo)
+    t0 = time.perf_counter()
+    timings = {}
+    if agents is not None:
+        if not hasattr(agents, "policy_H"):
+            agents = load_agents(agents)
+        agent_config = dict(agents.config)
+        spec = spec_from_config(agent_config)
+        model, gamma_H, gamma_A = spec.model(), spec.gamma_H, spec.discount_A
+        algo = learner_of(agent_config) or algo
+        seed_policy = agent_config.get("seed_policy", seed_policy)
+        extra = {"agents_config": {k: v for k, v in agent_config.items() if k != "layout_text"}, "algo": algo}
+    else:
+        qlearning_config.check_memory(layout, collision, int(n_samples), max_memory, what=f"compare ({algo})")
+        model = joint_model(layout, collision, slip)
+        gamma_H = check_gamma(gamma, "gamma")
+        gamma_A = check_gamma(gamma_H if gamma_A is None else gamma_A, "gamma_A")
+        if int(n_samples) < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        sampler = RewardSampler(model.n_states, distribution, correlation, seed)
+        R_H, R_A = sampler.pairs(0, int(n_samples))
+        agents = train_agents(algo, model, R_H, R_A, gamma_H, gamma_A, seed_policy, seed, train_options,
+                              store=store, progress=progress, backend=backend)
+        timings["train"] = time.perf_counter() - t0
+        extra = {**agents.config, "rewards": sampler.to_config()}
+    result = compare_agents(
+        model, agents.policy_H, agents.policy_A, agents.R_H, agents.R_A, gamma_H, gamma_A,
+        seed_policy=seed_policy, n_rollouts=n_rollouts, tol=tol, rollout_seed=rollout_seed,
+        tensorboard=tensorboard, config=extra,
+    )
+    result.timings = {**timings, **result.timings, "total": time.perf_counter() - t0}
+    result.result.timings = result.timings
+    return result

@@ -1,0 +1,590 @@
+"""Figures of POWER results (docs/reproductions.md#figures), drawn with matplotlib on the Agg backend (no display).
+
+* :func:`plot_joint_heatmap` — the posts' main figure: a grid of small grids. The outer position is A's
+  cell (outlined in red inside its block); inside a block each cell is H's position, coloured (and, for
+  small worlds, annotated) with one agent's POWER. Walls and forbidden states (``h == a`` under
+  ``crash``/``bounce``) are left blank.
+* :func:`plot_single_heatmap` — single-agent POWER over the layout.
+* :func:`plot_alignment` — POWER_H against POWER_A, one point per joint state, α_HA in the title.
+* :func:`plot_alpha_sweep` — α_HA against the swept parameter (β, γ, ...), with the α = 0 line.
+* :func:`plot_learned_vs_exact` — re-exported from :mod:`multipower.plots.compare`.
+
+Every function returns the :class:`~matplotlib.figure.Figure`; :func:`save_figure` writes a PNG (optionally
+palette-compressed, for the README gallery) and closes it. :func:`plot_result` draws every figure of one
+:class:`~multipower.runs.results.PowerResult`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable, Mapping, Optional, Sequence, Union
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.collections import PatchCollection  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+from multipower.envs.layouts import Layout  # noqa: E402
+from multipower.envs.model import single_agent_model  # noqa: E402
+from multipower.runs.configs import load_config, load_result, load_sweep, parameter_symbol  # noqa: E402
+from multipower.plots.compare import comparison_figure, plot_learned_vs_exact  # noqa: E402,F401
+from multipower.runs.results import PowerResult, pearson, zero_crossing  # noqa: E402,F401
+
+CMAP = "viridis"  # the posts: highest values in yellow, lowest in blue
+#: Worlds with at most this many grid squares (rows × cols) get their values written in the cells.
+ANNOTATE_MAX_SQUARES = 49
+BLOCK_GAP = 0.35  # blank space between blocks of the joint heat map, in cells
+PathLike = Union[str, Path]
+
+
+# --------------------------------------------------------------------------------------------- titles
+def describe(config: Mapping, with_samples: bool = True) -> str:
+    """One line naming the world, γ, collision, β, the reward distribution and seed policy, and samples."""
+    world = config.get("layout", "custom")
+    gamma_H = config.get("gamma_H", config.get("gamma"))
+    gamma_A = config.get("gamma_A")
+    parts = [str(world)]
+    if gamma_H is not None:
+        parts.append(f"γ = {_fmt_number(gamma_H)}")
+    if gamma_A is not None and gamma_H is not None and float(gamma_A) != float(gamma_H):
+        parts[-1] = f"γ_H = {_fmt_number(gamma_H)}, γ_A = {_fmt_number(gamma_A)}"
+    if "collision" in config:
+        parts.append(f"collision {config['collision']}")
+    if "correlation" in config and "collision" in config:  # β only means something for two agents
+        parts.append(f"β = {_fmt_number(config['correlation'])}")
+    distribution = config.get("distribution")
+    name = distribution.get("name") if isinstance(distribution, Mapping) else distribution
+    if name not in (None, "uniform"):
+        params = {k: v for k, v in distribution.items() if k != "name"} if isinstance(distribution, Mapping) else {}
+        parts.append(f"{name} rewards" + (f" ({', '.join(f'{k}={v}' for k, v in params.items())})" if params else ""))
+    if config.get("seed_policy") not in (None, "uniform"):
+        parts.append(f"seed policy {config['seed_policy']}")
+    if with_samples and config.get("n_samples") is not None:
+        parts.append(samples_text(config))
+    return ", ".join(parts)
+
+
+def samples_text(config: Mapping) -> str:
+    """``"10,000 samples"``, or for a partial result ``"30,057 of 100,000 samples (partial)"``."""
+    requested = int(config.get("samples_requested", config["n_samples"]))
+    done = int(config.get("samples_done", requested))
+    if done < requested or config.get("complete") is False:
+        return f"{done:,} of {requested:,} samples (partial)"
+    return f"{done:,} samples"
+
+
+def _fmt_number(value) -> str:
+    return f"{float(value):g}"
+
+
+def _figure(width: float, height: float):
+    return plt.figure(figsize=(width, height))
+
+
+# --------------------------------------------------------------------------------------------- heat maps
+def _edges(n_blocks: int, block: int, gap: float) -> np.ndarray:
+    """Edges of ``n_blocks`` blocks of ``block`` unit cells separated by one gap column of width ``gap``."""
+    widths = np.tile(np.append(np.ones(block), gap), n_blocks)[:-1]
+    return np.concatenate([[0.0], np.cumsum(widths)])
+
+
+def _text_colours(values: np.ndarray, norm, cmap) -> np.ndarray:
+    rgba = cmap(norm(values))
+    luminance = 0.299 * rgba[:, 0] + 0.587 * rgba[:, 1] + 0.114 * rgba[:, 2]
+    return np.where(luminance > 0.5, "black", "white")
+
+
+def _decimals(layout: Layout) -> int:
+    return 4 if layout.n_cells <= 9 else 3
+
+
+def _should_annotate(layout: Layout, annotate: Optional[bool]) -> bool:
+    return layout.grid.size <= ANNOTATE_MAX_SQUARES if annotate is None else bool(annotate)
+
+
+def joint_image(result: PowerResult, column: str) -> tuple:
+    """The joint heat map as one array with gap rows/columns: ``(values, row_index, col_index)``.
+
+    ``values`` has NaN wherever nothing is drawn (walls, forbidden states, gaps); ``row_index`` and
+    ``col_index`` give each state's position in it (vectorised over states).
+    """
+    layout = result.layout
+    rows, cols = layout.shape
+    labels = result.labels
+    row_index = labels[:, 2] * (rows + 1) + labels[:, 0]  # A's row picks the block, H's row the cell
+    col_index = labels[:, 3] * (cols + 1) + labels[:, 1]
+    image = np.full((rows * (rows + 1) - 1, cols * (cols + 1) - 1), np.nan)
+    image[row_index, col_index] = result[column]
+    return image, row_index, col_index
+
+
+def plot_joint_heatmap(
+    result: PowerResult,
+    agent: str = "H",
+    column: Optional[str] = None,
+    annotate: Optional[bool] = None,
+    highlight: Sequence[tuple] = (),
+    title: Optional[str] = None,
+    cell_inches: Optional[float] = None,
+):
+    """Joint heat map of one agent's POWER (the posts' main figure).
+
+    Args:
+        result: A ``"joint"`` :class:`PowerResult`.
+        agent: ``"H"`` or ``"A"``; picks the column ``power_<agent>`` unless ``column`` is given.
+        column: Any per-state column to draw instead (e.g. ``power_H_seed``).
+        annotate: Write each value in its cell; default: only for worlds of at most
+            :data:`ANNOTATE_MAX_SQUARES` grid squares (grid3x3, maze7x7).
+        highlight: States to circle, each ``(label, (h_row, h_col), (a_row, a_col))``.
+        title: Figure title; default names the column and :func:`describe` of the config.
+        cell_inches: Size of one cell in inches (default from the world's size).
+    """
+    if result.kind != "joint":
+        raise ValueError(f"plot_joint_heatmap needs a joint result, got kind {result.kind!r}")
+    if agent not in ("H", "A"):
+        raise ValueError(f"agent must be 'H' or 'A', got {agent!r}")
+    column = column or f"power_{agent}"
+    if column not in result.arrays:
+        raise ValueError(f"column must be one of {tuple(result.arrays)}, got {column!r}")
+    layout = result.layout
+    rows, cols = layout.shape
+    annotate = _should_annotate(layout, annotate)
+    image, row_index, col_index = joint_image(result, column)
+    x_edges = _edges(cols, cols, BLOCK_GAP)
+    y_edges = _edges(rows, rows, BLOCK_GAP)
+    if cell_inches is None:
+        cell_inches = 0.55 if layout.n_cells <= 9 else (0.32 if annotate else max(0.035, 9.0 / x_edges[-1]))
+    width, height = x_edges[-1] * cell_inches, y_edges[-1] * cell_inches
+    fig = _figure(width + 1.6, height + 1.1)
+    ax = fig.add_axes([0.4 / (width + 1.6), 0.3 / (height + 1.1), width / (width + 1.6), height / (height + 1.1)])
+    cax = fig.add_axes([(width + 0.55) / (width + 1.6), 0.3 / (height + 1.1), 0.18 / (width + 1.6), height / (height + 1.1)])
+    values = result[column]
+    cmap = plt.get_cmap(CMAP)
+    mesh = ax.pcolormesh(x_edges, y_edges, np.ma.masked_invalid(image), cmap=cmap, vmin=values.min(), vmax=values.max())
+    ax.set_xlim(x_edges[0], x_edges[-1])
+    ax.set_ylim(y_edges[-1], y_edges[0])
+    ax.set_aspect("equal")
+    ax.axis("off")
+    # A thin frame around every block whose A-cell is open, and A's own cell outlined in red inside it.
+    a_cells = layout.cells
+    block_x = x_edges[a_cells[:, 1] * (cols + 1)]
+    block_y = y_edges[a_cells[:, 0] * (rows + 1)]
+    frames = [Rectangle((x, y), cols, rows) for x, y in zip(block_x, block_y)]
+    ax.add_collection(PatchCollection(frames, facecolor="none", edgecolor="0.75", linewidth=0.5))
+    own = [Rectangle((x + c, y + r), 1, 1) for x, y, (r, c) in zip(block_x, block_y, a_cells)]
+    ax.add_collection(PatchCollection(own, facecolor="none", edgecolor="red", linewidth=1.6 if annotate else 0.8))
+    if annotate:
+        norm = mesh.norm
+        colours = _text_colours(values, norm, cmap)
+        fontsize = max(3.0, min(9.0, cell_inches * 72 * 0.27))
+        decimals = _decimals(layout)
+        x_centres = (x_edges[col_index] + x_edges[col_index + 1]) / 2
+        y_centres = (y_edges[row_index] + y_edges[row_index + 1]) / 2
+        for x, y, v, c in zip(x_centres, y_centres, values, colours):
+            ax.text(x, y, f"{v:.{decimals}f}", ha="center", va="center", fontsize=fontsize, color=c)
+    for label, h_cell, a_cell in highlight:
+        (hr, hc), (ar, ac) = h_cell, a_cell
+        i, j = ar * (rows + 1) + hr, ac * (cols + 1) + hc
+        x, y = (x_edges[j] + x_edges[j + 1]) / 2, (y_edges[i] + y_edges[i + 1]) / 2
+        ax.add_patch(plt.Circle((x, y), 0.62, fill=False, edgecolor="magenta", linewidth=1.8))
+        ax.text(x + 0.55, y - 0.55, str(label), color="magenta", fontsize=8, fontweight="bold", ha="left", va="bottom")
+    fig.colorbar(mesh, cax=cax, label=column.replace("power_", "POWER_"))
+    if title is None:
+        name = column.replace("power_", "POWER_")
+        title = f"{name} (block: A's cell, red; cell in block: H's cell)\n{describe(result.config)}"
+    fig.suptitle(title, fontsize=10, y=1 - 0.12 / (height + 1.1), va="top")
+    return fig
+
+
+def plot_single_heatmap(result: PowerResult, column: str = "power", annotate: Optional[bool] = None, title: Optional[str] = None):
+    """Single-agent POWER over the layout; walls blank, values written in the cells of small worlds."""
+    if result.kind != "single":
+        raise ValueError(f"plot_single_heatmap needs a single-agent result, got kind {result.kind!r}")
+    if column not in result.arrays:
+        raise ValueError(f"column must be one of {tuple(result.arrays)}, got {column!r}")
+    layout = result.layout
+    rows, cols = layout.shape
+    annotate = layout.grid.size <= 400 if annotate is None else annotate
+    image = np.full((rows, cols), np.nan)
+    values = result[column]
+    image[result.labels[:, 0], result.labels[:, 1]] = values
+    cell = 0.6 if cols <= 10 else 0.45
+    fig, ax = plt.subplots(figsize=(cols * cell + 1.8, rows * cell + 1.2))
+    cmap = plt.get_cmap(CMAP)
+    span = values.max() - values.min()
+    vmin, vmax = (values.min(), values.max()) if span > 0 else (values.min() - 1e-3, values.max() + 1e-3)
+    mesh = ax.pcolormesh(np.ma.masked_invalid(image), cmap=cmap, vmin=vmin, vmax=vmax, edgecolors="0.85", linewidth=0.5)
+    ax.set_ylim(rows, 0)
+    ax.set_aspect("equal")
+    ax.set_xticks(np.arange(cols) + 0.5, [str(c) for c in range(cols)])
+    ax.set_yticks(np.arange(rows) + 0.5, [str(r) for r in range(rows)])
+    ax.tick_params(length=0, labelsize=7)
+    if annotate:
+        colours = _text_colours(values, mesh.norm, cmap)
+        size = 8 if cols <= 10 else 5
+        for (r, c), v, colour in zip(result.labels, values, colours):
+            ax.text(c + 0.5, r + 0.5, f"{v:.3f}", ha="center", va="center", fontsize=size, color=colour)
+    fig.colorbar(mesh, ax=ax, label=column.replace("power", "POWER"), shrink=0.85)
+    ax.set_title(title or f"Single-agent POWER\n{describe(result.config)}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------- scatter plots
+def _available_moves(layout: Layout) -> np.ndarray:
+    """Available moves (excluding ``stay``) of each cell: 1 dead end, 2 corridor, 3+ junction."""
+    return single_agent_model(layout).moves_per_cell()
+
+
+def plot_alignment(result: PowerResult, title: Optional[str] = None, column_H: str = "power_H", column_A: str = "power_A"):
+    """Alignment plot: POWER_H (x) against POWER_A (y), one point per joint state, α_HA in the title.
+
+    Points are coloured by how many moves A has at its cell (dead end, corridor, junction), which shows
+    the bands of "A's POWER depends on A's cell" at a glance.
+    """
+    if result.kind != "joint":
+        raise ValueError(f"plot_alignment needs a joint result, got kind {result.kind!r}")
+    x, y = result[column_H], result[column_A]
+    alpha = pearson(x, y)
+    layout = result.layout
+    index = np.full(layout.shape, -1)
+    index[layout.cells[:, 0], layout.cells[:, 1]] = np.arange(layout.n_cells)
+    a_cells = index[result.labels[:, 2], result.labels[:, 3]]
+    moves = _available_moves(layout)[a_cells]
+    fig, ax = plt.subplots(figsize=(5.6, 5.2))
+    names = {1: "A at a dead end", 2: "A in a corridor", 3: "A at a 3-way junction", 4: "A at a 4-way junction"}
+    for k, colour in zip(sorted(np.unique(moves)), ("tab:blue", "tab:green", "tab:orange", "tab:red")):
+        chosen = moves == k
+        ax.scatter(x[chosen], y[chosen], s=10 if len(x) > 200 else 22, alpha=0.75, color=colour,
+                   label=names.get(int(k), f"A with {k} moves"), linewidths=0)
+    ax.set_xlabel("POWER_H")
+    ax.set_ylabel("POWER_A")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    head = title or f"Alignment: {describe(result.config)}"
+    ax.set_title(f"{_wrap(head)}\nα_HA = {alpha:.3f}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _wrap(text: str, width: int = 60) -> str:
+    if len(text) <= width:
+        return text
+    parts, line, lines = text.split(", "), "", []
+    for part in parts:
+        candidate = f"{line}, {part}" if line else part
+        if len(candidate) > width and line:
+            lines.append(line + ",")
+            line = part
+        else:
+            line = candidate
+    lines.append(line)
+    return "\n".join(lines)
+
+
+def plot_alpha_sweep(
+    values: Sequence[float],
+    alphas: Sequence[float],
+    parameter: str = "correlation",
+    alpha_se: Optional[Sequence[float]] = None,
+    title: str = "",
+    published: Optional[Sequence[tuple]] = None,
+):
+    """α_HA against a swept parameter, with the α = 0 line and the interpolated zero crossing.
+
+    Args:
+        values: Swept values (β for ``parameter="correlation"``, γ for ``"gamma"``).
+        alphas: α_HA at each value.
+        parameter: Name of the swept parameter (x-axis label).
+        alpha_se: Optional error bars.
+        title: First title line (e.g. :func:`describe` of the base config).
+        published: Optional ``(value, alpha)`` points to draw as published references.
+    """
+    x, y = np.asarray(values, float), np.asarray(alphas, float)
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    fig, ax = plt.subplots(figsize=(6.0, 4.4))
+    if alpha_se is not None:
+        ax.errorbar(x, y, yerr=np.asarray(alpha_se, float)[order], fmt="o-", ms=4, capsize=2, color="tab:blue", label="α_HA")
+    else:
+        ax.plot(x, y, "o-", ms=4, color="tab:blue", label="α_HA")
+    ax.axhline(0.0, color="k", lw=0.9, ls="--", label="α_HA = 0")
+    crossing = zero_crossing(x, y)
+    if crossing is not None:
+        ax.axvline(crossing, color="0.5", lw=0.8, ls=":")
+        ax.annotate(f"α = 0 at {parameter_symbol(parameter)} ≈ {crossing:.3f}", (crossing, 0), textcoords="offset points",
+                    xytext=(6, -14), fontsize=8, color="0.3")
+    if published:
+        px, py = zip(*published)
+        ax.scatter(px, py, marker="x", s=50, color="tab:red", zorder=3, label="published")
+    ax.set_xlabel(f"{parameter_symbol(parameter)} ({parameter})" if parameter in ("correlation", "gamma") else parameter)
+    ax.set_ylabel("α_HA (POWER correlation)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(_wrap(title or f"α_HA against {parameter}"), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_series(
+    values: Sequence[float],
+    series: Mapping[str, Sequence[float]],
+    parameter: str,
+    ylabel: str,
+    title: str = "",
+    errors: Optional[Mapping[str, Sequence[float]]] = None,
+):
+    """Several named curves against one swept parameter (e.g. A's POWER at blocking states against γ)."""
+    x = np.asarray(values, float)
+    order = np.argsort(x)
+    fig, ax = plt.subplots(figsize=(6.0, 4.4))
+    for name, ys in series.items():
+        ys = np.asarray(ys, float)[order]
+        err = None if not errors or name not in errors else np.asarray(errors[name], float)[order]
+        ax.errorbar(x[order], ys, yerr=err, fmt="o-", ms=4, capsize=2, label=name)
+    ax.set_xlabel(f"{parameter_symbol(parameter)} ({parameter})" if parameter in ("correlation", "gamma") else parameter)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(_wrap(title), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------- saving
+#: Resolution bounds of a PNG: below ``MIN_DPI`` text is unreadable; ``MAX_PIXELS`` (about 400 MB of RGBA
+#: while rendering) keeps a large world at a high dpi from exhausting memory.
+MIN_DPI, MAX_DPI = 20, 1200
+MAX_PIXELS = 100_000_000
+
+
+def check_dpi(dpi) -> int:
+    """``dpi`` as an integer in ``[MIN_DPI, MAX_DPI]``; ``ValueError`` naming it otherwise."""
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or not MIN_DPI <= dpi <= MAX_DPI:
+        raise ValueError(f"dpi must be an integer from {MIN_DPI} to {MAX_DPI}, got {dpi!r}")
+    return int(dpi)
+
+
+def check_size(size_inches, dpi) -> None:
+    """Refuse a figure of more than ``MAX_PIXELS`` pixels at ``dpi`` before it is rendered."""
+    width, height = (float(v) * check_dpi(dpi) for v in size_inches)
+    if width * height > MAX_PIXELS:
+        raise ValueError(f"dpi: a {size_inches[0]:.0f} x {size_inches[1]:.0f} inch figure at dpi {dpi} is "
+                         f"{width:,.0f} x {height:,.0f} pixels, more than {MAX_PIXELS:,}; lower the dpi")
+
+
+def save_figure(fig, path: PathLike, dpi: int = 110, palette: bool = False) -> Path:
+    """Write ``fig`` as PNG to ``path`` and close it.
+
+    Args:
+        palette: Re-encode with an adaptive 256-colour palette (several times smaller; used for the
+            README gallery, where each image must stay under 200 KB).
+    """
+    path = Path(path)
+    try:
+        check_size(fig.get_size_inches(), dpi)
+    except ValueError:
+        plt.close(fig)
+        raise
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight", facecolor="white")
+    plt.close(fig)
+    if palette:
+        compress_png(path)
+    return path
+
+
+def compress_png(path: PathLike) -> Path:
+    """Re-encode a PNG in place with an adaptive 256-colour palette (typically 3-4 times smaller)."""
+    from PIL import Image
+
+    path = Path(path)
+    with Image.open(path) as image:
+        quantised = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    quantised.save(path, optimize=True)
+    return path
+
+
+def plot_result(
+    result: PowerResult,
+    out_dir: PathLike,
+    prefix: str = "",
+    highlight: Sequence[tuple] = (),
+    diagnostics: bool = False,
+    dpi: int = 110,
+) -> list:
+    """Draw every figure of one result into ``out_dir``; return the PNG paths.
+
+    Joint: ``heatmap_H.png``, ``heatmap_A.png``, ``alignment.png`` (and with ``diagnostics`` the heat maps
+    of H's POWER against the seed and A's POWER following the seed, where present). Single:
+    ``heatmap.png``. Graph: ``power.png`` (:func:`multipower.plots.graph.plot_graph_power`).
+    """
+    out_dir = Path(out_dir)
+    paths = []
+    if result.kind == "graph":
+        from multipower.plots.graph import plot_graph_power
+
+        return [save_figure(plot_graph_power(result), out_dir / f"{prefix}power.png", dpi)]
+    if result.kind == "single":
+        paths.append(save_figure(plot_single_heatmap(result), out_dir / f"{prefix}heatmap.png", dpi))
+        return paths
+    for agent in ("H", "A"):
+        paths.append(save_figure(plot_joint_heatmap(result, agent, highlight=highlight), out_dir / f"{prefix}heatmap_{agent}.png", dpi))
+    paths.append(save_figure(plot_alignment(result), out_dir / f"{prefix}alignment.png", dpi))
+    if diagnostics:
+        for column in ("power_H_seed", "power_A_seed"):
+            if column in result.arrays:
+                paths.append(save_figure(plot_joint_heatmap(result, column=column), out_dir / f"{prefix}heatmap_{column[6:]}.png", dpi))
+    return paths
+
+
+def image_variance(path: PathLike) -> float:
+    """Pixel variance of a PNG (0 for a blank image); used by the tests and the gallery check."""
+    image = plt.imread(str(path))
+    return float(np.var(image[..., :3] if image.ndim == 3 else image))
+
+
+def highlight_states(entries: Iterable[Mapping]) -> list:
+    """``(label, h_cell, a_cell)`` for each published entry that names one joint state ``{H: .., A: ..}``."""
+    out = []
+    for i, entry in enumerate(entries):
+        state = entry.get("state") or {}
+        if "H" in state and "A" in state and _is_cell(state["H"]) and _is_cell(state["A"]):
+            out.append((entry.get("label", f"s{i + 1}"), tuple(state["H"]), tuple(state["A"])))
+    return out
+
+
+def _is_cell(value) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value)
+
+
+# --------------------------------------------------------------------------------------------- folders
+def plot_sweep(summary: Mapping, results: Mapping, config: Mapping, out_dir: PathLike, dpi: int = 110) -> list:
+    """Figures of a sweep: α_HA against the swept parameter, and (with a corridor analysis) A's POWER
+    excess at the corridor-blocking states against it. Returns the PNG paths."""
+    out_dir = Path(out_dir)
+    parameter = summary["parameter"]
+    base = {k: v for k, v in config.items() if k != parameter}
+    title = f"α_HA against {parameter_symbol(parameter)}: {describe(base)}"
+    published = [(e["at"], e["value"]) for e in config.get("published", ()) if e.get("quantity") == "alpha" and "compare" not in e]
+    paths = [save_figure(plot_alpha_sweep(summary["values"], summary["alpha"], parameter, title=title, published=published),
+                         out_dir / f"alpha_vs_{parameter}.png", dpi)]
+    blocking = summary.get("blocking")
+    if blocking:
+        per = blocking["per_value"]
+        values = [float(v) for v in per]
+        excess = [per[v]["excess"] for v in per]
+        background = [per[v]["background"] for v in per]
+        errors = {"H in the corridor (max over states)": [per[v]["excess_se"] for v in per]}
+        corridor = ", ".join(f"({r},{c})" for r, c in blocking["corridor"])
+        fig = plot_series(values, {"H in the corridor (max over states)": excess, "H elsewhere (max |excess|)": background},
+                          parameter, "POWER_A − mean over H's cells at A's cell",
+                          title=f"Corridor blocking: A's POWER excess with H in {corridor}: {describe(base)}", errors=errors)
+        paths.append(save_figure(fig, out_dir / f"blocking_vs_{parameter}.png", dpi))
+    return paths
+
+
+def learned_result(result: PowerResult, which: str = "learned") -> PowerResult:
+    """A joint result whose ``power_H``/``power_A`` are a comparison's ``power_X_<which>`` columns."""
+    arrays = {}
+    for agent in ("H", "A"):
+        arrays[f"power_{agent}"] = result[f"power_{agent}_{which}"]
+        se = f"power_{agent}_{which}_se"
+        arrays[f"power_{agent}_se"] = result[se] if se in result.arrays else np.zeros(result.n_states)
+    config = {**result.config}
+    return PowerResult("joint", result.labels, arrays, config, {}, {})
+
+
+def plot_comparison_dir(directory: PathLike, out_dir: PathLike, prefix: str = "", dpi: int = 110) -> list:
+    """Figures of a saved learned-versus-exact comparison: the four-panel comparison figure and the
+    learned heat maps and alignment plot."""
+    result = load_result(directory, columns=tuple(f"power_{a}_{w}" for a in "HA" for w in ("learned", "exact")))
+    out_dir = Path(out_dir)
+    algo = result.config.get("algo", "learned")
+    fig = comparison_figure(
+        result["power_H_learned"], result["power_A_learned"], result["power_H_exact"], result["power_A_exact"],
+        learned_H_se=result.arrays.get("power_H_error_se"), learned_A_se=result.arrays.get("power_A_error_se"),
+        suptitle=f"{algo} vs exact: {describe(result.config)}",
+    )
+    paths = [save_figure(fig, out_dir / f"{prefix}learned_vs_exact.png", dpi)]
+    learned = learned_result(result)
+    for agent in ("H", "A"):
+        title = f"{algo} (learned) POWER_{agent}\n{describe(result.config)}"
+        paths.append(save_figure(plot_joint_heatmap(learned, agent, title=title), out_dir / f"{prefix}heatmap_{agent}.png", dpi))
+    paths.append(save_figure(plot_alignment(learned, title=f"{algo} (learned): {describe(result.config)}"),
+                             out_dir / f"{prefix}alignment.png", dpi))
+    return paths
+
+
+def _summary_kind(directory: Path) -> Optional[str]:
+    """The result kind saved in ``directory/summary.json`` (None if unreadable: the loader then says why)."""
+    try:
+        return json.loads((directory / "summary.json").read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def plot_single_comparison_dir(directory: PathLike, out_dir: PathLike, dpi: int = 110) -> list:
+    """Figures of a saved ``compare --single`` folder: the comparison figure (``learned_vs_exact.png``; the saved
+    ``comparison.png`` is left as its manifest lists it) and the graph coloured by learned POWER."""
+    from multipower.plots.compare import single_comparison_figure
+    from multipower.plots.graph import plot_graph_power
+
+    result = load_result(directory, columns=("learned", "exact"))
+    out_dir = Path(out_dir)
+    cfg = result.config
+    title = f"learned POWER on {cfg.get('mdp', 'graph')}: γ = {cfg.get('gamma')}, {cfg.get('n_samples')} samples"
+    return [save_figure(single_comparison_figure(result), out_dir / "learned_vs_exact.png", dpi),
+            save_figure(plot_graph_power(result, "learned", title=title), out_dir / "power_learned.png", dpi)]
+
+
+def check_intact(directory: Path) -> None:
+    """Refuse (``ValueError``, one line) a folder whose files do not match its manifest (an edited file, or a run
+    killed while writing); a folder without a manifest (written by an older version) is drawn as it is."""
+    from multipower.runs import rundir
+
+    problem = rundir.check_files(directory)
+    unfinished_result = bool(problem) and (directory / "power.csv").exists()
+    if unfinished_result or problem.endswith("does not match its manifest"):
+        raise ValueError(f"directory {str(directory)!r}: {problem}; rerun the command that wrote it")
+
+
+def plot_directory(directory: PathLike, out_dir: Optional[PathLike] = None, dpi: int = 110) -> list:
+    """Draw the figures of any saved result folder into ``out_dir`` (default: the folder itself).
+
+    Recognises a comparison (``comparison.json``), a sweep (``sweep.json``), a reproduction (``config.yaml``
+    with ``exact/``) and a plain result (``summary.json`` + ``power.csv``). Returns the PNG paths.
+    """
+    directory = Path(directory)
+    out_dir = Path(out_dir) if out_dir is not None else directory
+    check_dpi(dpi)
+    if not directory.is_dir():
+        raise ValueError(f"directory {str(directory)!r} does not exist")
+    check_intact(directory)
+    if (directory / "sweep.json").is_file():
+        summary, results = load_sweep(directory)
+        config_path = directory / "config.yaml"
+        config = load_config(config_path) if config_path.is_file() \
+            else {"published": [], **next(iter(results.values())).config}
+        return plot_sweep(summary, results, config, out_dir, dpi)
+    if (directory / "comparison.json").is_file():
+        if _summary_kind(directory) == "graph":
+            return plot_single_comparison_dir(directory, out_dir, dpi=dpi)
+        return plot_comparison_dir(directory, out_dir, dpi=dpi)
+    if (directory / "summary.json").is_file():
+        return plot_result(load_result(directory), out_dir, diagnostics=True, dpi=dpi)
+    paths = []
+    if (directory / "config.yaml").is_file() and (directory / "exact" / "summary.json").is_file():
+        config = load_config(directory / "config.yaml")  # a reproduction: circle its published states
+        paths += plot_result(load_result(directory / "exact"), out_dir, highlight=highlight_states(config["published"]),
+                             diagnostics=True, dpi=dpi)
+    for sub in sorted(p for p in directory.iterdir() if p.is_dir() and not (paths and p.name == "exact")):
+        if any((sub / f).is_file() for f in ("sweep.json", "comparison.json", "summary.json")):
+            paths += plot_directory(sub, out_dir if sub.name == "exact" else out_dir / sub.name, dpi)
+    if not paths:
+        raise ValueError(f"no saved result in {str(directory)!r} (expected summary.json, sweep.json or comparison.json)")
+    return paths

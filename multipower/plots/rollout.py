@@ -1,0 +1,191 @@
+"""Greedy rollouts of both agents from one joint state, and their discounted returns (what ``animate`` draws).
+
+A rollout follows the model's dynamics (:func:`multipower.envs.dynamics.joint_step`): both agents act at once with their
+greedy action, the next joint state is the model's table entry, and a crash (``crash`` collision rule) ends the
+rollout. In a world with slip (docs/concepts.md#slip) each chosen move is replaced by the effective move drawn by
+:func:`multipower.envs.dynamics.slip_step` from a generator seeded by ``seed``, so a rollout is one draw, reproducible by its
+seed. Returns use the values' convention (docs/concepts.md#two-stage-training): an agent collects the reward
+of the state it is in, so after ``t`` steps its return is::
+
+    G_t = sum_{k=0..t} γ^k R(s_k),    R = 0 at the crash terminal,
+
+and, as ``t`` grows, ``G_t`` tends to the value ``V(s_0)`` of the greedy policies (the solver's policy
+evaluation), within ``γ^(t+1) max|R| / (1 - γ)``.
+
+**Greedy action and ties.** The greedy action of a policy table is its most probable available action; where
+several tie (the solver's optimal policies are uniform over tied optima, docs/concepts.md#optimal-policies-and-ties),
+the lowest action number wins, in the order ``0 stay, 1 up, 2 down, 3 left, 4 right`` (docs/concepts.md#moves).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from multipower.envs.dynamics import joint_step, padded_rewards, slip_step
+from multipower.envs.layouts import ACTION_NAMES
+from multipower.envs.model import JointModel
+from multipower.envs.policies import check_policy, seed_policy_table
+from multipower.envs.validation import check_gamma, check_rewards, check_seed
+
+#: Most steps of one rollout (a trajectory is stepped in Python, one step at a time).
+MAX_STEPS = 100_000
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """One greedy rollout of ``T`` steps (``T + 1`` joint states; fewer steps than asked if it crashed).
+
+    Attributes:
+        states: ``(T + 1,)`` joint states ``s_0 .. s_T``; ``s_T`` is ``model.terminal_state`` after a crash.
+        cells: ``(T + 1, 2)`` cells of H and A; at a crash both hold the cell they collided on.
+        actions_H, actions_A: ``(T,)`` the greedy action taken in ``s_0 .. s_{T-1}``.
+        effective_H, effective_A: ``(T,)`` the moves that happened: the actions themselves without slip.
+        rewards_H, rewards_A: ``(T + 1,)`` reward of each agent in ``s_t`` (0 at the crash terminal).
+        returns_H, returns_A: ``(T + 1,)`` discounted returns so far, ``sum_{k<=t} γ^k R(s_k)``.
+        crashed: True when the last step crashed.
+    """
+
+    states: np.ndarray
+    cells: np.ndarray
+    actions_H: np.ndarray
+    actions_A: np.ndarray
+    effective_H: np.ndarray
+    effective_A: np.ndarray
+    rewards_H: np.ndarray
+    rewards_A: np.ndarray
+    returns_H: np.ndarray
+    returns_A: np.ndarray
+    crashed: bool
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.actions_H)
+
+    def action_name(self, agent: str, t: int) -> str:
+        """Name of the action ``agent`` takes at step ``t``, ``"-"`` at the last state."""
+        actions = self.actions_H if agent == "H" else self.actions_A
+        return ACTION_NAMES[actions[t]] if t < len(actions) else "-"
+
+    def move_text(self, agent: str, t: int) -> str:
+        """:meth:`action_name`, followed by ``"→ <move>"`` when a slip replaced it by another move."""
+        effective = self.effective_H if agent == "H" else self.effective_A
+        chosen = self.action_name(agent, t)
+        if t < len(effective) and ACTION_NAMES[effective[t]] != chosen:
+            return f"{chosen} → {ACTION_NAMES[effective[t]]}"
+        return chosen
+
+
+def greedy_actions(policy: np.ndarray, action_mask: np.ndarray, name: str = "policy") -> np.ndarray:
+    """``(S,)`` greedy action of a policy table ``(S, 5)``: the most probable available action, the lowest
+    action number among ties. ``ValueError`` naming ``name`` for a table that is not a policy of the mask."""
+    probs = check_policy(policy, action_mask, name=name)
+    if probs.ndim != 2:
+        raise ValueError(f"{name} must have shape ({action_mask.shape[0]}, 5), got {probs.shape}")
+    return np.where(action_mask, probs, -np.inf).argmax(axis=-1)  # argmax returns the first of tied maxima
+
+
+def greedy_rollout(
+    model: JointModel,
+    policy_H: np.ndarray,
+    policy_A: np.ndarray,
+    R_H: np.ndarray,
+    R_A: np.ndarray,
+    gamma_H: float,
+    gamma_A: float,
+    start: int,
+    steps: int,
+    seed: int = 0,
+) -> Rollout:
+    """Roll both agents' greedy actions (module docstring) from joint state ``start`` for ``steps`` steps.
+
+    Args:
+        model: The joint model.
+        policy_H, policy_A: ``(S, 5)`` action probabilities over joint states.
+        R_H, R_A: ``(S,)`` reward of each joint state.
+        gamma_H, gamma_A: Discounts in (0, 1).
+        start: Joint-state index in ``[0, S)``.
+        steps: Steps to take, 1 to ``MAX_STEPS``; the rollout stops earlier at a crash.
+        seed: Seeds the slip draws (``numpy.random.default_rng``; unused without slip): step ``t`` draws H's
+            uniform, then A's.
+
+    Returns:
+        A :class:`Rollout`. Raises ``ValueError`` naming the bad argument.
+    """
+    gamma_H, gamma_A = check_gamma(gamma_H, "gamma_H"), check_gamma(gamma_A, "gamma_A")
+    R_H = check_rewards(R_H, model.n_states, "R_H")[0]
+    R_A = check_rewards(R_A, model.n_states, "R_A")[0]
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}")
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start < model.n_states:
+        raise ValueError(f"start must be a joint state, an integer in [0, {model.n_states}), got {start!r}")
+    seed = check_seed(seed)
+    greedy_H = greedy_actions(policy_H, model.action_mask_H, "policy_H")
+    greedy_A = greedy_actions(policy_A, model.action_mask_A, "policy_A")
+    step = _step_function(model, seed)
+    states, actions, moves = [int(start)], [], []
+    for t in range(steps):  # a trajectory is sequential: one step of one walker per iteration
+        state = np.asarray(states[-1])
+        action_H, action_A = greedy_H[state], greedy_A[state]
+        reached, terminated, effective_H, effective_A = step(state, action_H, action_A, t, steps)
+        states.append(int(reached))
+        actions.append((int(action_H), int(action_A)))
+        moves.append((int(effective_H), int(effective_A)))
+        if terminated:
+            break
+    states = np.array(states)
+    actions_H, actions_A = np.array(actions, dtype=np.int64).reshape(-1, 2).T
+    effective_H, effective_A = np.array(moves, dtype=np.int64).reshape(-1, 2).T
+    crashed = bool(states[-1] == model.terminal_state)
+    rewards_H, rewards_A = padded_rewards(R_H)[states], padded_rewards(R_A)[states]
+    return Rollout(
+        states, _cells(model, states, effective_H, crashed), actions_H, actions_A, effective_H, effective_A,
+        rewards_H, rewards_A, np.cumsum(gamma_H ** np.arange(len(states)) * rewards_H),
+        np.cumsum(gamma_A ** np.arange(len(states)) * rewards_A), crashed,
+    )
+
+
+def _step_function(model: JointModel, seed: int):
+    """``step(state, action_H, action_A, t, steps) -> (reached, terminated, effective_H, effective_A)``: the
+    model's joint step, with slip drawn from ``default_rng(seed)``."""
+    if model.slip == 0.0:
+        def step(state, action_H, action_A, t, steps):
+            reached, terminated, _ = joint_step(model.next_state, model.terminal_state, state, action_H, action_A,
+                                               np.asarray(t), steps)
+            return reached, terminated, action_H, action_A
+        return step
+    rng = np.random.default_rng(seed)
+    cdf_H, cdf_A = model.slip_cdf("H"), model.slip_cdf("A")
+
+    def step(state, action_H, action_A, t, steps):
+        u_H, u_A = rng.random(2)
+        reached, terminated, _, effective_H, effective_A = slip_step(
+            model.next_state, model.terminal_state, cdf_H, cdf_A, state, action_H, action_A, np.asarray(u_H),
+            np.asarray(u_A), np.asarray(t), steps)
+        return reached, terminated, effective_H, effective_A
+    return step
+
+
+def _cells(model: JointModel, states, effective_H, crashed: bool) -> np.ndarray:
+    """``(T + 1, 2)`` cells of each state; a crash is drawn where the moves that happened collided."""
+    alive = states[:-1] if crashed else states
+    cells = model.joint_cells[alive]
+    if crashed:
+        # The crash cell is the target both moves share (the model's per-agent move table).
+        collided = model.next_cell[model.joint_cells[states[-2], 0], effective_H[-1]]
+        cells = np.concatenate([cells, [[collided, collided]]])
+    return cells
+
+
+def optimal_policies(
+    model: JointModel, R_H: np.ndarray, R_A: np.ndarray, gamma_H: float, gamma_A: float, seed_policy="uniform"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The exact two-stage policies ``(S, 5)`` of one reward pair ``R_H, R_A`` ``(S,)``
+    (:func:`multipower.exact.solver.solve_pairs`, docs/concepts.md#two-stage-training): H optimal against A's
+    ``seed_policy`` (``"uniform"``, ``"stay"`` or an ``(S, 5)`` table), A optimal against that frozen H, each
+    uniform over its tied optima (a rollout then takes the lowest tied action number)."""
+    from multipower.exact.solver import solve_pairs  # loads torch: only optimal rollouts need it
+
+    solved = solve_pairs(model, R_H, R_A, gamma_H, gamma_A, seed_policy_table(model, seed_policy))
+    return solved.policy_H[0], solved.policy_A[0]
