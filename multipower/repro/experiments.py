@@ -61,6 +61,7 @@ from multipower.envs.validation import check_count, check_device
 from multipower.runs.configs import cell_class, dump_config, load_config, parameter_symbol, validate_config
 from multipower.learned import compare
 from multipower.exact import power as exact
+from multipower.exact.single import single_agent_power
 from multipower.runs import rundir
 from multipower.runs.backends import remote
 from multipower.runs.results import PowerResult, jsonable, pearson, zero_crossing
@@ -92,7 +93,7 @@ def exact_solver(run: Mapping, progress: bool = True, out_dir: Optional[PathLike
     to that folder (see :func:`multipower.exact.power.exact_power`; a folder of another run there is replaced)."""
     disk = dict(out_dir=out_dir, restart=restart, overwrite=True, files=files, backend=backend)
     if run["kind"] == "single":
-        return exact.single_agent_power(
+        return single_agent_power(
             run["layout"], run["gamma"], n_samples=run["n_samples"], distribution=run["distribution"],
             seed=run["seed"], device=run.get("device", "cpu"), progress=progress, slip=run.get("slip") or 0.0, **disk,
         )

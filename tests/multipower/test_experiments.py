@@ -160,3 +160,12 @@ def test_interrupted_sweep_resumes_with_only_the_remaining_points(tmp_path):
     assert summary["values"] == [0.0, 0.25, 0.5, 1.0] and summary["alpha"][-1] == pytest.approx(1.0)
     assert isinstance(results[0.5], PowerResult)
     assert (tmp_path / "figures" / "alpha_vs_correlation.png").is_file()
+
+
+@pytest.mark.parametrize("name", ["part1-fig1", "part2-fig2-4"])
+def test_each_kind_of_config_runs_with_the_real_solver(name, tmp_path):
+    """A single-agent and a joint config run end to end with the package's own exact solver (no stand-in)."""
+    config = configs.load_config(name)
+    outcome = experiments.run_experiment(config, tmp_path, n_samples=TINY, progress=False, figures=False)
+    assert (tmp_path / "report.md").is_file() and (tmp_path / "exact" / "power.csv").is_file()
+    assert outcome is not None
