@@ -123,12 +123,13 @@ class PowerResult:
         are removed after it, so the folder holds one run's files.
 
         :param run_kind: The manifest's kind of run (default: ``config["kind"]``, else the result's kind).
-        :param key: What the numbers depend on, hashed into the manifest (default: the whole ``config``).
+        :param key: What the numbers depend on, hashed into the manifest (default: ``config`` without its
+            ``"timings"``, which a learned comparison's config carries from its training run).
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         run_kind = run_kind or self.config.get("kind") or self.kind
-        key = self.config if key is None else key
+        key = {k: v for k, v in self.config.items() if k != "timings"} if key is None else key
         done = self.samples_done or 0
         requested = int(self.config.get("samples_requested", self.config.get("n_samples", done)))
         stale = _listed_files(directory)

@@ -64,3 +64,21 @@ def test_running_mean_matches_numpy():
         acc.add(part)
     np.testing.assert_allclose(acc.mean, values.mean(0))
     np.testing.assert_allclose(acc.se, values.std(0, ddof=1) / math.sqrt(23))
+
+
+def test_the_manifest_key_leaves_out_timings(tmp_path):
+    """A learned comparison's config carries its training run's wall time; the run's key must not, or the same
+    comparison would count as another run each time it is rerun."""
+    from multipower.runs.rundir import read_manifest
+    from tests.multipower.test_plotting import fake_joint
+
+    hashes = []
+    for seconds in (1.5, 7.25):
+        result = fake_joint()
+        result.config["timings"] = {"wall_seconds": seconds}
+        result.save(tmp_path / str(seconds))
+        hashes.append(read_manifest(tmp_path / str(seconds))["config_hash"])
+    assert hashes[0] == hashes[1]
+    other = fake_joint(seed=1)
+    other.save(tmp_path / "other")
+    assert read_manifest(tmp_path / "other")["config_hash"] != hashes[0]
