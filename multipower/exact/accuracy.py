@@ -17,7 +17,7 @@ import numpy as np
 from multipower.envs.model import JointModel, check_agent
 from multipower.envs.policies import check_policy_batch
 from multipower.envs.validation import check_rewards
-from multipower.exact.solver import optimal_response
+from multipower.exact.solver import evaluate_policies, optimal_response
 
 
 def optimal_response_q(
@@ -49,3 +49,54 @@ def optimal_response_q(
     _, q = optimal_response(model, rewards, gamma, agent, other, power_tol=tol * (1.0 - gamma) / gamma)
     # Solver convention R(s) + γ Q_env(s, a) back to the environment's Q_env.
     return np.where(np.isfinite(q), (q - rewards[..., None]) / gamma, -np.inf)
+
+
+def policy_gap(
+    model: JointModel,
+    rewards: np.ndarray,
+    gamma: float,
+    agent: str,
+    policy: np.ndarray,
+    other_policy: np.ndarray,
+    power_tol: float = 1e-6,
+) -> np.ndarray:
+    """POWER lost at each joint state by following ``policy`` instead of the optimal response to ``other_policy``.
+
+    ``gap(s) = (1 − γ)/γ · (V*(s) − V^π(s))``, with ``V*`` the optimal values of ``agent`` against the fixed
+    ``other_policy`` and ``V^π`` the values of ``policy`` against it (the solver's convention, so the factor
+    turns a value difference into a POWER difference: docs/concepts.md#power). A learned agent's Monte-Carlo
+    POWER at ``s`` falls short of the exact POWER of its problem by exactly this gap on average over samples.
+
+    Args:
+        model: The joint model.
+        rewards: ``(K, S)`` rewards of ``agent``.
+        gamma: ``agent``'s discount in ``(0, 1)``.
+        agent: ``"H"`` or ``"A"``.
+        policy: ``(K, S, 5)`` (or one ``(S, 5)``) policy of ``agent``, e.g. a learned greedy policy.
+        other_policy: ``(K, S, 5)`` or ``(S, 5)`` fixed policy of the other agent (A's seed policy for H; the
+            learned frozen H for A).
+        power_tol: Bound on the POWER error of each of the two exact computations.
+
+    Returns:
+        ``(K, S)`` gaps, each ``>= 0`` (differences below ``2 · power_tol``, the two certificates' slack, read 0).
+    """
+    agent = check_agent(agent)
+    rewards = check_rewards(rewards, model.n_states, "rewards")
+    V_star, _ = optimal_response(model, rewards, gamma, agent, other_policy, power_tol=power_tol)
+    pair = (policy, other_policy) if agent == "H" else (other_policy, policy)
+    values = evaluate_policies(model, *pair, rewards, rewards, gamma, gamma, power_tol=power_tol)
+    V_pi = values[0 if agent == "H" else 1]
+    gap = (1.0 - gamma) / gamma * (V_star - V_pi)
+    return np.where(gap < 2 * power_tol, 0.0, gap)
+
+
+def policy_gaps(model: JointModel, R_H: np.ndarray, R_A: np.ndarray, gamma_H: float, gamma_A: float,
+                policy_H: np.ndarray, policy_A: np.ndarray, seed_policy: np.ndarray) -> dict:
+    """The POWER the learned policies lose, per joint state averaged over the samples (what a learned POWER map
+    misses there): ``policy_gap_H``/``policy_gap_A``, the mean over joint states, and ``policy_gap_H_max``/
+    ``policy_gap_A_max``, the largest. H is measured against its optimal response to ``seed_policy``, A against
+    its optimal response to the learned ``policy_H`` it trained against (:func:`policy_gap`)."""
+    per_state_H = policy_gap(model, R_H, gamma_H, "H", policy_H, seed_policy).mean(axis=0)
+    per_state_A = policy_gap(model, R_A, gamma_A, "A", policy_A, policy_H).mean(axis=0)
+    return {"policy_gap_H": float(per_state_H.mean()), "policy_gap_H_max": float(per_state_H.max()),
+            "policy_gap_A": float(per_state_A.mean()), "policy_gap_A_max": float(per_state_A.max())}

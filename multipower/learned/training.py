@@ -335,12 +335,44 @@ def trained_metrics(algo: str, model: JointModel, R_H: np.ndarray, R_A: np.ndarr
                     gamma_A: float, seed_table: np.ndarray, arrays: dict, reference: ExactQ) -> dict:
     """Accuracy against the exact optimum of the trained samples: Q-learning's greedy-optimal fractions and value
     gaps (:func:`multipower.agents.qlearning_stages.learned_metrics`), the PPO learners' greedy-optimal fractions
-    (:func:`multipower.agents.logging.policy_metrics`). Computed on the whole run at once, so they do not depend on chunks."""
+    (:func:`multipower.agents.logging.policy_metrics`), and for every learner the POWER its policies lose
+    (:func:`multipower.exact.accuracy.policy_gaps`). Computed on the whole run at once, so they do not depend on
+    chunks."""
+    from multipower.exact.accuracy import policy_gaps  # the exact solver loads torch
+
     if algo == "qlearning":
-        return qlearning_stages.learned_metrics(model, R_H, R_A, gamma_H, gamma_A, arrays["q_env_H"], arrays["q_env_A"],
-                                         arrays["policy_H"], seed_table, reference=reference)
-    return policy_metrics(model, R_H, R_A, gamma_H, gamma_A, arrays["policy_H"], arrays["policy_A"], seed_table,
-                          reference)
+        metrics = qlearning_stages.learned_metrics(model, R_H, R_A, gamma_H, gamma_A, arrays["q_env_H"],
+                                                   arrays["q_env_A"], arrays["policy_H"], seed_table,
+                                                   reference=reference)
+    else:
+        metrics = policy_metrics(model, R_H, R_A, gamma_H, gamma_A, arrays["policy_H"], arrays["policy_A"],
+                                 seed_table, reference)
+    gaps = policy_gaps(model, R_H, R_A, gamma_H, gamma_A, arrays["policy_H"], arrays["policy_A"], seed_table)
+    return {**metrics, **gaps}
+
+
+#: A learned POWER map is flagged when its policies lose more POWER than this, on average over joint states
+#: (:data:`POLICY_GAP_MEAN_LIMIT`) or at the worst joint state (:data:`POLICY_GAP_MAX_LIMIT`).
+POLICY_GAP_MEAN_LIMIT = 0.01
+POLICY_GAP_MAX_LIMIT = 0.05
+#: What to raise, per learner, when its agents are not good enough.
+_MORE_TRAINING = {"qlearning": "--option min_visits=N (more visits per state and action)",
+                  "ppo": "--timesteps (more steps per agent and sample)",
+                  "sb3-ppo": "--timesteps (more steps per agent and sample)"}
+
+
+def accuracy_warning(algo: str, metrics: dict) -> Optional[str]:
+    """One line when the learned policies lose too much POWER (``policy_gap_*`` of :func:`trained_metrics` above
+    :data:`POLICY_GAP_MEAN_LIMIT` on average or :data:`POLICY_GAP_MAX_LIMIT` at a joint state), else ``None``."""
+    bad = [agent for agent in ("H", "A")
+           if metrics.get(f"policy_gap_{agent}", 0.0) > POLICY_GAP_MEAN_LIMIT
+           or metrics.get(f"policy_gap_{agent}_max", 0.0) > POLICY_GAP_MAX_LIMIT]
+    if not bad:
+        return None
+    gaps = ", ".join(f"{agent} loses {metrics[f'policy_gap_{agent}']:.4f} on average and "
+                     f"{metrics[f'policy_gap_{agent}_max']:.4f} at worst" for agent in bad)
+    return (f"warning: the learned agents are not good enough for POWER ({gaps}; limits {POLICY_GAP_MEAN_LIMIT} "
+            f"and {POLICY_GAP_MAX_LIMIT}): train longer with {_MORE_TRAINING[algo]}")
 
 
 def trained_agents(spec: RunSpec, model: JointModel, R_H: np.ndarray, R_A: np.ndarray, arrays: dict, run: dict,

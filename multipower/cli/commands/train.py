@@ -74,9 +74,22 @@ def run(args: argparse.Namespace) -> int:
     with sigterm_as_interrupt():
         store = ChunkStore(args.out, key, restart=args.restart)
         reference = None
-        if not args.no_eval:
+        if not args.no_eval and _eval_fits(model.n_states, spec.n_samples, args.max_memory):
             from multipower.exact.accuracy import optimal_response_q as reference  # the exact solver loads torch
         return _train(spec, args, model, seed_table, settings, store, key, reference)
+
+
+#: Bytes per sample and joint state of the accuracy check after training: the exact optimal values and action
+#: values of both agents, and the evaluation of their learned policies (float64 tables of 5 actions, a few each).
+EVAL_BYTES_PER_SAMPLE_STATE = 400
+
+
+def _eval_fits(n_states: int, n_samples: int, max_memory) -> bool:
+    """Whether the exact accuracy check of ``n_samples`` samples fits the memory budget."""
+    from multipower.envs.memory import parse_memory
+
+    budget = parse_memory(max_memory)
+    return budget is None or EVAL_BYTES_PER_SAMPLE_STATE * n_states * n_samples <= budget
 
 
 def _options(args: argparse.Namespace) -> dict:
@@ -99,7 +112,7 @@ def _train(spec, args, model, seed_table, settings, store, key, reference) -> in
     """Train the samples ``store`` lacks; save agents.npz unless it already holds more samples of this run."""
     from tqdm import tqdm
 
-    from multipower.learned.training import progress_total, train_chunks
+    from multipower.learned.training import accuracy_warning, progress_total, train_chunks
 
     K = spec.n_samples
     R_H, R_A = spec.rewards(model)
@@ -140,6 +153,12 @@ def _train(spec, args, model, seed_table, settings, store, key, reference) -> in
         print(f"saved {K} samples to {args.out}")
     for name, value in metrics.items():
         print(f"  {name}: {value:.4f}")
+    if reference is None:
+        why = "--no-eval" if args.no_eval else "the exact solver's check does not fit --max-memory"
+        print(f"accuracy unchecked: {why}, so nothing compared the learned agents with the exact optimum",
+              file=sys.stderr)
+    elif (warning := accuracy_warning(spec.learner, metrics)) is not None:
+        print(warning, file=sys.stderr)
     report_backend(args.backend)
     return 0
 
