@@ -499,9 +499,10 @@ def learned_result(result: PowerResult, which: str = "learned") -> PowerResult:
     return PowerResult("joint", result.labels, arrays, config, {}, {})
 
 
-def plot_comparison_dir(directory: PathLike, out_dir: PathLike, prefix: str = "", dpi: int = 110) -> list:
+def plot_comparison_dir(directory: PathLike, out_dir: PathLike, prefix: str = "", dpi: int = 110,
+                        highlight: Sequence[tuple] = ()) -> list:
     """Figures of a saved learned-versus-exact comparison: the four-panel comparison figure and the
-    learned heat maps and alignment plot."""
+    learned heat maps (``highlight``: states to circle, as :func:`plot_joint_heatmap`) and alignment plot."""
     result = load_result(directory, columns=tuple(f"power_{a}_{w}" for a in "HA" for w in ("learned", "exact")))
     out_dir = Path(out_dir)
     algo = result.config.get("algo", "learned")
@@ -514,7 +515,8 @@ def plot_comparison_dir(directory: PathLike, out_dir: PathLike, prefix: str = ""
     learned = learned_result(result)
     for agent in ("H", "A"):
         title = f"{algo} (learned) POWER_{agent}\n{describe(result.config)}"
-        paths.append(save_figure(plot_joint_heatmap(learned, agent, title=title), out_dir / f"{prefix}heatmap_{agent}.png", dpi))
+        paths.append(save_figure(plot_joint_heatmap(learned, agent, title=title, highlight=highlight),
+                                 out_dir / f"{prefix}heatmap_{agent}.png", dpi))
     paths.append(save_figure(plot_alignment(learned, title=f"{algo} (learned): {describe(result.config)}"),
                              out_dir / f"{prefix}alignment.png", dpi))
     return paths

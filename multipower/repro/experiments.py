@@ -247,11 +247,24 @@ class ExperimentOutcome:
 
     def table(self) -> str:
         """Published next to reproduced, as a fixed-width text table."""
-        rows = [["quantity", "published", "reproduced", "verdict"]] + [c.row() for c in self.checks]
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+        return _text_table(["quantity", "published", "reproduced", "verdict"], [c.row() for c in self.checks])
+
+    def learned_table(self) -> str:
+        """With a learned run: the published checks on learned POWER beside the exact POWER of the same samples."""
+        learned = self.extra["learned"]
+        rows = [[learned_check["label"], learned_check["published"], exact_check["reproduced"],
+                 learned_check["reproduced"], learned_check["verdict"]]
+                for exact_check, learned_check in zip(learned["checks_exact"], learned["checks_learned"])]
+        return _text_table(["quantity", "published", "exact, same samples", "learned", "verdict (learned)"], rows)
+
+
+def _text_table(header: list, rows: list) -> str:
+    """Rows of strings as a fixed-width text table under ``header``."""
+    rows = [header] + rows
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 def run_experiment(
@@ -335,7 +348,7 @@ def run_experiment(
     outcome.seconds = time.perf_counter() - start
     if learned is not None:
         outcome.extra["learned"] = _run_learned(config, out_dir, learned, learned_samples, progress, backend,
-                                                figures)
+                                                figures, restart)
     if figures:
         outcome.figures = draw_figures(outcome)
         if learned is not None:
@@ -519,26 +532,55 @@ def blocking_analysis(results: Mapping, corridor: Sequence) -> dict:
 
 # --------------------------------------------------------------------------------------------- learned estimator
 def _run_learned(config: Mapping, out_dir: Path, algo: str, n_samples: Optional[int], progress: bool,
-                 backend=None, figures: bool = True) -> dict:
+                 backend=None, figures: bool = True, restart: bool = False) -> dict:
     """Run the learned estimator beside the exact solver (via :mod:`multipower.learned.compare`): trains ``algo`` on
     the first ``n_samples`` reward pairs of the config's seed and saves the comparison to ``OUT/learned_<algo>``
-    (and, with ``figures``, its figures to ``OUT/figures/learned_<algo>_*.png``)."""
+    (and, with ``figures``, its figures to ``OUT/figures/learned_<algo>_*.png``).
+
+    Training saves each finished chunk of samples to ``OUT/learned_<algo>/chunks/`` as ``multipower train``
+    does, so an interrupted reproduction resumes its training where it stopped (``restart`` discards them). The
+    config's published checks are applied to the learned POWER and, for reference, to the exact POWER of the
+    same samples (``checks_learned``, ``checks_exact``)."""
+    from multipower.envs.policies import seed_policy_table
+    from multipower.learned.training import chunk_key, learner_settings
+    from multipower.plots.figures import learned_result
+    from multipower.runs.chunkstore import ChunkStore
+
     samples = min(config["n_samples"], 200) if n_samples is None else int(n_samples)
     directory = out_dir / f"learned_{algo}"
+    spec = run_spec(run_parameters(config), n_samples=samples, learner=algo)
+    seed_table = seed_policy_table(spec.model(), spec.seed_policy_value())
+    settings = learner_settings(algo, {}, spec.gamma_H, spec.discount_A, seed_table, spec.slip)
+    store = ChunkStore(directory, chunk_key(spec, settings), restart=restart)
+    done = store.done(samples)
+    if done and progress:
+        print(f"resuming: {done} of {samples} learned samples already trained in {store.path}", file=sys.stderr)
     comparison = compare.compare(
         config["layout"], config["gamma"], algo=algo, gamma_A=config.get("gamma_A"), n_samples=samples,
         collision=config["collision"], correlation=config["correlation"], distribution=config["distribution"],
-        seed_policy=config["seed_policy"], seed=config["seed"], backend=backend,
+        seed_policy=config["seed_policy"], seed=config["seed"], backend=backend, store=store,
     )
     comparison.save(directory)
-    save_spec(run_spec(run_parameters(config), n_samples=samples, learner=algo), directory)
+    save_spec(spec, directory)
+    checks = {which: _learned_checks(config, learned_result(comparison.result, which)) for which in ("learned", "exact")}
     drawn = []
     if figures:
-        from multipower.plots.figures import plot_comparison_dir  # matplotlib loads only when figures are drawn
+        from multipower.plots.figures import highlight_states, plot_comparison_dir  # matplotlib loads only here
 
-        drawn = plot_comparison_dir(directory, out_dir / "figures", prefix=f"learned_{algo}_")
-    return {"dir": str(directory), "metrics": jsonable(getattr(comparison, "metrics", {})),
-            "figures": drawn, "timings": jsonable(comparison.timings)}
+        drawn = plot_comparison_dir(directory, out_dir / "figures", prefix=f"learned_{algo}_",
+                                    highlight=highlight_states(config["published"]))
+    return {"dir": str(directory), "algo": algo, "n_samples": samples,
+            "metrics": jsonable(getattr(comparison, "metrics", {})), "figures": drawn,
+            "checks_learned": [c.__dict__ for c in checks["learned"]],
+            "checks_exact": [c.__dict__ for c in checks["exact"]], "timings": jsonable(comparison.timings)}
+
+
+def _learned_checks(config: Mapping, result: PowerResult) -> list:
+    """The config's published checks applied to a learned (or same-sample exact) result, α always included."""
+    checks = [evaluate_entry(entry, result) for entry in config["published"]]
+    if not any(e["quantity"] == "alpha" for e in config["published"]):
+        checks.append(Check("α_HA", "–", f"{pearson(result['power_H'], result['power_A']):.4f}", "measured"))
+    return checks
 
 
 # --------------------------------------------------------------------------------------------- figures & report
@@ -571,5 +613,36 @@ def write_report(outcome: ExperimentOutcome) -> None:
              f"({'all reused from saved results' if not outcome.computed else 'computed'}).", "",
              "| quantity | published | reproduced | verdict |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(c.row())} |" for c in outcome.checks]
-    lines += ["", *[f"![{Path(p).stem}]({Path(p).relative_to(outcome.out_dir)})" for p in outcome.figures]]
+    learned_figures = set(outcome.extra.get("learned", {}).get("figures", []))
+    lines += ["", *[f"![{Path(p).stem}]({Path(p).relative_to(outcome.out_dir)})" for p in outcome.figures
+                    if p not in learned_figures]]
+    if "learned" in outcome.extra:
+        lines += _learned_report(outcome)
     rundir.atomic_write(outcome.out_dir / "report.md", "\n".join(lines) + "\n")
+
+
+def _learned_report(outcome: ExperimentOutcome) -> list:
+    """report.md's section on the learned agents: the published checks on learned POWER beside the exact POWER of
+    the same samples, the accuracy, and the learned heat maps beside the exact ones."""
+    learned = outcome.extra["learned"]
+    algo, n, m = learned["algo"], learned["n_samples"], learned["metrics"]
+    lines = ["", f"## Learned agents: {algo}, {n:,} samples", "",
+             f"The same checks on the POWER of agents trained by {algo} (Monte-Carlo returns of their greedy policies), "
+             f"beside the exact POWER of the same {n:,} reward samples. Per state: POWER_H mean |learned − exact| "
+             f"{m['mean_abs_error_H']:.4f}, Pearson {m['pearson_H']:.3f}; POWER_A mean {m['mean_abs_error_A']:.4f}, "
+             f"Pearson {m['pearson_A']:.3f}.", "",
+             "| quantity | published | exact, same samples | learned | verdict (learned) |", "|---|---|---|---|---|"]
+    for exact_check, learned_check in zip(learned["checks_exact"], learned["checks_learned"]):
+        lines.append(f"| {learned_check['label']} | {learned_check['published']} | {exact_check['reproduced']} | "
+                     f"{learned_check['reproduced']} | {learned_check['verdict']} |")
+    rel = {Path(p).stem: Path(p).relative_to(outcome.out_dir) for p in outcome.figures}
+    prefix = f"learned_{algo}_"
+    pairs = [(name, f"{prefix}{name}") for name in ("heatmap_H", "heatmap_A", "alignment")]
+    pairs = [(exact, mine) for exact, mine in pairs if exact in rel and mine in rel]
+    if pairs:
+        exact_n = outcome.config["n_samples"]
+        lines += ["", f"| exact, {exact_n:,} samples | learned, {n:,} samples |", "|---|---|"]
+        lines += [f"| ![{exact}]({rel[exact]}) | ![{mine}]({rel[mine]}) |" for exact, mine in pairs]
+    if f"{prefix}learned_vs_exact" in rel:
+        lines += ["", f"![{prefix}learned_vs_exact]({rel[prefix + 'learned_vs_exact']})"]
+    return lines

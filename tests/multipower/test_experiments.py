@@ -169,3 +169,23 @@ def test_each_kind_of_config_runs_with_the_real_solver(name, tmp_path):
     outcome = experiments.run_experiment(config, tmp_path, n_samples=TINY, progress=False, figures=False)
     assert (tmp_path / "report.md").is_file() and (tmp_path / "exact" / "power.csv").is_file()
     assert outcome is not None
+
+
+def test_learned_reproduction_checks_learned_power_and_resumes(tmp_path, capsys):
+    """``--learned``: the published checks run on learned POWER (and on exact POWER of the same samples), the
+    report has its section, and training resumes from its saved chunks."""
+    config = configs.load_config("part2-fig2-4")
+    run = dict(n_samples=TINY, progress=False, figures=False, learned="qlearning", learned_samples=4)
+    outcome = experiments.run_experiment(config, tmp_path, **run)
+    learned = outcome.extra["learned"]
+    assert len(learned["checks_learned"]) == len(learned["checks_exact"]) >= len(config["published"])
+    assert learned["checks_learned"][0]["label"] == outcome.checks[0].label
+    assert "## Learned agents: qlearning, 4 samples" in (tmp_path / "report.md").read_text()
+    assert "verdict (learned)" in outcome.learned_table()
+    chunks = sorted((tmp_path / "learned_qlearning" / "chunks").glob("*.npz"))
+    assert len(chunks) >= 2
+    first = (tmp_path / "learned_qlearning" / "power.csv").read_bytes()
+    chunks[-1].unlink()  # as if interrupted before the last chunk was saved
+    experiments.run_experiment(config, tmp_path, **{**run, "progress": True})
+    assert "resuming: " in capsys.readouterr().err
+    assert (tmp_path / "learned_qlearning" / "power.csv").read_bytes() == first

@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         metrics = learned.get("metrics", {})
         keys = [k for k in ("max_abs_error_H", "max_abs_error_A", "alpha_learned", "alpha_exact") if k in metrics]
         print("learned vs exact: " + ", ".join(f"{k} = {metrics[k]:.4f}" for k in keys))
+        print(f"\nlearned agents ({learned['algo']}, {learned['n_samples']:,} samples):")
+        print(outcome.learned_table())
     print(f"results: {outcome.out_dir}/  (report.md, figures/)")
     report_backend(backend)
     return 0
