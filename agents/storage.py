@@ -25,7 +25,7 @@ from typing import Optional, Union
 import numpy as np
 
 from multipower.envs.layouts import N_ACTIONS
-from multipower.envs.serialization import jsonable, read_json_object, require_keys
+from multipower.envs.serialization import atomic_path, atomic_write, jsonable, read_json_object, require_keys
 
 AGENTS_FILE = "agents.npz"
 CONFIG_FILE = "config.json"
@@ -107,15 +107,12 @@ def save_agents(
         arrays["q_H"] = agents.q_H
     if agents.q_A is not None:
         arrays["q_A"] = agents.q_A
-    tmp = path / (AGENTS_FILE + ".tmp.npz")
-    _write_npz(tmp, arrays)
-    os.replace(tmp, path / AGENTS_FILE)
+    with atomic_path(path / AGENTS_FILE) as tmp:
+        _write_npz(tmp, arrays)
     config = dict(agents.config)
     config.setdefault("samples", agents.n_samples)
     text = json.dumps(jsonable(config, nonfinite_as_str=True), indent=2, sort_keys=True) + "\n"
-    tmp = path / (CONFIG_FILE + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path / CONFIG_FILE)  # a killed write leaves the old file or the new one, never half of one
+    atomic_write(path / CONFIG_FILE, text)  # a killed write leaves the old file or the new one, never half of one
     return path
 
 

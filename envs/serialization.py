@@ -1,8 +1,43 @@
-"""Plain JSON values from numpy-bearing configurations (used by every saved result and saved agents)."""
+"""Saving files: plain JSON values from numpy-bearing configurations, and the one atomic write that every saved
+result, chunk, block, agents file and figure goes through."""
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Union
+
 import numpy as np
+
+
+@contextmanager
+def atomic_path(path: Union[str, Path]) -> Iterator[Path]:
+    """A temporary path to write ``path``'s new contents to; renamed onto ``path`` when the block ends normally.
+
+    The temporary file lies in the same folder (so the rename is atomic) and its name carries the process id and
+    keeps ``path``'s suffix (``.name.<pid>.tmp.npz``: writers that pick a format by suffix still work), so two
+    processes never write the same temporary file. It is flushed to disk before the rename. On any exception
+    (Ctrl-C and SIGTERM included) it is removed and the old ``path``, if any, is left as it was: a killed write
+    leaves the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write(path: Union[str, Path], data: Union[bytes, str]) -> Path:
+    """Write ``data`` (text as UTF-8) to ``path`` all or nothing (:func:`atomic_path`)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
 
 
 def jsonable(value, nonfinite_as_str: bool = False):

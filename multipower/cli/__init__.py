@@ -117,6 +117,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if "multipower.runs.rundir" in sys.modules:  # the folders this command locked for writing
+            sys.modules["multipower.runs.rundir"].release()
 
 
 #: Python names of run keys whose flag is spelled otherwise.

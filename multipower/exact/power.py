@@ -313,7 +313,18 @@ def _run(job: BlockJob, make_result, out_dir, restart: bool, overwrite: bool, fi
     """Accumulate a run's blocks (resuming from ``out_dir``), write its result there, and return it.
 
     ``make_result(totals, timings, complete) -> PowerResult``. See :func:`exact_power` for what is written.
+    ``out_dir`` is locked for writing meanwhile (:func:`multipower.runs.rundir.hold`).
     """
+    held = out_dir is not None and rundir.holds(out_dir)
+    try:
+        return _run_blocks(job, make_result, out_dir, restart, overwrite, files, jobs, backend, progress, desc)
+    finally:
+        if out_dir is not None and not held:
+            rundir.release(out_dir)
+
+
+def _run_blocks(job: BlockJob, make_result, out_dir, restart: bool, overwrite: bool, files: Optional[Mapping],
+                jobs: int, backend, progress: bool, desc: str) -> PowerResult:
     key = _manifest_key(job)
     kind, n = key["kind"], job.n_samples
     store, write, saved_done = None, False, 0

@@ -21,6 +21,7 @@ from matplotlib.animation import PillowWriter  # noqa: E402
 
 from multipower.envs.model import JointModel  # noqa: E402
 from multipower.envs.rendering import AGENT_COLOURS, render_rgb  # noqa: E402
+from multipower.envs.serialization import atomic_path  # noqa: E402
 from multipower.plots.rollout import Rollout  # noqa: E402
 
 PathLike = Union[str, Path]
@@ -75,19 +76,15 @@ def save_rollout_gif(
         raise ValueError(f"fps must be in [0.01, 100], got {fps}")
     fig, draw = _figure(model, rollout, gamma_H, gamma_A, title)
     writer = PillowWriter(fps=fps)
-    # A temporary name in the same folder (ending in .gif: Pillow picks the format by it), created by Pillow
-    # itself, so the file gets the usual permissions (mkstemp would make it private).
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.gif")
+    # The temporary name ends in .gif (Pillow picks the format by it) and Pillow creates the file itself, so it
+    # gets the usual permissions.
     try:
-        with writer.saving(fig, tmp, dpi):  # one draw per frame (FuncAnimation.save draws each twice)
+        with atomic_path(path) as tmp, writer.saving(fig, tmp, dpi):  # one draw per frame (FuncAnimation.save draws each twice)
             for t in range(len(rollout.states)):
                 draw(t)
                 writer.grab_frame()
-        os.replace(tmp, path)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

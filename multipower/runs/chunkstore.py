@@ -20,6 +20,8 @@ from typing import Iterator, Union
 
 import numpy as np
 
+from multipower.envs.serialization import atomic_path, atomic_write
+
 CHUNK_DIR = "chunks"
 KEY_FILE = "key.json"
 _NAME = re.compile(r"^(\d{7,})-(\d{7,})\.npz$")
@@ -54,7 +56,7 @@ class ChunkStore:
                     "use --restart to discard them, or another --out"
                 )
         else:
-            _atomic_write(key_file, (json.dumps(self.key, indent=2, sort_keys=True) + "\n").encode())
+            atomic_write(key_file, (json.dumps(self.key, indent=2, sort_keys=True) + "\n").encode())
 
     def ranges(self) -> list[tuple[int, int]]:
         """Finished ``[start, end)`` ranges, sorted."""
@@ -76,16 +78,8 @@ class ChunkStore:
 
     def save(self, start: int, end: int, **arrays: np.ndarray) -> None:
         """Write the chunk ``[start, end)`` atomically (flushed to disk before the rename)."""
-        tmp = self.path / f".{start:07d}-{end:07d}.tmp.npz"
-        try:
-            with open(tmp, "wb") as f:
-                np.savez_compressed(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self._file(start, end))
-        except BaseException:  # Ctrl-C or SIGTERM mid-write: no half-written temporary file is left behind
-            tmp.unlink(missing_ok=True)
-            raise
+        with atomic_path(self._file(start, end)) as tmp:  # a killed write leaves no half-written file behind
+            np.savez_compressed(tmp, **arrays)
 
     def read(self, start: int, end: int) -> dict[str, np.ndarray]:
         """The arrays of the finished chunk ``[start, end)`` exactly."""
@@ -124,8 +118,3 @@ class ChunkStore:
         """How many of the samples ``[0, n_samples)`` are finished."""
         return n_samples - sum(b - a for a, b in self.missing(n_samples))
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

@@ -27,10 +27,11 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Union
 
-from multipower.envs.serialization import jsonable
+from multipower.envs.serialization import atomic_write, jsonable  # noqa: F401  (atomic_write: for run writers)
 
 #: Raised whenever a change to the package alters saved numbers (reward draws, solver, accumulation order).
 NUMERICS_VERSION = 5
@@ -43,7 +44,15 @@ RUN_FILES = (
     "agents.npz", "report.json", "report.md", "sweep.json", "chunks", "blocks", "points", "exact", "learned",
     "figures", MANIFEST,
 )
+#: Folders ``--out`` never names: the system's own, at any depth below them ...
 _SYSTEM = (Path("/proc"), Path("/sys"), Path("/dev"))
+#: ... and these folders themselves (with the home folder), whose files a run's ``--overwrite`` must never touch.
+_SYSTEM_ROOTS = tuple(Path(p) for p in ("/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/sys",
+                                         "/usr", "/var", "/sbin", "/root", "/home"))
+#: The lock file that marks a folder as being written (:func:`hold`).
+LOCK_FILE = ".multipower.lock"
+#: Who holds the lock: ``{"pid": ..., "host": ...}``, written by the holder.
+OWNER_FILE = ".multipower.owner"
 
 PathLike = Union[str, Path]
 
@@ -56,18 +65,6 @@ def config_hash(config: Mapping) -> str:
     """SHA-256 of ``config`` as canonical JSON (sorted keys, numpy values as plain numbers)."""
     text = json.dumps(jsonable(dict(config)), sort_keys=True, separators=(",", ":"), allow_nan=True)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def atomic_write(path: PathLike, data: Union[bytes, str]) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename (all or nothing)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
 
 
 def file_digest(path: PathLike) -> str:
@@ -90,7 +87,27 @@ def read_manifest(directory: PathLike) -> Optional[dict]:
     for key in ("kind", "config_hash", "numerics_version", "complete", "files"):
         if not isinstance(manifest, dict) or key not in manifest:
             raise OutputError(f"{path}: missing key {key!r}")
+    if not isinstance(manifest["files"], dict):
+        raise OutputError(f"{path}: 'files' must map file names to their checksums")
+    for name in manifest["files"]:
+        inside(directory, name, f"{path} lists")
     return manifest
+
+
+def inside(directory: PathLike, name: str, what: str) -> Path:
+    """``directory / name`` when ``name`` is a relative path that stays inside ``directory`` (no ``..``, no
+    absolute path, no symbolic link leading out); ``OutputError`` saying ``what`` names it otherwise.
+
+    Every path read from a run folder goes through this: a folder received from someone else must not make a
+    command read or delete files outside it."""
+    folder = Path(directory).resolve()
+    relative = Path(str(name))
+    target = folder / relative
+    if (not str(name) or relative.is_absolute() or ".." in relative.parts
+            or not (target.resolve() == folder or folder in target.resolve().parents)):
+        raise OutputError(f"{what} {str(name)!r}, which is not inside {directory}; refusing to use it "
+                          "(the folder may come from someone else)")
+    return target
 
 
 def check_out(directory: PathLike, kind: str, config: Optional[Mapping] = None, overwrite: bool = False,
@@ -111,8 +128,9 @@ def check_out(directory: PathLike, kind: str, config: Optional[Mapping] = None, 
         raise OutputError(f"{flag} must name a folder, got {str(directory)!r}")
     path = Path(directory).expanduser()
     resolved = path.resolve()
-    if any(resolved == root or root in resolved.parents for root in _SYSTEM):
-        raise OutputError(f"{flag}: {path} is a system folder; choose a folder of your own")
+    if (any(resolved == root or root in resolved.parents for root in _SYSTEM)
+            or resolved in _SYSTEM_ROOTS or resolved == Path.home().resolve()):
+        raise OutputError(f"{flag}: {path} is a system folder or your home folder; choose a folder of your own")
     for parent in [resolved, *resolved.parents]:
         if parent.exists() and not parent.is_dir():
             where = "is a file" if parent == resolved else f"lies under a file ({parent})"
@@ -129,6 +147,7 @@ def check_out(directory: PathLike, kind: str, config: Optional[Mapping] = None, 
         probe.unlink()
     except OSError as error:
         raise OutputError(f"{flag}: cannot write to {path} ({error.strerror or error})") from None
+    hold(path, flag)
     problem = _conflict(path, kind, config)
     if problem is not None:
         if not overwrite:
@@ -137,6 +156,70 @@ def check_out(directory: PathLike, kind: str, config: Optional[Mapping] = None, 
     if not (path / MANIFEST).exists():
         begin(path, kind, config or {})
     return path
+
+
+_HELD: dict = {}  # resolved folder -> its FileLock, held by this process
+
+
+def hold(directory: PathLike, flag: str = "--out") -> None:
+    """Take the folder's exclusive write lock for this process (until :func:`release`, or the process ends).
+
+    One process writes a folder at a time: a second writer gets ``OutputError`` naming the process that holds
+    it (pid and host). The lock is the operating system's (``filelock``, ``flock`` on Linux), so a lock left
+    by a killed process is released with it and the next run takes it at once. Taking it again in the same
+    process is a no-op."""
+    from filelock import FileLock, Timeout
+
+    path = Path(directory).resolve()
+    if path in _HELD:
+        return
+    lock = FileLock(str(path / LOCK_FILE))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise OutputError(f"{flag}: {directory} is being written by {_owner(path)}; wait for it to finish, "
+                          f"or use another {flag}") from None
+    _HELD[path] = lock
+    atomic_write(path / OWNER_FILE, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) + "\n")
+
+
+def holds(directory: PathLike) -> bool:
+    """Whether this process holds ``directory``'s write lock."""
+    return Path(directory).resolve() in _HELD
+
+
+def release(directory: Optional[PathLike] = None) -> None:
+    """Give up the write locks of ``directory`` and of the folders inside it (of every folder, without one)."""
+    top = None if directory is None else Path(directory).resolve()
+    for path in [p for p in _HELD if top is None or p == top or top in p.parents]:
+        lock = _HELD.pop(path, None)
+        if lock is not None:
+            (path / OWNER_FILE).unlink(missing_ok=True)
+            lock.release()
+
+
+def check_not_writing(directory: PathLike, flag: str) -> None:
+    """Refuse (``OutputError``) to read a folder that another process is writing: its files may be half made."""
+    from filelock import FileLock, Timeout
+
+    path = Path(directory).resolve()
+    if path in _HELD or not (path / LOCK_FILE).exists():
+        return
+    lock = FileLock(str(path / LOCK_FILE))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise OutputError(f"{flag}: {directory} is being written by {_owner(path)}; wait for it to finish") from None
+    lock.release()
+
+
+def _owner(path: Path) -> str:
+    """``process 1234 on host`` from the owner file, or ``another process`` when it cannot be read."""
+    try:
+        owner = json.loads((path / OWNER_FILE).read_text())
+        return f"process {int(owner['pid'])} on {str(owner['host'])[:100]}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"
 
 
 def _conflict(path: Path, kind: str, config: Optional[Mapping]) -> Optional[str]:
@@ -162,12 +245,14 @@ def clear(directory: PathLike) -> None:
         manifest = read_manifest(path)
     except OutputError:  # damaged: its list of files is unknown, the usual run files still go
         manifest = None
-    names = set(RUN_FILES) | set((manifest or {}).get("files", {}))
+    names = set(RUN_FILES) | set((manifest or {}).get("files", {}))  # read_manifest checked they lie inside
     for name in names:
         target = path / name
-        if target.is_dir() and not target.is_symlink():
+        if target.is_symlink():  # the link goes, never what it points to
+            target.unlink()
+        elif target.is_dir():
             shutil.rmtree(target)
-        elif target.exists() or target.is_symlink():
+        elif target.exists():
             target.unlink()
 
 

@@ -44,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--fps must be in [0.01, 100], got {args.fps:g}")
     if args.rollout_seed < 0:
         raise ValueError(f"--rollout-seed must be a non-negative integer, got {args.rollout_seed}")
+    from multipower.runs.rundir import check_not_writing
+
+    check_not_writing(args.run_dir, "RUN_DIR")
     spec, model, agents = _load_run(Path(args.run_dir), args.policy)
     n_samples = agents.n_samples if agents is not None else spec.n_samples
     if not 0 <= args.sample < n_samples:

@@ -64,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
     if args.agents and given_flags(args):
         raise SpecError(f"--agents {args.agents} fixes the world, discounts, rewards and learner of the run; "
                         f"drop {', '.join(given_flags(args))}")
+    if args.agents:
+        from multipower.runs.rundir import check_not_writing
+
+        check_not_writing(args.agents, "--agents")
     spec = load_spec(args.agents) if args.agents else spec_from_args(args, learner=args.algo)
     backend = backend_from_args(args)
     train_options = {**spec.learner_options, **_run_options(args, spec.learner)}

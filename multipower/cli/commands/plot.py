@@ -46,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
     if existing is not None and existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
         flag = "--out" if args.out is not None else "DIRECTORY (the figures' default --out)"
         raise ValueError(f"{flag}: cannot write to {target} (permission denied in {existing})")
+    from multipower.runs.rundir import check_not_writing
+
+    check_not_writing(args.directory, "DIRECTORY")
     paths = plot_directory(args.directory, args.out, dpi=args.dpi)  # checks the saved files first
     for note in partial_notes(Path(args.directory)):
         print(note)
