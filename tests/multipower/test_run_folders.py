@@ -104,3 +104,19 @@ def test_atomic_path_names_its_temporary_file_by_process_and_cleans_up(tmp_path)
     with atomic_path(target) as tmp:
         tmp.write_bytes(b"whole")
     assert target.read_bytes() == b"whole" and list(tmp_path.iterdir()) == [target]
+
+
+def test_a_block_from_another_run_is_recomputed_not_merged(tmp_path, capsys):
+    """A block copied from a ``--seed 9`` run into a seed-0 run's blocks/ is named and recomputed: the result is
+    the clean run's, byte for byte."""
+    clean, mine, other = (tmp_path / name for name in ("clean", "mine", "other"))
+    assert main([*RUN, "--samples", "40", "--out", str(clean)]) == 0
+    assert main([*RUN, "--out", str(mine)]) == 0
+    assert main([*RUN, "--seed", "9", "--out", str(other)]) == 0
+    (block,) = (other / "blocks").glob("*.npz")
+    (mine / "blocks" / block.name).write_bytes(block.read_bytes())
+    capsys.readouterr()
+    assert main([*RUN, "--samples", "40", "--out", str(mine)]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and "another run" in warnings[0]
+    assert (mine / "power.csv").read_bytes() == (clean / "power.csv").read_bytes()
