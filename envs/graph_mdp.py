@@ -268,8 +268,8 @@ def _weight(attrs: dict, edge: str, where: str) -> float:
         p = float(attrs["weight"])
     except ValueError:
         raise ValueError(f"mdp: {where}: {edge} has weight {attrs['weight']!r}, not a number") from None
-    if not math.isfinite(p) or p < 0:
-        raise ValueError(f"mdp: {where}: {edge} has weight {attrs['weight']!r}; weights are finite and >= 0")
+    if not math.isfinite(p) or p < 0 or p > 1 + WEIGHT_TOL:
+        raise ValueError(f"mdp: {where}: {edge} has weight {attrs['weight']!r}; weights are probabilities in [0, 1]")
     return p
 
 

@@ -145,7 +145,7 @@ from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 from multipower.envs.dynamics import joint_step, padded_rewards, slip_step
 from multipower.envs.layouts import N_ACTIONS, Layout, LayoutLike, load_layout, parse_layout
 from multipower.envs.model import AGENTS, JointModel, check_agent, check_collision
-from multipower.envs.rendering import DEFAULT_CELL_PX, render_ansi, render_rgb
+from multipower.envs.rendering import DEFAULT_CELL_PX, check_cell_px, render_ansi, render_rgb
 from multipower.envs.rewards import RewardSampler
 from multipower.envs.slip import check_slip
 from multipower.envs.validation import check_action, check_cell, check_max_cycles, check_reward_seed, check_reward_table
@@ -206,7 +206,8 @@ class MazeParallelEnv(ParallelEnv):
             is not in ``infos``).
         agent_indicator: Tell the agents apart in their observations (for a policy shared by both).
         rewards: Reward tables ``{"H": (n_states,), "A": (n_states,)}`` over joint states.
-        reward_seed: Seed of the reward tables drawn when ``rewards`` is not given (default 0).
+        reward_seed: Seed of the reward tables drawn when ``rewards`` is not given (default 0); giving both is an
+            error.
         reward_distribution: Distribution of the drawn rewards: a name, a config dict or a
             :class:`~multipower.envs.rewards.RewardDistribution` (default uniform [0, 1]).
         reward_correlation: Correlation ``β`` in [-1, 1] of the drawn ``R_H`` and ``R_A``.
@@ -214,7 +215,8 @@ class MazeParallelEnv(ParallelEnv):
         render_mode: ``None``, ``"human"``, ``"ansi"`` or ``"rgb_array"``.
         model: A prebuilt :class:`~multipower.envs.model.JointModel` to step by, instead of ``layout``, ``collision`` and
             ``slip`` (which must then be left as None).
-        cell_px: Pixels per cell side of ``"rgb_array"`` frames.
+        cell_px: Pixels per cell side of ``"rgb_array"`` frames: an integer of at least 3, with frames of at most
+            :data:`~multipower.envs.rendering.MAX_FRAME_BYTES`.
     """
 
     metadata = {"name": "maze_v1", "render_modes": list(RENDER_MODES), "is_parallelizable": True, "render_fps": 4}
@@ -228,7 +230,7 @@ class MazeParallelEnv(ParallelEnv):
         action_mask_in_obs: bool = False,
         agent_indicator: bool = False,
         rewards: Optional[Mapping[str, Any]] = None,
-        reward_seed: int = 0,
+        reward_seed: Optional[int] = None,
         reward_distribution: Any = None,
         reward_correlation: float = 0.0,
         strict: bool = False,
@@ -254,7 +256,7 @@ class MazeParallelEnv(ParallelEnv):
         self.agent_indicator = bool(agent_indicator)
         self.strict = bool(strict)
         self.render_mode = check_render_mode(render_mode)
-        self.cell_px = int(cell_px)
+        self.cell_px = check_cell_px(cell_px, model.layout)
         self.reward_sampler = RewardSampler(model.n_states, reward_distribution, reward_correlation)
 
         self.possible_agents = list(AGENTS)
@@ -287,10 +289,12 @@ class MazeParallelEnv(ParallelEnv):
         self._rewards: dict[str, np.ndarray] = {}
         self._padded_rewards: dict[str, np.ndarray] = {}  # (n_states + 1,): reward on arrival, 0 at the terminal
         self.reward_seed: Optional[int] = None  # the seed of the tables in use; None for given tables
+        if rewards is not None and reward_seed is not None:
+            raise ValueError("give rewards or reward_seed, not both: rewards fixes the tables, reward_seed draws them")
         if rewards is not None:
             self.set_rewards(rewards)
         else:
-            self.set_reward_seed(reward_seed)
+            self.set_reward_seed(0 if reward_seed is None else reward_seed)
         self._np_random: Optional[np.random.Generator] = None
         self._np_random_seed: Optional[int] = None
         self._state = 0
@@ -502,6 +506,9 @@ class MazeParallelEnv(ParallelEnv):
         """
         if self.agent_indicator and agent is None:
             raise ValueError("observe_state needs agent= ('H' or 'A') when agent_indicator is on")
+        if isinstance(joint_state, bool) or not isinstance(joint_state, (int, np.integer)) \
+                or not 0 <= joint_state < self.model.n_states:
+            raise ValueError(f"joint_state must be an integer in [0, {self.model.n_states}), got {joint_state!r}")
         cells = (int(self.model.joint_cells[joint_state, 0]), int(self.model.joint_cells[joint_state, 1]))
         return self._observe(int(joint_state), cells, None if agent is None else check_agent(agent))
 
@@ -545,9 +552,27 @@ def raw_env(**kwargs):
 def env(**kwargs):
     """The two-agent maze as a PettingZoo AEC env, wrapped as PettingZoo's built-in environments are.
 
-    ``AssertOutOfBoundsWrapper`` rejects an action outside ``Discrete(5)`` at once, and ``OrderEnforcingWrapper``
+    :class:`CheckedActions` rejects an action outside ``Discrete(5)`` at once, and ``OrderEnforcingWrapper``
     raises on ``step`` before ``reset``; keyword arguments as :class:`MazeParallelEnv`.
     """
     aec = raw_env(**kwargs)
-    aec = wrappers.AssertOutOfBoundsWrapper(aec)
+    aec = CheckedActions(aec)
     return wrappers.OrderEnforcingWrapper(aec)
+
+
+class CheckedActions(wrappers.BaseWrapper):
+    """PettingZoo's ``AssertOutOfBoundsWrapper`` with one clear ``ValueError`` instead of an ``AssertionError``:
+    an action must be an integer in ``[0, 5)``, and ``None`` is for an agent that is done only."""
+
+    def step(self, action) -> None:
+        agent = self.agent_selection
+        if action is None:
+            if not (self.terminations.get(agent) or self.truncations.get(agent)):
+                raise ValueError(f"action: None is only for an agent that is done; {agent} is live, so give an "
+                                 f"integer in [0, {N_ACTIONS})")
+        else:
+            check_action(action, f"action of {agent}")
+        super().step(action)
+
+    def __str__(self) -> str:
+        return str(self.env)

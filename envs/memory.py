@@ -69,9 +69,15 @@ def format_bytes(n: float) -> str:
 
 
 def joint_state_count(layout: LayoutLike, collision: str = "none") -> int:
-    """Joint states of a layout under a collision rule (``n²`` or ``n(n-1)``), without building the model."""
-    n = load_layout(layout).n_cells
-    return n * n if collision == "none" else n * (n - 1)
+    """Joint states of a layout under a collision rule (``n²`` or ``n(n-1)``), without building the model;
+    ``ValueError`` when there are none (one open cell that the agents may not share)."""
+    grid = load_layout(layout)
+    n = grid.n_cells
+    count = n * n if collision == "none" else n * (n - 1)
+    if count == 0:
+        raise ValueError(f"layout: {grid.name!r} has {n} open cell(s), so under collision {collision!r} (no "
+                         "sharing) the two agents have no joint state; give at least 2")
+    return count
 
 
 def model_bytes(n_states: int, collision: str = "none") -> int:

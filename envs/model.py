@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from multipower.envs.layouts import N_ACTIONS, Layout, LayoutLike, load_layout
+from multipower.envs.memory import joint_state_count
 from multipower.envs.slip import check_slip, slip_cdf, slip_matrix
 
 COLLISIONS = ("none", "crash", "bounce")
@@ -108,6 +109,8 @@ class JointModel:
         h, a = np.divmod(np.arange(n * n), n)
         if self.collision != "none":
             h, a = h[h != a], a[h != a]
+        if len(h) == 0:
+            joint_state_count(self.layout, self.collision)  # raises: no joint state
         state_index = np.full((n, n), -1, dtype=np.int64)
         state_index[h, a] = np.arange(len(h))
         moves, mask = self.layout.move_table(), self.layout.action_mask()

@@ -20,6 +20,21 @@ AGENT_COLOURS = {
 }
 OVERLAP_CHAR = "X"
 DEFAULT_CELL_PX = 8
+#: Largest ``"rgb_array"`` frame, in bytes (64 MiB: a 20×20 layout at 1,000 pixels per cell is 1.2 GB).
+MAX_FRAME_BYTES = 1 << 26
+
+
+def check_cell_px(cell_px, layout: Layout) -> int:
+    """``cell_px`` as an int: an integer of at least 3 whose frames of ``layout`` fit :data:`MAX_FRAME_BYTES`;
+    ``ValueError`` naming ``cell_px`` otherwise (checked when the environment is built, not at the first frame)."""
+    if isinstance(cell_px, bool) or not isinstance(cell_px, (int, np.integer)) or cell_px < 3:
+        raise ValueError(f"cell_px must be an integer of at least 3, got {cell_px!r}")
+    rows, cols = layout.shape
+    if rows * cols * int(cell_px) ** 2 * 3 > MAX_FRAME_BYTES:
+        largest = int((MAX_FRAME_BYTES / (3 * rows * cols)) ** 0.5)
+        raise ValueError(f"cell_px must be at most {largest} for a {rows}x{cols} layout (frames of at most "
+                         f"{MAX_FRAME_BYTES >> 20} MiB), got {cell_px}")
+    return int(cell_px)
 
 
 def render_ansi(layout: Layout, cells: Mapping[str, int]) -> str:

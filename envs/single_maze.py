@@ -38,7 +38,7 @@ from multipower.envs.dynamics import effective_moves
 from multipower.envs.layouts import N_ACTIONS, LayoutLike, load_layout
 from multipower.envs.maze_v1 import DEFAULT_LAYOUT, RENDER_MODES, check_obs_type, check_render_mode
 from multipower.envs.model import SingleAgentModel
-from multipower.envs.rendering import DEFAULT_CELL_PX, render_ansi, render_rgb
+from multipower.envs.rendering import DEFAULT_CELL_PX, check_cell_px, render_ansi, render_rgb
 from multipower.envs.rewards import RewardSampler
 from multipower.envs.slip import check_slip, slip_cdf
 from multipower.envs.validation import check_action, check_max_cycles, check_reward_seed, check_reward_table
@@ -56,7 +56,7 @@ class SingleMazeEnv(gymnasium.Env):
         obs_type: ``"index"`` (the cell index, ``Discrete(n_cells)``) or ``"vector"`` (float32 one-hot of the cell).
         action_mask_in_obs: Make each observation ``{"observation": ..., "action_mask": int8 (5,)}``.
         rewards: Reward table ``(n_cells,)``; ``None`` draws one from ``reward_seed`` and ``reward_distribution``.
-        reward_seed: Seed of the drawn table (default 0).
+        reward_seed: Seed of the drawn table (default 0); giving it with ``rewards`` is an error.
         reward_distribution: Name, config dict or distribution (default uniform [0, 1]).
         strict: Raise ``ValueError`` on an unavailable action instead of staying in place.
         render_mode: ``None``, ``"human"``, ``"ansi"`` or ``"rgb_array"``.
@@ -73,7 +73,7 @@ class SingleMazeEnv(gymnasium.Env):
         obs_type: str = "index",
         action_mask_in_obs: bool = False,
         rewards: Any = None,
-        reward_seed: int = 0,
+        reward_seed: Optional[int] = None,
         reward_distribution: Any = None,
         strict: bool = False,
         render_mode: Optional[str] = None,
@@ -88,7 +88,7 @@ class SingleMazeEnv(gymnasium.Env):
         self.action_mask_in_obs = bool(action_mask_in_obs)
         self.strict = bool(strict)
         self.render_mode = check_render_mode(render_mode)
-        self.cell_px = int(cell_px)
+        self.cell_px = check_cell_px(cell_px, self.layout)
         self.reward_sampler = RewardSampler(self.model.n_states, reward_distribution)
         n = self.model.n_states
         base = spaces.Discrete(n) if obs_type == "index" else spaces.Box(0.0, 1.0, (n,), np.float32)
@@ -100,10 +100,12 @@ class SingleMazeEnv(gymnasium.Env):
         self.action_space = spaces.Discrete(N_ACTIONS)
         self._masks = self.model.action_mask.astype(np.int8)
         self.reward_seed: Optional[int] = None
+        if rewards is not None and reward_seed is not None:
+            raise ValueError("give rewards or reward_seed, not both: rewards fixes the table, reward_seed draws it")
         if rewards is not None:
             self._rewards = check_reward_table(rewards, n, "rewards")
         else:
-            self.set_reward_seed(reward_seed)
+            self.set_reward_seed(0 if reward_seed is None else reward_seed)
         self._cell = 0
         self._steps = 0
 

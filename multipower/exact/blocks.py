@@ -172,18 +172,20 @@ def run_blocks(
         for k in range(n_blocks):
             if stored(k):
                 data = store.read(k * block, end_of(k))
-                stats = BlockStats(k * block, end_of(k), data["mean"], data["m2"])
+                run.totals.add(BlockStats(k * block, end_of(k), data["mean"], data["m2"]))
                 run.loaded += 1
             else:
                 stats = next(solved)
+                # Merged before it is saved: a Ctrl-C between the two leaves a partial result that holds every
+                # block on disk (a merged block not yet saved is solved again on resume, to the same bytes).
+                run.totals.add(stats)
+                run.solved += 1
+                run.seconds += stats.seconds
                 if store is not None and write:
                     store.save(stats.start, stats.end, mean=stats.mean, m2=stats.m2)
                     prior_end = ends.get(stats.start)
                     if prior_end is not None and prior_end != stats.end:
                         store.remove(stats.start, prior_end)  # the longer block replaces its first samples
-                run.solved += 1
-                run.seconds += stats.seconds
-            run.totals.add(stats)
             if bar is not None:
                 bar.update()
     except BaseException:

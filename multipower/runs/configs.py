@@ -61,6 +61,19 @@ def list_configs() -> list:
     return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_config(name_or_path: PathLike, overrides: Optional[Mapping] = None) -> dict:
     """Load and validate a config by shipped name or YAML path; ``overrides`` replace top-level keys."""
     path = Path(name_or_path)
@@ -70,9 +83,11 @@ def load_config(name_or_path: PathLike, overrides: Optional[Mapping] = None) -> 
             names = ", ".join(n for n, _ in list_configs())
             raise ConfigError(f"no config named {str(name_or_path)!r}; shipped configs: {names}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_bytes().decode("utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506  (a safe loader)
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {path}: not UTF-8 text") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"config {path.name}: not valid YAML: {error}") from None
+        raise ConfigError(f"config {path.name}: not valid YAML: {' '.join(str(error).split())}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config {path.name}: must be a mapping of keys to values")
     data = {**_resolve_files(data, path), **(overrides or {})}

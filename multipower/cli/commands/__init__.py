@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+from pathlib import Path
 from typing import Callable, Optional
 
 from multipower.envs.model import COLLISIONS
@@ -189,3 +191,20 @@ def report_backend(backend) -> None:
     """After a cluster run, one line on stderr: the units each node ran."""
     if backend is not None and getattr(backend, "node_units", None):
         print(f"{backend.name}: units per node: {backend.units_by_node()}", file=sys.stderr)
+
+
+def check_writable_dir(directory: Optional[str], flag: str) -> None:
+    """A folder a command will write later (``--tensorboard``) is made and probed now, before any work; one line
+    naming ``flag`` if it cannot be written."""
+    if directory is None:
+        return
+    from multipower.runs.rundir import OutputError
+
+    path = Path(directory).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".multipower-write-test.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise OutputError(f"{flag}: cannot write to {directory} ({error.strerror or error})") from None

@@ -7,8 +7,8 @@ import sys
 import time
 
 from multipower.cli.commands import (Flag, add_backend_arguments, add_option_argument, add_run_arguments,
-                                 backend_from_args, count, given_flags, out_path, positive_number, report_backend,
-                                 spec_from_args)
+                                     backend_from_args, check_writable_dir, count, given_flags, out_path,
+                                     positive_number, report_backend, spec_from_args)
 from multipower.runs.spec import LEARNERS, SpecError, load_spec, save_spec
 
 HELP = (
@@ -75,6 +75,12 @@ def run(args: argparse.Namespace) -> int:
         from multipower.agents.qlearning_config import check_memory
 
         check_memory(spec.layout, spec.collision, spec.n_samples, args.max_memory, what=f"compare ({spec.learner})")
+    agents = None
+    if args.agents:  # read and checked before --out is made: a bad agents file leaves no folder behind
+        from multipower.agents.storage import load_agents
+
+        agents = load_agents(args.agents)
+    check_writable_dir(args.tensorboard, "--tensorboard")
     rundir.check_out(args.out, "compare", overwrite=args.overwrite)  # marks the folder as a compare run's
     with sigterm_as_interrupt():
         store, bar = _training_store(args, spec) if not args.agents else (None, None)
@@ -82,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             comparison = compare(
                 spec.layout, spec.gamma_H, spec.gamma_A, algo=spec.learner, n_samples=spec.n_samples,
                 collision=spec.collision, correlation=spec.correlation, distribution=spec.distribution,
-                seed_policy=spec.seed_policy_value(), seed=spec.seed, agents=args.agents,
+                seed_policy=spec.seed_policy_value(), seed=spec.seed, agents=agents,
                 train_options=train_options, n_rollouts=args.rollouts, tol=args.tol, rollout_seed=args.rollout_seed,
                 tensorboard=args.tensorboard, max_memory=args.max_memory, store=store, slip=spec.slip,
                 progress=bar.update if bar is not None else None, backend=backend,

@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 
 from multipower.cli.commands import (add_backend_arguments, add_option_argument, add_run_arguments, backend_from_args,
-                                 count, out_path, report_backend, spec_from_args)
+                                     check_writable_dir, count, out_path, report_backend, spec_from_args)
 from multipower.runs.spec import LEARNERS, SpecError, save_spec
 
 HELP = "train H then A (batched tabular Q-learning, batched PPO, or SB3 PPO) for many reward samples and save the policies"
@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise SpecError(str(error)) from None
     key = chunk_key(spec, settings)
+    check_writable_dir(args.tensorboard, "--tensorboard")
     args.backend = backend_from_args(args)  # a missing Ray is reported before any work
     # Another configuration's chunks are refused by the chunk store, naming what differs.
     rundir.check_out(args.out, "train", overwrite=args.overwrite)

@@ -1,0 +1,58 @@
+"""Inputs that used to end in a traceback or be accepted silently: each gets one line naming what is wrong,
+before any work, and leaves no folder behind."""
+
+from __future__ import annotations
+
+import pytest
+
+from multipower.cli import main
+
+RUN = ["--gamma", "0.5", "--samples", "10"]
+
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize("collision", ["crash", "bounce"])
+def test_a_one_cell_layout_without_sharing(tmp_path, capsys, collision):
+    layout = tmp_path / "one.txt"
+    layout.write_text("#.#\n###\n")
+    out = tmp_path / "out"
+    assert main(["exact", "--layout", str(layout), "--collision", collision, *RUN, "--out", str(out)]) == 2
+    assert "no joint state" in _one_line(capsys) and not out.exists()
+
+
+def test_a_huge_dot_weight(tmp_path, capsys):
+    graph = tmp_path / "g.gv"
+    graph.write_text('digraph { "s"; "a__s"; "s__a__s"; "s" -> "a__s"; "a__s" -> "s__a__s" [weight="1e308"]; }')
+    assert main(["exact", "--single", "--mdp", str(graph), *RUN, "--out", str(tmp_path / "out")]) == 2
+    assert "weights are probabilities in [0, 1]" in _one_line(capsys)
+
+
+@pytest.mark.parametrize("text, fragment", [(b"name: x\ngamma: 0.5\ngamma: 0.9\n", "'gamma' is given twice"),
+                                            (b"name: \xff\xfe\n", "not UTF-8 text")])
+def test_a_config_with_a_duplicate_key_or_not_utf8(tmp_path, capsys, text, fragment):
+    config = tmp_path / "c.yaml"
+    config.write_bytes(text)
+    assert main(["reproduce", str(config), "--out", str(tmp_path / "out")]) == 2
+    line = _one_line(capsys)
+    assert fragment in line and "c.yaml" in line and not (tmp_path / "out").exists()
+
+
+def test_an_unwritable_tensorboard_folder_before_training(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["train", "--layout", "grid3x3", *RUN, "--tensorboard", "/proc/x", "--out", str(out)]) == 2
+    assert "--tensorboard: cannot write to /proc/x" in _one_line(capsys) and not out.exists()
+
+
+def test_a_bad_agents_folder_leaves_no_out(tmp_path, capsys):
+    agents = tmp_path / "agents"
+    assert main(["train", "--layout", "grid3x3", *RUN, "--samples", "2", "--out", str(agents)]) == 0
+    (agents / "agents.npz").write_bytes(b"not a zip")
+    capsys.readouterr()
+    out = tmp_path / "cmp"
+    assert main(["compare", "--agents", str(agents), "--out", str(out)]) == 2
+    assert "agents.npz" in _one_line(capsys) and not out.exists()
