@@ -39,6 +39,7 @@ from typing import Union
 import numpy as np
 
 from multipower.envs.layouts import ACTION_NAMES, LayoutLike, load_layout
+from multipower.envs.serialization import read_bounded
 from multipower.envs.slip import check_slip, slip_matrix
 
 #: Largest accepted ``|Σ weights - 1|`` over the outcomes of one action node.
@@ -123,10 +124,7 @@ def load_graph_mdp(source: Union[str, Path]) -> GraphMDP:
     if str(source) in BUILTIN_GRAPHS and not path.exists():
         text = resources.files("multipower.envs").joinpath("graphs", f"{source}.gv").read_text()
         return parse_graph_mdp(text, name=str(source), where=f"built-in graph {source!r}")
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ValueError(f"mdp: cannot read {path} ({error.strerror or error})") from None
+    data = read_bounded(path, "mdp")
     if b"\0" in data:
         raise ValueError(f"mdp: {path} is a binary file, not a DOT graph")
     try:

@@ -1,9 +1,11 @@
-"""Saving files: plain JSON values from numpy-bearing configurations, and the one atomic write that every saved
-result, chunk, block, agents file and figure goes through."""
+"""Files in and out: plain JSON values from numpy-bearing configurations, the one atomic write that every saved
+result, chunk, block, agents file and figure goes through, and the one bounded read of input files (graphs,
+layouts, ``.npy`` tables, configs) that may come from anyone."""
 
 from __future__ import annotations
 
 import os
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Union
@@ -30,6 +32,44 @@ def atomic_path(path: Union[str, Path]) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+#: Largest input file read (a graph, a layout, a ``.npy`` seed policy, a config), in bytes: 64 MiB by default,
+#: or the environment variable ``MULTIPOWER_MAX_FILE_BYTES`` (bytes, or with a suffix: ``256M``, ``1G``).
+DEFAULT_MAX_FILE_BYTES = 64 << 20
+
+
+def max_file_bytes() -> int:
+    """The input size limit in force (:data:`DEFAULT_MAX_FILE_BYTES` unless ``MULTIPOWER_MAX_FILE_BYTES``)."""
+    value = os.environ.get("MULTIPOWER_MAX_FILE_BYTES")
+    if not value:
+        return DEFAULT_MAX_FILE_BYTES
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    text = value.strip().upper().rstrip("B")
+    try:
+        return int(float(text[:-1]) * units[text[-1]]) if text[-1:] in units else int(text)
+    except ValueError:
+        raise ValueError(f"MULTIPOWER_MAX_FILE_BYTES must be a size such as 67108864 or 256M, got {value!r}") from None
+
+
+def read_bounded(path: Union[str, Path], what: str) -> bytes:
+    """The bytes of an input file, refused in one ``ValueError`` naming ``what`` unless it is a regular file
+    (not a FIFO, device or folder: ``/dev/zero`` would never end) of at most :func:`max_file_bytes` bytes."""
+    limit = max_file_bytes()
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{what}: {path} is not a regular file (a folder, FIFO or device); give a file")
+        if info.st_size > limit:
+            raise ValueError(f"{what}: {path} is {info.st_size:,} bytes, over the limit of {limit:,} "
+                             "(MULTIPOWER_MAX_FILE_BYTES raises it)")
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as error:
+        raise ValueError(f"{what}: cannot read {path} ({error.strerror or error})") from None
+    if len(data) > limit:  # grew while being read
+        raise ValueError(f"{what}: {path} is over the limit of {limit:,} bytes (MULTIPOWER_MAX_FILE_BYTES raises it)")
+    return data
 
 
 def atomic_write(path: Union[str, Path], data: Union[bytes, str]) -> Path:
@@ -60,11 +100,10 @@ def read_json_object(path) -> dict:
     """The JSON object in file ``path``; ``ValueError`` naming the file when it is unreadable, not JSON, or
     not an object (a saved result's files are read through this, so a damaged one is one clear line)."""
     import json
-    from pathlib import Path
 
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_bounded(path, str(path.name)).decode("utf-8"))
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not a text file (expected JSON)") from None
     except json.JSONDecodeError as error:

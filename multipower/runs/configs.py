@@ -16,7 +16,7 @@ from typing import Mapping, Optional, Union
 import yaml
 
 from multipower.envs.layouts import BUILTIN_LAYOUTS, load_layout, parse_layout
-from multipower.envs.serialization import read_json_object, require_keys
+from multipower.envs.serialization import read_bounded, read_json_object, require_keys
 from multipower.envs.model import single_agent_model
 from multipower.runs.results import PowerResult, jsonable
 from multipower.runs.spec import RunSpec, SpecError, check_correlation, check_count, check_discount
@@ -83,7 +83,7 @@ def load_config(name_or_path: PathLike, overrides: Optional[Mapping] = None) -> 
             names = ", ".join(n for n, _ in list_configs())
             raise ConfigError(f"no config named {str(name_or_path)!r}; shipped configs: {names}")
     try:
-        data = yaml.load(path.read_bytes().decode("utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506  (a safe loader)
+        data = yaml.load(read_bounded(path, "config").decode("utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506  (safe)
     except UnicodeDecodeError:
         raise ConfigError(f"config {path}: not UTF-8 text") from None
     except yaml.YAMLError as error:

@@ -56,3 +56,27 @@ def test_a_bad_agents_folder_leaves_no_out(tmp_path, capsys):
     out = tmp_path / "cmp"
     assert main(["compare", "--agents", str(agents), "--out", str(out)]) == 2
     assert "agents.npz" in _one_line(capsys) and not out.exists()
+
+
+def test_input_files_are_regular_and_bounded(tmp_path, capsys, monkeypatch):
+    """/dev/zero, a FIFO and an oversized file: one line each, at once (they would read forever or fill memory)."""
+    import os
+
+    fifo = tmp_path / "pipe.gv"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.gv"
+    big.write_bytes(b"digraph { }" + b" " * 5000)
+    monkeypatch.setenv("MULTIPOWER_MAX_FILE_BYTES", "4K")
+    for source, fragment in (("/dev/zero", "not a regular file"), (str(fifo), "not a regular file"),
+                             (str(big), "over the limit of 4,096")):
+        assert main(["exact", "--single", "--mdp", source, *RUN, "--out", str(tmp_path / "out")]) == 2
+        assert fragment in _one_line(capsys)
+
+
+def test_connectivity_of_a_long_corridor():
+    """A 100,000-cell corridor (the search visits each cell once; the former frontier sweeps took over 60 s)."""
+    from multipower.envs.layouts import parse_layout
+
+    assert parse_layout("\n".join(["."] * 100_000)).is_connected()
+    with pytest.warns(UserWarning, match="not all connected"):
+        assert not parse_layout("..#..").is_connected()
