@@ -175,3 +175,20 @@ def test_ppo_sigterm_then_rerun_is_byte_identical(tmp_path):
     assert process.wait(timeout=120) in (0, 130)
     assert main(["train", *PPO, "--samples", "2", "--chunk", "1", "--jobs", "1", "--out", str(out)]) == 0
     assert (out / "agents.npz").read_bytes() == (whole / "agents.npz").read_bytes()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGINT, signal.SIGTERM])
+def test_a_signal_after_the_first_chunk_always_writes_a_partial_agents_file(tmp_path, sig):
+    """Deterministic: the signal is sent once the first chunk file exists; with one job the first chunk holds
+    sample 0, so the partial agents.npz is written every time."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "multipower", "train", *WORLD, "--samples", "40", "--chunk", "4",
+                             "--jobs", "1", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list((out / "chunks").glob("0*.npz")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert (out / "agents.npz").is_file() and "agents.npz (partial)" in err
+    assert json.loads((out / "manifest.json").read_text())["complete"] is False

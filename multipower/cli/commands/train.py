@@ -133,11 +133,16 @@ def _train(spec, args, model, seed_table, settings, store, key, reference) -> in
         print(f"interrupted: {store.done(K)} of {K} samples are saved in {store.path}; rerun the same command to "
               "resume", file=sys.stderr)
         gaps = store.missing(K)
-        prefix = gaps[0][0] if gaps else K
-        if prefix > _saved_samples(args.out, key):  # never replace a larger result with a smaller one
+        prefix = gaps[0][0] if gaps else K  # agents.npz holds samples [0, n): the finished prefix
+        saved = _saved_samples(args.out, key)
+        if prefix > saved:  # never replace a larger result with a smaller one
             _save(spec, args, model, R_H, R_A, seed_table, store.load(prefix), _run_settings(args, settings),
                   {}, t0, before, key, store)
-            print(f"saved the first {prefix} samples to {args.out}", file=sys.stderr)
+            print(f"saved the first {prefix} samples to {args.out}/agents.npz (partial)", file=sys.stderr)
+        elif store.done(K) > before:
+            why = (f"it already holds {saved}" if saved else
+                   "the chunks finished so far do not start at sample 0 (chunks finish out of order with --jobs > 1)")
+            print(f"agents.npz not written: {why}", file=sys.stderr)
         return 130
     bar.close()
     metrics = {}
