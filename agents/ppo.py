@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -50,20 +50,25 @@ _LOGIT_MASK = -1e8  # sb3-contrib's masked logit: exp underflows to 0 and p·log
 class PPOConfig:
     """Hyperparameters of the batched PPO learner; names and meanings are SB3's.
 
-    Defaults were tuned on maze7x7 at γ = 0.1 (crash) against the exact solver, with POWER as the measure
-    (docs/learning.md#ppo-tuning): the joint-state index observation read by a table (``net_arch=()``: one
-    logit per state and action, the one-hot matmul of a linear policy), a learning rate of 0.03, and 2**20
-    steps per agent and sample.
+    Defaults were tuned on maze7x7 against the exact solver, with POWER as the measure
+    (docs/learning.md#ppo-defaults): the joint-state index observation read by a table (``net_arch=()``: one
+    logit per state and action, the one-hot matmul of a linear policy), a learning rate of 0.03, GAE λ = 0.95,
+    5-step episodes from uniformly random joint states, and 512 updates whose data grows with the horizon.
+
+    The fields left ``None`` (``total_timesteps``, ``n_envs``, ``batch_size``) follow each agent's discount:
+    :meth:`for_gamma` fills them for the agent being trained, so that H's come from ``γ_H`` and A's from
+    ``γ_A``; a value given (``--option n_envs=64``) holds for both agents.
     """
 
-    total_timesteps: int = 1_048_576
-    """Environment steps per agent per reward sample."""
-    n_envs: int = 32
-    """Environments per sample, stepped together."""
+    total_timesteps: Optional[int] = None
+    """Environment steps per agent per reward sample; default ``2**20 · m`` (:meth:`for_gamma`)."""
+    n_envs: Optional[int] = None
+    """Environments per sample, stepped together; default ``32 · m`` (:meth:`for_gamma`)."""
     n_steps: int = 64
     """Rollout length per environment; one update uses ``n_envs * n_steps`` transitions per sample."""
-    batch_size: int = 512
-    """Minibatch size per sample; must divide into ``n_envs * n_steps`` at least once."""
+    batch_size: Optional[int] = None
+    """Minibatch size per sample, at most ``n_envs * n_steps``; default a quarter of it (four minibatches per
+    epoch: ``512 · m`` with the default ``n_envs``)."""
     n_epochs: int = 4
     """Passes over each rollout."""
     learning_rate: float = 0.03
@@ -74,8 +79,9 @@ class PPOConfig:
     """Entropy bonus weight (decays linearly to 0 when ``anneal_ent``)."""
     anneal_ent: bool = True
     """Decay the entropy bonus linearly to 0, so early exploration does not cost the final policy accuracy."""
-    gae_lambda: float = 0.0
-    """GAE λ; 0 gives one-step advantages ``r + γ V(s') − V(s)``."""
+    gae_lambda: float = 0.95
+    """GAE λ; 0 gives one-step advantages ``r + γ V(s') − V(s)`` (value information then crosses one step per
+    update: far too slow at long horizons)."""
     clip_range: float = 0.2
     """PPO's probability-ratio clip ε."""
     clip_range_vf: Optional[float] = None
@@ -88,8 +94,9 @@ class PPOConfig:
     """Normalise advantages per minibatch (and per sample)."""
     net_arch: tuple = ()
     """Hidden layer sizes of the policy and of the value network (separate networks, tanh); ``()`` is tabular."""
-    max_cycles: int = 10
-    """Episode length: truncation after this many steps."""
+    max_cycles: int = 5
+    """Episode length: truncation after this many steps (episodes start at uniformly random joint states, so short
+    episodes cover every state evenly; the truncation bootstraps from the critic)."""
     observation: str = "index"
     """``"index"``: one-hot joint state; ``"vector"``: one-hot cells of both agents (shares across states)."""
     adam_eps: float = 1e-5
@@ -98,9 +105,11 @@ class PPOConfig:
     def __post_init__(self) -> None:
         for name in ("total_timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "max_cycles"):
             value = getattr(self, name)
+            if value is None and name in _FOR_GAMMA:
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name}: must be a positive integer, got {value!r}")
-        if self.batch_size > self.n_envs * self.n_steps:
+        if None not in (self.n_envs, self.batch_size) and self.batch_size > self.n_envs * self.n_steps:
             raise ValueError(
                 f"batch_size: must be at most n_envs * n_steps = {self.n_envs * self.n_steps}, got {self.batch_size}"
             )
@@ -120,18 +129,54 @@ class PPOConfig:
             raise ValueError(f"observation: must be one of {OBSERVATIONS}, got {self.observation!r}")
 
     @property
+    def resolved(self) -> bool:
+        """Whether every field has its value (none left to :meth:`for_gamma`)."""
+        return all(getattr(self, name) is not None for name in _FOR_GAMMA)
+
+    def for_gamma(self, gamma: float) -> "PPOConfig":
+        """This config with the fields left ``None`` filled for an agent of discount ``γ``.
+
+        With ``m = 2**round(log2 √(1/(1 − γ)))`` (1 at γ = 0.1, 2 at 0.6, 4 at 0.9, 8 at 0.99), ``n_envs = 32·m``,
+        ``total_timesteps = 2**20·m`` and ``batch_size`` a quarter of a rollout (``512·m``): the same 512 updates of
+        the 64-step rollouts at every discount, with ``m`` times the data per update at a horizon ``1/(1 − γ)`` of
+        about ``m²`` steps. More data per update cost far less than more updates for the same accuracy
+        (docs/learning.md#ppo-defaults). ``ValueError`` naming the field when the filled config is invalid.
+        """
+        m = ppo_scale(gamma)
+        n_envs = 32 * m if self.n_envs is None else self.n_envs
+        filled = {"n_envs": n_envs, "total_timesteps": 1_048_576 * m,
+                  "batch_size": max(1, n_envs * self.n_steps // 4)}
+        return replace(self, **{name: filled[name] for name in _FOR_GAMMA if getattr(self, name) is None})
+
+    @property
     def rollout_size(self) -> int:
+        self._require_resolved("rollout_size")
         return self.n_envs * self.n_steps
 
     @property
     def n_updates(self) -> int:
         """Updates per agent, as SB3 counts them: rollouts until ``total_timesteps`` is reached."""
+        self._require_resolved("n_updates")
         return math.ceil(self.total_timesteps / self.rollout_size)
+
+    def _require_resolved(self, what: str) -> None:
+        if not self.resolved:
+            raise ValueError(f"{what} depends on the agent's discount: call for_gamma(gamma) first")
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["net_arch"] = list(self.net_arch)
         return out
+
+
+#: The fields that :meth:`PPOConfig.for_gamma` fills from the discount when they are left ``None``.
+_FOR_GAMMA = ("total_timesteps", "n_envs", "batch_size")
+
+
+def ppo_scale(gamma: float) -> int:
+    """``m = 2**round(log2 √(1/(1 − γ)))``: how many times the γ = 0.1 data per update an agent of discount ``γ``
+    gets (:meth:`PPOConfig.for_gamma`)."""
+    return 2 ** max(0, round(math.log2(math.sqrt(1.0 / (1.0 - float(gamma))))))
 
 
 def _check_real(name: str, value, low: float, high: float = math.inf, low_open: bool = False) -> None:
@@ -528,12 +573,14 @@ def train_agents(
     :param agent: ``"H"`` or ``"A"``.
     :param other_policy: ``(S, 5)`` (shared, e.g. the seed policy) or ``(K, S, 5)`` (e.g. frozen H per sample).
     :param keys: ``(K,)`` random-stream keys from :func:`sample_keys`.
-    :param config: Hyperparameters.
+    :param config: Hyperparameters; the fields left to the discount are filled for ``gamma``
+        (:meth:`PPOConfig.for_gamma`).
     :param device: ``"cpu"``, ``"cuda"`` or a ``torch.device``.
     :param callback: Called after every update with ``(update, networks, stats)``.
     """
     import torch
 
+    config = config.for_gamma(gamma)
     device = torch.device(device)
     batch = Batch(model, rewards, agent, other_policy, config.observation, device)
     keys = keys.to(device)
@@ -578,16 +625,24 @@ def train_agents(
 
 def greedy_tables(nets: Networks, model: JointModel, agent: str, observation: str, device="cpu") -> np.ndarray:
     """``(K, S, 5)`` one-hot greedy policies: the most probable available action at every joint state."""
+    return _one_hot_argmax(_tables(nets, model, agent, observation, device)[0])
+
+
+def _one_hot_argmax(log_probs) -> np.ndarray:
+    """``(K, S, 5)`` one-hot tables of the most probable action of ``log_probs`` (a torch tensor)."""
+    table = np.zeros(tuple(log_probs.shape))
+    np.put_along_axis(table, log_probs.argmax(dim=-1).cpu().numpy()[..., None], 1.0, axis=-1)
+    return table
+
+
+def _tables(nets: Networks, model: JointModel, agent: str, observation: str, device):
+    """The networks' log-probabilities ``(K, S, 5)`` and critic values ``(K, S)`` at every joint state."""
     import torch
 
     K = nets.pi[0][0].shape[0]
     batch = Batch(model, np.zeros((K, model.n_states)), agent, None, observation, torch.device(device))
     with torch.no_grad():
-        log_probs, _ = _policy_tables(nets, batch)
-    best = log_probs.argmax(dim=-1).cpu().numpy()
-    table = np.zeros((K, model.n_states, N_ACTIONS))
-    np.put_along_axis(table, best[..., None], 1.0, axis=-1)
-    return table
+        return _policy_tables(nets, batch)
 
 
 @dataclass
@@ -688,7 +743,7 @@ def learn_ppo(
     :param R_H, R_A: ``(K, S)`` reward functions of samples ``sample_start .. sample_start + K - 1``.
     :param seed_policy: ``(S, 5)`` A's policy while H learns (any table, e.g. uniform or stay).
     :param progress: Called with the number of sample-updates done (one update of one sample's agent counts
-        1: ``2 · n_updates · K`` in all).
+        1: ``(n_updates_H + n_updates_A) · K`` in all, :func:`updates_per_sample`).
     :param on_chunk: Called with each :class:`ChunkResult` as soon as it finishes (to save it at once; with
         several workers, not necessarily in sample order).
     :param tensorboard: TensorBoard directory: one run per chunk and agent with, per update, the mean and the
@@ -721,7 +776,7 @@ def learn_ppo(
         for result in backend.imap(_train_chunk, jobs):
             results.append(result)
             if progress is not None:
-                progress(2 * config.n_updates * (result.stop - result.start))
+                progress(updates_per_sample(config, gamma_H, gamma_A) * (result.stop - result.start))
             if on_chunk is not None:
                 on_chunk(result)
         return results
@@ -732,7 +787,13 @@ def learn_ppo(
             if on_chunk is not None:
                 on_chunk(results[-1])
         return results
-    return _in_processes(jobs, min(int(n_jobs), len(jobs)), config.n_updates, progress, on_chunk)
+    return _in_processes(jobs, min(int(n_jobs), len(jobs)), updates_per_sample(config, gamma_H, gamma_A), progress,
+                         on_chunk)
+
+
+def updates_per_sample(config: PPOConfig, gamma_H: float, gamma_A: float) -> int:
+    """Updates of both agents of one sample: H's at ``γ_H`` plus A's at ``γ_A`` (:meth:`PPOConfig.for_gamma`)."""
+    return config.for_gamma(gamma_H).n_updates + config.for_gamma(gamma_A).n_updates
 
 
 def _in_processes(jobs, n_jobs: int, n_updates: int, progress, on_chunk) -> list[ChunkResult]:
@@ -751,7 +812,7 @@ def _in_processes(jobs, n_jobs: int, n_updates: int, progress, on_chunk) -> list
             for future in finished:
                 result = done[pending.pop(future)] = future.result()
                 if progress is not None:
-                    progress(2 * n_updates * (result.stop - result.start))
+                    progress(n_updates * (result.stop - result.start))
                 if on_chunk is not None:
                     on_chunk(result)
     except BaseException:
@@ -800,24 +861,27 @@ class _ChunkBoard:
 
     def __init__(self, directory: str, start: int, model: JointModel, config: PPOConfig, reference) -> None:
         self.directory, self.start, self.model, self.config, self.reference = directory, start, model, config, reference
-        self.writers, self.exact_q = {}, {}
+        self.writers, self.exact_q, self.gamma = {}, {}, {}
 
     def open(self, agent: str, rewards: np.ndarray, gamma: float, other: np.ndarray) -> None:
         """Start ``agent``'s run; with a reference, find its exact optimal actions against ``other``."""
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writers[agent] = SummaryWriter(f"{self.directory}/chunk{self.start:07d}_{agent}")
+        self.writers[agent], self.gamma[agent] = SummaryWriter(f"{self.directory}/chunk{self.start:07d}_{agent}"), gamma
         if self.reference is not None:
             self.exact_q[agent] = self.reference(self.model, rewards, gamma, agent, other)
 
     def record(self, agent: str, update: int, nets: Networks, stats: UpdateStats) -> None:
-        writer, step = self.writers[agent], (update + 1) * self.config.rollout_size
+        gamma = self.gamma[agent]
+        writer, step = self.writers[agent], (update + 1) * self.config.for_gamma(gamma).rollout_size
         scalars = {f"train/{name}": getattr(stats, name) for name in ("policy_loss", "value_loss", "entropy_loss")}
         if agent in self.exact_q:
-            device = nets.pi[0][0].device
-            greedy = greedy_tables(nets, self.model, agent, self.config.observation, device)
-            hit = optimal_mask(greedy, self.exact_q[agent], self.model.action_mask(agent)).mean(axis=1)
-            scalars["accuracy/greedy_optimal_fraction"] = hit
+            log_probs, values = _tables(nets, self.model, agent, self.config.observation, nets.pi[0][0].device)
+            greedy, mask = _one_hot_argmax(log_probs), self.model.action_mask(agent)
+            scalars["accuracy/greedy_optimal_fraction"] = optimal_mask(greedy, self.exact_q[agent], mask).mean(axis=1)
+            # The critic against the optimal value, in POWER units ((1 − γ)·V): large values are learned slowly
+            optimum = np.where(mask, self.exact_q[agent], -np.inf).max(axis=-1)
+            scalars["accuracy/value_error"] = (1 - gamma) * np.abs(values.cpu().numpy() - optimum).mean(axis=1)
         for tag, values in scalars.items():  # per sample: the mean and the 10 % / 90 % quantiles
             writer.add_scalar(tag, float(np.mean(values)), step)
             writer.add_scalar(f"{tag}_p10", float(np.quantile(values, 0.1)), step)

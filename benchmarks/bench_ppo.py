@@ -48,7 +48,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     overrides = {key: ast.literal_eval(value) for key, value in (item.split("=", 1) for item in args.set)}
-    config = PPOConfig(**overrides)
+    config = PPOConfig(**overrides).for_gamma(args.gamma)  # the defaults an agent of this discount gets
     device = resolve_device(args.device)
     model = joint_model(args.layout, args.collision)
     R_H, _ = RewardSampler(model.n_states, None, 0.0, 0).pairs(0, args.samples)

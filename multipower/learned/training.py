@@ -69,7 +69,7 @@ def learner_settings(algo: str, options: dict, gamma_H: float, gamma_A: float, s
     :raises SpecError: naming ``--option`` and the field, for an unknown field or a bad value.
     """
     if algo == "ppo":
-        return ppo_config(dict(options))
+        return ppo_config(dict(options), gamma_H, gamma_A)
     if algo == "qlearning":
         if not options:
             return None, None
@@ -101,7 +101,8 @@ def chunk_key(spec: RunSpec, settings: Any) -> dict:
     """What every chunk of ``spec``'s training depends on (the ChunkStore key, and the manifest's configuration):
     the spec without its number of samples, the learner's hyperparameters and the numerics version."""
     kept = {k: v for k, v in spec.to_dict().items() if k not in ("n_samples", "learner_options")}
-    return {**kept, "hyperparameters": hyperparameters(settings), "trainer": spec.learner, "numerics_version": NUMERICS_VERSION}
+    return {**kept, "hyperparameters": hyperparameters(settings, spec.gamma_H, spec.discount_A),
+            "trainer": spec.learner, "numerics_version": NUMERICS_VERSION}
 
 
 def even_chunk(n_samples: int, n_jobs: int, cap: int) -> int:
@@ -121,11 +122,13 @@ def default_chunk(algo: str, n_samples: int, n_jobs: int, n_states: int, setting
     return even_chunk(n_samples, n_jobs, max(1, QLEARNING_WORK_PER_CHUNK // (n_states * max(1, config_H.min_visits))))
 
 
-def progress_total(algo: str, n_samples: int, settings: Any) -> tuple[int, str]:
+def progress_total(algo: str, n_samples: int, settings: Any, gamma_H: float, gamma_A: float) -> tuple[int, str]:
     """``(total, unit)`` of :func:`train_chunks`' progress for ``n_samples`` samples to train: PPO counts updates
-    of one sample's agent, the others finished samples."""
+    of one sample's agent (H's and A's, each at its discount), the others finished samples."""
     if algo == "ppo":
-        return 2 * settings.n_updates * n_samples, "update"
+        from multipower.agents.ppo import updates_per_sample
+
+        return updates_per_sample(settings, gamma_H, gamma_A) * n_samples, "update"
     return n_samples, "sample"
 
 
@@ -139,8 +142,9 @@ def default_ppo_chunk(n_samples: int, n_jobs: int, cuda: bool = False) -> int:
     return even_chunk(n_samples, n_jobs, 256 if cuda else 32)
 
 
-def ppo_config(options: dict):
-    """:class:`multipower.agents.ppo.PPOConfig` from ``--option`` values; an unknown name gets one line listing the fields."""
+def ppo_config(options: dict, gamma_H: float, gamma_A: float):
+    """:class:`multipower.agents.ppo.PPOConfig` from ``--option`` values, checked as each agent will use it
+    (:meth:`~multipower.agents.ppo.PPOConfig.for_gamma`); an unknown name gets one line listing the fields."""
     from multipower.agents.ppo import PPOConfig
 
     fields = PPOConfig.__dataclass_fields__
@@ -151,9 +155,11 @@ def ppo_config(options: dict):
     if isinstance(options.get("net_arch"), list):
         options = {**options, "net_arch": tuple(options["net_arch"])}
     try:
-        return PPOConfig(**options)
+        config = PPOConfig(**options)
+        config.for_gamma(gamma_H), config.for_gamma(gamma_A)  # e.g. a batch_size larger than a rollout
     except ValueError as error:
         raise SpecError(f"--option {error}") from None
+    return config
 
 
 @dataclass(frozen=True)
@@ -279,7 +285,7 @@ def train_chunks(
                     parts[start] = arrays
                 if progress is not None:
                     progress(stop - start)
-        run = {"hyperparameters": hyperparameters(settings), "n_jobs": n_jobs, "chunk": chunk}
+        run = {"hyperparameters": hyperparameters(settings, gamma_H, gamma_A), "n_jobs": n_jobs, "chunk": chunk}
         if hasattr(settings, "observation"):
             run["observation"] = settings.observation
     if store is not None:
@@ -293,8 +299,11 @@ def _cut(gaps: list[tuple[int, int]], chunk: int) -> list[tuple[int, int]]:
     return [(a, min(b, a + chunk)) for start, b in gaps for a in range(start, b, chunk)]
 
 
-def hyperparameters(settings: Any) -> Any:
-    """JSON of :func:`learner_settings`' value (Q-learning without options: ``"default"``)."""
+def hyperparameters(settings: Any, gamma_H: float, gamma_A: float) -> Any:
+    """JSON of :func:`learner_settings`' value (Q-learning without options: ``"default"``; batched PPO: each
+    agent's config as filled for its discount)."""
+    if hasattr(settings, "for_gamma"):
+        return {"H": settings.for_gamma(gamma_H).to_dict(), "A": settings.for_gamma(gamma_A).to_dict()}
     if hasattr(settings, "to_dict"):
         return settings.to_dict()
     return "default" if settings[0] is None else {"H": settings[0].to_dict(), "A": settings[1].to_dict()}
@@ -326,7 +335,7 @@ def _ppo_chunks(model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, config, gap
         learn_ppo(model, R_H[a:b], R_A[a:b], gamma_H, gamma_A, seed_table, config, seed, sample_start=a,
                   chunk=chunk, n_jobs=n_jobs, device=device, progress=progress, on_chunk=keep,
                   tensorboard=tensorboard, reference=reference, backend=backend)
-    run = {"hyperparameters": config.to_dict(), "observation": config.observation, "chunk": chunk,
+    run = {"hyperparameters": hyperparameters(config, gamma_H, gamma_A), "observation": config.observation, "chunk": chunk,
            "device": str(torch_device), "n_jobs": n_jobs}
     return parts, run
 

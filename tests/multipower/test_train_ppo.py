@@ -31,7 +31,7 @@ def test_chunk_size_and_jobs_change_nothing(tmp_path):
     assert np.array_equal(a.policy_H, b.policy_H) and np.array_equal(a.policy_A, b.policy_A)
     assert np.array_equal(a.R_H, b.R_H)
     config = json.loads((tmp_path / "b" / "config.json").read_text())
-    assert config["trainer"] == "ppo" and config["chunk"] == 2 and config["hyperparameters"]["n_envs"] == 8
+    assert config["trainer"] == "ppo" and config["chunk"] == 2 and config["hyperparameters"]["H"]["n_envs"] == 8
     assert load_spec(tmp_path / "b").learner == "ppo"
 
 

@@ -137,7 +137,8 @@ def _training_store(args: argparse.Namespace, spec):
     done = store.done(spec.n_samples)
     if done:
         print(f"resuming: {done} of {spec.n_samples} samples already trained in {store.path}", file=sys.stderr)
-    total, unit = progress_total(spec.learner, spec.n_samples - done, settings)
+    total, unit = progress_total(spec.learner, spec.n_samples - done, settings, spec.gamma_H,
+                                 spec.discount_A)
     return store, tqdm(total=total, unit=unit, desc=f"train {spec.learner}")
 
 

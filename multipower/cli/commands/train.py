@@ -120,7 +120,7 @@ def _train(spec, args, model, seed_table, settings, store, key, reference) -> in
     before, t0 = store.done(K), time.perf_counter()
     if before:
         print(f"resuming: {before} of {K} samples already finished in {store.path}", file=sys.stderr)
-    total, unit = progress_total(spec.learner, K - before, settings)
+    total, unit = progress_total(spec.learner, K - before, settings, spec.gamma_H, spec.discount_A)
     bar = tqdm(total=total, unit=unit, desc=f"train {spec.learner}")
     try:
         arrays, run = train_chunks(
@@ -136,7 +136,7 @@ def _train(spec, args, model, seed_table, settings, store, key, reference) -> in
         prefix = gaps[0][0] if gaps else K  # agents.npz holds samples [0, n): the finished prefix
         saved = _saved_samples(args.out, key)
         if prefix > saved:  # never replace a larger result with a smaller one
-            _save(spec, args, model, R_H, R_A, seed_table, store.load(prefix), _run_settings(args, settings),
+            _save(spec, args, model, R_H, R_A, seed_table, store.load(prefix), _run_settings(spec, args, settings),
                   {}, t0, before, key, store)
             print(f"saved the first {prefix} samples to {args.out}/agents.npz (partial)", file=sys.stderr)
         elif store.done(K) > before:
@@ -169,11 +169,12 @@ def _train(spec, args, model, seed_table, settings, store, key, reference) -> in
     return 0
 
 
-def _run_settings(args, settings) -> dict:
+def _run_settings(spec, args, settings) -> dict:
     """The run's settings when training was interrupted (``train_chunks`` returns them when it finishes)."""
     from multipower.learned.training import hyperparameters
 
-    return {"hyperparameters": hyperparameters(settings), "n_jobs": args.jobs, "chunk": args.chunk}
+    return {"hyperparameters": hyperparameters(settings, spec.gamma_H, spec.discount_A), "n_jobs": args.jobs,
+            "chunk": args.chunk}
 
 
 def _saved_samples(out, key) -> int:
