@@ -253,3 +253,49 @@ def test_tensorboard_logs_losses_and_accuracy_per_update(tmp_path):
         low, high = (events.Scalars(f"accuracy/greedy_optimal_fraction_{q}")[-1].value for q in ("p10", "p90"))
         assert 0.0 <= low <= high <= 1.0
         assert events.Scalars("train/ent_coef")[-1].value == 0.0  # annealed to 0 by the last update
+
+
+def _documented_rule() -> dict:
+    """docs/learning.md#ppo-defaults' table: ``{gamma: (m, n_envs, batch_size, total_timesteps)}``."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "learning.md").read_text()
+    section = text[text.index("{ #ppo-defaults }"):]
+    rows = re.findall(r"^\| (0\.\d+) \| (\d+) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \|$", section, re.M)
+    return {float(g): tuple(int(v.replace(",", "")) for v in rest) for g, *rest in rows}
+
+
+def test_defaults_follow_the_discount_as_documented():
+    from multipower.agents.ppo import ppo_scale
+
+    rule = _documented_rule()
+    assert set(rule) == {0.1, 0.6, 0.9, 0.99}
+    for gamma, (m, n_envs, batch_size, total_timesteps) in rule.items():
+        config = PPOConfig().for_gamma(gamma)
+        assert ppo_scale(gamma) == m
+        assert (config.n_envs, config.batch_size, config.total_timesteps) == (n_envs, batch_size, total_timesteps)
+        assert (config.gae_lambda, config.max_cycles, config.n_updates) == (0.95, 5, 512)
+
+
+def test_a_given_field_holds_at_every_discount():
+    config = PPOConfig(n_envs=64, max_cycles=10)
+    for gamma in (0.1, 0.99):
+        filled = config.for_gamma(gamma)
+        assert (filled.n_envs, filled.batch_size, filled.max_cycles) == (64, 64 * 64 // 4, 10)
+    assert PPOConfig(total_timesteps=4096).for_gamma(0.99).total_timesteps == 4096
+    with pytest.raises(ValueError, match="depends on the agent's discount"):
+        PPOConfig().n_updates
+
+
+def test_each_agent_gets_its_own_discounts_settings(tmp_path):
+    import json
+
+    from multipower.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--algo", "ppo", "--layout", "grid3x3", "--gamma", "0.99", "--gamma-a", "0.1",
+                 "--samples", "1", "--timesteps", "2048", "--no-eval", "--jobs", "1", "--out", str(out)]) == 0
+    hyperparameters = json.loads((out / "config.json").read_text())["hyperparameters"]
+    assert hyperparameters["H"]["n_envs"] == 256 and hyperparameters["A"]["n_envs"] == 32
+    assert hyperparameters["H"]["total_timesteps"] == hyperparameters["A"]["total_timesteps"] == 2048
