@@ -25,6 +25,7 @@ from multipower.envs.policies import SEED_POLICIES, SeedPolicy
 from multipower.envs.rewards import DISTRIBUTIONS, RewardSampler, make_distribution
 from multipower.envs.slip import check_slip
 from multipower.envs.serialization import read_bounded, read_json_object
+from multipower.envs import validation
 from multipower.envs.validation import check_fields
 from multipower.runs.rundir import atomic_write
 
@@ -64,11 +65,11 @@ def check_correlation(key: str, value) -> float:
 
 
 def check_count(key: str, value, minimum: int = 1) -> int:
-    """An integer ``>= minimum`` (1: a positive integer, 0: a non-negative one)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise SpecError(f"{key!r} must be {what}, got {value!r}")
-    return int(value)
+    """An integer ``>= minimum`` (:func:`multipower.envs.validation.check_count`), as a :class:`SpecError`."""
+    try:
+        return validation.check_count(value, repr(key), minimum)
+    except ValueError as error:
+        raise SpecError(str(error)) from None
 
 
 def check_choice(key: str, value, choices: tuple) -> str:
