@@ -73,7 +73,7 @@ def run_steps(
     state, t, returns, discount, rng_state,
     n_steps, step0, eps_start, eps_end, eps_horizon,
     gamma, lr_scale, lr_omega, episode_length, all_actions, out,
-    slip, own_cdf, other_cdf,
+    slip, own_cdf, other_cdf, vr, ref_backup, ref_sum, ref_count,
 ):
     """Advance all walkers ``n_steps`` steps; ``out`` accumulates ``[Σ|TD|, Σ episode return, episodes]``.
 
@@ -83,7 +83,9 @@ def run_steps(
     ``other_cum``/``other_action``: cumulative probabilities / deterministic action (``-1`` where the policy is
     stochastic) of the other agent, per state (``shared``) or per ``k·S + s``; ``active`` ``(K,)``: samples
     still training; ``state``, ``t``, ``returns``, ``discount`` ``(K, W)``; ``slip``, ``own_cdf``, ``other_cdf``:
-    see the module docstring (the tables may be empty without slip).
+    see the module docstring (the tables may be empty without slip); ``vr``: variance-reduced targets with the
+    reference backups ``ref_backup`` ``(K, S+1)`` and the running sums and counts of the reference targets
+    ``ref_sum``, ``ref_count`` ``(K, S+1, 5)`` (:mod:`multipower.agents.qlearning`; empty when off).
     """
     K, W = state.shape
     S = next_rows.shape[0] // 5
@@ -134,6 +136,12 @@ def run_steps(
                                 e = _effective(own_cdf, s, b, u)
                             reached[b] = next_rows[base, e]
                             target[b] = backup[k, reached[b]]
+                            if vr:
+                                # Recentred target: T̂Q − T̂Q̄ + (running mean of T̂Q̄), all on sampled s'.
+                                ref = ref_backup[k, reached[b]]
+                                ref_sum[k, s, b] += ref
+                                ref_count[k, s, b] += 1
+                                target[b] += ref_sum[k, s, b] / ref_count[k, s, b] - ref
                     for b in range(5):
                         if mask[s, b]:
                             delta = target[b] - q[k, s, b]
@@ -146,7 +154,13 @@ def run_steps(
                         x, u = _uniform(x)
                         e = _effective(own_cdf, s, a, u)
                     reached[a] = next_rows[base, e]
-                    delta = backup[k, reached[a]] - q[k, s, a]
+                    tgt = backup[k, reached[a]]
+                    if vr:
+                        ref = ref_backup[k, reached[a]]
+                        ref_sum[k, s, a] += ref
+                        ref_count[k, s, a] += 1
+                        tgt += ref_sum[k, s, a] / ref_count[k, s, a] - ref
+                    delta = tgt - q[k, s, a]
                     td_sum += abs(delta)
                     q[k, s, a] += _step_size(counts[k, s, a], lr_scale, lr_omega) * delta
                     counts[k, s, a] += 1

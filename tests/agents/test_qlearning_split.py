@@ -3,6 +3,8 @@ the seed and the hyperparameters only, never on --jobs, --chunk, the chunk size 
 
 import hashlib
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -91,3 +93,35 @@ def test_default_jobs_is_the_available_cores(monkeypatch):
     with pytest.raises(Seen) as info:
         learn_qlearning("grid3x3", 0.6, samples=2)
     assert info.value.args == (3,)
+
+
+def test_variance_reduced_runs_do_not_depend_on_the_split():
+    """Epoch boundaries follow the step count alone: chunks of 1 or 3 samples, one or two jobs, same Q-tables."""
+    model = joint_model("grid3x3")
+    R, _ = RewardSampler(model.n_states, seed=7).pairs(0, 3)
+    config = default_config(0.99, min_visits=200, max_steps=2000, check_every=25, vr_start=100)
+    together = train_q(model, R, 0.99, config=config, seed=2, n_jobs=1)
+    apart = train_q(model, R, 0.99, config=replace(config, chunk_size=1), seed=2, n_jobs=2)
+    np.testing.assert_array_equal(together.q, apart.q)
+    plain = train_q(model, R, 0.99, config=replace(config, vr_start=0), seed=2, n_jobs=1)
+    assert not np.array_equal(together.q, plain.q)  # the recentring is on
+
+
+def test_variance_reduction_is_a_no_op_against_a_deterministic_other_agent():
+    """Every sampled target from (s, a) is then the same s', so the recentring adds exactly 0."""
+    model = joint_model("grid3x3")
+    R, _ = RewardSampler(model.n_states, seed=5).pairs(0, 2)
+    stay = np.zeros((model.n_states, 5))
+    stay[:, 0] = 1.0
+    config = default_config(0.99, deterministic_other=True, min_visits=100, max_steps=1500, check_every=50)
+    plain = train_q(model, R, 0.99, "A", stay, config=config, seed=4, n_jobs=1)
+    recentred = train_q(model, R, 0.99, "A", stay, config=replace(config, vr_start=100), seed=4, n_jobs=1)
+    np.testing.assert_allclose(recentred.q, plain.q, rtol=0, atol=1e-9)
+
+
+def test_long_horizon_defaults_against_the_seed_use_variance_reduction():
+    from multipower.agents.qlearning_config import VR_FROM_GAMMA
+
+    assert default_config(0.99).vr_start == 2000 and default_config(0.99).min_visits == 15_000
+    assert default_config(0.9).vr_start == 0 and default_config(0.9).min_visits == int(np.ceil(6000 * 10 ** 0.5))
+    assert default_config(0.99, deterministic_other=True).vr_start == 0 and VR_FROM_GAMMA == 0.99
