@@ -2,7 +2,6 @@
 the seed and the hyperparameters only, never on --jobs, --chunk, the chunk size or its batch-mates."""
 
 import hashlib
-
 from dataclasses import replace
 
 import numpy as np
