@@ -155,7 +155,6 @@ RENDER_MODES = ("human", "ansi", "rgb_array")
 DEFAULT_LAYOUT = "grid3x3"
 DEFAULT_MAX_CYCLES = 100
 NO_LIMIT = np.iinfo(np.int64).max  # ``max_cycles=None``: the step count never reaches it
-_KNOWN_OPTIONS = ("joint_state", "cells", "rewards", "reward_seed")
 
 
 def check_obs_type(obs_type: str) -> str:
@@ -371,9 +370,8 @@ class MazeParallelEnv(ParallelEnv):
                 "options['resample_rewards'] was removed in maze_v1 (reset(seed=...) no longer draws rewards): "
                 "pass options={'reward_seed': n} for the tables of seed n, or options={'rewards': {...}}"
             )
-        unknown = [key for key in options if key not in _KNOWN_OPTIONS]
-        if unknown:
-            warnings.warn(f"maze_v1 reset ignores unknown options {unknown}; known are {_KNOWN_OPTIONS}", stacklevel=2)
+        # Options it does not use are ignored, as Gymnasium does (PettingZoo's API test passes some); those it
+        # uses are checked.
         if options.get("rewards") is not None and options.get("reward_seed") is not None:
             raise ValueError("options: give 'rewards' or 'reward_seed', not both")
         if options.get("rewards") is not None:
@@ -459,11 +457,9 @@ class MazeParallelEnv(ParallelEnv):
         terminations = {"H": crashed, "A": crashed}
         truncations = {"H": truncated, "A": truncated}
         infos = {
-            "H": self._info("H", mask_state, invalid_h, crashed),
-            "A": self._info("A", mask_state, invalid_a, crashed),
+            "H": self._info("H", mask_state, invalid_h, crashed, int(e_h)),
+            "A": self._info("A", mask_state, invalid_a, crashed, int(e_a)),
         }
-        if self._slip_cdf is not None:
-            infos["H"]["effective_action"], infos["A"]["effective_action"] = int(e_h), int(e_a)
         if crashed or truncated:
             self.agents = []
         if self.render_mode == "human":
@@ -490,13 +486,17 @@ class MazeParallelEnv(ParallelEnv):
             return obs
         return {"observation": obs, "action_mask": self._masks[agent][mask_state].copy()}
 
-    def _info(self, agent: str, state: int, invalid: bool, crashed: bool = False) -> dict:
+    def _info(self, agent: str, state: int, invalid: bool, crashed: bool = False, effective: int = -1) -> dict:
+        """The same keys with the same types from ``reset()`` on (clients such as TorchRL build their layout from
+        the reset infos): with slip, ``effective_action`` is -1 at reset."""
         info = {
             "invalid_action": bool(invalid),
             "joint_state": self.model.terminal_state if crashed else int(state),
         }
         if not self.action_mask_in_obs:
             info["action_mask"] = self._masks[agent][state].copy()
+        if self._slip_cdf is not None:
+            info["effective_action"] = np.int64(effective)
         return info
 
     def observe_state(self, joint_state: int, agent: Optional[str] = None) -> np.ndarray:

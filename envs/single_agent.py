@@ -127,7 +127,9 @@ class SingleAgentView(gymnasium.Env):
         observations, infos = self.par_env.reset(seed=par_seed, options=options)
         self._mask = self._current_mask(observations, infos)
         self._done = False
-        return self._gym_obs(observations[self.agent]), infos[self.agent]
+        info = infos[self.agent]
+        info["other_action"] = np.int64(-1)  # every info key from reset() on, as after step()
+        return self._gym_obs(observations[self.agent]), info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         if self._done:
@@ -138,7 +140,7 @@ class SingleAgentView(gymnasium.Env):
             {self.agent: action, self.other: other_action}
         )
         info = infos[self.agent]
-        info["other_action"] = other_action
+        info["other_action"] = np.int64(other_action)
         self._mask = self._current_mask(observations, infos)
         terminated, truncated = terminations[self.agent], truncations[self.agent]
         self._done = terminated or truncated

@@ -27,7 +27,6 @@ default, behaves as before). v0: initial release.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Optional
 
 import gymnasium
@@ -43,7 +42,6 @@ from multipower.envs.rewards import RewardSampler
 from multipower.envs.slip import check_slip, slip_cdf
 from multipower.envs.validation import check_action, check_max_cycles, check_reward_seed, check_reward_table
 
-_KNOWN_OPTIONS = ("state", "cell", "rewards", "reward_seed")
 
 
 class SingleMazeEnv(gymnasium.Env):
@@ -132,9 +130,7 @@ class SingleMazeEnv(gymnasium.Env):
             raise ValueError(
                 "options['resample_rewards'] was removed in Maze-v1: pass options={'reward_seed': n} or {'rewards': R}"
             )
-        unknown = [key for key in options if key not in _KNOWN_OPTIONS]
-        if unknown:
-            warnings.warn(f"Maze-v1 reset ignores unknown options {unknown}; known are {_KNOWN_OPTIONS}", stacklevel=2)
+        # Options it does not use are ignored, as Gymnasium does; those it uses are checked.
         n = self.model.n_states
         if options.get("rewards") is not None and options.get("reward_seed") is not None:
             raise ValueError("options: give 'rewards' or 'reward_seed', not both")
@@ -174,10 +170,7 @@ class SingleMazeEnv(gymnasium.Env):
         truncated = self.max_cycles is not None and self._steps >= self.max_cycles
         if self.render_mode == "human":
             self.render()
-        info = self._info(invalid)
-        if self._slip_cdf is not None:
-            info["effective_action"] = effective
-        return self._obs(), float(self._rewards[self._cell]), False, truncated, info
+        return self._obs(), float(self._rewards[self._cell]), False, truncated, self._info(invalid, effective)
 
     def _obs(self):
         if self.obs_type == "index":
@@ -189,10 +182,13 @@ class SingleMazeEnv(gymnasium.Env):
             return {"observation": obs, "action_mask": self._masks[self._cell].copy()}
         return obs
 
-    def _info(self, invalid: bool) -> dict:
+    def _info(self, invalid: bool, effective: int = -1) -> dict:
+        """The same keys with the same types from ``reset()`` on: with slip, ``effective_action`` is -1 at reset."""
         info = {"invalid_action": bool(invalid), "state": self._cell}
         if not self.action_mask_in_obs:
             info["action_mask"] = self._masks[self._cell].copy()
+        if self._slip_cdf is not None:
+            info["effective_action"] = np.int64(effective)
         return info
 
     def action_masks(self) -> np.ndarray:

@@ -85,3 +85,27 @@ def test_slip_zero_draws_nothing_and_steps_as_before():
     assert env.np_random.bit_generator.state == before and "effective_action" not in infos["H"]
     with pytest.raises(ValueError, match=r"slip must be a number in \[0, 1\]"):
         maze_v1.parallel_env(layout="grid3x3", slip=2.0)
+
+
+def test_every_info_key_is_there_from_reset_on_with_one_type():
+    """TorchRL and BenchMARL build their info layout from the reset infos: with slip, ``effective_action`` is
+    an int64 -1 at reset, in the parallel and AEC forms and in both Gymnasium views."""
+    import gymnasium
+
+    from multipower.envs import maze_v1
+
+    par = maze_v1.parallel_env(obs_type="vector", slip=0.2)
+    _, reset_infos = par.reset(seed=0)
+    _, _, _, _, step_infos = par.step({"H": 1, "A": 2})
+    for agent in ("H", "A"):
+        assert set(reset_infos[agent]) == set(step_infos[agent])
+        assert reset_infos[agent]["effective_action"] == -1
+        assert type(reset_infos[agent]["effective_action"]) is type(step_infos[agent]["effective_action"]) is np.int64
+    aec = maze_v1.env(slip=0.2)
+    aec.reset(seed=0)
+    assert aec.infos["H"]["effective_action"] == -1
+    for env_id, kwargs in (("multipower/JointMaze-H-v1", {"slip": 0.2}), ("multipower/Maze-v1", {"slip": 0.2})):
+        env = gymnasium.make(env_id, **kwargs)
+        _, info = env.reset(seed=0)
+        _, _, _, _, after = env.step(0)
+        assert set(info) == set(after) and all(type(info[k]) is type(after[k]) for k in info), env_id
