@@ -73,15 +73,45 @@ def stop_requested(token: str) -> bool:
     return event is not None and event.is_set()
 
 
-class Totals:
-    """Blocks merged in block order: count, mean and ``M2`` per column and state (Chan's parallel update)."""
+#: Groups of consecutive sample blocks of the delete-one-group jackknife of α (:meth:`Totals.jackknife`).
+JACKKNIFE_GROUPS = 20
 
-    def __init__(self) -> None:
+
+class Totals:
+    """Blocks merged in block order: count, mean and ``M2`` per column and state (Chan's parallel update).
+
+    With ``n_samples``, the blocks are also merged into :data:`JACKKNIFE_GROUPS` groups of consecutive samples
+    (group of a block: ``start · G // n_samples``), for :meth:`jackknife`: per-sample POWER is not kept, but
+    leaving one group out at a time gives the uncertainty of any statistic of the per-state means.
+    """
+
+    def __init__(self, n_samples: Optional[int] = None) -> None:
         self.count = 0
         self.mean: Optional[np.ndarray] = None
         self.m2: Optional[np.ndarray] = None
+        self.n_samples = n_samples
+        self.groups: dict = {}
 
     def add(self, block: BlockStats) -> None:
+        if self.n_samples:
+            group = min(JACKKNIFE_GROUPS - 1, block.start * JACKKNIFE_GROUPS // self.n_samples)
+            self.groups.setdefault(group, Totals()).add(block)
+        self._merge(block)
+
+    def jackknife(self, statistic) -> Optional[tuple]:
+        """``(se, low, high)`` of ``statistic(mean)`` (a function of the ``(C, S)`` means) by the delete-one-group
+        jackknife over the sample groups, with a normal 95 % interval; ``None`` with fewer than two groups."""
+        groups = [g for g in self.groups.values() if g.count]
+        if len(groups) < 2 or sum(g.count for g in groups) != self.count:
+            return None
+        value = statistic(self.mean)
+        left_out = np.array([statistic((self.count * self.mean - g.count * g.mean) / (self.count - g.count))
+                             for g in groups])
+        k = len(groups)
+        se = float(np.sqrt((k - 1) / k * np.sum((left_out - left_out.mean()) ** 2)))
+        return se, value - 1.96 * se, value + 1.96 * se
+
+    def _merge(self, block) -> None:
         n_b = block.count
         if self.count == 0:
             self.count, self.mean, self.m2 = n_b, block.mean.copy(), block.m2.copy()
@@ -102,8 +132,8 @@ class Totals:
 class BlockRun:
     """What :func:`run_blocks` did: the totals, blocks loaded from disk and solved, and whether it finished."""
 
-    def __init__(self) -> None:
-        self.totals = Totals()
+    def __init__(self, n_samples: Optional[int] = None) -> None:
+        self.totals = Totals(n_samples)
         self.loaded = 0
         self.solved = 0
         self.seconds = 0.0

@@ -350,7 +350,7 @@ def _run_blocks(job: BlockJob, make_result, out_dir, restart: bool, overwrite: b
         if not write:
             _say(f"{out_dir} holds {larger:,} samples; reporting the first {n:,} of them (nothing written; "
                  f"--restart starts over)")
-    run = BlockRun()
+    run = BlockRun(n)
     timings = {}
     t0 = time.perf_counter()
 
@@ -511,6 +511,11 @@ def exact_power(
             "alpha": pearson(arrays["power_H"], arrays["power_A"]),
             "alpha_seed": pearson(arrays["power_H_seed"], arrays["power_A_seed"]),
         }
+        # α's sampling uncertainty (docs/concepts.md#alpha-is-noisy): per-state POWER is a mean over samples, and
+        # its noise pulls the correlation toward 0; a jackknife over groups of sample blocks measures how much.
+        spread = totals.jackknife(lambda mean: pearson(mean[0], mean[1]))
+        if spread is not None:
+            stats.update(alpha_se=spread[0], alpha_ci_low=spread[1], alpha_ci_high=spread[2])
         return PowerResult("joint", model.state_labels(), arrays, _progress_config(config, totals, complete), stats,
                            timings)
 

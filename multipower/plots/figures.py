@@ -266,7 +266,9 @@ def plot_alignment(result: PowerResult, title: Optional[str] = None, column_H: s
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     head = title or f"Alignment: {describe(result.config)}"
-    ax.set_title(f"{_wrap(head)}\nα_HA = {alpha:.3f}", fontsize=9)
+    se = result.stats.get("alpha_se") if (column_H, column_A) == ("power_H", "power_A") else None
+    ax.set_title(f"{_wrap(head)}\nα_HA = {alpha:.3f}" + (f" ± {se:.3f} (jackknife SE)" if se is not None else ""),
+                 fontsize=9)
     fig.tight_layout()
     return fig
 

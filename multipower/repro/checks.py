@@ -47,7 +47,11 @@ def evaluate_entry(entry: Mapping, result: PowerResult) -> Check:
     label = entry.get("label") or quantity
     if quantity == "alpha":
         alpha = pearson(result["power_H"], result["power_A"])
-        return _check_value(entry, f"α_HA{_at(entry)}", alpha, None)
+        check = _check_value(entry, f"α_HA{_at(entry)}", alpha, None)
+        if result.stats.get("alpha_se") is not None:  # shown, not judged: the published α is itself a sample's
+            check.se = float(result.stats["alpha_se"])
+            check.reproduced += f" ± {check.se:.4f}"
+        return check
     if "extreme" in entry:
         values = result[quantity]
         order = np.argsort(values)

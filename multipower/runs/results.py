@@ -237,3 +237,13 @@ def zero_crossing(x: np.ndarray, y: np.ndarray) -> Optional[float]:
         return None
     i = up[0]
     return float(x[i] + (0 - y[i]) * (x[i + 1] - x[i]) / (y[i + 1] - y[i]))
+
+
+def alpha_text(stats: Mapping) -> str:
+    """``α`` with its jackknife standard error and 95 % interval when a result has them (``-0.4590 ± 0.0123,
+    95 % CI [-0.4831, -0.4349]``), else ``α`` alone."""
+    text = f"{stats['alpha']:.4f}"
+    if stats.get("alpha_se") is not None:
+        text += (f" ± {stats['alpha_se']:.4f}, 95 % CI [{stats['alpha_ci_low']:.4f}, "
+                 f"{stats['alpha_ci_high']:.4f}]")
+    return text

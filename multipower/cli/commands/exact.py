@@ -11,6 +11,7 @@ from multipower.cli.commands import (add_backend_arguments, add_run_arguments, b
                                  report_backend, spec_from_args)
 from multipower.exact.power import Interrupted, exact_power
 from multipower.exact.single import single_agent_power
+from multipower.runs.results import alpha_text
 from multipower.runs.spec import SPEC_FILE, spec_json
 
 HELP = "exact multi-agent (or --single: single-agent, on a layout or an MDP graph) POWER by dynamic programming"
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         where = f"wrote {args.out}/power.csv"
     what = f"{result.n_states} cells" if args.single else f"{result.n_states} joint states"
-    alpha = "" if args.single else f"; alpha = {result.stats['alpha']:.4f}"
+    alpha = "" if args.single else f"; alpha = {alpha_text(result.stats)}"
     print(f"{where} ({what}, {done:,} samples){alpha}")
     report_backend(backend)
     return 0
