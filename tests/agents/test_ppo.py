@@ -299,3 +299,20 @@ def test_each_agent_gets_its_own_discounts_settings(tmp_path):
     hyperparameters = json.loads((out / "config.json").read_text())["hyperparameters"]
     assert hyperparameters["H"]["n_envs"] == 256 and hyperparameters["A"]["n_envs"] == 32
     assert hyperparameters["H"]["total_timesteps"] == hyperparameters["A"]["total_timesteps"] == 2048
+
+
+def test_progress_moves_per_update_in_worker_processes():
+    """With worker processes, progress comes per update (through a queue), not once per finished chunk, and
+    adds up to every sample's updates."""
+    from multipower.agents.ppo import learn_ppo, updates_per_sample
+    from multipower.envs.policies import uniform_policy
+    from multipower.envs.rewards import RewardSampler
+
+    model = joint_model("grid3x3")
+    R_H, R_A = RewardSampler(model.n_states, seed=1).pairs(0, 4)
+    config = PPOConfig(**{**TINY, "total_timesteps": 1024})
+    calls = []
+    learn_ppo(model, R_H, R_A, 0.6, 0.6, uniform_policy(model.action_mask_A), config, chunk=2, n_jobs=2,
+              device="cpu", progress=calls.append)
+    assert sum(calls) == updates_per_sample(config, 0.6, 0.6) * 4
+    assert len(calls) > 2  # more reports than the two chunks
