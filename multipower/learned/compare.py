@@ -85,17 +85,14 @@ class Comparison:
                          files={"comparison.json": json.dumps(jsonable(summary), indent=2) + "\n"})
         if figure:
             from multipower.plots.compare import comparison_figure
+            from multipower.plots.figures import describe
 
             comparison_figure(
                 self.column("H", "learned"), self.column("A", "learned"),
                 self.column("H", "exact"), self.column("A", "exact"),
                 directory / "comparison.png",
                 learned_H_se=self.column("H", "error_se"), learned_A_se=self.column("A", "error_se"),
-                suptitle=(
-                    f"{self.config.get('algo', 'learned')} vs exact: {self.config.get('layout')}, "
-                    f"γ={self.config.get('gamma_H')}, {self.config.get('collision')}, "
-                    f"{self.config.get('n_samples')} samples"
-                ),
+                suptitle=f"{self.config.get('algo', 'learned')} vs exact: {describe(self.config)}",
             )
         return directory
 

@@ -42,6 +42,11 @@ PathLike = Union[str, Path]
 
 
 # --------------------------------------------------------------------------------------------- titles
+#: What the diagnostic ``_seed`` columns are, said in their heat maps' titles.
+_SEED_TITLES = {"power_H_seed": "POWER_H_seed: H's POWER against A's seed policy (stage 1, before A learns)",
+                "power_A_seed": "POWER_A_seed: A's POWER following its seed policy (H as in stage 1)"}
+
+
 def describe(config: Mapping, with_samples: bool = True) -> str:
     """One line naming the world, γ, collision, β, the reward distribution and seed policy, and samples."""
     world = config.get("layout", "custom")
@@ -194,7 +199,7 @@ def plot_joint_heatmap(
         ax.text(x + 0.55, y - 0.55, str(label), color="magenta", fontsize=8, fontweight="bold", ha="left", va="bottom")
     fig.colorbar(mesh, cax=cax, label=column.replace("power_", "POWER_"))
     if title is None:
-        name = column.replace("power_", "POWER_")
+        name = _SEED_TITLES.get(column, column.replace("power_", "POWER_"))
         title = f"{name} (block: A's cell, red; cell in block: H's cell)\n{describe(result.config)}"
     fig.suptitle(title, fontsize=10, y=1 - 0.12 / (height + 1.1), va="top")
     return fig
