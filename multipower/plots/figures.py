@@ -97,6 +97,30 @@ def _edges(n_blocks: int, block: int, gap: float) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(widths)])
 
 
+def _coordinate_ticks(ax, x_edges: np.ndarray, y_edges: np.ndarray, rows: int, cols: int) -> None:
+    """Coordinates on a joint heat map: A's cell on the outer axes (bottom: A's column, left: A's row, one tick
+    per block), H's cell on the inner ones (top: H's column, right: H's row, along the first block)."""
+    def centres(edges, first, last):
+        return (edges[first] + edges[last + 1]) / 2
+
+    block_x = [centres(x_edges, b * (cols + 1), b * (cols + 1) + cols - 1) for b in range(cols)]
+    block_y = [centres(y_edges, b * (rows + 1), b * (rows + 1) + rows - 1) for b in range(rows)]
+    size = 6 if max(rows, cols) <= 10 else 4
+    ax.set_xticks(block_x, [str(c) for c in range(cols)], fontsize=size)
+    ax.set_yticks(block_y, [str(r) for r in range(rows)], fontsize=size)
+    ax.set_xlabel("A's column (block)", fontsize=7, labelpad=1)
+    ax.set_ylabel("A's row (block)", fontsize=7, labelpad=1)
+    top, right = ax.secondary_xaxis("top"), ax.secondary_yaxis("right")
+    top.set_xticks([centres(x_edges, c, c) for c in range(cols)], [str(c) for c in range(cols)], fontsize=size)
+    right.set_yticks([centres(y_edges, r, r) for r in range(rows)], [str(r) for r in range(rows)], fontsize=size)
+    top.set_xlabel("H's column (cell in the block)", fontsize=7, labelpad=1)
+    right.set_ylabel("H's row", fontsize=7, labelpad=1)
+    for axis in (ax, top, right):
+        axis.tick_params(length=1.5, pad=1)
+        for spine in axis.spines.values():
+            spine.set_visible(False)
+
+
 def _text_colours(values: np.ndarray, norm, cmap) -> np.ndarray:
     rgba = cmap(norm(values))
     luminance = 0.299 * rgba[:, 0] + 0.587 * rgba[:, 1] + 0.114 * rgba[:, 2]
@@ -164,16 +188,18 @@ def plot_joint_heatmap(
     if cell_inches is None:
         cell_inches = 0.55 if layout.n_cells <= 9 else (0.32 if annotate else max(0.035, 9.0 / x_edges[-1]))
     width, height = x_edges[-1] * cell_inches, y_edges[-1] * cell_inches
-    fig = _figure(width + 1.6, height + 1.1)
-    ax = fig.add_axes([0.4 / (width + 1.6), 0.3 / (height + 1.1), width / (width + 1.6), height / (height + 1.1)])
-    cax = fig.add_axes([(width + 0.55) / (width + 1.6), 0.3 / (height + 1.1), 0.18 / (width + 1.6), height / (height + 1.1)])
+    # room around the map for the coordinates (A's: bottom and left; H's: top and right) and the colour bar
+    fig_w, fig_h = width + 2.1, height + 1.3
+    fig = _figure(fig_w, fig_h)
+    ax = fig.add_axes([0.5 / fig_w, 0.4 / fig_h, width / fig_w, height / fig_h])
+    cax = fig.add_axes([(width + 1.0) / fig_w, 0.4 / fig_h, 0.18 / fig_w, height / fig_h])
     values = result[column]
     cmap = plt.get_cmap(CMAP)
     mesh = ax.pcolormesh(x_edges, y_edges, np.ma.masked_invalid(image), cmap=cmap, vmin=values.min(), vmax=values.max())
     ax.set_xlim(x_edges[0], x_edges[-1])
     ax.set_ylim(y_edges[-1], y_edges[0])
     ax.set_aspect("equal")
-    ax.axis("off")
+    _coordinate_ticks(ax, x_edges, y_edges, rows, cols)
     # A thin frame around every block whose A-cell is open, and A's own cell outlined in red inside it.
     a_cells = layout.cells
     block_x = x_edges[a_cells[:, 1] * (cols + 1)]
@@ -201,7 +227,7 @@ def plot_joint_heatmap(
     if title is None:
         name = _SEED_TITLES.get(column, column.replace("power_", "POWER_"))
         title = f"{name} (block: A's cell, red; cell in block: H's cell)\n{describe(result.config)}"
-    fig.suptitle(title, fontsize=10, y=1 - 0.12 / (height + 1.1), va="top")
+    fig.suptitle(title, fontsize=10, y=1 - 0.06 / fig_h, va="top")
     return fig
 
 
