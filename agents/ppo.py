@@ -38,6 +38,7 @@ import numpy as np
 from multipower.agents.logging import ExactQ, optimal_mask
 from multipower.envs.dynamics import joint_step, padded_rewards, slip_step
 from multipower.envs.layouts import N_ACTIONS
+from multipower.envs.memory import check_budget, default_budget
 from multipower.envs.model import AGENTS, JointModel, check_agent
 from multipower.envs.policies import check_policy_batch, uniform_policy
 
@@ -185,6 +186,16 @@ def _check_real(name: str, value, low: float, high: float = math.inf, low_open: 
     if not ok:
         bound = f"{'>' if low_open else '>='} {low}" + (f" and <= {high}" if high < math.inf else "")
         raise ValueError(f"{name}: must be a finite number {bound}, got {value!r}")
+
+
+def check_network_memory(n_samples: int, n_inputs: int, net_arch: tuple, n_states: int) -> None:
+    """Refuse (``ValueError("max_memory: ...")``) networks whose parameters, gradients and Adam state for
+    ``n_samples`` samples at once (float32, four copies) do not fit the default memory budget, before any is made."""
+    sizes = [n_inputs, *net_arch]
+    per_sample = sum(a * b + b for a, b in zip(sizes, sizes[1:]))  # hidden layers, one network
+    per_sample = 2 * per_sample + (sizes[-1] + 1) * (N_ACTIONS + 1)  # policy and value networks, their heads
+    check_budget(16 * per_sample * n_samples, default_budget(), f"PPO networks (net_arch={list(net_arch)}) of "
+                 f"{n_samples} samples at once", n_states)
 
 
 def resolve_device(device: str = "auto"):
@@ -584,6 +595,7 @@ def train_agents(
     device = torch.device(device)
     batch = Batch(model, rewards, agent, other_policy, config.observation, device)
     keys = keys.to(device)
+    check_network_memory(batch.K, batch.n_inputs, config.net_arch, model.n_states)
     nets = init_networks(keys, batch.n_inputs, config.net_arch, device)
     params = nets.parameters()
     optimizer = torch.optim.Adam(params, lr=config.learning_rate, eps=config.adam_eps)

@@ -1,7 +1,8 @@
 """Memory budgets: a run estimates its peak memory before allocating anything and refuses up front.
 
-A budget is a number of bytes (``--max-memory``: ``8G``, ``512M``, ``1.5GB``, ``2e9``), by default
-``DEFAULT_FRACTION`` of the machine's physical memory. Estimates are per joint state and per sample held at
+A budget is a number of bytes (``--max-memory``: ``8G``, ``512M``, ``1.5GB``, ``2e9``) for the whole process, by
+default what the process holds plus ``DEFAULT_FRACTION`` of the memory available now. Estimates are added to what
+the process already holds (measured, :func:`process_memory`). Estimates are per joint state and per sample held at
 once; the world's joint-state count comes from the layout alone (:func:`joint_state_count`), so a world too
 big to model is refused in milliseconds, before its tables are built.
 """
@@ -32,10 +33,34 @@ def machine_memory() -> Optional[int]:
         return None
 
 
+def available_memory() -> Optional[int]:
+    """Memory the machine can give now (``MemAvailable`` of ``/proc/meminfo``), or its physical memory where that
+    cannot be read, or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return machine_memory()
+
+
+def process_memory() -> int:
+    """Bytes this process holds now (its resident set: the interpreter, numpy, torch once loaded, ...), the
+    baseline every estimate adds to; 0 where it cannot be read."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0
+
+
 def default_budget() -> Optional[int]:
-    """``DEFAULT_FRACTION`` of the machine's memory (None: no limit, where the memory cannot be read)."""
-    total = machine_memory()
-    return None if total is None else int(DEFAULT_FRACTION * total)
+    """What this process holds plus ``DEFAULT_FRACTION`` of the memory available now (None: no limit, where the
+    memory cannot be read)."""
+    available = available_memory()
+    return None if available is None else process_memory() + int(DEFAULT_FRACTION * available)
 
 
 def parse_memory(value: MemoryLike, name: str = "max_memory") -> Optional[int]:
@@ -86,9 +111,17 @@ def model_bytes(n_states: int, collision: str = "none") -> int:
 
 
 def check_budget(estimate: float, budget: Optional[int], what: str, n_states: int, hint: str = "") -> None:
-    """Refuse (``ValueError("max_memory: ...")``) when ``estimate`` bytes exceed ``budget`` (None: no limit)."""
-    if budget is not None and estimate > budget:
+    """Refuse (``ValueError("max_memory: ...")``) when ``estimate`` bytes, on top of what the process already
+    holds (:func:`process_memory`), exceed ``budget`` (None: no limit)."""
+    if budget is None:
+        return
+    baseline = process_memory()
+    if budget <= baseline:
+        raise ValueError(f"max_memory: {format_bytes(budget)} is below what this process already holds "
+                         f"({format_bytes(baseline)}: Python, numpy and the libraries); give more")
+    if estimate + baseline > budget:
         raise ValueError(
-            f"max_memory: {what} with {n_states:,} joint states needs about {format_bytes(estimate)}, over the "
-            f"budget of {format_bytes(budget)}{hint} (raise --max-memory, or use a smaller world or fewer samples)"
+            f"max_memory: {what} with {n_states:,} joint states needs about {format_bytes(estimate)} on top of the "
+            f"{format_bytes(baseline)} the process holds, over the budget of {format_bytes(budget)}{hint} (raise "
+            "--max-memory, or use a smaller world or fewer samples)"
         )

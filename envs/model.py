@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from multipower.envs.layouts import N_ACTIONS, Layout, LayoutLike, load_layout
-from multipower.envs.memory import joint_state_count
+from multipower.envs.memory import check_budget, default_budget, joint_state_count, model_bytes
 from multipower.envs.slip import check_slip, slip_cdf, slip_matrix
 
 COLLISIONS = ("none", "crash", "bounce")
@@ -106,11 +106,13 @@ class JointModel:
         check_collision(self.collision)
         object.__setattr__(self, "slip", check_slip(self.slip))
         n = self.layout.n_cells
+        # Before anything is allocated: a world whose tables cannot fit is refused in one line, not by numpy.
+        n_states = joint_state_count(self.layout, self.collision)
+        check_budget(model_bytes(n_states, self.collision), default_budget(), f"the joint model of {self.layout.name!r}",
+                     n_states)
         h, a = np.divmod(np.arange(n * n), n)
         if self.collision != "none":
             h, a = h[h != a], a[h != a]
-        if len(h) == 0:
-            joint_state_count(self.layout, self.collision)  # raises: no joint state
         state_index = np.full((n, n), -1, dtype=np.int64)
         state_index[h, a] = np.arange(len(h))
         moves, mask = self.layout.move_table(), self.layout.action_mask()

@@ -64,7 +64,9 @@ def read_bounded(path: Union[str, Path], what: str) -> bytes:
             raise ValueError(f"{what}: {path} is {info.st_size:,} bytes, over the limit of {limit:,} "
                              "(MULTIPOWER_MAX_FILE_BYTES raises it)")
         with open(path, "rb") as f:
-            data = f.read(limit + 1)
+            data = f.read(info.st_size + 1)  # (read(limit) would allocate the whole limit up front)
+            if len(data) > info.st_size:  # it grew since: read on, up to the limit
+                data += f.read(limit + 1 - len(data))
     except OSError as error:
         raise ValueError(f"{what}: cannot read {path} ({error.strerror or error})") from None
     if len(data) > limit:  # grew while being read

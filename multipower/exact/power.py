@@ -36,6 +36,7 @@ from multipower.envs.layouts import LayoutLike, load_layout
 from multipower.envs.memory import (
     MemoryLike,
     check_budget,
+    process_memory,
     joint_state_count,
     model_bytes,
     parse_memory,
@@ -164,9 +165,10 @@ def _fit_memory(n_states: int, collision: Optional[str], chunk_size, jobs_arg, n
     size = _chunk_size(chunk_size, n_states, n_samples)
     jobs = _check_jobs(jobs_arg, device)
     if budget is not None:
-        while jobs_arg is None and jobs > 1 and estimate_memory(n_states, collision, 1, jobs, device) > budget:
+        room = budget - process_memory()  # what the run may add to what the process holds
+        while jobs_arg is None and jobs > 1 and estimate_memory(n_states, collision, 1, jobs, device) > room:
             jobs -= 1
-        while chunk_size is None and size > 1 and estimate_memory(n_states, collision, size, jobs, device) > budget:
+        while chunk_size is None and size > 1 and estimate_memory(n_states, collision, size, jobs, device) > room:
             size = max(1, size // 2)
     hint = f" ({size} sample{'s' if size != 1 else ''} per chunk, {jobs} chunk{'s' if jobs != 1 else ''} at once)"
     check_budget(estimate_memory(n_states, collision, size, jobs, device), budget, what, n_states, hint)
