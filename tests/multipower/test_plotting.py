@@ -68,8 +68,10 @@ def test_joint_image_leaves_forbidden_states_and_walls_blank():
 def test_annotation_only_for_small_worlds():
     big = joint_model("robot_face20x20").layout
     small = joint_model("maze7x7").layout
-    assert plotting._should_annotate(small, None) and not plotting._should_annotate(big, None)
-    assert plotting._should_annotate(big, True)
+    from multipower.plots.heatmaps import _should_annotate
+
+    assert _should_annotate(small, None) and not _should_annotate(big, None)
+    assert _should_annotate(big, True)
     fig_small = plotting.plot_joint_heatmap(fake_joint("grid3x3"), "H")
     assert len(fig_small.axes[0].texts) == 81
     plt.close(fig_small)
