@@ -301,9 +301,10 @@ def test_each_agent_gets_its_own_discounts_settings(tmp_path):
     assert hyperparameters["H"]["total_timesteps"] == hyperparameters["A"]["total_timesteps"] == 2048
 
 
-def test_progress_moves_per_update_in_worker_processes():
-    """With worker processes, progress comes per update (through a queue), not once per finished chunk, and
-    adds up to every sample's updates."""
+def test_progress_moves_per_update_in_worker_processes(monkeypatch):
+    """A worker reports every update of its chunk through the queue (not once per chunk), and the driver hands
+    the reports on: they add up to every sample's updates."""
+    from multipower.agents import ppo
     from multipower.agents.ppo import learn_ppo, updates_per_sample
     from multipower.envs.policies import uniform_policy
     from multipower.envs.rewards import RewardSampler
@@ -311,8 +312,16 @@ def test_progress_moves_per_update_in_worker_processes():
     model = joint_model("grid3x3")
     R_H, R_A = RewardSampler(model.n_states, seed=1).pairs(0, 4)
     config = PPOConfig(**{**TINY, "total_timesteps": 1024})
+    reports = []
+
+    class Queue:
+        put = staticmethod(reports.append)
+
+    monkeypatch.setattr(ppo, "_UPDATES", Queue)  # as in a worker process
+    job = (model, R_H[:2], R_A[:2], 0.6, 0.6, uniform_policy(model.action_mask_A), config, 0, 0, 2, "cpu", None, None)
+    ppo._train_chunk_in_worker(job)
+    assert reports == [2] * updates_per_sample(config, 0.6, 0.6)  # one report of the chunk's 2 samples per update
     calls = []
     learn_ppo(model, R_H, R_A, 0.6, 0.6, uniform_policy(model.action_mask_A), config, chunk=2, n_jobs=2,
               device="cpu", progress=calls.append)
     assert sum(calls) == updates_per_sample(config, 0.6, 0.6) * 4
-    assert len(calls) > 2  # more reports than the two chunks
