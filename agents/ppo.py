@@ -808,35 +808,22 @@ def updates_per_sample(config: PPOConfig, gamma_H: float, gamma_A: float) -> int
 
 
 def _in_processes(jobs, n_jobs: int, progress, on_chunk) -> list[ChunkResult]:
-    """Chunks in worker processes; each chunk is handed on as soon as it finishes. On an exception or Ctrl-C the
-    workers are stopped at once (a chunk in progress is lost; finished ones were handed on).
-
-    Workers report every update through a queue, which the driver drains at least every half second, so a
-    progress bar moves per update (seconds apart), not per chunk (minutes apart)."""
+    """Chunks in worker processes (:func:`multipower.agents.workers.imap_unordered`); each chunk is handed on as soon
+    as it finishes. Workers report every update through a queue, which the driver drains at least every half
+    second, so a progress bar moves per update (seconds apart), not per chunk (minutes apart)."""
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    from multipower.agents.workers import stop_workers
+    from multipower.agents.workers import imap_unordered
 
-    done: dict[int, ChunkResult] = {}
     updates = multiprocessing.SimpleQueue() if progress is not None else None
-    pool = ProcessPoolExecutor(n_jobs, initializer=_one_thread, initargs=(updates,))
-    try:
-        pending = {pool.submit(_train_chunk_in_worker, job): i for i, job in enumerate(jobs)}
-        while pending:
-            finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            _drain(updates, progress)
-            for future in finished:
-                result = done[pending.pop(future)] = future.result()
-                if on_chunk is not None:
-                    on_chunk(result)
-        _drain(updates, progress)
-    except BaseException:
-        stop_workers(pool)  # without this, shutdown waits for the chunks in progress
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    return [done[i] for i in range(len(jobs))]
+    done: dict[int, ChunkResult] = {}
+    for result in imap_unordered(_train_chunk_in_worker, jobs, n_jobs, initializer=_one_thread, initargs=(updates,),
+                                 poll=lambda: _drain(updates, progress)):
+        done[result.start] = result
+        if on_chunk is not None:
+            on_chunk(result)
+    _drain(updates, progress)
+    return [done[job[8]] for job in jobs]  # in sample order (job[8]: the chunk's first sample)
 
 
 def _drain(updates, progress) -> None:

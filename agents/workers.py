@@ -45,9 +45,11 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
 
 
 def imap_unordered(fn: Callable[[U], R], units: Iterable[U], jobs: int,
-                   initializer: Callable[..., None] = init_worker, initargs: tuple = ()) -> Iterator[R]:
+                   initializer: Callable[..., None] = init_worker, initargs: tuple = (),
+                   poll: Optional[Callable[[], None]] = None) -> Iterator[R]:
     """``fn(unit)`` for every unit, in ``jobs`` worker processes, each result yielded as soon as it is ready
     (``jobs == 1``: in this process, in order). ``fn`` must be a module-level function of picklable units.
+    ``poll`` is called at least every half second while the workers run (e.g. to pass on their progress).
 
     On an exception in a unit, in the caller, or ``KeyboardInterrupt``, the workers are killed at once: the units
     in progress are lost, the ones already yielded are the caller's.
@@ -61,7 +63,9 @@ def imap_unordered(fn: Callable[[U], R], units: Iterable[U], jobs: int,
     try:
         pending = {pool.submit(fn, unit) for unit in units}
         while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            finished, pending = wait(pending, timeout=None if poll is None else 0.5, return_when=FIRST_COMPLETED)
+            if poll is not None:
+                poll()
             for future in finished:
                 yield future.result()
     except BaseException:
