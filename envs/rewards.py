@@ -134,6 +134,10 @@ def custom(sampler: Sampler, name: str = "custom", bounds: Optional[tuple[float,
 DISTRIBUTIONS = {"uniform": uniform, "beta": beta, "bernoulli": bernoulli, "pareto": pareto}
 
 
+#: Draws of a new distribution checked for finite values (:func:`make_distribution`).
+PROBE_DRAWS = 4096
+
+
 def make_distribution(spec: "str | dict | RewardDistribution | None" = None) -> RewardDistribution:
     """A distribution from a name, a config dict ``{"name": ..., **params}``, or a distribution."""
     if spec is None:
@@ -152,7 +156,20 @@ def make_distribution(spec: "str | dict | RewardDistribution | None" = None) -> 
             raise ValueError(f"{name} rewards have no parameter {key!r}; allowed: {', '.join(allowed)}")
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value):
             raise ValueError(f"{name} rewards need {key} to be a finite number, got {value!r}")
-    return DISTRIBUTIONS[name](**params)
+    distribution = DISTRIBUTIONS[name](**params)
+    # Parameters whose draws overflow (Pareto with a tiny alpha, uniform on ±1e308) are refused here, before any
+    # run starts, not when the first non-finite reward reaches the solver.
+    shown = ", ".join(f"{k}={v}" for k, v in params.items()) or "these parameters"
+    try:
+        with np.errstate(all="ignore"):
+            probe = distribution.sample(np.random.default_rng(0), (PROBE_DRAWS,))
+    except (OverflowError, ValueError) as error:
+        raise ValueError(f"{name} rewards with {shown} cannot be drawn ({error}); choose parameters whose rewards "
+                         "are finite numbers") from None
+    if not np.isfinite(probe).all():
+        raise ValueError(f"{name} rewards with {shown} give non-finite values ({int((~np.isfinite(probe)).sum())} "
+                         f"of {PROBE_DRAWS:,} test draws); choose parameters whose rewards are finite numbers")
+    return distribution
 
 
 def check_correlation(correlation: float, distribution: RewardDistribution) -> float:

@@ -80,3 +80,14 @@ def test_connectivity_of_a_long_corridor():
     assert parse_layout("\n".join(["."] * 100_000)).is_connected()
     with pytest.warns(UserWarning, match="not all connected"):
         assert not parse_layout("..#..").is_connected()
+
+
+@pytest.mark.parametrize("params, fragment", [(["--distribution", "pareto", "--dist-param", "alpha=0.001"],
+                                               "give non-finite values"),
+                                              (["--distribution", "uniform", "--dist-param", "low=-1e308",
+                                                "--dist-param", "high=1e308"], "cannot be drawn")])
+def test_reward_distributions_with_non_finite_draws_are_refused_up_front(tmp_path, capsys, params, fragment):
+    out = tmp_path / "out"
+    assert main(["exact", "--layout", "grid3x3", *RUN, *params, "--out", str(out)]) == 2
+    line = _one_line(capsys)
+    assert line.startswith("multipower exact: error: --distribution: ") and fragment in line and not out.exists()
