@@ -154,6 +154,10 @@ def plot_joint_heatmap(
         x, y = (x_edges[j] + x_edges[j + 1]) / 2, (y_edges[i] + y_edges[i + 1]) / 2
         ax.add_patch(plt.Circle((x, y), 0.62, fill=False, edgecolor="magenta", linewidth=1.8))
         ax.text(x + 0.55, y - 0.55, str(label), color="magenta", fontsize=8, fontweight="bold", ha="left", va="bottom")
+    if highlight:  # the legend of the circles: which joint state each label is (the posts name them s1, s2, ...)
+        legend = "; ".join(f"{label}: H ({h[0]},{h[1]}), A ({a[0]},{a[1]})" for label, h, a in highlight)
+        fig.text(0.5 / fig_w, 0.08 / fig_h, f"circled (published states): {legend}", color="magenta", fontsize=7,
+                 ha="left", va="bottom")
     fig.colorbar(mesh, cax=cax, label=column.replace("power_", "POWER_"))
     if title is None:
         name = _SEED_TITLES.get(column, column.replace("power_", "POWER_"))
