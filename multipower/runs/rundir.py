@@ -140,13 +140,7 @@ def check_out(directory: PathLike, kind: str, config: Optional[Mapping] = None, 
         if not os.access(parent, os.W_OK | os.X_OK):
             raise OutputError(f"{flag}: cannot write to {path} (permission denied in {parent})")
         return path
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".multipower-write-test.{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise OutputError(f"{flag}: cannot write to {path} ({error.strerror or error})") from None
+    make_writable(path, flag)
     hold(path, flag)
     problem = _conflict(path, kind, config)
     if problem is not None:
@@ -156,6 +150,18 @@ def check_out(directory: PathLike, kind: str, config: Optional[Mapping] = None, 
     if not (path / MANIFEST).exists():
         begin(path, kind, config or {})
     return path
+
+
+def make_writable(path: Path, flag: str) -> None:
+    """Make the folder ``path`` and probe that a file can be written in it; ``OutputError`` naming ``flag``
+    otherwise (checked before any work, not when the first result is saved)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".multipower-write-test.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise OutputError(f"{flag}: cannot write to {path} ({error.strerror or error})") from None
 
 
 _HELD: dict = {}  # resolved folder -> its FileLock, held by this process

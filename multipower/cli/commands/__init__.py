@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Callable, Optional
@@ -196,15 +195,7 @@ def report_backend(backend) -> None:
 def check_writable_dir(directory: Optional[str], flag: str) -> None:
     """A folder a command will write later (``--tensorboard``) is made and probed now, before any work; one line
     naming ``flag`` if it cannot be written."""
-    if directory is None:
-        return
-    from multipower.runs.rundir import OutputError
+    if directory is not None:
+        from multipower.runs.rundir import make_writable
 
-    path = Path(directory).expanduser()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".multipower-write-test.{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise OutputError(f"{flag}: cannot write to {directory} ({error.strerror or error})") from None
+        make_writable(Path(directory).expanduser(), flag)
