@@ -12,6 +12,8 @@ measured against.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from multipower.envs.model import JointModel, check_agent
@@ -59,6 +61,7 @@ def policy_gap(
     policy: np.ndarray,
     other_policy: np.ndarray,
     power_tol: float = 1e-6,
+    optimal_q: Optional[np.ndarray] = None,
 ) -> np.ndarray:
     """POWER lost at each joint state by following ``policy`` instead of the optimal response to ``other_policy``.
 
@@ -76,13 +79,19 @@ def policy_gap(
         other_policy: ``(K, S, 5)`` or ``(S, 5)`` fixed policy of the other agent (A's seed policy for H; the
             learned frozen H for A).
         power_tol: Bound on the POWER error of each of the two exact computations.
+        optimal_q: The optimal ``Q_env`` ``(K, S, 5)`` of ``agent`` against ``other_policy`` when the caller has
+            it already (:func:`optimal_response_q`, ``-inf`` where unavailable): ``V* = R + γ max Q_env`` then
+            needs no second solve.
 
     Returns:
         ``(K, S)`` gaps, each ``>= 0`` (differences below ``2 · power_tol``, the two certificates' slack, read 0).
     """
     agent = check_agent(agent)
     rewards = check_rewards(rewards, model.n_states, "rewards")
-    V_star, _ = optimal_response(model, rewards, gamma, agent, other_policy, power_tol=power_tol)
+    if optimal_q is None:
+        V_star, _ = optimal_response(model, rewards, gamma, agent, other_policy, power_tol=power_tol)
+    else:
+        V_star = rewards + gamma * np.asarray(optimal_q).max(axis=-1)
     pair = (policy, other_policy) if agent == "H" else (other_policy, policy)
     values = evaluate_policies(model, *pair, rewards, rewards, gamma, gamma, power_tol=power_tol)
     V_pi = values[0 if agent == "H" else 1]
@@ -91,12 +100,15 @@ def policy_gap(
 
 
 def policy_gaps(model: JointModel, R_H: np.ndarray, R_A: np.ndarray, gamma_H: float, gamma_A: float,
-                policy_H: np.ndarray, policy_A: np.ndarray, seed_policy: np.ndarray) -> dict:
+                policy_H: np.ndarray, policy_A: np.ndarray, seed_policy: np.ndarray,
+                optimal_q: Optional[dict] = None) -> dict:
     """The POWER the learned policies lose, per joint state averaged over the samples (what a learned POWER map
     misses there): ``policy_gap_H``/``policy_gap_A``, the mean over joint states, and ``policy_gap_H_max``/
     ``policy_gap_A_max``, the largest. H is measured against its optimal response to ``seed_policy``, A against
-    its optimal response to the learned ``policy_H`` it trained against (:func:`policy_gap`)."""
-    per_state_H = policy_gap(model, R_H, gamma_H, "H", policy_H, seed_policy).mean(axis=0)
-    per_state_A = policy_gap(model, R_A, gamma_A, "A", policy_A, policy_H).mean(axis=0)
+    its optimal response to the learned ``policy_H`` it trained against (:func:`policy_gap`); ``optimal_q``
+    (``{"H": ..., "A": ...}``, either may be missing) holds those optimal ``Q_env`` where already computed."""
+    optimal_q = optimal_q or {}
+    per_state_H = policy_gap(model, R_H, gamma_H, "H", policy_H, seed_policy, optimal_q=optimal_q.get("H")).mean(0)
+    per_state_A = policy_gap(model, R_A, gamma_A, "A", policy_A, policy_H, optimal_q=optimal_q.get("A")).mean(0)
     return {"policy_gap_H": float(per_state_H.mean()), "policy_gap_H_max": float(per_state_H.max()),
             "policy_gap_A": float(per_state_A.mean()), "policy_gap_A_max": float(per_state_A.max())}

@@ -349,14 +349,22 @@ def trained_metrics(algo: str, model: JointModel, R_H: np.ndarray, R_A: np.ndarr
     chunks."""
     from multipower.exact.accuracy import policy_gaps  # the exact solver loads torch
 
+    solved = {}  # each agent's optimal Q_env, solved once for both kinds of metric
+
+    def reference_once(model, rewards, gamma, agent, other):
+        if agent not in solved:
+            solved[agent] = reference(model, rewards, gamma, agent, other)
+        return solved[agent]
+
     if algo == "qlearning":
         metrics = qlearning_stages.learned_metrics(model, R_H, R_A, gamma_H, gamma_A, arrays["q_env_H"],
                                                    arrays["q_env_A"], arrays["policy_H"], seed_table,
-                                                   reference=reference)
+                                                   reference=reference_once)
     else:
         metrics = policy_metrics(model, R_H, R_A, gamma_H, gamma_A, arrays["policy_H"], arrays["policy_A"],
-                                 seed_table, reference)
-    gaps = policy_gaps(model, R_H, R_A, gamma_H, gamma_A, arrays["policy_H"], arrays["policy_A"], seed_table)
+                                 seed_table, reference_once)
+    gaps = policy_gaps(model, R_H, R_A, gamma_H, gamma_A, arrays["policy_H"], arrays["policy_A"], seed_table,
+                       optimal_q=solved)
     return {**metrics, **gaps}
 
 

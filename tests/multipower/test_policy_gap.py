@@ -88,3 +88,18 @@ def test_no_eval_says_the_accuracy_is_unchecked(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "policy_gap" not in captured.out
     assert [line for line in captured.err.splitlines() if line.startswith("accuracy unchecked: --no-eval")]
+
+
+def test_a_given_optimum_gives_the_same_gap():
+    """``optimal_q`` from the learners' reference saves the second solve and changes nothing."""
+    from multipower.exact.accuracy import optimal_response_q
+
+    model = joint_model("grid3x3", "crash")
+    rng = np.random.default_rng(4)
+    R = rng.uniform(size=(2, model.n_states))
+    policy = rng.uniform(size=(2, model.n_states, 5)) * model.action_mask_H
+    policy /= policy.sum(axis=-1, keepdims=True)
+    seed = uniform_policy(model.action_mask_A)
+    q = optimal_response_q(model, R, GAMMA, "H", seed)
+    np.testing.assert_allclose(policy_gap(model, R, GAMMA, "H", policy, seed, optimal_q=q),
+                               policy_gap(model, R, GAMMA, "H", policy, seed), atol=1e-5)
