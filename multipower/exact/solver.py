@@ -48,8 +48,9 @@ taken as tied: this set contains every optimal action, and any other action in i
 of optimal in ``E`` (``1.5·γ·tie_tol`` in ``Q``). ``tie_tol = TIE_RTOL · max|R| / (1 - γ)`` per sample
 (``TIE_RTOL = 1e-9``, a thousand times above float64 rounding of values of size ``max|R| / (1 - γ)`` after
 thousands of sweeps). In ``Q`` units the tolerance is ``γ·tie_tol``: it shrinks with the action-value
-differences that ``γ`` makes visible, so exact ties (sparse rewards) and true optima are told apart from
-``γ = 1e-12`` to ``γ → 1``. A sample is frozen at the first sweep at which it qualifies, so results do not
+differences that ``γ`` makes visible. Below ``LEX_GAMMA`` (``1e-3``), where sparse rewards leave actions that
+differ only at order ``γ²`` or beyond, policies are chosen by comparing the value's coefficients in ``γ`` order by
+order (:mod:`multipower.exact.lexicographic`, docs/concepts.md#small-discounts) wherever that choice is certified. A sample is frozen at the first sweep at which it qualifies, so results do not
 depend on how the samples are chunked.
 
 Slip
@@ -87,6 +88,7 @@ from multipower.envs.layouts import N_ACTIONS
 from multipower.envs.model import JointModel, SingleAgentModel, check_agent
 from multipower.envs.policies import SeedPolicy, check_policy, seed_policy_table
 from multipower.envs.validation import check_gamma, check_rewards
+from multipower.exact.lexicographic import LEX_GAMMA, lexicographic_policy
 
 #: Default bound on the POWER error caused by stopping iteration, per sample (guarantee: < 1e-4).
 POWER_TOL = 5e-5
@@ -730,7 +732,17 @@ def solve_pairs(
     _check_unavailable_stay(model.next_state, model.action_mask_H)
     _check_unavailable_stay(model.next_state.transpose(0, 2, 1), model.action_mask_A)
     if _use_compiled(dev, compiled):
-        return _solve_pairs_compiled(model, R_H, R_A, gamma_H, gamma_A, seed, power_tol, values_only)
+        sol = _solve_pairs_compiled(model, R_H, R_A, gamma_H, gamma_A, seed, power_tol, values_only)
+    else:
+        sol = _solve_pairs_torch(model, R_H, R_A, gamma_H, gamma_A, seed, dev, power_tol, values_only)
+    if max(gamma_H, gamma_A) <= LEX_GAMMA:
+        _resolve_small_gamma(model, sol, R_H, R_A, gamma_H, gamma_A, seed, device, power_tol)
+    return sol
+
+
+def _solve_pairs_torch(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: np.ndarray, dev, power_tol: float,
+                       values_only: bool) -> SolvedPairs:
+    """:func:`solve_pairs` by the batched torch code (arguments already checked)."""
     rh, ra = _t(R_H, dev), _t(R_A, dev)
     next_state = torch.as_tensor(model.next_state, device=dev)
     mask_H = torch.as_tensor(model.action_mask_H, device=dev)
@@ -798,6 +810,31 @@ def solve_pairs(
         np_(W_H_seed),
         np_(W_A_seed),
     )
+
+
+def _resolve_small_gamma(model: JointModel, sol: SolvedPairs, R_H, R_A, gamma_H, gamma_A, seed: np.ndarray, device,
+                         power_tol: float) -> None:
+    """At discounts up to ``LEX_GAMMA``, replace each sample's policies by those compared order by order in ``γ``
+    (:mod:`multipower.exact.lexicographic`) where every decision is certified, and recompute what depends on them:
+    A's response and both evaluations. Stage 1's values (``V_H_seed``, ``q_H``) do not depend on ties."""
+    absorbing = model.collision == "crash"
+    slip = model.slip > 0.0
+    mix_H, mix_A = (model.slip_of("H"), model.slip_of("A")) if slip else (None, None)
+    other = model.effective_policy(seed, "A")[:, None, :]  # the same for each of H's moves
+    pol_H, ok_H = lexicographic_policy(model.next_state, other, R_H, model.action_mask_H, gamma_H, absorbing, mix_H)
+    next_A = np.ascontiguousarray(model.next_state.transpose(0, 2, 1))
+    other = model.effective_policy(pol_H, "H")[:, :, None, :]
+    pol_A, ok_A = lexicographic_policy(next_A, other, R_A, model.action_mask_A, gamma_A, absorbing, mix_A)
+    k = np.flatnonzero(ok_H & ok_A)
+    if len(k) == 0:
+        return
+    sol.V_H[k], sol.V_A[k], sol.W_H[k], sol.W_A[k] = evaluate_policies(
+        model, pol_H[k], pol_A[k], R_H[k], R_A[k], gamma_H, gamma_A, device, power_tol, next_values=True)
+    _, sol.V_A_seed[k], _, sol.W_A_seed[k] = evaluate_policies(
+        model, pol_H[k], seed, R_H[k], R_A[k], gamma_H, gamma_A, device, power_tol, next_values=True)
+    if sol.policy_H is not None:
+        sol.policy_H[k], sol.policy_A[k] = pol_H[k], pol_A[k]
+        sol.q_A[k] = optimal_response(model, R_A[k], gamma_A, "A", pol_H[k], power_tol)[1]
 
 
 def _use_compiled(dev: torch.device, compiled: Optional[bool]) -> bool:
@@ -964,7 +1001,11 @@ def solve_single(
     mask = torch.as_tensor(model.action_mask, device=dev)
     _check_unavailable_stay(model.next_cell, model.action_mask)
     V, q, pol, sweeps, W = _iterate(_single_operator(model, dev), r, gamma, r, mask, False, power_tol)
-    return SolvedSingle(_np_actions(q), _np_actions(pol), V.cpu().numpy(), sweeps, W.cpu().numpy())
+    sol = SolvedSingle(_np_actions(q), _np_actions(pol), V.cpu().numpy(), sweeps, W.cpu().numpy())
+    if gamma <= LEX_GAMMA:
+        mix = model.slip_matrix if model.slip > 0.0 else None
+        _resolve_policy(sol, model.next_cell[:, :, None], np.ones((1, 1, 1)), R, model.action_mask, gamma, mix)
+    return sol
 
 
 @_cpu_threads
@@ -1018,7 +1059,17 @@ def solve_mdp(
     r = _t(R, dev)
     mask = torch.as_tensor(mdp.action_mask, device=dev)
     V, q, pol, sweeps, W = _iterate(_graph_operator(mdp, dev), r, gamma, r, mask, False, power_tol)
-    return SolvedSingle(_np_actions(q), _np_actions(pol), V.cpu().numpy(), sweeps, W.cpu().numpy())
+    sol = SolvedSingle(_np_actions(q), _np_actions(pol), V.cpu().numpy(), sweeps, W.cpu().numpy())
+    if gamma <= LEX_GAMMA:
+        _resolve_policy(sol, mdp.next_state, mdp.prob, R, mdp.action_mask, gamma, None)
+    return sol
+
+
+def _resolve_policy(sol: SolvedSingle, next_state, weights, R, mask, gamma: float, mix) -> None:
+    """At ``γ <= LEX_GAMMA``, the single-agent policy compared order by order in ``γ`` (as :func:`solve_pairs`),
+    for the samples whose decisions are all certified; the values do not depend on ties."""
+    policy, ok = lexicographic_policy(next_state, weights, R, mask, gamma, False, mix)
+    sol.policy[ok] = policy[ok]
 
 
 # --------------------------------------------------------------------------------------------------

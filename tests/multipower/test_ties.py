@@ -72,3 +72,81 @@ def test_power_is_accurate_at_gamma_1e_minus_12():
     reference = (1 - gamma) * nxt.max(-1)  # E[V(s')] = max_a R(s'_a) + O(γ · max R)
     assert np.abs(power_from_next(sol.W, gamma) - reference).max() <= 1e-4 * 1e4 * 1e-4  # relative 1e-8
     assert np.abs(power_samples(sol.V, r, gamma) - reference).max() > 1e-4  # the old formula's cancellation
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The γ → 0 limit of two-stage POWER, by brute force on power series in γ.
+
+
+def _series_optimum(P, R, mask, orders):
+    """Lexicographically optimal policy (uniform over ties) for dense ``P[s, a, s']`` (``s' = S`` the crash
+    terminal): value iteration on the coefficient vectors of ``V = Σ_n γ^n c_n``, all orders at once."""
+    S = len(R)
+    V = np.zeros((S + 1, orders))
+    for _ in range(orders + 1):
+        E = np.einsum("sat,tn->san", P, V)  # (S, A, orders)
+        tied = mask.copy()
+        for n in range(orders):
+            col = np.where(tied, E[:, :, n], -np.inf)
+            tied &= col >= col.max(1, keepdims=True) - 1e-10
+        best = E[np.arange(S), tied.argmax(1)]
+        V[:S, 0], V[:S, 1:] = R, best[:, :-1]
+    return tied / tied.sum(1, keepdims=True)
+
+
+def _dense(model, own, other_effective):
+    """``P[s, chosen, s']`` of one agent against the other's effective-move distribution ``(S, 5)``."""
+    S = model.n_states
+    nxt = model.next_state if own == "H" else model.next_state.transpose(0, 2, 1)
+    slip = model.slip_of(own)
+    P = np.zeros((S, 5, S + 1))
+    for e in range(5):
+        for o in range(5):
+            np.add.at(P, (np.arange(S)[:, None], np.arange(5)[None], nxt[:, e, o][:, None]),
+                      slip[:, :, e] * other_effective[:, o : o + 1])
+    return P
+
+
+def _limit_power(model, R_H, R_A, orders=12):
+    """POWER_H, POWER_A ``(K, S)`` as γ → 0: ``E[R(s')]`` under the lexicographically optimal two-stage policies."""
+    S = model.n_states
+    seed = model.effective_policy(model.action_mask_A / model.action_mask_A.sum(1, keepdims=True), "A")
+    out_H, out_A = [], []
+    for rH, rA in zip(R_H, R_A):
+        pol_H = _series_optimum(_dense(model, "H", seed), rH, model.action_mask_H, orders)
+        pol_A = _series_optimum(_dense(model, "A", model.effective_policy(pol_H, "H")), rA, model.action_mask_A,
+                                orders)
+        joint = np.einsum("sa,sat->st", pol_H, _dense(model, "H", model.effective_policy(pol_A, "A")))
+        out_H.append(joint @ np.append(rH, 0.0))
+        out_A.append(joint @ np.append(rA, 0.0))
+    return np.array(out_H), np.array(out_A)
+
+
+@pytest.mark.parametrize("world", [("grid3x3", "crash", 0.0), ("grid3x3", "none", 0.0), ("grid3x3", "bounce", 0.0),
+                                   ("grid3x3", "crash", 0.2)], ids=lambda w: f"{w[1]}-slip{w[2]}")
+@pytest.mark.parametrize("gamma", [1e-12, 1e-9, 1e-6])
+def test_power_at_small_gamma_is_its_limit_per_state(world, gamma):
+    """Sparse rewards tie actions at order 1 (and 2, 3, ...) in γ; A responds to the support of H's policy, so a tie
+    broken at order γ³ moves POWER by O(1). Per state and sample, POWER must be the γ → 0 limit up to O(γ)
+    (a tie tolerance on E[V(s')] alone gave per-state means 0.09 away from it on this world)."""
+    layout, rule, slip = world
+    model = joint_model(layout, rule, slip=slip)
+    rng = np.random.default_rng(0)
+    R_H = (rng.random((32, model.n_states)) < 0.3).astype(float)
+    R_A = (rng.random((32, model.n_states)) < 0.3).astype(float)
+    limit_H, limit_A = _limit_power(model, R_H, R_A)
+    for compiled in (True, False):
+        sol = solve_pairs(model, R_H, R_A, gamma, gamma, compiled=compiled)
+        bound = 1e-4 + 2 * gamma  # the certificate plus the O(γ) distance from the limit (rewards in [0, 1])
+        assert np.abs(power_from_next(sol.W_H, gamma) - limit_H).max() <= bound
+        assert np.abs(power_from_next(sol.W_A, gamma) - limit_A).max() <= bound
+
+
+def test_small_gamma_results_do_not_depend_on_the_batch():
+    model = joint_model("grid3x3", "crash")
+    rng = np.random.default_rng(4)
+    R_H, R_A = rng.random((40, model.n_states)), (rng.random((40, model.n_states)) < 0.3).astype(float)
+    whole = solve_pairs(model, R_H, R_A, 1e-3, 1e-3)
+    parts = [solve_pairs(model, R_H[i:i + 7], R_A[i:i + 7], 1e-3, 1e-3) for i in range(0, 40, 7)]
+    for name in ("W_H", "W_A", "W_A_seed", "policy_H", "policy_A", "q_A"):
+        np.testing.assert_array_equal(getattr(whole, name), np.concatenate([getattr(p, name) for p in parts]))
