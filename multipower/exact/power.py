@@ -53,6 +53,7 @@ from multipower.envs.validation import (
     check_seed,
 )
 from multipower.exact.blocks import (
+    JACKKNIFE_GROUPS,
     BlockRun,
     BlockStats,
     BlockUnit,
@@ -148,13 +149,18 @@ def _chunk_size(chunk_size: Optional[int], n_states: int, n_samples: int) -> int
 
 
 def estimate_memory(n_states: int, collision: Optional[str], chunk: int, jobs: int, device="cpu") -> int:
-    """Peak bytes of an exact run: the model, ``jobs`` solves' working sets, and the chunks held at once
-    (``2·jobs + 2``: those solving, queued and being consumed). Independent of the number of samples."""
+    """Peak bytes of an exact run: the model, ``jobs`` solves' working sets, the chunks held at once
+    (``2·jobs + 2``: those solving, queued and being consumed) and the merged per-state statistics (with the
+    jackknife's groups). Independent of the number of samples."""
     torch_path = not str(device).startswith("cpu") or collision is None  # single-agent solves run in torch
     per_sample = TORCH_BYTES_PER_SAMPLE_STATE if torch_path else BYTES_PER_SAMPLE_STATE
     model = model_bytes(n_states, collision) if collision is not None else 64 * n_states
     held = (2 * jobs + 2) * chunk * per_sample * n_states
-    return int(model + jobs * KERNEL_BYTES_PER_STATE * n_states + held)
+    # The merged statistics: mean and M2 per column and state, for the run and each jackknife group, plus the
+    # temporaries of a merge and the blocks queued for it (robot_face20x20: 71 MB).
+    columns = 4 if collision is not None else 1
+    totals = (2 * (JACKKNIFE_GROUPS + 1) + 3 + 2 * (jobs + 1)) * columns * 8 * n_states
+    return int(model + jobs * KERNEL_BYTES_PER_STATE * n_states + held + totals)
 
 
 def _fit_memory(n_states: int, collision: Optional[str], chunk_size, jobs_arg, n_samples: int, device,
@@ -162,6 +168,10 @@ def _fit_memory(n_states: int, collision: Optional[str], chunk_size, jobs_arg, n
     """``(chunk, jobs, budget)``: the requested (or default) chunk and jobs, the defaults lowered to fit the
     budget; ``ValueError("max_memory: ...")`` up front where even one sample per chunk does not fit."""
     budget = parse_memory(max_memory)
+    if budget is not None and collision is not None and str(device).startswith("cpu"):
+        # The compiled kernels (numba and its cached machine code: about 110 MB) are part of what the process
+        # holds during the run: load them before measuring it.
+        from multipower.exact import _vikernel  # noqa: F401
     size = _chunk_size(chunk_size, n_states, n_samples)
     jobs = _check_jobs(jobs_arg, device)
     if budget is not None:

@@ -28,6 +28,7 @@ import numpy as np
 
 from multipower.agents import qlearning_config
 from multipower.agents.storage import TrainedAgents, load_agents
+from multipower.envs.memory import joint_state_count
 from multipower.envs.model import JointModel, joint_model
 from multipower.envs.policies import seed_policy_table
 from multipower.envs.rewards import RewardSampler
@@ -39,6 +40,7 @@ from multipower.learned.estimator import (
     exact_policy_power,
 )
 from multipower.runs.results import MeanAccumulator, PowerResult, jsonable, pearson
+from multipower.exact.power import KERNEL_BYTES_PER_STATE, TORCH_BYTES_PER_SAMPLE_STATE
 from multipower.exact.solver import solve_pairs
 from multipower.runs.spec import LEARNERS, learner_of, spec_from_config
 from multipower.learned.training import PPO_RUN_OPTIONS, learner_settings, train_chunks
@@ -46,6 +48,17 @@ from multipower.learned.training import PPO_RUN_OPTIONS, learner_settings, train
 ALGOS = LEARNERS
 #: Per-state columns written to power.csv, in order (each with a ``_se`` column after it).
 COLUMNS = ("learned", "eval", "exact", "error", "learning_error", "rollout_noise")
+
+
+#: Bytes per sample and joint state of the exact side of a comparison, all samples at once: the solved pairs with
+#: their policies and action values (compiled kernels), and the exact evaluation of the learned policies (batched
+#: torch tensors, ``multipower.exact.power.TORCH_BYTES_PER_SAMPLE_STATE``).
+EXACT_BYTES_PER_SAMPLE_STATE = 240 + TORCH_BYTES_PER_SAMPLE_STATE
+
+
+def exact_memory(n_states: int, n_samples: int) -> int:
+    """Peak bytes of a comparison's exact side (:data:`EXACT_BYTES_PER_SAMPLE_STATE`), besides the training's."""
+    return (KERNEL_BYTES_PER_STATE + n_samples * EXACT_BYTES_PER_SAMPLE_STATE) * n_states
 
 
 def check_algo(algo: str) -> str:
@@ -360,7 +373,9 @@ def compare(
         seed_policy = agent_config.get("seed_policy", seed_policy)
         extra = {"agents_config": {k: v for k, v in agent_config.items() if k != "layout_text"}, "algo": algo}
     else:
-        qlearning_config.check_memory(layout, collision, int(n_samples), max_memory, what=f"compare ({algo})")
+        qlearning_config.check_memory(layout, collision, int(n_samples), max_memory, what=f"compare ({algo})",
+                                      learner=algo, extra=exact_memory(joint_state_count(layout, collision),
+                                                                       int(n_samples)))
         model = joint_model(layout, collision, slip)
         gamma_H = check_gamma(gamma, "gamma")
         gamma_A = check_gamma(gamma_H if gamma_A is None else gamma_A, "gamma_A")

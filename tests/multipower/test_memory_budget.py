@@ -43,3 +43,66 @@ def test_networks_too_big_are_refused_before_they_exist():
     with pytest.raises(ValueError, match=r"max_memory: PPO networks \(net_arch=\[100000, 100000\]\)"):
         train_agents(model, np.zeros((2, model.n_states)), 0.9, "H", uniform_policy(model.action_mask_A),
                      sample_keys(0, range(2), "H"), PPOConfig(net_arch=(100_000, 100_000)))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Peak memory of real runs against the tightest budget each accepts.
+
+_PEAK = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+         "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024); "
+         "sys.stderr.write(p.stderr)")
+_UNITS = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
+
+
+def _run_peak(args: list, budget: int) -> tuple:
+    """``(exit code, peak RSS in bytes, stderr)`` of ``multipower ARGS --max-memory BUDGET`` in a child process."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _PEAK, sys.executable, "-m", "multipower", *args,
+                          "--max-memory", str(budget)], capture_output=True, text=True, timeout=600)
+    rc, peak = out.stdout.split()
+    return int(rc), int(peak), out.stderr
+
+
+def _size(text: str) -> int:
+    number, unit = text.split()
+    return int(float(number) * _UNITS[unit])
+
+
+def _tightest_budget(args: list) -> int:
+    """The smallest budget the run accepts: its own refusal line says what it needs on top of what it holds."""
+    import re
+
+    budget = 64 << 20
+    for _ in range(3):
+        rc, _, err = _run_peak(args, budget)
+        assert rc == 2 and len(err.strip().splitlines()) == 1, err
+        held = re.search(r"already holds \(([0-9.]+ [KMG]?B)", err)
+        need = re.search(r"needs about ([0-9.]+ [KMG]?B) on top of the ([0-9.]+ [KMG]?B)", err)
+        if need:
+            # 16 MB: the two figures' rounding, and the few MB by which the baseline differs from run to run
+            return _size(need.group(1)) + _size(need.group(2)) + (16 << 20)
+        budget = _size(held.group(1)) + (1 << 20)
+    raise AssertionError(f"no estimate in {err!r}")
+
+
+@pytest.mark.parametrize("args", [
+    ["exact", "--layout", "robot_face20x20", "--gamma", "0.1", "--samples", "16", "--jobs", "1"],
+    ["exact", "--layout", "robot_face20x20", "--gamma", "0.99", "--samples", "4", "--jobs", "2"],
+    ["train", "--algo", "qlearning", "--layout", "robot_face20x20", "--gamma", "0.9", "--samples", "2", "--jobs", "1",
+     "--option", "max_steps=200", "--option", "min_visits=1"],
+    ["train", "--algo", "ppo", "--layout", "maze7x7", "--gamma", "0.6", "--samples", "2", "--jobs", "1",
+     "--timesteps", "8192"],
+    ["compare", "--algo", "ppo", "--layout", "maze7x7", "--gamma", "0.6", "--samples", "2", "--jobs", "1",
+     "--option", "total_timesteps=8192"],
+    ["compare", "--algo", "qlearning", "--layout", "robot_face20x20", "--gamma", "0.9", "--samples", "2", "--jobs",
+     "1", "--option", "max_steps=200", "--option", "min_visits=1"],
+], ids=["exact-face", "exact-face-0.99-jobs2", "train-q-face", "train-ppo", "compare-ppo", "compare-q-face"])
+def test_peak_memory_stays_within_the_tightest_accepted_budget(args, tmp_path):
+    """Refused below what it needs (one line), and run at the smallest budget it accepts, the process's peak
+    resident memory (with any workers') stays within that budget."""
+    budget = _tightest_budget(args + ["--out", str(tmp_path / "refused")])
+    rc, peak, err = _run_peak(args + ["--out", str(tmp_path / "run")], budget)
+    assert rc == 0, err[-2000:]
+    assert peak <= budget, f"peak {peak / 2**20:.0f} MB over the budget of {budget / 2**20:.0f} MB"

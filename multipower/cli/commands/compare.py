@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a folder holding another run (or files multipower did not write)")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
-                        help="memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory); refused up front if exceeded")
+                        help="memory budget, e.g. 8G or 512M (default: what the process holds plus 3/4 of the memory available); refused up front if exceeded")
     parser.add_argument("--single", action="store_true",
                         help="one agent: Q-learning on an MDP graph (--mdp) or a --layout, the learned greedy policies' "
                              "POWER evaluated on the model against the exact optimum (options n_steps, walkers, "
@@ -74,7 +74,17 @@ def run(args: argparse.Namespace) -> int:
     if not args.agents:  # before anything is built: a world too big for the budget is refused in a second
         from multipower.agents.qlearning_config import check_memory
 
-        check_memory(spec.layout, spec.collision, spec.n_samples, args.max_memory, what=f"compare ({spec.learner})")
+        # The exact solver and the figure's libraries are part of what the process holds: load them first.
+        from multipower.exact import _vikernel, solver  # noqa: F401
+        if not args.no_figure:
+            from multipower.plots import compare as _figures  # noqa: F401
+
+        from multipower.envs.memory import joint_state_count
+        from multipower.learned.compare import exact_memory
+
+        exact = exact_memory(joint_state_count(spec.layout, spec.collision), spec.n_samples)
+        check_memory(spec.layout, spec.collision, spec.n_samples, args.max_memory, what=f"compare ({spec.learner})",
+                     learner=spec.learner, extra=exact)
     agents = None
     if args.agents:  # read and checked before --out is made: a bad agents file leaves no folder behind
         from multipower.agents.storage import load_agents

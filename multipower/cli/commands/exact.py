@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--single", action="store_true", help="single-agent POWER on the layout")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
-                        help="memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory); limits what is "
+                        help="memory budget, e.g. 8G or 512M (default: what the process holds plus 3/4 of the memory available); limits what is "
                              "held at once, never the results; a world that cannot fit is refused up front")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_backend_arguments(parser)

@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_option_argument(parser)
     parser.add_argument("--no-eval", action="store_true", help="skip the accuracy check against the exact optimum")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
-                        help="memory budget, e.g. 8G or 512M (default: 3/4 of the machine's memory); refused up front if exceeded")
+                        help="memory budget, e.g. 8G or 512M (default: what the process holds plus 3/4 of the memory available); refused up front if exceeded")
     add_backend_arguments(parser)
 
 
@@ -50,7 +50,10 @@ def run(args: argparse.Namespace) -> int:
 
     options = _options(args)
     spec = replace(spec_from_args(args, learner=args.algo), learner_options=options)
-    check_memory(spec.layout, spec.collision, spec.n_samples, args.max_memory, what=f"train ({args.algo})")
+    if not args.no_eval:  # the exact solver of the accuracy check (torch, the compiled kernels) is part of what
+        from multipower.exact import _vikernel, solver  # noqa: F401  the process holds: load it before measuring
+    check_memory(spec.layout, spec.collision, spec.n_samples, args.max_memory, what=f"train ({args.algo})",
+                 learner=args.algo)
     if spec.learner == "sb3-ppo" and spec.seed_policy != "uniform":
         raise SpecError(f"'seed_policy' must be 'uniform' for --algo sb3-ppo, got {spec.seed_policy!r}")
     if spec.learner == "sb3-ppo" and spec.slip != 0.0:
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     with sigterm_as_interrupt():
         store = ChunkStore(args.out, key, restart=args.restart)
         reference = None
-        if not args.no_eval and _eval_fits(model.n_states, spec.n_samples, args.max_memory):
+        if not args.no_eval and _eval_fits(model.n_states, spec.n_samples, spec.collision, args.max_memory):
             from multipower.exact.accuracy import optimal_response_q as reference  # the exact solver loads torch
         return _train(spec, args, model, seed_table, settings, store, key, reference)
 
@@ -85,12 +88,15 @@ def run(args: argparse.Namespace) -> int:
 EVAL_BYTES_PER_SAMPLE_STATE = 400
 
 
-def _eval_fits(n_states: int, n_samples: int, max_memory) -> bool:
-    """Whether the exact accuracy check of ``n_samples`` samples fits the memory budget."""
-    from multipower.envs.memory import parse_memory
+def _eval_fits(n_states: int, n_samples: int, collision: str, max_memory) -> bool:
+    """Whether the exact accuracy check of ``n_samples`` samples fits the memory budget on top of what the process
+    holds and what training will hold (:func:`multipower.agents.qlearning_config.estimate_memory`)."""
+    from multipower.agents.qlearning_config import estimate_memory
+    from multipower.envs.memory import parse_memory, process_memory
 
     budget = parse_memory(max_memory)
-    return budget is None or EVAL_BYTES_PER_SAMPLE_STATE * n_states * n_samples <= budget
+    need = estimate_memory(n_states, n_samples, collision) + EVAL_BYTES_PER_SAMPLE_STATE * n_states * n_samples
+    return budget is None or process_memory() + need <= budget
 
 
 def _options(args: argparse.Namespace) -> dict:
