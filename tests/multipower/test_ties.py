@@ -109,7 +109,6 @@ def _dense(model, own, other_effective):
 
 def _limit_power(model, R_H, R_A, orders=12):
     """POWER_H, POWER_A ``(K, S)`` as γ → 0: ``E[R(s')]`` under the lexicographically optimal two-stage policies."""
-    S = model.n_states
     seed = model.effective_policy(model.action_mask_A / model.action_mask_A.sum(1, keepdims=True), "A")
     out_H, out_A = [], []
     for rH, rA in zip(R_H, R_A):
