@@ -9,28 +9,24 @@ Two forms are read:
   probability that the action leads to state ``NEXT``. A graph is stochastic as soon as one node name contains
   ``__`` or one edge has a weight; every edge must then follow this pattern.
 
-States are numbered in graph order: the explicitly declared nodes in the order of their declarations, then
-nodes that appear only in edges, in the order of those edges. A state's actions are numbered in the order of
+States are numbered in order of first appearance in the file, in a node statement or an edge (in DOT an edge
+declares its nodes). A state's actions are numbered in the order of
 its edges. Everything is checked when the file is read; a malformed graph raises one ``ValueError`` line that
-names the node or edge at fault. Weights of an action must sum to 1 within :data:`WEIGHT_TOL` and are then
+names the node or edge at fault. Weights of an action must sum to 1 within ``WEIGHT_TOL`` and are then
 divided by their sum, so each distribution sums to 1 to rounding.
 
-The result, :class:`GraphMDP`, is plain padded arrays: ``next_state[s, a, k]`` and ``prob[s, a, k]`` over
+The result, ``GraphMDP``, is plain padded arrays: ``next_state[s, a, k]`` and ``prob[s, a, k]`` over
 outcomes ``k``, with ``action_mask[s, a]``. Padding action slots repeat the state's first action (so a maximum
 over all slots equals the maximum over the available ones) and padding outcome slots have probability 0.
 
-:func:`layout_to_dot` writes a gridworld layout in this format (states ``"(r, c)"``, action nodes
+``layout_to_dot`` writes a gridworld layout in this format (states ``"(r, c)"``, action nodes
 ``"down__(0, 0)"``, outcome nodes ``"(1, 0)__down__(0, 0)"``), with slip (docs/concepts.md#slip) in the
 stochastic form.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
-import threading
-import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -38,14 +34,13 @@ from typing import Union
 
 import numpy as np
 
+from multipower.envs.dot import DotError, parse_dot
 from multipower.envs.layouts import ACTION_NAMES, LayoutLike, load_layout
 from multipower.envs.serialization import read_bounded
 from multipower.envs.slip import check_slip, slip_matrix
 
 #: Largest accepted ``|Σ weights - 1|`` over the outcomes of one action node.
 WEIGHT_TOL = 1e-6
-#: Statements of default attributes that pydot lists among the nodes.
-_DEFAULTS = ("node", "edge", "graph")
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,85 +104,59 @@ BUILTIN_GRAPHS = ("figure1", "three_states")
 
 
 def load_graph_mdp(source: Union[str, Path]) -> GraphMDP:
-    """Read a DOT file (``.gv``/``.dot``), or a built-in graph by name (:data:`BUILTIN_GRAPHS`), as a :class:`GraphMDP`.
+    """Read a DOT file (``.gv``/``.dot``), or a built-in graph by name (``BUILTIN_GRAPHS``), as a ``GraphMDP``.
 
-    A name in :data:`BUILTIN_GRAPHS` reads the packaged graph unless a file of that name exists in the working
+    A name in ``BUILTIN_GRAPHS`` reads the packaged graph unless a file of that name exists in the working
     directory.
 
     Raises:
         ValueError: one line naming the file and the node or edge at fault: a file that is missing, binary or
             not DOT, an undirected graph, subgraphs, an empty graph, a dead end (a state with no action, an action
             node with no outcome), an edge to an undeclared node, mixed forms, a missing, non-numeric, non-finite
-            or negative weight, or weights that do not sum to 1 within :data:`WEIGHT_TOL`.
+            or negative weight, or weights that do not sum to 1 within ``WEIGHT_TOL``.
     """
+    text, name, where = read_graph_text(source)
+    return parse_graph_mdp(text, name=name, where=where)
+
+
+def read_graph_text(source: Union[str, Path], param: str = "mdp") -> tuple[str, str, str]:
+    """``(DOT text, name, where)`` of a graph file or a built-in graph's name (``BUILTIN_GRAPHS``); ``where``
+    names it in errors. ``ValueError("<param>: ...")`` for a file that is missing, not a regular file, too large
+    (``multipower.envs.serialization.read_bounded``), binary or not UTF-8."""
     path = Path(source)
     if str(source) in BUILTIN_GRAPHS and not path.exists():
         text = resources.files("multipower.envs").joinpath("graphs", f"{source}.gv").read_text()
-        return parse_graph_mdp(text, name=str(source), where=f"built-in graph {source!r}")
-    data = read_bounded(path, "mdp")
+        return text, str(source), f"built-in graph {source!r}"
+    data = read_bounded(path, param)
     if b"\0" in data:
-        raise ValueError(f"mdp: {path} is a binary file, not a DOT graph")
+        raise ValueError(f"{param}: {path} is a binary file, not a DOT graph")
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8"), path.stem, str(path)
     except UnicodeDecodeError:
-        raise ValueError(f"mdp: {path} is not UTF-8 text, not a DOT graph") from None
-    return parse_graph_mdp(text, name=path.stem, where=str(path))
+        raise ValueError(f"{param}: {path} is not UTF-8 text, not a DOT graph") from None
 
 
 def parse_graph_mdp(text: str, name: str = "graph", where: str = "graph") -> GraphMDP:
-    """A :class:`GraphMDP` from DOT source ``text``; ``where`` names it in errors. Errors as :func:`load_graph_mdp`."""
-    nodes, declared, edges, title = _read_dot(text, where)
+    """A ``GraphMDP`` from DOT source ``text``; ``where`` names it in errors. Errors as ``load_graph_mdp``."""
+    nodes, _, edges, title = _read_dot(text, where)
     if not nodes:
         raise ValueError(f"mdp: {where} is an empty graph (no nodes)")
-    for src, dst, _ in edges:
-        for node in (src, dst):
-            if declared and node not in declared:
-                raise ValueError(f'mdp: {where}: edge "{src}" -> "{dst}" names node "{node}", which is not declared')
     stochastic = any("__" in n for n in nodes) or any("weight" in attrs for _, _, attrs in edges)
     build = _stochastic if stochastic else _deterministic
     states, actions = build(nodes, edges, where)
     return _arrays(title or name, states, actions, stochastic, text)
 
 
-#: ``redirect_stdout`` and ``catch_warnings`` swap process-wide state: parses in several threads at once (the exact
-#: solver's block threads each build their world) would restore each other's stream and leave stdout captured.
-_PARSING = threading.Lock()
-
-
 def _read_dot(text: str, where: str) -> tuple[list, set, list, str]:
-    """``(nodes in graph order, declared nodes, edges (src, dst, attrs), graph name)`` of a DOT digraph."""
-    messages = io.StringIO()
-    # pydot prints parse errors and returns None; its grammar warns of pyparsing deprecations on first use
-    with _PARSING, contextlib.redirect_stdout(messages), warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import pydot
-
-        try:
-            graphs = pydot.graph_from_dot_data(text)
-        except Exception as error:  # pyparsing raises several types
-            graphs, messages = None, io.StringIO(str(error))
-    if not graphs:
-        lines = [line.strip() for line in messages.getvalue().splitlines() if line.strip()]
-        detail = f" ({lines[-1]})" if lines else ""
-        raise ValueError(f"mdp: {where} is not a DOT graph{detail}")
-    if len(graphs) > 1:
-        raise ValueError(f"mdp: {where} holds {len(graphs)} graphs; give one")
-    graph = graphs[0]
-    if graph.get_type() != "digraph":
+    """``(nodes in order of first appearance, declared nodes, edges (src, dst, attrs), graph name)`` of a DOT
+    digraph (``multipower.envs.dot``)."""
+    try:
+        graph = parse_dot(text)
+    except DotError as error:
+        raise ValueError(f"mdp: {where} is not a DOT graph we read ({error})") from None
+    if not graph.directed:
         raise ValueError(f"mdp: {where} is an undirected graph; an MDP graph is a digraph")
-    if graph.get_subgraphs():
-        raise ValueError(f"mdp: {where} has subgraphs, which MDP graphs do not use; list nodes and edges at top level")
-    declared = [_unquote(n.get_name()) for n in graph.get_nodes() if n.get_name() not in _DEFAULTS]
-    edges = [
-        (_unquote(e.get_source()), _unquote(e.get_destination()),
-         {k: _unquote(str(v)) for k, v in e.get_attributes().items()})
-        for e in graph.get_edges()
-    ]
-    order = dict.fromkeys(declared)
-    for src, dst, _ in edges:
-        order.setdefault(src)
-        order.setdefault(dst)
-    return list(order), set(declared), edges, _unquote(graph.get_name() or "")
+    return graph.nodes, graph.declared, graph.edges, graph.name
 
 
 def _unquote(name: str) -> str:
@@ -307,11 +276,11 @@ def cell_name(row: int, col: int) -> str:
 def layout_to_dot(layout: LayoutLike, slip: float = 0.0) -> str:
     """A layout's single-agent MDP as DOT text: deterministic form when ``slip == 0``, else stochastic.
 
-    States are ``"(r, c)"`` in the layout's cell order (declared first, so :func:`parse_graph_mdp` numbers them
+    States are ``"(r, c)"`` in the layout's cell order (declared first, so ``parse_graph_mdp`` numbers them
     as the layout does); every node is declared, as POWERplay's files do. Deterministic: one edge per available move (``stay`` is the self-loop). Stochastic:
     action node ``"MOVE__(r, c)"`` per available move (``stay``, ``up``, ``down``, ``left``, ``right``) and an
     outcome node ``"(r', c')__MOVE__(r, c)"`` per effective move of positive probability, weighted by
-    :func:`multipower.envs.slip.slip_matrix` (docs/concepts.md#slip).
+    ``multipower.envs.slip.slip_matrix`` (docs/concepts.md#slip).
     """
     grid = load_layout(layout)
     slip = check_slip(slip)

@@ -1,20 +1,20 @@
 """Exact multi-agent and single-agent POWER by dynamic programming on the known model (docs/concepts.md#power).
 
-Reward samples are cut into blocks whose size depends on the world only (:mod:`multipower.exact.blocks`); per-state
+Reward samples are cut into blocks whose size depends on the world only (``multipower.exact.blocks``); per-state
 means and standard errors are accumulated in a fixed order, sample by sample inside a block and block by block
 after, so the bytes of a result depend neither on ``chunk_size``, ``jobs``, the memory budget, the backend nor
-interruptions. Sample ``i`` is always the same reward pair (:class:`multipower.envs.rewards.RewardSampler`).
+interruptions. Sample ``i`` is always the same reward pair (``multipower.envs.rewards.RewardSampler``).
 
-A work unit is one block, :func:`solve_block` ``(job, unit)``: a module-level function of a small picklable
-:class:`BlockJob`, so any backend can run it. On the CPU, ``jobs`` blocks are solved at once in threads (the
+A work unit is one block, ``solve_block`` ``(job, unit)``: a module-level function of a small picklable
+``BlockJob``, so any backend can run it. On the CPU, ``jobs`` blocks are solved at once in threads (the
 compiled kernels and torch release the GIL; each solve uses one thread). Inside a block, samples go to the
 solver ``chunk_size`` at a time (sized for the batched torch code and the memory budget).
 
 With ``out_dir``, each finished block is saved to ``OUT/blocks/`` as it finishes, and a rerun resumes: see
-:func:`exact_power` and docs/exact.md.
+``exact_power`` and docs/exact.md.
 
 Accuracy: the POWER error caused by stopping iteration is at most ``power_tol`` (default ``5e-5``) per
-sample and so for the mean, whatever ``γ`` is; see :mod:`multipower.exact.solver` for the certificate and for
+sample and so for the mean, whatever ``γ`` is; see ``multipower.exact.solver`` for the certificate and for
 how ties between optimal actions are identified.
 """
 
@@ -239,10 +239,20 @@ _WORLD_LOCK = threading.Lock()
 def _world(kind: str, layout_text: str, layout_name: str, collision: Optional[str], seed_policy: str, sampler: str,
            slip: float = 0.0):
     """``(model, seed table or None, RewardSampler)`` of a job, built once per process (call it under
-    :data:`_WORLD_LOCK`: ``lru_cache`` lets threads that miss at once each build the world)."""
+    ``_WORLD_LOCK``: ``lru_cache`` lets threads that miss at once each build the world)."""
     from multipower.envs.layouts import parse_layout
 
     cfg = json.loads(sampler)
+    if kind == "joint_graph":  # layout_text holds the joint graph's DOT source
+        from multipower.envs.joint_graph import parse_joint_graph
+        from multipower.exact.joint_graph import graph_seed_table
+
+        model = parse_joint_graph(layout_text, name=layout_name)
+        policy = json.loads(seed_policy)
+        table = graph_seed_table(model, policy if isinstance(policy, str) else np.asarray(policy["table"]))
+        draws = RewardSampler(model.n_states, cfg["distribution"], cfg["correlation"], cfg["seed"],
+                              cfg["redraw_constant"])
+        return model, table, draws
     if kind == "graph":  # layout_text holds the graph's DOT source
         from multipower.envs.graph_mdp import parse_graph_mdp
 
@@ -266,7 +276,13 @@ def _powers(job: BlockJob, model, table, R_H: np.ndarray, R_A: np.ndarray) -> np
         solve = solve_single if job.kind == "single" else solve_mdp
         W = solve(model, R_H, job.gamma_H, job.device, job.power_tol).W
         return power_from_next(W, job.gamma_H)[:, None, :]
-    sol = solve_pairs(model, R_H, R_A, job.gamma_H, job.gamma_A, table, job.device, job.power_tol, values_only=True)
+    if job.kind == "joint_graph":
+        from multipower.exact.joint_graph import solve_joint_graph
+
+        sol = solve_joint_graph(model, R_H, R_A, job.gamma_H, job.gamma_A, table, job.device, job.power_tol)
+    else:
+        sol = solve_pairs(model, R_H, R_A, job.gamma_H, job.gamma_A, table, job.device, job.power_tol,
+                          values_only=True)
     return np.stack([power_from_next(sol.W_H, job.gamma_H), power_from_next(sol.W_A, job.gamma_A),
                      power_from_next(sol.W_H_seed, job.gamma_H), power_from_next(sol.W_A_seed, job.gamma_A)], axis=1)
 
@@ -275,9 +291,10 @@ def solve_block(job: BlockJob, unit: BlockUnit) -> BlockStats:
     """Solve block ``unit.k`` (samples ``[kB, min((k+1)B, n))``), continuing ``unit.prior`` when given.
 
     Returns the block's per-column, per-state mean and ``M2`` ``(C, S)``, accumulated sample by sample in index
-    order (:func:`multipower.exact._blockstats.welford`), so any ``job.chunk`` gives the same bytes.
+    order (``multipower.exact._blockstats.welford``), so any ``job.chunk`` gives the same bytes.
 
-    :raises Cancelled: when the run was stopped (between solver calls).
+    Raises:
+        Cancelled: when the run was stopped (between solver calls).
     """
     from multipower.exact._blockstats import welford
 
@@ -286,7 +303,7 @@ def solve_block(job: BlockJob, unit: BlockUnit) -> BlockStats:
         model, table, draws = _world(job.kind, job.layout_text, job.layout_name, job.collision, job.seed_policy,
                                      job.sampler, job.slip)
     start, end = unit.k * job.block, min((unit.k + 1) * job.block, job.n_samples)
-    n_columns = 4 if job.kind == "joint" else 1
+    n_columns = 4 if job.kind in ("joint", "joint_graph") else 1
     if unit.prior is not None:
         at, mean, m2 = unit.prior.end, unit.prior.mean.reshape(-1).copy(), unit.prior.m2.reshape(-1).copy()
     else:
@@ -297,7 +314,7 @@ def solve_block(job: BlockJob, unit: BlockUnit) -> BlockStats:
             raise Cancelled
         hi = min(lo + job.chunk, end)
         R_H, R_A = draws.pairs(lo, hi)
-        powers = _powers(job, model, table, R_H, R_A if job.kind == "joint" else None)
+        powers = _powers(job, model, table, R_H, R_A if job.kind in ("joint", "joint_graph") else None)
         count = welford(np.ascontiguousarray(powers.reshape(hi - lo, -1), dtype=np.float64), mean, m2, count)
     shape = (n_columns, model.n_states)
     return BlockStats(start, end, mean.reshape(shape), m2.reshape(shape), time.perf_counter() - t0)
@@ -306,7 +323,8 @@ def solve_block(job: BlockJob, unit: BlockUnit) -> BlockStats:
 def _manifest_key(job: BlockJob) -> dict:
     """What a saved result and its blocks depend on (not the number of samples: runs extend and resume)."""
     return {
-        "kind": {"joint": "exact", "single": "exact_single", "graph": "exact_graph"}[job.kind],
+        "kind": {"joint": "exact", "single": "exact_single", "graph": "exact_graph",
+                 "joint_graph": "exact_joint_graph"}[job.kind],
         "layout_text": job.layout_text,
         "collision": job.collision, "gamma_H": job.gamma_H, "gamma_A": job.gamma_A,
         "sampler": json.loads(job.sampler), "seed_policy": json.loads(job.seed_policy),
@@ -324,8 +342,8 @@ def _run(job: BlockJob, make_result, out_dir, restart: bool, overwrite: bool, fi
          jobs: int, backend, progress: bool, desc: str) -> PowerResult:
     """Accumulate a run's blocks (resuming from ``out_dir``), write its result there, and return it.
 
-    ``make_result(totals, timings, complete) -> PowerResult``. See :func:`exact_power` for what is written.
-    ``out_dir`` is locked for writing meanwhile (:func:`multipower.runs.rundir.hold`).
+    ``make_result(totals, timings, complete) -> PowerResult``. See ``exact_power`` for what is written.
+    ``out_dir`` is locked for writing meanwhile (``multipower.runs.rundir.hold``).
     """
     held = out_dir is not None and rundir.holds(out_dir)
     try:
@@ -393,7 +411,8 @@ def _run_blocks(job: BlockJob, make_result, out_dir, restart: bool, overwrite: b
 
 def _job(kind: str, model, sampler: RewardSampler, seed_policy, gamma_H: float, gamma_A: float, device,
          power_tol: float, chunk: int, n_samples: int) -> BlockJob:
-    text, name = (model.text, model.name) if kind == "graph" else (model.layout.to_text(), model.layout.name)
+    graph = kind in ("graph", "joint_graph")
+    text, name = (model.text, model.name) if graph else (model.layout.to_text(), model.layout.name)
     return BlockJob(
         kind, text, name, getattr(model, "collision", None), gamma_H, gamma_A,
         json.dumps(sampler.to_config(), sort_keys=True), json.dumps(seed_policy, sort_keys=True), str(device),
@@ -408,6 +427,29 @@ def _progress_config(config: dict, totals, complete: bool) -> dict:
 
 
 PathLike = Union[str, Path]
+#: The columns of a two-agent result, in the order of a block's statistics.
+JOINT_COLUMNS = ("power_H", "power_A", "power_H_seed", "power_A_seed")
+
+
+def joint_result_maker(kind: str, labels: np.ndarray, config: dict):
+    """``make_result(totals, timings, complete)`` of a two-agent run: the four POWER columns with their standard
+    errors, ``alpha`` and ``alpha_seed``, and α's jackknife uncertainty (docs/concepts.md#alpha-is-noisy: per-state
+    POWER is a mean over samples, and its noise pulls the correlation toward 0)."""
+
+    def make_result(totals, timings: dict, complete: bool) -> PowerResult:
+        arrays, se = {}, totals.se()
+        for i, name in enumerate(JOINT_COLUMNS):
+            arrays[name], arrays[f"{name}_se"] = totals.mean[i], se[i]
+        stats = {
+            "alpha": pearson(arrays["power_H"], arrays["power_A"]),
+            "alpha_seed": pearson(arrays["power_H_seed"], arrays["power_A_seed"]),
+        }
+        spread = totals.jackknife(lambda mean: pearson(mean[0], mean[1]))
+        if spread is not None:
+            stats.update(alpha_se=spread[0], alpha_ci_low=spread[1], alpha_ci_high=spread[2])
+        return PowerResult(kind, labels, arrays, _progress_config(config, totals, complete), stats, timings)
+
+    return make_result
 
 
 def exact_power(
@@ -437,13 +479,13 @@ def exact_power(
     """Exact multi-agent POWER of H and A at every joint state.
 
     Args:
-        layout: A :class:`~multipower.envs.layouts.Layout`, a built-in name, a file path or layout text.
+        layout: A ``Layout``, a built-in name, a file path or layout text.
         gamma: H's discount ``γ_H`` in (0, 1).
         gamma_A: A's discount (default: ``gamma``).
         n_samples: Reward pairs to average over.
         collision: ``"none"``, ``"crash"`` or ``"bounce"``.
         correlation: Reward correlation ``β`` in [-1, 1] (negative only for symmetric distributions).
-        distribution: Reward distribution: name, config dict or :class:`~multipower.envs.rewards.RewardDistribution`
+        distribution: Reward distribution: name, config dict or ``RewardDistribution``
             (uniform [0, 1] by default).
         seed_policy: A's seed policy: ``"uniform"``, ``"stay"`` or an ``(S, 5)`` table over joint states.
         seed: Seed of the reward draws.
@@ -456,10 +498,10 @@ def exact_power(
         jobs: Blocks solved at once in threads (default: the available cores on the CPU, 1 on a GPU).
             Results are identical for any value.
         max_memory: Memory budget (bytes or text such as ``"8G"``; default a fraction of the machine's memory,
-            :mod:`multipower.envs.memory`). The peak is estimated before anything is allocated: default chunks and jobs
+            ``multipower.envs.memory``). The peak is estimated before anything is allocated: default chunks and jobs
             are lowered to fit, and a world that does not fit is refused up front. Results never depend on it.
         slip: Slip probability in [0, 1] (docs/concepts.md#slip); 0, the default, is the deterministic world.
-        out_dir: Run folder. Checked first (:func:`multipower.runs.rundir.check_out`: refused if it holds another
+        out_dir: Run folder. Checked first (``multipower.runs.rundir.check_out``: refused if it holds another
             run or files multipower did not write, unless ``overwrite``). Each finished block is saved to
             ``OUT/blocks/``; a rerun resumes, a larger ``n_samples`` extends, a smaller one is computed from the
             saved blocks and returned without writing anything. The result is written atomically as
@@ -468,10 +510,10 @@ def exact_power(
         overwrite: Replace a folder holding another run (its files are removed first).
         files: More files (name to text, e.g. ``spec.json``) written with the result and listed in the manifest.
         backend: Where blocks are solved: ``None`` or ``"local"`` (``jobs`` threads here), ``"ray"`` (a Ray
-            cluster, :mod:`multipower.runs.ray_backend`) or a :class:`~multipower.runs.backends.Backend`; same bytes on any.
+            cluster, ``multipower.runs.ray_backend``) or a ``Backend``; same bytes on any.
 
     Returns:
-        A ``"joint"`` :class:`~multipower.runs.results.PowerResult` with ``power_H``, ``power_H_se``, ``power_A``,
+        A ``"joint"`` ``PowerResult`` with ``power_H``, ``power_H_se``, ``power_A``,
         ``power_A_se``, ``power_H_seed``, ``power_H_seed_se``, ``power_A_seed``, ``power_A_seed_se``; stats
         ``alpha`` (Pearson of POWER_H and POWER_A over states) and ``alpha_seed`` (of the two diagnostics).
         Its config records ``samples_done``, ``samples_requested``, ``complete`` and ``block_size``.
@@ -513,23 +555,6 @@ def exact_power(
         "jobs": jobs,
         "power_tol": power_tol,
     }
-    names = ("power_H", "power_A", "power_H_seed", "power_A_seed")
-
-    def make_result(totals, timings: dict, complete: bool) -> PowerResult:
-        arrays, se = {}, totals.se()
-        for i, name in enumerate(names):
-            arrays[name], arrays[f"{name}_se"] = totals.mean[i], se[i]
-        stats = {
-            "alpha": pearson(arrays["power_H"], arrays["power_A"]),
-            "alpha_seed": pearson(arrays["power_H_seed"], arrays["power_A_seed"]),
-        }
-        # α's sampling uncertainty (docs/concepts.md#alpha-is-noisy): per-state POWER is a mean over samples, and
-        # its noise pulls the correlation toward 0; a jackknife over groups of sample blocks measures how much.
-        spread = totals.jackknife(lambda mean: pearson(mean[0], mean[1]))
-        if spread is not None:
-            stats.update(alpha_se=spread[0], alpha_ci_low=spread[1], alpha_ci_high=spread[2])
-        return PowerResult("joint", model.state_labels(), arrays, _progress_config(config, totals, complete), stats,
-                           timings)
-
+    make_result = joint_result_maker("joint", model.state_labels(), config)
     return _run(job, make_result, out_dir, restart, overwrite, files, jobs, backend, progress,
                 f"exact {model.layout.name}")

@@ -1,17 +1,17 @@
 """Figures of POWER results (docs/reproductions.md#figures), drawn with matplotlib on the Agg backend (no display).
 
-* :func:`plot_joint_heatmap` — the posts' main figure: a grid of small grids. The outer position is A's
+* ``plot_joint_heatmap`` — the posts' main figure: a grid of small grids. The outer position is A's
   cell (outlined in red inside its block); inside a block each cell is H's position, coloured (and, for
   small worlds, annotated) with one agent's POWER. Walls and forbidden states (``h == a`` under
   ``crash``/``bounce``) are left blank.
-* :func:`plot_single_heatmap` — single-agent POWER over the layout.
-* :func:`plot_alignment` — POWER_H against POWER_A, one point per joint state, α_HA in the title.
-* :func:`plot_alpha_sweep` — α_HA against the swept parameter (β, γ, ...), with the α = 0 line.
-* :func:`plot_learned_vs_exact` — re-exported from :mod:`multipower.plots.compare`.
+* ``plot_single_heatmap`` — single-agent POWER over the layout.
+* ``plot_alignment`` — POWER_H against POWER_A, one point per joint state, α_HA in the title.
+* ``plot_alpha_sweep`` — α_HA against the swept parameter (β, γ, ...), with the α = 0 line.
+* ``plot_learned_vs_exact`` — re-exported from ``multipower.plots.compare``.
 
-Every function returns the :class:`~matplotlib.figure.Figure`; :func:`save_figure` writes a PNG (optionally
-palette-compressed, for the README gallery) and closes it. :func:`plot_result` draws every figure of one
-:class:`~multipower.runs.results.PowerResult`.
+Every function returns the ``Figure``; ``save_figure`` writes a PNG (optionally
+palette-compressed, for the README gallery) and closes it. ``plot_result`` draws every figure of one
+``PowerResult``.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def plot_alpha_sweep(
         alphas: α_HA at each value.
         parameter: Name of the swept parameter (x-axis label).
         alpha_se: Optional error bars.
-        title: First title line (e.g. :func:`describe` of the base config).
+        title: First title line (e.g. ``describe`` of the base config).
         published: Optional ``(value, alpha)`` points to draw as published references.
     """
     x, y = np.asarray(values, float), np.asarray(alphas, float)
@@ -230,8 +230,9 @@ def plot_result(
     """Draw every figure of one result into ``out_dir``; return the PNG paths.
 
     Joint: ``heatmap_H.png``, ``heatmap_A.png``, ``alignment.png`` (and with ``diagnostics`` the heat maps
-    of H's POWER against the seed and A's POWER following the seed, where present). Single:
-    ``heatmap.png``. Graph: ``power.png`` (:func:`multipower.plots.graph.plot_graph_power`).
+    of H's POWER against the seed and A's POWER following the seed, where present); a joint graph whose states
+    are gridworld pairs likewise, on the grid of its cells. Single:
+    ``heatmap.png``. Graph: ``power.png`` (``multipower.plots.graph.plot_graph_power``).
     """
     out_dir = Path(out_dir)
     paths = []
@@ -242,6 +243,14 @@ def plot_result(
     if result.kind == "single":
         paths.append(save_figure(plot_single_heatmap(result), out_dir / f"{prefix}heatmap.png", dpi))
         return paths
+    if result.kind == "joint_graph":  # drawn on the grid its state names carry
+        from multipower.plots.graph import joint_graph_on_grid
+
+        on_grid = joint_graph_on_grid(result)
+        if on_grid is None:
+            raise ValueError(f"the joint graph {result.config.get('mdp')!r} names its states otherwise than "
+                             "[(r, c)_H^(r, c)_A]: its POWER is in power.csv, there is no grid to draw it on")
+        result = on_grid
     for agent in ("H", "A"):
         paths.append(save_figure(plot_joint_heatmap(result, agent, highlight=highlight), out_dir / f"{prefix}heatmap_{agent}.png", dpi))
     paths.append(save_figure(plot_alignment(result), out_dir / f"{prefix}alignment.png", dpi))
@@ -312,7 +321,7 @@ def learned_result(result: PowerResult, which: str = "learned") -> PowerResult:
 def plot_comparison_dir(directory: PathLike, out_dir: PathLike, prefix: str = "", dpi: int = 110,
                         highlight: Sequence[tuple] = ()) -> list:
     """Figures of a saved learned-versus-exact comparison: the four-panel comparison figure and the
-    learned heat maps (``highlight``: states to circle, as :func:`plot_joint_heatmap`) and alignment plot."""
+    learned heat maps (``highlight``: states to circle, as ``plot_joint_heatmap``) and alignment plot."""
     result = load_result(directory, columns=tuple(f"power_{a}_{w}" for a in "HA" for w in ("learned", "exact")))
     out_dir = Path(out_dir)
     algo = result.config.get("algo", "learned")

@@ -33,7 +33,7 @@ def result_mdp(result: PowerResult) -> GraphMDP:
 
 def state_positions(mdp: GraphMDP, graph) -> dict:
     """Node positions: ``(col, -row)`` when every state is named ``"(r, c)"``, else columns by distance from the
-    first state (:func:`networkx.multipartite_layout`)."""
+    first state (``networkx.multipartite_layout``)."""
     import networkx as nx
 
     cells = [_CELL.fullmatch(s) for s in mdp.states]
@@ -49,7 +49,7 @@ def state_positions(mdp: GraphMDP, graph) -> dict:
 
 def plot_graph_power(result: PowerResult, column: str = "power", title: Optional[str] = None, ax=None):
     """Draw the graph of a ``"graph"`` result with each state coloured by ``column`` (and labelled with it, up to
-    :data:`MAX_LABELLED` states). Returns the figure."""
+    ``MAX_LABELLED`` states). Returns the figure."""
     import networkx as nx
 
     mdp = result_mdp(result)
@@ -86,3 +86,21 @@ def plot_graph_power(result: PowerResult, column: str = "power", title: Optional
     ax.set_axis_off()
     fig.tight_layout()
     return fig
+
+
+def joint_graph_on_grid(result: PowerResult) -> Optional[PowerResult]:
+    """A joint graph's result as a gridworld ``"joint"`` result (cell labels, the grid of the cells its state names
+    carry, open where a cell appears) so the joint heat maps and the alignment plot draw it; None when a state name
+    is not a gridworld pair ``"[(r, c)_H^(r, c)_A]"``."""
+    from multipower.envs.joint_graph import grid_cells
+    from multipower.envs.layouts import OPEN, WALL
+
+    cells = grid_cells(tuple(result.labels[:, 0]))
+    if cells is None:
+        return None
+    rows, cols = cells[:, 0::2].max() + 1, cells[:, 1::2].max() + 1
+    grid = np.zeros((rows, cols), dtype=bool)
+    grid[cells[:, 0], cells[:, 1]] = grid[cells[:, 2], cells[:, 3]] = True
+    text = "\n".join("".join(OPEN if c else WALL for c in row) for row in grid)
+    config = {**result.config, "layout": result.config.get("mdp", "joint graph"), "layout_text": text}
+    return PowerResult("joint", cells, result.arrays, config, result.stats, result.timings)

@@ -38,8 +38,9 @@ def describe(config: Mapping, with_samples: bool = True) -> str:
     if name not in (None, "uniform"):
         params = {k: v for k, v in distribution.items() if k != "name"} if isinstance(distribution, Mapping) else {}
         parts.append(f"{name} rewards" + (f" ({', '.join(f'{k}={v}' for k, v in params.items())})" if params else ""))
-    if config.get("seed_policy") not in (None, "uniform"):
-        parts.append(f"seed policy {config['seed_policy']}")
+    seed_policy = config.get("seed_policy")
+    if seed_policy not in (None, "uniform"):
+        parts.append("seed policy from a table" if isinstance(seed_policy, Mapping) else f"seed policy {seed_policy}")
     if with_samples and config.get("n_samples") is not None:
         parts.append(samples_text(config))
     return ", ".join(parts)

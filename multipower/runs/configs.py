@@ -1,8 +1,8 @@
 """Experiment configs: the YAML schema of a reproduction or sweep, validated once on loading.
 
 A config (shipped in ``multipower/configs/NAME.yaml``) names one published figure set or an experiment beyond
-the posts; :mod:`multipower.repro.experiments` runs it. The keys are described in that module's docstring.
-:func:`validate_config` checks every key and fills in defaults; :class:`ConfigError` names the config and the
+the posts; ``multipower.repro.experiments`` runs it. The keys are described in that module's docstring.
+``validate_config`` checks every key and fills in defaults; ``ConfigError`` names the config and the
 key that is wrong.
 """
 
@@ -23,7 +23,7 @@ from multipower.runs.spec import RunSpec, SpecError, check_correlation, check_co
 
 KINDS = ("joint", "single", "sweep")
 SWEEP_PARAMETERS = ("correlation", "gamma", "seed")
-#: The run keys of a config (the YAML spelling of :class:`~multipower.runs.spec.RunSpec`'s), with their defaults.
+#: The run keys of a config (the YAML spelling of ``RunSpec``'s), with their defaults.
 RUN_DEFAULTS = {"layout": None, "collision": "none", "slip": 0.0, "gamma": None, "gamma_A": None, "n_samples": None,
                 "correlation": 0.0, "distribution": "uniform", "seed_policy": "uniform", "seed": 0,
                 "redraw_constant": False}
@@ -97,7 +97,7 @@ def load_config(name_or_path: PathLike, overrides: Optional[Mapping] = None) -> 
 def _resolve_files(data: dict, path: Path) -> dict:
     """``layout`` and a ``seed_policy`` file named relative to the config resolve against the config's folder
     (a built-in layout name, layout text and ``uniform``/``stay`` stay as they are); a file that is not there
-    is a :class:`ConfigError` naming the config and the key."""
+    is a ``ConfigError`` naming the config and the key."""
     data = dict(data)
     where = f"config {path.name}"
     layout = data.get("layout")
@@ -120,7 +120,7 @@ def _beside(config_path: Path, name: str, key: str, where: str) -> str:
 
 
 def validate_config(config: Mapping, source: str = "config") -> dict:
-    """Check every key of a config; return it with defaults filled in. Raises :class:`ConfigError`."""
+    """Check every key of a config; return it with defaults filled in. Raises ``ConfigError``."""
     cfg = dict(config)
     where = f"config {cfg.get('name', source)!r}"
     name = cfg.get("name")
@@ -334,7 +334,7 @@ def load_sweep(directory: PathLike) -> tuple:
     """``(summary, results)`` of a saved sweep folder (``sweep.json`` + ``points/*``).
 
     The point folders ``sweep.json`` names must be relative paths of plain names inside the sweep's folder
-    (as :mod:`multipower.repro.experiments` writes them); anything else, or a missing key, is a ``ValueError`` naming
+    (as ``multipower.repro.experiments`` writes them); anything else, or a missing key, is a ``ValueError`` naming
     the file and the key, before any point is read.
     """
     directory = Path(directory)
@@ -364,11 +364,12 @@ def _point_folder(directory: Path, point, path: Path) -> Path:
 
 
 #: Columns a saved result of each kind must have to be drawn.
-REQUIRED_COLUMNS = {"joint": ("power_H", "power_A"), "single": ("power",), "graph": ("power",)}
+REQUIRED_COLUMNS = {"joint": ("power_H", "power_A"), "single": ("power",), "graph": ("power",),
+                    "joint_graph": ("power_H", "power_A")}
 
 
 def load_result(directory: PathLike, columns: Optional[tuple] = None) -> PowerResult:
-    """A saved :class:`PowerResult`, its files checked first: a damaged ``summary.json`` or ``power.csv`` is a
+    """A saved ``PowerResult``, its files checked first: a damaged ``summary.json`` or ``power.csv`` is a
     ``ValueError`` naming the file and the key or column, not an exception from deep in the drawing.
     ``columns``: those ``power.csv`` must have (default: the POWER columns of the result's kind)."""
     directory = Path(directory)
@@ -378,13 +379,14 @@ def load_result(directory: PathLike, columns: Optional[tuple] = None) -> PowerRe
     if summary["kind"] not in REQUIRED_COLUMNS:
         raise ValueError(f"{summary_path}: key 'kind' must be one of {tuple(REQUIRED_COLUMNS)}, got {summary['kind']!r}")
     config = summary["config"]
-    if summary["kind"] == "graph":  # a graph's world is its DOT source (config.mdp_text), checked on drawing
+    graph = summary["kind"] in ("graph", "joint_graph")
+    if graph:  # a graph's world is its DOT source (config.mdp_text), checked on drawing
         if not isinstance(config, Mapping) or not isinstance(config.get("mdp_text"), str):
             raise ValueError(f"{summary_path}: key 'config.mdp_text' must be the graph's DOT text")
     elif not isinstance(config, Mapping) or not isinstance(config.get("layout_text"), str):
         raise ValueError(f"{summary_path}: key 'config.layout_text' must be the layout's text")
     try:
-        if summary["kind"] != "graph":
+        if not graph:
             parse_layout(config["layout_text"])
     except ValueError as error:
         raise ValueError(f"{summary_path}: key 'config.layout_text': {error}") from None

@@ -1,9 +1,9 @@
 """POWER results: per-state arrays with state labels, configuration and timings; saved as CSV + JSON.
 
-One :class:`PowerResult` type serves the exact solver, the learned estimator and the plots, so any saved
+One ``PowerResult`` type serves the exact solver, the learned estimator and the plots, so any saved
 result can be reloaded and drawn. A directory holds ``power.csv`` (one row per state),
 ``summary.json`` (kind, configuration, how many of the requested samples are done, scalar statistics such as
-``alpha``, timings) and ``manifest.json`` (:mod:`multipower.runs.rundir`: written last, with every file's hash).
+``alpha``, timings) and ``manifest.json`` (``multipower.runs.rundir``: written last, with every file's hash).
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ JOINT_LABELS = ("h_row", "h_col", "a_row", "a_col")
 SINGLE_LABELS = ("row", "col")
 GRAPH_LABELS = ("state",)
 #: Label columns of each kind of result: integer cell coordinates, or a state's name in an MDP graph.
-LABELS = {"joint": JOINT_LABELS, "single": SINGLE_LABELS, "graph": GRAPH_LABELS}
+LABELS = {"joint": JOINT_LABELS, "single": SINGLE_LABELS, "graph": GRAPH_LABELS, "joint_graph": GRAPH_LABELS}
+#: Kinds labelled by state names (strings), not cell coordinates.
+NAMED = ("graph", "joint_graph")
 
 
 def _listed_files(directory: Path) -> set:
@@ -46,8 +48,9 @@ class PowerResult:
     """POWER per state.
 
     Attributes:
-        kind: ``"joint"`` (labels ``h_row, h_col, a_row, a_col``), ``"single"`` (``row, col``) or ``"graph"``
-            (``state``: the state's name in an MDP graph).
+        kind: ``"joint"`` (labels ``h_row, h_col, a_row, a_col``), ``"single"`` (``row, col``), ``"graph"``
+            (``state``: the state's name in an MDP graph) or ``"joint_graph"`` (the joint state's name in a joint
+            MDP graph, with the two agents' columns of ``"joint"``).
         labels: ``(n_states, 4)`` or ``(n_states, 2)`` integer cell coordinates of each state, or ``(n_states, 1)``
             state names (strings) for ``"graph"``.
         arrays: Column name to ``(n_states,)`` values, in CSV column order (e.g. ``power_H``,
@@ -67,7 +70,7 @@ class PowerResult:
     def __post_init__(self) -> None:
         if self.kind not in LABELS:
             raise ValueError(f"kind must be one of {tuple(LABELS)}, got {self.kind!r}")
-        self.labels = np.asarray(self.labels, dtype=object if self.kind == "graph" else np.int64)
+        self.labels = np.asarray(self.labels, dtype=object if self.kind in NAMED else np.int64)
         n_labels = len(self.label_names)
         if self.labels.ndim != 2 or self.labels.shape[1] != n_labels:
             raise ValueError(f"labels of a {self.kind} result must have shape (n_states, {n_labels})")
@@ -118,13 +121,14 @@ class PowerResult:
     def save(self, directory: Union[str, Path], run_kind: Optional[str] = None, key: Optional[Mapping] = None,
              files: Optional[Mapping[str, Union[str, bytes]]] = None) -> Path:
         """Write ``power.csv``, ``summary.json`` and ``files`` (name to contents) to ``directory`` (created if
-        needed), each atomically, then ``manifest.json`` listing them (:func:`multipower.runs.rundir.write_manifest`).
+        needed), each atomically, then ``manifest.json`` listing them (``multipower.runs.rundir.write_manifest``).
         Files the folder's previous manifest listed and this save does not write (a figure not drawn this time)
         are removed after it, so the folder holds one run's files.
 
-        :param run_kind: The manifest's kind of run (default: ``config["kind"]``, else the result's kind).
-        :param key: What the numbers depend on, hashed into the manifest (default: ``config`` without its
-            ``"timings"``, which a learned comparison's config carries from its training run).
+        Args:
+            run_kind: The manifest's kind of run (default: ``config["kind"]``, else the result's kind).
+            key: What the numbers depend on, hashed into the manifest (default: ``config`` without its
+                ``"timings"``, which a learned comparison's config carries from its training run).
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -169,14 +173,14 @@ class PowerResult:
         n_labels = len(LABELS[kind])
         header, n = rows[0], len(rows) - 1
         body = np.array([row[n_labels:] for row in rows[1:]], dtype=np.float64).reshape(n, len(header) - n_labels)
-        labels = np.array([row[:n_labels] for row in rows[1:]], dtype=object if kind == "graph" else np.float64)
+        labels = np.array([row[:n_labels] for row in rows[1:]], dtype=object if kind in NAMED else np.float64)
         arrays = {name: body[:, i] for i, name in enumerate(header[n_labels:])}
         return cls(kind, labels.reshape(n, n_labels), arrays, config, summary, timings)
 
 
 def _label_text(kind: str, value):
     """A label as written to ``power.csv``: a state name for ``"graph"``, else an integer coordinate."""
-    return str(value) if kind == "graph" else int(value)
+    return str(value) if kind in NAMED else int(value)
 
 
 class MeanAccumulator:

@@ -58,7 +58,12 @@ BAD = {
     "not dot": ("this is not a graph", "is not a DOT graph"),
     "undirected": ("graph { a -- b }", "undirected"),
     "dead end": ("digraph { a -> b; a -> a; }", 'state "b" has no action (a dead end)'),
-    "unknown node": ("digraph { a; b; a -> b; b -> c; }", 'names node "c", which is not declared'),
+    "node only in an edge, a dead end": ("digraph { a; b; a -> b; b -> c; }", 'state "c" has no action (a dead end)'),
+    "subgraph": ("digraph { subgraph x { a -> a } }", "line 1: subgraphs are not used in MDP graphs"),
+    "port": ('digraph {\n "a":n -> "a" }', "line 2: ports"),
+    "html": ("digraph { a -> a [label=<b>] }", "HTML strings are not supported"),
+    "two graphs": ("digraph { a -> a } digraph { b -> b }", "more than one graph"),
+    "undirected edge in a digraph": ("digraph { a -- a }", "'--' in a digraph"),
     "weights do not sum to 1": (_stoch('"go__s" -> "t__go__s" [weight="0.5"]; "go__s" -> "s__go__s" [weight="0.4"];'),
                                 'the weights of action node "go__s" sum to 0.9, not 1'),
     "negative weight": (_stoch('"go__s" -> "t__go__s" [weight="0.5"]; "go__s" -> "s__go__s" [weight="-0.5"];'),
@@ -136,3 +141,19 @@ def test_builtin_graphs_load_by_name_from_any_directory(name, tmp_path, monkeypa
     (tmp_path / name).write_text("not a graph")  # a file of that name in the working directory wins
     with pytest.raises(ValueError, match="mdp: "):
         load_graph_mdp(name)
+
+
+def test_dot_as_graphviz_writes_it_is_read():
+    """In DOT an edge declares its nodes; chains, unquoted or quoted weights, defaults, comments and strict graphs."""
+    text = """/* a comment */ strict digraph walk {
+    # a preprocessor line
+    edge [color=red]
+    "s" -> "go__s"; go__s -> "t__go__s" [weight=1];   // unquoted
+    t -> "stay__t"; stay__t -> "t__stay__t" [weight="1.0"]
+    s -> go__s  // repeated: one edge in a strict graph
+    }"""
+    mdp = parse_graph_mdp(text)
+    assert mdp.states == ("s", "t") and mdp.name == "walk"
+    np.testing.assert_array_equal(mdp.next_state[:, 0, 0], [1, 1])
+    deterministic = parse_graph_mdp("digraph { a -> b -> a; b -> b }")
+    assert deterministic.states == ("a", "b") and deterministic.action_mask.sum() == 3

@@ -173,7 +173,7 @@ def test_cli_export_then_exact(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["exact", "--mdp", "F", "--gamma", "0.9"], "--mdp needs --single"),
+    (["exact", "--mdp", "F", "--gamma", "0.9"], "is a single-agent graph: add --single"),
     (["exact", "--single", "--mdp", "F", "--layout", "grid3x3", "--gamma", "0.9"], "give --layout or --mdp, not both"),
     (["exact", "--single", "--mdp", "F", "--gamma", "0.9", "--collision", "crash"], "--collision does not apply"),
     (["exact", "--single", "--mdp", "F", "--gamma", "1.5"], "--gamma"),

@@ -1,7 +1,7 @@
 """Subcommands of the ``multipower`` command line (see ``multipower.cli``), and the arguments they share.
 
-The world, discounts, rewards and seed policy are spelled alike on every command (:func:`add_run_arguments`)
-and become one :class:`~multipower.runs.spec.RunSpec` (:func:`spec_from_args`). Old spellings still work and
+The world, discounts, rewards and seed policy are spelled alike on every command (``add_run_arguments``)
+and become one ``RunSpec`` (``spec_from_args``). Old spellings still work and
 print a one-line deprecation notice on stderr.
 """
 
@@ -105,13 +105,13 @@ class Flag(argparse.Action):
 
 
 def given_flags(args: argparse.Namespace) -> list:
-    """The :class:`Flag` options given on the command line, in order, each once."""
+    """The ``Flag`` options given on the command line, in order, each once."""
     return list(dict.fromkeys(getattr(args, "given", [])))
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, required: bool = False, samples: int = 100,
                       layout_required: Optional[bool] = None) -> None:
-    """The flags of a :class:`RunSpec`: world, discounts, rewards, seed and seed policy.
+    """The flags of a ``RunSpec``: world, discounts, rewards, seed and seed policy.
 
     ``required``: ``--layout`` and ``--gamma`` have no default (``exact``); otherwise grid3x3 and 0.6.
     ``layout_required``: overrides ``required`` for ``--layout`` (False where ``--mdp`` may replace it).
@@ -139,7 +139,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, required: bool = False, s
     parser.add_argument("--seed", type=count(0), default=0, action=Flag,
                         help="seeds the reward functions (and training); default 0")
     parser.add_argument("--seed-policy", default="uniform", action=Flag,
-                        help="A's seed policy: uniform (default), stay, or a .npy file with an (S, 5) table over joint states")
+                        help="A's seed policy: uniform (default), stay, a .npy file with an (S, 5) table over joint states, or with a joint graph (--mdp) a policy graph .gv")
 
 
 def add_option_argument(parser: argparse.ArgumentParser) -> None:
@@ -151,9 +151,9 @@ def add_option_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def spec_from_args(args: argparse.Namespace, learner: Optional[str] = None, redraw_constant: bool = False) -> RunSpec:
-    """The :class:`RunSpec` of parsed :func:`add_run_arguments` flags (and ``--option``, if the command has it).
+    """The ``RunSpec`` of parsed ``add_run_arguments`` flags (and ``--option``, if the command has it).
 
-    Keys are spelled as the flags (``gamma``, ``samples``), so a :class:`SpecError` names the flag at fault.
+    Keys are spelled as the flags (``gamma``, ``samples``), so a ``SpecError`` names the flag at fault.
     """
     check_learner_options(learner, dict(getattr(args, "options", []) or []), key="--option")
     return RunSpec.from_dict({
@@ -175,7 +175,7 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def backend_from_args(args: argparse.Namespace):
-    """The :class:`~multipower.runs.backends.Backend` of :func:`add_backend_arguments` flags; None for ``local``
+    """The ``Backend`` of ``add_backend_arguments`` flags; None for ``local``
     (each command's own threads or processes). ``ValueError`` naming the flag for a misuse or a missing Ray."""
     if args.backend == "local":
         if args.ray_address is not None:

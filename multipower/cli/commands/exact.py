@@ -26,8 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a folder holding another run (or files multipower did not write)")
     parser.add_argument("--mdp", default=None, metavar="FILE.gv",
-                        help="with --single: an MDP graph in POWERplay's DOT format (a .gv file or a built-in: figure1, three_states) instead of --layout "
-                             "(writes power.csv labelled by state name, and power.png)")
+                        help="an MDP graph in POWERplay's DOT format instead of --layout: a joint graph of two agents "
+                             "(actions [ACTION_H^ACTION_A]; --seed-policy may then be a policy graph .gv), or with "
+                             "--single a single-agent graph (a .gv file or a built-in: figure1, three_states); "
+                             "power.csv is labelled by state name")
     parser.add_argument("--redraw-constant", action="store_true", help="redraw constant reward functions")
     parser.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
     parser.add_argument("--chunk-size", type=count(1), default=None,
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if args.mdp is not None:
         return _run_graph(args)
     if args.layout is None:
-        raise ValueError("--layout is required (or --single --mdp FILE.gv for an MDP graph)")
+        raise ValueError("--layout is required (or --mdp FILE.gv for an MDP graph)")
     if args.single:
         _refuse_two_agent_flags(args, "--single (one agent)")
     spec = spec_from_args(args, redraw_constant=args.redraw_constant)
@@ -109,16 +111,24 @@ def _refuse_two_agent_flags(args: argparse.Namespace, what: str) -> None:
 def _run_graph(args: argparse.Namespace) -> int:
     """``--single --mdp FILE``: POWER at every state of an MDP graph, power.csv + summary.json + power.png."""
     from multipower.envs.graph_mdp import load_graph_mdp
+    from multipower.envs.joint_graph import is_joint_graph, joint_graph_from
     from multipower.envs.rewards import make_distribution
     from multipower.envs.validation import check_gamma
     from multipower.exact.single import graph_power
     from multipower.plots.figures import save_figure
     from multipower.plots.graph import plot_graph_power
 
-    if not args.single:
-        raise ValueError("--mdp needs --single: an MDP graph has one agent")
     if args.layout is not None:
         raise ValueError("give --layout or --mdp, not both")
+    mdp = load_graph_mdp(args.mdp)
+    if is_joint_graph(mdp):
+        if args.single:
+            raise ValueError(f"--single does not apply to --mdp {args.mdp}: it is a joint graph of two agents (its "
+                             "actions are [ACTION_H^ACTION_A]); leave --single out")
+        return _run_joint_graph(args, joint_graph_from(mdp, str(args.mdp)))
+    if not args.single:
+        raise ValueError(f"--mdp {args.mdp} is a single-agent graph: add --single (a joint graph names its actions "
+                         "[ACTION_H^ACTION_A])")
     _refuse_two_agent_flags(args, "--mdp (a single-agent graph)")
     if args.slip != 0.0:
         raise ValueError("--slip does not apply to --mdp: a graph's transitions are its own (export-mdp --layout L "
@@ -127,7 +137,6 @@ def _run_graph(args: argparse.Namespace) -> int:
     if args.samples < 1:
         raise ValueError(f"--samples must be a positive integer, got {args.samples}")
     distribution = make_distribution({"name": args.distribution, **dict(args.dist_param)})
-    mdp = load_graph_mdp(args.mdp)
     common = dict(
         n_samples=args.samples, distribution=distribution, seed=args.seed, redraw_constant=args.redraw_constant,
         device=args.device, chunk_size=args.chunk_size, jobs=args.jobs, progress=not args.no_progress,
@@ -146,4 +155,45 @@ def _run_graph(args: argparse.Namespace) -> int:
     out = Path(args.out)
     save_figure(plot_graph_power(result), out / "power.png")
     print(f"wrote {out}/power.csv ({result.n_states} states, {done:,} samples), power.png")
+    return 0
+
+
+def _run_joint_graph(args: argparse.Namespace, graph) -> int:
+    """``--mdp JOINT.gv``: POWER_H, POWER_A, α at every joint state of a joint MDP graph, power.csv + summary.json."""
+    from multipower.envs.joint_graph import load_policy_graph
+    from multipower.envs.rewards import make_distribution
+    from multipower.envs.validation import check_gamma
+    from multipower.exact.graph_pairs import joint_graph_power
+
+    for flag, value, default in (("--collision", args.collision, "none"), ("--slip", args.slip, 0.0)):
+        if value != default:
+            raise ValueError(f"{flag} does not apply to --mdp: a joint graph's transitions are its own (export-mdp "
+                             "--layout L --joint writes a layout's rule and slip as a graph)")
+    gamma = check_gamma(args.gamma, "--gamma")
+    gamma_A = None if args.gamma_A is None else check_gamma(args.gamma_A, "--gamma-a")
+    if args.samples < 1:
+        raise ValueError(f"--samples must be a positive integer, got {args.samples}")
+    seed_policy = args.seed_policy
+    if seed_policy not in ("uniform", "stay"):
+        if not str(seed_policy).endswith((".gv", ".dot")):
+            raise ValueError(f"--seed-policy: for a joint graph give 'uniform', 'stay' or a policy graph (.gv), got "
+                             f"{seed_policy!r}")
+        seed_policy = load_policy_graph(seed_policy, graph)
+    try:
+        result = joint_graph_power(
+            graph, gamma, gamma_A=gamma_A, n_samples=args.samples, correlation=args.correlation,
+            distribution=make_distribution({"name": args.distribution, **dict(args.dist_param)}),
+            seed_policy=seed_policy, seed=args.seed, redraw_constant=args.redraw_constant, device=args.device,
+            chunk_size=args.chunk_size, jobs=args.jobs, progress=not args.no_progress, max_memory=args.max_memory,
+            out_dir=args.out, restart=args.restart, overwrite=args.overwrite, backend=backend_from_args(args),
+        )
+    except Interrupted as stop:
+        print(interrupted_message(stop, args.out), file=sys.stderr)
+        return 130
+    done, prefix_of = result.samples_done, result.config.get("prefix_of")
+    if prefix_of is not None:
+        print(f"first {done:,} of the {prefix_of:,} samples in {args.out} (not written)")
+        return 0
+    print(f"wrote {args.out}/power.csv ({result.n_states} joint states, {done:,} samples); "
+          f"alpha = {alpha_text(result.stats)}")
     return 0

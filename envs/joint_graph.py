@@ -1,0 +1,261 @@
+"""Two-agent MDPs and seed policies given as DOT graphs, in POWERplay's joint format (docs/graphs.md#joint-graphs).
+
+**Joint MDP graph.** The stochastic single-agent form of ``multipower.envs.graph_mdp`` whose actions are joint:
+state nodes (for gridworlds ``"[(r, c)_H^(r, c)_A]"``, H's cell then A's), edges from each state to joint-action
+nodes ``"[ACTION_H^ACTION_A]__STATE"``, and weighted edges from those to outcome nodes
+``"NEXT__[ACTION_H^ACTION_A]__STATE"``. H's available actions at a state are the H parts of its joint actions, A's
+likewise. A combination of an available H action and an available A action that the graph leaves out is
+*forbidden*: it leads nowhere, so the episode ends there with no further reward (the terminal of the ``crash``
+rule; POWERplay's no-overlap maze is written this way).
+
+**Policy graph** (A's seed policy). State nodes as in the MDP, and edges from each state to ``"[ACTION]__STATE"``
+nodes with ``weight=p``, the probability that A takes ``ACTION`` there. An action the MDP does not give A at that
+state is ignored when its weight is 0 and refused otherwise.
+
+States are numbered in order of first appearance in the file; reward sample ``j`` assigns its values in that
+order (as for every graph). Action slots are the five gridworld moves in ``ACTION_NAMES`` order when the
+graph's actions are among them, else in order of first appearance.
+
+``joint_graph_text`` and ``policy_graph_text`` write a layout's joint model and a seed policy in these
+formats (states in the model's joint-state order), so a layout can be edited as a graph and solved again.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from multipower.envs.dot import DotError, parse_dot
+from multipower.envs.graph_mdp import WEIGHT_TOL, GraphMDP, cell_name, parse_graph_mdp, read_graph_text
+from multipower.envs.layouts import ACTION_NAMES
+
+_JOINT_ACTION = re.compile(r"\[(.+)_H\^(.+)_A\]")
+_GRID_STATE = re.compile(r"\[\((\d+), (\d+)\)_H\^\((\d+), (\d+)\)_A\]")
+
+
+@dataclass(frozen=True, eq=False)
+class JointGraph:
+    """A two-agent MDP as padded arrays (``S`` joint states, ``nH``/``nA`` action slots, ``K`` outcomes).
+
+    Attributes:
+        name: The graph's name (or the file's stem).
+        states: ``(S,)`` state names, in graph order.
+        actions_H, actions_A: Each agent's action labels, one per slot.
+        action_mask_H, action_mask_A: ``(S, nH)``, ``(S, nA)`` available actions.
+        next_state: ``(S, nH, nA, K)`` next joint states; forbidden and padding combinations lead to ``S``, the
+            terminal (value 0).
+        prob: ``(S, nH, nA, K)`` outcome probabilities (each allowed combination's sum to 1; forbidden ones have
+            all their mass on the terminal).
+        allowed: ``(S, nH, nA)`` the combinations the graph gives.
+        cells: ``(S, 4)`` ``(h_row, h_col, a_row, a_col)`` where every state name is a gridworld pair, else None.
+        text: The DOT source.
+    """
+
+    name: str
+    states: tuple
+    actions_H: tuple
+    actions_A: tuple
+    action_mask_H: np.ndarray
+    action_mask_A: np.ndarray
+    next_state: np.ndarray
+    prob: np.ndarray
+    allowed: np.ndarray
+    cells: Optional[np.ndarray]
+    text: str
+
+    @property
+    def n_states(self) -> int:
+        return len(self.states)
+
+    @property
+    def absorbing(self) -> bool:
+        """Whether some available combination is forbidden (mass then leaves at the terminal)."""
+        both = self.action_mask_H[:, :, None] & self.action_mask_A[:, None, :]
+        return bool((both & ~self.allowed).any())
+
+    def action_mask(self, agent: str) -> np.ndarray:
+        return {"H": self.action_mask_H, "A": self.action_mask_A}[agent]
+
+    def state_labels(self) -> np.ndarray:
+        """``(S, 1)`` the state names (the labels of ``power.csv``)."""
+        return np.array(self.states, dtype=object)[:, None]
+
+
+def is_joint_graph(mdp: GraphMDP) -> bool:
+    """Whether every action of a (stochastic) graph is a joint action ``[X_H^Y_A]``."""
+    labels = [label for label in mdp.action_names[mdp.action_mask]]
+    return mdp.stochastic and bool(labels) and all(_JOINT_ACTION.fullmatch(label) for label in labels)
+
+
+def load_joint_graph(source: Union[str, Path]) -> JointGraph:
+    """Read a joint MDP graph file (module docstring). Raises ``ValueError`` in one line naming the file and the
+    node at fault (besides the checks of ``multipower.envs.graph_mdp.load_graph_mdp``)."""
+    text, name, where = read_graph_text(source)
+    return parse_joint_graph(text, name, where)
+
+
+def parse_joint_graph(text: str, name: str = "graph", where: str = "graph") -> JointGraph:
+    """A ``JointGraph`` from DOT source; errors as ``load_joint_graph``."""
+    return joint_graph_from(parse_graph_mdp(text, name, where), where)
+
+
+def joint_graph_from(mdp: GraphMDP, where: str = "graph") -> JointGraph:
+    """The joint reading of a stochastic ``GraphMDP`` whose actions are ``[X_H^Y_A]``."""
+    S, n_slots, K = mdp.next_state.shape
+    pairs = np.full((S, n_slots, 2), "", dtype=object)
+    for s, a in zip(*np.nonzero(mdp.action_mask)):
+        label = mdp.action_names[s, a]
+        match = _JOINT_ACTION.fullmatch(label)
+        if match is None:
+            raise ValueError(f'mdp: {where}: action node "{label}__{mdp.states[s]}" is not a joint action; joint '
+                             'actions are named "[ACTION_H^ACTION_A]"')
+        pairs[s, a] = match.groups()
+    actions_H = _slots(pairs[..., 0][mdp.action_mask])
+    actions_A = _slots(pairs[..., 1][mdp.action_mask])
+    index_H = {a: i for i, a in enumerate(actions_H)}
+    index_A = {a: i for i, a in enumerate(actions_A)}
+    shape = (S, len(actions_H), len(actions_A))
+    allowed = np.zeros(shape, dtype=bool)
+    next_state = np.full(shape + (K,), S, dtype=np.int64)
+    prob = np.zeros(shape + (K,))
+    prob[..., 0] = 1.0  # forbidden: all mass on the terminal
+    for s, a in zip(*np.nonzero(mdp.action_mask)):
+        h, o = index_H[pairs[s, a, 0]], index_A[pairs[s, a, 1]]
+        allowed[s, h, o] = True
+        next_state[s, h, o], prob[s, h, o] = mdp.next_state[s, a], mdp.prob[s, a]
+    return JointGraph(mdp.name, mdp.states, actions_H, actions_A, allowed.any(2), allowed.any(1), next_state,
+                      prob, allowed, grid_cells(mdp.states), mdp.text)
+
+
+def _slots(labels) -> tuple:
+    seen = tuple(dict.fromkeys(labels))
+    return ACTION_NAMES if set(seen) <= set(ACTION_NAMES) else seen
+
+
+def grid_cells(states: tuple) -> Optional[np.ndarray]:
+    """``(S, 4)`` ``(h_row, h_col, a_row, a_col)`` from gridworld state names ``"[(r, c)_H^(r, c)_A]"``, or None
+    when a name is not one."""
+    matches = [_GRID_STATE.fullmatch(s) for s in states]
+    if not all(matches):
+        return None
+    return np.array([[int(x) for x in m.groups()] for m in matches], dtype=np.int64)
+
+
+def load_policy_graph(source: Union[str, Path], graph: JointGraph) -> np.ndarray:
+    """A's seed policy ``(S, nA)`` from a policy graph file (module docstring), over ``graph``'s states and slots.
+
+    Raises:
+        ValueError: one line naming the file and the node at fault: states that are not the MDP's (or MDP states
+            the policy leaves out), an edge that is not ``STATE -> [ACTION]__STATE`` with a weight, a weight that
+            is not a probability, weights of a state that do not sum to 1, or a positive weight on an action
+            the MDP does not give A there.
+    """
+    text, _, where = read_graph_text(source, "seed_policy")
+    try:
+        dot = parse_dot(text)
+    except DotError as error:
+        raise ValueError(f"seed_policy: {where} is not a DOT graph we read ({error})") from None
+    index = {s: i for i, s in enumerate(graph.states)}
+    slot = {a: i for i, a in enumerate(graph.actions_A)}
+    table = np.zeros((graph.n_states, len(graph.actions_A)))
+    totals = np.zeros(graph.n_states)
+    for node in dot.nodes:
+        if "__" not in node and node not in index:
+            raise ValueError(f'seed_policy: {where}: state "{node}" is not a state of the MDP {graph.name!r}')
+    for src, dst, attrs in dot.edges:
+        edge = f'edge "{src}" -> "{dst}"'
+        if src not in index or not dst.endswith("__" + src) or not re.fullmatch(r"\[.+\]", dst[: -len(src) - 2]):
+            raise ValueError(f'seed_policy: {where}: {edge}: a policy edge leads from a state to "[ACTION]__STATE"')
+        p = _probability(attrs, edge, where)
+        action = dst[1: -len(src) - 3]
+        s = index[src]
+        if action not in slot or not graph.action_mask_A[s, slot[action]]:
+            if p > 0:
+                raise ValueError(f"seed_policy: {where}: {edge} gives probability {p:g} to {action!r}, which the MDP "
+                                 f'does not give agent A at "{src}"')
+            continue
+        table[s, slot[action]] += p
+        totals[s] += p
+    for s in np.flatnonzero(np.abs(totals - 1.0) > WEIGHT_TOL):
+        raise ValueError(f'seed_policy: {where}: the weights of state "{graph.states[s]}" sum to {totals[s]:.9g}, '
+                         f"not 1 (a state the policy leaves out sums to 0)")
+    return table / totals[:, None]
+
+
+def _probability(attrs: dict, edge: str, where: str) -> float:
+    try:
+        p = float(attrs["weight"])
+    except KeyError:
+        raise ValueError(f"seed_policy: {where}: {edge} has no weight") from None
+    except ValueError:
+        raise ValueError(f"seed_policy: {where}: {edge} has weight {attrs['weight']!r}, not a number") from None
+    if not math.isfinite(p) or not 0.0 <= p <= 1.0 + WEIGHT_TOL:
+        raise ValueError(f"seed_policy: {where}: {edge} has weight {attrs['weight']!r}; weights are probabilities "
+                         "in [0, 1]")
+    return p
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing
+
+
+def joint_state_names(model) -> list:
+    """POWERplay's names ``"[(r, c)_H^(r, c)_A]"`` of a ``JointModel``'s joint states."""
+    cells = model.layout.cells
+    return [f"[{cell_name(*cells[h])}_H^{cell_name(*cells[a])}_A]" for h, a in model.joint_cells]
+
+
+def joint_graph_text(model) -> str:
+    """A layout's joint model as a joint MDP graph (module docstring), states in the model's joint-state order.
+
+    Raises:
+        ValueError: for ``crash`` with slip: a joint action that crashes with a probability strictly between 0
+            and 1 has no form in this format (forbidden combinations end the episode for certain).
+    """
+    if model.collision == "crash" and model.slip > 0.0:
+        raise ValueError("collision: a crash that happens with some probability (slip > 0) cannot be written as a "
+                         "joint graph, whose forbidden joint actions end the episode for certain; use slip 0 or "
+                         "collision none or bounce")
+    names = joint_state_names(model)
+    nodes, lines = [], []  # as POWERplay writes them: every node declared, then the edges
+    for s, state in enumerate(names):
+        nodes.append(f"{_quote(state)};")
+        for h in np.flatnonzero(model.action_mask_H[s]):
+            for a in np.flatnonzero(model.action_mask_A[s]):
+                weights = model.transition_weights(np.array(s), np.array(h), np.array(a))  # (5, 5)
+                outcomes = {}
+                for eh, ea in zip(*np.nonzero(weights)):
+                    nxt = int(model.next_state[s, eh, ea])
+                    outcomes[nxt] = outcomes.get(nxt, 0.0) + float(weights[eh, ea])
+                if model.n_states in outcomes:  # a certain crash: the combination is forbidden
+                    continue
+                action = f"[{ACTION_NAMES[h]}_H^{ACTION_NAMES[a]}_A]__{state}"
+                nodes.append(f"{_quote(action)};")
+                lines.append(f"{_quote(state)} -> {_quote(action)};")
+                for nxt, p in outcomes.items():
+                    outcome = _quote(f"{names[nxt]}__{action}")
+                    nodes.append(f"{outcome};")
+                    lines.append(f'{_quote(action)} -> {outcome} [weight="{p!r}"];')
+    return "\n".join([f"strict digraph {_quote(model.layout.name)} {{", *nodes, *lines, "}"]) + "\n"
+
+
+def policy_graph_text(model, table: np.ndarray) -> str:
+    """A's seed policy ``(S, 5)`` over a joint model as a policy graph (every available move, weight 0 included)."""
+    names = joint_state_names(model)
+    lines = [f"strict digraph {_quote(model.layout.name + '_agent_A')} {{"]
+    for s, state in enumerate(names):
+        lines.append(f"{_quote(state)};")
+        for a in np.flatnonzero(model.action_mask_A[s]):
+            action = f"[{ACTION_NAMES[a]}]__{state}"
+            lines.append(f'{_quote(state)} -> {_quote(action)} [weight="{float(table[s, a])!r}"];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _quote(name: str) -> str:
+    return '"' + str(name).replace('"', '\\"') + '"'
