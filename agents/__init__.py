@@ -1,7 +1,7 @@
-"""Learners: batched Q-learning, PPO, saved agents (the tabular policies they produce are :mod:`multipower.envs.policies`).
+"""Learners: batched Q-learning, PPO, saved agents (the tabular policies they produce are ``multipower.envs.policies``).
 
 ``agents`` imports only ``envs`` and numeric libraries; exact references for accuracy metrics are passed in
-(``reference=``, an :data:`multipower.agents.logging.ExactQ`).
+(``reference=``, an ``multipower.agents.logging.ExactQ``).
 """
 
 from multipower.agents.logging import ExactQ, TrainingLogger, greedy_optimal_fraction, value_gap

@@ -1,4 +1,4 @@
-"""Compiled inner loop of batched tabular Q-learning (see :mod:`multipower.agents.qlearning`).
+"""Compiled inner loop of batched tabular Q-learning (see ``multipower.agents.qlearning``).
 
 One call advances every walker of every reward sample of a chunk by ``n_steps`` steps. Samples are independent,
 so the kernel finishes sample ``k`` (its ``(S+1, 5)`` Q-table stays in cache) before moving to ``k + 1``; within a
@@ -10,7 +10,7 @@ where its policy is stochastic at that state of that sample (``other_action < 0`
 their stopping rule (``active[k]`` False) are skipped.
 
 With slip (docs/concepts.md#slip, ``slip`` True) each agent's move is replaced by an effective move drawn from its
-cumulative slip table (``own_cdf``, ``other_cdf`` ``(S, 5, 5)``, :meth:`multipower.envs.model.JointModel.slip_cdf`): the
+cumulative slip table (``own_cdf``, ``other_cdf`` ``(S, 5, 5)``, ``multipower.envs.model.JointModel.slip_cdf``): the
 other agent's once per step, the learner's once per updated action (each update is a sample of its own
 transition), the walker moving by the draw of the action taken. Without slip no such draw is made, so the
 streams, and the results, are those of the deterministic kernel.
@@ -44,7 +44,7 @@ def _uniform(x):
 
 @njit(inline="always")
 def _step_size(n, lr_scale, lr_omega):
-    """``α_n = (1 + c·n)^(-ω)`` after ``n`` earlier visits (see :mod:`multipower.agents.qlearning`)."""
+    """``α_n = (1 + c·n)^(-ω)`` after ``n`` earlier visits (see ``multipower.agents.qlearning``)."""
     if lr_omega == 1.0:
         return 1.0 / (1.0 + lr_scale * n)
     return (1.0 + lr_scale * n) ** (-lr_omega)
@@ -85,7 +85,7 @@ def run_steps(
     still training; ``state``, ``t``, ``returns``, ``discount`` ``(K, W)``; ``slip``, ``own_cdf``, ``other_cdf``:
     see the module docstring (the tables may be empty without slip); ``vr``: variance-reduced targets with the
     reference backups ``ref_backup`` ``(K, S+1)`` and the running sums and counts of the reference targets
-    ``ref_sum``, ``ref_count`` ``(K, S+1, 5)`` (:mod:`multipower.agents.qlearning`; empty when off).
+    ``ref_sum``, ``ref_count`` ``(K, S+1, 5)`` (``multipower.agents.qlearning``; empty when off).
     """
     K, W = state.shape
     S = next_rows.shape[0] // 5

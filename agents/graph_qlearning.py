@@ -1,4 +1,4 @@
-"""Tabular Q-learning on an MDP graph (:mod:`multipower.envs.graph_mdp`), vectorised over reward samples and walkers.
+"""Tabular Q-learning on an MDP graph (``multipower.envs.graph_mdp``), vectorised over reward samples and walkers.
 
 ``K`` reward functions are learned at once, each by ``W`` walkers that act uniformly at random over the
 available actions (off-policy Q-learning needs no greedy behaviour) and restart in a uniformly random state

@@ -1,7 +1,7 @@
 """Accuracy metrics of learned agents against exact action values, and TensorBoard logging.
 
 The learners are judged against the truth the model knows, which only the exact solver computes. The learners
-do not import it: a caller that wants accuracy passes an :data:`ExactQ` (``multipower.exact.accuracy.optimal_response_q``),
+do not import it: a caller that wants accuracy passes an ``ExactQ`` (``multipower.exact.accuracy.optimal_response_q``),
 which for one agent ("me") facing a fixed policy of the other agent returns the optimal action values, batched
 over reward samples, in the environment's convention (reward of the state arrived at)::
 

@@ -4,12 +4,12 @@ The algorithm is sb3-contrib's ``MaskablePPO`` (clipped surrogate, GAE(λ), opti
 bonus, per-minibatch advantage normalisation, gradient clipping, Adam, masked categorical policy, linear
 learning-rate decay), with the two-stage scheme of the research: H learns against the seed policy of A; H is
 frozen at its greedy policy; A learns against frozen H (docs/concepts.md#two-stage-training).
-:mod:`multipower.agents.sb3_ppo` trains the same agents one SB3 model per sample and is the reference this trainer is
+``multipower.agents.sb3_ppo`` trains the same agents one SB3 model per sample and is the reference this trainer is
 checked against.
 
 **What is batched.** K actor-critic networks are held as stacked parameters (leading axis K) and evaluated
 with batched matmuls; K × ``n_envs`` environments step together on the joint model's tables
-(:mod:`multipower.envs.dynamics`): next state, action masks and the crash sentinel. The only Python loops run over
+(``multipower.envs.dynamics``): next state, action masks and the crash sentinel. The only Python loops run over
 rollout steps, epochs and minibatches. The first layer reads the observation as an embedding lookup (the
 ``"index"`` observation is a one-hot of the joint state, ``"vector"`` the one-hots of both agents' cells), which
 is the matmul SB3 does with the one-hot, without the zeros.
@@ -57,14 +57,14 @@ class PPOConfig:
     5-step episodes from uniformly random joint states, and 512 updates whose data grows with the horizon.
 
     The fields left ``None`` (``total_timesteps``, ``n_envs``, ``batch_size``) follow each agent's discount:
-    :meth:`for_gamma` fills them for the agent being trained, so that H's come from ``γ_H`` and A's from
+    ``for_gamma`` fills them for the agent being trained, so that H's come from ``γ_H`` and A's from
     ``γ_A``; a value given (``--option n_envs=64``) holds for both agents.
     """
 
     total_timesteps: Optional[int] = None
-    """Environment steps per agent per reward sample; default ``2**20 · m`` (:meth:`for_gamma`)."""
+    """Environment steps per agent per reward sample; default ``2**20 · m`` (``for_gamma``)."""
     n_envs: Optional[int] = None
-    """Environments per sample, stepped together; default ``32 · m`` (:meth:`for_gamma`)."""
+    """Environments per sample, stepped together; default ``32 · m`` (``for_gamma``)."""
     n_steps: int = 64
     """Rollout length per environment; one update uses ``n_envs * n_steps`` transitions per sample."""
     batch_size: Optional[int] = None
@@ -131,7 +131,7 @@ class PPOConfig:
 
     @property
     def resolved(self) -> bool:
-        """Whether every field has its value (none left to :meth:`for_gamma`)."""
+        """Whether every field has its value (none left to ``for_gamma``)."""
         return all(getattr(self, name) is not None for name in _FOR_GAMMA)
 
     def for_gamma(self, gamma: float) -> "PPOConfig":
@@ -170,13 +170,13 @@ class PPOConfig:
         return out
 
 
-#: The fields that :meth:`PPOConfig.for_gamma` fills from the discount when they are left ``None``.
+#: The fields that ``PPOConfig.for_gamma`` fills from the discount when they are left ``None``.
 _FOR_GAMMA = ("total_timesteps", "n_envs", "batch_size")
 
 
 def ppo_scale(gamma: float) -> int:
     """``m = 2**round(log2 √(1/(1 − γ)))``: how many times the γ = 0.1 data per update an agent of discount ``γ``
-    gets (:meth:`PPOConfig.for_gamma`)."""
+    gets (``PPOConfig.for_gamma``)."""
     return 2 ** max(0, round(math.log2(math.sqrt(1.0 / (1.0 - float(gamma))))))
 
 
@@ -337,13 +337,14 @@ def _mlp(layers, first_rows):
 class Batch:
     """The joint model and one agent's task, as tensors on one device, for K samples.
 
-    :param model: The joint model (its tables are the dynamics).
-    :param rewards: ``(K, S)`` the learner's reward of each joint state.
-    :param agent: ``"H"`` or ``"A"``: which agent learns.
-    :param other_policy: ``(S, 5)`` or ``(K, S, 5)`` the other agent's fixed policy (any valid table: rows
-        sum to 1, no mass on unavailable moves); ``None``: uniform over its available moves.
-    :param observation: ``"index"`` or ``"vector"``.
-    :param device: A ``torch.device``.
+    Args:
+        model: The joint model (its tables are the dynamics).
+        rewards: ``(K, S)`` the learner's reward of each joint state.
+        agent: ``"H"`` or ``"A"``: which agent learns.
+        other_policy: ``(S, 5)`` or ``(K, S, 5)`` the other agent's fixed policy (any valid table: rows
+            sum to 1, no mass on unavailable moves); ``None``: uniform over its available moves.
+        observation: ``"index"`` or ``"vector"``.
+        device: A ``torch.device``.
     """
 
     def __init__(self, model: JointModel, rewards, agent: str, other_policy, observation: str, device):
@@ -576,18 +577,19 @@ def train_agents(
     device="cpu",
     callback: Optional[Callable[[int, "Networks", UpdateStats], None]] = None,
 ) -> Networks:
-    """Train one agent's PPO networks for K reward samples at once; returns the trained :class:`Networks`.
+    """Train one agent's PPO networks for K reward samples at once; returns the trained ``Networks``.
 
-    :param model: The joint model.
-    :param rewards: ``(K, S)`` the learner's rewards, one row per sample.
-    :param gamma: The learner's discount in ``(0, 1)``.
-    :param agent: ``"H"`` or ``"A"``.
-    :param other_policy: ``(S, 5)`` (shared, e.g. the seed policy) or ``(K, S, 5)`` (e.g. frozen H per sample).
-    :param keys: ``(K,)`` random-stream keys from :func:`sample_keys`.
-    :param config: Hyperparameters; the fields left to the discount are filled for ``gamma``
-        (:meth:`PPOConfig.for_gamma`).
-    :param device: ``"cpu"``, ``"cuda"`` or a ``torch.device``.
-    :param callback: Called after every update with ``(update, networks, stats)``.
+    Args:
+        model: The joint model.
+        rewards: ``(K, S)`` the learner's rewards, one row per sample.
+        gamma: The learner's discount in ``(0, 1)``.
+        agent: ``"H"`` or ``"A"``.
+        other_policy: ``(S, 5)`` (shared, e.g. the seed policy) or ``(K, S, 5)`` (e.g. frozen H per sample).
+        keys: ``(K,)`` random-stream keys from ``sample_keys``.
+        config: Hyperparameters; the fields left to the discount are filled for ``gamma``
+            (``PPOConfig.for_gamma``).
+        device: ``"cpu"``, ``"cuda"`` or a ``torch.device``.
+        callback: Called after every update with ``(update, networks, stats)``.
     """
     import torch
 
@@ -683,11 +685,12 @@ def train_two_stage(
 ) -> TwoStagePPO:
     """H learns against ``seed_policy``; its greedy policy is frozen; A learns against it. Batched over samples.
 
-    :param R_H, R_A: ``(K, S)`` the samples' reward functions.
-    :param seed_policy: ``(S, 5)`` A's policy while H learns.
-    :param seed: The run's seed; with ``sample_indices`` ``(K,)`` it fixes every draw of each sample.
-    :param callback: Called after every update with ``(agent, update, networks, stats)``.
-    :param before_A: Called with H's frozen greedy policy ``(K, S, 5)`` before A starts learning.
+    Args:
+        R_H, R_A: ``(K, S)`` the samples' reward functions.
+        seed_policy: ``(S, 5)`` A's policy while H learns.
+        seed: The run's seed; with ``sample_indices`` ``(K,)`` it fixes every draw of each sample.
+        callback: Called after every update with ``(agent, update, networks, stats)``.
+        before_A: Called with H's frozen greedy policy ``(K, S, 5)`` before A starts learning.
     """
     out = {}
     other = seed_policy
@@ -752,23 +755,26 @@ def learn_ppo(
     (CPU only, one torch thread each) train chunks side by side. A chunk's results do not depend on ``chunk``
     or ``n_jobs`` (see the module docstring).
 
-    :param R_H, R_A: ``(K, S)`` reward functions of samples ``sample_start .. sample_start + K - 1``.
-    :param seed_policy: ``(S, 5)`` A's policy while H learns (any table, e.g. uniform or stay).
-    :param progress: Called with the number of sample-updates done (one update of one sample's agent counts
-        1: ``(n_updates_H + n_updates_A) · K`` in all, :func:`updates_per_sample`).
-    :param on_chunk: Called with each :class:`ChunkResult` as soon as it finishes (to save it at once; with
-        several workers, not necessarily in sample order).
-    :param tensorboard: TensorBoard directory: one run per chunk and agent with, per update, the mean and the
-        10 % / 90 % quantiles across the chunk's samples of the policy, value and entropy losses, and, with
-        ``reference``, the fraction of states where the greedy action is optimal.
-    :param reference: Exact optimal action values (:data:`multipower.agents.logging.ExactQ`, passed in by the caller,
-        ``multipower.exact.accuracy.optimal_response_q``, so that learners never import the solver), for the
-        TensorBoard accuracy.
-    :param backend: Anything with ``imap(fn, units)`` yielding results in unit order (a
-        ``multipower.runs.backends.Backend``, e.g. a Ray cluster): the chunks run there instead of in ``n_jobs``
-        processes (CPU only).
-    :returns: The chunks' results in sample order.
-    :raises ValueError: naming the parameter, for bad ``chunk``, ``n_jobs``, ``device`` or shapes.
+    Args:
+        R_H, R_A: ``(K, S)`` reward functions of samples ``sample_start .. sample_start + K - 1``.
+        seed_policy: ``(S, 5)`` A's policy while H learns (any table, e.g. uniform or stay).
+        progress: Called with the number of sample-updates done (one update of one sample's agent counts
+            1: ``(n_updates_H + n_updates_A) · K`` in all, ``updates_per_sample``).
+        on_chunk: Called with each ``ChunkResult`` as soon as it finishes (to save it at once; with
+            several workers, not necessarily in sample order).
+        tensorboard: TensorBoard directory: one run per chunk and agent with, per update, the mean and the
+            10 % / 90 % quantiles across the chunk's samples of the policy, value and entropy losses, and, with
+            ``reference``, the fraction of states where the greedy action is optimal.
+        reference: Exact optimal action values (``multipower.agents.logging.ExactQ``, passed in by the caller,
+            ``multipower.exact.accuracy.optimal_response_q``, so that learners never import the solver), for the
+            TensorBoard accuracy.
+        backend: Anything with ``imap(fn, units)`` yielding results in unit order (a
+            ``multipower.runs.backends.Backend``, e.g. a Ray cluster): the chunks run there instead of in ``n_jobs``
+            processes (CPU only).
+    Returns:
+        The chunks' results in sample order.
+    Raises:
+        ValueError: naming the parameter, for bad ``chunk``, ``n_jobs``, ``device`` or shapes.
     """
     config = config or PPOConfig()
     R_H, R_A = (np.atleast_2d(np.asarray(r, dtype=np.float64)) for r in (R_H, R_A))
@@ -803,12 +809,12 @@ def learn_ppo(
 
 
 def updates_per_sample(config: PPOConfig, gamma_H: float, gamma_A: float) -> int:
-    """Updates of both agents of one sample: H's at ``γ_H`` plus A's at ``γ_A`` (:meth:`PPOConfig.for_gamma`)."""
+    """Updates of both agents of one sample: H's at ``γ_H`` plus A's at ``γ_A`` (``PPOConfig.for_gamma``)."""
     return config.for_gamma(gamma_H).n_updates + config.for_gamma(gamma_A).n_updates
 
 
 def _in_processes(jobs, n_jobs: int, progress, on_chunk) -> list[ChunkResult]:
-    """Chunks in worker processes (:func:`multipower.agents.workers.imap_unordered`); each chunk is handed on as soon
+    """Chunks in worker processes (``multipower.agents.workers.imap_unordered``); each chunk is handed on as soon
     as it finishes. Workers report every update through a queue, which the driver drains at least every half
     second, so a progress bar moves per update (seconds apart), not per chunk (minutes apart)."""
     import multiprocessing
@@ -880,7 +886,7 @@ def _train_chunk(job, progress=None) -> ChunkResult:
 
 class _ChunkBoard:
     """Per-update TensorBoard scalars of one chunk: a run per agent, ``chunkNNNNNNN_H`` and ``chunkNNNNNNN_A``
-    (see :func:`learn_ppo`)."""
+    (see ``learn_ppo``)."""
 
     def __init__(self, directory: str, start: int, model: JointModel, config: PPOConfig, reference) -> None:
         self.directory, self.start, self.model, self.config, self.reference = directory, start, model, config, reference

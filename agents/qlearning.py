@@ -1,7 +1,7 @@
 """Batched tabular Q-learning: many reward samples trained at once, in lockstep (docs/learning.md#q-learning).
 
 Every reward sample ``k`` has its own copy of the world and its own Q-table; each copy runs ``W`` walkers.
-The steps run in a compiled kernel (:func:`multipower.agents._qkernel.run_steps`, numba), one sample at a time so that its
+The steps run in a compiled kernel (``multipower.agents._qkernel.run_steps``, numba), one sample at a time so that its
 Q-table stays in cache, its ``W`` walkers taking turns: the learner's action is ε-greedy on its Q-table, the other
 agent's action is *sampled* from its fixed policy (the seed policy in stage 1, frozen greedy H in stage 2), and
 the next joint state is looked up in ``model.next_state``, the very table the environments step by. The update
@@ -11,7 +11,7 @@ is ordinary sample-based Q-learning on the sampled transition ``(s, a, r, s')``:
 
 with no bootstrap after a crash (``r = 0``, absorbing zero-value terminal) and a bootstrap at truncation
 (the time limit is not part of the task). These are the environment's action values ``Q_env``; the solver's
-convention is ``R(s) + γ Q_env`` (same argmax), see :mod:`multipower.agents.logging`.
+convention is ``R(s) + γ Q_env`` (same argmax), see ``multipower.agents.logging``.
 
 **All-action updates** (default, ``all_actions=True``). Moves are simultaneous, so the other agent's sampled
 action at ``s`` is a valid sample for *every* action of the learner there: each walker step updates all of the
@@ -169,7 +169,7 @@ def train_q(
         gamma: Discount in ``(0, 1)``.
         agent: ``"H"`` or ``"A"``, the learner.
         other_policy: ``(S, 5)`` or ``(K, S, 5)`` fixed policy of the other agent; default uniform seed.
-        config: Hyperparameters; default :func:`default_config` for ``γ``.
+        config: Hyperparameters; default ``default_config`` for ``γ``.
         seed: Fixes every random draw.
         logger: Optional TensorBoard logger.
         exact_q: Optional ``(K, S, 5)`` exact ``Q_env`` for logging the optimal fraction and value gap.
@@ -182,7 +182,7 @@ def train_q(
             ``(seed, agent, sample_offset + k)``, so a run trained in pieces equals one trained at once.
 
     Returns:
-        A :class:`QLearningResult`.
+        A ``QLearningResult``.
     """
     agent = check_agent(agent)
     gamma = check_gamma(gamma)
@@ -295,7 +295,7 @@ class _ChunkLearner:
 
     Arrays are ``(K, S+1, 5)``; row ``S`` of each sample is the absorbing terminal.
     ``backup[k, s'] = R(s') + γ max_b Q(s', b)`` (0 at the terminal) is kept in step with ``Q`` so that a
-    target is one lookup. The steps themselves run in the compiled kernel :func:`multipower.agents._qkernel.run_steps`.
+    target is one lookup. The steps themselves run in the compiled kernel ``multipower.agents._qkernel.run_steps``.
     """
 
     def __init__(
@@ -309,7 +309,7 @@ class _ChunkLearner:
         walkers: int,
         seeds,
     ) -> None:
-        """``seeds``: ``(per-sample SeedSequences, per-sample min_visits)`` as :func:`train_q` passes them, or
+        """``seeds``: ``(per-sample SeedSequences, per-sample min_visits)`` as ``train_q`` passes them, or
         one SeedSequence (whose ``spawn(K)`` seeds the samples; ``config.min_visits`` for all)."""
         self.config = config
         self.gamma = gamma

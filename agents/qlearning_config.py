@@ -1,4 +1,4 @@
-"""Settings of batched Q-learning (:mod:`multipower.agents.qlearning`): the hyperparameters, their defaults per
+"""Settings of batched Q-learning (``multipower.agents.qlearning``): the hyperparameters, their defaults per
 discount, and the memory a run needs, checked before anything is allocated."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ BYTES_PER_CHUNK_SAMPLE_STATE = 160
 
 def estimate_memory(n_states: int, n_samples: int, collision: str = "none", chunk: Optional[int] = None,
                     n_jobs: int = 1) -> int:
-    """Peak bytes of :func:`learn_qlearning` for ``n_samples`` samples of a world of ``n_states`` joint states:
+    """Peak bytes of ``learn_qlearning`` for ``n_samples`` samples of a world of ``n_states`` joint states:
     the model, the results kept for every sample, and ``n_jobs`` chunks in training."""
     walkers = max(16, 2 * n_states)
     chunk = min(n_samples, chunk or max(1, MAX_WALKERS // walkers))
@@ -48,8 +48,8 @@ TORCH_TRAINING_BYTES = 160 << 20
 def check_memory(layout, collision: str, n_samples: int, max_memory=None, n_jobs: int = 1,
                  what: str = "Q-learning", learner: str = "qlearning", extra: int = 0) -> None:
     """Refuse up front (``ValueError("max_memory: ...")``) a run whose estimated peak exceeds the budget
-    (:mod:`multipower.envs.memory`; default what the process holds plus a fraction of the memory available), before
-    anything is allocated. The estimate is this module's :func:`estimate_memory` (the results kept per sample), plus
+    (``multipower.envs.memory``; default what the process holds plus a fraction of the memory available), before
+    anything is allocated. The estimate is this module's ``estimate_memory`` (the results kept per sample), plus
     ``TORCH_TRAINING_BYTES`` for the torch learners (``learner`` ``"ppo"`` or ``"sb3-ppo"``), plus ``extra`` bytes (what
     the caller holds besides, e.g. an exact solve)."""
     grid = load_layout(layout)
@@ -73,7 +73,7 @@ VR_FROM_GAMMA = 0.99
 
 @dataclass
 class QLearningConfig:
-    """Hyperparameters of batched Q-learning; :func:`default_config` picks them per ``γ``.
+    """Hyperparameters of batched Q-learning; ``default_config`` picks them per ``γ``.
 
     Attributes:
         episode_length: Truncation (steps per episode; bootstrapped, not terminal).

@@ -1,5 +1,5 @@
 """The two-stage scheme with batched Q-learning (docs/concepts.md#two-stage-training): H learns against A's seed
-policy, then A learns against frozen greedy H, one Q-table per reward sample (:mod:`multipower.agents.qlearning`
+policy, then A learns against frozen greedy H, one Q-table per reward sample (``multipower.agents.qlearning``
 trains one stage); accuracy against exact action values when a reference is given."""
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ class TwoStageResult:
     """Both stages of the two-stage scheme for a batch of reward samples (docs/concepts.md#two-stage-training).
 
     Attributes:
-        H, A: The :class:`QLearningResult` of each stage (``Q_env`` values).
+        H, A: The ``QLearningResult`` of each stage (``Q_env`` values).
         policy_H, policy_A: ``(K, S, 5)`` frozen greedy policies (uniform over ties of the learned values).
-        metrics: Accuracy against the exact optimum, when computed (see :func:`learned_metrics`).
+        metrics: Accuracy against the exact optimum, when computed (see ``learned_metrics``).
     """
 
     H: QLearningResult
@@ -67,7 +67,7 @@ def learned_metrics(
     """Greedy-optimal fractions and value gaps of learned ``Q_env`` tables against the exact optimum.
 
     H is measured against its exact optimal response to the seed policy; A against its exact optimal response
-    to the *learned* frozen ``policy_H`` it trained against (see :mod:`multipower.agents.logging`). ``reference`` computes
+    to the *learned* frozen ``policy_H`` it trained against (see ``multipower.agents.logging``). ``reference`` computes
     those exact action values.
     """
     seed_policy = uniform_policy(model.action_mask_A) if seed_policy is None else seed_policy
@@ -109,11 +109,11 @@ def train_two_stage(
         seed: Fixes every random draw of both stages.
         logger: Optional TensorBoard logger; with ``reference`` it also logs accuracy against the exact optimum
             on the first chunk of samples as training proceeds.
-        reference: Exact action values (an :data:`multipower.agents.logging.ExactQ`); given, :func:`learned_metrics` is
+        reference: Exact action values (an ``multipower.agents.logging.ExactQ``); given, ``learned_metrics`` is
             computed at the end (and exact values feed the logger); ``None``: no accuracy is measured.
         progress: Called with the number of samples finished (per stage).
-        n_jobs: Worker processes (see :func:`train_q`; results do not depend on it).
-        sample_offset: Index in the whole run of the first sample (see :func:`train_q`).
+        n_jobs: Worker processes (see ``train_q``; results do not depend on it).
+        sample_offset: Index in the whole run of the first sample (see ``train_q``).
     """
     gamma_H = check_gamma(gamma_H, "gamma_H")
     gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
@@ -163,13 +163,13 @@ def learn_qlearning(
     ``sample_range=(start, stop)`` trains only the samples with indices in ``range(start, stop)``, so a long run
     can be done, and kept, in chunks: sample ``k``'s agents are the same whichever range, chunk or ``n_jobs``
     (default: the available cores) it is trained in. ``max_memory``: the memory budget (see
-    :func:`check_memory`), checked before the model is built. ``reference`` (exact action values, see :func:`train_two_stage`) adds accuracy metrics.
+    ``check_memory``), checked before the model is built. ``reference`` (exact action values, see ``train_two_stage``) adds accuracy metrics.
     ``seed_policy``: A's seed policy in stage 1 (``"uniform"``, ``"stay"`` or an ``(S, 5)`` table). ``slip``: the
     world's slip probability (docs/concepts.md#slip).
 
-    Returns a :class:`multipower.agents.storage.TrainedAgents` (``q_H``/``q_A`` in the solver's convention) whose
+    Returns a ``multipower.agents.storage.TrainedAgents`` (``q_H``/``q_A`` in the solver's convention) whose
     ``config`` holds everything needed to reproduce the run, timings and metrics; save it with
-    :func:`multipower.agents.storage.save_agents`.
+    ``multipower.agents.storage.save_agents``.
     """
     gamma_H = check_gamma(gamma, "gamma")
     gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")

@@ -1,8 +1,8 @@
 """PPO agents (sb3-contrib ``MaskablePPO``) trained with the two-stage scheme, one model per reward sample.
 
-Stage 1: H learns with PPO in a :class:`multipower.envs.single_agent.SingleAgentView` in which A follows the seed policy.
-Its policy is then *read off the model* by querying it at every joint state (:func:`policy_table`) and frozen
-as a :class:`multipower.envs.policies.TabularPolicy`. Stage 2: A learns with PPO against that frozen H. Observations are
+Stage 1: H learns with PPO in a ``multipower.envs.single_agent.SingleAgentView`` in which A follows the seed policy.
+Its policy is then *read off the model* by querying it at every joint state (``policy_table``) and frozen
+as a ``multipower.envs.policies.TabularPolicy``. Stage 2: A learns with PPO against that frozen H. Observations are
 ``SB3PPOConfig.observation``: ``"index"`` (the default: the joint-state index, which SB3 one-hot encodes, a
 tabular-like input) or ``"vector"`` (one-hot cells of both agents: a smaller input that shares what is learned
 between states, and measured less accurate); action masks come from the view's ``action_masks()``;
@@ -153,7 +153,7 @@ def policy_table(ppo_model, model: JointModel, agent: str) -> np.ndarray:
 
 
 def frozen_policy(ppo_model, model: JointModel, agent: str) -> TabularPolicy:
-    """:func:`policy_table` as a :class:`TabularPolicy` (plugs into ``SingleAgentView(other_policy=...)``)."""
+    """``policy_table`` as a ``TabularPolicy`` (plugs into ``SingleAgentView(other_policy=...)``)."""
     return TabularPolicy(policy_table(ppo_model, model, agent), model.action_mask(agent))
 
 
@@ -340,7 +340,7 @@ def train_sample(job: SampleJob) -> tuple[int, np.ndarray, np.ndarray, float, fl
 
 @dataclass
 class SB3PPORun:
-    """Frozen policies of the finished prefix of a batch of reward samples (see :func:`train_sb3_pairs`).
+    """Frozen policies of the finished prefix of a batch of reward samples (see ``train_sb3_pairs``).
 
     Attributes:
         policy_H, policy_A: ``(k, S, 5)`` greedy policies of samples ``0 .. k-1``.
@@ -420,12 +420,12 @@ def learn_sb3_ppo(
 ) -> TrainedAgents:
     """Train H then A with MaskablePPO for ``samples`` reward pairs of ``RewardSampler(seed)``.
 
-    Draws the reward tables once and trains on them with :func:`train_sb3_pairs` (``n_jobs`` worker processes,
+    Draws the reward tables once and trains on them with ``train_sb3_pairs`` (``n_jobs`` worker processes,
     default: the available cores; Ctrl-C keeps the finished samples, ``config["samples"]`` says how many).
 
     Returns:
-        :class:`multipower.agents.storage.TrainedAgents` with ``config`` (hyperparameters, timings and, with ``reference``,
-        metrics: greedy optimal fractions as in :func:`multipower.agents.qlearning_stages.learned_metrics`).
+        ``multipower.agents.storage.TrainedAgents`` with ``config`` (hyperparameters, timings and, with ``reference``,
+        metrics: greedy optimal fractions as in ``multipower.agents.qlearning_stages.learned_metrics``).
     """
     config = config or SB3PPOConfig()
     model = joint_model(layout, collision)

@@ -89,7 +89,7 @@ def save_agents(
 ) -> Path:
     """Save trained agents to ``directory`` (created if needed); returns its path.
 
-    Pass either a :class:`TrainedAgents` as the second argument, or the arrays and ``config``.
+    Pass either a ``TrainedAgents`` as the second argument, or the arrays and ``config``.
     """
     if isinstance(policy_H, TrainedAgents):
         agents = policy_H
@@ -128,7 +128,7 @@ def _write_npz(path: Path, arrays: dict) -> None:
 
 
 def load_agents(directory: PathLike) -> TrainedAgents:
-    """Load what :func:`save_agents` wrote."""
+    """Load what ``save_agents`` wrote."""
     path = Path(directory)
     if not (path / AGENTS_FILE).is_file() or not (path / CONFIG_FILE).is_file():
         raise ValueError(f"{path} is not a saved-agents directory (needs {AGENTS_FILE} and {CONFIG_FILE})")

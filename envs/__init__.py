@@ -1,7 +1,7 @@
 """Worlds and environments: layouts, the tabular joint model, PettingZoo and Gymnasium environments.
 
 Importing ``envs`` registers the Gymnasium ids ``"multipower/Maze-v1"``, ``"multipower/JointMaze-H-v1"`` and
-``"multipower/JointMaze-A-v1"`` (see :mod:`multipower.envs.registration`; ``import multipower`` does too). The names below
+``"multipower/JointMaze-A-v1"`` (see ``multipower.envs.registration``; ``import multipower`` does too). The names below
 load on first use, so that registering costs only the import of Gymnasium.
 """
 

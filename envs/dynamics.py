@@ -1,6 +1,6 @@
 """The episode rules, written once: where a joint move leads, when an episode ends, what is earned.
 
-Every stepper reads the model's tables (:class:`multipower.envs.model.JointModel`) through these functions: the
+Every stepper reads the model's tables (``multipower.envs.model.JointModel``) through these functions: the
 PettingZoo env, the estimator's rollouts, and any batched stepper. The rules:
 
 * the next joint state is ``next_state[state, action_H, action_A]`` (the collision rule is in the table);
@@ -42,15 +42,15 @@ def joint_step(next_state, terminal_state: int, state, action_H, action_A, t, ma
 
 def effective_moves(cdf, state, action, u):
     """Effective moves under slip (docs/concepts.md#slip): ``cdf`` ``(S, 5, 5)`` the cumulative slip
-    probabilities of one agent per state (:meth:`multipower.envs.model.JointModel.slip_cdf`), ``state``, ``action`` integer
+    probabilities of one agent per state (``multipower.envs.model.JointModel.slip_cdf``), ``state``, ``action`` integer
     arrays and ``u`` uniform draws in ``[0, 1)`` of one shape. Returns the effective moves, that shape."""
     return (u[..., None] >= cdf[state, action]).sum(-1)
 
 
 def slip_step(next_state, terminal_state: int, cdf_H, cdf_A, state, action_H, action_A, u_H, u_A, t,
               max_cycles: int):
-    """:func:`joint_step` with slip: each agent's chosen move is replaced by an effective move drawn by
-    :func:`effective_moves` from its uniform draws ``u_H``, ``u_A`` (independent per agent), and the collision rule
+    """``joint_step`` with slip: each agent's chosen move is replaced by an effective move drawn by
+    ``effective_moves`` from its uniform draws ``u_H``, ``u_A`` (independent per agent), and the collision rule
     of ``next_state`` applies to the effective moves.
 
     Returns:
@@ -65,7 +65,7 @@ def slip_step(next_state, terminal_state: int, cdf_H, cdf_A, state, action_H, ac
 def padded_rewards(rewards):
     """Reward tables ``(..., S)`` as ``(..., S + 1)`` with a zero for the terminal sentinel.
 
-    The reward of arriving in ``reached`` (from :func:`joint_step`) is then ``padded[..., reached]``, a crash
+    The reward of arriving in ``reached`` (from ``joint_step``) is then ``padded[..., reached]``, a crash
     included.
     """
     if isinstance(rewards, np.ndarray) or not hasattr(rewards, "new_zeros"):

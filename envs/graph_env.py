@@ -1,4 +1,4 @@
-"""An MDP graph (:mod:`multipower.envs.graph_mdp`) as a Gymnasium environment, registered as ``"multipower/GraphMDP-v0"``::
+"""An MDP graph (``multipower.envs.graph_mdp``) as a Gymnasium environment, registered as ``"multipower/GraphMDP-v0"``::
 
     import gymnasium, multipower
     env = gymnasium.make("multipower/GraphMDP-v0", mdp="figure1")   # a built-in graph, or a .gv file
@@ -10,7 +10,7 @@ current state's actions, and an unavailable slot acts as the state's first actio
 A step draws the next state from the action's outcome distribution with the environment's ``np_random``; the
 reward is ``R(s')`` of the state arrived at, as in ``"multipower/Maze-v1"``. Episodes start in a uniformly
 random state unless ``reset(options={"state": index})``. The reward table is given as ``rewards`` ``(n_states,)``
-or is reward sample 0 of a :class:`~multipower.envs.rewards.RewardSampler` over the states with seed ``reward_seed``
+or is reward sample 0 of a ``RewardSampler`` over the states with seed ``reward_seed``
 (uniform [0, 1]), the table that sample 0 of an exact run with ``--seed reward_seed`` uses.
 """
 
@@ -27,7 +27,7 @@ from multipower.envs.rewards import RewardSampler
 
 
 def as_graph_mdp(mdp: Union[GraphMDP, str]) -> GraphMDP:
-    """A :class:`GraphMDP`, a built-in graph's name, a path to a DOT file, or DOT text (anything containing ``{``)."""
+    """A ``GraphMDP``, a built-in graph's name, a path to a DOT file, or DOT text (anything containing ``{``)."""
     if isinstance(mdp, GraphMDP):
         return mdp
     text = str(mdp)
@@ -38,8 +38,8 @@ class GraphMDPEnv(gymnasium.Env):
     """One agent in an MDP graph.
 
     Args:
-        mdp: A :class:`~multipower.envs.graph_mdp.GraphMDP`, a built-in graph's name
-            (:data:`~multipower.envs.graph_mdp.BUILTIN_GRAPHS`), a DOT file path, or DOT text. Default
+        mdp: A ``GraphMDP``, a built-in graph's name
+            (``BUILTIN_GRAPHS``), a DOT file path, or DOT text. Default
             ``"figure1"``, so that ``gymnasium.make("multipower/GraphMDP-v0")`` needs no argument.
         rewards: ``(n_states,)`` reward of each state; default: drawn from ``reward_seed``.
         reward_seed: Seed of the uniform [0, 1] reward table when ``rewards`` is not given.

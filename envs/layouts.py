@@ -1,7 +1,7 @@
 """Gridworld layouts: ASCII text with ``.`` for an open cell and ``#`` for a wall.
 
 Cells are named ``(row, col)`` and numbered row-major over the open cells (docs/concepts.md#layouts).
-A layout is accepted everywhere as a :class:`Layout`, a built-in name, a file path or raw text.
+A layout is accepted everywhere as a ``Layout``, a built-in name, a file path or raw text.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def _read_text(path: Path) -> str:
 
 
 def load_layout(layout: LayoutLike) -> Layout:
-    """A :class:`Layout` from a Layout, a built-in name, a file path, or layout text."""
+    """A ``Layout`` from a Layout, a built-in name, a file path, or layout text."""
     if isinstance(layout, Layout):
         return layout
     looks_like_text = isinstance(layout, str) and ("\n" in layout or set(layout) <= {OPEN, WALL})

@@ -33,9 +33,9 @@ Both agents act at once on the joint state ``(h, a)``, the cells of H and A. Eac
 wall is *unavailable* (the action mask says which are available). Each agent earns its own reward for the joint
 state it arrives in.
 
-Build it with :func:`parallel_env` (a ``ParallelEnv``: both agents act at once), :func:`env` (the AEC form,
+Build it with ``parallel_env`` (a ``ParallelEnv``: both agents act at once), ``env`` (the AEC form,
 H then A, wrapped as PettingZoo's built-in environments are: actions are checked against the action space
-and calls in the wrong order raise) or :func:`raw_env` (the AEC form without those wrappers)::
+and calls in the wrong order raise) or ``raw_env`` (the AEC form without those wrappers)::
 
     from multipower.envs import maze_v1
     env = maze_v1.parallel_env(layout="maze7x7", collision="crash", max_cycles=50)
@@ -50,7 +50,7 @@ Arguments
 ``parallel_env``, ``env`` and ``raw_env`` take the same keyword arguments:
 
 * ``layout`` (default ``"grid3x3"``): a built-in name (``"grid3x3"``, ``"maze7x7"``, ``"robot_face20x20"``), a
-  file path, layout text (``.`` open, ``#`` wall) or a :class:`~multipower.envs.layouts.Layout`.
+  file path, layout text (``.`` open, ``#`` wall) or a ``Layout``.
 * ``collision`` (default ``"none"``): what happens when both agents would end on one cell. ``"none"``: they
   may overlap (``n_cells ** 2`` joint states). ``"crash"``: the move ends the episode, zero reward to both
   (``n_cells * (n_cells - 1)`` joint states). ``"bounce"``: a move into an occupied cell fails.
@@ -69,17 +69,17 @@ Arguments
   an ``"index"`` observation is ``joint_state`` for H and ``n_states + joint_state`` for A. Learners with one
   policy per agent do not need it.
 * ``rewards``: the reward tables ``{"H": R_H, "A": R_A}``, each one number per joint state, shape
-  ``(n_states,)``. :func:`multipower.envs.rewards.joint_rewards` builds them from per-cell values or a function of both
+  ``(n_states,)``. ``multipower.envs.rewards.joint_rewards`` builds them from per-cell values or a function of both
   cells.
 * ``reward_seed`` (default 0), ``reward_distribution`` (default uniform on [0, 1]; a name such as
-  ``"bernoulli"``, a dict ``{"name": "beta", "a": 2, "b": 2}`` or a :class:`~multipower.envs.rewards.RewardDistribution`),
+  ``"bernoulli"``, a dict ``{"name": "beta", "a": 2, "b": 2}`` or a ``RewardDistribution``),
   ``reward_correlation`` (default 0; ``β`` in [-1, 1]: per joint state, with probability ``|β|`` A's reward is
   H's, otherwise drawn afresh): when ``rewards`` is not given, the tables are drawn from these when the
   environment is built.
 * ``strict`` (default ``False``): raise ``ValueError`` on an unavailable action instead of staying in place.
 * ``render_mode``: ``None``, ``"human"`` (prints the text grid at each reset and step), ``"ansi"`` (the text
   grid as a string) or ``"rgb_array"`` (a uint8 image, ``cell_px`` pixels per cell).
-* ``model``: a prebuilt :class:`~multipower.envs.model.JointModel` instead of ``layout`` and ``collision``.
+* ``model``: a prebuilt ``JointModel`` instead of ``layout`` and ``collision``.
 
 Rewards are the task
 --------------------
@@ -93,10 +93,10 @@ stay until the next such request. ``env.reward_tables`` holds the tables in use.
 Dynamics, rewards, episodes
 ---------------------------
 
-* The next joint state is ``model.next_state[s, a_H, a_A]`` of the :class:`~multipower.envs.model.JointModel` (the
+* The next joint state is ``model.next_state[s, a_H, a_A]`` of the ``JointModel`` (the
   collision rule is in the table). An unavailable action leaves its agent in place and sets
   ``infos[agent]["invalid_action"] = True``. With ``slip``, ``a_H`` and ``a_A`` are the effective moves drawn
-  from the chosen ones (:func:`multipower.envs.dynamics.slip_step`), reported as ``infos[agent]["effective_action"]``.
+  from the chosen ones (``multipower.envs.dynamics.slip_step``), reported as ``infos[agent]["effective_action"]``.
 * ``step()`` returns each agent's reward for the joint state arrived at, ``R_H(s')`` and ``R_A(s')``. Under
   ``collision="crash"`` a move that puts both agents on one cell returns 0 to both and terminates both.
 * Every episode starts from a uniformly random joint state (exploring starts) unless
@@ -183,7 +183,7 @@ def _cached_model(text: str, name: str, collision: str, slip: float = 0.0) -> Jo
 
 
 def build_model(layout: LayoutLike, collision: str, slip: float = 0.0) -> JointModel:
-    """The :class:`JointModel` of ``layout`` under ``collision`` and ``slip``, cached so that copies of an env
+    """The ``JointModel`` of ``layout`` under ``collision`` and ``slip``, cached so that copies of an env
     share it."""
     check_collision(collision)
     slip = check_slip(slip)
@@ -195,7 +195,7 @@ class MazeParallelEnv(ParallelEnv):
     """Two agents, ``"H"`` and ``"A"``, acting at once in a gridworld (arguments in the module docstring).
 
     Args:
-        layout: A :class:`~multipower.envs.layouts.Layout`, a built-in name, a file path or layout text
+        layout: A ``Layout``, a built-in name, a file path or layout text
             (default ``"grid3x3"``).
         collision: ``"none"`` (default), ``"crash"`` or ``"bounce"``.
         slip: Slip probability in [0, 1] (default 0; docs/concepts.md#slip).
@@ -208,14 +208,14 @@ class MazeParallelEnv(ParallelEnv):
         reward_seed: Seed of the reward tables drawn when ``rewards`` is not given (default 0); giving both is an
             error.
         reward_distribution: Distribution of the drawn rewards: a name, a config dict or a
-            :class:`~multipower.envs.rewards.RewardDistribution` (default uniform [0, 1]).
+            ``RewardDistribution`` (default uniform [0, 1]).
         reward_correlation: Correlation ``β`` in [-1, 1] of the drawn ``R_H`` and ``R_A``.
         strict: Raise ``ValueError`` on an unavailable action instead of staying in place.
         render_mode: ``None``, ``"human"``, ``"ansi"`` or ``"rgb_array"``.
-        model: A prebuilt :class:`~multipower.envs.model.JointModel` to step by, instead of ``layout``, ``collision`` and
+        model: A prebuilt ``JointModel`` to step by, instead of ``layout``, ``collision`` and
             ``slip`` (which must then be left as None).
         cell_px: Pixels per cell side of ``"rgb_array"`` frames: an integer of at least 3, with frames of at most
-            :data:`~multipower.envs.rendering.MAX_FRAME_BYTES`.
+            ``MAX_FRAME_BYTES``.
     """
 
     metadata = {"name": "maze_v1", "render_modes": list(RENDER_MODES), "is_parallelizable": True, "render_fps": 4}
@@ -540,7 +540,7 @@ class MazeParallelEnv(ParallelEnv):
 
 
 def parallel_env(**kwargs) -> MazeParallelEnv:
-    """The two-agent maze as a PettingZoo ``ParallelEnv``; keyword arguments as :class:`MazeParallelEnv`."""
+    """The two-agent maze as a PettingZoo ``ParallelEnv``; keyword arguments as ``MazeParallelEnv``."""
     return MazeParallelEnv(**kwargs)
 
 
@@ -552,8 +552,8 @@ def raw_env(**kwargs):
 def env(**kwargs):
     """The two-agent maze as a PettingZoo AEC env, wrapped as PettingZoo's built-in environments are.
 
-    :class:`CheckedActions` rejects an action outside ``Discrete(5)`` at once, and ``OrderEnforcingWrapper``
-    raises on ``step`` before ``reset``; keyword arguments as :class:`MazeParallelEnv`.
+    ``CheckedActions`` rejects an action outside ``Discrete(5)`` at once, and ``OrderEnforcingWrapper``
+    raises on ``step`` before ``reset``; keyword arguments as ``MazeParallelEnv``.
     """
     aec = raw_env(**kwargs)
     aec = CheckedActions(aec)

@@ -2,8 +2,8 @@
 
 A budget is a number of bytes (``--max-memory``: ``8G``, ``512M``, ``1.5GB``, ``2e9``) for the whole process, by
 default what the process holds plus ``DEFAULT_FRACTION`` of the memory available now. Estimates are added to what
-the process already holds (measured, :func:`process_memory`). Estimates are per joint state and per sample held at
-once; the world's joint-state count comes from the layout alone (:func:`joint_state_count`), so a world too
+the process already holds (measured, ``process_memory``). Estimates are per joint state and per sample held at
+once; the world's joint-state count comes from the layout alone (``joint_state_count``), so a world too
 big to model is refused in milliseconds, before its tables are built.
 """
 
@@ -66,7 +66,7 @@ def default_budget() -> Optional[int]:
 def parse_memory(value: MemoryLike, name: str = "max_memory") -> Optional[int]:
     """A budget in bytes from a number of bytes or text such as ``8G``, ``512M``, ``1.5GB``, ``2e9``.
 
-    ``None`` (or ``"auto"``) gives :func:`default_budget`. Raises ``ValueError("<name>: ...")`` otherwise.
+    ``None`` (or ``"auto"``) gives ``default_budget``. Raises ``ValueError("<name>: ...")`` otherwise.
     """
     if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
         return default_budget()
@@ -112,7 +112,7 @@ def model_bytes(n_states: int, collision: str = "none") -> int:
 
 def check_budget(estimate: float, budget: Optional[int], what: str, n_states: int, hint: str = "") -> None:
     """Refuse (``ValueError("max_memory: ...")``) when ``estimate`` bytes, on top of what the process already
-    holds (:func:`process_memory`), exceed ``budget`` (None: no limit)."""
+    holds (``process_memory``), exceed ``budget`` (None: no limit)."""
     if budget is None:
         return
     baseline = process_memory()

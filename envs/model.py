@@ -10,7 +10,7 @@ with one trailing zero can be indexed by ``next_state`` directly.
 
 With slip ``p > 0`` (docs/concepts.md#slip) the transition distribution is held as arrays, never per state:
 ``next_state[s, eH, eA]`` is the deterministic joint table over the *effective* moves (the moves that actually
-happen, collision rule applied), and ``slip_matrix[c, chosen, effective]`` (:func:`multipower.envs.slip.slip_matrix`) the
+happen, collision rule applied), and ``slip_matrix[c, chosen, effective]`` (``multipower.envs.slip.slip_matrix``) the
 per-cell distribution of each agent's effective move. The probability of ``s -> next_state[s, eH, eA]`` under
 chosen moves ``(aH, aA)`` is ``slip_matrix[h, aH, eH] · slip_matrix[a, aA, eA]``. At ``p = 0`` the slip
 matrices are identities and ``next_state`` is the transition itself.
@@ -172,8 +172,8 @@ class JointModel:
         return self.slip_matrix[self.joint_cells[:, AGENTS.index(check_agent(agent))]]
 
     def slip_cdf(self, agent: str, rows: int = 0) -> np.ndarray:
-        """``(n_states + rows, 5, 5)`` cumulative :meth:`slip_of` for sampling effective moves
-        (:func:`multipower.envs.dynamics.slip_step`); ``rows`` extra rows (absorbing walkers) keep the chosen move."""
+        """``(n_states + rows, 5, 5)`` cumulative ``slip_of`` for sampling effective moves
+        (``multipower.envs.dynamics.slip_step``); ``rows`` extra rows (absorbing walkers) keep the chosen move."""
         P = self.slip_of(agent)
         if rows:
             P = np.concatenate([P, np.broadcast_to(np.eye(N_ACTIONS), (rows, N_ACTIONS, N_ACTIONS))])
@@ -215,7 +215,7 @@ def check_agent(agent: str) -> str:
 
 
 def joint_model(layout: LayoutLike, collision: str = "none", slip: float = 0.0) -> JointModel:
-    """Build the :class:`JointModel` of a layout (a Layout, built-in name, file path or text).
+    """Build the ``JointModel`` of a layout (a Layout, built-in name, file path or text).
 
     ``slip``: probability in ``[0, 1]`` that a chosen move is replaced by a uniform available one
     (docs/concepts.md#slip); ``ValueError`` naming ``slip`` otherwise."""

@@ -2,7 +2,7 @@
 
 A policy is an array ``probs`` of shape ``(..., n_states, N_ACTIONS)`` (a leading batch axis holds one
 policy per reward sample); every row sums to one and puts no mass on an unavailable action.
-:class:`TabularPolicy` wraps one such table as a callable for the environments.
+``TabularPolicy`` wraps one such table as a callable for the environments.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def seed_policy_table(model, seed_policy: SeedPolicy = "uniform") -> np.ndarray:
 
 
 def check_policy_batch(policy, action_mask: np.ndarray, n_samples: int, name: str = "policy") -> np.ndarray:
-    """:func:`check_policy` for one policy per reward sample: ``(n_samples, n_states, N_ACTIONS)`` float64.
+    """``check_policy`` for one policy per reward sample: ``(n_samples, n_states, N_ACTIONS)`` float64.
 
     A single table ``(n_states, N_ACTIONS)`` is broadcast to all samples; ``ValueError`` naming ``name`` for
     another number of samples.

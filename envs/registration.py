@@ -1,12 +1,12 @@
 """Gymnasium registration of the multipower environments (on ``import multipower.envs`` and on ``import multipower``).
 
-* ``"multipower/Maze-v1"``: one agent alone in a layout (:class:`multipower.envs.single_maze.SingleMazeEnv`).
+* ``"multipower/Maze-v1"``: one agent alone in a layout (``multipower.envs.single_maze.SingleMazeEnv``).
 * ``"multipower/JointMaze-H-v1"``, ``"multipower/JointMaze-A-v1"``: one agent of the two-agent maze while the
-  other moves uniformly at random over its available actions (:class:`multipower.envs.single_agent.JointMazeEnv`);
-  keyword arguments of :class:`multipower.envs.maze_v1.MazeParallelEnv` (``layout``, ``collision``, ``obs_type``,
+  other moves uniformly at random over its available actions (``multipower.envs.single_agent.JointMazeEnv``);
+  keyword arguments of ``multipower.envs.maze_v1.MazeParallelEnv`` (``layout``, ``collision``, ``obs_type``,
   ``reward_seed``, ...) and ``other_policy`` pass through ``gymnasium.make``.
-* ``"multipower/GraphMDP-v0"``: one agent in an MDP graph (:class:`multipower.envs.graph_env.GraphMDPEnv`; ``mdp=`` a
-  built-in graph's name, a DOT file, DOT text or :class:`~multipower.envs.graph_mdp.GraphMDP`; default the
+* ``"multipower/GraphMDP-v0"``: one agent in an MDP graph (``multipower.envs.graph_env.GraphMDPEnv``; ``mdp=`` a
+  built-in graph's name, a DOT file, DOT text or ``GraphMDP``; default the
   packaged ``"figure1"``).
 
 Every id builds with ``gymnasium.make(id)`` and no keyword arguments.
@@ -34,7 +34,7 @@ GRAPH_ENV_ID = "multipower/GraphMDP-v0"
 
 
 def register_envs() -> None:
-    """Register :data:`ENV_IDS` and :data:`GRAPH_ENV_ID` with Gymnasium (idempotent)."""
+    """Register ``ENV_IDS`` and ``GRAPH_ENV_ID`` with Gymnasium (idempotent)."""
     specs = {
         "multipower/Maze-v1": ("multipower.envs.single_maze:SingleMazeEnv", {}),
         "multipower/JointMaze-H-v1": ("multipower.envs.single_agent:JointMazeEnv", {"agent": "H"}),

@@ -1,6 +1,6 @@
 """Drawing a layout with agents on it: text (``"ansi"``) and images (``"rgb_array"``).
 
-Shared by the joint maze (:mod:`multipower.envs.maze_v1`) and the single-agent maze (:mod:`multipower.envs.single_maze`).
+Shared by the joint maze (``multipower.envs.maze_v1``) and the single-agent maze (``multipower.envs.single_maze``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ MAX_FRAME_BYTES = 1 << 26
 
 
 def check_cell_px(cell_px, layout: Layout) -> int:
-    """``cell_px`` as an int: an integer of at least 3 whose frames of ``layout`` fit :data:`MAX_FRAME_BYTES`;
+    """``cell_px`` as an int: an integer of at least 3 whose frames of ``layout`` fit ``MAX_FRAME_BYTES``;
     ``ValueError`` naming ``cell_px`` otherwise (checked when the environment is built, not at the first frame)."""
     if isinstance(cell_px, bool) or not isinstance(cell_px, (int, np.integer)) or cell_px < 3:
         raise ValueError(f"cell_px must be an integer of at least 3, got {cell_px!r}")
@@ -60,7 +60,7 @@ def render_rgb(layout: Layout, cells: Mapping[str, int], cell_px: int = DEFAULT_
 
     Args:
         layout: The layout.
-        cells: Agent name -> cell index; a name in :data:`AGENT_COLOURS` gets its colour, others grey.
+        cells: Agent name -> cell index; a name in ``AGENT_COLOURS`` gets its colour, others grey.
         cell_px: Pixels per cell side (at least 3).
     """
     if cell_px < 3:

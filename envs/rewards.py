@@ -1,6 +1,6 @@
 """Reward distributions and correlated reward pairs (docs/concepts.md#rewards).
 
-A reward function assigns a number to every state. :class:`RewardSampler` draws the pair
+A reward function assigns a number to every state. ``RewardSampler`` draws the pair
 ``(R_H, R_A)`` of sample ``i`` from its own random stream, a Philox counter-based generator keyed by
 ``(seed, i)``: the draws depend on the run's specification (seed, distribution, correlation, state count)
 alone, never on how many samples are drawn at once, the chunk size, the number of jobs or the memory budget,
@@ -37,7 +37,7 @@ class RewardDistribution:
     bounds: Optional[tuple[float, float]] = None
     params: dict = field(default_factory=dict)
     #: ``values = from_doubles(u)`` where ``sampler(rng, shape)`` is exactly that function of
-    #: ``u = rng.random(shape)`` (uniform, Bernoulli): lets :class:`RewardSampler` draw many samples' streams
+    #: ``u = rng.random(shape)`` (uniform, Bernoulli): lets ``RewardSampler`` draw many samples' streams
     #: in one compiled loop. None: draws go through ``sampler``.
     from_doubles: Optional[Callable[[np.ndarray], np.ndarray]] = field(default=None, repr=False, compare=False)
 
@@ -78,7 +78,7 @@ class _BuiltinSampler:
         raise ValueError(f"unknown built-in sampler {self.kind!r}")
 
     def from_doubles(self, u: np.ndarray) -> np.ndarray:
-        """The same values as :meth:`__call__` as a function of ``u = rng.random(shape)`` (uniform, Bernoulli:
+        """The same values as ``__call__`` as a function of ``u = rng.random(shape)`` (uniform, Bernoulli:
         numpy's uniform is ``low + (high - low) * next_double``)."""
         if self.kind == "uniform":
             return self.a + (float(self.b) - float(self.a)) * u
@@ -134,7 +134,7 @@ def custom(sampler: Sampler, name: str = "custom", bounds: Optional[tuple[float,
 DISTRIBUTIONS = {"uniform": uniform, "beta": beta, "bernoulli": bernoulli, "pareto": pareto}
 
 
-#: Draws of a new distribution checked for finite values (:func:`make_distribution`).
+#: Draws of a new distribution checked for finite values (``make_distribution``).
 PROBE_DRAWS = 4096
 
 
@@ -187,7 +187,7 @@ class RewardSampler:
 
     Args:
         n_states: States per reward function.
-        distribution: A :class:`RewardDistribution`, a name, or a config dict (uniform [0, 1] by default).
+        distribution: A ``RewardDistribution``, a name, or a config dict (uniform [0, 1] by default).
         correlation: ``β`` in ``[-1, 1]``: per state, with probability ``|β|`` ``R_A = R_H``
             (mirrored for ``β < 0``), otherwise drawn afresh.
         seed: Fixes every draw.
@@ -229,7 +229,7 @@ class RewardSampler:
     def pairs(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """``R_H, R_A`` of samples ``start .. stop - 1``, each ``(stop - start, n_states)``.
 
-        Sample ``i`` is drawn from :meth:`rng` ``(i)`` alone, so any split of a run gives the same pairs.
+        Sample ``i`` is drawn from ``rng`` ``(i)`` alone, so any split of a run gives the same pairs.
         """
         if not 0 <= start <= stop:
             raise ValueError(f"need 0 <= start <= stop, got start={start}, stop={stop}")
@@ -251,7 +251,7 @@ class RewardSampler:
         return r_h, r_a
 
     def _pairs_from_doubles(self, start: int, stop: int, values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`pairs` for a distribution that is a function of ``rng.random``, bit for bit, and the rows
+        """``pairs`` for a distribution that is a function of ``rng.random``, bit for bit, and the rows
         (samples) that ``redraw_constant`` must redraw (left to the generator)."""
         from multipower.envs._philox import doubles
 
@@ -285,7 +285,7 @@ class RewardSampler:
     def draw(self, rng: np.random.Generator, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """``R_H, R_A`` ``(n_samples, n_states)`` drawn from ``rng`` (not indexed by sample; ``pairs`` is).
 
-        :meth:`pairs` draws sample ``i`` as ``draw(rng(i), 1)``: ``R_H``, then (unless ``|β| = 1``) a fresh
+        ``pairs`` draws sample ``i`` as ``draw(rng(i), 1)``: ``R_H``, then (unless ``|β| = 1``) a fresh
         function, then (unless ``β = 0`` or ``|β| = 1``) the per-state coin flips of the correlation.
         """
         shape = (int(n_samples), self.n_states)
@@ -318,7 +318,7 @@ class RewardSampler:
         }
 
 
-#: One agent's rewards for :func:`joint_rewards`: a number, per-cell values, an ``(h, a)`` table or a function.
+#: One agent's rewards for ``joint_rewards``: a number, per-cell values, an ``(h, a)`` table or a function.
 CellRewards = Union[float, np.ndarray, Callable[[tuple, tuple], float]]
 
 
@@ -330,7 +330,7 @@ def joint_rewards(model: Any, H: CellRewards, A: CellRewards) -> dict[str, np.nd
     ``maze_v1.parallel_env(rewards=...)`` or ``reset(options={"rewards": ...})``.
 
     Args:
-        model: A :class:`~multipower.envs.model.JointModel`, or an environment that has one as ``.model``.
+        model: A ``JointModel``, or an environment that has one as ``.model``.
         H, A: Each agent's reward, in any of these forms:
 
             * a number: the same in every joint state;

@@ -40,7 +40,7 @@ DEFAULT_MAX_FILE_BYTES = 64 << 20
 
 
 def max_file_bytes() -> int:
-    """The input size limit in force (:data:`DEFAULT_MAX_FILE_BYTES` unless ``MULTIPOWER_MAX_FILE_BYTES``)."""
+    """The input size limit in force (``DEFAULT_MAX_FILE_BYTES`` unless ``MULTIPOWER_MAX_FILE_BYTES``)."""
     value = os.environ.get("MULTIPOWER_MAX_FILE_BYTES")
     if not value:
         return DEFAULT_MAX_FILE_BYTES
@@ -54,7 +54,7 @@ def max_file_bytes() -> int:
 
 def read_bounded(path: Union[str, Path], what: str) -> bytes:
     """The bytes of an input file, refused in one ``ValueError`` naming ``what`` unless it is a regular file
-    (not a FIFO, device or folder: ``/dev/zero`` would never end) of at most :func:`max_file_bytes` bytes."""
+    (not a FIFO, device or folder: ``/dev/zero`` would never end) of at most ``max_file_bytes`` bytes."""
     limit = max_file_bytes()
     try:
         info = os.stat(path)
@@ -75,7 +75,7 @@ def read_bounded(path: Union[str, Path], what: str) -> bytes:
 
 
 def atomic_write(path: Union[str, Path], data: Union[bytes, str]) -> Path:
-    """Write ``data`` (text as UTF-8) to ``path`` all or nothing (:func:`atomic_path`)."""
+    """Write ``data`` (text as UTF-8) to ``path`` all or nothing (``atomic_path``)."""
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data.encode() if isinstance(data, str) else data)

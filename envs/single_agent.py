@@ -33,7 +33,7 @@ def as_policy(policy: OtherPolicy, action_mask: np.ndarray, name: str = "other_p
 
     Args:
         policy: ``None`` (uniform over the available actions of ``action_mask``), a
-            :class:`~multipower.envs.policies.TabularPolicy`, a ``(n_states, 5)`` probability table, or any callable
+            ``TabularPolicy``, a ``(n_states, 5)`` probability table, or any callable
             ``policy(joint_state, rng) -> action``.
         action_mask: ``(n_states, 5)`` availability of the agent that follows the policy.
         name: Parameter name for error messages.
@@ -60,7 +60,7 @@ def as_policy(policy: OtherPolicy, action_mask: np.ndarray, name: str = "other_p
 
 
 class SingleAgentView(gymnasium.Env):
-    """A Gymnasium env for ``agent`` of a :class:`~multipower.envs.maze_v1.MazeParallelEnv`; the other agent follows a policy.
+    """A Gymnasium env for ``agent`` of a ``MazeParallelEnv``; the other agent follows a policy.
 
     The other agent acts at the same time as the learner, on the same joint state, and its action is drawn
     from ``other_policy`` with this view's generator (seeded by ``reset(seed=...)``), so a seeded episode is
@@ -75,14 +75,14 @@ class SingleAgentView(gymnasium.Env):
         other_policy: How the other agent acts:
 
             * ``None`` (default): uniform over its available actions (the seed policy, docs/concepts.md#seed-policy);
-            * a :class:`~multipower.envs.policies.TabularPolicy` over the joint states (e.g. a frozen learned policy);
+            * a ``TabularPolicy`` over the joint states (e.g. a frozen learned policy);
             * a ``(n_states, 5)`` array of action probabilities (rows sum to 1, no mass on unavailable moves);
             * any callable ``policy(joint_state, rng) -> action`` (``rng`` is a ``numpy.random.Generator``).
 
-            Swap it later with :meth:`set_other_policy`.
+            Swap it later with ``set_other_policy``.
 
     The current action mask is in ``info["action_mask"]`` (in the observation instead with
-    ``action_mask_in_obs``) and from :meth:`action_masks` (the method sb3-contrib's ``MaskablePPO`` calls);
+    ``action_mask_in_obs``) and from ``action_masks`` (the method sb3-contrib's ``MaskablePPO`` calls);
     ``info["other_action"]`` is the other agent's action. Under the parallel env's ``slip`` both agents' moves
     slip there, drawn from its generator (seeded from this view's on ``reset(seed=...)``).
 
@@ -109,7 +109,7 @@ class SingleAgentView(gymnasium.Env):
 
     @property
     def model(self):
-        """The :class:`~multipower.envs.model.JointModel` the environment steps by."""
+        """The ``JointModel`` the environment steps by."""
         return self.par_env.model
 
     @property
@@ -171,7 +171,7 @@ class SingleAgentView(gymnasium.Env):
 
 
 class JointMazeEnv(SingleAgentView):
-    """A :class:`SingleAgentView` of a new ``maze_v1.parallel_env(**kwargs)``: the entry point of the Gymnasium
+    """A ``SingleAgentView`` of a new ``maze_v1.parallel_env(**kwargs)``: the entry point of the Gymnasium
     ids ``"multipower/JointMaze-H-v1"`` and ``"multipower/JointMaze-A-v1"``.
 
     Under ``gymnasium.make`` the episode length is ``max_episode_steps`` (default 100, Gymnasium's
@@ -185,7 +185,7 @@ class JointMazeEnv(SingleAgentView):
 
 
 def joint_maze_view(agent: str = "H", other_policy: OtherPolicy = None, **kwargs) -> SingleAgentView:
-    """A :class:`SingleAgentView` of a new ``maze_v1.parallel_env(**kwargs)`` (episodes of ``max_cycles``, default
+    """A ``SingleAgentView`` of a new ``maze_v1.parallel_env(**kwargs)`` (episodes of ``max_cycles``, default
     100, steps)."""
     kwargs.setdefault("max_cycles", DEFAULT_MAX_CYCLES)
     return SingleAgentView(parallel_env(**kwargs), agent=agent, other_policy=other_policy)

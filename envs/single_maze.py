@@ -6,19 +6,19 @@ Registered as ``"multipower/Maze-v1"`` (``import multipower.envs`` or ``import m
     env = gymnasium.make("multipower/Maze-v1", layout="maze7x7")   # episodes of max_episode_steps=100
     obs, info = env.reset(seed=0)
 
-Steps use the :class:`~multipower.envs.model.SingleAgentModel` table ``next_cell[cell, action]``; the reward is ``R(s')``
+Steps use the ``SingleAgentModel`` table ``next_cell[cell, action]``; the reward is ``R(s')``
 of the cell arrived at. With ``slip`` (docs/concepts.md#slip) the action is first replaced, with that
-probability, by a move drawn uniformly from the available ones (:func:`multipower.envs.dynamics.effective_moves`, drawn from
+probability, by a move drawn uniformly from the available ones (``multipower.envs.dynamics.effective_moves``, drawn from
 the env's ``np_random``; ``info["effective_action"]`` says which happened); ``slip=0`` draws nothing. Episodes start on a uniformly random cell (exploring starts) unless
 ``reset(options={"cell": (row, col)})`` or ``{"state": index}`` places the agent. Under ``gymnasium.make`` they
 are truncated after ``max_episode_steps`` (default 100); built directly, after ``max_cycles`` steps (default
 ``None``: never).
 
-The reward table is the task, as in :mod:`multipower.envs.maze_v1`: given as ``rewards`` (shape ``(n_cells,)``) or drawn
+The reward table is the task, as in ``multipower.envs.maze_v1``: given as ``rewards`` (shape ``(n_cells,)``) or drawn
 from ``reward_seed`` (default 0) and ``reward_distribution`` when the environment is built; ``reset(seed=...)``
 does not change it. ``reset(options={"rewards": R})`` or ``reset(options={"reward_seed": n})`` swaps it.
 
-Version history: v1 as :mod:`multipower.envs.maze_v1` v1 (reward table fixed at construction, ``reward_seed``,
+Version history: v1 as ``multipower.envs.maze_v1`` v1 (reward table fixed at construction, ``reward_seed``,
 ``"human"`` rendering, no mask in ``info`` with ``action_mask_in_obs``),
 and ``max_steps`` becomes ``max_cycles`` (default ``None``; the registered id's ``max_episode_steps`` is 100),
 default layout ``"grid3x3"`` (was ``"maze7x7"``), as for the joint maze; later, the ``slip`` option (``slip=0``, the
@@ -48,7 +48,7 @@ class SingleMazeEnv(gymnasium.Env):
     """One agent alone in a gridworld.
 
     Args:
-        layout: A :class:`~multipower.envs.layouts.Layout`, built-in name, file path or layout text (default ``"grid3x3"``).
+        layout: A ``Layout``, built-in name, file path or layout text (default ``"grid3x3"``).
         max_cycles: Steps after which an episode is truncated; ``None`` (default) never truncates
             (``gymnasium.make`` adds a ``TimeLimit`` of ``max_episode_steps``).
         obs_type: ``"index"`` (the cell index, ``Discrete(n_cells)``) or ``"vector"`` (float32 one-hot of the cell).

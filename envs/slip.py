@@ -30,7 +30,7 @@ def slip_cdf(P: np.ndarray) -> np.ndarray:
     """Cumulative slip probabilities ``(..., 5, 5)`` over the effective move, the last column exactly 1.
 
     The effective move of a uniform draw ``u`` in ``[0, 1)`` is the number of entries ``<= u``
-    (:func:`multipower.envs.dynamics.effective_moves`): a move of probability 0 is never drawn, and rounding never draws
+    (``multipower.envs.dynamics.effective_moves``): a move of probability 0 is never drawn, and rounding never draws
     past the last move.
     """
     cdf = np.cumsum(P, axis=-1)

@@ -58,7 +58,7 @@ class UsageError(Exception):
 
 class Parser(argparse.ArgumentParser):
     """An argparse parser whose errors are one line, ``multipower <command>: error: ...`` (no usage block:
-    a command's usage runs to a dozen lines and buries the message), raised as :class:`UsageError`."""
+    a command's usage runs to a dozen lines and buries the message), raised as ``UsageError``."""
 
     def error(self, message: str):
         raise UsageError(self.prog, message)

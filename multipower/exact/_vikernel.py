@@ -1,6 +1,6 @@
-"""Compiled per-sample kernels of the exact two-stage solve (CPU path of :func:`multipower.exact.solver.solve_pairs`).
+"""Compiled per-sample kernels of the exact two-stage solve (CPU path of ``multipower.exact.solver.solve_pairs``).
 
-The same algorithm and certificate as the batched torch code of :mod:`multipower.exact.solver` (value iteration with
+The same algorithm and certificate as the batched torch code of ``multipower.exact.solver`` (value iteration with
 the MacQueen/Porteus bounds, midpoint re-centring, the crash safeguard, the tie rule), run one reward sample at
 a time: a sample's tables (a few tens of kilobytes on maze7x7) stay in cache for all its sweeps, where the
 batched code streams megabytes through memory every sweep. The solver's stopping rule is per sample already,
@@ -14,14 +14,14 @@ Every expectation is a gather ``E[a, s] = Σ_j w[a, s, j] · V[idx[a, s, j]]`` o
 With slip (docs/concepts.md#slip) the gather runs over the optimising agent's *effective* moves ``e``, the other
 agent's policy replaced by the distribution of its effective moves, and the chosen move ``a`` mixes them. The slip
 rule's row for an available ``a`` is ``(1 − p)·[e = a] + p/k`` over the ``k`` available moves, so the mix is
-``E[a, s] = (1 − p)·E_eff[a, s] + (p/k)·Σ_e E_eff[e, s]`` (:func:`_sweep_mixed`, the two weights per state in
+``E[a, s] = (1 − p)·E_eff[a, s] + (p/k)·Σ_e E_eff[e, s]`` (``_sweep_mixed``, the two weights per state in
 ``split``): one gather over effective moves plus two products per move, not a gather over every (chosen,
 effective) pair nor a ``5 x 5`` product.
 
 A world with slip has no deterministic chains to evaluate exactly, and value iteration from the Jacobi bounds
 alone needs hundreds of sweeps at ``γ = 0.99``: values travel one step per sweep along the agents' paths, and a
 slip rarely moves the agents between the places where their policies settle. Stages 2 and 3 are therefore
-*preconditioned* by that chain (:func:`_chain_step`): each iterate solves the residual equation ``(I − γP) y = Δ``
+*preconditioned* by that chain (``_chain_step``): each iterate solves the residual equation ``(I − γP) y = Δ``
 exactly along every state's most likely successor ``f(s)`` under the greedy move, ``y[s] = Δ[s] + γ·q[s]·y[f(s)]``
 with ``q[s]`` that successor's probability, in one pass, and steps to ``V + y``. For a fixed policy this is a
 regular splitting of ``I − γP`` (``q ≤ P`` entrywise), a convergent iteration (Varga, *Matrix Iterative
@@ -38,9 +38,9 @@ N_ACTIONS = 5
 #: Anderson's history is dropped when the greedy action changes at this many states or more in one sweep: the
 #: differences it stores belong to the previous policy's map, and mixing them into the new one stalls value
 #: iteration while the policy settles. A handful of flips near ties are not worth a restart (see
-#: :data:`multipower.exact.solver.POLICY_RESET`, the same number for the torch code).
+#: ``multipower.exact.solver.POLICY_RESET``, the same number for the torch code).
 POLICY_RESET = 4
-#: A preconditioned iteration (:func:`_chain_step`) whose bound has not improved on its best for this many sweeps
+#: A preconditioned iteration (``_chain_step``) whose bound has not improved on its best for this many sweeps
 #: continues with plain steps. Its span jumps while the greedy policy settles (up to ~60 times its best on
 #: maze7x7 with slip) but improves again within ~12 sweeps; the fallback only guarantees the plain iteration's
 #: convergence should a sample ever stall.
@@ -52,7 +52,7 @@ def _sweep(idx, w, src, V, R, gamma, E, V_new, B):
     """One Bellman sweep from ``V`` (padded, ``V[S] = 0``): fills ``E[a, s] = Σ_j w[a, s, j] · src[idx[a, s, j]]``
     ``(A, S)``, ``B`` ``(S,)`` its maximum over the ``A`` slots (the expected next value under the greedy or
     evaluated policy) and ``V_new = R + γ B``. ``src`` is ``V`` itself or the intermediate table of
-    :func:`_average`. Returns ``(min Δ, max Δ)``."""
+    ``_average``. Returns ``(min Δ, max Δ)``."""
     n_slots, S, J = idx.shape
     lo, hi = np.inf, -np.inf
     for s in range(S):
@@ -75,10 +75,10 @@ def _sweep(idx, w, src, V, R, gamma, E, V_new, B):
 
 @njit(nogil=True, cache=True)
 def _sweep_mixed(idx, w, count, src, V, R, gamma, split, mask, eff, E, V_new, B):
-    """:func:`_sweep` when the slots of ``idx`` are the optimising agent's effective moves: ``E[a, s] =
+    """``_sweep`` when the slots of ``idx`` are the optimising agent's effective moves: ``E[a, s] =
     split[s, 0]·E_eff[a, s] + split[s, 1]·Σ_e E_eff[e, s]`` for an available chosen move ``a``, with ``E_eff[e, s] =
     Σ_j w[e, s, j] · src[idx[e, s, j]]`` and ``split`` ``(S, 2)`` the slip rule's weights ``(1 − p, p/k)``
-    (:func:`multipower.exact.solver._slip_split`); choosing an unavailable move is choosing ``stay`` (slot 0). ``eff``
+    (``multipower.exact.solver._slip_split``); choosing an unavailable move is choosing ``stay`` (slot 0). ``eff``
     ``(5,)`` scratch. Only the available moves ``mask[s]`` and the ``count[e, s]`` used successors are read."""
     n_slots, S, J = idx.shape
     lo, hi = np.inf, -np.inf
@@ -109,7 +109,7 @@ def _sweep_mixed(idx, w, count, src, V, R, gamma, split, mask, eff, E, V_new, B)
 
 @njit(nogil=True, cache=True)
 def _sweep_ragged(idx, w, count, src, V, R, gamma, E, V_new, B):
-    """:func:`_sweep` reading only the ``count[a, s]`` used successors of each slot (tables of slipped policies
+    """``_sweep`` reading only the ``count[a, s]`` used successors of each slot (tables of slipped policies
     have up to 25 successors at a junction and a few in a corridor)."""
     n_slots, S, J = idx.shape
     lo, hi = np.inf, -np.inf
@@ -237,7 +237,7 @@ def _solve_small(A, b):
 
 @njit(nogil=True, cache=True)
 def _anderson_step(x, g, span, dF, dG, gram, prev_f, prev_g, state, reset_factor, reg, out):
-    """One step of :class:`multipower.exact.solver._Anderson` for one sample: the next iterate ``out`` from the
+    """One step of ``multipower.exact.solver._Anderson`` for one sample: the next iterate ``out`` from the
     iterate ``x`` and its plain image ``g`` (both ``(S,)``). ``state`` = [slot, has_previous, best span]."""
     m, S = dF.shape
     f = g - x
@@ -283,20 +283,20 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
             anderson_depth, anderson_reset, anderson_reg, V_out, Q_out, pol_out, W_out, split, count, precondition):
     """Certified value iteration for one sample (optimal control if ``control``, else policy evaluation).
 
-    ``split`` ``(S, 2)``: the optimising agent's slip weights (:func:`_sweep_mixed`; slots of ``idx`` are then
+    ``split`` ``(S, 2)``: the optimising agent's slip weights (``_sweep_mixed``; slots of ``idx`` are then
     effective moves), or no rows for none. ``count`` ``(A, S)``: the used successors of each slot
-    (:func:`_counts`; needed with ``split``), or no rows to read all ``J``. ``precondition``: step by the chain of
-    most likely successors (:func:`_chain_step`; not with ``pre_idx``) while the bound's span has improved on its
+    (``_counts``; needed with ``split``), or no rows to read all ``J``. ``precondition``: step by the chain of
+    most likely successors (``_chain_step``; not with ``pre_idx``) while the bound's span has improved on its
     best within the last ``precondition`` sweeps, plain steps from then on (``PRECONDITION_STALL``; 0: plain
     steps throughout).
 
-    ``idx``/``w`` ``(A, S, J)``, into the intermediate table of :func:`_average` when ``pre_idx`` has rows;
+    ``idx``/``w`` ``(A, S, J)``, into the intermediate table of ``_average`` when ``pre_idx`` has rows;
     ``R``, ``V0``, ``V_out`` ``(S,)``; ``mask`` ``(S, 5)``;
     ``W_out`` ``(S,)``: the expected next value ``E[V(s')]`` under the optimal (or evaluated) policy, certified
     like ``V_out`` but free of the cancellation in ``(V - R)/γ`` (POWER is ``(1 - γ)·W``). ``tie_tol`` is in
-    units of ``E[V(s')]`` (see :mod:`multipower.exact.solver`);
+    units of ``E[V(s')]`` (see ``multipower.exact.solver``);
     ``Q_out``, ``pol_out`` ``(5, S)`` (filled when ``control``). ``anderson_depth > 0``: the next iterate is
-    chosen by Anderson acceleration (:func:`_anderson_step`), its history cleared when the greedy policy changes
+    chosen by Anderson acceleration (``_anderson_step``), its history cleared when the greedy policy changes
     at ``POLICY_RESET`` states or more (control only). Returns the sweeps used, or -1 if ``max_sweeps``
     was reached.
     """
@@ -387,8 +387,8 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
 @njit(nogil=True, cache=True)
 def evaluate_chain(f, R, gamma, out):
     """Value ``out[s] = R[s] + γ · out[f[s]]`` of the deterministic chain ``s -> f[s]`` (``f[s] = S``: the zero
-    terminal) in one pass (:func:`_solve_chain`). A warm start only: :func:`iterate` certifies it (as
-    :func:`multipower.exact.solver._evaluate_functional`, which doubles pointers on the GPU)."""
+    terminal) in one pass (``_solve_chain``). A warm start only: ``iterate`` certifies it (as
+    ``multipower.exact.solver._evaluate_functional``, which doubles pointers on the GPU)."""
     S = len(R)
     _solve_chain(f, np.full(S, gamma), R, out, np.empty(S, dtype=np.int8), np.empty(S, dtype=np.int64),
                  np.empty(S, dtype=np.int64))
@@ -435,7 +435,7 @@ def _solve_chain(f, factor, r, out, status, pos, path):
 
 @njit(nogil=True, cache=True)
 def _chain_scratch(S):
-    """Arrays of :func:`_chain_step` for ``S`` states: successor, factor, residual, result and :func:`_solve_chain`'s
+    """Arrays of ``_chain_step`` for ``S`` states: successor, factor, residual, result and ``_solve_chain``'s
     scratch (``S = 0``: none, when not preconditioning)."""
     return (np.empty(S, dtype=np.int64), np.empty(S), np.empty(S), np.empty(S), np.empty(S, dtype=np.int8),
             np.empty(S, dtype=np.int64), np.empty(S, dtype=np.int64))
@@ -491,7 +491,7 @@ def _chain_step(E, mask, control, main_f, main_p, gamma, V, V_new, chain):
 @njit(nogil=True, cache=True)
 def policy_iteration(next_own, R, gamma, mask, out, max_iter=200):
     """Optimal values for deterministic dynamics ``next_own`` ``(S, 5)`` by policy iteration with exact
-    evaluation (a warm start, as :func:`multipower.exact.solver._policy_iteration`)."""
+    evaluation (a warm start, as ``multipower.exact.solver._policy_iteration``)."""
     S = len(R)
     V = np.zeros(S + 1)
     V[:S] = R
@@ -583,19 +583,19 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
     """The two-stage solve (docs/concepts.md#two-stage-training) for every sample ``k`` of a chunk (outputs
     preallocated, action-major ``(K, 5, S)`` for ``q``/``pol``, or ``(1, 5, S)`` to keep values only, reusing one
     slot; ``W_*`` ``(K, S)``: the expected next values ``E[V(s')]`` under each stage's policy (see
-    :func:`iterate`); ``sweeps``
+    ``iterate``); ``sweeps``
     ``(K, 4)``: H, A, H_eval, A_seed; -1 where ``max_sweeps`` hit).
 
-    ``stage1_*``: H's factored backup against the seed (see :func:`_average`), or ``stage1_pre_idx``
-    with no rows for the plain gather of :func:`other_agent_tables`. ``warm_H``/``warm_A``: start stages 3 and 2
-    exactly where the policies are deterministic (:func:`evaluate_chain`, :func:`policy_iteration`);
+    ``stage1_*``: H's factored backup against the seed (see ``_average``), or ``stage1_pre_idx``
+    with no rows for the plain gather of ``other_agent_tables``. ``warm_H``/``warm_A``: start stages 3 and 2
+    exactly where the policies are deterministic (``evaluate_chain``, ``policy_iteration``);
     ``depth_H``/``depth_A``: Anderson depth for each agent's discount (0: plain iteration).
 
-    ``split_H``/``split_A`` ``(S, 2)``: each agent's slip weights (:func:`_sweep_mixed`), or no rows for a
+    ``split_H``/``split_A`` ``(S, 2)``: each agent's slip weights (``_sweep_mixed``), or no rows for a
     deterministic world. With slip, ``seed`` and the ``stage1_*`` tables are over A's effective
     moves, each stage gathers over effective moves (the other agent's policy replaced by its effective-move
-    distribution, :func:`_effective`), and stages 2 and 3 iterate preconditioned by the chain of most likely moves
-    (:func:`_chain_step`; no deterministic chains to warm-start from exactly)."""
+    distribution, ``_effective``), and stages 2 and 3 iterate preconditioned by the chain of most likely moves
+    (``_chain_step``; no deterministic chains to warm-start from exactly)."""
     if split_H.shape[0] > 0:
         _solve_pairs_slip(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx, mask_H, mask_A, R_H, R_A,
                           gamma_H, gamma_A, absorbing, power_tol, tie_rtol, max_sweeps, depth_H, depth_A,
@@ -702,7 +702,7 @@ def respond_chunk(next_own, other, mask, R, gamma, absorbing, power_tol, tie_rto
     """Optimal response of one agent to a fixed policy of the other, per sample: ``next_own[s, own, other]``,
     ``other`` ``(K, S, 5)``, ``R`` ``(K, S)``; fills ``V_out`` ``(K, S)`` and ``Q_out`` ``(K, 5, S)`` (solver
     convention). With slip, ``other`` is the other's effective-move distribution and ``split`` ``(S, 2)`` the
-    agent's slip weights (no rows: none; iteration then preconditioned as stage 2 of :func:`solve_pairs_chunk`).
+    agent's slip weights (no rows: none; iteration then preconditioned as stage 2 of ``solve_pairs_chunk``).
     Returns the most sweeps any sample used, or -1 if one reached ``max_sweeps``."""
     K, S = R.shape
     no_pre = np.empty((0, 1), dtype=np.int64)
@@ -728,7 +728,7 @@ def respond_chunk(next_own, other, mask, R, gamma, absorbing, power_tol, tie_rto
 def _effective(pol, split, mask, out):
     """``out[s, e] = split[s, 0]·pol[s, e] + split[s, 1]·mask[s, e]``: the distribution of an agent's effective moves
     when it chooses by ``pol`` ``(S, 5)`` (zero on unavailable moves, rows summing to 1) under its slip weights
-    ``split`` ``(S, 2)`` (:func:`_sweep_mixed`)."""
+    ``split`` ``(S, 2)`` (``_sweep_mixed``)."""
     for s in range(pol.shape[0]):
         for e in range(N_ACTIONS):
             out[s, e] = split[s, 0] * pol[s, e] + (split[s, 1] if mask[s, e] else 0.0)
@@ -755,7 +755,7 @@ def _solve_pairs_slip(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
                       gamma_H, gamma_A, absorbing, power_tol, tie_rtol, max_sweeps, depth_H, depth_A,
                       anderson_reset, anderson_reg, q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed,
                       W_H, W_A, W_H_seed, W_A_seed, sweeps, split_H, split_A):
-    """:func:`solve_pairs_chunk` with slip (same arguments; ``seed`` already over A's effective moves)."""
+    """``solve_pairs_chunk`` with slip (same arguments; ``seed`` already over A's effective moves)."""
     K, S = R_H.shape
     next_A = next_state.transpose(0, 2, 1).copy()
     no_pre = np.empty((0, 1), dtype=np.int64)

@@ -1,12 +1,12 @@
 """The exact reference of the learners' accuracy: optimal action values by the exact solver.
 
-:func:`optimal_response_q` is the :data:`multipower.agents.logging.ExactQ` that callers in this package pass to the
+``optimal_response_q`` is the ``multipower.agents.logging.ExactQ`` that callers in this package pass to the
 learners (``reference=``), so that ``agents`` never imports the solver. It returns the environment's
 convention (reward of the state arrived at)::
 
     Q_env(s, a) = E_{a_other ~ π_other(s)} [ R(s') + γ max_b Q_env(s', b) ],   s' = next_state[s, a, a_other],
 
-with ``R = 0`` and no bootstrap after a crash; see :mod:`multipower.agents.logging` for which optimum each agent is
+with ``R = 0`` and no bootstrap after a crash; see ``multipower.agents.logging`` for which optimum each agent is
 measured against.
 """
 
@@ -80,7 +80,7 @@ def policy_gap(
             learned frozen H for A).
         power_tol: Bound on the POWER error of each of the two exact computations.
         optimal_q: The optimal ``Q_env`` ``(K, S, 5)`` of ``agent`` against ``other_policy`` when the caller has
-            it already (:func:`optimal_response_q`, ``-inf`` where unavailable): ``V* = R + γ max Q_env`` then
+            it already (``optimal_response_q``, ``-inf`` where unavailable): ``V* = R + γ max Q_env`` then
             needs no second solve.
 
     Returns:
@@ -105,7 +105,7 @@ def policy_gaps(model: JointModel, R_H: np.ndarray, R_A: np.ndarray, gamma_H: fl
     """The POWER the learned policies lose, per joint state averaged over the samples (what a learned POWER map
     misses there): ``policy_gap_H``/``policy_gap_A``, the mean over joint states, and ``policy_gap_H_max``/
     ``policy_gap_A_max``, the largest. H is measured against its optimal response to ``seed_policy``, A against
-    its optimal response to the learned ``policy_H`` it trained against (:func:`policy_gap`); ``optimal_q``
+    its optimal response to the learned ``policy_H`` it trained against (``policy_gap``); ``optimal_q``
     (``{"H": ..., "A": ...}``, either may be missing) holds those optimal ``Q_env`` where already computed."""
     optimal_q = optimal_q or {}
     per_state_H = policy_gap(model, R_H, gamma_H, "H", policy_H, seed_policy, optimal_q=optimal_q.get("H")).mean(0)

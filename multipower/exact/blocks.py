@@ -1,13 +1,13 @@
 """Sample blocks: exact POWER accumulated in a fixed order, each finished block on disk, runs resumable.
 
 The samples ``0 .. n-1`` of a run are cut into blocks ``[kB, min((k+1)B, n))`` of a size ``B`` that depends on
-the world only (:func:`block_size`). A block's per-state mean and sum of squared deviations (``M2``) come from
-Welford's sequential update (:mod:`multipower.exact._blockstats`), and blocks are merged in block order with Chan's
+the world only (``block_size``). A block's per-state mean and sum of squared deviations (``M2``) come from
+Welford's sequential update (``multipower.exact._blockstats``), and blocks are merged in block order with Chan's
 update (Chan, Golub & LeVeque 1979), so the bytes of the result depend neither on how a block was split into
 solver calls (memory budget), nor on ``jobs``, the backend, or interruptions.
 
 With a run folder, every finished block is written atomically to ``OUT/blocks/`` (a
-:class:`~multipower.runs.chunkstore.ChunkStore` whose key is everything a block depends on). A rerun loads the
+``ChunkStore`` whose key is everything a block depends on). A rerun loads the
 finished blocks and solves only the missing ones; a block cut short by a smaller ``n`` (the run's last block)
 is continued where it stopped, which gives the same bytes as solving it whole.
 """
@@ -73,15 +73,15 @@ def stop_requested(token: str) -> bool:
     return event is not None and event.is_set()
 
 
-#: Groups of consecutive sample blocks of the delete-one-group jackknife of α (:meth:`Totals.jackknife`).
+#: Groups of consecutive sample blocks of the delete-one-group jackknife of α (``Totals.jackknife``).
 JACKKNIFE_GROUPS = 20
 
 
 class Totals:
     """Blocks merged in block order: count, mean and ``M2`` per column and state (Chan's parallel update).
 
-    With ``n_samples``, the blocks are also merged into :data:`JACKKNIFE_GROUPS` groups of consecutive samples
-    (group of a block: ``start · G // n_samples``), for :meth:`jackknife`: per-sample POWER is not kept, but
+    With ``n_samples``, the blocks are also merged into ``JACKKNIFE_GROUPS`` groups of consecutive samples
+    (group of a block: ``start · G // n_samples``), for ``jackknife``: per-sample POWER is not kept, but
     leaving one group out at a time gives the uncertainty of any statistic of the per-state means.
     """
 
@@ -130,7 +130,7 @@ class Totals:
 
 
 class BlockRun:
-    """What :func:`run_blocks` did: the totals, blocks loaded from disk and solved, and whether it finished."""
+    """What ``run_blocks`` did: the totals, blocks loaded from disk and solved, and whether it finished."""
 
     def __init__(self, n_samples: Optional[int] = None) -> None:
         self.totals = Totals(n_samples)
@@ -169,7 +169,7 @@ def run_blocks(
     else ``solve(job, unit)`` through ``backend.imap``, each solved block saved to ``store`` when ``write``.
 
     On Ctrl-C (or any error) ``run`` keeps the blocks merged so far; units in flight are told to stop
-    (:func:`stop_requested` with ``job.token``) and abandoned.
+    (``stop_requested`` with ``job.token``) and abandoned.
     """
     ends = {start: end for start, end in store.ranges()} if store is not None else {}
     n_blocks = -(-n_samples // block)

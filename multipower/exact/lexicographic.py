@@ -9,7 +9,7 @@ by ``e_1``, ``e_2``, …: gaps of size ``γ^n`` that fall below any floating-poi
 full size: A best-responds to the support of H's policy, so choosing between two actions that differ only at
 order ``γ²`` moves both agents' POWER by ``O(1)`` (docs/concepts.md#small-discounts).
 
-:func:`lexicographic_policy` therefore compares actions on the coefficients themselves: first ``e_0``, then, among
+``lexicographic_policy`` therefore compares actions on the coefficients themselves: first ``e_0``, then, among
 the actions tied there, ``e_1``, and so on for ``LEX_ORDERS`` orders. The coefficients of the optimal value follow
 one order at a time (``c_0 = R``, ``c_{n+1}(s) = max over the actions still tied of e_n(s, a)``, with
 ``e_n = E[c_n(s')]``), each a single Bellman-like sweep, so the cost is ``LEX_ORDERS`` sweeps per agent.
@@ -28,7 +28,7 @@ from typing import Optional
 
 import numpy as np
 
-#: Discounts (both agents') at or below which :func:`multipower.exact.solver.solve_pairs` compares actions order
+#: Discounts (both agents') at or below which ``multipower.exact.solver.solve_pairs`` compares actions order
 #: by order. Above it the float tie tolerance resolves what matters and most samples would not certify.
 LEX_GAMMA = 1e-3
 #: Orders of ``γ`` compared (with the 1/5 probabilities of a uniform seed, order ``n`` gaps are multiples of about

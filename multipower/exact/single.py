@@ -1,6 +1,6 @@
 """Exact single-agent POWER: one agent alone in a layout (Part 1), or in an MDP graph in POWERplay's format.
 
-The same resumable block runs as :func:`multipower.exact.power.exact_power` (blocks, backends, the memory
+The same resumable block runs as ``multipower.exact.power.exact_power`` (blocks, backends, the memory
 check, the certificate), over the states of one agent instead of joint states.
 """
 
@@ -53,11 +53,11 @@ def single_agent_power(
 ) -> PowerResult:
     """Exact single-agent POWER ``(1-γ)/γ · E[V*(s) - R(s)]`` at every cell (docs/concepts.md#single-agent-power).
 
-    Rewards are ``R_H`` of a :class:`~multipower.envs.rewards.RewardSampler` over the cells, so sample ``i`` is
-    reproducible. Arguments (run folder, resuming, interruptions) as for :func:`exact_power`.
+    Rewards are ``R_H`` of a ``RewardSampler`` over the cells, so sample ``i`` is
+    reproducible. Arguments (run folder, resuming, interruptions) as for ``exact_power``.
 
     Returns:
-        A ``"single"`` :class:`~multipower.runs.results.PowerResult` with ``power`` and ``power_se``.
+        A ``"single"`` ``PowerResult`` with ``power`` and ``power_se``.
 
     Raises:
         Interrupted: on Ctrl-C, holding the result over the finished blocks.
@@ -116,15 +116,15 @@ def graph_power(
     backend: Union[str, Backend, None] = None,
 ) -> PowerResult:
     """Exact POWER ``(1-γ)·E[V*(s')]`` at every state of an MDP graph (docs/graphs.md), the
-    definition of :func:`single_agent_power` (docs/concepts.md#single-agent-power) on any tabular MDP.
+    definition of ``single_agent_power`` (docs/concepts.md#single-agent-power) on any tabular MDP.
 
-    Rewards are ``R_H`` of a :class:`~multipower.envs.rewards.RewardSampler` over the graph's states in graph order, so
-    sample ``i`` is reproducible and a graph written from a layout (:func:`multipower.envs.graph_mdp.layout_to_dot`) gets
-    the layout's rewards. Arguments (run folder, resuming, interruptions) as for :func:`exact_power`; the POWER
+    Rewards are ``R_H`` of a ``RewardSampler`` over the graph's states in graph order, so
+    sample ``i`` is reproducible and a graph written from a layout (``multipower.envs.graph_mdp.layout_to_dot``) gets
+    the layout's rewards. Arguments (run folder, resuming, interruptions) as for ``exact_power``; the POWER
     error of each sample is at most ``power_tol``.
 
     Returns:
-        A ``"graph"`` :class:`~multipower.runs.results.PowerResult` labelled by state name, with ``power`` and
+        A ``"graph"`` ``PowerResult`` labelled by state name, with ``power`` and
         ``power_se``; its config holds the DOT source (``mdp_text``).
 
     Raises:

@@ -1,7 +1,7 @@
 """Exact dynamic-programming kernels on the tabular model, batched over reward samples (docs/concepts.md#exact-solver).
 
-Numpy in, numpy out, float64. :func:`solve_pairs` runs on the CPU by the compiled per-sample kernels of
-:mod:`multipower.exact._vikernel` (``COMPILED_CPU``) and otherwise by the batched torch code below (``device="cuda"``,
+Numpy in, numpy out, float64. ``solve_pairs`` runs on the CPU by the compiled per-sample kernels of
+``multipower.exact._vikernel`` (``COMPILED_CPU``) and otherwise by the batched torch code below (``device="cuda"``,
 or ``compiled=False``); both implement the algorithm described here, and the tests hold them to each other.
 The other kernels run in torch.
 
@@ -29,7 +29,7 @@ under crash it is switched off for a sample as soon as its span stops shrinking,
 iteration contracts ``max|Δ|`` by ``γ`` per sweep). Where the policies are deterministic, stage 2 is
 warm-started by policy iteration with exact evaluation of the deterministic chain, and stage 3 by exact
 evaluation; the bounds above then certify the warm start in a sweep or two. From ``γ >= 0.9``
-(``ANDERSON_GAMMA``) the next iterate is chosen by Anderson acceleration (:class:`_Anderson`) instead of
+(``ANDERSON_GAMMA``) the next iterate is chosen by Anderson acceleration (``_Anderson``) instead of
 the plain re-centred sweep; since the bounds hold for any ``V_k``, the certificate and the stopping rule
 are those of a plain sweep from that iterate, and only the number of sweeps changes (3x to 10x fewer at
 ``γ = 0.99``).
@@ -50,7 +50,7 @@ of optimal in ``E`` (``1.5·γ·tie_tol`` in ``Q``). ``tie_tol = TIE_RTOL · max
 thousands of sweeps). In ``Q`` units the tolerance is ``γ·tie_tol``: it shrinks with the action-value
 differences that ``γ`` makes visible. Below ``LEX_GAMMA`` (``1e-3``), where sparse rewards leave actions that
 differ only at order ``γ²`` or beyond, policies are chosen by comparing the value's coefficients in ``γ`` order by
-order (:mod:`multipower.exact.lexicographic`, docs/concepts.md#small-discounts) wherever that choice is certified. A sample is frozen at the first sweep at which it qualifies, so results do not
+order (``multipower.exact.lexicographic``, docs/concepts.md#small-discounts) wherever that choice is certified. A sample is frozen at the first sweep at which it qualifies, so results do not
 depend on how the samples are chunked.
 
 Slip
@@ -61,15 +61,15 @@ With slip (docs/concepts.md#slip) an agent's chosen move ``a`` becomes effective
 V(next_state[s, eH, eA])`` with ``q_A(s, eA) = Σ_aA π_A(s, aA) P_A[s, aA, eA]`` the distribution of the other
 agent's effective moves. So every stage is the deterministic one over effective moves, with the other agent's
 policy replaced by its effective-move distribution, followed (for the optimising agent) by a ``5 x 5`` mix per
-state (:class:`_MixedOperator`; the compiled :func:`multipower.exact._vikernel._sweep_mixed` uses the rule's form
+state (``_MixedOperator``; the compiled ``multipower.exact._vikernel._sweep_mixed`` uses the rule's form
 ``(1 − p)·[e = a] + p/k`` for two products per move). Policies stay over chosen moves and the tie rule is unchanged.
 No policy is deterministic in its effect any more, so the exact warm starts of stages 2 and 3 do not apply: the
 compiled kernels precondition those stages by the chain of most likely moves (a quarter to a sixth of the sweeps,
-:mod:`multipower.exact._vikernel`), the torch code iterates from ``R_A`` and stage 1's values; both stop at the same
+``multipower.exact._vikernel``), the torch code iterates from ``R_A`` and stage 1's values; both stop at the same
 certificate.
 
 POWER from the solution is ``(1 - γ)·W`` with ``W = E[V(s')]`` under the policy (the ``W_*`` fields, the
-midpoint of the same certified interval, :func:`power_from_next`): its error is at most ``span(Δ)/2 <= power_tol``
+midpoint of the same certified interval, ``power_from_next``): its error is at most ``span(Δ)/2 <= power_tol``
 at every ``γ``, where ``(1 - γ)/γ·(V - R)`` would lose digits to cancellation at small ``γ``.
 """
 
@@ -100,7 +100,7 @@ TIE_RTOL = 1e-9
 #: sweeps saved, 65 → 55 µs per sample; maze7x7 γ=0.1: only 4 each, 348 µs without, 389 µs with).
 WARM_START_GAMMA = 0.7
 COMPILED_WARM_GAMMA = 0.3
-#: Discounts from which value iteration is Anderson-accelerated (:class:`_Anderson`), its depth, and the
+#: Discounts from which value iteration is Anderson-accelerated (``_Anderson``), its depth, and the
 #: growth of ``span(Δ)`` over its best that restarts a sample's history.
 ANDERSON_GAMMA = 0.9
 ANDERSON_DEPTH = 5
@@ -119,7 +119,7 @@ MAX_SWEEPS = 1_000_000
 #: many-core machine (``multipower.exact.solver.CPU_THREADS = 4``).
 CPU_THREADS = 1
 
-#: :func:`solve_pairs` on the CPU uses the compiled per-sample kernels (one sample's tables stay in cache for
+#: ``solve_pairs`` on the CPU uses the compiled per-sample kernels (one sample's tables stay in cache for
 #: all its sweeps: ~3x faster than the batched torch code on grid3x3 and maze7x7). Set False to use torch.
 COMPILED_CPU = True
 
@@ -145,7 +145,7 @@ class SolvedPairs:
         V_A_seed: value for ``R_A`` when A follows the seed and H follows ``policy_H``.
         sweeps: Bellman sweeps per stage (max over the batch).
         W_H, W_A, W_H_seed, W_A_seed: the expected next values ``E[V(s')]`` under the policies of ``V_H``,
-            ``V_A``, ``V_H_seed``, ``V_A_seed`` (``V = R + γ W``); POWER is ``(1 - γ)·W`` (:func:`power_from_next`),
+            ``V_A``, ``V_H_seed``, ``V_A_seed`` (``V = R + γ W``); POWER is ``(1 - γ)·W`` (``power_from_next``),
             exact to the certificate at any ``γ``, where ``(1 - γ)/γ·(V - R)`` loses digits at small ``γ``.
 
     ``q_H``, ``policy_H``, ``q_A``, ``policy_A`` are ``None`` when solved with ``values_only=True``.
@@ -312,7 +312,7 @@ def _slip_split(P: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _slip_weights(model: JointModel, agent: str) -> np.ndarray:
-    """``agent``'s slip weights for the compiled kernels (:func:`_slip_split`); no rows in a deterministic world."""
+    """``agent``'s slip weights for the compiled kernels (``_slip_split``); no rows in a deterministic world."""
     if model.slip == 0.0:
         return np.empty((0, 2))
     return _slip_split(model.slip_of(agent), model.action_mask(agent))
@@ -340,7 +340,7 @@ def _iterate(
 
     ``mask`` is ``(S, A)`` (``A = 5`` in gridworlds). Returns ``V`` (K, S), ``Q`` (K, A, S) or None, the policy
     (K, A, S) or None
-    (action-major, see :func:`_np_actions`), the sweeps used, and ``W`` (K, S), the expected next value
+    (action-major, see ``_np_actions``), the sweeps used, and ``W`` (K, S), the expected next value
     ``E[V(s')]`` under the optimal (or evaluated) policy, certified like ``V`` (POWER is ``(1 - γ)·W``).
     See the module docstring for the stopping rule.
     """
@@ -450,7 +450,7 @@ def _iterate(
 class _Anderson:
     """Anderson acceleration (type II, depth ``ANDERSON_DEPTH``) of the fixed-point map ``x -> g(x)`` (one
     sweep plus re-centring), per sample. It only chooses the next iterate: the certificate of
-    :func:`_iterate` holds for any iterate, so it changes how many sweeps are needed, never the guarantee.
+    ``_iterate`` holds for any iterate, so it changes how many sweeps are needed, never the guarantee.
     The Gram matrix of the history (differences of successive ``f = g - x`` and ``g``) is updated one
     column per sweep, in the same pass over the history as the right-hand side. (A float32 history halves
     the memory traffic but, the Gram matrix being ill-conditioned, took up to 3x more sweeps.) A sample
@@ -544,7 +544,7 @@ def _policy_iteration(
     next_own: torch.Tensor, R: torch.Tensor, gamma: float, mask: torch.Tensor, max_iter: int = 200
 ) -> torch.Tensor:
     """Optimal values for deterministic dynamics ``next_own`` ``(K, S, 5)`` by policy iteration with exact
-    evaluation (:func:`_evaluate_functional`). Used as a warm start only: ``_iterate`` certifies it."""
+    evaluation (``_evaluate_functional``). Used as a warm start only: ``_iterate`` certifies it."""
     K, S = R.shape
     unavailable = ~mask
     V_out = R.clone()
@@ -713,14 +713,14 @@ def solve_pairs(
         seed_policy: ``"uniform"``, ``"stay"`` or an ``(S, 5)`` table of A's action probabilities.
         device: Torch device for the computation.
         power_tol: Per-sample bound on the POWER error caused by stopping iteration.
-        compiled: Use the compiled per-sample kernels of :mod:`multipower.exact._vikernel` (CPU only; the same
+        compiled: Use the compiled per-sample kernels of ``multipower.exact._vikernel`` (CPU only; the same
             algorithm and certificate). Default: ``COMPILED_CPU`` on the CPU. ``False``: the batched torch
             code (any device).
         values_only: Leave ``q_H``, ``policy_H``, ``q_A``, ``policy_A`` as ``None`` (the compiled kernels then
             skip writing them: ``exact_power`` needs the values only).
 
     Returns:
-        A :class:`SolvedPairs` of numpy arrays.
+        A ``SolvedPairs`` of numpy arrays.
     """
     gamma_H, gamma_A = check_gamma(gamma_H, "gamma_H"), check_gamma(gamma_A, "gamma_A")
     R_H = check_rewards(R_H, model.n_states, "R_H")
@@ -742,7 +742,7 @@ def solve_pairs(
 
 def _solve_pairs_torch(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: np.ndarray, dev, power_tol: float,
                        values_only: bool) -> SolvedPairs:
-    """:func:`solve_pairs` by the batched torch code (arguments already checked)."""
+    """``solve_pairs`` by the batched torch code (arguments already checked)."""
     rh, ra = _t(R_H, dev), _t(R_A, dev)
     next_state = torch.as_tensor(model.next_state, device=dev)
     mask_H = torch.as_tensor(model.action_mask_H, device=dev)
@@ -815,7 +815,7 @@ def _solve_pairs_torch(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: np.n
 def _resolve_small_gamma(model: JointModel, sol: SolvedPairs, R_H, R_A, gamma_H, gamma_A, seed: np.ndarray, device,
                          power_tol: float) -> None:
     """At discounts up to ``LEX_GAMMA``, replace each sample's policies by those compared order by order in ``γ``
-    (:mod:`multipower.exact.lexicographic`) where every decision is certified, and recompute what depends on them:
+    (``multipower.exact.lexicographic``) where every decision is certified, and recompute what depends on them:
     A's response and both evaluations. Stage 1's values (``V_H_seed``, ``q_H``) do not depend on ties."""
     absorbing = model.collision == "crash"
     slip = model.slip > 0.0
@@ -851,7 +851,7 @@ def _anderson_depth(gamma: float) -> int:
 
 
 def _factored_tables(model: JointModel, seed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stage-1 tables of :func:`multipower.exact._vikernel._average` (as :class:`_FactorisedOperator`): the
+    """Stage-1 tables of ``multipower.exact._vikernel._average`` (as ``_FactorisedOperator``): the
     seed's average over A's moves once per cell pair ``(h', a)``, then H's move. Empty tables when the seed
     depends on more than A's cell or collisions are ``bounce``."""
     cell = _cell_policy(model, seed) if model.collision in ("none", "crash") else None
@@ -873,7 +873,7 @@ def _factored_tables(model: JointModel, seed: np.ndarray) -> tuple[np.ndarray, n
 
 def _solve_pairs_compiled(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: np.ndarray, power_tol: float,
                           values_only: bool):
-    """:func:`solve_pairs` by the compiled per-sample kernels (arguments already checked)."""
+    """``solve_pairs`` by the compiled per-sample kernels (arguments already checked)."""
     from multipower.exact import _vikernel
 
     K, S = R_H.shape
@@ -1048,9 +1048,9 @@ def solve_mdp(
     mdp: GraphMDP, R: np.ndarray, gamma: float, device: str = "cpu", power_tol: float = POWER_TOL
 ) -> SolvedSingle:
     """Optimal ``q`` and ``policy`` ``(K, n, A)`` (uniform over tied maxima), ``V`` and ``W`` ``(K, n)`` of a
-    stochastic tabular MDP (:class:`multipower.envs.graph_mdp.GraphMDP`) for ``K`` reward functions ``R`` ``(K, n)``.
+    stochastic tabular MDP (``multipower.envs.graph_mdp.GraphMDP``) for ``K`` reward functions ``R`` ``(K, n)``.
 
-    Same algorithm and certificate as :func:`solve_single` (module docstring): the POWER error
+    Same algorithm and certificate as ``solve_single`` (module docstring): the POWER error
     ``(1 - γ)·|W - W*|`` is at most ``power_tol`` per sample and state, and tied actions are identified as there.
     """
     gamma = check_gamma(gamma)
@@ -1066,7 +1066,7 @@ def solve_mdp(
 
 
 def _resolve_policy(sol: SolvedSingle, next_state, weights, R, mask, gamma: float, mix) -> None:
-    """At ``γ <= LEX_GAMMA``, the single-agent policy compared order by order in ``γ`` (as :func:`solve_pairs`),
+    """At ``γ <= LEX_GAMMA``, the single-agent policy compared order by order in ``γ`` (as ``solve_pairs``),
     for the samples whose decisions are all certified; the values do not depend on ties."""
     policy, ok = lexicographic_policy(next_state, weights, R, mask, gamma, False, mix)
     sol.policy[ok] = policy[ok]
@@ -1080,14 +1080,14 @@ def power_samples(V: np.ndarray, R: np.ndarray, gamma: float) -> np.ndarray:
     """Per-sample POWER contributions ``(1 - γ)/γ · (V - R)``; their mean over samples is POWER.
 
     At small ``γ`` the difference ``V - R`` (of size ``γ``) loses digits to cancellation; where the solver's
-    expected next values ``W`` are at hand, :func:`power_from_next` is exact to the certificate at any ``γ``.
+    expected next values ``W`` are at hand, ``power_from_next`` is exact to the certificate at any ``γ``.
     """
     return (1.0 - gamma) / gamma * (np.asarray(V) - np.asarray(R))
 
 
 def power_from_next(W: np.ndarray, gamma: float) -> np.ndarray:
     """Per-sample POWER contributions ``(1 - γ) · E[V(s')]`` from the expected next values ``W`` (the solvers'
-    ``W_*``): the same quantity as :func:`power_samples`, without its cancellation at small ``γ``."""
+    ``W_*``): the same quantity as ``power_samples``, without its cancellation at small ``γ``."""
     return (1.0 - gamma) * np.asarray(W)
 
 

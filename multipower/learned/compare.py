@@ -1,8 +1,8 @@
 """Learned versus exact POWER on the same reward functions (docs/concepts.md#learned-estimator).
 
-:func:`compare_agents` takes trained agents (policies and the reward functions they were trained for),
+``compare_agents`` takes trained agents (policies and the reward functions they were trained for),
 solves the same reward functions exactly (``multipower.exact.solver.solve_pairs``), rolls the learned policies
-out (:class:`~multipower.learned.estimator.PolicyRollout`) and evaluates them exactly on the model
+out (``PolicyRollout``) and evaluates them exactly on the model
 (``multipower.exact.solver.evaluate_policies``). Per state and agent this gives three POWERs:
 
 * ``learned``: the rollout estimate of the learned policies (what the learned estimator reports);
@@ -11,7 +11,7 @@ out (:class:`~multipower.learned.estimator.PolicyRollout`) and evaluates them ex
 
 ``learned − exact`` is the total error; it splits into the **learning error** ``eval − exact`` (the
 learned policies are not optimal) and the **rollout noise** ``learned − eval`` (finite rollouts of
-stochastic policies, plus truncation ≤ 1e-4). :func:`compare` also trains the agents (Q-learning or PPO)
+stochastic policies, plus truncation ≤ 1e-4). ``compare`` also trains the agents (Q-learning or PPO)
 when none are given. Every per-sample difference is paired on the same reward function, so its standard
 error is small.
 """
@@ -57,7 +57,7 @@ EXACT_BYTES_PER_SAMPLE_STATE = 240 + TORCH_BYTES_PER_SAMPLE_STATE
 
 
 def exact_memory(n_states: int, n_samples: int) -> int:
-    """Peak bytes of a comparison's exact side (:data:`EXACT_BYTES_PER_SAMPLE_STATE`), besides the training's."""
+    """Peak bytes of a comparison's exact side (``EXACT_BYTES_PER_SAMPLE_STATE``), besides the training's."""
     return (KERNEL_BYTES_PER_STATE + n_samples * EXACT_BYTES_PER_SAMPLE_STATE) * n_states
 
 
@@ -72,12 +72,12 @@ class Comparison:
     """The outcome of a learned-versus-exact comparison.
 
     Attributes:
-        result: Joint :class:`PowerResult` with, for ``X`` in H and A, the columns
+        result: Joint ``PowerResult`` with, for ``X`` in H and A, the columns
             ``power_X_learned`` (rollouts), ``power_X_eval`` (exact value of the learned policies),
             ``power_X_exact`` (exact optimum), ``power_X_error`` (learned − exact),
             ``power_X_learning_error`` (eval − exact), ``power_X_rollout_noise`` (learned − eval),
             each followed by its standard error ``..._se`` (paired over reward samples).
-        metrics: Scalar figures (see :func:`comparison_metrics`).
+        metrics: Scalar figures (see ``comparison_metrics``).
         config: The full configuration.
         timings: Seconds per stage.
     """
@@ -170,7 +170,7 @@ def compare_agents(
         R_H, R_A: ``(K, S)`` the reward functions (the exact solver uses these very arrays).
         gamma_H, gamma_A: Discounts in (0, 1) (``gamma_A`` defaults to ``gamma_H``).
         seed_policy: A's seed policy for the exact solver's first stage.
-        n_rollouts, tol, rollout_seed, max_walkers: Rollout settings (see :class:`PolicyRollout`).
+        n_rollouts, tol, rollout_seed, max_walkers: Rollout settings (see ``PolicyRollout``).
         tensorboard: Directory for a TensorBoard log of the running estimates against samples done.
         config: Extra configuration saved with the result.
     """
@@ -273,9 +273,9 @@ def train_agents(
     """The two-stage training (docs/concepts.md#two-stage-training): H against the seed policy, then A against frozen H.
 
     Args:
-        algo: ``"qlearning"`` (:func:`multipower.agents.qlearning_stages.train_two_stage`, batched tabular Q-learning; the
-            frozen policies are greedy in the learned Q-values), ``"ppo"`` (:func:`multipower.agents.ppo.learn_ppo`, every
-            sample's PPO agents at once) or ``"sb3-ppo"`` (:func:`multipower.agents.sb3_ppo.train_sample`, one
+        algo: ``"qlearning"`` (``multipower.agents.qlearning_stages.train_two_stage``, batched tabular Q-learning; the
+            frozen policies are greedy in the learned Q-values), ``"ppo"`` (``multipower.agents.ppo.learn_ppo``, every
+            sample's PPO agents at once) or ``"sb3-ppo"`` (``multipower.agents.sb3_ppo.train_sample``, one
             MaskablePPO model per sample; uniform seed policy only).
         model, R_H, R_A, gamma_H, gamma_A: The world, the ``(K, S)`` reward functions the learners train on
             (the very tables the exact solver uses) and the discounts.
@@ -284,12 +284,12 @@ def train_agents(
         options: Hyperparameter overrides (Q-learning: ``QLearningConfig`` fields, applied to both stages;
             PPO: ``PPOConfig`` or ``SB3PPOConfig`` fields), plus ``n_jobs``, the worker processes (default: the
             available cores), ``chunk``, samples per chunk, and for the batched PPO ``device`` (see
-            :func:`multipower.learned.training.train_chunks`). Results do not depend on ``n_jobs`` or ``chunk``.
-        store: A :class:`multipower.runs.chunkstore.ChunkStore`: chunks finished there are reused, and each new one
+            ``multipower.learned.training.train_chunks``). Results do not depend on ``n_jobs`` or ``chunk``.
+        store: A ``multipower.runs.chunkstore.ChunkStore``: chunks finished there are reused, and each new one
             is saved there as it finishes (an interrupted call loses no finished chunk).
-        progress: Called with the work done (see :func:`multipower.learned.training.progress_total`).
+        progress: Called with the work done (see ``multipower.learned.training.progress_total``).
         backend: Where the chunks train: ``None``/``"local"``, ``"ray"`` or a
-            :class:`~multipower.runs.backends.Backend` (see :func:`multipower.learned.training.train_chunks`).
+            ``Backend`` (see ``multipower.learned.training.train_chunks``).
     """
     check_algo(algo)
     options = dict(options or {})
@@ -358,7 +358,7 @@ def compare(
         max_memory: Memory budget (bytes or text such as ``"8G"``; default a fraction of the machine's memory):
             a run estimated to exceed it is refused before anything is allocated.
         store, progress, backend: Training's chunk store, progress callback and backend (see
-            :func:`train_agents`).
+            ``train_agents``).
     """
     check_algo(algo)
     t0 = time.perf_counter()

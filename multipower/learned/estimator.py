@@ -11,7 +11,7 @@ discounted return from ``s`` counts the rewards of the states *arrived at* after
 averaged over reward samples, with standard errors (docs/concepts.md#multi-agent-power). All ``K × S × n_rollouts``
 walkers of a chunk of samples step at once. Deterministic policies need one rollout per state (detected);
 stochastic ones get ``n_rollouts``. With slip (docs/concepts.md#slip) every rollout is stochastic: each step draws
-both agents' effective moves (:func:`multipower.envs.dynamics.slip_step`) after their chosen ones, and ``n_rollouts`` apply.
+both agents' effective moves (``multipower.envs.dynamics.slip_step``) after their chosen ones, and ``n_rollouts`` apply.
 
 **Truncation.** Rollouts stop after ``T`` steps. With rewards bounded by ``Rmax`` in absolute value, the
 tail left out is at most ``(1-γ) · Σ_{t>T} γ^(t-1) Rmax = (1-γ) · γ^T · Rmax/(1-γ) = γ^T · Rmax`` in POWER, so
@@ -19,7 +19,7 @@ tail left out is at most ``(1-γ) · Σ_{t>T} γ^(t-1) Rmax = (1-γ) · γ^T · 
 reward actually sampled, which bounds the tail of these very reward functions exactly, also for unbounded
 distributions (Pareto). ``γ_H`` and ``γ_A`` are separate; the horizon is the larger of the two.
 
-Alongside, :func:`estimate_power` evaluates the same learned policies exactly on the model
+Alongside, ``estimate_power`` evaluates the same learned policies exactly on the model
 (``multipower.exact.solver.evaluate_policies``), so the gap to the exact optimum splits into learning error
 (exact evaluation of learned policies versus the optimum) and rollout noise (rollout versus exact evaluation).
 """
@@ -91,7 +91,7 @@ class PolicyRollout:
     """Rolls frozen tabular policies of H and A out together from every joint state.
 
     Args:
-        model: The :class:`~multipower.envs.model.JointModel` whose ``next_state`` table the rollouts step by.
+        model: The ``JointModel`` whose ``next_state`` table the rollouts step by.
         policy_H, policy_A: ``(K, S, 5)`` action probabilities per reward sample (or one ``(S, 5)`` table).
         R_H, R_A: ``(K, S)`` reward functions (reward of the state arrived at).
         gamma_H: H's discount, in (0, 1).
@@ -191,7 +191,7 @@ class PolicyRollout:
             yield RolloutChunk(start, stop, power_H, power_A)
 
     def chunks_timed(self, timings: dict, key: str = "rollout") -> Iterator[RolloutChunk]:
-        """:meth:`chunks`, adding the seconds spent rolling out to ``timings[key]``."""
+        """``chunks``, adding the seconds spent rolling out to ``timings[key]``."""
         iterator = self.chunks()
         while True:
             t0 = time.perf_counter()
@@ -323,13 +323,13 @@ def estimate_power(
         R_H, R_A: ``(K, S)`` the reward functions the policies were trained for.
         gamma_H, gamma_A: Discounts in (0, 1) (``gamma_A`` defaults to ``gamma_H``).
         exact_eval: Also evaluate the same policies exactly on the model (columns ``*_eval``).
-        n_rollouts, horizon, tol, seed, max_walkers: See :class:`PolicyRollout`.
+        n_rollouts, horizon, tol, seed, max_walkers: See ``PolicyRollout``.
         config: Extra configuration saved with the result (layout, algorithm, reward settings...).
         on_chunk: ``on_chunk(n_done, running)`` after each chunk of samples, ``running`` holding the
             running means (``power_H``, ``power_A`` and, with ``exact_eval``, ``power_H_eval``...).
 
     Returns:
-        A joint :class:`PowerResult` with columns ``power_H, power_H_se, power_A, power_A_se`` (rollouts)
+        A joint ``PowerResult`` with columns ``power_H, power_H_se, power_A, power_A_se`` (rollouts)
         and, with ``exact_eval``, ``power_H_eval, power_H_eval_se, power_A_eval, power_A_eval_se``;
         stats ``alpha`` (α_HA of the rollout POWERs), ``alpha_eval``, ``truncation_bound_H/A``,
         ``max_abs_rollout_noise_H/A`` (max over states of |rollout − exact evaluation|).

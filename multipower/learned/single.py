@@ -1,13 +1,13 @@
 """Learned against exact single-agent POWER on an MDP graph or a layout (docs/graphs.md#learning).
 
-:func:`compare_single` draws ``K`` reward functions over the states (sample ``i`` is the exact solver's sample
-``i``), learns each by tabular Q-learning (:func:`multipower.agents.graph_qlearning.learn_graph_q`), takes the greedy
-policy of the learned ``Q`` (:func:`greedy_policy`) and evaluates that policy exactly on the known model with
-the true reward (:func:`policy_power`). Per state this gives
+``compare_single`` draws ``K`` reward functions over the states (sample ``i`` is the exact solver's sample
+``i``), learns each by tabular Q-learning (``multipower.agents.graph_qlearning.learn_graph_q``), takes the greedy
+policy of the learned ``Q`` (``greedy_policy``) and evaluates that policy exactly on the known model with
+the true reward (``policy_power``). Per state this gives
 
 * ``learned``: ``(1 − γ)·E[V^π(s')]``, the POWER of the learned policy ``π`` evaluated on the model, the
   "learning error" part of the joint comparison (docs/comparison.md): no rollout noise;
-* ``exact``: ``(1 − γ)·E[V*(s')]`` from :func:`multipower.exact.solver.solve_mdp` on the same rewards;
+* ``exact``: ``(1 − γ)·E[V*(s')]`` from ``multipower.exact.solver.solve_mdp`` on the same rewards;
 * ``difference``: ``learned − exact``, paired per sample, so its standard error is small.
 
 ``learned <= exact`` per sample up to the solver's ``power_tol``: no policy beats the optimum.
@@ -35,7 +35,7 @@ from multipower.envs.validation import check_count, check_gamma, check_seed
 from multipower.runs.results import MeanAccumulator, PowerResult, jsonable, pearson
 
 KIND = "compare_single"
-#: Q-learning settings that ``--option`` may set, with their defaults (those of :func:`learn_graph_q`).
+#: Q-learning settings that ``--option`` may set, with their defaults (those of ``learn_graph_q``).
 QLEARNING_OPTIONS = {
     name: p.default for name, p in inspect.signature(learn_graph_q).parameters.items()
     if name in ("n_steps", "walkers", "episode_length")
@@ -52,7 +52,7 @@ EVAL_ELEMENTS = 1 << 23
 
 
 def check_options(options: Optional[Mapping], key: str = "options") -> dict:
-    """Q-learning settings: keys of :data:`QLEARNING_OPTIONS`, each a positive integer; ``ValueError`` naming
+    """Q-learning settings: keys of ``QLEARNING_OPTIONS``, each a positive integer; ``ValueError`` naming
     ``key`` and the setting otherwise. Returns every setting, defaults filled in."""
     options = dict(options or {})
     for name, value in options.items():
@@ -64,7 +64,7 @@ def check_options(options: Optional[Mapping], key: str = "options") -> dict:
 
 
 def world_mdp(mdp: Optional[GraphMDP] = None, layout: Optional[LayoutLike] = None, slip: float = 0.0) -> GraphMDP:
-    """The MDP graph of a run: ``mdp`` itself, or a layout written as a graph (:func:`layout_to_dot`, states
+    """The MDP graph of a run: ``mdp`` itself, or a layout written as a graph (``layout_to_dot``, states
     ``"(r, c)"`` in the layout's cell order, so reward sample ``i`` is that of ``exact --single --layout``)."""
     if (mdp is None) == (layout is None):
         raise ValueError("give mdp or layout, not both and not neither")
@@ -103,7 +103,7 @@ def policy_power(mdp: GraphMDP, policy: np.ndarray, R: np.ndarray, gamma: float)
     result is exact to rounding. Samples go ``EVAL_ELEMENTS / n²`` at a time.
 
     Raises:
-        ValueError: naming the argument, for a graph over :data:`MAX_STATES` states, mismatched shapes, or a
+        ValueError: naming the argument, for a graph over ``MAX_STATES`` states, mismatched shapes, or a
             policy that is not a distribution over the available actions.
     """
     gamma = check_gamma(gamma)
@@ -141,9 +141,9 @@ class SingleComparison:
     """Learned versus exact single-agent POWER.
 
     Attributes:
-        result: A ``"graph"`` :class:`PowerResult` labelled by state name, with the columns of :data:`COLUMNS`,
+        result: A ``"graph"`` ``PowerResult`` labelled by state name, with the columns of ``COLUMNS``,
             each followed by its standard error over the reward samples (``difference_se`` paired).
-        metrics: Scalar figures (:func:`single_metrics`).
+        metrics: Scalar figures (``single_metrics``).
         config: The full configuration (with the graph's DOT source as ``mdp_text``).
         timings: Seconds per stage.
         optimal: ``(K,)`` whether sample ``i``'s learned policy is an exact optimal policy at every state.
@@ -208,25 +208,25 @@ def compare_single(
     """Learn ``n_samples`` reward functions by Q-learning and compare the learned policies' POWER with exact.
 
     Args:
-        mdp: An MDP graph (:func:`multipower.envs.graph_mdp.load_graph_mdp`); or else
-        layout: A layout (name, file or text), written as a graph with ``slip`` (:func:`world_mdp`).
+        mdp: An MDP graph (``multipower.envs.graph_mdp.load_graph_mdp``); or else
+        layout: A layout (name, file or text), written as a graph with ``slip`` (``world_mdp``).
         gamma: Discount in (0, 1).
         n_samples: Reward samples ``K``.
         distribution, seed: Rewards ``RewardSampler(n_states, distribution, 0, seed)``: sample ``i`` is the exact
             solver's sample ``i`` (``multipower exact --single`` with the same seed). ``seed`` also seeds
             Q-learning.
-        options: Q-learning settings (:data:`QLEARNING_OPTIONS`: ``n_steps``, ``walkers``, ``episode_length``).
+        options: Q-learning settings (``QLEARNING_OPTIONS``: ``n_steps``, ``walkers``, ``episode_length``).
         power_tol: The exact solver's bound on each sample's POWER error (default its ``POWER_TOL``).
 
     Returns:
-        A :class:`SingleComparison`. Everything is checked (``ValueError`` naming the argument) before any work.
+        A ``SingleComparison``. Everything is checked (``ValueError`` naming the argument) before any work.
     """
     return _plan(mdp, gamma, n_samples, layout, slip, distribution, seed, options, power_tol).run()
 
 
 @dataclass(frozen=True)
 class SinglePlan:
-    """A :func:`compare_single` run, checked and not yet started (:func:`plan_single`): its world, reward sampler,
+    """A ``compare_single`` run, checked and not yet started (``plan_single``): its world, reward sampler,
     Q-learning settings and the full configuration its results are saved with."""
 
     world: GraphMDP
@@ -264,8 +264,8 @@ class SinglePlan:
 
 
 def plan_single(*args, **kwargs) -> SinglePlan:
-    """:func:`compare_single`'s arguments (the same signature), checked (``ValueError`` naming each) into a
-    :class:`SinglePlan`, without any work: its ``config`` is what an output folder is checked against before the
+    """``compare_single``'s arguments (the same signature), checked (``ValueError`` naming each) into a
+    ``SinglePlan``, without any work: its ``config`` is what an output folder is checked against before the
     run, and ``run()`` is the comparison."""
     bound = inspect.signature(compare_single).bind(*args, **kwargs)
     bound.apply_defaults()
@@ -276,7 +276,7 @@ plan_single.__signature__ = inspect.signature(compare_single).replace(return_ann
 
 
 def _plan(mdp, gamma, n_samples, layout, slip, distribution, seed, options, power_tol) -> SinglePlan:
-    """:func:`plan_single` with every argument given."""
+    """``plan_single`` with every argument given."""
     from multipower.exact.power import check_power_tol
 
     gamma = check_gamma(gamma)

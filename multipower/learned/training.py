@@ -1,16 +1,16 @@
 """Training in chunks of reward samples, each saved the moment it finishes (docs/learning.md#saving-and-resuming).
 
-``multipower train`` and ``multipower compare`` train through :func:`train_chunks`: the samples ``[0, K)`` are
+``multipower train`` and ``multipower compare`` train through ``train_chunks``: the samples ``[0, K)`` are
 cut into chunks, each chunk is one work unit, and each finished chunk is written to a
-:class:`~multipower.runs.chunkstore.ChunkStore` at once (a temporary file renamed into place), so a run stopped by
+``ChunkStore`` at once (a temporary file renamed into place), so a run stopped by
 Ctrl-C, SIGTERM or SIGKILL keeps every finished chunk and a rerun trains only the missing samples. A sample's
 agents depend only on its reward functions, the seed and the hyperparameters, never on its chunk, the worker
 count or an interruption (Q-learning: ``multipower.agents.qlearning``; PPO: ``multipower.agents.ppo``; SB3: one seed per sample), so
 a resumed run ends with the same arrays as one never interrupted.
 
-Q-learning and SB3 chunks are :class:`ChunkUnit` values run by :func:`train_chunk`, a module-level function of
+Q-learning and SB3 chunks are ``ChunkUnit`` values run by ``train_chunk``, a module-level function of
 picklable arguments (any backend that runs functions of picklable units can run them); batched PPO chunks are
-:func:`multipower.agents.ppo.learn_ppo`'s own.
+``multipower.agents.ppo.learn_ppo``'s own.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ def learner_settings(algo: str, options: dict, gamma_H: float, gamma_A: float, s
     (``(None, None)`` without options: per-sample defaults), a ``PPOConfig`` or an ``SB3PPOConfig``. Under
     ``slip`` no other agent's move is deterministic (Q-learning's visit defaults).
 
-    :raises SpecError: naming ``--option`` and the field, for an unknown field or a bad value.
+    Raises:
+        SpecError: naming ``--option`` and the field, for an unknown field or a bad value.
     """
     if algo == "ppo":
         return ppo_config(dict(options), gamma_H, gamma_A)
@@ -114,8 +115,8 @@ def even_chunk(n_samples: int, n_jobs: int, cap: int) -> int:
 
 
 def default_chunk(algo: str, n_samples: int, n_jobs: int, n_states: int, settings: Any, gamma_H: float) -> int:
-    """Samples per chunk for ``qlearning`` (about :data:`QLEARNING_WORK_PER_CHUNK` of work, spread evenly over the
-    workers) and ``sb3-ppo`` (:data:`SB3_CHUNK`); batched PPO's is :func:`default_ppo_chunk`."""
+    """Samples per chunk for ``qlearning`` (about ``QLEARNING_WORK_PER_CHUNK`` of work, spread evenly over the
+    workers) and ``sb3-ppo`` (``SB3_CHUNK``); batched PPO's is ``default_ppo_chunk``."""
     if algo == "sb3-ppo":
         return SB3_CHUNK
     config_H = settings[0] or qlearning_config.default_config(gamma_H)
@@ -123,7 +124,7 @@ def default_chunk(algo: str, n_samples: int, n_jobs: int, n_states: int, setting
 
 
 def progress_total(algo: str, n_samples: int, settings: Any, gamma_H: float, gamma_A: float) -> tuple[int, str]:
-    """``(total, unit)`` of :func:`train_chunks`' progress for ``n_samples`` samples to train: PPO counts updates
+    """``(total, unit)`` of ``train_chunks``' progress for ``n_samples`` samples to train: PPO counts updates
     of one sample's agent (H's and A's, each at its discount), the others finished samples."""
     if algo == "ppo":
         from multipower.agents.ppo import updates_per_sample
@@ -143,8 +144,8 @@ def default_ppo_chunk(n_samples: int, n_jobs: int, cuda: bool = False) -> int:
 
 
 def ppo_config(options: dict, gamma_H: float, gamma_A: float):
-    """:class:`multipower.agents.ppo.PPOConfig` from ``--option`` values, checked as each agent will use it
-    (:meth:`~multipower.agents.ppo.PPOConfig.for_gamma`); an unknown name gets one line listing the fields."""
+    """``multipower.agents.ppo.PPOConfig`` from ``--option`` values, checked as each agent will use it
+    (``for_gamma``); an unknown name gets one line listing the fields."""
     from multipower.agents.ppo import PPOConfig
 
     fields = PPOConfig.__dataclass_fields__
@@ -166,7 +167,7 @@ def ppo_config(options: dict, gamma_H: float, gamma_A: float):
 class ChunkUnit:
     """Both stages of one chunk of samples ``[start, start + k)`` of Q-learning or SB3 PPO.
 
-    ``R_H``, ``R_A`` are the chunk's ``(k, S)`` rows; ``settings`` is :func:`learner_settings`' value;
+    ``R_H``, ``R_A`` are the chunk's ``(k, S)`` rows; ``settings`` is ``learner_settings``' value;
     ``tensorboard`` and ``reference`` are given to the first chunk only (it alone logs to TensorBoard).
     """
 
@@ -189,7 +190,7 @@ class ChunkUnit:
 
 
 def train_chunk(unit: ChunkUnit) -> tuple[int, int, dict[str, np.ndarray]]:
-    """Train one :class:`ChunkUnit`; returns ``(start, stop, arrays)``, every array with one row per sample:
+    """Train one ``ChunkUnit``; returns ``(start, stop, arrays)``, every array with one row per sample:
     ``policy_H``, ``policy_A`` ``(k, S, 5)``, ``seconds`` ``(k, 2)`` (the chunk's time per stage, split evenly)
     and, for Q-learning, ``q_env_H``, ``q_env_A`` ``(k, S, 5)`` (environment convention) and ``steps`` ``(k, 2)``
     (steps per walker of each stage)."""
@@ -248,19 +249,22 @@ def train_chunks(
 ) -> tuple[dict[str, np.ndarray], dict]:
     """Both stages of ``algo`` for the ``K`` samples of ``R_H``, ``R_A`` ``(K, S)``, in chunks.
 
-    :param settings: :func:`learner_settings`' value.
-    :param jobs: Worker processes (default: the available cores; batched PPO on CUDA: 1).
-    :param chunk: Samples per chunk (default :func:`default_chunk`, or for PPO
-        :func:`default_ppo_chunk`).
-    :param store: A :class:`~multipower.runs.chunkstore.ChunkStore`: only the samples it lacks are trained, and each
-        chunk is saved there the moment it finishes; without one, nothing is saved.
-    :param progress: Called with the work done (:func:`progress_total`'s unit).
-    :param backend: ``None``/``"local"`` (``jobs`` processes here), ``"ray"`` or a
-        :class:`~multipower.runs.backends.Backend`: each chunk is a work unit there (``jobs`` defaults to the
-        backend's), returned here and saved by this process; the arrays are the same as a local run's.
-    :returns: The arrays of :func:`train_chunk` (PPO: policies and seconds) for all ``K`` samples, and the run's
-        settings (``hyperparameters``, ``n_jobs``, ``chunk``; PPO also ``observation``, ``device``).
-    :raises KeyboardInterrupt: after the workers are killed; the chunks saved so far stay in ``store``.
+    Args:
+        settings: ``learner_settings``' value.
+        jobs: Worker processes (default: the available cores; batched PPO on CUDA: 1).
+        chunk: Samples per chunk (default ``default_chunk``, or for PPO
+            ``default_ppo_chunk``).
+        store: A ``ChunkStore``: only the samples it lacks are trained, and each
+            chunk is saved there the moment it finishes; without one, nothing is saved.
+        progress: Called with the work done (``progress_total``'s unit).
+        backend: ``None``/``"local"`` (``jobs`` processes here), ``"ray"`` or a
+            ``Backend``: each chunk is a work unit there (``jobs`` defaults to the
+            backend's), returned here and saved by this process; the arrays are the same as a local run's.
+    Returns:
+        The arrays of ``train_chunk`` (PPO: policies and seconds) for all ``K`` samples, and the run's
+            settings (``hyperparameters``, ``n_jobs``, ``chunk``; PPO also ``observation``, ``device``).
+    Raises:
+        KeyboardInterrupt: after the workers are killed; the chunks saved so far stay in ``store``.
     """
     K = len(R_H)
     gaps = store.missing(K) if store is not None else [(0, K)]
@@ -300,7 +304,7 @@ def _cut(gaps: list[tuple[int, int]], chunk: int) -> list[tuple[int, int]]:
 
 
 def hyperparameters(settings: Any, gamma_H: float, gamma_A: float) -> Any:
-    """JSON of :func:`learner_settings`' value (Q-learning without options: ``"default"``; batched PPO: each
+    """JSON of ``learner_settings``' value (Q-learning without options: ``"default"``; batched PPO: each
     agent's config as filled for its discount)."""
     if hasattr(settings, "for_gamma"):
         return {"H": settings.for_gamma(gamma_H).to_dict(), "A": settings.for_gamma(gamma_A).to_dict()}
@@ -343,9 +347,9 @@ def _ppo_chunks(model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, config, gap
 def trained_metrics(algo: str, model: JointModel, R_H: np.ndarray, R_A: np.ndarray, gamma_H: float,
                     gamma_A: float, seed_table: np.ndarray, arrays: dict, reference: ExactQ) -> dict:
     """Accuracy against the exact optimum of the trained samples: Q-learning's greedy-optimal fractions and value
-    gaps (:func:`multipower.agents.qlearning_stages.learned_metrics`), the PPO learners' greedy-optimal fractions
-    (:func:`multipower.agents.logging.policy_metrics`), and for every learner the POWER its policies lose
-    (:func:`multipower.exact.accuracy.policy_gaps`). Computed on the whole run at once, so they do not depend on
+    gaps (``multipower.agents.qlearning_stages.learned_metrics``), the PPO learners' greedy-optimal fractions
+    (``multipower.agents.logging.policy_metrics``), and for every learner the POWER its policies lose
+    (``multipower.exact.accuracy.policy_gaps``). Computed on the whole run at once, so they do not depend on
     chunks."""
     from multipower.exact.accuracy import policy_gaps  # the exact solver loads torch
 
@@ -369,7 +373,7 @@ def trained_metrics(algo: str, model: JointModel, R_H: np.ndarray, R_A: np.ndarr
 
 
 #: A learned POWER map is flagged when its policies lose more POWER than this, on average over joint states
-#: (:data:`POLICY_GAP_MEAN_LIMIT`) or at the worst joint state (:data:`POLICY_GAP_MAX_LIMIT`).
+#: (``POLICY_GAP_MEAN_LIMIT``) or at the worst joint state (``POLICY_GAP_MAX_LIMIT``).
 POLICY_GAP_MEAN_LIMIT = 0.01
 POLICY_GAP_MAX_LIMIT = 0.05
 #: What to raise, per learner, when its agents are not good enough.
@@ -379,8 +383,8 @@ _MORE_TRAINING = {"qlearning": "--option min_visits=N (more visits per state and
 
 
 def accuracy_warning(algo: str, metrics: dict) -> Optional[str]:
-    """One line when the learned policies lose too much POWER (``policy_gap_*`` of :func:`trained_metrics` above
-    :data:`POLICY_GAP_MEAN_LIMIT` on average or :data:`POLICY_GAP_MAX_LIMIT` at a joint state), else ``None``."""
+    """One line when the learned policies lose too much POWER (``policy_gap_*`` of ``trained_metrics`` above
+    ``POLICY_GAP_MEAN_LIMIT`` on average or ``POLICY_GAP_MAX_LIMIT`` at a joint state), else ``None``."""
     bad = [agent for agent in ("H", "A")
            if metrics.get(f"policy_gap_{agent}", 0.0) > POLICY_GAP_MEAN_LIMIT
            or metrics.get(f"policy_gap_{agent}_max", 0.0) > POLICY_GAP_MAX_LIMIT]
@@ -394,7 +398,7 @@ def accuracy_warning(algo: str, metrics: dict) -> Optional[str]:
 
 def trained_agents(spec: RunSpec, model: JointModel, R_H: np.ndarray, R_A: np.ndarray, arrays: dict, run: dict,
                    seed_table: np.ndarray, metrics: dict, timings: dict) -> TrainedAgents:
-    """The :class:`~multipower.agents.storage.TrainedAgents` of ``arrays`` (samples ``[0, n)`` of ``spec``) with the full
+    """The ``TrainedAgents`` of ``arrays`` (samples ``[0, n)`` of ``spec``) with the full
     configuration; Q-learning's ``q_H``, ``q_A`` in the solver's convention. Only ``config["timings"]`` varies
     between runs that trained the same samples."""
     algo, n = spec.learner, len(arrays["policy_H"])

@@ -1,6 +1,6 @@
-"""Animated GIFs of a greedy rollout (:mod:`multipower.plots.rollout`): the maze with both agents, frame by frame.
+"""Animated GIFs of a greedy rollout (``multipower.plots.rollout``): the maze with both agents, frame by frame.
 
-Each frame ``t`` shows joint state ``s_t`` drawn by :func:`multipower.envs.rendering.render_rgb` (walls dark, H blue, A red,
+Each frame ``t`` shows joint state ``s_t`` drawn by ``multipower.envs.rendering.render_rgb`` (walls dark, H blue, A red,
 agents sharing a cell split its square), each agent's path so far, and a side panel with each agent's reward
 ``R(s_t)``, its discounted return so far ``G_t`` and the move it takes next (``up → left`` where a slip replaced
 it). A rollout of ``T`` steps gives
@@ -32,7 +32,7 @@ COLOUR_NAMES = {"H": "blue", "A": "red"}
 
 
 def check_gif_path(path: PathLike, name: str = "--out") -> Path:
-    """``path`` as a :class:`Path` if it ends in ``.gif`` and its folder exists and is writable; else
+    """``path`` as a ``Path`` if it ends in ``.gif`` and its folder exists and is writable; else
     ``ValueError`` naming ``name``."""
     path = Path(path)
     if path.suffix.lower() != ".gif":
@@ -64,8 +64,8 @@ def save_rollout_gif(
 
     Args:
         model: The joint model the rollout ran in.
-        rollout: From :func:`multipower.plots.rollout.greedy_rollout`.
-        path: Output ``.gif`` (checked by :func:`check_gif_path`).
+        rollout: From ``multipower.plots.rollout.greedy_rollout``.
+        path: Output ``.gif`` (checked by ``check_gif_path``).
         gamma_H, gamma_A: The discounts of the returns (shown in the panel).
         fps: Frames per second in ``[0.01, 100]``.
         title: Line above the maze (the world and the policies).

@@ -2,7 +2,7 @@
 state with the error figures, and the alignment plot (POWER_H against POWER_A, α_HA in the title).
 
 Matplotlib with the Agg backend (no display needed). Each function draws on a given ``Axes`` (or a new
-figure) and returns the ``Axes``; :func:`comparison_figure` puts the four panels together and saves them.
+figure) and returns the ``Axes``; ``comparison_figure`` puts the four panels together and saves them.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def comparison_figure(
 
 
 def single_comparison_figure(result, suptitle: Optional[str] = None):
-    """Learned against exact single-agent POWER (a ``compare --single`` result, :mod:`multipower.learned.single`):
+    """Learned against exact single-agent POWER (a ``compare --single`` result, ``multipower.learned.single``):
     the scatter per state with the error figures (left) and per-state bars of both with their standard errors
     (right, states in graph order, named up to 40 states). Returns the figure."""
     learned, exact = result["learned"], result["exact"]

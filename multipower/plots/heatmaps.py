@@ -94,13 +94,13 @@ def plot_joint_heatmap(
     """Joint heat map of one agent's POWER (the posts' main figure).
 
     Args:
-        result: A ``"joint"`` :class:`PowerResult`.
+        result: A ``"joint"`` ``PowerResult``.
         agent: ``"H"`` or ``"A"``; picks the column ``power_<agent>`` unless ``column`` is given.
         column: Any per-state column to draw instead (e.g. ``power_H_seed``).
         annotate: Write each value in its cell; default: only for worlds of at most
-            :data:`ANNOTATE_MAX_SQUARES` grid squares (grid3x3, maze7x7).
+            ``ANNOTATE_MAX_SQUARES`` grid squares (grid3x3, maze7x7).
         highlight: States to circle, each ``(label, (h_row, h_col), (a_row, a_col))``.
-        title: Figure title; default names the column and :func:`describe` of the config.
+        title: Figure title; default names the column and ``describe`` of the config.
         cell_inches: Size of one cell in inches (default from the world's size).
     """
     if result.kind != "joint":

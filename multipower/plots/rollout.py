@@ -1,9 +1,9 @@
 """Greedy rollouts of both agents from one joint state, and their discounted returns (what ``animate`` draws).
 
-A rollout follows the model's dynamics (:func:`multipower.envs.dynamics.joint_step`): both agents act at once with their
+A rollout follows the model's dynamics (``multipower.envs.dynamics.joint_step``): both agents act at once with their
 greedy action, the next joint state is the model's table entry, and a crash (``crash`` collision rule) ends the
 rollout. In a world with slip (docs/concepts.md#slip) each chosen move is replaced by the effective move drawn by
-:func:`multipower.envs.dynamics.slip_step` from a generator seeded by ``seed``, so a rollout is one draw, reproducible by its
+``multipower.envs.dynamics.slip_step`` from a generator seeded by ``seed``, so a rollout is one draw, reproducible by its
 seed. Returns use the values' convention (docs/concepts.md#two-stage-training): an agent collects the reward
 of the state it is in, so after ``t`` steps its return is::
 
@@ -69,7 +69,7 @@ class Rollout:
         return ACTION_NAMES[actions[t]] if t < len(actions) else "-"
 
     def move_text(self, agent: str, t: int) -> str:
-        """:meth:`action_name`, followed by ``"→ <move>"`` when a slip replaced it by another move."""
+        """``action_name``, followed by ``"→ <move>"`` when a slip replaced it by another move."""
         effective = self.effective_H if agent == "H" else self.effective_A
         chosen = self.action_name(agent, t)
         if t < len(effective) and ACTION_NAMES[effective[t]] != chosen:
@@ -111,7 +111,7 @@ def greedy_rollout(
             uniform, then A's.
 
     Returns:
-        A :class:`Rollout`. Raises ``ValueError`` naming the bad argument.
+        A ``Rollout``. Raises ``ValueError`` naming the bad argument.
     """
     gamma_H, gamma_A = check_gamma(gamma_H, "gamma_H"), check_gamma(gamma_A, "gamma_A")
     R_H = check_rewards(R_H, model.n_states, "R_H")[0]
@@ -182,7 +182,7 @@ def optimal_policies(
     model: JointModel, R_H: np.ndarray, R_A: np.ndarray, gamma_H: float, gamma_A: float, seed_policy="uniform"
 ) -> tuple[np.ndarray, np.ndarray]:
     """The exact two-stage policies ``(S, 5)`` of one reward pair ``R_H, R_A`` ``(S,)``
-    (:func:`multipower.exact.solver.solve_pairs`, docs/concepts.md#two-stage-training): H optimal against A's
+    (``multipower.exact.solver.solve_pairs``, docs/concepts.md#two-stage-training): H optimal against A's
     ``seed_policy`` (``"uniform"``, ``"stay"`` or an ``(S, 5)`` table), A optimal against that frozen H, each
     uniform over its tied optima (a rollout then takes the lowest tied action number)."""
     from multipower.exact.solver import solve_pairs  # loads torch: only optimal rollouts need it

@@ -39,8 +39,8 @@ A value entry agrees when it is within ``tolerance`` (for α) or within 3 standa
 where the k largest/smallest values lie; ``cells`` (``dead_ends``, ``corridors``, ``junctions`` or a list)
 averages a single-agent column over cells.
 
-:func:`run_experiment` writes ``OUT/config.yaml`` (resolved), ``OUT/exact/`` (a saved
-:class:`~multipower.runs.results.PowerResult`), or for a sweep ``OUT/points/<parameter>=<value>/`` (one per
+``run_experiment`` writes ``OUT/config.yaml`` (resolved), ``OUT/exact/`` (a saved
+``PowerResult``), or for a sweep ``OUT/points/<parameter>=<value>/`` (one per
 point, saved as it finishes; a rerun skips points already done), ``OUT/figures/*.png``, and
 ``OUT/report.json`` + ``OUT/report.md`` (published next to reproduced, with runtimes).
 """
@@ -89,8 +89,8 @@ def run_parameters(config: Mapping, **changes) -> dict:
 
 def exact_solver(run: Mapping, progress: bool = True, out_dir: Optional[PathLike] = None, restart: bool = False,
                  files: Optional[Mapping[str, str]] = None, backend=None) -> PowerResult:
-    """Solve one run with :mod:`multipower.exact.power` (the default solver); with ``out_dir``, resuming from and saving
-    to that folder (see :func:`multipower.exact.power.exact_power`; a folder of another run there is replaced)."""
+    """Solve one run with ``multipower.exact.power`` (the default solver); with ``out_dir``, resuming from and saving
+    to that folder (see ``multipower.exact.power.exact_power``; a folder of another run there is replaced)."""
     disk = dict(out_dir=out_dir, restart=restart, overwrite=True, files=files, backend=backend)
     if run["kind"] == "single":
         return single_agent_power(
@@ -108,13 +108,14 @@ def exact_solver(run: Mapping, progress: bool = True, out_dir: Optional[PathLike
 def solve_cached(run: Mapping, directory: PathLike, solver: Optional[Solver] = None, progress: bool = True,
                  restart: bool = False, backend=None) -> tuple:
     """The result of ``run`` in ``directory``: reused when it is saved there, finished and intact
-    (:func:`multipower.runs.rundir.verify`), else solved (the default solver resumes from the sample blocks saved
+    (``multipower.runs.rundir.verify``), else solved (the default solver resumes from the sample blocks saved
     there) and saved. A saved result that cannot be reused is named with the reason, in one line on stderr.
 
     Returns ``(result, computed)``; ``computed`` is False when the saved result was reused. ``backend``: where
-    the default solver's sample blocks run (see :func:`multipower.exact.power.exact_power`).
+    the default solver's sample blocks run (see ``multipower.exact.power.exact_power``).
 
-    :raises multipower.exact.power.Interrupted: on Ctrl-C, after the finished work is saved (marked partial).
+    Raises:
+        multipower.exact.power.Interrupted: on Ctrl-C, after the finished work is saved (marked partial).
     """
     directory = Path(directory)
     files = {SPEC_FILE: spec_json(run_spec(run))}
@@ -136,7 +137,7 @@ def solve_cached(run: Mapping, directory: PathLike, solver: Optional[Solver] = N
 
 
 def run_spec(run: Mapping, **changes) -> RunSpec:
-    """The :class:`RunSpec` of one solver run (a :func:`run_parameters` dict), with ``changes``."""
+    """The ``RunSpec`` of one solver run (a ``run_parameters`` dict), with ``changes``."""
     keys = (*RUN_KEYS, "redraw_constant")
     return replace(RunSpec.from_dict({key: run[key] for key in keys if key in run}), **changes)
 
@@ -144,7 +145,7 @@ def run_spec(run: Mapping, **changes) -> RunSpec:
 # --------------------------------------------------------------------------------------------- running
 @dataclass
 class ExperimentOutcome:
-    """What :func:`run_experiment` made: its folder, results, checks, figures and runtime."""
+    """What ``run_experiment`` made: its folder, results, checks, figures and runtime."""
 
     name: str
     out_dir: Path
@@ -196,28 +197,28 @@ def run_experiment(
 ) -> ExperimentOutcome:
     """Run one config: solve (or reuse saved results), draw the figures, compare with the published numbers.
 
-    The folder is checked first (:func:`multipower.runs.rundir.check_out`, kind ``reproduce``): one holding another
+    The folder is checked first (``multipower.runs.rundir.check_out``, kind ``reproduce``): one holding another
     config, or files multipower did not write, is refused unless ``overwrite``. The exact run and every sweep
     point resume from their saved sample blocks; finished, intact results are reused.
 
     Args:
-        config: A validated config dict, or a shipped name / YAML path (see :func:`load_config`).
+        config: A validated config dict, or a shipped name / YAML path (see ``load_config``).
         out_dir: Results folder (default ``results/<name>``).
         n_samples: Override the config's sample count (quick runs).
-        solver: ``solver(run, progress) -> PowerResult``; default :func:`exact_solver`.
+        solver: ``solver(run, progress) -> PowerResult``; default ``exact_solver``.
         progress: Show progress bars.
         restart: Recompute everything, discarding saved results and sample blocks (each is replaced only when
             its new result is written).
         on_point: Called as ``on_point(value, result)`` after each sweep point is saved (or the single run).
         figures: Draw the figures.
         learned: ``"qlearning"`` or ``"ppo"``: also run the learned estimator on the same experiment and
-            compare it with the exact result (joint configs; via :mod:`multipower.learned.compare`).
+            compare it with the exact result (joint configs; via ``multipower.learned.compare``).
         learned_samples: Reward samples for the learned run (default: ``min(n_samples, 200)``).
         device: Torch device of the exact solver (``"cpu"`` or ``"cuda"``).
         overwrite: Replace a folder holding another run.
         force: Old name of ``restart``.
         backend: Where the exact solver's sample blocks run: ``None``/``"local"`` (this machine), ``"ray"`` or a
-            :class:`~multipower.runs.backends.Backend`. On a cluster the points of a sweep are solved side by side,
+            ``Backend``. On a cluster the points of a sweep are solved side by side,
             each point's blocks spread over the cluster; only this process writes, so the files (and a rerun's
             reuse of finished points and blocks) are the same as a local run's.
 
@@ -303,7 +304,7 @@ def reproduce_key(config: Mapping) -> dict:
 
 
 class ExperimentInterrupted(KeyboardInterrupt):
-    """Ctrl-C during :func:`run_experiment`: ``points_done`` of ``points`` finished (and saved); ``stop`` is
+    """Ctrl-C during ``run_experiment``: ``points_done`` of ``points`` finished (and saved); ``stop`` is
     the interruption of the run being solved (its ``saved`` partial result, if any)."""
 
     def __init__(self, out_dir: Path, stop: "exact.Interrupted", points_done: int, points: int) -> None:
@@ -371,7 +372,7 @@ def _run_sweep(config: dict, out_dir: Path, solver, progress: bool, restart: boo
 
 
 def _solve_points(runs: list, parameter: str, out_dir: Path, solver, progress: bool, restart: bool, backend):
-    """:func:`solve_cached` per sweep point, yielded in point order. Locally one point after another (each on the
+    """``solve_cached`` per sweep point, yielded in point order. Locally one point after another (each on the
     machine's cores); with a cluster backend up to ``backend.jobs`` points at once, in threads of this process
     that wait on the cluster and save each point as it finishes."""
 
@@ -440,7 +441,7 @@ def blocking_excess(result: PowerResult, corridor: Sequence) -> dict:
 
 
 def blocking_analysis(results: Mapping, corridor: Sequence) -> dict:
-    """:func:`blocking_excess` per swept value; ``onset``: the first value from which A's POWER maximum has
+    """``blocking_excess`` per swept value; ``onset``: the first value from which A's POWER maximum has
     H in the corridor at every larger value."""
     per_value = {value: blocking_excess(result, corridor) for value, result in results.items()}
     values = sorted(per_value)
@@ -455,7 +456,7 @@ def blocking_analysis(results: Mapping, corridor: Sequence) -> dict:
 # --------------------------------------------------------------------------------------------- learned estimator
 def _run_learned(config: Mapping, out_dir: Path, algo: str, n_samples: Optional[int], progress: bool,
                  backend=None, figures: bool = True, restart: bool = False) -> dict:
-    """Run the learned estimator beside the exact solver (via :mod:`multipower.learned.compare`): trains ``algo`` on
+    """Run the learned estimator beside the exact solver (via ``multipower.learned.compare``): trains ``algo`` on
     the first ``n_samples`` reward pairs of the config's seed and saves the comparison to ``OUT/learned_<algo>``
     (and, with ``figures``, its figures to ``OUT/figures/learned_<algo>_*.png``).
 

@@ -4,7 +4,7 @@ A **work unit** is a pure function call ``fn(unit)``: its result depends only on
 unit (a range of sample indices, a sweep point), never on where or when it runs. Units return their results to
 the caller, which alone writes to disk (through the result stores), so a run's files are the same on any backend.
 
-:meth:`Backend.imap` yields results **in unit order** with a bounded number of units in flight, so memory stays at
+``Backend.imap`` yields results **in unit order** with a bounded number of units in flight, so memory stays at
 a few units whatever their count, and the caller can accumulate in a fixed order.
 """
 
@@ -24,7 +24,7 @@ KINDS = ("thread", "process")
 
 
 class Backend:
-    """Runs work units. Subclasses implement :meth:`_executor` (or override :meth:`imap`)."""
+    """Runs work units. Subclasses implement ``_executor`` (or override ``imap``)."""
 
     name = "local"
 
@@ -40,11 +40,13 @@ class Backend:
              stop: Optional[threading.Event] = None) -> Iterator[R]:
         """``fn(unit)`` for every unit, results yielded in unit order.
 
-        :param lookahead: Units in flight at most (default ``2 · jobs``): bounds the memory held.
-        :param stop: Set when the caller stops early (an error, Ctrl-C), before waiting for the units in flight,
-            so units that watch it (in threads) can return at once.
-        :raises: the first exception of a unit, after the units in flight are cancelled or finished; also on
-            ``KeyboardInterrupt`` in the caller, units not started are cancelled.
+        Args:
+            lookahead: Units in flight at most (default ``2 · jobs``): bounds the memory held.
+            stop: Set when the caller stops early (an error, Ctrl-C), before waiting for the units in flight,
+                so units that watch it (in threads) can return at once.
+        Raises:
+            the first exception of a unit, after the units in flight are cancelled or finished; also on
+                ``KeyboardInterrupt`` in the caller, units not started are cancelled.
         """
         if self.jobs == 1:
             for unit in units:
@@ -80,7 +82,8 @@ def get_backend(name: str = "local", address: Optional[str] = None, jobs: Option
                 kind: str = "thread") -> Backend:
     """The backend called ``name``; ``address`` is for ``ray`` only.
 
-    :raises ValueError: for an unknown name, or an address given to the local backend.
+    Raises:
+        ValueError: for an unknown name, or an address given to the local backend.
     """
     if name == "local":
         if address is not None:
@@ -95,7 +98,7 @@ def get_backend(name: str = "local", address: Optional[str] = None, jobs: Option
 
 def remote(backend) -> Optional[Backend]:
     """The backend to send work units to, or None where the caller's own local threads or processes serve:
-    ``backend`` None, ``"local"`` or a local :class:`Backend`; a name is resolved with :func:`get_backend`."""
+    ``backend`` None, ``"local"`` or a local ``Backend``; a name is resolved with ``get_backend``."""
     if backend is None or backend == "local" or getattr(backend, "name", None) == "local":
         return None
     return get_backend(backend) if isinstance(backend, str) else backend

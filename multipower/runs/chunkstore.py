@@ -56,11 +56,13 @@ def arrays_digest(arrays: dict) -> str:
 class ChunkStore:
     """The finished chunks of one run.
 
-    :param directory: The run directory (``chunks/`` is made inside it).
-    :param key: JSON-able description of everything a sample's result depends on (its run specification
-        without the number of samples, and the learner's hyperparameters).
-    :param restart: Delete finished chunks first (``--restart``).
-    :raises ValueError: when ``directory`` holds chunks of another run, unless ``restart``.
+    Args:
+        directory: The run directory (``chunks/`` is made inside it).
+        key: JSON-able description of everything a sample's result depends on (its run specification
+            without the number of samples, and the learner's hyperparameters).
+        restart: Delete finished chunks first (``--restart``).
+    Raises:
+        ValueError: when ``directory`` holds chunks of another run, unless ``restart``.
     """
 
     def __init__(self, directory: Union[str, Path], key: dict, restart: bool = False, folder: str = CHUNK_DIR) -> None:

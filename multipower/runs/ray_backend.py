@@ -1,14 +1,14 @@
-"""Work units on a Ray cluster (``--backend ray``): the :class:`~multipower.runs.backends.Backend` contract on Ray tasks
-(``name``, ``jobs``, ``imap``, ``describe``; :func:`multipower.runs.backends.get_backend` imports this module only
+"""Work units on a Ray cluster (``--backend ray``): the ``Backend`` contract on Ray tasks
+(``name``, ``jobs``, ``imap``, ``describe``; ``multipower.runs.backends.get_backend`` imports this module only
 when Ray is asked for, so this module does not import that one).
 
-Each unit is one ``ray.remote`` task (one CPU, spread over the nodes). :meth:`RayBackend.imap` keeps at most
+Each unit is one ``ray.remote`` task (one CPU, spread over the nodes). ``RayBackend.imap`` keeps at most
 ``lookahead`` tasks in flight and yields their results in unit order, so the driver's memory and the object store hold a few units
-whatever their count. The unit function is put in the object store once per :meth:`~RayBackend.imap` call and
+whatever their count. The unit function is put in the object store once per ``imap`` call and
 kept by each worker process for the calls that follow, so a large closure (a model) travels once per worker.
 
 Failures: a unit whose task raises, or whose worker dies, is retried ``max_retries`` times (Ray's
-``max_retries`` with ``retry_exceptions=True``); after that :class:`UnitFailed` names the unit in one line.
+``max_retries`` with ``retry_exceptions=True``); after that ``UnitFailed`` names the unit in one line.
 
 Ray is an optional extra: ``pip install 'multipower[ray]'``.
 """
@@ -88,16 +88,18 @@ def _one_line(error: BaseException) -> str:
 class RayBackend:
     """Work units as Ray tasks, one CPU each.
 
-    :param address: The cluster, as for ``ray.init(address=...)``: ``None`` joins the cluster named by the
-        ``RAY_ADDRESS`` environment variable, else the latest one started on this machine with ``ray start``,
-        else starts a Ray instance local to this process (stopped when it exits); ``"auto"`` joins an existing
-        cluster or fails; ``"local"`` always starts a new local instance; ``"HOST:PORT"`` joins the head at
-        that address (the GCS port ``ray start --head`` prints, 6379 by default); ``"ray://HOST:10001"`` joins
-        through Ray Client. If this process already called ``ray.init``, that connection is used.
-    :param jobs: Units in flight are ``2 · jobs``; default: the cluster's CPUs when the backend connects.
-    :param max_retries: Retries of a failed unit before :class:`UnitFailed` (default :data:`MAX_RETRIES`).
-    :raises ValueError: one line, when Ray is not installed (:data:`INSTALL_HINT`), for a bad ``jobs`` or
-        ``max_retries``, or when nothing answers at a ``HOST:PORT`` address within 10 s.
+    Args:
+        address: The cluster, as for ``ray.init(address=...)``: ``None`` joins the cluster named by the
+            ``RAY_ADDRESS`` environment variable, else the latest one started on this machine with ``ray start``,
+            else starts a Ray instance local to this process (stopped when it exits); ``"auto"`` joins an existing
+            cluster or fails; ``"local"`` always starts a new local instance; ``"HOST:PORT"`` joins the head at
+            that address (the GCS port ``ray start --head`` prints, 6379 by default); ``"ray://HOST:10001"`` joins
+            through Ray Client. If this process already called ``ray.init``, that connection is used.
+        jobs: Units in flight are ``2 · jobs``; default: the cluster's CPUs when the backend connects.
+        max_retries: Retries of a failed unit before ``UnitFailed`` (default ``MAX_RETRIES``).
+    Raises:
+        ValueError: one line, when Ray is not installed (``INSTALL_HINT``), for a bad ``jobs`` or
+            ``max_retries``, or when nothing answers at a ``HOST:PORT`` address within 10 s.
 
     ``node_units`` counts, per Ray node id, the units that nodes ran for this backend (all ``imap`` calls).
     """
@@ -150,7 +152,7 @@ class RayBackend:
         return other
 
     def stop(self) -> None:
-        """Stop every ``imap`` of this backend (and its :meth:`with_jobs` views), in any thread: each raises
+        """Stop every ``imap`` of this backend (and its ``with_jobs`` views), in any thread: each raises
         ``KeyboardInterrupt`` within half a second, cancelling its units in flight."""
         self._stopping.set()
 
@@ -162,8 +164,9 @@ class RayBackend:
         ``2 · jobs``) tasks are in flight; on an exception or ``KeyboardInterrupt`` the ones still in flight
         are cancelled.
 
-        :raises UnitFailed: naming the unit, when it failed ``1 + max_retries`` times.
-        :raises KeyboardInterrupt: after :meth:`stop`.
+        Raises:
+            UnitFailed: naming the unit, when it failed ``1 + max_retries`` times.
+            KeyboardInterrupt: after ``stop``.
         """
         ray = self.connect()
         limit = max(1, lookahead or 2 * self.jobs)

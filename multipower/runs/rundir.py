@@ -6,18 +6,18 @@ Every folder a command writes carries ``manifest.json``, written last::
      "samples_done": 10000, "complete": true, "files": {"power.csv": {"sha256": "…", "bytes": 123, "rows": 2401}}}
 
 * ``kind`` is the command's kind of run (``exact``, ``exact_single``, ``train``, ``compare``, ``reproduce``…);
-  :func:`check_out` refuses a folder holding another kind, another configuration, or files it did not write,
+  ``check_out`` refuses a folder holding another kind, another configuration, or files it did not write,
   unless ``overwrite`` (then it removes the earlier run's files first, so none is left beside the new ones).
-* ``config_hash`` is the SHA-256 of everything the numbers depend on (:func:`config_hash`), and
-  ``numerics_version`` is :data:`NUMERICS_VERSION`, raised whenever a change to the package alters results, so
+* ``config_hash`` is the SHA-256 of everything the numbers depend on (``config_hash``), and
+  ``numerics_version`` is ``NUMERICS_VERSION``, raised whenever a change to the package alters results, so
   results saved before the change are recomputed rather than reused.
-* :func:`verify` accepts a saved result only when the manifest matches the configuration and every listed file
+* ``verify`` accepts a saved result only when the manifest matches the configuration and every listed file
   still has its recorded hash; anything else (a killed write, an edited file, an older version) is recomputed.
 
-Writers write each file with :func:`atomic_write` (a temporary file in the same folder, then a rename), after
-:func:`begin` has replaced the old manifest by one that lists no files (``"state": "writing"``); a killed run
+Writers write each file with ``atomic_write`` (a temporary file in the same folder, then a rename), after
+``begin`` has replaced the old manifest by one that lists no files (``"state": "writing"``); a killed run
 therefore leaves either the old complete result with its manifest, or files that no manifest vouches for, which
-:func:`verify` never reuses. :func:`check_out` writes such a file-less manifest into a folder that has none, so
+``verify`` never reuses. ``check_out`` writes such a file-less manifest into a folder that has none, so
 a run killed before its first result is written still owns its folder (its rerun resumes there).
 """
 
@@ -49,7 +49,7 @@ _SYSTEM = (Path("/proc"), Path("/sys"), Path("/dev"))
 #: ... and these folders themselves (with the home folder), whose files a run's ``--overwrite`` must never touch.
 _SYSTEM_ROOTS = tuple(Path(p) for p in ("/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/sys",
                                          "/usr", "/var", "/sbin", "/root", "/home"))
-#: The lock file that marks a folder as being written (:func:`hold`).
+#: The lock file that marks a folder as being written (``hold``).
 LOCK_FILE = ".multipower.lock"
 #: Who holds the lock: ``{"pid": ..., "host": ...}``, written by the holder.
 OWNER_FILE = ".multipower.owner"
@@ -118,11 +118,12 @@ def check_out(directory: PathLike, kind: str, config: Optional[Mapping] = None, 
     checked for writing): for commands that check more of their input after this and write nothing before.
 
     Accepted: a new or empty folder, or one whose manifest (even of a partial run) has the same ``kind`` and,
-    when ``config`` is given, the same :func:`config_hash` (a rerun: the caller resumes or reuses).
+    when ``config`` is given, the same ``config_hash`` (a rerun: the caller resumes or reuses).
 
-    :raises OutputError: (one line naming ``flag``) when the path is a file or lies under one, is a system
-        folder, cannot be written, or holds another kind of run, another configuration, or result files without a
-        manifest, unless ``overwrite``.
+    Raises:
+        OutputError: (one line naming ``flag``) when the path is a file or lies under one, is a system
+            folder, cannot be written, or holds another kind of run, another configuration, or result files without a
+            manifest, unless ``overwrite``.
     """
     if not str(directory).strip():  # Path("") is the working folder: never what an empty --out meant
         raise OutputError(f"{flag} must name a folder, got {str(directory)!r}")
@@ -168,7 +169,7 @@ _HELD: dict = {}  # resolved folder -> its FileLock, held by this process
 
 
 def hold(directory: PathLike, flag: str = "--out") -> None:
-    """Take the folder's exclusive write lock for this process (until :func:`release`, or the process ends).
+    """Take the folder's exclusive write lock for this process (until ``release``, or the process ends).
 
     One process writes a folder at a time: a second writer gets ``OutputError`` naming the process that holds
     it (pid and host). The lock is the operating system's (``filelock``, ``flock`` on Linux), so a lock left
@@ -244,7 +245,7 @@ def _conflict(path: Path, kind: str, config: Optional[Mapping]) -> Optional[str]
 
 
 def clear(directory: PathLike) -> None:
-    """Remove what earlier runs wrote in ``directory`` (the names in :data:`RUN_FILES` and the manifest's
+    """Remove what earlier runs wrote in ``directory`` (the names in ``RUN_FILES`` and the manifest's
     files); anything else in the folder is left alone."""
     path = Path(directory)
     try:
@@ -267,7 +268,7 @@ def begin(directory: PathLike, kind: Optional[str] = None, config: Optional[Mapp
     """Before files are rewritten: remove the manifest, so a killed rewrite is never taken for a finished result.
 
     With ``kind`` (and ``config``), write instead a manifest that lists no files and says ``"state": "writing"``:
-    the folder stays this run's (:func:`check_out` accepts it for a rerun) while :func:`verify` reuses nothing.
+    the folder stays this run's (``check_out`` accepts it for a rerun) while ``verify`` reuses nothing.
     """
     path = Path(directory) / MANIFEST
     if kind is None:
@@ -280,8 +281,9 @@ def write_manifest(directory: PathLike, kind: str, config: Mapping, files: Itera
                    samples_done: int, rows: Optional[Mapping[str, int]] = None, extra: Optional[Mapping] = None) -> dict:
     """Write ``manifest.json`` last, listing ``files`` (names in ``directory``) with their SHA-256 and size.
 
-    :param rows: Data rows of the CSV files, by name.
-    :param extra: More keys to record (e.g. the completed sample blocks).
+    Args:
+        rows: Data rows of the CSV files, by name.
+        extra: More keys to record (e.g. the completed sample blocks).
     """
     path = Path(directory)
     listed = {}

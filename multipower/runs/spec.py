@@ -1,10 +1,10 @@
 """One run specification: the world, the discounts, the reward functions, the seed policy and the learner.
 
-A :class:`RunSpec` is built once at the edge (the command line, a YAML config, or Python), validated once, and
-saved beside every result by :func:`save_spec` (``spec.json``, stable keys, a format version); :func:`load_spec`
+A ``RunSpec`` is built once at the edge (the command line, a YAML config, or Python), validated once, and
+saved beside every result by ``save_spec`` (``spec.json``, stable keys, a format version); ``load_spec``
 reads it back, also from folders written before specs existed (from their ``config.json`` or ``summary.json``).
 
-Errors are :class:`SpecError` (a ``ValueError``): one line naming the key as the caller spelled it and what is
+Errors are ``SpecError`` (a ``ValueError``): one line naming the key as the caller spelled it and what is
 allowed, e.g. ``'gamma' must be a number in (0, 1), got 1.5``.
 """
 
@@ -29,7 +29,7 @@ from multipower.envs import validation
 from multipower.envs.validation import check_fields
 from multipower.runs.rundir import atomic_write
 
-#: Version of the ``spec.json`` format; :func:`load_spec` refuses others with one line naming it.
+#: Version of the ``spec.json`` format; ``load_spec`` refuses others with one line naming it.
 SPEC_VERSION = 1
 SPEC_FILE = "spec.json"
 LEARNERS = ("qlearning", "ppo", "sb3-ppo")
@@ -65,7 +65,7 @@ def check_correlation(key: str, value) -> float:
 
 
 def check_count(key: str, value, minimum: int = 1) -> int:
-    """An integer ``>= minimum`` (:func:`multipower.envs.validation.check_count`), as a :class:`SpecError`."""
+    """An integer ``>= minimum`` (``multipower.envs.validation.check_count``), as a ``SpecError``."""
     try:
         return validation.check_count(value, repr(key), minimum)
     except ValueError as error:
@@ -129,7 +129,7 @@ class RunSpec:
         collision: ``"none"``, ``"crash"`` or ``"bounce"``.
         slip: Slip probability in [0, 1] (docs/concepts.md#slip); 0 is the deterministic world.
         gamma_H: H's discount in (0, 1).
-        gamma_A: A's discount (``None``: ``gamma_H``; :attr:`discount_A` resolves it).
+        gamma_A: A's discount (``None``: ``gamma_H``; ``discount_A`` resolves it).
         distribution: Reward distribution name or ``{name, parameters}``.
         correlation: ``β`` in [-1, 1] between ``R_H`` and ``R_A``.
         seed: Fixes the reward draws (and the learners' draws).
@@ -267,7 +267,7 @@ def _layout_key(key: str, value) -> str:
     return str(value)
 
 
-#: The check of each field: ``check(key as spelled, value) -> value``; raises :class:`SpecError`.
+#: The check of each field: ``check(key as spelled, value) -> value``; raises ``SpecError``.
 CHECKS: dict[str, Callable] = {
     "layout": _layout_key,
     "layout_name": _optional(lambda key, value: str(value)),
@@ -320,7 +320,7 @@ def load_spec(directory: PathLike) -> RunSpec:
 
 
 def _in_file(path: Path, build: Callable, data) -> "RunSpec":
-    """``build(data)``, its :class:`SpecError` prefixed with the file it came from."""
+    """``build(data)``, its ``SpecError`` prefixed with the file it came from."""
     try:
         return build(data)
     except SpecError as error:

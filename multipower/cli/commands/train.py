@@ -90,7 +90,7 @@ EVAL_BYTES_PER_SAMPLE_STATE = 400
 
 def _eval_fits(n_states: int, n_samples: int, collision: str, max_memory) -> bool:
     """Whether the exact accuracy check of ``n_samples`` samples fits the memory budget on top of what the process
-    holds and what training will hold (:func:`multipower.agents.qlearning_config.estimate_memory`)."""
+    holds and what training will hold (``multipower.agents.qlearning_config.estimate_memory``)."""
     from multipower.agents.qlearning_config import estimate_memory
     from multipower.envs.memory import parse_memory, process_memory
 
