@@ -188,13 +188,29 @@ def _check_real(name: str, value, low: float, high: float = math.inf, low_open: 
         raise ValueError(f"{name}: must be a finite number {bound}, got {value!r}")
 
 
-def check_network_memory(n_samples: int, n_inputs: int, net_arch: tuple, n_states: int) -> None:
-    """Refuse (``ValueError("max_memory: ...")``) networks whose parameters, gradients and Adam state for
-    ``n_samples`` samples at once (float32, four copies) do not fit the default memory budget, before any is made."""
-    sizes = [n_inputs, *net_arch]
+#: Bytes per environment step held in a rollout, per sample: observation index, action, reward, value, log
+#: probability, advantage, return, done flag and the action mask, with the stepper's state.
+ROLLOUT_BYTES_PER_STEP = 96
+
+
+def training_bytes(n_samples: int, n_inputs: int, config: "PPOConfig") -> int:
+    """Peak bytes of training ``n_samples`` samples at once with a filled ``config`` (:meth:`PPOConfig.for_gamma`):
+    the networks' parameters, gradients and Adam state (float32, four copies) and one rollout."""
+    sizes = [n_inputs, *config.net_arch]
     per_sample = sum(a * b + b for a, b in zip(sizes, sizes[1:]))  # hidden layers, one network
     per_sample = 2 * per_sample + (sizes[-1] + 1) * (N_ACTIONS + 1)  # policy and value networks, their heads
-    check_budget(16 * per_sample * n_samples, default_budget(), f"PPO networks (net_arch={list(net_arch)}) of "
+    rollout = config.n_envs * config.n_steps * ROLLOUT_BYTES_PER_STEP
+    return n_samples * (16 * per_sample + rollout)
+
+
+def check_network_memory(n_samples: int, n_inputs: int, net_arch: tuple, n_states: int,
+                         config: Optional["PPOConfig"] = None, budget: Optional[int] = None) -> None:
+    """Refuse (``ValueError("max_memory: ...")``) networks (and, with a filled ``config``, the rollout) of
+    ``n_samples`` samples at once that do not fit ``budget`` (default: the default budget), before any is made."""
+    config = config or PPOConfig(net_arch=tuple(net_arch), n_envs=1, total_timesteps=1, batch_size=1)
+    config = replace(config, net_arch=tuple(net_arch))
+    check_budget(training_bytes(n_samples, n_inputs, config), default_budget() if budget is None else budget,
+                 f"PPO training (net_arch={list(net_arch)}, n_envs={config.n_envs}, n_steps={config.n_steps}) of "
                  f"{n_samples} samples at once", n_states)
 
 
@@ -597,7 +613,7 @@ def train_agents(
     device = torch.device(device)
     batch = Batch(model, rewards, agent, other_policy, config.observation, device)
     keys = keys.to(device)
-    check_network_memory(batch.K, batch.n_inputs, config.net_arch, model.n_states)
+    check_network_memory(batch.K, batch.n_inputs, config.net_arch, model.n_states, config)
     nets = init_networks(keys, batch.n_inputs, config.net_arch, device)
     params = nets.parameters()
     optimizer = torch.optim.Adam(params, lr=config.learning_rate, eps=config.adam_eps)

@@ -131,7 +131,7 @@ def read_graph_text(source: Union[str, Path], param: str = "mdp") -> tuple[str, 
     if b"\0" in data:
         raise ValueError(f"{param}: {path} is a binary file, not a DOT graph")
     try:
-        return data.decode("utf-8"), path.stem, str(path)
+        return data.decode("utf-8").removeprefix("\ufeff"), path.stem, str(path)  # a byte-order mark is not DOT
     except UnicodeDecodeError:
         raise ValueError(f"{param}: {path} is not UTF-8 text, not a DOT graph") from None
 

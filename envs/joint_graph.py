@@ -34,7 +34,10 @@ from multipower.envs.dot import DotError, parse_dot
 from multipower.envs.graph_mdp import WEIGHT_TOL, GraphMDP, cell_name, parse_graph_mdp, read_graph_text
 from multipower.envs.layouts import ACTION_NAMES
 
-_JOINT_ACTION = re.compile(r"\[(.+)_H\^(.+)_A\]")
+#: ``[X_H^Y_A]`` with no ``^`` inside either part (so ``[a_H^b_H^c_A]`` is refused, not split at a guess).
+_JOINT_ACTION = re.compile(r"\[([^\^\[\]]+)_H\^([^\^\[\]]+)_A\]")
+#: What marks an action label as meant to be joint (then it must split).
+_JOINT_LOOK = re.compile(r"_H\^|\^.*_A\]|_A\^")
 _GRID_STATE = re.compile(r"\[\((\d+), (\d+)\)_H\^\((\d+), (\d+)\)_A\]")
 
 
@@ -87,9 +90,10 @@ class JointGraph:
 
 
 def is_joint_graph(mdp: GraphMDP) -> bool:
-    """Whether every action of a (stochastic) graph is a joint action ``[X_H^Y_A]``."""
-    labels = [label for label in mdp.action_names[mdp.action_mask]]
-    return mdp.stochastic and bool(labels) and all(_JOINT_ACTION.fullmatch(label) for label in labels)
+    """Whether a (stochastic) graph means its actions to be joint: one of them is (or looks like) ``[X_H^Y_A]``.
+    :func:`joint_graph_from` then refuses, naming the node, any action that does not split into H's and A's."""
+    labels = mdp.action_names[mdp.action_mask]
+    return mdp.stochastic and any(_JOINT_ACTION.fullmatch(label) or _JOINT_LOOK.search(label) for label in labels)
 
 
 def load_joint_graph(source: Union[str, Path]) -> JointGraph:
@@ -112,8 +116,8 @@ def joint_graph_from(mdp: GraphMDP, where: str = "graph") -> JointGraph:
         label = mdp.action_names[s, a]
         match = _JOINT_ACTION.fullmatch(label)
         if match is None:
-            raise ValueError(f'mdp: {where}: action node "{label}__{mdp.states[s]}" is not a joint action; joint '
-                             'actions are named "[ACTION_H^ACTION_A]"')
+            raise ValueError(f'mdp: {where}: action node "{label}__{mdp.states[s]}" cannot be split into H\'s and A\'s '
+                             'actions; joint actions are named "[ACTION_H^ACTION_A]" (no "^" inside either)')
         pairs[s, a] = match.groups()
     actions_H = _slots(pairs[..., 0][mdp.action_mask])
     actions_A = _slots(pairs[..., 1][mdp.action_mask])

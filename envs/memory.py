@@ -79,9 +79,10 @@ def parse_memory(value: MemoryLike, name: str = "max_memory") -> Optional[int]:
         if match is None:
             raise ValueError(f"{name}: must be a size such as 8G, 512M, 1.5GB or a number of bytes, got {value!r}")
         number, unit = float(match.group(1)), match.group(2).upper()
-    if not number > 0 or number != number or number == float("inf"):
-        raise ValueError(f"{name}: must be a positive size, got {value!r}")
-    return int(number * _UNITS[unit])
+    size = number * _UNITS[unit]
+    if not number > 0 or number != number or not size < 2.0**63:
+        raise ValueError(f"{name}: must be a positive size below 8 EiB, got {value!r}")
+    return int(size)
 
 
 def format_bytes(n: float) -> str:

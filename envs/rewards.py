@@ -138,6 +138,11 @@ DISTRIBUTIONS = {"uniform": uniform, "beta": beta, "bernoulli": bernoulli, "pare
 PROBE_DRAWS = 4096
 
 
+#: Largest reward magnitude a distribution may draw: values and their differences over long horizons (up to
+#: ``1e6`` times the reward) must stay far from float64's overflow at ``1.8e308``.
+MAX_REWARD = 1e150
+
+
 def make_distribution(spec: "str | dict | RewardDistribution | None" = None) -> RewardDistribution:
     """A distribution from a name, a config dict ``{"name": ..., **params}``, or a distribution."""
     if spec is None:
@@ -169,6 +174,10 @@ def make_distribution(spec: "str | dict | RewardDistribution | None" = None) -> 
     if not np.isfinite(probe).all():
         raise ValueError(f"{name} rewards with {shown} give non-finite values ({int((~np.isfinite(probe)).sum())} "
                          f"of {PROBE_DRAWS:,} test draws); choose parameters whose rewards are finite numbers")
+    if np.abs(probe).max() > MAX_REWARD:
+        raise ValueError(f"{name} rewards with {shown} reach {np.abs(probe).max():.3g} in magnitude; rewards must stay "
+                         f"within ±{MAX_REWARD:g} so that sums of discounted rewards and their differences stay finite "
+                         "(POWER scales with the rewards: rescale them)")
     return distribution
 
 

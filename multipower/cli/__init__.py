@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import errno
 import importlib
 import os
 import re
@@ -109,6 +110,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.debug or os.environ.get("MULTIPOWER_DEBUG") == "1":
             raise
         message = _as_flag(_one_line(error), _options_of(parser, args.command))
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:  # names where, and that finished work stays
+            where = getattr(args, "out", None) or error.filename or "the output"
+            message = (f"no space left on the device holding {where} ({message}); free some space and rerun the "
+                       "same command: finished pieces are kept")
         print(f"multipower {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # commands that save partial work say what they saved; others saved nothing new

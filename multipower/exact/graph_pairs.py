@@ -86,6 +86,8 @@ def joint_graph_power(
     size, jobs, _ = _fit_memory(graph.n_states * weight, None, chunk_size, jobs, n_samples, device, max_memory,
                                 f"exact POWER on joint graph {graph.name!r}")
     sampler = RewardSampler(graph.n_states, make_distribution(distribution), correlation, seed, redraw_constant)
+    sampler.pairs(0, 1)  # a distribution that cannot give a non-constant function (--redraw-constant) fails here,
+    # before the run folder is made
     job = _job("joint_graph", graph, sampler, _seed_config(seed_value), gamma_H, gamma_A, device, power_tol, size,
                n_samples)
     config = {

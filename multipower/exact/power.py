@@ -535,6 +535,8 @@ def exact_power(
     model = joint_model(grid, collision, slip)
     seed_policy_table(model, seed_policy)  # checked here, before any work; each process rebuilds it from the job
     sampler = RewardSampler(model.n_states, make_distribution(distribution), correlation, seed, redraw_constant)
+    sampler.pairs(0, 1)  # a distribution that cannot give a non-constant function (--redraw-constant) fails here,
+    # before the run folder is made
     job = _job("joint", model, sampler, _seed_config(seed_policy), gamma_H, gamma_A, device, power_tol, size,
                n_samples)
     config = {

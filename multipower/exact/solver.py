@@ -130,6 +130,16 @@ DTYPE = torch.float64
 # Results
 
 
+class NotConverged(ValueError):
+    """Value iteration reached ``MAX_SWEEPS`` without meeting the certificate (a discount too close to 1, or rewards
+    so large that the values overflow): one line naming the discount, for the command line."""
+
+    def __init__(self, gamma: float) -> None:
+        super().__init__(f"gamma: value iteration did not converge in {MAX_SWEEPS:,} sweeps at gamma={gamma!r} "
+                         f"(a horizon of {1.0 / (1.0 - gamma):.3g} steps, or rewards too large to add up); "
+                         "use a smaller gamma or smaller rewards")
+
+
 @dataclass
 class SolvedPairs:
     """The two-stage solution for ``K`` reward pairs on a joint model (arrays ``(K, S)`` or ``(K, S, 5)``).
@@ -366,7 +376,7 @@ def _iterate(
     while len(active):
         sweeps += 1
         if sweeps > MAX_SWEEPS:
-            raise RuntimeError(f"value iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma})")
+            raise NotConverged(gamma)
         E = op.expect(Vp)
         # An unavailable move leads where ``stay`` leads (checked by _check_unavailable_stay; in MDP graphs
         # padding slots repeat action 0), so the maximum needs no mask; the mask matters only for Q and ties, built below for finished samples.
@@ -891,7 +901,7 @@ def _solve_pairs_compiled(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: n
         W_H, W_A, W_H_seed, W_A_seed, sweeps, _slip_weights(model, "H"), _slip_weights(model, "A"),
     )
     if (sweeps < 0).any():
-        raise RuntimeError(f"value iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma_H}, {gamma_A})")
+        raise NotConverged(max(gamma_H, gamma_A))
     tr = lambda x: x.transpose(0, 2, 1)  # noqa: E731  (action-major to the public (K, S, 5))
     stages = ("H", "A", "H_eval", "A_seed")
     counts = dict(zip(stages, (int(n) for n in sweeps.max(0))))
@@ -921,7 +931,7 @@ def optimal_response(
                                    power_tol, TIE_RTOL, MAX_SWEEPS, _anderson_depth(gamma), ANDERSON_RESET,
                                    ANDERSON_REG, V, Q, _slip_weights(model, agent))
     if done < 0:
-        raise RuntimeError(f"value iteration did not converge in {MAX_SWEEPS} sweeps (gamma={gamma})")
+        raise NotConverged(gamma)
     return V, Q.transpose(0, 2, 1)
 
 

@@ -114,6 +114,38 @@ def even_chunk(n_samples: int, n_jobs: int, cap: int) -> int:
     return max(1, -(-n_samples // n_chunks))
 
 
+def check_learner_memory(algo: str, settings: Any, model, gamma_H: float, gamma_A: float, n_samples: int,
+                         max_memory=None, chunk: Optional[int] = None) -> None:
+    """Refuse up front (``ValueError("max_memory: ...")``, before any folder is made) learner settings whose working
+    set does not fit the budget: PPO's networks and rollouts (``n_envs``, ``n_steps``, ``net_arch``) for a chunk
+    of samples at each agent's discount, Q-learning's walkers (``walkers``) for a chunk. The results kept for
+    every sample are :func:`multipower.agents.qlearning_config.check_memory`'s."""
+    from multipower.envs.memory import check_budget, parse_memory
+
+    budget = parse_memory(max_memory)
+    if budget is None:
+        return
+    if algo == "ppo":
+        from multipower.agents.ppo import check_network_memory
+
+        k = chunk or default_ppo_chunk(n_samples, 1)
+        for gamma in (gamma_H, gamma_A):
+            config = settings.for_gamma(gamma)
+            n_inputs = model.n_states if config.observation == "index" else 2 * model.n_cells
+            check_network_memory(k, n_inputs, config.net_arch, model.n_states, config, budget)
+    elif algo == "qlearning":
+        walkers = max(config.walkers or 0 for config in settings if config is not None) if any(settings) else 0
+        if walkers:
+            k = chunk or max(1, qlearning_config.MAX_WALKERS // walkers)
+            check_budget(k * walkers * WALKER_BYTES, budget, f"Q-learning with walkers={walkers:,} for {k} samples "
+                         "at once", model.n_states)
+
+
+#: Bytes per Q-learning walker and sample: its joint state, step counter, random-stream counters and the
+#: batch arrays of one step (int64 and float64 each).
+WALKER_BYTES = 64
+
+
 def default_chunk(algo: str, n_samples: int, n_jobs: int, n_states: int, settings: Any, gamma_H: float) -> int:
     """Samples per chunk for ``qlearning`` (about ``QLEARNING_WORK_PER_CHUNK`` of work, spread evenly over the
     workers) and ``sb3-ppo`` (``SB3_CHUNK``); batched PPO's is ``default_ppo_chunk``."""

@@ -38,6 +38,9 @@ def check_gif_path(path: PathLike, name: str = "--out") -> Path:
     if path.suffix.lower() != ".gif":
         raise ValueError(f"{name} must be a file name ending in .gif, got {str(path)!r}")
     folder = path.parent
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise ValueError(f"{name}: {str(path)!r} exists and is not a regular file (a link or a device); refusing to "
+                         "replace it")
     if not folder.is_dir():
         raise ValueError(f"{name}: folder {str(folder)!r} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):

@@ -201,8 +201,14 @@ def save_figure(fig, path: PathLike, dpi: int = 110, palette: bool = False) -> P
         plt.close(fig)
         raise
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight", facecolor="white")
-    plt.close(fig)
+    # Written beside and renamed over: a link planted at ``path`` is replaced, never written through.
+    from multipower.envs.serialization import atomic_path
+
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", facecolor="white", format="png")
+    finally:
+        plt.close(fig)
     if palette:
         compress_png(path)
     return path

@@ -68,6 +68,10 @@ class ChunkStore:
     def __init__(self, directory: Union[str, Path], key: dict, restart: bool = False, folder: str = CHUNK_DIR) -> None:
         self.path = Path(directory) / folder
         self.key = json.loads(json.dumps(key, sort_keys=True))
+        if self.path.is_symlink() or (self.path.exists() and not self.path.is_dir()):
+            # pieces are read, written, renamed and deleted in there: it must be the run folder's own
+            raise ValueError(f"--out: {self.path} is a link or not a folder; refusing to read or write pieces "
+                             "through it (the run folder may come from someone else); remove it or use another --out")
         if restart and self.path.exists():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)

@@ -125,13 +125,8 @@ def check_out(directory: PathLike, kind: str, config: Optional[Mapping] = None, 
             folder, cannot be written, or holds another kind of run, another configuration, or result files without a
             manifest, unless ``overwrite``.
     """
-    if not str(directory).strip():  # Path("") is the working folder: never what an empty --out meant
-        raise OutputError(f"{flag} must name a folder, got {str(directory)!r}")
-    path = Path(directory).expanduser()
+    path = check_own_folder(directory, flag)
     resolved = path.resolve()
-    if (any(resolved == root or root in resolved.parents for root in _SYSTEM)
-            or resolved in _SYSTEM_ROOTS or resolved == Path.home().resolve()):
-        raise OutputError(f"{flag}: {path} is a system folder or your home folder; choose a folder of your own")
     for parent in [resolved, *resolved.parents]:
         if parent.exists() and not parent.is_dir():
             where = "is a file" if parent == resolved else f"lies under a file ({parent})"
@@ -150,6 +145,37 @@ def check_out(directory: PathLike, kind: str, config: Optional[Mapping] = None, 
         clear(path)
     if not (path / MANIFEST).exists():
         begin(path, kind, config or {})
+    return path
+
+
+def check_own_folder(directory: PathLike, flag: str) -> Path:
+    """``directory`` as a path, refused (``OutputError`` naming ``flag``) when empty, a system folder (``/``,
+    ``/etc``, ``/usr``, ..., anything under ``/proc``, ``/sys``, ``/dev``) or the home folder itself: for every
+    folder a command writes into (run folders, figures, TensorBoard logs), before anything is written."""
+    if not str(directory).strip():  # Path("") is the working folder: never what an empty flag meant
+        raise OutputError(f"{flag} must name a folder, got {str(directory)!r}")
+    path = Path(directory).expanduser()
+    resolved = path.resolve()
+    if (any(resolved == root or root in resolved.parents for root in _SYSTEM)
+            or resolved in _SYSTEM_ROOTS or resolved == Path.home().resolve()):
+        raise OutputError(f"{flag}: {path} is a system folder or your home folder; choose a folder of your own")
+    return path
+
+
+def check_output_file(file: PathLike, flag: str, overwrite: bool = False) -> Path:
+    """A single output file (a graph, an animation): refused (``OutputError`` naming ``flag``) when its folder
+    is a system folder, when it names a folder (or ends in ``/``), when it exists and is not a regular file (a
+    device, a link), or when it exists and ``overwrite`` is not given."""
+    text = str(file)
+    path = Path(text).expanduser()
+    if not text.strip() or text.endswith(("/", os.sep)) or path.is_dir():
+        raise OutputError(f"{flag}: {text!r} is a folder; give a file name")
+    check_own_folder(path.parent.resolve(), flag)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise OutputError(f"{flag}: {path} exists and is not a regular file (a link or a device); refusing to "
+                          "replace it")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{flag}: {path} exists; use --overwrite to replace it, or another {flag}")
     return path
 
 
@@ -212,12 +238,37 @@ def check_not_writing(directory: PathLike, flag: str) -> None:
     path = Path(directory).resolve()
     if path in _HELD or not (path / LOCK_FILE).exists():
         return
+    if not os.access(path / LOCK_FILE, os.W_OK):  # a read-only folder (or lock): test the lock without writing
+        if _locked_read_only(path / LOCK_FILE):
+            raise OutputError(f"{flag}: {directory} is being written by {_owner(path)}; wait for it to finish")
+        return
     lock = FileLock(str(path / LOCK_FILE))
     try:
         lock.acquire(timeout=0)
     except Timeout:
         raise OutputError(f"{flag}: {directory} is being written by {_owner(path)}; wait for it to finish") from None
     lock.release()
+
+
+def _locked_read_only(lock_file: Path) -> bool:
+    """Whether another process holds ``lock_file``'s lock, tested through a read-only descriptor (``flock`` takes
+    an exclusive lock on one): readers of a read-only folder must not need to write in it."""
+    try:
+        import fcntl
+    except ImportError:  # no flock: a read-only folder is not being written by this package
+        return False
+    try:
+        fd = os.open(lock_file, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def _owner(path: Path) -> str:

@@ -17,7 +17,7 @@ PAGE = ROOT / "docs" / "interoperability-libraries.md"
 EXAMPLES = ROOT / "examples" / "interop"
 BLOCK = re.compile(r"<!-- example: (\S+) -->\n```python\n(.*?)```\n", re.S)
 DEFAULT = ["sb3_maskable_ppo.py", "supersuit_sb3.py"]
-HEAVY = {"tianshou_masks.py": "tianshou", "torchrl_masks.py": "torchrl", "rllib_ppo.py": "ray"}
+HEAVY = {"tianshou_two_stage.py": "tianshou", "torchrl_masks.py": "torchrl", "rllib_ppo.py": "ray"}
 
 
 @pytest.fixture
@@ -51,3 +51,15 @@ def test_heavy_client_examples_run(name, one_torch_thread, capsys):
         pytest.skip(f"{HEAVY[name]} is not installed (pip install -r examples/interop/requirements.txt)")
     runpy.run_path(str(EXAMPLES / name), run_name="__main__")
     assert capsys.readouterr().out.strip()
+
+
+@pytest.mark.interop
+def test_tianshou_trains_h_on_its_real_rewards(one_torch_thread, capsys):
+    """The Tianshou recipe's training data for H holds H's rewards (through the multi-agent AEC manager they were
+    all zero)."""
+    if importlib.util.find_spec("tianshou") is None:
+        pytest.skip("tianshou is not installed (pip install -r examples/interop/requirements.txt)")
+    runpy.run_path(str(EXAMPLES / "tianshou_two_stage.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    share = float(re.search(r"mean reward ([0-9.]+), (\d+)% of them non-zero", out).group(2))
+    assert share > 20, out  # uniform [0, 1] rewards on most cells: most transitions pay something

@@ -11,7 +11,6 @@ import argparse
 import json
 import math
 import sys
-from pathlib import Path
 from typing import Callable, Optional
 
 from multipower.envs.model import COLLISIONS
@@ -70,6 +69,14 @@ def positive_number(text: str) -> float:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """An argparse type for a number in (0, 1) (a tolerance in POWER, whose values lie in [0, max reward])."""
+    value = positive_number(text)
+    if not value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), got {text!r}")
     return value
 
 
@@ -196,6 +203,6 @@ def check_writable_dir(directory: Optional[str], flag: str) -> None:
     """A folder a command will write later (``--tensorboard``) is made and probed now, before any work; one line
     naming ``flag`` if it cannot be written."""
     if directory is not None:
-        from multipower.runs.rundir import make_writable
+        from multipower.runs.rundir import check_own_folder, make_writable
 
-        make_writable(Path(directory).expanduser(), flag)
+        make_writable(check_own_folder(directory, flag), flag)

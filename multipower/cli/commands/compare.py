@@ -8,7 +8,7 @@ import time
 
 from multipower.cli.commands import (Flag, add_backend_arguments, add_option_argument, add_run_arguments,
                                      backend_from_args, check_writable_dir, count, given_flags, out_path,
-                                     positive_number, report_backend, spec_from_args)
+                                     fraction, report_backend, spec_from_args)
 from multipower.runs.spec import LEARNERS, SpecError, load_spec, save_spec
 
 HELP = (
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ppo: torch device (default auto: CUDA when present)")
     parser.add_argument("--rollouts", type=count(1), default=None,
                         help="rollouts per state for stochastic policies (default 16; deterministic: 1)")
-    parser.add_argument("--tol", type=positive_number, default=1e-4, help="rollout truncation tolerance in POWER (default 1e-4)")
+    parser.add_argument("--tol", type=fraction, default=1e-4, help="rollout truncation tolerance in POWER (default 1e-4)")
     parser.add_argument("--rollout-seed", type=count(0), default=0, help="seeds the rollouts' action sampling")
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="log running estimates to TensorBoard")
     parser.add_argument("--no-figure", action="store_true", help="skip comparison.png")
@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--backend ray applies to two-agent runs; --single runs on this machine")
         return _run_single(args)
     t0 = time.perf_counter()
+    if args.agents is not None and not str(args.agents).strip():
+        raise ValueError("--agents must name a folder saved by multipower train, got ''")
     if args.agents and given_flags(args):
         raise SpecError(f"--agents {args.agents} fixes the world, discounts, rewards and learner of the run; "
                         f"drop {', '.join(given_flags(args))}")
@@ -85,6 +87,14 @@ def run(args: argparse.Namespace) -> int:
         exact = exact_memory(joint_state_count(spec.layout, spec.collision), spec.n_samples)
         check_memory(spec.layout, spec.collision, spec.n_samples, args.max_memory, what=f"compare ({spec.learner})",
                      learner=spec.learner, extra=exact)
+        from multipower.envs.policies import seed_policy_table
+        from multipower.learned.training import check_learner_memory, learner_settings
+
+        model = spec.model()
+        settings = learner_settings(spec.learner, spec.learner_options, spec.gamma_H, spec.discount_A,
+                                    seed_policy_table(model, spec.seed_policy_value()), spec.slip)
+        check_learner_memory(spec.learner, settings, model, spec.gamma_H, spec.discount_A, spec.n_samples,
+                             args.max_memory, args.chunk)
     agents = None
     if args.agents:  # read and checked before --out is made: a bad agents file leaves no folder behind
         from multipower.agents.storage import load_agents

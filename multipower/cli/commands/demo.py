@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 from multipower.cli.commands import count, out_path
 from multipower.runs.spec import LEARNERS
@@ -31,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from multipower.repro import experiments
 
-    out = Path(args.out)
+    from multipower.runs.rundir import check_own_folder
+
+    out = check_own_folder(args.out, "--out")
     start = time.perf_counter()
     print(f"[1/2] Part 3 Figs 2-4, exact solver, {args.samples:,} reward samples (published: 10,000)")
     maze = experiments.run_experiment("part3-fig2-4", out / "part3-fig2-4", n_samples=args.samples, progress=not args.quiet)

@@ -20,7 +20,8 @@ HELP = "exact multi-agent (or --single: single-agent, on a layout or an MDP grap
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser, required=True, samples=10_000, layout_required=False)
     parser.add_argument("--out", type=out_path, required=True,
-                        help="output directory (power.csv, summary.json, spec.json, manifest.json, blocks/); a rerun "
+                        help="output directory (power.csv, summary.json, manifest.json, blocks/, and spec.json for a "
+                             "layout); a rerun "
                              "into it resumes, a larger --samples extends, a smaller one reports that prefix")
     parser.add_argument("--restart", action="store_true", help="discard the finished blocks in --out and start over")
     parser.add_argument("--overwrite", action="store_true",
@@ -38,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--jobs", type=count(1), default=None,
         help="sample blocks solved at once in threads (default: available cores on the CPU, 1 on a GPU); same results",
     )
-    parser.add_argument("--single", action="store_true", help="single-agent POWER on the layout")
+    parser.add_argument("--single", action="store_true",
+                        help="single-agent POWER on the layout, or on a single-agent --mdp graph")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
                         help="memory budget, e.g. 8G or 512M (default: what the process holds plus 3/4 of the memory available); limits what is "
                              "held at once, never the results; a world that cannot fit is refused up front")
@@ -174,11 +176,19 @@ def _run_joint_graph(args: argparse.Namespace, graph) -> int:
     if args.samples < 1:
         raise ValueError(f"--samples must be a positive integer, got {args.samples}")
     seed_policy = args.seed_policy
-    if seed_policy not in ("uniform", "stay"):
-        if not str(seed_policy).endswith((".gv", ".dot")):
-            raise ValueError(f"--seed-policy: for a joint graph give 'uniform', 'stay' or a policy graph (.gv), got "
-                             f"{seed_policy!r}")
+    if str(seed_policy).endswith((".gv", ".dot")):
         seed_policy = load_policy_graph(seed_policy, graph)
+    elif str(seed_policy).endswith(".npy"):  # an (S, nA) table over the graph's states and A's action slots
+        import io
+
+        import numpy as np
+
+        from multipower.envs.serialization import read_bounded
+
+        seed_policy = np.load(io.BytesIO(read_bounded(seed_policy, "--seed-policy")), allow_pickle=False)
+    elif seed_policy not in ("uniform", "stay"):
+        raise ValueError(f"--seed-policy: for a joint graph give uniform, stay, a policy graph (.gv) or an .npy table, "
+                         f"got {seed_policy!r}")
     try:
         result = joint_graph_power(
             graph, gamma, gamma_A=gamma_A, n_samples=args.samples, correlation=args.correlation,

@@ -4,6 +4,7 @@ policy), as DOT graphs in POWERplay's format."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from multipower.cli.commands import out_path
 
@@ -25,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy-out", type=out_path, default=None, metavar="FILE.gv",
                         help="with --joint: also write A's seed policy as a policy graph")
     parser.add_argument("--out", type=out_path, required=True, metavar="FILE.gv", help="the graph file to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out (and --policy-out) if they exist")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,11 +37,14 @@ def run(args: argparse.Namespace) -> int:
     slip = check_slip(args.slip, "--slip")
     grid = load_layout(args.layout)
     if not args.joint:
+        from multipower.runs.rundir import check_output_file
+
+        check_output_file(args.out, "--out", args.overwrite)
         for flag, value, default in (("--collision", args.collision, "none"), ("--seed-policy", args.seed_policy, None),
                                      ("--policy-out", args.policy_out, None)):
             if value != default:
                 raise ValueError(f"{flag} applies to --joint only (the two-agent graph)")
-        _write(args.out, "--out", layout_to_dot(grid, slip), grid.name)
+        _write(args.out, "--out", layout_to_dot(grid, slip), grid.name, args.overwrite)
         form = "stochastic" if slip > 0 else "deterministic"
         print(f"wrote {args.out} ({grid.n_cells} states, {form} form)")
         return 0
@@ -54,6 +59,13 @@ def _run_joint(args: argparse.Namespace, grid, slip: float) -> int:
 
     if args.seed_policy is not None and args.policy_out is None:
         raise ValueError("--seed-policy needs --policy-out FILE.gv (where to write A's seed policy)")
+    if args.policy_out is not None and Path(args.policy_out).resolve() == Path(args.out).resolve():
+        raise ValueError("--policy-out must differ from --out (the graph and the policy are two files)")
+    from multipower.runs.rundir import check_output_file
+
+    for path, flag in ((args.out, "--out"), (args.policy_out, "--policy-out")):  # before any work
+        if path is not None:
+            check_output_file(path, flag, args.overwrite)
     model = joint_model(grid, args.collision, slip)
     text = joint_graph_text(model)  # refuses crash with slip before anything is written
     policy = None
@@ -66,22 +78,18 @@ def _run_joint(args: argparse.Namespace, grid, slip: float) -> int:
 
             value = np.load(io.BytesIO(read_bounded(value, "--seed-policy")), allow_pickle=False)
         policy = policy_graph_text(model, seed_policy_table(model, value))
-    _write(args.out, "--out", text, grid.name)
+    _write(args.out, "--out", text, grid.name, args.overwrite)
     print(f"wrote {args.out} ({model.n_states} joint states, collision {model.collision}, slip {slip:g})")
     if policy is not None:
-        _write(args.policy_out, "--policy-out", policy, grid.name)
+        _write(args.policy_out, "--policy-out", policy, grid.name, args.overwrite)
         print(f"wrote {args.policy_out} (A's seed policy {args.seed_policy or 'uniform'})")
     return 0
 
 
-def _write(path, flag: str, text: str, name: str) -> None:
-    from pathlib import Path
+def _write(path, flag: str, text: str, name: str, overwrite: bool) -> None:
+    from multipower.runs.rundir import atomic_write, check_output_file
 
-    from multipower.runs.rundir import atomic_write
-
-    out = Path(path)
-    if out.is_dir():
-        raise ValueError(f"{flag}: {out} is a folder; give a file name such as {out / (name + '.gv')}")
+    out = check_output_file(path, flag, overwrite)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)  # like the other commands' --out folders
         atomic_write(out, text)

@@ -41,7 +41,10 @@ def partial_notes(directory: Path) -> list:
 def run(args: argparse.Namespace) -> int:
     from multipower.plots.figures import compress_png, plot_directory
 
-    target = Path(args.out) if args.out is not None else Path(args.directory)
+    from multipower.runs.rundir import check_own_folder
+
+    target = check_own_folder(args.out if args.out is not None else args.directory,
+                              "--out" if args.out is not None else "DIRECTORY (the figures' default --out)")
     existing = next((p for p in [target, *target.parents] if p.exists()), None)
     if existing is not None and existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
         flag = "--out" if args.out is not None else "DIRECTORY (the figures' default --out)"

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from multipower.envs.policies import seed_policy_table
     from multipower.runs import rundir
     from multipower.runs.chunkstore import ChunkStore
-    from multipower.learned.training import chunk_key, learner_settings, sigterm_as_interrupt
+    from multipower.learned.training import check_learner_memory, chunk_key, learner_settings, sigterm_as_interrupt
 
     options = _options(args)
     spec = replace(spec_from_args(args, learner=args.algo), learner_options=options)
@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     model = spec.model()
     seed_table = seed_policy_table(model, spec.seed_policy_value())
     settings = learner_settings(spec.learner, options, spec.gamma_H, spec.discount_A, seed_table, spec.slip)  # fails before work
+    check_learner_memory(spec.learner, settings, model, spec.gamma_H, spec.discount_A, spec.n_samples,
+                         args.max_memory, args.chunk)
     if spec.learner == "ppo":
         from multipower.agents.ppo import resolve_device
 
