@@ -194,7 +194,7 @@ ROLLOUT_BYTES_PER_STEP = 96
 
 
 def training_bytes(n_samples: int, n_inputs: int, config: "PPOConfig") -> int:
-    """Peak bytes of training ``n_samples`` samples at once with a filled ``config`` (:meth:`PPOConfig.for_gamma`):
+    """Peak bytes of training ``n_samples`` samples at once with a filled ``config`` (``PPOConfig.for_gamma``):
     the networks' parameters, gradients and Adam state (float32, four copies) and one rollout."""
     sizes = [n_inputs, *config.net_arch]
     per_sample = sum(a * b + b for a, b in zip(sizes, sizes[1:]))  # hidden layers, one network

@@ -9,6 +9,7 @@ from typing import Optional
 
 from multipower.envs.layouts import load_layout
 from multipower.envs.memory import (
+    COMPILED_RUNTIME_BYTES,
     check_budget,
     joint_state_count,
     model_bytes,
@@ -62,6 +63,8 @@ def check_memory(layout, collision: str, n_samples: int, max_memory=None, n_jobs
         else:
             from multipower.agents import _qkernel  # noqa: F401
     estimate = estimate_memory(n_states, int(n_samples), collision, n_jobs=n_jobs)
+    # every learner's run reaches the compiled kernels (Q-learning's, or the exact solver's for the accuracy check)
+    estimate += COMPILED_RUNTIME_BYTES
     check_budget(estimate + (TORCH_TRAINING_BYTES if torch_learner else 0) + extra, budget,
                  f"{what} of {int(n_samples):,} samples on {grid.name!r}", n_states)
 

@@ -91,7 +91,7 @@ class JointGraph:
 
 def is_joint_graph(mdp: GraphMDP) -> bool:
     """Whether a (stochastic) graph means its actions to be joint: one of them is (or looks like) ``[X_H^Y_A]``.
-    :func:`joint_graph_from` then refuses, naming the node, any action that does not split into H's and A's."""
+    ``joint_graph_from`` then refuses, naming the node, any action that does not split into H's and A's."""
     labels = mdp.action_names[mdp.action_mask]
     return mdp.stochastic and any(_JOINT_ACTION.fullmatch(label) or _JOINT_LOOK.search(label) for label in labels)
 

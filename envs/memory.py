@@ -21,6 +21,11 @@ DEFAULT_FRACTION = 0.75
 #: temporaries of the collision rule), measured with tracemalloc on maze7x7 and robot_face20x20.
 MODEL_BYTES_PER_STATE = {"none": 340, "crash": 540, "bounce": 820}
 
+#: What the first calls of the compiled (numba) kernels add to a process that has imported them: loading their
+#: cached machine code brings up LLVM (a two-sample grid3x3 solve grew the process by 59 MB, with torch and both
+#: kernel modules already loaded); the solver's and Q-learning's kernels together, with headroom.
+COMPILED_RUNTIME_BYTES = 128 << 20
+
 _UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 MemoryLike = Union[None, int, float, str]
 

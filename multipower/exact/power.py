@@ -35,6 +35,7 @@ import numpy as np
 from multipower.envs.layouts import LayoutLike, load_layout
 from multipower.envs.memory import (
     MemoryLike,
+    COMPILED_RUNTIME_BYTES,
     check_budget,
     process_memory,
     joint_state_count,
@@ -160,7 +161,8 @@ def estimate_memory(n_states: int, collision: Optional[str], chunk: int, jobs: i
     # temporaries of a merge and the blocks queued for it (robot_face20x20: 71 MB).
     columns = 4 if collision is not None else 1
     totals = (2 * (JACKKNIFE_GROUPS + 1) + 3 + 2 * (jobs + 1)) * columns * 8 * n_states
-    return int(model + jobs * KERNEL_BYTES_PER_STATE * n_states + held + totals)
+    runtime = 0 if torch_path else COMPILED_RUNTIME_BYTES
+    return int(model + jobs * KERNEL_BYTES_PER_STATE * n_states + held + totals + runtime)
 
 
 def _fit_memory(n_states: int, collision: Optional[str], chunk_size, jobs_arg, n_samples: int, device,

@@ -119,7 +119,7 @@ def check_learner_memory(algo: str, settings: Any, model, gamma_H: float, gamma_
     """Refuse up front (``ValueError("max_memory: ...")``, before any folder is made) learner settings whose working
     set does not fit the budget: PPO's networks and rollouts (``n_envs``, ``n_steps``, ``net_arch``) for a chunk
     of samples at each agent's discount, Q-learning's walkers (``walkers``) for a chunk. The results kept for
-    every sample are :func:`multipower.agents.qlearning_config.check_memory`'s."""
+    every sample are ``multipower.agents.qlearning_config.check_memory``'s."""
     from multipower.envs.memory import check_budget, parse_memory
 
     budget = parse_memory(max_memory)

@@ -54,10 +54,20 @@ def plot_alignment(result: PowerResult, title: Optional[str] = None, column_H: s
     Points are coloured by how many moves A has at its cell (dead end, corridor, junction), which shows
     the bands of "A's POWER depends on A's cell" at a glance.
     """
-    if result.kind != "joint":
-        raise ValueError(f"plot_alignment needs a joint result, got kind {result.kind!r}")
+    if result.kind not in ("joint", "joint_graph"):
+        raise ValueError(f"plot_alignment needs a two-agent result, got kind {result.kind!r}")
     x, y = result[column_H], result[column_A]
     alpha = pearson(x, y)
+    if result.kind == "joint_graph":  # states without cells: one colour
+        fig, ax = plt.subplots(figsize=(5.6, 5.2))
+        ax.scatter(x, y, s=10 if len(x) > 200 else 22, alpha=0.75, color="tab:blue", linewidths=0)
+        ax.set_xlabel("POWER_H")
+        ax.set_ylabel("POWER_A")
+        ax.grid(alpha=0.3)
+        head = title or f"Alignment: {describe({**result.config, 'layout': result.config.get('mdp', 'graph')})}"
+        ax.set_title(f"{_wrap(head)}\nα_HA = {alpha:.3f}", fontsize=9)
+        fig.tight_layout()
+        return fig
     layout = result.layout
     index = np.full(layout.shape, -1)
     index[layout.cells[:, 0], layout.cells[:, 1]] = np.arange(layout.n_cells)
@@ -253,9 +263,8 @@ def plot_result(
         from multipower.plots.graph import joint_graph_on_grid
 
         on_grid = joint_graph_on_grid(result)
-        if on_grid is None:
-            raise ValueError(f"the joint graph {result.config.get('mdp')!r} names its states otherwise than "
-                             "[(r, c)_H^(r, c)_A]: its POWER is in power.csv, there is no grid to draw it on")
+        if on_grid is None:  # no grid for heat maps: the alignment plot only
+            return [save_figure(plot_alignment(result), out_dir / f"{prefix}alignment.png", dpi)]
         result = on_grid
     for agent in ("H", "A"):
         paths.append(save_figure(plot_joint_heatmap(result, agent, highlight=highlight), out_dir / f"{prefix}heatmap_{agent}.png", dpi))

@@ -267,3 +267,15 @@ def test_an_edited_export_with_an_unavailable_first_action_against_brute_force()
         power_H, power_A, _ = _brute(graph, R_H[k], R_A[k], 0.9, seed)
         assert np.abs(power_from_next(sol.W_H[k], 0.9) - power_H).max() <= POWER_TOL
         assert np.abs(power_from_next(sol.W_A[k], 0.9) - power_A).max() <= POWER_TOL
+
+
+def test_plot_draws_the_alignment_of_a_graph_without_cells(tmp_path, capsys):
+    graph = tmp_path / "named.gv"
+    text = _corridor_text()  # the corridor with its states renamed: no grid to draw heat maps on
+    for i, state in enumerate(parse_joint_graph(text).states):
+        text = text.replace(state, f"state{i}")
+    graph.write_text(text)
+    assert main(["exact", "--mdp", str(graph), "--gamma", "0.6", "--samples", "50", "--out", str(tmp_path / "run"),
+                 "--no-progress"]) == 0
+    assert main(["plot", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "alignment.png").is_file() and not (tmp_path / "run" / "heatmap_H.png").exists()

@@ -110,7 +110,10 @@ def run(args: argparse.Namespace) -> int:
                 collision=spec.collision, correlation=spec.correlation, distribution=spec.distribution,
                 seed_policy=spec.seed_policy_value(), seed=spec.seed, agents=agents,
                 train_options=train_options, n_rollouts=args.rollouts, tol=args.tol, rollout_seed=args.rollout_seed,
-                tensorboard=args.tensorboard, max_memory=args.max_memory, store=store, slip=spec.slip,
+                # checked above against --max-memory before anything was built; checking again now would count
+                # what this process has loaded since twice
+                tensorboard=args.tensorboard, max_memory=args.max_memory if args.agents else None, store=store,
+                slip=spec.slip,
                 progress=bar.update if bar is not None else None, backend=backend,
             )
         except KeyboardInterrupt:
