@@ -69,6 +69,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from multipower.agents._qkernel import epsilon_at, run_steps
+from multipower.agents.workers import imap_unordered
 from multipower.agents.logging import TrainingLogger, greedy_optimal_fraction, value_gap
 from multipower.agents.qlearning_config import (
     MAX_WALKERS,
@@ -232,24 +233,17 @@ def train_q(
     transitions = 0
     start_time = time.perf_counter()
     if n_jobs == 1 or len(jobs) == 1:
-        results = (_train_chunk(*job, logger if c == 0 else None) for c, job in enumerate(jobs))
-        pool = None
-    else:
-        from concurrent.futures import ProcessPoolExecutor
-
-        pool = ProcessPoolExecutor(min(n_jobs, len(jobs)))
+        results = ((lo, _train_chunk(*job, logger if c == 0 else None)) for c, (lo, job) in enumerate(zip(starts, jobs)))
+    else:  # the one worker pool of the learners (multipower.agents.workers): chunks placed by their first sample
         log_dir = logger.log_dir if logger.enabled else None
-        results = pool.map(_train_chunk_in_process, [(job, log_dir if c == 0 else None) for c, job in enumerate(jobs)])
-    try:
-        for lo, (q, visits, steps, done, n_transitions) in zip(starts, results):  # in sample order
-            hi = lo + len(q)
-            q_all[lo:hi], visits_all[lo:hi], steps_all[lo:hi], stopped_all[lo:hi] = q, visits, steps, done
-            transitions += n_transitions
-            if progress is not None:
-                progress(hi - lo)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+        units = [(lo, job, log_dir if c == 0 else None) for c, (lo, job) in enumerate(zip(starts, jobs))]
+        results = imap_unordered(_train_chunk_in_process, units, min(n_jobs, len(jobs)))
+    for lo, (q, visits, steps, done, n_transitions) in results:
+        hi = lo + len(q)
+        q_all[lo:hi], visits_all[lo:hi], steps_all[lo:hi], stopped_all[lo:hi] = q, visits, steps, done
+        transitions += n_transitions
+        if progress is not None:
+            progress(hi - lo)
     return QLearningResult(
         q=q_all,
         visits=visits_all,
@@ -281,11 +275,12 @@ def _train_chunk(model, rewards, gamma, agent, other, config, walkers, seeds, lo
     return learner.q_table(), learner.visit_table(), steps, learner.stopped.copy(), int(steps.sum()) * learner.walkers
 
 
-def _train_chunk_in_process(args):
-    job, log_dir = args
+def _train_chunk_in_process(unit):
+    """One chunk in a worker process: ``(first sample, results)`` (a worker cannot share the driver's logger)."""
+    lo, job, log_dir = unit
     logger = TrainingLogger(log_dir)
     try:
-        return _train_chunk(*job, logger)
+        return lo, _train_chunk(*job, logger)
     finally:
         logger.close()
 

@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Optional, Union
 import numpy as np
 
 from multipower.envs.model import JointModel
+from multipower.envs import validation
 from multipower.envs.validation import as_numbers, check_seed
 
 Sampler = Callable[[np.random.Generator, tuple], np.ndarray]
@@ -182,13 +183,12 @@ def make_distribution(spec: "str | dict | RewardDistribution | None" = None) -> 
 
 
 def check_correlation(correlation: float, distribution: RewardDistribution) -> float:
-    """``β`` as a float in [-1, 1]; negative only for a distribution symmetric on ``[lo, hi]``."""
-    if isinstance(correlation, bool) or not isinstance(correlation, (int, float, np.integer, np.floating)) \
-            or not -1.0 <= correlation <= 1.0:
-        raise ValueError(f"correlation (beta) must be a number in [-1, 1], got {correlation!r}")
+    """``β`` as a float in [-1, 1] (``multipower.envs.validation.check_correlation``); negative only for a
+    distribution symmetric on ``[lo, hi]``."""
+    correlation = validation.check_correlation(correlation)
     if correlation < 0:
         distribution.mirror(np.zeros(1))  # raises for an asymmetric distribution
-    return float(correlation)
+    return correlation
 
 
 class RewardSampler:

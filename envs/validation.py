@@ -74,6 +74,15 @@ def check_seed(seed, name: str = "seed") -> int:
     return int(seed)
 
 
+def check_correlation(value, name: str = "correlation (beta)") -> float:
+    """A reward correlation ``β``: a number in ``[-1, 1]`` (not a bool); ``ValueError`` naming ``name`` otherwise.
+    Whether a negative ``β`` suits the reward distribution is :func:`multipower.envs.rewards.check_correlation`'s."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not -1.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a number in [-1, 1], got {value!r}")
+    return float(value)
+
+
 def check_count(value, name: str, minimum: int = 1) -> int:
     """An integer ``>= minimum`` (not a bool, not a float: ``2.5`` samples is refused, not truncated)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:

@@ -70,38 +70,6 @@ from multipower.runs.backends import Backend, remote
 from multipower.runs.results import PowerResult, pearson
 
 
-# The solver (and torch under it) loads at the first solve, not on import: ``multipower exact --help`` stays
-# fast. These names are module attributes, so tests can still wrap them.
-def power_samples(*args, **kwargs):
-    from multipower.exact.solver import power_samples as f
-
-    return f(*args, **kwargs)
-
-
-def power_from_next(*args, **kwargs):
-    from multipower.exact.solver import power_from_next as f
-
-    return f(*args, **kwargs)
-
-
-def solve_pairs(*args, **kwargs):
-    from multipower.exact.solver import solve_pairs as f
-
-    return f(*args, **kwargs)
-
-
-def solve_single(*args, **kwargs):
-    from multipower.exact.solver import solve_single as f
-
-    return f(*args, **kwargs)
-
-
-def solve_mdp(*args, **kwargs):
-    from multipower.exact.solver import solve_mdp as f
-
-    return f(*args, **kwargs)
-
-
 def check_power_tol(power_tol: Optional[float]) -> float:
     """``power_tol``, or the solver's default ``POWER_TOL`` for None."""
     if power_tol is None:
@@ -274,8 +242,12 @@ def _world(kind: str, layout_text: str, layout_name: str, collision: Optional[st
 
 def _powers(job: BlockJob, model, table, R_H: np.ndarray, R_A: np.ndarray) -> np.ndarray:
     """Per-sample POWER columns ``(k, C, S)`` of one solver call (``C`` = 4 joint, 1 single)."""
+    # The solver (and torch under it) loads at the first solve, not on import: `multipower exact --help` stays fast.
+    from multipower.exact import solver
+    from multipower.exact.solver import power_from_next
+
     if job.kind in ("single", "graph"):
-        solve = solve_single if job.kind == "single" else solve_mdp
+        solve = solver.solve_single if job.kind == "single" else solver.solve_mdp
         W = solve(model, R_H, job.gamma_H, job.device, job.power_tol).W
         return power_from_next(W, job.gamma_H)[:, None, :]
     if job.kind == "joint_graph":
@@ -283,8 +255,8 @@ def _powers(job: BlockJob, model, table, R_H: np.ndarray, R_A: np.ndarray) -> np
 
         sol = solve_joint_graph(model, R_H, R_A, job.gamma_H, job.gamma_A, table, job.device, job.power_tol)
     else:
-        sol = solve_pairs(model, R_H, R_A, job.gamma_H, job.gamma_A, table, job.device, job.power_tol,
-                          values_only=True)
+        sol = solver.solve_pairs(model, R_H, R_A, job.gamma_H, job.gamma_A, table, job.device, job.power_tol,
+                                 values_only=True)
     return np.stack([power_from_next(sol.W_H, job.gamma_H), power_from_next(sol.W_A, job.gamma_A),
                      power_from_next(sol.W_H_seed, job.gamma_H), power_from_next(sol.W_A_seed, job.gamma_A)], axis=1)
 

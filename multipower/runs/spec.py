@@ -58,10 +58,12 @@ def check_discount(key: str, value) -> float:
 
 
 def check_correlation(key: str, value) -> float:
+    """A number in [-1, 1] (``multipower.envs.validation.check_correlation``), as a ``SpecError``."""
     value = _number(key, value, "a number in [-1, 1]")
-    if not -1.0 <= value <= 1.0:
-        raise SpecError(f"{key!r} must be in [-1, 1], got {value}")
-    return value
+    try:
+        return validation.check_correlation(value, repr(key))
+    except ValueError as error:
+        raise SpecError(str(error)) from None
 
 
 def check_count(key: str, value, minimum: int = 1) -> int:

@@ -10,6 +10,7 @@ import torch
 from multipower.envs.layouts import load_layout, parse_layout
 from multipower.envs.model import joint_model, single_agent_model
 from multipower.exact import power as exact_module
+from multipower.exact import solver as solver_module
 from multipower.cli import main
 from multipower.exact.power import Interrupted, exact_power
 from multipower.exact.single import single_agent_power
@@ -185,7 +186,7 @@ def test_bad_input_raises_naming_the_parameter(kwargs, name):
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_interrupt_keeps_finished_blocks(monkeypatch, tmp_path, jobs):
     """Ctrl-C in the third block: the result holds the two finished blocks, and the CLI saves it, marked partial."""
-    real = exact_module.solve_pairs
+    real = solver_module.solve_pairs
     block = exact_module.block_size(joint_model("grid3x3").n_states)
     third_block = RewardSampler(joint_model("grid3x3").n_states, seed=0).pairs(2 * block, 2 * block + 1)[0][0]
 
@@ -194,7 +195,7 @@ def test_interrupt_keeps_finished_blocks(monkeypatch, tmp_path, jobs):
             raise KeyboardInterrupt
         return real(model, R_H, *args, **kwargs)
 
-    monkeypatch.setattr(exact_module, "solve_pairs", flaky)
+    monkeypatch.setattr(solver_module, "solve_pairs", flaky)
     n = 2 * block + 10
     with pytest.raises(Interrupted) as stop:
         exact_power("grid3x3", 0.6, n_samples=n, chunk_size=512, progress=False, jobs=jobs)
