@@ -76,7 +76,7 @@ def check_seed(seed, name: str = "seed") -> int:
 
 def check_correlation(value, name: str = "correlation (beta)") -> float:
     """A reward correlation ``β``: a number in ``[-1, 1]`` (not a bool); ``ValueError`` naming ``name`` otherwise.
-    Whether a negative ``β`` suits the reward distribution is :func:`multipower.envs.rewards.check_correlation`'s."""
+    Whether a negative ``β`` suits the reward distribution is ``multipower.envs.rewards.check_correlation``'s."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
             or not -1.0 <= value <= 1.0:
         raise ValueError(f"{name} must be a number in [-1, 1], got {value!r}")
