@@ -12,6 +12,8 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+from mkdocs.plugins import event_priority
+
 TREE = Path(__file__).resolve().parents[2] / "build" / "api-source"
 
 
@@ -22,6 +24,7 @@ def _location(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+@event_priority(100)  # before mkdocstrings' own config step, which keeps only search paths that exist
 def on_config(config, **kwargs):
     target = TREE / "multipower"
     shutil.rmtree(TREE, ignore_errors=True)
