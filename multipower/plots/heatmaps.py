@@ -62,6 +62,11 @@ def _decimals(layout: Layout) -> int:
     return 4 if layout.n_cells <= 9 else 3
 
 
+#: A figure scaled to a page's text width (16 cm) must keep its values at least this large, in points, or drop them.
+PAGE_INCHES = 16 / 2.54
+MIN_PRINTED_POINTS = 6.0
+
+
 def _should_annotate(layout: Layout, annotate: Optional[bool]) -> bool:
     return layout.grid.size <= ANNOTATE_MAX_SQUARES if annotate is None else bool(annotate)
 
@@ -97,8 +102,9 @@ def plot_joint_heatmap(
         result: A ``"joint"`` ``PowerResult``.
         agent: ``"H"`` or ``"A"``; picks the column ``power_<agent>`` unless ``column`` is given.
         column: Any per-state column to draw instead (e.g. ``power_H_seed``).
-        annotate: Write each value in its cell; default: only for worlds of at most
-            ``ANNOTATE_MAX_SQUARES`` grid squares (grid3x3, maze7x7).
+        annotate: Write each value in its cell; default: for worlds of at most ``ANNOTATE_MAX_SQUARES`` grid
+            squares, and only where the values stay at least ``MIN_PRINTED_POINTS`` (6 pt) high when the figure is
+            scaled to a page's 16 cm (grid3x3 keeps them; maze7x7 drops them for the colour bar).
         highlight: States to circle, each ``(label, (h_row, h_col), (a_row, a_col))``.
         title: Figure title; default names the column and ``describe`` of the config.
         cell_inches: Size of one cell in inches (default from the world's size).
@@ -112,6 +118,7 @@ def plot_joint_heatmap(
         raise ValueError(f"column must be one of {tuple(result.arrays)}, got {column!r}")
     layout = result.layout
     rows, cols = layout.shape
+    auto = annotate is None
     annotate = _should_annotate(layout, annotate)
     image, row_index, col_index = joint_image(result, column)
     x_edges = _edges(cols, cols, BLOCK_GAP)
@@ -121,6 +128,9 @@ def plot_joint_heatmap(
     width, height = x_edges[-1] * cell_inches, y_edges[-1] * cell_inches
     # room around the map for the coordinates (A's: bottom and left; H's: top and right) and the colour bar
     fig_w, fig_h = width + 2.1, height + 1.3
+    fontsize = max(3.0, min(9.0, cell_inches * 72 * 0.27))
+    if auto and annotate and fontsize * min(1.0, PAGE_INCHES / fig_w) < MIN_PRINTED_POINTS:
+        annotate = False  # values too small to read on a page: the colour bar tells them
     fig = _figure(fig_w, fig_h)
     ax = fig.add_axes([0.5 / fig_w, 0.4 / fig_h, width / fig_w, height / fig_h])
     cax = fig.add_axes([(width + 1.0) / fig_w, 0.4 / fig_h, 0.18 / fig_w, height / fig_h])
@@ -142,7 +152,6 @@ def plot_joint_heatmap(
     if annotate:
         norm = mesh.norm
         colours = _text_colours(values, norm, cmap)
-        fontsize = max(3.0, min(9.0, cell_inches * 72 * 0.27))
         decimals = _decimals(layout)
         x_centres = (x_edges[col_index] + x_edges[col_index + 1]) / 2
         y_centres = (y_edges[row_index] + y_edges[row_index + 1]) / 2

@@ -72,3 +72,13 @@ def test_tianshou_trains_h_on_its_real_rewards(one_torch_thread, capsys):
     out = capsys.readouterr().out
     share = float(re.search(r"mean reward ([0-9.]+), (\d+)% of them non-zero", out).group(2))
     assert share > 20, out  # uniform [0, 1] rewards on most cells: most transitions pay something
+
+
+def test_every_recipe_uses_the_observation_its_library_needs():
+    """The page's table says which ``obs_type`` each library needs; every neural-network recipe passes it."""
+    page = PAGE.read_text(encoding="utf-8")
+    assert "## The observation each library needs" in page
+    for path in sorted(EXAMPLES.glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if "maze_v1" in text or "JointMaze" in text:
+            assert 'obs_type="vector"' in text or '"obs_type": "vector"' in text, path.name

@@ -166,3 +166,22 @@ def test_plot_sweep_with_corridor_analysis(tmp_path):
     assert [p.name for p in paths] == ["alpha_vs_gamma.png", "blocking_vs_gamma.png"]
     for path in paths:
         assert_png(path)
+
+
+def test_joint_heat_map_values_stay_readable_on_a_page_or_are_dropped():
+    """Values written in the cells are at least 6 pt when the figure is scaled to 16 cm; else the colour bar alone."""
+    from multipower.exact.power import exact_power
+    from multipower.plots.heatmaps import MIN_PRINTED_POINTS, PAGE_INCHES, plot_joint_heatmap
+
+    for layout, expect_values in (("grid3x3", True), ("maze7x7", False)):
+        result = exact_power(layout, 0.6, n_samples=8, progress=False)
+        fig = plot_joint_heatmap(result)
+        width = fig.get_size_inches()[0]
+        texts = [t for t in fig.axes[0].texts if t.get_text().replace(".", "").isdigit()]
+        assert bool(texts) == expect_values, layout
+        for text in texts:
+            assert text.get_fontsize() * min(1.0, PAGE_INCHES / width) >= MIN_PRINTED_POINTS
+        assert len(fig.axes) >= 2  # the colour bar
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
