@@ -17,7 +17,8 @@ PAGE = ROOT / "docs" / "interoperability-libraries.md"
 EXAMPLES = ROOT / "examples" / "interop"
 BLOCK = re.compile(r"<!-- example: (\S+) -->\n```python\n(.*?)```\n", re.S)
 DEFAULT = ["sb3_maskable_ppo.py", "supersuit_sb3.py"]
-HEAVY = {"tianshou_two_stage.py": "tianshou", "torchrl_masks.py": "torchrl", "rllib_masks.py": "ray.rllib"}
+HEAVY = {"tianshou_two_stage.py": "tianshou", "torchrl_masks.py": "torchrl", "rllib_masks.py": "ray.rllib",
+         "benchmarl_maze.py": "benchmarl"}
 
 
 def _importable(module: str) -> bool:
