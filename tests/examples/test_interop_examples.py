@@ -83,3 +83,20 @@ def test_every_recipe_uses_the_observation_its_library_needs():
         text = path.read_text(encoding="utf-8")
         if "maze_v1" in text or "JointMaze" in text:
             assert 'obs_type="vector"' in text or '"obs_type": "vector"' in text, path.name
+
+
+@pytest.mark.interop
+def test_torchrl_rolls_out_the_slippery_maze():
+    """TorchRL builds its info layout from the reset infos: with slip, ``effective_action`` must be there from
+    ``reset()`` on (it crashed with ``'NoneType' object does not support item assignment``)."""
+    if not _importable("torchrl"):
+        pytest.skip("torchrl is not installed (pip install -r examples/interop/requirements.txt)")
+    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
+
+    from multipower.envs import maze_v1
+
+    env = PettingZooWrapper(env=maze_v1.parallel_env(obs_type="vector", slip=0.2, reward_seed=0),
+                            categorical_actions=True)
+    rollout = env.rollout(5)
+    effective = rollout["next", "H", "info", "effective_action"]
+    assert effective.shape[0] == 5 and bool(((effective >= 0) & (effective < 5)).all())
