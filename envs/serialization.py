@@ -4,6 +4,7 @@ layouts, ``.npy`` tables, configs) that may come from anyone."""
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from contextlib import contextmanager
@@ -50,6 +51,18 @@ def max_file_bytes() -> int:
         return int(float(text[:-1]) * units[text[-1]]) if text[-1:] in units else int(text)
     except ValueError:
         raise ValueError(f"MULTIPOWER_MAX_FILE_BYTES must be a size such as 67108864 or 256M, got {value!r}") from None
+
+
+def read_npy(path: Union[str, Path], what: str) -> np.ndarray:
+    """The array of a ``.npy`` file (a seed-policy table), read within ``read_bounded``'s limits and without
+    pickle (a file can run no code); one ``ValueError`` naming ``what`` for a file that is not a readable array."""
+    data = read_bounded(path, what)
+    if data[:6] != b"\x93NUMPY":
+        raise ValueError(f"{what}: {path} is not a .npy file (no NumPy header; write it with numpy.save)")
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise ValueError(f"{what}: {path} is not a readable .npy array ({' '.join(str(error).split())})") from None
 
 
 def read_bounded(path: Union[str, Path], what: str) -> bytes:

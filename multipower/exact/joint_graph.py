@@ -15,11 +15,11 @@ import numpy as np
 import torch
 
 from multipower.envs.joint_graph import JointGraph
-from multipower.envs.validation import check_gamma, check_rewards
 from multipower.exact.lexicographic import LEX_GAMMA, lexicographic_policy
 from multipower.exact.solver import (
     POWER_TOL,
     SolvedPairs,
+    _check_pairs,
     _device,
     _GatherOperator,
     _iterate,
@@ -80,11 +80,7 @@ def solve_joint_graph(
         A ``SolvedPairs`` whose action axes are the graph's slots (``nH`` for
         ``q_H``/``policy_H``, ``nA`` for ``q_A``/``policy_A``).
     """
-    gamma_H, gamma_A = check_gamma(gamma_H, "gamma_H"), check_gamma(gamma_A, "gamma_A")
-    R_H = check_rewards(R_H, graph.n_states, "R_H")
-    R_A = check_rewards(R_A, graph.n_states, "R_A")
-    if R_H.shape != R_A.shape:
-        raise ValueError(f"R_H and R_A must have the same shape, got {R_H.shape} and {R_A.shape}")
+    R_H, R_A, gamma_H, gamma_A = _check_pairs(graph.n_states, R_H, R_A, gamma_H, gamma_A)
     seed = graph_seed_table(graph, seed_policy)
     dev = _device(device)
     S, nH, nA, K = graph.next_state.shape

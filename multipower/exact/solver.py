@@ -732,11 +732,7 @@ def solve_pairs(
     Returns:
         A ``SolvedPairs`` of numpy arrays.
     """
-    gamma_H, gamma_A = check_gamma(gamma_H, "gamma_H"), check_gamma(gamma_A, "gamma_A")
-    R_H = check_rewards(R_H, model.n_states, "R_H")
-    R_A = check_rewards(R_A, model.n_states, "R_A")
-    if R_H.shape != R_A.shape:
-        raise ValueError(f"R_H and R_A must have the same shape, got {R_H.shape} and {R_A.shape}")
+    R_H, R_A, gamma_H, gamma_A = _check_pairs(model.n_states, R_H, R_A, gamma_H, gamma_A)
     seed = seed_policy_table(model, seed_policy)
     dev = _device(device)
     _check_unavailable_stay(model.next_state, model.action_mask_H)
@@ -748,6 +744,16 @@ def solve_pairs(
     if max(gamma_H, gamma_A) <= LEX_GAMMA:
         _resolve_small_gamma(model, sol, R_H, R_A, gamma_H, gamma_A, seed, device, power_tol)
     return sol
+
+
+def _check_pairs(n_states: int, R_H, R_A, gamma_H, gamma_A) -> tuple:
+    """``(R_H, R_A, gamma_H, gamma_A)`` of a two-stage solve, checked: ``(K, S)`` rewards of one shape, discounts in
+    (0, 1)."""
+    gamma_H, gamma_A = check_gamma(gamma_H, "gamma_H"), check_gamma(gamma_A, "gamma_A")
+    R_H, R_A = check_rewards(R_H, n_states, "R_H"), check_rewards(R_A, n_states, "R_A")
+    if R_H.shape != R_A.shape:
+        raise ValueError(f"R_H and R_A must have the same shape, got {R_H.shape} and {R_A.shape}")
+    return R_H, R_A, gamma_H, gamma_A
 
 
 def _solve_pairs_torch(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: np.ndarray, dev, power_tol: float,

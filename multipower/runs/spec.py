@@ -10,7 +10,6 @@ allowed, e.g. ``'gamma' must be a number in (0, 1), got 1.5``.
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -24,7 +23,7 @@ from multipower.envs.model import COLLISIONS, JointModel, joint_model
 from multipower.envs.policies import SEED_POLICIES, SeedPolicy
 from multipower.envs.rewards import DISTRIBUTIONS, RewardSampler, make_distribution
 from multipower.envs.slip import check_slip
-from multipower.envs.serialization import read_bounded, read_json_object
+from multipower.envs.serialization import read_json_object, read_npy
 from multipower.envs import validation
 from multipower.envs.validation import check_fields
 from multipower.runs.rundir import atomic_write
@@ -90,15 +89,9 @@ def check_seed_policy(key: str, value) -> str:
 def check_seed_policy_file(key: str, path: str, n_states: int) -> None:
     """A ``.npy`` seed policy: a numeric ``(n_states, 5)`` array (read without pickle: a file can run no code)."""
     try:
-        data = read_bounded(path, repr(key))
+        table = read_npy(path, repr(key))
     except ValueError as error:
         raise SpecError(str(error)) from None
-    if data[:6] != b"\x93NUMPY":
-        raise SpecError(f"{key!r}: {path} is not a .npy file (no NumPy header; write it with numpy.save)")
-    try:
-        table = np.load(io.BytesIO(data), allow_pickle=False)
-    except (OSError, ValueError, EOFError) as error:
-        raise SpecError(f"{key!r}: {path} is not a readable .npy array ({' '.join(str(error).split())})") from None
     if not isinstance(table, np.ndarray) or table.dtype.kind not in "biuf" or table.shape != (n_states, N_ACTIONS):
         what = f"{table.dtype} array of shape {table.shape}" if isinstance(table, np.ndarray) else type(table).__name__
         raise SpecError(f"{key!r}: {path} must hold a numeric ({n_states}, {N_ACTIONS}) table (joint states x moves), "
@@ -174,7 +167,7 @@ class RunSpec:
     def seed_policy_value(self) -> SeedPolicy:
         """The seed policy as the solver and learners take it: a name, or the ``(S, 5)`` table of the file."""
         if self.seed_policy.endswith(".npy"):
-            return np.load(io.BytesIO(read_bounded(self.seed_policy, "seed_policy")), allow_pickle=False)
+            return read_npy(self.seed_policy, "seed_policy")
         return self.seed_policy
 
     def model(self) -> JointModel:

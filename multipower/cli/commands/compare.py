@@ -75,26 +75,26 @@ def run(args: argparse.Namespace) -> int:
     train_options = {**spec.learner_options, **_run_options(args, spec.learner)}
     if not args.agents:  # before anything is built: a world too big for the budget is refused in a second
         from multipower.agents.qlearning_config import check_memory
+        from multipower.envs.memory import joint_state_count
+        from multipower.envs.policies import seed_policy_table
+        from multipower.learned.compare import exact_memory
+        from multipower.learned.training import check_learner_memory, learner_settings
 
         # The exact solver and the figure's libraries are part of what the process holds: load them first.
         from multipower.exact import _vikernel, solver  # noqa: F401
         if not args.no_figure:
             from multipower.plots import compare as _figures  # noqa: F401
 
-        from multipower.envs.memory import joint_state_count
-        from multipower.learned.compare import exact_memory
-
         exact = exact_memory(joint_state_count(spec.layout, spec.collision), spec.n_samples)
         check_memory(spec.layout, spec.collision, spec.n_samples, args.max_memory, what=f"compare ({spec.learner})",
                      learner=spec.learner, extra=exact)
-        from multipower.envs.policies import seed_policy_table
-        from multipower.learned.training import check_learner_memory, learner_settings
-
         model = spec.model()
         settings = learner_settings(spec.learner, spec.learner_options, spec.gamma_H, spec.discount_A,
                                     seed_policy_table(model, spec.seed_policy_value()), spec.slip)
         check_learner_memory(spec.learner, settings, model, spec.gamma_H, spec.discount_A, spec.n_samples,
                              args.max_memory, args.chunk)
+    else:
+        settings = None
     agents = None
     if args.agents:  # read and checked before --out is made: a bad agents file leaves no folder behind
         from multipower.agents.storage import load_agents
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     check_writable_dir(args.tensorboard, "--tensorboard")
     rundir.check_out(args.out, "compare", overwrite=args.overwrite)  # marks the folder as a compare run's
     with sigterm_as_interrupt():
-        store, bar = _training_store(args, spec) if not args.agents else (None, None)
+        store, bar = _training_store(args, spec, settings) if not args.agents else (None, None)
         try:
             comparison = compare(
                 spec.layout, spec.gamma_H, spec.gamma_A, algo=spec.learner, n_samples=spec.n_samples,
@@ -145,17 +145,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _training_store(args: argparse.Namespace, spec):
-    """The chunk store of the training in ``--out`` (finished chunks reused) and a progress bar."""
+def _training_store(args: argparse.Namespace, spec, settings):
+    """The chunk store of the training in ``--out`` (finished chunks reused) and a progress bar, for the learner
+    ``settings`` (``multipower.learned.training.learner_settings``)."""
     from tqdm import tqdm
 
-    from multipower.envs.policies import seed_policy_table
     from multipower.runs.chunkstore import ChunkStore
-    from multipower.learned.training import chunk_key, learner_settings, progress_total
+    from multipower.learned.training import chunk_key, progress_total
 
-    seed_table = seed_policy_table(spec.model(), spec.seed_policy_value())
-    settings = learner_settings(spec.learner, spec.learner_options, spec.gamma_H, spec.discount_A, seed_table,
-                                spec.slip)
     store = ChunkStore(args.out, chunk_key(spec, settings), restart=args.restart)
     done = store.done(spec.n_samples)
     if done:

@@ -145,19 +145,28 @@ def _run_graph(args: argparse.Namespace) -> int:
         max_memory=args.max_memory, out_dir=args.out, restart=args.restart, overwrite=args.overwrite,
         backend=backend_from_args(args),
     )
-    try:
-        result = graph_power(mdp, gamma, **common)
-    except Interrupted as stop:
-        print(interrupted_message(stop, args.out), file=sys.stderr)
-        return 130
-    done, prefix_of = result.samples_done, result.config.get("prefix_of")
-    if prefix_of is not None:
-        print(f"first {done:,} of the {prefix_of:,} samples in {args.out} (not written)")
-        return 0
+    result, code = _solved(args, lambda: graph_power(mdp, gamma, **common))
+    if result is None:
+        return code
     out = Path(args.out)
     save_figure(plot_graph_power(result), out / "power.png")
-    print(f"wrote {out}/power.csv ({result.n_states} states, {done:,} samples), power.png")
+    print(f"wrote {out}/power.csv ({result.n_states} states, {result.samples_done:,} samples), power.png")
     return 0
+
+
+def _solved(args: argparse.Namespace, solve) -> tuple:
+    """``(result, None)`` of ``solve()`` for a graph run; ``(None, exit code)`` once an interruption, or the prefix
+    of a larger saved run (nothing written), has been reported."""
+    try:
+        result = solve()
+    except Interrupted as stop:
+        print(interrupted_message(stop, args.out), file=sys.stderr)
+        return None, 130
+    prefix_of = result.config.get("prefix_of")
+    if prefix_of is not None:
+        print(f"first {result.samples_done:,} of the {prefix_of:,} samples in {args.out} (not written)")
+        return None, 0
+    return result, None
 
 
 def _run_joint_graph(args: argparse.Namespace, graph) -> int:
@@ -179,31 +188,21 @@ def _run_joint_graph(args: argparse.Namespace, graph) -> int:
     if str(seed_policy).endswith((".gv", ".dot")):
         seed_policy = load_policy_graph(seed_policy, graph)
     elif str(seed_policy).endswith(".npy"):  # an (S, nA) table over the graph's states and A's action slots
-        import io
+        from multipower.envs.serialization import read_npy
 
-        import numpy as np
-
-        from multipower.envs.serialization import read_bounded
-
-        seed_policy = np.load(io.BytesIO(read_bounded(seed_policy, "--seed-policy")), allow_pickle=False)
+        seed_policy = read_npy(seed_policy, "--seed-policy")
     elif seed_policy not in ("uniform", "stay"):
         raise ValueError(f"--seed-policy: for a joint graph give uniform, stay, a policy graph (.gv) or an .npy table, "
                          f"got {seed_policy!r}")
-    try:
-        result = joint_graph_power(
-            graph, gamma, gamma_A=gamma_A, n_samples=args.samples, correlation=args.correlation,
-            distribution=make_distribution({"name": args.distribution, **dict(args.dist_param)}),
-            seed_policy=seed_policy, seed=args.seed, redraw_constant=args.redraw_constant, device=args.device,
-            chunk_size=args.chunk_size, jobs=args.jobs, progress=not args.no_progress, max_memory=args.max_memory,
-            out_dir=args.out, restart=args.restart, overwrite=args.overwrite, backend=backend_from_args(args),
-        )
-    except Interrupted as stop:
-        print(interrupted_message(stop, args.out), file=sys.stderr)
-        return 130
-    done, prefix_of = result.samples_done, result.config.get("prefix_of")
-    if prefix_of is not None:
-        print(f"first {done:,} of the {prefix_of:,} samples in {args.out} (not written)")
-        return 0
-    print(f"wrote {args.out}/power.csv ({result.n_states} joint states, {done:,} samples); "
+    result, code = _solved(args, lambda: joint_graph_power(
+        graph, gamma, gamma_A=gamma_A, n_samples=args.samples, correlation=args.correlation,
+        distribution=make_distribution({"name": args.distribution, **dict(args.dist_param)}),
+        seed_policy=seed_policy, seed=args.seed, redraw_constant=args.redraw_constant, device=args.device,
+        chunk_size=args.chunk_size, jobs=args.jobs, progress=not args.no_progress, max_memory=args.max_memory,
+        out_dir=args.out, restart=args.restart, overwrite=args.overwrite, backend=backend_from_args(args),
+    ))
+    if result is None:
+        return code
+    print(f"wrote {args.out}/power.csv ({result.n_states} joint states, {result.samples_done:,} samples); "
           f"alpha = {alpha_text(result.stats)}")
     return 0

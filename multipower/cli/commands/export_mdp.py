@@ -55,7 +55,7 @@ def _run_joint(args: argparse.Namespace, grid, slip: float) -> int:
     from multipower.envs.joint_graph import joint_graph_text, policy_graph_text
     from multipower.envs.model import joint_model
     from multipower.envs.policies import seed_policy_table
-    from multipower.envs.serialization import read_bounded
+    from multipower.envs.serialization import read_npy
 
     if args.seed_policy is not None and args.policy_out is None:
         raise ValueError("--seed-policy needs --policy-out FILE.gv (where to write A's seed policy)")
@@ -72,11 +72,7 @@ def _run_joint(args: argparse.Namespace, grid, slip: float) -> int:
     if args.policy_out is not None:
         value = args.seed_policy or "uniform"
         if value.endswith(".npy"):
-            import io
-
-            import numpy as np
-
-            value = np.load(io.BytesIO(read_bounded(value, "--seed-policy")), allow_pickle=False)
+            value = read_npy(value, "--seed-policy")
         policy = policy_graph_text(model, seed_policy_table(model, value))
     _write(args.out, "--out", text, grid.name, args.overwrite)
     print(f"wrote {args.out} ({model.n_states} joint states, collision {model.collision}, slip {slip:g})")
