@@ -35,7 +35,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from multipower.agents.logging import ExactQ, optimal_mask
+from multipower.agents.chunk import ChunkTask, Progress, per_sample_seconds
+from multipower.agents.logging import optimal_mask
 from multipower.envs.dynamics import joint_step, padded_rewards, slip_step
 from multipower.envs.layouts import N_ACTIONS
 from multipower.envs.memory import check_budget, default_budget
@@ -724,104 +725,46 @@ def train_two_stage(
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Chunks of samples, worker processes, and TensorBoard.
+# One chunk of samples (the training driver, ``multipower.learned.training``, runs the chunks), and TensorBoard.
 
 
-@dataclass
-class ChunkResult:
-    """One chunk of samples ``[start, stop)``: greedy policies ``(k, S, 5)`` and seconds per stage."""
-
-    start: int
-    stop: int
-    policy_H: np.ndarray
-    policy_A: np.ndarray
-    seconds_H: float
-    seconds_A: float
-
-
-def sample_chunks(start: int, stop: int, chunk: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` cut into ``chunk``-sized ranges (the last may be shorter)."""
-    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
-        raise ValueError(f"chunk: must be a positive integer (samples trained at once), got {chunk!r}")
-    return [(a, min(stop, a + int(chunk))) for a in range(start, stop, int(chunk))]
-
-
-def learn_ppo(
-    model: JointModel,
-    R_H: np.ndarray,
-    R_A: np.ndarray,
-    gamma_H: float,
-    gamma_A: float,
-    seed_policy: np.ndarray,
-    config: Optional[PPOConfig] = None,
-    seed: int = 0,
-    sample_start: int = 0,
-    chunk: int = 32,
-    n_jobs: int = 1,
-    device: str = "cpu",
-    progress: Optional[Callable[[int], None]] = None,
-    on_chunk: Optional[Callable[[ChunkResult], None]] = None,
-    tensorboard: Optional[str] = None,
-    reference: Optional[ExactQ] = None,
-    backend=None,
-) -> list[ChunkResult]:
-    """Train both agents for the samples ``sample_start, …`` whose rewards are the rows of ``R_H``, ``R_A``.
-
-    Samples train ``chunk`` at a time; each chunk is one batched computation, and ``n_jobs`` worker processes
-    (CPU only, one torch thread each) train chunks side by side. A chunk's results do not depend on ``chunk``
-    or ``n_jobs`` (see the module docstring).
+def train_chunk(task: ChunkTask, progress: Optional[Progress] = None) -> dict[str, np.ndarray]:
+    """Both stages of the chunk's samples as one batched computation (``train_two_stage``).
 
     Args:
-        R_H, R_A: ``(K, S)`` reward functions of samples ``sample_start .. sample_start + K - 1``.
-        seed_policy: ``(S, 5)`` A's policy while H learns (any table, e.g. uniform or stay).
-        progress: Called with the number of sample-updates done (one update of one sample's agent counts
-            1: ``(n_updates_H + n_updates_A) · K`` in all, ``updates_per_sample``).
-        on_chunk: Called with each ``ChunkResult`` as soon as it finishes (to save it at once; with
-            several workers, not necessarily in sample order).
-        tensorboard: TensorBoard directory: one run per chunk and agent with, per update, the mean and the
-            10 % / 90 % quantiles across the chunk's samples of the policy, value and entropy losses, and, with
-            ``reference``, the fraction of states where the greedy action is optimal.
-        reference: Exact optimal action values (``multipower.agents.logging.ExactQ``, passed in by the caller,
-            ``multipower.exact.accuracy.optimal_response_q``, so that learners never import the solver), for the
-            TensorBoard accuracy.
-        backend: Anything with ``imap(fn, units)`` yielding results in unit order (a
-            ``multipower.runs.backends.Backend``, e.g. a Ray cluster): the chunks run there instead of in ``n_jobs``
-            processes (CPU only).
+        task: The chunk; ``task.settings`` is a ``PPOConfig``, ``task.device`` the torch device. With
+            ``task.tensorboard``, one TensorBoard run per agent (``TENSORBOARD/H``, ``TENSORBOARD/A``) gets, per
+            update, the mean and the 10 % / 90 % quantiles across the chunk's samples of the policy, value and
+            entropy losses, and, with ``task.reference``, of the fraction of states where the greedy action is
+            optimal and of the critic's error in POWER units.
+        progress: Called with ``k`` (the chunk's samples) after every update of either agent: the unit is one
+            update of one sample's agent (``updates_per_sample`` per sample).
+
     Returns:
-        The chunks' results in sample order.
-    Raises:
-        ValueError: naming the parameter, for bad ``chunk``, ``n_jobs``, ``device`` or shapes.
+        ``policy_H``, ``policy_A`` ``(k, S, 5)`` greedy policies and ``seconds`` ``(k, 2)`` per stage.
     """
-    config = config or PPOConfig()
-    R_H, R_A = (np.atleast_2d(np.asarray(r, dtype=np.float64)) for r in (R_H, R_A))
-    if R_H.shape != R_A.shape or R_H.shape[1:] != (model.n_states,):
-        raise ValueError(f"R_H, R_A: must both have shape (K, {model.n_states}), got {R_H.shape} and {R_A.shape}")
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
-        raise ValueError(f"n_jobs: must be a positive integer, got {n_jobs!r}")
-    torch_device = resolve_device(device)
-    ranges = sample_chunks(sample_start, sample_start + len(R_H), chunk)
-    jobs = [
-        (model, R_H[a - sample_start : b - sample_start], R_A[a - sample_start : b - sample_start], gamma_H, gamma_A,
-         seed_policy, config, int(seed), a, b, str(torch_device), tensorboard, reference)
-        for a, b in ranges
-    ]
-    if backend is not None and torch_device.type != "cuda":
-        results = []
-        for result in backend.imap(_train_chunk, jobs):
-            results.append(result)
-            if progress is not None:
-                progress(updates_per_sample(config, gamma_H, gamma_A) * (result.stop - result.start))
-            if on_chunk is not None:
-                on_chunk(result)
-        return results
-    if torch_device.type == "cuda" or n_jobs == 1 or len(jobs) == 1:
-        results = []
-        for job in jobs:
-            results.append(_train_chunk(job, progress))
-            if on_chunk is not None:
-                on_chunk(results[-1])
-        return results
-    return _in_processes(jobs, min(int(n_jobs), len(jobs)), progress, on_chunk)
+    board = None if task.tensorboard is None else _ChunkBoard(task)
+    k = task.stop - task.start
+
+    def callback(agent, update, nets, stats):
+        if progress is not None:
+            progress(k)
+        if board is not None:
+            board.record(agent, update, nets, stats)
+
+    try:
+        if board is not None:
+            board.open("H", task.R_H, task.gamma_H, task.seed_policy)
+        run = train_two_stage(
+            task.model, task.R_H, task.R_A, task.gamma_H, task.gamma_A, task.seed_policy, task.settings, task.seed,
+            task.samples, task.device, callback if (progress is not None or board is not None) else None,
+            before_A=None if board is None else (lambda policy_H: board.open("A", task.R_A, task.gamma_A, policy_H)),
+        )
+    finally:
+        if board is not None:
+            board.close()
+    return {"policy_H": run.policy_H, "policy_A": run.policy_A,
+            "seconds": per_sample_seconds(k, run.seconds_H, run.seconds_A)}
 
 
 def updates_per_sample(config: PPOConfig, gamma_H: float, gamma_A: float) -> int:
@@ -829,100 +772,28 @@ def updates_per_sample(config: PPOConfig, gamma_H: float, gamma_A: float) -> int
     return config.for_gamma(gamma_H).n_updates + config.for_gamma(gamma_A).n_updates
 
 
-def _in_processes(jobs, n_jobs: int, progress, on_chunk) -> list[ChunkResult]:
-    """Chunks in worker processes (``multipower.agents.workers.imap_unordered``); each chunk is handed on as soon
-    as it finishes. Workers report every update through a queue, which the driver drains at least every half
-    second, so a progress bar moves per update (seconds apart), not per chunk (minutes apart)."""
-    import multiprocessing
-
-    from multipower.agents.workers import imap_unordered
-
-    updates = multiprocessing.SimpleQueue() if progress is not None else None
-    done: dict[int, ChunkResult] = {}
-    for result in imap_unordered(_train_chunk_in_worker, jobs, n_jobs, initializer=_one_thread, initargs=(updates,),
-                                 poll=lambda: _drain(updates, progress)):
-        done[result.start] = result
-        if on_chunk is not None:
-            on_chunk(result)
-    _drain(updates, progress)
-    return [done[job[8]] for job in jobs]  # in sample order (job[8]: the chunk's first sample)
-
-
-def _drain(updates, progress) -> None:
-    """Hand the sample-updates the workers reported so far to ``progress``."""
-    if updates is None:
-        return
-    count = 0
-    while not updates.empty():
-        count += updates.get()
-    if count:
-        progress(count)
-
-
-_UPDATES = None  # in a worker: the queue its updates are reported through (None: not reported)
-
-
-def _one_thread(updates=None) -> None:
-    from multipower.agents.workers import init_worker
-
-    global _UPDATES
-    _UPDATES = updates
-    # Tiny per-sample ops: processes side by side beat threads inside one op (measured on 2 cores). The driver
-    # alone handles Ctrl-C and SIGTERM (and kills the workers); a worker whose driver died exits.
-    init_worker(threads=1)
-
-
-def _train_chunk_in_worker(job) -> ChunkResult:
-    return _train_chunk(job, None if _UPDATES is None else _UPDATES.put)
-
-
-def _train_chunk(job, progress=None) -> ChunkResult:
-    (model, R_H, R_A, gamma_H, gamma_A, seed_policy, config, seed, start, stop, device, tensorboard, reference) = job
-    board = None if tensorboard is None else _ChunkBoard(tensorboard, start, model, config, reference)
-
-    def callback(agent, update, nets, stats):
-        if progress is not None:
-            progress(stop - start)
-        if board is not None:
-            board.record(agent, update, nets, stats)
-
-    try:
-        if board is not None:
-            board.open("H", R_H, gamma_H, seed_policy)
-        run = train_two_stage(
-            model, R_H, R_A, gamma_H, gamma_A, seed_policy, config, seed, range(start, stop), device,
-            callback if (progress is not None or board is not None) else None,
-            before_A=None if board is None else (lambda policy_H: board.open("A", R_A, gamma_A, policy_H)),
-        )
-    finally:
-        if board is not None:
-            board.close()
-    return ChunkResult(start, stop, run.policy_H, run.policy_A, run.seconds_H, run.seconds_A)
-
-
 class _ChunkBoard:
-    """Per-update TensorBoard scalars of one chunk: a run per agent, ``chunkNNNNNNN_H`` and ``chunkNNNNNNN_A``
-    (see ``learn_ppo``)."""
+    """Per-update TensorBoard scalars of one chunk: a run per agent (see ``train_chunk``)."""
 
-    def __init__(self, directory: str, start: int, model: JointModel, config: PPOConfig, reference) -> None:
-        self.directory, self.start, self.model, self.config, self.reference = directory, start, model, config, reference
+    def __init__(self, task: ChunkTask) -> None:
+        self.task = task
         self.writers, self.exact_q, self.gamma = {}, {}, {}
 
     def open(self, agent: str, rewards: np.ndarray, gamma: float, other: np.ndarray) -> None:
         """Start ``agent``'s run; with a reference, find its exact optimal actions against ``other``."""
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writers[agent], self.gamma[agent] = SummaryWriter(f"{self.directory}/chunk{self.start:07d}_{agent}"), gamma
-        if self.reference is not None:
-            self.exact_q[agent] = self.reference(self.model, rewards, gamma, agent, other)
+        self.writers[agent], self.gamma[agent] = SummaryWriter(f"{self.task.tensorboard}/{agent}"), gamma
+        if self.task.reference is not None:
+            self.exact_q[agent] = self.task.reference(self.task.model, rewards, gamma, agent, other)
 
     def record(self, agent: str, update: int, nets: Networks, stats: UpdateStats) -> None:
-        gamma = self.gamma[agent]
-        writer, step = self.writers[agent], (update + 1) * self.config.for_gamma(gamma).rollout_size
+        gamma, config, model = self.gamma[agent], self.task.settings, self.task.model
+        writer, step = self.writers[agent], (update + 1) * config.for_gamma(gamma).rollout_size
         scalars = {f"train/{name}": getattr(stats, name) for name in ("policy_loss", "value_loss", "entropy_loss")}
         if agent in self.exact_q:
-            log_probs, values = _tables(nets, self.model, agent, self.config.observation, nets.pi[0][0].device)
-            greedy, mask = _one_hot_argmax(log_probs), self.model.action_mask(agent)
+            log_probs, values = _tables(nets, model, agent, config.observation, nets.pi[0][0].device)
+            greedy, mask = _one_hot_argmax(log_probs), model.action_mask(agent)
             scalars["accuracy/greedy_optimal_fraction"] = optimal_mask(greedy, self.exact_q[agent], mask).mean(axis=1)
             # The critic against the optimal value, in POWER units ((1 − γ)·V): large values are learned slowly
             optimum = np.where(mask, self.exact_q[agent], -np.inf).max(axis=-1)

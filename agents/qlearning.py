@@ -56,7 +56,7 @@ H stops after 6,600 steps per walker at the median, 7,600 at most, as under the 
 walkers' starts and every step's randomness from its own stream, seeded by ``(seed, stage, k)``; its stopping
 rule is its own; the other agent's move is drawn only where that sample's other policy is stochastic. So a
 sample's learned Q-table depends on its reward function, the seed and the hyperparameters alone, never on
-``n_jobs``, ``chunk_size`` or which samples share a chunk.
+``chunk_size``, the training driver's chunks and worker processes, or which samples share a batch.
 """
 
 from __future__ import annotations
@@ -69,7 +69,6 @@ from typing import Callable, Optional
 import numpy as np
 
 from multipower.agents._qkernel import epsilon_at, run_steps
-from multipower.agents.workers import imap_unordered
 from multipower.agents.logging import TrainingLogger, greedy_optimal_fraction, value_gap
 from multipower.agents.qlearning_config import (
     MAX_WALKERS,
@@ -86,7 +85,7 @@ from multipower.envs.policies import (
     is_deterministic,
     uniform_policy,
 )
-from multipower.envs.validation import available_cores, check_gamma, check_rewards
+from multipower.envs.validation import check_gamma, check_rewards
 
 
 @dataclass
@@ -159,7 +158,6 @@ def train_q(
     exact_q: Optional[np.ndarray] = None,
     log_prefix: Optional[str] = None,
     progress: Optional[Callable[[int], None]] = None,
-    n_jobs: Optional[int] = 1,
     sample_offset: int = 0,
 ) -> QLearningResult:
     """Train ``agent``'s Q-tables for every reward function in ``rewards`` against a fixed other policy.
@@ -175,10 +173,7 @@ def train_q(
         logger: Optional TensorBoard logger.
         exact_q: Optional ``(K, S, 5)`` exact ``Q_env`` for logging the optimal fraction and value gap.
         log_prefix: Tag prefix (default ``"qlearning/<agent>"``).
-        progress: Called with the number of samples finished after each chunk.
-        n_jobs: Worker processes (None: the available cores); samples are split into at least ``n_jobs``
-            chunks. Results do not depend on it, nor on ``chunk_size`` (module docstring). TensorBoard logs the
-            first chunk.
+        progress: Called with the number of samples finished after each batch of samples (``chunk_size``).
         sample_offset: Index in the whole run of ``rewards[0]``: sample ``k`` draws from the stream of
             ``(seed, agent, sample_offset + k)``, so a run trained in pieces equals one trained at once.
 
@@ -209,37 +204,23 @@ def train_q(
     prefix = log_prefix or f"qlearning/{agent}"
 
     walkers = config.walkers or max(16, 2 * n_states)
+    # Samples in one batch of walkers, bounded by memory; batches run one after another (worker processes are the
+    # training driver's, multipower.learned.training).
     chunk = config.chunk_size or max(1, MAX_WALKERS // walkers)
-    n_jobs = available_cores() if n_jobs is None else max(1, int(n_jobs))
-    if n_jobs > 1:
-        chunk = min(chunk, -(-n_samples // n_jobs))
-    starts = list(range(0, n_samples, chunk))
     stage = 0 if agent == "H" else 1
-    jobs = []
-    for lo in starts:
-        hi = min(n_samples, lo + chunk)
-        seeds = [np.random.SeedSequence([int(seed), stage, int(sample_offset) + k]) for k in range(lo, hi)]
-        jobs.append(
-            (
-                model, rewards[lo:hi], gamma, agent, other_policy if other_policy.ndim == 2 else other_policy[lo:hi],
-                config, walkers, (seeds, min_visits[lo:hi]),
-                exact_q[lo:hi] if exact_q is not None else None, prefix,
-            )
-        )
     q_all = np.empty((n_samples, n_states, N_ACTIONS))
     visits_all = np.zeros((n_samples, n_states, N_ACTIONS), dtype=np.int64)
     steps_all = np.zeros(n_samples, dtype=np.int64)
     stopped_all = np.zeros(n_samples, dtype=bool)
     transitions = 0
     start_time = time.perf_counter()
-    if n_jobs == 1 or len(jobs) == 1:
-        results = ((lo, _train_chunk(*job, logger if c == 0 else None)) for c, (lo, job) in enumerate(zip(starts, jobs)))
-    else:  # the one worker pool of the learners (multipower.agents.workers): chunks placed by their first sample
-        log_dir = logger.log_dir if logger.enabled else None
-        units = [(lo, job, log_dir if c == 0 else None) for c, (lo, job) in enumerate(zip(starts, jobs))]
-        results = imap_unordered(_train_chunk_in_process, units, min(n_jobs, len(jobs)))
-    for lo, (q, visits, steps, done, n_transitions) in results:
-        hi = lo + len(q)
+    for c, lo in enumerate(range(0, n_samples, chunk)):
+        hi = min(n_samples, lo + chunk)
+        seeds = [np.random.SeedSequence([int(seed), stage, int(sample_offset) + k]) for k in range(lo, hi)]
+        other = other_policy if other_policy.ndim == 2 else other_policy[lo:hi]
+        q, visits, steps, done, n_transitions = _train_chunk(
+            model, rewards[lo:hi], gamma, agent, other, config, walkers, (seeds, min_visits[lo:hi]),
+            exact_q[lo:hi] if exact_q is not None else None, prefix, logger if c == 0 else None)
         q_all[lo:hi], visits_all[lo:hi], steps_all[lo:hi], stopped_all[lo:hi] = q, visits, steps, done
         transitions += n_transitions
         if progress is not None:
@@ -273,16 +254,6 @@ def _train_chunk(model, rewards, gamma, agent, other, config, walkers, seeds, lo
             break
     steps = learner.steps.copy()
     return learner.q_table(), learner.visit_table(), steps, learner.stopped.copy(), int(steps.sum()) * learner.walkers
-
-
-def _train_chunk_in_process(unit):
-    """One chunk in a worker process: ``(first sample, results)`` (a worker cannot share the driver's logger)."""
-    lo, job, log_dir = unit
-    logger = TrainingLogger(log_dir)
-    try:
-        return lo, _train_chunk(*job, logger)
-    finally:
-        logger.close()
 
 
 class _ChunkLearner:

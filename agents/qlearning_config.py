@@ -32,7 +32,7 @@ BYTES_PER_CHUNK_SAMPLE_STATE = 160
 
 def estimate_memory(n_states: int, n_samples: int, collision: str = "none", chunk: Optional[int] = None,
                     n_jobs: int = 1) -> int:
-    """Peak bytes of ``learn_qlearning`` for ``n_samples`` samples of a world of ``n_states`` joint states:
+    """Peak bytes of a Q-learning run (``multipower.learned.train_agents``) of ``n_samples`` samples of a world of ``n_states`` joint states:
     the model, the results kept for every sample, and ``n_jobs`` chunks in training."""
     walkers = max(16, 2 * n_states)
     chunk = min(n_samples, chunk or max(1, MAX_WALKERS // walkers))

@@ -9,29 +9,22 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from multipower.agents.chunk import ChunkTask, Progress, per_sample_seconds
 from multipower.agents.logging import (
     ExactQ,
     TrainingLogger,
     greedy_optimal_fraction,
-    solver_convention,
     value_gap,
 )
 from multipower.agents.qlearning import QLearningResult, train_q
 from multipower.agents.qlearning_config import (
     QLearningConfig,
-    check_memory,
-    default_config,
 )
-from multipower.agents.storage import TrainedAgents
-from multipower.envs.model import JointModel, joint_model
+from multipower.envs.model import JointModel
 from multipower.envs.policies import (
-    SeedPolicy,
-    is_deterministic,
-    seed_policy_table,
     uniform_policy,
 )
-from multipower.envs.rewards import RewardSampler
-from multipower.envs.validation import available_cores, check_gamma
+from multipower.envs.validation import check_gamma
 
 
 @dataclass
@@ -94,7 +87,6 @@ def train_two_stage(
     logger: Optional[TrainingLogger] = None,
     reference: Optional[ExactQ] = None,
     progress: Optional[Callable[[int], None]] = None,
-    n_jobs: Optional[int] = 1,
     sample_offset: int = 0,
 ) -> TwoStageResult:
     """H learns against the seed policy; then A learns against frozen greedy H. One Q-table per sample.
@@ -112,7 +104,6 @@ def train_two_stage(
         reference: Exact action values (an ``multipower.agents.logging.ExactQ``); given, ``learned_metrics`` is
             computed at the end (and exact values feed the logger); ``None``: no accuracy is measured.
         progress: Called with the number of samples finished (per stage).
-        n_jobs: Worker processes (see ``train_q``; results do not depend on it).
         sample_offset: Index in the whole run of the first sample (see ``train_q``).
     """
     gamma_H = check_gamma(gamma_H, "gamma_H")
@@ -124,11 +115,11 @@ def train_two_stage(
     log_exact = reference is not None and logger is not None and logger.enabled
     exact_H = reference(model, R_H, gamma_H, "H", seed_policy) if log_exact else None
     result_H = train_q(model, R_H, gamma_H, "H", seed_policy, config_H, seed, logger, exact_H, progress=progress,
-                       n_jobs=n_jobs, sample_offset=sample_offset)
+                       sample_offset=sample_offset)
     policy_H = result_H.greedy(model.action_mask_H)
     exact_A = reference(model, R_A, gamma_A, "A", policy_H) if log_exact else None
     result_A = train_q(model, R_A, gamma_A, "A", policy_H, config_A, seed, logger, exact_A, progress=progress,
-                       n_jobs=n_jobs, sample_offset=sample_offset)
+                       sample_offset=sample_offset)
     policy_A = result_A.greedy(model.action_mask_A)
     metrics = {}
     if reference is not None:
@@ -138,92 +129,31 @@ def train_two_stage(
     return TwoStageResult(result_H, result_A, policy_H, policy_A, metrics)
 
 
-def learn_qlearning(
-    layout,
-    gamma: float,
-    gamma_A: Optional[float] = None,
-    samples: int = 100,
-    collision: str = "none",
-    correlation: float = 0.0,
-    distribution=None,
-    seed: int = 0,
-    config_H: Optional[QLearningConfig] = None,
-    config_A: Optional[QLearningConfig] = None,
-    tensorboard: Optional[str] = None,
-    reference: Optional[ExactQ] = None,
-    progress: Optional[Callable[[int], None]] = None,
-    sample_range: Optional[tuple[int, int]] = None,
-    n_jobs: Optional[int] = None,
-    max_memory=None,
-    seed_policy: SeedPolicy = "uniform",
-    slip: float = 0.0,
-) -> TrainedAgents:
-    """Train both agents with batched Q-learning on the reward functions of ``RewardSampler(seed)``.
+def train_chunk(task: ChunkTask, progress: Optional[Progress] = None) -> dict[str, np.ndarray]:
+    """Both stages of the chunk's samples (``train_two_stage``), for the training driver.
 
-    ``sample_range=(start, stop)`` trains only the samples with indices in ``range(start, stop)``, so a long run
-    can be done, and kept, in chunks: sample ``k``'s agents are the same whichever range, chunk or ``n_jobs``
-    (default: the available cores) it is trained in. ``max_memory``: the memory budget (see
-    ``check_memory``), checked before the model is built. ``reference`` (exact action values, see ``train_two_stage``) adds accuracy metrics.
-    ``seed_policy``: A's seed policy in stage 1 (``"uniform"``, ``"stay"`` or an ``(S, 5)`` table). ``slip``: the
-    world's slip probability (docs/concepts.md#slip).
+    Args:
+        task: The chunk; ``task.settings`` is ``(config_H, config_A)`` (``None``: the per-sample defaults). With
+            ``task.tensorboard``, both stages log there (tags ``qlearning/H/...``, ``qlearning/A/...``), with the
+            accuracy against ``task.reference`` when given.
+        progress: Called with the number of samples finished, per stage (so twice the chunk's samples in all).
 
-    Returns a ``multipower.agents.storage.TrainedAgents`` (``q_H``/``q_A`` in the solver's convention) whose
-    ``config`` holds everything needed to reproduce the run, timings and metrics; save it with
-    ``multipower.agents.storage.save_agents``.
+    Returns:
+        ``policy_H``, ``policy_A`` ``(k, S, 5)``, ``q_env_H``, ``q_env_A`` ``(k, S, 5)`` (environment
+        convention), ``steps`` ``(k, 2)`` (steps per walker of each stage) and ``seconds`` ``(k, 2)``.
     """
-    gamma_H = check_gamma(gamma, "gamma")
-    gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
-    if int(samples) < 1:
-        raise ValueError(f"samples must be >= 1, got {samples}")
-    start, stop = sample_range if sample_range is not None else (0, int(samples))
-    n_jobs = available_cores() if n_jobs is None else int(n_jobs)
-    check_memory(layout, collision, int(stop - start), max_memory, n_jobs)
-    model = joint_model(layout, collision, slip)
-    seed_table = seed_policy_table(model, seed_policy)
-    sampler = RewardSampler(model.n_states, distribution, correlation, seed)
-    R_H, R_A = sampler.pairs(int(start), int(stop))
-    logger = TrainingLogger(tensorboard)
+    config_H, config_A = task.settings
+    logger = TrainingLogger(task.tensorboard)
     try:
         run = train_two_stage(
-            model, R_H, R_A, gamma_H, gamma_A, seed_table, config_H, config_A, int(seed), logger, reference, progress,
-            n_jobs, sample_offset=int(start),
+            task.model, task.R_H, task.R_A, task.gamma_H, task.gamma_A, task.seed_policy, config_H, config_A,
+            seed=task.seed, logger=logger, reference=task.reference if logger.enabled else None, progress=progress,
+            sample_offset=task.start,
         )
-        if logger.enabled and run.metrics:
-            logger.scalars("qlearning/final", run.metrics, 0)
     finally:
         logger.close()
-    config = {
-        "algo": "qlearning",
-        "layout": model.layout.name,
-        "layout_text": model.layout.to_text(),
-        "gamma_H": gamma_H,
-        "gamma_A": gamma_A,
-        "collision": collision,
-        "slip": model.slip,
-        "correlation": sampler.correlation,
-        "distribution": sampler.distribution.to_config(),
-        "seed": int(seed),
-        "samples": int(stop - start),
-        "sample_start": int(start),
-        "seed_policy": seed_policy if isinstance(seed_policy, str) else "custom",
-        "q_convention": "solver: R(s) + gamma * Q_env(s, a)",
-        "hyperparameters": {
-            "H": (config_H or default_config(gamma_H, deterministic_other=model.slip == 0.0
-                                             and is_deterministic(seed_table))).to_dict(),
-            "A": (config_A or default_config(gamma_A, deterministic_other=model.slip == 0.0
-                                             and is_deterministic(run.policy_H))).to_dict(),
-        },
-        "timings": {"H_seconds": run.H.seconds, "A_seconds": run.A.seconds},
-        "n_jobs": int(n_jobs),
-        "transitions": {"H": run.H.transitions, "A": run.A.transitions},
-        "metrics": run.metrics,
+    return {
+        "policy_H": run.policy_H, "policy_A": run.policy_A, "q_env_H": run.H.q, "q_env_A": run.A.q,
+        "steps": np.stack([run.H.steps, run.A.steps], axis=1),
+        "seconds": per_sample_seconds(len(task.R_H), run.H.seconds, run.A.seconds),
     }
-    return TrainedAgents(
-        run.policy_H,
-        run.policy_A,
-        R_H,
-        R_A,
-        config,
-        solver_convention(run.H.q, R_H, gamma_H),
-        solver_convention(run.A.q, R_A, gamma_A),
-    )

@@ -13,28 +13,25 @@ observation; crashes terminate).
 The frozen policy is the *greedy* (most probable available) action of the trained policy at every state, so
 it is deterministic like the Q-learning policies and comparable with the exact optimum.
 
-Several reward samples train in parallel in worker processes (``n_jobs``), each with one torch thread.
+``train_chunk`` trains a chunk of samples one after another, with one torch thread; the training driver
+(``multipower.learned.training``) runs chunks side by side in worker processes.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
-from multipower.agents.logging import ExactQ, greedy_optimal_fraction, policy_metrics
-from multipower.agents.storage import TrainedAgents
-from multipower.agents.workers import imap_unordered
+from multipower.agents.chunk import ChunkTask, Progress
+from multipower.agents.logging import greedy_optimal_fraction
 from multipower.envs import maze_v1
-from multipower.envs.layouts import N_ACTIONS
 from multipower.envs.maze_v1 import OBS_TYPES
-from multipower.envs.model import JointModel, check_agent, joint_model
+from multipower.envs.model import JointModel, check_agent
 from multipower.envs.policies import TabularPolicy, uniform_policy
-from multipower.envs.rewards import RewardSampler
 from multipower.envs.single_agent import SingleAgentView
-from multipower.envs.validation import available_cores, check_gamma
 
 
 @dataclass
@@ -290,180 +287,46 @@ def _learning_rate(config: SB3PPOConfig):
     return LinearSchedule(config.learning_rate, 0.0, 1.0)
 
 
-@dataclass(frozen=True)
-class SampleJob:
-    """What a worker needs to train both agents of reward sample ``k``: the model itself, never its text."""
+def train_chunk(task: ChunkTask, progress: Optional[Progress] = None) -> dict[str, np.ndarray]:
+    """Both stages of the chunk's samples, one MaskablePPO model per sample and agent, for the training driver.
 
-    k: int
-    model: JointModel
-    r_h: np.ndarray
-    r_a: np.ndarray
-    gamma_H: float
-    gamma_A: float
-    config: SB3PPOConfig
-    seed: int
-    tensorboard: Optional[str]
-    reference: Optional[ExactQ]
+    Sample ``k`` (its index in the whole run) seeds H's learner ``seed * 100003 + 2k`` and A's one more, so its
+    agents do not depend on which samples train with it. With ``task.tensorboard``, SB3 logs each sample's run
+    there (``sample<k>_H``, ``sample<k>_A``), with the accuracy against ``task.reference`` when given.
 
-    @classmethod
-    def of(cls, k: int, model: JointModel, r_h: np.ndarray, r_a: np.ndarray, gamma_H: float, gamma_A: float,
-           config: SB3PPOConfig, seed: int, tensorboard: Optional[str] = None,
-           reference: Optional[ExactQ] = None) -> "SampleJob":
-        """The job of sample ``k`` (its index in the whole run) of a run seeded ``seed``: H's learner is seeded
-        ``seed * 100003 + 2k``, A's one more, so a sample's agents do not depend on which samples run with it."""
-        return cls(int(k), model, r_h, r_a, gamma_H, gamma_A, config, int(seed) * 100_003 + 2 * int(k), tensorboard,
-                   reference)
+    Args:
+        task: The chunk; ``task.settings`` is an ``SB3PPOConfig``; A's seed policy must be uniform.
+        progress: Called with 1 after each sample's two stages.
 
-
-def train_sample(job: SampleJob) -> tuple[int, np.ndarray, np.ndarray, float, float]:
-    """Worker: both stages for reward sample ``k``; returns ``(k, policy_H, policy_A, seconds_H, seconds_A)``."""
+    Returns:
+        ``policy_H``, ``policy_A`` ``(k, S, 5)`` greedy policies and ``seconds`` ``(k, 2)`` per stage.
+    """
     import torch
 
     torch.set_num_threads(1)
-    model, k = job.model, job.k
-    log_exact = job.tensorboard is not None and job.reference is not None
+    rows = []
+    for k, r_h, r_a in zip(task.samples, task.R_H, task.R_A):
+        rows.append(_train_sample(task, k, r_h, r_a, int(task.seed) * 100_003 + 2 * k))
+        if progress is not None:
+            progress(1)
+    policy_H, policy_A, seconds_H, seconds_A = (np.array(column) for column in zip(*rows))
+    return {"policy_H": policy_H, "policy_A": policy_A, "seconds": np.stack([seconds_H, seconds_A], axis=1)}
+
+
+def _train_sample(task: ChunkTask, k: int, r_h: np.ndarray, r_a: np.ndarray, seed: int) -> tuple:
+    """Both stages of sample ``k``: ``(policy_H, policy_A, seconds_H, seconds_A)``."""
+    model, reference = task.model, task.reference
+    log_exact = task.tensorboard is not None and reference is not None
     seed_policy = uniform_policy(model.action_mask_A)
-    exact_H = job.reference(model, job.r_h[None], job.gamma_H, "H", seed_policy)[0] if log_exact else None
+    exact_H = reference(model, r_h[None], task.gamma_H, "H", seed_policy)[0] if log_exact else None
     start = time.perf_counter()
-    ppo_H = train_sb3_ppo(model, job.r_h, job.r_a, job.gamma_H, "H", None, job.config, job.seed, job.tensorboard,
+    ppo_H = train_sb3_ppo(model, r_h, r_a, task.gamma_H, "H", None, task.settings, seed, task.tensorboard,
                           exact_H, f"sample{k}_H")
     policy_H = policy_table(ppo_H, model, "H")
     seconds_H = time.perf_counter() - start
-    exact_A = job.reference(model, job.r_a[None], job.gamma_A, "A", policy_H)[0] if log_exact else None
+    exact_A = reference(model, r_a[None], task.gamma_A, "A", policy_H)[0] if log_exact else None
     start = time.perf_counter()
     frozen_H = TabularPolicy(policy_H, model.action_mask_H)
-    ppo_A = train_sb3_ppo(model, job.r_h, job.r_a, job.gamma_A, "A", frozen_H, job.config, job.seed + 1,
-                          job.tensorboard, exact_A, f"sample{k}_A")
-    policy_A = policy_table(ppo_A, model, "A")
-    return k, policy_H, policy_A, seconds_H, time.perf_counter() - start
-
-
-@dataclass
-class SB3PPORun:
-    """Frozen policies of the finished prefix of a batch of reward samples (see ``train_sb3_pairs``).
-
-    Attributes:
-        policy_H, policy_A: ``(k, S, 5)`` greedy policies of samples ``0 .. k-1``.
-        seconds_H, seconds_A: ``(k,)`` training time of each agent per sample.
-        wall_seconds: Wall time of the whole batch.
-        n_jobs: Worker processes used.
-    """
-
-    policy_H: np.ndarray
-    policy_A: np.ndarray
-    seconds_H: np.ndarray
-    seconds_A: np.ndarray
-    wall_seconds: float
-    n_jobs: int
-
-
-def train_sb3_pairs(
-    model: JointModel,
-    R_H: np.ndarray,
-    R_A: np.ndarray,
-    gamma_H: float,
-    gamma_A: float,
-    config: Optional[SB3PPOConfig] = None,
-    seed: int = 0,
-    tensorboard: Optional[str] = None,
-    n_jobs: Optional[int] = None,
-    reference: Optional[ExactQ] = None,
-    progress: Optional[Callable[[int], None]] = None,
-) -> SB3PPORun:
-    """Train H then A with MaskablePPO on the given reward tables ``R_H, R_A`` ``(K, S)``, one pair per sample.
-
-    Samples run in ``n_jobs`` worker processes (default: the available cores), each handed the model and its
-    sample's reward tables. Sample ``k`` is seeded by ``seed * 100003 + 2k`` (H) and one more (A). Ctrl-C stops
-    the pool and keeps the finished prefix of samples (so that sample ``k`` is still row ``k`` of ``R_H``);
-    with none finished it re-raises. ``reference`` (exact action values) adds accuracy curves to TensorBoard.
-    """
-    config = config or SB3PPOConfig()
-    jobs = [SampleJob.of(k, model, R_H[k], R_A[k], gamma_H, gamma_A, config, seed, tensorboard, reference)
-            for k in range(len(R_H))]
-    n_jobs = max(1, min(int(n_jobs or available_cores()), len(jobs)))
-    done: dict[int, tuple] = {}
-    start = time.perf_counter()
-    try:
-        _collect(imap_unordered(train_sample, jobs, n_jobs), done, progress)
-    except KeyboardInterrupt:
-        if not done:
-            raise
-    finished = sorted(done)
-    prefix = next((i for i, k in enumerate(finished) if i != k), len(finished))
-    ks = list(range(prefix))
-    stack = lambda i: np.stack([done[k][i] for k in ks]) if ks else np.zeros((0, model.n_states, N_ACTIONS))  # noqa: E731
-    seconds = lambda i: np.array([done[k][i] for k in ks], dtype=np.float64)  # noqa: E731
-    return SB3PPORun(stack(0), stack(1), seconds(2), seconds(3), time.perf_counter() - start, n_jobs)
-
-
-def _collect(results, done: dict, progress) -> None:
-    for k, *rest in results:
-        done[k] = tuple(rest)
-        if progress:
-            progress(1)
-
-
-def learn_sb3_ppo(
-    layout,
-    gamma: float,
-    gamma_A: Optional[float] = None,
-    samples: int = 16,
-    collision: str = "none",
-    correlation: float = 0.0,
-    distribution=None,
-    seed: int = 0,
-    config: Optional[SB3PPOConfig] = None,
-    tensorboard: Optional[str] = None,
-    n_jobs: Optional[int] = None,
-    reference: Optional[ExactQ] = None,
-    progress: Optional[Callable[[int], None]] = None,
-) -> TrainedAgents:
-    """Train H then A with MaskablePPO for ``samples`` reward pairs of ``RewardSampler(seed)``.
-
-    Draws the reward tables once and trains on them with ``train_sb3_pairs`` (``n_jobs`` worker processes,
-    default: the available cores; Ctrl-C keeps the finished samples, ``config["samples"]`` says how many).
-
-    Returns:
-        ``multipower.agents.storage.TrainedAgents`` with ``config`` (hyperparameters, timings and, with ``reference``,
-        metrics: greedy optimal fractions as in ``multipower.agents.qlearning_stages.learned_metrics``).
-    """
-    config = config or SB3PPOConfig()
-    model = joint_model(layout, collision)
-    gamma_H = check_gamma(gamma, "gamma")
-    gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
-    if int(samples) < 1:
-        raise ValueError(f"samples must be >= 1, got {samples}")
-    sampler = RewardSampler(model.n_states, distribution, correlation, seed)
-    R_H, R_A = sampler.pairs(0, int(samples))
-    run = train_sb3_pairs(model, R_H, R_A, gamma_H, gamma_A, config, seed, tensorboard, n_jobs, reference, progress)
-    n_done = len(run.policy_H)
-    R_H, R_A = R_H[:n_done], R_A[:n_done]
-    metrics = {}
-    if reference is not None:
-        metrics = policy_metrics(model, R_H, R_A, gamma_H, gamma_A, run.policy_H, run.policy_A,
-                                 uniform_policy(model.action_mask_A), reference)
-    config_out = {
-        "algo": "sb3-ppo",
-        "trainer": "sb3-ppo",
-        "layout": model.layout.name,
-        "layout_text": model.layout.to_text(),
-        "gamma_H": gamma_H,
-        "gamma_A": gamma_A,
-        "collision": collision,
-        "correlation": sampler.correlation,
-        "distribution": sampler.distribution.to_config(),
-        "seed": int(seed),
-        "samples": n_done,
-        "samples_requested": int(samples),
-        "seed_policy": "uniform",
-        "observation": config.observation,
-        "hyperparameters": config.to_dict(),
-        "n_jobs": run.n_jobs,
-        "timings": {
-            "wall_seconds": run.wall_seconds,
-            "H_seconds_per_sample": float(run.seconds_H.mean()) if n_done else 0.0,
-            "A_seconds_per_sample": float(run.seconds_A.mean()) if n_done else 0.0,
-        },
-        "metrics": metrics,
-    }
-    return TrainedAgents(run.policy_H, run.policy_A, R_H, R_A, config_out)
+    ppo_A = train_sb3_ppo(model, r_h, r_a, task.gamma_A, "A", frozen_H, task.settings, seed + 1, task.tensorboard,
+                          exact_A, f"sample{k}_A")
+    return policy_H, policy_table(ppo_A, model, "A"), seconds_H, time.perf_counter() - start

@@ -1,4 +1,4 @@
-"""Accuracy and speed of the learned agents against the exact optimum (issue 4 targets).
+"""Accuracy and speed of the learned agents against the exact optimum.
 
 Prints, for each run: samples, wall time, transitions per second, and the fraction of (sample, state) pairs
 where the learned greedy action is optimal, for H (against the seed) and A (against the learned frozen H).
@@ -15,9 +15,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from multipower.agents.sb3_ppo import SB3PPOConfig, learn_sb3_ppo
-from multipower.agents.qlearning_stages import learn_qlearning
+from multipower.envs.model import joint_model
+from multipower.envs.rewards import RewardSampler
 from multipower.exact.accuracy import optimal_response_q
+from multipower.learned import train_agents
 
 TARGETS = {
     "grid": [("grid3x3", 0.6, "none", 1000, 0.99, 120)],
@@ -53,14 +54,14 @@ def main() -> None:
         for layout, gamma, collision, samples, target, limit in TARGETS[group]:
             samples = args.samples or samples
             start = time.perf_counter()
-            if group == "ppo":
-                config = SB3PPOConfig() if args.timesteps is None else SB3PPOConfig(total_timesteps=args.timesteps)
-                agents = learn_sb3_ppo(layout, gamma, samples=samples, collision=collision, seed=args.seed,
-                                   config=config, tensorboard=args.tensorboard, n_jobs=args.jobs,
-                                   reference=optimal_response_q)
-            else:
-                agents = learn_qlearning(layout, gamma, samples=samples, collision=collision, seed=args.seed,
-                                         tensorboard=args.tensorboard, n_jobs=args.jobs, reference=optimal_response_q)
+            model = joint_model(layout, collision)
+            R_H, R_A = RewardSampler(model.n_states, seed=args.seed).pairs(0, samples)
+            options = {"n_jobs": args.jobs}
+            if group == "ppo" and args.timesteps is not None:
+                options["total_timesteps"] = args.timesteps
+            agents = train_agents("sb3-ppo" if group == "ppo" else "qlearning", model, R_H, R_A, gamma, gamma,
+                                  seed=args.seed, options=options, tensorboard=args.tensorboard,
+                                  reference=optimal_response_q)
             report(f"{group} {layout} gamma={gamma} collision={collision}", agents, time.perf_counter() - start,
                    target, limit)
 

@@ -1,7 +1,7 @@
 """Measure PPO's greedy-optimal fraction on grid3x3 for a few hyperparameter settings (one process).
 
 Stage 1 only (H against the uniform seed) by default, which is where the target is hardest (A faces a
-deterministic H, so its returns are less noisy); ``--both`` runs the full two-stage ``learn_sb3_ppo``.
+deterministic H, so its returns are less noisy); ``--both`` runs both stages through ``multipower.learned.train_agents``.
 
     OMP_NUM_THREADS=1 .venv/bin/python experiments/ppo_tuning.py --samples 4 --set total_timesteps=60000
     OMP_NUM_THREADS=1 .venv/bin/python experiments/ppo_tuning.py --samples 16 --both          # the defaults
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--first", type=int, default=0, help="first reward sample index")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--both", action="store_true", help="run both stages with learn_sb3_ppo")
+    parser.add_argument("--both", action="store_true", help="run both stages (multipower.learned.train_agents)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
 
@@ -41,7 +41,8 @@ def main() -> None:
     from multipower.agents.logging import policy_optimal_fraction
     from multipower.exact.accuracy import optimal_response_q
     from multipower.envs.policies import uniform_policy
-    from multipower.agents.sb3_ppo import SB3PPOConfig, action_probabilities, learn_sb3_ppo, train_sb3_ppo
+    from multipower.agents.sb3_ppo import SB3PPOConfig, action_probabilities, train_sb3_ppo
+    from multipower.learned import train_agents
     from multipower.envs.model import joint_model
     from multipower.envs.rewards import RewardSampler
 
@@ -55,8 +56,10 @@ def main() -> None:
     config = SB3PPOConfig(**overrides)
     start = time.perf_counter()
     if args.both:
-        agents = learn_sb3_ppo(args.layout, args.gamma, samples=args.samples, collision=args.collision, seed=args.seed,
-                           config=config, n_jobs=1, reference=optimal_response_q)
+        both = joint_model(args.layout, args.collision)
+        R_H, R_A = RewardSampler(both.n_states, seed=args.seed).pairs(0, args.samples)
+        agents = train_agents("sb3-ppo", both, R_H, R_A, args.gamma, args.gamma, seed=args.seed,
+                              options={**overrides, "n_jobs": 1}, reference=optimal_response_q)
         m = agents.config["metrics"]
         result = {"H": m["greedy_optimal_H"], "A": m["greedy_optimal_A"]}
     else:

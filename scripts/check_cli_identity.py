@@ -8,7 +8,8 @@ own empty working directory, then compares:
 * every file written: JSON and YAML by value (keys naming timings masked; keys only the new run writes are
   listed as added, not as differences), CSV and Markdown as text (timings masked), ``.npz`` by array (arrays
   named like timings skipped), and anything else (PNG) by bytes. A manifest's checksum and size of each file
-  it lists are masked: those files are compared themselves, and their timings change their checksums.
+  it lists are masked: those files are compared themselves, and their timings change their checksums; so is a
+  chunk file's ``__checksum__`` array (its other arrays are compared).
 
 Usage::
 
@@ -47,6 +48,8 @@ COMMANDS = [
     ("train", "train --algo qlearning --layout grid3x3 --gamma 0.6 --samples 4 --option min_visits=300 --out out/q"),
     ("train-crash-chunks", "train --layout grid3x3 --collision crash --gamma 0.5 --gamma-a 0.7 --samples 4 --chunk 2 "
                            "--correlation 0.5 --seed 2 --option min_visits=200 --out out/q_crash"),
+    ("train-ppo", "train --algo ppo --layout grid3x3 --gamma 0.6 --samples 4 --timesteps 4096 --jobs 2 --chunk 2 "
+                  "--out out/ppo"),
     ("compare-agents", "compare --agents out/q --out out/cmp"),
     ("compare-train", "compare --algo qlearning --layout grid3x3 --gamma 0.6 --samples 4 --seed-policy stay "
                       "--train-option min_visits=300 --out out/cmp2"),
@@ -60,6 +63,15 @@ COMMANDS = [
 
 TIME = re.compile(r"\d+(?:[.,]\d+)*(?:\.\d+)? s\b")
 TIMING_KEY = re.compile(r"(second|timing|time|wall)", re.IGNORECASE)
+
+
+def link_subpackages(package: Path) -> None:
+    """Make ``package``'s own ``envs/`` and ``agents/`` folders its ``multipower.envs`` and ``multipower.agents``
+    (an install maps them there; without the links the installed tree's folders would be imported instead)."""
+    for name in ("envs", "agents"):
+        link = package / "multipower" / name
+        if (package / name).is_dir() and not link.exists():
+            link.symlink_to(Path("..") / name)
 
 
 def run_all(package: Path, workdir: Path, names: list) -> dict:
@@ -124,7 +136,7 @@ def file_diff(old: Path, new: Path, rel: str, added: list) -> list:
             if sorted(a.files) != sorted(b.files):
                 return [f"{rel}: arrays {sorted(a.files)} != {sorted(b.files)}"]
             return [f"{rel}:{k} differs" for k in a.files
-                    if not TIMING_KEY.search(k) and not _same_array(a[k], b[k])]
+                    if not TIMING_KEY.search(k) and k != "__checksum__" and not _same_array(a[k], b[k])]
     return [] if old.read_bytes() == new.read_bytes() else [f"{rel}: bytes differ"]
 
 
@@ -149,6 +161,7 @@ def main(argv=None) -> int:
     names = args.only.split(",") if args.only else [name for name, _ in COMMANDS]
     top = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="cli_identity_"))
     runs = {}
+    link_subpackages(Path(args.base).resolve())
     for label, package in (("base", Path(args.base).resolve()), ("new", ROOT)):
         workdir, saved = top / label, top / f"{label}_stdout.json"
         if label == "base" and args.reuse_base and saved.is_file():

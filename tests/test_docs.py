@@ -180,7 +180,8 @@ def test_the_api_reference_renders_the_public_api(site):
     expected = {
         "api/envs.md": ("multipower.envs.maze_v1.parallel_env", "multipower.envs.joint_graph.load_joint_graph",
                         "multipower.envs.model.JointModel"),
-        "api/agents.md": ("multipower.agents.ppo.PPOConfig", "multipower.agents.qlearning_stages.learn_qlearning"),
+        "api/agents.md": ("multipower.agents.ppo.PPOConfig", "multipower.agents.qlearning_stages.train_chunk",
+                          "multipower.agents.chunk.ChunkTask"),
         "api/exact.md": ("multipower.exact.power.exact_power", "multipower.exact.solver.solve_pairs",
                          "multipower.exact.graph_pairs.joint_graph_power"),
         "api/learned.md": ("multipower.learned.estimator.estimate_power", "multipower.runs.results.PowerResult"),

@@ -27,7 +27,7 @@ from typing import Optional, Union
 import numpy as np
 
 from multipower.agents import qlearning_config
-from multipower.agents.storage import TrainedAgents, load_agents
+from multipower.agents.storage import load_agents
 from multipower.envs.memory import joint_state_count
 from multipower.envs.model import JointModel, joint_model
 from multipower.envs.policies import seed_policy_table
@@ -42,10 +42,9 @@ from multipower.learned.estimator import (
 from multipower.runs.results import MeanAccumulator, PowerResult, jsonable, pearson
 from multipower.exact.power import KERNEL_BYTES_PER_STATE, TORCH_BYTES_PER_SAMPLE_STATE
 from multipower.exact.solver import solve_pairs
-from multipower.runs.spec import LEARNERS, learner_of, spec_from_config
-from multipower.learned.training import PPO_RUN_OPTIONS, learner_settings, train_chunks
+from multipower.runs.spec import learner_of, spec_from_config
+from multipower.learned.training import check_algo, train_agents
 
-ALGOS = LEARNERS
 #: Per-state columns written to power.csv, in order (each with a ``_se`` column after it).
 COLUMNS = ("learned", "eval", "exact", "error", "learning_error", "rollout_noise")
 
@@ -59,12 +58,6 @@ EXACT_BYTES_PER_SAMPLE_STATE = 240 + TORCH_BYTES_PER_SAMPLE_STATE
 def exact_memory(n_states: int, n_samples: int) -> int:
     """Peak bytes of a comparison's exact side (``EXACT_BYTES_PER_SAMPLE_STATE``), besides the training's."""
     return (KERNEL_BYTES_PER_STATE + n_samples * EXACT_BYTES_PER_SAMPLE_STATE) * n_states
-
-
-def check_algo(algo: str) -> str:
-    if algo not in ALGOS:
-        raise ValueError(f"algo must be one of {ALGOS}, got {algo!r}")
-    return algo
 
 
 @dataclass
@@ -255,66 +248,6 @@ def _log_running(writer, running: dict, n_done: int) -> None:
     writer.flush()
 
 
-def train_agents(
-    algo: str,
-    model: JointModel,
-    R_H: np.ndarray,
-    R_A: np.ndarray,
-    gamma_H: float,
-    gamma_A: float,
-    seed_policy: Union[str, np.ndarray] = "uniform",
-    seed: int = 0,
-    options: Optional[dict] = None,
-    *,
-    store=None,
-    progress=None,
-    backend=None,
-) -> TrainedAgents:
-    """The two-stage training (docs/concepts.md#two-stage-training): H against the seed policy, then A against frozen H.
-
-    Args:
-        algo: ``"qlearning"`` (``multipower.agents.qlearning_stages.train_two_stage``, batched tabular Q-learning; the
-            frozen policies are greedy in the learned Q-values), ``"ppo"`` (``multipower.agents.ppo.learn_ppo``, every
-            sample's PPO agents at once) or ``"sb3-ppo"`` (``multipower.agents.sb3_ppo.train_sample``, one
-            MaskablePPO model per sample; uniform seed policy only).
-        model, R_H, R_A, gamma_H, gamma_A: The world, the ``(K, S)`` reward functions the learners train on
-            (the very tables the exact solver uses) and the discounts.
-        seed_policy: A's seed policy in stage 1.
-        seed: Fixes the learners' random draws.
-        options: Hyperparameter overrides (Q-learning: ``QLearningConfig`` fields, applied to both stages;
-            PPO: ``PPOConfig`` or ``SB3PPOConfig`` fields), plus ``n_jobs``, the worker processes (default: the
-            available cores), ``chunk``, samples per chunk, and for the batched PPO ``device`` (see
-            ``multipower.learned.training.train_chunks``). Results do not depend on ``n_jobs`` or ``chunk``.
-        store: A ``multipower.runs.chunkstore.ChunkStore``: chunks finished there are reused, and each new one
-            is saved there as it finishes (an interrupted call loses no finished chunk).
-        progress: Called with the work done (see ``multipower.learned.training.progress_total``).
-        backend: Where the chunks train: ``None``/``"local"``, ``"ray"`` or a
-            ``Backend`` (see ``multipower.learned.training.train_chunks``).
-    """
-    check_algo(algo)
-    options = dict(options or {})
-    run_options = {key: options.pop(key) for key in PPO_RUN_OPTIONS if key in options}
-    if algo != "ppo" and run_options.get("device") is not None:
-        raise ValueError(f"device applies to the ppo learner only, not {algo}")
-    seed_table = seed_policy_table(model, seed_policy)
-    if algo == "sb3-ppo" and not (isinstance(seed_policy, str) and seed_policy == "uniform"):
-        raise ValueError(f"algo 'sb3-ppo' supports seed_policy 'uniform' only, got {seed_policy!r}")
-    if algo == "sb3-ppo" and model.slip != 0.0:
-        raise ValueError(f"algo 'sb3-ppo' supports slip 0 only (use qlearning or ppo), got slip={model.slip}")
-    settings = learner_settings(algo, options, gamma_H, gamma_A, seed_table, model.slip)
-    before, t0 = (store.done(len(R_H)) if store is not None else 0), time.perf_counter()
-    arrays, run = train_chunks(
-        algo, model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, settings, jobs=run_options.get("n_jobs"),
-        chunk=run_options.get("chunk"), device=run_options.get("device") or "auto", store=store, progress=progress,
-        backend=backend,
-    )
-    timings = {"wall_seconds": time.perf_counter() - t0, "samples_trained": len(R_H) - before,
-               "samples_reused": before}
-    config = {"algo": algo, "trainer": algo, "train_seed": seed,
-              "train_options": {**options, "n_jobs": run_options.get("n_jobs")}, **run, "timings": timings}
-    return TrainedAgents(arrays["policy_H"], arrays["policy_A"], R_H, R_A, config)
-
-
 def compare(
     layout="grid3x3",
     gamma: float = 0.6,
@@ -386,7 +319,9 @@ def compare(
         agents = train_agents(algo, model, R_H, R_A, gamma_H, gamma_A, seed_policy, seed, train_options,
                               store=store, progress=progress, backend=backend)
         timings["train"] = time.perf_counter() - t0
-        extra = {**agents.config, "rewards": sampler.to_config()}
+        # The reward seed and the sample count are the comparison's own keys (rewards, n_samples).
+        extra = {**{k: v for k, v in agents.config.items() if k not in ("seed", "samples")},
+                 "rewards": sampler.to_config()}
     result = compare_agents(
         model, agents.policy_H, agents.policy_A, agents.R_H, agents.R_A, gamma_H, gamma_A,
         seed_policy=seed_policy, n_rollouts=n_rollouts, tol=tol, rollout_seed=rollout_seed,

@@ -1,39 +1,39 @@
-"""Training in chunks of reward samples, each saved the moment it finishes (docs/learning.md#saving-and-resuming).
+"""The training driver: every learner's runs in chunks of reward samples, each saved the moment it finishes
+(docs/learning.md#saving-and-resuming).
 
-``multipower train`` and ``multipower compare`` train through ``train_chunks``: the samples ``[0, K)`` are
-cut into chunks, each chunk is one work unit, and each finished chunk is written to a
-``ChunkStore`` at once (a temporary file renamed into place), so a run stopped by
-Ctrl-C, SIGTERM or SIGKILL keeps every finished chunk and a rerun trains only the missing samples. A sample's
-agents depend only on its reward functions, the seed and the hyperparameters, never on its chunk, the worker
-count or an interruption (Q-learning: ``multipower.agents.qlearning``; PPO: ``multipower.agents.ppo``; SB3: one seed per sample), so
-a resumed run ends with the same arrays as one never interrupted.
-
-Q-learning and SB3 chunks are ``ChunkUnit`` values run by ``train_chunk``, a module-level function of
-picklable arguments (any backend that runs functions of picklable units can run them); batched PPO chunks are
-``multipower.agents.ppo.learn_ppo``'s own.
+``multipower train`` and ``multipower compare`` train through ``train_chunks``, the one place that cuts a run
+into chunks, runs them (in this process, in worker processes, or on a ``Backend`` such as a Ray cluster),
+reports progress, gives each chunk its TensorBoard folder and writes each finished chunk to a ``ChunkStore``
+(a temporary file renamed into place). So a run stopped by Ctrl-C, SIGTERM or SIGKILL keeps every finished
+chunk and a rerun trains only the missing samples. The learners only train one chunk: each learner module
+exposes ``train_chunk(task, progress)`` (``multipower.agents.chunk``). A sample's agents depend only on its
+reward functions, the seed and the hyperparameters, never on its chunk, the worker count or an interruption
+(Q-learning: ``multipower.agents.qlearning``; PPO: ``multipower.agents.ppo``; SB3: one seed per sample), so a
+resumed run ends with the same arrays as one never interrupted.
 """
 
 from __future__ import annotations
 
+import importlib
 import signal
 import threading
 import time
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Union
 
 import numpy as np
 
 from multipower.agents import qlearning_config, qlearning_stages
-from multipower.agents.logging import ExactQ, TrainingLogger, policy_metrics, solver_convention
+from multipower.agents.chunk import ChunkTask, Progress
+from multipower.agents.logging import ExactQ, policy_metrics, solver_convention
 from multipower.agents.storage import TrainedAgents
-from multipower.agents.workers import imap_unordered
 from multipower.envs.model import JointModel
-from multipower.envs.policies import is_deterministic
+from multipower.envs.policies import is_deterministic, seed_policy_table
 from multipower.envs.validation import available_cores
 from multipower.runs.backends import remote
 from multipower.runs.rundir import NUMERICS_VERSION
-from multipower.runs.spec import RunSpec, SpecError
+from multipower.learned.workers import imap_unordered, init_worker
+from multipower.runs.spec import LEARNERS, RunSpec, SpecError
 
 #: Q-learning work per default chunk, in joint states × H's ``min_visits`` per sample: about 10 s on one core
 #: (measured: maze7x7 at γ = 0.6, 961 states × 9,487 visits, 1.65 s per sample; grid3x3, 0.12 s per sample).
@@ -195,68 +195,25 @@ def ppo_config(options: dict, gamma_H: float, gamma_A: float):
     return config
 
 
-@dataclass(frozen=True)
-class ChunkUnit:
-    """Both stages of one chunk of samples ``[start, start + k)`` of Q-learning or SB3 PPO.
-
-    ``R_H``, ``R_A`` are the chunk's ``(k, S)`` rows; ``settings`` is ``learner_settings``' value;
-    ``tensorboard`` and ``reference`` are given to the first chunk only (it alone logs to TensorBoard).
-    """
-
-    algo: str
-    model: JointModel
-    R_H: np.ndarray
-    R_A: np.ndarray
-    gamma_H: float
-    gamma_A: float
-    seed_table: np.ndarray
-    seed: int
-    start: int
-    settings: Any
-    tensorboard: Optional[str] = None
-    reference: Optional[ExactQ] = None
-
-    @property
-    def stop(self) -> int:
-        return self.start + len(self.R_H)
+def check_algo(algo: str) -> str:
+    """``algo`` when it is one of ``LEARNERS``; ``ValueError`` naming them otherwise."""
+    if algo not in LEARNERS:
+        raise ValueError(f"algo must be one of {LEARNERS}, got {algo!r}")
+    return algo
 
 
-def train_chunk(unit: ChunkUnit) -> tuple[int, int, dict[str, np.ndarray]]:
-    """Train one ``ChunkUnit``; returns ``(start, stop, arrays)``, every array with one row per sample:
-    ``policy_H``, ``policy_A`` ``(k, S, 5)``, ``seconds`` ``(k, 2)`` (the chunk's time per stage, split evenly)
-    and, for Q-learning, ``q_env_H``, ``q_env_A`` ``(k, S, 5)`` (environment convention) and ``steps`` ``(k, 2)``
-    (steps per walker of each stage)."""
-    if unit.algo == "qlearning":
-        return unit.start, unit.stop, _qlearning_chunk(unit)
-    from multipower.agents.sb3_ppo import SampleJob, train_sample
-
-    rows = []
-    for i in range(len(unit.R_H)):
-        job = SampleJob.of(unit.start + i, unit.model, unit.R_H[i], unit.R_A[i], unit.gamma_H, unit.gamma_A,
-                           unit.settings, unit.seed, unit.tensorboard, unit.reference)
-        rows.append(train_sample(job)[1:])
-    policy_H, policy_A, seconds_H, seconds_A = (np.array(column) for column in zip(*rows))
-    return unit.start, unit.stop, {"policy_H": policy_H, "policy_A": policy_A,
-                                   "seconds": np.stack([seconds_H, seconds_A], axis=1)}
+#: The learner module of each algorithm; each exposes ``train_chunk(task, progress)`` (``multipower.agents.chunk``).
+LEARNER_MODULES = {"qlearning": "multipower.agents.qlearning_stages", "ppo": "multipower.agents.ppo",
+                   "sb3-ppo": "multipower.agents.sb3_ppo"}
 
 
-def _qlearning_chunk(unit: ChunkUnit) -> dict[str, np.ndarray]:
-    config_H, config_A = unit.settings
-    logger = TrainingLogger(unit.tensorboard)
-    try:
-        run = qlearning_stages.train_two_stage(
-            unit.model, unit.R_H, unit.R_A, unit.gamma_H, unit.gamma_A, unit.seed_table, config_H, config_A,
-            seed=unit.seed, logger=logger, reference=unit.reference if logger.enabled else None, n_jobs=1,
-            sample_offset=unit.start,
-        )
-    finally:
-        logger.close()
-    k = len(unit.R_H)
-    return {
-        "policy_H": run.policy_H, "policy_A": run.policy_A, "q_env_H": run.H.q, "q_env_A": run.A.q,
-        "steps": np.stack([run.H.steps, run.A.steps], axis=1),
-        "seconds": np.tile([run.H.seconds / k, run.A.seconds / k], (k, 1)),
-    }
+def train_unit(unit: tuple[str, ChunkTask], progress: Optional[Progress] = None) -> tuple[int, int, dict]:
+    """Train one work unit ``(algo, task)``: ``(start, stop, arrays)`` with the learner's arrays (one row per
+    sample: ``policy_H``, ``policy_A`` ``(k, S, 5)``, ``seconds`` ``(k, 2)``; Q-learning also ``q_env_H``,
+    ``q_env_A`` and ``steps``). A module-level function of a picklable unit, so any backend can run it."""
+    algo, task = unit
+    arrays = importlib.import_module(LEARNER_MODULES[algo]).train_chunk(task, progress)
+    return task.start, task.stop, arrays
 
 
 def train_chunks(
@@ -279,60 +236,132 @@ def train_chunks(
     reference: Optional[ExactQ] = None,
     backend=None,
 ) -> tuple[dict[str, np.ndarray], dict]:
-    """Both stages of ``algo`` for the ``K`` samples of ``R_H``, ``R_A`` ``(K, S)``, in chunks.
+    """Both stages of ``algo`` for the ``K`` samples of ``R_H``, ``R_A`` ``(K, S)``, in chunks: the one training
+    driver of every learner.
+
+    The samples ``store`` lacks are cut into chunks; each chunk is one ``(algo, ChunkTask)`` unit, trained by
+    the learner's ``train_chunk`` here, in ``jobs`` worker processes, or on ``backend``, and saved to ``store``
+    the moment it finishes.
 
     Args:
         settings: ``learner_settings``' value.
         jobs: Worker processes (default: the available cores; batched PPO on CUDA: 1).
-        chunk: Samples per chunk (default ``default_chunk``, or for PPO
-            ``default_ppo_chunk``).
-        store: A ``ChunkStore``: only the samples it lacks are trained, and each
-            chunk is saved there the moment it finishes; without one, nothing is saved.
-        progress: Called with the work done (``progress_total``'s unit).
-        backend: ``None``/``"local"`` (``jobs`` processes here), ``"ray"`` or a
-            ``Backend``: each chunk is a work unit there (``jobs`` defaults to the
-            backend's), returned here and saved by this process; the arrays are the same as a local run's.
+        chunk: Samples per chunk (default ``default_chunk``, or for PPO ``default_ppo_chunk``).
+        device: Torch device of batched PPO (``"auto"``, ``"cpu"``, ``"cuda"``).
+        store: A ``ChunkStore``: only the samples it lacks are trained, and each chunk is saved there the moment
+            it finishes; without one, nothing is saved.
+        progress: Called with the work done (``progress_total``'s unit), from worker processes too: batched PPO
+            reports every update, the others every finished sample.
+        tensorboard: TensorBoard folder: chunk ``[a, b)`` logs to ``TENSORBOARD/chunk<a:07d>`` (what each learner
+            writes there: its ``train_chunk``).
+        reference: Exact optimal action values (``multipower.agents.logging.ExactQ``) for TensorBoard's accuracy
+            curves.
+        backend: ``None``/``"local"`` (``jobs`` processes here), ``"ray"`` or a ``Backend``: each chunk is a
+            work unit there (``jobs`` defaults to the backend's), returned here and saved by this process; the
+            arrays are the same as a local run's.
     Returns:
-        The arrays of ``train_chunk`` (PPO: policies and seconds) for all ``K`` samples, and the run's
-            settings (``hyperparameters``, ``n_jobs``, ``chunk``; PPO also ``observation``, ``device``).
+        The arrays of ``train_unit`` for all ``K`` samples, and the run's settings (``hyperparameters``,
+        ``n_jobs``, ``chunk``; PPO also ``observation`` and ``device``).
     Raises:
         KeyboardInterrupt: after the workers are killed; the chunks saved so far stay in ``store``.
     """
     K = len(R_H)
-    gaps = store.missing(K) if store is not None else [(0, K)]
     backend = remote(backend)
-    if algo == "ppo":
-        parts, run = _ppo_chunks(model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, settings, gaps, jobs, chunk,
-                                 device, store, progress, tensorboard, reference, backend)
-    else:
-        n_jobs = jobs or (backend.jobs if backend is not None else available_cores())
-        chunk = chunk or default_chunk(algo, K, n_jobs, model.n_states, settings, gamma_H)
-        units = [ChunkUnit(algo, model, R_H[a:b], R_A[a:b], gamma_H, gamma_A, seed_table, int(seed), a, settings,
-                           tensorboard if a == 0 else None, reference if a == 0 else None)
-                 for a, b in _cut(gaps, chunk)]
-        parts = {}
-        # A cluster returns chunks in sample order; local worker processes as they finish.
-        run_units = imap_unordered(train_chunk, units, n_jobs) if backend is None else backend.imap(train_chunk, units)
-        with closing(run_units) as results:
-            for start, stop, arrays in results:
-                if store is not None:
-                    store.save(start, stop, **arrays)
-                else:
-                    parts[start] = arrays
-                if progress is not None:
-                    progress(stop - start)
-        run = {"hyperparameters": hyperparameters(settings, gamma_H, gamma_A), "n_jobs": n_jobs, "chunk": chunk}
-        if hasattr(settings, "observation"):
-            run["observation"] = settings.observation
+    torch_device = _ppo_device(device) if algo == "ppo" else None
+    on_cuda = torch_device is not None and torch_device.type == "cuda"
+    n_jobs = 1 if on_cuda else jobs or (backend.jobs if backend is not None else available_cores())
+    if chunk is None:
+        chunk = (default_ppo_chunk(K, n_jobs, on_cuda) if algo == "ppo"
+                 else default_chunk(algo, K, n_jobs, model.n_states, settings, gamma_H))
+    gaps = store.missing(K) if store is not None else [(0, K)]
+    units = [(algo, ChunkTask(model, R_H[a:b], R_A[a:b], gamma_H, gamma_A, seed_table, int(seed), a, settings,
+                              "cpu" if torch_device is None else str(torch_device),
+                              None if tensorboard is None else f"{tensorboard}/chunk{a:07d}", reference))
+             for a, b in _cut(gaps, chunk)]
+    parts = {}
+    for start, stop, arrays in _run_units(units, n_jobs, backend, on_cuda, progress, settings, gamma_H, gamma_A):
+        if store is not None:
+            store.save(start, stop, **arrays)
+        else:
+            parts[start] = arrays
     if store is not None:
         arrays = store.load(K)
     else:
         arrays = {name: np.concatenate([parts[a][name] for a in sorted(parts)]) for name in parts[0]}
+    run = {"hyperparameters": hyperparameters(settings, gamma_H, gamma_A), "n_jobs": n_jobs, "chunk": chunk}
+    if hasattr(settings, "observation"):
+        run["observation"] = settings.observation
+    if torch_device is not None:
+        run["device"] = str(torch_device)
     return arrays, run
 
 
+def _ppo_device(device: str):
+    from multipower.agents.ppo import resolve_device  # torch loads only for PPO
+
+    try:
+        return resolve_device(device)
+    except ValueError as error:
+        raise SpecError(str(error)) from None
+
+
+def _run_units(units: list, n_jobs: int, backend, in_process: bool, progress, settings, gamma_H: float,
+               gamma_A: float) -> Iterator[tuple[int, int, dict]]:
+    """Each unit's ``(start, stop, arrays)`` as it finishes: on ``backend`` (progress per chunk), in this process
+    (``in_process``, one job or one unit), or in ``n_jobs`` worker processes that report their progress through a
+    queue the driver drains at least every half second (a PPO bar moves per update, not per chunk)."""
+    if not units:  # the store holds every sample already
+        return
+    if backend is not None and not in_process:
+        with closing(backend.imap(train_unit, units)) as results:
+            for start, stop, arrays in results:
+                if progress is not None:
+                    progress(progress_total(units[0][0], stop - start, settings, gamma_H, gamma_A)[0])
+                yield start, stop, arrays
+        return
+    if in_process or n_jobs == 1 or len(units) == 1:
+        for unit in units:
+            yield train_unit(unit, progress)
+        return
+    import multiprocessing
+
+    reports = multiprocessing.SimpleQueue() if progress is not None else None
+    threads = 1 if units[0][0] != "qlearning" else None  # torch: processes side by side beat threads (measured)
+    with closing(imap_unordered(_train_unit_in_worker, units, min(n_jobs, len(units)), initializer=_init_worker,
+                                initargs=(reports, threads), poll=lambda: _drain(reports, progress))) as results:
+        for result in results:
+            _drain(reports, progress)
+            yield result
+
+
+_REPORTS = None  # in a worker: the queue its progress goes through (None: not reported)
+
+
+def _init_worker(reports, threads: Optional[int]) -> None:
+    global _REPORTS
+    _REPORTS = reports
+    init_worker(threads=threads)
+
+
+def _train_unit_in_worker(unit) -> tuple[int, int, dict]:
+    return train_unit(unit, None if _REPORTS is None else _REPORTS.put)
+
+
+def _drain(reports, progress) -> None:
+    """Hand the work the workers reported so far to ``progress``."""
+    if reports is None:
+        return
+    count = 0
+    while not reports.empty():
+        count += reports.get()
+    if count:
+        progress(count)
+
+
 def _cut(gaps: list[tuple[int, int]], chunk: int) -> list[tuple[int, int]]:
-    return [(a, min(b, a + chunk)) for start, b in gaps for a in range(start, b, chunk)]
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise ValueError(f"chunk: must be a positive integer (samples trained at once), got {chunk!r}")
+    return [(a, min(b, a + int(chunk))) for start, b in gaps for a in range(start, b, int(chunk))]
 
 
 def hyperparameters(settings: Any, gamma_H: float, gamma_A: float) -> Any:
@@ -345,35 +374,82 @@ def hyperparameters(settings: Any, gamma_H: float, gamma_A: float) -> Any:
     return "default" if settings[0] is None else {"H": settings[0].to_dict(), "A": settings[1].to_dict()}
 
 
-def _ppo_chunks(model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, config, gaps, jobs, chunk, device, store,
-                progress, tensorboard, reference, backend=None):
-    from multipower.agents.ppo import learn_ppo, resolve_device  # torch loads only for PPO
+def train_agents(
+    algo: str,
+    model: JointModel,
+    R_H: np.ndarray,
+    R_A: np.ndarray,
+    gamma_H: float,
+    gamma_A: float,
+    seed_policy: Union[str, np.ndarray] = "uniform",
+    seed: int = 0,
+    options: Optional[dict] = None,
+    *,
+    store=None,
+    progress=None,
+    backend=None,
+    tensorboard: Optional[str] = None,
+    reference: Optional[ExactQ] = None,
+) -> TrainedAgents:
+    """The two-stage training (docs/concepts.md#two-stage-training): H against the seed policy, then A against frozen H.
 
-    try:
-        torch_device = resolve_device(device)
-    except ValueError as error:
-        raise SpecError(str(error)) from None
-    cuda = torch_device.type == "cuda"
-    n_jobs = 1 if cuda else jobs or (backend.jobs if backend is not None else available_cores())
-    chunk = chunk or default_ppo_chunk(len(R_H), n_jobs, cuda)
-    parts = {}
+    Args:
+        algo: ``"qlearning"`` (``multipower.agents.qlearning_stages``, batched tabular Q-learning; the frozen
+            policies are greedy in the learned Q-values), ``"ppo"`` (``multipower.agents.ppo``, a chunk's PPO agents
+            at once) or ``"sb3-ppo"`` (``multipower.agents.sb3_ppo``, one MaskablePPO model per sample; uniform
+            seed policy only).
+        model, R_H, R_A, gamma_H, gamma_A: The world, the ``(K, S)`` reward functions the learners train on
+            (the very tables the exact solver uses) and the discounts.
+        seed_policy: A's seed policy in stage 1.
+        seed: Fixes the learners' random draws.
+        options: Hyperparameter overrides (Q-learning: ``QLearningConfig`` fields, applied to both stages;
+            PPO: ``PPOConfig`` or ``SB3PPOConfig`` fields), plus ``n_jobs``, the worker processes (default: the
+            available cores), ``chunk``, samples per chunk, and for the batched PPO ``device`` (see
+            ``multipower.learned.training.train_chunks``). Results do not depend on ``n_jobs`` or ``chunk``.
+        store: A ``multipower.runs.chunkstore.ChunkStore``: chunks finished there are reused, and each new one
+            is saved there as it finishes (an interrupted call loses no finished chunk).
+        progress: Called with the work done (see ``multipower.learned.training.progress_total``).
+        backend: Where the chunks train: ``None``/``"local"``, ``"ray"`` or a
+            ``Backend`` (see ``multipower.learned.training.train_chunks``).
+        tensorboard: TensorBoard folder, one run per chunk (see ``train_chunks``).
+        reference: Exact optimal action values (``multipower.exact.accuracy.optimal_response_q``): with it,
+            ``config["metrics"]`` holds the accuracy of ``trained_metrics`` (greedy-optimal fractions, policy
+            gaps), and TensorBoard the accuracy curves.
 
-    def keep(result):
-        k = result.stop - result.start
-        arrays = {"policy_H": result.policy_H, "policy_A": result.policy_A,
-                  "seconds": np.tile([result.seconds_H / k, result.seconds_A / k], (k, 1))}
-        if store is not None:
-            store.save(result.start, result.stop, **arrays)
-        else:
-            parts[result.start] = arrays
+    Returns:
+        ``TrainedAgents`` of the ``K`` samples; ``config`` holds the settings, timings and any metrics.
+    """
+    check_algo(algo)
+    options = dict(options or {})
+    run_options = {key: options.pop(key) for key in PPO_RUN_OPTIONS if key in options}
+    if algo != "ppo" and run_options.get("device") is not None:
+        raise ValueError(f"device applies to the ppo learner only, not {algo}")
+    seed_table = seed_policy_table(model, seed_policy)
+    if algo == "sb3-ppo" and not (isinstance(seed_policy, str) and seed_policy == "uniform"):
+        raise ValueError(f"algo 'sb3-ppo' supports seed_policy 'uniform' only, got {seed_policy!r}")
+    if algo == "sb3-ppo" and model.slip != 0.0:
+        raise ValueError(f"algo 'sb3-ppo' supports slip 0 only (use qlearning or ppo), got slip={model.slip}")
+    settings = learner_settings(algo, options, gamma_H, gamma_A, seed_table, model.slip)
+    before, t0 = (store.done(len(R_H)) if store is not None else 0), time.perf_counter()
+    arrays, run = train_chunks(
+        algo, model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, settings, jobs=run_options.get("n_jobs"),
+        chunk=run_options.get("chunk"), device=run_options.get("device") or "auto", store=store, progress=progress,
+        tensorboard=tensorboard, reference=reference, backend=backend,
+    )
+    timings = {"wall_seconds": time.perf_counter() - t0, "samples_trained": len(R_H) - before,
+               "samples_reused": before}
+    config = {"algo": algo, "trainer": algo, "layout": model.layout.name, "layout_text": model.layout.to_text(),
+              "gamma_H": gamma_H, "gamma_A": gamma_A, "collision": model.collision, "slip": model.slip,
+              "seed": seed, "samples": len(arrays["policy_H"]),
+              "seed_policy": seed_policy if isinstance(seed_policy, str) else "custom", "train_seed": seed,
+              "train_options": {**options, "n_jobs": run_options.get("n_jobs")}, **run, "timings": timings}
+    if reference is not None:
+        config["metrics"] = trained_metrics(algo, model, R_H, R_A, gamma_H, gamma_A, seed_table, arrays, reference)
+    q_H = q_A = None
+    if algo == "qlearning":  # the learned values too, in the solver's convention
+        q_H, q_A = solver_convention(arrays["q_env_H"], R_H, gamma_H), solver_convention(arrays["q_env_A"], R_A, gamma_A)
+    return TrainedAgents(arrays["policy_H"], arrays["policy_A"], R_H, R_A, config, q_H, q_A)
 
-    for a, b in gaps:
-        learn_ppo(model, R_H[a:b], R_A[a:b], gamma_H, gamma_A, seed_table, config, seed, sample_start=a,
-                  chunk=chunk, n_jobs=n_jobs, device=device, progress=progress, on_chunk=keep,
-                  tensorboard=tensorboard, reference=reference, backend=backend)
-    run = {"hyperparameters": hyperparameters(config, gamma_H, gamma_A), "observation": config.observation, "chunk": chunk,
-           "device": str(torch_device), "n_jobs": n_jobs}
-    return parts, run
 
 
 def trained_metrics(algo: str, model: JointModel, R_H: np.ndarray, R_A: np.ndarray, gamma_H: float,

@@ -235,17 +235,19 @@ def test_bad_device():
 def test_tensorboard_logs_losses_and_accuracy_per_update(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from multipower.agents.ppo import learn_ppo
+    from multipower.agents.chunk import ChunkTask
+    from multipower.agents.ppo import train_chunk
     from multipower.exact.accuracy import optimal_response_q
 
     model = joint_model("grid3x3", "crash")
     R_H, R_A = rewards_for(model, 3)
     config = PPOConfig(**{**TINY, "total_timesteps": 512})  # 2 updates per agent
-    chunks = learn_ppo(model, R_H, R_A, 0.6, 0.6, uniform(model.action_mask_A), config, seed=1, sample_start=4,
-                       chunk=3, tensorboard=str(tmp_path), reference=optimal_response_q)
-    assert [(c.start, c.stop) for c in chunks] == [(4, 7)]
+    task = ChunkTask(model, R_H, R_A, 0.6, 0.6, uniform(model.action_mask_A), 1, 4, config,
+                     tensorboard=str(tmp_path / "chunk0000004"), reference=optimal_response_q)
+    arrays = train_chunk(task)
+    assert arrays["policy_H"].shape == (3, model.n_states, 5) and arrays["seconds"].shape == (3, 2)
     for agent in "HA":
-        events = EventAccumulator(str(tmp_path / f"chunk0000004_{agent}")).Reload()
+        events = EventAccumulator(str(tmp_path / "chunk0000004" / agent)).Reload()
         tags = set(events.Tags()["scalars"])
         for tag in ("train/policy_loss", "train/value_loss", "train/entropy_loss", "accuracy/greedy_optimal_fraction"):
             assert {tag, f"{tag}_p10", f"{tag}_p90"} <= tags
@@ -304,10 +306,11 @@ def test_each_agent_gets_its_own_discounts_settings(tmp_path):
 def test_progress_moves_per_update_in_worker_processes(monkeypatch):
     """A worker reports every update of its chunk through the queue (not once per chunk), and the driver hands
     the reports on: they add up to every sample's updates."""
-    from multipower.agents import ppo
-    from multipower.agents.ppo import learn_ppo, updates_per_sample
+    from multipower.agents.chunk import ChunkTask
+    from multipower.agents.ppo import updates_per_sample
     from multipower.envs.policies import uniform_policy
     from multipower.envs.rewards import RewardSampler
+    from multipower.learned import training
 
     model = joint_model("grid3x3")
     R_H, R_A = RewardSampler(model.n_states, seed=1).pairs(0, 4)
@@ -317,11 +320,11 @@ def test_progress_moves_per_update_in_worker_processes(monkeypatch):
     class Queue:
         put = staticmethod(reports.append)
 
-    monkeypatch.setattr(ppo, "_UPDATES", Queue)  # as in a worker process
-    job = (model, R_H[:2], R_A[:2], 0.6, 0.6, uniform_policy(model.action_mask_A), config, 0, 0, 2, "cpu", None, None)
-    ppo._train_chunk_in_worker(job)
+    monkeypatch.setattr(training, "_REPORTS", Queue)  # as in a worker process
+    seed_policy = uniform_policy(model.action_mask_A)
+    training._train_unit_in_worker(("ppo", ChunkTask(model, R_H[:2], R_A[:2], 0.6, 0.6, seed_policy, 0, 0, config)))
     assert reports == [2] * updates_per_sample(config, 0.6, 0.6)  # one report of the chunk's 2 samples per update
     calls = []
-    learn_ppo(model, R_H, R_A, 0.6, 0.6, uniform_policy(model.action_mask_A), config, chunk=2, n_jobs=2,
-              device="cpu", progress=calls.append)
+    training.train_chunks("ppo", model, R_H, R_A, 0.6, 0.6, seed_policy, 0, config, jobs=2, chunk=2, device="cpu",
+                          progress=calls.append)
     assert sum(calls) == updates_per_sample(config, 0.6, 0.6) * 4

@@ -9,9 +9,10 @@ import pytest
 
 from multipower.agents.qlearning import train_q
 from multipower.agents.qlearning_config import default_config
-from multipower.agents.qlearning_stages import learn_qlearning
+from multipower.agents.qlearning_stages import train_two_stage
 from multipower.agents.storage import load_agents
 from multipower.envs.model import joint_model
+from multipower.envs.policies import uniform_policy
 from multipower.envs.rewards import RewardSampler
 from multipower.cli import main
 
@@ -37,14 +38,16 @@ def test_cli_agents_are_byte_identical_for_any_jobs_and_chunk(tmp_path):
 
 
 def test_a_sample_trained_alone_equals_it_trained_in_a_batch():
-    common = dict(layout="grid3x3", gamma=0.6, samples=6, seed=1, n_jobs=1,
+    model = joint_model("grid3x3")
+    R_H, R_A = RewardSampler(model.n_states, seed=1).pairs(0, 6)
+    common = dict(seed=1,
                   config_H=default_config(0.6, min_visits=60, max_steps=2000, check_every=50),
                   config_A=default_config(0.6, deterministic_other=True, min_visits=40, max_steps=2000, check_every=50))
-    whole = learn_qlearning(**common)
+    whole = train_two_stage(model, R_H, R_A, 0.6, 0.6, **common)
     for k in (0, 4):
-        alone = learn_qlearning(**common, sample_range=(k, k + 1))
-        np.testing.assert_array_equal(alone.q_H[0], whole.q_H[k])
-        np.testing.assert_array_equal(alone.q_A[0], whole.q_A[k])
+        alone = train_two_stage(model, R_H[k:k + 1], R_A[k:k + 1], 0.6, 0.6, **common, sample_offset=k)
+        np.testing.assert_array_equal(alone.H.q[0], whole.H.q[k])
+        np.testing.assert_array_equal(alone.A.q[0], whole.A.q[k])
         np.testing.assert_array_equal(alone.policy_A[0], whole.policy_A[k])
 
 
@@ -71,27 +74,30 @@ def test_mixed_deterministic_and_stochastic_other_policies_do_not_interact():
     det[:, 0] = 1.0
     tied = model.action_mask_H / model.action_mask_H.sum(1, keepdims=True)
     config = default_config(0.6, min_visits=40, max_steps=1500, check_every=50)
-    both = train_q(model, R, 0.6, "A", np.stack([det, tied]), config=config, seed=4, n_jobs=1)
-    first = train_q(model, R[:1], 0.6, "A", det[None], config=config, seed=4, n_jobs=1)
-    second = train_q(model, R[1:], 0.6, "A", tied[None], config=config, seed=4, n_jobs=1, sample_offset=1)
+    both = train_q(model, R, 0.6, "A", np.stack([det, tied]), config=config, seed=4)
+    first = train_q(model, R[:1], 0.6, "A", det[None], config=config, seed=4)
+    second = train_q(model, R[1:], 0.6, "A", tied[None], config=config, seed=4, sample_offset=1)
     np.testing.assert_array_equal(both.q[0], first.q[0])
     np.testing.assert_array_equal(both.q[1], second.q[0])
 
 
 def test_default_jobs_is_the_available_cores(monkeypatch):
-    import multipower.agents.qlearning_stages as ql
+    from multipower.learned import training
 
-    class Seen(Exception):
-        pass
+    seen = []
 
-    def record(*args, **kwargs):
-        raise Seen(args[12])
+    def record(units, n_jobs, *args):
+        seen.append(n_jobs)
+        return iter(())
 
-    monkeypatch.setattr(ql, "available_cores", lambda: 3)
-    monkeypatch.setattr(ql, "train_two_stage", record)
-    with pytest.raises(Seen) as info:
-        learn_qlearning("grid3x3", 0.6, samples=2)
-    assert info.value.args == (3,)
+    monkeypatch.setattr(training, "available_cores", lambda: 3)
+    monkeypatch.setattr(training, "_run_units", record)
+    model = joint_model("grid3x3")
+    R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 2)
+    with pytest.raises(KeyError):  # no chunk came back from the stand-in
+        training.train_chunks("qlearning", model, R_H, R_A, 0.6, 0.6, uniform_policy(model.action_mask_A), 0,
+                              (None, None))
+    assert seen == [3]
 
 
 def test_variance_reduced_runs_do_not_depend_on_the_split():
@@ -99,10 +105,10 @@ def test_variance_reduced_runs_do_not_depend_on_the_split():
     model = joint_model("grid3x3")
     R, _ = RewardSampler(model.n_states, seed=7).pairs(0, 3)
     config = default_config(0.99, min_visits=200, max_steps=2000, check_every=25, vr_start=100)
-    together = train_q(model, R, 0.99, config=config, seed=2, n_jobs=1)
-    apart = train_q(model, R, 0.99, config=replace(config, chunk_size=1), seed=2, n_jobs=2)
+    together = train_q(model, R, 0.99, config=config, seed=2)
+    apart = train_q(model, R, 0.99, config=replace(config, chunk_size=1), seed=2)
     np.testing.assert_array_equal(together.q, apart.q)
-    plain = train_q(model, R, 0.99, config=replace(config, vr_start=0), seed=2, n_jobs=1)
+    plain = train_q(model, R, 0.99, config=replace(config, vr_start=0), seed=2)
     assert not np.array_equal(together.q, plain.q)  # the recentring is on
 
 
@@ -113,8 +119,8 @@ def test_variance_reduction_is_a_no_op_against_a_deterministic_other_agent():
     stay = np.zeros((model.n_states, 5))
     stay[:, 0] = 1.0
     config = default_config(0.99, deterministic_other=True, min_visits=100, max_steps=1500, check_every=50)
-    plain = train_q(model, R, 0.99, "A", stay, config=config, seed=4, n_jobs=1)
-    recentred = train_q(model, R, 0.99, "A", stay, config=replace(config, vr_start=100), seed=4, n_jobs=1)
+    plain = train_q(model, R, 0.99, "A", stay, config=config, seed=4)
+    recentred = train_q(model, R, 0.99, "A", stay, config=replace(config, vr_start=100), seed=4)
     np.testing.assert_allclose(recentred.q, plain.q, rtol=0, atol=1e-9)
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from multipower.agents.sb3_ppo import SB3PPOConfig, frozen_policy, learn_sb3_ppo, policy_table, state_observations, train_sb3_ppo
+from multipower.agents.sb3_ppo import SB3PPOConfig, frozen_policy, policy_table, state_observations, train_sb3_ppo
 from multipower.envs import maze_v1
 from multipower.envs.model import joint_model
 from multipower.envs.single_agent import SingleAgentView
@@ -119,5 +119,11 @@ def test_ppo_policy_read_off_and_frozen_into_view():
 @pytest.mark.timeout(3600)  # about 25 minutes on 2 cores
 def test_ppo_grid3x3_target():
     """PPO, grid3x3, γ = 0.6, 16 samples: H's greedy policy optimal in >= 90% of (sample, state) pairs."""
-    agents = learn_sb3_ppo("grid3x3", 0.6, samples=16, seed=0, reference=optimal_response_q)
+    from multipower.envs.model import joint_model
+    from multipower.envs.rewards import RewardSampler
+    from multipower.learned import train_agents
+
+    model = joint_model("grid3x3")
+    R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 16)
+    agents = train_agents("sb3-ppo", model, R_H, R_A, 0.6, 0.6, seed=0, reference=optimal_response_q)
     assert agents.config["metrics"]["greedy_optimal_H"] >= 0.90

@@ -6,16 +6,19 @@ import numpy as np
 import pytest
 
 from multipower.agents.qlearning_config import default_config
-from multipower.agents.qlearning_stages import learn_qlearning
 from multipower.agents.storage import TrainedAgents, load_agents, save_agents
+from multipower.envs.model import joint_model
 from multipower.envs.rewards import RewardSampler
+from multipower.learned import train_agents
 
 
 def test_learn_save_load_roundtrip(tmp_path):
-    agents = learn_qlearning("grid3x3", 0.5, samples=3, seed=5, config_H=default_config(0.5, min_visits=50),
-                             tensorboard=str(tmp_path / "tb"))
-    # The reward functions are RewardSampler's, so the exact solver with the same seed sees the same ones.
+    from multipower.exact.accuracy import optimal_response_q
+
     R_H, R_A = RewardSampler(81, seed=5).pairs(0, 3)
+    agents = train_agents("qlearning", joint_model("grid3x3"), R_H, R_A, 0.5, 0.5, seed=5,
+                          options={"min_visits": 50, "n_jobs": 1}, tensorboard=str(tmp_path / "tb"),
+                          reference=optimal_response_q)
     np.testing.assert_array_equal(agents.R_H, R_H)
     np.testing.assert_array_equal(agents.R_A, R_A)
     save_agents(tmp_path / "run", agents)
@@ -23,10 +26,9 @@ def test_learn_save_load_roundtrip(tmp_path):
     for name in ("policy_H", "policy_A", "R_H", "R_A", "q_H", "q_A"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(agents, name))
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    for key in ("algo", "layout", "layout_text", "gamma_H", "gamma_A", "collision", "correlation", "distribution",
-                "seed", "samples", "hyperparameters", "timings", "metrics"):
+    for key in ("algo", "train_seed", "train_options", "hyperparameters", "n_jobs", "chunk", "timings", "metrics"):
         assert key in config
-    assert config["samples"] == 3 and config["algo"] == "qlearning"
+    assert config["algo"] == "qlearning" and 0.0 <= config["metrics"]["greedy_optimal_H"] <= 1.0
     assert list((tmp_path / "tb").iterdir())  # TensorBoard events were written
     # Solver convention: q = R(s) + γ Q_env, and the policy is greedy in it.
     greedy = np.where(loaded.policy_H > 0, 1, 0).argmax(-1)

@@ -150,7 +150,7 @@ def test_cli_jobs_reach_qlearning(tmp_path, monkeypatch):
     seen = []
     imap_unordered = multipower.learned.training.imap_unordered
     monkeypatch.setattr(multipower.learned.training, "imap_unordered",
-                        lambda fn, units, jobs: (seen.append(jobs), imap_unordered(fn, units, jobs))[1])
+                        lambda fn, units, jobs, **kw: (seen.append(jobs), imap_unordered(fn, units, jobs, **kw))[1])
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)
     args = parser.parse_args(["--samples", "4", "--jobs", "2", "--train-option", "min_visits=300",
