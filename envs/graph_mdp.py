@@ -100,7 +100,7 @@ class GraphMDP:
 #: Example graphs shipped with the package, loaded by name (``load_graph_mdp("figure1")``, ``--mdp figure1``):
 #: ``figure1``, the 8-state MDP of Figure 1 of "Optimal policies tend to seek power" (deterministic form), and
 #: ``three_states``, a 3-state MDP in the stochastic form.
-BUILTIN_GRAPHS = ("figure1", "three_states")
+BUILTIN_GRAPHS = ("figure1", "three_states", "joint_grid2x2_crash")
 
 
 def load_graph_mdp(source: Union[str, Path]) -> GraphMDP:
