@@ -55,15 +55,16 @@ class PPOConfig:
     Defaults were tuned on maze7x7 against the exact solver, with POWER as the measure
     (docs/learning.md#ppo-defaults): the joint-state index observation read by a table (``net_arch=()``: one
     logit per state and action, the one-hot matmul of a linear policy), a learning rate of 0.03, GAE λ = 0.95,
-    5-step episodes from uniformly random joint states, and 512 updates whose data grows with the horizon.
+    5-step episodes from uniformly random joint states, and updates whose data grows with the horizon.
 
-    The fields left ``None`` (``total_timesteps``, ``n_envs``, ``batch_size``) follow each agent's discount:
-    ``for_gamma`` fills them for the agent being trained, so that H's come from ``γ_H`` and A's from
-    ``γ_A``; a value given (``--option n_envs=64``) holds for both agents.
+    The fields left ``None`` (``total_timesteps``, ``n_envs``, ``batch_size``, ``n_epochs``, ``gae_lambda_end``)
+    follow each agent's discount: ``for_gamma`` fills them for the agent being trained, so that H's come from
+    ``γ_H`` and A's from ``γ_A``; a value given (``--option n_envs=64``) holds for both agents.
     """
 
     total_timesteps: Optional[int] = None
-    """Environment steps per agent per reward sample; default ``2**20 · m`` (``for_gamma``)."""
+    """Environment steps per agent per reward sample; default ``2**20 · m``, three times that at long horizons
+    (``for_gamma``)."""
     n_envs: Optional[int] = None
     """Environments per sample, stepped together; default ``32 · m`` (``for_gamma``)."""
     n_steps: int = 64
@@ -71,8 +72,8 @@ class PPOConfig:
     batch_size: Optional[int] = None
     """Minibatch size per sample, at most ``n_envs * n_steps``; default a quarter of it (four minibatches per
     epoch: ``512 · m`` with the default ``n_envs``)."""
-    n_epochs: int = 4
-    """Passes over each rollout."""
+    n_epochs: Optional[int] = None
+    """Passes over each rollout; default 4, 1 at long horizons (``for_gamma``)."""
     learning_rate: float = 0.03
     """Adam step size (decays linearly to 0 when ``anneal_lr``)."""
     anneal_lr: bool = True
@@ -84,6 +85,10 @@ class PPOConfig:
     gae_lambda: float = 0.95
     """GAE λ; 0 gives one-step advantages ``r + γ V(s') − V(s)`` (value information then crosses one step per
     update: far too slow at long horizons)."""
+    gae_lambda_end: Optional[float] = None
+    """GAE λ at the end of training: λ goes linearly from ``gae_lambda`` to it over the updates (lower-variance
+    advantages once the critic has learned); default ``gae_lambda`` (constant), 0.5 at long horizons
+    (``for_gamma``)."""
     clip_range: float = 0.2
     """PPO's probability-ratio clip ε."""
     clip_range_vf: Optional[float] = None
@@ -121,6 +126,8 @@ class PPOConfig:
             _check_real(name, getattr(self, name), low=0.0)
         _check_real("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
         _check_real("gae_lambda", self.gae_lambda, low=0.0, high=1.0)
+        if self.gae_lambda_end is not None:
+            _check_real("gae_lambda_end", self.gae_lambda_end, low=0.0, high=1.0)
         if self.clip_range_vf is not None:
             _check_real("clip_range_vf", self.clip_range_vf, low=0.0, low_open=True)
         arch = tuple(self.net_arch) if isinstance(self.net_arch, (list, tuple)) else None
@@ -139,16 +146,25 @@ class PPOConfig:
         """This config with the fields left ``None`` filled for an agent of discount ``γ``.
 
         With ``m = 2**round(log2 √(1/(1 − γ)))`` (1 at γ = 0.1, 2 at 0.6, 4 at 0.9, 8 at 0.99), ``n_envs = 32·m``,
-        ``total_timesteps = 2**20·m`` and ``batch_size`` a quarter of a rollout (``512·m``): the same 512 updates of
-        the 64-step rollouts at every discount, with ``m`` times the data per update at a horizon ``1/(1 − γ)`` of
-        about ``m²`` steps. More data per update cost far less than more updates for the same accuracy
-        (docs/learning.md#ppo-defaults). ``ValueError`` naming the field when the filled config is invalid.
+        ``total_timesteps = 2**20·m`` and ``batch_size`` a quarter of a rollout (``512·m``): 512 updates of the
+        64-step rollouts, 4 epochs each, with ``m`` times the data per update at a horizon ``1/(1 − γ)`` of about
+        ``m²`` steps. At long horizons (``m ≥ LONG_HORIZON_SCALE``, γ ≳ 0.98) three times the updates with one
+        epoch each, and λ annealed from ``gae_lambda`` to 0.5: twice as accurate greedy policies for 1.2 times the
+        time (docs/learning.md#ppo-defaults). ``ValueError`` naming the field when the filled config is invalid.
         """
         m = ppo_scale(gamma)
+        long = m >= LONG_HORIZON_SCALE
         n_envs = 32 * m if self.n_envs is None else self.n_envs
-        filled = {"n_envs": n_envs, "total_timesteps": 1_048_576 * m,
-                  "batch_size": max(1, n_envs * self.n_steps // 4)}
+        filled = {"n_envs": n_envs, "total_timesteps": 1_048_576 * m * (3 if long else 1),
+                  "batch_size": max(1, n_envs * self.n_steps // 4), "n_epochs": 1 if long else 4,
+                  "gae_lambda_end": 0.5 if long else self.gae_lambda}
         return replace(self, **{name: filled[name] for name in _FOR_GAMMA if getattr(self, name) is None})
+
+    def gae_lambda_at(self, update: int) -> float:
+        """GAE λ of update ``update`` (from 0): linear from ``gae_lambda`` to ``gae_lambda_end`` over the updates."""
+        self._require_resolved("gae_lambda_at")
+        fraction = update / max(1, self.n_updates - 1)
+        return self.gae_lambda + (self.gae_lambda_end - self.gae_lambda) * min(1.0, fraction)
 
     @property
     def rollout_size(self) -> int:
@@ -172,7 +188,9 @@ class PPOConfig:
 
 
 #: The fields that ``PPOConfig.for_gamma`` fills from the discount when they are left ``None``.
-_FOR_GAMMA = ("total_timesteps", "n_envs", "batch_size")
+_FOR_GAMMA = ("total_timesteps", "n_envs", "batch_size", "n_epochs", "gae_lambda_end")
+#: ``ppo_scale`` from which an agent gets the long-horizon settings of ``PPOConfig.for_gamma`` (γ ≳ 0.98).
+LONG_HORIZON_SCALE = 8
 
 
 def ppo_scale(gamma: float) -> int:
@@ -628,7 +646,7 @@ def train_agents(
         with torch.no_grad():
             log_probs, values = _policy_tables(nets, batch)
             rollout = envs.rollout(log_probs, values, config.n_steps, gamma, config.max_cycles)
-            adv, returns = advantages(rollout, values.gather(1, envs.states), gamma, config.gae_lambda)
+            adv, returns = advantages(rollout, values.gather(1, envs.states), gamma, config.gae_lambda_at(update))
         flat = lambda x: x.permute(1, 0, 2).reshape(batch.K, n)  # noqa: E731  (T, K, E) -> (K, T·E)
         data = [flat(x) for x in (rollout.states, rollout.actions, rollout.log_probs, rollout.values, adv, returns)]
         for group in optimizer.param_groups:

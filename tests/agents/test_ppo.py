@@ -258,14 +258,17 @@ def test_tensorboard_logs_losses_and_accuracy_per_update(tmp_path):
 
 
 def _documented_rule() -> dict:
-    """docs/learning.md#ppo-defaults' table: ``{gamma: (m, n_envs, batch_size, total_timesteps)}``."""
+    """docs/learning.md#ppo-defaults' table: ``{gamma: (m, n_envs, batch_size, total_timesteps, n_epochs,
+    lambda_start, lambda_end, updates)}``."""
     import re
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "learning.md").read_text()
     section = text[text.index("{ #ppo-defaults }"):]
-    rows = re.findall(r"^\| (0\.\d+) \| (\d+) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \|$", section, re.M)
-    return {float(g): tuple(int(v.replace(",", "")) for v in rest) for g, *rest in rows}
+    rows = re.findall(r"^\| (0\.\d+) \| (\d+) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \| (\d+) \| ([\d.]+) → ([\d.]+) \| "
+                      r"([\d,]+) \|$", section, re.M)
+    number = lambda v: float(v) if "." in v else int(v.replace(",", ""))  # noqa: E731
+    return {float(g): tuple(number(v) for v in rest) for g, *rest in rows}
 
 
 def test_defaults_follow_the_discount_as_documented():
@@ -273,11 +276,14 @@ def test_defaults_follow_the_discount_as_documented():
 
     rule = _documented_rule()
     assert set(rule) == {0.1, 0.6, 0.9, 0.99}
-    for gamma, (m, n_envs, batch_size, total_timesteps) in rule.items():
+    for gamma, (m, n_envs, batch_size, total_timesteps, n_epochs, start, end, updates) in rule.items():
         config = PPOConfig().for_gamma(gamma)
         assert ppo_scale(gamma) == m
         assert (config.n_envs, config.batch_size, config.total_timesteps) == (n_envs, batch_size, total_timesteps)
-        assert (config.gae_lambda, config.max_cycles, config.n_updates) == (0.95, 5, 512)
+        assert (config.n_epochs, config.gae_lambda, config.gae_lambda_end, config.n_updates) == (n_epochs, start, end,
+                                                                                               updates)
+        assert config.max_cycles == 5
+        assert config.gae_lambda_at(0) == start and config.gae_lambda_at(updates - 1) == end
 
 
 def test_a_given_field_holds_at_every_discount():

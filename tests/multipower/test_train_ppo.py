@@ -67,6 +67,7 @@ def test_another_runs_chunks_are_refused(tmp_path, capsys):
     (["--chunk", "0"], "argument --chunk: must be a positive integer, got '0'"),
     (["--jobs", "-1"], "argument --jobs: must be a positive integer, got '-1'"),
     (["--option", "n_epochs=0"], "--option n_epochs: must be a positive integer"),
+    (["--option", "gae_lambda_end=1.5"], "--option gae_lambda_end: must be a finite number >= 0.0 and <= 1.0"),
     (["--option", "batch_size=4096"], "--option batch_size: must be at most n_envs * n_steps = 256"),
     (["--option", "gamma=0.5"], "--option gamma: not a PPO hyperparameter"),
 ])
