@@ -28,6 +28,8 @@ _LAZY = {
     "joint_model": "multipower.envs.model",
     "single_agent_model": "multipower.envs.model",
     "MazeParallelEnv": "multipower.envs.maze_v1",
+    "JointGraphParallelEnv": "multipower.envs.joint_graph_v0",
+    "JointGraphEnv": "multipower.envs.single_agent",
     "joint_rewards": "multipower.envs.rewards",
     "JointMazeEnv": "multipower.envs.single_agent",
     "SingleAgentView": "multipower.envs.single_agent",
@@ -37,8 +39,8 @@ _LAZY = {
 
 
 def __getattr__(name: str):
-    if name == "maze_v1":
-        return importlib.import_module("multipower.envs.maze_v1")
+    if name in ("maze_v1", "joint_graph_v0"):
+        return importlib.import_module(f"multipower.envs.{name}")
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
@@ -50,4 +52,4 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-__all__ = ["ENV_IDS", "maze_v1", "register_envs", *_LAZY]
+__all__ = ["ENV_IDS", "joint_graph_v0", "maze_v1", "register_envs", *_LAZY]

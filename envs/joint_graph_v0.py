@@ -199,7 +199,7 @@ class JointGraphParallelEnv(ParallelEnv):
         self._cycles = 0
         infos = {agent: self._info(agent, False) for agent in self.agents}
         if self.render_mode == "human":
-            print(self.render())
+            print(self._text())
         return self._observations(), infos
 
     def step(self, actions: Mapping[str, Any]):
@@ -231,12 +231,16 @@ class JointGraphParallelEnv(ParallelEnv):
         if forbidden or truncated:
             self.agents = []
         if self.render_mode == "human":
-            print(self.render())
+            print(self._text())
         return observations, rewards, terminations, truncations, infos
 
     def render(self) -> Optional[str]:
-        if self.render_mode is None:
-            return None
+        """``"ansi"``: the text (module docstring); ``"human"``: print it and return ``None``."""
+        if self.render_mode == "human":
+            print(self._text())
+        return self._text() if self.render_mode == "ansi" else None
+
+    def _text(self) -> str:
         cells = self.graph.cells
         name = "forbidden joint action: episode over" if self._state == self.n_states else self.graph.states[self._state]
         if cells is None:

@@ -1,4 +1,5 @@
-"""One agent of the joint maze as a Gymnasium environment, the other agent following a fixed policy.
+"""One agent of the joint maze (or of a joint MDP graph) as a Gymnasium environment, the other agent following a
+fixed policy.
 
 This is how a single-agent learner (tabular Q-learning, stable-baselines3 PPO, sb3-contrib MaskablePPO)
 trains one agent in the two stages (docs/concepts.md#two-stage-training): H against A's seed, then A against frozen H::
@@ -19,6 +20,7 @@ import numpy as np
 from gymnasium import spaces
 
 from multipower.envs.policies import TabularPolicy, check_policy, uniform_policy
+from multipower.envs import joint_graph_v0
 from multipower.envs.maze_v1 import DEFAULT_MAX_CYCLES, MazeParallelEnv, parallel_env
 from multipower.envs.model import AGENTS, check_agent
 from multipower.envs.validation import check_action
@@ -60,7 +62,8 @@ def as_policy(policy: OtherPolicy, action_mask: np.ndarray, name: str = "other_p
 
 
 class SingleAgentView(gymnasium.Env):
-    """A Gymnasium env for ``agent`` of a ``MazeParallelEnv``; the other agent follows a policy.
+    """A Gymnasium env for ``agent`` of a ``MazeParallelEnv`` (or a ``joint_graph_v0`` environment); the other
+    agent follows a policy.
 
     The other agent acts at the same time as the learner, on the same joint state, and its action is drawn
     from ``other_policy`` with this view's generator (seeded by ``reset(seed=...)``), so a seeded episode is
@@ -69,14 +72,15 @@ class SingleAgentView(gymnasium.Env):
     Gymnasium expects of ``Discrete`` spaces (the PettingZoo env gives a 0-d array).
 
     Args:
-        parallel_env: The two-agent environment (its layout, collision rule, observation type, rewards and
-            episode length apply).
+        parallel_env: The two-agent environment (its world, observation type, rewards and episode length apply):
+            a ``maze_v1`` or a ``joint_graph_v0`` parallel environment.
         agent: ``"H"`` or ``"A"``: the agent this view controls.
         other_policy: How the other agent acts:
 
             * ``None`` (default): uniform over its available actions (the seed policy, docs/concepts.md#seed-policy);
             * a ``TabularPolicy`` over the joint states (e.g. a frozen learned policy);
-            * a ``(n_states, 5)`` array of action probabilities (rows sum to 1, no mass on unavailable moves);
+            * a ``(n_states, n_actions)`` array of action probabilities (rows sum to 1, no mass on unavailable
+              moves);
             * any callable ``policy(joint_state, rng) -> action`` (``rng`` is a ``numpy.random.Generator``).
 
             Swap it later with ``set_other_policy``.
@@ -95,8 +99,9 @@ class SingleAgentView(gymnasium.Env):
     metadata = {"render_modes": ["human", "ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(self, parallel_env: MazeParallelEnv, agent: str = "H", other_policy: OtherPolicy = None) -> None:
-        if not isinstance(parallel_env, MazeParallelEnv):
-            raise ValueError(f"parallel_env must be a maze_v1 MazeParallelEnv, got {type(parallel_env).__name__}")
+        if not isinstance(parallel_env, (MazeParallelEnv, joint_graph_v0.JointGraphParallelEnv)):
+            raise ValueError("parallel_env must be a maze_v1 MazeParallelEnv or a joint_graph_v0 "
+                             f"JointGraphParallelEnv, got {type(parallel_env).__name__}")
         self.par_env = parallel_env
         self.agent = check_agent(agent)
         self.other = AGENTS[1 - AGENTS.index(self.agent)]
@@ -109,8 +114,8 @@ class SingleAgentView(gymnasium.Env):
 
     @property
     def model(self):
-        """The ``JointModel`` the environment steps by."""
-        return self.par_env.model
+        """The ``JointModel`` the environment steps by (a ``JointGraph`` for a joint graph's environment)."""
+        return getattr(self.par_env, "model", None) or self.par_env.graph
 
     @property
     def joint_state(self) -> int:
@@ -118,7 +123,7 @@ class SingleAgentView(gymnasium.Env):
 
     def set_other_policy(self, other_policy: OtherPolicy) -> None:
         """Use ``other_policy`` (any form accepted by the constructor) for the other agent from now on."""
-        self.other_policy = as_policy(other_policy, self.par_env.model.action_mask(self.other))
+        self.other_policy = as_policy(other_policy, self.model.action_mask(self.other))
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None) -> tuple[Any, dict]:
         """Reset the parallel env (``options`` pass to it: ``joint_state``, ``cells``, ``rewards``, ``reward_seed``)."""
@@ -134,8 +139,9 @@ class SingleAgentView(gymnasium.Env):
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         if self._done:
             raise RuntimeError("the episode is over (or never started): call reset() before step()")
-        action = check_action(action, "action")
-        other_action = check_action(self.other_policy(self.par_env.joint_state, self.np_random), "other_policy's action")
+        action = self._check(action, self.agent, "action")
+        other_action = self._check(self.other_policy(self.par_env.joint_state, self.np_random), self.other,
+                                   "other_policy's action")
         observations, rewards, terminations, truncations, infos = self.par_env.step(
             {self.agent: action, self.other: other_action}
         )
@@ -146,16 +152,26 @@ class SingleAgentView(gymnasium.Env):
         self._done = terminated or truncated
         return self._gym_obs(observations[self.agent]), rewards[self.agent], terminated, truncated, info
 
+    def _check(self, action: Any, agent: str, name: str) -> int:
+        """``action`` as an int in the action space of ``agent``; ``ValueError`` naming ``name`` otherwise."""
+        if isinstance(self.par_env, MazeParallelEnv):
+            return check_action(action, name)
+        n = self.par_env.action_space(agent).n
+        array = np.asarray(action)
+        if array.size != 1 or array.dtype.kind not in "iu" or not 0 <= int(array.reshape(())) < n:
+            raise ValueError(f"{name} must be an integer in [0, {n}), got {action!r}")
+        return int(array.reshape(()))
+
     def _gym_obs(self, obs):
         """An ``"index"`` observation as ``np.int64`` (Gymnasium's form for ``Discrete``; PettingZoo's is a 0-d array)."""
-        if self.par_env.obs_type != "index":
+        if getattr(self.par_env, "obs_type", "index") != "index":
             return obs
         if isinstance(obs, dict):
             return {**obs, "observation": np.int64(obs["observation"])}
         return np.int64(obs)
 
     def _current_mask(self, observations: dict, infos: dict) -> np.ndarray:
-        if self.par_env.action_mask_in_obs:
+        if getattr(self.par_env, "action_mask_in_obs", False):
             return observations[self.agent]["action_mask"]
         return infos[self.agent]["action_mask"]
 
@@ -189,3 +205,19 @@ def joint_maze_view(agent: str = "H", other_policy: OtherPolicy = None, **kwargs
     100, steps)."""
     kwargs.setdefault("max_cycles", DEFAULT_MAX_CYCLES)
     return SingleAgentView(parallel_env(**kwargs), agent=agent, other_policy=other_policy)
+
+
+class JointGraphEnv(SingleAgentView):
+    """A ``SingleAgentView`` of a new ``joint_graph_v0.parallel_env(**kwargs)``: the entry point of the Gymnasium
+    ids ``"multipower/JointGraph-H-v0"`` and ``"multipower/JointGraph-A-v0"``.
+
+    As ``JointMazeEnv``: ``max_cycles`` defaults to ``None`` (Gymnasium's ``TimeLimit`` of ``max_episode_steps``
+    ends episodes); other keyword arguments (``graph``, ``rewards``, ``reward_seed``, ...) are the parallel env's,
+    ``graph`` defaulting to the packaged ``joint_grid2x2_crash``.
+    """
+
+    metadata = {"render_modes": list(joint_graph_v0.RENDER_MODES), "render_fps": 4}
+
+    def __init__(self, agent: str = "H", other_policy: OtherPolicy = None, max_cycles: Optional[int] = None, **kwargs):
+        super().__init__(joint_graph_v0.parallel_env(max_cycles=max_cycles, **kwargs), agent=agent,
+                         other_policy=other_policy)

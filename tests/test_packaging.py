@@ -15,7 +15,7 @@ import gymnasium
 import pytest
 
 import multipower
-from multipower.envs.registration import ENV_IDS, GRAPH_ENV_ID
+from multipower.envs.registration import ENV_IDS, GRAPH_ENV_ID, JOINT_GRAPH_ENV_IDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +62,7 @@ def test_version_and_python_m():
     assert "exact" in helped.stdout and "train" in helped.stdout
 
 
-@pytest.mark.parametrize("env_id", [*ENV_IDS, GRAPH_ENV_ID])
+@pytest.mark.parametrize("env_id", [*ENV_IDS, GRAPH_ENV_ID, *JOINT_GRAPH_ENV_IDS])
 def test_every_registered_id_builds_without_arguments(env_id):
     env = gymnasium.make(env_id)
     observation, info = env.reset(seed=0)

@@ -125,3 +125,24 @@ def test_bad_steps_get_one_line():
     env.reset(seed=0)
     with pytest.raises(ValueError, match=r"actions\['H'\] must be an integer in \[0, 5\)"):
         env.step({"H": 7, "A": 0})
+
+
+@pytest.mark.parametrize("agent", ["H", "A"])
+def test_the_gymnasium_views_pass_check_env_and_follow_the_other_policy(agent):
+    import gymnasium
+    from gymnasium.utils.env_checker import check_env
+
+    env = gymnasium.make(f"multipower/JointGraph-{agent}-v0")
+    check_env(env.unwrapped)
+    view = env.unwrapped
+    other = "A" if agent == "H" else "H"
+    stay = np.zeros(view.model.action_mask(other).shape)
+    stay[:, 0] = 1.0  # every state of the packaged graph lets both agents stay
+    view.set_other_policy(stay)
+    _, info = env.reset(seed=3)
+    assert set(info) == {"action_mask", "invalid_action", "joint_state", "other_action"}
+    for _ in range(20):
+        _, _, terminated, truncated, info = env.step(int(np.flatnonzero(info["action_mask"])[0]))
+        assert info["other_action"] == 0
+        if terminated or truncated:
+            _, info = env.reset()
