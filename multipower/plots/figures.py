@@ -42,6 +42,7 @@ from multipower.plots.style import (  # noqa: E402,F401
 )
 from multipower.runs.configs import load_config, load_result, load_sweep, parameter_symbol  # noqa: E402
 from multipower.runs.results import PowerResult, pearson, zero_crossing  # noqa: E402,F401
+from multipower.plots.views import JOINT_MAP_MAX_CELLS  # noqa: E402
 
 def _available_moves(layout: Layout) -> np.ndarray:
     """Available moves (excluding ``stay``) of each cell: 1 dead end, 2 corridor, 3+ junction."""
@@ -247,7 +248,9 @@ def plot_result(
 
     Joint: ``heatmap_H.png``, ``heatmap_A.png``, ``alignment.png`` (and with ``diagnostics`` the heat maps
     of H's POWER against the seed and A's POWER following the seed, where present); a joint graph whose states
-    are gridworld pairs likewise, on the grid of its cells. Single:
+    are gridworld pairs likewise, on the grid of its cells. A layout of more than ``JOINT_MAP_MAX_CELLS`` open
+    cells gets the views of ``multipower.plots.views`` instead of the joint heat maps: ``marginals.png``,
+    ``H_given_A.png``, ``A_given_H.png``, ``peaks.png`` and ``alignment.png``. Single:
     ``heatmap.png``. Graph: ``power.png`` (``multipower.plots.graph.plot_graph_power``).
     """
     out_dir = Path(out_dir)
@@ -266,6 +269,8 @@ def plot_result(
         if on_grid is None:  # no grid for heat maps: the alignment plot only
             return [save_figure(plot_alignment(result), out_dir / f"{prefix}alignment.png", dpi)]
         result = on_grid
+    if result.kind == "joint" and result.layout.n_cells > JOINT_MAP_MAX_CELLS:  # too large for a joint heat map
+        return _large_world_views(result, out_dir, prefix, dpi)
     for agent in ("H", "A"):
         paths.append(save_figure(plot_joint_heatmap(result, agent, highlight=highlight), out_dir / f"{prefix}heatmap_{agent}.png", dpi))
     paths.append(save_figure(plot_alignment(result), out_dir / f"{prefix}alignment.png", dpi))
@@ -274,6 +279,15 @@ def plot_result(
             if column in result.arrays:
                 paths.append(save_figure(plot_joint_heatmap(result, column=column), out_dir / f"{prefix}heatmap_{column[6:]}.png", dpi))
     return paths
+
+
+def _large_world_views(result: PowerResult, out_dir: Path, prefix: str, dpi: int) -> list:
+    from multipower.plots import views
+
+    figures = {"marginals": views.plot_marginal_maps(result), "H_given_A": views.plot_given_other(result, "H"),
+               "A_given_H": views.plot_given_other(result, "A"), "peaks": views.plot_peaks(result),
+               "alignment": plot_alignment(result)}
+    return [save_figure(fig, out_dir / f"{prefix}{name}.png", dpi) for name, fig in figures.items()]
 
 
 def image_variance(path: PathLike) -> float:

@@ -47,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "POWER evaluated on the model against the exact optimum (options n_steps, walkers, "
                              "episode_length)")
     parser.add_argument("--mdp", default=None, metavar="FILE.gv",
-                        help="with --single: an MDP graph in POWERplay's DOT format (a .gv file or a built-in: figure1, three_states) instead of --layout")
+                        help="with --single: an MDP graph in POWERplay's DOT format (a .gv file or a built-in: "
+                             "figure1, three_states) instead of --layout")
     add_backend_arguments(parser)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from multipower.cli.commands import (add_backend_arguments, add_run_arguments, backend_from_args, count, out_path,
                                  report_backend, spec_from_args)
+from multipower.envs.graph_mdp import BUILTIN_GRAPHS
 from multipower.exact.power import Interrupted, exact_power
 from multipower.exact.single import single_agent_power
 from multipower.runs.results import alpha_text
@@ -29,8 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mdp", default=None, metavar="FILE.gv",
                         help="an MDP graph in POWERplay's DOT format instead of --layout: a joint graph of two agents "
                              "(actions [ACTION_H^ACTION_A]; --seed-policy may then be a policy graph .gv), or with "
-                             "--single a single-agent graph (a .gv file or a built-in: figure1, three_states); "
-                             "power.csv is labelled by state name")
+                             "--single a single-agent graph; a .gv file or a built-in graph: "
+                             f"{', '.join(BUILTIN_GRAPHS)}; power.csv is labelled by state name")
     parser.add_argument("--redraw-constant", action="store_true", help="redraw constant reward functions")
     parser.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
     parser.add_argument("--chunk-size", type=count(1), default=None,

@@ -1,0 +1,67 @@
+"""The robot face at full scale: exact POWER against a plain numpy two-stage solve, and the large-world views."""
+
+import numpy as np
+import pytest
+
+from multipower.envs.model import joint_model
+from multipower.envs.rewards import RewardSampler
+from multipower.exact.power import exact_power
+from multipower.exact.reference import plain_two_stage
+from multipower.plots import views
+from multipower.plots.figures import image_variance, plot_result
+
+
+@pytest.mark.parametrize("collision", ["crash", "none"])
+def test_robot_face_power_matches_a_plain_solve(collision):
+    n = 3
+    result = exact_power("robot_face20x20", 0.1, n_samples=n, collision=collision, progress=False, jobs=1,
+                         power_tol=1e-10)
+    model = joint_model("robot_face20x20", collision)
+    R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, n)
+    power_H, power_A = plain_two_stage(model, R_H, R_A, 0.1, 0.1)
+    np.testing.assert_allclose(result["power_H"], power_H.mean(0), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(result["power_A"], power_A.mean(0), rtol=0, atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def face():
+    return exact_power("robot_face20x20", 0.1, n_samples=2, collision="crash", progress=False, jobs=1)
+
+
+def test_views_reduce_as_defined(face):
+    labels = np.asarray(face.labels)
+    marginal = views.cell_map(face, face["power_A"], "A")
+    for r, c in [(8, 3), (19, 16), (0, 6)]:
+        at = (labels[:, 2] == r) & (labels[:, 3] == c)
+        assert marginal[r, c] == pytest.approx(face["power_A"][at].mean())
+    assert np.isnan(marginal[0, 0])  # a wall
+    held = views.given_other(face, "H", (8, 3))
+    at = (labels[:, 2] == 8) & (labels[:, 3] == 3)
+    np.testing.assert_array_equal(held[labels[at, 0], labels[at, 1]], face["power_H"][at])
+    assert np.isnan(held[8, 3])  # no overlap: H cannot be on A's cell
+    top = views.peak_states(face, "A", 3)
+    assert face["power_A"][[int(np.flatnonzero((labels == t).all(1))[0]) for t in top]].tolist() == sorted(
+        face["power_A"])[::-1][:3]
+    with pytest.raises(ValueError, match="other_cell"):
+        views.given_other(face, "H", (0, 0))
+
+
+def test_large_worlds_get_the_views_small_ones_the_heat_maps(face, tmp_path):
+    paths = plot_result(face, tmp_path / "face", dpi=50)
+    assert [p.name for p in paths] == ["marginals.png", "H_given_A.png", "A_given_H.png", "peaks.png", "alignment.png"]
+    assert all(image_variance(p) > 0 for p in paths)
+    maze = exact_power("maze7x7", 0.1, n_samples=2, progress=False, jobs=1)
+    assert [p.name for p in plot_result(maze, tmp_path / "maze", dpi=50)] == ["heatmap_H.png", "heatmap_A.png",
+                                                                              "alignment.png"]
+
+
+def test_the_plain_reference_takes_a_seed_policy_and_two_discounts():
+    from multipower.envs.policies import seed_policy_table
+
+    model = joint_model("maze7x7", "crash")
+    R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 3)
+    result = exact_power("maze7x7", 0.6, 0.9, n_samples=3, collision="crash", seed_policy="stay", progress=False,
+                         jobs=1, power_tol=1e-10)
+    power_H, power_A = plain_two_stage(model, R_H, R_A, 0.6, 0.9, seed_policy_table(model, "stay"))
+    np.testing.assert_allclose(result["power_H"], power_H.mean(0), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(result["power_A"], power_A.mean(0), rtol=0, atol=1e-9)
