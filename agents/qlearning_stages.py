@@ -136,7 +136,7 @@ def train_chunk(task: ChunkTask, progress: Optional[Progress] = None) -> dict[st
         task: The chunk; ``task.settings`` is ``(config_H, config_A)`` (``None``: the per-sample defaults). With
             ``task.tensorboard``, both stages log there (tags ``qlearning/H/...``, ``qlearning/A/...``), with the
             accuracy against ``task.reference`` when given.
-        progress: Called with the number of samples finished, per stage (so twice the chunk's samples in all).
+        progress: Called with the chunk's number of samples when both stages are done.
 
     Returns:
         ``policy_H``, ``policy_A`` ``(k, S, 5)``, ``q_env_H``, ``q_env_A`` ``(k, S, 5)`` (environment
@@ -147,11 +147,13 @@ def train_chunk(task: ChunkTask, progress: Optional[Progress] = None) -> dict[st
     try:
         run = train_two_stage(
             task.model, task.R_H, task.R_A, task.gamma_H, task.gamma_A, task.seed_policy, config_H, config_A,
-            seed=task.seed, logger=logger, reference=task.reference if logger.enabled else None, progress=progress,
+            seed=task.seed, logger=logger, reference=task.reference if logger.enabled else None,
             sample_offset=task.start,
         )
     finally:
         logger.close()
+    if progress is not None:
+        progress(len(task.R_H))
     return {
         "policy_H": run.policy_H, "policy_A": run.policy_A, "q_env_H": run.H.q, "q_env_A": run.A.q,
         "steps": np.stack([run.H.steps, run.A.steps], axis=1),

@@ -100,6 +100,20 @@ def test_default_jobs_is_the_available_cores(monkeypatch):
     assert seen == [3]
 
 
+def test_progress_counts_each_sample_once():
+    from multipower.learned import training
+
+    model = joint_model("grid3x3")
+    R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 3)
+    settings = (default_config(0.6, min_visits=40, max_steps=1000, check_every=50),
+                default_config(0.6, deterministic_other=True, min_visits=40, max_steps=1000, check_every=50))
+    for jobs in (1, 2):
+        calls = []
+        training.train_chunks("qlearning", model, R_H, R_A, 0.6, 0.6, uniform_policy(model.action_mask_A), 0,
+                              settings, jobs=jobs, chunk=1, progress=calls.append)
+        assert sum(calls) == 3 == training.progress_total("qlearning", 3, settings, 0.6, 0.6)[0]
+
+
 def test_variance_reduced_runs_do_not_depend_on_the_split():
     """Epoch boundaries follow the step count alone: chunks of 1 or 3 samples, one or two jobs, same Q-tables."""
     model = joint_model("grid3x3")
