@@ -57,14 +57,12 @@ class PPOConfig:
     logit per state and action, the one-hot matmul of a linear policy), a learning rate of 0.03, GAE λ = 0.95,
     5-step episodes from uniformly random joint states, and updates whose data grows with the horizon.
 
-    The fields left ``None`` (``total_timesteps``, ``n_envs``, ``batch_size``, ``n_epochs``, ``gae_lambda_end``)
-    follow each agent's discount: ``for_gamma`` fills them for the agent being trained, so that H's come from
+    The fields left ``None`` (``total_timesteps``, ``n_envs``, ``batch_size``) follow each agent's discount: ``for_gamma`` fills them for the agent being trained, so that H's come from
     ``γ_H`` and A's from ``γ_A``; a value given (``--option n_envs=64``) holds for both agents.
     """
 
     total_timesteps: Optional[int] = None
-    """Environment steps per agent per reward sample; default ``2**20 · m``, three times that at long horizons
-    (``for_gamma``)."""
+    """Environment steps per agent per reward sample; default ``2**20 · m`` (``for_gamma``)."""
     n_envs: Optional[int] = None
     """Environments per sample, stepped together; default ``32 · m`` (``for_gamma``)."""
     n_steps: int = 64
@@ -72,8 +70,8 @@ class PPOConfig:
     batch_size: Optional[int] = None
     """Minibatch size per sample, at most ``n_envs * n_steps``; default a quarter of it (four minibatches per
     epoch: ``512 · m`` with the default ``n_envs``)."""
-    n_epochs: Optional[int] = None
-    """Passes over each rollout; default 4, 1 at long horizons (``for_gamma``)."""
+    n_epochs: int = 4
+    """Passes over each rollout."""
     learning_rate: float = 0.03
     """Adam step size (decays linearly to 0 when ``anneal_lr``)."""
     anneal_lr: bool = True
@@ -87,8 +85,8 @@ class PPOConfig:
     update: far too slow at long horizons)."""
     gae_lambda_end: Optional[float] = None
     """GAE λ at the end of training: λ goes linearly from ``gae_lambda`` to it over the updates (lower-variance
-    advantages once the critic has learned); default ``gae_lambda`` (constant), 0.5 at long horizons
-    (``for_gamma``)."""
+    advantages once the critic has learned); default ``gae_lambda`` (constant). docs/learning.md#ppo-long-horizons
+    measures 0.5 at γ = 0.99."""
     clip_range: float = 0.2
     """PPO's probability-ratio clip ε."""
     clip_range_vf: Optional[float] = None
@@ -146,23 +144,23 @@ class PPOConfig:
         """This config with the fields left ``None`` filled for an agent of discount ``γ``.
 
         With ``m = 2**round(log2 √(1/(1 − γ)))`` (1 at γ = 0.1, 2 at 0.6, 4 at 0.9, 8 at 0.99), ``n_envs = 32·m``,
-        ``total_timesteps = 2**20·m`` and ``batch_size`` a quarter of a rollout (``512·m``): 512 updates of the
-        64-step rollouts, 4 epochs each, with ``m`` times the data per update at a horizon ``1/(1 − γ)`` of about
-        ``m²`` steps. At long horizons (``m ≥ LONG_HORIZON_SCALE``, γ ≳ 0.98) three times the updates with one
-        epoch each, and λ annealed from ``gae_lambda`` to 0.5: twice as accurate greedy policies for 1.2 times the
-        time (docs/learning.md#ppo-defaults). ``ValueError`` naming the field when the filled config is invalid.
+        ``total_timesteps = 2**20·m`` and ``batch_size`` a quarter of a rollout (``512·m``): the same 512 updates of
+        the 64-step rollouts at every discount, with ``m`` times the data per update at a horizon ``1/(1 − γ)`` of
+        about ``m²`` steps. More data per update cost far less than more updates for the same accuracy
+        (docs/learning.md#ppo-defaults). ``ValueError`` naming the field when the filled config is invalid.
         """
         m = ppo_scale(gamma)
-        long = m >= LONG_HORIZON_SCALE
         n_envs = 32 * m if self.n_envs is None else self.n_envs
-        filled = {"n_envs": n_envs, "total_timesteps": 1_048_576 * m * (3 if long else 1),
-                  "batch_size": max(1, n_envs * self.n_steps // 4), "n_epochs": 1 if long else 4,
-                  "gae_lambda_end": 0.5 if long else self.gae_lambda}
+        filled = {"n_envs": n_envs, "total_timesteps": 1_048_576 * m,
+                  "batch_size": max(1, n_envs * self.n_steps // 4)}
         return replace(self, **{name: filled[name] for name in _FOR_GAMMA if getattr(self, name) is None})
 
     def gae_lambda_at(self, update: int) -> float:
-        """GAE λ of update ``update`` (from 0): linear from ``gae_lambda`` to ``gae_lambda_end`` over the updates."""
+        """GAE λ of update ``update`` (from 0): linear from ``gae_lambda`` to ``gae_lambda_end`` over the updates
+        (``gae_lambda`` throughout when ``gae_lambda_end`` is ``None``)."""
         self._require_resolved("gae_lambda_at")
+        if self.gae_lambda_end is None:
+            return self.gae_lambda
         fraction = update / max(1, self.n_updates - 1)
         return self.gae_lambda + (self.gae_lambda_end - self.gae_lambda) * min(1.0, fraction)
 
@@ -184,13 +182,13 @@ class PPOConfig:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["net_arch"] = list(self.net_arch)
+        if self.gae_lambda_end is None:  # constant λ: the settings of runs saved before the field existed
+            del out["gae_lambda_end"]
         return out
 
 
 #: The fields that ``PPOConfig.for_gamma`` fills from the discount when they are left ``None``.
-_FOR_GAMMA = ("total_timesteps", "n_envs", "batch_size", "n_epochs", "gae_lambda_end")
-#: ``ppo_scale`` from which an agent gets the long-horizon settings of ``PPOConfig.for_gamma`` (γ ≳ 0.98).
-LONG_HORIZON_SCALE = 8
+_FOR_GAMMA = ("total_timesteps", "n_envs", "batch_size")
 
 
 def ppo_scale(gamma: float) -> int:

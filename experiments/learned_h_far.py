@@ -11,9 +11,9 @@ evaluates both exactly, so that every error left is H's. Prints one JSON line:
   ``map_error``, ``map_pearson``: of the mean over samples (the POWER maps);
 * ``seconds``: training time of stage 1.
 
-    python experiments/learned_h_far.py --samples 8                                   # PPO, today's defaults
-    python experiments/learned_h_far.py --samples 8 --set n_epochs=4 --set total_timesteps=8388608 \\
-        --set gae_lambda_end=0.95                                                     # the γ-scaled rule alone
+    python experiments/learned_h_far.py --samples 8                                   # PPO, the defaults
+    python experiments/learned_h_far.py --samples 8 --set n_epochs=1 --set total_timesteps=25165824 \\
+        --set gae_lambda_end=0.5                                                      # PPO, its best setting
     python experiments/learned_h_far.py --samples 32 --qlearning --set min_visits=20000
 
 ``--set NAME=VALUE`` overrides a ``PPOConfig`` field (with ``--qlearning``, a ``QLearningConfig`` field);

@@ -258,17 +258,14 @@ def test_tensorboard_logs_losses_and_accuracy_per_update(tmp_path):
 
 
 def _documented_rule() -> dict:
-    """docs/learning.md#ppo-defaults' table: ``{gamma: (m, n_envs, batch_size, total_timesteps, n_epochs,
-    lambda_start, lambda_end, updates)}``."""
+    """docs/learning.md#ppo-defaults' table: ``{gamma: (m, n_envs, batch_size, total_timesteps)}``."""
     import re
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "learning.md").read_text()
     section = text[text.index("{ #ppo-defaults }"):]
-    rows = re.findall(r"^\| (0\.\d+) \| (\d+) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \| (\d+) \| ([\d.]+) → ([\d.]+) \| "
-                      r"([\d,]+) \|$", section, re.M)
-    number = lambda v: float(v) if "." in v else int(v.replace(",", ""))  # noqa: E731
-    return {float(g): tuple(number(v) for v in rest) for g, *rest in rows}
+    rows = re.findall(r"^\| (0\.\d+) \| (\d+) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \|$", section, re.M)
+    return {float(g): tuple(int(v.replace(",", "")) for v in rest) for g, *rest in rows}
 
 
 def test_defaults_follow_the_discount_as_documented():
@@ -276,14 +273,27 @@ def test_defaults_follow_the_discount_as_documented():
 
     rule = _documented_rule()
     assert set(rule) == {0.1, 0.6, 0.9, 0.99}
-    for gamma, (m, n_envs, batch_size, total_timesteps, n_epochs, start, end, updates) in rule.items():
+    for gamma, (m, n_envs, batch_size, total_timesteps) in rule.items():
         config = PPOConfig().for_gamma(gamma)
         assert ppo_scale(gamma) == m
         assert (config.n_envs, config.batch_size, config.total_timesteps) == (n_envs, batch_size, total_timesteps)
-        assert (config.n_epochs, config.gae_lambda, config.gae_lambda_end, config.n_updates) == (n_epochs, start, end,
-                                                                                               updates)
-        assert config.max_cycles == 5
-        assert config.gae_lambda_at(0) == start and config.gae_lambda_at(updates - 1) == end
+        assert (config.gae_lambda, config.n_epochs, config.max_cycles, config.n_updates) == (0.95, 4, 5, 512)
+        assert config.gae_lambda_end is None and "gae_lambda_end" not in config.to_dict()
+
+
+def test_gae_lambda_anneals_to_its_end_and_reaches_the_advantages(monkeypatch):
+    from multipower.agents import ppo
+
+    config = PPOConfig(**{**TINY, "total_timesteps": 2048, "gae_lambda_end": 0.5}).for_gamma(0.9)  # 8 updates
+    assert [round(config.gae_lambda_at(u), 4) for u in (0, 7)] == [0.95, 0.5]
+    assert config.gae_lambda_at(3) == pytest.approx(0.95 - 0.45 * 3 / 7)
+    seen = []
+    advantages = ppo.advantages
+    monkeypatch.setattr(ppo, "advantages", lambda *args: (seen.append(args[3]), advantages(*args))[1])
+    model = joint_model("grid3x3")
+    R_H, _ = rewards_for(model, 1)
+    ppo.train_agents(model, R_H, 0.9, "H", uniform(model.action_mask_A), ppo.sample_keys(0, [0], "H"), config)
+    assert seen == [config.gae_lambda_at(u) for u in range(config.n_updates)]
 
 
 def test_a_given_field_holds_at_every_discount():
