@@ -94,8 +94,13 @@ def as_joint_graph(graph: Union[JointGraph, str]) -> JointGraph:
     """A ``JointGraph``, a packaged graph's name, a path to a DOT file, or DOT text (anything containing ``{``)."""
     if isinstance(graph, JointGraph):
         return graph
-    text = str(graph)
-    return parse_joint_graph(text) if "{" in text else load_joint_graph(text)
+    if not isinstance(graph, str) or not graph:
+        raise ValueError(f"graph must be a JointGraph, a packaged graph's name, a .gv file or DOT text, got {graph!r}")
+    try:
+        return parse_joint_graph(graph) if "{" in graph else load_joint_graph(graph)
+    except ValueError as error:  # the graph readers name their argument "mdp"
+        message = str(error)
+        raise ValueError(f"graph: {message[5:]}" if message.startswith("mdp: ") else message) from None
 
 
 class JointGraphParallelEnv(ParallelEnv):
@@ -182,18 +187,22 @@ class JointGraphParallelEnv(ParallelEnv):
         return np.asarray(self._obs_state, dtype=np.int64)
 
     def reset(self, seed: Optional[int] = None, options: Optional[dict] = None):
+        options = dict(options or {})  # other options are ignored, as PettingZoo's own envs do
+        start = options.get("joint_state")
+        if start is not None:  # checked before anything changes
+            array = np.asarray(start)
+            if (isinstance(start, bool) or array.shape != () or array.dtype.kind not in "iu"
+                    or not 0 <= int(array) < self.n_states):
+                raise ValueError(f"joint_state must be an integer in [0, {self.n_states}), got {start!r}")
+            start = int(array)
         if seed is not None:
             self._np_random, _ = seeding.np_random(seed)
-        options = dict(options or {})
         if "rewards" in options:
-            self.set_rewards(options.pop("rewards"))
+            self.set_rewards(options["rewards"])
         if "reward_seed" in options:
-            self.set_reward_seed(options.pop("reward_seed"))
-        start = options.pop("joint_state", None)  # other options are ignored, as PettingZoo's own envs do
+            self.set_reward_seed(options["reward_seed"])
         if start is None:
             start = int(self.np_random.integers(self.n_states))
-        elif isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start < self.n_states:
-            raise ValueError(f"joint_state must be an integer in [0, {self.n_states}), got {start!r}")
         self.agents = list(self.possible_agents)
         self._state = self._obs_state = int(start)
         self._cycles = 0
@@ -204,7 +213,9 @@ class JointGraphParallelEnv(ParallelEnv):
 
     def step(self, actions: Mapping[str, Any]):
         if not self.agents:
-            raise RuntimeError("step() called after the episode ended: call reset() first")
+            raise RuntimeError("step() called before reset() or after the episode ended: call reset() first")
+        if not isinstance(actions, Mapping):
+            raise ValueError(f'actions must be a dict {{"H": action, "A": action}}, got {type(actions).__name__}')
         s = self._state
         chosen, invalid = {}, {}
         for agent in AGENTS:

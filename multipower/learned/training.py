@@ -29,7 +29,7 @@ from multipower.agents.logging import ExactQ, policy_metrics, solver_convention
 from multipower.agents.storage import TrainedAgents
 from multipower.envs.model import JointModel
 from multipower.envs.policies import is_deterministic, seed_policy_table
-from multipower.envs.validation import available_cores
+from multipower.envs.validation import available_cores, check_count, check_gamma, check_rewards, check_seed
 from multipower.runs.backends import remote
 from multipower.runs.rundir import NUMERICS_VERSION
 from multipower.learned.workers import imap_unordered, init_worker
@@ -420,16 +420,25 @@ def train_agents(
         ``TrainedAgents`` of the ``K`` samples; ``config`` holds the settings, timings and any metrics.
     """
     check_algo(algo)
+    R_H, R_A, gamma_H, gamma_A = _check_problem(model, R_H, R_A, gamma_H, gamma_A)
+    seed = check_seed(seed)
     options = dict(options or {})
     run_options = {key: options.pop(key) for key in PPO_RUN_OPTIONS if key in options}
+    for key in ("n_jobs", "chunk"):
+        if run_options.get(key) is not None:
+            check_count(run_options[key], f"options[{key!r}]")
     if algo != "ppo" and run_options.get("device") is not None:
         raise ValueError(f"device applies to the ppo learner only, not {algo}")
     seed_table = seed_policy_table(model, seed_policy)
     if algo == "sb3-ppo" and not (isinstance(seed_policy, str) and seed_policy == "uniform"):
-        raise ValueError(f"algo 'sb3-ppo' supports seed_policy 'uniform' only, got {seed_policy!r}")
+        got = repr(seed_policy) if isinstance(seed_policy, str) else "a table"
+        raise ValueError(f"algo 'sb3-ppo' supports seed_policy 'uniform' only, got {got}")
     if algo == "sb3-ppo" and model.slip != 0.0:
         raise ValueError(f"algo 'sb3-ppo' supports slip 0 only (use qlearning or ppo), got slip={model.slip}")
-    settings = learner_settings(algo, options, gamma_H, gamma_A, seed_table, model.slip)
+    try:
+        settings = learner_settings(algo, options, gamma_H, gamma_A, seed_table, model.slip)
+    except SpecError as error:  # the command line's wording (--option NAME) for the Python argument
+        raise ValueError(str(error).replace("--option ", "options: ", 1)) from None
     before, t0 = (store.done(len(R_H)) if store is not None else 0), time.perf_counter()
     arrays, run = train_chunks(
         algo, model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, settings, jobs=run_options.get("n_jobs"),
@@ -450,6 +459,17 @@ def train_agents(
         q_H, q_A = solver_convention(arrays["q_env_H"], R_H, gamma_H), solver_convention(arrays["q_env_A"], R_A, gamma_A)
     return TrainedAgents(arrays["policy_H"], arrays["policy_A"], R_H, R_A, config, q_H, q_A)
 
+
+
+def _check_problem(model: JointModel, R_H, R_A, gamma_H: float, gamma_A: float) -> tuple:
+    """``(R_H, R_A, gamma_H, gamma_A)`` checked before any training: ``(K, S)`` finite rewards of one shape with
+    ``K >= 1``, discounts in (0, 1). ``ValueError`` naming the argument otherwise."""
+    R_H, R_A = check_rewards(R_H, model.n_states, "R_H"), check_rewards(R_A, model.n_states, "R_A")
+    if R_A.shape != R_H.shape:
+        raise ValueError(f"R_A must have the shape of R_H, {R_H.shape}, got {R_A.shape}")
+    if len(R_H) == 0:
+        raise ValueError("R_H, R_A: need at least one reward sample (row), got 0")
+    return R_H, R_A, check_gamma(gamma_H, "gamma_H"), check_gamma(gamma_A, "gamma_A")
 
 
 def trained_metrics(algo: str, model: JointModel, R_H: np.ndarray, R_A: np.ndarray, gamma_H: float,

@@ -146,3 +146,21 @@ def test_the_gymnasium_views_pass_check_env_and_follow_the_other_policy(agent):
         assert info["other_action"] == 0
         if terminated or truncated:
             _, info = env.reset()
+
+
+def test_a_refused_reset_changes_nothing_and_bad_graphs_name_graph():
+    env = joint_graph_v0.parallel_env()
+    env.reset(seed=0)
+    before = env.reward_tables["H"].copy()
+    with pytest.raises(ValueError, match="joint_state must be an integer"):
+        env.reset(options={"reward_seed": 5, "joint_state": -1})
+    np.testing.assert_array_equal(env.reward_tables["H"], before)
+    env.reset(options={"joint_state": np.array(2)})
+    assert env.joint_state == 2
+    with pytest.raises(ValueError, match="actions must be a dict"):
+        env.step([0, 0])
+    for graph in (None, 5, ""):
+        with pytest.raises(ValueError, match="graph must be a JointGraph"):
+            joint_graph_v0.parallel_env(graph=graph)
+    with pytest.raises(ValueError, match="^graph: cannot read"):
+        joint_graph_v0.parallel_env(graph="no_such_graph.gv")

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from multipower.envs.policies import uniform_policy
+from multipower.envs.policies import seed_policy_table, uniform_policy
 from multipower.envs.model import joint_model
 from multipower.learned.compare import compare, compare_agents, train_agents
 from multipower.envs.rewards import RewardSampler
@@ -180,3 +180,30 @@ def test_bad_input_raises_clear_errors():
         compare_agents(model, policy, policy_A, R_H, R_A, 0.6, -0.5)
     with pytest.raises(ValueError, match="seed_policy"):
         compare_agents(model, policy, policy_A, R_H, R_A, 0.6, seed_policy="random")
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(options={"n_jobs": 0}), r"options\['n_jobs'\] must be a positive integer"),
+    (dict(options={"n_jobs": "2"}), r"options\['n_jobs'\] must be a positive integer"),
+    (dict(options={"chunk": 1.5}), r"options\['chunk'\] must be a positive integer"),
+    (dict(options={"min_visits": -1}), "options: "),
+    (dict(options={"total_timesteps": "x"}, algo="sb3-ppo"), "total_timesteps must be a positive integer"),
+    (dict(R_A_rows=2), r"R_A must have the shape of R_H, \(3, 81\), got \(2, 81\)"),
+    (dict(R_H_rows=0, R_A_rows=0), "at least one reward sample"),
+    (dict(seed=1.5), "seed must be a non-negative integer"),
+    (dict(gamma_A=1.5), "gamma_A"),
+    (dict(seed_policy="table", algo="sb3-ppo"), "supports seed_policy 'uniform' only, got a table$"),
+])
+def test_train_agents_refuses_bad_input_in_one_line_before_training(monkeypatch, change, message):
+    from multipower.learned import training
+
+    monkeypatch.setattr(training, "train_chunks", lambda *a, **k: pytest.fail("training started"))
+    model = joint_model("grid3x3")
+    R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 3)
+    change = dict(change)
+    R_H, R_A = R_H[:change.pop("R_H_rows", 3)], R_A[:change.pop("R_A_rows", 3)]
+    if change.get("seed_policy") == "table":
+        change["seed_policy"] = seed_policy_table(model, "stay")
+    kwargs = {"algo": "qlearning", "gamma_A": 0.6, **change}
+    with pytest.raises(ValueError, match=message):
+        training.train_agents(kwargs.pop("algo"), model, R_H, R_A, 0.6, kwargs.pop("gamma_A"), **kwargs)
