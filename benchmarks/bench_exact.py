@@ -79,7 +79,7 @@ def main() -> None:
         peer = peer_ms_per_sample(layout, gamma, collision, args.peer_samples or (50 if group == "maze" else 2))
         # the solver's CPU time per sample, on all its workers: wall time × workers / samples
         per_sample = seconds * 1000 * r.config["jobs"] / n
-        print(f"{layout:<16s}{gamma:>6g}{collision:>10s}{n:>9d}{r.config['jobs']:>5d}{seconds:>10.2f}{target:>8.0f}"
+        print(f"{layout:<16s}{gamma:>6g}{collision:>10s}{n:>9d}{r.config['jobs']:>5d}{seconds:>10.2f}{target:>8g}"
               f"{seconds * 1000 / n:>11.3f}{peer / per_sample:>8.0f}  {r.stats['alpha']:.3f}", flush=True)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
