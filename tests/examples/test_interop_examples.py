@@ -30,6 +30,13 @@ def _importable(module: str) -> bool:
     return True
 
 
+@pytest.fixture(autouse=True)
+def sb3_logs_in_tmp_path(tmp_path, monkeypatch):
+    """SB3's default logger makes a folder per ``learn()`` in the system's temporary folder: keep them in the
+    test's own."""
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path / "sb3"))
+
+
 @pytest.fixture
 def one_torch_thread():
     import torch
