@@ -350,7 +350,8 @@ def learned_result(result: PowerResult, which: str = "learned") -> PowerResult:
 def plot_comparison_dir(directory: PathLike, out_dir: PathLike, prefix: str = "", dpi: int = 110,
                         highlight: Sequence[tuple] = ()) -> list:
     """Figures of a saved learned-versus-exact comparison: the four-panel comparison figure and the
-    learned heat maps (``highlight``: states to circle, as ``plot_joint_heatmap``) and alignment plot."""
+    learned heat maps (``highlight``: states to circle, as ``plot_joint_heatmap``) and alignment plot; past
+    ``JOINT_MAP_MAX_CELLS`` open cells, the learned POWER's large-world views instead of the heat maps."""
     result = load_result(directory, columns=tuple(f"power_{a}_{w}" for a in "HA" for w in ("learned", "exact")))
     out_dir = Path(out_dir)
     algo = result.config.get("algo", "learned")
@@ -361,6 +362,8 @@ def plot_comparison_dir(directory: PathLike, out_dir: PathLike, prefix: str = ""
     )
     paths = [save_figure(fig, out_dir / f"{prefix}learned_vs_exact.png", dpi)]
     learned = learned_result(result)
+    if learned.layout.n_cells > JOINT_MAP_MAX_CELLS:  # too large for joint heat maps: the views
+        return paths + _large_world_views(learned, out_dir, prefix, dpi)
     for agent in ("H", "A"):
         title = f"{algo} (learned) POWER_{agent}\n{describe(result.config)}"
         paths.append(save_figure(plot_joint_heatmap(learned, agent, title=title, highlight=highlight),

@@ -65,3 +65,16 @@ def test_the_plain_reference_takes_a_seed_policy_and_two_discounts():
     power_H, power_A = plain_two_stage(model, R_H, R_A, 0.6, 0.9, seed_policy_table(model, "stay"))
     np.testing.assert_allclose(result["power_H"], power_H.mean(0), rtol=0, atol=1e-9)
     np.testing.assert_allclose(result["power_A"], power_A.mean(0), rtol=0, atol=1e-9)
+
+
+def test_a_learned_comparison_on_the_robot_face_gets_the_views(tmp_path):
+    from multipower.learned.compare import compare_agents
+    from multipower.plots.figures import plot_comparison_dir
+
+    model = joint_model("robot_face20x20", "crash")
+    R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 1)
+    first = [np.eye(5)[model.action_mask(agent).argmax(1)][None] for agent in "HA"]  # any fixed policies
+    compare_agents(model, *first, R_H, R_A, 0.1, n_rollouts=4).save(tmp_path / "cmp", figure=False)
+    paths = plot_comparison_dir(tmp_path / "cmp", tmp_path / "fig", dpi=40)
+    assert [p.name for p in paths] == ["learned_vs_exact.png", "marginals.png", "H_given_A.png", "A_given_H.png",
+                                       "peaks.png", "alignment.png"]
