@@ -180,9 +180,10 @@ def test_ppo_sigterm_then_rerun_is_byte_identical(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGINT, signal.SIGTERM])
 def test_a_signal_after_the_first_chunk_always_writes_a_partial_agents_file(tmp_path, sig):
     """Deterministic: the signal is sent once the first chunk file exists; with one job the first chunk holds
-    sample 0, so the partial agents.npz is written every time."""
+    sample 0, so the partial agents.npz is written every time. 400 samples (16 s of training, stopped after the
+    first 0.2 s) leave the signal time to arrive on a loaded machine."""
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "multipower", "train", *WORLD, "--samples", "40", "--chunk", "4",
+    proc = subprocess.Popen([sys.executable, "-m", "multipower", "train", *WORLD, "--samples", "400", "--chunk", "4",
                              "--jobs", "1", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not list((out / "chunks").glob("0*.npz")) and proc.poll() is None and time.monotonic() < deadline:
