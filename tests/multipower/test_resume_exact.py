@@ -84,11 +84,11 @@ def test_sigkill_at_several_points_then_resume_gives_the_same_bytes(layout, refe
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_sigint_and_sigterm_save_a_marked_partial_result_and_resume(layout, reference, tmp_path, sig):
     out = tmp_path / "stopped"
-    code, err = _stop_after(_argv(layout, out), 3, sig)
+    code, err = _stop_after(_argv(layout, out), 1, sig)  # nine blocks left: the signal arrives even under load
     assert code == 130, err
     summary = json.loads((out / "summary.json").read_text())
     done = summary["samples_done"]
-    assert done % block_size(SIDE**4) == 0 and 3 * 64 <= done < N and not summary["complete"]
+    assert done % block_size(SIDE**4) == 0 and 64 <= done < N and not summary["complete"]
     assert f"saved a partial result of {done:,} of {N:,} samples" in err and "rerun the same command" in err
     manifest = rundir.read_manifest(out)
     assert (manifest["samples_done"], manifest["complete"], rundir.check_files(out)) == (done, False, "")
