@@ -39,7 +39,15 @@ def _argv(layout, out, samples=N, *extra):
 def _start(argv):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "multipower.cli", *argv], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_from_a_shell)
+
+def as_from_a_shell() -> None:
+    """In the child before it runs: SIGINT and SIGTERM as a shell's foreground job gets them (default action, not
+    blocked), whatever the test process inherited or set (a child inherits an ignored or blocked signal)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
 
 
 def _blocks(out) -> int:

@@ -18,6 +18,7 @@ import pytest
 from multipower.agents.storage import load_agents
 from multipower.runs.chunkstore import ChunkStore
 from multipower.cli import main
+from tests.multipower.test_resume_exact import as_from_a_shell
 
 WORLD = ["--layout", "grid3x3", "--gamma", "0.6", "--seed", "3"]
 PPO = ["--algo", "ppo", *WORLD, "--timesteps", "256", "--no-eval", "--device", "cpu", "--option", "n_envs=8",
@@ -37,7 +38,7 @@ def reference(tmp_path_factory):
 def start(out: Path, *flags: str) -> subprocess.Popen:
     log = open(out.parent / f"{out.name}.log", "a")
     return subprocess.Popen([sys.executable, "-m", "multipower.cli", "train", *flags, "--out", str(out)],
-                            stdout=log, stderr=log)
+                            stdout=log, stderr=log, preexec_fn=as_from_a_shell)
 
 
 def chunks(out: Path) -> list:
@@ -184,7 +185,8 @@ def test_a_signal_after_the_first_chunk_always_writes_a_partial_agents_file(tmp_
     first 0.2 s) leave the signal time to arrive on a loaded machine."""
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "multipower", "train", *WORLD, "--samples", "400", "--chunk", "4",
-                             "--jobs", "1", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--jobs", "1", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=as_from_a_shell)
     deadline = time.monotonic() + 120
     while not list((out / "chunks").glob("0*.npz")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
