@@ -83,7 +83,7 @@ from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 from multipower.envs.joint_graph import JointGraph, load_joint_graph, parse_joint_graph
 from multipower.envs.model import AGENTS, check_agent
 from multipower.envs.rewards import RewardSampler
-from multipower.envs.validation import check_max_cycles, check_reward_seed, check_reward_table
+from multipower.envs.validation import check_action, check_max_cycles, check_reward_seed, check_reward_table
 
 DEFAULT_GRAPH = "joint_grid2x2_crash"
 RENDER_MODES = ("human", "ansi")
@@ -219,7 +219,7 @@ class JointGraphParallelEnv(ParallelEnv):
         s = self._state
         chosen, invalid = {}, {}
         for agent in AGENTS:
-            action = self._action(agent, actions.get(agent))
+            action = check_action(actions.get(agent), f"actions[{agent!r}]", self._action_spaces[agent].n)
             invalid[agent] = not self._masks[agent][s, action]
             if invalid[agent] and self.strict:
                 name = (self.graph.actions_H if agent == "H" else self.graph.actions_A)[action]
@@ -267,15 +267,6 @@ class JointGraphParallelEnv(ParallelEnv):
 
     def close(self) -> None:
         pass
-
-    def _action(self, agent: str, action: Any) -> int:
-        size = self._action_spaces[agent].n
-        if isinstance(action, (int, np.integer)) and not isinstance(action, bool) and 0 <= action < size:
-            return int(action)
-        array = np.asarray(action)
-        if array.size == 1 and array.dtype.kind in "iu" and 0 <= int(array.reshape(())) < size:
-            return int(array.reshape(()))
-        raise ValueError(f"actions[{agent!r}] must be an integer in [0, {size}), got {action!r}")
 
     def _observations(self) -> dict:
         return {agent: np.asarray(self._obs_state, dtype=np.int64) for agent in AGENTS}

@@ -139,9 +139,9 @@ class SingleAgentView(gymnasium.Env):
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         if self._done:
             raise RuntimeError("the episode is over (or never started): call reset() before step()")
-        action = self._check(action, self.agent, "action")
-        other_action = self._check(self.other_policy(self.par_env.joint_state, self.np_random), self.other,
-                                   "other_policy's action")
+        action = check_action(action, "action", self.action_space.n)
+        other_action = check_action(self.other_policy(self.par_env.joint_state, self.np_random),
+                                    "other_policy's action", self.par_env.action_space(self.other).n)
         observations, rewards, terminations, truncations, infos = self.par_env.step(
             {self.agent: action, self.other: other_action}
         )
@@ -151,16 +151,6 @@ class SingleAgentView(gymnasium.Env):
         terminated, truncated = terminations[self.agent], truncations[self.agent]
         self._done = terminated or truncated
         return self._gym_obs(observations[self.agent]), rewards[self.agent], terminated, truncated, info
-
-    def _check(self, action: Any, agent: str, name: str) -> int:
-        """``action`` as an int in the action space of ``agent``; ``ValueError`` naming ``name`` otherwise."""
-        if isinstance(self.par_env, MazeParallelEnv):
-            return check_action(action, name)
-        n = self.par_env.action_space(agent).n
-        array = np.asarray(action)
-        if array.size != 1 or array.dtype.kind not in "iu" or not 0 <= int(array.reshape(())) < n:
-            raise ValueError(f"{name} must be an integer in [0, {n}), got {action!r}")
-        return int(array.reshape(()))
 
     def _gym_obs(self, obs):
         """An ``"index"`` observation as ``np.int64`` (Gymnasium's form for ``Discrete``; PettingZoo's is a 0-d array)."""

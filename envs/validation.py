@@ -160,17 +160,17 @@ def check_reward_seed(seed: Any, name: str = "reward_seed") -> int:
     return int(seed)
 
 
-def check_action(action: Any, name: str = "action") -> int:
-    """An action as an int in ``[0, N_ACTIONS)``; ``ValueError`` naming ``name`` otherwise."""
+def check_action(action: Any, name: str = "action", n: int = N_ACTIONS) -> int:
+    """An action as an int in ``[0, n)`` (default the five moves); ``ValueError`` naming ``name`` otherwise."""
     if type(action) is int or isinstance(action, np.integer):
         value = int(action)
     else:
         array = np.asarray(action)
         if array.size != 1 or array.dtype.kind not in "iu":
-            raise ValueError(f"{name} must be an integer in [0, {N_ACTIONS}), got {action!r}")
+            raise ValueError(f"{name} must be an integer in [0, {n}), got {action!r}")
         value = int(array.reshape(()))
-    if not 0 <= value < N_ACTIONS:
-        raise ValueError(f"{name} must be an integer in [0, {N_ACTIONS}) (Discrete({N_ACTIONS})), got {value}")
+    if not 0 <= value < n:
+        raise ValueError(f"{name} must be an integer in [0, {n}) (Discrete({n})), got {value}")
     return value
 
 
