@@ -16,7 +16,7 @@ evaluates both exactly, so that every error left is H's. Prints one JSON line:
         --set gae_lambda_end=0.5                                                      # PPO, its best setting
     python experiments/learned_h_far.py --samples 32 --qlearning --set min_visits=20000
 
-``--set NAME=VALUE`` overrides a ``PPOConfig`` field (with ``--qlearning``, a ``QLearningConfig`` field);
+``--set NAME=VALUE`` (VALUE as JSON, as ``multipower train --option``) overrides a ``PPOConfig`` field (with ``--qlearning``, a ``QLearningConfig`` field);
 ``--tail-average F`` also reports the greedy policy of the logits averaged over the updates after fraction F of
 training (PPO).
 """
@@ -24,11 +24,12 @@ training (PPO).
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import time
 
 import numpy as np
+
+from multipower.cli.commands import key_value
 
 
 def main() -> None:
@@ -39,7 +40,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--qlearning", action="store_true", help="batched Q-learning instead of batched PPO")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", type=key_value("--set"))
     parser.add_argument("--tail-average", type=float, default=None, metavar="F")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     args = parser.parse_args()
@@ -51,13 +52,7 @@ def main() -> None:
     from multipower.envs.policies import uniform_policy
     from multipower.envs.rewards import RewardSampler
 
-    overrides = {}
-    for item in args.set:
-        name, value = item.split("=", 1)
-        try:
-            overrides[name] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            overrides[name] = value
+    overrides = dict(args.set)
     model = joint_model(args.layout, args.collision)
     R_H, R_A = RewardSampler(model.n_states, seed=args.seed).pairs(0, args.samples)
     seed_policy = uniform_policy(model.action_mask_A)
