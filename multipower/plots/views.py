@@ -55,11 +55,14 @@ def given_other(result: PowerResult, agent: str, other_cell: tuple) -> np.ndarra
     return image
 
 
+def peak_indices(result: PowerResult, agent: str, k: int = 3) -> np.ndarray:
+    """``(k,)`` the joint states where ``agent``'s POWER is highest, highest first (ties: lowest index first)."""
+    return np.argsort(-result[f"power_{agent}"], kind="stable")[:k]
+
+
 def peak_states(result: PowerResult, agent: str, k: int = 3) -> np.ndarray:
-    """``(k, 4)`` the cells ``(h_row, h_col, a_row, a_col)`` of the ``k`` joint states where ``agent``'s POWER is
-    highest, highest first (ties: lowest joint-state index first)."""
-    order = np.argsort(-result[f"power_{agent}"], kind="stable")[:k]
-    return np.asarray(result.labels, dtype=np.int64)[order]
+    """``(k, 4)`` the cells ``(h_row, h_col, a_row, a_col)`` of ``peak_indices``' joint states."""
+    return np.asarray(result.labels, dtype=np.int64)[peak_indices(result, agent, k)]
 
 
 def default_positions(result: PowerResult, agent: str) -> list[tuple]:
@@ -121,11 +124,13 @@ def plot_peaks(result: PowerResult, k: int = 3, title: Optional[str] = None):
     for ax, agent in zip(axes, AGENTS):
         ax.imshow(np.where(np.isnan(open_cells), 0.25, 0.95), cmap="gray", vmin=0, vmax=1)  # walls dark
         lines = []
-        for rank, (hr, hc, ar, ac) in enumerate(peak_states(result, agent, k), start=1):
+        labels = np.asarray(result.labels, dtype=np.int64)
+        for rank, i in enumerate(peak_indices(result, agent, k), start=1):
+            hr, hc, ar, ac = labels[i]
             ax.plot([hc, ac], [hr, ar], color="0.4", linewidth=0.8)
             ax.text(hc, hr, f"H{rank}", ha="center", va="center", color="tab:blue", fontsize=8, fontweight="bold")
             ax.text(ac, ar, f"A{rank}", ha="center", va="center", color="tab:red", fontsize=8, fontweight="bold")
-            value = result[f"power_{agent}"][_index(result, (hr, hc, ar, ac))]
+            value = result[f"power_{agent}"][i]
             lines.append(f"{rank}: H ({hr},{hc}), A ({ar},{ac}): {value:.3f}")
         ax.set_title(f"highest POWER_{agent}", fontsize=8)
         ax.set_xlabel("\n".join(lines), fontsize=7)
@@ -139,11 +144,6 @@ def _tight(fig):
     """Panels laid out below the two-line title."""
     fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig
-
-
-def _index(result: PowerResult, cells: tuple) -> int:
-    labels = np.asarray(result.labels, dtype=np.int64)
-    return int(np.flatnonzero((labels == np.asarray(cells)).all(axis=1))[0])
 
 
 def _check(result: PowerResult) -> None:
@@ -170,5 +170,5 @@ def _draw(fig, ax, image: np.ndarray, label: str, low: Optional[float] = None, h
     fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
 
 
-__all__ = ["JOINT_MAP_MAX_CELLS", "cell_map", "default_positions", "given_other", "peak_states", "plot_given_other",
-           "plot_marginal_maps", "plot_peaks"]
+__all__ = ["JOINT_MAP_MAX_CELLS", "cell_map", "default_positions", "given_other", "peak_indices", "peak_states",
+           "plot_given_other", "plot_marginal_maps", "plot_peaks"]

@@ -548,7 +548,7 @@ def write_report(outcome: ExperimentOutcome) -> None:
 def _peaks_table(outcome: ExperimentOutcome, k: int = 3) -> list:
     """report.md's table of the joint states where each agent's POWER is highest, for a world drawn with the
     large-world views (``multipower.plots.views``), where no heat map shows them."""
-    from multipower.plots.views import JOINT_MAP_MAX_CELLS, peak_states
+    from multipower.plots.views import JOINT_MAP_MAX_CELLS, peak_indices
 
     result = outcome.results.get(None)
     if result is None or result.kind != "joint" or result.layout.n_cells <= JOINT_MAP_MAX_CELLS:
@@ -556,8 +556,8 @@ def _peaks_table(outcome: ExperimentOutcome, k: int = 3) -> list:
     lines = ["", "| highest | rank | H's cell | A's cell | POWER_H | POWER_A |", "|---|---|---|---|---|---|"]
     labels = np.asarray(result.labels, dtype=np.int64)
     for agent in ("H", "A"):
-        for rank, cells in enumerate(peak_states(result, agent, k), start=1):
-            i = int(np.flatnonzero((labels == cells).all(axis=1))[0])
+        for rank, i in enumerate(peak_indices(result, agent, k), start=1):
+            cells = labels[i]
             lines.append(f"| POWER_{agent} | {rank} | ({cells[0]}, {cells[1]}) | ({cells[2]}, {cells[3]}) | "
                          f"{result['power_H'][i]:.4f} ± {result['power_H_se'][i]:.4f} | "
                          f"{result['power_A'][i]:.4f} ± {result['power_A_se'][i]:.4f} |")

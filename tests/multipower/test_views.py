@@ -42,6 +42,7 @@ def test_views_reduce_as_defined(face):
     top = views.peak_states(face, "A", 3)
     assert face["power_A"][[int(np.flatnonzero((labels == t).all(1))[0]) for t in top]].tolist() == sorted(
         face["power_A"])[::-1][:3]
+    np.testing.assert_array_equal(labels[views.peak_indices(face, "A", 3)], top)
     with pytest.raises(ValueError, match="other_cell"):
         views.given_other(face, "H", (0, 0))
 
