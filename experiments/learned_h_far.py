@@ -19,6 +19,12 @@ evaluates both exactly, so that every error left is H's. Prints one JSON line:
 ``--set NAME=VALUE`` (VALUE as JSON, as ``multipower train --option``) overrides a ``PPOConfig`` field (with ``--qlearning``, a ``QLearningConfig`` field);
 ``--tail-average F`` also reports the greedy policy of the logits averaged over the updates after fraction F of
 training (PPO).
+
+``--near-optimal EPS`` trains nothing: H is the exact optimum against the seed, except that at each joint state
+it picks at random (``--seed``) among the actions within ``EPS`` POWER of the best one. It measures how far
+POWER_H moves with H's near-ties alone, the precision a learner's H needs (docs/learning.md#ppo-long-horizons):
+
+    python experiments/learned_h_far.py --samples 8 --near-optimal 1e-4
 """
 
 from __future__ import annotations
@@ -43,7 +49,11 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", type=key_value("--set"))
     parser.add_argument("--tail-average", type=float, default=None, metavar="F")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--near-optimal", type=float, default=None, metavar="EPS",
+                        help="no learner: the exact H with its near-ties (within EPS POWER) chosen at random")
     args = parser.parse_args()
+    if args.near_optimal is not None and not (args.near_optimal >= 0.0 and np.isfinite(args.near_optimal)):
+        parser.error(f"--near-optimal: must be a finite number >= 0, got {args.near_optimal}")
 
     import torch
 
@@ -58,7 +68,9 @@ def main() -> None:
     seed_policy = uniform_policy(model.action_mask_A)
     start = time.perf_counter()
     averaged = None
-    if args.qlearning:
+    if args.near_optimal is not None:
+        policy_H = _near_optimal(model, R_H, args.gamma, seed_policy, args.near_optimal, args.seed)
+    elif args.qlearning:
         from multipower.agents.qlearning import train_q
         from multipower.agents.qlearning_config import default_config
 
@@ -67,7 +79,10 @@ def main() -> None:
     else:
         policy_H, averaged = _ppo(model, R_H, args.gamma, seed_policy, overrides, args.seed, args.tail_average)
     seconds = time.perf_counter() - start
-    result = {"learner": "qlearning" if args.qlearning else "ppo", "set": overrides, "samples": args.samples,
+    learner = "qlearning" if args.qlearning else "ppo"
+    if args.near_optimal is not None:
+        learner = f"exact, near-ties within {args.near_optimal:g} at random"
+    result = {"learner": learner, "set": overrides, "samples": args.samples,
               "seconds": round(seconds, 1), **_judge(model, R_H, R_A, args.gamma, seed_policy, policy_H)}
     if averaged is not None:
         result["tail_average"] = _judge(model, R_H, R_A, args.gamma, seed_policy, averaged)
@@ -95,6 +110,18 @@ def _ppo(model, R_H, gamma, seed_policy, overrides, seed, tail):
         return policy_H, None
     nets.pi[0] = (total / count, nets.pi[0][1])
     return policy_H, ppo.greedy_tables(nets, model, "H", config.observation)
+
+
+def _near_optimal(model, R_H, gamma, seed_policy, eps, seed) -> np.ndarray:
+    """H's exact optimum against the seed, with one action drawn uniformly per (sample, state) among those whose
+    POWER loss ``(1 − γ)/γ · (Q*(s, a*) − Q*(s, a))`` is at most ``eps`` (the optimum itself always qualifies)."""
+    from multipower.exact.solver import optimal_response
+
+    _, q_H = optimal_response(model, R_H, gamma, "H", seed_policy)
+    q_H = np.where(model.action_mask_H[None], q_H, -np.inf)
+    loss = (q_H.max(-1, keepdims=True) - q_H) * (1 - gamma) / gamma
+    score = np.where(loss <= eps, np.random.default_rng(seed).random(loss.shape), -1.0)
+    return _greedy(score)
 
 
 def _judge(model, R_H, R_A, gamma, seed_policy, policy_H) -> dict:

@@ -38,3 +38,35 @@ def test_learned_power_meets_its_target(name):
 def test_the_cases_cover_every_target_row():
     assert {"ppo-crash", "ppo-none", "q-crash", "ppo-short-crash", "ppo-short-none", "custom-ppo"} <= set(CASES)
     assert all(Path(layout).is_file() or layout in ("grid3x3", "maze7x7") for _, layout, *_ in CASES.values())
+
+
+def _h_far(*args: str) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "experiments" / "learned_h_far.py"
+    out = subprocess.run([sys.executable, str(script), "--threads", "1", *args], capture_output=True, text=True,
+                         check=True, timeout=120)
+    return json.loads(out.stdout)
+
+
+def test_near_optimal_h_is_exact_at_zero_and_drifts_with_its_near_ties():
+    # EPS = 0 keeps H's exact optimum (no two actions tie exactly on random rewards): POWER_H is the solver's.
+    base = ("--layout", "grid3x3", "--gamma", "0.9", "--samples", "16")
+    exact = _h_far(*base, "--near-optimal", "0")
+    assert exact["greedy_optimal"] == 1.0 and exact["power_H_error"] == 0.0 and exact["map_pearson"] == 1.0
+    # Wider near-ties: H strays from the optimum more often, and its losses stay within EPS per state.
+    loose = _h_far(*base, "--near-optimal", "0.05")
+    assert loose["greedy_optimal"] < 1.0 and 0.0 < loose["wrong_gap_median"] <= 0.05
+    assert loose["power_H_error"] > 0.0
+
+
+def test_near_optimal_refuses_a_negative_tolerance():
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "experiments" / "learned_h_far.py"
+    out = subprocess.run([sys.executable, str(script), "--near-optimal", "-1"], capture_output=True, text=True)
+    assert out.returncode == 2 and out.stderr.strip().splitlines()[-1].endswith(
+        "--near-optimal: must be a finite number >= 0, got -1.0")
