@@ -19,6 +19,7 @@ from multipower.envs.model import joint_model
 from multipower.exact.power import exact_power
 from multipower.exact.solver import solve_pairs
 from multipower.envs.rewards import RewardSampler
+from multipower.envs.problem import TwoStageProblem
 
 STAGES = ("H", "A", "H_eval", "A_seed")
 
@@ -49,7 +50,8 @@ def main() -> None:
             seconds[slip] = time.perf_counter() - t
             model = joint_model("maze7x7", collision, slip)
             R_H, R_A = RewardSampler(model.n_states, "uniform", 0.0, 0).pairs(0, min(args.samples, 50))
-            sweeps[slip] = solve_pairs(model, R_H, R_A, args.gamma, args.gamma, values_only=True).sweeps_mean
+            problem = TwoStageProblem(model, R_H, R_A, args.gamma, args.gamma)
+            sweeps[slip] = solve_pairs(problem, values_only=True).sweeps_mean
         ratio = seconds[args.slip] / seconds[0.0]
         print(f"\ncollision {collision}: deterministic {seconds[0.0]:.1f} s ({1e3 * seconds[0.0] / args.samples:.1f} "
               f"ms/sample), slip {args.slip} {seconds[args.slip]:.1f} s "

@@ -263,3 +263,27 @@ def policy_graph_text(model, table: np.ndarray) -> str:
 
 def _quote(name: str) -> str:
     return '"' + str(name).replace('"', '\\"') + '"'
+
+
+def graph_seed_table(graph: JointGraph, seed_policy: Union[str, np.ndarray]) -> np.ndarray:
+    """A's seed policy ``(S, nA)``: ``"uniform"`` over A's available actions, ``"stay"`` (where A may stay at
+    every state), or a table (e.g. from ``multipower.envs.joint_graph.load_policy_graph``), checked."""
+    mask = graph.action_mask_A
+    if isinstance(seed_policy, str):
+        if seed_policy == "uniform":
+            return mask / mask.sum(1, keepdims=True)
+        if seed_policy == "stay":
+            if "stay" not in graph.actions_A or not mask[:, graph.actions_A.index("stay")].all():
+                raise ValueError(f"seed_policy: 'stay' needs agent A to have the action 'stay' at every state of "
+                                 f"{graph.name!r}; give 'uniform' or a policy graph")
+            table = np.zeros(mask.shape)
+            table[:, graph.actions_A.index("stay")] = 1.0
+            return table
+        raise ValueError(f"seed_policy: must be 'uniform', 'stay' or a policy graph (.gv) for a joint graph, got "
+                         f"{seed_policy!r}")
+    table = np.asarray(seed_policy, dtype=np.float64)
+    if table.shape != mask.shape or not np.isfinite(table).all() or (table < 0).any() or (table[~mask] > 0).any() \
+            or not np.allclose(table.sum(1), 1.0, atol=1e-9):
+        raise ValueError(f"seed_policy: must be a table {mask.shape} of probabilities over agent A's available "
+                         f"actions, rows summing to 1")
+    return table

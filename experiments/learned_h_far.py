@@ -36,6 +36,7 @@ import time
 import numpy as np
 
 from multipower.cli.commands import key_value
+from multipower.envs.problem import TwoStageProblem
 
 
 def main() -> None:
@@ -127,10 +128,10 @@ def _near_optimal(model, R_H, gamma, seed_policy, eps, seed) -> np.ndarray:
 def _judge(model, R_H, R_A, gamma, seed_policy, policy_H) -> dict:
     from multipower.exact.solver import evaluate_policies, optimal_response, power_samples, solve_pairs
 
-    exact = solve_pairs(model, R_H, R_A, gamma, gamma)
+    exact = solve_pairs(TwoStageProblem(model, R_H, R_A, gamma, gamma))
     _, q_A = optimal_response(model, R_A, gamma, "A", policy_H)
     policy_A = _greedy(np.where(model.action_mask_A[None], q_A, -np.inf))
-    V_H, _ = evaluate_policies(model, policy_H, policy_A, R_H, R_A, gamma, gamma)
+    V_H, _ = evaluate_policies(TwoStageProblem(model, R_H, R_A, gamma, gamma), policy_H, policy_A)
     learned, truth = power_samples(V_H, R_H, gamma), power_samples(exact.V_H, R_H, gamma)
     _, q_H = optimal_response(model, R_H, gamma, "H", seed_policy)
     q_H = np.where(model.action_mask_H[None], q_H, -np.inf)

@@ -21,6 +21,7 @@ import json
 import time
 
 import numpy as np
+from multipower.envs.problem import TwoStageProblem
 
 
 def main() -> None:
@@ -97,7 +98,8 @@ def policy_q(model, probs: np.ndarray, rewards: np.ndarray, gamma: float, seed_p
     """Exact ``Q_env`` ``(S, 5)`` of H's stochastic policy ``probs`` against the seed (``-inf`` if unavailable)."""
     from multipower.exact.solver import evaluate_policies
 
-    V, _ = evaluate_policies(model, probs[None], seed_policy[None], rewards[None], rewards[None], gamma, gamma)
+    problem = TwoStageProblem(model, rewards[None], rewards[None], gamma)
+    V, _ = evaluate_policies(problem, probs[None], seed_policy[None])
     V = np.append(V[0], 0.0)  # the crash state ends the episode with nothing more
     q = np.einsum("sab,sb->sa", V[model.next_state], seed_policy)
     return np.where(model.action_mask_H, q, -np.inf)

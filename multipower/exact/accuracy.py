@@ -20,6 +20,7 @@ from multipower.envs.model import JointModel, check_agent
 from multipower.envs.policies import check_policy_batch
 from multipower.envs.validation import check_rewards
 from multipower.exact.solver import evaluate_policies, optimal_response
+from multipower.envs.problem import TwoStageProblem
 
 
 def optimal_response_q(
@@ -93,7 +94,7 @@ def policy_gap(
     else:
         V_star = rewards + gamma * np.asarray(optimal_q).max(axis=-1)
     pair = (policy, other_policy) if agent == "H" else (other_policy, policy)
-    values = evaluate_policies(model, *pair, rewards, rewards, gamma, gamma, power_tol=power_tol)
+    values = evaluate_policies(TwoStageProblem(model, rewards, rewards, gamma), *pair, power_tol=power_tol)
     V_pi = values[0 if agent == "H" else 1]
     gap = (1.0 - gamma) / gamma * (V_star - V_pi)
     return np.where(gap < 2 * power_tol, 0.0, gap)

@@ -14,7 +14,8 @@ from multipower.envs.joint_graph import JointGraph
 from multipower.envs.memory import MemoryLike
 from multipower.envs.rewards import RewardSampler, make_distribution
 from multipower.envs.validation import check_gamma
-from multipower.exact.joint_graph import BYTES_PER_SAMPLE_SLOT, graph_seed_table
+from multipower.envs.joint_graph import graph_seed_table
+from multipower.exact.joint_graph import BYTES_PER_SAMPLE_SLOT
 from multipower.exact.power import (
     TORCH_BYTES_PER_SAMPLE_STATE,
     PathLike,

@@ -9,17 +9,16 @@ order in ``γ`` as for layouts (``multipower.exact.lexicographic``).
 
 from __future__ import annotations
 
-from typing import Union
 
 import numpy as np
 import torch
 
 from multipower.envs.joint_graph import JointGraph
+from multipower.envs.problem import TwoStageProblem
 from multipower.exact.lexicographic import LEX_GAMMA, lexicographic_policy
 from multipower.exact.solver import (
     POWER_TOL,
     SolvedPairs,
-    _check_pairs,
     _device,
     _GatherOperator,
     _iterate,
@@ -32,47 +31,16 @@ from multipower.exact.solver import (
 BYTES_PER_SAMPLE_SLOT = 48
 
 
-def graph_seed_table(graph: JointGraph, seed_policy: Union[str, np.ndarray]) -> np.ndarray:
-    """A's seed policy ``(S, nA)``: ``"uniform"`` over A's available actions, ``"stay"`` (where A may stay at
-    every state), or a table (e.g. from ``multipower.envs.joint_graph.load_policy_graph``), checked."""
-    mask = graph.action_mask_A
-    if isinstance(seed_policy, str):
-        if seed_policy == "uniform":
-            return mask / mask.sum(1, keepdims=True)
-        if seed_policy == "stay":
-            if "stay" not in graph.actions_A or not mask[:, graph.actions_A.index("stay")].all():
-                raise ValueError(f"seed_policy: 'stay' needs agent A to have the action 'stay' at every state of "
-                                 f"{graph.name!r}; give 'uniform' or a policy graph")
-            table = np.zeros(mask.shape)
-            table[:, graph.actions_A.index("stay")] = 1.0
-            return table
-        raise ValueError(f"seed_policy: must be 'uniform', 'stay' or a policy graph (.gv) for a joint graph, got "
-                         f"{seed_policy!r}")
-    table = np.asarray(seed_policy, dtype=np.float64)
-    if table.shape != mask.shape or not np.isfinite(table).all() or (table < 0).any() or (table[~mask] > 0).any() \
-            or not np.allclose(table.sum(1), 1.0, atol=1e-9):
-        raise ValueError(f"seed_policy: must be a table {mask.shape} of probabilities over agent A's available "
-                         f"actions, rows summing to 1")
-    return table
-
-
 def solve_joint_graph(
-    graph: JointGraph,
-    R_H: np.ndarray,
-    R_A: np.ndarray,
-    gamma_H: float,
-    gamma_A: float,
-    seed_policy: Union[str, np.ndarray] = "uniform",
+    problem: TwoStageProblem,
     device: str = "cpu",
     power_tol: float = POWER_TOL,
 ) -> SolvedPairs:
     """Solve the two-stage problem on a joint graph exactly for ``K`` reward pairs.
 
     Args:
-        graph: The joint MDP.
-        R_H, R_A: ``(K, S)`` rewards over the graph's states (in graph order).
-        gamma_H, gamma_A: Discounts in (0, 1).
-        seed_policy: A's seed policy (``graph_seed_table``).
+        problem: The joint graph as the model, ``(K, S)`` rewards over its states (in graph order), both
+            discounts and A's seed policy (``multipower.envs.joint_graph.graph_seed_table``).
         device: Torch device.
         power_tol: Per-sample bound on the POWER error caused by stopping iteration.
 
@@ -80,8 +48,10 @@ def solve_joint_graph(
         A ``SolvedPairs`` whose action axes are the graph's slots (``nH`` for
         ``q_H``/``policy_H``, ``nA`` for ``q_A``/``policy_A``).
     """
-    R_H, R_A, gamma_H, gamma_A = _check_pairs(graph.n_states, R_H, R_A, gamma_H, gamma_A)
-    seed = graph_seed_table(graph, seed_policy)
+    graph, R_H, R_A, gamma_H, gamma_A = problem.model, problem.R_H, problem.R_A, problem.gamma_H, problem.gamma_A
+    if not isinstance(graph, JointGraph):
+        raise ValueError(f"problem.model: must be a JointGraph, got {type(graph).__name__}")
+    seed = problem.seed_table()
     dev = _device(device)
     S, nH, nA, K = graph.next_state.shape
     absorbing = graph.absorbing

@@ -68,6 +68,7 @@ from multipower.exact.blocks import (
 from multipower.runs import rundir
 from multipower.runs.backends import Backend, remote
 from multipower.runs.results import PowerResult, pearson
+from multipower.envs.problem import TwoStageProblem
 
 
 def check_power_tol(power_tol: Optional[float]) -> float:
@@ -215,7 +216,7 @@ def _world(kind: str, layout_text: str, layout_name: str, collision: Optional[st
     cfg = json.loads(sampler)
     if kind == "joint_graph":  # layout_text holds the joint graph's DOT source
         from multipower.envs.joint_graph import parse_joint_graph
-        from multipower.exact.joint_graph import graph_seed_table
+        from multipower.envs.joint_graph import graph_seed_table
 
         model = parse_joint_graph(layout_text, name=layout_name)
         policy = json.loads(seed_policy)
@@ -253,10 +254,11 @@ def _powers(job: BlockJob, model, table, R_H: np.ndarray, R_A: np.ndarray) -> np
     if job.kind == "joint_graph":
         from multipower.exact.joint_graph import solve_joint_graph
 
-        sol = solve_joint_graph(model, R_H, R_A, job.gamma_H, job.gamma_A, table, job.device, job.power_tol)
+        problem = TwoStageProblem(model, R_H, R_A, job.gamma_H, job.gamma_A, seed_policy=table)
+        sol = solve_joint_graph(problem, job.device, job.power_tol)
     else:
-        sol = solver.solve_pairs(model, R_H, R_A, job.gamma_H, job.gamma_A, table, job.device, job.power_tol,
-                                 values_only=True)
+        problem = TwoStageProblem(model, R_H, R_A, job.gamma_H, job.gamma_A, seed_policy=table)
+        sol = solver.solve_pairs(problem, job.device, job.power_tol, values_only=True)
     return np.stack([power_from_next(sol.W_H, job.gamma_H), power_from_next(sol.W_A, job.gamma_A),
                      power_from_next(sol.W_H_seed, job.gamma_H), power_from_next(sol.W_A_seed, job.gamma_A)], axis=1)
 

@@ -86,7 +86,8 @@ import torch
 from multipower.envs.graph_mdp import GraphMDP
 from multipower.envs.layouts import N_ACTIONS
 from multipower.envs.model import JointModel, SingleAgentModel, check_agent
-from multipower.envs.policies import SeedPolicy, check_policy, seed_policy_table
+from multipower.envs.policies import check_policy
+from multipower.envs.problem import TwoStageProblem
 from multipower.envs.validation import check_gamma, check_rewards
 from multipower.exact.lexicographic import LEX_GAMMA, lexicographic_policy
 
@@ -698,12 +699,7 @@ def _policy_tensor(policy, mask: np.ndarray, name: str, device) -> torch.Tensor:
 
 @_cpu_threads
 def solve_pairs(
-    model: JointModel,
-    R_H: np.ndarray,
-    R_A: np.ndarray,
-    gamma_H: float,
-    gamma_A: float,
-    seed_policy: SeedPolicy = "uniform",
+    problem: TwoStageProblem,
     device: str = "cpu",
     power_tol: float = POWER_TOL,
     compiled: Optional[bool] = None,
@@ -715,12 +711,7 @@ def solve_pairs(
     ``policy_H``. Stage 3: both policies evaluated. See the module docstring for conventions and accuracy.
 
     Args:
-        model: Joint model (any collision rule).
-        R_H: ``(K, S)`` rewards of H (a single ``(S,)`` function is accepted).
-        R_A: ``(K, S)`` rewards of A.
-        gamma_H: H's discount in (0, 1).
-        gamma_A: A's discount in (0, 1).
-        seed_policy: ``"uniform"``, ``"stay"`` or an ``(S, 5)`` table of A's action probabilities.
+        problem: The joint model (any collision rule), ``K`` reward pairs, both discounts and A's seed policy.
         device: Torch device for the computation.
         power_tol: Per-sample bound on the POWER error caused by stopping iteration.
         compiled: Use the compiled per-sample kernels of ``multipower.exact._vikernel`` (CPU only; the same
@@ -732,8 +723,8 @@ def solve_pairs(
     Returns:
         A ``SolvedPairs`` of numpy arrays.
     """
-    R_H, R_A, gamma_H, gamma_A = _check_pairs(model.n_states, R_H, R_A, gamma_H, gamma_A)
-    seed = seed_policy_table(model, seed_policy)
+    model, R_H, R_A, gamma_H, gamma_A = problem.model, problem.R_H, problem.R_A, problem.gamma_H, problem.gamma_A
+    seed = problem.seed_table()
     dev = _device(device)
     _check_unavailable_stay(model.next_state, model.action_mask_H)
     _check_unavailable_stay(model.next_state.transpose(0, 2, 1), model.action_mask_A)
@@ -744,16 +735,6 @@ def solve_pairs(
     if max(gamma_H, gamma_A) <= LEX_GAMMA:
         _resolve_small_gamma(model, sol, R_H, R_A, gamma_H, gamma_A, seed, device, power_tol)
     return sol
-
-
-def _check_pairs(n_states: int, R_H, R_A, gamma_H, gamma_A) -> tuple:
-    """``(R_H, R_A, gamma_H, gamma_A)`` of a two-stage solve, checked: ``(K, S)`` rewards of one shape, discounts in
-    (0, 1)."""
-    gamma_H, gamma_A = check_gamma(gamma_H, "gamma_H"), check_gamma(gamma_A, "gamma_A")
-    R_H, R_A = check_rewards(R_H, n_states, "R_H"), check_rewards(R_A, n_states, "R_A")
-    if R_H.shape != R_A.shape:
-        raise ValueError(f"R_H and R_A must have the same shape, got {R_H.shape} and {R_A.shape}")
-    return R_H, R_A, gamma_H, gamma_A
 
 
 def _solve_pairs_torch(model: JointModel, R_H, R_A, gamma_H, gamma_A, seed: np.ndarray, dev, power_tol: float,
@@ -844,10 +825,11 @@ def _resolve_small_gamma(model: JointModel, sol: SolvedPairs, R_H, R_A, gamma_H,
     k = np.flatnonzero(ok_H & ok_A)
     if len(k) == 0:
         return
-    sol.V_H[k], sol.V_A[k], sol.W_H[k], sol.W_A[k] = evaluate_policies(
-        model, pol_H[k], pol_A[k], R_H[k], R_A[k], gamma_H, gamma_A, device, power_tol, next_values=True)
-    _, sol.V_A_seed[k], _, sol.W_A_seed[k] = evaluate_policies(
-        model, pol_H[k], seed, R_H[k], R_A[k], gamma_H, gamma_A, device, power_tol, next_values=True)
+    problem = TwoStageProblem(model, R_H[k], R_A[k], gamma_H, gamma_A)
+    sol.V_H[k], sol.V_A[k], sol.W_H[k], sol.W_A[k] = evaluate_policies(problem, pol_H[k], pol_A[k], device, power_tol,
+                                                                         next_values=True)
+    _, sol.V_A_seed[k], _, sol.W_A_seed[k] = evaluate_policies(problem, pol_H[k], seed, device, power_tol,
+                                                               next_values=True)
     if sol.policy_H is not None:
         sol.policy_H[k], sol.policy_A[k] = pol_H[k], pol_A[k]
         sol.q_A[k] = optimal_response(model, R_A[k], gamma_A, "A", pol_H[k], power_tol)[1]
@@ -943,13 +925,9 @@ def optimal_response(
 
 @_cpu_threads
 def evaluate_policies(
-    model: JointModel,
+    problem: TwoStageProblem,
     policy_H: np.ndarray,
     policy_A: np.ndarray,
-    R_H: np.ndarray,
-    R_A: np.ndarray,
-    gamma_H: float,
-    gamma_A: float,
     device: str = "cpu",
     power_tol: float = POWER_TOL,
     next_values: bool = False,
@@ -957,10 +935,8 @@ def evaluate_policies(
     """Exact values of arbitrary joint policies on the model (policy evaluation).
 
     Args:
-        model: Joint model.
+        problem: The joint model, ``K`` reward pairs and both discounts (its seed policy is not used).
         policy_H, policy_A: ``(K, S, 5)`` (or shared ``(S, 5)``) action probabilities of each agent.
-        R_H, R_A: ``(K, S)`` rewards.
-        gamma_H, gamma_A: Discounts in (0, 1).
         device: Torch device.
         power_tol: Per-sample bound on the POWER error caused by stopping iteration.
 
@@ -971,9 +947,7 @@ def evaluate_policies(
         ``(V_H, V_A)``, each ``(K, S)``, with ``V(s) = R(s) + γ E[V(s')]`` under the joint policy; with
         ``next_values``, ``(V_H, V_A, W_H, W_A)``.
     """
-    gamma_H, gamma_A = check_gamma(gamma_H, "gamma_H"), check_gamma(gamma_A, "gamma_A")
-    R_H = check_rewards(R_H, model.n_states, "R_H")
-    R_A = check_rewards(R_A, model.n_states, "R_A")
+    model, R_H, R_A, gamma_H, gamma_A = problem.model, problem.R_H, problem.R_A, problem.gamma_H, problem.gamma_A
     dev = _device(device)
     pH = _policy_tensor(policy_H, model.action_mask_H, "policy_H", dev)
     pA = _policy_tensor(policy_A, model.action_mask_A, "policy_A", dev)

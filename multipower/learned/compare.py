@@ -44,6 +44,7 @@ from multipower.exact.power import KERNEL_BYTES_PER_STATE, TORCH_BYTES_PER_SAMPL
 from multipower.exact.solver import solve_pairs
 from multipower.runs.spec import learner_of, spec_from_config
 from multipower.learned.training import check_algo, train_agents
+from multipower.envs.problem import TwoStageProblem
 
 #: Per-state columns written to power.csv, in order (each with a ``_se`` column after it).
 COLUMNS = ("learned", "eval", "exact", "error", "learning_error", "rollout_noise")
@@ -132,7 +133,7 @@ def exact_optimum_power(
     model: JointModel, R_H: np.ndarray, R_A: np.ndarray, gamma_H: float, gamma_A: float, seed_policy: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample exact POWER ``(K, S)`` of the optimal two-stage policies (``solver.solve_pairs``)."""
-    solved = solve_pairs(model, R_H, R_A, gamma_H, gamma_A, seed_policy)
+    solved = solve_pairs(TwoStageProblem(model, R_H, R_A, gamma_H, gamma_A, seed_policy=seed_policy))
     power_H = (1.0 - gamma_H) / gamma_H * (np.asarray(solved.V_H) - R_H)
     power_A = (1.0 - gamma_A) / gamma_A * (np.asarray(solved.V_A) - R_A)
     return power_H, power_A

@@ -40,6 +40,7 @@ from multipower.envs.policies import check_policy_batch, cumulative_probabilitie
 from multipower.envs.validation import check_gamma, check_rewards
 from multipower.runs.results import MeanAccumulator, PowerResult, pearson
 from multipower.exact.solver import evaluate_policies, power_from_next
+from multipower.envs.problem import TwoStageProblem
 
 DEFAULT_TOL = 1e-4
 DEFAULT_ROLLOUTS = 16
@@ -293,7 +294,8 @@ def exact_policy_power(
     ``(1-γ)/γ · (V - R)``, without its cancellation at small ``γ``: accurate to the solver's ``power_tol`` at any
     discount).
     """
-    _, _, W_H, W_A = evaluate_policies(model, policy_H, policy_A, R_H, R_A, gamma_H, gamma_A, next_values=True)
+    problem = TwoStageProblem(model, R_H, R_A, gamma_H, gamma_A)
+    _, _, W_H, W_A = evaluate_policies(problem, policy_H, policy_A, next_values=True)
     return power_from_next(W_H, gamma_H), power_from_next(W_A, gamma_A)
 
 

@@ -26,8 +26,9 @@ import numpy as np
 from multipower.envs.dynamics import joint_step, padded_rewards, slip_step
 from multipower.envs.layouts import ACTION_NAMES
 from multipower.envs.model import JointModel
-from multipower.envs.policies import check_policy, seed_policy_table
+from multipower.envs.policies import check_policy
 from multipower.envs.validation import check_gamma, check_rewards, check_seed
+from multipower.envs.problem import TwoStageProblem
 
 #: Most steps of one rollout (a trajectory is stepped in Python, one step at a time).
 MAX_STEPS = 100_000
@@ -187,5 +188,5 @@ def optimal_policies(
     uniform over its tied optima (a rollout then takes the lowest tied action number)."""
     from multipower.exact.solver import solve_pairs  # loads torch: only optimal rollouts need it
 
-    solved = solve_pairs(model, R_H, R_A, gamma_H, gamma_A, seed_policy_table(model, seed_policy))
+    solved = solve_pairs(TwoStageProblem(model, R_H, R_A, gamma_H, gamma_A, seed_policy))
     return solved.policy_H[0], solved.policy_A[0]

@@ -17,6 +17,7 @@ from multipower.cli import main
 from multipower.plots.rollout import greedy_actions, greedy_rollout, optimal_policies
 from multipower.exact.solver import evaluate_policies, solve_pairs
 from multipower.runs.spec import RunSpec, load_spec, save_spec
+from multipower.envs.problem import TwoStageProblem
 
 STAY, UP, DOWN, LEFT, RIGHT = range(5)
 GAMMA = 0.6
@@ -115,7 +116,7 @@ def test_returns_equal_exact_policy_evaluation(run_dir, kind):
             policy_H, policy_A = optimal_policies(model, R_H, R_A, GAMMA, GAMMA)
         greedy_H = np.eye(5)[greedy_actions(policy_H, model.action_mask_H)]
         greedy_A = np.eye(5)[greedy_actions(policy_A, model.action_mask_A)]
-        V_H, V_A = evaluate_policies(model, greedy_H, greedy_A, R_H[None], R_A[None], GAMMA, GAMMA, power_tol=1e-13)
+        V_H, V_A = evaluate_policies(TwoStageProblem(model, R_H[None], R_A[None], GAMMA, GAMMA), greedy_H, greedy_A, power_tol=1e-13)
         returns = np.array([
             [r.returns_H[-1], r.returns_A[-1]]
             for r in (greedy_rollout(model, policy_H, policy_A, R_H, R_A, GAMMA, GAMMA, s, steps)
@@ -130,7 +131,7 @@ def test_optimal_rollout_returns_the_solvers_optimal_values(run_dir):
     model = load_spec(run_dir).model()
     data = np.load(run_dir / "agents.npz")
     R_H, R_A = data["R_H"][:1], data["R_A"][:1]
-    solved = solve_pairs(model, R_H, R_A, GAMMA, GAMMA, power_tol=1e-13)
+    solved = solve_pairs(TwoStageProblem(model, R_H, R_A, GAMMA, GAMMA), power_tol=1e-13)
     assert is_deterministic(solved.policy_H) and is_deterministic(solved.policy_A)
     policy_H, policy_A = optimal_policies(model, R_H[0], R_A[0], GAMMA, GAMMA)
     for start in (0, 40, 80):

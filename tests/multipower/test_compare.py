@@ -12,6 +12,7 @@ from multipower.envs.model import joint_model
 from multipower.learned.compare import compare, compare_agents, train_agents
 from multipower.envs.rewards import RewardSampler
 from multipower.exact.solver import solve_pairs
+from multipower.envs.problem import TwoStageProblem
 
 REQUIRED = (
     "max_abs_error_H", "max_abs_error_A", "mean_abs_error_H", "mean_abs_error_A",
@@ -28,7 +29,7 @@ def _rewards(model, K, seed=0):
 def test_exact_optimal_policies_compare_to_zero_error(collision):
     model = joint_model("grid3x3", collision)
     R_H, R_A = _rewards(model, 10)
-    solved = solve_pairs(model, R_H, R_A, 0.6, 0.6)
+    solved = solve_pairs(TwoStageProblem(model, R_H, R_A, 0.6, 0.6))
     result = compare_agents(model, solved.policy_H, solved.policy_A, R_H, R_A, 0.6)
     m = result.metrics
     # Optimal policies: no learning error; rollouts of (deterministic) optimal policies are exact to 1e-4.
@@ -41,7 +42,7 @@ def test_error_splits_into_learning_error_and_rollout_noise():
     model = joint_model("grid3x3")
     K = 24
     R_H, R_A = _rewards(model, K, seed=1)
-    solved = solve_pairs(model, R_H, R_A, 0.6, 0.6)
+    solved = solve_pairs(TwoStageProblem(model, R_H, R_A, 0.6, 0.6))
     # A learner that explores 20% of the time: stochastic, suboptimal policies.
     policy_H = 0.8 * solved.policy_H + 0.2 * uniform_policy(model.action_mask_H)
     result = compare_agents(model, policy_H, solved.policy_A, R_H, R_A, 0.6, n_rollouts=8, rollout_seed=3)
@@ -98,7 +99,7 @@ def test_ppo_compare_runs_on_the_same_rewards(algo):
     comparison = compare("grid3x3", 0.6, algo=algo, n_samples=2, seed=3, train_options=options)
     model = joint_model("grid3x3")
     R_H, R_A = _rewards(model, 2, seed=3)
-    solved = solve_pairs(model, R_H, R_A, 0.6, 0.6)
+    solved = solve_pairs(TwoStageProblem(model, R_H, R_A, 0.6, 0.6))
     for agent, V, R in (("H", solved.V_H, R_H), ("A", solved.V_A, R_A)):
         np.testing.assert_allclose(comparison.column(agent, "exact"), power_samples(V, R, 0.6).mean(0), atol=1e-4)
     m = comparison.metrics

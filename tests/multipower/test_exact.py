@@ -16,6 +16,7 @@ from multipower.exact.power import Interrupted, exact_power
 from multipower.exact.single import single_agent_power
 from multipower.envs.rewards import RewardSampler
 from multipower.exact.solver import POWER_TOL, solve_pairs, solve_single
+from multipower.envs.problem import TwoStageProblem
 
 
 def degree(layout, cell):
@@ -71,7 +72,7 @@ def test_stay_seed_reduces_stage_one_to_single_agent_exactly():
     model = joint_model("maze7x7")
     n, K = model.n_cells, 6
     R_H, R_A = RewardSampler(model.n_states, seed=2).pairs(0, K)
-    sol = solve_pairs(model, R_H, R_A, 0.9, 0.9, seed_policy="stay")
+    sol = solve_pairs(TwoStageProblem(model, R_H, R_A, 0.9, 0.9, seed_policy="stay"))
     single = single_agent_model("maze7x7")
     per_a = R_H.reshape(K, n, n).transpose(0, 2, 1).reshape(K * n, n)  # rows (k, a), columns h
     V = solve_single(single, per_a, 0.9).V.reshape(K, n, n).transpose(0, 2, 1).reshape(K, -1)
@@ -122,7 +123,7 @@ def test_exact_power_matches_brute_force_on_two_cells():
     res = exact_power(layout, 0.7, gamma_A=0.5, n_samples=40, progress=False, chunk_size=16)
     model = joint_model(layout)
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 40)
-    sol = solve_pairs(model, R_H, R_A, 0.7, 0.5)
+    sol = solve_pairs(TwoStageProblem(model, R_H, R_A, 0.7, 0.5))
     P_brute = []
     for k in range(40):
         P = np.zeros((4, 4))
@@ -190,10 +191,10 @@ def test_interrupt_keeps_finished_blocks(monkeypatch, tmp_path, jobs):
     block = exact_module.block_size(joint_model("grid3x3").n_states)
     third_block = RewardSampler(joint_model("grid3x3").n_states, seed=0).pairs(2 * block, 2 * block + 1)[0][0]
 
-    def flaky(model, R_H, *args, **kwargs):
-        if np.array_equal(R_H[0], third_block):  # Ctrl-C while the third block is being solved
+    def flaky(problem, *args, **kwargs):
+        if np.array_equal(problem.R_H[0], third_block):  # Ctrl-C while the third block is being solved
             raise KeyboardInterrupt
-        return real(model, R_H, *args, **kwargs)
+        return real(problem, *args, **kwargs)
 
     monkeypatch.setattr(solver_module, "solve_pairs", flaky)
     n = 2 * block + 10
@@ -256,7 +257,7 @@ def test_alpha_uncertainty_is_the_jackknife_over_groups_of_blocks():
     result = exact_power("grid3x3", 0.6, n_samples=n, jobs=1, progress=False)
     model = joint_model("grid3x3")
     R_H, R_A = RewardSampler(model.n_states, None, 0.0, 0).pairs(0, n)
-    solved = solve_pairs(model, R_H, R_A, 0.6, 0.6)
+    solved = solve_pairs(TwoStageProblem(model, R_H, R_A, 0.6, 0.6))
     P_H, P_A = power_samples(solved.V_H, R_H, 0.6), power_samples(solved.V_A, R_A, 0.6)
     starts = np.arange(0, n, 1024)
     group = np.repeat(np.minimum(JACKKNIFE_GROUPS - 1, starts * JACKKNIFE_GROUPS // n), np.diff(np.append(starts, n)))

@@ -25,6 +25,7 @@ from multipower.exact.joint_graph import solve_joint_graph
 from multipower.exact.power import exact_power
 from multipower.exact.solver import POWER_TOL, power_from_next, solve_mdp, solve_pairs
 from multipower.runs.results import PowerResult
+from multipower.envs.problem import TwoStageProblem
 
 FIELDS = ("W_H", "W_A", "W_H_seed", "W_A_seed")
 
@@ -40,8 +41,8 @@ def test_an_exported_layout_solves_as_the_layout(rule, slip):
     rng = np.random.default_rng(1)
     R_H, R_A = rng.random((12, model.n_states)), rng.random((12, model.n_states))
     for gamma in (0.5, 0.95):
-        a = solve_pairs(model, R_H, R_A, gamma, gamma)
-        b = solve_joint_graph(graph, R_H, R_A, gamma, gamma)
+        a = solve_pairs(TwoStageProblem(model, R_H, R_A, gamma, gamma))
+        b = solve_joint_graph(TwoStageProblem(graph, R_H, R_A, gamma, gamma))
         for field in FIELDS:  # each within its certificate of the truth
             diff = power_from_next(getattr(a, field), gamma) - power_from_next(getattr(b, field), gamma)
             assert np.abs(diff).max() <= 2 * POWER_TOL
@@ -117,7 +118,7 @@ def test_a_forbidden_action_against_brute_force_and_the_folded_single_agent_grap
     rng = np.random.default_rng(2)
     R_H, R_A = rng.random((6, graph.n_states)), rng.random((6, graph.n_states))
     gamma = 0.8
-    sol = solve_joint_graph(graph, R_H, R_A, gamma, gamma, seed)
+    sol = solve_joint_graph(TwoStageProblem(graph, R_H, R_A, gamma, gamma, seed_policy=seed))
     for k in range(6):
         power_H, power_A, pol_H = _brute(graph, R_H[k], R_A[k], gamma, seed)
         assert np.abs(power_from_next(sol.W_H[k], gamma) - power_H).max() <= POWER_TOL
@@ -262,7 +263,7 @@ def test_an_edited_export_with_an_unavailable_first_action_against_brute_force()
     rng = np.random.default_rng(3)
     R_H, R_A = rng.random((4, graph.n_states)) - 0.5, rng.random((4, graph.n_states)) - 0.5  # negative values too
     seed = graph.action_mask_A / graph.action_mask_A.sum(1, keepdims=True)
-    sol = solve_joint_graph(graph, R_H, R_A, 0.9, 0.9)
+    sol = solve_joint_graph(TwoStageProblem(graph, R_H, R_A, 0.9, 0.9))
     for k in range(4):
         power_H, power_A, _ = _brute(graph, R_H[k], R_A[k], 0.9, seed)
         assert np.abs(power_from_next(sol.W_H[k], 0.9) - power_H).max() <= POWER_TOL

@@ -13,6 +13,7 @@ import pytest
 
 from multipower.cli import main
 from multipower.runs import rundir
+from multipower.envs.problem import TwoStageProblem
 
 EXACT = ["exact", "--layout", "grid3x3", "--gamma", "0.6", "--no-progress"]
 
@@ -144,7 +145,7 @@ def test_small_gamma_policies_resolve_in_the_api_too():
     graph = parse_joint_graph(joint_graph_text(model))
     rng = np.random.default_rng(0)
     R_H, R_A = (rng.random((16, model.n_states)) < 0.3) * 1.0, (rng.random((16, model.n_states)) < 0.3) * 1.0
-    a, b = solve_pairs(model, R_H, R_A, 1e-9, 1e-9), solve_joint_graph(graph, R_H, R_A, 1e-9, 1e-9)
+    a, b = solve_pairs(TwoStageProblem(model, R_H, R_A, 1e-9, 1e-9)), solve_joint_graph(TwoStageProblem(graph, R_H, R_A, 1e-9, 1e-9))
     for field in ("W_H", "W_A"):
         assert np.abs(power_from_next(getattr(a, field), 1e-9) - power_from_next(getattr(b, field), 1e-9)).max() < 1e-4
 

@@ -19,6 +19,7 @@ from multipower.exact.power import exact_power
 from multipower.exact.single import single_agent_power
 from multipower.exact.solver import POWER_TOL, evaluate_policies, optimal_response, solve_pairs, solve_single
 from multipower.runs.spec import RunSpec, SpecError, load_spec, save_spec
+from multipower.envs.problem import TwoStageProblem
 
 #: A small layout with a dead end, corridors and a junction: (1, 0) and (1, 2) hang below the top row.
 LAYOUT = parse_layout("....\n.#.#", name="small")
@@ -96,7 +97,7 @@ def test_joint_power_matches_brute_force(collision, p, compiled):
     model = joint_model(LAYOUT, collision, p)
     R_H, R_A = rewards(model.n_states)
     seed = uniform_policy(model.action_mask_A)
-    sol = solve_pairs(model, R_H, R_A, GAMMA_H, GAMMA_A, compiled=compiled)
+    sol = solve_pairs(TwoStageProblem(model, R_H, R_A, GAMMA_H, GAMMA_A), compiled=compiled)
     brute = brute_pairs(model, p, R_H, R_A, seed)
     np.testing.assert_array_equal(sol.policy_H, brute["policy_H"])
     np.testing.assert_array_equal(sol.policy_A, brute["policy_A"])
@@ -111,7 +112,7 @@ def test_preconditioned_stages_match_brute_force_at_high_discount(collision):
     (multipower.exact._vikernel) with Anderson acceleration: still the brute force's policies and POWER."""
     model = joint_model("grid3x3", collision, 0.1)
     R_H, R_A = rewards(model.n_states, seed=5)
-    sol = solve_pairs(model, R_H, R_A, 0.99, 0.99, compiled=True)
+    sol = solve_pairs(TwoStageProblem(model, R_H, R_A, 0.99, 0.99), compiled=True)
     brute = brute_pairs(model, 0.1, R_H, R_A, uniform_policy(model.action_mask_A), gammas=(0.99, 0.99))
     np.testing.assert_array_equal(sol.policy_H, brute["policy_H"])
     np.testing.assert_array_equal(sol.policy_A, brute["policy_A"])
@@ -126,7 +127,7 @@ def test_optimal_response_with_slip_is_stage_two(gamma):
     values are the brute force's backup of the brute force's values."""
     model = joint_model("grid3x3", "crash", 0.2)
     R_H, R_A = rewards(model.n_states, seed=7)
-    sol = solve_pairs(model, R_H, R_A, gamma, gamma)
+    sol = solve_pairs(TwoStageProblem(model, R_H, R_A, gamma, gamma))
     V, Q = optimal_response(model, R_A, gamma, "A", sol.policy_H)
     bound = gamma / (1 - gamma) * POWER_TOL
     np.testing.assert_allclose(V, sol.V_A, atol=2 * bound, rtol=0)
@@ -168,7 +169,7 @@ def test_other_seed_policies_match_brute_force(seed_policy):
     else:
         seed = np.random.default_rng(2).random((model.n_states, 5)) * model.action_mask_A
         seed /= seed.sum(1, keepdims=True)
-    sol = solve_pairs(model, R_H, R_A, GAMMA_H, GAMMA_A, seed_policy=seed_policy if seed_policy == "stay" else seed)
+    sol = solve_pairs(TwoStageProblem(model, R_H, R_A, GAMMA_H, GAMMA_A, seed_policy=seed_policy if seed_policy == "stay" else seed))
     brute = brute_pairs(model, 0.3, R_H, R_A, seed)
     np.testing.assert_array_equal(sol.policy_A, brute["policy_A"])
     np.testing.assert_allclose((1 - GAMMA_A) * sol.W_A_seed, brute["power_A_seed"], atol=POWER_TOL, rtol=0)
@@ -197,7 +198,7 @@ def test_policy_evaluation_matches_linear_solve():
     pol_H = rng.random((model.n_states, 5)) * model.action_mask_H
     pol_A = rng.random((model.n_states, 5)) * model.action_mask_A
     pol_H, pol_A = pol_H / pol_H.sum(1, keepdims=True), pol_A / pol_A.sum(1, keepdims=True)
-    V_H, _ = evaluate_policies(model, pol_H, pol_A, R_H, R_A, 0.8, 0.8)
+    V_H, _ = evaluate_policies(TwoStageProblem(model, R_H, R_A, 0.8, 0.8), pol_H, pol_A)
     T = joint_tensor(model, 0.4)
     for k in range(K):
         np.testing.assert_allclose(V_H[k], evaluate(T, pol_H, pol_A, R_H[k], 0.8), atol=POWER_TOL * 4, rtol=0)
@@ -215,7 +216,7 @@ def test_slip_one_makes_power_independent_of_the_policy():
     # Joint: what either agent chooses changes nothing, so the optimised values equal the seed values.
     joint = joint_model(LAYOUT, "crash", 1.0)
     R_H, R_A = rewards(joint.n_states, seed=6)
-    pairs = solve_pairs(joint, R_H, R_A, GAMMA_H, GAMMA_A)
+    pairs = solve_pairs(TwoStageProblem(joint, R_H, R_A, GAMMA_H, GAMMA_A))
     np.testing.assert_allclose(pairs.W_H, pairs.W_H_seed, atol=2 * POWER_TOL / (1 - GAMMA_H))
     np.testing.assert_allclose(pairs.W_A, pairs.W_A_seed, atol=2 * POWER_TOL / (1 - GAMMA_A))
     uniform = uniform_policy(joint.action_mask_H)

@@ -12,6 +12,7 @@ from multipower.exact.accuracy import optimal_response_q
 from multipower.learned.compare import compare
 from multipower.learned.estimator import PolicyRollout
 from multipower.exact.solver import evaluate_policies
+from multipower.envs.problem import TwoStageProblem
 
 
 def test_rollouts_with_slip_match_exact_evaluation_within_standard_errors():
@@ -24,7 +25,7 @@ def test_rollouts_with_slip_match_exact_evaluation_within_standard_errors():
     rollout = PolicyRollout(model, pol_H, pol_A, R_H, R_A, 0.6, seed=1)
     assert rollout.plan.n_rollouts > 1  # slip makes even deterministic policies' rollouts random
     power_H, power_A = rollout.per_sample()
-    V_H, V_A = evaluate_policies(model, pol_H, pol_A, R_H[:1], R_A[:1], 0.6, 0.6)
+    V_H, V_A = evaluate_policies(TwoStageProblem(model, R_H[:1], R_A[:1], 0.6, 0.6), pol_H, pol_A)
     for samples, V, R in ((power_H, V_H, R_H), (power_A, V_A, R_A)):
         exact = 0.4 / 0.6 * (V[0] - R[0])
         se = samples.std(0, ddof=1) / np.sqrt(K)

@@ -18,6 +18,7 @@ from multipower.exact.solver import (
     solve_pairs,
     solve_single,
 )
+from multipower.envs.problem import TwoStageProblem
 
 
 def transition(model, policy_H, policy_A):
@@ -59,7 +60,7 @@ def test_solve_pairs_matches_brute_force(collision, compiled):
     model = joint_model("grid3x3", collision)
     S, K, gH, gA = model.n_states, 12, 0.9, 0.8
     R_H, R_A = RewardSampler(S, seed=3).pairs(0, K)
-    sol = solve_pairs(model, R_H, R_A, gH, gA, compiled=compiled)
+    sol = solve_pairs(TwoStageProblem(model, R_H, R_A, gH, gA), compiled=compiled)
     seed = seed_policy_table(model)
     ns = model.next_state
     for k in range(K):
@@ -92,7 +93,7 @@ def test_solve_pairs_matches_brute_force(collision, compiled):
 def test_policies_are_uniform_over_available_maxima(compiled):
     model = joint_model("grid3x3", "crash")
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 20)
-    sol = solve_pairs(model, R_H, R_A, 0.7, 0.7, compiled=compiled)
+    sol = solve_pairs(TwoStageProblem(model, R_H, R_A, 0.7, 0.7), compiled=compiled)
     for pol, mask in ((sol.policy_H, model.action_mask_H), (sol.policy_A, model.action_mask_A)):
         np.testing.assert_allclose(pol.sum(-1), 1.0)
         assert (pol[:, ~mask] == 0).all()
@@ -133,7 +134,7 @@ def test_seed_policy_depending_on_both_cells_uses_general_path(compiled):
     assert solver._cell_policy(model, table) is None
     assert len(solver._factored_tables(model, table)[0]) == 0
     R_H, R_A = RewardSampler(model.n_states, seed=1).pairs(0, 3)
-    sol = solve_pairs(model, R_H, R_A, 0.8, 0.8, seed_policy=table, compiled=compiled)
+    sol = solve_pairs(TwoStageProblem(model, R_H, R_A, 0.8, 0.8, seed_policy=table), compiled=compiled)
     dist = np.zeros((model.n_states, 5, model.n_states + 1))
     for j in range(5):
         np.add.at(dist, (np.arange(model.n_states)[:, None], np.arange(5)[None], model.next_state[:, :, j]), table[:, j : j + 1])
@@ -153,13 +154,13 @@ def test_compiled_kernels_equal_batched_torch(layout, collision, seed_policy, ga
     (the two warm-start from different discounts); ``values_only`` changes nothing but what is returned."""
     model = joint_model(layout, collision)
     R_H, R_A = RewardSampler(model.n_states, seed=4).pairs(0, 6)
-    fast = solve_pairs(model, R_H, R_A, gamma, gamma, seed_policy=seed_policy, compiled=True)
-    ref = solve_pairs(model, R_H, R_A, gamma, gamma, seed_policy=seed_policy, compiled=False)
+    fast = solve_pairs(TwoStageProblem(model, R_H, R_A, gamma, gamma, seed_policy=seed_policy), compiled=True)
+    ref = solve_pairs(TwoStageProblem(model, R_H, R_A, gamma, gamma, seed_policy=seed_policy), compiled=False)
     for name in ("policy_H", "policy_A"):
         np.testing.assert_array_equal(getattr(fast, name), getattr(ref, name))
     for name in ("q_H", "q_A", "V_H", "V_A", "V_H_seed", "V_A_seed"):
         np.testing.assert_allclose(getattr(fast, name), getattr(ref, name), rtol=0, atol=2 * value_bound(gamma))
-    lean = solve_pairs(model, R_H, R_A, gamma, gamma, seed_policy=seed_policy, compiled=True, values_only=True)
+    lean = solve_pairs(TwoStageProblem(model, R_H, R_A, gamma, gamma, seed_policy=seed_policy), compiled=True, values_only=True)
     assert lean.q_H is None and lean.policy_A is None
     for name in ("V_H", "V_A", "V_H_seed", "V_A_seed"):
         np.testing.assert_array_equal(getattr(lean, name), getattr(fast, name))
@@ -174,7 +175,7 @@ def test_optimal_response_equals_the_stages_of_solve_pairs(collision):
     """H's response to the seed is stage 1; A's response to the solved policy_H is stage 2."""
     model = joint_model("grid3x3", collision)
     R_H, R_A = RewardSampler(model.n_states, seed=6).pairs(0, 4)
-    sol = solve_pairs(model, R_H, R_A, 0.95, 0.7)
+    sol = solve_pairs(TwoStageProblem(model, R_H, R_A, 0.95, 0.7))
     V_H, q_H = solver.optimal_response(model, R_H, 0.95, "H", seed_policy_table(model))
     V_A, q_A = solver.optimal_response(model, R_A, 0.7, "A", sol.policy_H)
     for got, want, gamma in ((V_H, sol.V_H_seed, 0.95), (q_H, sol.q_H, 0.95), (q_A, sol.q_A, 0.7)):
@@ -198,12 +199,12 @@ def test_compiled_kernels_are_the_cpu_default(monkeypatch):
     calls = []
     real = solver._solve_pairs_compiled
     monkeypatch.setattr(solver, "_solve_pairs_compiled", lambda *a: calls.append(a) or real(*a))
-    solve_pairs(model, R_H, R_A, 0.6, 0.95)
+    solve_pairs(TwoStageProblem(model, R_H, R_A, 0.6, 0.95))
     assert len(calls) == 1
-    solve_pairs(model, R_H, R_A, 0.6, 0.95, compiled=False)
+    solve_pairs(TwoStageProblem(model, R_H, R_A, 0.6, 0.95), compiled=False)
     assert len(calls) == 1
     with pytest.raises(ValueError, match="compiled=True needs device='cpu'"):
-        solve_pairs(model, R_H, R_A, 0.6, 0.6, device="meta", compiled=True)
+        solve_pairs(TwoStageProblem(model, R_H, R_A, 0.6, 0.6), device="meta", compiled=True)
 
 
 def test_evaluate_policies_matches_linear_solve():
@@ -214,7 +215,7 @@ def test_evaluate_policies_matches_linear_solve():
     pH /= pH.sum(-1, keepdims=True)
     pA = uniform_policy(model.action_mask_A)  # shared (S, 5) table, broadcast over samples
     R_H, R_A = RewardSampler(S, seed=5).pairs(0, K)
-    V_H, V_A = evaluate_policies(model, pH, pA, R_H, R_A, 0.95, 0.6)
+    V_H, V_A = evaluate_policies(TwoStageProblem(model, R_H, R_A, 0.95, 0.6), pH, pA)
     for k in range(K):
         P = transition(model, pH[k], pA)
         assert np.abs(V_H[k] - solve_linear(P, R_H[k], 0.95)).max() <= value_bound(0.95)
@@ -242,7 +243,7 @@ def test_accuracy_bound_holds_at_high_gamma():
     """The POWER error bound holds whatever γ: check γ = 0.99 against the linear solve."""
     model = joint_model("grid3x3")
     R_H, R_A = RewardSampler(model.n_states, seed=9).pairs(0, 4)
-    sol = solve_pairs(model, R_H, R_A, 0.99, 0.99)
+    sol = solve_pairs(TwoStageProblem(model, R_H, R_A, 0.99, 0.99))
     for k in range(4):
         P = transition(model, sol.policy_H[k], sol.policy_A[k])
         err_power = (0.01 / 0.99) * np.abs(sol.V_H[k] - solve_linear(P, R_H[k], 0.99)).max()
@@ -263,22 +264,22 @@ def test_bad_gamma_raises(gamma):
     model = joint_model("grid3x3")
     R = np.zeros((1, model.n_states))
     with pytest.raises(ValueError, match="gamma_H"):
-        solve_pairs(model, R, R, gamma, 0.5)
+        solve_pairs(TwoStageProblem(model, R, R, gamma, 0.5))
     with pytest.raises(ValueError, match="gamma_A"):
-        solve_pairs(model, R, R, 0.5, gamma)
+        solve_pairs(TwoStageProblem(model, R, R, 0.5, gamma))
 
 
 def test_bad_shapes_raise():
     model = joint_model("grid3x3")
     R = np.zeros((2, model.n_states))
     with pytest.raises(ValueError, match="R_A"):
-        solve_pairs(model, R, R[:, :5], 0.5, 0.5)
+        solve_pairs(TwoStageProblem(model, R, R[:, :5], 0.5, 0.5))
     with pytest.raises(ValueError, match="seed_policy"):
-        solve_pairs(model, R, R, 0.5, 0.5, seed_policy=np.ones((5, 5)) / 5)
+        solve_pairs(TwoStageProblem(model, R, R, 0.5, 0.5, seed_policy=np.ones((5, 5)) / 5))
     with pytest.raises(ValueError, match="seed_policy"):
-        solve_pairs(model, R, R, 0.5, 0.5, seed_policy="random")
+        solve_pairs(TwoStageProblem(model, R, R, 0.5, 0.5, seed_policy="random"))
     with pytest.raises(ValueError, match="policy_H"):
-        evaluate_policies(model, np.ones((2, 3, 5)) / 5, uniform_policy(model.action_mask_A), R, R, 0.5, 0.5)
+        evaluate_policies(TwoStageProblem(model, R, R, 0.5, 0.5), np.ones((2, 3, 5)) / 5, uniform_policy(model.action_mask_A))
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["torch", "compiled"])
@@ -289,10 +290,10 @@ def test_anderson_acceleration_agrees_with_plain_value_iteration(collision, comp
     model = joint_model("maze7x7", collision)
     R_H, R_A = RewardSampler(model.n_states, seed=3).pairs(0, 4)
     gamma = 0.99
-    fast = solve_pairs(model, R_H, R_A, gamma, gamma, compiled=compiled)
-    part = solve_pairs(model, R_H[:2], R_A[:2], gamma, gamma, compiled=compiled)
+    fast = solve_pairs(TwoStageProblem(model, R_H, R_A, gamma, gamma), compiled=compiled)
+    part = solve_pairs(TwoStageProblem(model, R_H[:2], R_A[:2], gamma, gamma), compiled=compiled)
     monkeypatch.setattr(solver, "ANDERSON_GAMMA", 2.0)  # off
-    plain = solve_pairs(model, R_H, R_A, gamma, gamma, compiled=compiled)
+    plain = solve_pairs(TwoStageProblem(model, R_H, R_A, gamma, gamma), compiled=compiled)
     assert fast.sweeps["H"] < plain.sweeps["H"] / 2
     assert fast.sweeps["A_seed"] < plain.sweeps["A_seed"] / 2
     to_power = (1 - gamma) / gamma

@@ -11,6 +11,7 @@ import pytest
 
 from multipower.envs.model import joint_model, single_agent_model
 from multipower.exact.solver import power_from_next, power_samples, solve_pairs, solve_single
+from multipower.envs.problem import TwoStageProblem
 
 GAMMAS = (1e-12, 1e-9, 1e-6, 1e-3, 0.1, 0.5, 0.9, 0.99, 0.999)
 
@@ -29,7 +30,7 @@ def _bernoulli_world(layout: str, K: int = 24, p: float = 0.3, seed: int = 0):
 @pytest.mark.parametrize("gamma", GAMMAS)
 def test_power_H_equals_single_agent_power_at_every_gamma(gamma, compiled):
     model, single, r, R_H, R_A = _bernoulli_world("grid3x3")
-    sol = solve_pairs(model, R_H, R_A, gamma, gamma, compiled=compiled)
+    sol = solve_pairs(TwoStageProblem(model, R_H, R_A, gamma, gamma), compiled=compiled)
     power_H = power_from_next(sol.W_H, gamma)
     power_H_seed = power_from_next(sol.W_H_seed, gamma)
     power_single = power_from_next(solve_single(single, r, gamma).W, gamma)[:, model.joint_cells[:, 0]]
@@ -135,7 +136,7 @@ def test_power_at_small_gamma_is_its_limit_per_state(world, gamma):
     R_A = (rng.random((32, model.n_states)) < 0.3).astype(float)
     limit_H, limit_A = _limit_power(model, R_H, R_A)
     for compiled in (True, False):
-        sol = solve_pairs(model, R_H, R_A, gamma, gamma, compiled=compiled)
+        sol = solve_pairs(TwoStageProblem(model, R_H, R_A, gamma, gamma), compiled=compiled)
         bound = 1e-4 + 2 * gamma  # the certificate plus the O(γ) distance from the limit (rewards in [0, 1])
         assert np.abs(power_from_next(sol.W_H, gamma) - limit_H).max() <= bound
         assert np.abs(power_from_next(sol.W_A, gamma) - limit_A).max() <= bound
@@ -145,7 +146,7 @@ def test_small_gamma_results_do_not_depend_on_the_batch():
     model = joint_model("grid3x3", "crash")
     rng = np.random.default_rng(4)
     R_H, R_A = rng.random((40, model.n_states)), (rng.random((40, model.n_states)) < 0.3).astype(float)
-    whole = solve_pairs(model, R_H, R_A, 1e-3, 1e-3)
-    parts = [solve_pairs(model, R_H[i:i + 7], R_A[i:i + 7], 1e-3, 1e-3) for i in range(0, 40, 7)]
+    whole = solve_pairs(TwoStageProblem(model, R_H, R_A, 1e-3, 1e-3))
+    parts = [solve_pairs(TwoStageProblem(model, R_H[i:i + 7], R_A[i:i + 7], 1e-3, 1e-3)) for i in range(0, 40, 7)]
     for name in ("W_H", "W_A", "W_A_seed", "policy_H", "policy_A", "q_A"):
         np.testing.assert_array_equal(getattr(whole, name), np.concatenate([getattr(p, name) for p in parts]))
