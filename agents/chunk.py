@@ -18,6 +18,7 @@ import numpy as np
 
 from multipower.agents.logging import ExactQ
 from multipower.envs.model import JointModel
+from multipower.envs.problem import TwoStageProblem
 
 #: ``progress(n)``: ``n`` more units of work done (each learner's unit: ``multipower.learned.training.progress_total``).
 Progress = Callable[[int], None]
@@ -28,10 +29,8 @@ class ChunkTask:
     """Both stages of the reward samples ``[start, start + k)``; picklable, so a worker process can train it.
 
     Attributes:
-        model: The joint model (its tables are the dynamics).
-        R_H, R_A: ``(k, S)`` the chunk's reward functions.
-        gamma_H, gamma_A: Each agent's discount in ``(0, 1)``.
-        seed_policy: ``(S, 5)`` A's policy while H learns.
+        problem: The joint model (its tables are the dynamics), the chunk's ``(k, S)`` reward functions, each
+            agent's discount and A's seed policy (``multipower.envs.problem.TwoStageProblem``).
         seed: The run's seed; with the sample indices it fixes every draw.
         start: Index in the whole run of the chunk's first sample.
         settings: The learner's hyperparameters (``multipower.learned.training.learner_settings``).
@@ -40,18 +39,38 @@ class ChunkTask:
         reference: Exact optimal action values (an ``ExactQ``) for the accuracy curves in TensorBoard.
     """
 
-    model: JointModel
-    R_H: np.ndarray
-    R_A: np.ndarray
-    gamma_H: float
-    gamma_A: float
-    seed_policy: np.ndarray
+    problem: TwoStageProblem
     seed: int
     start: int
     settings: Any
     device: str = "cpu"
     tensorboard: Optional[str] = None
     reference: Optional[ExactQ] = None
+
+    @property
+    def model(self) -> JointModel:
+        return self.problem.model
+
+    @property
+    def R_H(self) -> np.ndarray:
+        return self.problem.R_H
+
+    @property
+    def R_A(self) -> np.ndarray:
+        return self.problem.R_A
+
+    @property
+    def gamma_H(self) -> float:
+        return self.problem.gamma_H
+
+    @property
+    def gamma_A(self) -> float:
+        return self.problem.gamma_A
+
+    @property
+    def seed_policy(self) -> np.ndarray:
+        """``(S, 5)`` A's policy while H learns."""
+        return self.problem.seed_table()
 
     @property
     def stop(self) -> int:

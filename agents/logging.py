@@ -23,6 +23,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from multipower.envs.model import JointModel
+from multipower.envs.problem import TwoStageProblem
 
 #: ``reference(model, rewards, gamma, agent, other_policy) -> Q_env``: the exact optimal action values ``(K, S, 5)``
 #: of ``agent`` for ``rewards`` ``(K, S)`` against ``other_policy`` ``(S, 5)`` or ``(K, S, 5)``, ``-inf`` where
@@ -64,21 +65,12 @@ def policy_optimal_fraction(policy: np.ndarray, q_exact: np.ndarray, mask: np.nd
     return float((np.where(optimal, 0.0, policy).sum(axis=-1) < 1e-9).mean())
 
 
-def policy_metrics(
-    model: JointModel,
-    R_H: np.ndarray,
-    R_A: np.ndarray,
-    gamma_H: float,
-    gamma_A: float,
-    policy_H: np.ndarray,
-    policy_A: np.ndarray,
-    seed_policy: np.ndarray,
-    reference: ExactQ,
-) -> dict:
-    """Greedy-optimal fractions of frozen policies ``(K, S, 5)``: H against its exact optimal response to
-    ``seed_policy``, A against its exact optimal response to the learned ``policy_H`` it trained against."""
-    exact_H = reference(model, R_H, gamma_H, "H", seed_policy)
-    exact_A = reference(model, R_A, gamma_A, "A", policy_H)
+def policy_metrics(problem: TwoStageProblem, policy_H: np.ndarray, policy_A: np.ndarray, reference: ExactQ) -> dict:
+    """Greedy-optimal fractions of frozen policies ``(K, S, 5)``: H against its exact optimal response to the
+    problem's seed policy, A against its exact optimal response to the learned ``policy_H`` it trained against."""
+    model = problem.model
+    exact_H = reference(model, problem.R_H, problem.gamma_H, "H", problem.seed_table())
+    exact_A = reference(model, problem.R_A, problem.gamma_A, "A", policy_H)
     return {
         "greedy_optimal_H": policy_optimal_fraction(policy_H, exact_H, model.action_mask_H),
         "greedy_optimal_A": policy_optimal_fraction(policy_A, exact_A, model.action_mask_A),

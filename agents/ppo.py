@@ -42,6 +42,7 @@ from multipower.envs.layouts import N_ACTIONS
 from multipower.envs.memory import check_budget, default_budget
 from multipower.envs.model import AGENTS, JointModel, check_agent
 from multipower.envs.policies import check_policy_batch, uniform_policy
+from multipower.envs.problem import TwoStageProblem
 
 OBSERVATIONS = ("index", "vector")
 DEVICES = ("auto", "cpu", "cuda")
@@ -703,12 +704,7 @@ class TwoStagePPO:
 
 
 def train_two_stage(
-    model: JointModel,
-    R_H: np.ndarray,
-    R_A: np.ndarray,
-    gamma_H: float,
-    gamma_A: float,
-    seed_policy: np.ndarray,
+    problem: TwoStageProblem,
     config: PPOConfig,
     seed: int,
     sample_indices: Sequence[int],
@@ -719,15 +715,16 @@ def train_two_stage(
     """H learns against ``seed_policy``; its greedy policy is frozen; A learns against it. Batched over samples.
 
     Args:
-        R_H, R_A: ``(K, S)`` the samples' reward functions.
-        seed_policy: ``(S, 5)`` A's policy while H learns.
+        problem: The joint model, the samples' ``(K, S)`` reward functions, the discounts and A's policy while H
+            learns (``multipower.envs.problem.TwoStageProblem``).
+        config: The hyperparameters (filled per agent's discount by ``train_agents``).
         seed: The run's seed; with ``sample_indices`` ``(K,)`` it fixes every draw of each sample.
         callback: Called after every update with ``(agent, update, networks, stats)``.
         before_A: Called with H's frozen greedy policy ``(K, S, 5)`` before A starts learning.
     """
-    out = {}
-    other = seed_policy
-    for agent, rewards, gamma in (("H", R_H, gamma_H), ("A", R_A, gamma_A)):
+    out, model = {}, problem.model
+    other = problem.seed_table()
+    for agent, rewards, gamma in (("H", problem.R_H, problem.gamma_H), ("A", problem.R_A, problem.gamma_A)):
         if agent == "A" and before_A is not None:
             before_A(other)
         start = time.perf_counter()
@@ -772,8 +769,7 @@ def train_chunk(task: ChunkTask, progress: Optional[Progress] = None) -> dict[st
         if board is not None:
             board.open("H", task.R_H, task.gamma_H, task.seed_policy)
         run = train_two_stage(
-            task.model, task.R_H, task.R_A, task.gamma_H, task.gamma_A, task.seed_policy, task.settings, task.seed,
-            task.samples, task.device, callback if (progress is not None or board is not None) else None,
+            task.problem, task.settings, task.seed, task.samples, task.device, callback if (progress is not None or board is not None) else None,
             before_A=None if board is None else (lambda policy_H: board.open("A", task.R_A, task.gamma_A, policy_H)),
         )
     finally:

@@ -20,11 +20,7 @@ from multipower.agents.qlearning import QLearningResult, train_q
 from multipower.agents.qlearning_config import (
     QLearningConfig,
 )
-from multipower.envs.model import JointModel
-from multipower.envs.policies import (
-    uniform_policy,
-)
-from multipower.envs.validation import check_gamma
+from multipower.envs.problem import TwoStageProblem
 
 
 @dataclass
@@ -44,28 +40,17 @@ class TwoStageResult:
     metrics: dict = field(default_factory=dict)
 
 
-def learned_metrics(
-    model: JointModel,
-    R_H: np.ndarray,
-    R_A: np.ndarray,
-    gamma_H: float,
-    gamma_A: float,
-    q_H: np.ndarray,
-    q_A: np.ndarray,
-    policy_H: np.ndarray,
-    seed_policy: Optional[np.ndarray] = None,
-    *,
-    reference: ExactQ,
-) -> dict:
-    """Greedy-optimal fractions and value gaps of learned ``Q_env`` tables against the exact optimum.
+def learned_metrics(problem: TwoStageProblem, q_H: np.ndarray, q_A: np.ndarray, policy_H: np.ndarray, *,
+                    reference: ExactQ) -> dict:
+    """Greedy-optimal fractions and value gaps of learned ``Q_env`` tables ``(K, S, 5)`` against the exact optimum.
 
-    H is measured against its exact optimal response to the seed policy; A against its exact optimal response
-    to the *learned* frozen ``policy_H`` it trained against (see ``multipower.agents.logging``). ``reference`` computes
-    those exact action values.
+    H is measured against its exact optimal response to the problem's seed policy; A against its exact optimal
+    response to the *learned* frozen ``policy_H`` it trained against (see ``multipower.agents.logging``).
+    ``reference`` computes those exact action values.
     """
-    seed_policy = uniform_policy(model.action_mask_A) if seed_policy is None else seed_policy
-    exact_H = reference(model, R_H, gamma_H, "H", seed_policy)
-    exact_A = reference(model, R_A, gamma_A, "A", policy_H)
+    model = problem.model
+    exact_H = reference(model, problem.R_H, problem.gamma_H, "H", problem.seed_table())
+    exact_A = reference(model, problem.R_A, problem.gamma_A, "A", policy_H)
     return {
         "greedy_optimal_H": greedy_optimal_fraction(q_H, exact_H, model.action_mask_H),
         "greedy_optimal_A": greedy_optimal_fraction(q_A, exact_A, model.action_mask_A),
@@ -75,12 +60,7 @@ def learned_metrics(
 
 
 def train_two_stage(
-    model: JointModel,
-    R_H: np.ndarray,
-    R_A: np.ndarray,
-    gamma_H: float,
-    gamma_A: Optional[float] = None,
-    seed_policy: Optional[np.ndarray] = None,
+    problem: TwoStageProblem,
     config_H: Optional[QLearningConfig] = None,
     config_A: Optional[QLearningConfig] = None,
     seed: int = 0,
@@ -92,10 +72,8 @@ def train_two_stage(
     """H learns against the seed policy; then A learns against frozen greedy H. One Q-table per sample.
 
     Args:
-        model: Joint model.
-        R_H, R_A: ``(K, S)`` reward functions (from ``RewardSampler.pairs``).
-        gamma_H, gamma_A: Discounts (``gamma_A`` defaults to ``gamma_H``).
-        seed_policy: ``(S, 5)`` seed policy of A in stage 1 (default uniform over available actions).
+        problem: The joint model, the ``(K, S)`` reward functions (from ``RewardSampler.pairs``), the discounts
+            and A's seed policy in stage 1 (``multipower.envs.problem.TwoStageProblem``).
         config_H, config_A: Hyperparameters (defaults per γ; stage 2 uses the deterministic-opponent defaults
             when frozen H is deterministic).
         seed: Fixes every random draw of both stages.
@@ -106,12 +84,8 @@ def train_two_stage(
         progress: Called with the number of samples finished (per stage).
         sample_offset: Index in the whole run of the first sample (see ``train_q``).
     """
-    gamma_H = check_gamma(gamma_H, "gamma_H")
-    gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
-    R_H = np.atleast_2d(np.asarray(R_H, dtype=np.float64))
-    R_A = np.atleast_2d(np.asarray(R_A, dtype=np.float64))
-    if seed_policy is None:
-        seed_policy = uniform_policy(model.action_mask_A)
+    model, R_H, R_A, gamma_H, gamma_A = problem.model, problem.R_H, problem.R_A, problem.gamma_H, problem.gamma_A
+    seed_policy = problem.seed_table()
     log_exact = reference is not None and logger is not None and logger.enabled
     exact_H = reference(model, R_H, gamma_H, "H", seed_policy) if log_exact else None
     result_H = train_q(model, R_H, gamma_H, "H", seed_policy, config_H, seed, logger, exact_H, progress=progress,
@@ -123,9 +97,7 @@ def train_two_stage(
     policy_A = result_A.greedy(model.action_mask_A)
     metrics = {}
     if reference is not None:
-        metrics = learned_metrics(
-            model, R_H, R_A, gamma_H, gamma_A, result_H.q, result_A.q, policy_H, seed_policy, reference=reference
-        )
+        metrics = learned_metrics(problem, result_H.q, result_A.q, policy_H, reference=reference)
     return TwoStageResult(result_H, result_A, policy_H, policy_A, metrics)
 
 
@@ -146,7 +118,7 @@ def train_chunk(task: ChunkTask, progress: Optional[Progress] = None) -> dict[st
     logger = TrainingLogger(task.tensorboard)
     try:
         run = train_two_stage(
-            task.model, task.R_H, task.R_A, task.gamma_H, task.gamma_A, task.seed_policy, config_H, config_A,
+            task.problem, config_H, config_A,
             seed=task.seed, logger=logger, reference=task.reference if logger.enabled else None,
             sample_offset=task.start,
         )

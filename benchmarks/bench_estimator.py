@@ -19,6 +19,8 @@ from multipower.envs.policies import uniform_policy
 from multipower.envs.model import joint_model
 from multipower.learned.estimator import PolicyRollout
 from multipower.envs.rewards import RewardSampler
+from multipower.learned.estimator import Rollouts
+from multipower.envs.problem import TwoStageProblem
 
 
 def greedy_of_random(mask: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
@@ -34,7 +36,7 @@ def bench(layout: str, collision: str, n_samples: int, gamma: float, stochastic:
     policy_A = greedy_of_random(model.action_mask_A, n_samples, rng)
     if stochastic:
         policy_H = np.broadcast_to(uniform_policy(model.action_mask_H), policy_H.shape)
-    rollout = PolicyRollout(model, policy_H, policy_A, R_H, R_A, gamma, n_rollouts=16)
+    rollout = PolicyRollout(TwoStageProblem(model, R_H, R_A, gamma), policy_H, policy_A, rollouts=Rollouts(n_rollouts=16))
     best = np.inf
     for _ in range(repeat):
         t0 = time.perf_counter()

@@ -38,12 +38,14 @@ CASES = {
 
 def run_case(name: str, samples: int | None, jobs: int) -> str:
     from multipower.learned.compare import compare
+    from multipower.runs.execution import Execution
+    from multipower.runs.spec import RunSpec
 
     algo, layout, collision, gamma, n, seed, (mean_max, pearson_min, alpha_max, pearson_A_min) = CASES[name]
     n = samples or n
     start = time.perf_counter()
-    result = compare(layout, gamma, algo=algo, n_samples=n, collision=collision, seed=seed,
-                     train_options={"n_jobs": jobs})
+    result = compare(RunSpec(layout, gamma_H=gamma, collision=collision, learner=algo, n_samples=n, seed=seed),
+                     execution=Execution(jobs=jobs))
     wall = time.perf_counter() - start
     m = result.metrics
     delta = abs(m["alpha_learned"] - m["alpha_exact"])

@@ -379,3 +379,32 @@ def joint_rewards(model: Any, H: CellRewards, A: CellRewards) -> dict[str, np.nd
         return out
 
     return {"H": table(H, "H"), "A": table(A, "A")}
+
+
+@dataclass(frozen=True)
+class RewardDraws:
+    """Which reward functions a run averages over: how many, from which distribution, with which seed.
+
+    ``RewardDraws(...).sampler(n_states)`` is the ``RewardSampler`` of a world of ``n_states`` states; sample ``k``
+    is the same function for any number of samples drawn.
+
+    Attributes:
+        n_samples: Reward functions (pairs, for two agents).
+        distribution: A ``RewardDistribution``, a name or a config dict; ``None``: uniform on [0, 1].
+        correlation: ``β`` in [-1, 1] between ``R_H`` and ``R_A`` (two agents only).
+        seed: Fixes every draw.
+        redraw_constant: Redraw a reward function whose values are all equal.
+    """
+
+    n_samples: int = 10_000
+    distribution: Any = None
+    correlation: float = 0.0
+    seed: int = 0
+    redraw_constant: bool = False
+
+    def sampler(self, n_states: int) -> RewardSampler:
+        """The sampler over ``n_states`` states (``ValueError`` naming ``correlation``, ``seed`` or the distribution
+        for a bad value)."""
+        return RewardSampler(n_states, make_distribution(self.distribution), self.correlation, self.seed,
+                             self.redraw_constant)
+

@@ -19,6 +19,8 @@ from multipower.envs.model import joint_model
 from multipower.envs.rewards import RewardSampler
 from multipower.exact.accuracy import optimal_response_q
 from multipower.learned import train_agents
+from multipower.envs.problem import TwoStageProblem
+from multipower.runs.execution import Execution
 
 TARGETS = {
     "grid": [("grid3x3", 0.6, "none", 1000, 0.99, 120)],
@@ -56,12 +58,12 @@ def main() -> None:
             start = time.perf_counter()
             model = joint_model(layout, collision)
             R_H, R_A = RewardSampler(model.n_states, seed=args.seed).pairs(0, samples)
-            options = {"n_jobs": args.jobs}
+            options = {}
             if group == "ppo" and args.timesteps is not None:
                 options["total_timesteps"] = args.timesteps
-            agents = train_agents("sb3-ppo" if group == "ppo" else "qlearning", model, R_H, R_A, gamma, gamma,
-                                  seed=args.seed, options=options, tensorboard=args.tensorboard,
-                                  reference=optimal_response_q)
+            agents = train_agents("sb3-ppo" if group == "ppo" else "qlearning", TwoStageProblem(model, R_H, R_A, gamma),
+                                  seed=args.seed, options=options, execution=Execution(jobs=args.jobs),
+                                  tensorboard=args.tensorboard, reference=optimal_response_q)
             report(f"{group} {layout} gamma={gamma} collision={collision}", agents, time.perf_counter() - start,
                    target, limit)
 

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from multipower.learned.compare import compare
+from multipower.runs.spec import RunSpec
 
 RUNS = {
     "grid3x3_q": dict(layout="grid3x3", gamma=0.6, collision="none", algo="qlearning", n_samples=1000,
@@ -69,7 +70,9 @@ def main() -> None:
             n = args.gamma99
         n = max(2, int(round(n * args.samples_scale)))
         t0 = time.perf_counter()
-        comparison = compare(n_samples=n, seed=args.seed, **spec)
+        run = RunSpec(spec["layout"], gamma_H=spec["gamma"], collision=spec["collision"], learner=spec["algo"],
+                      n_samples=n, seed=args.seed)
+        comparison = compare(run)
         comparison.save(Path(args.out) / name)
         m, t = comparison.metrics, comparison.timings
         print(f"== {name}: {spec['algo']} {spec['layout']} gamma={spec['gamma']} {spec['collision']} {n} samples "

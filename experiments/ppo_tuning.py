@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 from multipower.envs.problem import TwoStageProblem
+from multipower.runs.execution import Execution
 
 
 def main() -> None:
@@ -59,8 +60,8 @@ def main() -> None:
     if args.both:
         both = joint_model(args.layout, args.collision)
         R_H, R_A = RewardSampler(both.n_states, seed=args.seed).pairs(0, args.samples)
-        agents = train_agents("sb3-ppo", both, R_H, R_A, args.gamma, args.gamma, seed=args.seed,
-                              options={**overrides, "n_jobs": 1}, reference=optimal_response_q)
+        agents = train_agents("sb3-ppo", TwoStageProblem(both, R_H, R_A, args.gamma), seed=args.seed, options=overrides,
+                              execution=Execution(jobs=1), reference=optimal_response_q)
         m = agents.config["metrics"]
         result = {"H": m["greedy_optimal_H"], "A": m["greedy_optimal_A"]}
     else:

@@ -20,6 +20,8 @@ from multipower.envs.dynamics import joint_step, padded_rewards
 from multipower.envs.layouts import N_ACTIONS, parse_layout
 from multipower.envs.model import COLLISIONS, JointModel
 from multipower.learned.estimator import PolicyRollout
+from multipower.learned.estimator import Rollouts
+from multipower.envs.problem import TwoStageProblem
 
 #: A world with walls inside as well as around it, so masks differ between cells.
 LAYOUTS = {"grid3x3": "...\n...\n...", "walls": "..#\n...\n#.."}
@@ -80,7 +82,7 @@ def estimator_stepper(model, R_H, R_A, max_cycles):
         for action_A in range(N_ACTIONS):
             policy_H = eye[_effective(model.action_mask_H, states, np.full_like(states, action_H))]
             policy_A = eye[_effective(model.action_mask_A, states, np.full_like(states, action_A))]
-            rollout = PolicyRollout(model, policy_H, policy_A, R_H[None], R_A[None], gamma, horizon=1)
+            rollout = PolicyRollout(TwoStageProblem(model, R_H[None], R_A[None], gamma), policy_H, policy_A, rollouts=Rollouts(horizon=1))
             power_H, power_A = rollout.per_sample()
             out["reward_H"][:, action_H, action_A] = power_H[0] / (1 - gamma)
             out["reward_A"][:, action_H, action_A] = power_A[0] / (1 - gamma)

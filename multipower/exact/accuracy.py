@@ -100,16 +100,18 @@ def policy_gap(
     return np.where(gap < 2 * power_tol, 0.0, gap)
 
 
-def policy_gaps(model: JointModel, R_H: np.ndarray, R_A: np.ndarray, gamma_H: float, gamma_A: float,
-                policy_H: np.ndarray, policy_A: np.ndarray, seed_policy: np.ndarray,
+def policy_gaps(problem: TwoStageProblem, policy_H: np.ndarray, policy_A: np.ndarray,
                 optimal_q: Optional[dict] = None) -> dict:
     """The POWER the learned policies lose, per joint state averaged over the samples (what a learned POWER map
     misses there): ``policy_gap_H``/``policy_gap_A``, the mean over joint states, and ``policy_gap_H_max``/
     ``policy_gap_A_max``, the largest. H is measured against its optimal response to ``seed_policy``, A against
-    its optimal response to the learned ``policy_H`` it trained against (``policy_gap``); ``optimal_q``
+    its optimal response to the learned ``policy_H`` it trained against (``policy_gap``), on the world, rewards
+    and discounts of ``problem``, ``seed_policy`` being the problem's; ``optimal_q``
     (``{"H": ..., "A": ...}``, either may be missing) holds those optimal ``Q_env`` where already computed."""
-    optimal_q = optimal_q or {}
-    per_state_H = policy_gap(model, R_H, gamma_H, "H", policy_H, seed_policy, optimal_q=optimal_q.get("H")).mean(0)
-    per_state_A = policy_gap(model, R_A, gamma_A, "A", policy_A, policy_H, optimal_q=optimal_q.get("A")).mean(0)
+    optimal_q, model = optimal_q or {}, problem.model
+    per_state_H = policy_gap(model, problem.R_H, problem.gamma_H, "H", policy_H, problem.seed_table(),
+                             optimal_q=optimal_q.get("H")).mean(0)
+    per_state_A = policy_gap(model, problem.R_A, problem.gamma_A, "A", policy_A, policy_H,
+                             optimal_q=optimal_q.get("A")).mean(0)
     return {"policy_gap_H": float(per_state_H.mean()), "policy_gap_H_max": float(per_state_H.max()),
             "policy_gap_A": float(per_state_A.mean()), "policy_gap_A_max": float(per_state_A.max())}

@@ -28,11 +28,10 @@ import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping, Optional, Union
+from typing import Optional, Union
 
 import numpy as np
 
-from multipower.envs.layouts import LayoutLike, load_layout
 from multipower.envs.memory import (
     MemoryLike,
     COMPILED_RUNTIME_BYTES,
@@ -42,15 +41,13 @@ from multipower.envs.memory import (
     model_bytes,
     parse_memory,
 )
-from multipower.envs.model import check_collision, joint_model, single_agent_model
+from multipower.envs.model import joint_model, single_agent_model
 from multipower.envs.policies import SeedPolicy, seed_policy_table
 from multipower.envs.rewards import RewardSampler, check_correlation, make_distribution
-from multipower.envs.slip import check_slip
 from multipower.envs.validation import (
     available_cores,
     check_count,
     check_device,
-    check_gamma,
     check_seed,
 )
 from multipower.exact.blocks import (
@@ -67,7 +64,9 @@ from multipower.exact.blocks import (
 )
 from multipower.runs import rundir
 from multipower.runs.backends import Backend, remote
+from multipower.runs.execution import Execution, Storage
 from multipower.runs.results import PowerResult, pearson
+from multipower.runs.spec import RunSpec
 from multipower.envs.problem import TwoStageProblem
 
 
@@ -170,6 +169,24 @@ def _check_draws(distribution, correlation, seed, device) -> None:
     check_correlation(correlation, make_distribution(distribution))
     check_seed(seed)
     check_device(device)
+
+
+def _check_spec(spec) -> RunSpec:
+    """``spec`` as given, if it is a ``RunSpec`` (one line naming ``spec`` otherwise)."""
+    if not isinstance(spec, RunSpec):
+        raise ValueError(f"spec: must be a multipower.runs.spec.RunSpec (RunSpec(layout=..., gamma_H=...)), got "
+                         f"{type(spec).__name__}")
+    return spec
+
+
+def _check_how(execution, storage) -> tuple[Execution, Optional[Storage]]:
+    """``(execution, storage)`` with the default ``Execution()``; one line naming the argument of another type."""
+    execution = Execution() if execution is None else execution
+    if not isinstance(execution, Execution):
+        raise ValueError(f"execution: must be a multipower.runs.execution.Execution, got {type(execution).__name__}")
+    if storage is not None and not isinstance(storage, Storage):
+        raise ValueError(f"storage: must be a multipower.runs.execution.Storage or None, got {type(storage).__name__}")
+    return execution, storage
 
 
 def _seed_config(seed_policy: SeedPolicy):
@@ -314,23 +331,27 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _run(job: BlockJob, make_result, out_dir, restart: bool, overwrite: bool, files: Optional[Mapping],
-         jobs: int, backend, progress: bool, desc: str) -> PowerResult:
-    """Accumulate a run's blocks (resuming from ``out_dir``), write its result there, and return it.
+def _run(job: BlockJob, make_result, storage: Optional[Storage], jobs: int, execution: Execution,
+         desc: str) -> PowerResult:
+    """Accumulate a run's blocks (resuming from ``storage``), write its result there, and return it.
 
     ``make_result(totals, timings, complete) -> PowerResult``. See ``exact_power`` for what is written.
-    ``out_dir`` is locked for writing meanwhile (``multipower.runs.rundir.hold``).
+    The run folder is locked for writing meanwhile (``multipower.runs.rundir.hold``).
     """
+    out_dir = None if storage is None else storage.out_dir
     held = out_dir is not None and rundir.holds(out_dir)
     try:
-        return _run_blocks(job, make_result, out_dir, restart, overwrite, files, jobs, backend, progress, desc)
+        return _run_blocks(job, make_result, storage, jobs, execution, desc)
     finally:
         if out_dir is not None and not held:
             rundir.release(out_dir)
 
 
-def _run_blocks(job: BlockJob, make_result, out_dir, restart: bool, overwrite: bool, files: Optional[Mapping],
-                jobs: int, backend, progress: bool, desc: str) -> PowerResult:
+def _run_blocks(job: BlockJob, make_result, storage: Optional[Storage], jobs: int, execution: Execution,
+                desc: str) -> PowerResult:
+    out_dir = None if storage is None else storage.out_dir
+    restart, overwrite = (False, False) if storage is None else (storage.restart, storage.overwrite)
+    files = None if storage is None else storage.files
     key = _manifest_key(job)
     kind, n = key["kind"], job.n_samples
     store, write, saved_done = None, False, 0
@@ -366,8 +387,8 @@ def _run_blocks(job: BlockJob, make_result, out_dir, restart: bool, overwrite: b
         return make_result(run.totals, timings, complete) if run.totals.count else None
 
     try:
-        backend = remote(backend) or Backend(jobs)
-        run_blocks(run, solve_block, job, n, job.block, store, write, backend, progress, desc)
+        backend = remote(execution.backend) or Backend(jobs)
+        run_blocks(run, solve_block, job, n, job.block, store, write, backend, bool(execution.progress), desc)
     except KeyboardInterrupt:
         partial = result(complete=False)
         saved, note = False, ""
@@ -429,64 +450,35 @@ def joint_result_maker(kind: str, labels: np.ndarray, config: dict):
 
 
 def exact_power(
-    layout: LayoutLike,
-    gamma: float,
-    gamma_A: Optional[float] = None,
-    n_samples: int = 10_000,
-    collision: str = "none",
-    correlation: float = 0.0,
-    distribution=None,
-    seed_policy: SeedPolicy = "uniform",
-    seed: int = 0,
-    redraw_constant: bool = False,
-    device: str = "cpu",
-    chunk_size: Optional[int] = None,
-    progress: bool = True,
+    spec: RunSpec,
+    *,
     power_tol: Optional[float] = None,
-    jobs: Optional[int] = None,
-    max_memory: MemoryLike = None,
-    slip: float = 0.0,
-    out_dir: Optional[PathLike] = None,
-    restart: bool = False,
-    overwrite: bool = False,
-    files: Optional[Mapping[str, str]] = None,
-    backend: Union[str, Backend, None] = None,
+    execution: Optional[Execution] = None,
+    storage: Optional[Storage] = None,
 ) -> PowerResult:
     """Exact multi-agent POWER of H and A at every joint state.
 
     Args:
-        layout: A ``Layout``, a built-in name, a file path or layout text.
-        gamma: H's discount ``γ_H`` in (0, 1).
-        gamma_A: A's discount (default: ``gamma``).
-        n_samples: Reward pairs to average over.
-        collision: ``"none"``, ``"crash"`` or ``"bounce"``.
-        correlation: Reward correlation ``β`` in [-1, 1] (negative only for symmetric distributions).
-        distribution: Reward distribution: name, config dict or ``RewardDistribution``
-            (uniform [0, 1] by default).
-        seed_policy: A's seed policy: ``"uniform"``, ``"stay"`` or an ``(S, 5)`` table over joint states.
-        seed: Seed of the reward draws.
-        redraw_constant: Redraw reward functions whose values are all equal.
-        device: Torch device (``"cpu"`` or ``"cuda"``).
-        chunk_size: Reward samples per solver call (default: sized to the world; at most a block).
-        progress: Show a tqdm progress bar over blocks.
+        spec: What to compute (``multipower.runs.spec.RunSpec``): the layout, collision rule and slip, both
+            discounts, the reward draws (``n_samples``, ``distribution``, ``correlation``, ``seed``,
+            ``redraw_constant``) and A's seed policy (``"uniform"``, ``"stay"`` or a ``.npy`` table over joint
+            states). Its learner fields are not used.
         power_tol: Per-sample bound on the POWER error from stopping iteration (default: the solver's
             ``POWER_TOL``).
-        jobs: Blocks solved at once in threads (default: the available cores on the CPU, 1 on a GPU).
-            Results are identical for any value.
-        max_memory: Memory budget (bytes or text such as ``"8G"``; default a fraction of the machine's memory,
-            ``multipower.envs.memory``). The peak is estimated before anything is allocated: default chunks and jobs
-            are lowered to fit, and a world that does not fit is refused up front. Results never depend on it.
-        slip: Slip probability in [0, 1] (docs/concepts.md#slip); 0, the default, is the deterministic world.
-        out_dir: Run folder. Checked first (``multipower.runs.rundir.check_out``: refused if it holds another
-            run or files multipower did not write, unless ``overwrite``). Each finished block is saved to
-            ``OUT/blocks/``; a rerun resumes, a larger ``n_samples`` extends, a smaller one is computed from the
-            saved blocks and returned without writing anything. The result is written atomically as
+        execution: How and where (``multipower.runs.execution.Execution``; results never depend on it):
+            ``jobs``, blocks solved at once in threads (default: the available cores on the CPU, 1 on a GPU);
+            ``chunk_size``, reward samples per solver call (default: sized to the world; at most a block);
+            ``max_memory``, the budget (the peak is estimated before anything is allocated: default chunks and
+            jobs are lowered to fit, and a world that does not fit is refused up front); ``device`` (default
+            ``"cpu"``); ``backend``, where blocks are solved (``None``/``"local"``: ``jobs`` threads here,
+            ``"ray"``: a Ray cluster, ``multipower.runs.ray_backend``; same bytes on any); ``progress``, a tqdm bar
+            over blocks.
+        storage: The run folder (``multipower.runs.execution.Storage``; default: nothing is saved). Checked first
+            (``multipower.runs.rundir.check_out``: refused if it holds another run or files multipower did not
+            write, unless ``overwrite``). Each finished block is saved to ``OUT/blocks/``; a rerun resumes, a
+            larger ``n_samples`` extends, a smaller one is computed from the saved blocks and returned without
+            writing anything; ``restart`` discards the saved blocks. The result is written atomically as
             ``power.csv`` + ``summary.json`` (+ ``files``) with ``manifest.json`` listing them.
-        restart: Discard the saved blocks and start over.
-        overwrite: Replace a folder holding another run (its files are removed first).
-        files: More files (name to text, e.g. ``spec.json``) written with the result and listed in the manifest.
-        backend: Where blocks are solved: ``None`` or ``"local"`` (``jobs`` threads here), ``"ray"`` (a Ray
-            cluster, ``multipower.runs.ray_backend``) or a ``Backend``; same bytes on any.
 
     Returns:
         A ``"joint"`` ``PowerResult`` with ``power_H``, ``power_H_se``, ``power_A``,
@@ -499,18 +491,21 @@ def exact_power(
             ``out_dir`` as a partial result, unless the folder already held more samples).
         rundir.OutputError: (a ``ValueError``) when ``out_dir`` cannot be used.
     """
-    gamma_H = check_gamma(gamma, "gamma")
-    gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
-    power_tol = check_power_tol(power_tol)
-    n_samples = _check_samples(n_samples)
-    _check_draws(distribution, correlation, seed, device)
-    grid, collision, slip = load_layout(layout), check_collision(collision), check_slip(slip)
+    spec = _check_spec(spec)
+    execution, storage = _check_how(execution, storage)
+    device = execution.device_or("cpu")
+    gamma_H, gamma_A, power_tol = spec.gamma_H, spec.discount_A, check_power_tol(power_tol)
+    n_samples, collision, slip = spec.n_samples, spec.collision, spec.slip
+    draws = spec.draws()
+    _check_draws(draws.distribution, draws.correlation, draws.seed, device)
+    grid = spec.layout_object()
     n_states = joint_state_count(grid, collision)
-    size, jobs, _ = _fit_memory(n_states, collision, chunk_size, jobs, n_samples, device, max_memory,
-                                f"exact POWER on {grid.name!r}")
+    size, jobs, _ = _fit_memory(n_states, collision, execution.chunk_size, execution.jobs, n_samples, device,
+                                execution.max_memory, f"exact POWER on {grid.name!r}")
     model = joint_model(grid, collision, slip)
+    seed_policy = spec.seed_policy_value()
     seed_policy_table(model, seed_policy)  # checked here, before any work; each process rebuilds it from the job
-    sampler = RewardSampler(model.n_states, make_distribution(distribution), correlation, seed, redraw_constant)
+    sampler = draws.sampler(model.n_states)
     sampler.pairs(0, 1)  # a distribution that cannot give a non-constant function (--redraw-constant) fails here,
     # before the run folder is made
     job = _job("joint", model, sampler, _seed_config(seed_policy), gamma_H, gamma_A, device, power_tol, size,
@@ -534,5 +529,4 @@ def exact_power(
         "power_tol": power_tol,
     }
     make_result = joint_result_maker("joint", model.state_labels(), config)
-    return _run(job, make_result, out_dir, restart, overwrite, files, jobs, backend, progress,
-                f"exact {model.layout.name}")
+    return _run(job, make_result, storage, jobs, execution, f"exact {model.layout.name}")

@@ -6,20 +6,19 @@ check, the certificate), over the states of one agent instead of joint states.
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Union
+from typing import Optional
 
 import numpy as np
 
 from multipower.envs.graph_mdp import GraphMDP
 from multipower.envs.layouts import LayoutLike, load_layout
-from multipower.envs.memory import MemoryLike
 from multipower.envs.model import single_agent_model
-from multipower.envs.rewards import RewardSampler, make_distribution
+from multipower.envs.rewards import RewardDraws
 from multipower.envs.slip import check_slip
 from multipower.envs.validation import check_gamma
 from multipower.exact.power import (
-    PathLike,
     _check_draws,
+    _check_how,
     _check_samples,
     _fit_memory,
     _job,
@@ -27,34 +26,33 @@ from multipower.exact.power import (
     _run,
     check_power_tol,
 )
-from multipower.runs.backends import Backend
+from multipower.runs.execution import Execution, Storage
 from multipower.runs.results import PowerResult
 
 
 def single_agent_power(
     layout: LayoutLike,
     gamma: float,
-    n_samples: int = 10_000,
-    distribution=None,
-    seed: int = 0,
-    redraw_constant: bool = False,
-    device: str = "cpu",
-    chunk_size: Optional[int] = None,
-    progress: bool = True,
-    power_tol: Optional[float] = None,
-    jobs: Optional[int] = None,
-    max_memory: MemoryLike = None,
+    *,
+    rewards: Optional[RewardDraws] = None,
     slip: float = 0.0,
-    out_dir: Optional[PathLike] = None,
-    restart: bool = False,
-    overwrite: bool = False,
-    files: Optional[Mapping[str, str]] = None,
-    backend: Union[str, Backend, None] = None,
+    power_tol: Optional[float] = None,
+    execution: Optional[Execution] = None,
+    storage: Optional[Storage] = None,
 ) -> PowerResult:
     """Exact single-agent POWER ``(1-γ)/γ · E[V*(s) - R(s)]`` at every cell (docs/concepts.md#single-agent-power).
 
     Rewards are ``R_H`` of a ``RewardSampler`` over the cells, so sample ``i`` is
-    reproducible. Arguments (run folder, resuming, interruptions) as for ``exact_power``.
+    reproducible.
+
+    Args:
+        layout: A ``Layout``, a built-in name, a file path or layout text.
+        gamma: The discount in (0, 1).
+        rewards: The reward draws (``multipower.envs.rewards.RewardDraws``; default 10,000 uniform samples,
+            seed 0); ``correlation`` must be 0 (one agent).
+        slip: Slip probability in [0, 1] (docs/concepts.md#slip).
+        power_tol, execution, storage: As for ``multipower.exact.power.exact_power`` (run folder, resuming,
+            interruptions).
 
     Returns:
         A ``"single"`` ``PowerResult`` with ``power`` and ``power_se``.
@@ -64,13 +62,15 @@ def single_agent_power(
     """
     gamma = check_gamma(gamma, "gamma")
     power_tol = check_power_tol(power_tol)
-    n_samples = _check_samples(n_samples)
-    _check_draws(distribution, 0.0, seed, device)
+    draws = _one_agent_draws(rewards)
+    execution, storage = _check_how(execution, storage)
+    device, n_samples = execution.device_or("cpu"), draws.n_samples
+    _check_draws(draws.distribution, 0.0, draws.seed, device)
     grid, slip = load_layout(layout), check_slip(slip)
-    size, jobs, _ = _fit_memory(grid.n_cells, None, chunk_size, jobs, n_samples, device, max_memory,
-                                f"single-agent POWER on {grid.name!r}")
+    size, jobs, _ = _fit_memory(grid.n_cells, None, execution.chunk_size, execution.jobs, n_samples, device,
+                                execution.max_memory, f"single-agent POWER on {grid.name!r}")
     model = single_agent_model(grid, slip)
-    sampler = RewardSampler(model.n_states, make_distribution(distribution), 0.0, seed, redraw_constant)
+    sampler = draws.sampler(model.n_states)
     job = _job("single", model, sampler, None, gamma, gamma, device, power_tol, size, n_samples)
     config = {
         "kind": "exact_single",
@@ -92,36 +92,32 @@ def single_agent_power(
         return PowerResult("single", model.state_labels(), arrays, _progress_config(config, totals, complete), {},
                            timings)
 
-    return _run(job, make_result, out_dir, restart, overwrite, files, jobs, backend, progress,
-                f"single {model.layout.name}")
+    return _run(job, make_result, storage, jobs, execution, f"single {model.layout.name}")
 
 
 def graph_power(
     mdp: GraphMDP,
     gamma: float,
-    n_samples: int = 10_000,
-    distribution=None,
-    seed: int = 0,
-    redraw_constant: bool = False,
-    device: str = "cpu",
-    chunk_size: Optional[int] = None,
-    progress: bool = True,
+    *,
+    rewards: Optional[RewardDraws] = None,
     power_tol: Optional[float] = None,
-    jobs: Optional[int] = None,
-    max_memory: MemoryLike = None,
-    out_dir: Optional[PathLike] = None,
-    restart: bool = False,
-    overwrite: bool = False,
-    files: Optional[Mapping[str, str]] = None,
-    backend: Union[str, Backend, None] = None,
+    execution: Optional[Execution] = None,
+    storage: Optional[Storage] = None,
 ) -> PowerResult:
     """Exact POWER ``(1-γ)·E[V*(s')]`` at every state of an MDP graph (docs/graphs.md), the
     definition of ``single_agent_power`` (docs/concepts.md#single-agent-power) on any tabular MDP.
 
     Rewards are ``R_H`` of a ``RewardSampler`` over the graph's states in graph order, so
     sample ``i`` is reproducible and a graph written from a layout (``multipower.envs.graph_mdp.layout_to_dot``) gets
-    the layout's rewards. Arguments (run folder, resuming, interruptions) as for ``exact_power``; the POWER
-    error of each sample is at most ``power_tol``.
+    the layout's rewards. The POWER error of each sample is at most ``power_tol``.
+
+    Args:
+        mdp: The MDP graph (``multipower.envs.graph_mdp.load_graph_mdp``).
+        gamma: The discount in (0, 1).
+        rewards: The reward draws (``multipower.envs.rewards.RewardDraws``; default 10,000 uniform samples,
+            seed 0); ``correlation`` must be 0 (one agent).
+        power_tol, execution, storage: As for ``multipower.exact.power.exact_power`` (run folder, resuming,
+            interruptions).
 
     Returns:
         A ``"graph"`` ``PowerResult`` labelled by state name, with ``power`` and
@@ -132,12 +128,15 @@ def graph_power(
     """
     gamma = check_gamma(gamma, "gamma")
     power_tol = check_power_tol(power_tol)
-    n_samples = _check_samples(n_samples)
+    draws = _one_agent_draws(rewards)
+    execution, storage = _check_how(execution, storage)
+    device, n_samples = execution.device_or("cpu"), draws.n_samples
+    _check_draws(draws.distribution, 0.0, draws.seed, device)
     # the working set grows with action slots × outcomes, as a layout's does with its 5 moves
     weight = max(1, mdp.next_state.shape[1] * mdp.next_state.shape[2] // 5)
-    size, jobs, _ = _fit_memory(mdp.n_states * weight, None, chunk_size, jobs, n_samples, device, max_memory,
-                                f"POWER on graph {mdp.name!r}")
-    sampler = RewardSampler(mdp.n_states, make_distribution(distribution), 0.0, seed, redraw_constant)
+    size, jobs, _ = _fit_memory(mdp.n_states * weight, None, execution.chunk_size, execution.jobs, n_samples, device,
+                                execution.max_memory, f"POWER on graph {mdp.name!r}")
+    sampler = draws.sampler(mdp.n_states)
     job = _job("graph", mdp, sampler, None, gamma, gamma, device, power_tol, size, n_samples)
     config = {
         "kind": "exact_graph", "mdp": mdp.name, "mdp_text": mdp.text, "gamma": gamma, "n_samples": n_samples,
@@ -150,4 +149,15 @@ def graph_power(
         arrays = {"power": totals.mean[0], "power_se": totals.se()[0]}
         return PowerResult("graph", labels, arrays, _progress_config(config, totals, complete), {}, timings)
 
-    return _run(job, make_result, out_dir, restart, overwrite, files, jobs, backend, progress, f"graph {mdp.name}")
+    return _run(job, make_result, storage, jobs, execution, f"graph {mdp.name}")
+
+
+def _one_agent_draws(rewards) -> RewardDraws:
+    """``rewards``, or the default draws; one line for another type or a correlation (one agent has no pair)."""
+    draws = RewardDraws() if rewards is None else rewards
+    if not isinstance(draws, RewardDraws):
+        raise ValueError(f"rewards: must be a multipower.envs.rewards.RewardDraws, got {type(draws).__name__}")
+    _check_samples(draws.n_samples)
+    if draws.correlation != 0.0:
+        raise ValueError(f"rewards.correlation: must be 0 for one agent, got {draws.correlation!r}")
+    return draws

@@ -29,20 +29,16 @@ import numpy as np
 from multipower.agents import qlearning_config
 from multipower.agents.storage import load_agents
 from multipower.envs.memory import joint_state_count
-from multipower.envs.model import JointModel, joint_model
-from multipower.envs.policies import seed_policy_table
-from multipower.envs.rewards import RewardSampler
-from multipower.envs.validation import check_gamma
 from multipower.learned.estimator import (
-    DEFAULT_TOL,
-    DEFAULT_WALKERS,
     PolicyRollout,
+    Rollouts,
     exact_policy_power,
 )
+from multipower.runs.execution import Execution
 from multipower.runs.results import MeanAccumulator, PowerResult, jsonable, pearson
 from multipower.exact.power import KERNEL_BYTES_PER_STATE, TORCH_BYTES_PER_SAMPLE_STATE
 from multipower.exact.solver import solve_pairs
-from multipower.runs.spec import learner_of, spec_from_config
+from multipower.runs.spec import RunSpec, learner_of, spec_from_config
 from multipower.learned.training import check_algo, train_agents
 from multipower.envs.problem import TwoStageProblem
 
@@ -129,52 +125,36 @@ def comparison_metrics(arrays: dict) -> dict:
     return metrics
 
 
-def exact_optimum_power(
-    model: JointModel, R_H: np.ndarray, R_A: np.ndarray, gamma_H: float, gamma_A: float, seed_policy: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def exact_optimum_power(problem: TwoStageProblem) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample exact POWER ``(K, S)`` of the optimal two-stage policies (``solver.solve_pairs``)."""
-    solved = solve_pairs(TwoStageProblem(model, R_H, R_A, gamma_H, gamma_A, seed_policy=seed_policy))
-    power_H = (1.0 - gamma_H) / gamma_H * (np.asarray(solved.V_H) - R_H)
-    power_A = (1.0 - gamma_A) / gamma_A * (np.asarray(solved.V_A) - R_A)
+    solved = solve_pairs(problem)
+    power_H = (1.0 - problem.gamma_H) / problem.gamma_H * (np.asarray(solved.V_H) - problem.R_H)
+    power_A = (1.0 - problem.gamma_A) / problem.gamma_A * (np.asarray(solved.V_A) - problem.R_A)
     return power_H, power_A
 
 
 def compare_agents(
-    model: JointModel,
+    problem: TwoStageProblem,
     policy_H: np.ndarray,
     policy_A: np.ndarray,
-    R_H: np.ndarray,
-    R_A: np.ndarray,
-    gamma_H: float,
-    gamma_A: Optional[float] = None,
     *,
-    seed_policy: Union[str, np.ndarray] = "uniform",
-    n_rollouts: Optional[int] = None,
-    tol: float = DEFAULT_TOL,
-    rollout_seed: int = 0,
-    max_walkers: int = DEFAULT_WALKERS,
+    rollouts: Optional[Rollouts] = None,
     tensorboard: Optional[Union[str, Path]] = None,
     config: Optional[dict] = None,
 ) -> Comparison:
     """Compare learned policies with the exact solver on the reward functions they were trained for.
 
     Args:
-        model: The joint model.
+        problem: The joint model, the ``(K, S)`` reward functions (the exact solver uses these very arrays), both
+            discounts and A's seed policy for the exact solver's first stage
+            (``multipower.envs.problem.TwoStageProblem``).
         policy_H, policy_A: ``(K, S, 5)`` learned policies, one per reward sample.
-        R_H, R_A: ``(K, S)`` the reward functions (the exact solver uses these very arrays).
-        gamma_H, gamma_A: Discounts in (0, 1) (``gamma_A`` defaults to ``gamma_H``).
-        seed_policy: A's seed policy for the exact solver's first stage.
-        n_rollouts, tol, rollout_seed, max_walkers: Rollout settings (see ``PolicyRollout``).
+        rollouts: Rollout settings (``multipower.learned.estimator.Rollouts``; default ``Rollouts()``).
         tensorboard: Directory for a TensorBoard log of the running estimates against samples done.
         config: Extra configuration saved with the result.
     """
-    gamma_H = check_gamma(gamma_H, "gamma_H")
-    gamma_A = check_gamma(gamma_H if gamma_A is None else gamma_A, "gamma_A")
-    seed_table = seed_policy_table(model, seed_policy)
-    rollout = PolicyRollout(
-        model, policy_H, policy_A, R_H, R_A, gamma_H, gamma_A,
-        n_rollouts=n_rollouts, tol=tol, seed=rollout_seed, max_walkers=max_walkers,
-    )
+    rollout = PolicyRollout(problem, policy_H, policy_A, rollouts)
+    model, seed_policy = rollout.model, problem.seed_policy
     # Paired per-sample columns, accumulated chunk by chunk.
     running = {f"power_{a}_{c}": MeanAccumulator() for a in "HA" for c in COLUMNS}
     timings = {"rollout": 0.0, "exact_eval": 0.0, "exact_solve": 0.0}
@@ -183,11 +163,10 @@ def compare_agents(
         for chunk in rollout.chunks_timed(timings):
             s = slice(chunk.start, chunk.stop)
             t0 = time.perf_counter()
-            eval_ = exact_policy_power(
-                model, rollout.policy_H[s], rollout.policy_A[s], rollout.R_H[s], rollout.R_A[s], gamma_H, gamma_A
-            )
+            part = problem.rows(chunk.start, chunk.stop)
+            eval_ = exact_policy_power(part, rollout.policy_H[s], rollout.policy_A[s])
             t1 = time.perf_counter()
-            exact = exact_optimum_power(model, rollout.R_H[s], rollout.R_A[s], gamma_H, gamma_A, seed_table)
+            exact = exact_optimum_power(part)
             timings["exact_eval"] += t1 - t0
             timings["exact_solve"] += time.perf_counter() - t1
             for i, agent in enumerate("HA"):
@@ -250,51 +229,35 @@ def _log_running(writer, running: dict, n_done: int) -> None:
 
 
 def compare(
-    layout="grid3x3",
-    gamma: float = 0.6,
-    gamma_A: Optional[float] = None,
+    spec: Optional[RunSpec] = None,
     *,
-    algo: str = "qlearning",
-    n_samples: int = 100,
-    collision: str = "none",
-    correlation: float = 0.0,
-    distribution=None,
-    seed_policy: Union[str, np.ndarray] = "uniform",
-    seed: int = 0,
     agents=None,
-    train_options: Optional[dict] = None,
-    n_rollouts: Optional[int] = None,
-    tol: float = DEFAULT_TOL,
-    rollout_seed: int = 0,
+    rollouts: Optional[Rollouts] = None,
     tensorboard: Optional[Union[str, Path]] = None,
-    max_memory=None,
-    slip: float = 0.0,
+    execution: Optional[Execution] = None,
     store=None,
-    progress=None,
-    backend=None,
 ) -> Comparison:
     """Train (or load) learned agents and compare their POWER with the exact solver's, same rewards.
 
     Args:
-        layout: A Layout, built-in name, file path or text.
-        gamma: H's discount (and A's unless ``gamma_A``).
-        algo: ``"qlearning"``, ``"ppo"`` or ``"sb3-ppo"``.
-        n_samples: Reward samples.
-        collision, slip, correlation, distribution, seed: The world and the reward functions
-            (``RewardSampler(n_states, distribution, correlation, seed).pairs(0, n_samples)``).
-        seed_policy: A's seed policy (``"uniform"``, ``"stay"`` or an ``(S, 5)`` table).
+        spec: What to train and compare (``multipower.runs.spec.RunSpec``): the layout, collision rule and slip,
+            both discounts, the reward draws (``RewardSampler(n_states, distribution, correlation,
+            seed).pairs(0, n_samples)``), A's seed policy, the ``learner`` (``"qlearning"`` when left ``None``,
+            ``"ppo"`` or ``"sb3-ppo"``) and its hyperparameter overrides ``learner_options``. Leave it out to
+            compare ``agents``.
         agents: Trained agents to reuse instead of training: a ``TrainedAgents`` (anything with
             ``policy_H, policy_A, R_H, R_A, config``) or the directory ``multipower train`` wrote. The world,
             discounts and reward functions then come from the agents; the exact solver uses their ``R_H, R_A``.
-        train_options: Learner hyperparameter overrides.
-        n_rollouts, tol, rollout_seed: Rollout settings.
+        rollouts: Rollout settings (``multipower.learned.estimator.Rollouts``).
         tensorboard: Directory for a TensorBoard log of the running estimates.
-        max_memory: Memory budget (bytes or text such as ``"8G"``; default a fraction of the machine's memory):
-            a run estimated to exceed it is refused before anything is allocated.
-        store, progress, backend: Training's chunk store, progress callback and backend (see
-            ``train_agents``).
+        execution: How and where the agents train (``multipower.runs.execution.Execution``: ``jobs``,
+            ``chunk_size``, ``device``, ``backend``, a ``progress`` callable; see ``train_agents``) and the memory
+            budget ``max_memory``: a run estimated to exceed it is refused before anything is allocated.
+        store: Training's chunk store (see ``train_agents``).
     """
-    check_algo(algo)
+    if (spec is None) == (agents is None):
+        raise ValueError("compare: give spec (to train) or agents (to reuse), one of them")
+    execution = Execution() if execution is None else execution
     t0 = time.perf_counter()
     timings = {}
     if agents is not None:
@@ -303,31 +266,29 @@ def compare(
         agent_config = dict(agents.config)
         spec = spec_from_config(agent_config)
         model, gamma_H, gamma_A = spec.model(), spec.gamma_H, spec.discount_A
-        algo = learner_of(agent_config) or algo
-        seed_policy = agent_config.get("seed_policy", seed_policy)
+        algo = learner_of(agent_config) or "qlearning"
+        seed_policy = agent_config.get("seed_policy", "uniform")
         extra = {"agents_config": {k: v for k, v in agent_config.items() if k != "layout_text"}, "algo": algo}
     else:
-        qlearning_config.check_memory(layout, collision, int(n_samples), max_memory, what=f"compare ({algo})",
+        if not isinstance(spec, RunSpec):
+            raise ValueError(f"spec: must be a multipower.runs.spec.RunSpec, got {type(spec).__name__}")
+        algo = check_algo(spec.learner or "qlearning")
+        layout, collision, n_samples = spec.layout_object(), spec.collision, spec.n_samples
+        qlearning_config.check_memory(layout, collision, n_samples, execution.max_memory, what=f"compare ({algo})",
                                       learner=algo, extra=exact_memory(joint_state_count(layout, collision),
-                                                                       int(n_samples)))
-        model = joint_model(layout, collision, slip)
-        gamma_H = check_gamma(gamma, "gamma")
-        gamma_A = check_gamma(gamma_H if gamma_A is None else gamma_A, "gamma_A")
-        if int(n_samples) < 1:
-            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-        sampler = RewardSampler(model.n_states, distribution, correlation, seed)
-        R_H, R_A = sampler.pairs(0, int(n_samples))
-        agents = train_agents(algo, model, R_H, R_A, gamma_H, gamma_A, seed_policy, seed, train_options,
-                              store=store, progress=progress, backend=backend)
+                                                                       n_samples))
+        model, gamma_H, gamma_A, seed_policy = spec.model(), spec.gamma_H, spec.discount_A, spec.seed_policy_value()
+        sampler = spec.sampler(model.n_states)
+        R_H, R_A = sampler.pairs(0, n_samples)
+        agents = train_agents(algo, TwoStageProblem(model, R_H, R_A, gamma_H, gamma_A, seed_policy), spec.seed,
+                              spec.learner_options, execution=execution, store=store)
         timings["train"] = time.perf_counter() - t0
         # The reward seed and the sample count are the comparison's own keys (rewards, n_samples).
         extra = {**{k: v for k, v in agents.config.items() if k not in ("seed", "samples")},
                  "rewards": sampler.to_config()}
-    result = compare_agents(
-        model, agents.policy_H, agents.policy_A, agents.R_H, agents.R_A, gamma_H, gamma_A,
-        seed_policy=seed_policy, n_rollouts=n_rollouts, tol=tol, rollout_seed=rollout_seed,
-        tensorboard=tensorboard, config=extra,
-    )
+    problem = TwoStageProblem(model, agents.R_H, agents.R_A, gamma_H, gamma_A, seed_policy)
+    result = compare_agents(problem, agents.policy_H, agents.policy_A, rollouts=rollouts, tensorboard=tensorboard,
+                            config=extra)
     result.timings = {**timings, **result.timings, "total": time.perf_counter() - t0}
     result.result.timings = result.timings
     return result

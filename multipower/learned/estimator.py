@@ -37,7 +37,6 @@ from multipower.envs.dynamics import joint_step, padded_rewards, slip_step
 from multipower.envs.layouts import N_ACTIONS
 from multipower.envs.model import JointModel
 from multipower.envs.policies import check_policy_batch, cumulative_probabilities, is_deterministic
-from multipower.envs.validation import check_gamma, check_rewards
 from multipower.runs.results import MeanAccumulator, PowerResult, pearson
 from multipower.exact.solver import evaluate_policies, power_from_next
 from multipower.envs.problem import TwoStageProblem
@@ -88,47 +87,50 @@ class RolloutPlan:
     config: dict = field(default_factory=dict)
 
 
-class PolicyRollout:
-    """Rolls frozen tabular policies of H and A out together from every joint state.
+@dataclass(frozen=True)
+class Rollouts:
+    """How the Monte-Carlo estimator rolls frozen policies out; a fixed value gives the same numbers every time.
 
-    Args:
-        model: The ``JointModel`` whose ``next_state`` table the rollouts step by.
-        policy_H, policy_A: ``(K, S, 5)`` action probabilities per reward sample (or one ``(S, 5)`` table).
-        R_H, R_A: ``(K, S)`` reward functions (reward of the state arrived at).
-        gamma_H: H's discount, in (0, 1).
-        gamma_A: A's discount (default ``gamma_H``).
+    Attributes:
         n_rollouts: Rollouts per state for stochastic policies (default 16); deterministic pairs use one.
         horizon: Steps per rollout; default: the smallest with truncation error ≤ ``tol``.
         tol: Truncation tolerance in POWER (default 1e-4).
         seed: Seeds the action sampling; chunk ``c`` uses ``default_rng([seed, c])``.
-        max_walkers: Walkers stepped at once (sets how many samples form a chunk).
+        max_walkers: Walkers stepped at once (sets how many samples form a chunk; memory only).
     """
 
-    def __init__(
-        self,
-        model: JointModel,
-        policy_H: np.ndarray,
-        policy_A: np.ndarray,
-        R_H: np.ndarray,
-        R_A: np.ndarray,
-        gamma_H: float,
-        gamma_A: Optional[float] = None,
-        *,
-        n_rollouts: Optional[int] = None,
-        horizon: Optional[int] = None,
-        tol: float = DEFAULT_TOL,
-        seed: int = 0,
-        max_walkers: int = DEFAULT_WALKERS,
-    ) -> None:
+    n_rollouts: Optional[int] = None
+    horizon: Optional[int] = None
+    tol: float = DEFAULT_TOL
+    seed: int = 0
+    max_walkers: int = DEFAULT_WALKERS
+
+
+class PolicyRollout:
+    """Rolls frozen tabular policies of H and A out together from every joint state.
+
+    Args:
+        problem: The ``JointModel`` whose ``next_state`` table the rollouts step by, the ``(K, S)`` reward
+            functions (reward of the state arrived at) and both discounts (``multipower.envs.problem.TwoStageProblem``).
+        policy_H, policy_A: ``(K, S, 5)`` action probabilities per reward sample (or one ``(S, 5)`` table).
+        rollouts: The rollout settings (``Rollouts``; default ``Rollouts()``).
+    """
+
+    def __init__(self, problem: TwoStageProblem, policy_H: np.ndarray, policy_A: np.ndarray,
+                 rollouts: Optional[Rollouts] = None) -> None:
+        if not isinstance(problem, TwoStageProblem):
+            raise ValueError(f"problem: must be a multipower.envs.problem.TwoStageProblem, got {type(problem).__name__}")
+        model = problem.model
         if not isinstance(model, JointModel):
             raise ValueError(f"model must be a JointModel, got {type(model).__name__}")
+        settings = Rollouts() if rollouts is None else rollouts
+        if not isinstance(settings, Rollouts):
+            raise ValueError(f"rollouts: must be a multipower.learned.estimator.Rollouts, got {type(settings).__name__}")
+        n_rollouts, horizon, tol, max_walkers = settings.n_rollouts, settings.horizon, settings.tol, settings.max_walkers
         self.model = model
-        self.gamma_H = check_gamma(gamma_H, "gamma_H")
-        self.gamma_A = check_gamma(self.gamma_H if gamma_A is None else gamma_A, "gamma_A")
+        self.gamma_H, self.gamma_A = problem.gamma_H, problem.gamma_A
         n_states = model.n_states
-        self.R_H, self.R_A = check_rewards(R_H, n_states, "R_H"), check_rewards(R_A, n_states, "R_A")
-        if self.R_H.shape != self.R_A.shape:
-            raise ValueError(f"R_H and R_A must have the same shape, got {self.R_H.shape} and {self.R_A.shape}")
+        self.R_H, self.R_A = problem.R_H, problem.R_A
         self.n_samples = len(self.R_H)
         self.policy_H = check_policy_batch(policy_H, model.action_mask_H, self.n_samples, "policy_H")
         self.policy_A = check_policy_batch(policy_A, model.action_mask_A, self.n_samples, "policy_A")
@@ -145,7 +147,7 @@ class PolicyRollout:
         if horizon is None:
             horizon = max(horizon_for(self.gamma_H, r_max_H, tol), horizon_for(self.gamma_A, r_max_A, tol))
         horizon = int(horizon)
-        self.seed = int(seed)
+        self.seed = int(settings.seed)
         self.plan = RolloutPlan(
             horizon=horizon,
             n_rollouts=rollouts,
@@ -280,13 +282,7 @@ def _action_sampler(policy: np.ndarray, deterministic: bool) -> Callable:
 
 
 def exact_policy_power(
-    model: JointModel,
-    policy_H: np.ndarray,
-    policy_A: np.ndarray,
-    R_H: np.ndarray,
-    R_A: np.ndarray,
-    gamma_H: float,
-    gamma_A: float,
+    problem: TwoStageProblem, policy_H: np.ndarray, policy_A: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample POWER ``(K, S)`` of the given policies evaluated exactly on the model.
 
@@ -294,38 +290,29 @@ def exact_policy_power(
     ``(1-γ)/γ · (V - R)``, without its cancellation at small ``γ``: accurate to the solver's ``power_tol`` at any
     discount).
     """
-    problem = TwoStageProblem(model, R_H, R_A, gamma_H, gamma_A)
     _, _, W_H, W_A = evaluate_policies(problem, policy_H, policy_A, next_values=True)
-    return power_from_next(W_H, gamma_H), power_from_next(W_A, gamma_A)
+    return power_from_next(W_H, problem.gamma_H), power_from_next(W_A, problem.gamma_A)
 
 
 def estimate_power(
-    model: JointModel,
+    problem: TwoStageProblem,
     policy_H: np.ndarray,
     policy_A: np.ndarray,
-    R_H: np.ndarray,
-    R_A: np.ndarray,
-    gamma_H: float,
-    gamma_A: Optional[float] = None,
     *,
+    rollouts: Optional[Rollouts] = None,
     exact_eval: bool = True,
-    n_rollouts: Optional[int] = None,
-    horizon: Optional[int] = None,
-    tol: float = DEFAULT_TOL,
-    seed: int = 0,
-    max_walkers: int = DEFAULT_WALKERS,
     config: Optional[dict] = None,
     on_chunk: Optional[Callable[[int, dict], None]] = None,
 ) -> PowerResult:
     """Learned POWER of frozen policies by rollouts, with the exact evaluation of the same policies.
 
     Args:
-        model: The joint model the policies act in.
+        problem: The joint model the policies act in, the ``(K, S)`` reward functions they were trained for and
+            both discounts (``multipower.envs.problem.TwoStageProblem``).
         policy_H, policy_A: ``(K, S, 5)`` learned policies, one per reward sample.
-        R_H, R_A: ``(K, S)`` the reward functions the policies were trained for.
-        gamma_H, gamma_A: Discounts in (0, 1) (``gamma_A`` defaults to ``gamma_H``).
+        rollouts: The rollout settings (``Rollouts``: ``n_rollouts``, ``horizon``, ``tol``, ``seed``,
+            ``max_walkers``; default ``Rollouts()``).
         exact_eval: Also evaluate the same policies exactly on the model (columns ``*_eval``).
-        n_rollouts, horizon, tol, seed, max_walkers: See ``PolicyRollout``.
         config: Extra configuration saved with the result (layout, algorithm, reward settings...).
         on_chunk: ``on_chunk(n_done, running)`` after each chunk of samples, ``running`` holding the
             running means (``power_H``, ``power_A`` and, with ``exact_eval``, ``power_H_eval``...).
@@ -336,10 +323,8 @@ def estimate_power(
         stats ``alpha`` (α_HA of the rollout POWERs), ``alpha_eval``, ``truncation_bound_H/A``,
         ``max_abs_rollout_noise_H/A`` (max over states of |rollout − exact evaluation|).
     """
-    rollout = PolicyRollout(
-        model, policy_H, policy_A, R_H, R_A, gamma_H, gamma_A,
-        n_rollouts=n_rollouts, horizon=horizon, tol=tol, seed=seed, max_walkers=max_walkers,
-    )
+    rollout = PolicyRollout(problem, policy_H, policy_A, rollouts)
+    model = rollout.model
     names = ("power_H", "power_A") + (("power_H_eval", "power_A_eval") if exact_eval else ())
     running = {name: MeanAccumulator() for name in names}
     timings = {"rollout": 0.0, "exact_eval": 0.0}
@@ -349,10 +334,8 @@ def estimate_power(
         if exact_eval:
             t0 = time.perf_counter()
             s = slice(chunk.start, chunk.stop)
-            eval_H, eval_A = exact_policy_power(
-                model, rollout.policy_H[s], rollout.policy_A[s], rollout.R_H[s], rollout.R_A[s],
-                rollout.gamma_H, rollout.gamma_A,
-            )
+            eval_H, eval_A = exact_policy_power(problem.rows(chunk.start, chunk.stop), rollout.policy_H[s],
+                                                rollout.policy_A[s])
             timings["exact_eval"] += time.perf_counter() - t0
             running["power_H_eval"].add(eval_H)
             running["power_A_eval"].add(eval_A)

@@ -19,7 +19,8 @@ import signal
 import threading
 import time
 from contextlib import closing, contextmanager
-from typing import Any, Callable, Iterator, Optional, Union
+from dataclasses import replace
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -27,10 +28,11 @@ from multipower.agents import qlearning_config, qlearning_stages
 from multipower.agents.chunk import ChunkTask, Progress
 from multipower.agents.logging import ExactQ, policy_metrics, solver_convention
 from multipower.agents.storage import TrainedAgents
-from multipower.envs.model import JointModel
-from multipower.envs.policies import is_deterministic, seed_policy_table
-from multipower.envs.validation import available_cores, check_count, check_gamma, check_rewards, check_seed
+from multipower.envs.policies import is_deterministic
+from multipower.envs.problem import TwoStageProblem
+from multipower.envs.validation import available_cores, check_count, check_seed
 from multipower.runs.backends import remote
+from multipower.runs.execution import Execution
 from multipower.runs.rundir import NUMERICS_VERSION
 from multipower.learned.workers import imap_unordered, init_worker
 from multipower.runs.spec import LEARNERS, RunSpec, SpecError
@@ -95,7 +97,8 @@ def learner_settings(algo: str, options: dict, gamma_H: float, gamma_A: float, s
 def _known(options: dict, fields, what: str) -> None:
     unknown = sorted(set(options) - set(fields))
     if unknown:
-        raise SpecError(f"--option {unknown[0]}: not a {what} hyperparameter; allowed: {', '.join(fields)}")
+        hint = " (use --jobs, --chunk, --device)" if unknown[0] in PPO_RUN_OPTIONS else ""
+        raise SpecError(f"--option {unknown[0]}: not a {what} hyperparameter{hint}; allowed: {', '.join(fields)}")
 
 
 def chunk_key(spec: RunSpec, settings: Any) -> dict:
@@ -218,63 +221,63 @@ def train_unit(unit: tuple[str, ChunkTask], progress: Optional[Progress] = None)
 
 def train_chunks(
     algo: str,
-    model: JointModel,
-    R_H: np.ndarray,
-    R_A: np.ndarray,
-    gamma_H: float,
-    gamma_A: float,
-    seed_table: np.ndarray,
+    problem: TwoStageProblem,
     seed: int,
     settings: Any,
     *,
-    jobs: Optional[int] = None,
-    chunk: Optional[int] = None,
-    device: str = "auto",
+    execution: Optional[Execution] = None,
     store=None,
-    progress: Optional[Callable[[int], None]] = None,
     tensorboard: Optional[str] = None,
     reference: Optional[ExactQ] = None,
-    backend=None,
 ) -> tuple[dict[str, np.ndarray], dict]:
-    """Both stages of ``algo`` for the ``K`` samples of ``R_H``, ``R_A`` ``(K, S)``, in chunks: the one training
-    driver of every learner.
+    """Both stages of ``algo`` for the ``K`` reward pairs of ``problem``, in chunks: the one training driver of
+    every learner.
 
     The samples ``store`` lacks are cut into chunks; each chunk is one ``(algo, ChunkTask)`` unit, trained by
-    the learner's ``train_chunk`` here, in ``jobs`` worker processes, or on ``backend``, and saved to ``store``
-    the moment it finishes.
+    the learner's ``train_chunk`` here, in ``execution.jobs`` worker processes, or on ``execution.backend``, and
+    saved to ``store`` the moment it finishes.
 
     Args:
+        algo: ``"qlearning"``, ``"ppo"`` or ``"sb3-ppo"``.
+        problem: The world, the ``(K, S)`` reward pairs, the discounts and A's seed policy.
+        seed: Fixes the learners' random draws.
         settings: ``learner_settings``' value.
-        jobs: Worker processes (default: the available cores; batched PPO on CUDA: 1).
-        chunk: Samples per chunk (default ``default_chunk``, or for PPO ``default_ppo_chunk``).
-        device: Torch device of batched PPO (``"auto"``, ``"cpu"``, ``"cuda"``).
+        execution: How and where (``multipower.runs.execution.Execution``; the arrays never depend on it):
+            ``jobs``, worker processes (default: the available cores; batched PPO on CUDA: 1); ``chunk_size``,
+            samples per chunk (default ``default_chunk``, or for PPO ``default_ppo_chunk``); ``device``, the
+            torch device of batched PPO (default ``"auto"``); ``backend`` (``None``/``"local"``: ``jobs``
+            processes here; ``"ray"`` or a ``Backend``: each chunk is a work unit there, ``jobs`` defaulting to
+            the backend's, returned here and saved by this process); ``progress``, a callable given the work done
+            (``progress_total``'s unit), from worker processes too (batched PPO reports every update, the others
+            every finished sample; ``True``/``False``: nothing is reported).
         store: A ``ChunkStore``: only the samples it lacks are trained, and each chunk is saved there the moment
             it finishes; without one, nothing is saved.
-        progress: Called with the work done (``progress_total``'s unit), from worker processes too: batched PPO
-            reports every update, the others every finished sample.
         tensorboard: TensorBoard folder: chunk ``[a, b)`` logs to ``TENSORBOARD/chunk<a:07d>`` (what each learner
             writes there: its ``train_chunk``).
         reference: Exact optimal action values (``multipower.agents.logging.ExactQ``) for TensorBoard's accuracy
             curves.
-        backend: ``None``/``"local"`` (``jobs`` processes here), ``"ray"`` or a ``Backend``: each chunk is a
-            work unit there (``jobs`` defaults to the backend's), returned here and saved by this process; the
-            arrays are the same as a local run's.
+
     Returns:
         The arrays of ``train_unit`` for all ``K`` samples, and the run's settings (``hyperparameters``,
         ``n_jobs``, ``chunk``; PPO also ``observation`` and ``device``).
     Raises:
         KeyboardInterrupt: after the workers are killed; the chunks saved so far stay in ``store``.
     """
+    execution = Execution() if execution is None else execution
+    model, R_H, gamma_H, gamma_A = problem.model, problem.R_H, problem.gamma_H, problem.gamma_A
+    seed_table, jobs, chunk = problem.seed_table(), execution.jobs, execution.chunk_size
+    progress = execution.progress if callable(execution.progress) else None
     K = len(R_H)
-    backend = remote(backend)
-    torch_device = _ppo_device(device) if algo == "ppo" else None
+    backend = remote(execution.backend)
+    torch_device = _ppo_device(execution.device_or("auto")) if algo == "ppo" else None
     on_cuda = torch_device is not None and torch_device.type == "cuda"
     n_jobs = 1 if on_cuda else jobs or (backend.jobs if backend is not None else available_cores())
     if chunk is None:
         chunk = (default_ppo_chunk(K, n_jobs, on_cuda) if algo == "ppo"
                  else default_chunk(algo, K, n_jobs, model.n_states, settings, gamma_H))
     gaps = store.missing(K) if store is not None else [(0, K)]
-    units = [(algo, ChunkTask(model, R_H[a:b], R_A[a:b], gamma_H, gamma_A, seed_table, int(seed), a, settings,
+    problem = replace(problem, seed_policy=seed_table)  # the table itself: each chunk reads it, never rebuilds it
+    units = [(algo, ChunkTask(problem.rows(a, b), int(seed), a, settings,
                               "cpu" if torch_device is None else str(torch_device),
                               None if tensorboard is None else f"{tensorboard}/chunk{a:07d}", reference))
              for a, b in _cut(gaps, chunk)]
@@ -376,18 +379,12 @@ def hyperparameters(settings: Any, gamma_H: float, gamma_A: float) -> Any:
 
 def train_agents(
     algo: str,
-    model: JointModel,
-    R_H: np.ndarray,
-    R_A: np.ndarray,
-    gamma_H: float,
-    gamma_A: float,
-    seed_policy: Union[str, np.ndarray] = "uniform",
+    problem: TwoStageProblem,
     seed: int = 0,
     options: Optional[dict] = None,
     *,
+    execution: Optional[Execution] = None,
     store=None,
-    progress=None,
-    backend=None,
     tensorboard: Optional[str] = None,
     reference: Optional[ExactQ] = None,
 ) -> TrainedAgents:
@@ -398,19 +395,16 @@ def train_agents(
             policies are greedy in the learned Q-values), ``"ppo"`` (``multipower.agents.ppo``, a chunk's PPO agents
             at once) or ``"sb3-ppo"`` (``multipower.agents.sb3_ppo``, one MaskablePPO model per sample; uniform
             seed policy only).
-        model, R_H, R_A, gamma_H, gamma_A: The world, the ``(K, S)`` reward functions the learners train on
-            (the very tables the exact solver uses) and the discounts.
-        seed_policy: A's seed policy in stage 1.
+        problem: The world, the ``(K, S)`` reward functions the learners train on (the very tables the exact
+            solver uses), the discounts and A's seed policy in stage 1 (``multipower.envs.problem.TwoStageProblem``).
         seed: Fixes the learners' random draws.
         options: Hyperparameter overrides (Q-learning: ``QLearningConfig`` fields, applied to both stages;
-            PPO: ``PPOConfig`` or ``SB3PPOConfig`` fields), plus ``n_jobs``, the worker processes (default: the
-            available cores), ``chunk``, samples per chunk, and for the batched PPO ``device`` (see
-            ``multipower.learned.training.train_chunks``). Results do not depend on ``n_jobs`` or ``chunk``.
+            PPO: ``PPOConfig`` or ``SB3PPOConfig`` fields).
+        execution: How and where the chunks train (``multipower.runs.execution.Execution``: ``jobs``,
+            ``chunk_size``, ``device`` of the batched PPO, ``backend``, and ``progress``, a callable given the work
+            done; see ``multipower.learned.training.train_chunks``). Results do not depend on it.
         store: A ``multipower.runs.chunkstore.ChunkStore``: chunks finished there are reused, and each new one
             is saved there as it finishes (an interrupted call loses no finished chunk).
-        progress: Called with the work done (see ``multipower.learned.training.progress_total``).
-        backend: Where the chunks train: ``None``/``"local"``, ``"ray"`` or a
-            ``Backend`` (see ``multipower.learned.training.train_chunks``).
         tensorboard: TensorBoard folder, one run per chunk (see ``train_chunks``).
         reference: Exact optimal action values (``multipower.exact.accuracy.optimal_response_q``): with it,
             ``config["metrics"]`` holds the accuracy of ``trained_metrics`` (greedy-optimal fractions, policy
@@ -420,16 +414,12 @@ def train_agents(
         ``TrainedAgents`` of the ``K`` samples; ``config`` holds the settings, timings and any metrics.
     """
     check_algo(algo)
-    R_H, R_A, gamma_H, gamma_A = _check_problem(model, R_H, R_A, gamma_H, gamma_A)
+    problem, execution = _check_problem(problem), _check_execution(execution, algo)
+    model, R_H, R_A, gamma_H, gamma_A = problem.model, problem.R_H, problem.R_A, problem.gamma_H, problem.gamma_A
+    seed_policy = problem.seed_policy
     seed = check_seed(seed)
     options = dict(options or {})
-    run_options = {key: options.pop(key) for key in PPO_RUN_OPTIONS if key in options}
-    for key in ("n_jobs", "chunk"):
-        if run_options.get(key) is not None:
-            check_count(run_options[key], f"options[{key!r}]")
-    if algo != "ppo" and run_options.get("device") is not None:
-        raise ValueError(f"device applies to the ppo learner only, not {algo}")
-    seed_table = seed_policy_table(model, seed_policy)
+    seed_table = problem.seed_table()
     if algo == "sb3-ppo" and not (isinstance(seed_policy, str) and seed_policy == "uniform"):
         got = repr(seed_policy) if isinstance(seed_policy, str) else "a table"
         raise ValueError(f"algo 'sb3-ppo' supports seed_policy 'uniform' only, got {got}")
@@ -438,22 +428,21 @@ def train_agents(
     try:
         settings = learner_settings(algo, options, gamma_H, gamma_A, seed_table, model.slip)
     except SpecError as error:  # the command line's wording (--option NAME) for the Python argument
-        raise ValueError(str(error).replace("--option ", "options: ", 1)) from None
+        text = str(error).replace("--option ", "options: ", 1)
+        raise ValueError(text.replace("(use --jobs, --chunk, --device)", "(give it in execution=Execution(...))")) \
+            from None
     before, t0 = (store.done(len(R_H)) if store is not None else 0), time.perf_counter()
-    arrays, run = train_chunks(
-        algo, model, R_H, R_A, gamma_H, gamma_A, seed_table, seed, settings, jobs=run_options.get("n_jobs"),
-        chunk=run_options.get("chunk"), device=run_options.get("device") or "auto", store=store, progress=progress,
-        tensorboard=tensorboard, reference=reference, backend=backend,
-    )
+    arrays, run = train_chunks(algo, problem, seed, settings, execution=execution, store=store,
+                               tensorboard=tensorboard, reference=reference)
     timings = {"wall_seconds": time.perf_counter() - t0, "samples_trained": len(R_H) - before,
                "samples_reused": before}
     config = {"algo": algo, "trainer": algo, "layout": model.layout.name, "layout_text": model.layout.to_text(),
               "gamma_H": gamma_H, "gamma_A": gamma_A, "collision": model.collision, "slip": model.slip,
               "seed": seed, "samples": len(arrays["policy_H"]),
               "seed_policy": seed_policy if isinstance(seed_policy, str) else "custom", "train_seed": seed,
-              "train_options": {**options, "n_jobs": run_options.get("n_jobs")}, **run, "timings": timings}
+              "train_options": {**options, "n_jobs": execution.jobs}, **run, "timings": timings}
     if reference is not None:
-        config["metrics"] = trained_metrics(algo, model, R_H, R_A, gamma_H, gamma_A, seed_table, arrays, reference)
+        config["metrics"] = trained_metrics(algo, problem, arrays, reference)
     q_H = q_A = None
     if algo == "qlearning":  # the learned values too, in the solver's convention
         q_H, q_A = solver_convention(arrays["q_env_H"], R_H, gamma_H), solver_convention(arrays["q_env_A"], R_A, gamma_A)
@@ -461,24 +450,35 @@ def train_agents(
 
 
 
-def _check_problem(model: JointModel, R_H, R_A, gamma_H: float, gamma_A: float) -> tuple:
-    """``(R_H, R_A, gamma_H, gamma_A)`` checked before any training: ``(K, S)`` finite rewards of one shape with
-    ``K >= 1``, discounts in (0, 1). ``ValueError`` naming the argument otherwise."""
-    R_H, R_A = check_rewards(R_H, model.n_states, "R_H"), check_rewards(R_A, model.n_states, "R_A")
-    if R_A.shape != R_H.shape:
-        raise ValueError(f"R_A must have the shape of R_H, {R_H.shape}, got {R_A.shape}")
-    if len(R_H) == 0:
+def _check_problem(problem) -> TwoStageProblem:
+    """``problem``, if it is a ``TwoStageProblem`` with at least one reward pair; ``ValueError`` naming it otherwise."""
+    if not isinstance(problem, TwoStageProblem):
+        raise ValueError(f"problem: must be a multipower.envs.problem.TwoStageProblem, got {type(problem).__name__}")
+    if problem.n_samples == 0:
         raise ValueError("R_H, R_A: need at least one reward sample (row), got 0")
-    return R_H, R_A, check_gamma(gamma_H, "gamma_H"), check_gamma(gamma_A, "gamma_A")
+    return problem
 
 
-def trained_metrics(algo: str, model: JointModel, R_H: np.ndarray, R_A: np.ndarray, gamma_H: float,
-                    gamma_A: float, seed_table: np.ndarray, arrays: dict, reference: ExactQ) -> dict:
+def _check_execution(execution, algo: str) -> Execution:
+    """``execution`` (default ``Execution()``) with its training fields checked before any work: ``jobs`` and
+    ``chunk_size`` positive integers, a ``device`` for the batched PPO only."""
+    execution = Execution() if execution is None else execution
+    if not isinstance(execution, Execution):
+        raise ValueError(f"execution: must be a multipower.runs.execution.Execution, got {type(execution).__name__}")
+    for name in ("jobs", "chunk_size"):
+        if getattr(execution, name) is not None:
+            check_count(getattr(execution, name), f"execution.{name}")
+    if algo != "ppo" and execution.device is not None:
+        raise ValueError(f"execution.device applies to the ppo learner only, not {algo}")
+    return execution
+
+
+def trained_metrics(algo: str, problem: TwoStageProblem, arrays: dict, reference: ExactQ) -> dict:
     """Accuracy against the exact optimum of the trained samples: Q-learning's greedy-optimal fractions and value
     gaps (``multipower.agents.qlearning_stages.learned_metrics``), the PPO learners' greedy-optimal fractions
     (``multipower.agents.logging.policy_metrics``), and for every learner the POWER its policies lose
     (``multipower.exact.accuracy.policy_gaps``). Computed on the whole run at once, so they do not depend on
-    chunks."""
+    chunks. ``problem``: the world, the trained samples' rewards, the discounts and A's seed policy."""
     from multipower.exact.accuracy import policy_gaps  # the exact solver loads torch
 
     solved = {}  # each agent's optimal Q_env, solved once for both kinds of metric
@@ -489,14 +489,11 @@ def trained_metrics(algo: str, model: JointModel, R_H: np.ndarray, R_A: np.ndarr
         return solved[agent]
 
     if algo == "qlearning":
-        metrics = qlearning_stages.learned_metrics(model, R_H, R_A, gamma_H, gamma_A, arrays["q_env_H"],
-                                                   arrays["q_env_A"], arrays["policy_H"], seed_table,
-                                                   reference=reference_once)
+        metrics = qlearning_stages.learned_metrics(problem, arrays["q_env_H"], arrays["q_env_A"],
+                                                   arrays["policy_H"], reference=reference_once)
     else:
-        metrics = policy_metrics(model, R_H, R_A, gamma_H, gamma_A, arrays["policy_H"], arrays["policy_A"],
-                                 seed_table, reference_once)
-    gaps = policy_gaps(model, R_H, R_A, gamma_H, gamma_A, arrays["policy_H"], arrays["policy_A"], seed_table,
-                       optimal_q=solved)
+        metrics = policy_metrics(problem, arrays["policy_H"], arrays["policy_A"], reference_once)
+    gaps = policy_gaps(problem, arrays["policy_H"], arrays["policy_A"], optimal_q=solved)
     return {**metrics, **gaps}
 
 
@@ -524,13 +521,14 @@ def accuracy_warning(algo: str, metrics: dict) -> Optional[str]:
             f"and {POLICY_GAP_MAX_LIMIT}): train longer with {_MORE_TRAINING[algo]}")
 
 
-def trained_agents(spec: RunSpec, model: JointModel, R_H: np.ndarray, R_A: np.ndarray, arrays: dict, run: dict,
-                   seed_table: np.ndarray, metrics: dict, timings: dict) -> TrainedAgents:
-    """The ``TrainedAgents`` of ``arrays`` (samples ``[0, n)`` of ``spec``) with the full
-    configuration; Q-learning's ``q_H``, ``q_A`` in the solver's convention. Only ``config["timings"]`` varies
-    between runs that trained the same samples."""
+def trained_agents(spec: RunSpec, problem: TwoStageProblem, arrays: dict, run: dict, metrics: dict,
+                   timings: dict) -> TrainedAgents:
+    """The ``TrainedAgents`` of ``arrays`` (samples ``[0, n)`` of ``spec``, whose world, rewards and seed policy
+    ``problem`` holds) with the full configuration; Q-learning's ``q_H``, ``q_A`` in the solver's convention. Only
+    ``config["timings"]`` varies between runs that trained the same samples."""
     algo, n = spec.learner, len(arrays["policy_H"])
-    R_H, R_A = R_H[:n], R_A[:n]
+    model, seed_table = problem.model, problem.seed_table()
+    R_H, R_A = problem.R_H[:n], problem.R_A[:n]
     seconds = arrays["seconds"]
     config = {
         "algo": algo, "trainer": algo, "layout": model.layout.name, "layout_text": model.layout.to_text(),

@@ -57,6 +57,7 @@ from typing import Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from multipower.envs.rewards import RewardDraws
 from multipower.envs.validation import check_count, check_device
 from multipower.runs.configs import dump_config, load_config, parameter_symbol, validate_config
 from multipower.learned import compare
@@ -65,6 +66,7 @@ from multipower.exact.single import single_agent_power
 from multipower.repro.checks import Check, _state_mask, evaluate_entry
 from multipower.runs import rundir
 from multipower.runs.backends import remote
+from multipower.runs.execution import Execution, Storage
 from multipower.runs.results import PowerResult, jsonable, pearson, zero_crossing
 from multipower.runs.spec import LEARNERS, SPEC_FILE, RunSpec, save_spec, spec_json
 
@@ -91,18 +93,13 @@ def exact_solver(run: Mapping, progress: bool = True, out_dir: Optional[PathLike
                  files: Optional[Mapping[str, str]] = None, backend=None) -> PowerResult:
     """Solve one run with ``multipower.exact.power`` (the default solver); with ``out_dir``, resuming from and saving
     to that folder (see ``multipower.exact.power.exact_power``; a folder of another run there is replaced)."""
-    disk = dict(out_dir=out_dir, restart=restart, overwrite=True, files=files, backend=backend)
+    execution = Execution(device=run.get("device", "cpu"), backend=backend, progress=progress)
+    storage = None if out_dir is None else Storage(out_dir, restart, overwrite=True, files=files)
     if run["kind"] == "single":
-        return single_agent_power(
-            run["layout"], run["gamma"], n_samples=run["n_samples"], distribution=run["distribution"],
-            seed=run["seed"], device=run.get("device", "cpu"), progress=progress, slip=run.get("slip") or 0.0, **disk,
-        )
-    return exact.exact_power(
-        run["layout"], run["gamma"], gamma_A=run.get("gamma_A"), n_samples=run["n_samples"],
-        collision=run["collision"], correlation=run["correlation"], distribution=run["distribution"],
-        seed_policy=run["seed_policy"], seed=run["seed"], redraw_constant=run.get("redraw_constant", False),
-        device=run.get("device", "cpu"), progress=progress, slip=run.get("slip") or 0.0, **disk,
-    )
+        draws = RewardDraws(run["n_samples"], run["distribution"], 0.0, run["seed"])
+        return single_agent_power(run["layout"], run["gamma"], rewards=draws, slip=run.get("slip") or 0.0,
+                                  execution=execution, storage=storage)
+    return exact.exact_power(run_spec(run), execution=execution, storage=storage)
 
 
 def solve_cached(run: Mapping, directory: PathLike, solver: Optional[Solver] = None, progress: bool = True,
@@ -478,11 +475,7 @@ def _run_learned(config: Mapping, out_dir: Path, algo: str, n_samples: Optional[
     done = store.done(samples)
     if done and progress:
         print(f"resuming: {done} of {samples} learned samples already trained in {store.path}", file=sys.stderr)
-    comparison = compare.compare(
-        config["layout"], config["gamma"], algo=algo, gamma_A=config.get("gamma_A"), n_samples=samples,
-        collision=config["collision"], correlation=config["correlation"], distribution=config["distribution"],
-        seed_policy=config["seed_policy"], seed=config["seed"], backend=backend, store=store,
-    )
+    comparison = compare.compare(spec, execution=Execution(backend=backend, progress=False), store=store)
     comparison.save(directory)
     save_spec(spec, directory)
     checks = {which: _learned_checks(config, learned_result(comparison.result, which)) for which in ("learned", "exact")}

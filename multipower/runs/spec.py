@@ -21,7 +21,7 @@ from multipower.envs.layouts import N_ACTIONS, Layout, load_layout, parse_layout
 from multipower.envs.memory import joint_state_count
 from multipower.envs.model import COLLISIONS, JointModel, joint_model
 from multipower.envs.policies import SEED_POLICIES, SeedPolicy
-from multipower.envs.rewards import DISTRIBUTIONS, RewardSampler, make_distribution
+from multipower.envs.rewards import DISTRIBUTIONS, RewardDraws, RewardSampler, make_distribution
 from multipower.envs.slip import check_slip
 from multipower.envs.serialization import read_json_object, read_npy
 from multipower.envs import validation
@@ -119,7 +119,7 @@ class RunSpec:
     """Everything that fixes a run's numbers (timings and worker counts aside).
 
     Attributes:
-        layout: Built-in name, layout file or layout text.
+        layout: Built-in name, layout file or layout text (a ``Layout`` is kept as its text, named by its name).
         layout_name: The layout's label in results (default: the built-in name, file stem, or ``"custom"``).
         collision: ``"none"``, ``"crash"`` or ``"bounce"``.
         slip: Slip probability in [0, 1] (docs/concepts.md#slip); 0 is the deterministic world.
@@ -136,7 +136,7 @@ class RunSpec:
             ``SB3PPOConfig`` fields).
     """
 
-    layout: str = "grid3x3"
+    layout: Union[str, Layout] = "grid3x3"
     layout_name: Optional[str] = None
     collision: str = "none"
     slip: float = 0.0
@@ -152,6 +152,10 @@ class RunSpec:
     learner_options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if isinstance(self.layout, Layout):  # a layout object is kept as its text, named by its name
+            if self.layout_name is None:
+                object.__setattr__(self, "layout_name", self.layout.name)
+            object.__setattr__(self, "layout", self.layout.to_text())
         for name, check in CHECKS.items():
             object.__setattr__(self, name, check(name, getattr(self, name)))
         if self.layout_name is None:
@@ -170,11 +174,17 @@ class RunSpec:
             return read_npy(self.seed_policy, "seed_policy")
         return self.seed_policy
 
-    def model(self) -> JointModel:
+    def layout_object(self) -> Layout:
+        """The layout, named ``layout_name``."""
         layout = load_layout(self.layout)
-        if layout.name != self.layout_name:
-            layout = Layout(self.layout_name, layout.grid)
-        return joint_model(layout, self.collision, self.slip)
+        return layout if layout.name == self.layout_name else Layout(self.layout_name, layout.grid)
+
+    def model(self) -> JointModel:
+        return joint_model(self.layout_object(), self.collision, self.slip)
+
+    def draws(self) -> RewardDraws:
+        """The reward draws: ``n_samples``, ``distribution``, ``correlation``, ``seed``, ``redraw_constant``."""
+        return RewardDraws(self.n_samples, self.distribution, self.correlation, self.seed, self.redraw_constant)
 
     def sampler(self, n_states: int) -> RewardSampler:
         return RewardSampler(n_states, self.distribution, self.correlation, self.seed, self.redraw_constant)

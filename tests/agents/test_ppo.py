@@ -22,6 +22,8 @@ from multipower.agents.ppo import (
 )
 from multipower.envs import maze_v1
 from multipower.envs.model import COLLISIONS, joint_model
+from multipower.runs.execution import Execution
+from multipower.envs.problem import TwoStageProblem
 
 TINY = dict(total_timesteps=2048, n_envs=8, n_steps=32, batch_size=64, n_epochs=2, net_arch=(16,))
 
@@ -242,7 +244,7 @@ def test_tensorboard_logs_losses_and_accuracy_per_update(tmp_path):
     model = joint_model("grid3x3", "crash")
     R_H, R_A = rewards_for(model, 3)
     config = PPOConfig(**{**TINY, "total_timesteps": 512})  # 2 updates per agent
-    task = ChunkTask(model, R_H, R_A, 0.6, 0.6, uniform(model.action_mask_A), 1, 4, config,
+    task = ChunkTask(TwoStageProblem(model, R_H, R_A, 0.6, 0.6, uniform(model.action_mask_A)), 1, 4, config,
                      tensorboard=str(tmp_path / "chunk0000004"), reference=optimal_response_q)
     arrays = train_chunk(task)
     assert arrays["policy_H"].shape == (3, model.n_states, 5) and arrays["seconds"].shape == (3, 2)
@@ -338,9 +340,9 @@ def test_progress_moves_per_update_in_worker_processes(monkeypatch):
 
     monkeypatch.setattr(training, "_REPORTS", Queue)  # as in a worker process
     seed_policy = uniform_policy(model.action_mask_A)
-    training._train_unit_in_worker(("ppo", ChunkTask(model, R_H[:2], R_A[:2], 0.6, 0.6, seed_policy, 0, 0, config)))
+    task = ChunkTask(TwoStageProblem(model, R_H[:2], R_A[:2], 0.6, 0.6, seed_policy), 0, 0, config)
+    training._train_unit_in_worker(("ppo", task))
     assert reports == [2] * updates_per_sample(config, 0.6, 0.6)  # one report of the chunk's 2 samples per update
     calls = []
-    training.train_chunks("ppo", model, R_H, R_A, 0.6, 0.6, seed_policy, 0, config, jobs=2, chunk=2, device="cpu",
-                          progress=calls.append)
+    training.train_chunks("ppo", TwoStageProblem(model, R_H, R_A, 0.6, 0.6, seed_policy=seed_policy), 0, config, execution=Execution(jobs=2, chunk_size=2, device="cpu", progress=calls.append))
     assert sum(calls) == updates_per_sample(config, 0.6, 0.6) * 4

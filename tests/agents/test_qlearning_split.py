@@ -15,6 +15,8 @@ from multipower.envs.model import joint_model
 from multipower.envs.policies import uniform_policy
 from multipower.envs.rewards import RewardSampler
 from multipower.cli import main
+from multipower.runs.execution import Execution
+from multipower.envs.problem import TwoStageProblem
 
 SMALL = ["--option", "min_visits=60", "--option", "max_steps=2000", "--option", "check_every=50"]
 
@@ -43,9 +45,9 @@ def test_a_sample_trained_alone_equals_it_trained_in_a_batch():
     common = dict(seed=1,
                   config_H=default_config(0.6, min_visits=60, max_steps=2000, check_every=50),
                   config_A=default_config(0.6, deterministic_other=True, min_visits=40, max_steps=2000, check_every=50))
-    whole = train_two_stage(model, R_H, R_A, 0.6, 0.6, **common)
+    whole = train_two_stage(TwoStageProblem(model, R_H, R_A, 0.6), **common)
     for k in (0, 4):
-        alone = train_two_stage(model, R_H[k:k + 1], R_A[k:k + 1], 0.6, 0.6, **common, sample_offset=k)
+        alone = train_two_stage(TwoStageProblem(model, R_H[k:k + 1], R_A[k:k + 1], 0.6), **common, sample_offset=k)
         np.testing.assert_array_equal(alone.H.q[0], whole.H.q[k])
         np.testing.assert_array_equal(alone.A.q[0], whole.A.q[k])
         np.testing.assert_array_equal(alone.policy_A[0], whole.policy_A[k])
@@ -95,8 +97,7 @@ def test_default_jobs_is_the_available_cores(monkeypatch):
     model = joint_model("grid3x3")
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 2)
     with pytest.raises(KeyError):  # no chunk came back from the stand-in
-        training.train_chunks("qlearning", model, R_H, R_A, 0.6, 0.6, uniform_policy(model.action_mask_A), 0,
-                              (None, None))
+        training.train_chunks("qlearning", TwoStageProblem(model, R_H, R_A, 0.6, 0.6, seed_policy=uniform_policy(model.action_mask_A)), 0, (None, None))
     assert seen == [3]
 
 
@@ -109,8 +110,7 @@ def test_progress_counts_each_sample_once():
                 default_config(0.6, deterministic_other=True, min_visits=40, max_steps=1000, check_every=50))
     for jobs in (1, 2):
         calls = []
-        training.train_chunks("qlearning", model, R_H, R_A, 0.6, 0.6, uniform_policy(model.action_mask_A), 0,
-                              settings, jobs=jobs, chunk=1, progress=calls.append)
+        training.train_chunks("qlearning", TwoStageProblem(model, R_H, R_A, 0.6, 0.6, seed_policy=uniform_policy(model.action_mask_A)), 0, settings, execution=Execution(jobs=jobs, chunk_size=1, progress=calls.append))
         assert sum(calls) == 3 == training.progress_total("qlearning", 3, settings, 0.6, 0.6)[0]
 
 

@@ -9,6 +9,7 @@ from multipower.envs.model import joint_model
 from multipower.envs.single_agent import SingleAgentView
 from multipower.envs.rewards import RewardSampler
 from multipower.exact.accuracy import optimal_response_q
+from multipower.envs.problem import TwoStageProblem
 
 
 def test_state_observations_match_env():
@@ -125,5 +126,5 @@ def test_ppo_grid3x3_target():
 
     model = joint_model("grid3x3")
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 16)
-    agents = train_agents("sb3-ppo", model, R_H, R_A, 0.6, 0.6, seed=0, reference=optimal_response_q)
+    agents = train_agents("sb3-ppo", TwoStageProblem(model, R_H, R_A, 0.6, 0.6), seed=0, reference=optimal_response_q)
     assert agents.config["metrics"]["greedy_optimal_H"] >= 0.90

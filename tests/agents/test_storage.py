@@ -10,14 +10,16 @@ from multipower.agents.storage import TrainedAgents, load_agents, save_agents
 from multipower.envs.model import joint_model
 from multipower.envs.rewards import RewardSampler
 from multipower.learned import train_agents
+from multipower.envs.problem import TwoStageProblem
+from multipower.runs.execution import Execution
 
 
 def test_learn_save_load_roundtrip(tmp_path):
     from multipower.exact.accuracy import optimal_response_q
 
     R_H, R_A = RewardSampler(81, seed=5).pairs(0, 3)
-    agents = train_agents("qlearning", joint_model("grid3x3"), R_H, R_A, 0.5, 0.5, seed=5,
-                          options={"min_visits": 50, "n_jobs": 1}, tensorboard=str(tmp_path / "tb"),
+    agents = train_agents("qlearning", TwoStageProblem(joint_model("grid3x3"), R_H, R_A, 0.5, 0.5), seed=5,
+                          options={"min_visits": 50}, execution=Execution(jobs=1), tensorboard=str(tmp_path / "tb"),
                           reference=optimal_response_q)
     np.testing.assert_array_equal(agents.R_H, R_H)
     np.testing.assert_array_equal(agents.R_A, R_A)

@@ -300,8 +300,13 @@ def _env_reset(options):
 
 def _exact(**kwargs):
     from multipower.exact.power import exact_power
+    from multipower.runs.execution import Execution
+    from multipower.runs.spec import RunSpec
 
-    exact_power("grid3x3", 0.6, **{"n_samples": 5, "progress": False, **kwargs})
+    how = {key: kwargs.pop(key) for key in ("device",) if key in kwargs}
+    power_tol = kwargs.pop("power_tol", None)
+    exact_power(RunSpec("grid3x3", gamma_H=0.6, **{"n_samples": 5, **kwargs}), power_tol=power_tol,
+                execution=Execution(progress=False, **how))
 
 
 API_CASES = [

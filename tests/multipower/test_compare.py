@@ -13,6 +13,9 @@ from multipower.learned.compare import compare, compare_agents, train_agents
 from multipower.envs.rewards import RewardSampler
 from multipower.exact.solver import solve_pairs
 from multipower.envs.problem import TwoStageProblem
+from multipower.learned.estimator import Rollouts
+from multipower.runs.execution import Execution
+from multipower.runs.spec import RunSpec
 
 REQUIRED = (
     "max_abs_error_H", "max_abs_error_A", "mean_abs_error_H", "mean_abs_error_A",
@@ -30,7 +33,7 @@ def test_exact_optimal_policies_compare_to_zero_error(collision):
     model = joint_model("grid3x3", collision)
     R_H, R_A = _rewards(model, 10)
     solved = solve_pairs(TwoStageProblem(model, R_H, R_A, 0.6, 0.6))
-    result = compare_agents(model, solved.policy_H, solved.policy_A, R_H, R_A, 0.6)
+    result = compare_agents(TwoStageProblem(model, R_H, R_A, 0.6), solved.policy_H, solved.policy_A)
     m = result.metrics
     # Optimal policies: no learning error; rollouts of (deterministic) optimal policies are exact to 1e-4.
     assert m["max_abs_learning_error_H"] <= 2e-4 and m["max_abs_learning_error_A"] <= 2e-4
@@ -45,7 +48,7 @@ def test_error_splits_into_learning_error_and_rollout_noise():
     solved = solve_pairs(TwoStageProblem(model, R_H, R_A, 0.6, 0.6))
     # A learner that explores 20% of the time: stochastic, suboptimal policies.
     policy_H = 0.8 * solved.policy_H + 0.2 * uniform_policy(model.action_mask_H)
-    result = compare_agents(model, policy_H, solved.policy_A, R_H, R_A, 0.6, n_rollouts=8, rollout_seed=3)
+    result = compare_agents(TwoStageProblem(model, R_H, R_A, 0.6), policy_H, solved.policy_A, rollouts=Rollouts(n_rollouts=8, seed=3))
     for agent in "HA":
         col = lambda name: result.column(agent, name)  # noqa: E731
         np.testing.assert_allclose(col("error"), col("learning_error") + col("rollout_noise"), atol=1e-12)
@@ -60,7 +63,8 @@ def test_qlearning_small_target(tmp_path):
     """Small version of the grid3x3 γ=0.6 target (1,000 samples: max error ≤ 0.01 per state). 24 samples: with
     12, one sample's suboptimal greedy H moved the mean error to 0.013 for one reward draw (seeds 0-2 at 24
     samples: 0.007, 0.002, 0.005)."""
-    comparison = compare("grid3x3", 0.6, algo="qlearning", n_samples=24, seed=0, tensorboard=tmp_path / "tb")
+    comparison = compare(RunSpec("grid3x3", gamma_H=0.6, learner="qlearning", n_samples=24, seed=0),
+                         tensorboard=tmp_path / "tb")
     m = comparison.metrics
     for agent in "HA":
         # Learned values are unbiased up to the (rare) suboptimal greedy action: mean error small,
@@ -95,8 +99,9 @@ def test_ppo_compare_runs_on_the_same_rewards(algo):
     functions (common random numbers), and the deterministic greedy policies' rollouts equal their exact values."""
     from multipower.exact.solver import power_samples
 
-    options = {"total_timesteps": 1024, "n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 2, "n_jobs": 1}
-    comparison = compare("grid3x3", 0.6, algo=algo, n_samples=2, seed=3, train_options=options)
+    options = {"total_timesteps": 1024, "n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 2}
+    comparison = compare(RunSpec("grid3x3", gamma_H=0.6, learner=algo, n_samples=2, seed=3, learner_options=options),
+                         execution=Execution(jobs=1))
     model = joint_model("grid3x3")
     R_H, R_A = _rewards(model, 2, seed=3)
     solved = solve_pairs(TwoStageProblem(model, R_H, R_A, 0.6, 0.6))
@@ -116,7 +121,7 @@ def test_ppo_compare_runs_on_the_same_rewards(algo):
 @pytest.mark.parametrize("algo", ["ppo", "sb3-ppo"])  # sb3-ppo: about 45 minutes on 2 cores
 def test_ppo_compare_target(algo):
     """PPO, grid3x3, γ = 0.6, 32 samples: POWER_H mean |learned − exact| <= 0.02, Pearson >= 0.9."""
-    m = compare("grid3x3", 0.6, algo=algo, n_samples=32, seed=0).metrics
+    m = compare(RunSpec("grid3x3", gamma_H=0.6, learner=algo, n_samples=32, seed=0)).metrics
     assert m["mean_abs_error_H"] <= 0.02 and m["pearson_H"] >= 0.9
 
 
@@ -126,7 +131,7 @@ def test_cli_reuses_saved_agents(tmp_path, capsys):
 
     model = joint_model("grid3x3", "crash")
     R_H, R_A = _rewards(model, 4, seed=5)
-    trained = train_agents("qlearning", model, R_H, R_A, 0.6, 0.6, seed=5, options={"min_visits": 300})
+    trained = train_agents("qlearning", TwoStageProblem(model, R_H, R_A, 0.6, 0.6), seed=5, options={"min_visits": 300})
     config = {
         "algo": "qlearning", "layout": "grid3x3", "layout_text": "...\n...\n...", "gamma_H": 0.6, "gamma_A": 0.6,
         "collision": "crash", "seed": 5, "samples": 4,
@@ -139,7 +144,7 @@ def test_cli_reuses_saved_agents(tmp_path, capsys):
     assert "alpha learned" in capsys.readouterr().out
     summary = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     assert summary["config"]["collision"] == "crash" and summary["config"]["n_samples"] == 4
-    direct = compare_agents(model, trained.policy_H, trained.policy_A, R_H, R_A, 0.6)
+    direct = compare_agents(TwoStageProblem(model, R_H, R_A, 0.6), trained.policy_H, trained.policy_A)
     assert summary["max_abs_error_H"] == pytest.approx(direct.metrics["max_abs_error_H"])
     assert not (tmp_path / "cmp" / "comparison.png").exists()
 
@@ -167,29 +172,33 @@ def test_bad_input_raises_clear_errors():
     R_H, R_A = _rewards(model, 3)
     policy = np.broadcast_to(uniform_policy(model.action_mask_H), (3, 81, 5))
     policy_A = np.broadcast_to(uniform_policy(model.action_mask_A), (3, 81, 5))
+    with pytest.raises(ValueError, match="learner"):
+        compare(RunSpec("grid3x3", gamma_H=0.6, learner="sarsa", n_samples=2))
     with pytest.raises(ValueError, match="algo must be one of"):
-        compare("grid3x3", 0.6, algo="sarsa", n_samples=2)
-    with pytest.raises(ValueError, match="algo must be one of"):
-        train_agents("dqn", model, R_H, R_A, 0.6, 0.6)
-    with pytest.raises(ValueError, match="gamma must be in"):
-        compare("grid3x3", 1.0, n_samples=2)
-    with pytest.raises(ValueError, match="n_samples must be"):
-        compare("grid3x3", 0.6, n_samples=0)
+        train_agents("dqn", TwoStageProblem(model, R_H, R_A, 0.6, 0.6))
+    with pytest.raises(ValueError, match="gamma_H"):
+        compare(RunSpec("grid3x3", gamma_H=1.0, n_samples=2))
+    with pytest.raises(ValueError, match="n_samples"):
+        compare(RunSpec("grid3x3", gamma_H=0.6, n_samples=0))
+    with pytest.raises(ValueError, match="give spec .* or agents"):
+        compare()
     with pytest.raises(ValueError, match="policy_H must have shape"):
-        compare_agents(model, policy[:, :80], policy_A, R_H, R_A, 0.6)
+        compare_agents(TwoStageProblem(model, R_H, R_A, 0.6), policy[:, :80], policy_A)
     with pytest.raises(ValueError, match="gamma_A must be"):
-        compare_agents(model, policy, policy_A, R_H, R_A, 0.6, -0.5)
+        compare_agents(TwoStageProblem(model, R_H, R_A, 0.6, -0.5), policy, policy_A)
     with pytest.raises(ValueError, match="seed_policy"):
-        compare_agents(model, policy, policy_A, R_H, R_A, 0.6, seed_policy="random")
+        compare_agents(TwoStageProblem(model, R_H, R_A, 0.6, seed_policy="random"), policy, policy_A)
 
 
 @pytest.mark.parametrize("change, message", [
-    (dict(options={"n_jobs": 0}), r"options\['n_jobs'\] must be a positive integer"),
-    (dict(options={"n_jobs": "2"}), r"options\['n_jobs'\] must be a positive integer"),
-    (dict(options={"chunk": 1.5}), r"options\['chunk'\] must be a positive integer"),
+    (dict(execution=Execution(jobs=0)), r"execution.jobs must be a positive integer"),
+    (dict(execution=Execution(jobs="2")), r"execution.jobs must be a positive integer"),
+    (dict(execution=Execution(chunk_size=1.5)), r"execution.chunk_size must be a positive integer"),
+    (dict(execution=Execution(device="cpu")), r"execution.device applies to the ppo learner only"),
+    (dict(options={"n_jobs": 2}), r"options: n_jobs: .*execution=Execution"),
     (dict(options={"min_visits": -1}), "options: "),
     (dict(options={"total_timesteps": "x"}, algo="sb3-ppo"), "total_timesteps must be a positive integer"),
-    (dict(R_A_rows=2), r"R_A must have the shape of R_H, \(3, 81\), got \(2, 81\)"),
+    (dict(R_A_rows=2), r"R_H and R_A must have the same shape, got \(3, 81\) and \(2, 81\)"),
     (dict(R_H_rows=0, R_A_rows=0), "at least one reward sample"),
     (dict(seed=1.5), "seed must be a non-negative integer"),
     (dict(gamma_A=1.5), "gamma_A"),
@@ -207,4 +216,5 @@ def test_train_agents_refuses_bad_input_in_one_line_before_training(monkeypatch,
         change["seed_policy"] = seed_policy_table(model, "stay")
     kwargs = {"algo": "qlearning", "gamma_A": 0.6, **change}
     with pytest.raises(ValueError, match=message):
-        training.train_agents(kwargs.pop("algo"), model, R_H, R_A, 0.6, kwargs.pop("gamma_A"), **kwargs)
+        problem = TwoStageProblem(model, R_H, R_A, 0.6, kwargs.pop("gamma_A"), kwargs.pop("seed_policy", "uniform"))
+        training.train_agents(kwargs.pop("algo"), problem, **kwargs)

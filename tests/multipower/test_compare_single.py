@@ -18,6 +18,8 @@ from multipower.cli import main
 from multipower.learned.single import compare_single, greedy_policy, optimal_everywhere, policy_power
 from multipower.exact.single import graph_power, single_agent_power
 from multipower.exact.solver import POWER_TOL, solve_mdp
+from multipower.runs.execution import Execution
+from multipower.envs.rewards import RewardDraws
 
 FIXTURES = Path(__file__).resolve().parents[2] / "envs" / "graphs"  # the packaged example graphs
 FIGURE1 = FIXTURES / "figure1.gv"
@@ -89,10 +91,10 @@ def test_learned_power_is_within_tolerance_of_exact(world, gamma, steps):
     # the exact column is the sample-block runner's result on the same reward samples
     if "layout" in world:
         assert cmp.result.labels[:3, 0].tolist() == ["(0, 0)", "(0, 1)", "(0, 2)"]
-        direct = single_agent_power("grid3x3", gamma, n_samples=K, seed=1, progress=False)
+        direct = single_agent_power("grid3x3", gamma, rewards=RewardDraws(n_samples=K, seed=1), execution=Execution(progress=False))
         np.testing.assert_allclose(cmp.column("exact"), direct.power, atol=2 * POWER_TOL)
     else:
-        direct = graph_power(world["mdp"], gamma, n_samples=K, seed=1, progress=False)
+        direct = graph_power(world["mdp"], gamma, rewards=RewardDraws(n_samples=K, seed=1), execution=Execution(progress=False))
         np.testing.assert_allclose(cmp.column("exact"), direct.power, atol=1e-12)
     np.testing.assert_allclose(cmp.column("exact_se"), direct.power_se, atol=2 * POWER_TOL)
 
@@ -119,7 +121,7 @@ def test_cli_writes_the_files_and_plot_redraws(tmp_path, capsys):
     assert summary["samples"] == 6 and summary["config"]["learner_options"]["n_steps"] == 1500
     exact = np.array([float(r[3]) for r in rows[1:]])
     assert summary["max_abs_error"] == pytest.approx(np.abs([float(r[5]) for r in rows[1:]]).max())
-    np.testing.assert_allclose(exact, graph_power(load_graph_mdp(FIGURE1), 0.9, 6, seed=2, progress=False).power,
+    np.testing.assert_allclose(exact, graph_power(load_graph_mdp(FIGURE1), 0.9, rewards=RewardDraws(n_samples=6, seed=2), execution=Execution(progress=False)).power,
                                atol=1e-12)
     manifest = rundir.read_manifest(out)
     assert manifest["kind"] == "compare_single"

@@ -11,6 +11,8 @@ from multipower.envs.validation import check_gamma
 from multipower.learned.estimator import PolicyRollout, estimate_power, horizon_for, truncation_bound
 from multipower.runs.results import PowerResult, pearson
 from multipower.envs.rewards import RewardSampler
+from multipower.learned.estimator import Rollouts
+from multipower.envs.problem import TwoStageProblem
 
 
 def reference_power(model, policy_H, policy_A, R, gamma):
@@ -43,7 +45,7 @@ def test_deterministic_rollout_equals_exact_evaluation(collision, gamma):
     K = 12
     R_H, R_A = RewardSampler(model.n_states, seed=3).pairs(0, K)
     policy_H, policy_A = random_greedy(model, K, seed=1)
-    rollout = PolicyRollout(model, policy_H, policy_A, R_H, R_A, gamma, gamma)
+    rollout = PolicyRollout(TwoStageProblem(model, R_H, R_A, gamma, gamma), policy_H, policy_A)
     assert rollout.plan.n_rollouts == 1 and rollout.plan.deterministic_H and rollout.plan.deterministic_A
     assert rollout.plan.truncation_H <= 1e-4
     power_H, power_A = rollout.per_sample()
@@ -62,12 +64,12 @@ def test_separate_discounts_and_explicit_horizon():
     K = 6
     R_H, R_A = RewardSampler(model.n_states, seed=5).pairs(0, K)
     policy_H, policy_A = random_greedy(model, K, seed=2)
-    rollout = PolicyRollout(model, policy_H, policy_A, R_H, R_A, 0.5, 0.95)
+    rollout = PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.5, 0.95), policy_H, policy_A)
     power_H, power_A = rollout.per_sample()
     np.testing.assert_allclose(power_H, reference_power(model, policy_H, policy_A, R_H, 0.5), atol=1e-4)
     np.testing.assert_allclose(power_A, reference_power(model, policy_H, policy_A, R_A, 0.95), atol=1e-4)
     # A horizon of one step counts only the reward of the state arrived at: (1-γ)·R(s_1).
-    one = PolicyRollout(model, policy_H, policy_A, R_H, R_A, 0.5, 0.95, horizon=1)
+    one = PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.5, 0.95), policy_H, policy_A, rollouts=Rollouts(horizon=1))
     h1, _ = one.per_sample()
     a_h, a_a = policy_H.argmax(-1), policy_A.argmax(-1)
     s1 = model.next_state[np.arange(model.n_states)[None], a_h, a_a]
@@ -83,7 +85,7 @@ def test_stochastic_rollout_within_standard_errors(collision):
     policy_H = np.broadcast_to(uniform_policy(model.action_mask_H), (K, model.n_states, 5)).copy()
     policy_A = greedy_policy(np.round(rng.random((K, model.n_states, 5)), 1), model.action_mask_A)  # with ties
     assert not is_deterministic(policy_H) and not is_deterministic(policy_A)
-    rollout = PolicyRollout(model, policy_H, policy_A, R_H, R_A, gamma, n_rollouts=8, seed=11)
+    rollout = PolicyRollout(TwoStageProblem(model, R_H, R_A, gamma), policy_H, policy_A, rollouts=Rollouts(n_rollouts=8, seed=11))
     assert rollout.plan.n_rollouts == 8
     power_H, power_A = rollout.per_sample()
     for rolled, R in ((power_H, R_H), (power_A, R_A)):
@@ -100,15 +102,15 @@ def test_rollouts_are_seeded_and_chunking_does_not_matter_for_deterministic_poli
     K = 10
     R_H, R_A = RewardSampler(model.n_states, seed=1).pairs(0, K)
     policy_H, policy_A = random_greedy(model, K, seed=4)
-    whole = PolicyRollout(model, policy_H, policy_A, R_H, R_A, 0.8).per_sample()
-    chunked_rollout = PolicyRollout(model, policy_H, policy_A, R_H, R_A, 0.8, max_walkers=3 * model.n_states)
+    whole = PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.8), policy_H, policy_A).per_sample()
+    chunked_rollout = PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.8), policy_H, policy_A, rollouts=Rollouts(max_walkers=3 * model.n_states))
     assert chunked_rollout.plan.chunk_samples == 3
     chunked = chunked_rollout.per_sample()
     np.testing.assert_allclose(whole[0], chunked[0])
     stochastic_H = np.broadcast_to(uniform_policy(model.action_mask_H), policy_H.shape)
-    a = PolicyRollout(model, stochastic_H, policy_A, R_H, R_A, 0.8, n_rollouts=2, seed=9).per_sample()
-    b = PolicyRollout(model, stochastic_H, policy_A, R_H, R_A, 0.8, n_rollouts=2, seed=9).per_sample()
-    c = PolicyRollout(model, stochastic_H, policy_A, R_H, R_A, 0.8, n_rollouts=2, seed=10).per_sample()
+    a = PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.8), stochastic_H, policy_A, rollouts=Rollouts(n_rollouts=2, seed=9)).per_sample()
+    b = PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.8), stochastic_H, policy_A, rollouts=Rollouts(n_rollouts=2, seed=9)).per_sample()
+    c = PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.8), stochastic_H, policy_A, rollouts=Rollouts(n_rollouts=2, seed=10)).per_sample()
     np.testing.assert_array_equal(a[0], b[0])
     assert not np.array_equal(a[0], c[0])
 
@@ -120,7 +122,7 @@ def test_horizon_meets_truncation_tolerance_with_unbounded_rewards():
     model = joint_model("grid3x3")
     R_H, R_A = RewardSampler(model.n_states, distribution={"name": "pareto", "alpha": 1.5}, seed=0).pairs(0, 5)
     policy_H, policy_A = random_greedy(model, 5, seed=0)
-    rollout = PolicyRollout(model, policy_H, policy_A, R_H, R_A, 0.9)
+    rollout = PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.9), policy_H, policy_A)
     assert rollout.plan.r_max_H == pytest.approx(np.abs(R_H).max())
     assert rollout.plan.horizon == max(horizon_for(0.9, np.abs(R_H).max()), horizon_for(0.9, np.abs(R_A).max()))
     power_H, _ = rollout.per_sample()
@@ -134,7 +136,7 @@ def test_estimate_power_result_and_exact_evaluation_columns():
     K, gamma = 16, 0.6
     R_H, R_A = RewardSampler(model.n_states, seed=2).pairs(0, K)
     policy_H, policy_A = random_greedy(model, K, seed=3)
-    result = estimate_power(model, policy_H, policy_A, R_H, R_A, gamma, config={"algo": "test"})
+    result = estimate_power(TwoStageProblem(model, R_H, R_A, gamma), policy_H, policy_A, config={"algo": "test"})
     assert isinstance(result, PowerResult) and result.kind == "joint"
     for name in ("power_H", "power_H_se", "power_A", "power_A_se", "power_H_eval", "power_A_eval_se"):
         assert result[name].shape == (model.n_states,)
@@ -154,7 +156,8 @@ def test_estimate_power_without_exact_evaluation_and_running_callback():
     policy_H, policy_A = random_greedy(model, K, seed=3)
     seen = []
     result = estimate_power(
-        model, policy_H, policy_A, R_H, R_A, 0.7, exact_eval=False, max_walkers=4 * model.n_states,
+        TwoStageProblem(model, R_H, R_A, 0.7), policy_H, policy_A, exact_eval=False,
+        rollouts=Rollouts(max_walkers=4 * model.n_states),
         on_chunk=lambda n, running: seen.append((n, running["power_H"].copy())),
     )
     assert [n for n, _ in seen] == [4, 8, 9]
@@ -169,25 +172,25 @@ def test_bad_input_raises_clear_errors():
     R_H, R_A = RewardSampler(S, seed=0).pairs(0, K)
     policy_H, policy_A = random_greedy(model, K, seed=0)
     with pytest.raises(ValueError, match="policy_H must have shape"):
-        PolicyRollout(model, policy_H[:, :-1], policy_A, R_H, R_A, 0.6)
+        PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.6), policy_H[:, :-1], policy_A)
     with pytest.raises(ValueError, match="policy_A must have shape"):
-        PolicyRollout(model, policy_H, policy_A[:2], R_H, R_A, 0.6)
+        PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.6), policy_H, policy_A[:2])
     bad = policy_H.copy()
     bad[:, 0] = 0.0
     bad[:, 0, 1] = 1.0  # "up" from the top-left corner
     with pytest.raises(ValueError, match="unavailable"):
-        PolicyRollout(model, bad, policy_A, R_H, R_A, 0.6)
+        PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.6), bad, policy_A)
     with pytest.raises(ValueError, match="sum to 1"):
-        PolicyRollout(model, policy_H * 0.5, policy_A, R_H, R_A, 0.6)
+        PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.6), policy_H * 0.5, policy_A)
     for gamma in (0.0, 1.0, 1.5, -0.2, "x"):
         with pytest.raises(ValueError, match="gamma_H must be"):
-            PolicyRollout(model, policy_H, policy_A, R_H, R_A, gamma)
+            PolicyRollout(TwoStageProblem(model, R_H, R_A, gamma), policy_H, policy_A)
     with pytest.raises(ValueError, match="gamma_A must be"):
-        PolicyRollout(model, policy_H, policy_A, R_H, R_A, 0.6, 1.0)
+        PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.6, 1.0), policy_H, policy_A)
     with pytest.raises(ValueError, match="R_A must have shape"):
-        PolicyRollout(model, policy_H, policy_A, R_H, R_A[:, :5], 0.6)
+        PolicyRollout(TwoStageProblem(model, R_H, R_A[:, :5], 0.6), policy_H, policy_A)
     with pytest.raises(ValueError, match="n_rollouts"):
-        PolicyRollout(model, policy_H, policy_A, R_H, R_A, 0.6, n_rollouts=0)
+        PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.6), policy_H, policy_A, rollouts=Rollouts(n_rollouts=0))
     with pytest.raises(ValueError, match="gamma must be in"):
         check_gamma(2)
 
@@ -203,7 +206,7 @@ def test_policy_power_keeps_its_digits_at_tiny_discounts(collision):
     R_H, R_A = RewardSampler(model.n_states, seed=4).pairs(0, 3)
     pH, pA = uniform_policy(model.action_mask_H), uniform_policy(model.action_mask_A)
     gamma = 1e-10
-    power_H, power_A = exact_policy_power(model, pH, pA, R_H, R_A, gamma, gamma)
+    power_H, power_A = exact_policy_power(TwoStageProblem(model, R_H, R_A, gamma, gamma), pH, pA)
     weights = pH[:, :, None] * pA[:, None, :]  # (S, 5, 5)
     padded_H = np.concatenate([R_H, np.zeros((3, 1))], axis=1)  # the crash terminal earns nothing
     padded_A = np.concatenate([R_A, np.zeros((3, 1))], axis=1)

@@ -17,6 +17,9 @@ from multipower.exact.single import single_agent_power
 from multipower.envs.rewards import RewardSampler
 from multipower.exact.solver import POWER_TOL, solve_pairs, solve_single
 from multipower.envs.problem import TwoStageProblem
+from multipower.runs.execution import Execution
+from multipower.envs.rewards import RewardDraws
+from multipower.runs.spec import RunSpec
 
 
 def degree(layout, cell):
@@ -29,7 +32,7 @@ def degree(layout, cell):
 
 
 def test_gamma_to_zero_gives_k_over_k_plus_one():
-    res = single_agent_power("maze7x7", 0.001, n_samples=3000, progress=False)
+    res = single_agent_power("maze7x7", 0.001, rewards=RewardDraws(n_samples=3000), execution=Execution(progress=False))
     k = np.array([degree(res.layout, tuple(c)) + 1 for c in res.labels])  # available actions incl. stay
     assert set(k) == {2, 3, 4}
     assert (np.abs(res.power - k / (k + 1)) <= 4 * res.power_se + 0.002).all()
@@ -37,23 +40,23 @@ def test_gamma_to_zero_gives_k_over_k_plus_one():
 
 def test_gamma_to_one_gives_n_over_n_plus_one():
     layout = parse_layout("..\n..", name="square")
-    res = single_agent_power(layout, 0.999, n_samples=3000, progress=False)
+    res = single_agent_power(layout, 0.999, rewards=RewardDraws(n_samples=3000), execution=Execution(progress=False))
     assert (np.abs(res.power - 4 / 5) <= 4 * res.power_se + 0.005).all()
 
 
 def test_beta_one_gives_equal_power_and_alpha_one():
-    res = exact_power("grid3x3", 0.6, n_samples=300, correlation=1.0, progress=False)
+    res = exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=300, correlation=1.0), execution=Execution(progress=False))
     assert np.abs(res.power_H - res.power_A).max() <= 2 * POWER_TOL
     assert res.stats["alpha"] == pytest.approx(1.0, abs=1e-6)
 
 
 def test_alpha_negative_at_beta_zero():
-    res = exact_power("grid3x3", 0.6, n_samples=2000, progress=False)
+    res = exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=2000), execution=Execution(progress=False))
     assert res.stats["alpha"] < -0.2
 
 
 def test_layout_symmetries_map_power_onto_itself():
-    res = exact_power("grid3x3", 0.6, n_samples=2000, progress=False)
+    res = exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=2000), execution=Execution(progress=False))
     labels = res.labels
     index = {tuple(l): i for i, l in enumerate(labels)}
     maps = [
@@ -80,8 +83,8 @@ def test_stay_seed_reduces_stage_one_to_single_agent_exactly():
 
 
 def test_stay_seed_power_matches_single_agent_power():
-    res = exact_power("grid3x3", 0.8, n_samples=2000, seed_policy="stay", progress=False)
-    single = single_agent_power("grid3x3", 0.8, n_samples=2000, seed=7, progress=False)
+    res = exact_power(RunSpec(layout="grid3x3", gamma_H=0.8, n_samples=2000, seed_policy="stay"), execution=Execution(progress=False))
+    single = single_agent_power("grid3x3", 0.8, rewards=RewardDraws(n_samples=2000, seed=7), execution=Execution(progress=False))
     cells = {tuple(c): i for i, c in enumerate(single.labels)}
     i = np.array([cells[(hr, hc)] for hr, hc, _, _ in res.labels])
     tol = 5 * np.hypot(res.power_H_seed_se, single.power_se[i])
@@ -90,7 +93,7 @@ def test_stay_seed_power_matches_single_agent_power():
 
 def test_beta_half_is_not_on_the_straight_line():
     """POWER_H at β = 0.5 lies about 0.03 above the β = 0 to β = 1 line (docs/concepts.md#checks-that-hold-exactly)."""
-    p = {b: exact_power("grid3x3", 0.6, n_samples=1500, correlation=b, progress=False) for b in (0.0, 0.5, 1.0)}
+    p = {b: exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=1500, correlation=b), execution=Execution(progress=False)) for b in (0.0, 0.5, 1.0)}
     excess = p[0.5].power_H - 0.5 * (p[0.0].power_H + p[1.0].power_H)
     se = np.sqrt(p[0.5].power_H_se ** 2 + 0.25 * (p[0.0].power_H_se ** 2 + p[1.0].power_H_se ** 2))
     assert excess.mean() > 0.015
@@ -98,7 +101,7 @@ def test_beta_half_is_not_on_the_straight_line():
 
 
 def test_grid3x3_beta_one_published_numbers():
-    res = exact_power("grid3x3", 0.6, n_samples=8000, correlation=1.0, progress=False)
+    res = exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=8000, correlation=1.0), execution=Execution(progress=False))
     corner_centre = res.value_at("power_H", (0, 0), (1, 1))
     centre_corner = res.value_at("power_H", (1, 1), (0, 0))
     se = res.value_at("power_H_se", (0, 0), (1, 1))
@@ -110,7 +113,7 @@ def test_grid3x3_beta_one_published_numbers():
 @pytest.mark.parametrize("collision, at_02, at_junction", [("none", 0.680, 0.653), ("crash", 0.640, 0.651)])
 def test_maze_gamma_01_published_numbers(collision, at_02, at_junction):
     n = 1000
-    res = exact_power("maze7x7", 0.1, n_samples=n, collision=collision, progress=False)
+    res = exact_power(RunSpec(layout="maze7x7", gamma_H=0.1, n_samples=n, collision=collision), execution=Execution(progress=False))
     scale = np.sqrt(1 + n / 10_000)  # the published numbers carry Monte-Carlo error of 10,000 samples
     value, se = res.value_at("power_H", (0, 3), (0, 2)), res.value_at("power_H_se", (0, 3), (0, 2))
     assert abs(value - at_02) <= 4 * se * scale
@@ -120,7 +123,7 @@ def test_maze_gamma_01_published_numbers(collision, at_02, at_junction):
 
 def test_exact_power_matches_brute_force_on_two_cells():
     layout = parse_layout("..", name="two")
-    res = exact_power(layout, 0.7, gamma_A=0.5, n_samples=40, progress=False, chunk_size=16)
+    res = exact_power(RunSpec(layout=layout, gamma_H=0.7, gamma_A=0.5, n_samples=40), execution=Execution(chunk_size=16, progress=False))
     model = joint_model(layout)
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 40)
     sol = solve_pairs(TwoStageProblem(model, R_H, R_A, 0.7, 0.5))
@@ -136,8 +139,8 @@ def test_exact_power_matches_brute_force_on_two_cells():
 
 
 def test_chunking_does_not_change_results():
-    a = exact_power("grid3x3", 0.8, n_samples=60, collision="crash", chunk_size=7, progress=False)
-    b = exact_power("grid3x3", 0.8, n_samples=60, collision="crash", chunk_size=1000, progress=False)
+    a = exact_power(RunSpec(layout="grid3x3", gamma_H=0.8, n_samples=60, collision="crash"), execution=Execution(chunk_size=7, progress=False))
+    b = exact_power(RunSpec(layout="grid3x3", gamma_H=0.8, n_samples=60, collision="crash"), execution=Execution(chunk_size=1000, progress=False))
     for name in a.arrays:
         np.testing.assert_allclose(a[name], b[name], atol=1e-9)
 
@@ -145,18 +148,18 @@ def test_chunking_does_not_change_results():
 def test_jobs_do_not_change_results():
     """Chunks solved in threads are accumulated in chunk order: the same numbers, bit for bit."""
     before = torch.get_num_threads()
-    one = exact_power("grid3x3", 0.8, n_samples=60, collision="crash", chunk_size=7, progress=False, jobs=1)
-    two = exact_power("grid3x3", 0.8, n_samples=60, collision="crash", chunk_size=7, progress=False, jobs=2)
+    one = exact_power(RunSpec(layout="grid3x3", gamma_H=0.8, n_samples=60, collision="crash"), execution=Execution(jobs=1, chunk_size=7, progress=False))
+    two = exact_power(RunSpec(layout="grid3x3", gamma_H=0.8, n_samples=60, collision="crash"), execution=Execution(jobs=2, chunk_size=7, progress=False))
     assert (one.config["jobs"], two.config["jobs"]) == (1, 2)
     for name in one.arrays:
         np.testing.assert_array_equal(one[name], two[name])
-    single = [single_agent_power("maze7x7", 0.9, n_samples=30, chunk_size=4, progress=False, jobs=j) for j in (1, 3)]
+    single = [single_agent_power("maze7x7", 0.9, rewards=RewardDraws(n_samples=30), execution=Execution(jobs=j, chunk_size=4, progress=False)) for j in (1, 3)]
     np.testing.assert_array_equal(single[0]["power"], single[1]["power"])
     assert torch.get_num_threads() == before  # the solver's one-thread setting is undone after concurrent calls
 
 
 def test_result_config_and_columns():
-    res = exact_power("grid3x3", 0.6, gamma_A=0.7, n_samples=10, collision="bounce", progress=False)
+    res = exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, gamma_A=0.7, n_samples=10, collision="bounce"), execution=Execution(progress=False))
     assert list(res.arrays) == [
         "power_H", "power_H_se", "power_A", "power_A_se",
         "power_H_seed", "power_H_seed_se", "power_A_seed", "power_A_seed_se",
@@ -171,17 +174,30 @@ def test_result_config_and_columns():
 @pytest.mark.parametrize(
     "kwargs, name",
     [
-        ({"gamma": 1.0}, "gamma"), ({"gamma": 0.0}, "gamma"), ({"gamma_A": 1.2}, "gamma_A"),
+        ({"gamma_H": 1.0}, "gamma"), ({"gamma_H": 0.0}, "gamma"), ({"gamma_A": 1.2}, "gamma_A"),
         ({"correlation": 1.5}, "correlation"), ({"correlation": -0.5, "distribution": "pareto"}, "correlation"),
         ({"n_samples": 0}, "n_samples"), ({"layout": "nowhere"}, "layout"), ({"collision": "wall"}, "collision"),
         ({"seed_policy": np.ones((3, 5)) / 5}, "seed_policy"), ({"chunk_size": 0}, "chunk_size"),
-        ({"jobs": 0}, "jobs"),
+        ({"jobs": 0}, "jobs"), ({"seed_policy": "nowhere.npy"}, "seed_policy"),
     ],
 )
 def test_bad_input_raises_naming_the_parameter(kwargs, name):
-    args = {"layout": "grid3x3", "gamma": 0.6, "n_samples": 2, "progress": False, **kwargs}
+    how = {key: kwargs.pop(key) for key in ("chunk_size", "jobs") if key in kwargs}
     with pytest.raises(ValueError, match=name):
-        exact_power(**args)
+        exact_power(RunSpec(**{"layout": "grid3x3", "gamma_H": 0.6, "n_samples": 2, **kwargs}),
+                    execution=Execution(progress=False, **how))
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: exact_power("grid3x3"), "spec"),
+    (lambda: exact_power(RunSpec(), execution={"jobs": 2}), "execution"),
+    (lambda: exact_power(RunSpec(), storage="out"), "storage"),
+    (lambda: single_agent_power("grid3x3", 0.6, rewards=RewardDraws(4, correlation=0.5)), "rewards.correlation"),
+    (lambda: single_agent_power("grid3x3", 0.6, rewards=4), "rewards"),
+])
+def test_what_how_and_where_of_the_wrong_kind_are_named(call, name):
+    with pytest.raises(ValueError, match=f"^{name}: "):
+        call()
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
@@ -199,7 +215,7 @@ def test_interrupt_keeps_finished_blocks(monkeypatch, tmp_path, jobs):
     monkeypatch.setattr(solver_module, "solve_pairs", flaky)
     n = 2 * block + 10
     with pytest.raises(Interrupted) as stop:
-        exact_power("grid3x3", 0.6, n_samples=n, chunk_size=512, progress=False, jobs=jobs)
+        exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=n), execution=Execution(jobs=jobs, chunk_size=512, progress=False))
     config = stop.value.result.config
     assert (config["samples_done"], config["complete"], config["interrupted"]) == (2 * block, False, True)
     out = tmp_path / "partial"
@@ -241,7 +257,7 @@ def test_cli_seed_policy_file(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_full_size_maze_gamma_099_alpha():
-    res = exact_power("maze7x7", 0.99, n_samples=10_000, progress=False)
+    res = exact_power(RunSpec(layout="maze7x7", gamma_H=0.99, n_samples=10_000), execution=Execution(progress=False))
     assert -0.55 < res.stats["alpha"] < -0.15
 
 
@@ -254,7 +270,7 @@ def test_alpha_uncertainty_is_the_jackknife_over_groups_of_blocks():
     from multipower.runs.results import pearson
 
     n = 3000
-    result = exact_power("grid3x3", 0.6, n_samples=n, jobs=1, progress=False)
+    result = exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=n), execution=Execution(jobs=1, progress=False))
     model = joint_model("grid3x3")
     R_H, R_A = RewardSampler(model.n_states, None, 0.0, 0).pairs(0, n)
     solved = solve_pairs(TwoStageProblem(model, R_H, R_A, 0.6, 0.6))
@@ -268,5 +284,5 @@ def test_alpha_uncertainty_is_the_jackknife_over_groups_of_blocks():
     alpha = result.stats["alpha"]
     assert result.stats["alpha_ci_low"] == pytest.approx(alpha - 1.96 * se, rel=1e-6)
     assert result.stats["alpha_ci_high"] == pytest.approx(alpha + 1.96 * se, rel=1e-6)
-    one_block = exact_power("grid3x3", 0.6, n_samples=500, jobs=1, progress=False)
+    one_block = exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=500), execution=Execution(jobs=1, progress=False))
     assert "alpha_se" not in one_block.stats  # one block: no spread to measure

@@ -17,6 +17,8 @@ from multipower.cli import main
 from multipower.exact.single import graph_power, single_agent_power
 from multipower.runs.results import PowerResult
 from multipower.exact.solver import POWER_TOL, power_from_next, solve_mdp
+from multipower.runs.execution import Execution
+from multipower.envs.rewards import RewardDraws
 
 FIXTURES = Path(__file__).resolve().parents[2] / "envs" / "graphs"  # the packaged example graphs
 #: POWERplay's own graph files (mdp_from_paper.gv, petersen_graph.gv, stochastic_graph_4_states.gv) are not
@@ -53,8 +55,8 @@ def solved(mdp, R, gamma):
 @pytest.mark.parametrize("layout,gamma", [("grid3x3", 0.6), ("maze7x7", 0.95)])
 def test_deterministic_graph_of_a_layout_matches_the_layout_solver(layout, gamma):
     mdp = parse_graph_mdp(layout_to_dot(layout))
-    a = graph_power(mdp, gamma, n_samples=200, seed=5, progress=False)
-    b = single_agent_power(layout, gamma, n_samples=200, seed=5, progress=False)
+    a = graph_power(mdp, gamma, rewards=RewardDraws(n_samples=200, seed=5), execution=Execution(progress=False))
+    b = single_agent_power(layout, gamma, rewards=RewardDraws(n_samples=200, seed=5), execution=Execution(progress=False))
     assert np.abs(a.power - b.power).max() <= 2 * POWER_TOL
     assert a.labels[:, 0].tolist() == ["(%d, %d)" % tuple(c) for c in b.labels]
 
@@ -79,10 +81,10 @@ def test_layout_with_slip_matches_a_dense_brute_force(gamma):
 def test_layout_exported_with_slip_matches_the_layout_solver_with_slip(layout, slip, gamma):
     """Two independent routes: the graph file's transition weights and the solver's own slip tables."""
     mdp = parse_graph_mdp(layout_to_dot(layout, slip))
-    a = graph_power(mdp, gamma, n_samples=100, seed=2, progress=False)
-    b = single_agent_power(layout, gamma, n_samples=100, seed=2, progress=False, slip=slip)
+    a = graph_power(mdp, gamma, rewards=RewardDraws(n_samples=100, seed=2), execution=Execution(progress=False))
+    b = single_agent_power(layout, gamma, rewards=RewardDraws(n_samples=100, seed=2), slip=slip, execution=Execution(progress=False))
     assert np.abs(a.power - b.power).max() <= 2 * POWER_TOL
-    deterministic = single_agent_power(layout, gamma, n_samples=100, seed=2, progress=False)
+    deterministic = single_agent_power(layout, gamma, rewards=RewardDraws(n_samples=100, seed=2), execution=Execution(progress=False))
     assert np.abs(a.power - deterministic.power).max() > 10 * POWER_TOL  # slip matters here
 
 
@@ -92,7 +94,7 @@ def test_self_loop_only_state_has_power_of_its_own_reward():
     R = RewardSampler(1, seed=0).pairs(0, 4000)[0]
     per_sample = solved(mdp, R, 0.8)
     assert np.abs(per_sample - R).max() <= POWER_TOL
-    res = graph_power(mdp, 0.8, n_samples=4000, progress=False)
+    res = graph_power(mdp, 0.8, rewards=RewardDraws(n_samples=4000), execution=Execution(progress=False))
     assert abs(res.power[0] - 0.5) <= 4 * res.power_se[0]
 
 
@@ -153,7 +155,7 @@ def test_cli_writes_state_labelled_csv_and_figure(tmp_path, capsys):
         rows = list(csv.reader(f))
     assert rows[0] == ["state", "power", "power_se"] and [r[0] for r in rows[1:4]] == ["start", "empty", "left"]
     res = PowerResult.load(out)
-    direct = graph_power(load_graph_mdp(FIXTURES / "figure1.gv"), 0.9, n_samples=50, progress=False)
+    direct = graph_power(load_graph_mdp(FIXTURES / "figure1.gv"), 0.9, rewards=RewardDraws(n_samples=50), execution=Execution(progress=False))
     assert res.kind == "graph" and np.array_equal(res.power, direct.power)
     assert (out / "power.png").stat().st_size > 10_000
     (out / "power.png").unlink()

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from multipower.learned.compare import compare
+from multipower.runs.execution import Execution
+from multipower.runs.spec import RunSpec
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_learned_far.py"
 
@@ -28,8 +30,8 @@ CASES = _cases()
 @pytest.mark.parametrize("name", list(CASES))
 def test_learned_power_meets_its_target(name):
     algo, layout, collision, gamma, n, seed, (mean_max, pearson_min, alpha_max, pearson_A_min) = CASES[name]
-    m = compare(layout, gamma, algo=algo, n_samples=n, collision=collision, seed=seed,
-                train_options={"n_jobs": 2}).metrics
+    spec = RunSpec(layout, gamma_H=gamma, collision=collision, learner=algo, n_samples=n, seed=seed)
+    m = compare(spec, execution=Execution(jobs=2)).metrics
     assert m["mean_abs_error_H"] <= mean_max and m["pearson_H"] >= pearson_min, m
     assert m["mean_abs_error_A"] <= mean_max and m["pearson_A"] >= pearson_A_min, m
     assert abs(m["alpha_learned"] - m["alpha_exact"]) <= alpha_max, m

@@ -11,6 +11,8 @@ import pytest
 from multipower.envs.model import joint_model, single_agent_model
 from multipower.plots import figures as plotting
 from multipower.runs.results import PowerResult, pearson
+from multipower.runs.execution import Execution
+from multipower.runs.spec import RunSpec
 
 MIN_BYTES = 8_000
 MIN_VARIANCE = 1e-3
@@ -174,7 +176,7 @@ def test_joint_heat_map_values_stay_readable_on_a_page_or_are_dropped():
     from multipower.plots.heatmaps import MIN_PRINTED_POINTS, PAGE_INCHES, plot_joint_heatmap
 
     for layout, expect_values in (("grid3x3", True), ("maze7x7", False)):
-        result = exact_power(layout, 0.6, n_samples=8, progress=False)
+        result = exact_power(RunSpec(layout=layout, gamma_H=0.6, n_samples=8), execution=Execution(progress=False))
         fig = plot_joint_heatmap(result)
         width = fig.get_size_inches()[0]
         texts = [t for t in fig.axes[0].texts if t.get_text().replace(".", "").isdigit()]

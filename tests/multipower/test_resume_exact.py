@@ -18,6 +18,8 @@ from multipower.cli import main
 from multipower.exact.power import block_size, exact_power
 from multipower.plots.figures import describe
 from multipower.runs.results import PowerResult
+from multipower.runs.execution import Execution, Storage
+from multipower.runs.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 SIDE = 8  # an open 8x8 room: 4,096 joint states, blocks of 64 samples, each solved in a fraction of a second
@@ -117,8 +119,8 @@ def test_extend_and_prefix(layout, reference, tmp_path, capsys):
     assert main(_argv(layout, out, short)) == 0  # a smaller --samples: reported, nothing written
     assert f"first {short} of the {N:,} samples" in capsys.readouterr().out
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
-    prefix = exact_power(layout, 0.6, n_samples=short, jobs=1, progress=False, out_dir=out)
-    fresh = exact_power(layout, 0.6, n_samples=short, jobs=2, chunk_size=5, progress=False)
+    prefix = exact_power(RunSpec(layout=layout, gamma_H=0.6, n_samples=short), execution=Execution(jobs=1, progress=False), storage=Storage(out))
+    fresh = exact_power(RunSpec(layout=layout, gamma_H=0.6, n_samples=short), execution=Execution(jobs=2, chunk_size=5, progress=False))
     for name in ("power_H", "power_A_se"):
         np.testing.assert_array_equal(prefix[name], fresh[name])  # bytes do not depend on jobs or chunks
 

@@ -20,6 +20,9 @@ from multipower.exact.single import single_agent_power
 from multipower.exact.solver import POWER_TOL, evaluate_policies, optimal_response, solve_pairs, solve_single
 from multipower.runs.spec import RunSpec, SpecError, load_spec, save_spec
 from multipower.envs.problem import TwoStageProblem
+from multipower.runs.execution import Execution
+from multipower.envs.rewards import RewardDraws
+from multipower.runs.spec import RunSpec
 
 #: A small layout with a dead end, corridors and a junction: (1, 0) and (1, 2) hang below the top row.
 LAYOUT = parse_layout("....\n.#.#", name="small")
@@ -225,21 +228,21 @@ def test_slip_one_makes_power_independent_of_the_policy():
 
 @pytest.mark.parametrize("collision", ["none", "crash", "bounce"])
 def test_slip_zero_is_the_deterministic_world_bit_for_bit(collision):
-    det = exact_power("grid3x3", 0.95, n_samples=6, collision=collision, progress=False)
-    zero = exact_power("grid3x3", 0.95, n_samples=6, collision=collision, progress=False, slip=0.0)
+    det = exact_power(RunSpec(layout="grid3x3", gamma_H=0.95, n_samples=6, collision=collision), execution=Execution(progress=False))
+    zero = exact_power(RunSpec(layout="grid3x3", gamma_H=0.95, n_samples=6, collision=collision, slip=0.0), execution=Execution(progress=False))
     for name in det.arrays:
         np.testing.assert_array_equal(det.arrays[name], zero.arrays[name])
     # A vanishing slip runs the stochastic code path and lands on the deterministic values.
-    tiny = exact_power("grid3x3", 0.95, n_samples=6, collision=collision, progress=False, slip=1e-12)
+    tiny = exact_power(RunSpec(layout="grid3x3", gamma_H=0.95, n_samples=6, collision=collision, slip=1e-12), execution=Execution(progress=False))
     for name in ("power_H", "power_A", "power_H_seed", "power_A_seed"):
         np.testing.assert_allclose(tiny.arrays[name], det.arrays[name], atol=2 * POWER_TOL, rtol=0)
 
 
 def test_single_agent_power_takes_slip():
-    det = single_agent_power(LAYOUT, 0.9, n_samples=20, progress=False)
-    zero = single_agent_power(LAYOUT, 0.9, n_samples=20, progress=False, slip=0.0)
+    det = single_agent_power(LAYOUT, 0.9, rewards=RewardDraws(n_samples=20), execution=Execution(progress=False))
+    zero = single_agent_power(LAYOUT, 0.9, rewards=RewardDraws(n_samples=20), slip=0.0, execution=Execution(progress=False))
     np.testing.assert_array_equal(det.arrays["power"], zero.arrays["power"])
-    slipped = single_agent_power(LAYOUT, 0.9, n_samples=20, progress=False, slip=0.5)
+    slipped = single_agent_power(LAYOUT, 0.9, rewards=RewardDraws(n_samples=20), slip=0.5, execution=Execution(progress=False))
     assert slipped.config["slip"] == 0.5
     assert (slipped.arrays["power"] < det.arrays["power"]).all()  # noise only costs an optimal agent
 
@@ -255,7 +258,7 @@ def test_bad_slip_is_one_clear_error(bad):
     with pytest.raises(ValueError, match=r"slip must be a number in \[0, 1\]"):
         joint_model("grid3x3", "none", bad)
     with pytest.raises(ValueError, match=r"slip must be a number in \[0, 1\]"):
-        exact_power("grid3x3", 0.6, n_samples=2, slip=bad, progress=False)
+        single_agent_power("grid3x3", 0.6, rewards=RewardDraws(2), slip=bad, execution=Execution(progress=False))
     with pytest.raises(SpecError, match=r"'slip' must be a number in \[0, 1\]"):
         RunSpec(slip=bad)
 

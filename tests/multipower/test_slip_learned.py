@@ -13,6 +13,9 @@ from multipower.learned.compare import compare
 from multipower.learned.estimator import PolicyRollout
 from multipower.exact.solver import evaluate_policies
 from multipower.envs.problem import TwoStageProblem
+from multipower.learned.estimator import Rollouts
+from multipower.runs.execution import Execution
+from multipower.runs.spec import RunSpec
 
 
 def test_rollouts_with_slip_match_exact_evaluation_within_standard_errors():
@@ -22,7 +25,7 @@ def test_rollouts_with_slip_match_exact_evaluation_within_standard_errors():
     R_H, R_A = np.tile(rng.random(model.n_states), (K, 1)), np.tile(rng.random(model.n_states), (K, 1))
     pol_H = np.eye(5)[np.where(model.action_mask_H[:, 4], 4, 0)]  # deterministic: right where possible, else stay
     pol_A = uniform_policy(model.action_mask_A)
-    rollout = PolicyRollout(model, pol_H, pol_A, R_H, R_A, 0.6, seed=1)
+    rollout = PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.6), pol_H, pol_A, rollouts=Rollouts(seed=1))
     assert rollout.plan.n_rollouts > 1  # slip makes even deterministic policies' rollouts random
     power_H, power_A = rollout.per_sample()
     V_H, V_A = evaluate_policies(TwoStageProblem(model, R_H[:1], R_A[:1], 0.6, 0.6), pol_H, pol_A)
@@ -47,8 +50,8 @@ def test_qlearning_learns_the_slipped_action_values():
 
 
 def test_compare_with_slip_at_small_scale():
-    comparison = compare("grid3x3", 0.6, algo="qlearning", n_samples=4, collision="crash", slip=0.2,
-                         train_options={"n_jobs": 1}, n_rollouts=32)
+    spec = RunSpec("grid3x3", gamma_H=0.6, learner="qlearning", n_samples=4, collision="crash", slip=0.2)
+    comparison = compare(spec, rollouts=Rollouts(n_rollouts=32), execution=Execution(jobs=1))
     m = comparison.metrics
     assert comparison.config["slip"] == 0.2
     for agent in "HA":

@@ -9,13 +9,16 @@ from multipower.exact.power import exact_power
 from multipower.exact.reference import plain_two_stage
 from multipower.plots import views
 from multipower.plots.figures import image_variance, plot_result
+from multipower.runs.execution import Execution
+from multipower.runs.spec import RunSpec
+from multipower.envs.problem import TwoStageProblem
+from multipower.learned.estimator import Rollouts
 
 
 @pytest.mark.parametrize("collision", ["crash", "none"])
 def test_robot_face_power_matches_a_plain_solve(collision):
     n = 3
-    result = exact_power("robot_face20x20", 0.1, n_samples=n, collision=collision, progress=False, jobs=1,
-                         power_tol=1e-10)
+    result = exact_power(RunSpec(layout="robot_face20x20", gamma_H=0.1, n_samples=n, collision=collision), power_tol=1e-10, execution=Execution(jobs=1, progress=False))
     model = joint_model("robot_face20x20", collision)
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, n)
     power_H, power_A = plain_two_stage(model, R_H, R_A, 0.1, 0.1)
@@ -25,7 +28,7 @@ def test_robot_face_power_matches_a_plain_solve(collision):
 
 @pytest.fixture(scope="module")
 def face():
-    return exact_power("robot_face20x20", 0.1, n_samples=2, collision="crash", progress=False, jobs=1)
+    return exact_power(RunSpec(layout="robot_face20x20", gamma_H=0.1, n_samples=2, collision="crash"), execution=Execution(jobs=1, progress=False))
 
 
 def test_views_reduce_as_defined(face):
@@ -51,7 +54,7 @@ def test_large_worlds_get_the_views_small_ones_the_heat_maps(face, tmp_path):
     paths = plot_result(face, tmp_path / "face", dpi=50)
     assert [p.name for p in paths] == ["marginals.png", "H_given_A.png", "A_given_H.png", "peaks.png", "alignment.png"]
     assert all(image_variance(p) > 0 for p in paths)
-    maze = exact_power("maze7x7", 0.1, n_samples=2, progress=False, jobs=1)
+    maze = exact_power(RunSpec(layout="maze7x7", gamma_H=0.1, n_samples=2), execution=Execution(jobs=1, progress=False))
     assert [p.name for p in plot_result(maze, tmp_path / "maze", dpi=50)] == ["heatmap_H.png", "heatmap_A.png",
                                                                               "alignment.png"]
 
@@ -61,8 +64,7 @@ def test_the_plain_reference_takes_a_seed_policy_and_two_discounts():
 
     model = joint_model("maze7x7", "crash")
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 3)
-    result = exact_power("maze7x7", 0.6, 0.9, n_samples=3, collision="crash", seed_policy="stay", progress=False,
-                         jobs=1, power_tol=1e-10)
+    result = exact_power(RunSpec(layout="maze7x7", gamma_H=0.6, gamma_A=0.9, n_samples=3, collision="crash", seed_policy="stay"), power_tol=1e-10, execution=Execution(jobs=1, progress=False))
     power_H, power_A = plain_two_stage(model, R_H, R_A, 0.6, 0.9, seed_policy_table(model, "stay"))
     np.testing.assert_allclose(result["power_H"], power_H.mean(0), rtol=0, atol=1e-9)
     np.testing.assert_allclose(result["power_A"], power_A.mean(0), rtol=0, atol=1e-9)
@@ -75,7 +77,8 @@ def test_a_learned_comparison_on_the_robot_face_gets_the_views(tmp_path):
     model = joint_model("robot_face20x20", "crash")
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 1)
     first = [np.eye(5)[model.action_mask(agent).argmax(1)][None] for agent in "HA"]  # any fixed policies
-    compare_agents(model, *first, R_H, R_A, 0.1, n_rollouts=4).save(tmp_path / "cmp", figure=False)
+    compare_agents(TwoStageProblem(model, R_H, R_A, 0.1), *first, rollouts=Rollouts(n_rollouts=4)).save(
+        tmp_path / "cmp", figure=False)
     paths = plot_comparison_dir(tmp_path / "cmp", tmp_path / "fig", dpi=40)
     assert [p.name for p in paths] == ["learned_vs_exact.png", "marginals.png", "H_given_A.png", "A_given_H.png",
                                        "peaks.png", "alignment.png"]

@@ -55,7 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from multipower.runs import rundir
     from multipower.learned.compare import compare
+    from multipower.learned.estimator import Rollouts
     from multipower.learned.training import sigterm_as_interrupt
+    from multipower.runs.execution import Execution
 
     if args.single or args.mdp is not None:
         if args.backend != "local":
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         check_not_writing(args.agents, "--agents")
     spec = load_spec(args.agents) if args.agents else spec_from_args(args, learner=args.algo)
     backend = backend_from_args(args)
-    train_options = {**spec.learner_options, **_run_options(args, spec.learner)}
+    _check_run_flags(args, spec.learner)
     if not args.agents:  # before anything is built: a world too big for the budget is refused in a second
         from multipower.agents.qlearning_config import check_memory
         from multipower.envs.memory import joint_state_count
@@ -106,16 +108,14 @@ def run(args: argparse.Namespace) -> int:
     with sigterm_as_interrupt():
         store, bar = _training_store(args, spec, settings) if not args.agents else (None, None)
         try:
+            # --max-memory was checked above, before anything was built; checking again now would count what
+            # this process has loaded since twice
+            execution = Execution(jobs=args.jobs, chunk_size=args.chunk, device=args.device, backend=backend,
+                                  progress=bar.update if bar is not None else False)
             comparison = compare(
-                spec.layout, spec.gamma_H, spec.gamma_A, algo=spec.learner, n_samples=spec.n_samples,
-                collision=spec.collision, correlation=spec.correlation, distribution=spec.distribution,
-                seed_policy=spec.seed_policy_value(), seed=spec.seed, agents=agents,
-                train_options=train_options, n_rollouts=args.rollouts, tol=args.tol, rollout_seed=args.rollout_seed,
-                # checked above against --max-memory before anything was built; checking again now would count
-                # what this process has loaded since twice
-                tensorboard=args.tensorboard, max_memory=args.max_memory if args.agents else None, store=store,
-                slip=spec.slip,
-                progress=bar.update if bar is not None else None, backend=backend,
+                None if agents is not None else spec, agents=agents,
+                rollouts=Rollouts(n_rollouts=args.rollouts, tol=args.tol, seed=args.rollout_seed),
+                tensorboard=args.tensorboard, execution=execution, store=store,
             )
         except KeyboardInterrupt:
             if store is None:
@@ -163,12 +163,10 @@ def _training_store(args: argparse.Namespace, spec, settings):
     return store, tqdm(total=total, unit=unit, desc=f"train {spec.learner}")
 
 
-def _run_options(args: argparse.Namespace, learner: str) -> dict:
-    """``--jobs``, ``--chunk`` and ``--device`` as learner options; device exists for ``ppo`` only."""
+def _check_run_flags(args: argparse.Namespace, learner: str) -> None:
+    """``--device`` exists for ``ppo`` only (``--jobs``, ``--chunk`` and ``--device`` become the ``Execution``)."""
     if learner != "ppo" and args.device is not None:
         raise SpecError(f"--device applies to --algo ppo only, not {learner}")
-    given = {"n_jobs": args.jobs, "chunk": args.chunk, "device": args.device}
-    return {key: value for key, value in given.items() if value is not None}
 
 
 #: Flags of two-agent runs (or of their learners and rollouts) that ``--single`` refuses, with their defaults.

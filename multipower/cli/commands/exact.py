@@ -10,8 +10,10 @@ from pathlib import Path
 from multipower.cli.commands import (add_backend_arguments, add_run_arguments, backend_from_args, count, out_path,
                                  report_backend, spec_from_args)
 from multipower.envs.graph_mdp import BUILTIN_GRAPHS
+from multipower.envs.rewards import RewardDraws
 from multipower.exact.power import Interrupted, exact_power
 from multipower.exact.single import single_agent_power
+from multipower.runs.execution import Execution, Storage
 from multipower.runs.results import alpha_text
 from multipower.runs.spec import SPEC_FILE, spec_json
 
@@ -58,20 +60,14 @@ def run(args: argparse.Namespace) -> int:
         _refuse_two_agent_flags(args, "--single (one agent)")
     spec = spec_from_args(args, redraw_constant=args.redraw_constant)
     backend = backend_from_args(args)
-    common = dict(
-        n_samples=spec.n_samples, distribution=spec.distribution, seed=spec.seed, redraw_constant=spec.redraw_constant,
-        device=args.device, chunk_size=args.chunk_size, jobs=args.jobs, progress=not args.no_progress,
-        max_memory=args.max_memory, slip=spec.slip, out_dir=args.out, restart=args.restart, overwrite=args.overwrite,
-        files={SPEC_FILE: spec_json(spec)}, backend=backend,
-    )
+    execution = execution_from_args(args, backend)
+    storage = Storage(args.out, args.restart, args.overwrite, {SPEC_FILE: spec_json(spec)})
     try:
         if args.single:
-            result = single_agent_power(spec.layout, spec.gamma_H, **common)
+            result = single_agent_power(spec.layout, spec.gamma_H, rewards=spec.draws(), slip=spec.slip,
+                                        execution=execution, storage=storage)
         else:
-            result = exact_power(
-                spec.layout, spec.gamma_H, gamma_A=spec.gamma_A, collision=spec.collision,
-                correlation=spec.correlation, seed_policy=spec.seed_policy_value(), **common,
-            )
+            result = exact_power(spec, execution=execution, storage=storage)
     except Interrupted as stop:
         print(interrupted_message(stop, args.out), file=sys.stderr)
         return 130
@@ -88,6 +84,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"{where} ({what}, {done:,} samples){alpha}")
     report_backend(backend)
     return 0
+
+
+def execution_from_args(args: argparse.Namespace, backend) -> Execution:
+    """The ``Execution`` of ``exact``'s flags: ``--jobs``, ``--chunk-size``, ``--max-memory``, ``--device``, the
+    backend, ``--no-progress``."""
+    return Execution(jobs=args.jobs, chunk_size=args.chunk_size, max_memory=args.max_memory, device=args.device,
+                     backend=backend, progress=not args.no_progress)
 
 
 def interrupted_message(stop: Interrupted, out) -> str:
@@ -140,13 +143,10 @@ def _run_graph(args: argparse.Namespace) -> int:
     if args.samples < 1:
         raise ValueError(f"--samples must be a positive integer, got {args.samples}")
     distribution = make_distribution({"name": args.distribution, **dict(args.dist_param)})
-    common = dict(
-        n_samples=args.samples, distribution=distribution, seed=args.seed, redraw_constant=args.redraw_constant,
-        device=args.device, chunk_size=args.chunk_size, jobs=args.jobs, progress=not args.no_progress,
-        max_memory=args.max_memory, out_dir=args.out, restart=args.restart, overwrite=args.overwrite,
-        backend=backend_from_args(args),
-    )
-    result, code = _solved(args, lambda: graph_power(mdp, gamma, **common))
+    draws = RewardDraws(args.samples, distribution, 0.0, args.seed, args.redraw_constant)
+    result, code = _solved(args, lambda: graph_power(
+        mdp, gamma, rewards=draws, execution=execution_from_args(args, backend_from_args(args)),
+        storage=Storage(args.out, args.restart, args.overwrite)))
     if result is None:
         return code
     out = Path(args.out)
@@ -195,13 +195,12 @@ def _run_joint_graph(args: argparse.Namespace, graph) -> int:
     elif seed_policy not in ("uniform", "stay"):
         raise ValueError(f"--seed-policy: for a joint graph give uniform, stay, a policy graph (.gv) or an .npy table, "
                          f"got {seed_policy!r}")
+    distribution = make_distribution({"name": args.distribution, **dict(args.dist_param)})
+    draws = RewardDraws(args.samples, distribution, args.correlation, args.seed, args.redraw_constant)
     result, code = _solved(args, lambda: joint_graph_power(
-        graph, gamma, gamma_A=gamma_A, n_samples=args.samples, correlation=args.correlation,
-        distribution=make_distribution({"name": args.distribution, **dict(args.dist_param)}),
-        seed_policy=seed_policy, seed=args.seed, redraw_constant=args.redraw_constant, device=args.device,
-        chunk_size=args.chunk_size, jobs=args.jobs, progress=not args.no_progress, max_memory=args.max_memory,
-        out_dir=args.out, restart=args.restart, overwrite=args.overwrite, backend=backend_from_args(args),
-    ))
+        graph, gamma, gamma_A, rewards=draws, seed_policy=seed_policy,
+        execution=execution_from_args(args, backend_from_args(args)),
+        storage=Storage(args.out, args.restart, args.overwrite)))
     if result is None:
         return code
     print(f"wrote {args.out}/power.csv ({result.n_states} joint states, {result.samples_done:,} samples); "

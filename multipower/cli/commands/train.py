@@ -121,21 +121,23 @@ def _train(spec, args, model, seed_table, settings, store, key, reference) -> in
     """Train the samples ``store`` lacks; save agents.npz unless it already holds more samples of this run."""
     from tqdm import tqdm
 
+    from multipower.envs.problem import TwoStageProblem
     from multipower.learned.training import accuracy_warning, progress_total, train_chunks
+    from multipower.runs.execution import Execution
 
     K = spec.n_samples
     R_H, R_A = spec.rewards(model)
+    problem = TwoStageProblem(model, R_H, R_A, spec.gamma_H, spec.discount_A, seed_table)
     before, t0 = store.done(K), time.perf_counter()
     if before:
         print(f"resuming: {before} of {K} samples already finished in {store.path}", file=sys.stderr)
     total, unit = progress_total(spec.learner, K - before, settings, spec.gamma_H, spec.discount_A)
     bar = tqdm(total=total, unit=unit, desc=f"train {spec.learner}")
     try:
-        arrays, run = train_chunks(
-            spec.learner, model, R_H, R_A, spec.gamma_H, spec.discount_A, seed_table, spec.seed, settings,
-            jobs=args.jobs, chunk=args.chunk, device=args.device or "auto", store=store, progress=bar.update,
-            tensorboard=args.tensorboard, reference=reference, backend=args.backend,
-        )
+        execution = Execution(jobs=args.jobs, chunk_size=args.chunk, device=args.device, backend=args.backend,
+                              progress=bar.update)
+        arrays, run = train_chunks(spec.learner, problem, spec.seed, settings, execution=execution, store=store,
+                                   tensorboard=args.tensorboard, reference=reference)
     except KeyboardInterrupt:
         bar.close()
         print(f"interrupted: {store.done(K)} of {K} samples are saved in {store.path}; rerun the same command to "
@@ -144,8 +146,8 @@ def _train(spec, args, model, seed_table, settings, store, key, reference) -> in
         prefix = gaps[0][0] if gaps else K  # agents.npz holds samples [0, n): the finished prefix
         saved = _saved_samples(args.out, key)
         if prefix > saved:  # never replace a larger result with a smaller one
-            _save(spec, args, model, R_H, R_A, seed_table, store.load(prefix), _run_settings(spec, args, settings),
-                  {}, t0, before, key, store)
+            _save(spec, args, problem, store.load(prefix), _run_settings(spec, args, settings), {}, t0, before, key,
+                  store)
             print(f"saved the first {prefix} samples to {args.out}/agents.npz (partial)", file=sys.stderr)
         elif store.done(K) > before:
             why = (f"it already holds {saved}" if saved else
@@ -157,13 +159,12 @@ def _train(spec, args, model, seed_table, settings, store, key, reference) -> in
     if reference is not None:
         from multipower.learned.training import trained_metrics
 
-        metrics = trained_metrics(spec.learner, model, R_H, R_A, spec.gamma_H, spec.discount_A, seed_table, arrays,
-                                  reference)
+        metrics = trained_metrics(spec.learner, problem, arrays, reference)
     saved = _saved_samples(args.out, key)
     if saved > K:
         print(f"the first {K} samples are finished; {args.out} holds {saved} samples of this run and is left as it is")
     else:
-        _save(spec, args, model, R_H, R_A, seed_table, arrays, run, metrics, t0, before, key, store)
+        _save(spec, args, problem, arrays, run, metrics, t0, before, key, store)
         print(f"saved {K} samples to {args.out}")
     for name, value in metrics.items():
         print(f"  {name}: {value:.4f}")
@@ -198,7 +199,7 @@ def _saved_samples(out, key) -> int:
     return int(manifest.get("samples_done", 0))
 
 
-def _save(spec, args, model, R_H, R_A, seed_table, arrays, run, metrics, t0, before, key, store) -> None:
+def _save(spec, args, problem, arrays, run, metrics, t0, before, key, store) -> None:
     """agents.npz, config.json and spec.json, each written atomically, then the manifest (written last)."""
     from multipower.agents.storage import save_agents
     from multipower.runs import rundir
@@ -207,7 +208,7 @@ def _save(spec, args, model, R_H, R_A, seed_table, arrays, run, metrics, t0, bef
     n = len(arrays["policy_H"])
     timings = {"wall_seconds": time.perf_counter() - t0, "samples_trained": store.done(spec.n_samples) - before,
                "samples_reused": before}
-    agents = trained_agents(spec, model, R_H, R_A, arrays, run, seed_table, metrics, timings)
+    agents = trained_agents(spec, problem, arrays, run, metrics, timings)
     rundir.begin(args.out, "train", key, spec.n_samples, 0)  # a killed save leaves the folder this run's
     save_agents(args.out, agents)
     save_spec(spec, args.out)
