@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Callable, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -42,7 +42,7 @@ from multipower.envs.layouts import N_ACTIONS
 from multipower.envs.memory import check_budget, default_budget
 from multipower.envs.model import AGENTS, JointModel, check_agent
 from multipower.envs.policies import check_policy_batch, uniform_policy
-from multipower.envs.problem import TwoStageProblem
+from multipower.envs.problem import StageProblem, TwoStageProblem
 
 OBSERVATIONS = ("index", "vector")
 DEVICES = ("auto", "cpu", "cuda")
@@ -432,8 +432,8 @@ class Batch:
         With slip, ``u_H``, ``u_A`` ``(K, E)`` are the uniform draws of each agent's effective move."""
         a_H, a_A = (actions, other_actions) if self.agent == "H" else (other_actions, actions)
         if self.slip:
-            reached, terminated, truncated, _, _ = slip_step(self.next_state, self.terminal_state, *self.slip_cdf,
-                                                             states, a_H, a_A, u_H, u_A, t, max_cycles)
+            reached, terminated, truncated, _, _ = slip_step(self.next_state, self.terminal_state, self.slip_cdf,
+                                                             states, (a_H, a_A), (u_H, u_A), t, max_cycles)
             return reached, self.rewards.gather(1, reached), terminated, truncated
         reached, terminated, truncated = joint_step(self.next_state, self.terminal_state, states, a_H, a_A, t, max_cycles)
         return reached, self.rewards.gather(1, reached), terminated, truncated
@@ -548,8 +548,19 @@ def advantages(rollout: Rollout, last_values, gamma: float, gae_lambda: float):
     return adv, adv + rollout.values
 
 
-def ppo_losses(nets: Networks, batch: Batch, states, actions, old_log_probs, old_values, adv, returns, config: PPOConfig):
-    """Per-sample PPO losses ``(K,)`` on a minibatch ``(K, B)``: ``(policy, value, entropy)``.
+class Minibatch(NamedTuple):
+    """``(K, B)`` torch tensors of a minibatch: per sample, ``B`` transitions of the rollout."""
+
+    states: object
+    actions: object
+    old_log_probs: object
+    old_values: object
+    advantages: object
+    returns: object
+
+
+def ppo_losses(nets: Networks, batch: Batch, minibatch: Minibatch, config: PPOConfig):
+    """Per-sample PPO losses ``(K,)`` on a ``Minibatch`` ``(K, B)``: ``(policy, value, entropy)``.
 
     As SB3's ``PPO.train``: ``policy = −mean(min(A·ρ, A·clip(ρ, 1 ± ε)))`` with ``ρ = π(a|s)/π_old(a|s)`` and
     ``A`` normalised per minibatch; ``value = mean((R − V)²)`` with ``V`` optionally clipped around the
@@ -557,6 +568,7 @@ def ppo_losses(nets: Networks, batch: Batch, states, actions, old_log_probs, old
     """
     import torch
 
+    states, actions, old_log_probs, old_values, adv, returns = minibatch
     inputs, mask = batch.inputs(states), batch.masks(states)
     log_probs = _log_probs(nets, inputs, mask)  # (K, 5, B)
     new_log_prob = log_probs.gather(1, actions[:, None, :])[:, 0, :]
@@ -601,11 +613,7 @@ class UpdateStats:
 
 
 def train_agents(
-    model: JointModel,
-    rewards: np.ndarray,
-    gamma: float,
-    agent: str,
-    other_policy: np.ndarray,
+    problem: StageProblem,
     keys,
     config: PPOConfig,
     device="cpu",
@@ -614,11 +622,9 @@ def train_agents(
     """Train one agent's PPO networks for K reward samples at once; returns the trained ``Networks``.
 
     Args:
-        model: The joint model.
-        rewards: ``(K, S)`` the learner's rewards, one row per sample.
-        gamma: The learner's discount in ``(0, 1)``.
-        agent: ``"H"`` or ``"A"``.
-        other_policy: ``(S, 5)`` (shared, e.g. the seed policy) or ``(K, S, 5)`` (e.g. frozen H per sample).
+        problem: The stage (``multipower.envs.problem.StageProblem``): the joint model, the learner's ``(K, S)``
+            rewards (one row per sample) and discount, the learner ``"H"`` or ``"A"``, and the other agent's
+            ``(S, 5)`` (shared, e.g. the seed policy) or ``(K, S, 5)`` (e.g. frozen H per sample) fixed policy.
         keys: ``(K,)`` random-stream keys from ``sample_keys``.
         config: Hyperparameters; the fields left to the discount are filled for ``gamma``
             (``PPOConfig.for_gamma``).
@@ -627,9 +633,10 @@ def train_agents(
     """
     import torch
 
+    model, gamma = problem.model, problem.gamma
     config = config.for_gamma(gamma)
     device = torch.device(device)
-    batch = Batch(model, rewards, agent, other_policy, config.observation, device)
+    batch = Batch(model, problem.rewards, problem.agent, problem.other_policy, config.observation, device)
     keys = keys.to(device)
     check_network_memory(batch.K, batch.n_inputs, config.net_arch, model.n_states, config)
     nets = init_networks(keys, batch.n_inputs, config.net_arch, device)
@@ -657,7 +664,7 @@ def train_agents(
             for start in range(0, n, config.batch_size):
                 idx = order[:, start : start + config.batch_size]
                 mb = [x.gather(1, idx) for x in data]
-                policy_loss, value_loss, entropy_loss = ppo_losses(nets, batch, *mb, config)
+                policy_loss, value_loss, entropy_loss = ppo_losses(nets, batch, Minibatch(*mb), config)
                 loss = policy_loss + ent_coef * entropy_loss + config.vf_coef * value_loss
                 optimizer.zero_grad(set_to_none=False)
                 loss.sum().backward()  # a sum: sample k's gradient is its own loss's
@@ -730,7 +737,7 @@ def train_two_stage(
         start = time.perf_counter()
         keys = sample_keys(seed, sample_indices, agent)
         hook = None if callback is None else (lambda u, n, s, agent=agent: callback(agent, u, n, s))
-        nets = train_agents(model, rewards, gamma, agent, other, keys, config, device, hook)
+        nets = train_agents(StageProblem(model, rewards, gamma, agent, other), keys, config, device, hook)
         out[agent] = greedy_tables(nets, model, agent, config.observation, device)
         out[f"seconds_{agent}"] = time.perf_counter() - start
         other = out[agent]

@@ -78,14 +78,12 @@ from multipower.agents.qlearning_config import (
 )
 from multipower.envs.dynamics import padded_rewards
 from multipower.envs.layouts import N_ACTIONS
-from multipower.envs.model import JointModel, check_agent
+from multipower.envs.problem import StageProblem
+from multipower.envs.model import JointModel
 from multipower.envs.policies import (
-    check_policy_batch,
     greedy_policy,
     is_deterministic,
-    uniform_policy,
 )
-from multipower.envs.validation import check_gamma, check_rewards
 
 
 @dataclass
@@ -147,32 +145,25 @@ def _available_table(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_q(
-    model: JointModel,
-    rewards: np.ndarray,
-    gamma: float,
-    agent: str = "H",
-    other_policy: Optional[np.ndarray] = None,
+    problem: StageProblem,
     config: Optional[QLearningConfig] = None,
     seed: int = 0,
     logger: Optional[TrainingLogger] = None,
     exact_q: Optional[np.ndarray] = None,
-    log_prefix: Optional[str] = None,
     progress: Optional[Callable[[int], None]] = None,
     sample_offset: int = 0,
 ) -> QLearningResult:
-    """Train ``agent``'s Q-tables for every reward function in ``rewards`` against a fixed other policy.
+    """Train the learner's Q-tables for every reward function of a stage against the other agent's fixed policy.
 
     Args:
-        model: Joint model (its ``next_state`` and masks drive every transition).
-        rewards: ``(K, S)`` rewards of ``agent``.
-        gamma: Discount in ``(0, 1)``.
-        agent: ``"H"`` or ``"A"``, the learner.
-        other_policy: ``(S, 5)`` or ``(K, S, 5)`` fixed policy of the other agent; default uniform seed.
+        problem: The stage (``multipower.envs.problem.StageProblem``): the joint model (its ``next_state`` and
+            masks drive every transition), the learner's ``(K, S)`` rewards and discount, the learner ``"H"`` or
+            ``"A"``, and the other agent's ``(S, 5)`` or ``(K, S, 5)`` fixed policy (default the uniform seed).
         config: Hyperparameters; default ``default_config`` for ``γ``.
         seed: Fixes every random draw.
         logger: Optional TensorBoard logger.
-        exact_q: Optional ``(K, S, 5)`` exact ``Q_env`` for logging the optimal fraction and value gap.
-        log_prefix: Tag prefix (default ``"qlearning/<agent>"``).
+        exact_q: Optional ``(K, S, 5)`` exact ``Q_env`` for logging the optimal fraction and value gap (tags
+            ``qlearning/<agent>/...``).
         progress: Called with the number of samples finished after each batch of samples (``chunk_size``).
         sample_offset: Index in the whole run of ``rewards[0]``: sample ``k`` draws from the stream of
             ``(seed, agent, sample_offset + k)``, so a run trained in pieces equals one trained at once.
@@ -180,15 +171,11 @@ def train_q(
     Returns:
         A ``QLearningResult``.
     """
-    agent = check_agent(agent)
-    gamma = check_gamma(gamma)
-    rewards = check_rewards(rewards, model.n_states, "rewards")
+    if not isinstance(problem, StageProblem):
+        raise ValueError(f"problem: must be a multipower.envs.problem.StageProblem, got {type(problem).__name__}")
+    model, rewards, gamma, agent = problem.model, problem.rewards, problem.gamma, problem.agent
+    other_policy = problem.other_policy  # the shared (S, 5) form is kept
     n_samples, n_states = rewards.shape
-    other_mask = model.action_mask("A" if agent == "H" else "H")
-    if other_policy is None:
-        other_policy = uniform_policy(other_mask)
-    check_policy_batch(other_policy, other_mask, n_samples, "other_policy")  # keeps the shared (S, 5) form below
-    other_policy = np.asarray(other_policy, dtype=np.float64)
     if config is None:  # defaults per sample: fewer visits where that sample's other agent is deterministic
         # under slip no other agent's move is deterministic
         sample_det = _OtherSampler(other_policy, n_samples, n_states).sample_deterministic & (model.slip == 0.0)
@@ -201,7 +188,7 @@ def train_q(
     if exact_q is not None and np.shape(exact_q) != (n_samples, n_states, N_ACTIONS):
         raise ValueError(f"exact_q must have shape ({n_samples}, {n_states}, {N_ACTIONS}), got {np.shape(exact_q)}")
     logger = logger or TrainingLogger(None)
-    prefix = log_prefix or f"qlearning/{agent}"
+    prefix = f"qlearning/{agent}"
 
     walkers = config.walkers or max(16, 2 * n_states)
     # Samples in one batch of walkers, bounded by memory; batches run one after another (worker processes are the

@@ -31,6 +31,7 @@ from multipower.envs import maze_v1
 from multipower.envs.maze_v1 import OBS_TYPES
 from multipower.envs.model import JointModel, check_agent
 from multipower.envs.policies import TabularPolicy, uniform_policy
+from multipower.envs.problem import StageProblem
 from multipower.envs.single_agent import SingleAgentView
 
 
@@ -196,26 +197,20 @@ def _accuracy_callback(model: JointModel, agent: str, exact_q: np.ndarray, every
 
 
 def train_sb3_ppo(
-    model: JointModel,
-    R_H: np.ndarray,
-    R_A: np.ndarray,
-    gamma: float,
-    agent: str = "H",
-    other_policy=None,
+    problem: StageProblem,
     config: Optional[SB3PPOConfig] = None,
     seed: int = 0,
     tensorboard_log: Optional[str] = None,
     exact_q: Optional[np.ndarray] = None,
     run_name: Optional[str] = None,
 ):
-    """Train one MaskablePPO agent for one reward pair; returns the SB3 model.
+    """Train one MaskablePPO agent for one reward function; returns the SB3 model.
 
     Args:
-        model: Joint model.
-        R_H, R_A: ``(S,)`` reward tables of this sample (both go to the env; ``agent``'s is learned).
-        gamma: Discount of ``agent``.
-        agent: ``"H"`` or ``"A"``.
-        other_policy: The other agent's policy (``None``: uniform seed; a TabularPolicy / ``(S, 5)`` table).
+        problem: The stage of one sample (``multipower.envs.problem.StageProblem``): the joint model, the learner's
+            ``(S,)`` rewards and discount, the learner ``"H"`` or ``"A"``, and the other agent's ``(S, 5)`` fixed
+            policy (default the uniform seed). The other agent's rewards do not enter learning: its env rewards
+            are 0.
         config: Hyperparameters.
         seed: Fixes the network initialisation, the env and the other agent's draws.
         tensorboard_log: SB3 TensorBoard directory (``None``: no logging).
@@ -226,9 +221,11 @@ def train_sb3_ppo(
     from sb3_contrib import MaskablePPO
 
     config = config or SB3PPOConfig()
-    agent = check_agent(agent)
-    rewards = {"H": np.asarray(R_H, dtype=np.float64), "A": np.asarray(R_A, dtype=np.float64)}
-    vec = _make_vec_env(model, rewards, agent, other_policy, config, seed)
+    if not isinstance(problem, StageProblem) or problem.n_samples != 1:
+        raise ValueError("problem: must be a multipower.envs.problem.StageProblem of one reward function")
+    model, agent, gamma = problem.model, problem.agent, problem.gamma
+    rewards = {agent: problem.rewards[0], problem.other: np.zeros(model.n_states)}
+    vec = _make_vec_env(model, rewards, agent, problem.other_policy, config, seed)
     ppo = MaskablePPO(
         "MlpPolicy",
         vec,
@@ -321,13 +318,12 @@ def _train_sample(task: ChunkTask, k: int, r_h: np.ndarray, r_a: np.ndarray, see
     seed_policy = uniform_policy(model.action_mask_A)
     exact_H = reference(model, r_h[None], task.gamma_H, "H", seed_policy)[0] if log_exact else None
     start = time.perf_counter()
-    ppo_H = train_sb3_ppo(model, r_h, r_a, task.gamma_H, "H", None, task.settings, seed, task.tensorboard,
+    ppo_H = train_sb3_ppo(StageProblem(model, r_h, task.gamma_H, "H"), task.settings, seed, task.tensorboard,
                           exact_H, f"sample{k}_H")
     policy_H = policy_table(ppo_H, model, "H")
     seconds_H = time.perf_counter() - start
     exact_A = reference(model, r_a[None], task.gamma_A, "A", policy_H)[0] if log_exact else None
     start = time.perf_counter()
-    frozen_H = TabularPolicy(policy_H, model.action_mask_H)
-    ppo_A = train_sb3_ppo(model, r_h, r_a, task.gamma_A, "A", frozen_H, task.settings, seed + 1, task.tensorboard,
-                          exact_A, f"sample{k}_A")
+    ppo_A = train_sb3_ppo(StageProblem(model, r_a, task.gamma_A, "A", policy_H), task.settings, seed + 1,
+                          task.tensorboard, exact_A, f"sample{k}_A")
     return policy_H, policy_table(ppo_A, model, "A"), seconds_H, time.perf_counter() - start

@@ -24,6 +24,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import numpy as np  # noqa: E402
+from multipower.envs.problem import StageProblem
 
 
 def main() -> None:
@@ -60,7 +61,7 @@ def main() -> None:
     start = time.perf_counter()
     for a in range(0, args.samples, chunk):
         b = min(args.samples, a + chunk)
-        train_agents(model, R_H[a:b], args.gamma, "H", seed_policy, sample_keys(0, range(a, b), "H"), config, device)
+        train_agents(StageProblem(model, R_H[a:b], args.gamma, "H", seed_policy), sample_keys(0, range(a, b), "H"), config, device)
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
@@ -83,7 +84,7 @@ def _sb3(args, model, R_H, config, batched_per_sample: float) -> None:
     sb3_config = SB3PPOConfig(**{k: v for k, v in config.to_dict().items() if k in fields})
     start = time.perf_counter()
     for k in range(args.sb3):
-        train_sb3_ppo(model, R_H[k], R_H[k], args.gamma, "H", None, sb3_config, seed=k)
+        train_sb3_ppo(StageProblem(model, R_H[k], args.gamma, "H"), sb3_config, seed=k)
     per_sample = (time.perf_counter() - start) / args.sb3
     print(f"SB3 MaskablePPO, same config: {per_sample:.2f} s per agent per reward sample "
           f"({args.sb3} samples); batched is {per_sample / batched_per_sample:.1f}x faster per sample")

@@ -18,6 +18,7 @@ from multipower.agents.qlearning import train_q
 from multipower.agents.qlearning_config import default_config
 from multipower.envs.model import joint_model
 from multipower.envs.rewards import RewardSampler
+from multipower.envs.problem import StageProblem
 
 
 def bench(layout: str, collision: str, samples: int, steps: int, gamma: float, all_actions: bool, dtype: str) -> None:
@@ -26,7 +27,7 @@ def bench(layout: str, collision: str, samples: int, steps: int, gamma: float, a
     config = default_config(gamma, max_steps=steps, min_visits=10**12, check_every=steps, all_actions=all_actions,
                             dtype=dtype)
     start = time.perf_counter()
-    result = train_q(model, R_H, gamma, "H", config=config, seed=0)
+    result = train_q(StageProblem(model, R_H, gamma, "H"), config=config, seed=0)
     seconds = time.perf_counter() - start
     updates = int(result.visits.sum())
     print(f"{layout:10s} collision={collision:5s} K={samples:5d} all_actions={all_actions!s:5s} {dtype}: "

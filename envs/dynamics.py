@@ -47,15 +47,16 @@ def effective_moves(cdf, state, action, u):
     return (u[..., None] >= cdf[state, action]).sum(-1)
 
 
-def slip_step(next_state, terminal_state: int, cdf_H, cdf_A, state, action_H, action_A, u_H, u_A, t,
-              max_cycles: int):
+def slip_step(next_state, terminal_state: int, cdfs: tuple, state, actions: tuple, draws: tuple, t, max_cycles: int):
     """``joint_step`` with slip: each agent's chosen move is replaced by an effective move drawn by
-    ``effective_moves`` from its uniform draws ``u_H``, ``u_A`` (independent per agent), and the collision rule
-    of ``next_state`` applies to the effective moves.
+    ``effective_moves`` from its uniform draws (independent per agent), and the collision rule of ``next_state``
+    applies to the effective moves. ``cdfs``, ``actions`` and ``draws`` are pairs, H's then A's: the agents'
+    cumulative slip tables (``JointModel.slip_cdf``), their chosen moves and their uniform draws in ``[0, 1)``.
 
     Returns:
         ``(reached, terminated, truncated, effective_H, effective_A)``.
     """
+    (cdf_H, cdf_A), (action_H, action_A), (u_H, u_A) = cdfs, actions, draws
     effective_H = effective_moves(cdf_H, state, action_H, u_H)
     effective_A = effective_moves(cdf_A, state, action_A, u_A)
     return (*joint_step(next_state, terminal_state, state, effective_H, effective_A, t, max_cycles), effective_H,

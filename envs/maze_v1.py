@@ -437,8 +437,9 @@ class MazeParallelEnv(ParallelEnv):
             reached, crashed, truncated, e_h, e_a = (
                 x.item()
                 for x in slip_step(
-                    self._next_state, self.model.terminal_state, *self._slip_cdf, np.asarray(state), np.asarray(a_h),
-                    np.asarray(a_a), np.asarray(u[0]), np.asarray(u[1]), np.asarray(self._cycles), self._limit,
+                    self._next_state, self.model.terminal_state, self._slip_cdf, np.asarray(state),
+                    (np.asarray(a_h), np.asarray(a_a)), (np.asarray(u[0]), np.asarray(u[1])), np.asarray(self._cycles),
+                    self._limit,
                 )
             )
         nxt = int(reached)

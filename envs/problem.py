@@ -15,6 +15,10 @@ estimator and the comparisons take one argument for *what* is computed and keep 
 
 The world is anything the solvers read: a ``JointModel`` (a layout with a collision rule, possibly slippery) or a
 ``JointGraph`` (a joint MDP read from a graph file).
+
+Each stage of the two is itself a problem, ``StageProblem``: one agent learns, for each reward function, against the
+other agent's fixed policy (H against the seed policy, then A against frozen H). ``TwoStageProblem.stage("H")``
+gives the first.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ from typing import Optional, Union
 import numpy as np
 
 from multipower.envs.joint_graph import JointGraph, graph_seed_table
-from multipower.envs.model import JointModel
-from multipower.envs.policies import SeedPolicy, seed_policy_table
+from multipower.envs.model import JointModel, check_agent
+from multipower.envs.policies import SeedPolicy, check_policy_batch, seed_policy_table, uniform_policy
 from multipower.envs.validation import check_gamma, check_rewards
 
 #: What the solvers read: a layout's joint model or a joint graph.
@@ -90,3 +94,65 @@ class TwoStageProblem:
     def rows(self, start: int, stop: int) -> "TwoStageProblem":
         """The same problem on reward pairs ``start:stop`` (a chunk of the batch)."""
         return replace(self, R_H=self.R_H[start:stop], R_A=self.R_A[start:stop])
+
+    def stage(self, agent: str = "H", other_policy: Optional[np.ndarray] = None) -> "StageProblem":
+        """One stage: ``"H"`` against the seed policy, or ``"A"`` against ``other_policy`` (H's frozen policy,
+        ``(S, 5)`` or ``(K, S, 5)``, required for A)."""
+        agent = check_agent(agent)
+        if agent == "H":
+            return StageProblem(self.model, self.R_H, self.gamma_H, "H", self.seed_table())
+        if other_policy is None:
+            raise ValueError("other_policy: stage 'A' learns against H's frozen policy; give it")
+        return StageProblem(self.model, self.R_A, self.gamma_A, "A", other_policy)
+
+
+@dataclass(frozen=True, eq=False)
+class StageProblem:
+    """One stage of the two-stage setting: ``agent`` learns, for each of ``K`` reward functions, against the other
+    agent's fixed policy; checked when made.
+
+    Attributes:
+        model: The joint model, ``S`` joint states.
+        rewards: ``(K, S)`` the learner's reward tables (one ``(S,)`` table becomes ``K = 1``).
+        gamma: The learner's discount in (0, 1).
+        agent: ``"H"`` or ``"A"``, the learner.
+        other_policy: The other agent's fixed policy, ``(S, 5)`` (shared, e.g. the seed policy) or ``(K, S, 5)``
+            (one per sample, e.g. frozen H); ``None``: uniform over its available actions.
+
+    Raises:
+        ValueError: naming the field, for an unknown agent, a discount outside (0, 1), rewards of another shape or
+            not finite, or another agent's policy that is not a probability table over its available actions.
+    """
+
+    model: JointModel
+    rewards: np.ndarray
+    gamma: float
+    agent: str = "H"
+    other_policy: Optional[np.ndarray] = None
+
+    def __post_init__(self) -> None:
+        agent = check_agent(self.agent)
+        gamma = check_gamma(self.gamma)
+        rewards = check_rewards(self.rewards, self.model.n_states, "rewards")
+        other_mask = self.model.action_mask(self.other)
+        other = uniform_policy(other_mask) if self.other_policy is None else self.other_policy
+        check_policy_batch(other, other_mask, rewards.shape[0], "other_policy")
+        for name, value in (("agent", agent), ("gamma", gamma), ("rewards", rewards),
+                            ("other_policy", np.asarray(other, dtype=np.float64))):
+            object.__setattr__(self, name, value)
+
+    @property
+    def other(self) -> str:
+        """The agent that does not learn."""
+        return "A" if self.agent == "H" else "H"
+
+    @property
+    def n_samples(self) -> int:
+        """``K``, the reward functions."""
+        return self.rewards.shape[0]
+
+    def rows(self, start: int, stop: int) -> "StageProblem":
+        """The same stage on reward functions ``start:stop`` (a per-sample other policy is cut too)."""
+        other = self.other_policy[start:stop] if self.other_policy.ndim == 3 else self.other_policy
+        return replace(self, rewards=self.rewards[start:stop], other_policy=other)
+

@@ -36,7 +36,7 @@ import time
 import numpy as np
 
 from multipower.cli.commands import key_value
-from multipower.envs.problem import TwoStageProblem
+from multipower.envs.problem import StageProblem, TwoStageProblem
 
 
 def main() -> None:
@@ -76,7 +76,7 @@ def main() -> None:
         from multipower.agents.qlearning_config import default_config
 
         config = default_config(args.gamma, **overrides) if overrides else None
-        policy_H = train_q(model, R_H, args.gamma, "H", seed_policy, config, args.seed).greedy(model.action_mask_H)
+        policy_H = train_q(StageProblem(model, R_H, args.gamma, "H", seed_policy), config, args.seed).greedy(model.action_mask_H)
     else:
         policy_H, averaged = _ppo(model, R_H, args.gamma, seed_policy, overrides, args.seed, args.tail_average)
     seconds = time.perf_counter() - start
@@ -105,7 +105,7 @@ def _ppo(model, R_H, gamma, seed_policy, overrides, seed, tail):
             count += 1
 
     keys = ppo.sample_keys(seed, range(len(R_H)), "H")
-    nets = ppo.train_agents(model, R_H, gamma, "H", seed_policy, keys, config, "cpu", callback)
+    nets = ppo.train_agents(StageProblem(model, R_H, gamma, "H", seed_policy), keys, config, "cpu", callback)
     policy_H = ppo.greedy_tables(nets, model, "H", config.observation)
     if total is None:
         return policy_H, None

@@ -21,7 +21,7 @@ import json
 import time
 
 import numpy as np
-from multipower.envs.problem import TwoStageProblem
+from multipower.envs.problem import StageProblem, TwoStageProblem
 from multipower.runs.execution import Execution
 
 
@@ -71,7 +71,7 @@ def main() -> None:
         fractions, gaps, follows_own_q, own_q_optimal = [], [], [], []
         rows = np.arange(model.n_states)
         for k in range(args.first, args.first + args.samples):
-            ppo = train_sb3_ppo(model, R_H[k], R_A[k], args.gamma, "H", None, config, args.seed * 100_003 + 2 * k)
+            ppo = train_sb3_ppo(StageProblem(model, R_H[k], args.gamma, "H"), config, args.seed * 100_003 + 2 * k)
             exact = optimal_response_q(model, R_H[k][None], args.gamma, "H", seed_policy)
             probs = action_probabilities(ppo, model, "H")
             greedy = probs.argmax(1)

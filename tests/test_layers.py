@@ -3,7 +3,8 @@ world) <- ``agents`` (learners) <- ``runs`` (run specification, folders, backend
 ``plots`` (figures, animations) <- ``learned`` (training driver, estimator, comparisons) <- ``repro``
 (reproductions) <- ``cli`` (the command line); no modules import each other in a loop; nothing imports the
 folders ``envs`` or ``agents`` under their bare names; and the package stays small enough to read: few modules
-at its top, no module over :data:`MAX_LINES` lines but those named in :data:`LONG_MODULES`.
+at its top, no module over :data:`MAX_LINES` lines but those named in :data:`LONG_MODULES`, and no public
+function over :data:`MAX_PARAMETERS` parameters.
 
 The repository's folders ``envs/`` and ``agents/`` install as ``multipower.envs`` and ``multipower.agents``
 (``package_dir`` in setup.cfg). From the repository root a bare ``import envs`` would still find the folder and
@@ -32,6 +33,12 @@ LONG_MODULES = {
     "multipower.exact._vikernel": "the compiled kernels of the same programme (numba), each stage one loop nest",
     "multipower.agents.ppo": "batched PPO, CleanRL-style: one readable file for the algorithm",
 }
+#: Most parameters a public function or method may take (``self``/``cls`` not counted): what to compute, how and
+#: where, and storage are one value each (``TwoStageProblem``/``RunSpec``, ``Execution``, ``Storage``), so a call
+#: reads as what it does. Modules whose name starts with ``_`` (compiled kernels, not in the API reference) are not
+#: public; a public function over the limit must be named in ``MANY_PARAMETERS`` with the reason.
+MAX_PARAMETERS = 8
+MANY_PARAMETERS: dict[str, str] = {}
 #: Folders whose Python files must not import the bare names (everything that ships or is run).
 PYTHON_FOLDERS = ("multipower", "envs", "agents", "tests", "experiments", "benchmarks", "scripts", "examples")
 BARE = ("envs", "agents")
@@ -143,6 +150,42 @@ def test_modules_are_short():
     lines = {name: len(path.read_text().splitlines()) for name, path in _modules().items()}
     long = {name: n for name, n in lines.items() if n > MAX_LINES and name not in LONG_MODULES}
     assert not long, f"modules over {MAX_LINES} lines (split them, or name them in LONG_MODULES with the reason): {long}"
+
+
+def _public_functions(tree: ast.Module):
+    """``(qualified name, node)`` of the module's public functions and of its public classes' public methods."""
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
+            yield node.name, node
+        elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and not item.name.startswith("_"):
+                    yield f"{node.name}.{item.name}", item
+
+
+def _parameter_count(node: ast.FunctionDef) -> int:
+    args = node.args
+    names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+    return len(names) - (1 if names and names[0] in ("self", "cls") else 0)
+
+
+def test_public_functions_take_few_parameters():
+    many = {}
+    for module, path in _modules().items():
+        if any(part.startswith("_") and part not in ("__init__", "__main__") for part in module.split(".")):
+            continue
+        for name, node in _public_functions(ast.parse(path.read_text())):
+            count = _parameter_count(node)
+            if count > MAX_PARAMETERS and f"{module}.{name}" not in MANY_PARAMETERS:
+                many[f"{module}.{name}"] = count
+    assert not many, (f"public functions over {MAX_PARAMETERS} parameters (group what / how / where into "
+                      f"TwoStageProblem or RunSpec, Execution, Storage; or name them in MANY_PARAMETERS): {many}")
+
+
+def test_the_parameter_check_can_fail():
+    tree = ast.parse("def f(a, b, c, d, e, f, g, h, i): pass\nclass C:\n    def m(self, a, b): pass\n")
+    counts = {name: _parameter_count(node) for name, node in _public_functions(tree)}
+    assert counts == {"f": 9, "C.m": 2}
 
 
 def test_no_bare_envs_or_agents_imports():

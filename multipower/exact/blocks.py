@@ -157,20 +157,20 @@ def run_blocks(
     run: BlockRun,
     solve: Callable[[object, BlockUnit], BlockStats],
     job,
-    n_samples: int,
-    block: int,
     store: Optional[ChunkStore] = None,
     write: bool = True,
     backend: Optional[Backend] = None,
     progress: bool = False,
     desc: str = "",
 ) -> None:
-    """Merge blocks ``0 .. ceil(n/B)-1`` into ``run.totals`` in order: loaded from ``store`` where finished,
-    else ``solve(job, unit)`` through ``backend.imap``, each solved block saved to ``store`` when ``write``.
+    """Merge blocks ``0 .. ceil(n/B)-1`` (``n = job.n_samples`` samples, blocks of ``B = job.block``) into
+    ``run.totals`` in order: loaded from ``store`` where finished, else ``solve(job, unit)`` through
+    ``backend.imap``, each solved block saved to ``store`` when ``write``.
 
     On Ctrl-C (or any error) ``run`` keeps the blocks merged so far; units in flight are told to stop
     (``stop_requested`` with ``job.token``) and abandoned.
     """
+    n_samples, block = job.n_samples, job.block
     ends = {start: end for start, end in store.ranges()} if store is not None else {}
     n_blocks = -(-n_samples // block)
 

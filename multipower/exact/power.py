@@ -388,7 +388,7 @@ def _run_blocks(job: BlockJob, make_result, storage: Optional[Storage], jobs: in
 
     try:
         backend = remote(execution.backend) or Backend(jobs)
-        run_blocks(run, solve_block, job, n, job.block, store, write, backend, bool(execution.progress), desc)
+        run_blocks(run, solve_block, job, store, write, backend, bool(execution.progress), desc)
     except KeyboardInterrupt:
         partial = result(complete=False)
         saved, note = False, ""

@@ -230,8 +230,8 @@ class PolicyRollout:
                                                   plan.horizon)
             else:
                 u_H, u_A = rng.random(len(state)), rng.random(len(state))
-                state, terminated, *_ = slip_step(self._next, model.terminal_state, *self._slip_cdf, state, action_H,
-                                                  action_A, u_H, u_A, t, plan.horizon)
+                state, terminated, *_ = slip_step(self._next, model.terminal_state, self._slip_cdf, state,
+                                                  (action_H, action_A), (u_H, u_A), t, plan.horizon)
             return_H += discount_H * reward_H[sample, state]
             return_A += discount_A * reward_A[sample, state]
             discount_H *= self.gamma_H

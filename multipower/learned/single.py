@@ -29,7 +29,7 @@ from multipower.agents.graph_qlearning import learn_graph_q
 from multipower.envs.graph_mdp import GraphMDP, layout_to_dot, parse_graph_mdp
 from multipower.envs.layouts import LayoutLike, load_layout
 from multipower.envs.memory import DEFAULT_FRACTION, default_budget, format_bytes
-from multipower.envs.rewards import RewardSampler, make_distribution
+from multipower.envs.rewards import RewardDraws, RewardSampler
 from multipower.envs.slip import check_slip
 from multipower.envs.validation import check_count, check_gamma, check_seed
 from multipower.runs.results import MeanAccumulator, PowerResult, jsonable, pearson
@@ -196,32 +196,30 @@ def single_metrics(arrays: Mapping[str, np.ndarray], optimal: np.ndarray, q_powe
 def compare_single(
     mdp: Optional[GraphMDP] = None,
     gamma: float = 0.6,
-    n_samples: int = 100,
     *,
     layout: Optional[LayoutLike] = None,
     slip: float = 0.0,
-    distribution=None,
-    seed: int = 0,
+    rewards: Optional[RewardDraws] = None,
     options: Optional[Mapping] = None,
     power_tol: Optional[float] = None,
 ) -> SingleComparison:
-    """Learn ``n_samples`` reward functions by Q-learning and compare the learned policies' POWER with exact.
+    """Learn the reward functions of ``rewards`` by Q-learning and compare the learned policies' POWER with exact.
 
     Args:
         mdp: An MDP graph (``multipower.envs.graph_mdp.load_graph_mdp``); or else
         layout: A layout (name, file or text), written as a graph with ``slip`` (``world_mdp``).
         gamma: Discount in (0, 1).
-        n_samples: Reward samples ``K``.
-        distribution, seed: Rewards ``RewardSampler(n_states, distribution, 0, seed)``: sample ``i`` is the exact
-            solver's sample ``i`` (``multipower exact --single`` with the same seed). ``seed`` also seeds
-            Q-learning.
+        rewards: The reward draws (``multipower.envs.rewards.RewardDraws``: ``n_samples`` ``K``,
+            ``distribution``, ``seed``; default 100 uniform samples, seed 0; ``correlation`` must be 0): sample ``i``
+            is the exact solver's sample ``i`` (``multipower exact --single`` with the same seed). Its ``seed``
+            also seeds Q-learning.
         options: Q-learning settings (``QLEARNING_OPTIONS``: ``n_steps``, ``walkers``, ``episode_length``).
         power_tol: The exact solver's bound on each sample's POWER error (default its ``POWER_TOL``).
 
     Returns:
         A ``SingleComparison``. Everything is checked (``ValueError`` naming the argument) before any work.
     """
-    return _plan(mdp, gamma, n_samples, layout, slip, distribution, seed, options, power_tol).run()
+    return _plan(mdp, gamma, layout, slip, rewards, options, power_tol).run()
 
 
 @dataclass(frozen=True)
@@ -275,18 +273,23 @@ def plan_single(*args, **kwargs) -> SinglePlan:
 plan_single.__signature__ = inspect.signature(compare_single).replace(return_annotation=SinglePlan)
 
 
-def _plan(mdp, gamma, n_samples, layout, slip, distribution, seed, options, power_tol) -> SinglePlan:
+def _plan(mdp, gamma, layout, slip, rewards, options, power_tol) -> SinglePlan:
     """``plan_single`` with every argument given."""
     from multipower.exact.power import check_power_tol
 
     gamma = check_gamma(gamma)
-    n_samples = check_count(n_samples, "n_samples")
-    seed = check_seed(seed)
+    draws = RewardDraws(100) if rewards is None else rewards
+    if not isinstance(draws, RewardDraws):
+        raise ValueError(f"rewards: must be a multipower.envs.rewards.RewardDraws, got {type(draws).__name__}")
+    if draws.correlation != 0.0:
+        raise ValueError(f"rewards.correlation: must be 0 for one agent, got {draws.correlation!r}")
+    n_samples = check_count(draws.n_samples, "n_samples")
+    seed = check_seed(draws.seed)
     settings = check_options(options)
     grid = None if layout is None else load_layout(layout)  # read once: the world and the config's name
     world = world_mdp(mdp, grid, slip)
     _check_memory(world, n_samples, settings["walkers"])
-    sampler = RewardSampler(world.n_states, make_distribution(distribution), 0.0, seed)
+    sampler = draws.sampler(world.n_states)
     config = {
         "kind": KIND, "mdp": world.name, "mdp_text": world.text,
         "layout": None if grid is None else grid.name, "slip": float(slip),

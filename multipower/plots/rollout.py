@@ -27,7 +27,7 @@ from multipower.envs.dynamics import joint_step, padded_rewards, slip_step
 from multipower.envs.layouts import ACTION_NAMES
 from multipower.envs.model import JointModel
 from multipower.envs.policies import check_policy
-from multipower.envs.validation import check_gamma, check_rewards, check_seed
+from multipower.envs.validation import check_seed
 from multipower.envs.problem import TwoStageProblem
 
 #: Most steps of one rollout (a trajectory is stepped in Python, one step at a time).
@@ -88,13 +88,9 @@ def greedy_actions(policy: np.ndarray, action_mask: np.ndarray, name: str = "pol
 
 
 def greedy_rollout(
-    model: JointModel,
+    problem: TwoStageProblem,
     policy_H: np.ndarray,
     policy_A: np.ndarray,
-    R_H: np.ndarray,
-    R_A: np.ndarray,
-    gamma_H: float,
-    gamma_A: float,
     start: int,
     steps: int,
     seed: int = 0,
@@ -102,10 +98,9 @@ def greedy_rollout(
     """Roll both agents' greedy actions (module docstring) from joint state ``start`` for ``steps`` steps.
 
     Args:
-        model: The joint model.
+        problem: The joint model, one reward function per agent (``(S,)``, the reward of each joint state) and
+            both discounts (``multipower.envs.problem.TwoStageProblem`` of one sample).
         policy_H, policy_A: ``(S, 5)`` action probabilities over joint states.
-        R_H, R_A: ``(S,)`` reward of each joint state.
-        gamma_H, gamma_A: Discounts in (0, 1).
         start: Joint-state index in ``[0, S)``.
         steps: Steps to take, 1 to ``MAX_STEPS``; the rollout stops earlier at a crash.
         seed: Seeds the slip draws (``numpy.random.default_rng``; unused without slip): step ``t`` draws H's
@@ -114,9 +109,10 @@ def greedy_rollout(
     Returns:
         A ``Rollout``. Raises ``ValueError`` naming the bad argument.
     """
-    gamma_H, gamma_A = check_gamma(gamma_H, "gamma_H"), check_gamma(gamma_A, "gamma_A")
-    R_H = check_rewards(R_H, model.n_states, "R_H")[0]
-    R_A = check_rewards(R_A, model.n_states, "R_A")[0]
+    model, gamma_H, gamma_A = problem.model, problem.gamma_H, problem.gamma_A
+    if problem.n_samples != 1:
+        raise ValueError(f"problem: a rollout is of one reward sample, got {problem.n_samples}")
+    R_H, R_A = problem.R_H[0], problem.R_A[0]
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= MAX_STEPS:
         raise ValueError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}")
     if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start < model.n_states:
@@ -162,8 +158,8 @@ def _step_function(model: JointModel, seed: int):
     def step(state, action_H, action_A, t, steps):
         u_H, u_A = rng.random(2)
         reached, terminated, _, effective_H, effective_A = slip_step(
-            model.next_state, model.terminal_state, cdf_H, cdf_A, state, action_H, action_A, np.asarray(u_H),
-            np.asarray(u_A), np.asarray(t), steps)
+            model.next_state, model.terminal_state, (cdf_H, cdf_A), state, (action_H, action_A),
+            (np.asarray(u_H), np.asarray(u_A)), np.asarray(t), steps)
         return reached, terminated, effective_H, effective_A
     return step
 

@@ -178,19 +178,14 @@ def _text_table(header: list, rows: list) -> str:
 
 def run_experiment(
     config: Union[Mapping, str, Path],
-    out_dir: Optional[PathLike] = None,
     n_samples: Optional[int] = None,
-    solver: Optional[Solver] = None,
-    progress: bool = True,
-    restart: bool = False,
-    on_point: Optional[Callable[[object, PowerResult], None]] = None,
-    figures: bool = True,
+    *,
     learned: Optional[str] = None,
     learned_samples: Optional[int] = None,
-    device: str = "cpu",
-    overwrite: bool = False,
-    force: bool = False,
-    backend=None,
+    figures: bool = True,
+    solver: Optional[Solver] = None,
+    execution: Optional[Execution] = None,
+    storage: Optional[Storage] = None,
 ) -> ExperimentOutcome:
     """Run one config: solve (or reuse saved results), draw the figures, compare with the published numbers.
 
@@ -200,24 +195,22 @@ def run_experiment(
 
     Args:
         config: A validated config dict, or a shipped name / YAML path (see ``load_config``).
-        out_dir: Results folder (default ``results/<name>``).
         n_samples: Override the config's sample count (quick runs).
-        solver: ``solver(run, progress) -> PowerResult``; default ``exact_solver``.
-        progress: Show progress bars.
-        restart: Recompute everything, discarding saved results and sample blocks (each is replaced only when
-            its new result is written).
-        on_point: Called as ``on_point(value, result)`` after each sweep point is saved (or the single run).
-        figures: Draw the figures.
         learned: ``"qlearning"`` or ``"ppo"``: also run the learned estimator on the same experiment and
             compare it with the exact result (joint configs; via ``multipower.learned.compare``).
         learned_samples: Reward samples for the learned run (default: ``min(n_samples, 200)``).
-        device: Torch device of the exact solver (``"cpu"`` or ``"cuda"``).
-        overwrite: Replace a folder holding another run.
-        force: Old name of ``restart``.
-        backend: Where the exact solver's sample blocks run: ``None``/``"local"`` (this machine), ``"ray"`` or a
-            ``Backend``. On a cluster the points of a sweep are solved side by side,
-            each point's blocks spread over the cluster; only this process writes, so the files (and a rerun's
-            reuse of finished points and blocks) are the same as a local run's.
+        figures: Draw the figures.
+        solver: ``solver(run, progress) -> PowerResult`` for each exact run (the single run or each sweep point,
+            saved as it finishes); default ``exact_solver``.
+        execution: How and where (``multipower.runs.execution.Execution``): ``device``, the exact solver's torch
+            device (``"cpu"`` or ``"cuda"``); ``progress``, progress bars; ``backend``, where the exact solver's
+            sample blocks run (``None``/``"local"``: this machine, ``"ray"`` or a ``Backend``; on a cluster the
+            points of a sweep are solved side by side, each point's blocks spread over the cluster; only this
+            process writes, so the files, and a rerun's reuse of finished points and blocks, are the same as a
+            local run's).
+        storage: The results folder (``multipower.runs.execution.Storage``; default ``results/<name>``):
+            ``restart`` recomputes everything, discarding saved results and sample blocks (each is replaced only
+            when its new result is written); ``overwrite`` replaces a folder holding another run.
 
     Raises:
         ExperimentInterrupted: on Ctrl-C, after the finished points (and the finished sample blocks of the
@@ -230,14 +223,15 @@ def run_experiment(
         config["n_samples"] = n_samples
     config = validate_config(config)
     _check_learned(config, learned, learned_samples)
-    check_device(device)
-    restart = restart or force
-    backend = remote(backend)
-    out_dir = Path(out_dir) if out_dir is not None else Path("results") / config["name"]
+    execution = Execution() if execution is None else execution
+    device, progress = check_device(execution.device_or("cpu")), bool(execution.progress)
+    backend = remote(execution.backend)
+    storage = Storage(Path("results") / config["name"]) if storage is None else storage
+    out_dir, restart, overwrite = Path(storage.out_dir), storage.restart, storage.overwrite
     key = reproduce_key(config)
     held = rundir.holds(out_dir)
     try:
-        return _run_experiment(config, out_dir, key, overwrite, solver, progress, restart, on_point, device, backend,
+        return _run_experiment(config, out_dir, key, overwrite, solver, progress, restart, device, backend,
                                learned, learned_samples, figures)
     finally:
         if not held:
@@ -245,21 +239,19 @@ def run_experiment(
 
 
 def _run_experiment(config: dict, out_dir: Path, key: dict, overwrite: bool, solver, progress: bool, restart: bool,
-                    on_point, device, backend, learned, learned_samples, figures) -> "ExperimentOutcome":
+                    device, backend, learned, learned_samples, figures) -> "ExperimentOutcome":
     rundir.check_out(out_dir, "reproduce", key, overwrite)
     rundir.begin(out_dir, "reproduce", key, config["n_samples"])
     rundir.atomic_write(out_dir / "config.yaml", dump_config(config))
     start = time.perf_counter()
     if config["kind"] == "sweep":
-        outcome = _run_sweep(config, out_dir, solver, progress, restart, on_point, device, backend)
+        outcome = _run_sweep(config, out_dir, solver, progress, restart, device, backend)
     else:
         run = run_parameters(config, device=device)
         try:
             result, computed = solve_cached(run, out_dir / "exact", solver, progress, restart, backend)
         except exact.Interrupted as stop:
             raise ExperimentInterrupted(out_dir, stop, 0, 1) from None
-        if on_point is not None:
-            on_point(None, result)
         checks = [evaluate_entry(entry, result) for entry in config["published"]]
         if result.kind == "joint" and not any(e["quantity"] == "alpha" for e in config["published"]):
             checks.append(Check("α_HA", "–", f"{pearson(result['power_H'], result['power_A']):.4f}", "measured"))
@@ -328,7 +320,7 @@ def _point_dir(out_dir: Path, parameter: str, value) -> Path:
     return out_dir / "points" / f"{parameter}={text}"
 
 
-def _run_sweep(config: dict, out_dir: Path, solver, progress: bool, restart: bool, on_point, device: str = "cpu",
+def _run_sweep(config: dict, out_dir: Path, solver, progress: bool, restart: bool, device: str = "cpu",
                backend=None) -> ExperimentOutcome:
     from tqdm.auto import tqdm
 
@@ -348,8 +340,6 @@ def _run_sweep(config: dict, out_dir: Path, solver, progress: bool, restart: boo
         results[value] = result
         if was_computed:
             computed.append(value)
-        if on_point is not None:
-            on_point(value, result)
     bar.close()
     summary = sweep_summary(config, results)
     rundir.atomic_write(out_dir / "sweep.json", json.dumps(jsonable(summary), indent=2) + "\n")

@@ -14,6 +14,7 @@ from multipower.agents.ppo import (
     Rollout,
     advantages,
     greedy_tables,
+    Minibatch,
     init_networks,
     ppo_losses,
     resolve_device,
@@ -23,7 +24,7 @@ from multipower.agents.ppo import (
 from multipower.envs import maze_v1
 from multipower.envs.model import COLLISIONS, joint_model
 from multipower.runs.execution import Execution
-from multipower.envs.problem import TwoStageProblem
+from multipower.envs.problem import StageProblem, TwoStageProblem
 
 TINY = dict(total_timesteps=2048, n_envs=8, n_steps=32, batch_size=64, n_epochs=2, net_arch=(16,))
 
@@ -92,7 +93,7 @@ def test_losses_equal_direct_computation(clip_vf, net_arch):
     actions = torch.as_tensor(np.stack([[np.flatnonzero(m)[i % m.sum()] for i, m in enumerate(row)] for row in mask]))
     old_log_probs, old_values, adv, returns = (torch.randn(K, B, generator=gen) for _ in range(4))
     with torch.no_grad():
-        got = ppo_losses(nets, batch, states, actions, old_log_probs - 1.5, old_values, adv, returns, config)
+        got = ppo_losses(nets, batch, Minibatch(states, actions, old_log_probs - 1.5, old_values, adv, returns), config)
     # The networks evaluated independently: one-hot inputs times dense weights.
     onehot = np.zeros((K, B, batch.n_inputs))
     for rows in batch.inputs(states):
@@ -173,9 +174,9 @@ def test_sample_trains_the_same_alone_or_in_a_batch():
     R = rewards_for(model, K)[0]
     other = uniform(model.action_mask_A)
     config = PPOConfig(**{**TINY, "net_arch": (16, 16)})
-    together = train_agents(model, R, 0.6, "H", other, sample_keys(5, range(K), "H"), config)
+    together = train_agents(StageProblem(model, R, 0.6, "H", other), sample_keys(5, range(K), "H"), config)
     for k in (0, 11):
-        alone = train_agents(model, R[k : k + 1], 0.6, "H", other, sample_keys(5, [k], "H"), config)
+        alone = train_agents(StageProblem(model, R[k : k + 1], 0.6, "H", other), sample_keys(5, [k], "H"), config)
         for p_batch, p_alone in zip(together.parameters(), alone.parameters()):
             assert torch.allclose(p_batch[k : k + 1], p_alone, atol=1e-5, rtol=1e-4)
         assert np.array_equal(
@@ -197,7 +198,7 @@ def test_learns_on_grid3x3():
     seed_policy = uniform(model.action_mask_A)
     config = PPOConfig(total_timesteps=65_536, n_envs=32, n_steps=64, batch_size=512, n_epochs=4,
                        net_arch=(), learning_rate=0.03)
-    nets = train_agents(model, R, 0.6, "H", seed_policy, sample_keys(0, range(K), "H"), config)
+    nets = train_agents(StageProblem(model, R, 0.6, "H", seed_policy), sample_keys(0, range(K), "H"), config)
     greedy = greedy_tables(nets, model, "H", "index").argmax(axis=-1)
     q = optimal_response_q(model, R, 0.6, "H", seed_policy)
     best = q.max(axis=-1, keepdims=True)
@@ -294,7 +295,7 @@ def test_gae_lambda_anneals_to_its_end_and_reaches_the_advantages(monkeypatch):
     monkeypatch.setattr(ppo, "advantages", lambda *args: (seen.append(args[3]), advantages(*args))[1])
     model = joint_model("grid3x3")
     R_H, _ = rewards_for(model, 1)
-    ppo.train_agents(model, R_H, 0.9, "H", uniform(model.action_mask_A), ppo.sample_keys(0, [0], "H"), config)
+    ppo.train_agents(StageProblem(model, R_H, 0.9, "H", uniform(model.action_mask_A)), ppo.sample_keys(0, [0], "H"), config)
     assert seen == [config.gae_lambda_at(u) for u in range(config.n_updates)]
 
 

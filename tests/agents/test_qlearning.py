@@ -12,7 +12,7 @@ from multipower.agents.qlearning_stages import train_two_stage
 from multipower.envs import maze_v1
 from multipower.envs.model import joint_model
 from multipower.envs.rewards import RewardSampler
-from multipower.envs.problem import TwoStageProblem
+from multipower.envs.problem import StageProblem, TwoStageProblem
 
 
 def test_transition_rows_equal_env_steps():
@@ -88,7 +88,7 @@ def test_single_action_updates_learn_too():
     model = joint_model("grid3x3")
     R_H, _ = RewardSampler(model.n_states, seed=2).pairs(0, 5)
     config = default_config(0.3, all_actions=False, min_visits=200, epsilon_end=1.0)
-    res = train_q(model, R_H, 0.3, "H", config=config, seed=0)
+    res = train_q(StageProblem(model, R_H, 0.3, "H"), config=config, seed=0)
     exact = optimal_response_q(model, R_H, 0.3, "H", uniform_policy(model.action_mask_A))
     assert greedy_optimal_fraction(res.q, exact, model.action_mask_H) >= 0.9
 
@@ -99,7 +99,7 @@ def test_deterministic_opponent_converges_exactly():
     R_H, R_A = RewardSampler(model.n_states, seed=4).pairs(0, 5)
     stay = np.zeros((model.n_states, 5))
     stay[:, 0] = 1.0
-    res = train_q(model, R_A, 0.5, "A", other_policy=stay, seed=0)
+    res = train_q(StageProblem(model, R_A, 0.5, "A", stay), seed=0)
     exact = optimal_response_q(model, R_A, 0.5, "A", stay)
     assert greedy_optimal_fraction(res.q, exact, model.action_mask_A) >= 0.98
     np.testing.assert_allclose(res.q.max(-1), exact.max(-1), atol=2e-2)
@@ -109,9 +109,9 @@ def test_seed_fixes_everything():
     model = joint_model("grid3x3")
     R_H, _ = RewardSampler(model.n_states, seed=0).pairs(0, 3)
     config = default_config(0.6, max_steps=300, min_visits=10**9)
-    a = train_q(model, R_H, 0.6, config=config, seed=7)
-    b = train_q(model, R_H, 0.6, config=config, seed=7)
-    c = train_q(model, R_H, 0.6, config=config, seed=8)
+    a = train_q(StageProblem(model, R_H, 0.6), config=config, seed=7)
+    b = train_q(StageProblem(model, R_H, 0.6), config=config, seed=7)
+    c = train_q(StageProblem(model, R_H, 0.6), config=config, seed=8)
     np.testing.assert_array_equal(a.q, b.q)
     assert not np.array_equal(a.q, c.q)
 
@@ -125,13 +125,13 @@ def test_config_validation():
         default_config(1.0)
     model = joint_model("grid3x3")
     with pytest.raises(ValueError, match="rewards"):
-        train_q(model, np.zeros((2, 5)), 0.5)
+        train_q(StageProblem(model, np.zeros((2, 5)), 0.5))
 
 
 def test_greedy_policy_of_result_is_valid():
     model = joint_model("grid3x3", "crash")
     R_H, _ = RewardSampler(model.n_states, seed=0).pairs(0, 2)
-    res = train_q(model, R_H, 0.5, config=default_config(0.5, max_steps=200, min_visits=10**9), seed=0)
+    res = train_q(StageProblem(model, R_H, 0.5), config=default_config(0.5, max_steps=200, min_visits=10**9), seed=0)
     policy = res.greedy(model.action_mask_H)
     assert policy.shape == (2, model.n_states, 5)
     np.testing.assert_allclose(policy.sum(-1), 1.0)

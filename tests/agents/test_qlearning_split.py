@@ -16,7 +16,7 @@ from multipower.envs.policies import uniform_policy
 from multipower.envs.rewards import RewardSampler
 from multipower.cli import main
 from multipower.runs.execution import Execution
-from multipower.envs.problem import TwoStageProblem
+from multipower.envs.problem import StageProblem, TwoStageProblem
 
 SMALL = ["--option", "min_visits=60", "--option", "max_steps=2000", "--option", "check_every=50"]
 
@@ -58,8 +58,8 @@ def test_stopping_rule_is_per_sample():
     model = joint_model("grid3x3")
     R, _ = RewardSampler(model.n_states, seed=0).pairs(0, 6)
     config = default_config(0.6, min_visits=60, max_steps=3000, check_every=25, chunk_size=6)
-    together = train_q(model, R, 0.6, config=config, seed=2)
-    apart = train_q(model, R, 0.6, config=default_config(0.6, min_visits=60, max_steps=3000, check_every=25,
+    together = train_q(StageProblem(model, R, 0.6), config=config, seed=2)
+    apart = train_q(StageProblem(model, R, 0.6), config=default_config(0.6, min_visits=60, max_steps=3000, check_every=25,
                                                           chunk_size=1), seed=2)
     np.testing.assert_array_equal(together.q, apart.q)
     np.testing.assert_array_equal(together.steps, apart.steps)
@@ -76,9 +76,9 @@ def test_mixed_deterministic_and_stochastic_other_policies_do_not_interact():
     det[:, 0] = 1.0
     tied = model.action_mask_H / model.action_mask_H.sum(1, keepdims=True)
     config = default_config(0.6, min_visits=40, max_steps=1500, check_every=50)
-    both = train_q(model, R, 0.6, "A", np.stack([det, tied]), config=config, seed=4)
-    first = train_q(model, R[:1], 0.6, "A", det[None], config=config, seed=4)
-    second = train_q(model, R[1:], 0.6, "A", tied[None], config=config, seed=4, sample_offset=1)
+    both = train_q(StageProblem(model, R, 0.6, "A", np.stack([det, tied])), config=config, seed=4)
+    first = train_q(StageProblem(model, R[:1], 0.6, "A", det[None]), config=config, seed=4)
+    second = train_q(StageProblem(model, R[1:], 0.6, "A", tied[None]), config=config, seed=4, sample_offset=1)
     np.testing.assert_array_equal(both.q[0], first.q[0])
     np.testing.assert_array_equal(both.q[1], second.q[0])
 
@@ -119,10 +119,10 @@ def test_variance_reduced_runs_do_not_depend_on_the_split():
     model = joint_model("grid3x3")
     R, _ = RewardSampler(model.n_states, seed=7).pairs(0, 3)
     config = default_config(0.99, min_visits=200, max_steps=2000, check_every=25, vr_start=100)
-    together = train_q(model, R, 0.99, config=config, seed=2)
-    apart = train_q(model, R, 0.99, config=replace(config, chunk_size=1), seed=2)
+    together = train_q(StageProblem(model, R, 0.99), config=config, seed=2)
+    apart = train_q(StageProblem(model, R, 0.99), config=replace(config, chunk_size=1), seed=2)
     np.testing.assert_array_equal(together.q, apart.q)
-    plain = train_q(model, R, 0.99, config=replace(config, vr_start=0), seed=2)
+    plain = train_q(StageProblem(model, R, 0.99), config=replace(config, vr_start=0), seed=2)
     assert not np.array_equal(together.q, plain.q)  # the recentring is on
 
 
@@ -133,8 +133,8 @@ def test_variance_reduction_is_a_no_op_against_a_deterministic_other_agent():
     stay = np.zeros((model.n_states, 5))
     stay[:, 0] = 1.0
     config = default_config(0.99, deterministic_other=True, min_visits=100, max_steps=1500, check_every=50)
-    plain = train_q(model, R, 0.99, "A", stay, config=config, seed=4)
-    recentred = train_q(model, R, 0.99, "A", stay, config=replace(config, vr_start=100), seed=4)
+    plain = train_q(StageProblem(model, R, 0.99, "A", stay), config=config, seed=4)
+    recentred = train_q(StageProblem(model, R, 0.99, "A", stay), config=replace(config, vr_start=100), seed=4)
     np.testing.assert_allclose(recentred.q, plain.q, rtol=0, atol=1e-9)
 
 

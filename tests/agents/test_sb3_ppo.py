@@ -9,7 +9,7 @@ from multipower.envs.model import joint_model
 from multipower.envs.single_agent import SingleAgentView
 from multipower.envs.rewards import RewardSampler
 from multipower.exact.accuracy import optimal_response_q
-from multipower.envs.problem import TwoStageProblem
+from multipower.envs.problem import StageProblem, TwoStageProblem
 
 
 def test_state_observations_match_env():
@@ -31,7 +31,7 @@ def test_index_observations_match_env_and_train():
         assert observations["A"] == obs[s]
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 1)
     config = SB3PPOConfig(total_timesteps=256, n_envs=2, n_steps=64, batch_size=64, n_epochs=1, observation="index")
-    ppo = train_sb3_ppo(model, R_H[0], R_A[0], 0.6, "A", None, config, seed=0)
+    ppo = train_sb3_ppo(StageProblem(model, R_A[0], 0.6, "A"), config, seed=0)
     assert ppo.observation_space.n == model.n_states
     table = policy_table(ppo, model, "A")
     assert (table[~model.action_mask_A] == 0).all() and np.allclose(table.sum(1), 1)
@@ -44,7 +44,7 @@ def test_ppo_learning_rate_schedule(anneal):
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 1)
     config = SB3PPOConfig(total_timesteps=128, n_envs=2, n_steps=64, batch_size=64, n_epochs=1, anneal_lr=anneal,
                        learning_rate=2e-3)
-    ppo = train_sb3_ppo(model, R_H[0], R_A[0], 0.6, "H", None, config, seed=0)
+    ppo = train_sb3_ppo(StageProblem(model, R_H[0], 0.6, "H"), config, seed=0)
     for remaining in (1.0, 0.25, 0.0):  # SB3's progress_remaining
         assert ppo.lr_schedule(remaining) == pytest.approx(2e-3 * (remaining if anneal else 1.0))
 
@@ -61,7 +61,7 @@ def test_ppo_entropy_schedule(anneal, monkeypatch):
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 1)
     config = SB3PPOConfig(total_timesteps=512, n_envs=2, n_steps=64, batch_size=64, n_epochs=1, anneal_ent=anneal,
                        ent_coef=0.2)
-    train_sb3_ppo(model, R_H[0], R_A[0], 0.6, "H", None, config, seed=0)
+    train_sb3_ppo(StageProblem(model, R_H[0], 0.6, "H"), config, seed=0)
     expected = [0.15, 0.1, 0.05, 0.0] if anneal else [0.2] * 4  # 4 rollouts of 128 steps
     assert used == pytest.approx(expected)
 
@@ -77,7 +77,7 @@ def test_ppo_tensorboard_curves(tmp_path):
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 1)
     exact_q = optimal_response_q(model, R_H, 0.6, "H", uniform_policy(model.action_mask_A))[0]
     config = SB3PPOConfig(total_timesteps=512, n_envs=2, n_steps=64, batch_size=64, n_epochs=1, eval_every=128)
-    train_sb3_ppo(model, R_H[0], R_A[0], 0.6, "H", None, config, 0, str(tmp_path), exact_q, "run")
+    train_sb3_ppo(StageProblem(model, R_H[0], 0.6, "H"), config, 0, str(tmp_path), exact_q, "run")
     (run,) = tmp_path.glob("run_*")
     events = EventAccumulator(str(run))
     events.Reload()
@@ -99,7 +99,7 @@ def test_ppo_policy_read_off_and_frozen_into_view():
     model = joint_model("grid3x3", "crash")
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 1)
     config = SB3PPOConfig(total_timesteps=512, n_envs=2, n_steps=64, batch_size=64, n_epochs=2)
-    ppo = train_sb3_ppo(model, R_H[0], R_A[0], 0.6, "H", None, config, seed=0)
+    ppo = train_sb3_ppo(StageProblem(model, R_H[0], 0.6, "H"), config, seed=0)
     table = policy_table(ppo, model, "H")
     assert table.shape == (model.n_states, 5)
     assert (table[~model.action_mask_H] == 0).all() and np.allclose(table.sum(1), 1)

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 
-from multipower.agents.qlearning_config import default_config
 from multipower.agents.storage import TrainedAgents, load_agents, save_agents
 from multipower.envs.model import joint_model
 from multipower.envs.rewards import RewardSampler

@@ -65,10 +65,10 @@ def test_slip_step_is_one_rule_for_numpy_and_torch():
     state, a_H, a_A = rng.integers(S, size=500), rng.integers(5, size=500), rng.integers(5, size=500)
     u_H, u_A, t = rng.random(500), rng.random(500), np.zeros(500, dtype=np.int64)
     cdf_H, cdf_A = model.slip_cdf("H"), model.slip_cdf("A")
-    out_np = slip_step(model.next_state, S, cdf_H, cdf_A, state, a_H, a_A, u_H, u_A, t, 10)
+    out_np = slip_step(model.next_state, S, (cdf_H, cdf_A), state, (a_H, a_A), (u_H, u_A), t, 10)
     t_ = torch.as_tensor
-    out_t = slip_step(t_(model.next_state), S, t_(cdf_H), t_(cdf_A), t_(state), t_(a_H), t_(a_A), t_(u_H), t_(u_A),
-                      t_(t), 10)
+    out_t = slip_step(t_(model.next_state), S, (t_(cdf_H), t_(cdf_A)), t_(state), (t_(a_H), t_(a_A)),
+                      (t_(u_H), t_(u_A)), t_(t), 10)
     for x, y in zip(out_np, out_t):
         np.testing.assert_array_equal(x, y.numpy())
     # Effective moves are always available, and the chosen one at u = 0 when it is (its mass comes first only

@@ -43,8 +43,8 @@ def _corridor(collision: str, h_actions, a_actions, h: int, a: int, steps: int):
     model = joint_model("...", collision)
     R_H = 0.1 * (np.arange(model.n_states) + 1.0)
     R_A = R_H[::-1].copy()
-    rollout = greedy_rollout(model, _cell_policy(model, "H", h_actions), _cell_policy(model, "A", a_actions),
-                             R_H, R_A, GAMMA, 0.5, model.joint_state(h, a), steps)
+    rollout = greedy_rollout(TwoStageProblem(model, R_H, R_A, GAMMA, 0.5), _cell_policy(model, "H", h_actions),
+                             _cell_policy(model, "A", a_actions), model.joint_state(h, a), steps)
     return model, R_H, R_A, rollout
 
 
@@ -119,7 +119,7 @@ def test_returns_equal_exact_policy_evaluation(run_dir, kind):
         V_H, V_A = evaluate_policies(TwoStageProblem(model, R_H[None], R_A[None], GAMMA, GAMMA), greedy_H, greedy_A, power_tol=1e-13)
         returns = np.array([
             [r.returns_H[-1], r.returns_A[-1]]
-            for r in (greedy_rollout(model, policy_H, policy_A, R_H, R_A, GAMMA, GAMMA, s, steps)
+            for r in (greedy_rollout(TwoStageProblem(model, R_H, R_A, GAMMA), policy_H, policy_A, s, steps)
                       for s in range(model.n_states))
         ])
         np.testing.assert_allclose(returns[:, 0], V_H[0], atol=tail + 1e-9)
@@ -135,7 +135,7 @@ def test_optimal_rollout_returns_the_solvers_optimal_values(run_dir):
     assert is_deterministic(solved.policy_H) and is_deterministic(solved.policy_A)
     policy_H, policy_A = optimal_policies(model, R_H[0], R_A[0], GAMMA, GAMMA)
     for start in (0, 40, 80):
-        rollout = greedy_rollout(model, policy_H, policy_A, R_H[0], R_A[0], GAMMA, GAMMA, start, 80)
+        rollout = greedy_rollout(TwoStageProblem(model, R_H[0], R_A[0], GAMMA), policy_H, policy_A, start, 80)
         np.testing.assert_allclose(rollout.returns_H[-1], solved.V_H[0, start], atol=1e-9)
         np.testing.assert_allclose(rollout.returns_A[-1], solved.V_A[0, start], atol=1e-9)
 
@@ -164,7 +164,7 @@ def test_cli_writes_the_gif(run_dir, tmp_path, capsys, kind):
     R_H, R_A = data["R_H"][2], data["R_A"][2]
     policies = ((data["policy_H"][2], data["policy_A"][2]) if kind == "learned"
                 else optimal_policies(model, R_H, R_A, GAMMA, GAMMA))
-    rollout = greedy_rollout(model, *policies, R_H, R_A, GAMMA, GAMMA, model.joint_state(0, 8), 6)
+    rollout = greedy_rollout(TwoStageProblem(model, R_H, R_A, GAMMA), *policies, model.joint_state(0, 8), 6)
     assert f"G_H = {rollout.returns_H[-1]:.4f}, G_A = {rollout.returns_A[-1]:.4f}" in printed
 
 
@@ -240,7 +240,7 @@ def test_a_slip_rollout_follows_its_drawn_moves_and_its_seed():
     pol_H, pol_A = (np.eye(5)[np.where(mask, rng.random(mask.shape), -1).argmax(1)]
                     for mask in (model.action_mask_H, model.action_mask_A))
     R_H, R_A = rng.random((2, model.n_states))
-    args = (model, pol_H, pol_A, R_H, R_A, 0.9, 0.9, model.joint_state(0, 20), 40)
+    args = (TwoStageProblem(model, R_H, R_A, 0.9), pol_H, pol_A, model.joint_state(0, 20), 40)
     first, again, other = greedy_rollout(*args, seed=3), greedy_rollout(*args, seed=3), greedy_rollout(*args, seed=4)
     np.testing.assert_array_equal(first.states, again.states)
     np.testing.assert_array_equal(first.effective_A, again.effective_A)
@@ -253,7 +253,7 @@ def test_a_slip_rollout_follows_its_drawn_moves_and_its_seed():
         slipped = roll.effective_H != roll.actions_H
         assert slipped.any() and not slipped.all()
         assert roll.move_text("H", int(t[slipped][0])).count(" → ") == 1
-    deterministic = greedy_rollout(joint_model("maze7x7", "crash"), *args[1:], seed=3)
+    deterministic = greedy_rollout(TwoStageProblem(joint_model("maze7x7", "crash"), R_H, R_A, 0.9), *args[1:], seed=3)
     np.testing.assert_array_equal(deterministic.effective_H, deterministic.actions_H)
 
 
@@ -296,10 +296,12 @@ def test_a_single_agent_run_is_refused(tmp_path, capsys):
     (dict(start=9), "start must be a joint state"),
     (dict(steps=100_001), "steps must be an integer in [1, 100000], got 100001"),
     (dict(policy_H=np.ones((9, 4))), "policy_H"),
+    (dict(problem=TwoStageProblem(joint_model("...", "none"), np.ones((2, 9)), np.ones((2, 9)), 0.5)),
+     "problem: a rollout is of one reward sample, got 2"),
 ])
 def test_rollout_arguments_are_checked(kwargs, message):
     model = joint_model("...", "none")
-    args = dict(policy_H=np.eye(5)[np.zeros(9, int)], policy_A=np.eye(5)[np.zeros(9, int)], R_H=np.ones(9),
-                R_A=np.ones(9), gamma_H=0.5, gamma_A=0.5, start=0, steps=3)
+    args = dict(problem=TwoStageProblem(model, np.ones(9), np.ones(9), 0.5), policy_H=np.eye(5)[np.zeros(9, int)],
+                policy_A=np.eye(5)[np.zeros(9, int)], start=0, steps=3)
     with pytest.raises(ValueError, match=re.escape(message)):
-        greedy_rollout(model, **{**args, **kwargs})
+        greedy_rollout(**{**args, **kwargs})

@@ -81,7 +81,7 @@ def test_learned_power_is_within_tolerance_of_exact(world, gamma, steps):
     if "mdp" in world:
         world = {"mdp": load_graph_mdp(FIGURE1)}
     K = 12
-    cmp = compare_single(gamma=gamma, n_samples=K, options={"n_steps": steps}, seed=1, **world)
+    cmp = compare_single(gamma=gamma, rewards=RewardDraws(K, seed=1), options={"n_steps": steps}, **world)
     m = cmp.metrics
     assert m["optimal_policy_fraction"] >= 0.8
     assert m["mean_abs_error"] <= 0.01 and m["max_abs_error"] <= 0.01 + 4 * m["max_difference_se"]
@@ -101,7 +101,7 @@ def test_learned_power_is_within_tolerance_of_exact(world, gamma, steps):
 
 def test_undertrained_policies_lose_power_and_are_flagged():
     mdp = load_graph_mdp(FIGURE1)
-    cmp = compare_single(mdp, 0.9, 12, options={"n_steps": 3, "walkers": 1})
+    cmp = compare_single(mdp, 0.9, rewards=RewardDraws(12), options={"n_steps": 3, "walkers": 1})
     assert cmp.metrics["optimal_policy_fraction"] < 0.5
     # significantly below the optimum at several states (paired standard errors)
     assert np.sum(cmp.column("difference") < -3 * cmp.column("difference_se")) >= 3
@@ -188,11 +188,11 @@ def test_cli_layout_with_slip_compares_on_the_slipping_graph(tmp_path):
                  "n_steps=300", "--no-figure", "--out", str(out)]) == 0
     summary = json.loads((out / "comparison.json").read_text())
     assert summary["config"]["slip"] == 0.3
-    exact = compare_single(layout="grid3x3", slip=0.3, gamma=0.6, n_samples=3, options={"n_steps": 300})
+    exact = compare_single(layout="grid3x3", slip=0.3, gamma=0.6, rewards=RewardDraws(3), options={"n_steps": 300})
     with open(out / "power.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     np.testing.assert_allclose([float(r["exact"]) for r in rows], exact.column("exact"), atol=1e-12)
-    deterministic = compare_single(layout="grid3x3", gamma=0.6, n_samples=3, options={"n_steps": 300})
+    deterministic = compare_single(layout="grid3x3", gamma=0.6, rewards=RewardDraws(3), options={"n_steps": 300})
     assert np.abs(deterministic.column("exact") - exact.column("exact")).max() > 10 * POWER_TOL
 
 

@@ -12,6 +12,7 @@ from multipower.runs import configs
 from multipower.runs.configs import ConfigError
 from multipower.runs.results import PowerResult
 from tests.multipower.test_plotting import fake_joint, fake_single
+from multipower.runs.execution import Execution, Storage
 
 NAMES = [name for name, _ in configs.list_configs()]
 TINY = 40  # reward samples for the end-to-end runs
@@ -125,13 +126,13 @@ def test_run_joint_reuses_matching_result(tmp_path):
         return experiments.exact_solver(run, progress)
 
     config = configs.load_config("part2-fig6-8")
-    out = experiments.run_experiment(config, tmp_path, n_samples=TINY, solver=solver, progress=False, figures=False)
+    out = experiments.run_experiment(config, TINY, solver=solver, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path))
     assert calls == [TINY] and out.computed == [None]
     assert (tmp_path / "exact" / "power.csv").is_file() and (tmp_path / "report.md").is_file()
     assert len(out.checks) == len(config["published"])
-    again = experiments.run_experiment(config, tmp_path, n_samples=TINY, solver=solver, progress=False, figures=False)
+    again = experiments.run_experiment(config, TINY, solver=solver, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path))
     assert calls == [TINY] and again.computed == []  # reused
-    experiments.run_experiment(config, tmp_path, n_samples=TINY + 1, solver=solver, progress=False, figures=False)
+    experiments.run_experiment(config, TINY + 1, solver=solver, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path))
     assert calls == [TINY, TINY + 1]  # a different sample count is recomputed
 
 
@@ -141,19 +142,22 @@ def test_interrupted_sweep_resumes_with_only_the_remaining_points(tmp_path):
     ))
     computed = []
 
+    stop_at_third = True
+
     def solver(run, progress):
+        if stop_at_third and len(computed) == 2:  # Ctrl-C when the third point starts: two are saved
+            raise KeyboardInterrupt
         computed.append(run["correlation"])
         return experiments.exact_solver(run, progress)
 
-    def interrupt_after_two(value, result):
-        if len(computed) == 2:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        experiments.run_experiment(config, tmp_path, solver=solver, progress=False, on_point=interrupt_after_two)
+        experiments.run_experiment(config, solver=solver, execution=Execution(progress=False),
+                                   storage=Storage(tmp_path))
+    stop_at_third = False
     assert computed == [0.0, 0.25]
-    assert sorted(p.name for p in (tmp_path / "points").iterdir()) == ["correlation=0", "correlation=0.25"]
-    outcome = experiments.run_experiment(config, tmp_path, solver=solver, progress=False)
+    finished = sorted(p.parent.name for p in (tmp_path / "points").glob("*/power.csv"))
+    assert finished == ["correlation=0", "correlation=0.25"]  # the third point's folder is begun, not finished
+    outcome = experiments.run_experiment(config, solver=solver, execution=Execution(progress=False), storage=Storage(tmp_path))
     assert computed == [0.0, 0.25, 0.5, 1.0]  # only the two remaining points were solved
     assert outcome.computed == [0.5, 1.0]
     summary, results = configs.load_sweep(tmp_path)
@@ -166,7 +170,7 @@ def test_interrupted_sweep_resumes_with_only_the_remaining_points(tmp_path):
 def test_each_kind_of_config_runs_with_the_real_solver(name, tmp_path):
     """A single-agent and a joint config run end to end with the package's own exact solver (no stand-in)."""
     config = configs.load_config(name)
-    outcome = experiments.run_experiment(config, tmp_path, n_samples=TINY, progress=False, figures=False)
+    outcome = experiments.run_experiment(config, TINY, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path))
     assert (tmp_path / "report.md").is_file() and (tmp_path / "exact" / "power.csv").is_file()
     assert outcome is not None
 
@@ -175,8 +179,8 @@ def test_learned_reproduction_checks_learned_power_and_resumes(tmp_path, capsys)
     """``--learned``: the published checks run on learned POWER (and on exact POWER of the same samples), the
     report has its section, and training resumes from its saved chunks."""
     config = configs.load_config("part2-fig2-4")
-    run = dict(n_samples=TINY, progress=False, figures=False, learned="qlearning", learned_samples=4)
-    outcome = experiments.run_experiment(config, tmp_path, **run)
+    run = dict(n_samples=TINY, figures=False, learned="qlearning", learned_samples=4, storage=Storage(tmp_path))
+    outcome = experiments.run_experiment(config, **run, execution=Execution(progress=False))
     learned = outcome.extra["learned"]
     assert len(learned["checks_learned"]) == len(learned["checks_exact"]) >= len(config["published"])
     assert learned["checks_learned"][0]["label"] == outcome.checks[0].label
@@ -186,6 +190,6 @@ def test_learned_reproduction_checks_learned_power_and_resumes(tmp_path, capsys)
     assert len(chunks) >= 2
     first = (tmp_path / "learned_qlearning" / "power.csv").read_bytes()
     chunks[-1].unlink()  # as if interrupted before the last chunk was saved
-    experiments.run_experiment(config, tmp_path, **{**run, "progress": True})
+    experiments.run_experiment(config, **run, execution=Execution(progress=True))
     assert "resuming: " in capsys.readouterr().err
     assert (tmp_path / "learned_qlearning" / "power.csv").read_bytes() == first

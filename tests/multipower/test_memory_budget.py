@@ -9,6 +9,7 @@ import pytest
 from multipower.cli import main
 from multipower.envs import maze_v1
 from multipower.envs.memory import check_budget, default_budget, process_memory
+from multipower.envs.problem import StageProblem
 
 
 def test_the_baseline_is_measured_and_counted():
@@ -41,8 +42,7 @@ def test_networks_too_big_are_refused_before_they_exist():
 
     model = joint_model("maze7x7")
     with pytest.raises(ValueError, match=r"max_memory: PPO training \(net_arch=\[100000, 100000\]"):
-        train_agents(model, np.zeros((2, model.n_states)), 0.9, "H", uniform_policy(model.action_mask_A),
-                     sample_keys(0, range(2), "H"), PPOConfig(net_arch=(100_000, 100_000)))
+        train_agents(StageProblem(model, np.zeros((2, model.n_states)), 0.9, "H", uniform_policy(model.action_mask_A)), sample_keys(0, range(2), "H"), PPOConfig(net_arch=(100_000, 100_000)))
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -153,17 +153,17 @@ def test_reproduction_reuses_only_intact_results_and_never_deletes_before_replac
         "name": "tiny", "title": "t", "kind": "joint", "layout": "grid3x3", "gamma": 0.6, "n_samples": 40,
         "published": [{"quantity": "alpha", "value": 0.0, "tolerance": 1.0}],
     })
-    first = experiments.run_experiment(config, tmp_path, progress=False, figures=False)
+    first = experiments.run_experiment(config, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path))
     alpha = first.results[None].stats["alpha"]
     exact_dir = tmp_path / "exact"
     rows = (exact_dir / "power.csv").read_text().splitlines(keepends=True)
     (exact_dir / "power.csv").write_text("".join(rows[:20]))  # a killed rewrite's leftovers
-    again = experiments.run_experiment(config, tmp_path, progress=False, figures=False)
+    again = experiments.run_experiment(config, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path))
     assert again.computed == [None] and again.results[None].stats["alpha"] == alpha
-    assert experiments.run_experiment(config, tmp_path, progress=False, figures=False).computed == []
+    assert experiments.run_experiment(config, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path)).computed == []
     other = dict(config, gamma=0.7)
     with pytest.raises(rundir.OutputError, match="another configuration; use --overwrite"):
-        experiments.run_experiment(other, tmp_path, progress=False, figures=False)
+        experiments.run_experiment(other, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path))
 
 
 def test_reproduce_ctrl_c_says_truthfully_what_was_saved(tmp_path, monkeypatch, capsys):

@@ -22,7 +22,6 @@ from multipower.runs.spec import RunSpec, SpecError, load_spec, save_spec
 from multipower.envs.problem import TwoStageProblem
 from multipower.runs.execution import Execution
 from multipower.envs.rewards import RewardDraws
-from multipower.runs.spec import RunSpec
 
 #: A small layout with a dead end, corridors and a junction: (1, 0) and (1, 2) hang below the top row.
 LAYOUT = parse_layout("....\n.#.#", name="small")

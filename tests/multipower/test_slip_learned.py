@@ -12,7 +12,7 @@ from multipower.exact.accuracy import optimal_response_q
 from multipower.learned.compare import compare
 from multipower.learned.estimator import PolicyRollout
 from multipower.exact.solver import evaluate_policies
-from multipower.envs.problem import TwoStageProblem
+from multipower.envs.problem import StageProblem, TwoStageProblem
 from multipower.learned.estimator import Rollouts
 from multipower.runs.execution import Execution
 from multipower.runs.spec import RunSpec
@@ -40,7 +40,7 @@ def test_qlearning_learns_the_slipped_action_values():
     R = np.random.default_rng(2).random((2, model.n_states))
     seed = uniform_policy(model.action_mask_A)
     config = QLearningConfig(min_visits=4000, max_steps=60_000, episode_length=5)
-    learned = train_q(model, R, 0.6, "H", seed, config, seed=3).q
+    learned = train_q(StageProblem(model, R, 0.6, "H", seed), config, seed=3).q
     exact = optimal_response_q(model, R, 0.6, "H", seed)
     deterministic = optimal_response_q(joint_model("grid3x3", "none"), R, 0.6, "H", seed)
     mask = np.broadcast_to(model.action_mask_H, learned.shape)

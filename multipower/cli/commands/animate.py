@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from multipower.plots.animation import check_gif_path, save_rollout_gif
+    from multipower.envs.problem import TwoStageProblem
     from multipower.plots.rollout import greedy_rollout, optimal_policies
 
     out = check_gif_path(args.out, "--out")
@@ -62,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
         policy_H, policy_A = agents.policy_H[k], agents.policy_A[k]
     else:
         policy_H, policy_A = optimal_policies(model, R_H, R_A, gamma_H, gamma_A, spec.seed_policy_value())
-    rollout = greedy_rollout(model, policy_H, policy_A, R_H, R_A, gamma_H, gamma_A, start, args.steps,
-                             seed=args.rollout_seed)
+    rollout = greedy_rollout(TwoStageProblem(model, R_H, R_A, gamma_H, gamma_A), policy_H, policy_A, start,
+                             args.steps, seed=args.rollout_seed)
     slip = f", slip {model.slip:g} (rollout seed {args.rollout_seed})" if model.slip else ""
     title = f"{model.layout.name}, collision {spec.collision}{slip}, sample {k}, {args.policy} policies"
     save_rollout_gif(model, rollout, out, gamma_H, gamma_A, fps=args.fps, title=title)

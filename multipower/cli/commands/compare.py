@@ -181,7 +181,7 @@ _NOT_SINGLE = {"--gamma-a": ("gamma_A", None), "--collision": ("collision", "non
 def _run_single(args: argparse.Namespace) -> int:
     """``--single``: Q-learning's greedy policies on one agent's MDP, evaluated on the model, against exact."""
     from multipower.envs.graph_mdp import load_graph_mdp
-    from multipower.envs.rewards import make_distribution
+    from multipower.envs.rewards import RewardDraws, make_distribution
     from multipower.envs.validation import check_gamma
     from multipower.learned.single import KIND, check_options, plan_single
     from multipower.runs.rundir import check_out
@@ -204,8 +204,9 @@ def _run_single(args: argparse.Namespace) -> int:
     options = check_options(dict(args.options), key="--option")
     distribution = make_distribution({"name": args.distribution, **dict(args.dist_param)})
     world = dict(mdp=load_graph_mdp(args.mdp)) if args.mdp is not None else dict(layout=args.layout)
-    plan = plan_single(gamma=gamma, n_samples=args.samples, distribution=distribution, seed=args.seed,
-                       options=options, slip=args.slip, **world)  # with --mdp, --slip is refused here
+    draws = RewardDraws(args.samples, distribution, 0.0, args.seed)
+    plan = plan_single(gamma=gamma, rewards=draws, options=options, slip=args.slip,
+                       **world)  # with --mdp, --slip is refused here
     # a folder holding another configuration's comparison needs --overwrite
     check_out(args.out, KIND, plan.config, overwrite=args.overwrite, create=False)
     comparison = plan.run()

@@ -29,13 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from multipower.repro import experiments
-
+    from multipower.runs.execution import Execution, Storage
     from multipower.runs.rundir import check_own_folder
 
     out = check_own_folder(args.out, "--out")
     start = time.perf_counter()
     print(f"[1/2] Part 3 Figs 2-4, exact solver, {args.samples:,} reward samples (published: 10,000)")
-    maze = experiments.run_experiment("part3-fig2-4", out / "part3-fig2-4", n_samples=args.samples, progress=not args.quiet)
+    quiet = Execution(progress=not args.quiet)
+    maze = experiments.run_experiment("part3-fig2-4", args.samples, execution=quiet,
+                                      storage=Storage(out / "part3-fig2-4"))
     print(maze.table())
     print(f"      {maze.seconds:.1f} s; figures:")
     for path in maze.figures:
@@ -45,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n[2/2] grid3x3: exact at {exact_samples:,} samples, then {args.algo} on the first "
               f"{args.learned_samples} of them against exact on the same {args.learned_samples}")
         grid = experiments.run_experiment(
-            "part2-fig6-8", out / "grid3x3-learned", n_samples=exact_samples,
-            progress=not args.quiet, learned=args.algo, learned_samples=args.learned_samples,
+            "part2-fig6-8", exact_samples, learned=args.algo, learned_samples=args.learned_samples,
+            execution=quiet, storage=Storage(out / "grid3x3-learned"),
         )
         print(grid.table())
         metrics = grid.extra["learned"].get("metrics", {})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from multipower.cli.commands import add_backend_arguments, backend_from_args, count, report_backend, out_path
 from multipower.runs.spec import LEARNERS, SpecError
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from multipower.envs.validation import check_device
     from multipower.runs import configs
     from multipower.repro import experiments
+    from multipower.runs.execution import Execution, Storage
 
     if args.list:
         for name, title in configs.list_configs():
@@ -56,10 +58,12 @@ def run(args: argparse.Namespace) -> int:
     backend = backend_from_args(args)
     print(f"{config['title']}\n{config.get('source', '')}")
     try:
+        out = Path("results") / config["name"] if args.out is None else args.out
         outcome = experiments.run_experiment(
-            config, args.out, n_samples=args.samples, progress=not args.quiet, restart=args.restart or args.force,
-            figures=not args.no_figures, learned=args.learned, learned_samples=args.learned_samples,
-            device=args.device, overwrite=args.overwrite, backend=backend,
+            config, args.samples, learned=args.learned, learned_samples=args.learned_samples,
+            figures=not args.no_figures,
+            execution=Execution(device=args.device, backend=backend, progress=not args.quiet),
+            storage=Storage(out, restart=args.restart or args.force, overwrite=args.overwrite),
         )
     except experiments.ExperimentInterrupted as stop:
         again = " ".join(["multipower reproduce", args.name, *(["--out", args.out] if args.out else []),
