@@ -775,8 +775,9 @@ def train_chunk(task: ChunkTask, progress: Optional[Progress] = None) -> dict[st
     try:
         if board is not None:
             board.open("H", task.R_H, task.gamma_H, task.seed_policy)
+        hook = callback if (progress is not None or board is not None) else None
         run = train_two_stage(
-            task.problem, task.settings, task.seed, task.samples, task.device, callback if (progress is not None or board is not None) else None,
+            task.problem, task.settings, task.seed, task.samples, task.device, hook,
             before_A=None if board is None else (lambda policy_H: board.open("A", task.R_A, task.gamma_A, policy_H)),
         )
     finally:

@@ -88,10 +88,12 @@ def train_two_stage(
     seed_policy = problem.seed_table()
     log_exact = reference is not None and logger is not None and logger.enabled
     exact_H = reference(model, R_H, gamma_H, "H", seed_policy) if log_exact else None
-    result_H = train_q(StageProblem(model, R_H, gamma_H, "H", seed_policy), config_H, seed, logger, exact_H, progress=progress, sample_offset=sample_offset)
+    result_H = train_q(StageProblem(model, R_H, gamma_H, "H", seed_policy), config_H, seed, logger, exact_H,
+                       progress=progress, sample_offset=sample_offset)
     policy_H = result_H.greedy(model.action_mask_H)
     exact_A = reference(model, R_A, gamma_A, "A", policy_H) if log_exact else None
-    result_A = train_q(StageProblem(model, R_A, gamma_A, "A", policy_H), config_A, seed, logger, exact_A, progress=progress, sample_offset=sample_offset)
+    result_A = train_q(StageProblem(model, R_A, gamma_A, "A", policy_H), config_A, seed, logger, exact_A,
+                       progress=progress, sample_offset=sample_offset)
     policy_A = result_A.greedy(model.action_mask_A)
     metrics = {}
     if reference is not None:

@@ -36,7 +36,9 @@ def bench(layout: str, collision: str, n_samples: int, gamma: float, stochastic:
     policy_A = greedy_of_random(model.action_mask_A, n_samples, rng)
     if stochastic:
         policy_H = np.broadcast_to(uniform_policy(model.action_mask_H), policy_H.shape)
-    rollout = PolicyRollout(TwoStageProblem(model, R_H, R_A, gamma), policy_H, policy_A, rollouts=Rollouts(n_rollouts=16))
+    rollout = PolicyRollout(
+        TwoStageProblem(model, R_H, R_A, gamma), policy_H, policy_A, rollouts=Rollouts(n_rollouts=16)
+    )
     best = np.inf
     for _ in range(repeat):
         t0 = time.perf_counter()

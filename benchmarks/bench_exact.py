@@ -67,7 +67,10 @@ def main() -> None:
     scale = 10 if args.quick else 1
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} cores")
     t = time.perf_counter()
-    exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=8), execution=Execution(jobs=args.jobs, device=args.device, progress=False))
+    exact_power(
+        RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=8),
+        execution=Execution(jobs=args.jobs, device=args.device, progress=False),
+    )
     print(f"warm-up (loads or compiles the kernels): {time.perf_counter() - t:.1f} s")
     print(f"{'layout':<16s}{'gamma':>6s}{'collision':>10s}{'samples':>9s}{'jobs':>5s}{'seconds':>10s}{'target':>8s}"
           f"{'ms/sample':>11s}{'×numpy':>8s}  alpha")
@@ -75,7 +78,10 @@ def main() -> None:
         if group not in groups or gamma > args.max_gamma:
             continue
         t = time.perf_counter()
-        r = exact_power(RunSpec(layout=layout, gamma_H=gamma, n_samples=n // scale, collision=collision), execution=Execution(jobs=args.jobs, chunk_size=args.chunk_size, device=args.device, progress=False))
+        r = exact_power(
+            RunSpec(layout=layout, gamma_H=gamma, n_samples=n // scale, collision=collision),
+            execution=Execution(jobs=args.jobs, chunk_size=args.chunk_size, device=args.device, progress=False),
+        )
         seconds = (time.perf_counter() - t) * scale
         peer = peer_ms_per_sample(layout, gamma, collision, args.peer_samples or (50 if group == "maze" else 2))
         # the solver's CPU time per sample, on all its workers: wall time × workers / samples

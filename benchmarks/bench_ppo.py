@@ -61,7 +61,12 @@ def main() -> None:
     start = time.perf_counter()
     for a in range(0, args.samples, chunk):
         b = min(args.samples, a + chunk)
-        train_agents(StageProblem(model, R_H[a:b], args.gamma, "H", seed_policy), sample_keys(0, range(a, b), "H"), config, device)
+        train_agents(
+            StageProblem(model, R_H[a:b], args.gamma, "H", seed_policy),
+            sample_keys(0, range(a, b), "H"),
+            config,
+            device,
+        )
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start

@@ -40,14 +40,19 @@ def main() -> None:
     parser.add_argument("--gamma", type=float, default=0.99)
     parser.add_argument("--jobs", type=int, default=None, help="chunks solved at once (default: available cores)")
     args = parser.parse_args()
-    exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=4, slip=args.slip), execution=Execution(progress=False))  # loads (or compiles) the kernels
+    exact_power(
+        RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=4, slip=args.slip), execution=Execution(progress=False)
+    )  # loads (or compiles) the kernels
     exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=4), execution=Execution(progress=False))
     print(f"maze7x7, gamma {args.gamma}, {args.samples} samples, jobs {args.jobs or 'default'}")
     for collision in ("none", "crash"):
         seconds, sweeps = {}, {}
         for slip in (0.0, args.slip):
             t = time.perf_counter()
-            exact_power(RunSpec(layout="maze7x7", gamma_H=args.gamma, n_samples=args.samples, collision=collision, slip=slip), execution=Execution(jobs=args.jobs, progress=False))
+            exact_power(
+                RunSpec(layout="maze7x7", gamma_H=args.gamma, n_samples=args.samples, collision=collision, slip=slip),
+                execution=Execution(jobs=args.jobs, progress=False),
+            )
             seconds[slip] = time.perf_counter() - t
             model = joint_model("maze7x7", collision, slip)
             R_H, R_A = RewardSampler(model.n_states, "uniform", 0.0, 0).pairs(0, min(args.samples, 50))

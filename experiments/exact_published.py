@@ -46,7 +46,9 @@ def main() -> None:
 
     if want("single"):
         t = time.perf_counter()
-        r = single_agent_power("maze7x7", 0.01, rewards=RewardDraws(n_samples=20_000 // scale), execution=Execution(progress=False))
+        r = single_agent_power(
+            "maze7x7", 0.01, rewards=RewardDraws(n_samples=20_000 // scale), execution=Execution(progress=False)
+        )
         r.save(out / "maze_single_g0.01")
         print(f"maze7x7 single agent, gamma 0.01, {r.config['samples_done']} samples ({time.perf_counter() - t:.1f} s)")
         degree = np.array([neighbours(r, tuple(c)) for c in r.labels])
@@ -57,7 +59,10 @@ def main() -> None:
     if want("grid"):
         for beta in (1.0, 0.0):
             t = time.perf_counter()
-            r = exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=20_000 // scale, correlation=beta), execution=Execution(progress=False))
+            r = exact_power(
+                RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=20_000 // scale, correlation=beta),
+                execution=Execution(progress=False),
+            )
             r.save(out / f"grid3x3_g0.6_beta{beta:g}")
             print(f"grid3x3 joint, gamma 0.6, none, beta {beta:g}, {r.config['samples_done']} samples "
                   f"({time.perf_counter() - t:.1f} s)")
@@ -84,7 +89,10 @@ def main() -> None:
         if not want(key):
             continue
         t = time.perf_counter()
-        r = exact_power(RunSpec(layout="maze7x7", gamma_H=gamma, n_samples=10_000 // scale, collision=collision), execution=Execution(progress=False))
+        r = exact_power(
+            RunSpec(layout="maze7x7", gamma_H=gamma, n_samples=10_000 // scale, collision=collision),
+            execution=Execution(progress=False),
+        )
         r.save(out / key)
         print(f"maze7x7 joint, gamma {gamma}, {collision}, beta 0, {r.config['samples_done']} samples "
               f"({time.perf_counter() - t:.1f} s)")

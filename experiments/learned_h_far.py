@@ -76,7 +76,9 @@ def main() -> None:
         from multipower.agents.qlearning_config import default_config
 
         config = default_config(args.gamma, **overrides) if overrides else None
-        policy_H = train_q(StageProblem(model, R_H, args.gamma, "H", seed_policy), config, args.seed).greedy(model.action_mask_H)
+        policy_H = train_q(StageProblem(model, R_H, args.gamma, "H", seed_policy), config, args.seed).greedy(
+            model.action_mask_H
+        )
     else:
         policy_H, averaged = _ppo(model, R_H, args.gamma, seed_policy, overrides, args.seed, args.tail_average)
     seconds = time.perf_counter() - start

@@ -82,7 +82,9 @@ def estimator_stepper(model, R_H, R_A, max_cycles):
         for action_A in range(N_ACTIONS):
             policy_H = eye[_effective(model.action_mask_H, states, np.full_like(states, action_H))]
             policy_A = eye[_effective(model.action_mask_A, states, np.full_like(states, action_A))]
-            rollout = PolicyRollout(TwoStageProblem(model, R_H[None], R_A[None], gamma), policy_H, policy_A, rollouts=Rollouts(horizon=1))
+            rollout = PolicyRollout(
+                TwoStageProblem(model, R_H[None], R_A[None], gamma), policy_H, policy_A, rollouts=Rollouts(horizon=1)
+            )
             power_H, power_A = rollout.per_sample()
             out["reward_H"][:, action_H, action_A] = power_H[0] / (1 - gamma)
             out["reward_A"][:, action_H, action_A] = power_A[0] / (1 - gamma)

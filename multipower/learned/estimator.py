@@ -119,14 +119,17 @@ class PolicyRollout:
     def __init__(self, problem: TwoStageProblem, policy_H: np.ndarray, policy_A: np.ndarray,
                  rollouts: Optional[Rollouts] = None) -> None:
         if not isinstance(problem, TwoStageProblem):
-            raise ValueError(f"problem: must be a multipower.envs.problem.TwoStageProblem, got {type(problem).__name__}")
+            raise ValueError(f"problem: must be a multipower.envs.problem.TwoStageProblem, got "
+                             f"{type(problem).__name__}")
         model = problem.model
         if not isinstance(model, JointModel):
             raise ValueError(f"model must be a JointModel, got {type(model).__name__}")
         settings = Rollouts() if rollouts is None else rollouts
         if not isinstance(settings, Rollouts):
-            raise ValueError(f"rollouts: must be a multipower.learned.estimator.Rollouts, got {type(settings).__name__}")
-        n_rollouts, horizon, tol, max_walkers = settings.n_rollouts, settings.horizon, settings.tol, settings.max_walkers
+            raise ValueError(f"rollouts: must be a multipower.learned.estimator.Rollouts, got "
+                             f"{type(settings).__name__}")
+        n_rollouts, horizon, max_walkers = settings.n_rollouts, settings.horizon, settings.max_walkers
+        tol = settings.tol
         self.model = model
         self.gamma_H, self.gamma_A = problem.gamma_H, problem.gamma_A
         n_states = model.n_states

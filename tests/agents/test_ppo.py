@@ -295,7 +295,9 @@ def test_gae_lambda_anneals_to_its_end_and_reaches_the_advantages(monkeypatch):
     monkeypatch.setattr(ppo, "advantages", lambda *args: (seen.append(args[3]), advantages(*args))[1])
     model = joint_model("grid3x3")
     R_H, _ = rewards_for(model, 1)
-    ppo.train_agents(StageProblem(model, R_H, 0.9, "H", uniform(model.action_mask_A)), ppo.sample_keys(0, [0], "H"), config)
+    ppo.train_agents(
+        StageProblem(model, R_H, 0.9, "H", uniform(model.action_mask_A)), ppo.sample_keys(0, [0], "H"), config
+    )
     assert seen == [config.gae_lambda_at(u) for u in range(config.n_updates)]
 
 
@@ -345,5 +347,11 @@ def test_progress_moves_per_update_in_worker_processes(monkeypatch):
     training._train_unit_in_worker(("ppo", task))
     assert reports == [2] * updates_per_sample(config, 0.6, 0.6)  # one report of the chunk's 2 samples per update
     calls = []
-    training.train_chunks("ppo", TwoStageProblem(model, R_H, R_A, 0.6, 0.6, seed_policy=seed_policy), 0, config, execution=Execution(jobs=2, chunk_size=2, device="cpu", progress=calls.append))
+    training.train_chunks(
+        "ppo",
+        TwoStageProblem(model, R_H, R_A, 0.6, 0.6, seed_policy=seed_policy),
+        0,
+        config,
+        execution=Execution(jobs=2, chunk_size=2, device="cpu", progress=calls.append),
+    )
     assert sum(calls) == updates_per_sample(config, 0.6, 0.6) * 4

@@ -74,7 +74,12 @@ def test_two_stage_grid3x3_accuracy(collision):
     """Grid3x3, γ = 0.6, 50 samples: greedy policies optimal in >= 97% of (sample, state) pairs."""
     model = joint_model("grid3x3", collision)
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 50)
-    run = train_two_stage(TwoStageProblem(model, R_H, R_A, 0.6), config_H=default_config(0.6, min_visits=250), seed=0, reference=optimal_response_q)
+    run = train_two_stage(
+        TwoStageProblem(model, R_H, R_A, 0.6),
+        config_H=default_config(0.6, min_visits=250),
+        seed=0,
+        reference=optimal_response_q,
+    )
     assert run.metrics["greedy_optimal_H"] >= 0.97
     assert run.metrics["greedy_optimal_A"] >= 0.97
     assert run.H.stopped.all() and run.A.stopped.all()

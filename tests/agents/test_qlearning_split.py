@@ -59,8 +59,11 @@ def test_stopping_rule_is_per_sample():
     R, _ = RewardSampler(model.n_states, seed=0).pairs(0, 6)
     config = default_config(0.6, min_visits=60, max_steps=3000, check_every=25, chunk_size=6)
     together = train_q(StageProblem(model, R, 0.6), config=config, seed=2)
-    apart = train_q(StageProblem(model, R, 0.6), config=default_config(0.6, min_visits=60, max_steps=3000, check_every=25,
-                                                          chunk_size=1), seed=2)
+    apart = train_q(
+        StageProblem(model, R, 0.6),
+        config=default_config(0.6, min_visits=60, max_steps=3000, check_every=25, chunk_size=1),
+        seed=2,
+    )
     np.testing.assert_array_equal(together.q, apart.q)
     np.testing.assert_array_equal(together.steps, apart.steps)
     np.testing.assert_array_equal(together.visits, apart.visits)
@@ -97,7 +100,12 @@ def test_default_jobs_is_the_available_cores(monkeypatch):
     model = joint_model("grid3x3")
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 2)
     with pytest.raises(KeyError):  # no chunk came back from the stand-in
-        training.train_chunks("qlearning", TwoStageProblem(model, R_H, R_A, 0.6, 0.6, seed_policy=uniform_policy(model.action_mask_A)), 0, (None, None))
+        training.train_chunks(
+            "qlearning",
+            TwoStageProblem(model, R_H, R_A, 0.6, 0.6, seed_policy=uniform_policy(model.action_mask_A)),
+            0,
+            (None, None),
+        )
     assert seen == [3]
 
 
@@ -110,7 +118,13 @@ def test_progress_counts_each_sample_once():
                 default_config(0.6, deterministic_other=True, min_visits=40, max_steps=1000, check_every=50))
     for jobs in (1, 2):
         calls = []
-        training.train_chunks("qlearning", TwoStageProblem(model, R_H, R_A, 0.6, 0.6, seed_policy=uniform_policy(model.action_mask_A)), 0, settings, execution=Execution(jobs=jobs, chunk_size=1, progress=calls.append))
+        training.train_chunks(
+            "qlearning",
+            TwoStageProblem(model, R_H, R_A, 0.6, 0.6, seed_policy=uniform_policy(model.action_mask_A)),
+            0,
+            settings,
+            execution=Execution(jobs=jobs, chunk_size=1, progress=calls.append),
+        )
         assert sum(calls) == 3 == training.progress_total("qlearning", 3, settings, 0.6, 0.6)[0]
 
 

@@ -116,7 +116,9 @@ def test_returns_equal_exact_policy_evaluation(run_dir, kind):
             policy_H, policy_A = optimal_policies(model, R_H, R_A, GAMMA, GAMMA)
         greedy_H = np.eye(5)[greedy_actions(policy_H, model.action_mask_H)]
         greedy_A = np.eye(5)[greedy_actions(policy_A, model.action_mask_A)]
-        V_H, V_A = evaluate_policies(TwoStageProblem(model, R_H[None], R_A[None], GAMMA, GAMMA), greedy_H, greedy_A, power_tol=1e-13)
+        V_H, V_A = evaluate_policies(
+            TwoStageProblem(model, R_H[None], R_A[None], GAMMA, GAMMA), greedy_H, greedy_A, power_tol=1e-13
+        )
         returns = np.array([
             [r.returns_H[-1], r.returns_A[-1]]
             for r in (greedy_rollout(TwoStageProblem(model, R_H, R_A, GAMMA), policy_H, policy_A, s, steps)

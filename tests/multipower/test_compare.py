@@ -48,7 +48,9 @@ def test_error_splits_into_learning_error_and_rollout_noise():
     solved = solve_pairs(TwoStageProblem(model, R_H, R_A, 0.6, 0.6))
     # A learner that explores 20% of the time: stochastic, suboptimal policies.
     policy_H = 0.8 * solved.policy_H + 0.2 * uniform_policy(model.action_mask_H)
-    result = compare_agents(TwoStageProblem(model, R_H, R_A, 0.6), policy_H, solved.policy_A, rollouts=Rollouts(n_rollouts=8, seed=3))
+    result = compare_agents(
+        TwoStageProblem(model, R_H, R_A, 0.6), policy_H, solved.policy_A, rollouts=Rollouts(n_rollouts=8, seed=3)
+    )
     for agent in "HA":
         col = lambda name: result.column(agent, name)  # noqa: E731
         np.testing.assert_allclose(col("error"), col("learning_error") + col("rollout_noise"), atol=1e-12)

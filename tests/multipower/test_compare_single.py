@@ -91,10 +91,14 @@ def test_learned_power_is_within_tolerance_of_exact(world, gamma, steps):
     # the exact column is the sample-block runner's result on the same reward samples
     if "layout" in world:
         assert cmp.result.labels[:3, 0].tolist() == ["(0, 0)", "(0, 1)", "(0, 2)"]
-        direct = single_agent_power("grid3x3", gamma, rewards=RewardDraws(n_samples=K, seed=1), execution=Execution(progress=False))
+        direct = single_agent_power(
+            "grid3x3", gamma, rewards=RewardDraws(n_samples=K, seed=1), execution=Execution(progress=False)
+        )
         np.testing.assert_allclose(cmp.column("exact"), direct.power, atol=2 * POWER_TOL)
     else:
-        direct = graph_power(world["mdp"], gamma, rewards=RewardDraws(n_samples=K, seed=1), execution=Execution(progress=False))
+        direct = graph_power(
+            world["mdp"], gamma, rewards=RewardDraws(n_samples=K, seed=1), execution=Execution(progress=False)
+        )
         np.testing.assert_allclose(cmp.column("exact"), direct.power, atol=1e-12)
     np.testing.assert_allclose(cmp.column("exact_se"), direct.power_se, atol=2 * POWER_TOL)
 
@@ -121,8 +125,13 @@ def test_cli_writes_the_files_and_plot_redraws(tmp_path, capsys):
     assert summary["samples"] == 6 and summary["config"]["learner_options"]["n_steps"] == 1500
     exact = np.array([float(r[3]) for r in rows[1:]])
     assert summary["max_abs_error"] == pytest.approx(np.abs([float(r[5]) for r in rows[1:]]).max())
-    np.testing.assert_allclose(exact, graph_power(load_graph_mdp(FIGURE1), 0.9, rewards=RewardDraws(n_samples=6, seed=2), execution=Execution(progress=False)).power,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        exact,
+        graph_power(
+            load_graph_mdp(FIGURE1), 0.9, rewards=RewardDraws(n_samples=6, seed=2), execution=Execution(progress=False)
+        ).power,
+        atol=1e-12,
+    )
     manifest = rundir.read_manifest(out)
     assert manifest["kind"] == "compare_single"
     assert set(manifest["files"]) == {"power.csv", "summary.json", "comparison.json", "comparison.png"}

@@ -85,7 +85,9 @@ def test_stochastic_rollout_within_standard_errors(collision):
     policy_H = np.broadcast_to(uniform_policy(model.action_mask_H), (K, model.n_states, 5)).copy()
     policy_A = greedy_policy(np.round(rng.random((K, model.n_states, 5)), 1), model.action_mask_A)  # with ties
     assert not is_deterministic(policy_H) and not is_deterministic(policy_A)
-    rollout = PolicyRollout(TwoStageProblem(model, R_H, R_A, gamma), policy_H, policy_A, rollouts=Rollouts(n_rollouts=8, seed=11))
+    rollout = PolicyRollout(
+        TwoStageProblem(model, R_H, R_A, gamma), policy_H, policy_A, rollouts=Rollouts(n_rollouts=8, seed=11)
+    )
     assert rollout.plan.n_rollouts == 8
     power_H, power_A = rollout.per_sample()
     for rolled, R in ((power_H, R_H), (power_A, R_A)):
@@ -103,14 +105,22 @@ def test_rollouts_are_seeded_and_chunking_does_not_matter_for_deterministic_poli
     R_H, R_A = RewardSampler(model.n_states, seed=1).pairs(0, K)
     policy_H, policy_A = random_greedy(model, K, seed=4)
     whole = PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.8), policy_H, policy_A).per_sample()
-    chunked_rollout = PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.8), policy_H, policy_A, rollouts=Rollouts(max_walkers=3 * model.n_states))
+    chunked_rollout = PolicyRollout(
+        TwoStageProblem(model, R_H, R_A, 0.8), policy_H, policy_A, rollouts=Rollouts(max_walkers=3 * model.n_states)
+    )
     assert chunked_rollout.plan.chunk_samples == 3
     chunked = chunked_rollout.per_sample()
     np.testing.assert_allclose(whole[0], chunked[0])
     stochastic_H = np.broadcast_to(uniform_policy(model.action_mask_H), policy_H.shape)
-    a = PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.8), stochastic_H, policy_A, rollouts=Rollouts(n_rollouts=2, seed=9)).per_sample()
-    b = PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.8), stochastic_H, policy_A, rollouts=Rollouts(n_rollouts=2, seed=9)).per_sample()
-    c = PolicyRollout(TwoStageProblem(model, R_H, R_A, 0.8), stochastic_H, policy_A, rollouts=Rollouts(n_rollouts=2, seed=10)).per_sample()
+    a = PolicyRollout(
+        TwoStageProblem(model, R_H, R_A, 0.8), stochastic_H, policy_A, rollouts=Rollouts(n_rollouts=2, seed=9)
+    ).per_sample()
+    b = PolicyRollout(
+        TwoStageProblem(model, R_H, R_A, 0.8), stochastic_H, policy_A, rollouts=Rollouts(n_rollouts=2, seed=9)
+    ).per_sample()
+    c = PolicyRollout(
+        TwoStageProblem(model, R_H, R_A, 0.8), stochastic_H, policy_A, rollouts=Rollouts(n_rollouts=2, seed=10)
+    ).per_sample()
     np.testing.assert_array_equal(a[0], b[0])
     assert not np.array_equal(a[0], c[0])
 

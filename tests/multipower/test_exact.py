@@ -45,7 +45,9 @@ def test_gamma_to_one_gives_n_over_n_plus_one():
 
 
 def test_beta_one_gives_equal_power_and_alpha_one():
-    res = exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=300, correlation=1.0), execution=Execution(progress=False))
+    res = exact_power(
+        RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=300, correlation=1.0), execution=Execution(progress=False)
+    )
     assert np.abs(res.power_H - res.power_A).max() <= 2 * POWER_TOL
     assert res.stats["alpha"] == pytest.approx(1.0, abs=1e-6)
 
@@ -83,8 +85,12 @@ def test_stay_seed_reduces_stage_one_to_single_agent_exactly():
 
 
 def test_stay_seed_power_matches_single_agent_power():
-    res = exact_power(RunSpec(layout="grid3x3", gamma_H=0.8, n_samples=2000, seed_policy="stay"), execution=Execution(progress=False))
-    single = single_agent_power("grid3x3", 0.8, rewards=RewardDraws(n_samples=2000, seed=7), execution=Execution(progress=False))
+    res = exact_power(
+        RunSpec(layout="grid3x3", gamma_H=0.8, n_samples=2000, seed_policy="stay"), execution=Execution(progress=False)
+    )
+    single = single_agent_power(
+        "grid3x3", 0.8, rewards=RewardDraws(n_samples=2000, seed=7), execution=Execution(progress=False)
+    )
     cells = {tuple(c): i for i, c in enumerate(single.labels)}
     i = np.array([cells[(hr, hc)] for hr, hc, _, _ in res.labels])
     tol = 5 * np.hypot(res.power_H_seed_se, single.power_se[i])
@@ -93,7 +99,12 @@ def test_stay_seed_power_matches_single_agent_power():
 
 def test_beta_half_is_not_on_the_straight_line():
     """POWER_H at β = 0.5 lies about 0.03 above the β = 0 to β = 1 line (docs/concepts.md#checks-that-hold-exactly)."""
-    p = {b: exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=1500, correlation=b), execution=Execution(progress=False)) for b in (0.0, 0.5, 1.0)}
+    p = {
+        b: exact_power(
+            RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=1500, correlation=b), execution=Execution(progress=False)
+        )
+        for b in (0.0, 0.5, 1.0)
+    }
     excess = p[0.5].power_H - 0.5 * (p[0.0].power_H + p[1.0].power_H)
     se = np.sqrt(p[0.5].power_H_se ** 2 + 0.25 * (p[0.0].power_H_se ** 2 + p[1.0].power_H_se ** 2))
     assert excess.mean() > 0.015
@@ -101,7 +112,9 @@ def test_beta_half_is_not_on_the_straight_line():
 
 
 def test_grid3x3_beta_one_published_numbers():
-    res = exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=8000, correlation=1.0), execution=Execution(progress=False))
+    res = exact_power(
+        RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=8000, correlation=1.0), execution=Execution(progress=False)
+    )
     corner_centre = res.value_at("power_H", (0, 0), (1, 1))
     centre_corner = res.value_at("power_H", (1, 1), (0, 0))
     se = res.value_at("power_H_se", (0, 0), (1, 1))
@@ -113,7 +126,9 @@ def test_grid3x3_beta_one_published_numbers():
 @pytest.mark.parametrize("collision, at_02, at_junction", [("none", 0.680, 0.653), ("crash", 0.640, 0.651)])
 def test_maze_gamma_01_published_numbers(collision, at_02, at_junction):
     n = 1000
-    res = exact_power(RunSpec(layout="maze7x7", gamma_H=0.1, n_samples=n, collision=collision), execution=Execution(progress=False))
+    res = exact_power(
+        RunSpec(layout="maze7x7", gamma_H=0.1, n_samples=n, collision=collision), execution=Execution(progress=False)
+    )
     scale = np.sqrt(1 + n / 10_000)  # the published numbers carry Monte-Carlo error of 10,000 samples
     value, se = res.value_at("power_H", (0, 3), (0, 2)), res.value_at("power_H_se", (0, 3), (0, 2))
     assert abs(value - at_02) <= 4 * se * scale
@@ -123,7 +138,10 @@ def test_maze_gamma_01_published_numbers(collision, at_02, at_junction):
 
 def test_exact_power_matches_brute_force_on_two_cells():
     layout = parse_layout("..", name="two")
-    res = exact_power(RunSpec(layout=layout, gamma_H=0.7, gamma_A=0.5, n_samples=40), execution=Execution(chunk_size=16, progress=False))
+    res = exact_power(
+        RunSpec(layout=layout, gamma_H=0.7, gamma_A=0.5, n_samples=40),
+        execution=Execution(chunk_size=16, progress=False),
+    )
     model = joint_model(layout)
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 40)
     sol = solve_pairs(TwoStageProblem(model, R_H, R_A, 0.7, 0.5))
@@ -139,8 +157,14 @@ def test_exact_power_matches_brute_force_on_two_cells():
 
 
 def test_chunking_does_not_change_results():
-    a = exact_power(RunSpec(layout="grid3x3", gamma_H=0.8, n_samples=60, collision="crash"), execution=Execution(chunk_size=7, progress=False))
-    b = exact_power(RunSpec(layout="grid3x3", gamma_H=0.8, n_samples=60, collision="crash"), execution=Execution(chunk_size=1000, progress=False))
+    a = exact_power(
+        RunSpec(layout="grid3x3", gamma_H=0.8, n_samples=60, collision="crash"),
+        execution=Execution(chunk_size=7, progress=False),
+    )
+    b = exact_power(
+        RunSpec(layout="grid3x3", gamma_H=0.8, n_samples=60, collision="crash"),
+        execution=Execution(chunk_size=1000, progress=False),
+    )
     for name in a.arrays:
         np.testing.assert_allclose(a[name], b[name], atol=1e-9)
 
@@ -148,18 +172,32 @@ def test_chunking_does_not_change_results():
 def test_jobs_do_not_change_results():
     """Chunks solved in threads are accumulated in chunk order: the same numbers, bit for bit."""
     before = torch.get_num_threads()
-    one = exact_power(RunSpec(layout="grid3x3", gamma_H=0.8, n_samples=60, collision="crash"), execution=Execution(jobs=1, chunk_size=7, progress=False))
-    two = exact_power(RunSpec(layout="grid3x3", gamma_H=0.8, n_samples=60, collision="crash"), execution=Execution(jobs=2, chunk_size=7, progress=False))
+    one = exact_power(
+        RunSpec(layout="grid3x3", gamma_H=0.8, n_samples=60, collision="crash"),
+        execution=Execution(jobs=1, chunk_size=7, progress=False),
+    )
+    two = exact_power(
+        RunSpec(layout="grid3x3", gamma_H=0.8, n_samples=60, collision="crash"),
+        execution=Execution(jobs=2, chunk_size=7, progress=False),
+    )
     assert (one.config["jobs"], two.config["jobs"]) == (1, 2)
     for name in one.arrays:
         np.testing.assert_array_equal(one[name], two[name])
-    single = [single_agent_power("maze7x7", 0.9, rewards=RewardDraws(n_samples=30), execution=Execution(jobs=j, chunk_size=4, progress=False)) for j in (1, 3)]
+    single = [
+        single_agent_power(
+            "maze7x7", 0.9, rewards=RewardDraws(n_samples=30), execution=Execution(jobs=j, chunk_size=4, progress=False)
+        )
+        for j in (1, 3)
+    ]
     np.testing.assert_array_equal(single[0]["power"], single[1]["power"])
     assert torch.get_num_threads() == before  # the solver's one-thread setting is undone after concurrent calls
 
 
 def test_result_config_and_columns():
-    res = exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, gamma_A=0.7, n_samples=10, collision="bounce"), execution=Execution(progress=False))
+    res = exact_power(
+        RunSpec(layout="grid3x3", gamma_H=0.6, gamma_A=0.7, n_samples=10, collision="bounce"),
+        execution=Execution(progress=False),
+    )
     assert list(res.arrays) == [
         "power_H", "power_H_se", "power_A", "power_A_se",
         "power_H_seed", "power_H_seed_se", "power_A_seed", "power_A_seed_se",
@@ -215,7 +253,10 @@ def test_interrupt_keeps_finished_blocks(monkeypatch, tmp_path, jobs):
     monkeypatch.setattr(solver_module, "solve_pairs", flaky)
     n = 2 * block + 10
     with pytest.raises(Interrupted) as stop:
-        exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=n), execution=Execution(jobs=jobs, chunk_size=512, progress=False))
+        exact_power(
+            RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=n),
+            execution=Execution(jobs=jobs, chunk_size=512, progress=False),
+        )
     config = stop.value.result.config
     assert (config["samples_done"], config["complete"], config["interrupted"]) == (2 * block, False, True)
     out = tmp_path / "partial"
@@ -270,7 +311,9 @@ def test_alpha_uncertainty_is_the_jackknife_over_groups_of_blocks():
     from multipower.runs.results import pearson
 
     n = 3000
-    result = exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=n), execution=Execution(jobs=1, progress=False))
+    result = exact_power(
+        RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=n), execution=Execution(jobs=1, progress=False)
+    )
     model = joint_model("grid3x3")
     R_H, R_A = RewardSampler(model.n_states, None, 0.0, 0).pairs(0, n)
     solved = solve_pairs(TwoStageProblem(model, R_H, R_A, 0.6, 0.6))
@@ -284,5 +327,7 @@ def test_alpha_uncertainty_is_the_jackknife_over_groups_of_blocks():
     alpha = result.stats["alpha"]
     assert result.stats["alpha_ci_low"] == pytest.approx(alpha - 1.96 * se, rel=1e-6)
     assert result.stats["alpha_ci_high"] == pytest.approx(alpha + 1.96 * se, rel=1e-6)
-    one_block = exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=500), execution=Execution(jobs=1, progress=False))
+    one_block = exact_power(
+        RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=500), execution=Execution(jobs=1, progress=False)
+    )
     assert "alpha_se" not in one_block.stats  # one block: no spread to measure

@@ -126,13 +126,19 @@ def test_run_joint_reuses_matching_result(tmp_path):
         return experiments.exact_solver(run, progress)
 
     config = configs.load_config("part2-fig6-8")
-    out = experiments.run_experiment(config, TINY, solver=solver, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path))
+    out = experiments.run_experiment(
+        config, TINY, solver=solver, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path)
+    )
     assert calls == [TINY] and out.computed == [None]
     assert (tmp_path / "exact" / "power.csv").is_file() and (tmp_path / "report.md").is_file()
     assert len(out.checks) == len(config["published"])
-    again = experiments.run_experiment(config, TINY, solver=solver, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path))
+    again = experiments.run_experiment(
+        config, TINY, solver=solver, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path)
+    )
     assert calls == [TINY] and again.computed == []  # reused
-    experiments.run_experiment(config, TINY + 1, solver=solver, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path))
+    experiments.run_experiment(
+        config, TINY + 1, solver=solver, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path)
+    )
     assert calls == [TINY, TINY + 1]  # a different sample count is recomputed
 
 
@@ -157,7 +163,9 @@ def test_interrupted_sweep_resumes_with_only_the_remaining_points(tmp_path):
     assert computed == [0.0, 0.25]
     finished = sorted(p.parent.name for p in (tmp_path / "points").glob("*/power.csv"))
     assert finished == ["correlation=0", "correlation=0.25"]  # the third point's folder is begun, not finished
-    outcome = experiments.run_experiment(config, solver=solver, execution=Execution(progress=False), storage=Storage(tmp_path))
+    outcome = experiments.run_experiment(
+        config, solver=solver, execution=Execution(progress=False), storage=Storage(tmp_path)
+    )
     assert computed == [0.0, 0.25, 0.5, 1.0]  # only the two remaining points were solved
     assert outcome.computed == [0.5, 1.0]
     summary, results = configs.load_sweep(tmp_path)
@@ -170,7 +178,9 @@ def test_interrupted_sweep_resumes_with_only_the_remaining_points(tmp_path):
 def test_each_kind_of_config_runs_with_the_real_solver(name, tmp_path):
     """A single-agent and a joint config run end to end with the package's own exact solver (no stand-in)."""
     config = configs.load_config(name)
-    outcome = experiments.run_experiment(config, TINY, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path))
+    outcome = experiments.run_experiment(
+        config, TINY, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path)
+    )
     assert (tmp_path / "report.md").is_file() and (tmp_path / "exact" / "power.csv").is_file()
     assert outcome is not None
 

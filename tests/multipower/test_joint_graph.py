@@ -146,7 +146,9 @@ def test_the_cli_solves_an_exported_layout_to_the_layout_run(tmp_path, capsys):
     assert main(["exact", "--mdp", str(graph_file), "--seed-policy", str(tmp_path / "seed.gv"), "--gamma", "0.7",
                  "--samples", "64", "--out", str(tmp_path / "graph"), "--no-progress"]) == 0
     graph_run = PowerResult.load(tmp_path / "graph")
-    layout_run = exact_power(RunSpec(layout="grid3x3", gamma_H=0.7, n_samples=64, collision="crash"), execution=Execution(progress=False))
+    layout_run = exact_power(
+        RunSpec(layout="grid3x3", gamma_H=0.7, n_samples=64, collision="crash"), execution=Execution(progress=False)
+    )
     assert graph_run.kind == "joint_graph" and graph_run.labels[0, 0] == "[(0, 0)_H^(0, 1)_A]"
     for column in ("power_H", "power_A", "power_H_seed", "power_A_seed"):
         np.testing.assert_allclose(graph_run.arrays[column], layout_run.arrays[column], atol=2 * POWER_TOL)
@@ -161,7 +163,9 @@ def test_the_cli_solves_an_exported_layout_to_the_layout_run(tmp_path, capsys):
 def test_results_do_not_depend_on_jobs_or_chunks():
     graph = parse_joint_graph(joint_graph_text(joint_model("grid3x3", "crash")))
     one = joint_graph_power(graph, 0.9, rewards=RewardDraws(n_samples=40), execution=Execution(jobs=1, progress=False))
-    two = joint_graph_power(graph, 0.9, rewards=RewardDraws(n_samples=40), execution=Execution(jobs=2, chunk_size=3, progress=False))
+    two = joint_graph_power(
+        graph, 0.9, rewards=RewardDraws(n_samples=40), execution=Execution(jobs=2, chunk_size=3, progress=False)
+    )
     for column in one.arrays:
         np.testing.assert_array_equal(one.arrays[column], two.arrays[column])
 

@@ -83,13 +83,18 @@ def test_huge_sample_counts_do_not_grow_memory(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(solver_module, "solve_pairs", solve_then_stop)
-    exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=8), execution=Execution(jobs=1, progress=False))  # compile outside the measurement
+    exact_power(
+        RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=8), execution=Execution(jobs=1, progress=False)
+    )  # compile outside the measurement
     calls.clear()
     stop = {}
 
     def run():
         with pytest.raises(Interrupted) as info:
-            exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=10**12), execution=Execution(jobs=1, chunk_size=64, progress=True))
+            exact_power(
+                RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=10**12),
+                execution=Execution(jobs=1, chunk_size=64, progress=True),
+            )
         stop["result"] = info.value.result
 
     t0 = time.perf_counter()
@@ -106,8 +111,14 @@ def test_memory_budget_changes_what_is_held_not_the_results():
 
     # 3 MB on top of what the process holds and the kernels' runtime (budgets are for the whole process)
     budget = process_memory() + COMPILED_RUNTIME_BYTES + (3 << 20)
-    small = exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=300), execution=Execution(jobs=2, max_memory=budget, progress=False))
-    large = exact_power(RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=300), execution=Execution(jobs=1, chunk_size=300, progress=False))
+    small = exact_power(
+        RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=300),
+        execution=Execution(jobs=2, max_memory=budget, progress=False),
+    )
+    large = exact_power(
+        RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=300),
+        execution=Execution(jobs=1, chunk_size=300, progress=False),
+    )
     assert small.config["chunk_size"] < 300
     # the same samples: equal up to the rounding of accumulating the means chunk by chunk
     np.testing.assert_allclose(small.power_H, large.power_H, rtol=1e-12, atol=0)
@@ -125,7 +136,9 @@ def test_a_world_too_big_is_refused_up_front(tmp_path):
     layout = _open_layout(tmp_path, 200)
     t0 = time.perf_counter()
     with pytest.raises(ValueError, match=r"^max_memory: .*1,600,000,000 joint states.*needs about .*TB.*budget of 8\.0 GB"):
-        exact_power(RunSpec(layout=layout, gamma_H=0.6, n_samples=10), execution=Execution(max_memory="8G", progress=False))
+        exact_power(
+            RunSpec(layout=layout, gamma_H=0.6, n_samples=10), execution=Execution(max_memory="8G", progress=False)
+        )
     assert time.perf_counter() - t0 < 1.0
     peak = _peak(lambda: pytest.raises(ValueError, exact_power, RunSpec(layout, gamma_H=0.6, n_samples=10),
                                        execution=Execution(progress=False)))
@@ -133,7 +146,10 @@ def test_a_world_too_big_is_refused_up_front(tmp_path):
     from multipower.envs.memory import process_memory
 
     with pytest.raises(ValueError, match="^max_memory: .*robot_face20x20.*48,400 joint states"):
-        exact_power(RunSpec(layout="robot_face20x20", gamma_H=0.6, n_samples=10), execution=Execution(max_memory=process_memory() + (10 << 20), progress=False))
+        exact_power(
+            RunSpec(layout="robot_face20x20", gamma_H=0.6, n_samples=10),
+            execution=Execution(max_memory=process_memory() + (10 << 20), progress=False),
+        )
 
 
 def test_cli_max_memory_on_exact_train_compare(tmp_path, capsys):

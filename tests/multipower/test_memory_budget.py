@@ -42,7 +42,11 @@ def test_networks_too_big_are_refused_before_they_exist():
 
     model = joint_model("maze7x7")
     with pytest.raises(ValueError, match=r"max_memory: PPO training \(net_arch=\[100000, 100000\]"):
-        train_agents(StageProblem(model, np.zeros((2, model.n_states)), 0.9, "H", uniform_policy(model.action_mask_A)), sample_keys(0, range(2), "H"), PPOConfig(net_arch=(100_000, 100_000)))
+        train_agents(
+            StageProblem(model, np.zeros((2, model.n_states)), 0.9, "H", uniform_policy(model.action_mask_A)),
+            sample_keys(0, range(2), "H"),
+            PPOConfig(net_arch=(100_000, 100_000)),
+        )
 
 
 # ------------------------------------------------------------------------------------------------------------

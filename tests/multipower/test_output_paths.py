@@ -3,7 +3,6 @@ files without --overwrite, never into system folders; and inputs that used to fa
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -145,7 +144,10 @@ def test_small_gamma_policies_resolve_in_the_api_too():
     graph = parse_joint_graph(joint_graph_text(model))
     rng = np.random.default_rng(0)
     R_H, R_A = (rng.random((16, model.n_states)) < 0.3) * 1.0, (rng.random((16, model.n_states)) < 0.3) * 1.0
-    a, b = solve_pairs(TwoStageProblem(model, R_H, R_A, 1e-9, 1e-9)), solve_joint_graph(TwoStageProblem(graph, R_H, R_A, 1e-9, 1e-9))
+    a, b = (
+        solve_pairs(TwoStageProblem(model, R_H, R_A, 1e-9, 1e-9)),
+        solve_joint_graph(TwoStageProblem(graph, R_H, R_A, 1e-9, 1e-9)),
+    )
     for field in ("W_H", "W_A"):
         assert np.abs(power_from_next(getattr(a, field), 1e-9) - power_from_next(getattr(b, field), 1e-9)).max() < 1e-4
 

@@ -119,8 +119,14 @@ def test_extend_and_prefix(layout, reference, tmp_path, capsys):
     assert main(_argv(layout, out, short)) == 0  # a smaller --samples: reported, nothing written
     assert f"first {short} of the {N:,} samples" in capsys.readouterr().out
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
-    prefix = exact_power(RunSpec(layout=layout, gamma_H=0.6, n_samples=short), execution=Execution(jobs=1, progress=False), storage=Storage(out))
-    fresh = exact_power(RunSpec(layout=layout, gamma_H=0.6, n_samples=short), execution=Execution(jobs=2, chunk_size=5, progress=False))
+    prefix = exact_power(
+        RunSpec(layout=layout, gamma_H=0.6, n_samples=short),
+        execution=Execution(jobs=1, progress=False),
+        storage=Storage(out),
+    )
+    fresh = exact_power(
+        RunSpec(layout=layout, gamma_H=0.6, n_samples=short), execution=Execution(jobs=2, chunk_size=5, progress=False)
+    )
     for name in ("power_H", "power_A_se"):
         np.testing.assert_array_equal(prefix[name], fresh[name])  # bytes do not depend on jobs or chunks
 
@@ -153,14 +159,23 @@ def test_reproduction_reuses_only_intact_results_and_never_deletes_before_replac
         "name": "tiny", "title": "t", "kind": "joint", "layout": "grid3x3", "gamma": 0.6, "n_samples": 40,
         "published": [{"quantity": "alpha", "value": 0.0, "tolerance": 1.0}],
     })
-    first = experiments.run_experiment(config, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path))
+    first = experiments.run_experiment(
+        config, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path)
+    )
     alpha = first.results[None].stats["alpha"]
     exact_dir = tmp_path / "exact"
     rows = (exact_dir / "power.csv").read_text().splitlines(keepends=True)
     (exact_dir / "power.csv").write_text("".join(rows[:20]))  # a killed rewrite's leftovers
-    again = experiments.run_experiment(config, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path))
+    again = experiments.run_experiment(
+        config, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path)
+    )
     assert again.computed == [None] and again.results[None].stats["alpha"] == alpha
-    assert experiments.run_experiment(config, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path)).computed == []
+    assert (
+        experiments.run_experiment(
+            config, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path)
+        ).computed
+        == []
+    )
     other = dict(config, gamma=0.7)
     with pytest.raises(rundir.OutputError, match="another configuration; use --overwrite"):
         experiments.run_experiment(other, figures=False, execution=Execution(progress=False), storage=Storage(tmp_path))

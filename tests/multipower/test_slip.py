@@ -171,7 +171,9 @@ def test_other_seed_policies_match_brute_force(seed_policy):
     else:
         seed = np.random.default_rng(2).random((model.n_states, 5)) * model.action_mask_A
         seed /= seed.sum(1, keepdims=True)
-    sol = solve_pairs(TwoStageProblem(model, R_H, R_A, GAMMA_H, GAMMA_A, seed_policy=seed_policy if seed_policy == "stay" else seed))
+    sol = solve_pairs(
+        TwoStageProblem(model, R_H, R_A, GAMMA_H, GAMMA_A, seed_policy=seed_policy if seed_policy == "stay" else seed)
+    )
     brute = brute_pairs(model, 0.3, R_H, R_A, seed)
     np.testing.assert_array_equal(sol.policy_A, brute["policy_A"])
     np.testing.assert_allclose((1 - GAMMA_A) * sol.W_A_seed, brute["power_A_seed"], atol=POWER_TOL, rtol=0)
@@ -227,21 +229,33 @@ def test_slip_one_makes_power_independent_of_the_policy():
 
 @pytest.mark.parametrize("collision", ["none", "crash", "bounce"])
 def test_slip_zero_is_the_deterministic_world_bit_for_bit(collision):
-    det = exact_power(RunSpec(layout="grid3x3", gamma_H=0.95, n_samples=6, collision=collision), execution=Execution(progress=False))
-    zero = exact_power(RunSpec(layout="grid3x3", gamma_H=0.95, n_samples=6, collision=collision, slip=0.0), execution=Execution(progress=False))
+    det = exact_power(
+        RunSpec(layout="grid3x3", gamma_H=0.95, n_samples=6, collision=collision), execution=Execution(progress=False)
+    )
+    zero = exact_power(
+        RunSpec(layout="grid3x3", gamma_H=0.95, n_samples=6, collision=collision, slip=0.0),
+        execution=Execution(progress=False),
+    )
     for name in det.arrays:
         np.testing.assert_array_equal(det.arrays[name], zero.arrays[name])
     # A vanishing slip runs the stochastic code path and lands on the deterministic values.
-    tiny = exact_power(RunSpec(layout="grid3x3", gamma_H=0.95, n_samples=6, collision=collision, slip=1e-12), execution=Execution(progress=False))
+    tiny = exact_power(
+        RunSpec(layout="grid3x3", gamma_H=0.95, n_samples=6, collision=collision, slip=1e-12),
+        execution=Execution(progress=False),
+    )
     for name in ("power_H", "power_A", "power_H_seed", "power_A_seed"):
         np.testing.assert_allclose(tiny.arrays[name], det.arrays[name], atol=2 * POWER_TOL, rtol=0)
 
 
 def test_single_agent_power_takes_slip():
     det = single_agent_power(LAYOUT, 0.9, rewards=RewardDraws(n_samples=20), execution=Execution(progress=False))
-    zero = single_agent_power(LAYOUT, 0.9, rewards=RewardDraws(n_samples=20), slip=0.0, execution=Execution(progress=False))
+    zero = single_agent_power(
+        LAYOUT, 0.9, rewards=RewardDraws(n_samples=20), slip=0.0, execution=Execution(progress=False)
+    )
     np.testing.assert_array_equal(det.arrays["power"], zero.arrays["power"])
-    slipped = single_agent_power(LAYOUT, 0.9, rewards=RewardDraws(n_samples=20), slip=0.5, execution=Execution(progress=False))
+    slipped = single_agent_power(
+        LAYOUT, 0.9, rewards=RewardDraws(n_samples=20), slip=0.5, execution=Execution(progress=False)
+    )
     assert slipped.config["slip"] == 0.5
     assert (slipped.arrays["power"] < det.arrays["power"]).all()  # noise only costs an optimal agent
 

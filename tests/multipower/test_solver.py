@@ -160,7 +160,9 @@ def test_compiled_kernels_equal_batched_torch(layout, collision, seed_policy, ga
         np.testing.assert_array_equal(getattr(fast, name), getattr(ref, name))
     for name in ("q_H", "q_A", "V_H", "V_A", "V_H_seed", "V_A_seed"):
         np.testing.assert_allclose(getattr(fast, name), getattr(ref, name), rtol=0, atol=2 * value_bound(gamma))
-    lean = solve_pairs(TwoStageProblem(model, R_H, R_A, gamma, gamma, seed_policy=seed_policy), compiled=True, values_only=True)
+    lean = solve_pairs(
+        TwoStageProblem(model, R_H, R_A, gamma, gamma, seed_policy=seed_policy), compiled=True, values_only=True
+    )
     assert lean.q_H is None and lean.policy_A is None
     for name in ("V_H", "V_A", "V_H_seed", "V_A_seed"):
         np.testing.assert_array_equal(getattr(lean, name), getattr(fast, name))
@@ -279,7 +281,9 @@ def test_bad_shapes_raise():
     with pytest.raises(ValueError, match="seed_policy"):
         solve_pairs(TwoStageProblem(model, R, R, 0.5, 0.5, seed_policy="random"))
     with pytest.raises(ValueError, match="policy_H"):
-        evaluate_policies(TwoStageProblem(model, R, R, 0.5, 0.5), np.ones((2, 3, 5)) / 5, uniform_policy(model.action_mask_A))
+        evaluate_policies(
+            TwoStageProblem(model, R, R, 0.5, 0.5), np.ones((2, 3, 5)) / 5, uniform_policy(model.action_mask_A)
+        )
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["torch", "compiled"])

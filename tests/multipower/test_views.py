@@ -18,7 +18,11 @@ from multipower.learned.estimator import Rollouts
 @pytest.mark.parametrize("collision", ["crash", "none"])
 def test_robot_face_power_matches_a_plain_solve(collision):
     n = 3
-    result = exact_power(RunSpec(layout="robot_face20x20", gamma_H=0.1, n_samples=n, collision=collision), power_tol=1e-10, execution=Execution(jobs=1, progress=False))
+    result = exact_power(
+        RunSpec(layout="robot_face20x20", gamma_H=0.1, n_samples=n, collision=collision),
+        power_tol=1e-10,
+        execution=Execution(jobs=1, progress=False),
+    )
     model = joint_model("robot_face20x20", collision)
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, n)
     power_H, power_A = plain_two_stage(model, R_H, R_A, 0.1, 0.1)
@@ -28,7 +32,10 @@ def test_robot_face_power_matches_a_plain_solve(collision):
 
 @pytest.fixture(scope="module")
 def face():
-    return exact_power(RunSpec(layout="robot_face20x20", gamma_H=0.1, n_samples=2, collision="crash"), execution=Execution(jobs=1, progress=False))
+    return exact_power(
+        RunSpec(layout="robot_face20x20", gamma_H=0.1, n_samples=2, collision="crash"),
+        execution=Execution(jobs=1, progress=False),
+    )
 
 
 def test_views_reduce_as_defined(face):
@@ -64,7 +71,11 @@ def test_the_plain_reference_takes_a_seed_policy_and_two_discounts():
 
     model = joint_model("maze7x7", "crash")
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 3)
-    result = exact_power(RunSpec(layout="maze7x7", gamma_H=0.6, gamma_A=0.9, n_samples=3, collision="crash", seed_policy="stay"), power_tol=1e-10, execution=Execution(jobs=1, progress=False))
+    result = exact_power(
+        RunSpec(layout="maze7x7", gamma_H=0.6, gamma_A=0.9, n_samples=3, collision="crash", seed_policy="stay"),
+        power_tol=1e-10,
+        execution=Execution(jobs=1, progress=False),
+    )
     power_H, power_A = plain_two_stage(model, R_H, R_A, 0.6, 0.9, seed_policy_table(model, "stay"))
     np.testing.assert_allclose(result["power_H"], power_H.mean(0), rtol=0, atol=1e-9)
     np.testing.assert_allclose(result["power_A"], power_A.mean(0), rtol=0, atol=1e-9)
