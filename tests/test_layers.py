@@ -213,3 +213,22 @@ def test_the_bare_check_can_fail(tmp_path):
     tree = ast.parse("import envs\nimport agents.ppo as p\nfrom envs import maze_v1\nfrom multipower.envs import x\n")
     names = [name for node in ast.walk(tree) for name in _imported(node) if name.split(".")[0] in BARE]
     assert names == ["envs", "agents.ppo", "envs", "envs.maze_v1"]
+
+
+def test_the_readme_layout_table_names_every_module():
+    """README's "Repository layout" names each module of each folder once it is in a table row, and nothing else."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Repository layout"):]
+    table = table[:table.index("\n\n", table.index("| path | what |"))]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([\w/]+)/` \| (.*) \|$", table, re.M)}
+    checked = 0
+    for folder, text in rows.items():
+        path = ROOT / folder
+        if folder in ("docs", "tests") or not path.is_dir():
+            continue
+        named = {name for name in re.findall(r"`(\w+\.py)`", text) if not name.startswith("__")}
+        present = {p.name for p in path.glob("*.py") if not p.name.startswith("__")}
+        assert named == present, f"README's row for {folder}/: missing {sorted(present - named)}, " \
+                                 f"not there {sorted(named - present)}"
+        checked += 1
+    assert checked >= 9
