@@ -79,6 +79,7 @@ from multipower.agents.qlearning_config import (
 from multipower.envs.dynamics import padded_rewards
 from multipower.envs.layouts import N_ACTIONS
 from multipower.envs.problem import StageProblem
+from multipower.envs.validation import check_seed
 from multipower.envs.model import JointModel
 from multipower.envs.policies import (
     greedy_policy,
@@ -173,6 +174,13 @@ def train_q(
     """
     if not isinstance(problem, StageProblem):
         raise ValueError(f"problem: must be a multipower.envs.problem.StageProblem, got {type(problem).__name__}")
+    if not (config is None or isinstance(config, QLearningConfig)):
+        raise ValueError(f"config: must be a QLearningConfig (or None for the defaults), got {type(config).__name__}")
+    seed = check_seed(seed)
+    for name, value in (("progress", progress), ("logger", logger)):
+        if not (value is None or (callable(value) if name == "progress" else isinstance(value, TrainingLogger))):
+            raise ValueError(f"{name}: must be {'a callable' if name == 'progress' else 'a TrainingLogger'} or None, "
+                             f"got {value!r}")
     model, rewards, gamma, agent = problem.model, problem.rewards, problem.gamma, problem.agent
     other_policy = problem.other_policy  # the shared (S, 5) form is kept
     n_samples, n_states = rewards.shape

@@ -51,8 +51,9 @@ class TwoStageProblem:
             ``"stay"``, or an ``(S, 5)`` table of action probabilities.
 
     Raises:
-        ValueError: naming the field, for a discount outside (0, 1), rewards of another shape or not finite,
-            ``R_H`` and ``R_A`` of different shapes, or a seed policy that is not one of the above.
+        ValueError: naming the field, for a model of another type, a discount outside (0, 1), rewards of another
+            shape, not finite or with no rows, ``R_H`` and ``R_A`` of different shapes, or a seed policy that is
+            not one of the above.
     """
 
     model: JointWorld
@@ -63,12 +64,15 @@ class TwoStageProblem:
     seed_policy: SeedPolicy = "uniform"
 
     def __post_init__(self) -> None:
+        _check_world(self.model, (JointModel, JointGraph), "a JointModel (joint_model) or a JointGraph")
         gamma_H = check_gamma(self.gamma_H, "gamma_H")
         gamma_A = gamma_H if self.gamma_A is None else check_gamma(self.gamma_A, "gamma_A")
         n_states = self.model.n_states
         R_H, R_A = check_rewards(self.R_H, n_states, "R_H"), check_rewards(self.R_A, n_states, "R_A")
         if R_H.shape != R_A.shape:
             raise ValueError(f"R_H and R_A must have the same shape, got {R_H.shape} and {R_A.shape}")
+        if len(R_H) == 0:
+            raise ValueError("R_H, R_A: need at least one reward sample (row), got 0")
         for name, value in (("gamma_H", gamma_H), ("gamma_A", gamma_A), ("R_H", R_H), ("R_A", R_A)):
             object.__setattr__(self, name, value)
         self.seed_table()  # a bad name or table fails here, naming seed_policy
@@ -120,8 +124,9 @@ class StageProblem:
             (one per sample, e.g. frozen H); ``None``: uniform over its available actions.
 
     Raises:
-        ValueError: naming the field, for an unknown agent, a discount outside (0, 1), rewards of another shape or
-            not finite, or another agent's policy that is not a probability table over its available actions.
+        ValueError: naming the field, for a model that is not a ``JointModel`` (the learners step a layout's
+            tables), an unknown agent, a discount outside (0, 1), rewards of another shape, not finite or with no
+            rows, or another agent's policy that is not a probability table over its available actions.
     """
 
     model: JointModel
@@ -131,9 +136,12 @@ class StageProblem:
     other_policy: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
+        _check_world(self.model, (JointModel,), "a JointModel (joint_model)")
         agent = check_agent(self.agent)
         gamma = check_gamma(self.gamma)
         rewards = check_rewards(self.rewards, self.model.n_states, "rewards")
+        if len(rewards) == 0:
+            raise ValueError("rewards: need at least one reward function (row), got 0")
         other_mask = self.model.action_mask(self.other)
         other = uniform_policy(other_mask) if self.other_policy is None else self.other_policy
         check_policy_batch(other, other_mask, rewards.shape[0], "other_policy")
@@ -155,4 +163,9 @@ class StageProblem:
         """The same stage on reward functions ``start:stop`` (a per-sample other policy is cut too)."""
         other = self.other_policy[start:stop] if self.other_policy.ndim == 3 else self.other_policy
         return replace(self, rewards=self.rewards[start:stop], other_policy=other)
+
+
+def _check_world(model, kinds: tuple, allowed: str) -> None:
+    if not isinstance(model, kinds):
+        raise ValueError(f"model: must be {allowed}, got {type(model).__name__}")
 

@@ -402,6 +402,13 @@ class RewardDraws:
     seed: int = 0
     redraw_constant: bool = False
 
+    def __post_init__(self) -> None:
+        validation.check_count(self.n_samples, "rewards.n_samples")
+        check_seed(self.seed, "rewards.seed")
+        if not isinstance(self.redraw_constant, bool):
+            raise ValueError(f"rewards.redraw_constant: must be True or False, got {self.redraw_constant!r}")
+        check_correlation(self.correlation, make_distribution(self.distribution))  # names the distribution's field
+
     def sampler(self, n_states: int) -> RewardSampler:
         """The sampler over ``n_states`` states (``ValueError`` naming ``correlation``, ``seed`` or the distribution
         for a bad value)."""

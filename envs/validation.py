@@ -22,11 +22,11 @@ def available_cores() -> int:
 
 
 def check_gamma(gamma: float, name: str = "gamma") -> float:
-    """``gamma`` as a float in the open interval (0, 1); ``ValueError`` naming ``name`` otherwise."""
-    try:
-        value = float(gamma)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in (0, 1), got {gamma!r}") from None
+    """``gamma`` as a float in the open interval (0, 1); ``ValueError`` naming ``name`` otherwise (text such as
+    ``"0.5"`` and booleans too: a number is expected)."""
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number in (0, 1), got {gamma!r}")
+    value = float(gamma)
     if not 0.0 < value < 1.0:
         raise ValueError(f"{name} must be in the open interval (0, 1), got {gamma!r}")
     return value

@@ -142,7 +142,8 @@ def _options_of(parser: argparse.ArgumentParser, command: str) -> set:
 def _as_flag(message: str, options: set) -> str:
     """A message that opens with a Python parameter name (``'gamma' must be ...``, ``device: ...``) opens with
     the command line's flag instead (``--gamma must be ...``), when the command has that flag."""
-    match = re.match(r"^'?([A-Za-z][A-Za-z_]*)'?(?=[:\s])", message)
+    # a field of the Python API's values (execution.jobs, storage.overwrite, rewards.seed) is its flag too
+    match = re.match(r"^'?(?:(?:execution|storage|rewards|rollouts)\.)?([A-Za-z][A-Za-z_]*)'?(?=[:\s])", message)
     if not match:
         return message
     key = match.group(1)

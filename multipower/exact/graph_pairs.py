@@ -66,6 +66,9 @@ def joint_graph_power(
     Raises:
         Interrupted: on Ctrl-C, holding the result over the finished blocks.
     """
+    if not isinstance(graph, JointGraph):
+        raise ValueError(f"graph: must be a JointGraph (multipower.envs.joint_graph.load_joint_graph), got "
+                         f"{type(graph).__name__}")
     gamma_H = check_gamma(gamma, "gamma")
     gamma_A = gamma_H if gamma_A is None else check_gamma(gamma_A, "gamma_A")
     power_tol = check_power_tol(power_tol)

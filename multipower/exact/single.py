@@ -126,6 +126,8 @@ def graph_power(
     Raises:
         Interrupted: on Ctrl-C, holding the result over the finished blocks.
     """
+    if not isinstance(mdp, GraphMDP):
+        raise ValueError(f"mdp: must be a GraphMDP (multipower.envs.graph_mdp.load_graph_mdp), got {type(mdp).__name__}")
     gamma = check_gamma(gamma, "gamma")
     power_tol = check_power_tol(power_tol)
     draws = _one_agent_draws(rewards)

@@ -88,7 +88,7 @@ from multipower.envs.layouts import N_ACTIONS
 from multipower.envs.model import JointModel, SingleAgentModel, check_agent
 from multipower.envs.policies import check_policy
 from multipower.envs.problem import TwoStageProblem
-from multipower.envs.validation import check_gamma, check_rewards
+from multipower.envs.validation import check_device, check_gamma, check_rewards
 from multipower.exact.lexicographic import LEX_GAMMA, lexicographic_policy
 
 #: Default bound on the POWER error caused by stopping iteration, per sample (guarantee: < 1e-4).
@@ -723,6 +723,7 @@ def solve_pairs(
     Returns:
         A ``SolvedPairs`` of numpy arrays.
     """
+    _check_call(problem, device, power_tol, compiled=compiled, values_only=values_only)
     model, R_H, R_A, gamma_H, gamma_A = problem.model, problem.R_H, problem.R_A, problem.gamma_H, problem.gamma_A
     seed = problem.seed_table()
     dev = _device(device)
@@ -833,6 +834,21 @@ def _resolve_small_gamma(model: JointModel, sol: SolvedPairs, R_H, R_A, gamma_H,
     if sol.policy_H is not None:
         sol.policy_H[k], sol.policy_A[k] = pol_H[k], pol_A[k]
         sol.q_A[k] = optimal_response(model, R_A[k], gamma_A, "A", pol_H[k], power_tol)[1]
+
+
+def _check_call(problem, device, power_tol, **flags) -> None:
+    """The arguments of a two-stage solve, checked before any work: one ``ValueError`` naming the argument."""
+    if not isinstance(problem, TwoStageProblem) or not isinstance(problem.model, JointModel):
+        raise ValueError(f"problem: must be a multipower.envs.problem.TwoStageProblem on a JointModel, got "
+                         f"{type(problem).__name__}")
+    check_device(device)
+    if isinstance(power_tol, bool) or not isinstance(power_tol, (int, float, np.integer, np.floating)) \
+            or not 0 < power_tol < 1:
+        raise ValueError(f"power_tol must be a number in (0, 1) (a bound on each sample's POWER error), got "
+                         f"{power_tol!r}")
+    for name, value in flags.items():
+        if not (isinstance(value, bool) or (name == "compiled" and value is None)):
+            raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
 def _use_compiled(dev: torch.device, compiled: Optional[bool]) -> bool:
@@ -947,6 +963,7 @@ def evaluate_policies(
         ``(V_H, V_A)``, each ``(K, S)``, with ``V(s) = R(s) + γ E[V(s')]`` under the joint policy; with
         ``next_values``, ``(V_H, V_A, W_H, W_A)``.
     """
+    _check_call(problem, device, power_tol, next_values=next_values)
     model, R_H, R_A, gamma_H, gamma_A = problem.model, problem.R_H, problem.R_A, problem.gamma_H, problem.gamma_A
     dev = _device(device)
     pH = _policy_tensor(policy_H, model.action_mask_H, "policy_H", dev)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Union
 
@@ -32,8 +32,10 @@ from multipower.envs.memory import joint_state_count
 from multipower.learned.estimator import (
     PolicyRollout,
     Rollouts,
+    check_extras,
     exact_policy_power,
 )
+from multipower.runs.chunkstore import ChunkStore
 from multipower.runs.execution import Execution
 from multipower.runs.results import MeanAccumulator, PowerResult, jsonable, pearson
 from multipower.exact.power import KERNEL_BYTES_PER_STATE, TORCH_BYTES_PER_SAMPLE_STATE
@@ -153,6 +155,9 @@ def compare_agents(
         tensorboard: Directory for a TensorBoard log of the running estimates against samples done.
         config: Extra configuration saved with the result.
     """
+    check_extras(config)
+    if not (tensorboard is None or isinstance(tensorboard, (str, Path))):
+        raise ValueError(f"tensorboard: must be a folder path, got {tensorboard!r}")
     rollout = PolicyRollout(problem, policy_H, policy_A, rollouts)
     model, seed_policy = rollout.model, problem.seed_policy
     # Paired per-sample columns, accumulated chunk by chunk.
@@ -258,6 +263,13 @@ def compare(
     if (spec is None) == (agents is None):
         raise ValueError("compare: give spec (to train) or agents (to reuse), one of them")
     execution = Execution() if execution is None else execution
+    for name, value, kind in (("execution", execution, Execution), ("rollouts", rollouts, Rollouts),
+                              ("store", store, ChunkStore)):
+        if not (isinstance(value, kind) or (value is None and name != "execution")):
+            raise ValueError(f"{name}: must be a {kind.__module__}.{kind.__name__}, got {type(value).__name__}")
+    if agents is not None and not (hasattr(agents, "policy_H") or isinstance(agents, (str, Path))):
+        raise ValueError(f"agents: must be trained agents (TrainedAgents) or the folder multipower train wrote, got "
+                         f"{type(agents).__name__}")
     t0 = time.perf_counter()
     timings = {}
     if agents is not None:
@@ -280,8 +292,9 @@ def compare(
         model, gamma_H, gamma_A, seed_policy = spec.model(), spec.gamma_H, spec.discount_A, spec.seed_policy_value()
         sampler = spec.sampler(model.n_states)
         R_H, R_A = sampler.pairs(0, n_samples)
+        checked = replace(execution, max_memory=None)  # the budget is checked above, with the exact solve's share
         agents = train_agents(algo, TwoStageProblem(model, R_H, R_A, gamma_H, gamma_A, seed_policy), spec.seed,
-                              spec.learner_options, execution=execution, store=store)
+                              spec.learner_options, execution=checked, store=store)
         timings["train"] = time.perf_counter() - t0
         # The reward seed and the sample count are the comparison's own keys (rewards, n_samples).
         extra = {**{k: v for k, v in agents.config.items() if k not in ("seed", "samples")},

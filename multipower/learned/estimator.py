@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Mapping, Optional
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from multipower.envs.dynamics import joint_step, padded_rewards, slip_step
 from multipower.envs.layouts import N_ACTIONS
 from multipower.envs.model import JointModel
 from multipower.envs.policies import check_policy_batch, cumulative_probabilities, is_deterministic
+from multipower.envs.validation import check_count, check_seed
 from multipower.runs.results import MeanAccumulator, PowerResult, pearson
 from multipower.exact.solver import evaluate_policies, power_from_next
 from multipower.envs.problem import TwoStageProblem
@@ -105,6 +106,15 @@ class Rollouts:
     seed: int = 0
     max_walkers: int = DEFAULT_WALKERS
 
+    def __post_init__(self) -> None:
+        for name in ("n_rollouts", "horizon", "max_walkers"):
+            if getattr(self, name) is not None:
+                check_count(getattr(self, name), f"rollouts.{name}")
+        check_seed(self.seed, "rollouts.seed")
+        tol = self.tol
+        if isinstance(tol, bool) or not isinstance(tol, (int, float, np.integer, np.floating)) or not 0 < tol < 1:
+            raise ValueError(f"rollouts.tol: must be a number in (0, 1) (the truncation error in POWER), got {tol!r}")
+
 
 class PolicyRollout:
     """Rolls frozen tabular policies of H and A out together from every joint state.
@@ -137,12 +147,6 @@ class PolicyRollout:
         self.n_samples = len(self.R_H)
         self.policy_H = check_policy_batch(policy_H, model.action_mask_H, self.n_samples, "policy_H")
         self.policy_A = check_policy_batch(policy_A, model.action_mask_A, self.n_samples, "policy_A")
-        if n_rollouts is not None and int(n_rollouts) < 1:
-            raise ValueError(f"n_rollouts must be >= 1, got {n_rollouts}")
-        if horizon is not None and int(horizon) < 1:
-            raise ValueError(f"horizon must be >= 1, got {horizon}")
-        if max_walkers < 1:
-            raise ValueError(f"max_walkers must be >= 1, got {max_walkers}")
         det_H, det_A = is_deterministic(self.policy_H), is_deterministic(self.policy_A)
         rollouts = 1 if det_H and det_A and model.slip == 0.0 else int(n_rollouts or DEFAULT_ROLLOUTS)
         r_max_H = float(np.abs(self.R_H).max(initial=0.0))
@@ -297,6 +301,17 @@ def exact_policy_power(
     return power_from_next(W_H, problem.gamma_H), power_from_next(W_A, problem.gamma_A)
 
 
+def check_extras(config, **hooks) -> None:
+    """The optional extras of an estimate, checked before any rollout: ``config`` a mapping (saved with the result),
+    ``on_chunk`` a callable, ``exact_eval`` a bool; one ``ValueError`` naming the argument."""
+    if not (config is None or isinstance(config, Mapping)):
+        raise ValueError(f"config: must be a mapping saved with the result, got {type(config).__name__}")
+    if not (hooks.get("on_chunk") is None or callable(hooks["on_chunk"])):
+        raise ValueError(f"on_chunk: must be a callable on_chunk(n_done, running), got {hooks['on_chunk']!r}")
+    if "exact_eval" in hooks and not isinstance(hooks["exact_eval"], bool):
+        raise ValueError(f"exact_eval: must be True or False, got {hooks['exact_eval']!r}")
+
+
 def estimate_power(
     problem: TwoStageProblem,
     policy_H: np.ndarray,
@@ -326,6 +341,7 @@ def estimate_power(
         stats ``alpha`` (α_HA of the rollout POWERs), ``alpha_eval``, ``truncation_bound_H/A``,
         ``max_abs_rollout_noise_H/A`` (max over states of |rollout − exact evaluation|).
     """
+    check_extras(config, on_chunk=on_chunk, exact_eval=exact_eval)
     rollout = PolicyRollout(problem, policy_H, policy_A, rollouts)
     model = rollout.model
     names = ("power_H", "power_A") + (("power_H_eval", "power_A_eval") if exact_eval else ())

@@ -15,12 +15,13 @@ resumed run ends with the same arrays as one never interrupted.
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import threading
 import time
 from contextlib import closing, contextmanager
 from dataclasses import replace
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from multipower.agents import qlearning_config, qlearning_stages
 from multipower.agents.chunk import ChunkTask, Progress
 from multipower.agents.logging import ExactQ, policy_metrics, solver_convention
 from multipower.agents.storage import TrainedAgents
+from multipower.envs.model import JointModel
 from multipower.envs.policies import is_deterministic
 from multipower.envs.problem import TwoStageProblem
 from multipower.envs.validation import available_cores, check_count, check_seed
@@ -418,7 +420,11 @@ def train_agents(
     model, R_H, R_A, gamma_H, gamma_A = problem.model, problem.R_H, problem.R_A, problem.gamma_H, problem.gamma_A
     seed_policy = problem.seed_policy
     seed = check_seed(seed)
+    _check_hooks(options, store, tensorboard, reference)
     options = dict(options or {})
+    if execution.max_memory is not None:  # refused before anything is trained, as compare and train do
+        qlearning_config.check_memory(model.layout, model.collision, len(R_H), execution.max_memory,
+                                      execution.jobs or 1, what=f"training ({algo})", learner=algo)
     seed_table = problem.seed_table()
     if algo == "sb3-ppo" and not (isinstance(seed_policy, str) and seed_policy == "uniform"):
         got = repr(seed_policy) if isinstance(seed_policy, str) else "a table"
@@ -452,11 +458,25 @@ def train_agents(
 
 def _check_problem(problem) -> TwoStageProblem:
     """``problem``, if it is a ``TwoStageProblem`` with at least one reward pair; ``ValueError`` naming it otherwise."""
-    if not isinstance(problem, TwoStageProblem):
-        raise ValueError(f"problem: must be a multipower.envs.problem.TwoStageProblem, got {type(problem).__name__}")
-    if problem.n_samples == 0:
-        raise ValueError("R_H, R_A: need at least one reward sample (row), got 0")
+    if not isinstance(problem, TwoStageProblem) or not isinstance(problem.model, JointModel):
+        raise ValueError(f"problem: must be a multipower.envs.problem.TwoStageProblem on a JointModel, got "
+                         f"{type(problem).__name__}")
     return problem
+
+
+def _check_hooks(options, store, tensorboard, reference) -> None:
+    """``train_agents``' remaining arguments, checked by type before any work (one line naming each)."""
+    from multipower.runs.chunkstore import ChunkStore
+
+    if not (options is None or isinstance(options, Mapping)):
+        raise ValueError(f"options: must map hyperparameter names to values, got {type(options).__name__}")
+    if not (store is None or isinstance(store, ChunkStore)):
+        raise ValueError(f"store: must be a multipower.runs.chunkstore.ChunkStore, got {type(store).__name__}")
+    if not (tensorboard is None or isinstance(tensorboard, (str, os.PathLike))):
+        raise ValueError(f"tensorboard: must be a folder path, got {tensorboard!r}")
+    if not (reference is None or callable(reference)):
+        raise ValueError(f"reference: must be a callable such as multipower.exact.accuracy.optimal_response_q, "
+                         f"got {reference!r}")
 
 
 def _check_execution(execution, algo: str) -> Execution:

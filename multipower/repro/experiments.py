@@ -216,6 +216,19 @@ def run_experiment(
         ExperimentInterrupted: on Ctrl-C, after the finished points (and the finished sample blocks of the
             point being solved) are saved; it says which.
     """
+    if not isinstance(config, (Mapping, str, Path)):
+        raise ValueError(f"config: must be a config dict, a shipped config's name or a YAML path, got "
+                         f"{type(config).__name__}")
+    if not (isinstance(execution, Execution) or execution is None):
+        raise ValueError(f"execution: must be a multipower.runs.execution.Execution, got {type(execution).__name__}")
+    if not (isinstance(storage, Storage) or storage is None):
+        raise ValueError(f"storage: must be a multipower.runs.execution.Storage or None, got {type(storage).__name__}")
+    if storage is not None and storage.files:
+        raise ValueError("storage.files: a reproduction writes its own files (config.yaml, report.md, ...); leave it out")
+    if not (solver is None or callable(solver)):
+        raise ValueError(f"solver: must be a callable solver(run, progress) -> PowerResult, got {solver!r}")
+    if not isinstance(figures, bool):
+        raise ValueError(f"figures: must be True or False, got {figures!r}")
     if not isinstance(config, Mapping):
         config = load_config(config)
     config = dict(config)

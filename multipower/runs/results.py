@@ -131,6 +131,7 @@ class PowerResult:
                 ``"timings"``, which a learned comparison's config carries from its training run).
         """
         directory = Path(directory)
+        files = rundir.check_extra_files(files or {})  # plain names inside the folder, before anything is written
         directory.mkdir(parents=True, exist_ok=True)
         run_kind = run_kind or self.config.get("kind") or self.kind
         key = {k: v for k, v in self.config.items() if k != "timings"} if key is None else key

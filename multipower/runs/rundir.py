@@ -110,6 +110,27 @@ def inside(directory: PathLike, name: str, what: str) -> Path:
     return target
 
 
+#: The files a saved result writes itself: ``files`` given beside it may not take their names.
+RESULT_FILES = ("power.csv", "summary.json", MANIFEST)
+
+
+def check_extra_files(files, name: str = "files") -> dict:
+    """``files`` (file name to text or bytes, written beside a result), checked: a mapping whose names are plain
+    file names (no folder part, not hidden, not ``.``/``..``), none of ``RESULT_FILES``, with text or bytes
+    contents. ``ValueError`` naming ``name`` and the file otherwise, before anything is written."""
+    if not isinstance(files, Mapping):
+        raise ValueError(f"{name}: must map file names to text, got {type(files).__name__}")
+    for key, data in files.items():
+        plain = isinstance(key, str) and key == Path(key).name and key not in ("", ".", "..") and not key.startswith(".")
+        if not plain or os.sep in key or "/" in key:
+            raise ValueError(f"{name}: {key!r} is not a plain file name inside the run folder")
+        if key in RESULT_FILES:
+            raise ValueError(f"{name}: {key!r} is one of the result's own files {RESULT_FILES}")
+        if not isinstance(data, (str, bytes)):
+            raise ValueError(f"{name}[{key!r}]: must be text or bytes, got {type(data).__name__}")
+    return dict(files)
+
+
 def check_out(directory: PathLike, kind: str, config: Optional[Mapping] = None, overwrite: bool = False,
               flag: str = "--out", create: bool = True) -> Path:
     """Check an output folder before any work; create it; with ``overwrite``, clear the earlier run's files.

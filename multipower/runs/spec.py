@@ -267,6 +267,18 @@ def check_learner_options(learner: Optional[str], options: Mapping, key: str = "
     return dict(options)
 
 
+def _flag(key: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise SpecError(f"{key!r} must be true or false, got {value!r}")
+    return bool(value)
+
+
+def _text(key: str, value) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(f"{key!r} must be a name (text), got {value!r}")
+    return value
+
+
 def _layout_key(key: str, value) -> str:
     check_layout(key, value)
     return str(value)
@@ -275,7 +287,7 @@ def _layout_key(key: str, value) -> str:
 #: The check of each field: ``check(key as spelled, value) -> value``; raises ``SpecError``.
 CHECKS: dict[str, Callable] = {
     "layout": _layout_key,
-    "layout_name": _optional(lambda key, value: str(value)),
+    "layout_name": _optional(lambda key, value: _text(key, value)),
     "collision": lambda key, value: check_choice(key, value, COLLISIONS),
     "slip": _slip,
     "gamma_H": check_discount,
@@ -285,7 +297,7 @@ CHECKS: dict[str, Callable] = {
     "seed": lambda key, value: check_count(key, value, minimum=0),
     "n_samples": check_count,
     "seed_policy": check_seed_policy,
-    "redraw_constant": lambda key, value: bool(value),
+    "redraw_constant": lambda key, value: _flag(key, value),
     "learner": _optional(lambda key, value: check_choice(key, value, LEARNERS)),
     "learner_options": _learner_options,
 }

@@ -193,10 +193,12 @@ def test_bad_input_raises_clear_errors():
 
 
 @pytest.mark.parametrize("change, message", [
-    (dict(execution=Execution(jobs=0)), r"execution.jobs must be a positive integer"),
-    (dict(execution=Execution(jobs="2")), r"execution.jobs must be a positive integer"),
-    (dict(execution=Execution(chunk_size=1.5)), r"execution.chunk_size must be a positive integer"),
-    (dict(execution=Execution(device="cpu")), r"execution.device applies to the ppo learner only"),
+    (dict(execution=dict(jobs=0)), r"execution.jobs must be a positive integer"),
+    (dict(execution=dict(jobs="2")), r"execution.jobs must be a positive integer"),
+    (dict(execution=dict(chunk_size=1.5)), r"execution.chunk_size must be a positive integer"),
+    (dict(execution=dict(device="cpu")), r"execution.device applies to the ppo learner only"),
+    (dict(execution=dict(backend="nowhere")), r"execution.backend: must be None, one of"),
+    (dict(execution=dict(progress="yes")), r"execution.progress: must be True, False or a callable"),
     (dict(options={"n_jobs": 2}), r"options: n_jobs: .*execution=Execution"),
     (dict(options={"min_visits": -1}), "options: "),
     (dict(options={"total_timesteps": "x"}, algo="sb3-ppo"), "total_timesteps must be a positive integer"),
@@ -217,6 +219,8 @@ def test_train_agents_refuses_bad_input_in_one_line_before_training(monkeypatch,
     if change.get("seed_policy") == "table":
         change["seed_policy"] = seed_policy_table(model, "stay")
     kwargs = {"algo": "qlearning", "gamma_A": 0.6, **change}
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message):  # the Execution itself refuses a bad field as it is made
+        if "execution" in kwargs:
+            kwargs["execution"] = Execution(**kwargs["execution"])
         problem = TwoStageProblem(model, R_H, R_A, 0.6, kwargs.pop("gamma_A"), kwargs.pop("seed_policy", "uniform"))
         training.train_agents(kwargs.pop("algo"), problem, **kwargs)

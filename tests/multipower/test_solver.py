@@ -205,8 +205,14 @@ def test_compiled_kernels_are_the_cpu_default(monkeypatch):
     assert len(calls) == 1
     solve_pairs(TwoStageProblem(model, R_H, R_A, 0.6, 0.95), compiled=False)
     assert len(calls) == 1
-    with pytest.raises(ValueError, match="compiled=True needs device='cpu'"):
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):  # checked before any work
         solve_pairs(TwoStageProblem(model, R_H, R_A, 0.6, 0.6), device="meta", compiled=True)
+    with pytest.raises(ValueError, match="power_tol must be a number in"):
+        solve_pairs(TwoStageProblem(model, R_H, R_A, 0.6, 0.6), power_tol=0)
+    with pytest.raises(ValueError, match="values_only must be True or False"):
+        solve_pairs(TwoStageProblem(model, R_H, R_A, 0.6, 0.6), values_only="no")
+    with pytest.raises(ValueError, match="problem: must be a multipower.envs.problem.TwoStageProblem"):
+        solve_pairs({})
 
 
 def test_evaluate_policies_matches_linear_solve():
