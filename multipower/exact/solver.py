@@ -603,8 +603,8 @@ _threads_before = 0
 def _cpu_threads(fn):
     """Run ``fn`` with ``CPU_THREADS`` torch threads, restoring the caller's setting after the last concurrent call.
 
-    ``torch.set_num_threads`` is process-wide, so concurrent calls (``exact_power(jobs=...)``) share one
-    save/restore: the first entrant saves the setting, the last one out restores it.
+    ``torch.set_num_threads`` is process-wide, so concurrent calls (an ``exact_power`` with ``Execution(jobs=...)``)
+    share one save/restore: the first entrant saves the setting, the last one out restores it.
     """
 
     @functools.wraps(fn)
