@@ -713,8 +713,8 @@ def solve_pairs(
 
     Args:
         problem: The joint model (any collision rule), ``K`` reward pairs, both discounts and A's seed policy. A
-            problem on a ``JointGraph`` is solved by ``multipower.exact.joint_graph.solve_joint_graph`` (its action
-            axes are the graph's slots; ``compiled`` and ``values_only`` do not apply).
+            problem on a ``JointGraph`` goes to ``multipower.exact.joint_graph.solve_joint_graph`` instead (the
+            same programme on the graph's action slots).
         device: Torch device for the computation.
         power_tol: Per-sample bound on the POWER error caused by stopping iteration.
         compiled: Use the compiled per-sample kernels of ``multipower.exact._vikernel`` (CPU only; the same
@@ -726,11 +726,6 @@ def solve_pairs(
     Returns:
         A ``SolvedPairs`` of numpy arrays.
     """
-    if isinstance(getattr(problem, "model", None), JointGraph):  # the graph solver: the same programme on its slots
-        from multipower.exact.joint_graph import solve_joint_graph
-
-        _check_call(problem, device, power_tol, graph=True, compiled=compiled, values_only=values_only)
-        return solve_joint_graph(problem, device, power_tol)
     _check_call(problem, device, power_tol, compiled=compiled, values_only=values_only)
     model, R_H, R_A, gamma_H, gamma_A = problem.model, problem.R_H, problem.R_A, problem.gamma_H, problem.gamma_A
     seed = problem.seed_table()
@@ -844,12 +839,12 @@ def _resolve_small_gamma(model: JointModel, sol: SolvedPairs, R_H, R_A, gamma_H,
         sol.q_A[k] = optimal_response(model, R_A[k], gamma_A, "A", pol_H[k], power_tol)[1]
 
 
-def _check_call(problem, device, power_tol, graph: bool = False, **flags) -> None:
+def _check_call(problem, device, power_tol, **flags) -> None:
     """The arguments of a two-stage solve, checked before any work: one ``ValueError`` naming the argument."""
-    world = (JointModel, JointGraph) if graph else JointModel
-    if not isinstance(problem, TwoStageProblem) or not isinstance(problem.model, world):
-        raise ValueError(f"problem: must be a multipower.envs.problem.TwoStageProblem on a JointModel, got "
-                         f"{type(problem).__name__}")
+    if not isinstance(problem, TwoStageProblem) or not isinstance(problem.model, JointModel):
+        kind = "a JointGraph: solve it with multipower.exact.joint_graph.solve_joint_graph" \
+            if isinstance(getattr(problem, "model", None), JointGraph) else type(problem).__name__
+        raise ValueError(f"problem: must be a multipower.envs.problem.TwoStageProblem on a JointModel, got {kind}")
     check_device(device)
     if isinstance(power_tol, bool) or not isinstance(power_tol, (int, float, np.integer, np.floating)) \
             or not 0 < power_tol < 1:

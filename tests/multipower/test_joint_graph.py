@@ -51,15 +51,13 @@ def test_an_exported_layout_solves_as_the_layout(rule, slip):
             assert np.abs(diff).max() <= 2 * POWER_TOL
 
 
-def test_solve_pairs_takes_a_problem_on_a_joint_graph_too():
+def test_a_problem_on_a_joint_graph_goes_to_the_graph_solver():
     graph = parse_joint_graph(joint_graph_text(joint_model("grid3x3", "crash")))
     R_H, R_A = np.random.default_rng(2).random((2, 3, graph.n_states))
     problem = TwoStageProblem(graph, R_H, R_A, 0.9, 0.8)
-    a, b = solve_pairs(problem), solve_joint_graph(problem)
-    for field in ("V_H", "V_A", "q_H", "policy_A"):
-        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
-    with pytest.raises(ValueError, match="device"):
-        solve_pairs(problem, device="tpu")
+    assert solve_joint_graph(problem).V_H.shape == (3, graph.n_states)
+    with pytest.raises(ValueError, match="solve it with multipower.exact.joint_graph.solve_joint_graph"):
+        solve_pairs(problem)
 
 
 def test_the_seed_policy_graph_round_trips():
