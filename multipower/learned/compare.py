@@ -39,6 +39,7 @@ from multipower.runs.chunkstore import ChunkStore
 from multipower.runs.execution import Execution
 from multipower.runs.results import MeanAccumulator, PowerResult, jsonable, pearson
 from multipower.exact.power import KERNEL_BYTES_PER_STATE, TORCH_BYTES_PER_SAMPLE_STATE
+from multipower.exact.accuracy import policy_gaps
 from multipower.exact.solver import solve_pairs
 from multipower.runs.spec import RunSpec, learner_of, spec_from_config
 from multipower.learned.training import check_algo, train_agents
@@ -146,6 +147,9 @@ def compare_agents(
 ) -> Comparison:
     """Compare learned policies with the exact solver on the reward functions they were trained for.
 
+    The metrics (``comparison_metrics``) also hold ``policy_gap_H``/``_A`` and their ``_max``: the POWER the learned
+    policies lose against their exact best responses (``multipower.exact.accuracy.policy_gaps``).
+
     Args:
         problem: The joint model, the ``(K, S)`` reward functions (the exact solver uses these very arrays), both
             discounts and A's seed policy for the exact solver's first stage
@@ -191,6 +195,11 @@ def compare_agents(
     for name, acc in running.items():
         arrays[name], arrays[f"{name}_se"] = acc.mean, acc.se
     metrics = comparison_metrics(arrays)
+    t0 = time.perf_counter()
+    # The POWER the learned policies lose: H against the seed, A against the learned H (well conditioned, where
+    # the two-stage POWER map moves with every near-tie H settles the other way, docs/learning.md#ppo-long-horizons).
+    metrics.update(policy_gaps(problem, rollout.policy_H, rollout.policy_A))
+    timings["policy_gap"] = time.perf_counter() - t0
     full_config = {
         "layout": model.layout.name,
         "layout_text": model.layout.to_text(),

@@ -538,7 +538,7 @@ def accuracy_warning(algo: str, metrics: dict) -> Optional[str]:
     gaps = ", ".join(f"{agent} loses {metrics[f'policy_gap_{agent}']:.4f} on average and "
                      f"{metrics[f'policy_gap_{agent}_max']:.4f} at worst" for agent in bad)
     return (f"warning: the learned agents are not good enough for POWER ({gaps}; limits {POLICY_GAP_MEAN_LIMIT} "
-            f"and {POLICY_GAP_MAX_LIMIT}): train longer with {_MORE_TRAINING[algo]}")
+            f"and {POLICY_GAP_MAX_LIMIT}): train longer with {_MORE_TRAINING.get(algo, 'more steps')}")
 
 
 def trained_agents(spec: RunSpec, problem: TwoStageProblem, arrays: dict, run: dict, metrics: dict,

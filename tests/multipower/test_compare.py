@@ -39,6 +39,21 @@ def test_exact_optimal_policies_compare_to_zero_error(collision):
     assert m["max_abs_learning_error_H"] <= 2e-4 and m["max_abs_learning_error_A"] <= 2e-4
     assert m["max_abs_error_H"] <= 3e-4 and m["max_abs_error_A"] <= 3e-4
     assert m["alpha_learned"] == pytest.approx(m["alpha_exact"], abs=1e-3)
+    assert max(m["policy_gap_H"], m["policy_gap_H_max"], m["policy_gap_A"], m["policy_gap_A_max"]) == 0.0
+
+
+def test_the_comparison_reports_the_policy_gap_of_the_learned_policies():
+    """compare_agents' policy gaps are policy_gaps' on the same problem: H against the seed, A against H."""
+    from multipower.exact.accuracy import policy_gaps
+
+    model = joint_model("grid3x3", "crash")
+    R_H, R_A = _rewards(model, 6, seed=2)
+    problem = TwoStageProblem(model, R_H, R_A, 0.6)
+    solved = solve_pairs(problem)
+    policy_H = 0.7 * solved.policy_H + 0.3 * uniform_policy(model.action_mask_H)  # loses POWER against the seed
+    m = compare_agents(problem, policy_H, solved.policy_A, rollouts=Rollouts(n_rollouts=2)).metrics
+    direct = policy_gaps(problem, policy_H, solved.policy_A)
+    assert {k: m[k] for k in direct} == direct and m["policy_gap_H"] > 1e-3
 
 
 def test_error_splits_into_learning_error_and_rollout_noise():

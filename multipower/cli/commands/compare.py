@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from multipower.runs import rundir
     from multipower.learned.compare import compare
     from multipower.learned.estimator import Rollouts
-    from multipower.learned.training import sigterm_as_interrupt
+    from multipower.learned.training import accuracy_warning, sigterm_as_interrupt
     from multipower.runs.execution import Execution
 
     if args.single or args.mdp is not None:
@@ -140,6 +140,10 @@ def run(args: argparse.Namespace) -> int:
             f"rollout noise max {m[f'max_abs_rollout_noise_{agent}']:.4f})"
         )
     print(f"alpha learned {m['alpha_learned']:.3f}, exact {m['alpha_exact']:.3f}")
+    print(f"policy gap (POWER the learned policies lose): H {m['policy_gap_H']:.2e} mean, {m['policy_gap_H_max']:.2e} "
+          f"max; A {m['policy_gap_A']:.2e} mean, {m['policy_gap_A_max']:.2e} max")
+    if (warning := accuracy_warning(comparison.config.get("algo", spec.learner), m)) is not None:
+        print(warning, file=sys.stderr)
     print(f"wrote {out}/comparison.json, power.csv{'' if args.no_figure else ', comparison.png'} "
           f"in {time.perf_counter() - t0:.1f} s")
     report_backend(backend)
