@@ -127,7 +127,8 @@ def graph_power(
         Interrupted: on Ctrl-C, holding the result over the finished blocks.
     """
     if not isinstance(mdp, GraphMDP):
-        raise ValueError(f"mdp: must be a GraphMDP (multipower.envs.graph_mdp.load_graph_mdp), got {type(mdp).__name__}")
+        raise ValueError(f"mdp: must be a GraphMDP (multipower.envs.graph_mdp.load_graph_mdp), got "
+                         f"{type(mdp).__name__}")
     gamma = check_gamma(gamma, "gamma")
     power_tol = check_power_tol(power_tol)
     draws = _one_agent_draws(rewards)

@@ -224,7 +224,8 @@ def run_experiment(
     if not (isinstance(storage, Storage) or storage is None):
         raise ValueError(f"storage: must be a multipower.runs.execution.Storage or None, got {type(storage).__name__}")
     if storage is not None and storage.files:
-        raise ValueError("storage.files: a reproduction writes its own files (config.yaml, report.md, ...); leave it out")
+        raise ValueError("storage.files: a reproduction writes its own files (config.yaml, report.md, ...); "
+                         "leave it out")
     if not (solver is None or callable(solver)):
         raise ValueError(f"solver: must be a callable solver(run, progress) -> PowerResult, got {solver!r}")
     if not isinstance(figures, bool):

@@ -121,8 +121,8 @@ def check_extra_files(files, name: str = "files") -> dict:
     if not isinstance(files, Mapping):
         raise ValueError(f"{name}: must map file names to text, got {type(files).__name__}")
     for key, data in files.items():
-        plain = isinstance(key, str) and key == Path(key).name and key not in ("", ".", "..") and not key.startswith(".")
-        if not plain or os.sep in key or "/" in key:
+        plain = isinstance(key, str) and key == Path(key).name and key not in ("", ".", "..")
+        if not plain or key.startswith(".") or os.sep in key or "/" in key:
             raise ValueError(f"{name}: {key!r} is not a plain file name inside the run folder")
         if key in RESULT_FILES:
             raise ValueError(f"{name}: {key!r} is one of the result's own files {RESULT_FILES}")
