@@ -54,7 +54,8 @@ def run_case(name: str, samples: int | None, jobs: int) -> str:
     world = Path(layout).stem
     return (f"| {name} | {algo} | {world} {collision} γ={gamma} | {n} | {wall:,.0f} s | "
             f"{m['mean_abs_error_H']:.4f}, {m['pearson_H']:.3f} | {m['mean_abs_error_A']:.4f}, {m['pearson_A']:.3f} | "
-            f"{m['alpha_learned']:.3f} / {m['alpha_exact']:.3f} ({delta:.3f}) | {'meets' if ok else 'misses'} |")
+            f"{m['alpha_learned']:.3f} / {m['alpha_exact']:.3f} ({delta:.3f}) | "
+            f"{m['policy_gap_H']:.1e} / {m['policy_gap_A']:.1e} | {'meets' if ok else 'misses'} |")
 
 
 def main() -> None:
@@ -69,8 +70,8 @@ def main() -> None:
         parser.error(f"--cases: unknown {unknown}; choose from {', '.join(CASES)}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} cores")
     print("| case | learner | world | samples | train + compare | POWER_H mean, Pearson | POWER_A mean, Pearson "
-          "| α learned / exact (Δ) | target |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| α learned / exact (Δ) | policy gap H / A | target |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name in names:
         print(run_case(name, args.samples, args.jobs), flush=True)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
