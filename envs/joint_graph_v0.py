@@ -83,7 +83,7 @@ from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 from multipower.envs.joint_graph import JointGraph, load_joint_graph, parse_joint_graph
 from multipower.envs.model import AGENTS, check_agent
 from multipower.envs.rewards import RewardSampler
-from multipower.envs.validation import check_action, check_max_cycles, check_reward_seed, check_reward_table
+from multipower.envs.validation import check_action, check_max_cycles, check_reward_seed, check_reward_tables
 
 DEFAULT_GRAPH = "joint_grid2x2_crash"
 RENDER_MODES = ("human", "ansi")
@@ -173,10 +173,7 @@ class JointGraphParallelEnv(ParallelEnv):
 
     def set_rewards(self, rewards: Mapping[str, Any]) -> None:
         """Use the reward tables ``{"H": (n_states,), "A": (n_states,)}`` from now on."""
-        if not isinstance(rewards, Mapping) or set(rewards) != set(AGENTS):
-            raise ValueError('rewards must be {"H": table, "A": table}, one reward per joint state each')
-        self.reward_tables = {agent: check_reward_table(rewards[agent], self.n_states, f"rewards[{agent!r}]")
-                              for agent in AGENTS}
+        self.reward_tables = check_reward_tables(rewards, self.n_states, AGENTS)
 
     def set_reward_seed(self, reward_seed: int) -> None:
         """Use reward sample 0 of ``RewardSampler(n_states, seed=reward_seed)`` from now on."""

@@ -148,7 +148,8 @@ from multipower.envs.model import AGENTS, JointModel, check_agent, check_collisi
 from multipower.envs.rendering import DEFAULT_CELL_PX, check_cell_px, render_ansi, render_rgb
 from multipower.envs.rewards import RewardSampler
 from multipower.envs.slip import check_slip
-from multipower.envs.validation import check_action, check_cell, check_max_cycles, check_reward_seed, check_reward_table
+from multipower.envs.validation import (check_action, check_cell, check_max_cycles, check_reward_seed, check_reward_table,
+                                        check_reward_tables)
 
 OBS_TYPES = ("index", "vector")
 RENDER_MODES = ("human", "ansi", "rgb_array")
@@ -337,11 +338,7 @@ class MazeParallelEnv(ParallelEnv):
 
     def set_rewards(self, rewards: Mapping[str, Any]) -> None:
         """Use these reward tables ``{"H": (n_states,), "A": (n_states,)}`` from the next step on."""
-        if not isinstance(rewards, Mapping) or set(rewards) != set(AGENTS):
-            keys = list(rewards) if isinstance(rewards, Mapping) else type(rewards).__name__
-            raise ValueError(f"rewards must be a dict with keys {AGENTS} (one table per agent), got {keys}")
-        tables = {agent: check_reward_table(rewards[agent], self.model.n_states, f"rewards[{agent!r}]") for agent in AGENTS}
-        self._use_rewards(tables, None)
+        self._use_rewards(check_reward_tables(rewards, self.model.n_states, AGENTS), None)
 
     def set_reward_seed(self, reward_seed: int) -> None:
         """Draw the reward tables of ``reward_seed`` (from the env's distribution and correlation) and use them."""

@@ -192,3 +192,12 @@ def check_reward_table(table: Any, n_states: int, name: str) -> np.ndarray:
     array = array.copy()
     array.flags.writeable = False
     return array
+
+
+def check_reward_tables(rewards: Any, n_states: int, agents: tuple = ("H", "A")) -> dict:
+    """``{agent: table}`` for an environment's ``rewards``: a mapping with exactly the keys ``agents``, each a table
+    of ``check_reward_table``; ``ValueError`` naming ``rewards`` (or the agent's table) otherwise."""
+    if not isinstance(rewards, Mapping) or set(rewards) != set(agents):
+        keys = list(rewards) if isinstance(rewards, Mapping) else type(rewards).__name__
+        raise ValueError(f"rewards must be a dict with keys {agents} (one table per agent), got {keys}")
+    return {agent: check_reward_table(rewards[agent], n_states, f"rewards[{agent!r}]") for agent in agents}

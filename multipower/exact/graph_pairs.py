@@ -12,14 +12,12 @@ import numpy as np
 
 from multipower.envs.joint_graph import JointGraph
 from multipower.envs.rewards import RewardDraws
-from multipower.envs.validation import check_gamma
+from multipower.envs.validation import check_device, check_gamma
 from multipower.envs.joint_graph import graph_seed_table
 from multipower.exact.joint_graph import BYTES_PER_SAMPLE_SLOT
 from multipower.exact.power import (
     TORCH_BYTES_PER_SAMPLE_STATE,
-    _check_draws,
     _check_how,
-    _check_samples,
     _fit_memory,
     _job,
     _run,
@@ -76,8 +74,7 @@ def joint_graph_power(
     if not isinstance(draws, RewardDraws):
         raise ValueError(f"rewards: must be a multipower.envs.rewards.RewardDraws, got {type(draws).__name__}")
     execution, storage = _check_how(execution, storage)
-    device, n_samples = execution.device_or("cpu"), _check_samples(draws.n_samples)
-    _check_draws(draws.distribution, draws.correlation, draws.seed, device)
+    device, n_samples = check_device(execution.device_or("cpu")), draws.n_samples  # draws: checked when made
     table = graph_seed_table(graph, seed_policy)
     seed_value = seed_policy if isinstance(seed_policy, str) else table
     # The working set grows with the (H action, A action, outcome) slots per state: count it in layout states.

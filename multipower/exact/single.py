@@ -15,11 +15,9 @@ from multipower.envs.layouts import LayoutLike, load_layout
 from multipower.envs.model import single_agent_model
 from multipower.envs.rewards import RewardDraws
 from multipower.envs.slip import check_slip
-from multipower.envs.validation import check_gamma
+from multipower.envs.validation import check_device, check_gamma
 from multipower.exact.power import (
-    _check_draws,
     _check_how,
-    _check_samples,
     _fit_memory,
     _job,
     _progress_config,
@@ -64,8 +62,7 @@ def single_agent_power(
     power_tol = check_power_tol(power_tol)
     draws = _one_agent_draws(rewards)
     execution, storage = _check_how(execution, storage)
-    device, n_samples = execution.device_or("cpu"), draws.n_samples
-    _check_draws(draws.distribution, 0.0, draws.seed, device)
+    device, n_samples = check_device(execution.device_or("cpu")), draws.n_samples  # draws: checked when made
     grid, slip = load_layout(layout), check_slip(slip)
     size, jobs, _ = _fit_memory(grid.n_cells, None, execution.chunk_size, execution.jobs, n_samples, device,
                                 execution.max_memory, f"single-agent POWER on {grid.name!r}")
@@ -133,8 +130,7 @@ def graph_power(
     power_tol = check_power_tol(power_tol)
     draws = _one_agent_draws(rewards)
     execution, storage = _check_how(execution, storage)
-    device, n_samples = execution.device_or("cpu"), draws.n_samples
-    _check_draws(draws.distribution, 0.0, draws.seed, device)
+    device, n_samples = check_device(execution.device_or("cpu")), draws.n_samples  # draws: checked when made
     # the working set grows with action slots × outcomes, as a layout's does with its 5 moves
     weight = max(1, mdp.next_state.shape[1] * mdp.next_state.shape[2] // 5)
     size, jobs, _ = _fit_memory(mdp.n_states * weight, None, execution.chunk_size, execution.jobs, n_samples, device,
@@ -160,7 +156,6 @@ def _one_agent_draws(rewards) -> RewardDraws:
     draws = RewardDraws() if rewards is None else rewards
     if not isinstance(draws, RewardDraws):
         raise ValueError(f"rewards: must be a multipower.envs.rewards.RewardDraws, got {type(draws).__name__}")
-    _check_samples(draws.n_samples)
     if draws.correlation != 0.0:
         raise ValueError(f"rewards.correlation: must be 0 for one agent, got {draws.correlation!r}")
     return draws

@@ -31,7 +31,7 @@ from multipower.envs.layouts import LayoutLike, load_layout
 from multipower.envs.memory import DEFAULT_FRACTION, default_budget, format_bytes
 from multipower.envs.rewards import RewardDraws, RewardSampler
 from multipower.envs.slip import check_slip
-from multipower.envs.validation import check_count, check_gamma, check_seed
+from multipower.envs.validation import check_count, check_gamma
 from multipower.runs.results import MeanAccumulator, PowerResult, jsonable, pearson
 
 KIND = "compare_single"
@@ -283,8 +283,7 @@ def _plan(mdp, gamma, layout, slip, rewards, options, power_tol) -> SinglePlan:
         raise ValueError(f"rewards: must be a multipower.envs.rewards.RewardDraws, got {type(draws).__name__}")
     if draws.correlation != 0.0:
         raise ValueError(f"rewards.correlation: must be 0 for one agent, got {draws.correlation!r}")
-    n_samples = check_count(draws.n_samples, "n_samples")
-    seed = check_seed(draws.seed)
+    n_samples, seed = draws.n_samples, draws.seed  # checked when the draws were made
     settings = check_options(options)
     grid = None if layout is None else load_layout(layout)  # read once: the world and the config's name
     world = world_mdp(mdp, grid, slip)

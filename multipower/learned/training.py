@@ -32,7 +32,7 @@ from multipower.agents.storage import TrainedAgents
 from multipower.envs.model import JointModel
 from multipower.envs.policies import is_deterministic
 from multipower.envs.problem import TwoStageProblem
-from multipower.envs.validation import available_cores, check_count, check_seed
+from multipower.envs.validation import available_cores, check_seed
 from multipower.runs.backends import remote
 from multipower.runs.execution import Execution
 from multipower.runs.rundir import NUMERICS_VERSION
@@ -480,14 +480,11 @@ def _check_hooks(options, store, tensorboard, reference) -> None:
 
 
 def _check_execution(execution, algo: str) -> Execution:
-    """``execution`` (default ``Execution()``) with its training fields checked before any work: ``jobs`` and
-    ``chunk_size`` positive integers, a ``device`` for the batched PPO only."""
+    """``execution`` (default ``Execution()``; its fields were checked when it was made), with a ``device`` for the
+    batched PPO only."""
     execution = Execution() if execution is None else execution
     if not isinstance(execution, Execution):
         raise ValueError(f"execution: must be a multipower.runs.execution.Execution, got {type(execution).__name__}")
-    for name in ("jobs", "chunk_size"):
-        if getattr(execution, name) is not None:
-            check_count(getattr(execution, name), f"execution.{name}")
     if algo != "ppo" and execution.device is not None:
         raise ValueError(f"execution.device applies to the ppo learner only, not {algo}")
     return execution
