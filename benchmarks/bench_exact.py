@@ -21,6 +21,7 @@ import os
 import time
 
 from multipower.envs.model import joint_model
+from multipower.envs.problem import TwoStageProblem
 from multipower.envs.rewards import RewardSampler
 from multipower.exact import solver
 from multipower.exact.power import exact_power
@@ -47,7 +48,7 @@ def peer_ms_per_sample(layout: str, gamma: float, collision: str, n: int) -> flo
     model = joint_model(layout, collision)
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, n)
     start = time.perf_counter()
-    plain_two_stage(model, R_H, R_A, gamma, gamma, tol=solver.POWER_TOL * gamma / (1 - gamma))
+    plain_two_stage(TwoStageProblem(model, R_H, R_A, gamma), tol=solver.POWER_TOL * gamma / (1 - gamma))
     return (time.perf_counter() - start) * 1000 / n
 
 

@@ -7,42 +7,41 @@ both evaluated. Slow by design (a peer to time the solver against, and to check 
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable
 
 import numpy as np
 
-from multipower.envs.model import JointModel
+from multipower.envs.problem import TwoStageProblem
 
 
-def plain_two_stage(model: JointModel, R_H: np.ndarray, R_A: np.ndarray, gamma_H: float, gamma_A: float,
-                    seed_policy: Optional[np.ndarray] = None, tol: float = 1e-13) -> tuple[np.ndarray, np.ndarray]:
+def plain_two_stage(problem: TwoStageProblem, tol: float = 1e-13) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample two-stage POWER ``(power_H, power_A)``, each ``(K, S)``, by plain value iteration.
 
     Args:
-        model: A joint model without slip.
-        R_H, R_A: ``(K, S)`` rewards.
-        gamma_H, gamma_A: Discounts in (0, 1).
-        seed_policy: ``(S, 5)`` A's policy while H learns (default uniform over A's available moves).
+        problem: A joint model without slip, ``(K, S)`` rewards, both discounts and A's seed policy while H learns.
         tol: Iteration stops when no value moves by more than this.
 
     Returns:
         ``(1 − γ)/γ · (V − R)`` of each agent under the greedy policies, values ``V = R + γ E[V(s')]`` with 0 after
         a crash (docs/concepts.md#multi-agent-power).
     """
+    model = problem.model
     if model.slip > 0.0:
         raise ValueError("plain_two_stage: a model without slip only")
+    R_H, R_A, gamma_H, gamma_A = problem.R_H, problem.R_A, problem.gamma_H, problem.gamma_A
     S = model.n_states
     nxt = model.next_state  # (S, 5, 5): s' for (s, a_H, a_A); S is the crash terminal
     mask_H, mask_A = model.action_mask_H, model.action_mask_A
-    seed = mask_A / mask_A.sum(1, keepdims=True) if seed_policy is None else np.asarray(seed_policy, dtype=float)
+    seed = problem.seed_table()
 
     def padded(V):
         return np.concatenate([V, np.zeros((len(V), 1))], axis=1)
 
-    def solve(R, gamma, q_of):
+    def fixed_point(R, gamma, expected: Callable[[np.ndarray], np.ndarray]):
+        """``V = R + γ · expected(V with the terminal's 0)``, iterated from ``R`` until it moves less than ``tol``."""
         V = R.copy()
         while True:
-            V_new = R + gamma * q_of(padded(V)).max(-1)
+            V_new = R + gamma * expected(padded(V))
             if np.abs(V_new - V).max() < tol:
                 return V_new
             V = V_new
@@ -54,18 +53,13 @@ def plain_two_stage(model: JointModel, R_H: np.ndarray, R_A: np.ndarray, gamma_H
     def q_A(Vp, pol_H):
         return np.where(mask_A, np.einsum("ksho,ksh->kso", Vp[:, nxt], pol_H), -np.inf)
 
-    V_H = solve(R_H, gamma_H, lambda Vp: q_H(Vp, seed))
+    V_H = fixed_point(R_H, gamma_H, lambda Vp: q_H(Vp, seed).max(-1))
     pol_H = np.eye(5)[q_H(padded(V_H), seed).argmax(-1)]
-    V_A = solve(R_A, gamma_A, lambda Vp: q_A(Vp, pol_H))
+    V_A = fixed_point(R_A, gamma_A, lambda Vp: q_A(Vp, pol_H).max(-1))
     pol_A = np.eye(5)[q_A(padded(V_A), pol_H).argmax(-1)]
 
-    def evaluate(R, gamma):
-        V = R.copy()
-        while True:
-            V_new = R + gamma * np.einsum("ksho,ksh,kso->ks", padded(V)[:, nxt], pol_H, pol_A)
-            if np.abs(V_new - V).max() < tol:
-                return V_new
-            V = V_new
+    def joint(Vp):
+        return np.einsum("ksho,ksh,kso->ks", Vp[:, nxt], pol_H, pol_A)
 
-    return ((1 - gamma_H) / gamma_H * (evaluate(R_H, gamma_H) - R_H),
-            (1 - gamma_A) / gamma_A * (evaluate(R_A, gamma_A) - R_A))
+    return ((1 - gamma_H) / gamma_H * (fixed_point(R_H, gamma_H, joint) - R_H),
+            (1 - gamma_A) / gamma_A * (fixed_point(R_A, gamma_A, joint) - R_A))

@@ -25,7 +25,7 @@ def test_robot_face_power_matches_a_plain_solve(collision):
     )
     model = joint_model("robot_face20x20", collision)
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, n)
-    power_H, power_A = plain_two_stage(model, R_H, R_A, 0.1, 0.1)
+    power_H, power_A = plain_two_stage(TwoStageProblem(model, R_H, R_A, 0.1))
     np.testing.assert_allclose(result["power_H"], power_H.mean(0), rtol=0, atol=1e-9)
     np.testing.assert_allclose(result["power_A"], power_A.mean(0), rtol=0, atol=1e-9)
 
@@ -67,8 +67,6 @@ def test_large_worlds_get_the_views_small_ones_the_heat_maps(face, tmp_path):
 
 
 def test_the_plain_reference_takes_a_seed_policy_and_two_discounts():
-    from multipower.envs.policies import seed_policy_table
-
     model = joint_model("maze7x7", "crash")
     R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 3)
     result = exact_power(
@@ -76,7 +74,7 @@ def test_the_plain_reference_takes_a_seed_policy_and_two_discounts():
         power_tol=1e-10,
         execution=Execution(jobs=1, progress=False),
     )
-    power_H, power_A = plain_two_stage(model, R_H, R_A, 0.6, 0.9, seed_policy_table(model, "stay"))
+    power_H, power_A = plain_two_stage(TwoStageProblem(model, R_H, R_A, 0.6, 0.9, seed_policy="stay"))
     np.testing.assert_allclose(result["power_H"], power_H.mean(0), rtol=0, atol=1e-9)
     np.testing.assert_allclose(result["power_A"], power_A.mean(0), rtol=0, atol=1e-9)
 
