@@ -175,14 +175,14 @@ def _cells(model: JointModel, states, effective_H, crashed: bool) -> np.ndarray:
     return cells
 
 
-def optimal_policies(
-    model: JointModel, R_H: np.ndarray, R_A: np.ndarray, gamma_H: float, gamma_A: float, seed_policy="uniform"
-) -> tuple[np.ndarray, np.ndarray]:
-    """The exact two-stage policies ``(S, 5)`` of one reward pair ``R_H, R_A`` ``(S,)``
-    (``multipower.exact.solver.solve_pairs``, docs/concepts.md#two-stage-training): H optimal against A's
-    ``seed_policy`` (``"uniform"``, ``"stay"`` or an ``(S, 5)`` table), A optimal against that frozen H, each
-    uniform over its tied optima (a rollout then takes the lowest tied action number)."""
+def optimal_policies(problem: TwoStageProblem) -> tuple[np.ndarray, np.ndarray]:
+    """The exact two-stage policies ``(S, 5)`` of a problem of one reward pair
+    (``multipower.exact.solver.solve_pairs``, docs/concepts.md#two-stage-training): H optimal against A's seed
+    policy, A optimal against that frozen H, each uniform over its tied optima (a rollout then takes the lowest
+    tied action number)."""
     from multipower.exact.solver import solve_pairs  # loads torch: only optimal rollouts need it
 
-    solved = solve_pairs(TwoStageProblem(model, R_H, R_A, gamma_H, gamma_A, seed_policy))
+    if problem.n_samples != 1:
+        raise ValueError(f"problem: optimal policies are of one reward sample, got {problem.n_samples}")
+    solved = solve_pairs(problem)
     return solved.policy_H[0], solved.policy_A[0]

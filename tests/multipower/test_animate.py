@@ -113,7 +113,7 @@ def test_returns_equal_exact_policy_evaluation(run_dir, kind):
         if kind == "learned":
             policy_H, policy_A = data["policy_H"][k], data["policy_A"][k]
         else:
-            policy_H, policy_A = optimal_policies(model, R_H, R_A, GAMMA, GAMMA)
+            policy_H, policy_A = optimal_policies(TwoStageProblem(model, R_H, R_A, GAMMA))
         greedy_H = np.eye(5)[greedy_actions(policy_H, model.action_mask_H)]
         greedy_A = np.eye(5)[greedy_actions(policy_A, model.action_mask_A)]
         V_H, V_A = evaluate_policies(
@@ -135,7 +135,7 @@ def test_optimal_rollout_returns_the_solvers_optimal_values(run_dir):
     R_H, R_A = data["R_H"][:1], data["R_A"][:1]
     solved = solve_pairs(TwoStageProblem(model, R_H, R_A, GAMMA, GAMMA), power_tol=1e-13)
     assert is_deterministic(solved.policy_H) and is_deterministic(solved.policy_A)
-    policy_H, policy_A = optimal_policies(model, R_H[0], R_A[0], GAMMA, GAMMA)
+    policy_H, policy_A = optimal_policies(TwoStageProblem(model, R_H[0], R_A[0], GAMMA))
     for start in (0, 40, 80):
         rollout = greedy_rollout(TwoStageProblem(model, R_H[0], R_A[0], GAMMA), policy_H, policy_A, start, 80)
         np.testing.assert_allclose(rollout.returns_H[-1], solved.V_H[0, start], atol=1e-9)
@@ -165,7 +165,7 @@ def test_cli_writes_the_gif(run_dir, tmp_path, capsys, kind):
     data = np.load(run_dir / "agents.npz")
     R_H, R_A = data["R_H"][2], data["R_A"][2]
     policies = ((data["policy_H"][2], data["policy_A"][2]) if kind == "learned"
-                else optimal_policies(model, R_H, R_A, GAMMA, GAMMA))
+                else optimal_policies(TwoStageProblem(model, R_H, R_A, GAMMA)))
     rollout = greedy_rollout(TwoStageProblem(model, R_H, R_A, GAMMA), *policies, model.joint_state(0, 8), 6)
     assert f"G_H = {rollout.returns_H[-1]:.4f}, G_A = {rollout.returns_A[-1]:.4f}" in printed
 

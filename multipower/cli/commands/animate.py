@@ -59,12 +59,13 @@ def run(args: argparse.Namespace) -> int:
     else:  # sample k alone: samples are reproducible by index
         R_H, R_A = (r[0] for r in spec.sampler(model.n_states).pairs(k, k + 1))
     gamma_H, gamma_A = spec.gamma_H, spec.discount_A
+    seed_policy = "uniform" if args.policy == "learned" else spec.seed_policy_value()  # the optimum's only
+    problem = TwoStageProblem(model, R_H, R_A, gamma_H, gamma_A, seed_policy)
     if args.policy == "learned":
         policy_H, policy_A = agents.policy_H[k], agents.policy_A[k]
     else:
-        policy_H, policy_A = optimal_policies(model, R_H, R_A, gamma_H, gamma_A, spec.seed_policy_value())
-    rollout = greedy_rollout(TwoStageProblem(model, R_H, R_A, gamma_H, gamma_A), policy_H, policy_A, start,
-                             args.steps, seed=args.rollout_seed)
+        policy_H, policy_A = optimal_policies(problem)
+    rollout = greedy_rollout(problem, policy_H, policy_A, start, args.steps, seed=args.rollout_seed)
     slip = f", slip {model.slip:g} (rollout seed {args.rollout_seed})" if model.slip else ""
     title = f"{model.layout.name}, collision {spec.collision}{slip}, sample {k}, {args.policy} policies"
     save_rollout_gif(model, rollout, out, gamma_H, gamma_A, fps=args.fps, title=title)
