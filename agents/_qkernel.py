@@ -14,6 +14,10 @@ cumulative slip table (``own_cdf``, ``other_cdf`` ``(S, 5, 5)``, ``multipower.en
 other agent's once per step, the learner's once per updated action (each update is a sample of its own
 transition), the walker moving by the draw of the action taken. Without slip no such draw is made, so the
 streams, and the results, are those of the deterministic kernel.
+
+On a joint MDP graph whose joint actions have several outcomes (``multipower.envs.joint_graph.JointGraph``), the
+state reached by each update is drawn from the graph's outcome probabilities (``_arrive``). A layout or a
+deterministic graph has one outcome per joint action and makes no such draw.
 """
 
 from __future__ import annotations
@@ -59,6 +63,20 @@ def _effective(cdf, s, a, u):
     return e
 
 
+@njit(inline="always")
+def _arrive(next_rows, outcome_cdf, base, e, x):
+    """``(x, s')``: the state reached from row ``base`` by own move ``e``; on a joint graph with several outcomes
+    (``outcome_cdf`` has rows) one drawn from its cumulative probabilities (``inf`` from the last possible one on),
+    else the table's only outcome, with no draw."""
+    if outcome_cdf.shape[0] == 0:
+        return x, next_rows[base, e, 0]
+    x, u = _uniform(x)
+    j = 0
+    while u >= outcome_cdf[base, e, j]:
+        j += 1
+    return x, next_rows[base, e, j]
+
+
 @njit(cache=True)
 def epsilon_at(step, eps_start, eps_end, eps_horizon):
     """ε after ``step`` steps: linear from ``eps_start`` to ``eps_end`` over ``eps_horizon`` steps, then flat."""
@@ -73,12 +91,14 @@ def run_steps(
     state, t, returns, discount, rng_state,
     n_steps, step0, eps_start, eps_end, eps_horizon,
     gamma, lr_scale, lr_omega, episode_length, all_actions, out,
-    slip, own_cdf, other_cdf, vr, ref_backup, ref_sum, ref_count,
+    slip, own_cdf, other_cdf, vr, ref_backup, ref_sum, ref_count, outcome_cdf,
 ):
     """Advance all walkers ``n_steps`` steps; ``out`` accumulates ``[Σ|TD|, Σ episode return, episodes]``.
 
     Shapes: ``q``, ``counts`` ``(K, S+1, 5)``; ``backup``, ``rewards`` ``(K, S+1)`` (row ``S`` is the absorbing
-    terminal: reward 0, backup 0); ``next_rows`` ``(S·5, 5)``: ``s'`` for ``(s, other)`` and each own action;
+    terminal: reward 0, backup 0); ``next_rows`` ``(S·5, 5, J)``: the ``J`` possible ``s'`` for ``(s, other)`` and
+    each own action, ``outcome_cdf`` the same shape (their cumulative probabilities, drawn by ``_arrive``) or
+    ``(0, 0, 0)`` where each has one (a layout, a deterministic joint graph);
     ``mask`` ``(S, 5)``; ``avail`` ``(S, 5)`` available actions packed left, ``n_avail`` ``(S,)``;
     ``other_cum``/``other_action``: cumulative probabilities / deterministic action (``-1`` where the policy is
     stochastic) of the other agent, per state (``shared``) or per ``k·S + s``; ``active`` ``(K,)``: samples
@@ -134,7 +154,7 @@ def run_steps(
                             if slip:
                                 x, u = _uniform(x)
                                 e = _effective(own_cdf, s, b, u)
-                            reached[b] = next_rows[base, e]
+                            x, reached[b] = _arrive(next_rows, outcome_cdf, base, e, x)
                             target[b] = backup[k, reached[b]]
                             if vr:
                                 # Recentred target: T̂Q − T̂Q̄ + (running mean of T̂Q̄), all on sampled s'.
@@ -153,7 +173,7 @@ def run_steps(
                     if slip:
                         x, u = _uniform(x)
                         e = _effective(own_cdf, s, a, u)
-                    reached[a] = next_rows[base, e]
+                    x, reached[a] = _arrive(next_rows, outcome_cdf, base, e, x)
                     tgt = backup[k, reached[a]]
                     if vr:
                         ref = ref_backup[k, reached[a]]

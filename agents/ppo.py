@@ -37,12 +37,12 @@ import numpy as np
 
 from multipower.agents.chunk import ChunkTask, Progress, per_sample_seconds
 from multipower.agents.logging import optimal_mask
-from multipower.envs.dynamics import joint_step, padded_rewards, slip_step
+from multipower.envs.dynamics import joint_step, outcome_step, padded_rewards, slip_step
 from multipower.envs.layouts import N_ACTIONS
 from multipower.envs.memory import check_budget, default_budget
 from multipower.envs.model import AGENTS, JointModel, check_agent
 from multipower.envs.policies import check_policy_batch, uniform_policy
-from multipower.envs.problem import StageProblem, TwoStageProblem
+from multipower.envs.problem import JointWorld, StageProblem, TwoStageProblem
 
 OBSERVATIONS = ("index", "vector")
 DEVICES = ("auto", "cpu", "cuda")
@@ -284,7 +284,7 @@ def sample_keys(seed: int, sample_indices: Sequence[int], agent: str):
 
 
 # Stream tags: one per kind of draw, so no two draws share a counter.
-_INIT, _START, _ACTION, _OTHER, _SHUFFLE, _SLIP_H, _SLIP_A = 1, 2, 3, 4, 5, 6, 7
+_INIT, _START, _ACTION, _OTHER, _SHUFFLE, _SLIP_H, _SLIP_A, _OUTCOME = 1, 2, 3, 4, 5, 6, 7, 8
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -372,7 +372,8 @@ class Batch:
     """The joint model and one agent's task, as tensors on one device, for K samples.
 
     Args:
-        model: The joint model (its tables are the dynamics).
+        model: The joint model (its tables are the dynamics), or a joint graph with five action slots per agent
+            (``multipower.envs.joint_graph.JointGraph.with_slots``; ``observation="index"``).
         rewards: ``(K, S)`` the learner's reward of each joint state.
         agent: ``"H"`` or ``"A"``: which agent learns.
         other_policy: ``(S, 5)`` or ``(K, S, 5)`` the other agent's fixed policy (any valid table: rows
@@ -381,7 +382,7 @@ class Batch:
         device: A ``torch.device``.
     """
 
-    def __init__(self, model: JointModel, rewards, agent: str, other_policy, observation: str, device):
+    def __init__(self, model: JointWorld, rewards, agent: str, other_policy, observation: str, device):
         import torch
 
         self.agent = check_agent(agent)
@@ -395,7 +396,10 @@ class Batch:
         as_tensor = lambda a, dtype: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
         self.device = device
         self.K = len(rewards)
-        self.next_state = as_tensor(model.next_state, torch.int64)
+        next_state, outcome_cdf = model.step_tables()
+        self.next_state = as_tensor(next_state, torch.int64)
+        # A joint graph's outcomes are drawn (multipower.envs.dynamics.outcome_step); None: one outcome each.
+        self.outcome_cdf = None if outcome_cdf is None else as_tensor(outcome_cdf, torch.float64)
         self.rewards = as_tensor(padded_rewards(rewards), torch.float32)
         self.mask = as_tensor(model.action_mask(self.agent), torch.bool)
         other_cdf = np.cumsum(other, axis=-1)
@@ -406,6 +410,8 @@ class Batch:
         self.slip_cdf = tuple(as_tensor(model.slip_cdf(x), torch.float64) for x in AGENTS) if self.slip else None
         if observation == "index":
             self.n_inputs, self.obs_rows = model.n_states, None  # the one-hot's position is the state itself
+        elif not isinstance(model, JointModel):
+            raise ValueError("observation: a joint graph's states are observed by index; give observation='index'")
         else:  # one-hot H cell then one-hot A cell: two rows of the first layer
             n = model.n_cells
             self.n_inputs = 2 * n
@@ -427,10 +433,15 @@ class Batch:
 
         return torch.arange(self.n_states, device=self.device).expand(self.K, -1)
 
-    def step(self, states, actions, other_actions, t, max_cycles: int, u_H=None, u_A=None):
+    def step(self, states, actions, other_actions, t, max_cycles: int, u_H=None, u_A=None, u_outcome=None):
         """One step of every environment: ``(next_state, reward, terminated, truncated)``, each ``(K, E)``.
-        With slip, ``u_H``, ``u_A`` ``(K, E)`` are the uniform draws of each agent's effective move."""
+        With slip, ``u_H``, ``u_A`` ``(K, E)`` are the uniform draws of each agent's effective move; on a joint graph
+        with several outcomes per joint action, ``u_outcome`` ``(K, E)`` draws the outcome."""
         a_H, a_A = (actions, other_actions) if self.agent == "H" else (other_actions, actions)
+        if self.outcome_cdf is not None:
+            reached, terminated, truncated = outcome_step(self.next_state, self.outcome_cdf, self.terminal_state,
+                                                          states, (a_H, a_A), u_outcome, t, max_cycles)
+            return reached, self.rewards.gather(1, reached), terminated, truncated
         if self.slip:
             reached, terminated, truncated, _, _ = slip_step(self.next_state, self.terminal_state, self.slip_cdf,
                                                              states, (a_H, a_A), (u_H, u_A), t, max_cycles)
@@ -516,8 +527,9 @@ class Envs:
             s = self.states
             action = _categorical(_rows(probs_cdf, s), self._bits(_ACTION))
             other = _categorical(_rows(batch.other_cdf, s), self._bits(_OTHER))
-            slips = (_uniform(self._bits(_SLIP_H)), _uniform(self._bits(_SLIP_A))) if batch.slip else ()
-            reached, reward, terminated, truncated = batch.step(s, action, other, self.t, max_cycles, *slips)
+            slips = (_uniform(self._bits(_SLIP_H)), _uniform(self._bits(_SLIP_A))) if batch.slip else (None, None)
+            outcome = _uniform(self._bits(_OUTCOME)).double() if batch.outcome_cdf is not None else None
+            reached, reward, terminated, truncated = batch.step(s, action, other, self.t, max_cycles, *slips, outcome)
             # Truncation bootstraps from the value of the state reached (no value after a crash).
             live = reached.clamp(max=batch.n_states - 1)
             reward = reward + gamma * torch.where(truncated, values.gather(1, live), 0.0)
@@ -678,7 +690,7 @@ def train_agents(
     return nets
 
 
-def greedy_tables(nets: Networks, model: JointModel, agent: str, observation: str, device="cpu") -> np.ndarray:
+def greedy_tables(nets: Networks, model: JointWorld, agent: str, observation: str, device="cpu") -> np.ndarray:
     """``(K, S, 5)`` one-hot greedy policies: the most probable available action at every joint state."""
     return _one_hot_argmax(_tables(nets, model, agent, observation, device)[0])
 
@@ -690,7 +702,7 @@ def _one_hot_argmax(log_probs) -> np.ndarray:
     return table
 
 
-def _tables(nets: Networks, model: JointModel, agent: str, observation: str, device):
+def _tables(nets: Networks, model: JointWorld, agent: str, observation: str, device):
     """The networks' log-probabilities ``(K, S, 5)`` and critic values ``(K, S)`` at every joint state."""
     import torch
 

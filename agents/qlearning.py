@@ -78,9 +78,8 @@ from multipower.agents.qlearning_config import (
 )
 from multipower.envs.dynamics import padded_rewards
 from multipower.envs.layouts import N_ACTIONS
-from multipower.envs.problem import StageProblem
+from multipower.envs.problem import JointWorld, StageProblem
 from multipower.envs.validation import check_seed
-from multipower.envs.model import JointModel
 from multipower.envs.policies import (
     greedy_policy,
     is_deterministic,
@@ -261,7 +260,7 @@ class _ChunkLearner:
 
     def __init__(
         self,
-        model: JointModel,
+        model: JointWorld,
         rewards: np.ndarray,
         gamma: float,
         agent: str,
@@ -290,9 +289,15 @@ class _ChunkLearner:
         self.avail, self.n_avail = _available_table(self.mask)
         self.avail = np.ascontiguousarray(self.avail, dtype=np.int64)
         self.n_avail = np.ascontiguousarray(self.n_avail, dtype=np.int64)
-        # Transition rows (S, other, mine) -> s' so that one (s, other) row holds s' for all own actions.
-        table = model.next_state.transpose(0, 2, 1) if agent == "H" else model.next_state
-        self.next_rows = np.ascontiguousarray(table, dtype=np.int64).reshape(S * N_ACTIONS, N_ACTIONS)
+        # Transition rows (S, other, mine, outcome) -> s' so that one (s, other) row holds s' for all own actions.
+        table, cdf = model.step_tables()
+        def rows(t: np.ndarray, dtype) -> np.ndarray:
+            t = t if t.ndim == 4 else t[..., None]
+            t = t.transpose(0, 2, 1, 3) if agent == "H" else t
+            return np.ascontiguousarray(t, dtype=dtype).reshape(S * N_ACTIONS, N_ACTIONS, -1)
+
+        self.next_rows = rows(table, np.int64)
+        self.outcome_cdf = np.empty((0, 0, 0)) if cdf is None else rows(cdf, np.float64)
         self.other = _OtherSampler(other_policy, K, S)
         self.slip = model.slip > 0.0  # effective moves drawn in the kernel (docs/concepts.md#slip)
         empty = np.empty((0, N_ACTIONS, N_ACTIONS))
@@ -372,7 +377,7 @@ class _ChunkLearner:
             int(n_steps), int(self.step), float(c.epsilon_start), float(c.epsilon_end),
             float(c.epsilon_decay * c.max_steps), float(self.gamma), float(self.lr_scale), float(c.lr_omega),
             int(c.episode_length), bool(c.all_actions), out, self.slip, self.own_cdf, self.other_cdf,
-            self.vr, self.ref_backup, self.ref_sum, self.ref_count,
+            self.vr, self.ref_backup, self.ref_sum, self.ref_count, self.outcome_cdf,
         )
         self.step += int(n_steps)
         self.steps[self.active] += int(n_steps)

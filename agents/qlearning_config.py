@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Optional
 
+from multipower.envs.joint_graph import JointGraph
 from multipower.envs.layouts import load_layout
 from multipower.envs.memory import (
     COMPILED_RUNTIME_BYTES,
@@ -52,9 +53,14 @@ def check_memory(layout, collision: str, n_samples: int, max_memory=None, n_jobs
     (``multipower.envs.memory``; default what the process holds plus a fraction of the memory available), before
     anything is allocated. The estimate is this module's ``estimate_memory`` (the results kept per sample), plus
     ``TORCH_TRAINING_BYTES`` for the torch learners (``learner`` ``"ppo"`` or ``"sb3-ppo"``), plus ``extra`` bytes (what
-    the caller holds besides, e.g. an exact solve)."""
-    grid = load_layout(layout)
-    n_states = joint_state_count(grid, collision)
+    the caller holds besides, e.g. an exact solve). ``layout``: a layout (with its ``collision`` rule) or a joint
+    graph (``multipower.envs.joint_graph.JointGraph``; ``collision`` is then not read)."""
+    if isinstance(layout, JointGraph):
+        name, n_states, collision = layout.name, layout.n_states, None
+        extra += layout.next_state.nbytes + layout.prob.nbytes  # the graph's tables, held besides
+    else:
+        grid = load_layout(layout)
+        name, n_states = grid.name, joint_state_count(grid, collision)
     budget = parse_memory(max_memory)
     torch_learner = learner in ("ppo", "sb3-ppo")
     if budget is not None:  # the learner's compiled code is part of what the process holds: load it first
@@ -66,7 +72,7 @@ def check_memory(layout, collision: str, n_samples: int, max_memory=None, n_jobs
     # every learner's run reaches the compiled kernels (Q-learning's, or the exact solver's for the accuracy check)
     estimate += COMPILED_RUNTIME_BYTES
     check_budget(estimate + (TORCH_TRAINING_BYTES if torch_learner else 0) + extra, budget,
-                 f"{what} of {int(n_samples):,} samples on {grid.name!r}", n_states)
+                 f"{what} of {int(n_samples):,} samples on {name!r}", n_states)
 
 
 #: From this discount on, Q-learning against a stochastic other agent uses variance-reduced targets and a quarter

@@ -5,8 +5,9 @@ A saved run is a directory with
 * ``agents.npz``: ``policy_H`` ``(K, S, 5)``, ``policy_A`` ``(K, S, 5)``, ``R_H`` ``(K, S)``, ``R_A`` ``(K, S)``,
   and optionally ``q_H``, ``q_A`` ``(K, S, 5)`` (the exact solver's convention ``R(s) + γ Q_env(s, a)``;
   ``-inf`` on unavailable actions);
-* ``config.json``: the configuration (algo, layout, layout_text, gamma_H, gamma_A, collision, correlation,
-  distribution, seed, samples, hyperparameters, timings, metrics, ...).
+* ``config.json``: the configuration (algo, the world: layout, layout_text, collision and slip, or a joint graph's
+  mdp and mdp_text; gamma_H, gamma_A, correlation, distribution, seed, samples, hyperparameters, timings,
+  metrics, ...).
 
 The reward functions are those of ``multipower.envs.rewards.RewardSampler(n_states, distribution, correlation,
 seed).pairs(0, K)``, so the exact solver run with the same seed sees the same reward functions; they are
@@ -29,7 +30,9 @@ from multipower.envs.serialization import atomic_path, atomic_write, jsonable, r
 
 AGENTS_FILE = "agents.npz"
 CONFIG_FILE = "config.json"
-REQUIRED_CONFIG = ("algo", "layout", "layout_text", "gamma_H", "gamma_A", "collision", "seed", "samples")
+REQUIRED_CONFIG = ("algo", "gamma_H", "gamma_A", "seed", "samples")
+#: The world's keys, one set of the two: a layout's, or a joint graph's (``multipower.envs.problem.world_config``).
+WORLD_CONFIGS = (("layout", "layout_text", "collision"), ("mdp", "mdp_text"))
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -97,9 +100,11 @@ def save_agents(
         if policy_A is None or R_H is None or R_A is None:
             raise ValueError("save_agents needs policy_H, policy_A, R_H and R_A (or one TrainedAgents)")
         agents = TrainedAgents(policy_H, policy_A, R_H, R_A, dict(config or {}), q_H, q_A)
-    missing = [key for key in REQUIRED_CONFIG if key not in agents.config]
+    world = min(WORLD_CONFIGS, key=lambda keys: sum(key not in agents.config for key in keys))
+    missing = [key for key in REQUIRED_CONFIG + world if key not in agents.config]
     if missing:
-        raise ValueError(f"config is missing {missing}; required keys: {list(REQUIRED_CONFIG)}")
+        raise ValueError(f"config is missing {missing}; required keys: {list(REQUIRED_CONFIG)} and the world's "
+                         f"{' or '.join(str(list(keys)) for keys in WORLD_CONFIGS)}")
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     arrays = {"policy_H": agents.policy_H, "policy_A": agents.policy_A, "R_H": agents.R_H, "R_A": agents.R_A}

@@ -3,7 +3,8 @@
 Every stepper reads the model's tables (``multipower.envs.model.JointModel``) through these functions: the
 PettingZoo env, the estimator's rollouts, and any batched stepper. The rules:
 
-* the next joint state is ``next_state[state, action_H, action_A]`` (the collision rule is in the table);
+* the next joint state is ``next_state[state, action_H, action_A]`` (the collision rule is in the table), or on
+  a joint graph one of its outcomes, drawn (``outcome_step``);
 * reaching ``terminal_state`` (a crash) *terminates* the episode: zero reward, no bootstrap after it;
 * an episode that has taken ``max_cycles`` steps without crashing is *truncated* (the time limit is not part of
   the task, so learners bootstrap from the state reached);
@@ -34,10 +35,25 @@ def joint_step(next_state, terminal_state: int, state, action_H, action_A, t, ma
         ``(reached, terminated, truncated)``, arrays of that shape: the next joint states, ``reached ==
         terminal_state`` (a crash), and ``(t + 1 >= max_cycles) & ~terminated``.
     """
-    reached = next_state[state, action_H, action_A]
+    return _arrive(next_state[state, action_H, action_A], terminal_state, t, max_cycles)
+
+
+def _arrive(reached, terminal_state: int, t, max_cycles: int):
+    """``(reached, terminated, truncated)``: a crash terminates; otherwise ``max_cycles`` steps truncate."""
     terminated = reached == terminal_state
     truncated = (t + 1 >= max_cycles) & ~terminated
     return reached, terminated, truncated
+
+
+def outcome_step(next_state, cdf, terminal_state: int, state, actions: tuple, u, t, max_cycles: int):
+    """``joint_step`` on a world whose joint actions have several outcomes (a joint MDP graph,
+    ``multipower.envs.joint_graph.JointGraph.step_tables``): ``next_state`` and ``cdf`` ``(S, 5, 5, K)`` the outcomes
+    and their cumulative probabilities, ``actions`` the pair ``(action_H, action_A)``; the outcome of each walker is
+    the number of entries of its ``cdf`` row at or below its uniform draw ``u`` in ``[0, 1)`` (same shape as
+    ``state``). Returns what ``joint_step`` returns."""
+    action_H, action_A = actions
+    outcome = (u[..., None] >= cdf[state, action_H, action_A]).sum(-1)
+    return _arrive(next_state[state, action_H, action_A, outcome], terminal_state, t, max_cycles)
 
 
 def effective_moves(cdf, state, action, u):

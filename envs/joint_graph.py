@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Union
 
@@ -87,6 +87,64 @@ class JointGraph:
     def state_labels(self) -> np.ndarray:
         """``(S, 1)`` the state names (the labels of ``power.csv``)."""
         return np.array(self.states, dtype=object)[:, None]
+
+    # The learners' steppers read a world through ``terminal_state``, ``slip``, ``action_mask`` and
+    # ``step_tables`` (``multipower.envs.model.JointModel`` has the same).
+
+    @property
+    def terminal_state(self) -> int:
+        """``S``: where a forbidden combination leads (value 0, the episode ends), as for a layout's crash."""
+        return self.n_states
+
+    @property
+    def slip(self) -> float:
+        """0: a graph's outcome probabilities are its own (no slip rule is applied on top)."""
+        return 0.0
+
+    @property
+    def deterministic(self) -> bool:
+        """Whether every combination has a single outcome."""
+        return bool(((self.prob > 0).sum(-1) <= 1).all())
+
+    def step_tables(self) -> tuple:
+        """``(next_state, outcome_cdf)`` as the steppers draw transitions (``multipower.envs.dynamics.outcome_step``):
+        for a deterministic graph the ``(S, nH, nA)`` table of next states and ``None`` (no draw is made); else
+        ``next_state`` ``(S, nH, nA, K)`` and the cumulative outcome probabilities of the same shape, ``inf`` from
+        each combination's last outcome of positive probability on (rounding never draws an impossible one)."""
+        if self.deterministic:
+            first = self.prob.argmax(-1)[..., None]
+            return np.take_along_axis(self.next_state, first, -1)[..., 0], None
+        cdf = np.cumsum(self.prob, axis=-1)
+        K = self.prob.shape[-1]
+        last = K - 1 - np.argmax(self.prob[..., ::-1] > 0, axis=-1)
+        cdf[np.arange(K) >= last[..., None]] = np.inf
+        return self.next_state, cdf
+
+    def with_slots(self, n_slots: int = 5) -> "JointGraph":
+        """The same graph with ``n_slots`` action slots per agent (the learners' tables have the five gridworld
+        moves' slots): slots past the graph's own are never available.
+
+        Raises:
+            ValueError: naming the graph, when an agent has more than ``n_slots`` actions.
+        """
+        nH, nA = len(self.actions_H), len(self.actions_A)
+        if nH == nA == n_slots:
+            return self
+        for agent, actions in (("H", self.actions_H), ("A", self.actions_A)):
+            if len(actions) > n_slots:
+                raise ValueError(f"mdp: the learners take at most {n_slots} actions per agent; graph {self.name!r} "
+                                 f"gives agent {agent} {len(actions)} ({', '.join(actions)})")
+        S, K = self.n_states, self.next_state.shape[-1]
+        shape = (S, n_slots, n_slots)
+        allowed = np.zeros(shape, dtype=bool)
+        next_state = np.full(shape + (K,), S, dtype=np.int64)
+        prob = np.zeros(shape + (K,))
+        prob[..., 0] = 1.0
+        allowed[:, :nH, :nA], next_state[:, :nH, :nA], prob[:, :nH, :nA] = self.allowed, self.next_state, self.prob
+        pad = lambda actions: actions + tuple(f"(slot {i})" for i in range(len(actions), n_slots))  # noqa: E731
+        return replace(self, actions_H=pad(self.actions_H), actions_A=pad(self.actions_A),
+                       action_mask_H=allowed.any(2), action_mask_A=allowed.any(1), next_state=next_state, prob=prob,
+                       allowed=allowed)
 
 
 def is_joint_graph(mdp: GraphMDP) -> bool:

@@ -167,6 +167,11 @@ class JointModel:
     def action_mask(self, agent: str) -> np.ndarray:
         return {"H": self.action_mask_H, "A": self.action_mask_A}[check_agent(agent)]
 
+    def step_tables(self) -> tuple:
+        """``(next_state, None)``: the steppers' transition table (no outcome draw; slip draws effective moves
+        instead). A joint graph's ``multipower.envs.joint_graph.JointGraph.step_tables`` may add outcome draws."""
+        return self.next_state, None
+
     def slip_of(self, agent: str) -> np.ndarray:
         """``(n_states, N_ACTIONS, N_ACTIONS)`` ``P[s, chosen, effective]`` of ``agent`` at each joint state."""
         return self.slip_matrix[self.joint_cells[:, AGENTS.index(check_agent(agent))]]

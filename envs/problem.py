@@ -29,6 +29,7 @@ from typing import Optional, Union
 import numpy as np
 
 from multipower.envs.joint_graph import JointGraph, graph_seed_table
+from multipower.envs.layouts import N_ACTIONS
 from multipower.envs.model import JointModel, check_agent
 from multipower.envs.policies import SeedPolicy, check_policy_batch, seed_policy_table, uniform_policy
 from multipower.envs.validation import check_gamma, check_rewards
@@ -116,7 +117,8 @@ class StageProblem:
     agent's fixed policy; checked when made.
 
     Attributes:
-        model: The joint model, ``S`` joint states.
+        model: The joint world, ``S`` joint states: a ``JointModel``, or a ``JointGraph`` with five action slots per
+            agent (``JointGraph.with_slots(5)``).
         rewards: ``(K, S)`` the learner's reward tables (one ``(S,)`` table becomes ``K = 1``).
         gamma: The learner's discount in (0, 1).
         agent: ``"H"`` or ``"A"``, the learner.
@@ -124,19 +126,23 @@ class StageProblem:
             (one per sample, e.g. frozen H); ``None``: uniform over its available actions.
 
     Raises:
-        ValueError: naming the field, for a model that is not a ``JointModel`` (the learners step a layout's
-            tables), an unknown agent, a discount outside (0, 1), rewards of another shape, not finite or with no
-            rows, or another agent's policy that is not a probability table over its available actions.
+        ValueError: naming the field, for a model that is neither (or a graph of other slots), an unknown agent,
+            a discount outside (0, 1), rewards of another shape, not finite or with no rows, or another agent's
+            policy that is not a probability table over its available actions.
     """
 
-    model: JointModel
+    model: JointWorld
     rewards: np.ndarray
     gamma: float
     agent: str = "H"
     other_policy: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
-        _check_world(self.model, (JointModel,), "a JointModel (joint_model)")
+        _check_world(self.model, (JointModel, JointGraph), "a JointModel (joint_model) or a JointGraph")
+        if isinstance(self.model, JointGraph) and self.model.action_mask_H.shape[1:] + self.model.action_mask_A.shape[1:] \
+                != (N_ACTIONS, N_ACTIONS):
+            raise ValueError(f"model: the learners step by five action slots per agent; give the joint graph "
+                             f"{self.model.name!r} as graph.with_slots(5)")
         agent = check_agent(self.agent)
         gamma = check_gamma(self.gamma)
         rewards = check_rewards(self.rewards, self.model.n_states, "rewards")
@@ -163,6 +169,15 @@ class StageProblem:
         """The same stage on reward functions ``start:stop`` (a per-sample other policy is cut too)."""
         other = self.other_policy[start:stop] if self.other_policy.ndim == 3 else self.other_policy
         return replace(self, rewards=self.rewards[start:stop], other_policy=other)
+
+
+def world_config(model: JointWorld) -> dict:
+    """The world's keys in a saved configuration: a layout's ``layout``, ``layout_text``, ``collision`` and ``slip``,
+    or a joint graph's ``mdp`` (its name) and ``mdp_text`` (its DOT source), from which it is rebuilt."""
+    if isinstance(model, JointGraph):
+        return {"mdp": model.name, "mdp_text": model.text}
+    return {"layout": model.layout.name, "layout_text": model.layout.to_text(), "collision": model.collision,
+            "slip": model.slip}
 
 
 def _check_world(model, kinds: tuple, allowed: str) -> None:

@@ -16,15 +16,44 @@ from typing import Optional
 
 import numpy as np
 
-from multipower.envs.model import JointModel, check_agent
+from multipower.envs.joint_graph import JointGraph
+from multipower.envs.model import check_agent
 from multipower.envs.policies import check_policy_batch
+from multipower.envs.problem import JointWorld, TwoStageProblem
 from multipower.envs.validation import check_rewards
-from multipower.exact.solver import evaluate_policies, optimal_response
-from multipower.envs.problem import TwoStageProblem
+from multipower.exact.joint_graph import evaluate_on_graph, respond_on_graph, solve_joint_graph
+from multipower.exact.solver import POWER_TOL, SolvedPairs, evaluate_policies, optimal_response, solve_pairs
+
+
+def optimal_values(model: JointWorld, R: np.ndarray, gamma: float, agent: str, other_policy: np.ndarray,
+                   power_tol: float = POWER_TOL) -> tuple[np.ndarray, np.ndarray]:
+    """Optimal values ``(K, S)`` and action values ``(K, S, 5)`` (solver convention) of ``agent`` against the other's
+    fixed policy, on a layout (``multipower.exact.solver.optimal_response``) or a joint graph
+    (``multipower.exact.joint_graph.respond_on_graph``)."""
+    if isinstance(model, JointGraph):
+        return respond_on_graph(model, R, gamma, agent, other_policy, power_tol=power_tol)
+    return optimal_response(model, R, gamma, agent, other_policy, power_tol=power_tol)
+
+
+def policy_values(problem: TwoStageProblem, policy_H: np.ndarray, policy_A: np.ndarray,
+                  power_tol: float = POWER_TOL) -> tuple[np.ndarray, ...]:
+    """``(V_H, V_A, W_H, W_A)`` of the given joint policies, evaluated exactly on a layout
+    (``multipower.exact.solver.evaluate_policies``) or a joint graph (``multipower.exact.joint_graph.evaluate_on_graph``)."""
+    if isinstance(problem.model, JointGraph):
+        return evaluate_on_graph(problem, policy_H, policy_A, power_tol=power_tol)
+    return evaluate_policies(problem, policy_H, policy_A, power_tol=power_tol, next_values=True)
+
+
+def solve_problem(problem: TwoStageProblem) -> SolvedPairs:
+    """The exact two-stage solve of ``problem`` on a layout (``multipower.exact.solver.solve_pairs``) or a joint graph
+    (``multipower.exact.joint_graph.solve_joint_graph``)."""
+    if isinstance(problem.model, JointGraph):
+        return solve_joint_graph(problem)
+    return solve_pairs(problem)
 
 
 def optimal_response_q(
-    model: JointModel,
+    model: JointWorld,
     rewards: np.ndarray,
     gamma: float,
     agent: str,
@@ -34,7 +63,7 @@ def optimal_response_q(
     """Optimal ``Q_env`` ``(K, S, 5)`` of ``agent`` for ``rewards`` ``(K, S)`` against a fixed ``other_policy``.
 
     Args:
-        model: The joint model.
+        model: The joint world (a layout's ``JointModel`` or a ``JointGraph``).
         rewards: ``(K, S)`` reward of each state for ``agent``.
         gamma: Discount in ``(0, 1)``.
         agent: ``"H"`` or ``"A"``: whose actions are optimised.
@@ -49,13 +78,13 @@ def optimal_response_q(
     n_samples = len(rewards)
     other = check_policy_batch(other_policy, model.action_mask("A" if agent == "H" else "H"), n_samples, "other_policy")
     # The exact solver's certified iteration: values within ``tol`` (POWER tolerance (1-γ)/γ · tol).
-    _, q = optimal_response(model, rewards, gamma, agent, other, power_tol=tol * (1.0 - gamma) / gamma)
+    _, q = optimal_values(model, rewards, gamma, agent, other, power_tol=tol * (1.0 - gamma) / gamma)
     # Solver convention R(s) + γ Q_env(s, a) back to the environment's Q_env.
     return np.where(np.isfinite(q), (q - rewards[..., None]) / gamma, -np.inf)
 
 
 def policy_gap(
-    model: JointModel,
+    model: JointWorld,
     rewards: np.ndarray,
     gamma: float,
     agent: str,
@@ -72,7 +101,7 @@ def policy_gap(
     POWER at ``s`` falls short of the exact POWER of its problem by exactly this gap on average over samples.
 
     Args:
-        model: The joint model.
+        model: The joint world (a layout's ``JointModel`` or a ``JointGraph``).
         rewards: ``(K, S)`` rewards of ``agent``.
         gamma: ``agent``'s discount in ``(0, 1)``.
         agent: ``"H"`` or ``"A"``.
@@ -90,11 +119,11 @@ def policy_gap(
     agent = check_agent(agent)
     rewards = check_rewards(rewards, model.n_states, "rewards")
     if optimal_q is None:
-        V_star, _ = optimal_response(model, rewards, gamma, agent, other_policy, power_tol=power_tol)
+        V_star, _ = optimal_values(model, rewards, gamma, agent, other_policy, power_tol=power_tol)
     else:
         V_star = rewards + gamma * np.asarray(optimal_q).max(axis=-1)
     pair = (policy, other_policy) if agent == "H" else (other_policy, policy)
-    values = evaluate_policies(TwoStageProblem(model, rewards, rewards, gamma), *pair, power_tol=power_tol)
+    values = policy_values(TwoStageProblem(model, rewards, rewards, gamma), *pair, power_tol=power_tol)
     V_pi = values[0 if agent == "H" else 1]
     gap = (1.0 - gamma) / gamma * (V_star - V_pi)
     return np.where(gap < 2 * power_tol, 0.0, gap)

@@ -28,6 +28,7 @@ import numpy as np
 
 from multipower.agents import qlearning_config
 from multipower.agents.storage import load_agents
+from multipower.envs.joint_graph import JointGraph
 from multipower.envs.memory import joint_state_count
 from multipower.learned.estimator import (
     PolicyRollout,
@@ -39,11 +40,10 @@ from multipower.runs.chunkstore import ChunkStore
 from multipower.runs.execution import Execution
 from multipower.runs.results import MeanAccumulator, PowerResult, jsonable, pearson
 from multipower.exact.power import KERNEL_BYTES_PER_STATE, TORCH_BYTES_PER_SAMPLE_STATE
-from multipower.exact.accuracy import policy_gaps
-from multipower.exact.solver import solve_pairs
+from multipower.exact.accuracy import policy_gaps, solve_problem
 from multipower.runs.spec import RunSpec, learner_of, spec_from_config
 from multipower.learned.training import check_algo, train_agents
-from multipower.envs.problem import TwoStageProblem
+from multipower.envs.problem import TwoStageProblem, world_config
 
 #: Per-state columns written to power.csv, in order (each with a ``_se`` column after it).
 COLUMNS = ("learned", "eval", "exact", "error", "learning_error", "rollout_noise")
@@ -129,8 +129,9 @@ def comparison_metrics(arrays: dict) -> dict:
 
 
 def exact_optimum_power(problem: TwoStageProblem) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample exact POWER ``(K, S)`` of the optimal two-stage policies (``solver.solve_pairs``)."""
-    solved = solve_pairs(problem)
+    """Per-sample exact POWER ``(K, S)`` of the optimal two-stage policies (``multipower.exact.accuracy.solve_problem``:
+    a layout's or a joint graph's solver)."""
+    solved = solve_problem(problem)
     power_H = (1.0 - problem.gamma_H) / problem.gamma_H * (np.asarray(solved.V_H) - problem.R_H)
     power_A = (1.0 - problem.gamma_A) / problem.gamma_A * (np.asarray(solved.V_A) - problem.R_A)
     return power_H, power_A
@@ -201,16 +202,14 @@ def compare_agents(
     metrics.update(policy_gaps(problem, rollout.policy_H, rollout.policy_A))
     timings["policy_gap"] = time.perf_counter() - t0
     full_config = {
-        "layout": model.layout.name,
-        "layout_text": model.layout.to_text(),
-        "collision": model.collision,
-        "slip": model.slip,
+        **world_config(model),
         "n_samples": rollout.n_samples,
         "seed_policy": seed_policy if isinstance(seed_policy, str) else "custom",
         **rollout.config(),
         **(config or {}),
     }
-    result = PowerResult("joint", model.state_labels(), arrays, full_config, metrics, timings)
+    kind = "joint_graph" if isinstance(model, JointGraph) else "joint"  # a graph's states are labelled by name
+    result = PowerResult(kind, model.state_labels(), arrays, full_config, metrics, timings)
     return Comparison(result, metrics, full_config, timings)
 
 

@@ -12,6 +12,8 @@ averaged over reward samples, with standard errors (docs/concepts.md#multi-agent
 walkers of a chunk of samples step at once. Deterministic policies need one rollout per state (detected);
 stochastic ones get ``n_rollouts``. With slip (docs/concepts.md#slip) every rollout is stochastic: each step draws
 both agents' effective moves (``multipower.envs.dynamics.slip_step``) after their chosen ones, and ``n_rollouts`` apply.
+On a joint MDP graph with several outcomes per joint action, likewise, each step draws the outcome
+(``multipower.envs.dynamics.outcome_step``).
 
 **Truncation.** Rollouts stop after ``T`` steps. With rewards bounded by ``Rmax`` in absolute value, the
 tail left out is at most ``(1-γ) · Σ_{t>T} γ^(t-1) Rmax = (1-γ) · γ^T · Rmax/(1-γ) = γ^T · Rmax`` in POWER, so
@@ -20,7 +22,7 @@ reward actually sampled, which bounds the tail of these very reward functions ex
 distributions (Pareto). ``γ_H`` and ``γ_A`` are separate; the horizon is the larger of the two.
 
 Alongside, ``estimate_power`` evaluates the same learned policies exactly on the model
-(``multipower.exact.solver.evaluate_policies``), so the gap to the exact optimum splits into learning error
+(``multipower.exact.accuracy.policy_values``), so the gap to the exact optimum splits into learning error
 (exact evaluation of learned policies versus the optimum) and rollout noise (rollout versus exact evaluation).
 """
 
@@ -33,13 +35,14 @@ from typing import Callable, Iterator, Mapping, Optional
 
 import numpy as np
 
-from multipower.envs.dynamics import joint_step, padded_rewards, slip_step
+from multipower.envs.dynamics import joint_step, outcome_step, padded_rewards, slip_step
 from multipower.envs.layouts import N_ACTIONS
-from multipower.envs.model import JointModel
+from multipower.envs.joint_graph import JointGraph
 from multipower.envs.policies import check_policy_batch, cumulative_probabilities, is_deterministic
 from multipower.envs.validation import check_count, check_seed
 from multipower.runs.results import MeanAccumulator, PowerResult, pearson
-from multipower.exact.solver import evaluate_policies, power_from_next
+from multipower.exact.accuracy import policy_values
+from multipower.exact.solver import power_from_next
 from multipower.envs.problem import TwoStageProblem
 
 DEFAULT_TOL = 1e-4
@@ -120,7 +123,8 @@ class PolicyRollout:
     """Rolls frozen tabular policies of H and A out together from every joint state.
 
     Args:
-        problem: The ``JointModel`` whose ``next_state`` table the rollouts step by, the ``(K, S)`` reward
+        problem: The world whose tables the rollouts step by (a ``JointModel``, or a ``JointGraph`` with five
+            action slots per agent, whose outcomes are drawn), the ``(K, S)`` reward
             functions (reward of the state arrived at) and both discounts (``multipower.envs.problem.TwoStageProblem``).
         policy_H, policy_A: ``(K, S, 5)`` action probabilities per reward sample (or one ``(S, 5)`` table).
         rollouts: The rollout settings (``Rollouts``; default ``Rollouts()``).
@@ -132,8 +136,9 @@ class PolicyRollout:
             raise ValueError(f"problem: must be a multipower.envs.problem.TwoStageProblem, got "
                              f"{type(problem).__name__}")
         model = problem.model
-        if not isinstance(model, JointModel):
-            raise ValueError(f"model must be a JointModel, got {type(model).__name__}")
+        if isinstance(model, JointGraph) and model.action_mask_H.shape[1] != N_ACTIONS:
+            raise ValueError("problem.model: the rollouts step by five action slots per agent; give the joint graph "
+                             "as graph.with_slots(5)")
         settings = Rollouts() if rollouts is None else rollouts
         if not isinstance(settings, Rollouts):
             raise ValueError(f"rollouts: must be a multipower.learned.estimator.Rollouts, got "
@@ -148,7 +153,9 @@ class PolicyRollout:
         self.policy_H = check_policy_batch(policy_H, model.action_mask_H, self.n_samples, "policy_H")
         self.policy_A = check_policy_batch(policy_A, model.action_mask_A, self.n_samples, "policy_A")
         det_H, det_A = is_deterministic(self.policy_H), is_deterministic(self.policy_A)
-        rollouts = 1 if det_H and det_A and model.slip == 0.0 else int(n_rollouts or DEFAULT_ROLLOUTS)
+        next_state, outcome_cdf = model.step_tables()
+        fixed = model.slip == 0.0 and outcome_cdf is None  # deterministic dynamics
+        rollouts = 1 if det_H and det_A and fixed else int(n_rollouts or DEFAULT_ROLLOUTS)
         r_max_H = float(np.abs(self.R_H).max(initial=0.0))
         r_max_A = float(np.abs(self.R_A).max(initial=0.0))
         if horizon is None:
@@ -168,8 +175,11 @@ class PolicyRollout:
         )
         # The model's next-state table with an absorbing row for walkers already at the terminal: every walker
         # keeps stepping (and drawing actions), so a rollout's draws do not depend on when others crashed.
-        terminal = np.full((1, N_ACTIONS, N_ACTIONS), model.terminal_state, dtype=np.int64)
-        self._next = np.concatenate([model.next_state.astype(np.int64), terminal])
+        terminal = np.full((1, *next_state.shape[1:]), model.terminal_state, dtype=np.int64)
+        self._next = np.concatenate([next_state.astype(np.int64), terminal])
+        # A joint graph's outcome draws; the terminal row has one certain outcome.
+        self._outcome_cdf = None if outcome_cdf is None else np.concatenate(
+            [outcome_cdf, np.full((1, *outcome_cdf.shape[1:]), np.inf)])
         self._slip_cdf = (model.slip_cdf("H", rows=1), model.slip_cdf("A", rows=1)) if model.slip > 0.0 else None
 
     def config(self) -> dict:
@@ -232,7 +242,10 @@ class PolicyRollout:
         t = np.zeros(len(state), dtype=np.int64)
         for _ in range(plan.horizon):
             action_H, action_A = actions(sample, state)
-            if self._slip_cdf is None:
+            if self._outcome_cdf is not None:
+                state, terminated, _ = outcome_step(self._next, self._outcome_cdf, model.terminal_state, state,
+                                                    (action_H, action_A), rng.random(len(state)), t, plan.horizon)
+            elif self._slip_cdf is None:
                 state, terminated, _ = joint_step(self._next, model.terminal_state, state, action_H, action_A, t,
                                                   plan.horizon)
             else:
@@ -293,11 +306,11 @@ def exact_policy_power(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample POWER ``(K, S)`` of the given policies evaluated exactly on the model.
 
-    ``(1-γ) · E[V(s')]`` under the policies, from ``multipower.exact.solver.evaluate_policies`` (the same as
+    ``(1-γ) · E[V(s')]`` under the policies, from ``multipower.exact.accuracy.policy_values`` (the same as
     ``(1-γ)/γ · (V - R)``, without its cancellation at small ``γ``: accurate to the solver's ``power_tol`` at any
     discount).
     """
-    _, _, W_H, W_A = evaluate_policies(problem, policy_H, policy_A, next_values=True)
+    _, _, W_H, W_A = policy_values(problem, policy_H, policy_A)
     return power_from_next(W_H, problem.gamma_H), power_from_next(W_A, problem.gamma_A)
 
 

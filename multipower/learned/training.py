@@ -29,9 +29,9 @@ from multipower.agents import qlearning_config, qlearning_stages
 from multipower.agents.chunk import ChunkTask, Progress
 from multipower.agents.logging import ExactQ, policy_metrics, solver_convention
 from multipower.agents.storage import TrainedAgents
-from multipower.envs.model import JointModel
+from multipower.envs.joint_graph import JointGraph
 from multipower.envs.policies import is_deterministic
-from multipower.envs.problem import TwoStageProblem
+from multipower.envs.problem import TwoStageProblem, world_config
 from multipower.envs.validation import available_cores, check_seed
 from multipower.runs.backends import remote
 from multipower.runs.execution import Execution
@@ -423,7 +423,8 @@ def train_agents(
     _check_hooks(options, store, tensorboard, reference)
     options = dict(options or {})
     if execution.max_memory is not None:  # refused before anything is trained, as compare and train do
-        qlearning_config.check_memory(model.layout, model.collision, len(R_H), execution.max_memory,
+        qlearning_config.check_memory(_memory_world(model), getattr(model, "collision", None), len(R_H),
+                                      execution.max_memory,
                                       execution.jobs or 1, what=f"training ({algo})", learner=algo)
     seed_table = problem.seed_table()
     if algo == "sb3-ppo" and not (isinstance(seed_policy, str) and seed_policy == "uniform"):
@@ -442,8 +443,7 @@ def train_agents(
                                tensorboard=tensorboard, reference=reference)
     timings = {"wall_seconds": time.perf_counter() - t0, "samples_trained": len(R_H) - before,
                "samples_reused": before}
-    config = {"algo": algo, "trainer": algo, "layout": model.layout.name, "layout_text": model.layout.to_text(),
-              "gamma_H": gamma_H, "gamma_A": gamma_A, "collision": model.collision, "slip": model.slip,
+    config = {"algo": algo, "trainer": algo, **world_config(model), "gamma_H": gamma_H, "gamma_A": gamma_A,
               "seed": seed, "samples": len(arrays["policy_H"]),
               "seed_policy": seed_policy if isinstance(seed_policy, str) else "custom", "train_seed": seed,
               "train_options": {**options, "n_jobs": execution.jobs}, **run, "timings": timings}
@@ -457,11 +457,17 @@ def train_agents(
 
 
 def _check_problem(problem) -> TwoStageProblem:
-    """``problem``, if it is a ``TwoStageProblem`` with at least one reward pair; ``ValueError`` naming it otherwise."""
-    if not isinstance(problem, TwoStageProblem) or not isinstance(problem.model, JointModel):
-        raise ValueError(f"problem: must be a multipower.envs.problem.TwoStageProblem on a JointModel, got "
-                         f"{type(problem).__name__}")
+    """``problem``, if it is a ``TwoStageProblem`` on a layout or on a joint graph of five action slots per agent;
+    ``ValueError`` naming it otherwise."""
+    if not isinstance(problem, TwoStageProblem):
+        raise ValueError(f"problem: must be a multipower.envs.problem.TwoStageProblem, got {type(problem).__name__}")
+    problem.stage("H")  # a joint graph of other slots is refused here, naming JointGraph.with_slots
     return problem
+
+
+def _memory_world(model):
+    """What ``qlearning_config.check_memory`` sizes: a layout, or the joint graph itself."""
+    return model if isinstance(model, JointGraph) else model.layout
 
 
 def _check_hooks(options, store, tensorboard, reference) -> None:
@@ -548,8 +554,7 @@ def trained_agents(spec: RunSpec, problem: TwoStageProblem, arrays: dict, run: d
     R_H, R_A = problem.R_H[:n], problem.R_A[:n]
     seconds = arrays["seconds"]
     config = {
-        "algo": algo, "trainer": algo, "layout": model.layout.name, "layout_text": model.layout.to_text(),
-        "gamma_H": spec.gamma_H, "gamma_A": spec.discount_A, "collision": spec.collision, "slip": spec.slip,
+        "algo": algo, "trainer": algo, **world_config(model), "gamma_H": spec.gamma_H, "gamma_A": spec.discount_A,
         "correlation": spec.correlation, "distribution": spec.sampler(model.n_states).distribution.to_config(),
         "seed": spec.seed, "samples": n, "samples_requested": spec.n_samples, "seed_policy": spec.seed_policy,
         **run, "metrics": metrics,

@@ -28,7 +28,7 @@ def test_transition_rows_equal_env_steps():
                 env.reset(options={"joint_state": int(s)})
                 _, rewards, terms, _, infos = env.step({"H": int(a_h), "A": int(a_other)})
                 expected = infos["H"]["joint_state"]
-                assert learner.next_rows[s * 5 + a_other, a_h] == expected
+                assert learner.next_rows[s * 5 + a_other, a_h, 0] == expected
                 assert terms["H"] == (expected == model.terminal_state)
                 r = 0.0 if expected == model.terminal_state else R_H[0, expected]
                 assert rewards["H"] == pytest.approx(r)
@@ -46,7 +46,7 @@ def test_kernel_steps_are_reachable_transitions():
         before = learner.state.copy()
         learner.run(1)
         for s, s2 in zip(before, learner.state):
-            successors = {learner.next_rows[s * 5 + o, a] for o in np.flatnonzero(seed_policy[s] > 0)
+            successors = {learner.next_rows[s * 5 + o, a, 0] for o in np.flatnonzero(seed_policy[s] > 0)
                           for a in np.flatnonzero(model.action_mask_H[s])}
             # A crash ends the episode and the walker restarts at a uniformly random state.
             assert s2 in successors or model.terminal_state in successors

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from multipower.envs.joint_graph import load_joint_graph
+from multipower.envs.joint_graph import parse_joint_graph
 from multipower.envs.graph_mdp import load_graph_mdp
 from multipower.envs.model import joint_model
 from multipower.envs.problem import StageProblem, TwoStageProblem
@@ -16,6 +16,8 @@ from multipower.runs.execution import Execution, Storage
 from multipower.runs.spec import RunSpec
 
 MODEL = joint_model("grid3x3", "crash")
+#: A joint graph of one state whose agents each have one action of their own name (not the five gridworld moves).
+ONE_SLOT_GRAPH = parse_joint_graph('digraph g { "s" -> "[a_H^b_A]__s"; "[a_H^b_A]__s" -> "s__[a_H^b_A]__s" [weight=1]; }')
 R_H, R_A = RewardSampler(MODEL.n_states, seed=0).pairs(0, 2)
 
 
@@ -40,7 +42,8 @@ R_H, R_A = RewardSampler(MODEL.n_states, seed=0).pairs(0, 2)
     (lambda: TwoStageProblem("grid3x3", R_H, R_A, 0.9), "model"),
     (lambda: TwoStageProblem(MODEL, R_H[:0], R_A[:0], 0.9), "at least one reward sample"),
     (lambda: TwoStageProblem(MODEL, R_H, R_A, "0.5"), "gamma_H"),
-    (lambda: StageProblem(load_joint_graph("joint_grid2x2_crash"), np.ones(16), 0.9), "model"),
+    (lambda: StageProblem("grid3x3", np.ones(16), 0.9), "model"),
+    (lambda: StageProblem(ONE_SLOT_GRAPH, np.ones(1), 0.9), "with_slots"),
     (lambda: StageProblem(MODEL, R_H[:0], 0.9), "rewards"),
     (lambda: RunSpec(redraw_constant="yes"), "redraw_constant"), (lambda: RunSpec(layout_name=5), "layout_name"),
 ])
