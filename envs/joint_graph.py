@@ -32,7 +32,7 @@ import numpy as np
 
 from multipower.envs.dot import DotError, parse_dot
 from multipower.envs.graph_mdp import WEIGHT_TOL, GraphMDP, cell_name, parse_graph_mdp, read_graph_text
-from multipower.envs.layouts import ACTION_NAMES
+from multipower.envs.layouts import ACTION_NAMES, Layout
 
 #: ``[X_H^Y_A]`` with no ``^`` inside either part (so ``[a_H^b_H^c_A]`` is refused, not split at a guess).
 _JOINT_ACTION = re.compile(r"\[([^\^\[\]]+)_H\^([^\^\[\]]+)_A\]")
@@ -120,6 +120,10 @@ class JointGraph:
         cdf[np.arange(K) >= last[..., None]] = np.inf
         return self.next_state, cdf
 
+    def grid(self) -> Optional["GraphGrid"]:
+        """The gridworld its state names carry (``graph_grid``), or None when a name is not a cell pair."""
+        return graph_grid(self.cells, self.name)
+
     def with_slots(self, n_slots: int = 5) -> "JointGraph":
         """The same graph with ``n_slots`` action slots per agent (the learners' tables have the five gridworld
         moves' slots): slots past the graph's own are never available.
@@ -197,6 +201,37 @@ def joint_graph_from(mdp: GraphMDP, where: str = "graph") -> JointGraph:
 def _slots(labels) -> tuple:
     seen = tuple(dict.fromkeys(labels))
     return ACTION_NAMES if set(seen) <= set(ACTION_NAMES) else seen
+
+
+@dataclass(frozen=True, eq=False)
+class GraphGrid:
+    """Where a joint graph's states are on a grid, for drawing: ``layout`` open where some state puts an agent
+    (walls elsewhere), and ``joint_cells`` ``(S, 2)`` the cells (indices into ``layout.cells``) of H and A."""
+
+    layout: Layout
+    joint_cells: np.ndarray
+
+    def joint_state(self, h_cell: int, a_cell: int) -> int:
+        """The state with H on ``h_cell`` and A on ``a_cell``; ``ValueError`` if the graph has none."""
+        match = np.flatnonzero((self.joint_cells == (h_cell, a_cell)).all(axis=1))
+        if len(match) == 0:
+            h, a = (tuple(int(x) for x in self.layout.cells[c]) for c in (h_cell, a_cell))
+            raise ValueError(f"the graph has no state with H on cell {h} and A on cell {a}")
+        return int(match[0])
+
+
+def graph_grid(cells: Optional[np.ndarray], name: str = "graph") -> Optional[GraphGrid]:
+    """The ``GraphGrid`` of states at ``cells`` ``(S, 4)`` (``grid_cells``), named ``name``; None without cells."""
+    if cells is None:
+        return None
+    rows, cols = cells[:, 0::2].max() + 1, cells[:, 1::2].max() + 1
+    open_ = np.zeros((rows, cols), dtype=bool)
+    open_[cells[:, 0], cells[:, 1]] = open_[cells[:, 2], cells[:, 3]] = True
+    layout = Layout(name, open_)
+    index = np.full((rows, cols), -1, dtype=np.int64)
+    index[layout.cells[:, 0], layout.cells[:, 1]] = np.arange(layout.n_cells)
+    joint_cells = np.stack([index[cells[:, 0], cells[:, 1]], index[cells[:, 2], cells[:, 3]]], axis=1)
+    return GraphGrid(layout, joint_cells)
 
 
 def grid_cells(states: tuple) -> Optional[np.ndarray]:

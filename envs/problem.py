@@ -92,9 +92,7 @@ class TwoStageProblem:
         """A's seed policy as a table over joint states and A's actions: ``(S, 5)`` on a layout
         (``multipower.envs.policies.seed_policy_table``), ``(S, nA)`` on a joint graph
         (``multipower.envs.joint_graph.graph_seed_table``)."""
-        if isinstance(self.model, JointGraph):
-            return graph_seed_table(self.model, self.seed_policy)
-        return seed_policy_table(self.model, self.seed_policy)
+        return seed_table(self.model, self.seed_policy)
 
     def rows(self, start: int, stop: int) -> "TwoStageProblem":
         """The same problem on reward pairs ``start:stop`` (a chunk of the batch)."""
@@ -169,6 +167,15 @@ class StageProblem:
         """The same stage on reward functions ``start:stop`` (a per-sample other policy is cut too)."""
         other = self.other_policy[start:stop] if self.other_policy.ndim == 3 else self.other_policy
         return replace(self, rewards=self.rewards[start:stop], other_policy=other)
+
+
+def seed_table(model: JointWorld, seed_policy: SeedPolicy) -> np.ndarray:
+    """A's seed policy as a table over joint states and A's actions: ``(S, 5)`` on a layout
+    (``multipower.envs.policies.seed_policy_table``), ``(S, nA)`` on a joint graph
+    (``multipower.envs.joint_graph.graph_seed_table``)."""
+    if isinstance(model, JointGraph):
+        return graph_seed_table(model, seed_policy)
+    return seed_policy_table(model, seed_policy)
 
 
 def world_config(model: JointWorld) -> dict:

@@ -253,8 +253,8 @@ def compare(
     """Train (or load) learned agents and compare their POWER with the exact solver's, same rewards.
 
     Args:
-        spec: What to train and compare (``multipower.runs.spec.RunSpec``): the layout, collision rule and slip,
-            both discounts, the reward draws (``RewardSampler(n_states, distribution, correlation,
+        spec: What to train and compare (``multipower.runs.spec.RunSpec``): the layout, collision rule and slip (or
+            a joint MDP graph), both discounts, the reward draws (``RewardSampler(n_states, distribution, correlation,
             seed).pairs(0, n_samples)``), A's seed policy, the ``learner`` (``"qlearning"`` when left ``None``,
             ``"ppo"`` or ``"sb3-ppo"``) and its hyperparameter overrides ``learner_options``. Leave it out to
             compare ``agents``.
@@ -288,15 +288,21 @@ def compare(
         model, gamma_H, gamma_A = spec.model(), spec.gamma_H, spec.discount_A
         algo = learner_of(agent_config) or "qlearning"
         seed_policy = agent_config.get("seed_policy", "uniform")
-        extra = {"agents_config": {k: v for k, v in agent_config.items() if k != "layout_text"}, "algo": algo}
+        if isinstance(seed_policy, str) and seed_policy.endswith((".npy", ".gv", ".dot")):  # the table it names
+            seed_policy = replace(spec, seed_policy=seed_policy).seed_policy_value()
+        extra = {"agents_config": {k: v for k, v in agent_config.items() if k not in ("layout_text", "mdp_text")},
+                 "algo": algo}
     else:
         if not isinstance(spec, RunSpec):
             raise ValueError(f"spec: must be a multipower.runs.spec.RunSpec, got {type(spec).__name__}")
         algo = check_algo(spec.learner or "qlearning")
-        layout, collision, n_samples = spec.layout_object(), spec.collision, spec.n_samples
-        qlearning_config.check_memory(layout, collision, n_samples, execution.max_memory, what=f"compare ({algo})",
-                                      learner=algo, extra=exact_memory(joint_state_count(layout, collision),
-                                                                       n_samples))
+        n_samples = spec.n_samples
+        if spec.mdp is not None:
+            world, n_states = spec.model(), spec.model().n_states
+        else:
+            world, n_states = spec.layout_object(), joint_state_count(spec.layout_object(), spec.collision)
+        qlearning_config.check_memory(world, spec.collision, n_samples, execution.max_memory, what=f"compare ({algo})",
+                                      learner=algo, extra=exact_memory(n_states, n_samples))
         model, gamma_H, gamma_A, seed_policy = spec.model(), spec.gamma_H, spec.discount_A, spec.seed_policy_value()
         sampler = spec.sampler(model.n_states)
         R_H, R_A = sampler.pairs(0, n_samples)

@@ -430,6 +430,8 @@ def train_agents(
     if algo == "sb3-ppo" and not (isinstance(seed_policy, str) and seed_policy == "uniform"):
         got = repr(seed_policy) if isinstance(seed_policy, str) else "a table"
         raise ValueError(f"algo 'sb3-ppo' supports seed_policy 'uniform' only, got {got}")
+    if algo == "sb3-ppo" and isinstance(model, JointGraph):
+        raise ValueError("algo 'sb3-ppo' trains on layouts only (use qlearning or ppo on a joint graph)")
     if algo == "sb3-ppo" and model.slip != 0.0:
         raise ValueError(f"algo 'sb3-ppo' supports slip 0 only (use qlearning or ppo), got slip={model.slip}")
     try:

@@ -19,10 +19,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.animation import PillowWriter  # noqa: E402
 
-from multipower.envs.model import JointModel  # noqa: E402
+from multipower.envs.joint_graph import JointGraph  # noqa: E402
+from multipower.envs.problem import JointWorld  # noqa: E402
 from multipower.envs.rendering import AGENT_COLOURS, render_rgb  # noqa: E402
 from multipower.envs.serialization import atomic_path  # noqa: E402
-from multipower.plots.rollout import Rollout  # noqa: E402
+from multipower.plots.rollout import Rollout, drawing_grid  # noqa: E402
 
 PathLike = Union[str, Path]
 #: Pixels per cell of the rendered maze (matplotlib rescales it to the figure).
@@ -51,7 +52,7 @@ def check_gif_path(path: PathLike, name: str = "--out") -> Path:
 
 
 def save_rollout_gif(
-    model: JointModel,
+    model: JointWorld,
     rollout: Rollout,
     path: PathLike,
     gamma_H: float,
@@ -66,7 +67,7 @@ def save_rollout_gif(
     the old file or the whole new one.
 
     Args:
-        model: The joint model the rollout ran in.
+        model: The joint model the rollout ran in (or a joint graph, drawn on the grid of its states' cells).
         rollout: From ``multipower.plots.rollout.greedy_rollout``.
         path: Output ``.gif`` (checked by ``check_gif_path``).
         gamma_H, gamma_A: The discounts of the returns (shown in the panel).
@@ -91,9 +92,9 @@ def save_rollout_gif(
     return path
 
 
-def _figure(model: JointModel, rollout: Rollout, gamma_H: float, gamma_A: float, title: str):
+def _figure(model: JointWorld, rollout: Rollout, gamma_H: float, gamma_A: float, title: str):
     """The figure and ``draw(t)``, which updates it to frame ``t``."""
-    layout = model.layout
+    layout = drawing_grid(model).layout if isinstance(model, JointGraph) else model.layout
     rows, cols = layout.shape
     fig = plt.figure(figsize=(6.4, 3.4))
     maze = fig.add_axes((0.02, 0.04, 0.5, 0.8))

@@ -337,14 +337,14 @@ def plot_sweep(summary: Mapping, results: Mapping, config: Mapping, out_dir: Pat
 
 
 def learned_result(result: PowerResult, which: str = "learned") -> PowerResult:
-    """A joint result whose ``power_H``/``power_A`` are a comparison's ``power_X_<which>`` columns."""
+    """A joint (or joint-graph) result whose ``power_H``/``power_A`` are a comparison's ``power_X_<which>``
+    columns."""
     arrays = {}
     for agent in ("H", "A"):
         arrays[f"power_{agent}"] = result[f"power_{agent}_{which}"]
         se = f"power_{agent}_{which}_se"
         arrays[f"power_{agent}_se"] = result[se] if se in result.arrays else np.zeros(result.n_states)
-    config = {**result.config}
-    return PowerResult("joint", result.labels, arrays, config, {}, {})
+    return PowerResult(result.kind, result.labels, arrays, {**result.config}, {}, {})
 
 
 def plot_comparison_dir(directory: PathLike, out_dir: PathLike, prefix: str = "", dpi: int = 110,
@@ -362,6 +362,14 @@ def plot_comparison_dir(directory: PathLike, out_dir: PathLike, prefix: str = ""
     )
     paths = [save_figure(fig, out_dir / f"{prefix}learned_vs_exact.png", dpi)]
     learned = learned_result(result)
+    if learned.kind == "joint_graph":  # drawn on the grid its state names carry, else the alignment plot only
+        from multipower.plots.graph import joint_graph_on_grid
+
+        on_grid = joint_graph_on_grid(learned)
+        if on_grid is None:
+            return paths + [save_figure(plot_alignment(learned, title=f"{algo} (learned): {describe(result.config)}"),
+                                        out_dir / f"{prefix}alignment.png", dpi)]
+        learned = on_grid
     if learned.layout.n_cells > JOINT_MAP_MAX_CELLS:  # too large for joint heat maps: the views
         return paths + _large_world_views(learned, out_dir, prefix, dpi)
     for agent in ("H", "A"):

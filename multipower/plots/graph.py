@@ -90,17 +90,13 @@ def plot_graph_power(result: PowerResult, column: str = "power", title: Optional
 
 def joint_graph_on_grid(result: PowerResult) -> Optional[PowerResult]:
     """A joint graph's result as a gridworld ``"joint"`` result (cell labels, the grid of the cells its state names
-    carry, open where a cell appears) so the joint heat maps and the alignment plot draw it; None when a state name
-    is not a gridworld pair ``"[(r, c)_H^(r, c)_A]"``."""
-    from multipower.envs.joint_graph import grid_cells
-    from multipower.envs.layouts import OPEN, WALL
+    carry, open where a cell appears: ``multipower.envs.joint_graph.graph_grid``) so the joint heat maps and the
+    alignment plot draw it; None when a state name is not a gridworld pair ``"[(r, c)_H^(r, c)_A]"``."""
+    from multipower.envs.joint_graph import graph_grid, grid_cells
 
     cells = grid_cells(tuple(result.labels[:, 0]))
-    if cells is None:
+    grid = graph_grid(cells, result.config.get("mdp", "joint graph"))
+    if grid is None:
         return None
-    rows, cols = cells[:, 0::2].max() + 1, cells[:, 1::2].max() + 1
-    grid = np.zeros((rows, cols), dtype=bool)
-    grid[cells[:, 0], cells[:, 1]] = grid[cells[:, 2], cells[:, 3]] = True
-    text = "\n".join("".join(OPEN if c else WALL for c in row) for row in grid)
-    config = {**result.config, "layout": result.config.get("mdp", "joint graph"), "layout_text": text}
+    config = {**result.config, "layout": grid.layout.name, "layout_text": grid.layout.to_text()}
     return PowerResult("joint", cells, result.arrays, config, result.stats, result.timings)

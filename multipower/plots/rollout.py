@@ -23,10 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from multipower.envs.dynamics import joint_step, padded_rewards, slip_step
+from multipower.envs.dynamics import joint_step, outcome_step, padded_rewards, slip_step
 from multipower.envs.layouts import ACTION_NAMES
-from multipower.envs.model import JointModel
+from multipower.envs.joint_graph import GraphGrid, JointGraph
 from multipower.envs.policies import check_policy
+from multipower.envs.problem import JointWorld
 from multipower.envs.validation import check_seed
 from multipower.envs.problem import TwoStageProblem
 
@@ -98,13 +99,14 @@ def greedy_rollout(
     """Roll both agents' greedy actions (module docstring) from joint state ``start`` for ``steps`` steps.
 
     Args:
-        problem: The joint model, one reward function per agent (``(S,)``, the reward of each joint state) and
+        problem: The joint model (or a joint graph whose states are gridworld cells), one reward function per agent (``(S,)``, the reward of each joint state) and
             both discounts (``multipower.envs.problem.TwoStageProblem`` of one sample).
         policy_H, policy_A: ``(S, 5)`` action probabilities over joint states.
         start: Joint-state index in ``[0, S)``.
         steps: Steps to take, 1 to ``MAX_STEPS``; the rollout stops earlier at a crash.
         seed: Seeds the slip draws (``numpy.random.default_rng``; unused without slip): step ``t`` draws H's
-            uniform, then A's.
+            uniform, then A's; on a joint graph with several outcomes per joint action, one uniform per step
+            draws the outcome.
 
     Returns:
         A ``Rollout``. Raises ``ValueError`` naming the bad argument.
@@ -118,6 +120,8 @@ def greedy_rollout(
     if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start < model.n_states:
         raise ValueError(f"start must be a joint state, an integer in [0, {model.n_states}), got {start!r}")
     seed = check_seed(seed)
+    if isinstance(model, JointGraph):
+        drawing_grid(model)  # a graph without cells has nothing to draw: refused before rolling out
     greedy_H = greedy_actions(policy_H, model.action_mask_H, "policy_H")
     greedy_A = greedy_actions(policy_A, model.action_mask_A, "policy_A")
     step = _step_function(model, seed)
@@ -143,16 +147,23 @@ def greedy_rollout(
     )
 
 
-def _step_function(model: JointModel, seed: int):
+def _step_function(model: JointWorld, seed: int):
     """``step(state, action_H, action_A, t, steps) -> (reached, terminated, effective_H, effective_A)``: the
-    model's joint step, with slip drawn from ``default_rng(seed)``."""
+    model's joint step, with slip (or a joint graph's outcomes) drawn from ``default_rng(seed)``."""
+    next_state, outcome_cdf = model.step_tables()
+    rng = np.random.default_rng(seed)
+    if outcome_cdf is not None:
+        def step(state, action_H, action_A, t, steps):
+            reached, terminated, _ = outcome_step(next_state, outcome_cdf, model.terminal_state, state,
+                                                  (action_H, action_A), np.asarray(rng.random()), np.asarray(t), steps)
+            return reached, terminated, action_H, action_A
+        return step
     if model.slip == 0.0:
         def step(state, action_H, action_A, t, steps):
-            reached, terminated, _ = joint_step(model.next_state, model.terminal_state, state, action_H, action_A,
+            reached, terminated, _ = joint_step(next_state, model.terminal_state, state, action_H, action_A,
                                                np.asarray(t), steps)
             return reached, terminated, action_H, action_A
         return step
-    rng = np.random.default_rng(seed)
     cdf_H, cdf_A = model.slip_cdf("H"), model.slip_cdf("A")
 
     def step(state, action_H, action_A, t, steps):
@@ -164,9 +175,14 @@ def _step_function(model: JointModel, seed: int):
     return step
 
 
-def _cells(model: JointModel, states, effective_H, crashed: bool) -> np.ndarray:
-    """``(T + 1, 2)`` cells of each state; a crash is drawn where the moves that happened collided."""
+def _cells(model: JointWorld, states, effective_H, crashed: bool) -> np.ndarray:
+    """``(T + 1, 2)`` cells of each state; a crash is drawn where the moves that happened collided (on a joint
+    graph, a forbidden joint action, where the agents were)."""
     alive = states[:-1] if crashed else states
+    if isinstance(model, JointGraph):
+        grid = drawing_grid(model)
+        cells = grid.joint_cells[alive]
+        return np.concatenate([cells, cells[-1:]]) if crashed else cells
     cells = model.joint_cells[alive]
     if crashed:
         # The crash cell is the target both moves share (the model's per-agent move table).
@@ -175,14 +191,24 @@ def _cells(model: JointModel, states, effective_H, crashed: bool) -> np.ndarray:
     return cells
 
 
+def drawing_grid(model: JointGraph) -> GraphGrid:
+    """The grid a joint graph's rollout is drawn on (``JointGraph.grid``); ``ValueError`` when its state names
+    carry no cells."""
+    grid = model.grid()
+    if grid is None:
+        raise ValueError(f"the joint graph {model.name!r} names its states without gridworld cells "
+                         '("[(r, c)_H^(r, c)_A]"): there is no grid to draw its agents on')
+    return grid
+
+
 def optimal_policies(problem: TwoStageProblem) -> tuple[np.ndarray, np.ndarray]:
     """The exact two-stage policies ``(S, 5)`` of a problem of one reward pair
     (``multipower.exact.solver.solve_pairs``, docs/concepts.md#two-stage-training): H optimal against A's seed
     policy, A optimal against that frozen H, each uniform over its tied optima (a rollout then takes the lowest
     tied action number)."""
-    from multipower.exact.solver import solve_pairs  # loads torch: only optimal rollouts need it
+    from multipower.exact.accuracy import solve_problem  # loads torch: only optimal rollouts need it
 
     if problem.n_samples != 1:
         raise ValueError(f"problem: optimal policies are of one reward sample, got {problem.n_samples}")
-    solved = solve_pairs(problem)
+    solved = solve_problem(problem)
     return solved.policy_H[0], solved.policy_A[0]

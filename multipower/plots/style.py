@@ -21,7 +21,7 @@ PathLike = Union[str, Path]
 # --------------------------------------------------------------------------------------------- titles
 def describe(config: Mapping, with_samples: bool = True) -> str:
     """One line naming the world, γ, collision, β, the reward distribution and seed policy, and samples."""
-    world = config.get("layout", "custom")
+    world = config.get("layout") or config.get("mdp") or "custom"  # a layout, or a joint graph by name
     gamma_H = config.get("gamma_H", config.get("gamma"))
     gamma_A = config.get("gamma_A")
     parts = [str(world)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Union
 
@@ -19,8 +20,9 @@ import numpy as np
 
 from multipower.envs.layouts import N_ACTIONS, Layout, load_layout, parse_layout
 from multipower.envs.memory import joint_state_count
-from multipower.envs.model import COLLISIONS, JointModel, joint_model
+from multipower.envs.model import COLLISIONS, joint_model
 from multipower.envs.policies import SEED_POLICIES, SeedPolicy
+from multipower.envs.problem import JointWorld
 from multipower.envs.rewards import DISTRIBUTIONS, RewardDraws, RewardSampler, make_distribution
 from multipower.envs.slip import check_slip
 from multipower.envs.serialization import read_json_object, read_npy
@@ -80,10 +82,13 @@ def check_choice(key: str, value, choices: tuple) -> str:
 
 
 def check_seed_policy(key: str, value) -> str:
-    """``uniform``, ``stay`` or the path of an existing ``.npy`` table over joint states."""
-    if isinstance(value, str) and (value in SEED_POLICIES or (value.endswith(".npy") and Path(value).is_file())):
+    """``uniform``, ``stay``, or the path of an existing ``.npy`` table over joint states or policy graph (``.gv``,
+    for a joint graph)."""
+    if isinstance(value, str) and (value in SEED_POLICIES or (value.endswith((".npy", ".gv", ".dot"))
+                                                              and Path(value).is_file())):
         return value
-    raise SpecError(f"{key!r} must be one of {SEED_POLICIES} or an existing .npy file, got {value!r}")
+    raise SpecError(f"{key!r} must be one of {SEED_POLICIES}, an existing .npy file or (with a joint graph) an "
+                    f"existing policy graph .gv file, got {value!r}")
 
 
 def check_seed_policy_file(key: str, path: str, n_states: int) -> None:
@@ -119,8 +124,13 @@ class RunSpec:
     """Everything that fixes a run's numbers (timings and worker counts aside).
 
     Attributes:
-        layout: Built-in name, layout file or layout text (a ``Layout`` is kept as its text, named by its name).
+        layout: Built-in name, layout file or layout text (a ``Layout`` is kept as its text, named by its name);
+            ``None`` with ``mdp``.
         layout_name: The layout's label in results (default: the built-in name, file stem, or ``"custom"``).
+        mdp: A joint MDP graph (docs/graphs.md#joint-graphs) instead of a layout: a built-in graph's name, a
+            ``.gv`` file or DOT source, kept as its source (``layout`` is then ``None``; ``collision`` and ``slip``
+            must stay ``"none"`` and 0: the graph's transitions are its own).
+        mdp_name: The graph's label in results (default: the built-in name, the file's stem, or the graph's name).
         collision: ``"none"``, ``"crash"`` or ``"bounce"``.
         slip: Slip probability in [0, 1] (docs/concepts.md#slip); 0 is the deterministic world.
         gamma_H: H's discount in (0, 1).
@@ -129,7 +139,8 @@ class RunSpec:
         correlation: ``β`` in [-1, 1] between ``R_H`` and ``R_A``.
         seed: Fixes the reward draws (and the learners' draws).
         n_samples: Reward samples.
-        seed_policy: A's seed policy: ``uniform``, ``stay`` or a ``.npy`` table.
+        seed_policy: A's seed policy: ``uniform``, ``stay``, a ``.npy`` table, or with ``mdp`` a policy graph
+            (``.gv``, docs/graphs.md#joint-graphs).
         redraw_constant: Redraw reward functions whose values are all equal.
         learner: ``None`` (exact solver only), ``"qlearning"``, ``"ppo"`` (batched) or ``"sb3-ppo"``.
         learner_options: Hyperparameter overrides of the learner (``QLearningConfig``, ``PPOConfig`` or
@@ -150,28 +161,59 @@ class RunSpec:
     redraw_constant: bool = False
     learner: Optional[str] = None
     learner_options: dict = field(default_factory=dict)
+    mdp: Optional[str] = None
+    mdp_name: Optional[str] = None
 
     def __post_init__(self) -> None:
+        if self.mdp is not None:
+            self._take_graph()
         if isinstance(self.layout, Layout):  # a layout object is kept as its text, named by its name
             if self.layout_name is None:
                 object.__setattr__(self, "layout_name", self.layout.name)
             object.__setattr__(self, "layout", self.layout.to_text())
         for name, check in CHECKS.items():
             object.__setattr__(self, name, check(name, getattr(self, name)))
-        if self.layout_name is None:
+        if self.layout_name is None and self.mdp is None:
             object.__setattr__(self, "layout_name", load_layout(self.layout).name)
         check_learner_options(self.learner, self.learner_options)
         if self.seed_policy.endswith(".npy"):
-            check_seed_policy_file("seed_policy", self.seed_policy, joint_state_count(self.layout, self.collision))
+            n_states = self.model().n_states if self.mdp is not None else joint_state_count(self.layout, self.collision)
+            check_seed_policy_file("seed_policy", self.seed_policy, n_states)
+        elif self.seed_policy.endswith(GRAPH_SUFFIXES):
+            if self.mdp is None:
+                raise SpecError(f"'seed_policy' {self.seed_policy!r}: a policy graph is A's seed policy on a joint MDP "
+                                "graph ('mdp'); on a layout give uniform, stay or an .npy table")
+            self.seed_policy_value()  # a policy graph that does not fit the MDP is refused here, naming the node
+
+    def _take_graph(self) -> None:
+        """``mdp`` read as its DOT source and checked as a joint graph; the layout fields cleared."""
+        text, name = _graph_source(self.mdp)
+        for key, value, default in (("collision", self.collision, "none"), ("slip", self.slip, 0.0)):
+            if value != default:
+                raise SpecError(f"{key!r} does not apply to a joint MDP graph ('mdp'): its transitions are its own; "
+                                f"got {value!r}")
+        object.__setattr__(self, "mdp", text)
+        object.__setattr__(self, "mdp_name", _text("mdp_name", self.mdp_name) if self.mdp_name is not None else name)
+        object.__setattr__(self, "layout", None)
+        object.__setattr__(self, "layout_name", None)
+        _graph_world(text, self.mdp_name)  # refused here, in one line, if it is not a joint graph
 
     @property
     def discount_A(self) -> float:
         return self.gamma_H if self.gamma_A is None else self.gamma_A
 
     def seed_policy_value(self) -> SeedPolicy:
-        """The seed policy as the solver and learners take it: a name, or the ``(S, 5)`` table of the file."""
+        """The seed policy as the solver and learners take it: a name, or the ``(S, 5)`` table of the file (an
+        ``.npy`` table, or a policy graph over ``mdp``)."""
         if self.seed_policy.endswith(".npy"):
             return read_npy(self.seed_policy, "seed_policy")
+        if self.seed_policy.endswith(GRAPH_SUFFIXES):
+            from multipower.envs.joint_graph import load_policy_graph
+
+            try:
+                return load_policy_graph(self.seed_policy, self.model())
+            except ValueError as error:
+                raise SpecError(str(error)) from None
         return self.seed_policy
 
     def layout_object(self) -> Layout:
@@ -179,7 +221,12 @@ class RunSpec:
         layout = load_layout(self.layout)
         return layout if layout.name == self.layout_name else Layout(self.layout_name, layout.grid)
 
-    def model(self) -> JointModel:
+    def model(self) -> JointWorld:
+        """The world: the layout's ``JointModel``, or the joint graph with five action slots per agent
+        (``multipower.envs.joint_graph.JointGraph.with_slots``: what the learners step by; the exact solver
+        reads it as the graph itself)."""
+        if self.mdp is not None:
+            return _graph_world(self.mdp, self.mdp_name)
         return joint_model(self.layout_object(), self.collision, self.slip)
 
     def draws(self) -> RewardDraws:
@@ -189,12 +236,15 @@ class RunSpec:
     def sampler(self, n_states: int) -> RewardSampler:
         return RewardSampler(n_states, self.distribution, self.correlation, self.seed, self.redraw_constant)
 
-    def rewards(self, model: JointModel) -> tuple[np.ndarray, np.ndarray]:
+    def rewards(self, model: JointWorld) -> tuple[np.ndarray, np.ndarray]:
         """``R_H, R_A`` ``(n_samples, S)``: the reward tables every learner and the solver share."""
         return self.sampler(model.n_states).pairs(0, self.n_samples)
 
     def to_dict(self) -> dict:
-        """Stable keys, plain JSON values; the layout is saved as its text too, so the world can be rebuilt."""
+        """Stable keys, plain JSON values; the layout is saved as its text too (a graph is its source already),
+        so the world can be rebuilt."""
+        if self.mdp is not None:
+            return asdict(self)
         return {**asdict(self), "layout_text": load_layout(self.layout).to_text()}
 
     @classmethod
@@ -216,6 +266,44 @@ class RunSpec:
             if target in CHECKS:
                 values[target] = CHECKS[target](spelled[target], value)
         return cls(**values)
+
+
+GRAPH_SUFFIXES = (".gv", ".dot")
+
+
+def _graph_source(source: str) -> tuple[str, str]:
+    """``(DOT source, name)`` of ``mdp``: DOT source as it is, else a built-in graph or a file, read."""
+    from multipower.envs.graph_mdp import read_graph_text
+
+    if not isinstance(source, str) or not source.strip():
+        raise SpecError(f"'mdp' must be a joint graph: a built-in name, a .gv file or DOT source, got {source!r}")
+    if "{" in source:  # DOT source (a file name or a built-in name has no brace)
+        return source, "graph"
+    try:
+        text, name, _ = read_graph_text(source)
+    except ValueError as error:
+        raise SpecError(str(error)) from None
+    return text, name
+
+
+@lru_cache(maxsize=4)
+def _graph_world(text: str, name: str):
+    """The joint graph of DOT source ``text`` with five action slots per agent, parsed once per source (a graph of
+    POWERplay's maze is megabytes); ``SpecError`` in one line when it is not a joint graph."""
+    from multipower.envs.graph_mdp import parse_graph_mdp
+    from multipower.envs.joint_graph import is_joint_graph, joint_graph_from
+
+    where = f"graph {name!r}"
+    try:
+        mdp = parse_graph_mdp(text, name, where)
+        if not is_joint_graph(mdp):
+            raise SpecError(f"mdp: {where} is a single-agent graph (no action is [ACTION_H^ACTION_A]); a single agent "
+                            "learns on it with compare --single --mdp")
+        return joint_graph_from(mdp, where).with_slots(N_ACTIONS)
+    except SpecError:
+        raise
+    except ValueError as error:
+        raise SpecError(str(error)) from None
 
 
 def _named_text(text: str, *names: Optional[str]) -> str:
@@ -286,7 +374,7 @@ def _layout_key(key: str, value) -> str:
 
 #: The check of each field: ``check(key as spelled, value) -> value``; raises ``SpecError``.
 CHECKS: dict[str, Callable] = {
-    "layout": _layout_key,
+    "layout": _optional(_layout_key),
     "layout_name": _optional(lambda key, value: _text(key, value)),
     "collision": lambda key, value: check_choice(key, value, COLLISIONS),
     "slip": _slip,
@@ -300,6 +388,8 @@ CHECKS: dict[str, Callable] = {
     "redraw_constant": lambda key, value: _flag(key, value),
     "learner": _optional(lambda key, value: check_choice(key, value, LEARNERS)),
     "learner_options": _learner_options,
+    "mdp": _optional(lambda key, value: _text(key, value)),
+    "mdp_name": _optional(lambda key, value: _text(key, value)),
 }
 
 
@@ -356,8 +446,10 @@ def learner_of(config: Mapping[str, Any]) -> Optional[str]:
 def spec_from_config(config: Mapping[str, Any]) -> RunSpec:
     """The spec behind a saved configuration (agents' ``config.json`` or a result's ``config``): its run keys,
     in either spelling; other keys (timings, metrics, ...) are ignored."""
-    keys = {f.name for f in fields(RunSpec)} | set(ALIASES) | {"layout_text"}
+    keys = {f.name for f in fields(RunSpec)} | set(ALIASES) | {"layout_text", "mdp_text"}
     data = {k: v for k, v in config.items() if k in keys and v is not None}
+    if "mdp_text" in data:  # a joint graph's run: its source, named as saved
+        data["mdp_name"], data["mdp"] = data.get("mdp"), data.pop("mdp_text")
     if not {"gamma", "gamma_H"} & set(data):
         raise SpecError("the saved configuration names no discount ('gamma' or 'gamma_H')")
     if "layout_text" in data:

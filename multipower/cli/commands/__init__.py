@@ -15,7 +15,7 @@ from typing import Callable, Optional
 
 from multipower.envs.model import COLLISIONS
 from multipower.envs.rewards import DISTRIBUTIONS
-from multipower.runs.spec import RunSpec, check_learner_options
+from multipower.runs.spec import RunSpec, SpecError, check_learner_options
 
 #: Old flag spellings and the ones that replace them.
 DEPRECATED = {"--gamma-A": "--gamma-a", "--train-option": "--option"}
@@ -163,8 +163,16 @@ def spec_from_args(args: argparse.Namespace, learner: Optional[str] = None, redr
     Keys are spelled as the flags (``gamma``, ``samples``), so a ``SpecError`` names the flag at fault.
     """
     check_learner_options(learner, dict(getattr(args, "options", []) or []), key="--option")
+    mdp = getattr(args, "mdp", None)  # train and compare: a joint MDP graph instead of a layout
+    if mdp is not None and "--layout" in given_flags(args):
+        raise SpecError("give --layout or --mdp, not both")
+    for flag in ("--collision", "--slip"):
+        if mdp is not None and flag in given_flags(args):
+            raise SpecError(f"{flag} does not apply to --mdp: a joint graph's transitions are its own (export-mdp "
+                            "--layout L --joint writes a layout's rule and slip as a graph)")
+    world = {"layout": args.layout} if mdp is None else {"layout": None, "mdp": mdp}
     return RunSpec.from_dict({
-        "layout": args.layout, "collision": args.collision, "slip": args.slip, "gamma": args.gamma, "gamma_A": args.gamma_A,
+        **world, "collision": args.collision, "slip": args.slip, "gamma": args.gamma, "gamma_A": args.gamma_A,
         "distribution": {"name": args.distribution, **dict(args.dist_param)}, "correlation": args.correlation,
         "seed": args.seed, "samples": args.samples, "seed_policy": args.seed_policy, "redraw_constant": redraw_constant,
         "learner": learner, "learner_options": dict(getattr(args, "options", []) or []),

@@ -27,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=20,
                         help=f"steps to roll out, 1 .. {MAX_STEPS} (default 20; a crash ends earlier)")
     parser.add_argument("--rollout-seed", type=int, default=0, metavar="N",
-                        help="seed of the slip draws in a world with slip (default 0; the same seed draws the same "
-                             "rollout); unused without slip")
+                        help="seed of the slip draws in a world with slip, or of the outcome draws on a stochastic "
+                             "joint graph (default 0; the same seed draws the same rollout); unused otherwise")
     parser.add_argument("--fps", type=float, default=2.0, help="frames per second, 0.01 .. 100 (default 2)")
     parser.add_argument("--out", type=out_path, required=True, metavar="FILE.gif", help="the GIF to write")
 
@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         policy_H, policy_A = optimal_policies(problem)
     rollout = greedy_rollout(problem, policy_H, policy_A, start, args.steps, seed=args.rollout_seed)
     slip = f", slip {model.slip:g} (rollout seed {args.rollout_seed})" if model.slip else ""
-    title = f"{model.layout.name}, collision {spec.collision}{slip}, sample {k}, {args.policy} policies"
+    world = f"{model.layout.name}, collision {spec.collision}" if spec.mdp is None else f"joint graph {spec.mdp_name}"
+    title = f"{world}{slip}, sample {k}, {args.policy} policies"
     save_rollout_gif(model, rollout, out, gamma_H, gamma_A, fps=args.fps, title=title)
     crash = ", crashed" if rollout.crashed else ""
     if model.slip:
@@ -108,6 +109,16 @@ def parse_start(text, model) -> int:
     """The joint state of ``--start H_ROW,H_COL,A_ROW,A_COL`` (``None``: joint state 0, the first in H-major
     order); ``ValueError`` naming --start for a malformed value, a wall or outside cell, or a shared cell where
     the collision rule forbids it."""
+    from multipower.envs.joint_graph import JointGraph
+
+    grid = None
+    if isinstance(model, JointGraph):  # drawn on the grid of its states' cells; refused in one line without
+        from multipower.plots.rollout import drawing_grid
+
+        try:
+            grid = drawing_grid(model)
+        except ValueError as error:
+            raise ValueError(f"RUN_DIR: {error}") from None
     if text is None:
         return 0
     try:
@@ -117,9 +128,14 @@ def parse_start(text, model) -> int:
     cells = []
     for agent, row, col in (("H", h_row, h_col), ("A", a_row, a_col)):
         try:
-            cells.append(model.layout.cell_index(row, col))
+            cells.append((grid.layout if grid is not None else model.layout).cell_index(row, col))
         except ValueError as error:
             raise ValueError(f"--start: {agent}'s {error}") from None
+    if grid is not None:
+        try:
+            return grid.joint_state(*cells)
+        except ValueError as error:
+            raise ValueError(f"--start: {error}") from None
     if model.state_index[cells[0], cells[1]] < 0:
         raise ValueError(f"--start: H and A cannot share cell ({h_row}, {h_col}) under collision {model.collision!r}")
     return int(model.state_index[cells[0], cells[1]])

@@ -47,8 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "POWER evaluated on the model against the exact optimum (options n_steps, walkers, "
                              "episode_length)")
     parser.add_argument("--mdp", default=None, metavar="FILE.gv",
-                        help="with --single: an MDP graph in POWERplay's DOT format (a .gv file or a built-in: "
-                             "figure1, three_states) instead of --layout")
+                        help="an MDP graph in POWERplay's DOT format instead of --layout (a .gv file or a built-in "
+                             "name): a joint graph for the two agents (--algo qlearning or ppo; joint_grid2x2_crash), "
+                             "or with --single a single-agent graph (figure1, three_states)")
     add_backend_arguments(parser)
 
 
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from multipower.learned.training import accuracy_warning, sigterm_as_interrupt
     from multipower.runs.execution import Execution
 
-    if args.single or args.mdp is not None:
+    if args.single:
         if args.backend != "local":
             raise ValueError("--backend ray applies to two-agent runs; --single runs on this machine")
         return _run_single(args)
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.agents:  # before anything is built: a world too big for the budget is refused in a second
         from multipower.agents.qlearning_config import check_memory
         from multipower.envs.memory import joint_state_count
-        from multipower.envs.policies import seed_policy_table
+        from multipower.envs.problem import seed_table
         from multipower.learned.compare import exact_memory
         from multipower.learned.training import check_learner_memory, learner_settings
 
@@ -88,12 +89,13 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_figure:
             from multipower.plots import compare as _figures  # noqa: F401
 
-        exact = exact_memory(joint_state_count(spec.layout, spec.collision), spec.n_samples)
-        check_memory(spec.layout, spec.collision, spec.n_samples, args.max_memory, what=f"compare ({spec.learner})",
-                     learner=spec.learner, extra=exact)
+        graph = spec.model() if spec.mdp is not None else None  # parsed and checked already by the spec
+        n_states = graph.n_states if graph is not None else joint_state_count(spec.layout, spec.collision)
+        check_memory(graph or spec.layout, spec.collision, spec.n_samples, args.max_memory,
+                     what=f"compare ({spec.learner})", learner=spec.learner, extra=exact_memory(n_states, spec.n_samples))
         model = spec.model()
         settings = learner_settings(spec.learner, spec.learner_options, spec.gamma_H, spec.discount_A,
-                                    seed_policy_table(model, spec.seed_policy_value()), spec.slip)
+                                    seed_table(model, spec.seed_policy_value()), spec.slip)
         check_learner_memory(spec.learner, settings, model, spec.gamma_H, spec.discount_A, spec.n_samples,
                              args.max_memory, args.chunk)
     else:
@@ -191,8 +193,6 @@ def _run_single(args: argparse.Namespace) -> int:
     from multipower.runs.rundir import check_out
 
     t0 = time.perf_counter()
-    if not args.single:
-        raise SpecError("--mdp needs --single: an MDP graph has one agent")
     given = given_flags(args)
     layout_given = "--layout" in given
     if layout_given == (args.mdp is not None):

@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="learner: qlearning (default), ppo (every sample's agents at once) or sb3-ppo (one SB3 "
                              "MaskablePPO model per sample)")
     add_run_arguments(parser)
+    parser.add_argument("--mdp", default=None, metavar="FILE.gv",
+                        help="a joint MDP graph in POWERplay's DOT format (a .gv file or a built-in name, e.g. "
+                             "joint_grid2x2_crash) instead of --layout; --algo qlearning or ppo")
     parser.add_argument("--out", type=out_path, required=True, metavar="DIR", help="output directory (agents.npz, config.json, spec.json)")
     parser.add_argument("--tensorboard", default=None, metavar="DIR", help="TensorBoard log directory")
     parser.add_argument("--timesteps", type=count(1), default=None,
@@ -43,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from multipower.agents.qlearning_config import check_memory
-    from multipower.envs.policies import seed_policy_table
+    from multipower.envs.problem import seed_table as seed_table_of
     from multipower.runs import rundir
     from multipower.runs.chunkstore import ChunkStore
     from multipower.learned.training import check_learner_memory, chunk_key, learner_settings, sigterm_as_interrupt
@@ -52,14 +55,16 @@ def run(args: argparse.Namespace) -> int:
     spec = replace(spec_from_args(args, learner=args.algo), learner_options=options)
     if not args.no_eval:  # the exact solver of the accuracy check (torch, the compiled kernels) is part of what
         from multipower.exact import _vikernel, solver  # noqa: F401  the process holds: load it before measuring
-    check_memory(spec.layout, spec.collision, spec.n_samples, args.max_memory, what=f"train ({args.algo})",
-                 learner=args.algo)
+    check_memory(spec.model() if spec.mdp is not None else spec.layout, spec.collision, spec.n_samples,
+                 args.max_memory, what=f"train ({args.algo})", learner=args.algo)
+    if spec.learner == "sb3-ppo" and spec.mdp is not None:
+        raise SpecError("--algo sb3-ppo trains on layouts only; on a joint graph (--mdp) use qlearning or ppo")
     if spec.learner == "sb3-ppo" and spec.seed_policy != "uniform":
         raise SpecError(f"'seed_policy' must be 'uniform' for --algo sb3-ppo, got {spec.seed_policy!r}")
     if spec.learner == "sb3-ppo" and spec.slip != 0.0:
         raise SpecError(f"'slip' must be 0 for --algo sb3-ppo (use qlearning or ppo), got {spec.slip}")
     model = spec.model()
-    seed_table = seed_policy_table(model, spec.seed_policy_value())
+    seed_table = seed_table_of(model, spec.seed_policy_value())
     settings = learner_settings(spec.learner, options, spec.gamma_H, spec.discount_A, seed_table, spec.slip)  # fails before work
     check_learner_memory(spec.learner, settings, model, spec.gamma_H, spec.discount_A, spec.n_samples,
                          args.max_memory, args.chunk)
