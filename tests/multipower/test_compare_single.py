@@ -169,7 +169,7 @@ def test_cli_layout_labels_states_by_cell(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--single"], "--single needs one world: --mdp FILE.gv or --layout L"),
     (["--single", "--mdp", "F", "--layout", "grid3x3"], "give --layout or --mdp, not both"),
-    (["--mdp", "F"], "--mdp needs --single"),
+    (["--mdp", "figure1"], "is a single-agent graph"),
     (["--single", "--mdp", "F", "--collision", "none"], "--collision does not apply to compare --single"),
     (["--single", "--layout", "grid3x3", "--correlation", "0.5"], "--correlation does not apply"),
     (["--single", "--layout", "grid3x3", "--gamma-a", "0.5"], "--gamma-a does not apply"),
