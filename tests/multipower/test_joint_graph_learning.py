@@ -210,3 +210,21 @@ def test_compare_spec_on_a_graph_keeps_the_graph_in_its_config():
     assert comparison.config["mdp"] == "joint_grid2x2_crash" and "layout" not in comparison.config
     assert comparison.result.kind == "joint_graph"
     assert comparison.metrics["max_abs_error_H"] <= 1e-3
+
+
+def test_a_graph_with_more_than_five_actions_is_refused_by_the_learners_in_one_line(tmp_path, capsys):
+    edges = [f'"s" -> "[a{i}_H^b_A]__s"; "[a{i}_H^b_A]__s" -> "s__[a{i}_H^b_A]__s" [weight=1];' for i in range(6)]
+    (tmp_path / "six.gv").write_text("digraph six { " + " ".join(edges) + " }")
+    assert main(["train", "--mdp", str(tmp_path / "six.gv"), "--samples", "2", "--out", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "at most 5 actions per agent" in err and "gives agent H 6" in err and len(err.splitlines()) == 1
+
+
+def test_results_on_a_graph_do_not_depend_on_jobs_or_chunks(tmp_path):
+    _, graph = _exported("bounce", 0.2)
+    R_H, R_A = RewardSampler(graph.n_states, seed=5).pairs(0, 6)
+    problem = TwoStageProblem(graph, R_H, R_A, 0.6)
+    runs = [train_agents("qlearning", problem, 1, execution=Execution(jobs=jobs, chunk_size=chunk))
+            for jobs, chunk in ((1, 6), (2, 2))]
+    np.testing.assert_array_equal(runs[0].q_H, runs[1].q_H)
+    np.testing.assert_array_equal(runs[0].policy_A, runs[1].policy_A)
