@@ -1,7 +1,7 @@
 """Compiled inner loop of batched tabular Q-learning (see ``multipower.agents.qlearning``).
 
 One call advances every walker of every reward sample of a chunk by ``n_steps`` steps. Samples are independent,
-so the kernel finishes sample ``k`` (its ``(S+1, 5)`` Q-table stays in cache) before moving to ``k + 1``; within a
+so the kernel finishes sample ``k`` (its ``(S+1, n)`` Q-table stays in cache) before moving to ``k + 1``; within a
 sample the walkers step in turn and each update is applied immediately (plain sequential Q-learning).
 
 Random numbers come from a per-sample SplitMix64 stream (``rng_state[k]``), so a sample's draws depend only on its
@@ -95,22 +95,24 @@ def run_steps(
 ):
     """Advance all walkers ``n_steps`` steps; ``out`` accumulates ``[Σ|TD|, Σ episode return, episodes]``.
 
-    Shapes: ``q``, ``counts`` ``(K, S+1, 5)``; ``backup``, ``rewards`` ``(K, S+1)`` (row ``S`` is the absorbing
-    terminal: reward 0, backup 0); ``next_rows`` ``(S·5, 5, J)``: the ``J`` possible ``s'`` for ``(s, other)`` and
+    Shapes (``n`` action slots per agent: 5 on a layout): ``q``, ``counts`` ``(K, S+1, n)``; ``backup``, ``rewards``
+    ``(K, S+1)`` (row ``S`` is the absorbing terminal: reward 0, backup 0); ``next_rows`` ``(S·n, n, J)``: the
+    ``J`` possible ``s'`` for ``(s, other)`` and
     each own action, ``outcome_cdf`` the same shape (their cumulative probabilities, drawn by ``_arrive``) or
     ``(0, 0, 0)`` where each has one (a layout, a deterministic joint graph);
-    ``mask`` ``(S, 5)``; ``avail`` ``(S, 5)`` available actions packed left, ``n_avail`` ``(S,)``;
+    ``mask`` ``(S, n)``; ``avail`` ``(S, n)`` available actions packed left, ``n_avail`` ``(S,)``;
     ``other_cum``/``other_action``: cumulative probabilities / deterministic action (``-1`` where the policy is
     stochastic) of the other agent, per state (``shared``) or per ``k·S + s``; ``active`` ``(K,)``: samples
     still training; ``state``, ``t``, ``returns``, ``discount`` ``(K, W)``; ``slip``, ``own_cdf``, ``other_cdf``:
     see the module docstring (the tables may be empty without slip); ``vr``: variance-reduced targets with the
     reference backups ``ref_backup`` ``(K, S+1)`` and the running sums and counts of the reference targets
-    ``ref_sum``, ``ref_count`` ``(K, S+1, 5)`` (``multipower.agents.qlearning``; empty when off).
+    ``ref_sum``, ``ref_count`` ``(K, S+1, n)`` (``multipower.agents.qlearning``; empty when off).
     """
     K, W = state.shape
-    S = next_rows.shape[0] // 5
-    target = np.empty(5)
-    reached = np.empty(5, dtype=np.int64)
+    n_own, n_other = q.shape[2], other_cum.shape[1]  # action slots: 5 on a layout, a joint graph's own otherwise
+    S = next_rows.shape[0] // n_other
+    target = np.empty(n_own)
+    reached = np.empty(n_own, dtype=np.int64)
     td_sum = 0.0
     ep_sum = 0.0
     ep_count = 0.0
@@ -128,12 +130,12 @@ def run_steps(
                 if o < 0:
                     x, u = _uniform(x)
                     o = 0
-                    while o < 4 and u >= other_cum[row, o]:
+                    while o < n_other - 1 and u >= other_cum[row, o]:
                         o += 1
                 if slip:
                     x, u = _uniform(x)
                     o = _effective(other_cdf, s, o, u)
-                base = s * 5 + o
+                base = s * n_other + o
                 # ε-greedy action of the learner.
                 x, u = _uniform(x)
                 if u < eps:
@@ -142,13 +144,13 @@ def run_steps(
                 else:
                     a = 0
                     best = q[k, s, 0]
-                    for b in range(1, 5):
+                    for b in range(1, n_own):
                         if q[k, s, b] > best:
                             best = q[k, s, b]
                             a = b
                 # Q-learning update(s) on the sampled transition(s) s' = next_state[s, b, o].
                 if all_actions:
-                    for b in range(5):
+                    for b in range(n_own):
                         if mask[s, b]:
                             e = b
                             if slip:
@@ -162,7 +164,7 @@ def run_steps(
                                 ref_sum[k, s, b] += ref
                                 ref_count[k, s, b] += 1
                                 target[b] += ref_sum[k, s, b] / ref_count[k, s, b] - ref
-                    for b in range(5):
+                    for b in range(n_own):
                         if mask[s, b]:
                             delta = target[b] - q[k, s, b]
                             td_sum += abs(delta)
@@ -185,7 +187,7 @@ def run_steps(
                     q[k, s, a] += _step_size(counts[k, s, a], lr_scale, lr_omega) * delta
                     counts[k, s, a] += 1
                 value = q[k, s, 0]
-                for b in range(1, 5):
+                for b in range(1, n_own):
                     if q[k, s, b] > value:
                         value = q[k, s, b]
                 backup[k, s] = rewards[k, s] + gamma * value

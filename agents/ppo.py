@@ -298,7 +298,7 @@ class Networks:
     ``pi[i]``, ``vf[i]`` are ``(weight, bias)`` of layer ``i``, biases ``(K, fan_out)``. Layer 0's weight is
     ``(K, n_inputs, fan_out)``, read by rows (an embedding of the one-hot inputs); later weights are
     ``(K, fan_out, fan_in)`` and multiply activations held features-first, ``(K, features, B)``, so that the
-    softmax over the 5 actions runs along a long contiguous axis (measured 4x faster than along the last).
+    softmax over the actions runs along a long contiguous axis (measured 4x faster than along the last).
     """
 
     pi: list
@@ -308,8 +308,9 @@ class Networks:
         return [p for layer in self.pi + self.vf for p in layer]
 
 
-def init_networks(keys, n_inputs: int, net_arch: tuple, device):
-    """SB3's initialisation: orthogonal weights (gain √2 hidden, 0.01 policy head, 1 value head), zero biases.
+def init_networks(keys, n_inputs: int, net_arch: tuple, device, n_actions: int = N_ACTIONS):
+    """SB3's initialisation: orthogonal weights (gain √2 hidden, 0.01 policy head, 1 value head), zero biases;
+    ``n_actions`` policy outputs (the learner's action slots: 5 on a layout).
 
     The Gaussian draws come from each sample's key, and the orthogonalisation is a batched QR, so sample k's
     network does not depend on the other samples.
@@ -329,7 +330,7 @@ def init_networks(keys, n_inputs: int, net_arch: tuple, device):
         return layers
 
     sizes = (n_inputs, *net_arch)
-    return Networks(pi=stack((*sizes, N_ACTIONS), 0.01, 1), vf=stack((*sizes, 1), 1.0, 2))
+    return Networks(pi=stack((*sizes, n_actions), 0.01, 1), vf=stack((*sizes, 1), 1.0, 2))
 
 
 def _orthogonal(keys, tag: int, rows: int, cols: int, gain: float):
@@ -372,14 +373,16 @@ class Batch:
     """The joint model and one agent's task, as tensors on one device, for K samples.
 
     Args:
-        model: The joint model (its tables are the dynamics), or a joint graph with five action slots per agent
-            (``multipower.envs.joint_graph.JointGraph.with_slots``; ``observation="index"``).
+        model: The joint model (its tables are the dynamics), or a joint graph with one action-slot count for both
+            agents (``multipower.envs.joint_graph.JointGraph.with_slots``; ``observation="index"``).
         rewards: ``(K, S)`` the learner's reward of each joint state.
         agent: ``"H"`` or ``"A"``: which agent learns.
-        other_policy: ``(S, 5)`` or ``(K, S, 5)`` the other agent's fixed policy (any valid table: rows
+        other_policy: ``(S, n)`` or ``(K, S, n)`` the other agent's fixed policy (any valid table: rows
             sum to 1, no mass on unavailable moves); ``None``: uniform over its available moves.
         observation: ``"index"`` or ``"vector"``.
         device: A ``torch.device``.
+
+    Tables over actions have ``n`` slots (``n_actions``): the five moves of a layout, a joint graph's own slots.
     """
 
     def __init__(self, model: JointWorld, rewards, agent: str, other_policy, observation: str, device):
@@ -402,6 +405,7 @@ class Batch:
         self.outcome_cdf = None if outcome_cdf is None else as_tensor(outcome_cdf, torch.float64)
         self.rewards = as_tensor(padded_rewards(rewards), torch.float32)
         self.mask = as_tensor(model.action_mask(self.agent), torch.bool)
+        self.n_actions = self.mask.shape[1]  # 5 on a layout; a joint graph's slots otherwise
         other_cdf = np.cumsum(other, axis=-1)
         self.other_cdf = as_tensor(other_cdf / other_cdf[..., -1:], torch.float32)
         self.mask_t = self.mask.T.contiguous()  # (5, S): gathers by state along a contiguous axis
@@ -424,9 +428,9 @@ class Batch:
         return [rows[states] for rows in self.obs_rows]
 
     def masks(self, states):
-        """``(K, 5, B)`` availability of each action at joint states ``(K, B)``."""
+        """``(K, n, B)`` availability of each action at joint states ``(K, B)``."""
         K, B = states.shape
-        return self.mask_t.index_select(1, states.reshape(-1)).reshape(N_ACTIONS, K, B).transpose(0, 1)
+        return self.mask_t.index_select(1, states.reshape(-1)).reshape(self.n_actions, K, B).transpose(0, 1)
 
     def all_states(self):
         import torch
@@ -461,21 +465,21 @@ def _rows(table, states):
 
 
 def _categorical(cdf, bits):
-    """Inverse-CDF draws: ``cdf`` ``(..., 5)`` (non-decreasing), ``bits`` ``(...)``; a zero-probability action
+    """Inverse-CDF draws: ``cdf`` ``(..., n)`` (non-decreasing), ``bits`` ``(...)``; a zero-probability action
     is never drawn (it would need ``u`` to fall in an empty interval)."""
     u = _uniform(bits)[..., None] * cdf[..., -1:]
-    return (cdf <= u).sum(dim=-1).clamp_(max=N_ACTIONS - 1)
+    return (cdf <= u).sum(dim=-1).clamp_(max=cdf.shape[-1] - 1)
 
 
 def _log_probs(nets: Networks, inputs, mask):
-    """``(K, 5, B)`` log-probabilities of the masked categorical: unavailable moves get probability 0."""
+    """``(K, n, B)`` log-probabilities of the masked categorical: unavailable moves get probability 0."""
     import torch
 
     return torch.log_softmax(torch.where(mask, _mlp(nets.pi, inputs), _LOGIT_MASK), dim=1)
 
 
 def _policy_tables(nets: Networks, batch: Batch):
-    """Masked log-probabilities ``(K, S, 5)`` and values ``(K, S)`` at every joint state."""
+    """Masked log-probabilities ``(K, S, n)`` and values ``(K, S)`` at every joint state."""
     states = batch.all_states()
     inputs = batch.inputs(states)
     log_probs = _log_probs(nets, inputs, batch.masks(states)).transpose(1, 2).contiguous()
@@ -582,7 +586,7 @@ def ppo_losses(nets: Networks, batch: Batch, minibatch: Minibatch, config: PPOCo
 
     states, actions, old_log_probs, old_values, adv, returns = minibatch
     inputs, mask = batch.inputs(states), batch.masks(states)
-    log_probs = _log_probs(nets, inputs, mask)  # (K, 5, B)
+    log_probs = _log_probs(nets, inputs, mask)  # (K, n, B)
     new_log_prob = log_probs.gather(1, actions[:, None, :])[:, 0, :]
     if config.normalize_advantage and adv.shape[1] > 1:
         adv = (adv - adv.mean(dim=1, keepdim=True)) / (adv.std(dim=1, keepdim=True) + 1e-8)
@@ -636,7 +640,7 @@ def train_agents(
     Args:
         problem: The stage (``multipower.envs.problem.StageProblem``): the joint model, the learner's ``(K, S)``
             rewards (one row per sample) and discount, the learner ``"H"`` or ``"A"``, and the other agent's
-            ``(S, 5)`` (shared, e.g. the seed policy) or ``(K, S, 5)`` (e.g. frozen H per sample) fixed policy.
+            ``(S, n)`` (shared, e.g. the seed policy) or ``(K, S, n)`` (e.g. frozen H per sample) fixed policy.
         keys: ``(K,)`` random-stream keys from ``sample_keys``.
         config: Hyperparameters; the fields left to the discount are filled for ``gamma``
             (``PPOConfig.for_gamma``).
@@ -651,7 +655,7 @@ def train_agents(
     batch = Batch(model, problem.rewards, problem.agent, problem.other_policy, config.observation, device)
     keys = keys.to(device)
     check_network_memory(batch.K, batch.n_inputs, config.net_arch, model.n_states, config)
-    nets = init_networks(keys, batch.n_inputs, config.net_arch, device)
+    nets = init_networks(keys, batch.n_inputs, config.net_arch, device, batch.n_actions)
     params = nets.parameters()
     optimizer = torch.optim.Adam(params, lr=config.learning_rate, eps=config.adam_eps)
     envs = Envs(batch, keys, config.n_envs)
@@ -691,19 +695,19 @@ def train_agents(
 
 
 def greedy_tables(nets: Networks, model: JointWorld, agent: str, observation: str, device="cpu") -> np.ndarray:
-    """``(K, S, 5)`` one-hot greedy policies: the most probable available action at every joint state."""
+    """``(K, S, n)`` one-hot greedy policies: the most probable available action at every joint state."""
     return _one_hot_argmax(_tables(nets, model, agent, observation, device)[0])
 
 
 def _one_hot_argmax(log_probs) -> np.ndarray:
-    """``(K, S, 5)`` one-hot tables of the most probable action of ``log_probs`` (a torch tensor)."""
+    """``(K, S, n)`` one-hot tables of the most probable action of ``log_probs`` (a torch tensor)."""
     table = np.zeros(tuple(log_probs.shape))
     np.put_along_axis(table, log_probs.argmax(dim=-1).cpu().numpy()[..., None], 1.0, axis=-1)
     return table
 
 
 def _tables(nets: Networks, model: JointWorld, agent: str, observation: str, device):
-    """The networks' log-probabilities ``(K, S, 5)`` and critic values ``(K, S)`` at every joint state."""
+    """The networks' log-probabilities ``(K, S, n)`` and critic values ``(K, S)`` at every joint state."""
     import torch
 
     K = nets.pi[0][0].shape[0]
@@ -714,7 +718,7 @@ def _tables(nets: Networks, model: JointWorld, agent: str, observation: str, dev
 
 @dataclass
 class TwoStagePPO:
-    """Greedy policies ``(K, S, 5)`` of both agents and the seconds each stage took."""
+    """Greedy policies ``(K, S, n)`` of both agents and the seconds each stage took."""
 
     policy_H: np.ndarray
     policy_A: np.ndarray
@@ -739,7 +743,7 @@ def train_two_stage(
         config: The hyperparameters (filled per agent's discount by ``train_agents``).
         seed: The run's seed; with ``sample_indices`` ``(K,)`` it fixes every draw of each sample.
         callback: Called after every update with ``(agent, update, networks, stats)``.
-        before_A: Called with H's frozen greedy policy ``(K, S, 5)`` before A starts learning.
+        before_A: Called with H's frozen greedy policy ``(K, S, n)`` before A starts learning.
     """
     out, model = {}, problem.model
     other = problem.seed_table()
@@ -773,7 +777,7 @@ def train_chunk(task: ChunkTask, progress: Optional[Progress] = None) -> dict[st
             update of one sample's agent (``updates_per_sample`` per sample).
 
     Returns:
-        ``policy_H``, ``policy_A`` ``(k, S, 5)`` greedy policies and ``seconds`` ``(k, 2)`` per stage.
+        ``policy_H``, ``policy_A`` ``(k, S, n)`` greedy policies and ``seconds`` ``(k, 2)`` per stage.
     """
     board = None if task.tensorboard is None else _ChunkBoard(task)
     k = task.stop - task.start

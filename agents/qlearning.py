@@ -81,6 +81,7 @@ from multipower.envs.layouts import N_ACTIONS
 from multipower.envs.problem import JointWorld, StageProblem
 from multipower.envs.validation import check_seed
 from multipower.envs.policies import (
+    cumulative_probabilities,
     greedy_policy,
     is_deterministic,
 )
@@ -91,8 +92,9 @@ class QLearningResult:
     """Learned action values of one agent for a batch of reward samples.
 
     Attributes:
-        q: ``(K, S, 5)`` learned ``Q_env`` (environment convention; ``-inf`` on unavailable actions).
-        visits: ``(K, S, 5)`` update counts.
+        q: ``(K, S, n)`` learned ``Q_env`` (environment convention; ``-inf`` on unavailable actions); ``n`` the
+            learner's action slots (5 on a layout).
+        visits: ``(K, S, n)`` update counts.
         steps: ``(K,)`` steps per walker each sample trained for.
         transitions: Total sampled transitions (all walkers).
         seconds: Wall time.
@@ -107,22 +109,22 @@ class QLearningResult:
     stopped: np.ndarray
 
     def greedy(self, mask: np.ndarray) -> np.ndarray:
-        """Greedy policy ``(K, S, 5)``, uniform over exact ties of the learned values."""
+        """Greedy policy ``(K, S, n)``, uniform over exact ties of the learned values."""
         return greedy_policy(self.q, mask)
 
 
 class _OtherSampler:
     """The other agent's fixed policy as the kernel samples it: a deterministic action or cumulative probabilities."""
 
-    def __init__(self, policy: np.ndarray, n_samples: int, n_states: int) -> None:
+    def __init__(self, policy: np.ndarray, n_samples: int, n_states: int, n_actions: int = N_ACTIONS) -> None:
         policy = np.asarray(policy, dtype=np.float64)
-        if policy.shape not in ((n_states, N_ACTIONS), (n_samples, n_states, N_ACTIONS)):
+        if policy.shape not in ((n_states, n_actions), (n_samples, n_states, n_actions)):
             raise ValueError(
-                f"other_policy must have shape ({n_states}, {N_ACTIONS}) or ({n_samples}, {n_states}, {N_ACTIONS}), "
+                f"other_policy must have shape ({n_states}, {n_actions}) or ({n_samples}, {n_states}, {n_actions}), "
                 f"got {policy.shape}"
             )
         self.shared = policy.ndim == 2
-        table = policy.reshape(-1, N_ACTIONS)
+        table = policy.reshape(-1, n_actions)
         self.deterministic = is_deterministic(table)
         self.n_states = n_states
         row_det = (table > 0).sum(axis=1) == 1
@@ -132,14 +134,11 @@ class _OtherSampler:
         )
         # Per row: the deterministic action, or -1 where the kernel must draw from the cumulative probabilities.
         self.action = np.ascontiguousarray(np.where(row_det, table.argmax(axis=1), -1), dtype=np.int64)
-        cumulative = np.cumsum(table, axis=1)
-        last = N_ACTIONS - 1 - np.argmax(table[:, ::-1] > 0, axis=1)
-        cumulative[np.arange(N_ACTIONS)[None, :] >= last[:, None]] = np.inf
-        self.cumulative = np.ascontiguousarray(cumulative, dtype=np.float64)
+        self.cumulative = np.ascontiguousarray(cumulative_probabilities(table), dtype=np.float64)
 
 
 def _available_table(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(S, 5)`` available actions packed left, and ``(S,)`` their count."""
+    """``(S, n)`` available actions packed left, and ``(S,)`` their count."""
     order = np.argsort(~mask, axis=1, kind="stable")
     return order, mask.sum(axis=1)
 
@@ -158,11 +157,11 @@ def train_q(
     Args:
         problem: The stage (``multipower.envs.problem.StageProblem``): the joint model (its ``next_state`` and
             masks drive every transition), the learner's ``(K, S)`` rewards and discount, the learner ``"H"`` or
-            ``"A"``, and the other agent's ``(S, 5)`` or ``(K, S, 5)`` fixed policy (default the uniform seed).
+            ``"A"``, and the other agent's ``(S, n)`` or ``(K, S, n)`` fixed policy (default the uniform seed).
         config: Hyperparameters; default ``default_config`` for ``γ``.
         seed: Fixes every random draw.
         logger: Optional TensorBoard logger.
-        exact_q: Optional ``(K, S, 5)`` exact ``Q_env`` for logging the optimal fraction and value gap (tags
+        exact_q: Optional ``(K, S, n)`` exact ``Q_env`` for logging the optimal fraction and value gap (tags
             ``qlearning/<agent>/...``).
         progress: Called with the number of samples finished after each batch of samples (``chunk_size``).
         sample_offset: Index in the whole run of ``rewards[0]``: sample ``k`` draws from the stream of
@@ -181,19 +180,21 @@ def train_q(
             raise ValueError(f"{name}: must be {'a callable' if name == 'progress' else 'a TrainingLogger'} or None, "
                              f"got {value!r}")
     model, rewards, gamma, agent = problem.model, problem.rewards, problem.gamma, problem.agent
-    other_policy = problem.other_policy  # the shared (S, 5) form is kept
+    other_policy = problem.other_policy  # the shared (S, n) form is kept
     n_samples, n_states = rewards.shape
     if config is None:  # defaults per sample: fewer visits where that sample's other agent is deterministic
         # under slip no other agent's move is deterministic
-        sample_det = _OtherSampler(other_policy, n_samples, n_states).sample_deterministic & (model.slip == 0.0)
+        sample_det = _OtherSampler(other_policy, n_samples, n_states, other_policy.shape[-1]).sample_deterministic \
+            & (model.slip == 0.0)
         config = default_config(gamma)
         min_visits = np.where(sample_det, default_config(gamma, deterministic_other=True).min_visits, config.min_visits)
     else:
         min_visits = np.full(n_samples, config.min_visits)
     if isinstance(sample_offset, bool) or int(sample_offset) != sample_offset or sample_offset < 0:
         raise ValueError(f"sample_offset must be a non-negative integer, got {sample_offset!r}")
-    if exact_q is not None and np.shape(exact_q) != (n_samples, n_states, N_ACTIONS):
-        raise ValueError(f"exact_q must have shape ({n_samples}, {n_states}, {N_ACTIONS}), got {np.shape(exact_q)}")
+    n_actions = model.action_mask(agent).shape[1]  # 5 on a layout; a joint graph's slots otherwise
+    if exact_q is not None and np.shape(exact_q) != (n_samples, n_states, n_actions):
+        raise ValueError(f"exact_q must have shape ({n_samples}, {n_states}, {n_actions}), got {np.shape(exact_q)}")
     logger = logger or TrainingLogger(None)
     prefix = f"qlearning/{agent}"
 
@@ -202,8 +203,8 @@ def train_q(
     # training driver's, multipower.learned.training).
     chunk = config.chunk_size or max(1, MAX_WALKERS // walkers)
     stage = 0 if agent == "H" else 1
-    q_all = np.empty((n_samples, n_states, N_ACTIONS))
-    visits_all = np.zeros((n_samples, n_states, N_ACTIONS), dtype=np.int64)
+    q_all = np.empty((n_samples, n_states, n_actions))
+    visits_all = np.zeros((n_samples, n_states, n_actions), dtype=np.int64)
     steps_all = np.zeros(n_samples, dtype=np.int64)
     stopped_all = np.zeros(n_samples, dtype=bool)
     transitions = 0
@@ -253,7 +254,7 @@ def _train_chunk(model, rewards, gamma, agent, other, config, walkers, seeds, lo
 class _ChunkLearner:
     """The state of one chunk of reward samples: Q-tables, visit counts and walkers.
 
-    Arrays are ``(K, S+1, 5)``; row ``S`` of each sample is the absorbing terminal.
+    Arrays are ``(K, S+1, n)`` (``n`` action slots); row ``S`` of each sample is the absorbing terminal.
     ``backup[k, s'] = R(s') + γ max_b Q(s', b)`` (0 at the terminal) is kept in step with ``Q`` so that a
     target is one lookup. The steps themselves run in the compiled kernel ``multipower.agents._qkernel.run_steps``.
     """
@@ -286,6 +287,7 @@ class _ChunkLearner:
         rngs = [np.random.default_rng(c[0]) for c in children]
         self.K, self.S = K, S
         self.mask = model.action_mask(agent)
+        n_own, n_other = self.mask.shape[1], model.action_mask("A" if agent == "H" else "H").shape[1]
         self.avail, self.n_avail = _available_table(self.mask)
         self.avail = np.ascontiguousarray(self.avail, dtype=np.int64)
         self.n_avail = np.ascontiguousarray(self.n_avail, dtype=np.int64)
@@ -294,28 +296,28 @@ class _ChunkLearner:
         def rows(t: np.ndarray, dtype) -> np.ndarray:
             t = t if t.ndim == 4 else t[..., None]
             t = t.transpose(0, 2, 1, 3) if agent == "H" else t
-            return np.ascontiguousarray(t, dtype=dtype).reshape(S * N_ACTIONS, N_ACTIONS, -1)
+            return np.ascontiguousarray(t, dtype=dtype).reshape(S * n_other, n_own, -1)
 
         self.next_rows = rows(table, np.int64)
         self.outcome_cdf = np.empty((0, 0, 0)) if cdf is None else rows(cdf, np.float64)
-        self.other = _OtherSampler(other_policy, K, S)
+        self.other = _OtherSampler(other_policy, K, S, n_other)
         self.slip = model.slip > 0.0  # effective moves drawn in the kernel (docs/concepts.md#slip)
         empty = np.empty((0, N_ACTIONS, N_ACTIONS))
         self.own_cdf = model.slip_cdf(agent) if self.slip else empty
         self.other_cdf = model.slip_cdf("A" if agent == "H" else "H") if self.slip else empty
         self._other_action = self.other.action
         self._other_cum = self.other.cumulative
-        mask_pad = np.concatenate([self.mask, np.zeros((1, N_ACTIONS), bool)])
+        mask_pad = np.concatenate([self.mask, np.zeros((1, n_own), bool)])
         self.rewards = np.ascontiguousarray(padded_rewards(rewards), dtype=dtype)  # reward on arrival, 0 at a crash
-        q = np.empty((K, S + 1, N_ACTIONS))
+        q = np.empty((K, S + 1, n_own))
         for k, rng in enumerate(rngs):
-            q[k] = rng.uniform(0.0, 1e-6, (S + 1, N_ACTIONS))  # tiny random values break initial ties
+            q[k] = rng.uniform(0.0, 1e-6, (S + 1, n_own))  # tiny random values break initial ties
         q = np.where(mask_pad, q, UNAVAILABLE)  # finite and far below any real value: never the greedy choice
         self.q = np.ascontiguousarray(q, dtype=dtype)
         value = np.concatenate([q[:, :S].max(axis=-1), np.zeros((K, 1))], axis=1)
         self.backup = np.ascontiguousarray(self.rewards + gamma * value, dtype=dtype)
         self.backup[:, S] = 0.0
-        self.counts = np.zeros((K, S + 1, N_ACTIONS), dtype=np.int64)
+        self.counts = np.zeros((K, S + 1, n_own), dtype=np.int64)
         self.n_walkers = K * walkers
         self.walkers = walkers
         self._state = np.empty((K, walkers), dtype=np.int64)
@@ -338,7 +340,7 @@ class _ChunkLearner:
         self.min_visits = 0
         self.allowed_changes = int(math.floor(config.policy_tol * S + 1e-9))  # a fraction policy_tol of its states
         self.vr = bool(config.vr_start > 0)
-        shape = (K, S + 1, N_ACTIONS) if self.vr else (0, 0, 0)
+        shape = (K, S + 1, n_own) if self.vr else (0, 0, 0)
         self.ref_backup = np.zeros((K, S + 1) if self.vr else (0, 0), dtype=dtype)
         self.ref_sum = np.zeros(shape)
         self.ref_count = np.zeros(shape, dtype=np.int64)

@@ -2,8 +2,8 @@
 
 A saved run is a directory with
 
-* ``agents.npz``: ``policy_H`` ``(K, S, 5)``, ``policy_A`` ``(K, S, 5)``, ``R_H`` ``(K, S)``, ``R_A`` ``(K, S)``,
-  and optionally ``q_H``, ``q_A`` ``(K, S, 5)`` (the exact solver's convention ``R(s) + γ Q_env(s, a)``;
+* ``agents.npz``: ``policy_H`` ``(K, S, n)``, ``policy_A`` ``(K, S, n)``, ``R_H`` ``(K, S)``, ``R_A`` ``(K, S)``,
+  and optionally ``q_H``, ``q_A`` ``(K, S, n)`` (``n`` action slots: the five moves of a layout) (the exact solver's convention ``R(s) + γ Q_env(s, a)``;
   ``-inf`` on unavailable actions);
 * ``config.json``: the configuration (algo, the world: layout, layout_text, collision and slip, or a joint graph's
   mdp and mdp_text; gamma_H, gamma_A, correlation, distribution, seed, samples, hyperparameters, timings,
@@ -42,10 +42,10 @@ class TrainedAgents:
     """Frozen learned policies of a batch of reward samples, with what produced them.
 
     Attributes:
-        policy_H, policy_A: ``(K, S, 5)`` action probabilities.
+        policy_H, policy_A: ``(K, S, n)`` action probabilities (``n`` action slots: 5 on a layout).
         R_H, R_A: ``(K, S)`` reward functions.
         config: The configuration (see the module docstring).
-        q_H, q_A: Optional ``(K, S, 5)`` learned action values (solver convention).
+        q_H, q_A: Optional ``(K, S, n)`` learned action values (solver convention).
     """
 
     policy_H: np.ndarray
@@ -62,13 +62,16 @@ class TrainedAgents:
         n_samples, n_states = self.R_H.shape
         if self.R_A.shape != (n_samples, n_states):
             raise ValueError(f"R_A must have shape {self.R_H.shape} like R_H, got {self.R_A.shape}")
+        # Action slots: the five moves of a layout, or a joint graph's slots (the same count for both agents).
+        n_actions = np.shape(self.policy_H)[-1] if np.ndim(self.policy_H) == 3 else N_ACTIONS
         for name in ("policy_H", "policy_A", "q_H", "q_A"):
             value = getattr(self, name)
             if value is None:
                 continue
             value = np.asarray(value, dtype=np.float64)
-            if value.shape != (n_samples, n_states, N_ACTIONS):
-                raise ValueError(f"{name} must have shape ({n_samples}, {n_states}, {N_ACTIONS}), got {value.shape}")
+            if value.shape != (n_samples, n_states, n_actions) or n_actions < 1:
+                raise ValueError(f"{name} must have shape ({n_samples}, {n_states}, {n_actions}) (samples, joint "
+                                 f"states, action slots), got {value.shape}")
             setattr(self, name, value)
 
     @property

@@ -124,20 +124,21 @@ class JointGraph:
         """The gridworld its state names carry (``graph_grid``), or None when a name is not a cell pair."""
         return graph_grid(self.cells, self.name)
 
-    def with_slots(self, n_slots: int = 5) -> "JointGraph":
-        """The same graph with ``n_slots`` action slots per agent (the learners' tables have the five gridworld
-        moves' slots): slots past the graph's own are never available.
+    def with_slots(self, n_slots: Optional[int] = None) -> "JointGraph":
+        """The same graph with ``n_slots`` action slots for each agent (default: the larger of the two agents'
+        counts): the learners hold one slot count for both agents. Slots past an agent's own are never available.
 
         Raises:
             ValueError: naming the graph, when an agent has more than ``n_slots`` actions.
         """
         nH, nA = len(self.actions_H), len(self.actions_A)
+        n_slots = max(nH, nA) if n_slots is None else n_slots
         if nH == nA == n_slots:
             return self
         for agent, actions in (("H", self.actions_H), ("A", self.actions_A)):
             if len(actions) > n_slots:
-                raise ValueError(f"mdp: the learners take at most {n_slots} actions per agent; graph {self.name!r} "
-                                 f"gives agent {agent} {len(actions)} ({', '.join(actions)})")
+                raise ValueError(f"mdp: {n_slots} action slots are too few for graph {self.name!r}, which gives "
+                                 f"agent {agent} {len(actions)} actions ({', '.join(actions)})")
         S, K = self.n_states, self.next_state.shape[-1]
         shape = (S, n_slots, n_slots)
         allowed = np.zeros(shape, dtype=bool)

@@ -1,7 +1,8 @@
 """Tabular policies: action probabilities per state, shared by every part of the package.
 
-A policy is an array ``probs`` of shape ``(..., n_states, N_ACTIONS)`` (a leading batch axis holds one
-policy per reward sample); every row sums to one and puts no mass on an unavailable action.
+A policy is an array ``probs`` of shape ``(..., n_states, n_actions)`` (a leading batch axis holds one
+policy per reward sample; ``n_actions`` is the world's action slots, the five moves of a layout); every row sums
+to one and puts no mass on an unavailable action.
 ``TabularPolicy`` wraps one such table as a callable for the environments.
 """
 
@@ -40,15 +41,15 @@ def greedy_policy(q_values: np.ndarray, action_mask: np.ndarray, atol: float = 1
 
 
 def check_policy(probs, action_mask: np.ndarray, name: str = "policy", atol: float = 1e-6) -> np.ndarray:
-    """Validate a policy table against ``action_mask`` ``(n_states, N_ACTIONS)``; return it as float64.
+    """Validate a policy table against ``action_mask`` ``(n_states, n_actions)``; return it as float64.
 
-    Accepts ``(n_states, N_ACTIONS)`` or a batch ``(K, n_states, N_ACTIONS)``.
+    Accepts ``(n_states, n_actions)`` or a batch ``(K, n_states, n_actions)``.
     """
     probs = np.asarray(probs, dtype=np.float64)
-    n_states = action_mask.shape[0]
-    if probs.shape[-2:] != (n_states, N_ACTIONS) or probs.ndim not in (2, 3):
+    n_states, n_actions = action_mask.shape
+    if probs.shape[-2:] != (n_states, n_actions) or probs.ndim not in (2, 3):
         raise ValueError(
-            f"{name} must have shape ({n_states}, {N_ACTIONS}) or (K, {n_states}, {N_ACTIONS}), got {probs.shape}"
+            f"{name} must have shape ({n_states}, {n_actions}) or (K, {n_states}, {n_actions}), got {probs.shape}"
         )
     if (probs < -atol).any() or not np.allclose(probs.sum(axis=-1), 1.0, atol=atol):
         raise ValueError(f"{name} rows must be probabilities that sum to 1")
@@ -77,26 +78,26 @@ def seed_policy_table(model, seed_policy: SeedPolicy = "uniform") -> np.ndarray:
 
 
 def check_policy_batch(policy, action_mask: np.ndarray, n_samples: int, name: str = "policy") -> np.ndarray:
-    """``check_policy`` for one policy per reward sample: ``(n_samples, n_states, N_ACTIONS)`` float64.
+    """``check_policy`` for one policy per reward sample: ``(n_samples, n_states, n_actions)`` float64.
 
-    A single table ``(n_states, N_ACTIONS)`` is broadcast to all samples; ``ValueError`` naming ``name`` for
+    A single table ``(n_states, n_actions)`` is broadcast to all samples; ``ValueError`` naming ``name`` for
     another number of samples.
     """
-    n_states = action_mask.shape[0]
-    expected = f"({n_samples}, {n_states}, {N_ACTIONS}) (samples, joint states, actions) or ({n_states}, {N_ACTIONS})"
+    n_states, n_actions = action_mask.shape
+    expected = f"({n_samples}, {n_states}, {n_actions}) (samples, joint states, actions) or ({n_states}, {n_actions})"
     if np.ndim(policy) not in (2, 3) or (np.ndim(policy) == 3 and np.shape(policy)[0] != n_samples):
         raise ValueError(f"{name} must have shape {expected}, got {np.shape(policy)}")
     probs = check_policy(policy, action_mask, name)
-    return np.broadcast_to(probs, (n_samples, n_states, N_ACTIONS)) if probs.ndim == 2 else probs
+    return np.broadcast_to(probs, (n_samples, n_states, n_actions)) if probs.ndim == 2 else probs
 
 
 def is_deterministic(policy: np.ndarray, atol: float = 1e-9) -> bool:
-    """True when every row of ``policy`` ``(..., N_ACTIONS)`` puts all its mass on one action."""
+    """True when every row of ``policy`` ``(..., n_actions)`` puts all its mass on one action."""
     return bool((np.asarray(policy).max(axis=-1) >= 1.0 - atol).all())
 
 
 def cumulative_probabilities(probs: np.ndarray, normalise: bool = False) -> np.ndarray:
-    """Cumulative probabilities ``(..., N_ACTIONS)`` for inverse-CDF sampling (``action = #{j : u >= cum_j}``).
+    """Cumulative probabilities ``(..., n_actions)`` for inverse-CDF sampling (``action = #{j : u >= cum_j}``).
 
     Entries from the last action of positive probability on are ``inf``, so rounding can never select an action
     after it. ``normalise`` divides by the row sums first (rows that sum to one only up to rounding).
@@ -104,8 +105,9 @@ def cumulative_probabilities(probs: np.ndarray, normalise: bool = False) -> np.n
     cumulative = np.cumsum(probs, axis=-1)
     if normalise:
         cumulative = cumulative / probs.sum(axis=-1, keepdims=True)
-    last = N_ACTIONS - 1 - np.argmax(probs[..., ::-1] > 0, axis=-1)
-    cumulative[np.arange(N_ACTIONS) >= last[..., None]] = np.inf
+    n_actions = probs.shape[-1]
+    last = n_actions - 1 - np.argmax(probs[..., ::-1] > 0, axis=-1)
+    cumulative[np.arange(n_actions) >= last[..., None]] = np.inf
     return cumulative
 
 

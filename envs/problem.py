@@ -29,7 +29,6 @@ from typing import Optional, Union
 import numpy as np
 
 from multipower.envs.joint_graph import JointGraph, graph_seed_table
-from multipower.envs.layouts import N_ACTIONS
 from multipower.envs.model import JointModel, check_agent
 from multipower.envs.policies import SeedPolicy, check_policy_batch, seed_policy_table, uniform_policy
 from multipower.envs.validation import check_gamma, check_rewards
@@ -115,12 +114,12 @@ class StageProblem:
     agent's fixed policy; checked when made.
 
     Attributes:
-        model: The joint world, ``S`` joint states: a ``JointModel``, or a ``JointGraph`` with five action slots per
-            agent (``JointGraph.with_slots(5)``).
+        model: The joint world, ``S`` joint states: a ``JointModel``, or a ``JointGraph`` with as many action slots
+            for one agent as for the other (``JointGraph.with_slots()``).
         rewards: ``(K, S)`` the learner's reward tables (one ``(S,)`` table becomes ``K = 1``).
         gamma: The learner's discount in (0, 1).
         agent: ``"H"`` or ``"A"``, the learner.
-        other_policy: The other agent's fixed policy, ``(S, 5)`` (shared, e.g. the seed policy) or ``(K, S, 5)``
+        other_policy: The other agent's fixed policy, ``(S, n)`` (shared, e.g. the seed policy) or ``(K, S, n)``
             (one per sample, e.g. frozen H); ``None``: uniform over its available actions.
 
     Raises:
@@ -137,10 +136,9 @@ class StageProblem:
 
     def __post_init__(self) -> None:
         _check_world(self.model, (JointModel, JointGraph), "a JointModel (joint_model) or a JointGraph")
-        if isinstance(self.model, JointGraph) and self.model.action_mask_H.shape[1:] + self.model.action_mask_A.shape[1:] \
-                != (N_ACTIONS, N_ACTIONS):
-            raise ValueError(f"model: the learners step by five action slots per agent; give the joint graph "
-                             f"{self.model.name!r} as graph.with_slots(5)")
+        if isinstance(self.model, JointGraph) and self.model.action_mask_H.shape != self.model.action_mask_A.shape:
+            raise ValueError(f"model: the learners hold one action-slot count for both agents; give the joint graph "
+                             f"{self.model.name!r} as graph.with_slots()")
         agent = check_agent(self.agent)
         gamma = check_gamma(self.gamma)
         rewards = check_rewards(self.rewards, self.model.n_states, "rewards")

@@ -36,7 +36,6 @@ from typing import Callable, Iterator, Mapping, Optional
 import numpy as np
 
 from multipower.envs.dynamics import joint_step, outcome_step, padded_rewards, slip_step
-from multipower.envs.layouts import N_ACTIONS
 from multipower.envs.joint_graph import JointGraph
 from multipower.envs.policies import check_policy_batch, cumulative_probabilities, is_deterministic
 from multipower.envs.validation import check_count, check_seed
@@ -126,7 +125,8 @@ class PolicyRollout:
         problem: The world whose tables the rollouts step by (a ``JointModel``, or a ``JointGraph`` with five
             action slots per agent, whose outcomes are drawn), the ``(K, S)`` reward
             functions (reward of the state arrived at) and both discounts (``multipower.envs.problem.TwoStageProblem``).
-        policy_H, policy_A: ``(K, S, 5)`` action probabilities per reward sample (or one ``(S, 5)`` table).
+        policy_H, policy_A: ``(K, S, n)`` action probabilities per reward sample (or one ``(S, n)`` table; ``n``
+            action slots, 5 on a layout).
         rollouts: The rollout settings (``Rollouts``; default ``Rollouts()``).
     """
 
@@ -136,9 +136,9 @@ class PolicyRollout:
             raise ValueError(f"problem: must be a multipower.envs.problem.TwoStageProblem, got "
                              f"{type(problem).__name__}")
         model = problem.model
-        if isinstance(model, JointGraph) and model.action_mask_H.shape[1] != N_ACTIONS:
-            raise ValueError("problem.model: the rollouts step by five action slots per agent; give the joint graph "
-                             "as graph.with_slots(5)")
+        if isinstance(model, JointGraph) and model.action_mask_H.shape[1] != model.action_mask_A.shape[1]:
+            raise ValueError("problem.model: the rollouts step by one action-slot count for both agents; give the "
+                             "joint graph as graph.with_slots()")
         settings = Rollouts() if rollouts is None else rollouts
         if not isinstance(settings, Rollouts):
             raise ValueError(f"rollouts: must be a multipower.learned.estimator.Rollouts, got "
@@ -281,18 +281,18 @@ def _action_sampler(policy: np.ndarray, deterministic: bool) -> Callable:
     """``sample(index, rng) -> actions`` for walkers at flattened ``(sample, state)`` rows ``index``.
 
     The tables are padded with a ``stay`` row for the terminal. A deterministic policy is a lookup of its
-    action; a stochastic one inverts the float32 cumulative probabilities of the first four actions
-    (``action = #{j < 4 : u ≥ cum_j}``), with entries from the last action of positive probability on set
+    action; a stochastic one inverts the float32 cumulative probabilities of all actions but the last
+    (``action = #{j < n - 1 : u ≥ cum_j}``), with entries from the last action of positive probability on set
     to ``inf``, so rounding can never pick a zero-probability action.
     """
-    k, n_states, _ = policy.shape
-    stay = np.zeros((k, 1, N_ACTIONS))
-    stay[..., 0] = 1.0
-    probs = np.concatenate([policy, stay], axis=1).reshape(k * (n_states + 1), N_ACTIONS)
+    k, n_states, n_actions = policy.shape
+    stay = np.zeros((k, 1, n_actions))
+    stay[..., 0] = 1.0  # the terminal row: any slot, nothing follows from it
+    probs = np.concatenate([policy, stay], axis=1).reshape(k * (n_states + 1), n_actions)
     if deterministic:
         actions = probs.argmax(axis=-1).astype(np.int64)
         return lambda index, rng: actions[index]
-    cumulative = np.ascontiguousarray(cumulative_probabilities(probs)[:, : N_ACTIONS - 1], dtype=np.float32)
+    cumulative = np.ascontiguousarray(cumulative_probabilities(probs)[:, : n_actions - 1], dtype=np.float32)
 
     def sample(index: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         u = rng.random(len(index), dtype=np.float32)
@@ -340,7 +340,7 @@ def estimate_power(
     Args:
         problem: The joint model the policies act in, the ``(K, S)`` reward functions they were trained for and
             both discounts (``multipower.envs.problem.TwoStageProblem``).
-        policy_H, policy_A: ``(K, S, 5)`` learned policies, one per reward sample.
+        policy_H, policy_A: ``(K, S, n)`` learned policies, one per reward sample (``n`` action slots).
         rollouts: The rollout settings (``Rollouts``: ``n_rollouts``, ``horizon``, ``tol``, ``seed``,
             ``max_walkers``; default ``Rollouts()``).
         exact_eval: Also evaluate the same policies exactly on the model (columns ``*_eval``).

@@ -459,8 +459,8 @@ def train_agents(
 
 
 def _check_problem(problem) -> TwoStageProblem:
-    """``problem``, if it is a ``TwoStageProblem`` on a layout or on a joint graph of five action slots per agent;
-    ``ValueError`` naming it otherwise."""
+    """``problem``, if it is a ``TwoStageProblem`` on a layout or on a joint graph of one action-slot count for both
+    agents; ``ValueError`` naming it otherwise."""
     if not isinstance(problem, TwoStageProblem):
         raise ValueError(f"problem: must be a multipower.envs.problem.TwoStageProblem, got {type(problem).__name__}")
     problem.stage("H")  # a joint graph of other slots is refused here, naming JointGraph.with_slots

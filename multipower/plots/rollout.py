@@ -47,6 +47,7 @@ class Rollout:
         rewards_H, rewards_A: ``(T + 1,)`` reward of each agent in ``s_t`` (0 at the crash terminal).
         returns_H, returns_A: ``(T + 1,)`` discounted returns so far, ``sum_{k<=t} γ^k R(s_k)``.
         crashed: True when the last step crashed.
+        action_names: Each agent's action names by slot, H's then A's (the five moves; a joint graph's own).
     """
 
     states: np.ndarray
@@ -60,6 +61,7 @@ class Rollout:
     returns_H: np.ndarray
     returns_A: np.ndarray
     crashed: bool
+    action_names: tuple = (ACTION_NAMES, ACTION_NAMES)
 
     @property
     def n_steps(self) -> int:
@@ -68,23 +70,26 @@ class Rollout:
     def action_name(self, agent: str, t: int) -> str:
         """Name of the action ``agent`` takes at step ``t``, ``"-"`` at the last state."""
         actions = self.actions_H if agent == "H" else self.actions_A
-        return ACTION_NAMES[actions[t]] if t < len(actions) else "-"
+        return self._names(agent)[actions[t]] if t < len(actions) else "-"
+
+    def _names(self, agent: str) -> tuple:
+        return self.action_names[0 if agent == "H" else 1]
 
     def move_text(self, agent: str, t: int) -> str:
         """``action_name``, followed by ``"→ <move>"`` when a slip replaced it by another move."""
         effective = self.effective_H if agent == "H" else self.effective_A
         chosen = self.action_name(agent, t)
-        if t < len(effective) and ACTION_NAMES[effective[t]] != chosen:
-            return f"{chosen} → {ACTION_NAMES[effective[t]]}"
+        if t < len(effective) and self._names(agent)[effective[t]] != chosen:
+            return f"{chosen} → {self._names(agent)[effective[t]]}"
         return chosen
 
 
 def greedy_actions(policy: np.ndarray, action_mask: np.ndarray, name: str = "policy") -> np.ndarray:
-    """``(S,)`` greedy action of a policy table ``(S, 5)``: the most probable available action, the lowest
+    """``(S,)`` greedy action of a policy table ``(S, n)``: the most probable available action, the lowest
     action number among ties. ``ValueError`` naming ``name`` for a table that is not a policy of the mask."""
     probs = check_policy(policy, action_mask, name=name)
     if probs.ndim != 2:
-        raise ValueError(f"{name} must have shape ({action_mask.shape[0]}, 5), got {probs.shape}")
+        raise ValueError(f"{name} must have shape {action_mask.shape}, got {probs.shape}")
     return np.where(action_mask, probs, -np.inf).argmax(axis=-1)  # argmax returns the first of tied maxima
 
 
@@ -144,6 +149,7 @@ def greedy_rollout(
         states, _cells(model, states, effective_H, crashed), actions_H, actions_A, effective_H, effective_A,
         rewards_H, rewards_A, np.cumsum(gamma_H ** np.arange(len(states)) * rewards_H),
         np.cumsum(gamma_A ** np.arange(len(states)) * rewards_A), crashed,
+        (model.actions_H, model.actions_A) if isinstance(model, JointGraph) else (ACTION_NAMES, ACTION_NAMES),
     )
 
 

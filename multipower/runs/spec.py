@@ -91,15 +91,15 @@ def check_seed_policy(key: str, value) -> str:
                     f"existing policy graph .gv file, got {value!r}")
 
 
-def check_seed_policy_file(key: str, path: str, n_states: int) -> None:
-    """A ``.npy`` seed policy: a numeric ``(n_states, 5)`` array (read without pickle: a file can run no code)."""
+def check_seed_policy_file(key: str, path: str, n_states: int, n_actions: int = N_ACTIONS) -> None:
+    """A ``.npy`` seed policy: a numeric ``(n_states, n_actions)`` array (read without pickle: a file can run no code)."""
     try:
         table = read_npy(path, repr(key))
     except ValueError as error:
         raise SpecError(str(error)) from None
-    if not isinstance(table, np.ndarray) or table.dtype.kind not in "biuf" or table.shape != (n_states, N_ACTIONS):
+    if not isinstance(table, np.ndarray) or table.dtype.kind not in "biuf" or table.shape != (n_states, n_actions):
         what = f"{table.dtype} array of shape {table.shape}" if isinstance(table, np.ndarray) else type(table).__name__
-        raise SpecError(f"{key!r}: {path} must hold a numeric ({n_states}, {N_ACTIONS}) table (joint states x moves), "
+        raise SpecError(f"{key!r}: {path} must hold a numeric ({n_states}, {n_actions}) table (joint states x moves), "
                         f"got a {what}")
 
 
@@ -177,8 +177,10 @@ class RunSpec:
             object.__setattr__(self, "layout_name", load_layout(self.layout).name)
         check_learner_options(self.learner, self.learner_options)
         if self.seed_policy.endswith(".npy"):
-            n_states = self.model().n_states if self.mdp is not None else joint_state_count(self.layout, self.collision)
-            check_seed_policy_file("seed_policy", self.seed_policy, n_states)
+            if self.mdp is not None:  # over the graph's states and A's action slots
+                check_seed_policy_file("seed_policy", self.seed_policy, *self.model().action_mask_A.shape)
+            else:
+                check_seed_policy_file("seed_policy", self.seed_policy, joint_state_count(self.layout, self.collision))
         elif self.seed_policy.endswith(GRAPH_SUFFIXES):
             if self.mdp is None:
                 raise SpecError(f"'seed_policy' {self.seed_policy!r}: a policy graph is A's seed policy on a joint MDP "
@@ -222,7 +224,7 @@ class RunSpec:
         return layout if layout.name == self.layout_name else Layout(self.layout_name, layout.grid)
 
     def model(self) -> JointWorld:
-        """The world: the layout's ``JointModel``, or the joint graph with five action slots per agent
+        """The world: the layout's ``JointModel``, or the joint graph with one action-slot count for both agents
         (``multipower.envs.joint_graph.JointGraph.with_slots``: what the learners step by; the exact solver
         reads it as the graph itself)."""
         if self.mdp is not None:
@@ -288,8 +290,9 @@ def _graph_source(source: str) -> tuple[str, str]:
 
 @lru_cache(maxsize=4)
 def _graph_world(text: str, name: str):
-    """The joint graph of DOT source ``text`` with five action slots per agent, parsed once per source (a graph of
-    POWERplay's maze is megabytes); ``SpecError`` in one line when it is not a joint graph."""
+    """The joint graph of DOT source ``text`` with one action-slot count for both agents (``JointGraph.with_slots``),
+    parsed once per source (a graph of POWERplay's maze is megabytes); ``SpecError`` in one line when it is not a
+    joint graph."""
     from multipower.envs.graph_mdp import parse_graph_mdp
     from multipower.envs.joint_graph import is_joint_graph, joint_graph_from
 
@@ -299,7 +302,7 @@ def _graph_world(text: str, name: str):
         if not is_joint_graph(mdp):
             raise SpecError(f"mdp: {where} is a single-agent graph (no action is [ACTION_H^ACTION_A]); a single agent "
                             "learns on it with compare --single --mdp")
-        return joint_graph_from(mdp, where).with_slots(N_ACTIONS)
+        return joint_graph_from(mdp, where).with_slots()
     except SpecError:
         raise
     except ValueError as error:

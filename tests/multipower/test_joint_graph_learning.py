@@ -212,12 +212,46 @@ def test_compare_spec_on_a_graph_keeps_the_graph_in_its_config():
     assert comparison.metrics["max_abs_error_H"] <= 1e-3
 
 
-def test_a_graph_with_more_than_five_actions_is_refused_by_the_learners_in_one_line(tmp_path, capsys):
-    edges = [f'"s" -> "[a{i}_H^b_A]__s"; "[a{i}_H^b_A]__s" -> "s__[a{i}_H^b_A]__s" [weight=1];' for i in range(6)]
-    (tmp_path / "six.gv").write_text("digraph six { " + " ".join(edges) + " }")
-    assert main(["train", "--mdp", str(tmp_path / "six.gv"), "--samples", "2", "--out", str(tmp_path / "t")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "at most 5 actions per agent" in err and "gives agent H 6" in err and len(err.splitlines()) == 1
+def _ring_text() -> str:
+    """A joint graph that is no gridworld: H on a ring of six places with six actions of its own names (one of
+    them slips), A a switch with two; H may not go home (to place 0) while A flips an open switch."""
+    moves = {"stay": {0: 1.0}, "cw": {1: 1.0}, "ccw": {-1: 1.0}, "cw2": {2: 1.0}, "cw_slip": {1: 0.7, 0: 0.3},
+             "home": None}
+    lines = ["digraph ring {"]
+    for i in range(6):
+        for j in range(2):
+            state = f"s{i}{j}"
+            for mh, spread in moves.items():
+                for ma, flip in (("flip", 1), ("hold", 0)):
+                    if mh == "home" and ma == "flip" and j == 1:
+                        continue  # forbidden: the episode ends
+                    act = f"[{mh}_H^{ma}_A]__{state}"
+                    lines.append(f'"{state}" -> "{act}";')
+                    outcomes = {0: 1.0} if spread is None else {(i + d) % 6: p for d, p in spread.items()}
+                    for nxt, p in outcomes.items():
+                        lines.append(f'"{act}" -> "s{nxt}{j ^ flip}__{act}" [weight={p}];')
+    return "\n".join(lines + ["}"])
+
+
+def test_a_graph_with_more_actions_than_a_layout_trains_and_matches_exact(tmp_path, capsys):
+    graph = parse_joint_graph(_ring_text()).with_slots()
+    assert len(graph.actions_H) == len(graph.actions_A) == 6 and graph.action_mask_A.sum(1).max() == 2
+    assert graph.absorbing and not graph.deterministic
+    R_H, R_A = RewardSampler(graph.n_states, seed=1).pairs(0, 16)
+    problem = TwoStageProblem(graph, R_H, R_A, 0.8)
+    agents = train_agents("qlearning", problem, 0, execution=Execution(jobs=1))
+    assert agents.policy_H.shape == (16, graph.n_states, 6)
+    m = compare_agents(problem, agents.policy_H, agents.policy_A, rollouts=Rollouts(n_rollouts=64)).metrics
+    for agent in "HA":
+        assert m[f"mean_abs_error_{agent}"] <= 0.01 and m[f"policy_gap_{agent}_max"] <= 1e-3
+        assert m[f"pearson_{agent}"] >= 0.9
+    ppo = train_agents("ppo", problem.rows(0, 2), 0, {"total_timesteps": 1024, "n_envs": 8, "n_steps": 16})
+    assert ppo.policy_A.shape == (2, graph.n_states, 6) and not ppo.policy_A[:, :, 2:].any()  # A's own 2 slots
+    (tmp_path / "ring.gv").write_text(_ring_text())
+    assert main(["train", "--mdp", str(tmp_path / "ring.gv"), "--samples", "4", "--out", str(tmp_path / "t")]) == 0
+    assert main(["compare", "--agents", str(tmp_path / "t"), "--out", str(tmp_path / "c")]) == 0
+    assert main(["plot", str(tmp_path / "c"), "--out", str(tmp_path / "f")]) == 0  # no cells: the alignment plot
+    assert {p.name for p in (tmp_path / "f").glob("*.png")} == {"learned_vs_exact.png", "alignment.png"}
 
 
 def test_results_on_a_graph_do_not_depend_on_jobs_or_chunks(tmp_path):
