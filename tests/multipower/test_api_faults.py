@@ -16,8 +16,9 @@ from multipower.runs.execution import Execution, Storage
 from multipower.runs.spec import RunSpec
 
 MODEL = joint_model("grid3x3", "crash")
-#: A joint graph of one state whose agents each have one action of their own name (not the five gridworld moves).
-ONE_SLOT_GRAPH = parse_joint_graph('digraph g { "s" -> "[a_H^b_A]__s"; "[a_H^b_A]__s" -> "s__[a_H^b_A]__s" [weight=1]; }')
+#: A joint graph of one state where H has two actions of its own names and A one (the learners need one count).
+UNEVEN_GRAPH = parse_joint_graph('digraph g { ' + " ".join(
+    f'"s" -> "[{h}_H^b_A]__s"; "[{h}_H^b_A]__s" -> "s__[{h}_H^b_A]__s" [weight=1];' for h in "ac") + " }")
 R_H, R_A = RewardSampler(MODEL.n_states, seed=0).pairs(0, 2)
 
 
@@ -43,7 +44,7 @@ R_H, R_A = RewardSampler(MODEL.n_states, seed=0).pairs(0, 2)
     (lambda: TwoStageProblem(MODEL, R_H[:0], R_A[:0], 0.9), "at least one reward sample"),
     (lambda: TwoStageProblem(MODEL, R_H, R_A, "0.5"), "gamma_H"),
     (lambda: StageProblem("grid3x3", np.ones(16), 0.9), "model"),
-    (lambda: StageProblem(ONE_SLOT_GRAPH, np.ones(1), 0.9), "with_slots"),
+    (lambda: StageProblem(UNEVEN_GRAPH, np.ones(1), 0.9), "with_slots"),
     (lambda: StageProblem(MODEL, R_H[:0], 0.9), "rewards"),
     (lambda: RunSpec(redraw_constant="yes"), "redraw_constant"), (lambda: RunSpec(layout_name=5), "layout_name"),
 ])
