@@ -23,6 +23,7 @@ gives the first.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from typing import Optional, Union
 
@@ -176,10 +177,14 @@ def seed_table(model: JointWorld, seed_policy: SeedPolicy) -> np.ndarray:
     return seed_policy_table(model, seed_policy)
 
 
-def world_config(model: JointWorld) -> dict:
+def world_config(model: JointWorld, source: bool = True) -> dict:
     """The world's keys in a saved configuration: a layout's ``layout``, ``layout_text``, ``collision`` and ``slip``,
-    or a joint graph's ``mdp`` (its name) and ``mdp_text`` (its DOT source), from which it is rebuilt."""
+    or a joint graph's ``mdp`` (its name) and ``mdp_text`` (its DOT source, from which it is rebuilt; with
+    ``source=False`` its SHA-256, ``mdp_sha256``, where the folder keeps the source once, in ``spec.json``: a
+    graph of POWERplay's maze is 2.5 MB)."""
     if isinstance(model, JointGraph):
+        if not source:
+            return {"mdp": model.name, "mdp_sha256": hashlib.sha256(model.text.encode()).hexdigest()}
         return {"mdp": model.name, "mdp_text": model.text}
     return {"layout": model.layout.name, "layout_text": model.layout.to_text(), "collision": model.collision,
             "slip": model.slip}

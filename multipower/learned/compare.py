@@ -202,7 +202,7 @@ def compare_agents(
     metrics.update(policy_gaps(problem, rollout.policy_H, rollout.policy_A))
     timings["policy_gap"] = time.perf_counter() - t0
     full_config = {
-        **world_config(model),
+        **world_config(model, source=False),  # a graph's source is the folder's spec.json
         "n_samples": rollout.n_samples,
         "seed_policy": seed_policy if isinstance(seed_policy, str) else "custom",
         **rollout.config(),
@@ -311,7 +311,7 @@ def compare(
                               spec.learner_options, execution=checked, store=store)
         timings["train"] = time.perf_counter() - t0
         # The reward seed and the sample count are the comparison's own keys (rewards, n_samples).
-        extra = {**{k: v for k, v in agents.config.items() if k not in ("seed", "samples")},
+        extra = {**{k: v for k, v in agents.config.items() if k not in ("seed", "samples", "mdp_text")},
                  "rewards": sampler.to_config()}
     problem = TwoStageProblem(model, agents.R_H, agents.R_A, gamma_H, gamma_A, seed_policy)
     result = compare_agents(problem, agents.policy_H, agents.policy_A, rollouts=rollouts, tensorboard=tensorboard,

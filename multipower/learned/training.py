@@ -14,6 +14,7 @@ resumed run ends with the same arrays as one never interrupted.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import signal
@@ -105,8 +106,11 @@ def _known(options: dict, fields, what: str) -> None:
 
 def chunk_key(spec: RunSpec, settings: Any) -> dict:
     """What every chunk of ``spec``'s training depends on (the ChunkStore key, and the manifest's configuration):
-    the spec without its number of samples, the learner's hyperparameters and the numerics version."""
+    the spec without its number of samples (a joint graph's source by its SHA-256), the learner's hyperparameters
+    and the numerics version."""
     kept = {k: v for k, v in spec.to_dict().items() if k not in ("n_samples", "learner_options")}
+    if spec.mdp is not None:  # a graph's source by its digest: the key is saved with every chunk folder
+        kept["mdp"] = hashlib.sha256(spec.mdp.encode()).hexdigest()
     return {**kept, "hyperparameters": hyperparameters(settings, spec.gamma_H, spec.discount_A),
             "trainer": spec.learner, "numerics_version": NUMERICS_VERSION}
 

@@ -380,8 +380,10 @@ def load_result(directory: PathLike, columns: Optional[tuple] = None) -> PowerRe
         raise ValueError(f"{summary_path}: key 'kind' must be one of {tuple(REQUIRED_COLUMNS)}, got {summary['kind']!r}")
     config = summary["config"]
     graph = summary["kind"] in ("graph", "joint_graph")
-    if graph:  # a graph's world is its DOT source (config.mdp_text), checked on drawing
-        if not isinstance(config, Mapping) or not isinstance(config.get("mdp_text"), str):
+    if graph:  # a graph's world is its DOT source (config.mdp_text), checked on drawing; a comparison on a joint
+        # graph names it by its digest (config.mdp_sha256), its joint states being drawn from their names
+        keys = ("mdp_text",) if summary["kind"] == "graph" else ("mdp_text", "mdp_sha256")
+        if not isinstance(config, Mapping) or not any(isinstance(config.get(key), str) for key in keys):
             raise ValueError(f"{summary_path}: key 'config.mdp_text' must be the graph's DOT text")
     elif not isinstance(config, Mapping) or not isinstance(config.get("layout_text"), str):
         raise ValueError(f"{summary_path}: key 'config.layout_text' must be the layout's text")
