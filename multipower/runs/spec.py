@@ -247,7 +247,9 @@ class RunSpec:
         so the world can be rebuilt."""
         if self.mdp is not None:
             return asdict(self)
-        return {**asdict(self), "layout_text": load_layout(self.layout).to_text()}
+        # A layout's spec has no graph keys: its saved specs and chunk keys are those of runs made before graphs
+        data = {k: v for k, v in asdict(self).items() if k not in ("mdp", "mdp_name")}
+        return {**data, "layout_text": load_layout(self.layout).to_text()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "RunSpec":

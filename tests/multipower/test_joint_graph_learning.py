@@ -159,6 +159,8 @@ def test_a_spec_on_a_graph_round_trips_and_refuses_what_does_not_apply(tmp_path)
                          (dict(mdp="figure1"), "single-agent graph"), (dict(mdp="no-such.gv"), "mdp")):
         with pytest.raises(SpecError, match=message):
             RunSpec(**{"mdp": str(tmp_path / "g.gv"), **bad})
+    # A layout's spec keeps the keys of runs made before graphs: their saved specs and chunk keys still match.
+    assert not {"mdp", "mdp_name"} & set(RunSpec("grid3x3").to_dict())
     with pytest.raises(SpecError, match="a policy graph is A's seed policy on a joint MDP graph"):
         RunSpec("grid3x3", seed_policy=str(tmp_path / "seed.gv"))
 
