@@ -264,3 +264,19 @@ def test_results_on_a_graph_do_not_depend_on_jobs_or_chunks(tmp_path):
             for jobs, chunk in ((1, 6), (2, 2))]
     np.testing.assert_array_equal(runs[0].q_H, runs[1].q_H)
     np.testing.assert_array_equal(runs[0].policy_A, runs[1].policy_A)
+
+
+def test_an_exact_run_on_a_graph_saves_its_spec_and_animates_its_optimal_policies(tmp_path, capsys):
+    model, _ = _exported("crash")
+    (tmp_path / "g.gv").write_text(joint_graph_text(model))
+    (tmp_path / "seed.gv").write_text(policy_graph_text(model, seed_policy_table(model, "stay")))
+    out = tmp_path / "exact"
+    assert main(["exact", "--mdp", str(tmp_path / "g.gv"), "--seed-policy", str(tmp_path / "seed.gv"), "--gamma",
+                 "0.8", "--samples", "3", "--out", str(out)]) == 0
+    spec = load_spec(out)
+    assert spec.mdp_name == "grid3x3" and spec.n_samples == 3 and spec.gamma_H == 0.8  # the graph's own name
+    np.testing.assert_array_equal(spec.seed_policy_value(), seed_policy_table(model, "stay"))
+    assert main(["animate", str(out), "--policy", "optimal", "--sample", "2", "--steps", "3",
+                 "--out", str(tmp_path / "o.gif")]) == 0
+    assert main(["exact", "--mdp", str(tmp_path / "g.gv"), "--seed-policy", str(tmp_path / "seed.gv"), "--gamma",
+                 "0.8", "--samples", "3", "--out", str(out)]) == 0  # a rerun finds its folder as it left it

@@ -197,12 +197,29 @@ def _run_joint_graph(args: argparse.Namespace, graph) -> int:
                          f"got {seed_policy!r}")
     distribution = make_distribution({"name": args.distribution, **dict(args.dist_param)})
     draws = RewardDraws(args.samples, distribution, args.correlation, args.seed, args.redraw_constant)
+    files = _graph_spec_file(args, graph, gamma, gamma_A)
     result, code = _solved(args, lambda: joint_graph_power(
         graph, gamma, gamma_A, rewards=draws, seed_policy=seed_policy,
         execution=execution_from_args(args, backend_from_args(args)),
-        storage=Storage(args.out, args.restart, args.overwrite)))
+        storage=Storage(args.out, args.restart, args.overwrite, files)))
     if result is None:
         return code
     print(f"wrote {args.out}/power.csv ({result.n_states} joint states, {result.samples_done:,} samples); "
           f"alpha = {alpha_text(result.stats)}")
     return 0
+
+
+def _graph_spec_file(args: argparse.Namespace, graph, gamma: float, gamma_A) -> dict:
+    """``{"spec.json": ...}`` of a joint-graph run (``RunSpec.mdp``), so that ``animate --policy optimal`` and
+    ``load_spec`` read its folder as a layout run's; none for a seed table the learners' padded slots do not fit
+    (an ``.npy`` over fewer slots of A than of H), whose run is then exact only."""
+    from multipower.runs.spec import RunSpec, SpecError
+
+    try:
+        spec = RunSpec(mdp=graph.text, mdp_name=graph.name, gamma_H=gamma, gamma_A=gamma_A,
+                       distribution={"name": args.distribution, **dict(args.dist_param)}, correlation=args.correlation,
+                       seed=args.seed, n_samples=args.samples, seed_policy=args.seed_policy,
+                       redraw_constant=args.redraw_constant)
+    except SpecError:
+        return {}
+    return {SPEC_FILE: spec_json(spec)}
