@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser, required=True, samples=10_000, layout_required=False)
     parser.add_argument("--out", type=out_path, required=True,
                         help="output directory (power.csv, summary.json, manifest.json, blocks/, and spec.json for a "
-                             "layout); a rerun "
+                             "layout or a joint graph); a rerun "
                              "into it resumes, a larger --samples extends, a smaller one reports that prefix")
     parser.add_argument("--restart", action="store_true", help="discard the finished blocks in --out and start over")
     parser.add_argument("--overwrite", action="store_true",
