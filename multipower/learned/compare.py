@@ -241,6 +241,18 @@ def _log_running(writer, running: dict, n_done: int) -> None:
     writer.flush()
 
 
+def load_saved_agents(directory: Union[str, Path], name: str = "agents"):
+    """``multipower.agents.storage.load_agents`` of a folder ``multipower train`` wrote, its files first checked
+    against its manifest (an edited ``config.json`` or ``agents.npz`` is refused in one line naming ``name``: the
+    world is rebuilt from that configuration). A folder without a manifest (an older version's) is read as it is."""
+    from multipower.runs.rundir import check_files
+
+    problem = check_files(directory)
+    if problem:
+        raise ValueError(f"{name}: {str(directory)!r}: {problem}; rerun the train command that wrote it")
+    return load_agents(directory)
+
+
 def compare(
     spec: Optional[RunSpec] = None,
     *,
@@ -282,10 +294,13 @@ def compare(
     timings = {}
     if agents is not None:
         if not hasattr(agents, "policy_H"):
-            agents = load_agents(agents)
+            agents = load_saved_agents(agents)
         agent_config = dict(agents.config)
         spec = spec_from_config(agent_config)
         model, gamma_H, gamma_A = spec.model(), spec.gamma_H, spec.discount_A
+        if model.n_states != agents.n_states:
+            raise ValueError(f"agents: their configuration's world has {model.n_states} joint states, their rewards "
+                             f"and policies {agents.n_states}")
         algo = learner_of(agent_config) or "qlearning"
         seed_policy = agent_config.get("seed_policy", "uniform")
         if isinstance(seed_policy, str) and seed_policy.endswith((".npy", ".gv", ".dot")):  # the table it names

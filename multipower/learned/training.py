@@ -123,6 +123,19 @@ def even_chunk(n_samples: int, n_jobs: int, cap: int) -> int:
     return max(1, -(-n_samples // n_chunks))
 
 
+def check_learner_world(algo: str, settings: Any, model) -> None:
+    """Refuse (``SpecError``, one line) learner settings the world cannot serve, before any work: on a joint graph,
+    ``sb3-ppo`` (it trains on layouts) and PPO's ``"vector"`` observation (a graph's states have no cells to
+    encode; they are observed by index)."""
+    if not isinstance(model, JointGraph):
+        return
+    if algo == "sb3-ppo":
+        raise SpecError("--algo sb3-ppo trains on layouts only; on a joint graph (--mdp) use qlearning or ppo")
+    if algo == "ppo" and settings.observation != "index":
+        raise SpecError("--option observation: a joint graph's states are observed by index; give observation=index "
+                        "(the default)")
+
+
 def check_learner_memory(algo: str, settings: Any, model, gamma_H: float, gamma_A: float, n_samples: int,
                          max_memory=None, chunk: Optional[int] = None) -> None:
     """Refuse up front (``ValueError("max_memory: ...")``, before any folder is made) learner settings whose working
@@ -434,14 +447,13 @@ def train_agents(
     if algo == "sb3-ppo" and not (isinstance(seed_policy, str) and seed_policy == "uniform"):
         got = repr(seed_policy) if isinstance(seed_policy, str) else "a table"
         raise ValueError(f"algo 'sb3-ppo' supports seed_policy 'uniform' only, got {got}")
-    if algo == "sb3-ppo" and isinstance(model, JointGraph):
-        raise ValueError("algo 'sb3-ppo' trains on layouts only (use qlearning or ppo on a joint graph)")
     if algo == "sb3-ppo" and model.slip != 0.0:
         raise ValueError(f"algo 'sb3-ppo' supports slip 0 only (use qlearning or ppo), got slip={model.slip}")
     try:
         settings = learner_settings(algo, options, gamma_H, gamma_A, seed_table, model.slip)
+        check_learner_world(algo, settings, model)
     except SpecError as error:  # the command line's wording (--option NAME) for the Python argument
-        text = str(error).replace("--option ", "options: ", 1)
+        text = str(error).replace("--option ", "options: ", 1).replace("--algo sb3-ppo", "algo 'sb3-ppo'", 1)
         raise ValueError(text.replace("(use --jobs, --chunk, --device)", "(give it in execution=Execution(...))")) \
             from None
     before, t0 = (store.done(len(R_H)) if store is not None else 0), time.perf_counter()
@@ -532,8 +544,9 @@ POLICY_GAP_MEAN_LIMIT = 0.01
 POLICY_GAP_MAX_LIMIT = 0.05
 #: What to raise, per learner, when its agents are not good enough.
 _MORE_TRAINING = {"qlearning": "--option min_visits=N (more visits per state and action)",
-                  "ppo": "--timesteps (more steps per agent and sample)",
-                  "sb3-ppo": "--timesteps (more steps per agent and sample)"}
+                  "ppo": "--timesteps (train; compare: --option total_timesteps=N; more steps per agent and sample)",
+                  "sb3-ppo": "--timesteps (train; compare: --option total_timesteps=N; more steps per agent and "
+                             "sample)"}
 
 
 def accuracy_warning(algo: str, metrics: dict) -> Optional[str]:

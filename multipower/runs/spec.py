@@ -130,7 +130,8 @@ class RunSpec:
         mdp: A joint MDP graph (docs/graphs.md#joint-graphs) instead of a layout: a built-in graph's name, a
             ``.gv`` file or DOT source, kept as its source (``layout`` is then ``None``; ``collision`` and ``slip``
             must stay ``"none"`` and 0: the graph's transitions are its own).
-        mdp_name: The graph's label in results (default: the built-in name, the file's stem, or the graph's name).
+        mdp_name: The graph's label in results (default: the graph's own name in its DOT source, else the built-in
+            name or the file's stem).
         collision: ``"none"``, ``"crash"`` or ``"bounce"``.
         slip: Slip probability in [0, 1] (docs/concepts.md#slip); 0 is the deterministic world.
         gamma_H: H's discount in (0, 1).
@@ -194,11 +195,13 @@ class RunSpec:
             if value != default:
                 raise SpecError(f"{key!r} does not apply to a joint MDP graph ('mdp'): its transitions are its own; "
                                 f"got {value!r}")
+        graph = _graph_world(text, name)  # refused here, in one line, if it is not a joint graph
         object.__setattr__(self, "mdp", text)
-        object.__setattr__(self, "mdp_name", _text("mdp_name", self.mdp_name) if self.mdp_name is not None else name)
+        # the graph's own name (its DOT title, else the file's stem), as the graph's results and figures name it
+        object.__setattr__(self, "mdp_name", _text("mdp_name", self.mdp_name) if self.mdp_name is not None
+                           else graph.name)
         object.__setattr__(self, "layout", None)
         object.__setattr__(self, "layout_name", None)
-        _graph_world(text, self.mdp_name)  # refused here, in one line, if it is not a joint graph
 
     @property
     def discount_A(self) -> float:

@@ -149,7 +149,7 @@ def test_a_spec_on_a_graph_round_trips_and_refuses_what_does_not_apply(tmp_path)
     (tmp_path / "g.gv").write_text(joint_graph_text(model))
     (tmp_path / "seed.gv").write_text(policy_graph_text(model, seed_policy_table(model, "stay")))
     spec = RunSpec(mdp=str(tmp_path / "g.gv"), seed_policy=str(tmp_path / "seed.gv"), learner="qlearning")
-    assert spec.layout is None and spec.mdp_name == "g" and spec.mdp.startswith("strict digraph")
+    assert spec.layout is None and spec.mdp_name == "grid3x3" and spec.mdp.startswith("strict digraph")
     np.testing.assert_array_equal(spec.seed_policy_value(), seed_policy_table(model, "stay"))
     from multipower.runs.spec import save_spec
 
@@ -188,12 +188,30 @@ def test_the_cli_trains_compares_plots_and_animates_a_joint_graph(tmp_path, caps
     (["--mdp", "joint_grid2x2_crash", "--collision", "crash"], "--collision does not apply to --mdp"),
     (["--mdp", "figure1"], "single-agent graph"),
     (["--mdp", "joint_grid2x2_crash", "--algo", "sb3-ppo"], "sb3-ppo trains on layouts only"),
+    (["--mdp", "joint_grid2x2_crash", "--algo", "ppo", "--option", "observation=vector"], "observed by index"),
 ])
-def test_cli_refusals_on_a_graph_are_one_line(tmp_path, capsys, args, message):
-    assert main(["train", *args, "--samples", "2", "--out", str(tmp_path / "t")]) == 2
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_cli_refusals_on_a_graph_are_one_line(tmp_path, capsys, args, message, command):
+    assert main([command, *args, "--samples", "2", "--out", str(tmp_path / "t")]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "t").exists()
+
+
+def test_compare_refuses_a_joint_graph_with_single_and_a_graph_beside_saved_agents(tmp_path, capsys):
+    assert main(["compare", "--single", "--mdp", "joint_grid2x2_crash", "--out", str(tmp_path / "s")]) == 2
+    assert "it is a joint graph of two agents" in capsys.readouterr().err
+    train = tmp_path / "train"
+    assert main(["train", "--mdp", "joint_grid2x2_crash", "--samples", "2", "--out", str(train)]) == 0
+    capsys.readouterr()
+    assert main(["compare", "--agents", str(train), "--mdp", "joint_grid2x2_crash", "--out", str(tmp_path / "c")]) == 2
+    assert "drop --mdp" in capsys.readouterr().err
+    config = train / "config.json"  # an edited configuration would rebuild another world: refused
+    config.write_text(config.read_text().replace('"gamma_H": 0.6', '"gamma_H": 0.7'))
+    assert main(["compare", "--agents", str(train), "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "config.json does not match its manifest" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "c").exists()
 
 
 def test_animate_refuses_a_graph_without_cells_in_one_line(tmp_path, capsys):

@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if args.agents is not None and not str(args.agents).strip():
         raise ValueError("--agents must name a folder saved by multipower train, got ''")
+    if args.agents and args.mdp is not None:
+        raise SpecError(f"--agents {args.agents} fixes the world of the run; drop --mdp")
     if args.agents and given_flags(args):
         raise SpecError(f"--agents {args.agents} fixes the world, discounts, rewards and learner of the run; "
                         f"drop {', '.join(given_flags(args))}")
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         from multipower.envs.memory import joint_state_count
         from multipower.envs.problem import seed_table
         from multipower.learned.compare import exact_memory
-        from multipower.learned.training import check_learner_memory, learner_settings
+        from multipower.learned.training import check_learner_memory, check_learner_world, learner_settings
 
         # The exact solver and the figure's libraries are part of what the process holds: load them first.
         from multipower.exact import _vikernel, solver  # noqa: F401
@@ -96,15 +98,23 @@ def run(args: argparse.Namespace) -> int:
         model = spec.model()
         settings = learner_settings(spec.learner, spec.learner_options, spec.gamma_H, spec.discount_A,
                                     seed_table(model, spec.seed_policy_value()), spec.slip)
+        check_learner_world(spec.learner, settings, model)
         check_learner_memory(spec.learner, settings, model, spec.gamma_H, spec.discount_A, spec.n_samples,
                              args.max_memory, args.chunk)
+        if spec.learner == "ppo":  # a device this machine lacks is refused before the folder is made, as train does
+            from multipower.agents.ppo import resolve_device
+
+            try:
+                resolve_device(args.device or "auto")
+            except ValueError as error:
+                raise SpecError(str(error)) from None
     else:
         settings = None
     agents = None
     if args.agents:  # read and checked before --out is made: a bad agents file leaves no folder behind
-        from multipower.agents.storage import load_agents
+        from multipower.learned.compare import load_saved_agents
 
-        agents = load_agents(args.agents)
+        agents = load_saved_agents(args.agents, "--agents")
     check_writable_dir(args.tensorboard, "--tensorboard")
     rundir.check_out(args.out, "compare", overwrite=args.overwrite)  # marks the folder as a compare run's
     with sigterm_as_interrupt():
@@ -187,6 +197,7 @@ _NOT_SINGLE = {"--gamma-a": ("gamma_A", None), "--collision": ("collision", "non
 def _run_single(args: argparse.Namespace) -> int:
     """``--single``: Q-learning's greedy policies on one agent's MDP, evaluated on the model, against exact."""
     from multipower.envs.graph_mdp import load_graph_mdp
+    from multipower.envs.joint_graph import is_joint_graph
     from multipower.envs.rewards import RewardDraws, make_distribution
     from multipower.envs.validation import check_gamma
     from multipower.learned.single import KIND, check_options, plan_single
@@ -208,6 +219,9 @@ def _run_single(args: argparse.Namespace) -> int:
     options = check_options(dict(args.options), key="--option")
     distribution = make_distribution({"name": args.distribution, **dict(args.dist_param)})
     world = dict(mdp=load_graph_mdp(args.mdp)) if args.mdp is not None else dict(layout=args.layout)
+    if args.mdp is not None and is_joint_graph(world["mdp"]):
+        raise SpecError(f"--single does not apply to --mdp {args.mdp}: it is a joint graph of two agents (drop "
+                        "--single: compare then trains both agents on it)")
     draws = RewardDraws(args.samples, distribution, 0.0, args.seed)
     plan = plan_single(gamma=gamma, rewards=draws, options=options, slip=args.slip,
                        **world)  # with --mdp, --slip is refused here

@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from multipower.envs.problem import seed_table as seed_table_of
     from multipower.runs import rundir
     from multipower.runs.chunkstore import ChunkStore
-    from multipower.learned.training import check_learner_memory, chunk_key, learner_settings, sigterm_as_interrupt
+    from multipower.learned.training import (check_learner_memory, check_learner_world, chunk_key, learner_settings,
+                                             sigterm_as_interrupt)
 
     options = _options(args)
     spec = replace(spec_from_args(args, learner=args.algo), learner_options=options)
@@ -57,8 +58,6 @@ def run(args: argparse.Namespace) -> int:
         from multipower.exact import _vikernel, solver  # noqa: F401  the process holds: load it before measuring
     check_memory(spec.model() if spec.mdp is not None else spec.layout, spec.collision, spec.n_samples,
                  args.max_memory, what=f"train ({args.algo})", learner=args.algo)
-    if spec.learner == "sb3-ppo" and spec.mdp is not None:
-        raise SpecError("--algo sb3-ppo trains on layouts only; on a joint graph (--mdp) use qlearning or ppo")
     if spec.learner == "sb3-ppo" and spec.seed_policy != "uniform":
         raise SpecError(f"'seed_policy' must be 'uniform' for --algo sb3-ppo, got {spec.seed_policy!r}")
     if spec.learner == "sb3-ppo" and spec.slip != 0.0:
@@ -66,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     model = spec.model()
     seed_table = seed_table_of(model, spec.seed_policy_value())
     settings = learner_settings(spec.learner, options, spec.gamma_H, spec.discount_A, seed_table, spec.slip)  # fails before work
+    check_learner_world(spec.learner, settings, model)
     check_learner_memory(spec.learner, settings, model, spec.gamma_H, spec.discount_A, spec.n_samples,
                          args.max_memory, args.chunk)
     if spec.learner == "ppo":
