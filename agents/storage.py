@@ -3,7 +3,8 @@
 A saved run is a directory with
 
 * ``agents.npz``: ``policy_H`` ``(K, S, n)``, ``policy_A`` ``(K, S, n)``, ``R_H`` ``(K, S)``, ``R_A`` ``(K, S)``,
-  and optionally ``q_H``, ``q_A`` ``(K, S, n)`` (``n`` action slots: the five moves of a layout) (the exact solver's convention ``R(s) + γ Q_env(s, a)``;
+  and optionally ``q_H``, ``q_A`` ``(K, S, n)`` (``n`` action slots, the five moves of a layout; ``q`` in the
+  exact solver's convention ``R(s) + γ Q_env(s, a)``;
   ``-inf`` on unavailable actions);
 * ``config.json``: the configuration (algo, the world: layout, layout_text, collision and slip, or a joint graph's
   mdp and mdp_text; gamma_H, gamma_A, correlation, distribution, seed, samples, hyperparameters, timings,

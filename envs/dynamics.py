@@ -47,7 +47,7 @@ def _arrive(reached, terminal_state: int, t, max_cycles: int):
 
 def outcome_step(next_state, cdf, terminal_state: int, state, actions: tuple, u, t, max_cycles: int):
     """``joint_step`` on a world whose joint actions have several outcomes (a joint MDP graph,
-    ``multipower.envs.joint_graph.JointGraph.step_tables``): ``next_state`` and ``cdf`` ``(S, 5, 5, K)`` the outcomes
+    ``multipower.envs.joint_graph.JointGraph.step_tables``): ``next_state`` and ``cdf`` ``(S, n, n, K)`` the outcomes
     and their cumulative probabilities, ``actions`` the pair ``(action_H, action_A)``; the outcome of each walker is
     the number of entries of its ``cdf`` row at or below its uniform draw ``u`` in ``[0, 1)`` (same shape as
     ``state``). Returns what ``joint_step`` returns."""

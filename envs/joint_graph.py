@@ -33,6 +33,7 @@ import numpy as np
 from multipower.envs.dot import DotError, parse_dot
 from multipower.envs.graph_mdp import WEIGHT_TOL, GraphMDP, cell_name, parse_graph_mdp, read_graph_text
 from multipower.envs.layouts import ACTION_NAMES, Layout
+from multipower.envs.policies import cumulative_probabilities
 
 #: ``[X_H^Y_A]`` with no ``^`` inside either part (so ``[a_H^b_H^c_A]`` is refused, not split at a guess).
 _JOINT_ACTION = re.compile(r"\[([^\^\[\]]+)_H\^([^\^\[\]]+)_A\]")
@@ -114,11 +115,7 @@ class JointGraph:
         if self.deterministic:
             first = self.prob.argmax(-1)[..., None]
             return np.take_along_axis(self.next_state, first, -1)[..., 0], None
-        cdf = np.cumsum(self.prob, axis=-1)
-        K = self.prob.shape[-1]
-        last = K - 1 - np.argmax(self.prob[..., ::-1] > 0, axis=-1)
-        cdf[np.arange(K) >= last[..., None]] = np.inf
-        return self.next_state, cdf
+        return self.next_state, cumulative_probabilities(self.prob)
 
     def grid(self) -> Optional["GraphGrid"]:
         """The gridworld its state names carry (``graph_grid``), or None when a name is not a cell pair."""

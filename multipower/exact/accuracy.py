@@ -27,7 +27,7 @@ from multipower.exact.solver import POWER_TOL, SolvedPairs, evaluate_policies, o
 
 def optimal_values(model: JointWorld, R: np.ndarray, gamma: float, agent: str, other_policy: np.ndarray,
                    power_tol: float = POWER_TOL) -> tuple[np.ndarray, np.ndarray]:
-    """Optimal values ``(K, S)`` and action values ``(K, S, 5)`` (solver convention) of ``agent`` against the other's
+    """Optimal values ``(K, S)`` and action values ``(K, S, n)`` (solver convention) of ``agent`` against the other's
     fixed policy, on a layout (``multipower.exact.solver.optimal_response``) or a joint graph
     (``multipower.exact.joint_graph.respond_on_graph``)."""
     if isinstance(model, JointGraph):

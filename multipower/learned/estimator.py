@@ -122,8 +122,8 @@ class PolicyRollout:
     """Rolls frozen tabular policies of H and A out together from every joint state.
 
     Args:
-        problem: The world whose tables the rollouts step by (a ``JointModel``, or a ``JointGraph`` with five
-            action slots per agent, whose outcomes are drawn), the ``(K, S)`` reward
+        problem: The world whose tables the rollouts step by (a ``JointModel``, or a ``JointGraph`` with one
+            action-slot count for both agents, whose outcomes are drawn), the ``(K, S)`` reward
             functions (reward of the state arrived at) and both discounts (``multipower.envs.problem.TwoStageProblem``).
         policy_H, policy_A: ``(K, S, n)`` action probabilities per reward sample (or one ``(S, n)`` table; ``n``
             action slots, 5 on a layout).

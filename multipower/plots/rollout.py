@@ -104,8 +104,9 @@ def greedy_rollout(
     """Roll both agents' greedy actions (module docstring) from joint state ``start`` for ``steps`` steps.
 
     Args:
-        problem: The joint model (or a joint graph whose states are gridworld cells), one reward function per agent (``(S,)``, the reward of each joint state) and
-            both discounts (``multipower.envs.problem.TwoStageProblem`` of one sample).
+        problem: The joint model (or a joint graph whose states are gridworld cells), one reward function per
+            agent (``(S,)``, the reward of each joint state) and both discounts
+            (``multipower.envs.problem.TwoStageProblem`` of one sample).
         policy_H, policy_A: ``(S, 5)`` action probabilities over joint states.
         start: Joint-state index in ``[0, S)``.
         steps: Steps to take, 1 to ``MAX_STEPS``; the rollout stops earlier at a crash.

@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
         graph = spec.model() if spec.mdp is not None else None  # parsed and checked already by the spec
         n_states = graph.n_states if graph is not None else joint_state_count(spec.layout, spec.collision)
-        check_memory(graph or spec.layout, spec.collision, spec.n_samples, args.max_memory,
+        check_memory(graph if graph is not None else spec.layout, spec.collision, spec.n_samples, args.max_memory,
                      what=f"compare ({spec.learner})", learner=spec.learner, extra=exact_memory(n_states, spec.n_samples))
         model = spec.model()
         settings = learner_settings(spec.learner, spec.learner_options, spec.gamma_H, spec.discount_A,
