@@ -124,9 +124,8 @@ def even_chunk(n_samples: int, n_jobs: int, cap: int) -> int:
 
 
 def check_learner_world(algo: str, settings: Any, model) -> None:
-    """Refuse (``SpecError``, one line) learner settings the world cannot serve, before any work: on a joint graph,
-    ``sb3-ppo`` (it trains on layouts) and PPO's ``"vector"`` observation (a graph's states have no cells to
-    encode; they are observed by index)."""
+    """Refuse (``SpecError``, one line) before any work what a joint graph cannot serve: ``sb3-ppo`` (it trains on
+    layouts) and PPO's ``"vector"`` observation (a graph's states are observed by index)."""
     if not isinstance(model, JointGraph):
         return
     if algo == "sb3-ppo":
@@ -440,8 +439,8 @@ def train_agents(
     _check_hooks(options, store, tensorboard, reference)
     options = dict(options or {})
     if execution.max_memory is not None:  # refused before anything is trained, as compare and train do
-        qlearning_config.check_memory(_memory_world(model), getattr(model, "collision", None), len(R_H),
-                                      execution.max_memory,
+        world = model if isinstance(model, JointGraph) else model.layout  # what check_memory sizes
+        qlearning_config.check_memory(world, getattr(model, "collision", None), len(R_H), execution.max_memory,
                                       execution.jobs or 1, what=f"training ({algo})", learner=algo)
     seed_table = problem.seed_table()
     if algo == "sb3-ppo" and not (isinstance(seed_policy, str) and seed_policy == "uniform"):
@@ -481,11 +480,6 @@ def _check_problem(problem) -> TwoStageProblem:
         raise ValueError(f"problem: must be a multipower.envs.problem.TwoStageProblem, got {type(problem).__name__}")
     problem.stage("H")  # a joint graph of other slots is refused here, naming JointGraph.with_slots
     return problem
-
-
-def _memory_world(model):
-    """What ``qlearning_config.check_memory`` sizes: a layout, or the joint graph itself."""
-    return model if isinstance(model, JointGraph) else model.layout
 
 
 def _check_hooks(options, store, tensorboard, reference) -> None:
