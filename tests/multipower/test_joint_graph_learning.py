@@ -2,7 +2,8 @@
 
 Checked against the layout itself (a layout exported as a deterministic graph trains to the very same Q-tables and
 PPO policies), against the graph's outcome probabilities (the draws of every stepper), and against the exact solver
-on a stochastic graph and on a hand-made corridor with a forbidden action.
+on a stochastic graph, on a hand-made corridor with a forbidden action and on a ring that is no gridworld (six
+actions for H, two for A).
 """
 
 import numpy as np
