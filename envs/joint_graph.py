@@ -201,35 +201,58 @@ def _slots(labels) -> tuple:
     return ACTION_NAMES if set(seen) <= set(ACTION_NAMES) else seen
 
 
+#: A graph's cells are drawn on their bounding grid unless it holds more than this many times as many cells as the
+#: states use; then its empty rows and columns are left out (state names far apart would ask for a huge figure).
+SPARSE_GRID = 4
+
+
 @dataclass(frozen=True, eq=False)
 class GraphGrid:
     """Where a joint graph's states are on a grid, for drawing: ``layout`` open where some state puts an agent
-    (walls elsewhere), and ``joint_cells`` ``(S, 2)`` the cells (indices into ``layout.cells``) of H and A."""
+    (walls elsewhere), and ``joint_cells`` ``(S, 2)`` the cells (indices into ``layout.cells``) of H and A.
+    ``rows``, ``cols``: the state names' row and column of each grid row and column (the grid leaves out empty
+    rows and columns of a sparse graph, ``SPARSE_GRID``)."""
 
     layout: Layout
     joint_cells: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+
+    def cell_index(self, row: int, col: int) -> int:
+        """The cell that the state names call ``(row, col)``; ``ValueError`` when no state puts an agent there."""
+        i, j = np.flatnonzero(self.rows == row), np.flatnonzero(self.cols == col)
+        if len(i) == 0 or len(j) == 0 or not self.layout.grid[i[0], j[0]]:
+            raise ValueError(f"cell ({row}, {col}) is not a cell of the graph {self.layout.name!r}")
+        return self.layout.cell_index(int(i[0]), int(j[0]))
 
     def joint_state(self, h_cell: int, a_cell: int) -> int:
         """The state with H on ``h_cell`` and A on ``a_cell``; ``ValueError`` if the graph has none."""
         match = np.flatnonzero((self.joint_cells == (h_cell, a_cell)).all(axis=1))
         if len(match) == 0:
-            h, a = (tuple(int(x) for x in self.layout.cells[c]) for c in (h_cell, a_cell))
+            h, a = ((int(self.rows[r]), int(self.cols[c])) for r, c in self.layout.cells[[h_cell, a_cell]])
             raise ValueError(f"the graph has no state with H on cell {h} and A on cell {a}")
         return int(match[0])
+
+    def grid_labels(self) -> np.ndarray:
+        """``(S, 4)`` each state's cells of H and A as ``(row, col)`` on the drawn grid."""
+        return self.layout.cells[self.joint_cells].reshape(-1, 4)
 
 
 def graph_grid(cells: Optional[np.ndarray], name: str = "graph") -> Optional[GraphGrid]:
     """The ``GraphGrid`` of states at ``cells`` ``(S, 4)`` (``grid_cells``), named ``name``; None without cells."""
     if cells is None:
         return None
-    rows, cols = cells[:, 0::2].max() + 1, cells[:, 1::2].max() + 1
-    open_ = np.zeros((rows, cols), dtype=bool)
-    open_[cells[:, 0], cells[:, 1]] = open_[cells[:, 2], cells[:, 3]] = True
+    rows, cols = np.arange(cells[:, 0::2].max() + 1), np.arange(cells[:, 1::2].max() + 1)
+    used = np.unique(np.concatenate([cells[:, :2], cells[:, 2:]]), axis=0)
+    if len(rows) * len(cols) > SPARSE_GRID * len(used):
+        rows, cols = np.unique(cells[:, 0::2]), np.unique(cells[:, 1::2])
+    r, c = np.searchsorted(rows, cells[:, 0::2]), np.searchsorted(cols, cells[:, 1::2])  # (S, 2) each: H, A
+    open_ = np.zeros((len(rows), len(cols)), dtype=bool)
+    open_[r, c] = True
     layout = Layout(name, open_)
-    index = np.full((rows, cols), -1, dtype=np.int64)
+    index = np.full(open_.shape, -1, dtype=np.int64)
     index[layout.cells[:, 0], layout.cells[:, 1]] = np.arange(layout.n_cells)
-    joint_cells = np.stack([index[cells[:, 0], cells[:, 1]], index[cells[:, 2], cells[:, 3]]], axis=1)
-    return GraphGrid(layout, joint_cells)
+    return GraphGrid(layout, index[r, c], rows, cols)
 
 
 def grid_cells(states: tuple) -> Optional[np.ndarray]:

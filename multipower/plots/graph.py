@@ -90,7 +90,8 @@ def plot_graph_power(result: PowerResult, column: str = "power", title: Optional
 
 def joint_graph_on_grid(result: PowerResult) -> Optional[PowerResult]:
     """A joint graph's result as a gridworld ``"joint"`` result (cell labels, the grid of the cells its state names
-    carry, open where a cell appears: ``multipower.envs.joint_graph.graph_grid``) so the joint heat maps and the
+    carry, open where a cell appears, empty rows and columns of a sparse one left out:
+    ``multipower.envs.joint_graph.graph_grid``) so the joint heat maps and the
     alignment plot draw it; None when a state name is not a gridworld pair ``"[(r, c)_H^(r, c)_A]"``."""
     from multipower.envs.joint_graph import graph_grid, grid_cells
 
@@ -98,5 +99,5 @@ def joint_graph_on_grid(result: PowerResult) -> Optional[PowerResult]:
     grid = graph_grid(cells, result.config.get("mdp", "joint graph"))
     if grid is None:
         return None
-    config = {**result.config, "layout": grid.layout.name, "layout_text": grid.layout.to_text()}
-    return PowerResult("joint", cells, result.arrays, config, result.stats, result.timings)
+    config = {**result.config, "layout": grid.layout.name, "layout_text": grid.layout.to_text(), "drawing_grid": True}
+    return PowerResult("joint", grid.grid_labels(), result.arrays, config, result.stats, result.timings)

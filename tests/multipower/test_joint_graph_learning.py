@@ -299,3 +299,20 @@ def test_an_exact_run_on_a_graph_saves_its_spec_and_animates_its_optimal_policie
                  "--out", str(tmp_path / "o.gif")]) == 0
     assert main(["exact", "--mdp", str(tmp_path / "g.gv"), "--seed-policy", str(tmp_path / "seed.gv"), "--gamma",
                  "0.8", "--samples", "3", "--out", str(out)]) == 0  # a rerun finds its folder as it left it
+
+
+def test_a_sparse_graph_is_drawn_without_its_empty_rows_and_columns(tmp_path, capsys):
+    model, _ = _exported("none")
+    (tmp_path / "far.gv").write_text(joint_graph_text(model).replace("(2, 2)", "(40, 40)"))  # one cell far away
+    train, cmp = tmp_path / "t", tmp_path / "c"
+    assert main(["train", "--mdp", str(tmp_path / "far.gv"), "--samples", "2", "--out", str(train)]) == 0
+    assert main(["compare", "--agents", str(train), "--out", str(cmp), "--no-figure"]) == 0
+    assert main(["plot", str(cmp), "--out", str(tmp_path / "f")]) == 0
+    assert {"heatmap_H.png", "heatmap_A.png"} <= {p.name for p in (tmp_path / "f").glob("*.png")}
+    assert main(["animate", str(train), "--sample", "0", "--steps", "2", "--start", "40,40,0,0",
+                 "--out", str(tmp_path / "a.gif")]) == 0
+    capsys.readouterr()
+    assert main(["animate", str(train), "--sample", "0", "--start", "2,2,0,0", "--out", str(tmp_path / "b.gif")]) == 2
+    assert "cell (2, 2) is not a cell of the graph" in capsys.readouterr().err
+    grid = parse_joint_graph(joint_graph_text(model).replace("(2, 2)", "(40, 40)")).grid()
+    assert grid.layout.shape == (4, 4) and list(grid.rows) == [0, 1, 2, 40]

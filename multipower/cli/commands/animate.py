@@ -128,7 +128,7 @@ def parse_start(text, model) -> int:
     cells = []
     for agent, row, col in (("H", h_row, h_col), ("A", a_row, a_col)):
         try:
-            cells.append((grid.layout if grid is not None else model.layout).cell_index(row, col))
+            cells.append((grid if grid is not None else model.layout).cell_index(row, col))
         except ValueError as error:
             raise ValueError(f"--start: {agent}'s {error}") from None
     if grid is not None:
