@@ -77,6 +77,19 @@ def _arrive(next_rows, outcome_cdf, base, e, x):
     return x, next_rows[base, e, j]
 
 
+@njit(inline="always")
+def _joint_update(q, qj, jcounts, other_prob, k, s, b, o, row, target, lr_scale, lr_omega):
+    """Joint-action update of ``qj[k, s, b, o]`` toward ``target``; ``q[k, s, b]``, its expectation over the other
+    agent's policy ``other_prob[row]``, moves by ``other_prob[row, o]`` times the same step (one product, not a
+    sum over the other agent's moves). Returns ``|TD|``."""
+    delta = target - qj[k, s, b, o]
+    step = _step_size(jcounts[k, s, b, o], lr_scale, lr_omega) * delta
+    qj[k, s, b, o] += step
+    jcounts[k, s, b, o] += 1
+    q[k, s, b] += other_prob[row, o] * step
+    return abs(delta)
+
+
 @njit(cache=True)
 def epsilon_at(step, eps_start, eps_end, eps_horizon):
     """ε after ``step`` steps: linear from ``eps_start`` to ``eps_end`` over ``eps_horizon`` steps, then flat."""
@@ -92,6 +105,7 @@ def run_steps(
     n_steps, step0, eps_start, eps_end, eps_horizon,
     gamma, lr_scale, lr_omega, episode_length, all_actions, out,
     slip, own_cdf, other_cdf, vr, ref_backup, ref_sum, ref_count, outcome_cdf,
+    joint, qj, jcounts, other_prob,
 ):
     """Advance all walkers ``n_steps`` steps; ``out`` accumulates ``[Σ|TD|, Σ episode return, episodes]``.
 
@@ -106,7 +120,9 @@ def run_steps(
     still training; ``state``, ``t``, ``returns``, ``discount`` ``(K, W)``; ``slip``, ``own_cdf``, ``other_cdf``:
     see the module docstring (the tables may be empty without slip); ``vr``: variance-reduced targets with the
     reference backups ``ref_backup`` ``(K, S+1)`` and the running sums and counts of the reference targets
-    ``ref_sum``, ``ref_count`` ``(K, S+1, n)`` (``multipower.agents.qlearning``; empty when off).
+    ``ref_sum``, ``ref_count`` ``(K, S+1, n)`` (``multipower.agents.qlearning``; empty when off); ``joint``:
+    joint-action values ``qj`` and their counts ``jcounts`` ``(K, S+1, n, n_other)``, indexed by the other agent's
+    chosen move, with ``q[k, s, b] = Σ_o other_prob[row, o] · qj[k, s, b, o]`` kept in step (empty when off).
     """
     K, W = state.shape
     n_own, n_other = q.shape[2], other_cum.shape[1]  # action slots: 5 on a layout, a joint graph's own otherwise
@@ -132,6 +148,7 @@ def run_steps(
                     o = 0
                     while o < n_other - 1 and u >= other_cum[row, o]:
                         o += 1
+                chosen = o  # joint-action values are indexed by the move the other agent chose
                 if slip:
                     x, u = _uniform(x)
                     o = _effective(other_cdf, s, o, u)
@@ -166,6 +183,11 @@ def run_steps(
                                 target[b] += ref_sum[k, s, b] / ref_count[k, s, b] - ref
                     for b in range(n_own):
                         if mask[s, b]:
+                            if joint:
+                                td_sum += _joint_update(q, qj, jcounts, other_prob, k, s, b, chosen, row,
+                                                        target[b], lr_scale, lr_omega)
+                                counts[k, s, b] += 1
+                                continue
                             delta = target[b] - q[k, s, b]
                             td_sum += abs(delta)
                             q[k, s, b] += _step_size(counts[k, s, b], lr_scale, lr_omega) * delta
@@ -182,9 +204,13 @@ def run_steps(
                         ref_sum[k, s, a] += ref
                         ref_count[k, s, a] += 1
                         tgt += ref_sum[k, s, a] / ref_count[k, s, a] - ref
-                    delta = tgt - q[k, s, a]
-                    td_sum += abs(delta)
-                    q[k, s, a] += _step_size(counts[k, s, a], lr_scale, lr_omega) * delta
+                    if joint:
+                        td_sum += _joint_update(q, qj, jcounts, other_prob, k, s, a, chosen, row, tgt,
+                                                lr_scale, lr_omega)
+                    else:
+                        delta = tgt - q[k, s, a]
+                        td_sum += abs(delta)
+                        q[k, s, a] += _step_size(counts[k, s, a], lr_scale, lr_omega) * delta
                     counts[k, s, a] += 1
                 value = q[k, s, 0]
                 for b in range(1, n_own):

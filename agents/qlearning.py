@@ -30,7 +30,8 @@ accuracy and keeps the runner-up actions sampled). Q-tables start at tiny random
 which the stochastic seed agent needs. ``ω ∈ (0.5, 1)`` gives the classic polynomial rates. Updates are applied
 one at a time, in order (no averaging over walkers).
 
-**Variance reduction** (``vr_start > 0``; the default at ``γ ≥ 0.99`` against a stochastic other agent).
+**Variance reduction** (``vr_start > 0``; the default at ``γ ≥ 0.99`` against a stochastic other agent in a world
+with slip or several outcomes per move).
 Against the seed agent most of the error of plain Q-learning is the noise of the sampled targets: the
 rescaled-linear step averages only the last ``~2(1-γ)n`` of ``n`` targets, so at ``γ = 0.99`` it keeps about
 2 % of what it sampled. Variance-reduced Q-learning (Wainwright 2019, "Variance-reduced Q-learning is minimax
@@ -44,6 +45,15 @@ which is small, while the reference term is a plain average over the whole epoch
 ``vr_start``, ``vr_growth · vr_start``, ... steps (``Q̄`` := ``Q`` then); before ``vr_start`` the update is
 plain Q-learning. Boundaries depend on the step count alone, so results stay independent of the split. Against
 a deterministic other agent the recentring is an exact no-op and is switched off.
+
+**Joint-action values** (``joint_values``; the default at ``γ ≥ 0.99`` against a stochastic other agent in a world
+whose every joint move has one outcome). The learner keeps ``Q(s, a, o)`` for the other agent's move ``o``, which
+it observes (a joint-action learner, Claus and Boutilier 1998), and acts on ``Q(s, a) = Σ_o π(o | s) Q(s, a, o)``
+under the other agent's fixed policy ``π`` (a given of the stage, like the rewards; never the world's transition
+tables). An update moves ``Q(s, a, o)`` toward ``R(s') + γ max_b Q(s', b)`` of the sampled ``s'``, and ``Q(s, a)``
+by ``π(o | s)`` times the same step. With one outcome per joint move that target has no noise, so the defaults
+take it whole (``lr_scale = 0``: ``α = 1``) and ``20/(1-γ)`` visits (docs/learning.md#q-learning). Against a
+deterministic other agent it is plain Q-learning, bit for bit.
 
 **Stopping rule, per sample.** Every ``check_every`` steps each sample still training stops when (a) every
 available ``(s, a)`` has at least ``min_visits`` visits (this bounds the statistical error of each estimate: with
@@ -134,6 +144,7 @@ class _OtherSampler:
         )
         # Per row: the deterministic action, or -1 where the kernel must draw from the cumulative probabilities.
         self.action = np.ascontiguousarray(np.where(row_det, table.argmax(axis=1), -1), dtype=np.int64)
+        self.probabilities = np.ascontiguousarray(table, dtype=np.float64)
         self.cumulative = np.ascontiguousarray(cumulative_probabilities(table), dtype=np.float64)
 
 
@@ -186,8 +197,11 @@ def train_q(
         # under slip no other agent's move is deterministic
         sample_det = _OtherSampler(other_policy, n_samples, n_states, other_policy.shape[-1]).sample_deterministic \
             & (model.slip == 0.0)
-        config = default_config(gamma)
-        min_visits = np.where(sample_det, default_config(gamma, deterministic_other=True).min_visits, config.min_visits)
+        stochastic = default_config(gamma, deterministic_moves=model.deterministic)
+        config = default_config(gamma, deterministic_other=True, deterministic_moves=model.deterministic) \
+            if sample_det.all() else stochastic
+        min_visits = np.where(sample_det, default_config(gamma, deterministic_other=True).min_visits,
+                              stochastic.min_visits)
     else:
         min_visits = np.full(n_samples, config.min_visits)
     if isinstance(sample_offset, bool) or int(sample_offset) != sample_offset or sample_offset < 0:
@@ -345,6 +359,12 @@ class _ChunkLearner:
         self.ref_sum = np.zeros(shape)
         self.ref_count = np.zeros(shape, dtype=np.int64)
         self._next_epoch = 0
+        # Joint-action values (module docstring): every Q(s, a, o) starts at the learner's Q(s, a).
+        self.joint = bool(config.joint_values)
+        shape = (K, S + 1, n_own, n_other) if self.joint else (0, 0, 0, 0)
+        self.qj = np.ascontiguousarray(np.broadcast_to(self.q[..., None], shape) if self.joint else np.empty(shape),
+                                       dtype=dtype)
+        self.jcounts = np.zeros(shape, dtype=np.int64)
 
     @property
     def state(self) -> np.ndarray:
@@ -380,6 +400,7 @@ class _ChunkLearner:
             float(c.epsilon_decay * c.max_steps), float(self.gamma), float(self.lr_scale), float(c.lr_omega),
             int(c.episode_length), bool(c.all_actions), out, self.slip, self.own_cdf, self.other_cdf,
             self.vr, self.ref_backup, self.ref_sum, self.ref_count, self.outcome_cdf,
+            self.joint, self.qj, self.jcounts, self.other.probabilities,
         )
         self.step += int(n_steps)
         self.steps[self.active] += int(n_steps)

@@ -26,9 +26,10 @@ MAX_WALKERS = 1 << 15
 UNAVAILABLE = -1e30
 #: Bytes per joint state and sample of a two-stage run: the results kept for every sample (both stages' Q-tables
 #: and visit counts, greedy policies, solver-convention Q-tables, rewards, and the exact reference Q-tables of
-#: the accuracy check), and per sample of a chunk in training (Q, counts, backups, the other agent's tables).
+#: the accuracy check), and per sample of a chunk in training (Q, counts, backups, the other agent's tables, and
+#: the joint-action values and counts, 5 x 5 of each, of ``joint_values``).
 BYTES_PER_SAMPLE_STATE = 720
-BYTES_PER_CHUNK_SAMPLE_STATE = 160
+BYTES_PER_CHUNK_SAMPLE_STATE = 160 + 400
 
 
 def estimate_memory(n_states: int, n_samples: int, collision: str = "none", chunk: Optional[int] = None,
@@ -75,10 +76,10 @@ def check_memory(layout, collision: str, n_samples: int, max_memory=None, n_jobs
                  f"{what} of {int(n_samples):,} samples on {name!r}", n_states)
 
 
-#: From this discount on, Q-learning against a stochastic other agent uses variance-reduced targets and a quarter
-#: of the visits (measured at γ = 0.99; below it the defaults are those measured at γ ≤ 0.9).
+#: From this discount on, Q-learning against a stochastic other agent changes how it handles the other agent's
+#: random moves (measured at γ = 0.99; below it the defaults are those measured at γ ≤ 0.9): joint-action values
+#: where every move has one outcome, variance-reduced targets with a quarter of the visits elsewhere.
 VR_FROM_GAMMA = 0.99
-
 
 @dataclass
 class QLearningConfig:
@@ -89,7 +90,8 @@ class QLearningConfig:
         epsilon_start, epsilon_end: ε-greedy schedule end points.
         epsilon_decay: Fraction of ``max_steps`` over which ε decays linearly.
         lr_omega: Exponent ``ω`` of ``α = (1 + c·n)^-ω``, in ``(0.5, 1]``.
-        lr_scale: ``c``; ``None`` means ``1 - γ``.
+        lr_scale: ``c``; ``None`` means ``1 - γ``; ``0`` means ``α = 1`` (each update takes its target: for
+            noise-free targets only).
         walkers: Walkers per reward sample; ``None``: half the number of ``(s, a)`` entries, at least 16.
         min_visits: Visits every available ``(s, a)`` needs before stopping.
         max_steps: Hard cap on steps (per walker).
@@ -100,6 +102,9 @@ class QLearningConfig:
         all_actions: Update every available action at each step (module docstring of qlearning).
         vr_start: Steps before the first variance-reduction epoch; ``0`` turns variance reduction off.
         vr_growth: Ratio of successive epoch boundaries (``> 1``).
+        joint_values: Learn joint-action values ``Q(s, a, o)`` of the learner's action ``a`` and the other agent's
+            move ``o``, and act on their expectation over the other agent's fixed policy (module docstring of
+            qlearning, "Joint-action values"); not with ``vr_start > 0``.
     """
 
     episode_length: int = 5
@@ -118,6 +123,7 @@ class QLearningConfig:
     all_actions: bool = True
     vr_start: int = 0
     vr_growth: float = 2.0
+    joint_values: bool = False
 
     def __post_init__(self) -> None:
         checks = {
@@ -126,7 +132,7 @@ class QLearningConfig:
             "epsilon_end": 0.0 <= self.epsilon_end <= 1.0,
             "epsilon_decay": 0.0 <= self.epsilon_decay <= 1.0,
             "lr_omega": 0.5 < self.lr_omega <= 1.0,
-            "lr_scale": self.lr_scale is None or self.lr_scale > 0,
+            "lr_scale": self.lr_scale is None or self.lr_scale >= 0,
             "walkers": self.walkers is None or self.walkers >= 1,
             "min_visits": self.min_visits >= 0,
             "max_steps": self.max_steps >= 1,
@@ -136,6 +142,7 @@ class QLearningConfig:
             "dtype": self.dtype in ("float32", "float64"),
             "vr_start": self.vr_start >= 0,
             "vr_growth": self.vr_growth > 1.0,
+            "joint_values": isinstance(self.joint_values, bool) and not (self.joint_values and self.vr_start > 0),
         }
         allowed = {
             "episode_length": ">= 1",
@@ -143,7 +150,7 @@ class QLearningConfig:
             "epsilon_end": "in [0, 1]",
             "epsilon_decay": "in [0, 1]",
             "lr_omega": "in (0.5, 1]",
-            "lr_scale": "> 0 or None",
+            "lr_scale": ">= 0 or None",
             "walkers": ">= 1 or None",
             "min_visits": ">= 0",
             "max_steps": ">= 1",
@@ -153,27 +160,50 @@ class QLearningConfig:
             "dtype": "'float32' or 'float64'",
             "vr_start": ">= 0",
             "vr_growth": "> 1",
+            "joint_values": "True or False, and False with vr_start > 0 (variance reduction)",
         }
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"{name} must be {allowed[name]}, got {getattr(self, name)!r}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if not self.joint_values:  # the settings of runs saved before the field existed
+            del out["joint_values"]
+        return out
 
 
-def default_config(gamma: float, deterministic_other: bool = False, **overrides) -> QLearningConfig:
+def default_config(gamma: float, deterministic_other: bool = False, deterministic_moves: bool = False,
+                   **overrides) -> QLearningConfig:
     """Sensible defaults for discount ``γ``.
 
     Against a stochastic other agent (the seed) the visits needed grow with the target noise and with the
     effective horizon ``1/(1-γ)``; against a deterministic one (greedy frozen H) transitions are deterministic
-    and far fewer visits settle the values.
+    and far fewer visits settle the values. At ``γ ≥ VR_FROM_GAMMA`` against a stochastic other agent, a world
+    whose moves have one outcome each (``deterministic_moves``: no slip, a deterministic joint graph) learns
+    joint-action values, whose targets are then noise-free; any other world uses variance-reduced targets. Where
+    targets are noise-free (such a world, against either kind of other agent) each update takes its target
+    (``lr_scale = 0``: ``α = 1``).
     """
     gamma = check_gamma(gamma)
     horizon = 1.0 / (1.0 - gamma)
     episode_length = 5
+    long_horizon = not deterministic_other and gamma >= VR_FROM_GAMMA
+    if deterministic_other and gamma >= VR_FROM_GAMMA and deterministic_moves:
+        # No noise at all (frozen greedy H, one outcome per move): each update takes its target (α = 1), as with
+        # joint-action values below (docs/comparison.md#far-sighted-agents).
+        config = QLearningConfig(episode_length=episode_length, min_visits=int(math.ceil(30 * horizon)),
+                                 lr_scale=0.0)
+        return replace(config, **overrides)
     if deterministic_other:
         min_visits = int(math.ceil(30 * horizon))
+    elif long_horizon and deterministic_moves and not overrides.get("vr_start"):  # unless asked for VR
+        # Joint-action values (multipower.agents.qlearning): the only noise of a target was the other agent's
+        # move, so each update takes its target (α = 1: asynchronous value iteration on sampled transitions), and
+        # 20/(1-γ) visits settle the values, not only the greedy policy (docs/learning.md#q-learning).
+        config = QLearningConfig(episode_length=episode_length, min_visits=int(math.ceil(20 * horizon)),
+                                 lr_scale=0.0, joint_values=True)
+        return replace(config, **overrides)
     else:
         # With variance-reduced targets (below), maze7x7 at γ = 0.99 (crash, seed 22): 15,000 visits leave about as
         # few greedy actions off the exact optimum (0.69 %) as plain Q-learning at 120,000 (0.65 %; 0.91 % at the
@@ -181,9 +211,9 @@ def default_config(gamma: float, deterministic_other: bool = False, **overrides)
         # Long horizons (γ ≥ VR_FROM_GAMMA): variance-reduced targets, which keep the whole epoch's samples where the
         # rescaled-linear step keeps ~2(1-γ) of them, so a quarter of the visits suffice. At short horizons
         # they do not pay (grid3x3 γ = 0.6, maze7x7 γ = 0.1: slightly more greedy actions off the optimum).
-        min_visits = int(math.ceil((1500 if gamma >= VR_FROM_GAMMA else 6000) * math.sqrt(horizon)))
+        min_visits = int(math.ceil((1500 if long_horizon else 6000) * math.sqrt(horizon)))
     config = QLearningConfig(episode_length=episode_length, min_visits=min_visits)
-    if not deterministic_other and gamma >= VR_FROM_GAMMA:
+    if long_horizon:
         # Epochs from vr_start steps, doubling (multipower.agents.qlearning, "Variance reduction").
         vr_start = int(math.ceil(200 * math.sqrt(horizon) / config.check_every)) * config.check_every
         config = replace(config, vr_start=vr_start)

@@ -167,6 +167,11 @@ class JointModel:
     def action_mask(self, agent: str) -> np.ndarray:
         return {"H": self.action_mask_H, "A": self.action_mask_A}[check_agent(agent)]
 
+    @property
+    def deterministic(self) -> bool:
+        """Whether every joint move has a single outcome: no slip (as ``JointGraph.deterministic``)."""
+        return self.slip == 0.0
+
     def step_tables(self) -> tuple:
         """``(next_state, None)``: the steppers' transition table (no outcome draw; slip draws effective moves
         instead). A joint graph's ``multipower.envs.joint_graph.JointGraph.step_tables`` may add outcome draws."""

@@ -43,6 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layout", default="maze7x7")
     parser.add_argument("--collision", default="crash")
+    parser.add_argument("--slip", type=float, default=0.0, help="probability that a move slips (default 0)")
     parser.add_argument("--gamma", type=float, default=0.99)
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--seed", type=int, default=11)
@@ -64,7 +65,7 @@ def main() -> None:
     from multipower.envs.rewards import RewardSampler
 
     overrides = dict(args.set)
-    model = joint_model(args.layout, args.collision)
+    model = joint_model(args.layout, args.collision, args.slip)
     R_H, R_A = RewardSampler(model.n_states, seed=args.seed).pairs(0, args.samples)
     seed_policy = uniform_policy(model.action_mask_A)
     start = time.perf_counter()
@@ -75,7 +76,7 @@ def main() -> None:
         from multipower.agents.qlearning import train_q
         from multipower.agents.qlearning_config import default_config
 
-        config = default_config(args.gamma, **overrides) if overrides else None
+        config = default_config(args.gamma, deterministic_moves=model.deterministic, **overrides) if overrides else None
         policy_H = train_q(StageProblem(model, R_H, args.gamma, "H", seed_policy), config, args.seed).greedy(
             model.action_mask_H
         )

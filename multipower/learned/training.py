@@ -32,7 +32,7 @@ from multipower.agents.logging import ExactQ, policy_metrics, solver_convention
 from multipower.agents.storage import TrainedAgents
 from multipower.envs.joint_graph import JointGraph
 from multipower.envs.policies import is_deterministic
-from multipower.envs.problem import TwoStageProblem, world_config
+from multipower.envs.problem import JointWorld, TwoStageProblem, world_config
 from multipower.envs.validation import available_cores, check_seed
 from multipower.runs.backends import remote
 from multipower.runs.execution import Execution
@@ -66,10 +66,10 @@ def _interrupt(signum, frame) -> None:
 
 
 def learner_settings(algo: str, options: dict, gamma_H: float, gamma_A: float, seed_table: np.ndarray,
-                     slip: float = 0.0) -> Any:
+                     model: Optional[JointWorld] = None) -> Any:
     """The learner's validated hyperparameters from ``--option`` values: Q-learning ``(config_H, config_A)``
-    (``(None, None)`` without options: per-sample defaults), a ``PPOConfig`` or an ``SB3PPOConfig``. Under
-    ``slip`` no other agent's move is deterministic (Q-learning's visit defaults).
+    (``(None, None)`` without options: per-sample defaults), a ``PPOConfig`` or an ``SB3PPOConfig``. Q-learning's
+    defaults follow the world ``model`` (``qlearning_config.default_config``; default: no slip, one outcome each).
 
     Raises:
         SpecError: naming ``--option`` and the field, for an unknown field or a bad value.
@@ -79,13 +79,12 @@ def learner_settings(algo: str, options: dict, gamma_H: float, gamma_A: float, s
     if algo == "qlearning":
         if not options:
             return None, None
-        fields = qlearning_config.QLearningConfig.__dataclass_fields__
-        _known(options, fields, "Q-learning")
+        _known(options, qlearning_config.QLearningConfig.__dataclass_fields__, "Q-learning")
         try:
-            fixed = slip == 0.0
-            return (qlearning_config.default_config(gamma_H, deterministic_other=fixed and is_deterministic(seed_table),
-                                             **options),
-                    qlearning_config.default_config(gamma_A, deterministic_other=fixed, **options))  # frozen greedy H
+            fixed, moves = (True, True) if model is None else (model.slip == 0.0, model.deterministic)
+            return tuple(qlearning_config.default_config(gamma, deterministic_other=other, deterministic_moves=moves,
+                                                         **options)  # A's other is frozen greedy H
+                         for gamma, other in ((gamma_H, fixed and is_deterministic(seed_table)), (gamma_A, fixed)))
         except ValueError as error:
             raise SpecError(f"--option {error}") from None
     from multipower.agents.sb3_ppo import SB3PPOConfig
@@ -449,7 +448,7 @@ def train_agents(
     if algo == "sb3-ppo" and model.slip != 0.0:
         raise ValueError(f"algo 'sb3-ppo' supports slip 0 only (use qlearning or ppo), got slip={model.slip}")
     try:
-        settings = learner_settings(algo, options, gamma_H, gamma_A, seed_table, model.slip)
+        settings = learner_settings(algo, options, gamma_H, gamma_A, seed_table, model)
         check_learner_world(algo, settings, model)
     except SpecError as error:  # the command line's wording (--option NAME) for the Python argument
         text = str(error).replace("--option ", "options: ", 1).replace("--algo sb3-ppo", "algo 'sb3-ppo'", 1)
@@ -575,7 +574,7 @@ def trained_agents(spec: RunSpec, problem: TwoStageProblem, arrays: dict, run: d
     }
     q_H = q_A = None
     if algo == "qlearning":
-        config_H, config_A = _stage_configs(spec, run, seed_table, arrays["policy_H"])
+        config_H, config_A = _stage_configs(spec, run, model, seed_table, arrays["policy_H"])
         walkers = {name: cfg.walkers or max(16, 2 * model.n_states) for name, cfg in (("H", config_H), ("A", config_A))}
         config["hyperparameters"] = {"H": config_H.to_dict(), "A": config_A.to_dict()}
         config["transitions"] = {name: int(arrays["steps"][:, i].sum()) * walkers[name] for i, name in enumerate("HA")}
@@ -585,13 +584,14 @@ def trained_agents(spec: RunSpec, problem: TwoStageProblem, arrays: dict, run: d
     return TrainedAgents(arrays["policy_H"], arrays["policy_A"], R_H, R_A, config, q_H, q_A)
 
 
-def _stage_configs(spec: RunSpec, run: dict, seed_table: np.ndarray, policy_H: np.ndarray):
+def _stage_configs(spec: RunSpec, run: dict, model, seed_table: np.ndarray, policy_H: np.ndarray):
     if run["hyperparameters"] != "default":
         return (qlearning_config.QLearningConfig(**run["hyperparameters"]["H"]),
                 qlearning_config.QLearningConfig(**run["hyperparameters"]["A"]))
     fixed = spec.slip == 0.0  # under slip no other agent's move is deterministic
-    return (qlearning_config.default_config(spec.gamma_H, deterministic_other=fixed and is_deterministic(seed_table)),
-            qlearning_config.default_config(spec.discount_A, deterministic_other=fixed and is_deterministic(policy_H)))
+    return tuple(qlearning_config.default_config(gamma, deterministic_other=fixed and is_deterministic(other),
+                                                 deterministic_moves=model.deterministic)
+                 for gamma, other in ((spec.gamma_H, seed_table), (spec.discount_A, policy_H)))
 
 
 def wall_timings(start: float, store, n_before: int, n_samples: int) -> dict:

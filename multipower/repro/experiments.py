@@ -473,8 +473,9 @@ def _run_learned(config: Mapping, out_dir: Path, algo: str, n_samples: Optional[
     samples = min(config["n_samples"], 200) if n_samples is None else int(n_samples)
     directory = out_dir / f"learned_{algo}"
     spec = run_spec(run_parameters(config), n_samples=samples, learner=algo)
-    seed_table = seed_policy_table(spec.model(), spec.seed_policy_value())
-    settings = learner_settings(algo, {}, spec.gamma_H, spec.discount_A, seed_table, spec.slip)
+    model = spec.model()
+    settings = learner_settings(algo, {}, spec.gamma_H, spec.discount_A, seed_policy_table(model, spec.seed_policy_value()),
+                                model)
     store = ChunkStore(directory, chunk_key(spec, settings), restart=restart)
     done = store.done(samples)
     if done and progress:

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
                      what=f"compare ({spec.learner})", learner=spec.learner, extra=exact_memory(n_states, spec.n_samples))
         model = spec.model()
         settings = learner_settings(spec.learner, spec.learner_options, spec.gamma_H, spec.discount_A,
-                                    seed_table(model, spec.seed_policy_value()), spec.slip)
+                                    seed_table(model, spec.seed_policy_value()), model)
         check_learner_world(spec.learner, settings, model)
         check_learner_memory(spec.learner, settings, model, spec.gamma_H, spec.discount_A, spec.n_samples,
                              args.max_memory, args.chunk)

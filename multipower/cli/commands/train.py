@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         raise SpecError(f"'slip' must be 0 for --algo sb3-ppo (use qlearning or ppo), got {spec.slip}")
     model = spec.model()
     seed_table = seed_table_of(model, spec.seed_policy_value())
-    settings = learner_settings(spec.learner, options, spec.gamma_H, spec.discount_A, seed_table, spec.slip)  # fails before work
+    settings = learner_settings(spec.learner, options, spec.gamma_H, spec.discount_A, seed_table, model)  # fails before work
     check_learner_world(spec.learner, settings, model)
     check_learner_memory(spec.learner, settings, model, spec.gamma_H, spec.discount_A, spec.n_samples,
                          args.max_memory, args.chunk)
