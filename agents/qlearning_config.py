@@ -160,7 +160,7 @@ class QLearningConfig:
             "dtype": "'float32' or 'float64'",
             "vr_start": ">= 0",
             "vr_growth": "> 1",
-            "joint_values": "True or False, and False with vr_start > 0 (variance reduction)",
+            "joint_values": "true or false, and false with vr_start > 0 (variance reduction)",
         }
         for name, ok in checks.items():
             if not ok:
@@ -180,15 +180,27 @@ def default_config(gamma: float, deterministic_other: bool = False, deterministi
     Against a stochastic other agent (the seed) the visits needed grow with the target noise and with the
     effective horizon ``1/(1-γ)``; against a deterministic one (greedy frozen H) transitions are deterministic
     and far fewer visits settle the values. At ``γ ≥ VR_FROM_GAMMA`` against a stochastic other agent, a world
-    whose moves have one outcome each (``deterministic_moves``: no slip, a deterministic joint graph) learns
-    joint-action values, whose targets are then noise-free; any other world uses variance-reduced targets. Where
-    targets are noise-free (such a world, against either kind of other agent) each update takes its target
-    (``lr_scale = 0``: ``α = 1``).
+    whose moves have one outcome each learns joint-action values, whose targets are then noise-free; any other
+    world uses variance-reduced targets. Where targets are noise-free (such a world, against either kind of other
+    agent) each update takes its target (``lr_scale = 0``: ``α = 1``).
+
+    Args:
+        gamma: The learner's discount, in ``(0, 1)``.
+        deterministic_other: Whether the other agent's policy is deterministic at every state (frozen greedy H).
+        deterministic_moves: Whether every joint move of the world has one outcome (no slip, a deterministic
+            joint graph: the world's ``deterministic``). Default False, the rule for a world with slip.
+        **overrides: ``QLearningConfig`` fields. ``joint_values=False`` or ``vr_start > 0`` selects the
+            variance-reduced defaults where joint values would be the default; ``joint_values=True`` leaves
+            variance reduction off where it would be on.
+
+    Returns:
+        The ``QLearningConfig``; ``ValueError`` naming the field for a bad override.
     """
     gamma = check_gamma(gamma)
     horizon = 1.0 / (1.0 - gamma)
     episode_length = 5
     long_horizon = not deterministic_other and gamma >= VR_FROM_GAMMA
+    wants_joint = overrides.get("joint_values")  # None where not given
     if deterministic_other and gamma >= VR_FROM_GAMMA and deterministic_moves:
         # No noise at all (frozen greedy H, one outcome per move): each update takes its target (α = 1), as with
         # joint-action values below (docs/comparison.md#far-sighted-agents).
@@ -197,10 +209,10 @@ def default_config(gamma: float, deterministic_other: bool = False, deterministi
         return replace(config, **overrides)
     if deterministic_other:
         min_visits = int(math.ceil(30 * horizon))
-    elif long_horizon and deterministic_moves and not overrides.get("vr_start"):  # unless asked for VR
+    elif long_horizon and deterministic_moves and wants_joint is not False and not overrides.get("vr_start"):
         # Joint-action values (multipower.agents.qlearning): the only noise of a target was the other agent's
         # move, so each update takes its target (α = 1: asynchronous value iteration on sampled transitions), and
-        # 20/(1-γ) visits settle the values, not only the greedy policy (docs/learning.md#q-learning).
+        # 20/(1-γ) visits settle the values as well as the greedy policy (docs/learning.md#q-learning).
         config = QLearningConfig(episode_length=episode_length, min_visits=int(math.ceil(20 * horizon)),
                                  lr_scale=0.0, joint_values=True)
         return replace(config, **overrides)
@@ -213,7 +225,7 @@ def default_config(gamma: float, deterministic_other: bool = False, deterministi
         # they do not pay (grid3x3 γ = 0.6, maze7x7 γ = 0.1: slightly more greedy actions off the optimum).
         min_visits = int(math.ceil((1500 if long_horizon else 6000) * math.sqrt(horizon)))
     config = QLearningConfig(episode_length=episode_length, min_visits=min_visits)
-    if long_horizon:
+    if long_horizon and wants_joint is not True:
         # Epochs from vr_start steps, doubling (multipower.agents.qlearning, "Variance reduction").
         vr_start = int(math.ceil(200 * math.sqrt(horizon) / config.check_every)) * config.check_every
         config = replace(config, vr_start=vr_start)

@@ -28,11 +28,15 @@ def test_long_horizon_defaults_follow_the_world():
     assert not frozen.joint_values and frozen.lr_scale == 0.0 and frozen.min_visits == 3000
     assert default_config(0.99, deterministic_other=True).lr_scale is None
     assert default_config(0.9, deterministic_moves=True) == default_config(0.9)
-    # asking for variance reduction turns joint values off; asking for both is refused in one line
+    # asking for variance reduction, or for no joint values, gives the variance-reduced defaults
     assert not default_config(0.99, deterministic_moves=True, vr_start=1000).joint_values
-    with pytest.raises(ValueError, match=r"^joint_values must be True or False, and False with vr_start > 0"):
+    assert default_config(0.99, deterministic_moves=True, joint_values=False) == noisy
+    # joint values asked for where variance reduction is the default turn it off; both at once are refused
+    asked = default_config(0.99, joint_values=True)
+    assert asked.joint_values and asked.vr_start == 0 and asked.min_visits == 15_000
+    with pytest.raises(ValueError, match=r"^joint_values must be true or false, and false with vr_start > 0"):
         QLearningConfig(joint_values=True, vr_start=100)
-    with pytest.raises(ValueError, match=r"^joint_values must be True or False"):
+    with pytest.raises(ValueError, match=r"^joint_values must be true or false"):
         QLearningConfig(joint_values=1)
 
 
@@ -104,7 +108,7 @@ def test_a_bad_joint_values_option_gets_one_line():
     from multipower.runs.spec import SpecError
 
     model = joint_model("grid3x3")
-    with pytest.raises(SpecError, match=r"^--option joint_values must be True or False"):
+    with pytest.raises(SpecError, match=r"^--option joint_values must be true or false"):
         learner_settings("qlearning", {"joint_values": 2}, 0.99, 0.99, uniform_policy(model.action_mask_A), model)
     with pytest.raises(SpecError, match=r"^--option lr_scale must be >= 0 or None, got -1"):
         learner_settings("qlearning", {"lr_scale": -1}, 0.99, 0.99, uniform_policy(model.action_mask_A), model)
