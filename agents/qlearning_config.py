@@ -81,6 +81,7 @@ def check_memory(layout, collision: str, n_samples: int, max_memory=None, n_jobs
 #: where every move has one outcome, variance-reduced targets with a quarter of the visits elsewhere.
 VR_FROM_GAMMA = 0.99
 
+
 @dataclass
 class QLearningConfig:
     """Hyperparameters of batched Q-learning; ``default_config`` picks them per ``γ``.
@@ -198,24 +199,16 @@ def default_config(gamma: float, deterministic_other: bool = False, deterministi
     """
     gamma = check_gamma(gamma)
     horizon = 1.0 / (1.0 - gamma)
-    episode_length = 5
     long_horizon = not deterministic_other and gamma >= VR_FROM_GAMMA
     wants_joint = overrides.get("joint_values")  # None where not given
-    if deterministic_other and gamma >= VR_FROM_GAMMA and deterministic_moves:
-        # No noise at all (frozen greedy H, one outcome per move): each update takes its target (α = 1), as with
-        # joint-action values below (docs/comparison.md#far-sighted-agents).
-        config = QLearningConfig(episode_length=episode_length, min_visits=int(math.ceil(30 * horizon)),
-                                 lr_scale=0.0)
-        return replace(config, **overrides)
+    joint = long_horizon and deterministic_moves and wants_joint is not False and not overrides.get("vr_start")
     if deterministic_other:
         min_visits = int(math.ceil(30 * horizon))
-    elif long_horizon and deterministic_moves and wants_joint is not False and not overrides.get("vr_start"):
+    elif joint:
         # Joint-action values (multipower.agents.qlearning): the only noise of a target was the other agent's
-        # move, so each update takes its target (α = 1: asynchronous value iteration on sampled transitions), and
-        # 20/(1-γ) visits settle the values as well as the greedy policy (docs/learning.md#q-learning).
-        config = QLearningConfig(episode_length=episode_length, min_visits=int(math.ceil(20 * horizon)),
-                                 lr_scale=0.0, joint_values=True)
-        return replace(config, **overrides)
+        # move; with α = 1 (below) 20/(1-γ) visits settle the values as well as the greedy policy
+        # (docs/learning.md#q-learning).
+        min_visits = int(math.ceil(20 * horizon))
     else:
         # With variance-reduced targets (below), maze7x7 at γ = 0.99 (crash, seed 22): 15,000 visits leave about as
         # few greedy actions off the exact optimum (0.69 %) as plain Q-learning at 120,000 (0.65 %; 0.91 % at the
@@ -224,8 +217,12 @@ def default_config(gamma: float, deterministic_other: bool = False, deterministi
         # rescaled-linear step keeps ~2(1-γ) of them, so a quarter of the visits suffice. At short horizons
         # they do not pay (grid3x3 γ = 0.6, maze7x7 γ = 0.1: slightly more greedy actions off the optimum).
         min_visits = int(math.ceil((1500 if long_horizon else 6000) * math.sqrt(horizon)))
-    config = QLearningConfig(episode_length=episode_length, min_visits=min_visits)
-    if long_horizon and wants_joint is not True:
+    config = QLearningConfig(episode_length=5, min_visits=min_visits)
+    if joint or (deterministic_other and deterministic_moves and gamma >= VR_FROM_GAMMA):
+        # Noise-free targets (joint values, or frozen greedy H, with one outcome per move): each update takes its
+        # target, α = 1 (asynchronous value iteration on sampled transitions).
+        config = replace(config, lr_scale=0.0, joint_values=joint)
+    elif long_horizon and wants_joint is not True:
         # Epochs from vr_start steps, doubling (multipower.agents.qlearning, "Variance reduction").
         vr_start = int(math.ceil(200 * math.sqrt(horizon) / config.check_every)) * config.check_every
         config = replace(config, vr_start=vr_start)

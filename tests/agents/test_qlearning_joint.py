@@ -47,18 +47,6 @@ def test_saved_settings_without_joint_values_are_unchanged():
     assert QLearningConfig(**default_config(0.99, deterministic_moves=True).to_dict()).joint_values
 
 
-def test_joint_values_are_plain_q_learning_against_a_deterministic_other_agent():
-    """With one possible move of the other agent, Q(s, a, o) is Q(s, a): the same updates, bit for bit."""
-    model = joint_model("grid3x3")
-    R, _ = RewardSampler(model.n_states, seed=5).pairs(0, 2)
-    stay = np.zeros((model.n_states, 5))
-    stay[:, 0] = 1.0
-    config = default_config(0.99, deterministic_other=True, min_visits=100, max_steps=1500, check_every=50)
-    plain = train_q(StageProblem(model, R, 0.99, "A", stay), config=config, seed=4)
-    joint = train_q(StageProblem(model, R, 0.99, "A", stay), config=replace(config, joint_values=True), seed=4)
-    np.testing.assert_array_equal(joint.q, plain.q)
-
-
 @pytest.mark.parametrize("collision", ["none", "crash"])
 def test_joint_values_learn_the_exact_values_against_the_random_seed(collision):
     """grid3x3 at γ = 0.99 against the uniform seed: the defaults (joint values) find H's optimal action at every

@@ -140,8 +140,9 @@ def test_variance_reduced_runs_do_not_depend_on_the_split():
     assert not np.array_equal(together.q, plain.q)  # the recentring is on
 
 
-def test_variance_reduction_is_a_no_op_against_a_deterministic_other_agent():
-    """Every sampled target from (s, a) is then the same s', so the recentring adds exactly 0."""
+def test_variance_reduction_and_joint_values_are_no_ops_against_a_deterministic_other_agent():
+    """Every sampled target from (s, a) is then the same s', so the recentring adds exactly 0; and with one possible
+    move of the other agent, joint-action values Q(s, a, o) are Q(s, a): the same updates, bit for bit."""
     model = joint_model("grid3x3")
     R, _ = RewardSampler(model.n_states, seed=5).pairs(0, 2)
     stay = np.zeros((model.n_states, 5))
@@ -150,6 +151,8 @@ def test_variance_reduction_is_a_no_op_against_a_deterministic_other_agent():
     plain = train_q(StageProblem(model, R, 0.99, "A", stay), config=config, seed=4)
     recentred = train_q(StageProblem(model, R, 0.99, "A", stay), config=replace(config, vr_start=100), seed=4)
     np.testing.assert_allclose(recentred.q, plain.q, rtol=0, atol=1e-9)
+    joint = train_q(StageProblem(model, R, 0.99, "A", stay), config=replace(config, joint_values=True), seed=4)
+    np.testing.assert_array_equal(joint.q, plain.q)
 
 
 def test_long_horizon_defaults_against_the_seed_use_variance_reduction():
