@@ -21,6 +21,10 @@ trains the same alone or in any batch: on the CPU its parameters agree to float 
 greedy policy is the same. On CUDA the same holds up to the nondeterminism of cuBLAS and of atomic-add
 reductions, which can change the last bits and, rarely, a sampled action.
 
+**Long horizons.** From γ = 0.99, in a world whose every joint move has one outcome, the value network and GAE give
+way to a joint-action critic (``JointCritic``, ``PPOConfig.joint_critic``): a table ``Q(s, a, o)`` over both
+agents' moves whose targets carry no noise, giving the actor advantages that separate H's near-tied moves.
+
 **Episode rules**: reward ``R(s')`` on arrival; a crash (``s' = terminal``) ends the episode with no bootstrap;
 truncation after ``max_cycles`` steps bootstraps from the critic's value of the state reached (as SB3 does
 with ``terminal_observation``); every episode starts at a uniformly random joint state (exploring starts).
@@ -71,8 +75,8 @@ class PPOConfig:
     batch_size: Optional[int] = None
     """Minibatch size per sample, at most ``n_envs * n_steps``; default a quarter of it (four minibatches per
     epoch: ``512 · m`` with the default ``n_envs``)."""
-    n_epochs: int = 4
-    """Passes over each rollout."""
+    n_epochs: Optional[int] = None
+    """Passes over each rollout; default 4, or 1 with the joint critic (``for_gamma``)."""
     learning_rate: float = 0.03
     """Adam step size (decays linearly to 0 when ``anneal_lr``)."""
     anneal_lr: bool = True
@@ -107,8 +111,15 @@ class PPOConfig:
     """``"index"``: one-hot joint state; ``"vector"``: one-hot cells of both agents (shares across states)."""
     adam_eps: float = 1e-5
     """Adam's ε (SB3's PPO value)."""
+    joint_critic: Optional[bool] = None
+    """Replace the value network and GAE by a joint-action critic, a table ``Q(s, a, o)`` over the learner's and the
+    other agent's moves with noise-free targets (``JointCritic``); needs a world where every joint move has one
+    outcome. Default (``for_gamma``): on at ``γ ≥ 0.99`` in such a world, off otherwise
+    (docs/learning.md#ppo-joint-critic)."""
 
     def __post_init__(self) -> None:
+        if self.joint_critic is not None and not isinstance(self.joint_critic, (bool, np.bool_)):
+            raise ValueError(f"joint_critic: must be true or false, got {self.joint_critic!r}")
         for name in ("total_timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "max_cycles"):
             value = getattr(self, name)
             if value is None and name in _FOR_GAMMA:
@@ -141,19 +152,32 @@ class PPOConfig:
         """Whether every field has its value (none left to ``for_gamma``)."""
         return all(getattr(self, name) is not None for name in _FOR_GAMMA)
 
-    def for_gamma(self, gamma: float) -> "PPOConfig":
+    def for_gamma(self, gamma: float, deterministic_moves: bool = True) -> "PPOConfig":
         """This config with the fields left ``None`` filled for an agent of discount ``γ``.
 
         With ``m = 2**round(log2 √(1/(1 − γ)))`` (1 at γ = 0.1, 2 at 0.6, 4 at 0.9, 8 at 0.99), ``n_envs = 32·m``,
         ``total_timesteps = 2**20·m`` and ``batch_size`` a quarter of a rollout (``512·m``): the same 512 updates of
         the 64-step rollouts at every discount, with ``m`` times the data per update at a horizon ``1/(1 − γ)`` of
         about ``m²`` steps. More data per update cost far less than more updates for the same accuracy
-        (docs/learning.md#ppo-defaults). ``ValueError`` naming the field when the filled config is invalid.
+        (docs/learning.md#ppo-defaults). ``joint_critic`` is on at ``γ ≥ 0.99`` when ``deterministic_moves`` (every
+        joint move has one outcome: no slip, a deterministic joint graph), where GAE's noisy advantages cannot
+        separate H's near-tied moves (docs/learning.md#ppo-joint-critic).
+
+        Raises:
+            ValueError: naming the field, when the filled config is invalid (e.g. a ``batch_size`` above the
+                rollout), or ``joint_critic`` is asked for where moves have several outcomes.
         """
+        if self.joint_critic and not deterministic_moves:
+            raise ValueError("joint_critic: needs a world where every joint move has one outcome (no slip, a "
+                             "deterministic joint graph); give joint_critic=false here")
         m = ppo_scale(gamma)
+        joint = self.joint_critic
+        if joint is None:
+            joint = gamma >= JOINT_CRITIC_GAMMA and deterministic_moves
         n_envs = 32 * m if self.n_envs is None else self.n_envs
-        filled = {"n_envs": n_envs, "total_timesteps": 1_048_576 * m,
-                  "batch_size": max(1, n_envs * self.n_steps // 4)}
+        filled = {"n_envs": n_envs, "total_timesteps": 1_048_576 * m * (3 if joint else 1),
+                  "batch_size": max(1, n_envs * self.n_steps // 4), "n_epochs": 1 if joint else 4,
+                  "joint_critic": bool(joint)}
         return replace(self, **{name: filled[name] for name in _FOR_GAMMA if getattr(self, name) is None})
 
     def gae_lambda_at(self, update: int) -> float:
@@ -185,11 +209,16 @@ class PPOConfig:
         out["net_arch"] = list(self.net_arch)
         if self.gae_lambda_end is None:  # constant λ: the settings of runs saved before the field existed
             del out["gae_lambda_end"]
+        if not self.joint_critic:  # the value network: likewise
+            del out["joint_critic"]
         return out
 
 
 #: The fields that ``PPOConfig.for_gamma`` fills from the discount when they are left ``None``.
-_FOR_GAMMA = ("total_timesteps", "n_envs", "batch_size")
+_FOR_GAMMA = ("total_timesteps", "n_envs", "batch_size", "n_epochs", "joint_critic")
+
+#: The discount from which ``PPOConfig.for_gamma`` turns the joint critic on (docs/learning.md#ppo-joint-critic).
+JOINT_CRITIC_GAMMA = 0.99
 
 
 def ppo_scale(gamma: float) -> int:
@@ -209,25 +238,32 @@ def _check_real(name: str, value, low: float, high: float = math.inf, low_open: 
 #: Bytes per environment step held in a rollout, per sample: observation index, action, reward, value, log
 #: probability, advantage, return, done flag and the action mask, with the stepper's state.
 ROLLOUT_BYTES_PER_STEP = 96
+#: What a joint critic adds per rollout step: the other's move, the state reached, ``R(s')`` and the crash flag
+#: (24 bytes), and the ``5 × 5`` float32 table entries its advantages gather (100).
+JOINT_ROLLOUT_BYTES_PER_STEP = 128
 
 
-def training_bytes(n_samples: int, n_inputs: int, config: "PPOConfig") -> int:
+def training_bytes(n_samples: int, n_inputs: int, config: "PPOConfig", n_states: int = 0) -> int:
     """Peak bytes of training ``n_samples`` samples at once with a filled ``config`` (``PPOConfig.for_gamma``):
-    the networks' parameters, gradients and Adam state (float32, four copies) and one rollout."""
+    the networks' parameters, gradients and Adam state (float32, four copies) and one rollout; with
+    ``joint_critic``, its ``(n_states, 5, 5)`` float32 table and a copy of it for each sweep's targets."""
     sizes = [n_inputs, *config.net_arch]
     per_sample = sum(a * b + b for a, b in zip(sizes, sizes[1:]))  # hidden layers, one network
     per_sample = 2 * per_sample + (sizes[-1] + 1) * (N_ACTIONS + 1)  # policy and value networks, their heads
-    rollout = config.n_envs * config.n_steps * ROLLOUT_BYTES_PER_STEP
-    return n_samples * (16 * per_sample + rollout)
+    step_bytes = ROLLOUT_BYTES_PER_STEP + (JOINT_ROLLOUT_BYTES_PER_STEP if config.joint_critic else 0)
+    rollout = config.n_envs * config.n_steps * step_bytes
+    critic = 2 * 4 * n_states * N_ACTIONS * N_ACTIONS if config.joint_critic else 0
+    return n_samples * (16 * per_sample + rollout + critic)
 
 
 def check_network_memory(n_samples: int, n_inputs: int, net_arch: tuple, n_states: int,
                          config: Optional["PPOConfig"] = None, budget: Optional[int] = None) -> None:
-    """Refuse (``ValueError("max_memory: ...")``) networks (and, with a filled ``config``, the rollout) of
-    ``n_samples`` samples at once that do not fit ``budget`` (default: the default budget), before any is made."""
+    """Refuse (``ValueError("max_memory: ...")``) networks (and, with a filled ``config``, the rollout and any joint
+    critic) of ``n_samples`` samples at once that do not fit ``budget`` (default: the default budget), before any
+    is made."""
     config = config or PPOConfig(net_arch=tuple(net_arch), n_envs=1, total_timesteps=1, batch_size=1)
     config = replace(config, net_arch=tuple(net_arch))
-    check_budget(training_bytes(n_samples, n_inputs, config), default_budget() if budget is None else budget,
+    check_budget(training_bytes(n_samples, n_inputs, config, n_states), default_budget() if budget is None else budget,
                  f"PPO training (net_arch={list(net_arch)}, n_envs={config.n_envs}, n_steps={config.n_steps}) of "
                  f"{n_samples} samples at once", n_states)
 
@@ -303,9 +339,13 @@ class Networks:
 
     pi: list
     vf: list
+    critic: Optional["JointCritic"] = None
+    """The joint-action critic when ``PPOConfig.joint_critic`` (then ``vf`` is not trained)."""
 
     def parameters(self) -> list:
-        return [p for layer in self.pi + self.vf for p in layer]
+        """The trained parameters: both networks', or the policy's alone beside a joint critic."""
+        layers = self.pi if self.critic is not None else self.pi + self.vf
+        return [p for layer in layers for p in layer]
 
 
 def init_networks(keys, n_inputs: int, net_arch: tuple, device, n_actions: int = N_ACTIONS):
@@ -406,6 +446,7 @@ class Batch:
         self.rewards = as_tensor(padded_rewards(rewards), torch.float32)
         self.mask = as_tensor(model.action_mask(self.agent), torch.bool)
         self.n_actions = self.mask.shape[1]  # 5 on a layout; a joint graph's slots otherwise
+        self.other_probs = torch.tensor(other, dtype=torch.float32, device=device)  # (K, S, n_other): a joint critic's
         other_cdf = np.cumsum(other, axis=-1)
         self.other_cdf = as_tensor(other_cdf / other_cdf[..., -1:], torch.float32)
         self.mask_t = self.mask.T.contiguous()  # (5, S): gathers by state along a contiguous axis
@@ -483,6 +524,8 @@ def _policy_tables(nets: Networks, batch: Batch):
     states = batch.all_states()
     inputs = batch.inputs(states)
     log_probs = _log_probs(nets, inputs, batch.masks(states)).transpose(1, 2).contiguous()
+    if nets.critic is not None:
+        return log_probs, nets.critic.state_values()
     return log_probs, _mlp(nets.vf, inputs)[:, 0, :]
 
 
@@ -500,6 +543,11 @@ class Rollout:
     values: object
     rewards: object
     dones: object  # episode ended after this step (terminated or truncated)
+    # For a joint critic only (``None`` otherwise):
+    others: object = None  # the other agent's move
+    arrivals: object = None  # the joint state reached (a crash's sentinel clamped to a state: see ``terminated``)
+    arrival_rewards: object = None  # R(s') alone (``rewards`` adds the truncation bootstrap)
+    terminated: object = None  # a crash
 
 
 class Envs:
@@ -521,12 +569,15 @@ class Envs:
     def _starts(self):
         return self._bits(_START) % self.batch.n_states
 
-    def rollout(self, log_probs, values, n_steps: int, gamma: float, max_cycles: int) -> Rollout:
-        """Step all environments ``n_steps`` times under the tabulated policy; ``values`` ``(K, S)``."""
+    def rollout(self, log_probs, values, n_steps: int, gamma: float, max_cycles: int, joint: bool = False) -> Rollout:
+        """Step all environments ``n_steps`` times under the tabulated policy; ``values`` ``(K, S)``. ``joint``
+        also keeps what a joint critic learns from: the other's moves, the states reached, ``R(s')`` alone and
+        the crashes."""
         import torch
 
         batch, probs_cdf = self.batch, torch.cumsum(log_probs.exp(), dim=-1)
-        columns = {name: [] for name in ("states", "actions", "log_probs", "values", "rewards", "dones")}
+        columns = {name: [] for name in ("states", "actions", "log_probs", "values", "rewards", "dones", "others",
+                                         "arrivals", "arrival_rewards", "terminated")}
         for _ in range(n_steps):
             s = self.states
             action = _categorical(_rows(probs_cdf, s), self._bits(_ACTION))
@@ -536,16 +587,16 @@ class Envs:
             reached, reward, terminated, truncated = batch.step(s, action, other, self.t, max_cycles, *slips, outcome)
             # Truncation bootstraps from the value of the state reached (no value after a crash).
             live = reached.clamp(max=batch.n_states - 1)
-            reward = reward + gamma * torch.where(truncated, values.gather(1, live), 0.0)
+            bootstrapped = reward + gamma * torch.where(truncated, values.gather(1, live), 0.0)
             done = terminated | truncated
             self.counter += 1
             self.states = torch.where(done, self._starts(), reached)
             self.t = torch.where(done, 0, self.t + 1)
             log_prob = _rows(log_probs, s).gather(-1, action[..., None])[..., 0]
-            for name, value in zip(columns, (s, action, log_prob, values.gather(1, s), reward, done)):
+            row = (s, action, log_prob, values.gather(1, s), bootstrapped, done, other, live, reward, terminated)
+            for name, value in zip(columns, row if joint else row[:6]):
                 columns[name].append(value)
-        stacked = {name: torch.stack(values_) for name, values_ in columns.items()}
-        return Rollout(**stacked)
+        return Rollout(**{name: torch.stack(column) if column else None for name, column in columns.items()})
 
 
 def advantages(rollout: Rollout, last_values, gamma: float, gae_lambda: float):
@@ -564,6 +615,66 @@ def advantages(rollout: Rollout, last_values, gamma: float, gae_lambda: float):
     return adv, adv + rollout.values
 
 
+class JointCritic:
+    """A joint-action critic: a table ``Q(s, a, o)`` ``(K, S, n, n_other)`` over the learner's move ``a`` and the other
+    agent's ``o``, for worlds where every joint move has one outcome (``PPOConfig.joint_critic``).
+
+    The other agent's policy ``π_o`` is a given of the stage (the seed policy, or frozen H), and the learner sees
+    the other's move, as a joint-action learner does (Claus & Boutilier 1998). A transition ``(s, a, o, s')`` has
+    the target ``R(s') + γ max_a' Q̄(s', a')`` with ``Q̄(s, a) = Σ_o π_o(o|s) Q(s, a, o)`` (no bootstrap after a
+    crash), which carries no noise from either agent's moves: the table takes it outright, as Q-learning with step
+    size 1 does. The actor's advantage is then conditioned on the other's move,
+    ``Q(s, a, o) − Σ_a' π(a'|s) Q(s, a', o)``, whose mean over ``o`` is ``Q̄(s, a) − Σ_a' π(a'|s) Q̄(s, a')``.
+    docs/learning.md#ppo-joint-critic gives the measurements behind each choice.
+    """
+
+    def __init__(self, batch: Batch):
+        import torch
+
+        self.other, self.mask = batch.other_probs, batch.mask[None]
+        K, S, n_other = self.other.shape
+        self.q = torch.zeros(K, S, batch.n_actions, n_other, device=batch.device)
+        self.started = False
+
+    def joint_values(self):
+        """``Q̄`` ``(K, S, n)``: the other's move averaged out under its policy."""
+        return (self.q * self.other[:, :, None, :]).sum(dim=-1)
+
+    def state_values(self):
+        """``max_a Q̄(s, a)`` over available moves, ``(K, S)``: the value of acting greedily from ``s``."""
+        return self.joint_values().masked_fill(~self.mask, -math.inf).max(dim=-1).values
+
+    def fit(self, rollout: Rollout, gamma: float, sweeps: int) -> None:
+        """``sweeps`` passes of ``Q(s, a, o) ← R(s') + γ max_a' Q̄(s', a')`` over the rollout's transitions (each
+        pass carries values one step further back). One outcome per joint move makes every copy of a
+        transition's target equal, so assignment needs no averaging. The first rollout sets the whole table to
+        its mean reward times ``1/(1 − γ)``, the level of the values (a start at 0 measured the same within the
+        spread of runs: docs/learning.md#ppo-joint-critic)."""
+        K, _, n, n_other = self.q.shape
+        flat = lambda x: x.permute(1, 0, 2).reshape(K, -1)  # noqa: E731  (T, K, E) -> (K, T·E)
+        index = flat((rollout.states * n + rollout.actions) * n_other + rollout.others)
+        arrivals, rewards = flat(rollout.arrivals), flat(rollout.arrival_rewards)
+        live = (~flat(rollout.terminated)).float()
+        if not self.started:
+            self.q += (rewards.mean(dim=1) / (1.0 - gamma))[:, None, None, None]
+            self.started = True
+        table = self.q.view(K, -1)
+        for _ in range(sweeps):
+            table.scatter_(1, index, rewards + gamma * live * self.state_values().gather(1, arrivals))
+
+    def advantages(self, rollout: Rollout, log_probs):
+        """``Q(s, a, o) − Σ_a' π(a'|s) Q(s, a', o)`` ``(T, K, E)`` of the rollout's transitions, ``π`` the rollout's
+        policy (``log_probs`` ``(K, S, n)``)."""
+        T, K, E = rollout.states.shape
+        flat = lambda x: x.permute(1, 0, 2).reshape(K, -1)  # noqa: E731
+        states, others = flat(rollout.states), flat(rollout.others)
+        q = _rows(self.q.transpose(2, 3), states)  # (K, N, n_other, n)
+        q = q.gather(2, others[:, :, None, None].expand(-1, -1, 1, q.shape[-1]))[:, :, 0, :]  # (K, N, n): o given
+        baseline = (_rows(log_probs.exp(), states) * q).sum(dim=-1)
+        adv = q.gather(2, flat(rollout.actions)[..., None])[..., 0] - baseline
+        return adv.reshape(K, T, E).permute(1, 0, 2)
+
+
 class Minibatch(NamedTuple):
     """``(K, B)`` torch tensors of a minibatch: per sample, ``B`` transitions of the rollout."""
 
@@ -575,7 +686,7 @@ class Minibatch(NamedTuple):
     returns: object
 
 
-def ppo_losses(nets: Networks, batch: Batch, minibatch: Minibatch, config: PPOConfig):
+def ppo_losses(nets: Networks, batch: Batch, minibatch: Minibatch, config: PPOConfig, with_value: bool = True):
     """Per-sample PPO losses ``(K,)`` on a ``Minibatch`` ``(K, B)``: ``(policy, value, entropy)``.
 
     As SB3's ``PPO.train``: ``policy = −mean(min(A·ρ, A·clip(ρ, 1 ± ε)))`` with ``ρ = π(a|s)/π_old(a|s)`` and
@@ -593,10 +704,13 @@ def ppo_losses(nets: Networks, batch: Batch, minibatch: Minibatch, config: PPOCo
     ratio = torch.exp(new_log_prob - old_log_probs)
     clipped = torch.clamp(ratio, 1.0 - config.clip_range, 1.0 + config.clip_range)
     policy_loss = -torch.min(adv * ratio, adv * clipped).mean(dim=1)
-    values = _mlp(nets.vf, inputs)[:, 0, :]
-    if config.clip_range_vf is not None:
-        values = old_values + torch.clamp(values - old_values, -config.clip_range_vf, config.clip_range_vf)
-    value_loss = ((returns - values) ** 2).mean(dim=1)
+    if with_value:
+        values = _mlp(nets.vf, inputs)[:, 0, :]
+        if config.clip_range_vf is not None:
+            values = old_values + torch.clamp(values - old_values, -config.clip_range_vf, config.clip_range_vf)
+        value_loss = ((returns - values) ** 2).mean(dim=1)
+    else:  # the joint critic is a table fitted outside the loss (``JointCritic.fit``)
+        value_loss = torch.zeros_like(policy_loss)
     p_log_p = torch.where(mask, log_probs.exp() * log_probs, 0.0)
     entropy_loss = p_log_p.sum(dim=1).mean(dim=1)  # = −mean entropy
     return policy_loss, value_loss, entropy_loss
@@ -650,12 +764,14 @@ def train_agents(
     import torch
 
     model, gamma = problem.model, problem.gamma
-    config = config.for_gamma(gamma)
+    config = config.for_gamma(gamma, model.deterministic)
     device = torch.device(device)
     batch = Batch(model, problem.rewards, problem.agent, problem.other_policy, config.observation, device)
     keys = keys.to(device)
     check_network_memory(batch.K, batch.n_inputs, config.net_arch, model.n_states, config)
     nets = init_networks(keys, batch.n_inputs, config.net_arch, device, batch.n_actions)
+    nets.critic = JointCritic(batch) if config.joint_critic else None
+    critic = nets.critic
     params = nets.parameters()
     optimizer = torch.optim.Adam(params, lr=config.learning_rate, eps=config.adam_eps)
     envs = Envs(batch, keys, config.n_envs)
@@ -667,10 +783,16 @@ def train_agents(
         ent_coef = config.ent_coef * (progress if config.anneal_ent else 1.0)
         with torch.no_grad():
             log_probs, values = _policy_tables(nets, batch)
-            rollout = envs.rollout(log_probs, values, config.n_steps, gamma, config.max_cycles)
-            adv, returns = advantages(rollout, values.gather(1, envs.states), gamma, config.gae_lambda_at(update))
+            joint = critic is not None
+            rollout = envs.rollout(log_probs, values, config.n_steps, gamma, config.max_cycles, joint=joint)
+            if critic is None:
+                adv, returns = advantages(rollout, values.gather(1, envs.states), gamma, config.gae_lambda_at(update))
+            else:  # as many sweeps as the actor takes gradient steps
+                critic.fit(rollout, gamma, config.n_epochs * math.ceil(n / config.batch_size))
+                adv, returns = critic.advantages(rollout, log_probs), None
         flat = lambda x: x.permute(1, 0, 2).reshape(batch.K, n)  # noqa: E731  (T, K, E) -> (K, T·E)
-        data = [flat(x) for x in (rollout.states, rollout.actions, rollout.log_probs, rollout.values, adv, returns)]
+        data = [flat(x) for x in (rollout.states, rollout.actions, rollout.log_probs, rollout.values, adv,
+                                  adv if returns is None else returns)]
         for group in optimizer.param_groups:
             group["lr"] = lr
         totals = torch.zeros(3, batch.K, device=device)
@@ -680,7 +802,8 @@ def train_agents(
             for start in range(0, n, config.batch_size):
                 idx = order[:, start : start + config.batch_size]
                 mb = [x.gather(1, idx) for x in data]
-                policy_loss, value_loss, entropy_loss = ppo_losses(nets, batch, Minibatch(*mb), config)
+                policy_loss, value_loss, entropy_loss = ppo_losses(nets, batch, Minibatch(*mb), config,
+                                                                   with_value=critic is None)
                 loss = policy_loss + ent_coef * entropy_loss + config.vf_coef * value_loss
                 optimizer.zero_grad(set_to_none=False)
                 loss.sum().backward()  # a sum: sample k's gradient is its own loss's

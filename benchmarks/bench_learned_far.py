@@ -8,6 +8,7 @@ whether the case meets its target (docs/comparison.md#far-sighted-agents).
     python benchmarks/bench_learned_far.py                        # every case, as in the docs (hours on 2 cores)
     python benchmarks/bench_learned_far.py --cases ppo-crash,ppo-none --samples 32
     python benchmarks/bench_learned_far.py --cases custom-ppo,custom-q   # a layout no default was tuned on
+    python benchmarks/bench_learned_far.py --cases ppo-crash --option joint_critic=false  # PPO's value network
 
 The machine's load average is printed before and after: compare figures from the same load only.
 """
@@ -36,7 +37,7 @@ CASES = {
 }
 
 
-def run_case(name: str, samples: int | None, jobs: int) -> str:
+def run_case(name: str, samples: int | None, jobs: int, options: dict | None = None) -> str:
     from multipower.learned.compare import compare
     from multipower.runs.execution import Execution
     from multipower.runs.spec import RunSpec
@@ -44,8 +45,9 @@ def run_case(name: str, samples: int | None, jobs: int) -> str:
     algo, layout, collision, gamma, n, seed, (mean_max, pearson_min, alpha_max, pearson_A_min) = CASES[name]
     n = samples or n
     start = time.perf_counter()
-    result = compare(RunSpec(layout, gamma_H=gamma, collision=collision, learner=algo, n_samples=n, seed=seed),
-                     execution=Execution(jobs=jobs))
+    spec = RunSpec(layout, gamma_H=gamma, collision=collision, learner=algo, n_samples=n, seed=seed,
+                   learner_options=dict(options or {}))
+    result = compare(spec, execution=Execution(jobs=jobs))
     wall = time.perf_counter() - start
     m = result.metrics
     delta = abs(m["alpha_learned"] - m["alpha_exact"])
@@ -59,10 +61,15 @@ def run_case(name: str, samples: int | None, jobs: int) -> str:
 
 
 def main() -> None:
+    from multipower.cli.commands import key_value
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {', '.join(CASES)}")
     parser.add_argument("--samples", type=int, default=None, help="reward samples per case (default: the case's)")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE", type=key_value("--option"),
+                        help="a learner hyperparameter for every case, as `multipower compare --option` "
+                             "(e.g. joint_critic=false: PPO's value network and GAE at γ = 0.99)")
     args = parser.parse_args()
     names = args.cases.split(",")
     unknown = [name for name in names if name not in CASES]
@@ -73,7 +80,7 @@ def main() -> None:
           "| α learned / exact (Δ) | policy gap H / A | target |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name in names:
-        print(run_case(name, args.samples, args.jobs), flush=True)
+        print(run_case(name, args.samples, args.jobs, dict(args.option)), flush=True)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

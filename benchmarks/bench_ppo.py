@@ -3,7 +3,9 @@
 Trains H against the uniform seed policy for ``--samples`` reward samples at once and prints environment
 steps per second, updates per second and seconds per reward sample. With ``--sb3 N`` it also trains ``N``
 samples with ``multipower.agents.sb3_ppo`` at the same :class:`multipower.agents.ppo.PPOConfig` values (in this process, one after
-another, like one worker of ``--algo sb3-ppo``) and prints the ratio of seconds per sample.
+another, like one worker of ``--algo sb3-ppo``) and prints the ratio of seconds per sample. From γ = 0.99 the batched
+trainer learns with its joint-action critic, which SB3 lacks: add ``--set joint_critic=False`` to compare like
+with like there.
 
     python benchmarks/bench_ppo.py --layout maze7x7 --gamma 0.1 --samples 64
     python benchmarks/bench_ppo.py --layout grid3x3 --gamma 0.6 --samples 32 --sb3 2 --set net_arch=[64,64]

@@ -75,7 +75,7 @@ def learner_settings(algo: str, options: dict, gamma_H: float, gamma_A: float, s
         SpecError: naming ``--option`` and the field, for an unknown field or a bad value.
     """
     if algo == "ppo":
-        return ppo_config(dict(options), gamma_H, gamma_A)
+        return ppo_config(dict(options), gamma_H, gamma_A, True if model is None else model.deterministic)
     if algo == "qlearning":
         if not options:
             return None, None
@@ -150,7 +150,7 @@ def check_learner_memory(algo: str, settings: Any, model, gamma_H: float, gamma_
 
         k = chunk or default_ppo_chunk(n_samples, 1)
         for gamma in (gamma_H, gamma_A):
-            config = settings.for_gamma(gamma)
+            config = settings.for_gamma(gamma, model.deterministic)
             n_inputs = model.n_states if config.observation == "index" else 2 * model.n_cells
             check_network_memory(k, n_inputs, config.net_arch, model.n_states, config, budget)
     elif algo == "qlearning":
@@ -195,9 +195,9 @@ def default_ppo_chunk(n_samples: int, n_jobs: int, cuda: bool = False) -> int:
     return even_chunk(n_samples, n_jobs, 256 if cuda else 32)
 
 
-def ppo_config(options: dict, gamma_H: float, gamma_A: float):
-    """``multipower.agents.ppo.PPOConfig`` from ``--option`` values, checked as each agent will use it
-    (``for_gamma``); an unknown name gets one line listing the fields."""
+def ppo_config(options: dict, gamma_H: float, gamma_A: float, deterministic_moves: bool = True):
+    """``multipower.agents.ppo.PPOConfig`` from ``--option`` values, checked as each agent will use it (``for_gamma``;
+    the joint critic off where moves can have several outcomes); an unknown name gets one line listing the fields."""
     from multipower.agents.ppo import PPOConfig
 
     fields = PPOConfig.__dataclass_fields__
@@ -209,10 +209,10 @@ def ppo_config(options: dict, gamma_H: float, gamma_A: float):
         options = {**options, "net_arch": tuple(options["net_arch"])}
     try:
         config = PPOConfig(**options)
-        config.for_gamma(gamma_H), config.for_gamma(gamma_A)  # e.g. a batch_size larger than a rollout
+        config.for_gamma(gamma_H, deterministic_moves), config.for_gamma(gamma_A, deterministic_moves)  # bad sizes
     except ValueError as error:
         raise SpecError(f"--option {error}") from None
-    return config
+    return config if deterministic_moves or config.joint_critic is not None else replace(config, joint_critic=False)
 
 
 def check_algo(algo: str) -> str:

@@ -261,14 +261,15 @@ def test_tensorboard_logs_losses_and_accuracy_per_update(tmp_path):
 
 
 def _documented_rule() -> dict:
-    """docs/learning.md#ppo-defaults' table: ``{gamma: (m, n_envs, batch_size, total_timesteps)}``."""
+    """docs/learning.md#ppo-defaults' table: ``{gamma: (m, n_envs, batch_size, total_timesteps, n_epochs, joint)}``."""
     import re
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "learning.md").read_text()
     section = text[text.index("{ #ppo-defaults }"):]
-    rows = re.findall(r"^\| (0\.\d+) \| (\d+) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \|$", section, re.M)
-    return {float(g): tuple(int(v.replace(",", "")) for v in rest) for g, *rest in rows}
+    rows = re.findall(r"^\| (0\.\d+) \| (\d+) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \| (\d) \| (value network|joint)\b",
+                      section, re.M)
+    return {float(g): (*(int(v.replace(",", "")) for v in rest[:5]), rest[5] == "joint") for g, *rest in rows}
 
 
 def test_defaults_follow_the_discount_as_documented():
@@ -276,12 +277,16 @@ def test_defaults_follow_the_discount_as_documented():
 
     rule = _documented_rule()
     assert set(rule) == {0.1, 0.6, 0.9, 0.99}
-    for gamma, (m, n_envs, batch_size, total_timesteps) in rule.items():
+    for gamma, (m, n_envs, batch_size, total_timesteps, n_epochs, joint) in rule.items():
         config = PPOConfig().for_gamma(gamma)
         assert ppo_scale(gamma) == m
         assert (config.n_envs, config.batch_size, config.total_timesteps) == (n_envs, batch_size, total_timesteps)
-        assert (config.gae_lambda, config.n_epochs, config.max_cycles, config.n_updates) == (0.95, 4, 5, 512)
+        assert (config.n_epochs, config.joint_critic) == (n_epochs, joint)
+        assert (config.gae_lambda, config.max_cycles, config.n_updates) == (0.95, 5, 1536 if joint else 512)
         assert config.gae_lambda_end is None and "gae_lambda_end" not in config.to_dict()
+    # Where moves can have several outcomes (slip), γ = 0.99 keeps the value network, GAE and its 512 updates.
+    config = PPOConfig().for_gamma(0.99, deterministic_moves=False)
+    assert (config.joint_critic, config.n_epochs, config.total_timesteps) == (False, 4, 8 * 1_048_576)
 
 
 def test_gae_lambda_anneals_to_its_end_and_reaches_the_advantages(monkeypatch):
