@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -111,7 +110,6 @@ def main() -> None:
     variant = {"target": args.target, "advantage": args.advantage, "start": args.start}
     result = {"variant": variant, "set": dict(args.set), "samples": args.samples, "seconds": round(seconds, 1),
               **_judge(model, R_H, R_A, gamma, seed_policy, policy_H)}
-    assert math.isfinite(result["power_H_error"])
     print(json.dumps(result), flush=True)
 
 
