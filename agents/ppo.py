@@ -615,6 +615,11 @@ def advantages(rollout: Rollout, last_values, gamma: float, gae_lambda: float):
     return adv, adv + rollout.values
 
 
+def _per_sample(x):
+    """``(T, K, E)`` rollout columns as ``(K, T·E)``: each sample's transitions in one row."""
+    return x.permute(1, 0, 2).reshape(x.shape[1], -1)
+
+
 class JointCritic:
     """A joint-action critic: a table ``Q(s, a, o)`` ``(K, S, n, n_other)`` over the learner's move ``a`` and the other
     agent's ``o``, for worlds where every joint move has one outcome (``PPOConfig.joint_critic``).
@@ -651,10 +656,9 @@ class JointCritic:
         its mean reward times ``1/(1 − γ)``, the level of the values (a start at 0 measured the same within the
         spread of runs: docs/learning.md#ppo-joint-critic)."""
         K, _, n, n_other = self.q.shape
-        flat = lambda x: x.permute(1, 0, 2).reshape(K, -1)  # noqa: E731  (T, K, E) -> (K, T·E)
-        index = flat((rollout.states * n + rollout.actions) * n_other + rollout.others)
-        arrivals, rewards = flat(rollout.arrivals), flat(rollout.arrival_rewards)
-        live = (~flat(rollout.terminated)).float()
+        index = _per_sample((rollout.states * n + rollout.actions) * n_other + rollout.others)
+        arrivals, rewards = _per_sample(rollout.arrivals), _per_sample(rollout.arrival_rewards)
+        live = (~_per_sample(rollout.terminated)).float()
         if not self.started:
             self.q += (rewards.mean(dim=1) / (1.0 - gamma))[:, None, None, None]
             self.started = True
@@ -666,12 +670,11 @@ class JointCritic:
         """``Q(s, a, o) − Σ_a' π(a'|s) Q(s, a', o)`` ``(T, K, E)`` of the rollout's transitions, ``π`` the rollout's
         policy (``log_probs`` ``(K, S, n)``)."""
         T, K, E = rollout.states.shape
-        flat = lambda x: x.permute(1, 0, 2).reshape(K, -1)  # noqa: E731
-        states, others = flat(rollout.states), flat(rollout.others)
+        states, others = _per_sample(rollout.states), _per_sample(rollout.others)
         q = _rows(self.q.transpose(2, 3), states)  # (K, N, n_other, n)
         q = q.gather(2, others[:, :, None, None].expand(-1, -1, 1, q.shape[-1]))[:, :, 0, :]  # (K, N, n): o given
         baseline = (_rows(log_probs.exp(), states) * q).sum(dim=-1)
-        adv = q.gather(2, flat(rollout.actions)[..., None])[..., 0] - baseline
+        adv = q.gather(2, _per_sample(rollout.actions)[..., None])[..., 0] - baseline
         return adv.reshape(K, T, E).permute(1, 0, 2)
 
 
@@ -790,9 +793,9 @@ def train_agents(
             else:  # as many sweeps as the actor takes gradient steps
                 critic.fit(rollout, gamma, config.n_epochs * math.ceil(n / config.batch_size))
                 adv, returns = critic.advantages(rollout, log_probs), None
-        flat = lambda x: x.permute(1, 0, 2).reshape(batch.K, n)  # noqa: E731  (T, K, E) -> (K, T·E)
-        data = [flat(x) for x in (rollout.states, rollout.actions, rollout.log_probs, rollout.values, adv,
-                                  adv if returns is None else returns)]
+        columns = (rollout.states, rollout.actions, rollout.log_probs, rollout.values, adv,
+                   adv if returns is None else returns)
+        data = [_per_sample(x) for x in columns]
         for group in optimizer.param_groups:
             group["lr"] = lr
         totals = torch.zeros(3, batch.K, device=device)
