@@ -37,9 +37,11 @@ from numba import njit
 N_ACTIONS = 5
 #: Anderson's history is dropped when the greedy action changes at this many states or more in one sweep: the
 #: differences it stores belong to the previous policy's map, and mixing them into the new one stalls value
-#: iteration while the policy settles. A handful of flips near ties are not worth a restart (see
-#: ``multipower.exact.solver.POLICY_RESET``, the same number for the torch code).
+#: iteration while the policy settles. A handful of flips near ties are not worth a restart, and their number
+#: grows with the world: the threshold is ``POLICY_RESET_FRACTION`` of the states where that is more (see
+#: ``multipower.exact.solver.policy_reset``, the same rule for the torch code).
 POLICY_RESET = 4
+POLICY_RESET_FRACTION = 0.002
 #: A preconditioned iteration (``_chain_step``) whose bound has not improved on its best for this many sweeps
 #: continues with plain steps. Its span jumps while the greedy policy settles (up to ~60 times its best on
 #: maze7x7 with slip) but improves again within ~12 sweeps; the fallback only guarantees the plain iteration's
@@ -62,8 +64,7 @@ def _sweep(idx, w, src, V, R, gamma, E, V_new, B):
             for j in range(J):
                 e += w[a, s, j] * src[idx[a, s, j]]
             E[a, s] = e
-            if e > best:
-                best = e
+            best = max(best, e)  # a select, not a branch: which slot wins is data-dependent
         B[s] = best
         v = R[s] + gamma * best
         V_new[s] = v
@@ -71,6 +72,54 @@ def _sweep(idx, w, src, V, R, gamma, E, V_new, B):
         lo = min(lo, d)
         hi = max(hi, d)
     return lo, hi
+
+
+@njit(nogil=True, cache=True)
+def _sweep_unit(idx, src, V, R, gamma, E, V_new, B, mask, greedy):
+    """``_sweep`` for tables of one successor with weight 1 (deterministic moves, the factored stage 1): the same
+    values bit for bit (``0.0 + 1.0·x`` is ``0.0 + x``) without reading the weights. The usual slot counts (5:
+    optimising, 1: evaluating) get loops of fixed length, which the compiler unrolls (~1.7× faster).
+
+    With ``greedy`` ``(S,)`` (optimising, Anderson on) it also does ``_greedy_changes`` while the values are at
+    hand. Returns ``(min Δ, max Δ, changes)`` (changes -1 without ``greedy``)."""
+    n_slots = idx.shape[0]
+    if n_slots == N_ACTIONS:
+        if greedy.shape[0] > 0:
+            return _sweep_unit_slots(idx, src, V, R, gamma, E, V_new, B, N_ACTIONS, mask, greedy, True)
+        return _sweep_unit_slots(idx, src, V, R, gamma, E, V_new, B, N_ACTIONS, mask, greedy, False)
+    if n_slots == 1:
+        return _sweep_unit_slots(idx, src, V, R, gamma, E, V_new, B, 1, mask, greedy, False)
+    return _sweep_unit_slots(idx, src, V, R, gamma, E, V_new, B, n_slots, mask, greedy, False)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _sweep_unit_slots(idx, src, V, R, gamma, E, V_new, B, n_slots, mask, greedy, track):
+    S = idx.shape[1]
+    lo, hi = np.inf, -np.inf
+    changed = 0
+    for s in range(S):
+        best = -np.inf
+        for a in range(n_slots):
+            e = 0.0 + src[idx[a, s, 0]]
+            E[a, s] = e
+            best = max(best, e)
+        if track:  # _greedy_changes for this state
+            arg = 0
+            top = E[0, s]
+            for a in range(1, N_ACTIONS):
+                x = E[a, s] if mask[s, a] else -np.inf
+                better = np.int64(x > top)
+                arg += better * (a - arg)
+                top = max(top, x)
+            changed += np.int64(arg != greedy[s])
+            greedy[s] = arg
+        B[s] = best
+        v = R[s] + gamma * best
+        V_new[s] = v
+        d = v - V[s]
+        lo = min(lo, d)
+        hi = max(hi, d)
+    return lo, hi, changed if track else -1
 
 
 @njit(nogil=True, cache=True)
@@ -96,8 +145,7 @@ def _sweep_mixed(idx, w, count, src, V, R, gamma, split, mask, eff, E, V_new, B)
         for a in range(n_slots):
             t = split[s, 0] * eff[a] + shared if mask[s, a] else E[0, s]
             E[a, s] = t
-            if t > best:
-                best = t
+            best = max(best, t)
         B[s] = best
         v = R[s] + gamma * best
         V_new[s] = v
@@ -120,8 +168,7 @@ def _sweep_ragged(idx, w, count, src, V, R, gamma, E, V_new, B):
             for j in range(count[a, s]):
                 e += w[a, s, j] * src[idx[a, s, j]]
             E[a, s] = e
-            if e > best:
-                best = e
+            best = max(best, e)  # a select, not a branch: which slot wins is data-dependent
         B[s] = best
         v = R[s] + gamma * best
         V_new[s] = v
@@ -129,6 +176,15 @@ def _sweep_ragged(idx, w, count, src, V, R, gamma, E, V_new, B):
         lo = min(lo, d)
         hi = max(hi, d)
     return lo, hi
+
+
+@njit(nogil=True, cache=True)
+def _all_ones(w):
+    """Whether every weight of ``w`` is exactly 1."""
+    for x in w.ravel():
+        if x != 1.0:
+            return False
+    return True
 
 
 @njit(nogil=True, cache=True)
@@ -151,8 +207,18 @@ def _average(pre_idx, pre_w, V, M):
     """``M[p] = Σ_j pre_w[p, j] · V[pre_idx[p, j]]`` over the cell pairs ``p``: H's backup against a seed that
     depends on A's cell only takes A's average once per cell pair, then H's move (``E[a, s] = M[idx[a, s, 0]]``)
     instead of once per H action."""
-    P, J = pre_idx.shape
-    for p in range(P):
+    J = pre_idx.shape[1]
+    if J == 5:  # a fixed-length loop for the usual supports (a uniform seed: 2 to 5 moves), unrolled: ~1.4× faster
+        _average_j(pre_idx, pre_w, V, M, 5)
+    elif J == 4:
+        _average_j(pre_idx, pre_w, V, M, 4)
+    else:
+        _average_j(pre_idx, pre_w, V, M, J)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _average_j(pre_idx, pre_w, V, M, J):
+    for p in range(pre_idx.shape[0]):
         m = 0.0
         for j in range(J):
             m += pre_w[p, j] * V[pre_idx[p, j]]
@@ -160,38 +226,69 @@ def _average(pre_idx, pre_w, V, M):
 
 
 @njit(nogil=True, cache=True)
-def _near_set(E, mask, threshold, ties):
-    """``ties[a, s]``: available ``a`` with ``E[a, s] >= max_b E[b, s] - threshold``. Returns whether every
-    state has exactly one such action."""
+def _ambiguous_state(E, mask, threshold, first):
+    """A state with two or more available ``a`` with ``E[a, s] >= max_b E[b, s] - threshold`` (``first`` is
+    tried before the others), or -1 if there is none."""
     S = E.shape[1]
-    unique = True
-    for s in range(S):
+    for i in range(-1, S):
+        s = first if i < 0 else i
+        if s < 0 or s >= S:
+            continue
         best = -np.inf
         for a in range(N_ACTIONS):
-            if mask[s, a] and E[a, s] > best:
-                best = E[a, s]
+            best = max(best, E[a, s] if mask[s, a] else -np.inf)
         count = 0
         for a in range(N_ACTIONS):
-            ties[a, s] = mask[s, a] and E[a, s] >= best - threshold
-            count += ties[a, s]
-        if count != 1:
-            unique = False
-    return unique
+            count += mask[s, a] & (E[a, s] >= best - threshold)
+        if count > 1:
+            return s
+    return -1
+
+
+@njit(nogil=True, cache=True)
+def _write_policy(E, mask, threshold, R, gamma, shift, Q_out, pol_out, act_out):
+    """The certified greedy policy from ``E`` ``(5, S)``: ``pol_out[a, s]`` uniform over the near set (the
+    available ``a`` with ``E[a, s] >= max_b E[b, s] - threshold``), ``act_out[s]`` the first of
+    them, and ``Q_out[a, s] = R[s] + γ·E[a, s] + shift`` (``-inf`` where unavailable; not written when ``Q_out``
+    has no columns). Returns whether every state has exactly one such action."""
+    want_q = Q_out.shape[1] > 0
+    det = True
+    for s in range(E.shape[1]):
+        best = -np.inf
+        for a in range(N_ACTIONS):
+            best = max(best, E[a, s] if mask[s, a] else -np.inf)
+        limit = best - threshold
+        count = 0
+        first = N_ACTIONS
+        for a in range(N_ACTIONS):
+            near = mask[s, a] & (E[a, s] >= limit)
+            count += near
+            first = min(first, a if near else N_ACTIONS)
+        for a in range(N_ACTIONS):
+            pol_out[a, s] = (mask[s, a] & (E[a, s] >= limit)) / count
+            if want_q:
+                Q_out[a, s] = R[s] + gamma * E[a, s] + shift if mask[s, a] else -np.inf
+        act_out[s] = first
+        det = det & (count == 1)
+    return det
 
 
 @njit(nogil=True, cache=True)
 def _greedy_changes(E, mask, greedy):
     """Number of states whose first maximising available action of ``E`` ``(A, S)`` differs from ``greedy``
-    ``(S,)``, which is updated to it."""
+    ``(S,)``, which is updated to it. Written without branches on the values (a mispredicted branch per action
+    cost ~7 times this loop on the robot face)."""
     changed = 0
     for s in range(E.shape[1]):
         arg = 0
+        top = E[0, s]
         for a in range(1, N_ACTIONS):
-            if mask[s, a] and E[a, s] > E[arg, s]:
-                arg = a
-        if arg != greedy[s]:
-            changed += 1
-            greedy[s] = arg
+            e = E[a, s] if mask[s, a] else -np.inf
+            better = np.int64(e > top)
+            arg += better * (a - arg)
+            top = max(top, e)
+        changed += np.int64(arg != greedy[s])
+        greedy[s] = arg
     return changed
 
 
@@ -237,50 +334,97 @@ def _solve_small(A, b):
 
 @njit(nogil=True, cache=True)
 def _anderson_step(x, g, span, dF, dG, gram, prev_f, prev_g, state, reset_factor, reg, out):
-    """One step of ``multipower.exact.solver._Anderson`` for one sample: the next iterate ``out`` from the
-    iterate ``x`` and its plain image ``g`` (both ``(S,)``). ``state`` = [slot, has_previous, best span]."""
+    """One step of ``multipower.exact.solver._Anderson`` for one sample: the next iterate ``out`` (may be ``x``)
+    from the iterate ``x`` and its plain image ``g`` (both ``(S,)``). ``state`` = [slot, has_previous, best span].
+
+    Written as loops without temporaries: on the robot face each ``(S,)`` temporary is a fresh page-faulted
+    allocation every sweep. The sums run over ``s`` in order, as the array form does."""
     m, S = dF.shape
-    f = g - x
     reset = span > reset_factor * state[2]
     state[2] = min(state[2], span)
     j = int(state[0])
     new_column = state[1] > 0.0
+    for s in range(S):  # the residual f = g - x, the new history column, and the previous step
+        f = g[s] - x[s]
+        if new_column:
+            dF[j, s] = f - prev_f[s]
+            dG[j, s] = g[s] - prev_g[s]
+        prev_f[s] = f
+        prev_g[s] = g[s]
     if new_column:
-        dF[j] = f - prev_f
-        dG[j] = g - prev_g
         state[0] = (j + 1) % m
     state[1] = 1.0
-    prev_f[:] = f
-    prev_g[:] = g
     if reset:
         dF[:] = 0.0
         dG[:] = 0.0
         gram[:] = 0.0
         state[2] = span
     b = np.zeros(m)
-    for i in range(m):  # one pass over the history: right-hand side and the new Gram column
-        t = 0.0
-        u = 0.0
-        for s in range(S):
-            t += dF[i, s] * f[s]
-            if new_column:
-                u += dF[i, s] * dF[j, s]
-        b[i] = t
-        if new_column:
-            gram[i, j] = u
-            gram[j, i] = u
+    u = np.zeros(m)
+    if m == 5:  # the default depth: all the sums in one pass
+        _dots5(dF, prev_f, j, b, u)
+    else:
+        for i in range(m):
+            b[i], u[i] = _dot_pair(dF[i], prev_f, dF[j], new_column)
+    if new_column:  # the new Gram column
+        for i in range(m):
+            gram[i, j] = u[i]
+            gram[j, i] = u[i]
     A = gram + (reg * np.trace(gram) + 1e-300) * np.eye(m)
     coef = _solve_small(A, b)
-    for s in range(S):
-        t = g[s]
-        for i in range(m):
-            t -= coef[i] * dG[i, s]
-        out[s] = t
+    if m == 5:
+        c0, c1, c2, c3, c4 = coef[0], coef[1], coef[2], coef[3], coef[4]
+        for s in range(S):
+            out[s] = g[s] - c0 * dG[0, s] - c1 * dG[1, s] - c2 * dG[2, s] - c3 * dG[3, s] - c4 * dG[4, s]
+    else:
+        for s in range(S):
+            t = g[s]
+            for i in range(m):
+                t -= coef[i] * dG[i, s]
+            out[s] = t
+
+
+@njit(nogil=True, cache=True)
+def _dots5(dF, f, j, b, u):
+    """``b[i] = dF[i]·f`` and ``u[i] = dF[i]·dF[j]`` for a history of 5 rows in one pass, each sum in order (the
+    ten sums side by side: a third of the time of one row at a time on the robot face)."""
+    r0, r1, r2, r3, r4, rj = dF[0], dF[1], dF[2], dF[3], dF[4], dF[j]
+    t0 = t1 = t2 = t3 = t4 = 0.0
+    u0 = u1 = u2 = u3 = u4 = 0.0
+    for s in range(len(f)):
+        x, y = f[s], rj[s]
+        t0 += r0[s] * x
+        u0 += r0[s] * y
+        t1 += r1[s] * x
+        u1 += r1[s] * y
+        t2 += r2[s] * x
+        u2 += r2[s] * y
+        t3 += r3[s] * x
+        u3 += r3[s] * y
+        t4 += r4[s] * x
+        u4 += r4[s] * y
+    b[0], b[1], b[2], b[3], b[4] = t0, t1, t2, t3, t4
+    u[0], u[1], u[2], u[3], u[4] = u0, u1, u2, u3, u4
+
+
+@njit(nogil=True, cache=True)
+def _dot_pair(u, f, v, both):
+    """``(u·f, u·v)``, each summed in order (``u·v`` only if ``both``, else 0)."""
+    t, w = 0.0, 0.0
+    if both:
+        for s in range(len(u)):
+            t += u[s] * f[s]
+            w += u[s] * v[s]
+    else:
+        for s in range(len(u)):
+            t += u[s] * f[s]
+    return t, w
 
 
 @njit(nogil=True, cache=True)
 def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, power_tol, tie_tol, max_sweeps,
-            anderson_depth, anderson_reset, anderson_reg, V_out, Q_out, pol_out, W_out, split, count, precondition):
+            anderson_depth, anderson_reset, anderson_reg, V_out, Q_out, pol_out, W_out, split, count, precondition,
+            act_out):
     """Certified value iteration for one sample (optimal control if ``control``, else policy evaluation).
 
     ``split`` ``(S, 2)``: the optimising agent's slip weights (``_sweep_mixed``; slots of ``idx`` are then
@@ -295,15 +439,19 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
     ``W_out`` ``(S,)``: the expected next value ``E[V(s')]`` under the optimal (or evaluated) policy, certified
     like ``V_out`` but free of the cancellation in ``(V - R)/γ`` (POWER is ``(1 - γ)·W``). ``tie_tol`` is in
     units of ``E[V(s')]`` (see ``multipower.exact.solver``);
-    ``Q_out``, ``pol_out`` ``(5, S)`` (filled when ``control``). ``anderson_depth > 0``: the next iterate is
+    ``Q_out``, ``pol_out`` ``(5, S)``, ``act_out`` ``(S,)`` (filled when ``control``: ``_write_policy``; ``Q_out``
+    with no columns is skipped). ``anderson_depth > 0``: the next iterate is
     chosen by Anderson acceleration (``_anderson_step``), its history cleared when the greedy policy changes
-    at ``POLICY_RESET`` states or more (control only). Returns the sweeps used, or -1 if ``max_sweeps``
-    was reached.
+    at ``max(POLICY_RESET, POLICY_RESET_FRACTION · S)`` states or more (control only). Returns ``(sweeps, det)``:
+    the sweeps used (-1 if ``max_sweeps`` was reached) and whether the optimal policy is deterministic everywhere
+    (always true when evaluating).
     """
     n_slots, S, J = idx.shape
     factored = pre_idx.shape[0] > 0
     mixed = split.shape[0] > 0
     ragged = count.shape[0] > 0
+    unit = J == 1 and _all_ones(w)
+    reset_at = max(POLICY_RESET, int(POLICY_RESET_FRACTION * S))
     eff = np.empty(n_slots)
     M = np.empty(pre_idx.shape[0])
     c = gamma / (1.0 - gamma)
@@ -312,7 +460,6 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
     V_new = np.empty(S)
     B = np.empty(S)
     E = np.empty((n_slots, S))
-    ties = np.empty((N_ACTIONS, S), dtype=np.bool_)
     extrap = True
     prev_span = np.inf
     m = max(anderson_depth, 1)
@@ -325,16 +472,22 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
     chain = _chain_scratch(S if precondition > 0 else 0)
     main_f, main_p = _main_successors(idx, w, count, split, mask, precondition > 0)
     best_span, best_at = np.inf, 0
+    hint = 0  # where the greedy action was last found uncertified
     for sweep in range(1, max_sweeps + 1):
         if factored:
             _average(pre_idx, pre_w, V, M)
         src = M if factored else V
         if mixed:
             lo, hi = _sweep_mixed(idx, w, count, src, V, R, gamma, split, mask, eff, E, V_new, B)
+            changed = -1
         elif ragged:
             lo, hi = _sweep_ragged(idx, w, count, src, V, R, gamma, E, V_new, B)
+            changed = -1
+        elif unit:
+            lo, hi, changed = _sweep_unit(idx, src, V, R, gamma, E, V_new, B, mask, greedy)
         else:
             lo, hi = _sweep(idx, w, src, V, R, gamma, E, V_new, B)
+            changed = -1
         if absorbing:
             lo, hi = min(lo, 0.0), max(hi, 0.0)
         shift = 0.5 * c * (lo + hi)
@@ -348,23 +501,18 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
             if not control:
                 V_out[:] = V_new + shift
                 W_out[:] = B + next_shift
-                return sweep
+                return sweep, True
             e_next = span / (1.0 - gamma)  # bound on the error of every E[a, s] gap (e_Q / γ)
-            unique = _near_set(E, mask, e_next, ties)
+            # Whether every greedy action is certified: checked first where it failed last (near ties settle
+            # over tens of sweeps at γ = 0.99; a full scan each time cost ~40 % of those sweeps).
+            hint = _ambiguous_state(E, mask, e_next, hint)
+            unique = hint < 0
             floor = e_next <= 0.5 * tie_tol
             if unique or floor:
-                if floor and not unique:
-                    _near_set(E, mask, tie_tol, ties)
-                for s in range(S):
-                    count = 0
-                    for a in range(N_ACTIONS):
-                        count += ties[a, s]
-                    for a in range(N_ACTIONS):
-                        Q_out[a, s] = R[s] + gamma * E[a, s] + shift if mask[s, a] else -np.inf
-                        pol_out[a, s] = ties[a, s] / count
+                det = _write_policy(E, mask, e_next if unique else tie_tol, R, gamma, shift, Q_out, pol_out, act_out)
                 V_out[:] = V_new + shift
                 W_out[:] = B + next_shift
-                return sweep
+                return sweep, det
         if span < best_span:
             best_span, best_at = span, sweep
         if sweep - best_at < precondition:
@@ -375,13 +523,15 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
             for s in range(S):
                 V_new[s] += step
         if anderson_depth > 0:
-            if control and _greedy_changes(E, mask, greedy) >= POLICY_RESET:
+            if control and changed < 0:  # not counted by the sweep
+                changed = _greedy_changes(E, mask, greedy)
+            if control and changed >= reset_at:
                 _clear_history(dF, dG, gram, state)
             _anderson_step(V[:S], step_to, span, dF, dG, gram, prev_f, prev_g, state, anderson_reset, anderson_reg,
                            V[:S])
         else:
             V[:S] = step_to
-    return -1
+    return -1, False
 
 
 @njit(nogil=True, cache=True)
@@ -501,9 +651,11 @@ def policy_iteration(next_own, R, gamma, mask, out, max_iter=200):
         changed = False
         for s in range(S):  # greedy improvement; keep the current action unless another is clearly better
             best, arg = -np.inf, 0
-            for a in range(N_ACTIONS):
-                if mask[s, a] and V[next_own[s, a]] > best:
-                    best, arg = V[next_own[s, a]], a
+            for a in range(N_ACTIONS):  # the first best available move, without branches on the values
+                x = V[next_own[s, a]] if mask[s, a] else -np.inf
+                better = np.int64(x > best)
+                arg += better * (a - arg)
+                best = max(best, x)
             if pol[s] < 0 or best > V[next_own[s, pol[s]]] + 1e-12 * (1.0 + abs(R[s] + gamma * best)):
                 changed = changed or pol[s] >= 0
                 pol[s] = arg
@@ -559,7 +711,10 @@ def joint_tables(next_state, pol_H, pol_A):
 @njit(nogil=True, cache=True)
 def _tie_tol(R, gamma, tie_rtol):
     """The solver's tie tolerance ``TIE_RTOL · max|R| / (1 - γ)`` for one sample, in units of ``E[V(s')]``."""
-    return tie_rtol * max(np.abs(R).max(), 1e-300) / (1.0 - gamma)
+    top = 1e-300
+    for s in range(len(R)):
+        top = max(top, abs(R[s]))
+    return tie_rtol * top / (1.0 - gamma)
 
 
 @njit(nogil=True, cache=True)
@@ -603,7 +758,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
                           W_H, W_A, W_H_seed, W_A_seed, sweeps, split_H, split_A)
         return
     K, S = R_H.shape
-    next_A = next_state.transpose(0, 2, 1).copy()  # next_A[s, own=A, other=H]
+    next_A = np.empty((0, N_ACTIONS, N_ACTIONS), dtype=next_state.dtype)  # next_A[s, own=A, other=H], when needed
     no_pre = np.empty((0, 1), dtype=np.int64)
     no_pre_w = np.empty((0, 1))
     no_split = np.empty((0, 2))
@@ -614,9 +769,11 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
         idx1, w1 = other_agent_tables(next_state, seed)
     scratch_q = np.empty((N_ACTIONS, S))
     scratch_p = np.empty((N_ACTIONS, S))
+    no_q = np.empty((N_ACTIONS, 0))  # values only: the action values are not written
+    no_act = np.empty(0, dtype=np.int64)
     act_H, act_A = np.empty(S, dtype=np.int64), np.empty(S, dtype=np.int64)
     V0 = np.empty(S)
-    next_det = np.empty((N_ACTIONS, S), dtype=np.int64)  # A's successors where H is deterministic
+    next_det = np.empty((N_ACTIONS, S), dtype=np.int64)  # A's successors under H's (first tied) moves
     chain = np.empty((1, S), dtype=np.int64)
     factored = stage1_pre_idx.shape[0] > 0
     keep = q_H.shape[0] == K
@@ -624,41 +781,50 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
         slot = k if keep else 0
         tie_H, tie_A = _tie_tol(R_H[k], gamma_H, tie_rtol), _tie_tol(R_A[k], gamma_A, tie_rtol)
         # Stage 1: H against the seed.
-        sweeps[k, 0] = iterate(idx1, w1, stage1_pre_idx, stage1_pre_w, R_H[k], gamma_H, R_H[k], mask_H, True,
-                               absorbing, power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
-                               V_H_seed[k], q_H[slot], pol_H[slot], W_H_seed[k], no_split, no_count, 0)
-        ph = pol_H[slot].T.copy()
-        det_H = _argmax_if_deterministic(ph, act_H)
+        sweeps[k, 0], det_H = iterate(idx1, w1, stage1_pre_idx, stage1_pre_w, R_H[k], gamma_H, R_H[k], mask_H, True,
+                                      absorbing, power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
+                                      V_H_seed[k], q_H[slot] if keep else no_q, pol_H[slot], W_H_seed[k], no_split,
+                                      no_count, 0, act_H)
+        if sweeps[k, 0] < 0:  # not converged (the caller raises): no policy to go on from
+            sweeps[k, 1:] = -1
+            continue
         # Stage 2: A against frozen H. Where pi_H is deterministic, so are A's dynamics: tables without
         # the other's average, and an exact warm start by policy iteration.
+        # Where pi_H ties somewhere (a near-tie within the tie tolerance), the warm start is A's optimum against
+        # H's first tied moves: exact but at those states, hundreds of sweeps fewer than from the rewards.
         V0[:] = R_A[k]
+        for a in range(N_ACTIONS):
+            for s in range(S):
+                next_det[a, s] = next_state[s, act_H[s], a]
+        if warm_A:
+            policy_iteration(next_det.T, R_A[k], gamma_A, mask_A, V0)
         if det_H:
-            for a in range(N_ACTIONS):
-                for s in range(S):
-                    next_det[a, s] = next_state[s, act_H[s], a]
-            if warm_A:
-                policy_iteration(next_det.T, R_A[k], gamma_A, mask_A, V0)
             idx2, w2 = _deterministic_tables(next_det)
         else:
-            idx2, w2 = other_agent_tables(next_A, ph)
-        sweeps[k, 1] = iterate(idx2, w2, no_pre, no_pre_w, R_A[k], gamma_A, V0, mask_A, True, absorbing,
-                               power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
-                               V_A[k], q_A[slot], pol_A[slot], W_A[k], no_split, no_count, 0)
-        pa = pol_A[slot].T.copy()
-        det_A = _argmax_if_deterministic(pa, act_A)
+            if next_A.shape[0] == 0:  # a transposed copy of next_state (10 MB on the robot face): only if used
+                next_A = next_state.transpose(0, 2, 1).copy()
+            idx2, w2 = other_agent_tables(next_A, pol_H[slot].T.copy())
+        sweeps[k, 1], det_A = iterate(idx2, w2, no_pre, no_pre_w, R_A[k], gamma_A, V0, mask_A, True, absorbing,
+                                      power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
+                                      V_A[k], q_A[slot] if keep else no_q, pol_A[slot], W_A[k], no_split, no_count, 0,
+                                      act_A)
+        if sweeps[k, 1] < 0:
+            sweeps[k, 2:] = -1
+            continue
         # Stage 3: H under the joint policy (a deterministic chain where both are: exact warm start).
+        # Where either ties somewhere, the chain of the first tied moves is the warm start (as with slip).
         V0[:] = V_H_seed[k]
+        for s in range(S):
+            chain[0, s] = next_state[s, act_H[s], act_A[s]]
+        if warm_H:
+            evaluate_chain(chain[0], R_H[k], gamma_H, V0)
         if det_H and det_A:
-            for s in range(S):
-                chain[0, s] = next_state[s, act_H[s], act_A[s]]
-            if warm_H:
-                evaluate_chain(chain[0], R_H[k], gamma_H, V0)
             idx3, w3 = _deterministic_tables(chain)
         else:
-            idx3, w3 = joint_tables(next_state, ph, pa)
+            idx3, w3 = joint_tables(next_state, pol_H[slot].T.copy(), pol_A[slot].T.copy())
         sweeps[k, 2] = iterate(idx3, w3, no_pre, no_pre_w, R_H[k], gamma_H, V0, mask_H, False, absorbing,
                                power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
-                               V_H[k], scratch_q, scratch_p, W_H[k], no_split, no_count, 0)
+                               V_H[k], scratch_q, scratch_p, W_H[k], no_split, no_count, 0, no_act)[0]
         # A following the seed while H follows pi_H: stage 1's factored average where pi_H is deterministic.
         if det_H and factored:
             for s in range(S):
@@ -666,11 +832,11 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
             idx4, w4 = _deterministic_tables(chain)
             pre4, pre4_w = stage1_pre_idx, stage1_pre_w
         else:
-            idx4, w4 = joint_tables(next_state, ph, seed)
+            idx4, w4 = joint_tables(next_state, pol_H[slot].T.copy(), seed)
             pre4, pre4_w = no_pre, no_pre_w
         sweeps[k, 3] = iterate(idx4, w4, pre4, pre4_w, R_A[k], gamma_A, V_A[k], mask_A, False, absorbing,
                                power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
-                               V_A_seed[k], scratch_q, scratch_p, W_A_seed[k], no_split, no_count, 0)
+                               V_A_seed[k], scratch_q, scratch_p, W_A_seed[k], no_split, no_count, 0, no_act)[0]
 
 
 @njit(nogil=True, cache=True)
@@ -680,20 +846,6 @@ def _deterministic_tables(targets):
     idx = np.empty((n_slots, S, 1), dtype=np.int64)
     idx[:, :, 0] = targets
     return idx, np.ones((n_slots, S, 1))
-
-
-@njit(nogil=True, cache=True)
-def _argmax_if_deterministic(pol, act):
-    """Whether ``pol`` ``(S, 5)`` is deterministic everywhere; fills ``act`` with its most probable actions."""
-    det = True
-    for s in range(pol.shape[0]):
-        arg = 0
-        for a in range(1, N_ACTIONS):
-            if pol[s, a] > pol[s, arg]:
-                arg = a
-        act[s] = arg
-        det = det and pol[s, arg] == 1.0
-    return det
 
 
 @njit(nogil=True, cache=True)
@@ -708,6 +860,7 @@ def respond_chunk(next_own, other, mask, R, gamma, absorbing, power_tol, tie_rto
     no_pre = np.empty((0, 1), dtype=np.int64)
     no_pre_w = np.empty((0, 1))
     pol = np.empty((N_ACTIONS, S))
+    act = np.empty(S, dtype=np.int64)
     W = np.empty(S)
     most = 0
     slip = split.shape[0] > 0
@@ -717,7 +870,7 @@ def respond_chunk(next_own, other, mask, R, gamma, absorbing, power_tol, tie_rto
         count = _counts(w) if slip else np.empty((0, 0), dtype=np.int64)
         n = iterate(idx, w, no_pre, no_pre_w, R[k], gamma, R[k], mask, True, absorbing, power_tol,
                     _tie_tol(R[k], gamma, tie_rtol), max_sweeps, depth, anderson_reset, anderson_reg, V_out[k],
-                    Q_out[k], pol, W, split, count, stall)
+                    Q_out[k], pol, W, split, count, stall, act)[0]
         if n < 0:
             return -1
         most = max(most, n)
@@ -781,19 +934,22 @@ def _solve_pairs_slip(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
         # Stage 1: H's chosen move mixes its effective moves against the seed's effective moves.
         sweeps[k, 0] = iterate(idx1, w1, stage1_pre_idx, stage1_pre_w, R_H[k], gamma_H, R_H[k], mask_H, True,
                                absorbing, power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
-                               V_H_seed[k], q_H[slot], pol_H[slot], W_H_seed[k], split_H, count1, 0)
-        ph = pol_H[slot].T.copy()
-        _effective(ph, split_H, mask_H, eff_H)
-        _argmax_if_deterministic(ph, act_H)
+                               V_H_seed[k], q_H[slot], pol_H[slot], W_H_seed[k], split_H, count1, 0, act_H)[0]
+        if sweeps[k, 0] < 0:  # not converged (the caller raises): no policy to go on from
+            sweeps[k, 1:] = -1
+            continue
+        _effective(pol_H[slot].T.copy(), split_H, mask_H, eff_H)
         # Stage 2: A against H's effective moves under the frozen pi_H, preconditioned (module docstring).
         idx2, w2 = other_agent_tables(next_A, eff_H)
         count2 = _counts(w2)
         sweeps[k, 1] = iterate(idx2, w2, no_pre, no_pre_w, R_A[k], gamma_A, R_A[k], mask_A, True, absorbing,
                                power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
-                               V_A[k], q_A[slot], pol_A[slot], W_A[k], split_A, count2, PRECONDITION_STALL)
-        pa = pol_A[slot].T.copy()
-        _effective(pa, split_A, mask_A, eff_A)
-        _argmax_if_deterministic(pa, act_A)
+                               V_A[k], q_A[slot], pol_A[slot], W_A[k], split_A, count2, PRECONDITION_STALL,
+                               act_A)[0]
+        if sweeps[k, 1] < 0:
+            sweeps[k, 2:] = -1
+            continue
+        _effective(pol_A[slot].T.copy(), split_A, mask_A, eff_A)
         # Warm start: the chain of the most probable moves, evaluated exactly (fewer sweeps than from stage 1's);
         # the preconditioner then solves along the same chain with its probabilities.
         for s in range(S):
@@ -804,7 +960,8 @@ def _solve_pairs_slip(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
         count3 = _counts(w3)
         sweeps[k, 2] = iterate(idx3, w3, no_pre, no_pre_w, R_H[k], gamma_H, V0, mask_H, False, absorbing,
                                power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
-                               V_H[k], scratch_q, scratch_p, W_H[k], no_split, count3, PRECONDITION_STALL)
+                               V_H[k], scratch_q, scratch_p, W_H[k], no_split, count3, PRECONDITION_STALL,
+                               act_H[:0])[0]
         # A following the seed while H follows pi_H: H's effective moves into stage 1's averaged table.
         if factored:
             idx4, w4 = _mixture_tables(targets4, eff_H)
@@ -815,4 +972,4 @@ def _solve_pairs_slip(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
         count4 = _counts(w4)
         sweeps[k, 3] = iterate(idx4, w4, pre4, pre4_w, R_A[k], gamma_A, V_A[k], mask_A, False, absorbing,
                                power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
-                               V_A_seed[k], scratch_q, scratch_p, W_A_seed[k], no_split, count4, 0)
+                               V_A_seed[k], scratch_q, scratch_p, W_A_seed[k], no_split, count4, 0, act_H[:0])[0]

@@ -77,6 +77,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Optional
 
@@ -109,8 +110,16 @@ ANDERSON_DEPTH = 5
 ANDERSON_RESET = 10.0
 #: Anderson's history is dropped when the greedy action changes at this many states or more in one sweep (its
 #: differences belong to the previous policy's map; maze7x7 at γ = 0.99 with slip 0.1: A's response to frozen
-#: H takes about 40 % fewer sweeps). The compiled kernels' ``_vikernel.POLICY_RESET`` is the same number.
+#: H takes about 40 % fewer sweeps), or at ``POLICY_RESET_FRACTION`` of the states where that is more (the
+#: flips near ties grow with the world: on robot_face20x20 at γ = 0.99, 96 instead of 4 takes about 17 % fewer
+#: sweeps in stage 1). The compiled kernels' ``_vikernel`` constants are the same numbers.
 POLICY_RESET = 4
+POLICY_RESET_FRACTION = 0.002
+
+
+def policy_reset(n_states: int) -> int:
+    """Greedy-action changes in one sweep that clear Anderson's history in a world of ``n_states`` states."""
+    return max(POLICY_RESET, int(POLICY_RESET_FRACTION * n_states))
 #: Tikhonov regularisation of the mixing least squares, relative to the trace of the history's Gram matrix.
 ANDERSON_REG = 1e-8
 #: Safety cap on sweeps; reaching it raises (it means γ is extremely close to 1).
@@ -400,7 +409,7 @@ def _iterate(
         clear = None
         if control and accel is not None:  # a new greedy policy: Anderson's history is the old map's
             arg = E.argmax(1)  # the first maximum: an unavailable move repeats an earlier one (stay)
-            clear = (arg != greedy).sum(1) >= POLICY_RESET
+            clear = (arg != greedy).sum(1) >= policy_reset(S)
             greedy = arg
         Vp[:, :S] = nxt if accel is None else accel.step(Vp[:, :S], nxt, span, clear)
         done = (0.5 * span <= power_tol) & pending
@@ -467,7 +476,7 @@ class _Anderson:
     column per sweep, in the same pass over the history as the right-hand side. (A float32 history halves
     the memory traffic but, the Gram matrix being ill-conditioned, took up to 3x more sweeps.) A sample
     whose ``span(Δ)`` grows past ``ANDERSON_RESET`` times its best so far restarts from a plain step with an
-    empty history, and so does one whose greedy policy changed at ``POLICY_RESET`` states or more (``clear``).
+    empty history, and so does one whose greedy policy changed at ``policy_reset(S)`` states or more (``clear``).
     Every operation is per sample, so results do not depend on chunking."""
 
     def __init__(self, K: int, S: int, like: torch.Tensor) -> None:
@@ -646,6 +655,19 @@ def _check_unavailable_stay(next_table: np.ndarray, mask: np.ndarray) -> None:
         raise ValueError("model: an unavailable action does not lead where 'stay' leads")
 
 
+#: Joint models already checked by ``_check_joint_model`` (models are frozen; the check costs ~8 ms a call on
+#: robot_face20x20, more than solving a sample at γ = 0.1, and a run solves thousands of chunks on one model).
+_CHECKED_MODELS: "weakref.WeakSet[JointModel]" = weakref.WeakSet()
+
+
+def _check_joint_model(model: JointModel) -> None:
+    """``_check_unavailable_stay`` for both agents of ``model``, once per model object."""
+    if model not in _CHECKED_MODELS:
+        _check_unavailable_stay(model.next_state, model.action_mask_H)
+        _check_unavailable_stay(model.next_state.transpose(0, 2, 1), model.action_mask_A)
+        _CHECKED_MODELS.add(model)
+
+
 def _support(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Compress action-major ``(B, 5, S)`` probabilities to the ``m`` largest: indices, weights ``(B, m, S)``."""
     m = max(1, int((probs > 0).sum(1).max()))
@@ -730,8 +752,7 @@ def solve_pairs(
     model, R_H, R_A, gamma_H, gamma_A = problem.model, problem.R_H, problem.R_A, problem.gamma_H, problem.gamma_A
     seed = problem.seed_table()
     dev = _device(device)
-    _check_unavailable_stay(model.next_state, model.action_mask_H)
-    _check_unavailable_stay(model.next_state.transpose(0, 2, 1), model.action_mask_A)
+    _check_joint_model(model)
     if _use_compiled(dev, compiled):
         sol = _solve_pairs_compiled(model, R_H, R_A, gamma_H, gamma_A, seed, power_tol, values_only)
     else:
@@ -868,7 +889,25 @@ def _anderson_depth(gamma: float) -> int:
     return ANDERSON_DEPTH if gamma >= ANDERSON_GAMMA else 0
 
 
+#: The last stage-1 tables built for each model, with the seed they were built for (a run solves every chunk
+#: against one seed; building them costs ~8 ms on robot_face20x20).
+_FACTORED_CACHE: "weakref.WeakKeyDictionary[JointModel, tuple]" = weakref.WeakKeyDictionary()
+_FACTORED_LOCK = threading.Lock()
+
+
 def _factored_tables(model: JointModel, seed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_build_factored_tables``, reused while the model and the seed's values are the same."""
+    with _FACTORED_LOCK:
+        cached = _FACTORED_CACHE.get(model)
+    if cached is not None and cached[0].shape == seed.shape and np.array_equal(cached[0], seed):
+        return cached[1]
+    tables = _build_factored_tables(model, seed)  # shared by later calls: the kernels only read them
+    with _FACTORED_LOCK:
+        _FACTORED_CACHE[model] = (np.array(seed, copy=True), tables)
+    return tables
+
+
+def _build_factored_tables(model: JointModel, seed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stage-1 tables of ``multipower.exact._vikernel._average`` (as ``_FactorisedOperator``): the
     seed's average over A's moves once per cell pair ``(h', a)``, then H's move. Empty tables when the seed
     depends on more than A's cell or collisions are ``bounce``."""

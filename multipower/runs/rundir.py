@@ -34,7 +34,7 @@ from typing import Iterable, Mapping, Optional, Union
 from multipower.envs.serialization import atomic_write, jsonable  # noqa: F401  (atomic_write: for run writers)
 
 #: Raised whenever a change to the package alters saved numbers (reward draws, solver, accumulation order).
-NUMERICS_VERSION = 8
+NUMERICS_VERSION = 9
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 #: Names that multipower runs write into a folder; a folder holding any of them without a manifest of the same

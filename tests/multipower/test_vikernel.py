@@ -39,9 +39,10 @@ def test_policy_iteration_is_the_bellman_fixed_point():
 
 def test_greedy_changes_counts_new_first_maxima_of_available_actions():
     from multipower.exact import _vikernel
-    from multipower.exact.solver import POLICY_RESET
+    from multipower.exact.solver import POLICY_RESET, POLICY_RESET_FRACTION
 
-    assert _vikernel.POLICY_RESET == POLICY_RESET  # the compiled and torch code restart Anderson alike
+    # the compiled and torch code restart Anderson alike
+    assert (_vikernel.POLICY_RESET, _vikernel.POLICY_RESET_FRACTION) == (POLICY_RESET, POLICY_RESET_FRACTION)
     rng = np.random.default_rng(0)
     S = 50
     E = rng.integers(0, 3, size=(5, S)).astype(float)  # many exact ties: the first maximum must win
@@ -94,11 +95,15 @@ def _solve(model, idx, w, count, split, R, control, precondition):
 
     S = model.n_states
     V, W, Q, pol = np.empty(S), np.empty(S), np.empty((5, S)), np.empty((5, S))
-    sweeps = _vikernel.iterate(idx, w, np.empty((0, 1), np.int64), np.empty((0, 1)), R, 0.99, R.copy(),
-                               model.action_mask_A, control, model.collision == "crash", POWER_TOL,
-                               _vikernel._tie_tol(R, 0.99, 1e-9), 100_000, 5, ANDERSON_RESET, ANDERSON_REG, V, Q,
-                               pol, W, split, count, precondition)
+    act = np.empty(S, np.int64)
+    sweeps, det = _vikernel.iterate(idx, w, np.empty((0, 1), np.int64), np.empty((0, 1)), R, 0.99, R.copy(),
+                                    model.action_mask_A, control, model.collision == "crash", POWER_TOL,
+                                    _vikernel._tie_tol(R, 0.99, 1e-9), 100_000, 5, ANDERSON_RESET, ANDERSON_REG, V,
+                                    Q, pol, W, split, count, precondition, act)
     assert sweeps > 0
+    if control:  # the first certified action and determinism, as read off the policy
+        np.testing.assert_array_equal(act, pol.argmax(0))
+        assert det == bool((pol.max(0) == 1.0).all())
     return V, pol, sweeps
 
 
@@ -142,3 +147,18 @@ def test_preconditioned_policy_evaluation_matches_a_linear_solve():
                          _vikernel.PRECONDITION_STALL)
         expected = np.linalg.solve(np.eye(S) - 0.99 * P[:, :S], R)
         np.testing.assert_allclose(V, expected, rtol=0, atol=0.99 / 0.01 * POWER_TOL)
+
+
+@pytest.mark.parametrize("slip", [0.0, 0.1])
+def test_a_stage_that_does_not_converge_stops_its_sample_and_raises(monkeypatch, slip):
+    """A stage cut off by ``MAX_SWEEPS`` leaves no policy: the later stages must not read one (they did, and
+    indexed the next-state table with uninitialised actions), and the solve raises naming the discount."""
+    from multipower.envs.model import joint_model
+    from multipower.envs.problem import TwoStageProblem
+    from multipower.exact import solver
+
+    model = joint_model("maze7x7", "crash", slip=slip)
+    R = np.random.default_rng(0).random((3, model.n_states))
+    monkeypatch.setattr(solver, "MAX_SWEEPS", 2)
+    with pytest.raises(solver.NotConverged):
+        solver.solve_pairs(TwoStageProblem(model, R, R[::-1].copy(), 0.99), values_only=True)
