@@ -24,3 +24,22 @@ def welford(x: np.ndarray, mean: np.ndarray, m2: np.ndarray, count: int) -> int:
             mean[j] += delta / count
             m2[j] += delta * (x[i, j] - mean[j])
     return count
+
+
+@njit(nogil=True, cache=True)
+def welford_columns(columns, scales, mean, m2, count: int) -> int:
+    """``welford`` of the rows ``x[i] = (scales[0]·columns[0][i], scales[1]·columns[1][i], ...)`` without
+    building them: ``columns`` a tuple of ``(k, n)`` arrays, ``scales`` ``(C,)``, ``mean`` and ``m2`` ``(C·n,)``.
+    The same bytes as ``welford`` of the scaled, concatenated rows (each product is the one numpy would form)."""
+    n = columns[0].shape[1]
+    for i in range(columns[0].shape[0]):
+        count += 1
+        for c in range(len(columns)):
+            column, scale = columns[c], scales[c]
+            for j in range(n):
+                x = column[i, j] * scale
+                at = c * n + j
+                delta = x - mean[at]
+                mean[at] += delta / count
+                m2[at] += delta * (x - mean[at])
+    return count

@@ -104,13 +104,7 @@ def _sweep_unit_slots(idx, src, V, R, gamma, E, V_new, B, n_slots, mask, greedy,
             E[a, s] = e
             best = max(best, e)
         if track:  # _greedy_changes for this state
-            arg = 0
-            top = E[0, s]
-            for a in range(1, N_ACTIONS):
-                x = E[a, s] if mask[s, a] else -np.inf
-                better = np.int64(x > top)
-                arg += better * (a - arg)
-                top = max(top, x)
+            arg = _first_best(E, mask, s)
             changed += np.int64(arg != greedy[s])
             greedy[s] = arg
         B[s] = best
@@ -280,16 +274,24 @@ def _greedy_changes(E, mask, greedy):
     cost ~7 times this loop on the robot face)."""
     changed = 0
     for s in range(E.shape[1]):
-        arg = 0
-        top = E[0, s]
-        for a in range(1, N_ACTIONS):
-            e = E[a, s] if mask[s, a] else -np.inf
-            better = np.int64(e > top)
-            arg += better * (a - arg)
-            top = max(top, e)
+        arg = _first_best(E, mask, s)
         changed += np.int64(arg != greedy[s])
         greedy[s] = arg
     return changed
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _first_best(E, mask, s):
+    """The first available action of largest ``E[a, s]`` (stay, action 0, is always available), chosen with
+    selects rather than branches on the values."""
+    arg = 0
+    top = E[0, s]
+    for a in range(1, N_ACTIONS):
+        e = E[a, s] if mask[s, a] else -np.inf
+        better = np.int64(e > top)
+        arg += better * (a - arg)
+        top = max(top, e)
+    return arg
 
 
 @njit(nogil=True, cache=True)

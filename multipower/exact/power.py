@@ -246,16 +246,17 @@ def _world(kind: str, layout_text: str, layout_name: str, collision: Optional[st
     return model, table, draws
 
 
-def _powers(job: BlockJob, model, table, R_H: np.ndarray, R_A: np.ndarray) -> np.ndarray:
-    """Per-sample POWER columns ``(k, C, S)`` of one solver call (``C`` = 4 joint, 1 single)."""
+def _powers(job: BlockJob, model, table, R_H: np.ndarray, R_A: np.ndarray) -> tuple[tuple, np.ndarray]:
+    """Per-sample POWER columns of one solver call, as ``(W columns, scales)``: column ``c`` is
+    ``power_from_next(W[c], γ_c)``, ``W[c]`` ``(k, S)`` times ``scales[c] = 1 - γ_c`` (``C`` = 4 joint, 1 single;
+    ``welford_columns`` adds them without building the ``(k, C, S)`` array)."""
     # The solver (and torch under it) loads at the first solve, not on import: `multipower exact --help` stays fast.
     from multipower.exact import solver
-    from multipower.exact.solver import power_from_next
 
     if job.kind in ("single", "graph"):
         solve = solver.solve_single if job.kind == "single" else solver.solve_mdp
         W = solve(model, R_H, job.gamma_H, job.device, job.power_tol).W
-        return power_from_next(W, job.gamma_H)[:, None, :]
+        return _scaled((W, job.gamma_H))
     if job.kind == "joint_graph":
         from multipower.exact.joint_graph import solve_joint_graph
 
@@ -264,20 +265,28 @@ def _powers(job: BlockJob, model, table, R_H: np.ndarray, R_A: np.ndarray) -> np
     else:
         problem = TwoStageProblem(model, R_H, R_A, job.gamma_H, job.gamma_A, seed_policy=table)
         sol = solver.solve_pairs(problem, job.device, job.power_tol, values_only=True)
-    return np.stack([power_from_next(sol.W_H, job.gamma_H), power_from_next(sol.W_A, job.gamma_A),
-                     power_from_next(sol.W_H_seed, job.gamma_H), power_from_next(sol.W_A_seed, job.gamma_A)], axis=1)
+    return _scaled((sol.W_H, job.gamma_H), (sol.W_A, job.gamma_A), (sol.W_H_seed, job.gamma_H),
+                   (sol.W_A_seed, job.gamma_A))
+
+
+def _scaled(*columns) -> tuple[tuple, np.ndarray]:
+    """``(W arrays, scales)`` of ``(W, γ)`` pairs: POWER is ``power_from_next(W, γ) = W · (1 - γ)``."""
+    from multipower.exact.solver import power_from_next
+
+    scales = np.array([power_from_next(1.0, gamma) for _, gamma in columns], dtype=np.float64)
+    return tuple(np.ascontiguousarray(W, dtype=np.float64) for W, _ in columns), scales
 
 
 def solve_block(job: BlockJob, unit: BlockUnit) -> BlockStats:
     """Solve block ``unit.k`` (samples ``[kB, min((k+1)B, n))``), continuing ``unit.prior`` when given.
 
     Returns the block's per-column, per-state mean and ``M2`` ``(C, S)``, accumulated sample by sample in index
-    order (``multipower.exact._blockstats.welford``), so any ``job.chunk`` gives the same bytes.
+    order (``multipower.exact._blockstats.welford_columns``), so any ``job.chunk`` gives the same bytes.
 
     Raises:
         Cancelled: when the run was stopped (between solver calls).
     """
-    from multipower.exact._blockstats import welford
+    from multipower.exact._blockstats import welford_columns
 
     t0 = time.perf_counter()
     with _WORLD_LOCK:  # the block threads of one run share one world, built by the first
@@ -295,8 +304,8 @@ def solve_block(job: BlockJob, unit: BlockUnit) -> BlockStats:
             raise Cancelled
         hi = min(lo + job.chunk, end)
         R_H, R_A = draws.pairs(lo, hi)
-        powers = _powers(job, model, table, R_H, R_A if job.kind in ("joint", "joint_graph") else None)
-        count = welford(np.ascontiguousarray(powers.reshape(hi - lo, -1), dtype=np.float64), mean, m2, count)
+        columns, scales = _powers(job, model, table, R_H, R_A if job.kind in ("joint", "joint_graph") else None)
+        count = welford_columns(columns, scales, mean, m2, count)
     shape = (n_columns, model.n_states)
     return BlockStats(start, end, mean.reshape(shape), m2.reshape(shape), time.perf_counter() - t0)
 

@@ -331,3 +331,22 @@ def test_alpha_uncertainty_is_the_jackknife_over_groups_of_blocks():
         RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=500), execution=Execution(jobs=1, progress=False)
     )
     assert "alpha_se" not in one_block.stats  # one block: no spread to measure
+
+
+def test_block_statistics_of_scaled_columns_are_those_of_the_power_rows():
+    """``welford_columns`` (what blocks accumulate) gives the bytes of ``welford`` over the stacked POWER rows
+    ``power_from_next(W, γ)``, which it no longer builds."""
+    from multipower.exact._blockstats import welford, welford_columns
+    from multipower.exact.solver import power_from_next
+
+    rng = np.random.default_rng(4)
+    columns = [rng.random((7, 13)) * 50 for _ in range(4)]
+    gammas = [0.99, 0.1, 0.99, 0.1]
+    rows = np.stack([power_from_next(W, g) for W, g in zip(columns, gammas)], axis=1).reshape(7, -1)
+    expected = np.zeros(52), np.zeros(52)
+    got = np.full(52, 0.0), np.full(52, 0.0)
+    assert welford(rows, *expected, 3) == 10
+    scales = np.array([power_from_next(1.0, g) for g in gammas])
+    assert welford_columns(tuple(columns), scales, *got, 3) == 10
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
