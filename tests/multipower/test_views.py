@@ -91,3 +91,20 @@ def test_a_learned_comparison_on_the_robot_face_gets_the_views(tmp_path):
     paths = plot_comparison_dir(tmp_path / "cmp", tmp_path / "fig", dpi=40)
     assert [p.name for p in paths] == ["learned_vs_exact.png", "marginals.png", "H_given_A.png", "A_given_H.png",
                                        "peaks.png", "alignment.png"]
+
+
+@pytest.mark.slow
+def test_far_sighted_robot_face_power_matches_a_plain_solve():
+    """At γ = 0.99 the robot face's solve (Anderson, warm starts, the certificate of the greedy policy) gives each
+    sample's POWER of a plain value iteration to 1e-6, on samples whose policies have no ties (ties are split
+    evenly by the solver and by the first maximum in the plain solve; see test_ties.py). About 2 minutes."""
+    from multipower.exact import solver
+
+    model = joint_model("robot_face20x20", "none")
+    R_H, R_A = RewardSampler(model.n_states, seed=0).pairs(0, 2)
+    problem = TwoStageProblem(model, R_H, R_A, 0.99)
+    sol = solver.solve_pairs(problem)
+    assert (sol.policy_H.max(-1) == 1.0).all() and (sol.policy_A.max(-1) == 1.0).all()
+    power_H, power_A = plain_two_stage(problem, tol=1e-7)
+    np.testing.assert_allclose(solver.power_from_next(sol.W_H, 0.99), power_H, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(solver.power_from_next(sol.W_A, 0.99), power_A, rtol=0, atol=1e-6)
