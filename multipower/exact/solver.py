@@ -120,6 +120,8 @@ POLICY_RESET_FRACTION = 0.002
 def policy_reset(n_states: int) -> int:
     """Greedy-action changes in one sweep that clear Anderson's history in a world of ``n_states`` states."""
     return max(POLICY_RESET, int(POLICY_RESET_FRACTION * n_states))
+
+
 #: Tikhonov regularisation of the mixing least squares, relative to the trace of the history's Gram matrix.
 ANDERSON_REG = 1e-8
 #: Safety cap on sweeps; reaching it raises (it means γ is extremely close to 1).
