@@ -49,6 +49,17 @@ POLICY_RESET_FRACTION = 0.002
 PRECONDITION_STALL = 50
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _store_state(s, best, R, gamma, V, V_new, B, lo, hi):
+    """Every sweep's last step at state ``s``: ``B[s] = best``, ``V_new[s] = R[s] + γ·best``, and the running
+    ``(min Δ, max Δ)`` of ``Δ = V_new - V`` updated and returned."""
+    B[s] = best
+    v = R[s] + gamma * best
+    V_new[s] = v
+    d = v - V[s]
+    return min(lo, d), max(hi, d)
+
+
 @njit(nogil=True, cache=True)
 def _sweep(idx, w, src, V, R, gamma, E, V_new, B):
     """One Bellman sweep from ``V`` (padded, ``V[S] = 0``): fills ``E[a, s] = Σ_j w[a, s, j] · src[idx[a, s, j]]``
@@ -65,12 +76,7 @@ def _sweep(idx, w, src, V, R, gamma, E, V_new, B):
                 e += w[a, s, j] * src[idx[a, s, j]]
             E[a, s] = e
             best = max(best, e)  # a select, not a branch: which slot wins is data-dependent
-        B[s] = best
-        v = R[s] + gamma * best
-        V_new[s] = v
-        d = v - V[s]
-        lo = min(lo, d)
-        hi = max(hi, d)
+        lo, hi = _store_state(s, best, R, gamma, V, V_new, B, lo, hi)
     return lo, hi
 
 
@@ -107,12 +113,7 @@ def _sweep_unit_slots(idx, src, V, R, gamma, E, V_new, B, n_slots, mask, greedy,
             arg = _first_best(E, mask, s)
             changed += np.int64(arg != greedy[s])
             greedy[s] = arg
-        B[s] = best
-        v = R[s] + gamma * best
-        V_new[s] = v
-        d = v - V[s]
-        lo = min(lo, d)
-        hi = max(hi, d)
+        lo, hi = _store_state(s, best, R, gamma, V, V_new, B, lo, hi)
     return lo, hi, changed if track else -1
 
 
@@ -140,12 +141,7 @@ def _sweep_mixed(idx, w, count, src, V, R, gamma, split, mask, eff, E, V_new, B)
             t = split[s, 0] * eff[a] + shared if mask[s, a] else E[0, s]
             E[a, s] = t
             best = max(best, t)
-        B[s] = best
-        v = R[s] + gamma * best
-        V_new[s] = v
-        d = v - V[s]
-        lo = min(lo, d)
-        hi = max(hi, d)
+        lo, hi = _store_state(s, best, R, gamma, V, V_new, B, lo, hi)
     return lo, hi
 
 
@@ -163,12 +159,7 @@ def _sweep_ragged(idx, w, count, src, V, R, gamma, E, V_new, B):
                 e += w[a, s, j] * src[idx[a, s, j]]
             E[a, s] = e
             best = max(best, e)  # a select, not a branch: which slot wins is data-dependent
-        B[s] = best
-        v = R[s] + gamma * best
-        V_new[s] = v
-        d = v - V[s]
-        lo = min(lo, d)
-        hi = max(hi, d)
+        lo, hi = _store_state(s, best, R, gamma, V, V_new, B, lo, hi)
     return lo, hi
 
 
