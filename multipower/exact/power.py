@@ -86,6 +86,9 @@ def check_power_tol(power_tol: Optional[float]) -> float:
 CHUNK_ELEMENTS = 600_000
 #: Largest default chunk (small worlds: fewer, larger batches amortise the per-chunk overhead).
 MAX_CHUNK = 1024
+#: Smallest default chunk (large worlds: each solver call checks the seed table and draws its rewards; on
+#: robot_face20x20 at γ = 0.1, 8 samples a call take ~10 % less time per sample than 2).
+MIN_CHUNK = 8
 #: Bytes per state of one solve's working set in the compiled kernels (backup tables of up to 25 successors,
 #: the transposed next-state table, Anderson history), and per state and sample held in a chunk (rewards, the
 #: eight value arrays, the four POWER arrays, the reward draw's temporaries). The batched torch code keeps
@@ -108,7 +111,7 @@ class Interrupted(KeyboardInterrupt):
 
 def _chunk_size(chunk_size: Optional[int], n_states: int, n_samples: int) -> int:
     if chunk_size is None:
-        return max(1, min(n_samples, MAX_CHUNK, CHUNK_ELEMENTS // (5 * n_states)))
+        return max(1, min(n_samples, MAX_CHUNK, max(MIN_CHUNK, CHUNK_ELEMENTS // (5 * n_states))))
     return check_count(chunk_size, "chunk_size")
 
 

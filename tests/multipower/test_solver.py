@@ -147,7 +147,7 @@ def test_seed_policy_depending_on_both_cells_uses_general_path(compiled):
     "layout, collision, seed_policy, gamma",
     [("maze7x7", "none", "uniform", 0.1), ("maze7x7", "crash", "uniform", 0.1), ("grid3x3", "none", "stay", 0.6),
      ("grid3x3", "bounce", "uniform", 0.6), ("grid3x3", "crash", "uniform", 0.85), ("maze7x7", "none", "uniform", 0.99),
-     ("maze7x7", "crash", "uniform", 0.95)],
+     ("maze7x7", "crash", "uniform", 0.95), ("maze7x7", "bounce", "uniform", 0.9)],
 )
 def test_compiled_kernels_equal_batched_torch(layout, collision, seed_policy, gamma):
     """Same algorithm and certificate: identical policies, values within the certified bound of each other
@@ -164,7 +164,7 @@ def test_compiled_kernels_equal_batched_torch(layout, collision, seed_policy, ga
         TwoStageProblem(model, R_H, R_A, gamma, gamma, seed_policy=seed_policy), compiled=True, values_only=True
     )
     assert lean.q_H is None and lean.policy_A is None
-    for name in ("V_H", "V_A", "V_H_seed", "V_A_seed"):
+    for name in ("V_H", "V_A", "V_H_seed", "V_A_seed", "W_H", "W_A", "W_H_seed", "W_A_seed"):
         np.testing.assert_array_equal(getattr(lean, name), getattr(fast, name))
     # Stage 1 starts from R in both and is not accelerated below ANDERSON_GAMMA: the same iterates.
     if gamma < solver.ANDERSON_GAMMA:

@@ -99,7 +99,8 @@ def _solve(model, idx, w, count, split, R, control, precondition):
     sweeps, det = _vikernel.iterate(idx, w, np.empty((0, 1), np.int64), np.empty((0, 1)), R, 0.99, R.copy(),
                                     model.action_mask_A, control, model.collision == "crash", POWER_TOL,
                                     _vikernel._tie_tol(R, 0.99, 1e-9), 100_000, 5, ANDERSON_RESET, ANDERSON_REG, V,
-                                    Q, pol, W, split, count, precondition, act)
+                                    Q, pol, W, split, count, precondition, act,
+                                    np.empty((0, 2), np.int64))
     assert sweeps > 0
     if control:  # the first certified action and determinism, as read off the policy
         np.testing.assert_array_equal(act, pol.argmax(0))
@@ -162,3 +163,53 @@ def test_a_stage_that_does_not_converge_stops_its_sample_and_raises(monkeypatch,
     monkeypatch.setattr(solver, "MAX_SWEEPS", 2)
     with pytest.raises(solver.NotConverged):
         solver.solve_pairs(TwoStageProblem(model, R, R[::-1].copy(), 0.99), values_only=True)
+
+
+@pytest.mark.parametrize("layout, collision", [("maze7x7", "none"), ("robot_face20x20", "crash")])
+def test_sweeping_by_runs_is_the_gather_bit_for_bit(layout, collision):
+    """Stage 1's factored table read in runs of consecutive successors (``_sweep_runs``): the same values, greedy
+    actions and changes as the per-state gather, and whole solves (γ = 0.1 plain, γ = 0.99 with Anderson)
+    identical with and without runs."""
+    from multipower.envs.model import joint_model
+    from multipower.exact import solver
+    from multipower.exact.solver import ANDERSON_REG, ANDERSON_RESET, POWER_TOL
+
+    model = joint_model(layout, collision)
+    S = model.n_states
+    pre_idx, pre_w, idx, runs = solver._factored_tables(model, _vikernel_uniform(model))
+    assert len(runs) > 0 and runs[0, 0] == 0 and runs[:, 1].sum() == S
+    np.testing.assert_array_equal(runs[1:, 0], np.cumsum(runs[:, 1])[:-1])  # consecutive, in state order
+    for s0, n in runs:
+        assert (np.diff(idx[:, s0:s0 + n, 0], axis=1) == 1).all()
+    rng = np.random.default_rng(5)
+    V, R = np.append(rng.random(S), 0.0), rng.random(S)
+    M = np.empty(len(pre_idx))
+    _vikernel._average(pre_idx, pre_w, V, M)
+    want = [np.empty((5, S)), np.empty(S), np.empty(S), np.full(S, -1, np.int64)]
+    got = [np.empty((5, S)), np.empty(S), np.empty(S), np.full(S, -1, np.int64)]
+    span = _vikernel._sweep_unit(idx, M, V, R, 0.9, want[0], want[1], want[2], model.action_mask_H, want[3])
+    assert _vikernel._sweep_runs(idx, runs, M, V, R, 0.9, got[0], got[1], got[2], got[3], True) == span
+    for a, b in zip(want, got):
+        np.testing.assert_array_equal(a, b)
+    E = np.empty((5, S))
+    _vikernel._fill_runs(idx, runs, M, E)
+    np.testing.assert_array_equal(E, want[0])
+    no_runs = np.empty((0, 2), np.int64)
+    for gamma in (0.1, 0.99):
+        outs = []
+        for with_runs in (runs, no_runs):
+            out = [np.empty(S), np.empty((5, S)), np.empty((5, S)), np.empty(S), np.empty(S, np.int64)]
+            n = _vikernel.iterate(idx, _vikernel._unit_weights(), pre_idx, pre_w, R, gamma, R, model.action_mask_H, True,
+                                  collision == "crash", POWER_TOL, _vikernel._tie_tol(R, gamma, 1e-9), 100_000,
+                                  5 if gamma > 0.9 else 0, ANDERSON_RESET, ANDERSON_REG, out[0], out[1], out[2],
+                                  out[3], np.empty((0, 2)), np.empty((0, 0), np.int64), 0, out[4], with_runs)
+            outs.append((n, out))
+        assert outs[0][0] == outs[1][0] and outs[0][0][0] > 0
+        for a, b in zip(outs[0][1], outs[1][1]):
+            np.testing.assert_array_equal(a, b)
+
+
+def _vikernel_uniform(model):
+    from multipower.envs.policies import uniform_policy
+
+    return uniform_policy(model.action_mask_A)
