@@ -118,33 +118,33 @@ def _sweep_unit_slots(idx, src, V, R, gamma, E, V_new, B, n_slots, mask, greedy,
 
 
 @njit(nogil=True, cache=True)
-def _sweep_runs(idx, runs, src, V, R, gamma, E, V_new, B, greedy, store):
+def _sweep_runs(idx, runs, src, V, R, gamma, V_new, B, greedy):
     """``_sweep_unit`` for 5 slots over *runs*: ranges of states ``s0 .. s0 + L - 1`` (``runs[r] = (s0, L)``) along
-    which every slot's successor index rises by one (``consecutive_runs``). Each run reads five contiguous slices of
-    ``src``, so the compiler vectorises the maximum, the greedy action and the new values (~2.5× faster than the
-    gather on the robot face's stage 1, where a run is A's cells beside one H cell). The same values bit for bit.
-
-    ``E`` is written only if ``store`` (the caller fills it with ``_fill_runs`` when it needs it: most sweeps do
-    not). With ``greedy`` ``(S,)`` it also does ``_greedy_changes``. Returns ``(min Δ, max Δ, changes)`` (changes -1
-    without ``greedy``)."""
-    track = greedy.shape[0] > 0
-    if track and store:
-        return _runs_slots(idx, runs, src, V, R, gamma, E, V_new, B, greedy, True, True)
-    if track:
-        return _runs_slots(idx, runs, src, V, R, gamma, E, V_new, B, greedy, True, False)
-    if store:
-        return _runs_slots(idx, runs, src, V, R, gamma, E, V_new, B, greedy, False, True)
-    return _runs_slots(idx, runs, src, V, R, gamma, E, V_new, B, greedy, False, False)
+    which every slot's successor index rises by one (``multipower.exact.solver.consecutive_runs``). Each run reads
+    five contiguous slices of ``src``, so the compiler vectorises the maximum, the greedy action and the new values
+    (~2.5× faster than the gather on the robot face's stage 1, where a run is A's cells beside one H cell). The same
+    values bit for bit; the action values ``E`` are not written (``_fill_runs``, ``_ambiguous_runs`` read them
+    from ``src`` when needed). With ``greedy`` ``(S,)`` it also does ``_greedy_changes``. Returns
+    ``(min Δ, max Δ, changes)`` (changes -1 without ``greedy``)."""
+    if greedy.shape[0] > 0:
+        return _runs_slots(idx, runs, src, V, R, gamma, V_new, B, greedy, True)
+    return _runs_slots(idx, runs, src, V, R, gamma, V_new, B, greedy, False)
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _runs_slots(idx, runs, src, V, R, gamma, E, V_new, B, greedy, track, store):
+def _run_slices(idx, src, s0, L):
+    """The five slots' values ``E[a, s0 : s0 + L]`` of a run, as slices of ``src``."""
+    return (src[idx[0, s0, 0]:][:L], src[idx[1, s0, 0]:][:L], src[idx[2, s0, 0]:][:L], src[idx[3, s0, 0]:][:L],
+            src[idx[4, s0, 0]:][:L])
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _runs_slots(idx, runs, src, V, R, gamma, V_new, B, greedy, track):
     lo, hi = np.inf, -np.inf
     changed = 0
     for r in range(runs.shape[0]):
         s0, L = runs[r, 0], runs[r, 1]
-        m0, m1, m2 = src[idx[0, s0, 0]:][:L], src[idx[1, s0, 0]:][:L], src[idx[2, s0, 0]:][:L]
-        m3, m4 = src[idx[3, s0, 0]:][:L], src[idx[4, s0, 0]:][:L]
+        m0, m1, m2, m3, m4 = _run_slices(idx, src, s0, L)
         b, v_new, rr = B[s0:s0 + L], V_new[s0:s0 + L], R[s0:s0 + L]
         if track:
             g = greedy[s0:s0 + L]
@@ -164,29 +164,78 @@ def _runs_slots(idx, runs, src, V, R, gamma, E, V_new, B, greedy, track, store):
                 top = max(max(max(max(0.0 + m0[i], 0.0 + m1[i]), 0.0 + m2[i]), 0.0 + m3[i]), 0.0 + m4[i])
                 b[i] = top
                 v_new[i] = rr[i] + gamma * top
-        if store:
-            _store_run(E, s0, L, m0, m1, m2, m3, m4)
         lo, hi = _span_run(v_new, V[s0:s0 + L], lo, hi)
     return lo, hi, changed if track else -1
 
 
-@njit(nogil=True, cache=True, inline="always")
-def _store_run(E, s0, L, m0, m1, m2, m3, m4):
-    for i in range(L):
-        E[0, s0 + i] = 0.0 + m0[i]
-        E[1, s0 + i] = 0.0 + m1[i]
-        E[2, s0 + i] = 0.0 + m2[i]
-        E[3, s0 + i] = 0.0 + m3[i]
-        E[4, s0 + i] = 0.0 + m4[i]
+@njit(nogil=True, cache=True)
+def _fill_runs(idx, runs, src, E):
+    """``E[a, s] = src[idx[a, s, 0]]`` (``(5, S)``, the action values of ``_sweep_unit``) over the runs."""
+    for r in range(runs.shape[0]):
+        s0, L = runs[r, 0], runs[r, 1]
+        m0, m1, m2, m3, m4 = _run_slices(idx, src, s0, L)
+        for i in range(L):
+            E[0, s0 + i], E[1, s0 + i], E[2, s0 + i] = 0.0 + m0[i], 0.0 + m1[i], 0.0 + m2[i]
+            E[3, s0 + i], E[4, s0 + i] = 0.0 + m3[i], 0.0 + m4[i]
 
 
 @njit(nogil=True, cache=True)
-def _fill_runs(idx, runs, src, E):
-    """``E[a, s] = src[idx[a, s, 0]]`` over the runs (what ``_sweep_runs`` with ``store`` writes)."""
+def _ambiguous_runs(idx, runs, src, penalty, threshold, first, act_out):
+    """``_ambiguous_state`` for the action values of ``_sweep_runs``, read from ``src`` rather than from ``E`` (no
+    ``(5, S)`` table to write every sweep while the last near ties settle)."""
+    S = idx.shape[1]
+    if 0 <= first < S and _near_states(idx, src, penalty, first, 1, threshold, act_out) > 1:
+        return first
     for r in range(runs.shape[0]):
         s0, L = runs[r, 0], runs[r, 1]
-        _store_run(E, s0, L, src[idx[0, s0, 0]:][:L], src[idx[1, s0, 0]:][:L], src[idx[2, s0, 0]:][:L],
-                   src[idx[3, s0, 0]:][:L], src[idx[4, s0, 0]:][:L])
+        if _near_states(idx, src, penalty, s0, L, threshold, act_out) > 1:
+            for s in range(s0, s0 + L):
+                if _near_states(idx, src, penalty, s, 1, threshold, act_out) > 1:
+                    return s
+    return -1
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _near_states(idx, src, penalty, s0, L, threshold, act_out):
+    """``_near_block`` of states ``s0 .. s0 + L - 1`` of a run (values ``src[idx[a, s, 0]]``)."""
+    m0, m1, m2, m3, m4 = _run_slices(idx, src, s0, L)
+    return _near_block(m0, m1, m2, m3, m4, penalty, s0, L, threshold, act_out[s0:s0 + L])
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _near_block(v0, v1, v2, v3, v4, penalty, s0, L, threshold, act):
+    """For the block of states ``s0 .. s0 + L - 1``, with action values ``v0 .. v4`` ``(L,)`` and ``penalty``
+    ``(5, S)`` (``_penalty``): how many
+    available ``a`` have a value within ``threshold`` of the best available one, at most over the block;
+    ``act[i]`` the first of them. Arithmetic and selects only, so the compiler vectorises it (a branch per action
+    made a full check cost 10 times more)."""
+    p0, p1, p2 = penalty[0, s0:s0 + L], penalty[1, s0:s0 + L], penalty[2, s0:s0 + L]
+    p3, p4 = penalty[3, s0:s0 + L], penalty[4, s0:s0 + L]
+    most = 0
+    for i in range(L):
+        e0, e1, e2 = (0.0 + v0[i]) + p0[i], (0.0 + v1[i]) + p1[i], (0.0 + v2[i]) + p2[i]
+        e3, e4 = (0.0 + v3[i]) + p3[i], (0.0 + v4[i]) + p4[i]
+        limit = max(max(max(max(e0, e1), e2), e3), e4) - threshold
+        n0, n1, n2, n3, n4 = e0 >= limit, e1 >= limit, e2 >= limit, e3 >= limit, e4 >= limit
+        top = 4 if n4 else N_ACTIONS
+        top = 3 if n3 else top
+        top = 2 if n2 else top
+        top = 1 if n1 else top
+        act[i] = 0 if n0 else top
+        most = max(most, np.int64(n0) + np.int64(n1) + np.int64(n2) + np.int64(n3) + np.int64(n4))
+    return most
+
+
+@njit(nogil=True, cache=True)
+def _penalty(mask):
+    """``(5, S)``: 0 where ``mask`` ``(S, 5)`` has the action available, ``-inf`` where not. Added to an action
+    value it leaves an available action's value and puts an unavailable one below every other."""
+    S = mask.shape[0]
+    out = np.empty((N_ACTIONS, S))
+    for a in range(N_ACTIONS):
+        for s in range(S):
+            out[a, s] = 0.0 if mask[s, a] else -np.inf
+    return out
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -310,28 +359,28 @@ def _average_j(pre_idx, pre_w, V, M, J):
 
 
 @njit(nogil=True, cache=True)
-def _ambiguous_state(E, mask, threshold, first, act_out):
+def _ambiguous_state(E, penalty, threshold, first, act_out):
     """A state with two or more available ``a`` with ``E[a, s] >= max_b E[b, s] - threshold`` (``first`` is
-    tried before the others), or -1 if there is none. ``act_out[s]`` is the first such ``a`` of each state
-    looked at: of every state when it returns -1 (the certified greedy policy, ``_write_policy``'s ``act_out``)."""
+    tried before the others; ``penalty``: ``_penalty`` of the action mask), or -1 if there is none. ``act_out[s]``
+    is the first such ``a`` of each state looked at: of every state when it returns -1 (the certified greedy
+    policy, ``_write_policy``'s ``act_out``)."""
     S = E.shape[1]
-    for i in range(-1, S):
-        s = first if i < 0 else i
-        if s < 0 or s >= S:
-            continue
-        best = -np.inf
-        for a in range(N_ACTIONS):
-            best = max(best, E[a, s] if mask[s, a] else -np.inf)
-        count = 0
-        top = N_ACTIONS
-        for a in range(N_ACTIONS):
-            near = mask[s, a] & (E[a, s] >= best - threshold)
-            count += near
-            top = min(top, a if near else N_ACTIONS)
-        act_out[s] = top
-        if count > 1:
-            return s
+    if 0 <= first < S and _near_columns(E, penalty, first, 1, threshold, act_out) > 1:
+        return first
+    for s0 in range(0, S, 256):  # blocks of states, each checked without branches, then searched if it fails
+        L = min(256, S - s0)
+        if _near_columns(E, penalty, s0, L, threshold, act_out) > 1:
+            for s in range(s0, s0 + L):
+                if _near_columns(E, penalty, s, 1, threshold, act_out) > 1:
+                    return s
     return -1
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _near_columns(E, penalty, s0, L, threshold, act_out):
+    """``_near_block`` of the states ``s0 .. s0 + L - 1`` of ``E`` ``(5, S)``."""
+    return _near_block(E[0, s0:s0 + L], E[1, s0:s0 + L], E[2, s0:s0 + L], E[3, s0:s0 + L], E[4, s0:s0 + L], penalty,
+                       s0, L, threshold, act_out[s0:s0 + L])
 
 
 @njit(nogil=True, cache=True)
@@ -573,7 +622,7 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
     main_f, main_p = _main_successors(idx, w, count, split, mask, precondition > 0)
     best_span, best_at = np.inf, 0
     hint = 0  # where the greedy action was last found uncertified
-    near = False  # whether the last sweep met the value tolerance (the next likely does: E is then kept)
+    penalty = np.empty((N_ACTIONS, 0))  # _penalty(mask), made when first needed
     for sweep in range(1, max_sweeps + 1):
         if factored:
             _average(pre_idx, pre_w, V, M)
@@ -585,7 +634,7 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
             lo, hi = _sweep_ragged(idx, w, count, src, V, R, gamma, E, V_new, B)
             changed = -1
         elif by_runs:
-            lo, hi, changed = _sweep_runs(idx, runs, src, V, R, gamma, E, V_new, B, greedy, near and control)
+            lo, hi, changed = _sweep_runs(idx, runs, src, V, R, gamma, V_new, B, greedy)
         elif unit:
             lo, hi, changed = _sweep_unit(idx, src, V, R, gamma, E, V_new, B, mask, greedy)
         else:
@@ -599,10 +648,7 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
             extrap = extrap and span <= prev_span
             prev_span = span
         step = shift if (extrap or not absorbing) else 0.0
-        converged = 0.5 * span <= power_tol
-        if converged:
-            if by_runs and control and not near:  # E was not kept this sweep
-                _fill_runs(idx, runs, src, E)
+        if 0.5 * span <= power_tol:
             next_shift = 0.5 * (lo + hi) / (1.0 - gamma)  # shift / γ, without dividing by a tiny γ
             if not control:
                 V_out[:] = V_new + shift
@@ -611,18 +657,24 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
             e_next = span / (1.0 - gamma)  # bound on the error of every E[a, s] gap (e_Q / γ)
             # Whether every greedy action is certified: checked first where it failed last (near ties settle
             # over tens of sweeps at γ = 0.99; a full scan each time cost ~40 % of those sweeps).
-            hint = _ambiguous_state(E, mask, e_next, hint, act_out)
+            if penalty.shape[1] != S:
+                penalty = _penalty(mask)
+            if by_runs:
+                hint = _ambiguous_runs(idx, runs, src, penalty, e_next, hint, act_out)
+            else:
+                hint = _ambiguous_state(E, penalty, e_next, hint, act_out)
             unique = hint < 0
             floor = e_next <= 0.5 * tie_tol
             if unique or floor:
                 det = True  # unique: act_out is the policy; values only (no Q_out columns) need no pol_out then
                 if not unique or Q_out.shape[1] > 0:
+                    if by_runs:
+                        _fill_runs(idx, runs, src, E)
                     det = _write_policy(E, mask, e_next if unique else tie_tol, R, gamma, shift, Q_out, pol_out,
                                         act_out)
                 V_out[:] = V_new + shift
                 W_out[:] = B + next_shift
                 return sweep, det
-        near = converged
         if span < best_span:
             best_span, best_at = span, sweep
         if sweep - best_at < precondition:

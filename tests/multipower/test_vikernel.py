@@ -188,12 +188,17 @@ def test_sweeping_by_runs_is_the_gather_bit_for_bit(layout, collision):
     want = [np.empty((5, S)), np.empty(S), np.empty(S), np.full(S, -1, np.int64)]
     got = [np.empty((5, S)), np.empty(S), np.empty(S), np.full(S, -1, np.int64)]
     span = _vikernel._sweep_unit(idx, M, V, R, 0.9, want[0], want[1], want[2], model.action_mask_H, want[3])
-    assert _vikernel._sweep_runs(idx, runs, M, V, R, 0.9, got[0], got[1], got[2], got[3], True) == span
+    assert _vikernel._sweep_runs(idx, runs, M, V, R, 0.9, got[1], got[2], got[3]) == span
+    _vikernel._fill_runs(idx, runs, M, got[0])
     for a, b in zip(want, got):
         np.testing.assert_array_equal(a, b)
-    E = np.empty((5, S))
-    _vikernel._fill_runs(idx, runs, M, E)
-    np.testing.assert_array_equal(E, want[0])
+    penalty = _vikernel._penalty(model.action_mask_H)
+    for threshold in (0.0, 1e-3, 0.05):  # the certificate's check, read from the runs or from E
+        act, act_runs = np.empty(S, np.int64), np.empty(S, np.int64)
+        found = _vikernel._ambiguous_state(got[0], penalty, threshold, 7, act)
+        assert _vikernel._ambiguous_runs(idx, runs, M, penalty, threshold, 7, act_runs) == found
+        if found < 0:
+            np.testing.assert_array_equal(act, act_runs)
     no_runs = np.empty((0, 2), np.int64)
     for gamma in (0.1, 0.99):
         outs = []
@@ -207,6 +212,37 @@ def test_sweeping_by_runs_is_the_gather_bit_for_bit(layout, collision):
         assert outs[0][0] == outs[1][0] and outs[0][0][0] > 0
         for a, b in zip(outs[0][1], outs[1][1]):
             np.testing.assert_array_equal(a, b)
+
+
+def test_the_certificate_check_finds_near_ties_among_available_actions():
+    """``_ambiguous_state`` against numpy: a state is ambiguous when two available actions are within the threshold
+    of the best available one (unavailable actions never count, whatever their value); it returns the hint if
+    that is ambiguous, else the first such state, and without one, each state's first near action."""
+    rng = np.random.default_rng(8)
+    S = 3000
+    mask = rng.random((S, 5)) < 0.6
+    mask[:, 0] = True
+    penalty = _vikernel._penalty(mask)
+    for trial in range(40):
+        E = rng.random((5, S))
+        E[:, rng.random(S) < 0.5] = 0.25 + rng.random(5)[:, None] * 1e-3  # near ties at some states
+        E[1:, 5] = E[0, 5] + 1.0  # only unavailable ones can beat stay there
+        mask[5] = [True, False, False, False, False]
+        penalty = _vikernel._penalty(mask)
+        threshold = [0.0, 1e-5, 1e-3, 0.5][trial % 4]
+        masked = np.where(mask.T, E, -np.inf)
+        near = masked >= masked.max(0) - threshold
+        ambiguous = np.flatnonzero(near.sum(0) > 1)
+        hint = int(rng.integers(-1, S))
+        act = np.full(S, -1, np.int64)
+        got = _vikernel._ambiguous_state(E, penalty, threshold, hint, act)
+        if hint in ambiguous:
+            assert got == hint
+        elif len(ambiguous):
+            assert got == ambiguous[0]
+        else:
+            assert got == -1
+            np.testing.assert_array_equal(act, near.argmax(0))
 
 
 def _vikernel_uniform(model):
