@@ -897,7 +897,7 @@ _FACTORED_CACHE: "weakref.WeakKeyDictionary[JointModel, tuple]" = weakref.WeakKe
 _FACTORED_LOCK = threading.Lock()
 
 
-def _factored_tables(model: JointModel, seed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _factored_tables(model: JointModel, seed: np.ndarray) -> tuple[np.ndarray, ...]:
     """``_build_factored_tables``, reused while the model and the seed's values are the same."""
     with _FACTORED_LOCK:
         cached = _FACTORED_CACHE.get(model)
@@ -909,7 +909,7 @@ def _factored_tables(model: JointModel, seed: np.ndarray) -> tuple[np.ndarray, n
     return tables
 
 
-def _build_factored_tables(model: JointModel, seed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _build_factored_tables(model: JointModel, seed: np.ndarray) -> tuple[np.ndarray, ...]:
     """Stage-1 tables of ``multipower.exact._vikernel._average`` (as ``_FactorisedOperator``): the
     seed's average over A's moves once per cell pair ``(h', a)``, then H's move, with that table's
     ``consecutive_runs``. Empty tables when the seed depends on more than A's cell or collisions are ``bounce``."""

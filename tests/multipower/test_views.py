@@ -108,3 +108,21 @@ def test_far_sighted_robot_face_power_matches_a_plain_solve():
     power_H, power_A = plain_two_stage(problem, tol=1e-7)
     np.testing.assert_allclose(solver.power_from_next(sol.W_H, 0.99), power_H, rtol=0, atol=1e-6)
     np.testing.assert_allclose(solver.power_from_next(sol.W_A, 0.99), power_A, rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("collision", ["crash", "none"])
+def test_robot_face_power_matches_a_plain_solve_sample_by_sample(collision):
+    """200 samples at γ = 0.1, each sample's POWER of both agents at every joint state: the solver's values-only
+    path (runs of stage 1, the certificate's near-tie check, policies kept as first best moves) against the plain
+    numpy solve, to 1e-9 with ``power_tol = 1e-10``. About 2 minutes each."""
+    from multipower.exact import solver
+
+    model = joint_model("robot_face20x20", collision)
+    R_H, R_A = RewardSampler(model.n_states, seed=5).pairs(0, 200)
+    problem = TwoStageProblem(model, R_H, R_A, 0.1)
+    sol = solver.solve_pairs(problem, power_tol=1e-10, values_only=True)
+    for lo in range(0, 200, 20):  # the plain solve holds (K, S, 5, 5) gathers: 20 samples at a time
+        power_H, power_A = plain_two_stage(problem.rows(lo, lo + 20))
+        np.testing.assert_allclose(solver.power_from_next(sol.W_H[lo:lo + 20], 0.1), power_H, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(solver.power_from_next(sol.W_A[lo:lo + 20], 0.1), power_A, rtol=0, atol=1e-9)
