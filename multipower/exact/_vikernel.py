@@ -120,7 +120,7 @@ def _sweep_unit_slots(idx, src, V, R, gamma, E, V_new, B, n_slots, mask, greedy,
 @njit(nogil=True, cache=True)
 def _sweep_runs(idx, runs, src, V, R, gamma, V_new, B, greedy):
     """``_sweep_unit`` for 5 slots over *runs*: ranges of states ``s0 .. s0 + L - 1`` (``runs[r] = (s0, L)``) along
-    which every slot's successor index rises by one (``multipower.exact.solver.consecutive_runs``). Each run reads
+    which every slot's successor index rises by one (``multipower.exact.solver._consecutive_runs``). Each run reads
     five contiguous slices of ``src``, so the compiler vectorises the maximum, the greedy action and the new values
     (~2.5× faster than the gather on the robot face's stage 1, where a run is A's cells beside one H cell). The same
     values bit for bit; the action values ``E`` are not written (``_fill_runs``, ``_ambiguous_runs`` read them
@@ -579,7 +579,7 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
     most likely successors (``_chain_step``; not with ``pre_idx``) while the bound's span has improved on its
     best within the last ``precondition`` sweeps, plain steps from then on (``PRECONDITION_STALL``; 0: plain
     steps throughout). ``runs`` ``(R, 2)``: the runs of ``_sweep_runs`` for unit tables of 5 slots (stage 1's
-    factored table; ``consecutive_runs``), or no rows for the plain gather.
+    factored table; ``multipower.exact.solver._consecutive_runs``), or no rows for the plain gather.
 
     ``idx``/``w`` ``(A, S, J)``, into the intermediate table of ``_average`` when ``pre_idx`` has rows (``w`` with
     no rows: one successor of weight 1, ``_unit_weights``);

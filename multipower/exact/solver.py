@@ -912,7 +912,7 @@ def _factored_tables(model: JointModel, seed: np.ndarray) -> tuple[np.ndarray, .
 def _build_factored_tables(model: JointModel, seed: np.ndarray) -> tuple[np.ndarray, ...]:
     """Stage-1 tables of ``multipower.exact._vikernel._average`` (as ``_FactorisedOperator``): the
     seed's average over A's moves once per cell pair ``(h', a)``, then H's move, with that table's
-    ``consecutive_runs``. Empty tables when the seed depends on more than A's cell or collisions are ``bounce``."""
+    ``_consecutive_runs``. Empty tables when the seed depends on more than A's cell or collisions are ``bounce``."""
     cell = _cell_policy(model, seed) if model.collision in ("none", "crash") else None
     if cell is None:
         return (np.empty((0, 1), np.int64), np.empty((0, 1)), np.empty((N_ACTIONS, model.n_states, 1), np.int64),
@@ -928,7 +928,7 @@ def _build_factored_tables(model: JointModel, seed: np.ndarray) -> tuple[np.ndar
     pre_w = np.broadcast_to(w, (n, n, J)).reshape(n * n, J)
     h, a = model.joint_cells[:, 0], model.joint_cells[:, 1]
     idx = np.ascontiguousarray((moves[h] * n + a[:, None]).T[:, :, None])  # (5, S, 1)
-    return np.ascontiguousarray(pre_idx), np.ascontiguousarray(pre_w), idx, consecutive_runs(idx[:, :, 0])
+    return np.ascontiguousarray(pre_idx), np.ascontiguousarray(pre_w), idx, _consecutive_runs(idx[:, :, 0])
 
 
 #: Runs shorter than this on average are not worth ``_sweep_runs``'s per-run setup (measured, whole runs at γ = 0.99:
@@ -937,7 +937,7 @@ def _build_factored_tables(model: JointModel, seed: np.ndarray) -> tuple[np.ndar
 MIN_MEAN_RUN = 12
 
 
-def consecutive_runs(targets: np.ndarray) -> np.ndarray:
+def _consecutive_runs(targets: np.ndarray) -> np.ndarray:
     """``(R, 2)`` runs ``(s0, L)`` of ``targets`` ``(5, S)`` (successor indices of H's 5 moves at each state): maximal
     ranges of states along which every move's successor index rises by one, for
     ``multipower.exact._vikernel._sweep_runs``. With the states in ``(h, a)`` order and the stage-1 table's
