@@ -448,16 +448,19 @@ def _clear_history(dF, dG, gram, state):
 
 
 @njit(nogil=True, cache=True)
-def _solve_small(A, b):
-    """``A x = b`` for a small matrix by Gaussian elimination with partial pivoting (no LAPACK needed);
-    zeros where the system is singular."""
-    n = len(b)
-    A = A.copy()
-    x = b.copy()
+def _solve_small(A, x):
+    """``A y = x`` for a small matrix by Gaussian elimination with partial pivoting (no LAPACK needed), in place:
+    ``x`` becomes ``y`` (zeros where the system is singular), ``A`` is overwritten. No allocation: on maze7x7 the
+    copies and temporaries of an allocating version cost a tenth of a sweep."""
+    n = len(x)
     for i in range(n):
-        p = i + np.argmax(np.abs(A[i:, i]))
+        p, top = i, abs(A[i, i])  # the first row of largest |A[r, i]| (np.argmax's choice)
+        for r in range(i + 1, n):
+            if abs(A[r, i]) > top:
+                p, top = r, abs(A[r, i])
         if A[p, i] == 0.0:
-            return np.zeros(n)
+            x[:] = 0.0
+            return
         if p != i:
             for j in range(n):
                 A[i, j], A[p, j] = A[p, j], A[i, j]
@@ -474,14 +477,16 @@ def _solve_small(A, b):
         x[i] = t / A[i, i]
     for i in range(n):
         if not np.isfinite(x[i]):
-            return np.zeros(n)
-    return x
+            x[:] = 0.0
+            return
 
 
 @njit(nogil=True, cache=True)
-def _anderson_step(x, g, span, dF, dG, gram, prev_f, prev_g, state, reset_factor, reg, out):
+def _anderson_step(x, g, shift, span, dF, dG, gram, prev_f, prev_g, state, reset_factor, reg, out, work):
     """One step of ``multipower.exact.solver._Anderson`` for one sample: the next iterate ``out`` (may be ``x``)
-    from the iterate ``x`` and its plain image ``g`` (both ``(S,)``). ``state`` = [slot, has_previous, best span].
+    from the iterate ``x`` and its plain image ``g + shift`` (both ``(S,)``; the shift is added here rather than in a
+    pass of its own; ``shift`` None: ``g`` itself). ``state`` = [slot, has_previous, best span];
+    ``work`` ``(m + 2, m)`` scratch (the regularised Gram matrix, the right-hand side, the new Gram column).
 
     Written as loops without temporaries: on the robot face each ``(S,)`` temporary is a fresh page-faulted
     allocation every sweep. The sums run over ``s`` in order, as the array form does."""
@@ -491,12 +496,13 @@ def _anderson_step(x, g, span, dF, dG, gram, prev_f, prev_g, state, reset_factor
     j = int(state[0])
     new_column = state[1] > 0.0
     for s in range(S):  # the residual f = g - x, the new history column, and the previous step
-        f = g[s] - x[s]
+        gs = g[s] if shift is None else g[s] + shift
+        f = gs - x[s]
         if new_column:
             dF[j, s] = f - prev_f[s]
-            dG[j, s] = g[s] - prev_g[s]
+            dG[j, s] = gs - prev_g[s]
         prev_f[s] = f
-        prev_g[s] = g[s]
+        prev_g[s] = gs
     if new_column:
         state[0] = (j + 1) % m
     state[1] = 1.0
@@ -505,8 +511,7 @@ def _anderson_step(x, g, span, dF, dG, gram, prev_f, prev_g, state, reset_factor
         dG[:] = 0.0
         gram[:] = 0.0
         state[2] = span
-    b = np.zeros(m)
-    u = np.zeros(m)
+    A, b, u = work[:m], work[m], work[m + 1]
     if m == 5:  # the default depth: all the sums in one pass
         _dots5(dF, prev_f, j, b, u)
     else:
@@ -516,15 +521,20 @@ def _anderson_step(x, g, span, dF, dG, gram, prev_f, prev_g, state, reset_factor
         for i in range(m):
             gram[i, j] = u[i]
             gram[j, i] = u[i]
-    A = gram + (reg * np.trace(gram) + 1e-300) * np.eye(m)
-    coef = _solve_small(A, b)
+    ridge = reg * np.trace(gram) + 1e-300
+    for i in range(m):  # gram + ridge · I, entry by entry as the array expression adds them
+        for k in range(m):
+            A[i, k] = gram[i, k] + (ridge if i == k else 0.0)
+    _solve_small(A, b)
+    coef = b
     if m == 5:
         c0, c1, c2, c3, c4 = coef[0], coef[1], coef[2], coef[3], coef[4]
         for s in range(S):
-            out[s] = g[s] - c0 * dG[0, s] - c1 * dG[1, s] - c2 * dG[2, s] - c3 * dG[3, s] - c4 * dG[4, s]
+            gs = g[s] if shift is None else g[s] + shift
+            out[s] = gs - c0 * dG[0, s] - c1 * dG[1, s] - c2 * dG[2, s] - c3 * dG[3, s] - c4 * dG[4, s]
     else:
         for s in range(S):
-            t = g[s]
+            t = g[s] if shift is None else g[s] + shift
             for i in range(m):
                 t -= coef[i] * dG[i, s]
             out[s] = t
@@ -615,6 +625,7 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
     S_a = S if anderson_depth > 0 else 0  # Anderson's history, only when it is used
     dF, dG = np.zeros((m, S_a)), np.zeros((m, S_a))
     gram = np.zeros((m, m))
+    work = np.empty((m + 2, m))  # _anderson_step's scratch
     prev_f, prev_g = np.empty(S_a), np.empty(S_a)
     state = np.array([0.0, 0.0, np.inf])
     greedy = np.full(S if control and anderson_depth > 0 else 0, -1, dtype=np.int64)
@@ -677,22 +688,25 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
                 return sweep, det
         if span < best_span:
             best_span, best_at = span, sweep
-        if sweep - best_at < precondition:
+        chained = sweep - best_at < precondition
+        if chained:
             _chain_step(E, mask, control, main_f, main_p, gamma, V, V_new, chain)
-            step_to = chain[3]
-        else:
-            step_to = V_new
-            for s in range(S):
-                V_new[s] += step
-        if anderson_depth > 0:
+        if anderson_depth > 0:  # from chain[3], or from V_new + step
             if control and changed < 0:  # not counted by the sweep
                 changed = _greedy_changes(E, mask, greedy)
             if control and changed >= reset_at:
                 _clear_history(dF, dG, gram, state)
-            _anderson_step(V[:S], step_to, span, dF, dG, gram, prev_f, prev_g, state, anderson_reset, anderson_reg,
-                           V[:S])
+            if chained:
+                _anderson_step(V[:S], chain[3], None, span, dF, dG, gram, prev_f, prev_g, state, anderson_reset,
+                               anderson_reg, V[:S], work)
+            else:
+                _anderson_step(V[:S], V_new, step, span, dF, dG, gram, prev_f, prev_g, state, anderson_reset,
+                               anderson_reg, V[:S], work)
+        elif chained:
+            V[:S] = chain[3]
         else:
-            V[:S] = step_to
+            for s in range(S):
+                V[s] = V_new[s] + step
     return -1, False
 
 
