@@ -20,10 +20,16 @@ def welford(x: np.ndarray, mean: np.ndarray, m2: np.ndarray, count: int) -> int:
     for i in range(x.shape[0]):
         count += 1
         for j in range(x.shape[1]):
-            delta = x[i, j] - mean[j]
-            mean[j] += delta / count
-            m2[j] += delta * (x[i, j] - mean[j])
+            _add(x[i, j], j, mean, m2, count)
     return count
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _add(x, at, mean, m2, count):
+    """Welford's update of entry ``at`` with the value ``x``, the ``count``-th sample."""
+    delta = x - mean[at]
+    mean[at] += delta / count
+    m2[at] += delta * (x - mean[at])
 
 
 @njit(nogil=True, cache=True)
@@ -37,9 +43,5 @@ def welford_columns(columns, scales, mean, m2, count: int) -> int:
         for c in range(len(columns)):
             column, scale = columns[c], scales[c]
             for j in range(n):
-                x = column[i, j] * scale
-                at = c * n + j
-                delta = x - mean[at]
-                mean[at] += delta / count
-                m2[at] += delta * (x - mean[at])
+                _add(column[i, j] * scale, c * n + j, mean, m2, count)
     return count
