@@ -19,10 +19,19 @@ SEED_POLICIES = ("uniform", "stay")
 SeedPolicy = Union[str, np.ndarray]
 
 
+def _row_sums(probs: np.ndarray) -> np.ndarray:
+    """``probs.sum(axis=-1)`` column by column: numpy's reduction over a short last axis costs ~10 ns a row,
+    which made checking the seed table ``(48400, 5)`` of a large world cost a millisecond a solver call."""
+    sums = np.zeros(probs.shape[:-1])
+    for j in range(probs.shape[-1]):
+        sums += probs[..., j]
+    return sums
+
+
 def uniform_policy(action_mask: np.ndarray) -> np.ndarray:
     """Uniform over the available actions (the default seed policy, docs/concepts.md#seed-policy)."""
     mask = np.asarray(action_mask, dtype=np.float64)
-    return mask / mask.sum(axis=-1, keepdims=True)
+    return mask / _row_sums(mask)[..., None]
 
 
 def stay_policy(action_mask: np.ndarray) -> np.ndarray:
@@ -51,7 +60,8 @@ def check_policy(probs, action_mask: np.ndarray, name: str = "policy", atol: flo
         raise ValueError(
             f"{name} must have shape ({n_states}, {n_actions}) or (K, {n_states}, {n_actions}), got {probs.shape}"
         )
-    if (probs < -atol).any() or not np.allclose(probs.sum(axis=-1), 1.0, atol=atol):
+    sums_to_one = np.abs(_row_sums(probs) - 1.0) <= atol + 1e-5  # np.allclose(sums, 1.0, atol=atol)
+    if (probs < -atol).any() or not sums_to_one.all():
         raise ValueError(f"{name} rows must be probabilities that sum to 1")
     if (np.where(action_mask, 0.0, probs) > atol).any():
         raise ValueError(f"{name} puts probability on unavailable actions")

@@ -76,7 +76,10 @@ class TwoStageProblem:
             raise ValueError("R_H, R_A: need at least one reward sample (row), got 0")
         for name, value in (("gamma_H", gamma_H), ("gamma_A", gamma_A), ("R_H", R_H), ("R_A", R_A)):
             object.__setattr__(self, name, value)
-        self.seed_table()  # a bad name or table fails here, naming seed_policy
+        # Checked once (a bad name or table fails here, naming seed_policy), then read by every solver call.
+        table = np.array(seed_table(self.model, self.seed_policy))
+        table.flags.writeable = False
+        object.__setattr__(self, "_seed_table", table)
 
     @property
     def n_samples(self) -> int:
@@ -91,8 +94,8 @@ class TwoStageProblem:
     def seed_table(self) -> np.ndarray:
         """A's seed policy as a table over joint states and A's actions: ``(S, 5)`` on a layout
         (``multipower.envs.policies.seed_policy_table``), ``(S, nA)`` on a joint graph
-        (``multipower.envs.joint_graph.graph_seed_table``)."""
-        return seed_table(self.model, self.seed_policy)
+        (``multipower.envs.joint_graph.graph_seed_table``); a read-only copy, made when the problem was."""
+        return self._seed_table
 
     def rows(self, start: int, stop: int) -> "TwoStageProblem":
         """The same problem on reward pairs ``start:stop`` (a chunk of the batch)."""

@@ -64,6 +64,7 @@ from multipower.exact.blocks import (
 from multipower.runs import rundir
 from multipower.runs.backends import Backend, remote
 from multipower.runs.execution import Execution, Storage
+from multipower.runs.heap import keep_freed_memory
 from multipower.runs.results import PowerResult, pearson
 from multipower.runs.spec import RunSpec
 from multipower.envs.problem import TwoStageProblem
@@ -338,6 +339,7 @@ def _run(job: BlockJob, make_result, storage: Optional[Storage], jobs: int, exec
     ``make_result(totals, timings, complete) -> PowerResult``. See ``exact_power`` for what is written.
     The run folder is locked for writing meanwhile (``multipower.runs.rundir.hold``).
     """
+    keep_freed_memory()  # each chunk reuses the last one's pages (multipower.runs.heap)
     out_dir = None if storage is None else storage.out_dir
     held = out_dir is not None and rundir.holds(out_dir)
     try:

@@ -31,6 +31,16 @@ def test_the_problem_holds_checked_values(crash):
     assert one.R_H.shape == (1, model.n_states) and one.gamma_A == 0.7
 
 
+def test_the_seed_table_is_checked_once_and_kept_as_a_read_only_copy(crash):
+    model, R_H, R_A = crash
+    table = uniform_policy(model.action_mask_A)
+    problem = TwoStageProblem(model, R_H, R_A, 0.9, seed_policy=table)
+    table[:] = 0.0  # the caller's array changing later does not change the problem
+    kept = problem.seed_table()
+    assert kept is problem.seed_table() and not kept.flags.writeable
+    np.testing.assert_array_equal(kept, uniform_policy(model.action_mask_A))
+
+
 @pytest.mark.parametrize("change, name", [
     (dict(gamma_H=1.0), "gamma_H"), (dict(gamma_H=0.0), "gamma_H"), (dict(gamma_A=1.5), "gamma_A"),
     (dict(R_A="short"), "R_A"), (dict(R_H="nan"), "R_H"), (dict(R_A="rows"), "R_H and R_A must have the same shape"),

@@ -4,7 +4,9 @@ Peak memory is measured with tracemalloc (numpy's arrays are traced; the compile
 O(states) per solve). Reward draws depend on the run's specification only, never on the budget or the split.
 """
 
+import platform
 import re
+import resource
 import time
 import tracemalloc
 
@@ -19,6 +21,7 @@ from multipower.exact import solver
 from multipower.cli import main
 from multipower.runs.configs import MAX_SWEEP_POINTS, ConfigError, _validate_sweep, sweep_values
 from multipower.exact.power import Interrupted, exact_power
+from multipower.runs import heap
 from multipower.runs.execution import Execution
 from multipower.runs.spec import RunSpec
 
@@ -62,13 +65,15 @@ def test_draws_come_from_one_stream_per_sample(spec):
 
 
 def test_compiled_philox_matches_numpy():
-    from multipower.envs._philox import doubles
+    from multipower.envs import _philox
 
+    per = 4 * _philox.LANES  # doubles per batch of blocks: lengths on either side of whole batches
     for key0, start in ((0, 0), (2**64 - 1, 2**64 - 3), (123456789, 10**12)):
-        out = doubles(np.uint64(key0), np.uint64(start), 3, 9)
-        for k in range(3):
-            g = np.random.Generator(np.random.Philox(key=np.array([key0, start + k], dtype=np.uint64)))
-            np.testing.assert_array_equal(out[k], g.random(9))
+        for n in (1, 9, per - 1, per, per + 1, 2 * per + 5):
+            out = _philox.doubles(np.uint64(key0), np.uint64(start), 3, n)
+            for k in range(3):
+                g = np.random.Generator(np.random.Philox(key=np.array([key0, start + k], dtype=np.uint64)))
+                np.testing.assert_array_equal(out[k], g.random(n))
 
 
 def test_huge_sample_counts_do_not_grow_memory(monkeypatch):
@@ -194,3 +199,25 @@ def test_absurd_sweep_point_counts_are_refused():
     assert time.perf_counter() - t0 < 1.0
     assert len(sweep_values({"start": 0, "stop": 1, "step": 1 / (MAX_SWEEP_POINTS - 1)})) == MAX_SWEEP_POINTS
     assert sweep_values({"start": 0, "stop": 1, "step": 0.25}) == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc thresholds")
+def test_chunks_reuse_the_pages_of_the_last(monkeypatch):
+    """A run's chunks allocate and free the same arrays; with the heap's thresholds raised (``keep_freed_memory``)
+    a second run faults in no new pages. Left to glibc's own thresholds it faulted ~9 pages a sample here."""
+    for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"):
+        monkeypatch.delenv(name, raising=False)
+    spec, execution = RunSpec(layout="maze7x7", gamma_H=0.1, n_samples=2000), Execution(jobs=1, progress=False)
+    exact_power(spec, execution=execution)  # sets them
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    exact_power(spec, execution=execution)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 0.5 * spec.n_samples
+    assert heap.keep_freed_memory()
+
+
+def test_heap_thresholds_are_left_to_the_user_and_to_other_libraries(monkeypatch):
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
+    assert heap._set_thresholds() is False
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    monkeypatch.setattr(heap.platform, "libc_ver", lambda: ("musl", "1.2"))
+    assert heap._set_thresholds() is False
