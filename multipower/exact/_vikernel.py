@@ -906,8 +906,8 @@ def _support(pol):
 
 
 @njit(nogil=True, cache=True)
-def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx, stage1_runs, mask_H, mask_A, R_H,
-                      R_A, gamma_H, gamma_A, absorbing, power_tol, tie_rtol, max_sweeps, warm_H, warm_A,
+def solve_pairs_chunk(next_state, next_by_H, seed, stage1_pre_idx, stage1_pre_w, stage1_idx, stage1_runs, mask_H,
+                      mask_A, R_H, R_A, gamma_H, gamma_A, absorbing, power_tol, tie_rtol, max_sweeps, warm_H, warm_A,
                       depth_H, depth_A, anderson_reset, anderson_reg,
                       q_H, pol_H, q_A, pol_A, V_H, V_A, V_H_seed, V_A_seed, W_H, W_A, W_H_seed, W_A_seed, sweeps,
                       split_H, split_A):
@@ -915,7 +915,9 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
     preallocated, action-major ``(K, 5, S)`` for ``q``/``pol``, or ``(1, 5, S)`` to keep values only, reusing one
     slot; ``W_*`` ``(K, S)``: the expected next values ``E[V(s')]`` under each stage's policy (see
     ``iterate``); ``sweeps``
-    ``(K, 4)``: H, A, H_eval, A_seed; -1 where ``max_sweeps`` hit).
+    ``(K, 4)``: H, A, H_eval, A_seed; -1 where ``max_sweeps`` hit). ``next_by_H`` ``(5, S, 5)``: ``next_state``
+    with H's move first (``next_state.transpose(1, 0, 2)``, contiguous, any integer type), from which A's
+    successors under H's moves are read in five streams (``multipower.exact.solver._next_by_H``).
 
     ``stage1_*``: H's factored backup against the seed (see ``_average``; ``stage1_runs``: the runs of
     ``stage1_idx`` for ``_sweep_runs``, or no rows), or ``stage1_pre_idx`` with no rows for the plain gather of
@@ -971,8 +973,8 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
         # Where pi_H ties somewhere (a near-tie within the tie tolerance), the warm start is A's optimum against
         # H's first tied moves: exact but at those states, hundreds of sweeps fewer than from the rewards.
         V0[:] = R_A[k]
-        for s in range(S):  # state-major: one pass over next_state's rows
-            row = next_state[s, act_H[s]]
+        for s in range(S):
+            row = next_by_H[act_H[s], s]
             for a in range(N_ACTIONS):
                 next_det[a, s] = row[a]
         if warm_A:
@@ -999,7 +1001,7 @@ def solve_pairs_chunk(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
         # Where either ties somewhere, the chain of the first tied moves is the warm start (as with slip).
         V0[:] = V_H_seed[k]
         for s in range(S):
-            chain[0, s] = next_state[s, act_H[s], act_A[s]]
+            chain[0, s] = next_det[act_A[s], s]  # next_state[s, act_H[s], act_A[s]], read in five streams
         if warm_H:
             evaluate_chain(chain[0], R_H[k], gamma_H, V0)
         if det_H and det_A:

@@ -125,6 +125,13 @@ def test_factorised_stage_one_equals_general_gather():
         torch.testing.assert_close(fact.expect(V), gen.expect(V))
 
 
+def test_the_kernels_read_next_state_with_h_move_first_in_32_bits_made_once_per_model():
+    model = joint_model("maze7x7", "crash")
+    table = solver._next_by_H(model)
+    assert table is solver._next_by_H(model) and table.dtype == np.int32 and table.flags.c_contiguous
+    np.testing.assert_array_equal(table, model.next_state.transpose(1, 0, 2))
+
+
 @pytest.mark.parametrize("compiled", [False, True], ids=["torch", "compiled"])
 def test_seed_policy_depending_on_both_cells_uses_general_path(compiled):
     model = joint_model("grid3x3")
