@@ -580,7 +580,7 @@ def _dot_pair(u, f, v, both):
 @njit(nogil=True, cache=True)
 def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, power_tol, tie_tol, max_sweeps,
             anderson_depth, anderson_reset, anderson_reg, V_out, Q_out, pol_out, W_out, split, count, precondition,
-            act_out, runs):
+            act_out, runs, penalty):
     """Certified value iteration for one sample (optimal control if ``control``, else policy evaluation).
 
     ``split`` ``(S, 2)``: the optimising agent's slip weights (``_sweep_mixed``; slots of ``idx`` are then
@@ -590,6 +590,8 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
     best within the last ``precondition`` sweeps, plain steps from then on (``PRECONDITION_STALL``; 0: plain
     steps throughout). ``runs`` ``(R, 2)``: the runs of ``_sweep_runs`` for unit tables of 5 slots (stage 1's
     factored table; ``multipower.exact.solver._consecutive_runs``), or no rows for the plain gather.
+    ``penalty`` ``(5, S)``: ``_penalty(mask)``, which the certificate's check reads (made once per chunk by the
+    callers: ~70 µs on the robot face, per control stage), or no columns to make it when first needed.
 
     ``idx``/``w`` ``(A, S, J)``, into the intermediate table of ``_average`` when ``pre_idx`` has rows (``w`` with
     no rows: one successor of weight 1, ``_unit_weights``);
@@ -633,7 +635,6 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
     main_f, main_p = _main_successors(idx, w, count, split, mask, precondition > 0)
     best_span, best_at = np.inf, 0
     hint = 0  # where the greedy action was last found uncertified
-    penalty = np.empty((N_ACTIONS, 0))  # _penalty(mask), made when first needed
     for sweep in range(1, max_sweeps + 1):
         if factored:
             _average(pre_idx, pre_w, V, M)
@@ -941,6 +942,8 @@ def solve_pairs_chunk(next_state, next_by_H, seed, stage1_pre_idx, stage1_pre_w,
     no_pre = np.empty((0, 1), dtype=np.int64)
     no_pre_w = np.empty((0, 1))
     no_runs = np.empty((0, 2), dtype=np.int64)
+    no_penalty = np.empty((N_ACTIONS, 0))
+    penalty_H, penalty_A = _penalty(mask_H), _penalty(mask_A)  # the certificate's, once per chunk
     no_split = np.empty((0, 2))
     no_count = np.empty((0, 0), dtype=np.int64)
     if stage1_pre_idx.shape[0] > 0:
@@ -964,7 +967,7 @@ def solve_pairs_chunk(next_state, next_by_H, seed, stage1_pre_idx, stage1_pre_w,
         sweeps[k, 0], det_H = iterate(idx1, w1, stage1_pre_idx, stage1_pre_w, R_H[k], gamma_H, R_H[k], mask_H, True,
                                       absorbing, power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
                                       V_H_seed[k], q_H[slot] if keep else no_q, pol_H[slot], W_H_seed[k], no_split,
-                                      no_count, 0, act_H, stage1_runs)
+                                      no_count, 0, act_H, stage1_runs, penalty_H)
         if sweeps[k, 0] < 0:  # not converged (the caller raises): no policy to go on from
             sweeps[k, 1:] = -1
             continue
@@ -988,7 +991,7 @@ def solve_pairs_chunk(next_state, next_by_H, seed, stage1_pre_idx, stage1_pre_w,
         sweeps[k, 1], det_A = iterate(idx2, w2, no_pre, no_pre_w, R_A[k], gamma_A, V0, mask_A, True, absorbing,
                                       power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
                                       V_A[k], q_A[slot] if keep else no_q, pol_A[slot], W_A[k], no_split, no_count, 0,
-                                      act_A, no_runs)
+                                      act_A, no_runs, penalty_A)
         if sweeps[k, 1] < 0:
             sweeps[k, 2:] = -1
             continue
@@ -1010,7 +1013,8 @@ def solve_pairs_chunk(next_state, next_by_H, seed, stage1_pre_idx, stage1_pre_w,
             idx3, w3 = joint_tables(next_state, pol_H[slot].T.copy(), pol_A[slot].T.copy())
         sweeps[k, 2] = iterate(idx3, w3, no_pre, no_pre_w, R_H[k], gamma_H, V0, mask_H, False, absorbing,
                                power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
-                               V_H[k], scratch_q, scratch_p, W_H[k], no_split, no_count, 0, no_act, no_runs)[0]
+                               V_H[k], scratch_q, scratch_p, W_H[k], no_split, no_count, 0, no_act, no_runs,
+                               no_penalty)[0]
         # A following the seed while H follows pi_H: stage 1's factored average where pi_H is deterministic.
         if det_H and factored:
             for s in range(S):
@@ -1023,7 +1027,7 @@ def solve_pairs_chunk(next_state, next_by_H, seed, stage1_pre_idx, stage1_pre_w,
         sweeps[k, 3] = iterate(idx4, w4, pre4, pre4_w, R_A[k], gamma_A, V_A[k], mask_A, False, absorbing,
                                power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
                                V_A_seed[k], scratch_q, scratch_p, W_A_seed[k], no_split, no_count, 0, no_act,
-                               no_runs)[0]
+                               no_runs, no_penalty)[0]
 
 
 @njit(nogil=True, cache=True)
@@ -1047,6 +1051,7 @@ def respond_chunk(next_own, other, mask, R, gamma, absorbing, power_tol, tie_rto
     no_pre = np.empty((0, 1), dtype=np.int64)
     no_pre_w = np.empty((0, 1))
     no_runs = np.empty((0, 2), dtype=np.int64)
+    penalty = _penalty(mask)  # the certificate's, once per chunk
     pol = np.empty((N_ACTIONS, S))
     act = np.empty(S, dtype=np.int64)
     W = np.empty(S)
@@ -1058,7 +1063,7 @@ def respond_chunk(next_own, other, mask, R, gamma, absorbing, power_tol, tie_rto
         count = _counts(w) if slip else np.empty((0, 0), dtype=np.int64)
         n = iterate(idx, w, no_pre, no_pre_w, R[k], gamma, R[k], mask, True, absorbing, power_tol,
                     _tie_tol(R[k], gamma, tie_rtol), max_sweeps, depth, anderson_reset, anderson_reg, V_out[k],
-                    Q_out[k], pol, W, split, count, stall, act, no_runs)[0]
+                    Q_out[k], pol, W, split, count, stall, act, no_runs, penalty)[0]
         if n < 0:
             return -1
         most = max(most, n)
@@ -1102,6 +1107,8 @@ def _solve_pairs_slip(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
     no_pre = np.empty((0, 1), dtype=np.int64)
     no_pre_w = np.empty((0, 1))
     no_runs = np.empty((0, 2), dtype=np.int64)
+    no_penalty = np.empty((N_ACTIONS, 0))
+    penalty_H, penalty_A = _penalty(mask_H), _penalty(mask_A)
     no_split = np.empty((0, 2))
     factored = stage1_pre_idx.shape[0] > 0
     if factored:
@@ -1123,7 +1130,8 @@ def _solve_pairs_slip(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
         # Stage 1: H's chosen move mixes its effective moves against the seed's effective moves.
         sweeps[k, 0] = iterate(idx1, w1, stage1_pre_idx, stage1_pre_w, R_H[k], gamma_H, R_H[k], mask_H, True,
                                absorbing, power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
-                               V_H_seed[k], q_H[slot], pol_H[slot], W_H_seed[k], split_H, count1, 0, act_H, no_runs)[0]
+                               V_H_seed[k], q_H[slot], pol_H[slot], W_H_seed[k], split_H, count1, 0, act_H, no_runs,
+                               penalty_H)[0]
         if sweeps[k, 0] < 0:  # not converged (the caller raises): no policy to go on from
             sweeps[k, 1:] = -1
             continue
@@ -1134,7 +1142,7 @@ def _solve_pairs_slip(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
         sweeps[k, 1] = iterate(idx2, w2, no_pre, no_pre_w, R_A[k], gamma_A, R_A[k], mask_A, True, absorbing,
                                power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
                                V_A[k], q_A[slot], pol_A[slot], W_A[k], split_A, count2, PRECONDITION_STALL,
-                               act_A, no_runs)[0]
+                               act_A, no_runs, penalty_A)[0]
         if sweeps[k, 1] < 0:
             sweeps[k, 2:] = -1
             continue
@@ -1150,7 +1158,7 @@ def _solve_pairs_slip(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
         sweeps[k, 2] = iterate(idx3, w3, no_pre, no_pre_w, R_H[k], gamma_H, V0, mask_H, False, absorbing,
                                power_tol, tie_H, max_sweeps, depth_H, anderson_reset, anderson_reg,
                                V_H[k], scratch_q, scratch_p, W_H[k], no_split, count3, PRECONDITION_STALL,
-                               act_H[:0], no_runs)[0]
+                               act_H[:0], no_runs, no_penalty)[0]
         # A following the seed while H follows pi_H: H's effective moves into stage 1's averaged table.
         if factored:
             idx4, w4 = _mixture_tables(targets4, eff_H)
@@ -1162,4 +1170,4 @@ def _solve_pairs_slip(next_state, seed, stage1_pre_idx, stage1_pre_w, stage1_idx
         sweeps[k, 3] = iterate(idx4, w4, pre4, pre4_w, R_A[k], gamma_A, V_A[k], mask_A, False, absorbing,
                                power_tol, tie_A, max_sweeps, depth_A, anderson_reset, anderson_reg,
                                V_A_seed[k], scratch_q, scratch_p, W_A_seed[k], no_split, count4, 0, act_H[:0],
-                               no_runs)[0]
+                               no_runs, no_penalty)[0]

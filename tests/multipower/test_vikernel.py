@@ -100,7 +100,7 @@ def _solve(model, idx, w, count, split, R, control, precondition):
                                     model.action_mask_A, control, model.collision == "crash", POWER_TOL,
                                     _vikernel._tie_tol(R, 0.99, 1e-9), 100_000, 5, ANDERSON_RESET, ANDERSON_REG, V,
                                     Q, pol, W, split, count, precondition, act,
-                                    np.empty((0, 2), np.int64))
+                                    np.empty((0, 2), np.int64), np.empty((5, 0)))
     assert sweeps > 0
     if control:  # the first certified action and determinism, as read off the policy
         np.testing.assert_array_equal(act, pol.argmax(0))
@@ -202,12 +202,14 @@ def test_sweeping_by_runs_is_the_gather_bit_for_bit(layout, collision):
     no_runs = np.empty((0, 2), np.int64)
     for gamma in (0.1, 0.99):
         outs = []
-        for with_runs in (runs, no_runs):
+        # With runs and the certificate's penalty made by the caller; without, and made when first needed.
+        for with_runs, penalty in ((runs, _vikernel._penalty(model.action_mask_H)), (no_runs, np.empty((5, 0)))):
             out = [np.empty(S), np.empty((5, S)), np.empty((5, S)), np.empty(S), np.empty(S, np.int64)]
             n = _vikernel.iterate(idx, _vikernel._unit_weights(), pre_idx, pre_w, R, gamma, R, model.action_mask_H, True,
                                   collision == "crash", POWER_TOL, _vikernel._tie_tol(R, gamma, 1e-9), 100_000,
                                   5 if gamma > 0.9 else 0, ANDERSON_RESET, ANDERSON_REG, out[0], out[1], out[2],
-                                  out[3], np.empty((0, 2)), np.empty((0, 0), np.int64), 0, out[4], with_runs)
+                                  out[3], np.empty((0, 2)), np.empty((0, 0), np.int64), 0, out[4], with_runs,
+                                  penalty)
             outs.append((n, out))
         assert outs[0][0] == outs[1][0] and outs[0][0][0] > 0
         for a, b in zip(outs[0][1], outs[1][1]):
