@@ -87,7 +87,8 @@ def _sweep_unit(idx, src, V, R, gamma, E, V_new, B, mask, greedy):
     optimising, 1: evaluating) get loops of fixed length, which the compiler unrolls (~1.7× faster).
 
     With ``greedy`` ``(S,)`` (optimising, Anderson on) it also does ``_greedy_changes`` while the values are at
-    hand. Returns ``(min Δ, max Δ, changes)`` (changes -1 without ``greedy``)."""
+    hand. ``E`` with no columns: the action values are not written (``_fill_unit`` makes them when needed; on the
+    robot face they are 2 MB a sweep). Returns ``(min Δ, max Δ, changes)`` (changes -1 without ``greedy``)."""
     n_slots = idx.shape[0]
     if n_slots == N_ACTIONS:
         if greedy.shape[0] > 0:
@@ -101,13 +102,15 @@ def _sweep_unit(idx, src, V, R, gamma, E, V_new, B, mask, greedy):
 @njit(nogil=True, cache=True, inline="always")
 def _sweep_unit_slots(idx, src, V, R, gamma, E, V_new, B, n_slots, mask, greedy, track):
     S = idx.shape[1]
+    store = E.shape[1] > 0
     lo, hi = np.inf, -np.inf
     changed = 0
     for s in range(S):
         best = -np.inf
         for a in range(n_slots):
             e = 0.0 + src[idx[a, s, 0]]
-            E[a, s] = e
+            if store:
+                E[a, s] = e
             best = max(best, e)
         if track:  # _greedy_changes for this state
             arg = _first_best(E, mask, s)
@@ -177,6 +180,14 @@ def _fill_runs(idx, runs, src, E):
         for i in range(L):
             E[0, s0 + i], E[1, s0 + i], E[2, s0 + i] = 0.0 + m0[i], 0.0 + m1[i], 0.0 + m2[i]
             E[3, s0 + i], E[4, s0 + i] = 0.0 + m3[i], 0.0 + m4[i]
+
+
+@njit(nogil=True, cache=True)
+def _fill_unit(idx, src, E):
+    """``E[a, s] = src[idx[a, s, 0]]`` ``(A, S)``: the action values of ``_sweep_unit`` (the same bytes)."""
+    for a in range(idx.shape[0]):
+        for s in range(idx.shape[1]):
+            E[a, s] = 0.0 + src[idx[a, s, 0]]
 
 
 @njit(nogil=True, cache=True)
@@ -635,6 +646,10 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
     main_f, main_p = _main_successors(idx, w, count, split, mask, precondition > 0)
     best_span, best_at = np.inf, 0
     hint = 0  # where the greedy action was last found uncertified
+    # The unit sweep writes E only where it is read every sweep (greedy changes, the preconditioner); a control
+    # stage's check and policy otherwise read it once, filled from the last sweep's values (_fill_unit).
+    unit_E = greedy.shape[0] > 0 or precondition > 0
+    no_E = np.empty((n_slots, 0))
     for sweep in range(1, max_sweeps + 1):
         if factored:
             _average(pre_idx, pre_w, V, M)
@@ -648,7 +663,7 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
         elif by_runs:
             lo, hi, changed = _sweep_runs(idx, runs, src, V, R, gamma, V_new, B, greedy)
         elif unit:
-            lo, hi, changed = _sweep_unit(idx, src, V, R, gamma, E, V_new, B, mask, greedy)
+            lo, hi, changed = _sweep_unit(idx, src, V, R, gamma, E if unit_E else no_E, V_new, B, mask, greedy)
         else:
             lo, hi = _sweep(idx, w, src, V, R, gamma, E, V_new, B)
             changed = -1
@@ -674,6 +689,8 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
             if by_runs:
                 hint = _ambiguous_runs(idx, runs, src, penalty, e_next, hint, act_out)
             else:
+                if unit and not unit_E and not (mixed or ragged):
+                    _fill_unit(idx, src, E)
                 hint = _ambiguous_state(E, penalty, e_next, hint, act_out)
             unique = hint < 0
             floor = e_next <= 0.5 * tie_tol
