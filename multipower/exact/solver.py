@@ -638,7 +638,12 @@ def _cpu_threads(fn):
 
 
 def _t(x, device, dtype=DTYPE) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
+    """``x`` as a tensor, sharing its memory where it can; a read-only array (a problem's seed table) is copied,
+    as torch cannot share memory it may not write."""
+    arr = np.asarray(x)
+    if not arr.flags.writeable:
+        arr = arr.copy()
+    return torch.as_tensor(arr, dtype=dtype, device=device)
 
 
 def _cell_policy(model: JointModel, table: np.ndarray) -> Optional[np.ndarray]:
