@@ -4,10 +4,12 @@ glibc's ``malloc`` hands memory freed at the top of its heap back to the system 
 bytes (128 KB at first) lie free there, and maps large blocks on their own, unmapping them when freed. A run
 allocates and frees the same arrays for every chunk of samples (the reward draws, the solver's value arrays), so
 each chunk paid again for the pages of the last: page faults and zeroing cost about a quarter of an exact run on
-maze7x7 at γ = 0.1 (88 µs a sample against 62 µs with the thresholds below; benchmarks/bench_exact.py).
+maze7x7 at γ = 0.1 (``exact_power`` on one thread: 88 to 97 µs a sample, against 60 to 62 µs with the thresholds
+below; 8.8 page faults a sample, against none).
 
-``keep_freed_memory()`` raises both thresholds once per process. The process's peak memory is unchanged; what it
-gives back to the system after a run is at most ``TRIM_THRESHOLD`` less. Nothing is done on other C libraries, or
+``keep_freed_memory()`` raises both thresholds once per process. A run's peak memory stays about the same (the
+robot-face reproductions: 0.67 to 0.70 GB, against 0.65 to 0.67 GB); what the process gives back to the system
+after a run is at most ``TRIM_THRESHOLD`` less. Nothing is done on other C libraries, or
 where the user has set glibc's own ``MALLOC_TRIM_THRESHOLD_`` or ``MALLOC_MMAP_THRESHOLD_``.
 """
 
