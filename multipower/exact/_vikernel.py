@@ -646,9 +646,9 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
     main_f, main_p = _main_successors(idx, w, count, split, mask, precondition > 0)
     best_span, best_at = np.inf, 0
     hint = 0  # where the greedy action was last found uncertified
-    # The unit sweep writes E only where it is read every sweep (greedy changes, the preconditioner); a control
-    # stage's check and policy otherwise read it once, filled from the last sweep's values (_fill_unit).
-    unit_E = greedy.shape[0] > 0 or precondition > 0
+    # The unit sweep writes E only where a sweep reads it (greedy changes, the preconditioner); a control stage's
+    # check and policy otherwise read it once, filled from the last sweep's values (_fill_unit).
+    lazy_E = unit and not (mixed or ragged or by_runs) and greedy.shape[0] == 0 and precondition == 0
     no_E = np.empty((n_slots, 0))
     for sweep in range(1, max_sweeps + 1):
         if factored:
@@ -663,7 +663,7 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
         elif by_runs:
             lo, hi, changed = _sweep_runs(idx, runs, src, V, R, gamma, V_new, B, greedy)
         elif unit:
-            lo, hi, changed = _sweep_unit(idx, src, V, R, gamma, E if unit_E else no_E, V_new, B, mask, greedy)
+            lo, hi, changed = _sweep_unit(idx, src, V, R, gamma, no_E if lazy_E else E, V_new, B, mask, greedy)
         else:
             lo, hi = _sweep(idx, w, src, V, R, gamma, E, V_new, B)
             changed = -1
@@ -689,7 +689,7 @@ def iterate(idx, w, pre_idx, pre_w, R, gamma, V0, mask, control, absorbing, powe
             if by_runs:
                 hint = _ambiguous_runs(idx, runs, src, penalty, e_next, hint, act_out)
             else:
-                if unit and not unit_E and not (mixed or ragged):
+                if lazy_E:
                     _fill_unit(idx, src, E)
                 hint = _ambiguous_state(E, penalty, e_next, hint, act_out)
             unique = hint < 0

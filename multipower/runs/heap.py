@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import platform
-import threading
 
 #: ``mallopt`` parameters (glibc's ``malloc.h``).
 M_TRIM_THRESHOLD = -1
@@ -30,10 +30,8 @@ TRIM_THRESHOLD = 256 << 20
 #: arrays on the robot face, 25 MB, stay below it).
 MMAP_THRESHOLD = 32 << 20
 
-_lock = threading.Lock()
-_state: dict = {}
 
-
+@functools.cache
 def keep_freed_memory() -> bool:
     """Raise glibc's trim and mmap thresholds for this process (the first call only; later calls return the
     first answer).
@@ -42,10 +40,7 @@ def keep_freed_memory() -> bool:
         Whether both thresholds were set: ``False`` on another C library, when ``mallopt`` refuses, or when the
         environment sets ``MALLOC_TRIM_THRESHOLD_`` or ``MALLOC_MMAP_THRESHOLD_`` (the user's choice stands).
     """
-    with _lock:
-        if "set" not in _state:
-            _state["set"] = _set_thresholds()
-        return _state["set"]
+    return _set_thresholds()
 
 
 def _set_thresholds() -> bool:
