@@ -8,7 +8,8 @@ them in a fresh checkout): a small warm-up solve pays that first, and its time i
 Each row: the solver's seconds for all samples, ms per sample, and ``×numpy``: how many times faster per sample than
 ``multipower.exact.reference.plain_two_stage`` (numpy gathers, no bounds or acceleration) on ``--peer-samples``
 samples of the same case (default 50 on the maze, 2 on the robot face; the peer's time is per sample, so the ratio
-does not depend on how many). The load average is printed before and after: compare rows from the same load.
+does not depend on how many). The load average is printed before and after, and the processor: compare rows from the
+same load and machine.
 
 Targets (2-core CPU): grid3x3 γ=0.6 20,000 samples ≤ 1 s; maze7x7 γ=0.1 10,000 samples ≤ 0.3 s and γ=0.99 ≤ 4 s
 each collision; robot_face20x20 γ=0.1 10,000 samples ≤ 20 s and γ=0.99 ≤ 10 min each collision.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import time
 
 from multipower.envs.model import joint_model
@@ -52,6 +54,19 @@ def peer_ms_per_sample(layout: str, gamma: float, collision: str, n: int) -> flo
     return (time.perf_counter() - start) * 1000 / n
 
 
+def processor() -> str:
+    """The processor's model name (``/proc/cpuinfo`` on Linux, else ``platform``): times differ between machines by
+    more than between runs (docs/benchmarks.md), so each run says which one it was."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the samples; times scaled x10")
@@ -66,7 +81,7 @@ def main() -> None:
     solver.COMPILED_CPU = not args.torch
     groups = set(args.cases.split(","))
     scale = 10 if args.quick else 1
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} cores")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} cores; {processor()}")
     t = time.perf_counter()
     exact_power(
         RunSpec(layout="grid3x3", gamma_H=0.6, n_samples=8),
